@@ -1,0 +1,125 @@
+"""One error hierarchy for the whole library.
+
+Every error kpki raises on purpose is a :class:`PKIError`. Each carries the data a caller
+needs as attributes, so no caller ever has to branch on message text. The CLI maps the
+whole hierarchy to a one-line message and exit status 1 in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CSRError",
+    "CertificateNotFoundError",
+    "HomeError",
+    "HomeExistsError",
+    "HomeNotFoundError",
+    "InvalidNameError",
+    "InvalidRRNError",
+    "NotFoundError",
+    "OutputError",
+    "PKIError",
+    "ProfileError",
+    "StoreError",
+    "UnknownCAError",
+    "UnsupportedKeyError",
+    "WrongPasswordError",
+]
+
+
+class PKIError(Exception):
+    """Root of every error kpki raises on purpose."""
+
+
+class InvalidRRNError(PKIError, ValueError):
+    """A resident registration number failed validation.
+
+    ``rule`` names the rule that failed: ``"format"``, ``"date"`` or ``"check-digit"``.
+    The RRN itself is never part of the message: it is personal data.
+    """
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class InvalidNameError(PKIError, ValueError):
+    """A holder name cannot go into a certificate (empty, too long, forbidden characters)."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class ProfileError(PKIError, ValueError):
+    """A profile is unknown, or cannot be used with the chosen CA or options."""
+
+    def __init__(self, message: str, *, profile: str | None = None) -> None:
+        super().__init__(message)
+        self.profile = profile
+
+
+class CSRError(PKIError, ValueError):
+    """A certificate signing request is malformed or its signature does not verify."""
+
+
+class UnsupportedKeyError(PKIError, ValueError):
+    """A public or private key is of a type or size the profile does not allow."""
+
+
+
+class WrongPasswordError(PKIError):
+    """A password or passphrase does not open the key it was given for.
+
+    The message never says *why* decryption failed (padding, structure), so it cannot be
+    used as an oracle.
+    """
+
+
+class NotFoundError(PKIError, LookupError):
+    """Something looked up by name or serial does not exist."""
+
+
+class UnknownCAError(NotFoundError):
+    """No CA with that label exists in the home."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(f"no CA labelled {label!r}")
+        self.label = label
+
+
+class CertificateNotFoundError(NotFoundError):
+    """No certificate with that serial exists."""
+
+    def __init__(self, serial: int, *, ca: str | None = None) -> None:
+        where = f" at CA {ca!r}" if ca else ""
+        super().__init__(f"no certificate with serial {serial:X}{where}")
+        self.serial = serial
+        self.ca = ca
+
+
+class StoreError(PKIError):
+    """The store cannot be read or written (corrupted, wrong schema, I/O failure)."""
+
+
+class HomeError(PKIError):
+    """A kpki home is unusable."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class HomeNotFoundError(HomeError):
+    """There is no kpki home at the given path."""
+
+
+class HomeExistsError(HomeError):
+    """``init`` was asked to create a home where one already exists."""
+
+
+class OutputError(PKIError):
+    """A file or folder could not be written where the caller asked."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

@@ -1,0 +1,53 @@
+"""Atomic file writes: a temporary name in the same folder, fsync, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import OutputError
+
+__all__ = ["atomic_write", "ensure_writable_dir"]
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never a part.
+
+    The file is created with ``mode`` from the start (key files: 0600), never wider.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}",
+                          path=str(path.parent)) from None
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed and check that files can be made in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {path}: {exc.strerror}", path=str(path)) from None
+    if not path.is_dir():
+        raise OutputError(f"{path} is not a folder", path=str(path))
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path}: {exc.strerror}", path=str(path)) from None
+    return path

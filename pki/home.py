@@ -1,0 +1,326 @@
+"""A kpki home: the folder that holds a CA hierarchy and its store.
+
+Layout::
+
+    <home>/kpki.db               the SQLite store (WAL)
+    <home>/cas/<label>/cert.pem  each CA's certificate
+    <home>/cas/<label>/key.pem   its private key, PKCS #8 encrypted (0600)
+
+``Home.create`` builds a KISA-style root and one yessign-style licensed CA in a temporary
+folder and renames it into place, so an interrupted ``init`` leaves no half-made home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .authority import CertificateAuthority, build_ca_certificate, check_ca_key
+from .clock import Clock, SystemClock
+from .entropy import Entropy, SystemEntropy, random_serial
+from .errors import (
+    HomeExistsError,
+    HomeNotFoundError,
+    PKIError,
+    ProfileError,
+    StoreError,
+    WrongPasswordError,
+)
+from .fsutil import atomic_write
+from .keys.atrest import CA_KDF_ITERATIONS, encrypt_private_key, load_private_key_file
+from .keys.generate import KeyGenerator, RSAKeyGenerator
+from .names import build_name
+from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
+from .store import CARecord
+from .store.sqlite import SQLiteStore
+
+__all__ = ["DEFAULT_BASE_URL", "CASettings", "Home", "RootSettings"]
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8880"
+DB_NAME = "kpki.db"
+ROOT_LABEL = "root"
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class RootSettings:
+    """The KISA-style root (korean-pki.md section 2)."""
+
+    common_name: str = "Kisa Test RootCA 7"
+    organization: str = "KISA"
+    unit: str = "Korea Certification Authority Central"
+    country: str = "KR"
+    key_type: KeyType = KeyType.RSA2048
+
+
+@dataclass(frozen=True)
+class CASettings:
+    """A licensed CA under the root. Empty names take the style's defaults."""
+
+    label: str = "yessign"
+    style: str = "yessign"
+    common_name: str = ""
+    key_type: KeyType = KeyType.RSA2048
+    crl_url: str = ""
+    """Defaults to ``<base>/crl/<label>.crl``."""
+    ocsp_url: str = ""
+    """Defaults to ``<base>/ocsp/<label>``."""
+    cps_url: str = ""
+    """Defaults to ``<base>/cps/<label>.html``."""
+
+
+def check_label(label: str) -> str:
+    if not _LABEL.match(label):
+        raise ProfileError(
+            f"CA label {label!r}: 1-32 lower-case letters, digits and '-', not starting with '-'"
+        )
+    return label
+
+
+class Home:
+    """An opened kpki home."""
+
+    def __init__(self, path: Path, store: SQLiteStore, *, clock: Clock | None = None,
+                 entropy: Entropy | None = None,
+                 key_generator: KeyGenerator | None = None) -> None:
+        self.path = path
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.entropy: Entropy = entropy or SystemEntropy()
+        self.key_generator: KeyGenerator = key_generator or RSAKeyGenerator()
+
+    # -- creation ---------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        passphrase: bytes | None,
+        root: RootSettings = RootSettings(),
+        ca: CASettings = CASettings(),
+        base_url: str = DEFAULT_BASE_URL,
+        clock: Clock | None = None,
+        entropy: Entropy | None = None,
+        key_generator: KeyGenerator | None = None,
+    ) -> Home:
+        """Create a home with a root and one licensed CA.
+
+        ``passphrase=None`` stores the CA keys unencrypted (an explicit opt-out for
+        throwaway homes). Raises :class:`HomeExistsError` if ``path`` holds anything.
+        """
+        target = Path(path).absolute()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise HomeExistsError(
+                f"{target} exists and is not empty; a home is created in a new folder",
+                path=str(target))
+        check_label(ca.label)
+        if ca.label == ROOT_LABEL:
+            raise ProfileError(f"the label {ROOT_LABEL!r} is the root's")
+        get_style(ca.style)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.init-"))
+        except OSError as exc:
+            raise HomeExistsError(f"cannot create {target}: {exc.strerror}",
+                                  path=str(target)) from None
+        try:
+            home = cls._build(staging, passphrase=passphrase, root=root, ca=ca,
+                              base_url=base_url.rstrip("/"), clock=clock, entropy=entropy,
+                              key_generator=key_generator)
+            home.store.close()
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(target, clock=clock, entropy=entropy, key_generator=key_generator)
+
+    @classmethod
+    def _build(cls, staging: Path, *, passphrase: bytes | None, root: RootSettings,
+               ca: CASettings, base_url: str, clock: Clock | None, entropy: Entropy | None,
+               key_generator: KeyGenerator | None) -> Home:
+        os.chmod(staging, 0o700)
+        store = SQLiteStore(staging / DB_NAME, create=True)
+        home = cls(staging, store, clock=clock, entropy=entropy, key_generator=key_generator)
+        now = home.clock.now()
+        root_key = home.key_generator.generate(root.key_type.bits)
+        root_name = build_name(country=root.country, organization=root.organization,
+                               units=(root.unit,), common_name=root.common_name)
+        root_cert = build_ca_certificate(
+            subject=root_name, public_key=root_key.public_key(), issuer=None,
+            issuer_key=root_key, profile=ROOT_PROFILE, serial=random_serial(home.entropy),
+            not_before=now, cps_url=f"{base_url}/cps/{ROOT_LABEL}.html", crl_url=None)
+        root_record = CARecord(
+            label=ROOT_LABEL, parent=None, style="root",
+            der=root_cert.public_bytes(serialization.Encoding.DER),
+            crl_url=f"{base_url}/crl/{ROOT_LABEL}.crl", ocsp_url=None,
+            cps_url=f"{base_url}/cps/{ROOT_LABEL}.html", created_at=now)
+        home._write_ca_files(ROOT_LABEL, root_cert, root_key, passphrase)
+        with store.transaction() as tx:
+            tx.set_meta("keys_encrypted", "1" if passphrase else "0")
+            tx.set_meta("base_url", base_url)
+            tx.put_ca(root_record)
+            tx.audit("ca.created", at=now, ca=ROOT_LABEL,
+                     serial=root_cert.serial_number,
+                     detail={"subject": root_cert.subject.rfc4514_string(), "root": True})
+        home._add_ca(ca, root_record, root_key, passphrase)
+        return home
+
+    # -- opening ----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, clock: Clock | None = None,
+             entropy: Entropy | None = None,
+             key_generator: KeyGenerator | None = None) -> Home:
+        """Open an existing home; :class:`HomeNotFoundError` or :class:`StoreError` if
+        there is none or it is damaged."""
+        target = Path(path).absolute()
+        db = target / DB_NAME
+        if not db.is_file():
+            raise HomeNotFoundError(
+                f"no kpki home at {target} (run 'kpki init' to create one)", path=str(target))
+        store = SQLiteStore(db)
+        try:
+            if store.get_meta("base_url") is None:
+                raise StoreError(f"{db} is not a kpki store")
+        except BaseException:
+            store.close()
+            raise
+        return cls(target, store, clock=clock, entropy=entropy, key_generator=key_generator)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Home:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- CAs --------------------------------------------------------------------------
+
+    @property
+    def keys_encrypted(self) -> bool:
+        return self.store.get_meta("keys_encrypted") == "1"
+
+    @property
+    def base_url(self) -> str:
+        return self.store.get_meta("base_url") or DEFAULT_BASE_URL
+
+    def ca_dir(self, label: str) -> Path:
+        return self.path / "cas" / label
+
+    def list_cas(self) -> list[CARecord]:
+        return list(self.store.list_cas())
+
+    def default_ca_label(self) -> str:
+        """The first licensed CA (the one ``init`` made)."""
+        for record in self.store.list_cas():
+            if not record.is_root:
+                return record.label
+        raise ProfileError("this home has no licensed CA")
+
+    def chain_of(self, label: str) -> tuple[x509.Certificate, ...]:
+        """The certificates above ``label``, nearest first, ending at the root."""
+        chain = []
+        record = self.store.get_ca(label)
+        while record.parent is not None:
+            record = self.store.get_ca(record.parent)
+            chain.append(record.certificate)
+        return tuple(chain)
+
+    def load_ca_key(self, label: str, passphrase: bytes | None) -> rsa.RSAPrivateKey:
+        """The CA's private key; :class:`WrongPasswordError` if the passphrase fails."""
+        self.store.get_ca(label)
+        if self.keys_encrypted and not passphrase:
+            raise WrongPasswordError("the CA keys of this home are encrypted: give the passphrase")
+        key = load_private_key_file(self.ca_dir(label) / "key.pem",
+                                    passphrase if self.keys_encrypted else None)
+        return check_ca_key(key)
+
+    def authority(self, label: str | None = None, *, passphrase: bytes | None = None
+                  ) -> CertificateAuthority:
+        """A :class:`CertificateAuthority` ready to issue from the licensed CA ``label``."""
+        label = label or self.default_ca_label()
+        record = self.store.get_ca(label)
+        if record.is_root:
+            raise ProfileError(f"{label!r} is the root; it issues only CA certificates")
+        key = self.load_ca_key(label, passphrase)
+        return CertificateAuthority(record, key, store=self.store, chain=self.chain_of(label),
+                                    clock=self.clock, entropy=self.entropy,
+                                    key_generator=self.key_generator)
+
+    def add_ca(self, settings: CASettings, *, passphrase: bytes | None) -> CARecord:
+        """Add a licensed CA under the root, signed with the root key."""
+        check_label(settings.label)
+        get_style(settings.style)
+        if any(r.label == settings.label for r in self.store.list_cas()):
+            raise ProfileError(f"a CA labelled {settings.label!r} exists already")
+        root = next(r for r in self.store.list_cas() if r.is_root)
+        root_key = self.load_ca_key(root.label, passphrase)
+        return self._add_ca(settings, root, root_key, passphrase if self.keys_encrypted else None)
+
+    def _add_ca(self, settings: CASettings, root: CARecord, root_key: rsa.RSAPrivateKey,
+                passphrase: bytes | None) -> CARecord:
+        style = get_style(settings.style)
+        base = self.base_url
+        label = settings.label
+        now = self.clock.now()
+        key = self.key_generator.generate(settings.key_type.bits)
+        name = build_name(country=style.country, organization=style.organization,
+                          units=(style.ca_unit,),
+                          common_name=settings.common_name or style.default_ca_name)
+        cert = build_ca_certificate(
+            subject=name, public_key=key.public_key(), issuer=root.certificate,
+            issuer_key=root_key, profile=LICENSED_CA_PROFILE,
+            serial=random_serial(self.entropy), not_before=now,
+            cps_url=settings.cps_url or f"{base}/cps/{label}.html", crl_url=root.crl_url)
+        record = CARecord(
+            label=label, parent=root.label, style=style.name,
+            der=cert.public_bytes(serialization.Encoding.DER),
+            crl_url=settings.crl_url or f"{base}/crl/{label}.crl",
+            ocsp_url=settings.ocsp_url or f"{base}/ocsp/{label}",
+            cps_url=settings.cps_url or f"{base}/cps/{label}.html", created_at=now)
+        self._write_ca_files(label, cert, key, passphrase)
+        try:
+            with self.store.transaction() as tx:
+                tx.put_ca(record)
+                tx.audit("ca.created", at=now, ca=label, serial=cert.serial_number,
+                         detail={"subject": cert.subject.rfc4514_string(), "parent": root.label,
+                                 "style": style.name})
+        except BaseException:
+            shutil.rmtree(self.ca_dir(label), ignore_errors=True)
+            raise
+        return record
+
+    def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
+                        passphrase: bytes | None) -> None:
+        folder = self.ca_dir(label)
+        try:
+            folder.mkdir(parents=True, exist_ok=False, mode=0o700)
+        except FileExistsError:
+            raise ProfileError(f"files for CA {label!r} exist already in {folder}") from None
+        except OSError as exc:
+            raise PKIError(f"cannot create {folder}: {exc.strerror}") from None
+        if passphrase:
+            key_pem = encrypt_private_key(key, passphrase, iterations=CA_KDF_ITERATIONS)
+        else:
+            key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+        try:
+            atomic_write(folder / "key.pem", key_pem, mode=0o600)
+            atomic_write(folder / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+            raise

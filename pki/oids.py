@@ -1,0 +1,76 @@
+"""Every object identifier kpki uses, as named constants.
+
+Korean OIDs come from ``shared/docs/korean-pki.md``; standard ones are re-exported from
+pyca/cryptography where it names them.
+"""
+
+from __future__ import annotations
+
+from cryptography.x509.oid import ObjectIdentifier
+
+__all__ = [
+    "ANY_POLICY",
+    "ENCRYPTED_VID",
+    "FINANCIAL_BUSINESS_1Y",
+    "FINANCIAL_BUSINESS_2Y",
+    "FINANCIAL_BUSINESS_3Y",
+    "FINANCIAL_PERSONAL",
+    "IDENTIFY_DATA",
+    "KICA_CORPORATE",
+    "KICA_PERSONAL",
+    "QT_CPS",
+    "QT_UNOTICE",
+    "RANDOM_NUM",
+    "SEED_CBC",
+    "SEED_CBC_WITH_SHA1",
+    "SHA1",
+    "SHA256",
+    "SIGNKOREA_CORPORATE",
+    "SIGNKOREA_PERSONAL",
+    "TRADESIGN_CORPORATE",
+    "TRADESIGN_PERSONAL",
+    "VID",
+    "YESSIGN_BANKING",
+    "YESSIGN_CORPORATE",
+    "YESSIGN_GENERAL",
+    "YESSIGN_SERVER",
+    "CROSSCERT_CORPORATE",
+    "CROSSCERT_PERSONAL",
+]
+
+# Identity (VID), korean-pki.md section 5.
+IDENTIFY_DATA = ObjectIdentifier("1.2.410.200004.10.1.1")
+VID = ObjectIdentifier("1.2.410.200004.10.1.1.1")
+ENCRYPTED_VID = ObjectIdentifier("1.2.410.200004.10.1.1.2")
+RANDOM_NUM = ObjectIdentifier("1.2.410.200004.10.1.1.3")
+
+# SEED, korean-pki.md section 4.
+SEED_CBC = ObjectIdentifier("1.2.410.200004.1.4")
+SEED_CBC_WITH_SHA1 = ObjectIdentifier("1.2.410.200004.1.15")
+
+# Certificate policies, korean-pki.md section 1.
+YESSIGN_GENERAL = ObjectIdentifier("1.2.410.200005.1.1.1")
+YESSIGN_SERVER = ObjectIdentifier("1.2.410.200005.1.1.3")
+YESSIGN_BANKING = ObjectIdentifier("1.2.410.200005.1.1.4")
+YESSIGN_CORPORATE = ObjectIdentifier("1.2.410.200005.1.1.5")
+FINANCIAL_PERSONAL = ObjectIdentifier("1.2.410.200005.1.1.1.10")
+FINANCIAL_BUSINESS_1Y = ObjectIdentifier("1.2.410.200005.1.1.8.11")
+FINANCIAL_BUSINESS_2Y = ObjectIdentifier("1.2.410.200005.1.1.8.12")
+FINANCIAL_BUSINESS_3Y = ObjectIdentifier("1.2.410.200005.1.1.8.13")
+SIGNKOREA_PERSONAL = ObjectIdentifier("1.2.410.200004.5.1.1.5")
+SIGNKOREA_CORPORATE = ObjectIdentifier("1.2.410.200004.5.1.1.7")
+KICA_PERSONAL = ObjectIdentifier("1.2.410.200004.5.2.1.2")
+KICA_CORPORATE = ObjectIdentifier("1.2.410.200004.5.2.1.1")
+CROSSCERT_PERSONAL = ObjectIdentifier("1.2.410.200004.5.4.1.1")
+CROSSCERT_CORPORATE = ObjectIdentifier("1.2.410.200004.5.4.1.2")
+TRADESIGN_PERSONAL = ObjectIdentifier("1.2.410.200012.1.1.1")
+TRADESIGN_CORPORATE = ObjectIdentifier("1.2.410.200012.1.1.3")
+
+# RFC 5280.
+ANY_POLICY = ObjectIdentifier("2.5.29.32.0")
+QT_CPS = ObjectIdentifier("1.3.6.1.5.5.7.2.1")
+QT_UNOTICE = ObjectIdentifier("1.3.6.1.5.5.7.2.2")
+
+# Hashes (for the VID AlgorithmIdentifier).
+SHA1 = ObjectIdentifier("1.3.14.3.2.26")
+SHA256 = ObjectIdentifier("2.16.840.1.101.3.4.2.1")

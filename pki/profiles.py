@@ -1,0 +1,274 @@
+"""Certificate profiles and CA styles, as data.
+
+A :class:`Profile` is everything that makes a joint or financial certificate what it is:
+term, key usage, policy, the OU marker and the notice. A :class:`CAStyle` is what differs
+between licensed CAs (yessign, SignKorea, ...): their names, the country string's case, the
+shape of subscriber CNs and which policy OID stands for which profile. Adding a profile or a
+style means adding an entry to :data:`PROFILES` or :data:`STYLES`, not a branch in code.
+Sources: korean-pki.md sections 1-3.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from cryptography import x509
+from cryptography.x509.oid import ObjectIdentifier
+
+from . import oids
+from .errors import ProfileError
+
+__all__ = [
+    "PROFILES",
+    "STYLES",
+    "CAStyle",
+    "Family",
+    "FinancialKind",
+    "JointPolicy",
+    "KeyType",
+    "Profile",
+    "get_profile",
+    "get_style",
+]
+
+
+class Family(enum.Enum):
+    """The certificate family: where the key lives and how it is unlocked."""
+
+    JOINT = "joint"  # 공동인증서: NPKI files under a password
+    FINANCIAL = "financial"  # 금융인증서: cloud keystore under a PIN
+
+
+class JointPolicy(enum.Enum):
+    GENERAL = "general"  # 범용: accepted everywhere
+    BANKING = "banking"  # banking / insurance / card only
+
+
+class FinancialKind(enum.Enum):
+    PERSONAL = "personal"
+    BUSINESS = "business"
+
+
+class KeyType(enum.Enum):
+    """RSA key sizes kpki generates."""
+
+    RSA2048 = 2048
+    RSA3072 = 3072
+
+    @property
+    def bits(self) -> int:
+        return self.value
+
+
+def _key_usage(*, signing: bool = False, encipherment: bool = False,
+               ca: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signing, content_commitment=signing,
+        key_encipherment=encipherment, data_encipherment=False, key_agreement=False,
+        key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False,
+    )
+
+
+SIGNING = _key_usage(signing=True)
+ENCIPHERMENT = _key_usage(encipherment=True)
+CA_USAGE = _key_usage(ca=True)
+
+TEST_NOTICE = "이 인증서는 시험용 인증서입니다"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A subscriber certificate profile."""
+
+    name: str
+    """Label used on the CLI and in the store, e.g. ``joint-general``."""
+    family: Family
+    term_years: int
+    """Validity in whole years; notAfter is that day at 23:59:59 KST."""
+    ou_marker: str
+    """The first OU of the subject, e.g. ``personal4IB`` or ``personalF``."""
+    policy_oids: Mapping[str, ObjectIdentifier]
+    """Policy OID by CA style name; a style missing here cannot issue this profile."""
+    key_usage: x509.KeyUsage = SIGNING
+    notice: str = TEST_NOTICE
+    """certificatePolicies userNotice explicitText, written as a BMPString."""
+    renewal_window_days: int = 30
+    """How long before notAfter renewal opens."""
+    description: str = ""
+
+    def policy_for(self, style: CAStyle) -> ObjectIdentifier:
+        try:
+            return self.policy_oids[style.name]
+        except KeyError:
+            raise ProfileError(
+                f"a {style.name}-style CA does not issue {self.name} certificates",
+                profile=self.name,
+            ) from None
+
+
+@dataclass(frozen=True)
+class CAStyle:
+    """What a licensed CA's certificates look like."""
+
+    name: str
+    organization: str
+    country: str
+    """The C value in this CA's names; yessign writes ``kr`` in lower case."""
+    ca_unit: str
+    default_ca_name: str
+    cn_template: str
+    """``str.format`` template for subscriber CNs. Fields: ``name``, ``alias`` (romanised
+    name or empty), ``institution`` (3 digits), ``branch`` (5 digits), ``date`` (issue day,
+    a ``date``), ``seq`` (the CA's sequence number, an int)."""
+    cn_sequence_digits: int
+    """How many digits ``seq`` has in the template; the sequence wraps within them."""
+
+
+_YESSIGN_CN = "{name}({alias})0{institution}{branch}{date:%y%m%d}{seq:09d}"
+
+STYLES: Mapping[str, CAStyle] = MappingProxyType({
+    s.name: s
+    for s in (
+        CAStyle("yessign", "yessign", "kr", "AccreditedCA", "yessignCA-Test Class 4",
+                _YESSIGN_CN, 9),
+        CAStyle("signkorea", "SignKorea", "KR", "AccreditedCA", "SignKorea Test CA 5",
+                "{name}-{seq:07d}", 7),
+        CAStyle("kica", "KICA", "KR", "AccreditedCA", "signGATE Test CA 6",
+                "{name}({alias}){date:%y%m%d}{seq:08d}", 8),
+        CAStyle("crosscert", "CrossCert", "KR", "AccreditedCA", "CrossCert Test CA 4",
+                "{name}({alias}){date:%y%m%d}{seq:08d}", 8),
+        CAStyle("tradesign", "TradeSign", "KR", "AccreditedCA", "TradeSign Test CA 4",
+                "{name}({alias}){date:%y%m%d}{seq:08d}", 8),
+    )
+})
+
+
+def _pm(**by_style: ObjectIdentifier) -> Mapping[str, ObjectIdentifier]:
+    return MappingProxyType(dict(by_style))
+
+
+PROFILES: Mapping[str, Profile] = MappingProxyType({
+    p.name: p
+    for p in (
+        Profile(
+            "joint-general", Family.JOINT, 1, "personal4IB",
+            _pm(yessign=oids.YESSIGN_GENERAL, signkorea=oids.SIGNKOREA_PERSONAL,
+                kica=oids.KICA_PERSONAL, crosscert=oids.CROSSCERT_PERSONAL,
+                tradesign=oids.TRADESIGN_PERSONAL),
+            description="joint certificate, general purpose (범용)",
+        ),
+        Profile(
+            "joint-banking", Family.JOINT, 1, "personal4IB",
+            _pm(yessign=oids.YESSIGN_BANKING),
+            description="joint certificate for banking, insurance and cards (용도제한)",
+        ),
+        Profile(
+            "financial-personal", Family.FINANCIAL, 3, "personalF",
+            _pm(yessign=oids.FINANCIAL_PERSONAL), renewal_window_days=31,
+            description="financial certificate for a person (금융인증서)",
+        ),
+        Profile(
+            # The OU marker of business financial certificates is not documented; "businessF"
+            # follows the personal one's pattern.
+            "financial-business", Family.FINANCIAL, 3, "businessF",
+            _pm(yessign=oids.FINANCIAL_BUSINESS_3Y), renewal_window_days=31,
+            description="financial certificate for a business, 3 years",
+        ),
+    )
+})
+
+JOINT_PROFILES = MappingProxyType({
+    JointPolicy.GENERAL: PROFILES["joint-general"],
+    JointPolicy.BANKING: PROFILES["joint-banking"],
+})
+FINANCIAL_PROFILES = MappingProxyType({
+    FinancialKind.PERSONAL: PROFILES["financial-personal"],
+    FinancialKind.BUSINESS: PROFILES["financial-business"],
+})
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ProfileError(f"unknown profile {name!r} (known: {known})", profile=name) from None
+
+
+def get_style(name: str) -> CAStyle:
+    try:
+        return STYLES[name]
+    except KeyError:
+        known = ", ".join(sorted(STYLES))
+        raise ProfileError(f"unknown CA style {name!r} (known: {known})") from None
+
+
+@dataclass(frozen=True)
+class RegistrationAuthority:
+    """The registration authority (bank or agent) that identified the holder.
+
+    ``unit`` is the second subject OU (``INITECH``, ``NACF``); ``institution`` the 3-digit
+    code and ``branch`` the 5 digits that yessign puts into the CN.
+    """
+
+    unit: str
+    institution: str = "000"
+    branch: str = "00000"
+
+    def __post_init__(self) -> None:
+        if not (self.unit and self.unit.isascii() and self.unit.replace("_", "").isalnum()
+                and len(self.unit) <= 32):
+            raise ProfileError(f"RA unit {self.unit!r} must be 1-32 ASCII letters or digits")
+        if not (len(self.institution) == 3 and self.institution.isdigit()
+                and self.institution.isascii()):
+            raise ProfileError(f"RA institution code {self.institution!r} must be 3 digits")
+        if not (len(self.branch) == 5 and self.branch.isdigit() and self.branch.isascii()):
+            raise ProfileError(f"RA branch code {self.branch!r} must be 5 digits")
+
+    @classmethod
+    def parse(cls, text: str) -> RegistrationAuthority:
+        """``UNIT``, ``UNIT:INST`` or ``UNIT:INST:BRANCH``; known units get their codes."""
+        parts = text.split(":")
+        if len(parts) > 3:
+            raise ProfileError(f"RA {text!r} is not UNIT[:INSTITUTION[:BRANCH]]")
+        unit = parts[0]
+        known = KNOWN_RAS.get(unit.upper())
+        institution = parts[1] if len(parts) > 1 else (known.institution if known else "000")
+        branch = parts[2] if len(parts) > 2 else (known.branch if known else "00000")
+        return cls(unit, institution, branch)
+
+
+KNOWN_RAS: Mapping[str, RegistrationAuthority] = MappingProxyType({
+    ra.unit: ra
+    for ra in (
+        # Bank codes are the public Korean bank codes; INITECH's is the one in the
+        # real yessign test certificate.
+        RegistrationAuthority("INITECH", "091", "04120"),
+        RegistrationAuthority("NACF", "011"),
+        RegistrationAuthority("KB", "004"),
+        RegistrationAuthority("IBK", "003"),
+        RegistrationAuthority("WOORI", "020"),
+        RegistrationAuthority("SHINHAN", "088"),
+        RegistrationAuthority("HANA", "081"),
+        RegistrationAuthority("KFTC", "099"),
+    )
+})
+
+DEFAULT_RA = KNOWN_RAS["INITECH"]
+
+
+@dataclass(frozen=True)
+class CAProfile:
+    """The profile of a CA certificate (korean-pki.md section 2)."""
+
+    term_years: int
+    path_length: int | None
+    notice: str = TEST_NOTICE
+    key_usage: x509.KeyUsage = field(default=CA_USAGE)
+
+
+ROOT_PROFILE = CAProfile(term_years=20, path_length=None)
+LICENSED_CA_PROFILE = CAProfile(term_years=10, path_length=0)

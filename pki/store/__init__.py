@@ -1,0 +1,143 @@
+"""The store: what kpki keeps about CAs, certificates and every change made to them.
+
+The rest of the library talks to the narrow :class:`Store` interface; only
+:mod:`pki.store.sqlite` knows SQL. Every state change happens inside one
+:meth:`Store.transaction` together with its audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+from cryptography import x509
+
+__all__ = [
+    "AuditEvent",
+    "CARecord",
+    "CertStatus",
+    "CertificateRecord",
+    "Store",
+    "StoreTransaction",
+]
+
+
+class CertStatus(enum.Enum):
+    """Stored status. Expiry is not a status: it follows from the clock and notAfter.
+
+    The numeric codes are those one Korean RA uses (10 valid, 30 revoked, 40 suspended).
+    """
+
+    VALID = "valid"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+
+    @property
+    def code(self) -> int:
+        return {"valid": 10, "revoked": 30, "suspended": 40}[self.value]
+
+
+@dataclass(frozen=True)
+class CARecord:
+    """A CA known to the store. Its private key is not here: the home keeps it in a file."""
+
+    label: str
+    parent: str | None
+    style: str
+    """``root`` for the root, else a :data:`pki.profiles.STYLES` name."""
+    der: bytes
+    crl_url: str
+    ocsp_url: str | None
+    cps_url: str | None
+    created_at: dt.datetime
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent is None
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """A subscriber certificate as stored."""
+
+    ca: str
+    serial: int
+    subject: str
+    holder: str
+    profile: str
+    status: CertStatus
+    not_before: dt.datetime
+    not_after: dt.datetime
+    der: bytes
+    issued_at: dt.datetime
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
+
+    def is_expired(self, at: dt.datetime) -> bool:
+        return at > self.not_after
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit log."""
+
+    id: int
+    at: dt.datetime
+    action: str
+    ca: str | None
+    serial: int | None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StoreTransaction(Protocol):
+    """Writes that commit together or not at all."""
+
+    def next_cn_sequence(self, ca: str) -> int:
+        """Advance and return the CA's subscriber CN sequence (1, 2, ...)."""
+        ...
+
+    def serial_in_use(self, ca: str, serial: int) -> bool: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def put_ca(self, record: CARecord) -> None: ...
+
+    def put_certificate(self, record: CertificateRecord) -> None: ...
+
+    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
+
+
+class Store(Protocol):
+    """Reads, and the one way to write: :meth:`transaction`."""
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def get_ca(self, label: str) -> CARecord: ...
+
+    def list_cas(self) -> Sequence[CARecord]: ...
+
+    def find_certificates(self, serial: int, *, ca: str | None = None
+                          ) -> Sequence[CertificateRecord]: ...
+
+    def list_certificates(self, *, ca: str | None = None, status: CertStatus | None = None,
+                          profile: str | None = None, holder: str | None = None
+                          ) -> Sequence[CertificateRecord]: ...
+
+    def audit_log(self, *, ca: str | None = None, serial: int | None = None
+                  ) -> Sequence[AuditEvent]: ...
+
+    def close(self) -> None: ...

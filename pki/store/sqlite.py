@@ -1,0 +1,330 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Concurrency: every write transaction starts with ``BEGIN IMMEDIATE``, so a writer takes the
+write lock before reading what it will change (no read-then-upgrade deadlock, which SQLite
+answers with an immediate "database is locked" that the busy timeout cannot help), and
+waits up to ``busy_timeout`` for another writer to finish. WAL lets readers go on meanwhile.
+
+Schema changes are numbered migrations applied under that same lock; ``PRAGMA
+user_version`` records how far a file has come.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError, UnknownCAError
+from . import AuditEvent, CARecord, CertificateRecord, CertStatus
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+BUSY_TIMEOUT_S = 60.0
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: CAs, certificates, append-only audit log.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE cas (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL UNIQUE,
+        parent_id INTEGER REFERENCES cas(id),
+        style TEXT NOT NULL,
+        der BLOB NOT NULL,
+        crl_url TEXT NOT NULL,
+        ocsp_url TEXT,
+        cps_url TEXT,
+        cn_sequence INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE certificates (
+        id INTEGER PRIMARY KEY,
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        serial TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('valid', 'revoked', 'suspended')),
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        der BLOB NOT NULL,
+        issued_at TEXT NOT NULL,
+        UNIQUE (ca_id, serial)
+    );
+    CREATE INDEX certificates_serial ON certificates (serial);
+    CREATE INDEX certificates_holder ON certificates (holder);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ca TEXT,
+        serial TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_serial ON audit (serial);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
+def _hex(serial: int) -> str:
+    return format(serial, "X")
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _ca_id(self, label: str) -> int:
+        row = self._conn.execute("SELECT id FROM cas WHERE label = ?", (label,)).fetchone()
+        if row is None:
+            raise UnknownCAError(label)
+        return int(row[0])
+
+    def next_cn_sequence(self, ca: str) -> int:
+        row = self._conn.execute(
+            "UPDATE cas SET cn_sequence = cn_sequence + 1 WHERE label = ? "
+            "RETURNING cn_sequence", (ca,)
+        ).fetchone()
+        if row is None:
+            raise UnknownCAError(ca)
+        return int(row[0])
+
+    def serial_in_use(self, ca: str, serial: int) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM certificates JOIN cas ON cas.id = certificates.ca_id "
+            "WHERE cas.label = ? AND certificates.serial = ?", (ca, _hex(serial))
+        ).fetchone()
+        return row is not None
+
+    def put_ca(self, record: CARecord) -> None:
+        parent_id = self._ca_id(record.parent) if record.parent else None
+        try:
+            self._conn.execute(
+                "INSERT INTO cas (label, parent_id, style, der, crl_url, ocsp_url, cps_url, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.label, parent_id, record.style, record.der, record.crl_url,
+                 record.ocsp_url, record.cps_url, _ts(record.created_at)),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a CA labelled {record.label!r} exists already") from None
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
+                "not_before, not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._ca_id(record.ca), _hex(record.serial), record.subject, record.holder,
+                 record.profile, record.status.value, _ts(record.not_before),
+                 _ts(record.not_after), record.der, _ts(record.issued_at)),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"serial {record.serial:X} is already used at CA {record.ca!r}"
+            ) from None
+
+    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        self._conn.execute(
+            "INSERT INTO audit (at, action, ca, serial, detail) VALUES (?, ?, ?, ?, ?)",
+            (_ts(at), action, ca, None if serial is None else _hex(serial),
+             json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True)),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (key, value))
+
+
+_CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
+                 "c.not_before, c.not_after, c.der, c.issued_at")
+
+
+def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
+    return CertificateRecord(
+        ca=row[0], serial=int(row[1], 16), subject=row[2], holder=row[3], profile=row[4],
+        status=CertStatus(row[5]), not_before=_parse_ts(row[6]), not_after=_parse_ts(row[7]),
+        der=bytes(row[8]), issued_at=_parse_ts(row[9]),
+    )
+
+
+class SQLiteStore:
+    """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:" and not create and not Path(self.path).is_file():
+            raise StoreError(f"no store at {self.path}")
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                         isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            if create:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(f"the store {self.path} is unreadable or corrupted: {exc}") from None
+
+    # -- schema -----------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path} has schema {version}; this kpki knows {SCHEMA_VERSION}"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _split_sql(_MIGRATIONS[number]):
+                    self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- writes -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Transaction]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from None
+        try:
+            yield _Transaction(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._conn.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to {self.path}: {exc}") from None
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def _ca_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[CARecord]:
+        rows = self._query(
+            "SELECT c.label, p.label, c.style, c.der, c.crl_url, c.ocsp_url, c.cps_url, "
+            "c.created_at FROM cas c LEFT JOIN cas p ON p.id = c.parent_id "
+            f"{where} ORDER BY c.id", params)
+        return [CARecord(label=r[0], parent=r[1], style=r[2], der=bytes(r[3]), crl_url=r[4],
+                         ocsp_url=r[5], cps_url=r[6], created_at=_parse_ts(r[7]))
+                for r in rows]
+
+    def get_ca(self, label: str) -> CARecord:
+        rows = self._ca_rows("WHERE c.label = ?", (label,))
+        if not rows:
+            raise UnknownCAError(label)
+        return rows[0]
+
+    def list_cas(self) -> list[CARecord]:
+        return self._ca_rows()
+
+    def find_certificates(self, serial: int, *, ca: str | None = None
+                          ) -> list[CertificateRecord]:
+        sql = (f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+               "WHERE c.serial = ?")
+        params: list[Any] = [_hex(serial)]
+        if ca is not None:
+            sql += " AND cas.label = ?"
+            params.append(ca)
+        return [_cert_record(r) for r in self._query(sql, params)]
+
+    def list_certificates(self, *, ca: str | None = None, status: CertStatus | None = None,
+                          profile: str | None = None, holder: str | None = None
+                          ) -> list[CertificateRecord]:
+        clauses, params = [], []
+        for column, value in (("cas.label", ca), ("c.status", status and status.value),
+                              ("c.profile", profile), ("c.holder", holder)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+            f"{where} ORDER BY c.id", params)
+        return [_cert_record(r) for r in rows]
+
+    def count_certificates(self) -> int:
+        return int(self._query("SELECT count(*) FROM certificates")[0][0])
+
+    def audit_log(self, *, ca: str | None = None, serial: int | None = None
+                  ) -> list[AuditEvent]:
+        clauses, params = [], []
+        if ca is not None:
+            clauses.append("ca = ?")
+            params.append(ca)
+        if serial is not None:
+            clauses.append("serial = ?")
+            params.append(_hex(serial))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT id, at, action, ca, serial, detail FROM audit {where} ORDER BY id", params)
+        return [AuditEvent(id=r[0], at=_parse_ts(r[1]), action=r[2], ca=r[3],
+                           serial=None if r[4] is None else int(r[4], 16),
+                           detail=json.loads(r[5])) for r in rows]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

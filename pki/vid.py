@@ -1,0 +1,149 @@
+"""identifyData and the VID (korean-pki.md section 5), in asn1crypto's declarative specs.
+
+The subjectAltName of a Korean subscriber certificate holds an otherName of type
+identifyData whose value is::
+
+    IdentifyData ::= SEQUENCE { realName UTF8String, userInfos SEQUENCE OF UserInfo OPTIONAL }
+    UserInfo     ::= SEQUENCE { idType OBJECT IDENTIFIER, idValue ANY DEFINED BY idType }
+    VID          ::= SEQUENCE { hashAlg AlgorithmIdentifier, virtualID [0] EXPLICIT OCTET STRING }
+    HashContent  ::= SEQUENCE { idn PrintableString, randomNum BIT STRING }
+
+``virtualID = H(H(DER(HashContent)))``. Real certificates write the SHA-256
+AlgorithmIdentifier *without* NULL parameters, which asn1crypto's own ``DigestAlgorithm``
+would add, hence the local ``_HashAlgorithm``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any, cast
+
+from asn1crypto import core
+
+from . import oids
+from .errors import PKIError
+from .rrn import RRN
+
+__all__ = [
+    "R_LENGTH",
+    "HashName",
+    "IdentifyData",
+    "VIDError",
+    "compute_vid",
+    "decode_identify_data",
+    "encode_identify_data",
+    "vid_matches",
+]
+
+R_LENGTH = 20
+
+HashName = str  # "sha256" or "sha1"
+_HASH_OIDS = {"sha256": oids.SHA256.dotted_string, "sha1": oids.SHA1.dotted_string}
+_HASH_NAMES = {v: k for k, v in _HASH_OIDS.items()}
+
+
+class VIDError(PKIError, ValueError):
+    """identifyData is malformed, or a VID cannot be computed from what was given."""
+
+
+class _HashAlgorithm(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
+
+
+class _HashContent(core.Sequence):  # type: ignore[misc]
+    _fields = [("idn", core.PrintableString), ("random_num", core.OctetBitString)]
+
+
+class _VID(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("hash_alg", _HashAlgorithm),
+        ("virtual_id", core.OctetString, {"explicit": 0}),
+    ]
+
+
+class _UserInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [("id_type", core.ObjectIdentifier), ("id_value", core.Any)]
+
+
+class _UserInfos(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _UserInfo
+
+
+class _IdentifyData(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("real_name", core.UTF8String),
+        ("user_infos", _UserInfos, {"optional": True}),
+    ]
+
+
+@dataclass(frozen=True)
+class IdentifyData:
+    """The decoded identifyData of a certificate: the real name and, for persons, the VID."""
+
+    real_name: str
+    vid: bytes | None = None
+    hash_name: HashName | None = None
+
+
+def compute_vid(rrn: RRN, r: bytes, *, hash_name: HashName = "sha256") -> bytes:
+    """``H(H(DER(HashContent{rrn, r})))``."""
+    if len(r) != R_LENGTH:
+        raise VIDError(f"R must be {R_LENGTH} bytes, got {len(r)}")
+    if hash_name not in _HASH_OIDS:
+        raise VIDError(f"unsupported VID hash {hash_name!r}")
+    content = _HashContent({"idn": rrn.digits, "random_num": r}).dump()
+    return hashlib.new(hash_name, hashlib.new(hash_name, content).digest()).digest()
+
+
+def encode_identify_data(real_name: str, *, rrn: RRN | None = None, r: bytes | None = None,
+                         hash_name: HashName = "sha256") -> bytes:
+    """DER of IdentifyData: the otherName value (inside its ``[0] EXPLICIT``).
+
+    With ``rrn`` and ``r`` it carries a VID; without, realName only (servers and CAs).
+    """
+    value: dict[str, Any] = {"real_name": real_name}
+    if rrn is not None or r is not None:
+        if rrn is None or r is None:
+            raise VIDError("a VID needs both the RRN and R")
+        vid = _VID({
+            "hash_alg": {"algorithm": _HASH_OIDS[hash_name]},
+            "virtual_id": compute_vid(rrn, r, hash_name=hash_name),
+        })
+        value["user_infos"] = [{"id_type": oids.VID.dotted_string, "id_value": vid}]
+    return cast(bytes, _IdentifyData(value).dump(force=True))
+
+
+def decode_identify_data(der: bytes) -> IdentifyData:
+    """Parse the otherName value; raises :class:`VIDError` on anything malformed."""
+    try:
+        parsed = _IdentifyData.load(der, strict=True)
+        real_name = cast(str, parsed["real_name"].native)
+        infos = parsed["user_infos"]
+        if isinstance(infos, core.Void):
+            return IdentifyData(real_name)
+        for info in infos:
+            if info["id_type"].dotted != oids.VID.dotted_string:
+                continue
+            vid = _VID.load(info["id_value"].dump(), strict=True)
+            alg = vid["hash_alg"]["algorithm"].dotted
+            if alg not in _HASH_NAMES:
+                raise VIDError(f"unsupported VID hash algorithm {alg}")
+            return IdentifyData(real_name, cast(bytes, vid["virtual_id"].native),
+                                _HASH_NAMES[alg])
+        return IdentifyData(real_name)
+    except VIDError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise VIDError(f"malformed identifyData: {exc}") from None
+
+
+def vid_matches(data: IdentifyData, rrn: RRN, r: bytes) -> bool:
+    """The identity check (본인확인): does this RRN and R give the certificate's VID?"""
+    if data.vid is None or data.hash_name is None or len(r) != R_LENGTH:
+        return False
+    return hmac.compare_digest(compute_vid(rrn, r, hash_name=data.hash_name), data.vid)

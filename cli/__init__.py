@@ -1,0 +1,1 @@
+"""The ``kpki`` command line: a thin click layer over :mod:`pki`."""

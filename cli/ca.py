@@ -1,0 +1,159 @@
+"""``kpki init`` and ``kpki ca add|list|show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives import serialization
+
+from pki.home import CASettings, Home, RootSettings
+from pki.profiles import STYLES, KeyType
+from pki.store import CARecord
+
+from .context import Context
+from .output import common_name, emit_json, fields, fingerprint, iso, json_option, serial_hex, table
+from .secrets import ca_passphrase, passphrase_file_option
+
+KEY_TYPES = {"rsa2048": KeyType.RSA2048, "rsa3072": KeyType.RSA3072}
+
+
+def _key_type_option(f: Any) -> Any:
+    return click.option("--key-type", type=click.Choice(sorted(KEY_TYPES)), default="rsa2048",
+                        show_default=True, help="CA key type.")(f)
+
+
+def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
+    cert = record.certificate
+    return {
+        "label": record.label,
+        "parent": record.parent,
+        "style": record.style,
+        "subject": cert.subject.rfc4514_string(),
+        "serial": serial_hex(cert.serial_number),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "key_size": cert.public_key().key_size,  # type: ignore[union-attr]
+        "crl_url": record.crl_url,
+        "ocsp_url": record.ocsp_url,
+        "cps_url": record.cps_url,
+        "certificate": str(home.ca_dir(record.label) / "cert.pem"),
+        "sha256": fingerprint(cert),
+    }
+
+
+@click.command()
+@click.option("--root-cn", default=RootSettings.common_name, show_default=True,
+              help="Common name of the KISA-style root.")
+@click.option("--ca-label", default="yessign", show_default=True,
+              help="Label of the licensed CA (used with --ca later).")
+@click.option("--ca-style", type=click.Choice(sorted(STYLES)), default="yessign",
+              show_default=True, help="Naming and policy style of the licensed CA.")
+@click.option("--ca-cn", default="", help="Common name of the licensed CA [style default].")
+@_key_type_option
+@click.option("--base-url", default="http://127.0.0.1:8880", show_default=True,
+              help="Where 'kpki serve' will publish CRLs and OCSP (goes into certificates).")
+@passphrase_file_option
+@click.option("--no-passphrase", is_flag=True,
+              help="Store CA keys unencrypted (throwaway homes only).")
+@json_option
+@click.pass_obj
+def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, key_type: str,
+         base_url: str, passphrase_file: Path | None, no_passphrase: bool,
+         as_json: bool) -> None:
+    """Create a home with a KISA-style root and one licensed CA."""
+    if no_passphrase and passphrase_file:
+        raise click.UsageError("--no-passphrase and --passphrase-file exclude each other")
+    if no_passphrase:
+        click.echo("kpki: warning: CA keys will be stored unencrypted (--no-passphrase)",
+                   err=True)
+        passphrase = None
+    else:
+        passphrase = ca_passphrase(passphrase_file, confirm=True)
+    kt = KEY_TYPES[key_type]
+    home = Home.create(
+        obj.home, passphrase=passphrase,
+        root=RootSettings(common_name=root_cn, key_type=kt),
+        ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt),
+        base_url=base_url,
+    )
+    with home:
+        records = home.list_cas()
+        if as_json:
+            emit_json({"home": str(home.path), "keys_encrypted": home.keys_encrypted,
+                       "cas": [ca_json(r, home) for r in records]})
+            return
+        click.echo(f"Created kpki home {home.path}")
+        for r in records:
+            kind = "root" if r.is_root else "licensed CA"
+            click.echo(f"  {r.label:<10} {kind:<12} {r.certificate.subject.rfc4514_string()}")
+
+
+@click.group()
+def ca() -> None:
+    """Manage the CAs of the home."""
+
+
+@ca.command("add")
+@click.argument("label")
+@click.option("--style", type=click.Choice(sorted(STYLES)), default="signkorea",
+              show_default=True, help="Naming and policy style.")
+@click.option("--cn", "common_name_", default="", help="Common name [style default].")
+@_key_type_option
+@click.option("--crl-url", default="", help="CRL URL in issued certificates.")
+@click.option("--ocsp-url", default="", help="OCSP URL in issued certificates.")
+@click.option("--cps-url", default="", help="CPS URL in issued certificates.")
+@passphrase_file_option
+@json_option
+@click.pass_obj
+def ca_add(obj: Context, label: str, style: str, common_name_: str, key_type: str,
+           crl_url: str, ocsp_url: str, cps_url: str, passphrase_file: Path | None,
+           as_json: bool) -> None:
+    """Add a licensed CA LABEL under the root."""
+    with obj.open_home() as home:
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+        record = home.add_ca(
+            CASettings(label=label, style=style, common_name=common_name_,
+                       key_type=KEY_TYPES[key_type], crl_url=crl_url, ocsp_url=ocsp_url,
+                       cps_url=cps_url),
+            passphrase=passphrase)
+        if as_json:
+            emit_json(ca_json(record, home))
+        else:
+            click.echo(f"Added CA {label}: {record.certificate.subject.rfc4514_string()}")
+
+
+@ca.command("list")
+@json_option
+@click.pass_obj
+def ca_list(obj: Context, as_json: bool) -> None:
+    """List the CAs of the home."""
+    with obj.open_home() as home:
+        records = home.list_cas()
+        if as_json:
+            emit_json([ca_json(r, home) for r in records])
+            return
+        table(["LABEL", "PARENT", "STYLE", "NOT AFTER", "COMMON NAME"],
+              [[r.label, r.parent or "-", r.style, iso(r.certificate.not_valid_after_utc),
+                common_name(r.certificate.subject)] for r in records])
+
+
+@ca.command("show")
+@click.argument("label")
+@click.option("--pem", is_flag=True, help="Print the certificate as PEM only.")
+@json_option
+@click.pass_obj
+def ca_show(obj: Context, label: str, pem: bool, as_json: bool) -> None:
+    """Show the CA LABEL."""
+    with obj.open_home() as home:
+        record = home.store.get_ca(label)
+        if pem:
+            click.echo(record.certificate.public_bytes(serialization.Encoding.PEM).decode(),
+                       nl=False)
+            return
+        info = ca_json(record, home)
+        if as_json:
+            emit_json(info)
+            return
+        fields({k.replace("_", " "): "-" if v is None else str(v) for k, v in info.items()})

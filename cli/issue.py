@@ -1,0 +1,119 @@
+"""``kpki issue joint|financial``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pki.authority import IssuedCertificate
+from pki.fsutil import ensure_writable_dir
+from pki.keys.folder import NPKIFiles, write_npki_folder
+from pki.names import check_holder_name
+from pki.profiles import FinancialKind, JointPolicy
+from pki.rrn import RRN
+
+from .context import Context
+from .output import emit_json, iso, json_option, serial_hex
+from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
+
+
+@click.group()
+def issue() -> None:
+    """Issue subscriber certificates."""
+
+
+def _common(f: Any) -> Any:
+    for decorator in reversed([
+        click.option("--name", required=True, help="The holder's real name."),
+        click.option("--rrn", required=True,
+                     help="Resident registration number (13 digits; a test value)."),
+        click.option("--ra", default="INITECH", show_default=True,
+                     help="Registration authority: UNIT[:INSTITUTION[:BRANCH]], "
+                          "e.g. NACF or NACF:011."),
+        click.option("--alias", default="", help="Romanised name shown in the CN's ( )."),
+        click.option("--ca", "ca_label", default=None,
+                     help="Issuing CA label [the home's first licensed CA]."),
+        click.option("--csr", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="Certify the key of this CSR (PEM or DER) instead of making one."),
+        click.option("--out", required=True,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Base folder; files go to OUT/NPKI/<CA org>/USER/<dn>/."),
+        password_file_option,
+        passphrase_file_option,
+        json_option,
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, alias: str,
+         ca_label: str | None, csr: Path | None, out: Path, password_file: Path | None,
+         passphrase_file: Path | None, as_json: bool) -> None:
+    # Refuse bad input before asking for any secret.
+    RRN.parse(rrn)
+    check_holder_name(name)
+    ensure_writable_dir(out)
+    with obj.open_home() as home:
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+        authority = home.authority(ca_label, passphrase=passphrase)
+        password = None if csr else key_password(password_file)
+        csr_bytes = csr.read_bytes() if csr else None
+        if kind == "joint":
+            issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
+                                           policy=JointPolicy(option), csr=csr_bytes)
+        else:
+            issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
+                                               kind=FinancialKind(option), csr=csr_bytes)
+        files = write_npki_folder(issued, out, password=password)
+    report(issued, files, as_json=as_json)
+
+
+def issued_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:
+    cert = issued.certificate
+    return {
+        "serial": serial_hex(issued.serial),
+        "ca": issued.ca,
+        "profile": issued.profile.name,
+        "subject": cert.subject.rfc4514_string(),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
+        "folder": str(files.folder),
+        "certificate": str(files.certificate),
+        "private_key": None if files.private_key is None else str(files.private_key),
+        "r": issued.r.hex(),
+    }
+
+
+def report(issued: IssuedCertificate, files: NPKIFiles, *, as_json: bool) -> None:
+    info = issued_json(issued, files)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"Issued {issued.profile.description}")
+    click.echo(f"  serial   {info['serial']}")
+    click.echo(f"  subject  {info['subject']}")
+    click.echo(f"  valid    {info['not_before']} .. {info['not_after']}")
+    click.echo(f"  files    {files.folder}")
+    click.echo(f"  R (VID)  {info['r']}")
+
+
+@issue.command()
+@_common
+@click.option("--policy", type=click.Choice([p.value for p in JointPolicy]), default="general",
+              show_default=True, help="General-purpose (범용) or banking/insurance only.")
+@click.pass_obj
+def joint(obj: Context, policy: str, **kw: Any) -> None:
+    """Issue a joint certificate (공동인증서, 1 year) into an NPKI folder."""
+    _run(obj, kind="joint", option=policy, **kw)
+
+
+@issue.command()
+@_common
+@click.option("--kind", type=click.Choice([k.value for k in FinancialKind]), default="personal",
+              show_default=True, help="Personal or business financial certificate.")
+@click.pass_obj
+def financial(obj: Context, kind: str, **kw: Any) -> None:
+    """Issue a financial certificate (금융인증서, 3 years)."""
+    _run(obj, kind="financial", option=kind, **kw)

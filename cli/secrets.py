@@ -1,0 +1,72 @@
+"""Passwords and passphrases: from a file, an environment variable or a prompt; never argv."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CA_PASSPHRASE_ENV = "KPKI_CA_PASSPHRASE"
+KEY_PASSWORD_ENV = "KPKI_KEY_PASSWORD"
+
+
+def read_secret_file(path: Path) -> bytes:
+    """The first line of ``path``, without its line ending."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    line = data.splitlines()[0] if data else b""
+    if not line:
+        raise click.ClickException(f"{path} is empty")
+    return line
+
+
+def read_secret(*, file: Path | None, env: str, what: str, option: str,
+                confirm: bool) -> bytes:
+    """A secret from ``file``, else ``$env``, else a hidden prompt on a terminal."""
+    if file is not None:
+        return read_secret_file(file)
+    value = os.environ.get(env)
+    if value:
+        return value.encode()
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"no {what}: give {option} FILE or set ${env}")
+    entered: str = click.prompt(what.capitalize(), hide_input=True,
+                                confirmation_prompt=confirm, err=True)
+    if not entered:
+        raise click.UsageError(f"the {what} is empty")
+    return entered.encode()
+
+
+def passphrase_file_option(f: F) -> F:
+    return click.option(
+        "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+        help=f"File whose first line is the CA passphrase (else ${CA_PASSPHRASE_ENV}, "
+             "else a prompt).")(f)
+
+
+def password_file_option(f: F) -> F:
+    return click.option(
+        "--password-file", type=click.Path(dir_okay=False, path_type=Path),
+        help=f"File whose first line is the key password (else ${KEY_PASSWORD_ENV}, "
+             "else a prompt).")(f)
+
+
+def ca_passphrase(path: Path | None, *, encrypted: bool = True,
+                  confirm: bool = False) -> bytes | None:
+    if not encrypted:
+        return None
+    return read_secret(file=path, env=CA_PASSPHRASE_ENV, what="CA passphrase",
+                       option="--passphrase-file", confirm=confirm)
+
+
+def key_password(path: Path | None) -> bytes:
+    return read_secret(file=path, env=KEY_PASSWORD_ENV, what="key password",
+                       option="--password-file", confirm=True)

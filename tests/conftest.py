@@ -1,0 +1,88 @@
+"""Shared fixtures: RSA keys cached per session, a frozen clock, ready-made homes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pki.clock import FixedClock
+from pki.home import CASettings, Home, RootSettings
+
+# 05:30 KST on 16 March 2026 is still 15 March in UTC: issuance must use the Korean day.
+FROZEN = dt.datetime(2026, 3, 15, 20, 30, tzinfo=dt.UTC)
+PASSPHRASE = b"ca-passphrase-for-tests"
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "npki-yessign-test"
+
+
+class KeyPool:
+    """Hands out a few pre-generated keys in turn; RSA generation costs ~50 ms a key."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, list[rsa.RSAPrivateKey]] = {}
+        self._cycles: dict[int, Iterator[rsa.RSAPrivateKey]] = {}
+
+    def keys(self, bits: int, count: int) -> list[rsa.RSAPrivateKey]:
+        have = self._keys.setdefault(bits, [])
+        while len(have) < count:
+            have.append(rsa.generate_private_key(public_exponent=65537, key_size=bits))
+        return have[:count]
+
+    def generate(self, bits: int) -> rsa.RSAPrivateKey:
+        if bits not in self._cycles:
+            self._cycles[bits] = itertools.cycle(self.keys(bits, 6 if bits == 2048 else 2))
+        return next(self._cycles[bits])
+
+
+_POOL = KeyPool()
+
+
+@pytest.fixture(scope="session")
+def key_pool() -> KeyPool:
+    return _POOL
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(FROZEN)
+
+
+@pytest.fixture
+def make_home(tmp_path: Path, clock: FixedClock, key_pool: KeyPool):  # type: ignore[no-untyped-def]
+    """Build a home in tmp_path; keyword arguments go to ``Home.create``."""
+    opened: list[Home] = []
+
+    def make(name: str = "home", *, passphrase: bytes | None = None, **kw: object) -> Home:
+        home = Home.create(tmp_path / name, passphrase=passphrase, clock=clock,
+                           key_generator=key_pool, **kw)  # type: ignore[arg-type]
+        opened.append(home)
+        return home
+
+    yield make
+    for home in opened:
+        home.close()
+
+
+@pytest.fixture
+def home(make_home) -> Home:  # type: ignore[no-untyped-def]
+    return make_home()
+
+
+@pytest.fixture
+def authority(home: Home):  # type: ignore[no-untyped-def]
+    return home.authority()
+
+
+@pytest.fixture
+def real_cert_der() -> bytes:
+    path = VECTORS / "signCert.der"
+    if not path.is_file():
+        pytest.skip(f"the real yessign vector is not at {VECTORS} (see shared/vectors/README)")
+    return path.read_bytes()
+
+
+__all__ = ["FROZEN", "PASSPHRASE", "CASettings", "KeyPool", "RootSettings"]

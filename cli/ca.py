@@ -65,12 +65,7 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
     """Create a home with a KISA-style root and one licensed CA."""
     if no_passphrase and passphrase_file:
         raise click.UsageError("--no-passphrase and --passphrase-file exclude each other")
-    if no_passphrase:
-        click.echo("kpki: warning: CA keys will be stored unencrypted (--no-passphrase)",
-                   err=True)
-        passphrase = None
-    else:
-        passphrase = ca_passphrase(passphrase_file, confirm=True)
+    passphrase = None if no_passphrase else ca_passphrase(passphrase_file, confirm=True)
     kt = KEY_TYPES[key_type]
     home = Home.create(
         obj.home, passphrase=passphrase,
@@ -78,6 +73,9 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
         ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt),
         base_url=base_url,
     )
+    if no_passphrase:
+        click.echo(f"kpki: warning: the CA keys in {home.path} are stored unencrypted "
+                   "(--no-passphrase)", err=True)
     with home:
         records = home.list_cas()
         if as_json:

@@ -1,0 +1,364 @@
+"""The kpki CLI through click's CliRunner, plus one run of the installed program."""
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from cli.main import cli
+from pki.home import Home
+from pki.rrn import synthetic_rrn
+from tests.conftest import PASSPHRASE
+
+RRN = synthetic_rrn(dt.date(1990, 5, 17), serial=12345).digits
+KEY_PASSWORD = "Test-pass-1234!"
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.delenv("KPKI_HOME", raising=False)
+    monkeypatch.delenv("KPKI_CA_PASSPHRASE", raising=False)
+    monkeypatch.delenv("KPKI_KEY_PASSWORD", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def secrets_dir(tmp_path):
+    d = tmp_path / "secrets"
+    d.mkdir()
+    (d / "ca").write_bytes(PASSPHRASE + b"\n")
+    (d / "key").write_text(KEY_PASSWORD + "\n")
+    return d
+
+
+@pytest.fixture
+def cli_home(home):
+    """A home made through the library (cached keys), handed to the CLI by path."""
+    path = str(home.path)
+    home.close()
+    return path
+
+
+def run(runner, *args, **kw):
+    return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False, **kw)
+
+
+def assert_one_line_error(result, status=1):
+    assert result.exit_code == status, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kpki: error: "), result.stderr
+    assert "Traceback" not in result.output
+
+
+def issue(runner, home, out, *extra, kind="joint", name="홍길동", rrn=RRN, key=None):
+    args = ["--home", home, "issue", kind, "--name", name, "--rrn", rrn, "--out", out, "--json"]
+    if key is not None:
+        args += ["--password-file", key]
+    return run(runner, *args, *extra)
+
+
+# -- init and CAs ----------------------------------------------------------------------
+
+
+def test_init_creates_a_home_with_encrypted_keys(runner, tmp_path, secrets_dir):
+    home = tmp_path / "home"
+    result = run(runner, "--home", home, "init", "--passphrase-file", secrets_dir / "ca", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["keys_encrypted"] is True
+    assert [c["label"] for c in info["cas"]] == ["root", "yessign"]
+    assert b"ENCRYPTED PRIVATE KEY" in (home / "cas" / "yessign" / "key.pem").read_bytes()
+
+
+def test_init_reads_the_passphrase_from_the_environment(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("KPKI_CA_PASSPHRASE", "from-the-env")
+    monkeypatch.setenv("KPKI_HOME", str(tmp_path / "h"))
+    assert run(runner, "init").exit_code == 0
+    with Home.open(tmp_path / "h") as home:
+        assert home.authority(passphrase=b"from-the-env").label == "yessign"
+
+
+def test_init_without_a_secret_source_is_a_usage_error(runner, tmp_path):
+    result = run(runner, "--home", tmp_path / "h", "init", input="")
+    assert_one_line_error(result, 2)
+    assert not (tmp_path / "h").exists()
+
+
+def test_init_no_passphrase_warns(runner, tmp_path):
+    result = run(runner, "--home", tmp_path / "h", "init", "--no-passphrase")
+    assert result.exit_code == 0
+    assert "unencrypted" in result.stderr
+
+
+def test_init_twice_is_an_error(runner, cli_home):
+    assert_one_line_error(run(runner, "--home", cli_home, "init", "--no-passphrase"))
+
+
+def test_init_with_rsa3072_and_names(runner, tmp_path):
+    result = run(runner, "--home", tmp_path / "h", "init", "--no-passphrase", "--key-type",
+                 "rsa3072", "--root-cn", "KISA RootCA 5", "--ca-cn", "yessignCA Class 3",
+                 "--json")
+    info = json.loads(result.stdout)
+    assert {c["key_size"] for c in info["cas"]} == {3072}
+    assert info["cas"][0]["subject"].startswith("CN=KISA RootCA 5,")
+
+
+def test_ca_add_list_show(runner, cli_home):
+    result = run(runner, "--home", cli_home, "ca", "add", "signkorea", "--style", "signkorea",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["subject"].endswith("O=SignKorea,C=KR")
+    listed = json.loads(run(runner, "--home", cli_home, "ca", "list", "--json").stdout)
+    assert [c["label"] for c in listed] == ["root", "yessign", "signkorea"]
+    text = run(runner, "--home", cli_home, "ca", "list").stdout
+    assert "signkorea" in text and "LABEL" in text
+    pem = run(runner, "--home", cli_home, "ca", "show", "signkorea", "--pem").stdout
+    assert x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string().endswith("C=KR")
+    shown = json.loads(run(runner, "--home", cli_home, "ca", "show", "yessign", "--json").stdout)
+    assert shown["crl_url"] == "http://127.0.0.1:8880/crl/yessign.crl"
+
+
+def test_ca_add_with_wrong_passphrase(runner, tmp_path, secrets_dir):
+    home = tmp_path / "h"
+    run(runner, "--home", home, "init", "--passphrase-file", secrets_dir / "ca")
+    (secrets_dir / "wrong").write_text("nope\n")
+    result = run(runner, "--home", home, "ca", "add", "sk", "--passphrase-file",
+                 secrets_dir / "wrong")
+    assert_one_line_error(result)
+    assert not (home / "cas" / "sk").exists()
+
+
+# -- issuance --------------------------------------------------------------------------
+
+
+def test_issue_joint_writes_an_npki_folder(runner, cli_home, tmp_path, secrets_dir):
+    out = tmp_path / "out"
+    result = issue(runner, cli_home, out, "--ra", "NACF", key=secrets_dir / "key")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    folder = Path(info["folder"])
+    assert folder.parent == out / "NPKI" / "yessign" / "USER"
+    assert folder.name.startswith("cn=홍길동()0011") and folder.name.endswith(
+        ",ou=NACF,ou=personal4IB,o=yessign,c=kr")
+    cert = x509.load_der_x509_certificate((folder / "signCert.der").read_bytes())
+    assert format(cert.serial_number, "X") == info["serial"]
+    assert info["not_after"] == "2027-03-16T14:59:59Z" or info["not_after"].endswith("14:59:59Z")
+    key_file = folder / "signPri.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes()
+    key = serialization.load_pem_private_key(key_file.read_bytes(), KEY_PASSWORD.encode())
+    assert key.public_key() == cert.public_key()
+    assert len(bytes.fromhex(info["r"])) == 20
+
+
+def test_issue_financial(runner, cli_home, tmp_path, secrets_dir):
+    result = issue(runner, cli_home, tmp_path / "out", "--kind", "business", kind="financial",
+                   key=secrets_dir / "key")
+    info = json.loads(result.stdout)
+    assert info["profile"] == "financial-business"
+    assert ",ou=personal" not in info["folder"]
+
+
+def test_issue_password_from_environment(runner, cli_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("KPKI_KEY_PASSWORD", KEY_PASSWORD)
+    result = issue(runner, cli_home, tmp_path / "out")
+    key_file = Path(json.loads(result.stdout)["private_key"])
+    serialization.load_pem_private_key(key_file.read_bytes(), KEY_PASSWORD.encode())
+
+
+def test_issue_with_csr_writes_no_key(runner, cli_home, tmp_path, key_pool):
+    key = key_pool.keys(2048, 6)[2]
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+           .sign(key, hashes.SHA256()))
+    csr_file = tmp_path / "req.pem"
+    csr_file.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    result = issue(runner, cli_home, tmp_path / "out", "--csr", csr_file)
+    info = json.loads(result.stdout)
+    assert info["private_key"] is None
+    assert sorted(p.name for p in Path(info["folder"]).iterdir()) == ["signCert.der"]
+
+
+def test_issue_from_another_ca(runner, cli_home, tmp_path, secrets_dir):
+    run(runner, "--home", cli_home, "ca", "add", "signkorea", "--style", "signkorea")
+    result = issue(runner, cli_home, tmp_path / "out", "--ca", "signkorea",
+                   key=secrets_dir / "key")
+    assert "/NPKI/SignKorea/USER/cn=홍길동-0000001," in json.loads(result.stdout)["folder"]
+
+
+def _nothing_issued(home_path):
+    with Home.open(home_path) as home:
+        return home.store.list_certificates() == []
+
+
+@pytest.mark.parametrize(("args", "status"), [
+    (["--rrn", "9005171234567"], 1),  # check digit
+    (["--rrn", "12345"], 1),
+    (["--rrn", "9002301234561"], 1),  # 30 February
+    (["--name", ""], 1),
+    (["--name", "가" * 40], 1),
+    (["--ca", "nosuchca"], 1),
+    (["--ca", "root"], 1),
+    (["--policy", "nosuchpolicy"], 2),
+    (["--ra", "bad unit"], 1),
+])
+def test_issue_bad_input_is_one_line_and_writes_nothing(runner, cli_home, tmp_path, secrets_dir,
+                                                         args, status):
+    out = tmp_path / "out"
+    base = {"--name": "홍길동", "--rrn": RRN}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    extra = [a for pair in base.items() if pair[0] not in ("--name", "--rrn") for a in pair]
+    result = issue(runner, cli_home, out, *extra, name=base["--name"], rrn=base["--rrn"],
+                   key=secrets_dir / "key")
+    assert_one_line_error(result, status)
+    assert _nothing_issued(cli_home)
+    assert not (out / "NPKI").exists()
+
+
+def test_malformed_and_forged_csrs_are_refused(runner, cli_home, tmp_path, key_pool):
+    bad = tmp_path / "bad.csr"
+    bad.write_bytes(b"not a csr")
+    assert_one_line_error(issue(runner, cli_home, tmp_path / "out", "--csr", bad))
+    key = key_pool.keys(2048, 6)[2]
+    der = bytearray(x509.CertificateSigningRequestBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+                    .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    der[-3] ^= 0xFF
+    forged = tmp_path / "forged.csr"
+    forged.write_bytes(bytes(der))
+    assert_one_line_error(issue(runner, cli_home, tmp_path / "out", "--csr", forged))
+    assert _nothing_issued(cli_home)
+
+
+def test_out_that_is_not_writable_is_refused(runner, cli_home, tmp_path, secrets_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = issue(runner, cli_home, blocker / "sub", key=secrets_dir / "key")
+    assert_one_line_error(result)
+    assert _nothing_issued(cli_home)
+
+
+def test_missing_home_is_one_line(runner, tmp_path, secrets_dir):
+    result = issue(runner, tmp_path / "nohome", tmp_path / "out", key=secrets_dir / "key")
+    assert_one_line_error(result)
+    assert "kpki init" in result.stderr
+
+
+def test_corrupted_home_is_one_line(runner, cli_home, tmp_path):
+    for p in Path(cli_home).glob("kpki.db*"):
+        p.unlink()
+    (Path(cli_home) / "kpki.db").write_bytes(os.urandom(4096))
+    assert_one_line_error(run(runner, "--home", cli_home, "cert", "list"))
+
+
+def test_wrong_ca_passphrase_is_one_line(runner, tmp_path, secrets_dir):
+    home = tmp_path / "h"
+    run(runner, "--home", home, "init", "--passphrase-file", secrets_dir / "ca")
+    (secrets_dir / "wrong").write_text("nope\n")
+    result = issue(runner, home, tmp_path / "out", "--passphrase-file", secrets_dir / "wrong",
+                   key=secrets_dir / "key")
+    assert_one_line_error(result)
+    assert "passphrase" in result.stderr
+    assert _nothing_issued(home)
+
+
+def test_missing_password_without_terminal_is_a_usage_error(runner, cli_home, tmp_path):
+    result = issue(runner, cli_home, tmp_path / "out")
+    assert_one_line_error(result, 2)
+    assert "KPKI_KEY_PASSWORD" in result.stderr
+
+
+def test_missing_option_is_a_one_line_usage_error(runner, cli_home):
+    result = run(runner, "--home", cli_home, "issue", "joint", "--name", "x")
+    assert_one_line_error(result, 2)
+
+
+# -- listing -----------------------------------------------------------------------------
+
+
+def test_cert_list_and_show(runner, cli_home, tmp_path, secrets_dir):
+    joint = json.loads(issue(runner, cli_home, tmp_path / "o", key=secrets_dir / "key").stdout)
+    issue(runner, cli_home, tmp_path / "o", kind="financial", name="김철수",
+          key=secrets_dir / "key")
+    listed = json.loads(run(runner, "--home", cli_home, "cert", "list", "--json").stdout)
+    assert [c["holder"] for c in listed] == ["홍길동", "김철수"]
+    only = json.loads(run(runner, "--home", cli_home, "cert", "list", "--profile",
+                          "financial-personal", "--json").stdout)
+    assert [c["holder"] for c in only] == ["김철수"]
+    by_name = json.loads(run(runner, "--home", cli_home, "cert", "list", "--name", "홍길동",
+                             "--json").stdout)
+    assert [c["serial"] for c in by_name] == [joint["serial"]]
+    assert json.loads(run(runner, "--home", cli_home, "cert", "list", "--status", "revoked",
+                          "--json").stdout) == []
+    shown = json.loads(run(runner, "--home", cli_home, "cert", "show", joint["serial"],
+                           "--json").stdout)
+    assert shown["status"] == "valid" and shown["real_name"] == "홍길동"
+    assert shown["policy"] == "1.2.410.200005.1.1.1"
+    pem = run(runner, "--home", cli_home, "cert", "show", joint["serial"].lower(), "--pem").stdout
+    assert x509.load_pem_x509_certificate(pem.encode()).serial_number == int(joint["serial"], 16)
+    text = run(runner, "--home", cli_home, "cert", "list").stdout
+    assert "SERIAL" in text and joint["serial"] in text
+
+
+def test_cert_show_unknown_or_bad_serial(runner, cli_home):
+    assert_one_line_error(run(runner, "--home", cli_home, "cert", "show", "ABCDEF"))
+    assert_one_line_error(run(runner, "--home", cli_home, "cert", "show", "xyz"), 2)
+
+
+def test_demo_makes_a_home_with_one_certificate_of_each_kind(runner, tmp_path):
+    result = run(runner, "demo", "--home", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert [c["profile"] for c in info["certificates"]] == ["joint-general",
+                                                            "financial-personal"]
+    password = Path(info["password_file"]).read_text().strip()
+    for c in info["certificates"]:
+        serialization.load_pem_private_key(Path(c["private_key"]).read_bytes(),
+                                           password.encode())
+    text = run(runner, "demo", "--home", tmp_path / "demo2").stdout
+    assert "joint certificate" in text and "financial certificate" in text
+
+
+# -- the real program ----------------------------------------------------------------------
+
+
+def _installed_kpki() -> str:
+    candidate = Path(sys.executable).parent / "kpki"
+    assert candidate.exists(), "kpki is not installed next to this Python (pip install -e .)"
+    return str(candidate)
+
+
+def test_installed_kpki_runs_end_to_end(tmp_path):
+    env = {**os.environ, "KPKI_HOME": str(tmp_path / "home"), "KPKI_KEY_PASSWORD": KEY_PASSWORD}
+    kpki = _installed_kpki()
+    subprocess.run([kpki, "init", "--no-passphrase"], env=env, check=True, capture_output=True)
+    done = subprocess.run([kpki, "issue", "joint", "--name", "홍길동", "--rrn", RRN, "--out",
+                           str(tmp_path / "out"), "--json"], env=env, capture_output=True,
+                          check=True)
+    assert json.loads(done.stdout)["profile"] == "joint-general"
+    bad = subprocess.run([kpki, "issue", "joint", "--name", "홍길동", "--rrn", "1", "--out",
+                          str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_python_dash_m_cli_works():
+    done = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "kpki" in done.stdout
+
+
+def test_library_does_not_import_click():
+    code = "import sys, pki, pki.home, pki.authority; print('click' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

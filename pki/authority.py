@@ -32,8 +32,6 @@ from .profiles import (
     DEFAULT_RA,
     FINANCIAL_PROFILES,
     JOINT_PROFILES,
-    LICENSED_CA_PROFILE,
-    ROOT_PROFILE,
     CAProfile,
     CAStyle,
     FinancialKind,

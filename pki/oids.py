@@ -10,6 +10,8 @@ from cryptography.x509.oid import ObjectIdentifier
 
 __all__ = [
     "ANY_POLICY",
+    "CROSSCERT_CORPORATE",
+    "CROSSCERT_PERSONAL",
     "ENCRYPTED_VID",
     "FINANCIAL_BUSINESS_1Y",
     "FINANCIAL_BUSINESS_2Y",
@@ -34,8 +36,6 @@ __all__ = [
     "YESSIGN_CORPORATE",
     "YESSIGN_GENERAL",
     "YESSIGN_SERVER",
-    "CROSSCERT_CORPORATE",
-    "CROSSCERT_PERSONAL",
 ]
 
 # Identity (VID), korean-pki.md section 5.

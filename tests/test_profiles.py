@@ -11,7 +11,13 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pki import oids
 from pki.clock import FixedClock
-from pki.errors import CSRError, InvalidNameError, InvalidRRNError, ProfileError, UnsupportedKeyError
+from pki.errors import (
+    CSRError,
+    InvalidNameError,
+    InvalidRRNError,
+    ProfileError,
+    UnsupportedKeyError,
+)
 from pki.home import CASettings
 from pki.profiles import PROFILES, FinancialKind, JointPolicy, Profile
 from pki.rrn import synthetic_rrn

@@ -24,10 +24,17 @@ from cryptography.x509.oid import NameOID
 from . import oids
 from .clock import Clock, SystemClock, add_years, kst_day_end, kst_day_start, kst_today
 from .entropy import Entropy, SystemEntropy, random_serial
-from .errors import CSRError, InvalidNameError, ProfileError, UnsupportedKeyError
+from .errors import (
+    CSRError,
+    InvalidNameError,
+    ProfileError,
+    SerialInUseError,
+    StoreError,
+    UnsupportedKeyError,
+)
 from .extensions import certificate_policies, identify_data_san
 from .keys.generate import KeyGenerator, RSAKeyGenerator, check_subscriber_key
-from .names import build_name, check_holder_name, npki_folder_name
+from .names import MAX_CN_LENGTH, build_name, check_holder_name, npki_folder_name
 from .profiles import (
     DEFAULT_RA,
     FINANCIAL_PROFILES,
@@ -52,6 +59,7 @@ __all__ = [
 ]
 
 SUBSCRIBER_KEY_BITS = 2048
+_SERIAL_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,9 @@ class CertificateAuthority:
             x509.oid.AuthorityInformationAccessOID.OCSP,
             x509.UniformResourceIdentifier(record.ocsp_url))]) if record.ocsp_url else None)
         self._policies: dict[str, x509.UnrecognizedExtension] = {}
+        self._subject_prefixes: dict[tuple[str, str], tuple[list[x509.RelativeDistinguishedName],
+                                                            str]] = {}
+        self._ca_validity = (cert.not_valid_before_utc, cert.not_valid_after_utc)
 
     @property
     def label(self) -> str:
@@ -221,6 +232,20 @@ class CertificateAuthority:
     @property
     def certificate(self) -> x509.Certificate:
         return self.record.certificate
+
+    def _subject_prefix(self, ou_marker: str, unit: str
+                        ) -> tuple[list[x509.RelativeDistinguishedName], str]:
+        """C, O, OU, OU of subscriber names (the same for every holder), and its text."""
+        key = (ou_marker, unit)
+        cached = self._subject_prefixes.get(key)
+        if cached is None:
+            template = build_name(country=self.style.country,
+                                  organization=self.style.organization,
+                                  units=(ou_marker, unit), common_name="-")
+            rdns = list(template.rdns[:-1])
+            text = x509.Name(rdns).rfc4514_string()
+            cached = self._subject_prefixes[key] = (rdns, text)
+        return cached
 
     # -- issuance ---------------------------------------------------------------------
 
@@ -295,9 +320,10 @@ class CertificateAuthority:
         not_before = kst_day_start(day)
         not_after = kst_day_end(add_years(day, profile.term_years))
         ca_cert = self.certificate
-        if not ca_cert.not_valid_before_utc <= now <= ca_cert.not_valid_after_utc:
+        ca_not_before, ca_not_after = self._ca_validity
+        if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
-        if not_after > ca_cert.not_valid_after_utc:
+        if not_after > ca_not_after:
             raise ProfileError(
                 f"a {profile.name} certificate issued now would outlive CA {self.label!r}",
                 profile=profile.name)
@@ -316,22 +342,19 @@ class CertificateAuthority:
             common_name = self.style.cn_template.format(
                 name=name, alias=alias, institution=ra.institution, branch=ra.branch,
                 date=day, seq=sequence)
-            try:
-                subject = build_name(country=self.style.country,
-                                     organization=self.style.organization,
-                                     units=(profile.ou_marker, ra.unit),
-                                     common_name=common_name)
-            except InvalidNameError as exc:
-                raise InvalidNameError(str(exc), name=name) from None
-            serial = random_serial(self.entropy)
-            while tx.serial_in_use(self.label, serial):
-                serial = random_serial(self.entropy)
+            if len(common_name) > MAX_CN_LENGTH:
+                raise InvalidNameError(
+                    f"the CN would be {len(common_name)} characters; RFC 5280 allows "
+                    f"{MAX_CN_LENGTH}", name=name)
+            prefix_rdns, prefix_text = self._subject_prefix(profile.ou_marker, ra.unit)
+            cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
+            subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])
+            subject_text = f"{cn.rfc4514_string()},{prefix_text}"
             builder = (
                 x509.CertificateBuilder()
                 .subject_name(subject)
                 .issuer_name(ca_cert.subject)
                 .public_key(subject_key)
-                .serial_number(serial)
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
                 .add_extension(self._aki, critical=False)
@@ -343,13 +366,25 @@ class CertificateAuthority:
             )
             if self._aia is not None:
                 builder = builder.add_extension(self._aia, critical=False)
-            certificate = builder.sign(self._key, hashes.SHA256())
-            tx.put_certificate(CertificateRecord(
-                ca=self.label, serial=serial, subject=certificate.subject.rfc4514_string(),
-                holder=name, profile=profile.name, status=CertStatus.VALID,
-                not_before=not_before, not_after=not_after,
-                der=certificate.public_bytes(serialization.Encoding.DER), issued_at=now,
-            ))
+            for _attempt in range(_SERIAL_ATTEMPTS):
+                serial = random_serial(self.entropy)
+                certificate = builder.serial_number(serial).sign(self._key, hashes.SHA256())
+                try:
+                    tx.put_certificate(CertificateRecord(
+                        ca=self.label, serial=serial, subject=subject_text,
+                        holder=name, profile=profile.name, status=CertStatus.VALID,
+                        not_before=not_before, not_after=not_after,
+                        der=certificate.public_bytes(serialization.Encoding.DER),
+                        issued_at=now,
+                    ))
+                    break
+                except SerialInUseError:
+                    # The UNIQUE constraint is the arbiter; with 127 random bits this
+                    # branch is for broken entropy sources, not for chance.
+                    continue
+            else:
+                raise StoreError(f"no unused serial after {_SERIAL_ATTEMPTS} draws at CA "
+                                 f"{self.label!r}: is the entropy source broken?")
             tx.audit("certificate.issued", at=now, ca=self.label, serial=serial,
                      detail={"profile": profile.name, "subject": common_name,
                              "key": "generated" if private_key else

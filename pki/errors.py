@@ -19,6 +19,7 @@ __all__ = [
     "OutputError",
     "PKIError",
     "ProfileError",
+    "SerialInUseError",
     "StoreError",
     "UnknownCAError",
     "UnsupportedKeyError",
@@ -99,6 +100,15 @@ class CertificateNotFoundError(NotFoundError):
 
 class StoreError(PKIError):
     """The store cannot be read or written (corrupted, wrong schema, I/O failure)."""
+
+
+class SerialInUseError(StoreError):
+    """A CA has already used this serial; issuance draws another one."""
+
+    def __init__(self, serial: int, *, ca: str) -> None:
+        super().__init__(f"serial {serial:X} is already used at CA {ca!r}")
+        self.serial = serial
+        self.ca = ca
 
 
 class HomeError(PKIError):

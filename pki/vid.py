@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from asn1crypto import core
 
-from . import oids
+from . import der, oids
 from .errors import PKIError
 from .rrn import RRN
 
@@ -81,6 +81,12 @@ class _IdentifyData(core.Sequence):  # type: ignore[misc]
     ]
 
 
+_HASH_ALGORITHM_DER = {
+    name: cast(bytes, _HashAlgorithm({"algorithm": oid}).dump())
+    for name, oid in _HASH_OIDS.items()
+}
+
+
 @dataclass(frozen=True)
 class IdentifyData:
     """The decoded identifyData of a certificate: the real name and, for persons, the VID."""
@@ -96,7 +102,7 @@ def compute_vid(rrn: RRN, r: bytes, *, hash_name: HashName = "sha256") -> bytes:
         raise VIDError(f"R must be {R_LENGTH} bytes, got {len(r)}")
     if hash_name not in _HASH_OIDS:
         raise VIDError(f"unsupported VID hash {hash_name!r}")
-    content = _HashContent({"idn": rrn.digits, "random_num": r}).dump()
+    content = der.hash_content(rrn.digits, r)
     return hashlib.new(hash_name, hashlib.new(hash_name, content).digest()).digest()
 
 
@@ -106,16 +112,30 @@ def encode_identify_data(real_name: str, *, rrn: RRN | None = None, r: bytes | N
 
     With ``rrn`` and ``r`` it carries a VID; without, realName only (servers and CAs).
     """
-    value: dict[str, Any] = {"real_name": real_name}
-    if rrn is not None or r is not None:
-        if rrn is None or r is None:
-            raise VIDError("a VID needs both the RRN and R")
-        vid = _VID({
-            "hash_alg": {"algorithm": _HASH_OIDS[hash_name]},
-            "virtual_id": compute_vid(rrn, r, hash_name=hash_name),
-        })
-        value["user_infos"] = [{"id_type": oids.VID.dotted_string, "id_value": vid}]
+    if rrn is None and r is None:
+        return cast(bytes, _IdentifyData({"real_name": real_name}).dump())
+    if rrn is None or r is None:
+        raise VIDError("a VID needs both the RRN and R")
+    # The hot path of issuance: see pki.der for why this is not asn1crypto.
+    return der.identify_data_with_vid(real_name, _HASH_ALGORITHM_DER[hash_name],
+                                      compute_vid(rrn, r, hash_name=hash_name))
+
+
+def encode_identify_data_reference(real_name: str, *, rrn: RRN, r: bytes,
+                                   hash_name: HashName = "sha256") -> bytes:
+    """The same encoding through asn1crypto; the byte-for-byte reference for tests."""
+    vid = _VID({
+        "hash_alg": {"algorithm": _HASH_OIDS[hash_name]},
+        "virtual_id": compute_vid(rrn, r, hash_name=hash_name),
+    })
+    value = {"real_name": real_name,
+             "user_infos": [{"id_type": oids.VID.dotted_string, "id_value": vid}]}
     return cast(bytes, _IdentifyData(value).dump(force=True))
+
+
+def hash_content_reference(idn: str, r: bytes) -> bytes:
+    """HashContent through asn1crypto; the byte-for-byte reference for tests."""
+    return cast(bytes, _HashContent({"idn": idn, "random_num": r}).dump())
 
 
 def decode_identify_data(der: bytes) -> IdentifyData:

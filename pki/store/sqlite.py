@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError, UnknownCAError
+from ..errors import SerialInUseError, StoreError, UnknownCAError
 from . import AuditEvent, CARecord, CertificateRecord, CertStatus
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -54,10 +54,8 @@ _MIGRATIONS: tuple[str, ...] = (
         not_after TEXT NOT NULL,
         der BLOB NOT NULL,
         issued_at TEXT NOT NULL,
-        UNIQUE (ca_id, serial)
+        UNIQUE (serial, ca_id)  -- also the index for look-ups by serial alone
     );
-    CREATE INDEX certificates_serial ON certificates (serial);
-    CREATE INDEX certificates_holder ON certificates (holder);
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY,
         at TEXT NOT NULL,
@@ -90,13 +88,18 @@ def _hex(serial: int) -> str:
 
 
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, ca_ids: dict[str, int]) -> None:
         self._conn = conn
+        self._ca_ids = ca_ids  # CA rows are never deleted or relabelled, so ids can be cached
 
     def _ca_id(self, label: str) -> int:
+        cached = self._ca_ids.get(label)
+        if cached is not None:
+            return cached
         row = self._conn.execute("SELECT id FROM cas WHERE label = ?", (label,)).fetchone()
         if row is None:
             raise UnknownCAError(label)
+        self._ca_ids[label] = int(row[0])
         return int(row[0])
 
     def next_cn_sequence(self, ca: str) -> int:
@@ -107,13 +110,6 @@ class _Transaction:
         if row is None:
             raise UnknownCAError(ca)
         return int(row[0])
-
-    def serial_in_use(self, ca: str, serial: int) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM certificates JOIN cas ON cas.id = certificates.ca_id "
-            "WHERE cas.label = ? AND certificates.serial = ?", (ca, _hex(serial))
-        ).fetchone()
-        return row is not None
 
     def put_ca(self, record: CARecord) -> None:
         parent_id = self._ca_id(record.parent) if record.parent else None
@@ -137,9 +133,9 @@ class _Transaction:
                  _ts(record.not_after), record.der, _ts(record.issued_at)),
             )
         except sqlite3.IntegrityError:
-            raise StoreError(
-                f"serial {record.serial:X} is already used at CA {record.ca!r}"
-            ) from None
+            # Only UNIQUE (ca_id, serial) can fail here; the statement alone is rolled back
+            # and the transaction stays usable.
+            raise SerialInUseError(record.serial, ca=record.ca) from None
 
     def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
@@ -171,6 +167,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = str(path)
+        self._ca_ids: dict[str, int] = {}
         if self.path != ":memory:" and not create and not Path(self.path).is_file():
             raise StoreError(f"no store at {self.path}")
         try:
@@ -228,7 +225,7 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from None
         try:
-            yield _Transaction(self._conn)
+            yield _Transaction(self._conn, self._ca_ids)
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise

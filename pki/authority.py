@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import NameOID
 
 from . import oids
-from .clock import Clock, SystemClock, add_years, kst_day_end, kst_day_start, kst_today
+from .clock import Clock, SystemClock, kst_today, validity_for
 from .entropy import Entropy, SystemEntropy, random_serial
 from .errors import (
     CSRError,
@@ -48,7 +48,14 @@ from .profiles import (
     get_style,
 )
 from .rrn import RRN
-from .store import CARecord, CertificateRecord, CertStatus, Store
+from .store import (
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    KeyOrigin,
+    Store,
+    StoreTransaction,
+)
 from .vid import R_LENGTH, encode_identify_data
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
 
 SUBSCRIBER_KEY_BITS = 2048
 _SERIAL_ATTEMPTS = 8
+_MAX_SEQUENCE_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ def build_ca_certificate(
     policyConstraints requireExplicitPolicy 0 (all critical but the identifiers), and the
     issuer's CRL distribution point for a licensed CA.
     """
-    day = kst_today(not_before)
+    valid_from, valid_to = validity_for(kst_today(not_before), profile.term_years)
     issuer_name = subject if issuer is None else issuer.subject
     builder = (
         x509.CertificateBuilder()
@@ -148,8 +156,8 @@ def build_ca_certificate(
         .issuer_name(issuer_name)
         .public_key(public_key)  # type: ignore[arg-type]
         .serial_number(serial)
-        .not_valid_before(kst_day_start(day))
-        .not_valid_after(kst_day_end(add_years(day, profile.term_years)))
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
     )
     if issuer is None:
         builder = builder.add_extension(
@@ -224,6 +232,9 @@ class CertificateAuthority:
         self._subject_prefixes: dict[tuple[str, str], tuple[list[x509.RelativeDistinguishedName],
                                                             str]] = {}
         self._ca_validity = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+        self._block_next = self._block_end = 0
+        self._block_size = 1
+        self._pending_block: tuple[int, int, int] | None = None
 
     @property
     def label(self) -> str:
@@ -232,6 +243,29 @@ class CertificateAuthority:
     @property
     def certificate(self) -> x509.Certificate:
         return self.record.certificate
+
+    def _next_sequence(self, tx: StoreTransaction) -> int:
+        """The next CN sequence number, from a block reserved in the store.
+
+        Blocks grow 1, 2, 4 ... 32, so one-shot issuers (each CLI run) get consecutive
+        numbers while a bulk issuer rewrites the CA row only once per 32 certificates.
+        Concurrent issuers get disjoint blocks: numbers are unique per CA, not gap-free.
+        A block reserved in a transaction that rolls back is forgotten with it.
+        """
+        self._pending_block = None
+        if self._block_next >= self._block_end:
+            size = min(self._block_size, _MAX_SEQUENCE_BLOCK)
+            first = tx.reserve_cn_sequence(self.label, size)
+            self._pending_block = (first + 1, first + size, size * 2)
+            return first
+        number = self._block_next
+        self._block_next += 1
+        return number
+
+    def _commit_sequence_block(self) -> None:
+        if self._pending_block is not None:
+            self._block_next, self._block_end, self._block_size = self._pending_block
+            self._pending_block = None
 
     def _subject_prefix(self, ou_marker: str, unit: str
                         ) -> tuple[list[x509.RelativeDistinguishedName], str]:
@@ -309,16 +343,18 @@ class CertificateAuthority:
         private_key: rsa.RSAPrivateKey | None = None
         if csr is not None:
             subject_key = check_subscriber_key(load_csr(csr).public_key())
+            key_origin = KeyOrigin.CSR
         elif public_key is not None:
             subject_key = check_subscriber_key(public_key)
+            key_origin = KeyOrigin.PUBLIC_KEY
         else:
             private_key = self.key_generator.generate(SUBSCRIBER_KEY_BITS)
             subject_key = private_key.public_key()
+            key_origin = KeyOrigin.GENERATED
 
         now = self.clock.now()
         day = kst_today(now)
-        not_before = kst_day_start(day)
-        not_after = kst_day_end(add_years(day, profile.term_years))
+        not_before, not_after = validity_for(day, profile.term_years)
         ca_cert = self.certificate
         ca_not_before, ca_not_after = self._ca_validity
         if not ca_not_before <= now <= ca_not_after:
@@ -338,7 +374,7 @@ class CertificateAuthority:
         ski = _ski(subject_key)
 
         with self._store.transaction() as tx:
-            sequence = tx.next_cn_sequence(self.label) % 10 ** self.style.cn_sequence_digits
+            sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
             common_name = self.style.cn_template.format(
                 name=name, alias=alias, institution=ra.institution, branch=ra.branch,
                 date=day, seq=sequence)
@@ -375,7 +411,7 @@ class CertificateAuthority:
                         holder=name, profile=profile.name, status=CertStatus.VALID,
                         not_before=not_before, not_after=not_after,
                         der=certificate.public_bytes(serialization.Encoding.DER),
-                        issued_at=now,
+                        issued_at=now, key_origin=key_origin,
                     ))
                     break
                 except SerialInUseError:
@@ -385,10 +421,7 @@ class CertificateAuthority:
             else:
                 raise StoreError(f"no unused serial after {_SERIAL_ATTEMPTS} draws at CA "
                                  f"{self.label!r}: is the entropy source broken?")
-            tx.audit("certificate.issued", at=now, ca=self.label, serial=serial,
-                     detail={"profile": profile.name, "subject": common_name,
-                             "key": "generated" if private_key else
-                             ("csr" if csr is not None else "public-key")})
+        self._commit_sequence_block()
         return IssuedCertificate(certificate=certificate, private_key=private_key, r=r,
                                  profile=profile, ca=self.label,
                                  chain=(ca_cert, *self.chain))

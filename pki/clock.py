@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Protocol
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "kst_day_end",
     "kst_day_start",
     "kst_today",
+    "validity_for",
 ]
 
 KST = dt.timezone(dt.timedelta(hours=9), "KST")
@@ -65,6 +67,13 @@ def kst_day_start(day: dt.date) -> dt.datetime:
 def kst_day_end(day: dt.date) -> dt.datetime:
     """23:59:59 KST on ``day``, as UTC (14:59:59Z the same day)."""
     return dt.datetime.combine(day, dt.time(23, 59, 59), KST).astimezone(dt.UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def validity_for(day: dt.date, years: int) -> tuple[dt.datetime, dt.datetime]:
+    """notBefore and notAfter of a certificate issued on ``day`` (KST) for ``years``:
+    00:00:00 KST that day to 23:59:59 KST the same day ``years`` later."""
+    return kst_day_start(day), kst_day_end(add_years(day, years))
 
 
 def add_years(day: dt.date, years: int) -> dt.date:

@@ -6,6 +6,7 @@ PrintableString and every other attribute a UTF8String, which is pyca's default 
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from cryptography import x509
@@ -36,6 +37,7 @@ _SHORT = {
 _FORBIDDEN = set('/\\()\x00')
 
 
+@functools.lru_cache(maxsize=4096)
 def check_holder_name(name: str, *, field: str = "name") -> str:
     """Validate a holder's real name (or its romanised alias) and return it NFC-normalised.
 

@@ -22,6 +22,7 @@ __all__ = [
     "CARecord",
     "CertStatus",
     "CertificateRecord",
+    "KeyOrigin",
     "Store",
     "StoreTransaction",
 ]
@@ -40,6 +41,14 @@ class CertStatus(enum.Enum):
     @property
     def code(self) -> int:
         return {"valid": 10, "revoked": 30, "suspended": 40}[self.value]
+
+
+class KeyOrigin(enum.Enum):
+    """Where a certificate's key came from."""
+
+    GENERATED = "generated"  # kpki made it and handed it to the caller
+    CSR = "csr"
+    PUBLIC_KEY = "public-key"
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class CertificateRecord:
     not_after: dt.datetime
     der: bytes
     issued_at: dt.datetime
+    key_origin: KeyOrigin
 
     @cached_property
     def certificate(self) -> x509.Certificate:
@@ -103,8 +113,9 @@ class AuditEvent:
 class StoreTransaction(Protocol):
     """Writes that commit together or not at all."""
 
-    def next_cn_sequence(self, ca: str) -> int:
-        """Advance and return the CA's subscriber CN sequence (1, 2, ...)."""
+    def reserve_cn_sequence(self, ca: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive numbers of the CA's subscriber CN sequence and
+        return the first (the sequence starts at 1)."""
         ...
 
     def set_meta(self, key: str, value: str) -> None: ...
@@ -112,8 +123,9 @@ class StoreTransaction(Protocol):
     def put_ca(self, record: CARecord) -> None: ...
 
     def put_certificate(self, record: CertificateRecord) -> None:
-        """Record a certificate; :class:`pki.errors.SerialInUseError` if the CA has used
-        the serial before (the transaction stays usable)."""
+        """Record a certificate and its ``certificate.issued`` audit row;
+        :class:`pki.errors.SerialInUseError` if the CA has used the serial before (the
+        transaction stays usable)."""
         ...
 
     def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,

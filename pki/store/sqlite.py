@@ -12,15 +12,15 @@ user_version`` records how far a file has come.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import SerialInUseError, StoreError, UnknownCAError
-from . import AuditEvent, CARecord, CertificateRecord, CertStatus
+from . import AuditEvent, CARecord, CertificateRecord, CertStatus, KeyOrigin
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -54,6 +54,7 @@ _MIGRATIONS: tuple[str, ...] = (
         not_after TEXT NOT NULL,
         der BLOB NOT NULL,
         issued_at TEXT NOT NULL,
+        key_origin TEXT NOT NULL,
         UNIQUE (serial, ca_id)  -- also the index for look-ups by serial alone
     );
     CREATE TABLE audit (
@@ -64,7 +65,15 @@ _MIGRATIONS: tuple[str, ...] = (
         serial TEXT,
         detail TEXT NOT NULL DEFAULT '{}'
     );
-    CREATE INDEX audit_serial ON audit (serial);
+    -- No code path can record a certificate without its audit row.
+    CREATE TRIGGER certificates_audit_issue AFTER INSERT ON certificates
+    BEGIN
+        INSERT INTO audit (at, action, ca, serial, detail)
+        SELECT NEW.issued_at, 'certificate.issued', cas.label, NEW.serial,
+               json_object('key', NEW.key_origin, 'profile', NEW.profile,
+                           'subject', NEW.subject)
+        FROM cas WHERE cas.id = NEW.ca_id;
+    END;
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
@@ -75,6 +84,7 @@ _MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+@functools.lru_cache(maxsize=1024)
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -88,9 +98,36 @@ def _hex(serial: int) -> str:
 
 
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection, ca_ids: dict[str, int]) -> None:
+    """The write half of the store; one instance per connection, entered once at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
-        self._ca_ids = ca_ids  # CA rows are never deleted or relabelled, so ids can be cached
+        self._cursor = conn.cursor()
+        self._path = path
+        self._ca_ids: dict[str, int] = {}  # CA rows are never deleted or relabelled
+        self._active = False
+
+    def __enter__(self) -> _Transaction:
+        if self._active:
+            raise StoreError("transactions on one store do not nest")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a transaction on {self._path}: {exc}") from None
+        self._active = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self._active = False
+        if exc_type is not None:
+            self._conn.execute("ROLLBACK")
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._conn.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to {self._path}: {error}") from None
 
     def _ca_id(self, label: str) -> int:
         cached = self._ca_ids.get(label)
@@ -102,14 +139,16 @@ class _Transaction:
         self._ca_ids[label] = int(row[0])
         return int(row[0])
 
-    def next_cn_sequence(self, ca: str) -> int:
+    def reserve_cn_sequence(self, ca: str, count: int = 1) -> int:
+        if count < 1:
+            raise ValueError("reserve at least one sequence number")
         row = self._conn.execute(
-            "UPDATE cas SET cn_sequence = cn_sequence + 1 WHERE label = ? "
-            "RETURNING cn_sequence", (ca,)
+            "UPDATE cas SET cn_sequence = cn_sequence + ? WHERE label = ? "
+            "RETURNING cn_sequence", (count, ca)
         ).fetchone()
         if row is None:
             raise UnknownCAError(ca)
-        return int(row[0])
+        return int(row[0]) - count + 1
 
     def put_ca(self, record: CARecord) -> None:
         parent_id = self._ca_id(record.parent) if record.parent else None
@@ -125,12 +164,14 @@ class _Transaction:
 
     def put_certificate(self, record: CertificateRecord) -> None:
         try:
-            self._conn.execute(
+            self._cursor.execute(
                 "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
-                "not_before, not_after, der, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "not_before, not_after, der, issued_at, key_origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._ca_id(record.ca), _hex(record.serial), record.subject, record.holder,
                  record.profile, record.status.value, _ts(record.not_before),
-                 _ts(record.not_after), record.der, _ts(record.issued_at)),
+                 _ts(record.not_after), record.der, _ts(record.issued_at),
+                 record.key_origin.value),
             )
         except sqlite3.IntegrityError:
             # Only UNIQUE (ca_id, serial) can fail here; the statement alone is rolled back
@@ -151,14 +192,14 @@ class _Transaction:
 
 
 _CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
-                 "c.not_before, c.not_after, c.der, c.issued_at")
+                 "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin")
 
 
 def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
     return CertificateRecord(
         ca=row[0], serial=int(row[1], 16), subject=row[2], holder=row[3], profile=row[4],
         status=CertStatus(row[5]), not_before=_parse_ts(row[6]), not_after=_parse_ts(row[7]),
-        der=bytes(row[8]), issued_at=_parse_ts(row[9]),
+        der=bytes(row[8]), issued_at=_parse_ts(row[9]), key_origin=KeyOrigin(row[10]),
     )
 
 
@@ -167,7 +208,6 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = str(path)
-        self._ca_ids: dict[str, int] = {}
         if self.path != ":memory:" and not create and not Path(self.path).is_file():
             raise StoreError(f"no store at {self.path}")
         try:
@@ -182,6 +222,7 @@ class SQLiteStore:
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
+            self._tx = _Transaction(self._conn, self.path)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(f"the store {self.path} is unreadable or corrupted: {exc}") from None
@@ -218,22 +259,9 @@ class SQLiteStore:
 
     # -- writes -----------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[_Transaction]:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from None
-        try:
-            yield _Transaction(self._conn, self._ca_ids)
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._conn.execute("ROLLBACK")
-            raise StoreError(f"cannot commit to {self.path}: {exc}") from None
+    def transaction(self) -> _Transaction:
+        """``with store.transaction() as tx:``: BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
+        return self._tx
 
     # -- reads ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from pki.home import CASettings, Home, RootSettings
 # 05:30 KST on 16 March 2026 is still 15 March in UTC: issuance must use the Korean day.
 FROZEN = dt.datetime(2026, 3, 15, 20, 30, tzinfo=dt.UTC)
 PASSPHRASE = b"ca-passphrase-for-tests"
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "npki-yessign-test"
+VECTORS = Path(os.environ.get(
+    "KPKI_VECTORS",
+    Path(__file__).resolve().parents[2] / "shared" / "vectors" / "npki-yessign-test"))
 
 
 class KeyPool:

@@ -8,7 +8,9 @@ so concurrent issuers never share a serial or a sequence number and a failure le
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -60,6 +62,7 @@ from .vid import R_LENGTH, encode_identify_data
 
 __all__ = [
     "CertificateAuthority",
+    "IssueRequest",
     "IssuedCertificate",
     "build_ca_certificate",
     "load_csr",
@@ -234,7 +237,7 @@ class CertificateAuthority:
         self._ca_validity = (cert.not_valid_before_utc, cert.not_valid_after_utc)
         self._block_next = self._block_end = 0
         self._block_size = 1
-        self._pending_block: tuple[int, int, int] | None = None
+        self._block_uncommitted = False
 
     @property
     def label(self) -> str:
@@ -250,22 +253,31 @@ class CertificateAuthority:
         Blocks grow 1, 2, 4 ... 32, so one-shot issuers (each CLI run) get consecutive
         numbers while a bulk issuer rewrites the CA row only once per 32 certificates.
         Concurrent issuers get disjoint blocks: numbers are unique per CA, not gap-free.
-        A block reserved in a transaction that rolls back is forgotten with it.
         """
-        self._pending_block = None
         if self._block_next >= self._block_end:
             size = min(self._block_size, _MAX_SEQUENCE_BLOCK)
             first = tx.reserve_cn_sequence(self.label, size)
-            self._pending_block = (first + 1, first + size, size * 2)
-            return first
+            self._block_next, self._block_end = first, first + size
+            self._block_size = size * 2
+            self._block_uncommitted = True
         number = self._block_next
         self._block_next += 1
         return number
 
-    def _commit_sequence_block(self) -> None:
-        if self._pending_block is not None:
-            self._block_next, self._block_end, self._block_size = self._pending_block
-            self._pending_block = None
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[StoreTransaction]:
+        """A store transaction that also forgets a sequence block reserved in it if it
+        rolls back (the store forgets the reservation too, so another issuer may get it)."""
+        self._block_uncommitted = False
+        try:
+            with self._store.transaction() as tx:
+                yield tx
+        except BaseException:
+            if self._block_uncommitted:
+                self._block_next = self._block_end = 0
+            raise
+        finally:
+            self._block_uncommitted = False
 
     def _subject_prefix(self, ou_marker: str, unit: str
                         ) -> tuple[list[x509.RelativeDistinguishedName], str]:
@@ -324,38 +336,57 @@ class CertificateAuthority:
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
     ) -> IssuedCertificate:
-        """Issue a subscriber certificate of ``profile``.
+        """Issue a subscriber certificate of ``profile`` in one store transaction.
 
         With ``csr`` (which must verify) or ``public_key`` no key is generated and the
         result's ``private_key`` is ``None``. Raises :class:`InvalidRRNError`,
         :class:`InvalidNameError`, :class:`ProfileError`, :class:`CSRError` or
         :class:`UnsupportedKeyError` before anything is written.
         """
-        # Everything that can be refused is checked before the transaction starts.
-        name = check_holder_name(name)
-        alias = check_holder_name(alias, field="alias") if alias else ""
-        rrn = rrn if isinstance(rrn, RRN) else RRN.parse(rrn)
-        ra = ra if isinstance(ra, RegistrationAuthority) else RegistrationAuthority.parse(ra)
+        request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
+                               public_key=public_key)
+        prepared = self._prepare(request, self.clock.now())
+        with self._transaction() as tx:
+            return self._write(tx, prepared)
+
+    def issue_many(self, requests: Iterable[IssueRequest]) -> list[IssuedCertificate]:
+        """Issue several certificates, all or nothing, in one store transaction.
+
+        Every request is validated (and its key generated) before the transaction starts;
+        if any is refused, or anything fails while writing, no certificate is recorded.
+        For scripts that need many certificates at once: it saves a commit per certificate.
+        """
+        now = self.clock.now()
+        prepared = [self._prepare(r, now) for r in requests]
+        with self._transaction() as tx:
+            return [self._write(tx, p) for p in prepared]
+
+    def _prepare(self, request: IssueRequest, now: dt.datetime) -> _Prepared:
+        """Validate a request and do the work that needs no store: key, R, VID, validity."""
+        profile = request.profile
+        name = check_holder_name(request.name)
+        alias = check_holder_name(request.alias, field="alias") if request.alias else ""
+        rrn = request.rrn if isinstance(request.rrn, RRN) else RRN.parse(request.rrn)
+        ra = (request.ra if isinstance(request.ra, RegistrationAuthority)
+              else RegistrationAuthority.parse(request.ra))
         policy_oid = profile.policy_for(self.style)
-        if csr is not None and public_key is not None:
+        if request.csr is not None and request.public_key is not None:
             raise ValueError("give a CSR or a public key, not both")
 
         private_key: rsa.RSAPrivateKey | None = None
-        if csr is not None:
-            subject_key = check_subscriber_key(load_csr(csr).public_key())
+        if request.csr is not None:
+            subject_key = check_subscriber_key(load_csr(request.csr).public_key())
             key_origin = KeyOrigin.CSR
-        elif public_key is not None:
-            subject_key = check_subscriber_key(public_key)
+        elif request.public_key is not None:
+            subject_key = check_subscriber_key(request.public_key)
             key_origin = KeyOrigin.PUBLIC_KEY
         else:
             private_key = self.key_generator.generate(SUBSCRIBER_KEY_BITS)
             subject_key = private_key.public_key()
             key_origin = KeyOrigin.GENERATED
 
-        now = self.clock.now()
         day = kst_today(now)
         not_before, not_after = validity_for(day, profile.term_years)
-        ca_cert = self.certificate
         ca_not_before, ca_not_after = self._ca_validity
         if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
@@ -365,66 +396,103 @@ class CertificateAuthority:
                 profile=profile.name)
 
         r = self.entropy.token_bytes(R_LENGTH)
-        san = identify_data_san(encode_identify_data(name, rrn=rrn, r=r))
         policies = self._policies.get(profile.name)
         if policies is None:
             policies = certificate_policies(policy_oid, notice=profile.notice,
                                             cps_url=self.record.cps_url)
             self._policies[profile.name] = policies
-        ski = _ski(subject_key)
+        return _Prepared(
+            profile=profile, name=name, alias=alias, ra=ra, day=day, now=now,
+            not_before=not_before, not_after=not_after, subject_key=subject_key,
+            private_key=private_key, key_origin=key_origin, r=r,
+            san=identify_data_san(encode_identify_data(name, rrn=rrn, r=r)),
+            ski=_ski(subject_key), policies=policies,
+        )
 
-        with self._store.transaction() as tx:
-            sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
-            common_name = self.style.cn_template.format(
-                name=name, alias=alias, institution=ra.institution, branch=ra.branch,
-                date=day, seq=sequence)
-            if len(common_name) > MAX_CN_LENGTH:
-                raise InvalidNameError(
-                    f"the CN would be {len(common_name)} characters; RFC 5280 allows "
-                    f"{MAX_CN_LENGTH}", name=name)
-            prefix_rdns, prefix_text = self._subject_prefix(profile.ou_marker, ra.unit)
-            cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
-            subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])
-            subject_text = f"{cn.rfc4514_string()},{prefix_text}"
-            builder = (
-                x509.CertificateBuilder()
-                .subject_name(subject)
-                .issuer_name(ca_cert.subject)
-                .public_key(subject_key)
-                .not_valid_before(not_before)
-                .not_valid_after(not_after)
-                .add_extension(self._aki, critical=False)
-                .add_extension(ski, critical=False)
-                .add_extension(profile.key_usage, critical=True)
-                .add_extension(policies, critical=True)
-                .add_extension(san, critical=False)
-                .add_extension(self._crl_dp, critical=False)
-            )
-            if self._aia is not None:
-                builder = builder.add_extension(self._aia, critical=False)
-            for _attempt in range(_SERIAL_ATTEMPTS):
-                serial = random_serial(self.entropy)
-                certificate = builder.serial_number(serial).sign(self._key, hashes.SHA256())
-                try:
-                    tx.put_certificate(CertificateRecord(
-                        ca=self.label, serial=serial, subject=subject_text,
-                        holder=name, profile=profile.name, status=CertStatus.VALID,
-                        not_before=not_before, not_after=not_after,
-                        der=certificate.public_bytes(serialization.Encoding.DER),
-                        issued_at=now, key_origin=key_origin,
-                    ))
-                    break
-                except SerialInUseError:
-                    # The UNIQUE constraint is the arbiter; with 127 random bits this
-                    # branch is for broken entropy sources, not for chance.
-                    continue
-            else:
-                raise StoreError(f"no unused serial after {_SERIAL_ATTEMPTS} draws at CA "
-                                 f"{self.label!r}: is the entropy source broken?")
-        self._commit_sequence_block()
-        return IssuedCertificate(certificate=certificate, private_key=private_key, r=r,
-                                 profile=profile, ca=self.label,
-                                 chain=(ca_cert, *self.chain))
+    def _write(self, tx: StoreTransaction, p: _Prepared) -> IssuedCertificate:
+        """Name, sign and record a prepared certificate inside ``tx``."""
+        sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
+        common_name = self.style.cn_template.format(
+            name=p.name, alias=p.alias, institution=p.ra.institution, branch=p.ra.branch,
+            date=p.day, seq=sequence)
+        if len(common_name) > MAX_CN_LENGTH:
+            raise InvalidNameError(
+                f"the CN would be {len(common_name)} characters; RFC 5280 allows "
+                f"{MAX_CN_LENGTH}", name=p.name)
+        prefix_rdns, prefix_text = self._subject_prefix(p.profile.ou_marker, p.ra.unit)
+        cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
+        subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])
+        ca_cert = self.certificate
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_cert.subject)
+            .public_key(p.subject_key)
+            .not_valid_before(p.not_before)
+            .not_valid_after(p.not_after)
+            .add_extension(self._aki, critical=False)
+            .add_extension(p.ski, critical=False)
+            .add_extension(p.profile.key_usage, critical=True)
+            .add_extension(p.policies, critical=True)
+            .add_extension(p.san, critical=False)
+            .add_extension(self._crl_dp, critical=False)
+        )
+        if self._aia is not None:
+            builder = builder.add_extension(self._aia, critical=False)
+        for _attempt in range(_SERIAL_ATTEMPTS):
+            serial = random_serial(self.entropy)
+            certificate = builder.serial_number(serial).sign(self._key, hashes.SHA256())
+            try:
+                tx.put_certificate(CertificateRecord(
+                    ca=self.label, serial=serial,
+                    subject=f"{cn.rfc4514_string()},{prefix_text}", holder=p.name,
+                    profile=p.profile.name, status=CertStatus.VALID,
+                    not_before=p.not_before, not_after=p.not_after,
+                    der=certificate.public_bytes(serialization.Encoding.DER),
+                    issued_at=p.now, key_origin=p.key_origin,
+                ))
+                break
+            except SerialInUseError:
+                # The UNIQUE constraint is the arbiter; with 127 random bits this branch
+                # is for broken entropy sources, not for chance.
+                continue
+        else:
+            raise StoreError(f"no unused serial after {_SERIAL_ATTEMPTS} draws at CA "
+                             f"{self.label!r}: is the entropy source broken?")
+        return IssuedCertificate(certificate=certificate, private_key=p.private_key, r=p.r,
+                                 profile=p.profile, ca=self.label, chain=(ca_cert, *self.chain))
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """One certificate to issue; the arguments of :meth:`CertificateAuthority.issue`."""
+
+    profile: Profile
+    name: str
+    rrn: RRN | str = field(repr=False)
+    ra: RegistrationAuthority | str = DEFAULT_RA
+    alias: str = ""
+    csr: bytes | x509.CertificateSigningRequest | None = None
+    public_key: PublicKeyTypes | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    profile: Profile
+    name: str
+    alias: str
+    ra: RegistrationAuthority
+    day: dt.date
+    now: dt.datetime
+    not_before: dt.datetime
+    not_after: dt.datetime
+    subject_key: rsa.RSAPublicKey
+    private_key: rsa.RSAPrivateKey | None
+    key_origin: KeyOrigin
+    r: bytes
+    san: x509.SubjectAlternativeName
+    ski: x509.SubjectKeyIdentifier
+    policies: x509.UnrecognizedExtension
 
 
 def check_ca_key(key: object) -> rsa.RSAPrivateKey:

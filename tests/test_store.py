@@ -173,3 +173,61 @@ def test_concurrent_processes_never_collide(home, key_pool):
     assert len(cns) == PROCESSES * PER_PROCESS  # CN sequence never reused
     issued_events = [e for e in home.store.audit_log() if e.action == "certificate.issued"]
     assert len(issued_events) == PROCESSES * PER_PROCESS
+
+
+# -- bulk issuance and CN sequence blocks ----------------------------------------------
+
+
+def _cn(cert):
+    return cert.subject.rfc4514_string().split(",")[0]
+
+
+def test_issue_many_is_all_or_nothing(authority, home):
+    from pki.authority import IssueRequest
+    from pki.errors import InvalidRRNError
+    from pki.profiles import PROFILES
+
+    good = IssueRequest(PROFILES["joint-general"], name="홍길동", rrn=RRN)
+    bad = IssueRequest(PROFILES["joint-general"], name="홍길동", rrn="9005171234567")
+    with pytest.raises(InvalidRRNError):
+        authority.issue_many([good, good, bad])
+    assert home.store.list_certificates() == []
+    issued = authority.issue_many([good] * 40)
+    assert len({i.serial for i in issued}) == 40
+    assert len({_cn(i.certificate) for i in issued}) == 40
+    assert len(home.store.list_certificates()) == 40
+    assert len([e for e in home.store.audit_log() if e.action == "certificate.issued"]) == 40
+
+
+def test_one_shot_issuers_get_consecutive_sequence_numbers(home):
+    cns = [_cn(home.authority().issue_joint(name="홍길동", rrn=RRN).certificate)
+           for _ in range(3)]
+    assert [cn[-3:] for cn in cns] == ["001", "002", "003"]
+
+
+def test_interleaved_issuers_never_share_a_sequence_number(home):
+    a, b = home.authority(), home.authority()
+    cns = []
+    for _ in range(20):
+        cns.append(_cn(a.issue_joint(name="홍길동", rrn=RRN).certificate))
+        cns.append(_cn(b.issue_joint(name="홍길동", rrn=RRN).certificate))
+    assert len(set(cns)) == 40
+
+
+def test_a_block_reserved_in_a_failed_transaction_is_not_reused(home, monkeypatch):
+    from pki.store import sqlite as sqlite_module
+
+    a = home.authority()
+    real_put = sqlite_module._Transaction.put_certificate
+
+    def fail_once(self, record):
+        monkeypatch.setattr(sqlite_module._Transaction, "put_certificate", real_put)
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(sqlite_module._Transaction, "put_certificate", fail_once)
+    with pytest.raises(StoreError):
+        a.issue_joint(name="홍길동", rrn=RRN)
+    b = home.authority()
+    first_b = _cn(b.issue_joint(name="홍길동", rrn=RRN).certificate)
+    first_a = _cn(a.issue_joint(name="홍길동", rrn=RRN).certificate)
+    assert first_a != first_b

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from pki.authority import IssuedCertificate
-from pki.fsutil import ensure_writable_dir
-from pki.keys.folder import NPKIFiles, write_npki_folder
+from pki.fsutil import check_writable_dir
+from pki.keys.folder import NPKIFiles, remove_npki_folder, write_npki_folder
 from pki.names import check_holder_name
 from pki.profiles import FinancialKind, JointPolicy
 from pki.rrn import RRN
@@ -54,20 +54,33 @@ def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, 
     # Refuse bad input before asking for any secret.
     RRN.parse(rrn)
     check_holder_name(name)
-    ensure_writable_dir(out)
+    check_writable_dir(out)
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         authority = home.authority(ca_label, passphrase=passphrase)
         password = None if csr else key_password(password_file)
         csr_bytes = csr.read_bytes() if csr else None
-        if kind == "joint":
-            issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
-                                           policy=JointPolicy(option), csr=csr_bytes)
-        else:
-            issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
-                                               kind=FinancialKind(option), csr=csr_bytes)
-        files = write_npki_folder(issued, out, password=password)
-    report(issued, files, as_json=as_json)
+        written: list[NPKIFiles] = []
+
+        def deliver(issued: IssuedCertificate) -> None:
+            # Inside the issuing transaction: if the files cannot be written, the
+            # certificate is not recorded either.
+            written.append(write_npki_folder(issued, out, password=password))
+
+        try:
+            if kind == "joint":
+                issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
+                                               policy=JointPolicy(option), csr=csr_bytes,
+                                               deliver=deliver)
+            else:
+                issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
+                                                   kind=FinancialKind(option), csr=csr_bytes,
+                                                   deliver=deliver)
+        except BaseException:
+            for files in written:
+                remove_npki_folder(files)
+            raise
+    report(issued, written[0], as_json=as_json)
 
 
 def issued_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -305,10 +305,11 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
+        deliver: Callable[[IssuedCertificate], object] | None = None,
     ) -> IssuedCertificate:
         """A joint certificate (공동인증서), one year, general-purpose or banking policy."""
         return self.issue(JOINT_PROFILES[JointPolicy(policy)], name=name, rrn=rrn, ra=ra,
-                          alias=alias, csr=csr, public_key=public_key)
+                          alias=alias, csr=csr, public_key=public_key, deliver=deliver)
 
     def issue_financial(
         self,
@@ -320,10 +321,11 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
+        deliver: Callable[[IssuedCertificate], object] | None = None,
     ) -> IssuedCertificate:
         """A financial certificate (금융인증서), three years, personal or business."""
         return self.issue(FINANCIAL_PROFILES[FinancialKind(kind)], name=name, rrn=rrn, ra=ra,
-                          alias=alias, csr=csr, public_key=public_key)
+                          alias=alias, csr=csr, public_key=public_key, deliver=deliver)
 
     def issue(
         self,
@@ -335,6 +337,7 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
+        deliver: Callable[[IssuedCertificate], object] | None = None,
     ) -> IssuedCertificate:
         """Issue a subscriber certificate of ``profile`` in one store transaction.
 
@@ -342,12 +345,18 @@ class CertificateAuthority:
         result's ``private_key`` is ``None``. Raises :class:`InvalidRRNError`,
         :class:`InvalidNameError`, :class:`ProfileError`, :class:`CSRError` or
         :class:`UnsupportedKeyError` before anything is written.
+
+        ``deliver``, if given, is called with the result inside the transaction, before it
+        commits (to write the holder's files, say): if it raises, nothing is recorded.
         """
         request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
                                public_key=public_key)
         prepared = self._prepare(request, self.clock.now())
         with self._transaction() as tx:
-            return self._write(tx, prepared)
+            issued = self._write(tx, prepared)
+            if deliver is not None:
+                deliver(issued)
+        return issued
 
     def issue_many(self, requests: Iterable[IssueRequest]) -> list[IssuedCertificate]:
         """Issue several certificates, all or nothing, in one store transaction.

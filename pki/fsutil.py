@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_write", "ensure_writable_dir"]
+__all__ = ["atomic_write", "check_writable_dir", "ensure_writable_dir"]
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -50,4 +50,22 @@ def ensure_writable_dir(path: Path) -> Path:
             pass
     except OSError as exc:
         raise OutputError(f"cannot write in {path}: {exc.strerror}", path=str(path)) from None
+    return path
+
+
+def check_writable_dir(path: Path) -> Path:
+    """Check, without creating anything, that ``path`` is or could become a writable folder.
+
+    The nearest existing ancestor must be a folder this process may write into.
+    """
+    path = Path(path).absolute()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"cannot write to {path}: {probe} is not a folder", path=str(path))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to {path}: {probe} is not writable", path=str(path))
     return path

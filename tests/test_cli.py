@@ -222,7 +222,7 @@ def test_issue_bad_input_is_one_line_and_writes_nothing(runner, cli_home, tmp_pa
                    key=secrets_dir / "key")
     assert_one_line_error(result, status)
     assert _nothing_issued(cli_home)
-    assert not (out / "NPKI").exists()
+    assert not out.exists()
 
 
 def test_malformed_and_forged_csrs_are_refused(runner, cli_home, tmp_path, key_pool):
@@ -270,6 +270,7 @@ def test_wrong_ca_passphrase_is_one_line(runner, tmp_path, secrets_dir):
     assert_one_line_error(result)
     assert "passphrase" in result.stderr
     assert _nothing_issued(home)
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_password_without_terminal_is_a_usage_error(runner, cli_home, tmp_path):
@@ -362,3 +363,39 @@ def test_library_does_not_import_click():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_failed_file_delivery_records_nothing(runner, cli_home, tmp_path, secrets_dir,
+                                              monkeypatch):
+    from pki.errors import OutputError
+
+    def disk_full(issued, base, *, password):
+        raise OutputError("disk full", path=str(base))
+
+    monkeypatch.setattr("cli.issue.write_npki_folder", disk_full)
+    result = issue(runner, cli_home, tmp_path / "out", key=secrets_dir / "key")
+    assert_one_line_error(result)
+    assert _nothing_issued(cli_home)
+
+
+def test_failed_commit_removes_the_written_files(runner, cli_home, tmp_path, secrets_dir,
+                                                 monkeypatch):
+    from pki.errors import StoreError
+    from pki.store import sqlite as sqlite_module
+
+    real_exit = sqlite_module._Transaction.__exit__
+
+    def commit_fails(self, exc_type, exc, tb):
+        if exc_type is None:
+            self._active = False
+            self._conn.execute("ROLLBACK")
+            raise StoreError("cannot commit: disk I/O error")
+        return real_exit(self, exc_type, exc, tb)
+
+    monkeypatch.setattr(sqlite_module._Transaction, "__exit__", commit_fails)
+    out = tmp_path / "out"
+    result = issue(runner, cli_home, out, key=secrets_dir / "key")
+    monkeypatch.undo()
+    assert_one_line_error(result)
+    assert _nothing_issued(cli_home)
+    assert not list(out.rglob("signCert.der"))

@@ -231,3 +231,17 @@ def test_a_block_reserved_in_a_failed_transaction_is_not_reused(home, monkeypatc
     first_b = _cn(b.issue_joint(name="홍길동", rrn=RRN).certificate)
     first_a = _cn(a.issue_joint(name="홍길동", rrn=RRN).certificate)
     assert first_a != first_b
+
+
+def test_deliver_runs_before_commit_and_can_veto(authority, home):
+    seen = []
+
+    def deliver(issued):
+        seen.append(issued.serial)
+        assert home.store.find_certificates(issued.serial) != []  # inside the transaction
+        raise OSError("cannot write the holder's files")
+
+    with pytest.raises(OSError):
+        authority.issue_joint(name="홍길동", rrn=RRN, deliver=deliver)
+    assert len(seen) == 1
+    assert home.store.list_certificates() == []

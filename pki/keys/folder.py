@@ -22,7 +22,14 @@ from .atrest import encrypt_private_key
 if TYPE_CHECKING:
     from ..authority import IssuedCertificate
 
-__all__ = ["CERT_FILE", "KEY_PEM_FILE", "NPKIFiles", "npki_user_dir", "write_npki_folder"]
+__all__ = [
+    "CERT_FILE",
+    "KEY_PEM_FILE",
+    "NPKIFiles",
+    "npki_user_dir",
+    "remove_npki_folder",
+    "write_npki_folder",
+]
 
 CERT_FILE = "signCert.der"
 KEY_PEM_FILE = "signPri.pem"
@@ -70,3 +77,13 @@ def write_npki_folder(issued: IssuedCertificate, base: Path, *,
             folder.rmdir()
         raise
     return NPKIFiles(folder, cert_path, key_path)
+
+
+def remove_npki_folder(files: NPKIFiles) -> None:
+    """Undo :func:`write_npki_folder` (when the issuance it belonged to did not commit)."""
+    for path in (files.certificate, files.private_key):
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    with contextlib.suppress(OSError):
+        files.folder.rmdir()

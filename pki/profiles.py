@@ -22,14 +22,22 @@ from . import oids
 from .errors import ProfileError
 
 __all__ = [
+    "DEFAULT_RA",
+    "FINANCIAL_PROFILES",
+    "JOINT_PROFILES",
+    "KNOWN_RAS",
+    "LICENSED_CA_PROFILE",
     "PROFILES",
+    "ROOT_PROFILE",
     "STYLES",
+    "CAProfile",
     "CAStyle",
     "Family",
     "FinancialKind",
     "JointPolicy",
     "KeyType",
     "Profile",
+    "RegistrationAuthority",
     "get_profile",
     "get_style",
 ]

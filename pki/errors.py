@@ -15,9 +15,12 @@ __all__ = [
     "HomeNotFoundError",
     "InvalidNameError",
     "InvalidRRNError",
+    "KeyFileError",
+    "KeyMismatchError",
     "NotFoundError",
     "OutputError",
     "PKIError",
+    "PasswordPolicyError",
     "ProfileError",
     "SerialInUseError",
     "StoreError",
@@ -74,6 +77,23 @@ class WrongPasswordError(PKIError):
     The message never says *why* decryption failed (padding, structure), so it cannot be
     used as an oracle.
     """
+
+
+class KeyFileError(PKIError, ValueError):
+    """A key file (``signPri.key``, PKCS #12) is malformed, truncated, uses an algorithm
+    kpki does not know, or asks for an unreasonable amount of work."""
+
+
+class KeyMismatchError(PKIError, ValueError):
+    """A private key does not belong to the certificate it was paired with."""
+
+
+class PasswordPolicyError(PKIError, ValueError):
+    """A new password breaks a rule; ``rule`` names which."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class NotFoundError(PKIError, LookupError):

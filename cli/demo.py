@@ -31,7 +31,7 @@ def demo(obj: Context, demo_home: Path | None, as_json: bool) -> None:
         target = Path(tempfile.mkdtemp(prefix="kpki-demo-")) / "home"
     home = Home.create(target, passphrase=None, ca=CASettings())
     with home:
-        password = "Demo!" + secrets.token_urlsafe(9)
+        password = "Demo-1!" + secrets.token_urlsafe(9)
         password_file = home.path / "demo-password.txt"
         atomic_write(password_file, password.encode() + b"\n", mode=0o600)
         authority = home.authority()
@@ -39,11 +39,11 @@ def demo(obj: Context, demo_home: Path | None, as_json: bool) -> None:
         npki_base = home.path / "npki"
         made = []
         joint = authority.issue_joint(name="홍길동", rrn=rrn, alias="GILDONG.HONG")
-        made.append((joint, write_npki_folder(joint, npki_base, password=password.encode())))
+        made.append((joint, write_npki_folder(joint, npki_base, password=password)))
         fin = authority.issue_financial(name="김금융", rrn=synthetic_rrn(dt.date(1985, 7, 9),
                                                                          female=True,
                                                                          serial=54321))
-        made.append((fin, write_npki_folder(fin, npki_base, password=password.encode())))
+        made.append((fin, write_npki_folder(fin, npki_base, password=password)))
         if as_json:
             emit_json({"home": str(home.path), "password_file": str(password_file),
                        "certificates": [issued_json(i, f) for i, f in made]})
@@ -62,7 +62,7 @@ def demo(obj: Context, demo_home: Path | None, as_json: bool) -> None:
             click.echo(f"    subject {cert.subject.rfc4514_string()}")
             click.echo(f"    valid   {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ} .. "
                        f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ}")
-            click.echo(f"    files   {files.folder}")
+            click.echo(f"    files   {files[0].folder}")
         click.echo("")
         click.echo(f"  key password: in {password_file}")
         click.echo(f"  explore:      kpki --home {home.path} cert list")

@@ -9,7 +9,9 @@ import click
 
 from pki.authority import IssuedCertificate
 from pki.fsutil import check_writable_dir
-from pki.keys.folder import NPKIFiles, remove_npki_folder, write_npki_folder
+from pki.keys.folder import remove_npki_folder, write_npki_folder
+from pki.keys.npki import NPKIFiles
+from pki.keys.password import check_password
 from pki.names import check_holder_name
 from pki.profiles import FinancialKind, JointPolicy
 from pki.rrn import RRN
@@ -39,7 +41,8 @@ def _common(f: Any) -> Any:
                      help="Certify the key of this CSR (PEM or DER) instead of making one."),
         click.option("--out", required=True,
                      type=click.Path(file_okay=False, path_type=Path),
-                     help="Base folder; files go to OUT/NPKI/<CA org>/USER/<dn>/."),
+                     help="Base folder; signCert.der and signPri.key go to "
+                          "OUT/NPKI/<CA org>/USER/<dn>/."),
         password_file_option,
         passphrase_file_option,
         json_option,
@@ -50,57 +53,67 @@ def _common(f: Any) -> Any:
 
 def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, alias: str,
          ca_label: str | None, csr: Path | None, out: Path, password_file: Path | None,
-         passphrase_file: Path | None, as_json: bool) -> None:
+         passphrase_file: Path | None, as_json: bool, with_km: bool = False) -> None:
+    if with_km and csr:
+        raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
     # Refuse bad input before asking for any secret.
     RRN.parse(rrn)
     check_holder_name(name)
     check_writable_dir(out)
+    password = None if csr else check_password(key_password(password_file))
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         authority = home.authority(ca_label, passphrase=passphrase)
-        password = None if csr else key_password(password_file)
         csr_bytes = csr.read_bytes() if csr else None
         written: list[NPKIFiles] = []
 
         def deliver(issued: IssuedCertificate) -> None:
             # Inside the issuing transaction: if the files cannot be written, the
             # certificate is not recorded either.
-            written.append(write_npki_folder(issued, out, password=password))
+            written.extend(write_npki_folder(issued, out, password=password))
 
         try:
             if kind == "joint":
                 issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
                                                policy=JointPolicy(option), csr=csr_bytes,
-                                               deliver=deliver)
+                                               with_km=with_km, deliver=deliver)
             else:
                 issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
                                                    kind=FinancialKind(option), csr=csr_bytes,
                                                    deliver=deliver)
         except BaseException:
-            for files in written:
-                remove_npki_folder(files)
+            remove_npki_folder(written)
             raise
-    report(issued, written[0], as_json=as_json)
+    report(issued, written, as_json=as_json)
 
 
-def issued_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:
+def _files_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:
     cert = issued.certificate
     return {
         "serial": serial_hex(issued.serial),
-        "ca": issued.ca,
         "profile": issued.profile.name,
-        "subject": cert.subject.rfc4514_string(),
         "not_before": iso(cert.not_valid_before_utc),
         "not_after": iso(cert.not_valid_after_utc),
-        "folder": str(files.folder),
         "certificate": str(files.certificate),
         "private_key": None if files.private_key is None else str(files.private_key),
         "r": issued.r.hex(),
     }
 
 
-def report(issued: IssuedCertificate, files: NPKIFiles, *, as_json: bool) -> None:
-    info = issued_json(issued, files)
+def issued_json(issued: IssuedCertificate, written: list[NPKIFiles]) -> dict[str, Any]:
+    info = {
+        **_files_json(issued, written[0]),
+        "ca": issued.ca,
+        "subject": issued.certificate.subject.rfc4514_string(),
+        "folder": str(written[0].folder),
+    }
+    if issued.key_management is not None and len(written) > 1:
+        info["km"] = _files_json(issued.key_management, written[1])
+    return info
+
+
+def report(issued: IssuedCertificate, written: list[NPKIFiles], *, as_json: bool) -> None:
+    info = issued_json(issued, written)
     if as_json:
         emit_json(info)
         return
@@ -108,14 +121,20 @@ def report(issued: IssuedCertificate, files: NPKIFiles, *, as_json: bool) -> Non
     click.echo(f"  serial   {info['serial']}")
     click.echo(f"  subject  {info['subject']}")
     click.echo(f"  valid    {info['not_before']} .. {info['not_after']}")
-    click.echo(f"  files    {files.folder}")
-    click.echo(f"  R (VID)  {info['r']}")
+    click.echo(f"  folder   {info['folder']}")
+    files = ", ".join(Path(f).name for f in (info["certificate"], info["private_key"]) if f)
+    if "km" in info:
+        files += f", {Path(info['km']['certificate']).name}, {Path(info['km']['private_key']).name}"
+        click.echo(f"  km       serial {info['km']['serial']}")
+    click.echo(f"  files    {files}")
 
 
 @issue.command()
 @_common
 @click.option("--policy", type=click.Choice([p.value for p in JointPolicy]), default="general",
               show_default=True, help="General-purpose (범용) or banking/insurance only.")
+@click.option("--with-km", is_flag=True,
+              help="Also issue the key-management pair (kmCert.der + kmPri.key).")
 @click.pass_obj
 def joint(obj: Context, policy: str, **kw: Any) -> None:
     """Issue a joint certificate (공동인증서, 1 year) into an NPKI folder."""

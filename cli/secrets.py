@@ -67,6 +67,14 @@ def ca_passphrase(path: Path | None, *, encrypted: bool = True,
                        option="--passphrase-file", confirm=confirm)
 
 
-def key_password(path: Path | None) -> bytes:
-    return read_secret(file=path, env=KEY_PASSWORD_ENV, what="key password",
-                       option="--password-file", confirm=True)
+def _text(secret: bytes, what: str) -> str:
+    try:
+        return secret.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"the {what} is not UTF-8 text") from None
+
+
+def key_password(path: Path | None, *, confirm: bool = True, env: str = KEY_PASSWORD_ENV,
+                 option: str = "--password-file", what: str = "key password") -> str:
+    return _text(read_secret(file=path, env=env, what=what, option=option, confirm=confirm),
+                 what)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from cryptography import x509
@@ -43,11 +43,13 @@ from .profiles import (
     JOINT_PROFILES,
     CAProfile,
     CAStyle,
+    Family,
     FinancialKind,
     JointPolicy,
     Profile,
     RegistrationAuthority,
     get_style,
+    key_management_profile,
 )
 from .rrn import RRN
 from .store import (
@@ -88,6 +90,8 @@ class IssuedCertificate:
     ca: str
     chain: tuple[x509.Certificate, ...]
     """The issuing CA's certificate, then its issuers up to the root."""
+    key_management: IssuedCertificate | None = None
+    """The key-management certificate (kmCert) issued with it, if asked for."""
 
     @property
     def serial(self) -> int:
@@ -305,11 +309,19 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
+        with_km: bool = False,
+        km_public_key: PublicKeyTypes | None = None,
         deliver: Callable[[IssuedCertificate], object] | None = None,
     ) -> IssuedCertificate:
-        """A joint certificate (공동인증서), one year, general-purpose or banking policy."""
+        """A joint certificate (공동인증서), one year, general-purpose or banking policy.
+
+        ``with_km`` also issues the key-management certificate (keyUsage keyEncipherment,
+        its own key and R, the same subject) in the same transaction, as
+        ``.key_management``; its key is generated unless ``km_public_key`` is given.
+        """
         return self.issue(JOINT_PROFILES[JointPolicy(policy)], name=name, rrn=rrn, ra=ra,
-                          alias=alias, csr=csr, public_key=public_key, deliver=deliver)
+                          alias=alias, csr=csr, public_key=public_key, with_km=with_km,
+                          km_public_key=km_public_key, deliver=deliver)
 
     def issue_financial(
         self,
@@ -337,6 +349,8 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
+        with_km: bool = False,
+        km_public_key: PublicKeyTypes | None = None,
         deliver: Callable[[IssuedCertificate], object] | None = None,
     ) -> IssuedCertificate:
         """Issue a subscriber certificate of ``profile`` in one store transaction.
@@ -350,7 +364,8 @@ class CertificateAuthority:
         commits (to write the holder's files, say): if it raises, nothing is recorded.
         """
         request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
-                               public_key=public_key)
+                               public_key=public_key, with_km=with_km,
+                               km_public_key=km_public_key)
         prepared = self._prepare(request, self.clock.now())
         with self._transaction() as tx:
             issued = self._write(tx, prepared)
@@ -404,6 +419,15 @@ class CertificateAuthority:
                 f"a {profile.name} certificate issued now would outlive CA {self.label!r}",
                 profile=profile.name)
 
+        km = None
+        if request.with_km or request.km_public_key is not None:
+            if profile.family is not Family.JOINT:
+                raise ProfileError("key-management certificates go with joint certificates",
+                                   profile=profile.name)
+            km = self._prepare(replace(request, profile=key_management_profile(profile),
+                                       csr=None, public_key=request.km_public_key,
+                                       with_km=False, km_public_key=None), now)
+
         r = self.entropy.token_bytes(R_LENGTH)
         policies = self._policies.get(profile.name)
         if policies is None:
@@ -415,22 +439,27 @@ class CertificateAuthority:
             not_before=not_before, not_after=not_after, subject_key=subject_key,
             private_key=private_key, key_origin=key_origin, r=r,
             san=identify_data_san(encode_identify_data(name, rrn=rrn, r=r)),
-            ski=_ski(subject_key), policies=policies,
+            ski=_ski(subject_key), policies=policies, km=km,
         )
 
-    def _write(self, tx: StoreTransaction, p: _Prepared) -> IssuedCertificate:
-        """Name, sign and record a prepared certificate inside ``tx``."""
-        sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
-        common_name = self.style.cn_template.format(
-            name=p.name, alias=p.alias, institution=p.ra.institution, branch=p.ra.branch,
-            date=p.day, seq=sequence)
-        if len(common_name) > MAX_CN_LENGTH:
-            raise InvalidNameError(
-                f"the CN would be {len(common_name)} characters; RFC 5280 allows "
-                f"{MAX_CN_LENGTH}", name=p.name)
-        prefix_rdns, prefix_text = self._subject_prefix(p.profile.ou_marker, p.ra.unit)
-        cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
-        subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])
+    def _write(self, tx: StoreTransaction, p: _Prepared,
+               same_subject_as: tuple[x509.Name, str] | None = None) -> IssuedCertificate:
+        """Name, sign and record a prepared certificate (and its KM twin) inside ``tx``."""
+        if same_subject_as is None:
+            sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
+            common_name = self.style.cn_template.format(
+                name=p.name, alias=p.alias, institution=p.ra.institution,
+                branch=p.ra.branch, date=p.day, seq=sequence)
+            if len(common_name) > MAX_CN_LENGTH:
+                raise InvalidNameError(
+                    f"the CN would be {len(common_name)} characters; RFC 5280 allows "
+                    f"{MAX_CN_LENGTH}", name=p.name)
+            prefix_rdns, prefix_text = self._subject_prefix(p.profile.ou_marker, p.ra.unit)
+            cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
+            subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])
+            subject_text = f"{cn.rfc4514_string()},{prefix_text}"
+        else:
+            subject, subject_text = same_subject_as
         ca_cert = self.certificate
         builder = (
             x509.CertificateBuilder()
@@ -453,8 +482,7 @@ class CertificateAuthority:
             certificate = builder.serial_number(serial).sign(self._key, hashes.SHA256())
             try:
                 tx.put_certificate(CertificateRecord(
-                    ca=self.label, serial=serial,
-                    subject=f"{cn.rfc4514_string()},{prefix_text}", holder=p.name,
+                    ca=self.label, serial=serial, subject=subject_text, holder=p.name,
                     profile=p.profile.name, status=CertStatus.VALID,
                     not_before=p.not_before, not_after=p.not_after,
                     der=certificate.public_bytes(serialization.Encoding.DER),
@@ -468,8 +496,10 @@ class CertificateAuthority:
         else:
             raise StoreError(f"no unused serial after {_SERIAL_ATTEMPTS} draws at CA "
                              f"{self.label!r}: is the entropy source broken?")
+        km = None if p.km is None else self._write(tx, p.km, (subject, subject_text))
         return IssuedCertificate(certificate=certificate, private_key=p.private_key, r=p.r,
-                                 profile=p.profile, ca=self.label, chain=(ca_cert, *self.chain))
+                                 profile=p.profile, ca=self.label, chain=(ca_cert, *self.chain),
+                                 key_management=km)
 
 
 @dataclass(frozen=True)
@@ -483,6 +513,8 @@ class IssueRequest:
     alias: str = ""
     csr: bytes | x509.CertificateSigningRequest | None = None
     public_key: PublicKeyTypes | None = None
+    with_km: bool = False
+    km_public_key: PublicKeyTypes | None = None
 
 
 @dataclass(frozen=True)
@@ -502,6 +534,7 @@ class _Prepared:
     san: x509.SubjectAlternativeName
     ski: x509.SubjectKeyIdentifier
     policies: x509.UnrecognizedExtension
+    km: _Prepared | None
 
 
 def check_ca_key(key: object) -> rsa.RSAPrivateKey:

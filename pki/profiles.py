@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from cryptography import x509
@@ -40,6 +40,7 @@ __all__ = [
     "RegistrationAuthority",
     "get_profile",
     "get_style",
+    "key_management_profile",
 ]
 
 
@@ -186,6 +187,18 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
             description="financial certificate for a business, 3 years",
         ),
     )
+})
+
+def key_management_profile(profile: Profile) -> Profile:
+    """The key-management (``kmCert.der``) twin of a joint profile: keyEncipherment."""
+    return replace(profile, name=f"{profile.name}-km", key_usage=ENCIPHERMENT,
+                   description=f"{profile.description}, key management (kmCert)")
+
+
+PROFILES = MappingProxyType({
+    **PROFILES,
+    **{f"{name}-km": key_management_profile(p) for name, p in PROFILES.items()
+       if p.family is Family.JOINT},
 })
 
 JOINT_PROFILES = MappingProxyType({

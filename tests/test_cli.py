@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from cli.main import cli
 from pki.home import Home
+from pki.keys import npki
 from pki.rrn import synthetic_rrn
 from tests.conftest import PASSPHRASE
 
@@ -152,12 +153,12 @@ def test_issue_joint_writes_an_npki_folder(runner, cli_home, tmp_path, secrets_d
     cert = x509.load_der_x509_certificate((folder / "signCert.der").read_bytes())
     assert format(cert.serial_number, "X") == info["serial"]
     assert info["not_after"] == "2027-03-16T14:59:59Z" or info["not_after"].endswith("14:59:59Z")
-    key_file = folder / "signPri.pem"
+    key_file = folder / "signPri.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes()
-    key = serialization.load_pem_private_key(key_file.read_bytes(), KEY_PASSWORD.encode())
-    assert key.public_key() == cert.public_key()
-    assert len(bytes.fromhex(info["r"])) == 20
+    credential = npki.load(folder, KEY_PASSWORD)
+    assert credential.certificate == cert
+    assert credential.r == bytes.fromhex(info["r"])  # R lives in signPri.key
+    assert sorted(p.name for p in folder.iterdir()) == ["signCert.der", "signPri.key"]
 
 
 def test_issue_financial(runner, cli_home, tmp_path, secrets_dir):
@@ -171,8 +172,8 @@ def test_issue_financial(runner, cli_home, tmp_path, secrets_dir):
 def test_issue_password_from_environment(runner, cli_home, tmp_path, monkeypatch):
     monkeypatch.setenv("KPKI_KEY_PASSWORD", KEY_PASSWORD)
     result = issue(runner, cli_home, tmp_path / "out")
-    key_file = Path(json.loads(result.stdout)["private_key"])
-    serialization.load_pem_private_key(key_file.read_bytes(), KEY_PASSWORD.encode())
+    folder = Path(json.loads(result.stdout)["folder"])
+    assert npki.load(folder, KEY_PASSWORD).r is not None
 
 
 def test_issue_with_csr_writes_no_key(runner, cli_home, tmp_path, key_pool):
@@ -324,8 +325,7 @@ def test_demo_makes_a_home_with_one_certificate_of_each_kind(runner, tmp_path):
                                                             "financial-personal"]
     password = Path(info["password_file"]).read_text().strip()
     for c in info["certificates"]:
-        serialization.load_pem_private_key(Path(c["private_key"]).read_bytes(),
-                                           password.encode())
+        assert npki.load(Path(c["folder"]), password).r == bytes.fromhex(c["r"])
     text = run(runner, "demo", "--home", tmp_path / "demo2").stdout
     assert "joint certificate" in text and "financial certificate" in text
 
@@ -399,3 +399,37 @@ def test_failed_commit_removes_the_written_files(runner, cli_home, tmp_path, sec
     assert_one_line_error(result)
     assert _nothing_issued(cli_home)
     assert not list(out.rglob("signCert.der"))
+
+
+def test_issue_joint_with_km_writes_both_pairs(runner, cli_home, tmp_path, secrets_dir):
+    result = issue(runner, cli_home, tmp_path / "out", "--with-km", key=secrets_dir / "key")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    folder = Path(info["folder"])
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "kmCert.der", "kmPri.key", "signCert.der", "signPri.key"]
+    sign = npki.load(folder, KEY_PASSWORD)
+    km = npki.load(folder, KEY_PASSWORD, key_management=True)
+    assert km.certificate.subject == sign.certificate.subject
+    assert km.certificate.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+    assert km.private_key.private_numbers() != sign.private_key.private_numbers()
+    assert info["km"]["profile"] == "joint-general-km"
+    with Home.open(cli_home) as home:
+        assert len(home.store.list_certificates()) == 2
+
+
+@pytest.mark.parametrize(("password", "rule"), [
+    ("short1!", "characters"), ("abcdefghijk!", "digit"), ("abcdefghij12", "special")])
+def test_issue_refuses_weak_passwords_before_issuing(runner, cli_home, tmp_path, password, rule):
+    (tmp_path / "weak").write_text(password + "\n")
+    result = issue(runner, cli_home, tmp_path / "out", key=tmp_path / "weak")
+    assert_one_line_error(result)
+    assert rule in result.stderr
+    assert _nothing_issued(cli_home)
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_km_and_csr_exclude_each_other(runner, cli_home, tmp_path):
+    csr = tmp_path / "x.csr"
+    csr.write_bytes(b"x")
+    assert_one_line_error(issue(runner, cli_home, tmp_path / "out", "--with-km", "--csr", csr), 2)

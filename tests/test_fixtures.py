@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
+from pki.keys import npki
 from pki.rrn import RRN
 from pki.vid import decode_identify_data, vid_matches
 
@@ -48,5 +48,6 @@ def test_fixture_certificates_verify_and_carry_their_vid():
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         data = decode_identify_data(san.get_values_for_type(x509.OtherName)[0].value)
         assert vid_matches(data, RRN.parse(entry["rrn"]), bytes.fromhex(entry["r"]))
-        key = serialization.load_pem_private_key((folder / "signPri.pem").read_bytes(), password)
-        assert key.public_key() == cert.public_key()
+        credential = npki.load(folder, password.decode())
+        assert credential.certificate == cert
+        assert credential.r == bytes.fromhex(entry["r"])

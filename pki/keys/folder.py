@@ -1,47 +1,24 @@
-"""NPKI folders (korean-pki.md section 6): ``<base>/NPKI/<CA org>/USER/<subject DN>/``.
+"""Issued certificates into NPKI folders (korean-pki.md section 6).
 
-Until the ``signPri.key`` writer lands, the private key is written beside ``signCert.der``
-as ``signPri.pem``: PKCS #8 encrypted under the holder's password (PBES2, PBKDF2-HMAC-SHA256,
-AES-256-CBC). No unencrypted key is ever written.
+``<base>/NPKI/<CA org>/USER/<subject DN>/`` receives ``signCert.der`` and ``signPri.key``
+(with R inside), and ``kmCert.der`` + ``kmPri.key`` when a key-management certificate was
+issued with it. No unencrypted key is ever written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-
 from ..errors import OutputError
-from ..fsutil import atomic_write, ensure_writable_dir
-from .atrest import encrypt_private_key
+from . import npki
+from .npki import NPKIFiles
 
 if TYPE_CHECKING:
     from ..authority import IssuedCertificate
 
-__all__ = [
-    "CERT_FILE",
-    "KEY_PEM_FILE",
-    "NPKIFiles",
-    "npki_user_dir",
-    "remove_npki_folder",
-    "write_npki_folder",
-]
-
-CERT_FILE = "signCert.der"
-KEY_PEM_FILE = "signPri.pem"
-
-
-@dataclass(frozen=True)
-class NPKIFiles:
-    """Where an issued certificate's files were written."""
-
-    folder: Path
-    certificate: Path
-    private_key: Path | None
+__all__ = ["npki_user_dir", "remove_npki_folder", "write_npki_folder"]
 
 
 def npki_user_dir(base: Path, issued: IssuedCertificate) -> Path:
@@ -49,41 +26,38 @@ def npki_user_dir(base: Path, issued: IssuedCertificate) -> Path:
 
 
 def write_npki_folder(issued: IssuedCertificate, base: Path, *,
-                      password: bytes | None) -> NPKIFiles:
-    """Write ``signCert.der`` (and the encrypted key, if kpki generated one) under ``base``.
+                      password: str | None) -> list[NPKIFiles]:
+    """Write the certificate (and its key, if kpki generated it) under ``base``.
 
-    Each file is written atomically; if the second write fails the first is removed, so
-    the folder is complete or absent. Raises :class:`OutputError`.
+    The password must follow the joint-certificate rules. Returns the files written: the
+    signing pair, then the key-management pair if there is one. If any write fails, what
+    was written is removed. Raises :class:`OutputError` or :class:`PasswordPolicyError`.
     """
-    if issued.private_key is not None and not password:
-        raise ValueError("a password is needed to write the private key")
     folder = npki_user_dir(base, issued)
     if folder.exists():
         raise OutputError(f"{folder} exists already", path=str(folder))
-    ensure_writable_dir(folder)
-    cert_path = folder / CERT_FILE
-    key_path = folder / KEY_PEM_FILE if issued.private_key is not None else None
+    written: list[NPKIFiles] = []
     try:
-        atomic_write(cert_path, issued.certificate.public_bytes(serialization.Encoding.DER))
-        if key_path is not None and issued.private_key is not None and password:
-            atomic_write(key_path, encrypt_private_key(issued.private_key, password),
-                         mode=0o600)
+        written.append(npki.dump(folder, issued.certificate, issued.private_key, password,
+                                 r=issued.r))
+        km = issued.key_management
+        if km is not None:
+            written.append(npki.dump(folder, km.certificate, km.private_key, password,
+                                     r=km.r, key_management=True))
     except BaseException:
-        for path in (cert_path, key_path):
+        remove_npki_folder(written, folder)
+        raise
+    return written
+
+
+def remove_npki_folder(written: list[NPKIFiles], folder: Path | None = None) -> None:
+    """Undo :func:`write_npki_folder` (when the issuance it belonged to did not commit)."""
+    folders = {f.folder for f in written} | ({folder} if folder else set())
+    for files in written:
+        for path in (files.certificate, files.private_key):
             if path is not None:
                 with contextlib.suppress(OSError):
-                    os.unlink(path)
+                    path.unlink()
+    for path in folders:
         with contextlib.suppress(OSError):
-            folder.rmdir()
-        raise
-    return NPKIFiles(folder, cert_path, key_path)
-
-
-def remove_npki_folder(files: NPKIFiles) -> None:
-    """Undo :func:`write_npki_folder` (when the issuance it belonged to did not commit)."""
-    for path in (files.certificate, files.private_key):
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    with contextlib.suppress(OSError):
-        files.folder.rmdir()
+            path.rmdir()

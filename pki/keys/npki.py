@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from .. import oids
 from ..errors import KeyFileError, KeyMismatchError, OutputError, WrongPasswordError
 from ..fsutil import atomic_write, ensure_writable_dir
+from .password import check_password
 
 __all__ = [
     "CERT_FILE",
@@ -460,17 +461,21 @@ class NPKIFiles:
 
 
 def dump(folder: Path, certificate: x509.Certificate, private_key: rsa.RSAPrivateKey | None,
-         password: str | bytes | None, *, r: bytes | None, key_management: bool = False,
+         password: str | None, *, r: bytes | None, key_management: bool = False,
          variant: Variant = Variant.SEED_CBC_WITH_SHA1,
-         iterations: int = DEFAULT_ITERATIONS) -> NPKIFiles:
+         iterations: int = DEFAULT_ITERATIONS, check_policy: bool = True) -> NPKIFiles:
     """Write ``signCert.der`` and ``signPri.key`` (or the ``km`` pair) into ``folder``.
 
     Both files are written atomically, the key 0600; if the second write fails the first
-    is removed. Without ``private_key`` only the certificate is written.
+    is removed. Without ``private_key`` only the certificate is written. The password must
+    follow the joint-certificate rules (:func:`pki.keys.password.check_password`) unless
+    ``check_policy`` is false (to reproduce an existing file).
     """
     if private_key is not None:
         if not password:
             raise ValueError("a password is needed to write a private key")
+        if check_policy:
+            check_password(password)
         if certificate.public_key() != private_key.public_key():
             raise KeyMismatchError("the private key does not belong to the certificate")
     folder = Path(folder)

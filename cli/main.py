@@ -33,7 +33,7 @@ def _fail(message: str, status: int) -> int:
 def run_mapped(call: Callable[[], Any]) -> int:
     """Run ``call`` (a non-standalone click invocation) and map every failure to a status."""
     try:
-        call()
+        result = call()
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:
@@ -54,7 +54,8 @@ def run_mapped(call: Callable[[], Any]) -> int:
             traceback.print_exc()
         return _fail(f"unexpected {type(exc).__name__}: {exc} (set KPKI_DEBUG=1 for details)",
                      1)
-    return 0
+    # Outside standalone mode click returns ctx.exit()'s status instead of raising it.
+    return result if isinstance(result, int) else 0
 
 
 class KpkiGroup(click.Group):
@@ -80,13 +81,15 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import ca, cert, demo, issue
+    from . import ca, cert, demo, issue, key, npki
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
     cli.add_command(issue.issue)
     cli.add_command(cert.cert)
     cli.add_command(demo.demo)
+    cli.add_command(key.key)
+    cli.add_command(npki.npki_group)
 
 
 _register()

@@ -27,6 +27,7 @@ __all__ = [
     "JOINT_PROFILES",
     "KNOWN_RAS",
     "LICENSED_CA_PROFILE",
+    "POLICY_CLASSES",
     "PROFILES",
     "ROOT_PROFILE",
     "STYLES",
@@ -36,11 +37,13 @@ __all__ = [
     "FinancialKind",
     "JointPolicy",
     "KeyType",
+    "PolicyClass",
     "Profile",
     "RegistrationAuthority",
     "get_profile",
     "get_style",
     "key_management_profile",
+    "policy_class",
 ]
 
 
@@ -209,6 +212,34 @@ FINANCIAL_PROFILES = MappingProxyType({
     FinancialKind.PERSONAL: PROFILES["financial-personal"],
     FinancialKind.BUSINESS: PROFILES["financial-business"],
 })
+
+
+class PolicyClass(enum.Enum):
+    """How a relying party reads a policy OID (korean-pki.md section 1)."""
+
+    GENERAL = "general"  # 범용: accepted everywhere
+    RESTRICTED = "restricted"  # 용도제한: banking/insurance/card only
+    FINANCIAL = "financial"  # 금융인증서
+    SERVER = "server"
+    UNKNOWN = "unknown"
+
+
+POLICY_CLASSES: Mapping[str, PolicyClass] = MappingProxyType({
+    **{o.dotted_string: PolicyClass.GENERAL for o in (
+        oids.YESSIGN_GENERAL, oids.YESSIGN_CORPORATE, oids.SIGNKOREA_PERSONAL,
+        oids.SIGNKOREA_CORPORATE, oids.KICA_PERSONAL, oids.KICA_CORPORATE,
+        oids.CROSSCERT_PERSONAL, oids.CROSSCERT_CORPORATE, oids.TRADESIGN_PERSONAL,
+        oids.TRADESIGN_CORPORATE)},
+    oids.YESSIGN_BANKING.dotted_string: PolicyClass.RESTRICTED,
+    oids.YESSIGN_SERVER.dotted_string: PolicyClass.SERVER,
+    **{o.dotted_string: PolicyClass.FINANCIAL for o in (
+        oids.FINANCIAL_PERSONAL, oids.FINANCIAL_BUSINESS_1Y, oids.FINANCIAL_BUSINESS_2Y,
+        oids.FINANCIAL_BUSINESS_3Y)},
+})
+
+
+def policy_class(oid: str) -> PolicyClass:
+    return POLICY_CLASSES.get(oid, PolicyClass.UNKNOWN)
 
 
 def get_profile(name: str) -> Profile:

@@ -35,6 +35,10 @@ class KeyPool:
             have.append(rsa.generate_private_key(public_exponent=65537, key_size=bits))
         return have[:count]
 
+    def other_than(self, public_key: object) -> rsa.RSAPrivateKey:
+        """A cached key that is not the one behind ``public_key``."""
+        return next(k for k in self.keys(2048, 6) if k.public_key() != public_key)
+
     def generate(self, bits: int) -> rsa.RSAPrivateKey:
         if bits not in self._cycles:
             self._cycles[bits] = itertools.cycle(self.keys(bits, 6 if bits == 2048 else 2))

@@ -244,7 +244,7 @@ def test_dump_and_load_a_folder(authority, tmp_path):
 
 def test_key_and_certificate_must_match(authority, tmp_path, key_pool):
     issued = authority.issue_joint(name="홍길동", rrn="9005171234566")
-    other = key_pool.keys(2048, 6)[1]
+    other = key_pool.other_than(issued.certificate.public_key())
     with pytest.raises(KeyMismatchError):
         npki.dump(tmp_path / "f", issued.certificate, other, PASSWORD, r=R)
     folder = tmp_path / "g"

@@ -22,7 +22,7 @@ __all__ = ["npki_user_dir", "remove_npki_folder", "write_npki_folder"]
 
 
 def npki_user_dir(base: Path, issued: IssuedCertificate) -> Path:
-    return Path(base) / "NPKI" / issued.organization / "USER" / issued.npki_folder_name
+    return npki.folder_for(base, issued.certificate)
 
 
 def write_npki_folder(issued: IssuedCertificate, base: Path, *,

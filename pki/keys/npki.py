@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from .. import oids
 from ..errors import KeyFileError, KeyMismatchError, OutputError, WrongPasswordError
 from ..fsutil import atomic_write, ensure_writable_dir
+from ..names import npki_folder_name
 from .password import check_password
 
 __all__ = [
@@ -53,13 +54,16 @@ __all__ = [
     "KeyFile",
     "NPKICredential",
     "Variant",
+    "change_password",
     "decrypt",
     "dump",
     "encode_private_key_info",
     "encrypt",
     "encrypt_plaintext",
+    "folder_for",
     "load",
     "load_files",
+    "read_certificate",
 ]
 
 CERT_FILE = "signCert.der"
@@ -430,6 +434,11 @@ def _load_certificate(data: bytes, path: Path) -> x509.Certificate:
         raise KeyFileError(f"{path} is not a certificate: {exc}") from None
 
 
+def read_certificate(path: Path) -> x509.Certificate:
+    """A DER or PEM certificate file; :class:`KeyFileError` if it is not one."""
+    return _load_certificate(_read(Path(path), "certificate"), Path(path))
+
+
 def load_files(certificate: Path, key: Path, password: str | bytes, *,
                max_iterations: int = MAX_ITERATIONS) -> NPKICredential:
     """Load a certificate file and its ``signPri.key``; the key must match the certificate."""
@@ -449,6 +458,51 @@ def load(folder: Path, password: str | bytes, *, key_management: bool = False,
                                                                               KEY_FILE)
     return load_files(folder / cert_name, folder / key_name, password,
                       max_iterations=max_iterations)
+
+
+def folder_for(base: Path, certificate: x509.Certificate) -> Path:
+    """``<base>/NPKI/<CA org>/USER/<subject DN>``: where NPKI software looks for it."""
+    orgs = certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    if not orgs:
+        raise KeyFileError("the certificate's subject has no O; it has no NPKI folder")
+    org = str(orgs[0].value)
+    if not org or "/" in org or "\\" in org or org in (".", ".."):
+        raise KeyFileError(f"the certificate's organisation {org!r} is not a folder name")
+    name = npki_folder_name(certificate.subject)
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise KeyFileError("the certificate's subject cannot be a folder name")
+    return Path(base) / "NPKI" / org / "USER" / name
+
+
+def change_password(folder: Path, old: str, new: str, *,
+                    max_iterations: int = MAX_ITERATIONS) -> list[Path]:
+    """Re-encrypt the key files of an NPKI folder under a new password.
+
+    ``signPri.key`` and, if present, ``kmPri.key`` keep their variant and iteration count
+    with a fresh salt. Each file is replaced atomically (a crash leaves the old file or the
+    new, never neither); everything is decrypted and checked before anything is written.
+    Raises :class:`WrongPasswordError`, :class:`PasswordPolicyError`,
+    :class:`KeyFileError` or :class:`KeyMismatchError`.
+    """
+    check_password(new)
+    folder = Path(folder)
+    plans = []
+    for km in (False, True):
+        cert_name, key_name = (KM_CERT_FILE, KM_KEY_FILE) if km else (CERT_FILE, KEY_FILE)
+        if km and not (folder / key_name).exists():
+            continue
+        cert = _load_certificate(_read(folder / cert_name, "certificate"), folder / cert_name)
+        opened = decrypt(_read(folder / key_name, "key file"), old,
+                         max_iterations=max_iterations)
+        if cert.public_key() != opened.private_key.public_key():
+            raise KeyMismatchError(f"the key in {folder / key_name} does not belong to "
+                                   f"{folder / cert_name}")
+        data = encrypt(opened.private_key, new, r=opened.r, variant=opened.variant,
+                       iterations=opened.iterations)
+        plans.append((folder / key_name, data))
+    for path, data in plans:
+        atomic_write(path, data, mode=0o600)
+    return [path for path, _ in plans]
 
 
 @dataclass(frozen=True)

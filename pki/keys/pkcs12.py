@@ -55,6 +55,10 @@ class PFXCredential:
     r: bytes | None = field(repr=False)
     additional_certificates: tuple[x509.Certificate, ...] = ()
 
+    @property
+    def serial(self) -> int:
+        return self.certificate.serial_number
+
 
 # -- writing ----------------------------------------------------------------------------
 

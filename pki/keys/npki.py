@@ -241,11 +241,10 @@ def _random_num(plain: bytes) -> bytes | None:
     pointer = 0
     while pointer < len(content):
         length = parser.peek(content[pointer:])
-        element = content[pointer:pointer + length]
-        pointer += length
-        class_, _, tag, _, _, _ = parser.parse(element)
-        if class_ == 2 and tag == 0:  # context-specific [0]: the attributes
+        if content[pointer] == 0xA0:  # [0] constructed: the attributes
+            element = content[pointer:pointer + length]
             break
+        pointer += length
     else:
         return None
     attributes = _Attributes.load(element, implicit=0)
@@ -262,8 +261,9 @@ def _check_rsa_consistency(key: rsa.RSAPrivateKey) -> None:
     n, e = numbers.public_numbers.n, numbers.public_numbers.e
     consistent = (
         p > 1 and q > 1 and p * q == n and 2048 <= n.bit_length() <= 8192
-        and (d * e) % (p - 1) == 1 and (d * e) % (q - 1) == 1
         and numbers.dmp1 == d % (p - 1) and numbers.dmq1 == d % (q - 1)
+        # with the two lines above, these mean e * d = 1 mod p-1 and mod q-1
+        and (numbers.dmp1 * e) % (p - 1) == 1 and (numbers.dmq1 * e) % (q - 1) == 1
         and (numbers.iqmp * q) % p == 1
     )
     if not consistent:

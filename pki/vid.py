@@ -10,7 +10,7 @@ identifyData whose value is::
 
 ``virtualID = H(H(DER(HashContent)))``. Real certificates write the SHA-256
 AlgorithmIdentifier *without* NULL parameters, which asn1crypto's own ``DigestAlgorithm``
-would add, hence the local ``_HashAlgorithm``.
+would add, hence :class:`pki.asn1specs.AlgorithmIdentifier`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import cast
 from asn1crypto import core
 
 from . import der, oids
+from .asn1specs import AlgorithmIdentifier
 from .errors import PKIError
 from .rrn import RRN
 
@@ -48,20 +49,13 @@ class VIDError(PKIError, ValueError):
     """identifyData is malformed, or a VID cannot be computed from what was given."""
 
 
-class _HashAlgorithm(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
 class _HashContent(core.Sequence):  # type: ignore[misc]
     _fields = [("idn", core.PrintableString), ("random_num", core.OctetBitString)]
 
 
 class _VID(core.Sequence):  # type: ignore[misc]
     _fields = [
-        ("hash_alg", _HashAlgorithm),
+        ("hash_alg", AlgorithmIdentifier),
         ("virtual_id", core.OctetString, {"explicit": 0}),
     ]
 
@@ -82,7 +76,7 @@ class _IdentifyData(core.Sequence):  # type: ignore[misc]
 
 
 _HASH_ALGORITHM_DER = {
-    name: cast(bytes, _HashAlgorithm({"algorithm": oid}).dump())
+    name: cast(bytes, AlgorithmIdentifier({"algorithm": oid}).dump())
     for name, oid in _HASH_OIDS.items()
 }
 

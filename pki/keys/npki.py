@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from .. import oids
+from ..asn1specs import AlgorithmIdentifier
 from ..errors import KeyFileError, KeyMismatchError, OutputError, WrongPasswordError
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..names import npki_folder_name
@@ -95,13 +96,6 @@ class Variant(enum.Enum):
 # -- ASN.1 ------------------------------------------------------------------------------
 
 
-class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
 class _SeedParameters(core.Sequence):  # type: ignore[misc]
     _fields = [("salt", core.OctetString), ("iteration_count", core.Integer)]
 
@@ -111,20 +105,20 @@ class _Pbkdf2Parameters(core.Sequence):  # type: ignore[misc]
         ("salt", core.OctetString),
         ("iteration_count", core.Integer),
         ("key_length", core.Integer, {"optional": True}),
-        ("prf", _AlgorithmIdentifier, {"optional": True}),
+        ("prf", AlgorithmIdentifier, {"optional": True}),
     ]
 
 
 class _Pbes2Parameters(core.Sequence):  # type: ignore[misc]
     _fields = [
-        ("key_derivation_func", _AlgorithmIdentifier),
-        ("encryption_scheme", _AlgorithmIdentifier),
+        ("key_derivation_func", AlgorithmIdentifier),
+        ("encryption_scheme", AlgorithmIdentifier),
     ]
 
 
 class _EncryptedPrivateKeyInfo(core.Sequence):  # type: ignore[misc]
     _fields = [
-        ("encryption_algorithm", _AlgorithmIdentifier),
+        ("encryption_algorithm", AlgorithmIdentifier),
         ("encrypted_data", core.OctetString),
     ]
 
@@ -144,7 +138,7 @@ class _Attributes(core.SetOf):  # type: ignore[misc]
 class _PrivateKeyInfo(core.Sequence):  # type: ignore[misc]
     _fields = [
         ("version", core.Integer),
-        ("private_key_algorithm", _AlgorithmIdentifier),
+        ("private_key_algorithm", AlgorithmIdentifier),
         ("private_key", core.OctetString),
         ("attributes", _Attributes, {"implicit": 0, "optional": True}),
     ]

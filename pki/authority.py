@@ -27,9 +27,14 @@ from . import oids
 from .clock import Clock, SystemClock, kst_today, validity_for
 from .entropy import Entropy, SystemEntropy, random_serial
 from .errors import (
+    AlreadyRevokedError,
+    CertificateExpiredError,
+    CertificateNotFoundError,
     CSRError,
     InvalidNameError,
+    LifecycleError,
     ProfileError,
+    RenewalWindowError,
     SerialInUseError,
     StoreError,
     UnsupportedKeyError,
@@ -48,6 +53,7 @@ from .profiles import (
     JointPolicy,
     Profile,
     RegistrationAuthority,
+    get_profile,
     get_style,
     key_management_profile,
 )
@@ -385,6 +391,114 @@ class CertificateAuthority:
         with self._transaction() as tx:
             return [self._write(tx, p) for p in prepared]
 
+    def renew(
+        self,
+        serial: int,
+        *,
+        rrn: RRN | str,
+        csr: bytes | x509.CertificateSigningRequest | None = None,
+        public_key: PublicKeyTypes | None = None,
+        deliver: Callable[[IssuedCertificate], object] | None = None,
+    ) -> IssuedCertificate:
+        """Renew (갱신) a certificate of this CA: a new key and a certificate running one
+        term on from the old notAfter; the old one stays valid to its end.
+
+        Open from the profile's window (30 days for joint, a month for financial) before
+        notAfter until notAfter. The store keeps no resident number, so the holder's
+        ``rrn`` is needed for the new VID. Raises :class:`RenewalWindowError`,
+        :class:`AlreadyRevokedError`, :class:`LifecycleError` or
+        :class:`CertificateNotFoundError`.
+        """
+        now = self.clock.now()
+        old = self._own_certificate(serial)
+        profile = get_profile(old.profile)
+        opens_at = old.not_after - dt.timedelta(days=profile.renewal_window_days)
+        if now > old.not_after:
+            raise RenewalWindowError(
+                f"certificate {serial:X} expired on {old.not_after:%Y-%m-%d}: it can no "
+                "longer be renewed; issue a new certificate", serial=serial,
+                opens_at=opens_at, closes_at=old.not_after)
+        if now < opens_at:
+            raise RenewalWindowError(
+                f"renewal of {serial:X} opens on {opens_at:%Y-%m-%d} "
+                f"({profile.renewal_window_days} days before it expires)", serial=serial,
+                opens_at=opens_at, closes_at=old.not_after)
+        request = self._follow_up(old, profile, rrn=rrn, csr=csr, public_key=public_key,
+                                  not_after=validity_for(kst_today(old.not_after),
+                                                         profile.term_years)[1])
+        prepared = self._prepare(request, now)
+        with self._transaction() as tx:
+            current = self._check_follow_up(tx, old, allow_suspended=False)
+            if self._store.renewals_of(self.label, serial):
+                raise LifecycleError(f"certificate {serial:X} has been renewed already",
+                                     serial=serial)
+            issued = self._write(tx, prepared)
+            tx.audit("certificate.renewed", at=now, ca=self.label, serial=current.serial,
+                     detail={"new_serial": format(issued.serial, "X")})
+            if deliver is not None:
+                deliver(issued)
+        return issued
+
+    def reissue(
+        self,
+        serial: int,
+        *,
+        rrn: RRN | str,
+        csr: bytes | x509.CertificateSigningRequest | None = None,
+        public_key: PublicKeyTypes | None = None,
+        deliver: Callable[[IssuedCertificate], object] | None = None,
+    ) -> IssuedCertificate:
+        """Reissue (재발급) after a lost key or forgotten password: the old certificate is
+        revoked (superseded) and a new one with a new key keeps the old notAfter; one
+        transaction."""
+        now = self.clock.now()
+        old = self._own_certificate(serial)
+        if old.is_expired(now):
+            raise CertificateExpiredError(
+                f"certificate {serial:X} expired on {old.not_after:%Y-%m-%d}; issue a new "
+                "certificate", serial=serial)
+        request = self._follow_up(old, get_profile(old.profile), rrn=rrn, csr=csr,
+                                  public_key=public_key, not_after=old.not_after)
+        prepared = self._prepare(request, now)
+        with self._transaction() as tx:
+            self._check_follow_up(tx, old, allow_suspended=True)
+            tx.set_status(self.label, serial, status=CertStatus.REVOKED, at=now,
+                          revoked_at=now, reason=x509.ReasonFlags.superseded,
+                          invalidity_date=None)
+            issued = self._write(tx, prepared)
+            tx.audit("certificate.revoked", at=now, ca=self.label, serial=serial,
+                     detail={"reason": "superseded", "reissued_as": format(issued.serial, "X")})
+            if deliver is not None:
+                deliver(issued)
+        return issued
+
+    def _own_certificate(self, serial: int) -> CertificateRecord:
+        matches = self._store.find_certificates(serial, ca=self.label)
+        if not matches:
+            raise CertificateNotFoundError(serial, ca=self.label)
+        return matches[0]
+
+    def _follow_up(self, old: CertificateRecord, profile: Profile, *, rrn: RRN | str,
+                   csr: bytes | x509.CertificateSigningRequest | None,
+                   public_key: PublicKeyTypes | None, not_after: dt.datetime) -> IssueRequest:
+        ra = RegistrationAuthority.parse(old.ra) if old.ra else DEFAULT_RA
+        return IssueRequest(profile, name=old.holder, rrn=rrn, ra=ra, alias=old.alias,
+                            csr=csr, public_key=public_key, not_after=not_after,
+                            replaces=old.serial)
+
+    def _check_follow_up(self, tx: StoreTransaction, old: CertificateRecord, *,
+                         allow_suspended: bool) -> CertificateRecord:
+        current = tx.get_certificate(self.label, old.serial)
+        if current is None:
+            raise CertificateNotFoundError(old.serial, ca=self.label)
+        if current.status is CertStatus.REVOKED:
+            raise AlreadyRevokedError(f"certificate {old.serial:X} is revoked",
+                                      serial=old.serial)
+        if current.status is CertStatus.SUSPENDED and not allow_suspended:
+            raise LifecycleError(f"certificate {old.serial:X} is suspended; resume it first",
+                                 serial=old.serial)
+        return current
+
     def _prepare(self, request: IssueRequest, now: dt.datetime) -> _Prepared:
         """Validate a request and do the work that needs no store: key, R, VID, validity."""
         profile = request.profile
@@ -411,6 +525,11 @@ class CertificateAuthority:
 
         day = kst_today(now)
         not_before, not_after = validity_for(day, profile.term_years)
+        if request.not_after is not None:
+            not_after = request.not_after
+            if not_after <= not_before:
+                raise ProfileError("the certificate would end before it begins",
+                                   profile=profile.name)
         ca_not_before, ca_not_after = self._ca_validity
         if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
@@ -439,7 +558,7 @@ class CertificateAuthority:
             not_before=not_before, not_after=not_after, subject_key=subject_key,
             private_key=private_key, key_origin=key_origin, r=r,
             san=identify_data_san(encode_identify_data(name, rrn=rrn, r=r)),
-            ski=_ski(subject_key), policies=policies, km=km,
+            ski=_ski(subject_key), policies=policies, km=km, replaces=request.replaces,
         )
 
     def _write(self, tx: StoreTransaction, p: _Prepared,
@@ -487,6 +606,8 @@ class CertificateAuthority:
                     not_before=p.not_before, not_after=p.not_after,
                     der=certificate.public_bytes(serialization.Encoding.DER),
                     issued_at=p.now, key_origin=p.key_origin,
+                    ra=f"{p.ra.unit}:{p.ra.institution}:{p.ra.branch}", alias=p.alias,
+                    replaces=p.replaces,
                 ))
                 break
             except SerialInUseError:
@@ -515,6 +636,9 @@ class IssueRequest:
     public_key: PublicKeyTypes | None = None
     with_km: bool = False
     km_public_key: PublicKeyTypes | None = None
+    not_after: dt.datetime | None = None
+    """Overrides the profile's term (reissue keeps the old notAfter)."""
+    replaces: int | None = None
 
 
 @dataclass(frozen=True)
@@ -535,6 +659,7 @@ class _Prepared:
     ski: x509.SubjectKeyIdentifier
     policies: x509.UnrecognizedExtension
     km: _Prepared | None
+    replaces: int | None
 
 
 def check_ca_key(key: object) -> rsa.RSAPrivateKey:

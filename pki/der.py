@@ -10,7 +10,7 @@ specs in :mod:`pki.vid` (which remain the only *decoders*).
 
 from __future__ import annotations
 
-__all__ = ["hash_content", "identify_data_with_vid", "tlv"]
+__all__ = ["hash_content", "header", "identify_data_with_vid", "tlv"]
 
 
 def _length(n: int) -> bytes:
@@ -23,6 +23,11 @@ def _length(n: int) -> bytes:
 def tlv(tag: int, content: bytes) -> bytes:
     """One DER element with a single-byte tag."""
     return bytes((tag,)) + _length(len(content)) + content
+
+
+def header(tag: int, length: int) -> bytes:
+    """The tag and length octets of an element whose content is ``length`` bytes."""
+    return bytes((tag,)) + _length(length)
 
 
 _SEQUENCE = 0x30

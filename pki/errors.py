@@ -8,7 +8,10 @@ whole hierarchy to a one-line message and exit status 1 in one place.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRevokedError",
+    "AmbiguousSerialError",
     "CSRError",
+    "CertificateExpiredError",
     "CertificateNotFoundError",
     "HomeError",
     "HomeExistsError",
@@ -17,11 +20,14 @@ __all__ = [
     "InvalidRRNError",
     "KeyFileError",
     "KeyMismatchError",
+    "LifecycleError",
     "NotFoundError",
+    "NotSuspendedError",
     "OutputError",
     "PKIError",
     "PasswordPolicyError",
     "ProfileError",
+    "RenewalWindowError",
     "SerialInUseError",
     "StoreError",
     "UnknownCAError",
@@ -116,6 +122,46 @@ class CertificateNotFoundError(NotFoundError):
         super().__init__(f"no certificate with serial {serial:X}{where}")
         self.serial = serial
         self.ca = ca
+
+
+class LifecycleError(PKIError):
+    """A lifecycle operation is not allowed in the certificate's present state."""
+
+    def __init__(self, message: str, *, serial: int) -> None:
+        super().__init__(message)
+        self.serial = serial
+
+
+class AlreadyRevokedError(LifecycleError):
+    """The certificate is revoked already."""
+
+
+class NotSuspendedError(LifecycleError):
+    """Only a suspended certificate can be resumed."""
+
+
+class CertificateExpiredError(LifecycleError):
+    """The certificate has expired; nothing but new issuance helps."""
+
+
+class RenewalWindowError(LifecycleError):
+    """Renewal is open only from ``opens_at`` to ``closes_at``."""
+
+    def __init__(self, message: str, *, serial: int, opens_at: object, closes_at: object
+                 ) -> None:
+        super().__init__(message, serial=serial)
+        self.opens_at = opens_at
+        self.closes_at = closes_at
+
+
+class AmbiguousSerialError(PKIError):
+    """Several CAs issued a certificate with this serial; name the CA."""
+
+    def __init__(self, serial: int, cas: list[str]) -> None:
+        super().__init__(f"serial {serial:X} exists at several CAs ({', '.join(cas)}); "
+                         "name the CA")
+        self.serial = serial
+        self.cas = cas
 
 
 class StoreError(PKIError):

@@ -40,6 +40,7 @@ from .keys.atrest import CA_KDF_ITERATIONS, encrypt_private_key, load_private_ke
 from .keys.generate import KeyGenerator, RSAKeyGenerator
 from .names import build_name
 from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
+from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .store import CARecord
 from .store.sqlite import SQLiteStore
 
@@ -301,6 +302,31 @@ class Home:
             shutil.rmtree(self.ca_dir(label), ignore_errors=True)
             raise
         return record
+
+    @property
+    def publish_dir(self) -> Path:
+        """Where CRLs are published; ``kpki serve`` serves this folder."""
+        return self.path / "publish"
+
+    def publish_crls(self, *, passphrase: bytes | None, delta: bool = False,
+                     labels: list[str] | None = None) -> list[tuple[IssuedCRL, Path]]:
+        """Issue and write the next CRL of each CA (the root's included).
+
+        With ``delta``, CAs without a full CRL yet are skipped. Returns each CRL with the
+        path of its DER file.
+        """
+        done = []
+        for record in self.store.list_cas():
+            if labels is not None and record.label not in labels:
+                continue
+            if delta and self.store.last_crl(record.label) is None:
+                continue
+            key = self.load_ca_key(record.label, passphrase)
+            crl = issue_crl(record, key, self.store, at=self.clock.now(), delta=delta)
+            url = delta_url(record.crl_url) if delta else record.crl_url
+            der_path, _ = write_crl(crl, self.publish_dir, url)
+            done.append((crl, der_path))
+        return done
 
     def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
                         passphrase: bytes | None) -> None:

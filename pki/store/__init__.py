@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +20,8 @@ from cryptography import x509
 __all__ = [
     "AuditEvent",
     "CARecord",
+    "CRLEntry",
+    "CRLInfo",
     "CertStatus",
     "CertificateRecord",
     "KeyOrigin",
@@ -89,6 +91,16 @@ class CertificateRecord:
     der: bytes
     issued_at: dt.datetime
     key_origin: KeyOrigin
+    revoked_at: dt.datetime | None = None
+    """When it went on the CRL (revocation or suspension time); None while valid."""
+    reason: x509.ReasonFlags | None = None
+    invalidity_date: dt.datetime | None = None
+    status_changed_at: dt.datetime | None = None
+    ra: str = ""
+    """The registration authority as ``UNIT:INSTITUTION:BRANCH``."""
+    alias: str = ""
+    replaces: int | None = None
+    """The serial of the certificate this one renewed or reissued."""
 
     @cached_property
     def certificate(self) -> x509.Certificate:
@@ -96,6 +108,35 @@ class CertificateRecord:
 
     def is_expired(self, at: dt.datetime) -> bool:
         return at > self.not_after
+
+
+@dataclass(frozen=True)
+class CRLInfo:
+    """A CRL that was issued (the DER itself lives in the publish folder)."""
+
+    ca: str
+    number: int
+    delta_base: int | None
+    this_update: dt.datetime
+    next_update: dt.datetime
+    change_seq: int
+    entries: int
+    sha256: str
+
+    @property
+    def is_delta(self) -> bool:
+        return self.delta_base is not None
+
+
+@dataclass(frozen=True)
+class CRLEntry:
+    """One line of a CRL, straight from the store (times as stored, serial as hex) so a
+    million of them can be encoded without building objects."""
+
+    serial_hex: str
+    revoked_at: str
+    reason: str | None
+    invalidity_date: str | None
 
 
 @dataclass(frozen=True)
@@ -131,6 +172,20 @@ class StoreTransaction(Protocol):
     def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
 
+    def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
+        """Read a certificate inside the transaction (under its write lock)."""
+        ...
+
+    def set_status(self, ca: str, serial: int, *, status: CertStatus, at: dt.datetime,
+                   revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
+                   invalidity_date: dt.datetime | None) -> None:
+        """Change a certificate's status; the CA's change counter moves on."""
+        ...
+
+    def next_crl_number(self, ca: str) -> int: ...
+
+    def record_crl(self, info: CRLInfo) -> None: ...
+
 
 class Store(Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
@@ -152,5 +207,28 @@ class Store(Protocol):
 
     def audit_log(self, *, ca: str | None = None, serial: int | None = None
                   ) -> Sequence[AuditEvent]: ...
+
+    def change_seq(self, ca: str) -> int:
+        """The CA's change counter: it moves whenever a certificate's status changes."""
+        ...
+
+    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None: ...
+
+    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
+        """Revoked and suspended certificates not yet expired at ``at``, streamed."""
+        ...
+
+    def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
+                      ) -> Iterator[tuple[CertStatus, CRLEntry]]:
+        """Certificates whose status changed after ``change_seq`` (for delta CRLs)."""
+        ...
+
+    def renewals_of(self, ca: str, serial: int) -> Sequence[int]:
+        """Serials of the certificates that renewed or reissued ``serial``."""
+        ...
+
+    def suspended_before(self, ca: str, cutoff: dt.datetime) -> Sequence[int]:
+        """Serials suspended since before ``cutoff``."""
+        ...
 
     def close(self) -> None: ...

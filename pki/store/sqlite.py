@@ -15,12 +15,22 @@ import datetime as dt
 import functools
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SerialInUseError, StoreError, UnknownCAError
-from . import AuditEvent, CARecord, CertificateRecord, CertStatus, KeyOrigin
+from cryptography import x509
+
+from ..errors import CertificateNotFoundError, SerialInUseError, StoreError, UnknownCAError
+from . import (
+    AuditEvent,
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    CRLEntry,
+    CRLInfo,
+    KeyOrigin,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -78,6 +88,36 @@ _MIGRATIONS: tuple[str, ...] = (
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+    # 2: lifecycle (revocation, suspension, renewal links), CRL numbering and history.
+    """
+    ALTER TABLE certificates ADD COLUMN revoked_at TEXT;
+    ALTER TABLE certificates ADD COLUMN reason TEXT;
+    ALTER TABLE certificates ADD COLUMN invalidity_date TEXT;
+    ALTER TABLE certificates ADD COLUMN status_changed_at TEXT;
+    ALTER TABLE certificates ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE certificates ADD COLUMN ra TEXT NOT NULL DEFAULT '';
+    ALTER TABLE certificates ADD COLUMN alias TEXT NOT NULL DEFAULT '';
+    ALTER TABLE certificates ADD COLUMN replaces TEXT;
+    ALTER TABLE cas ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE cas ADD COLUMN crl_number INTEGER NOT NULL DEFAULT 0;
+    -- What a CRL lists, and what changed since a base CRL, without scanning valid rows.
+    CREATE INDEX certificates_on_crl ON certificates (ca_id, not_after)
+        WHERE status != 'valid';
+    CREATE INDEX certificates_changes ON certificates (ca_id, change_seq)
+        WHERE change_seq > 0;
+    CREATE TABLE crls (
+        id INTEGER PRIMARY KEY,
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        number INTEGER NOT NULL,
+        delta_base INTEGER,
+        this_update TEXT NOT NULL,
+        next_update TEXT NOT NULL,
+        change_seq INTEGER NOT NULL,
+        entries INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        UNIQUE (ca_id, number)
+    );
     """,
 )
 
@@ -166,12 +206,13 @@ class _Transaction:
         try:
             self._cursor.execute(
                 "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
-                "not_before, not_after, der, issued_at, key_origin) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._ca_id(record.ca), _hex(record.serial), record.subject, record.holder,
                  record.profile, record.status.value, _ts(record.not_before),
                  _ts(record.not_after), record.der, _ts(record.issued_at),
-                 record.key_origin.value),
+                 record.key_origin.value, record.ra, record.alias,
+                 None if record.replaces is None else _hex(record.replaces)),
             )
         except sqlite3.IntegrityError:
             # Only UNIQUE (ca_id, serial) can fail here; the statement alone is rolled back
@@ -190,9 +231,51 @@ class _Transaction:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            (key, value))
 
+    def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+            "WHERE c.serial = ? AND c.ca_id = ?", (_hex(serial), self._ca_id(ca))).fetchone()
+        return None if row is None else _cert_record(row)
+
+    def set_status(self, ca: str, serial: int, *, status: CertStatus, at: dt.datetime,
+                   revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
+                   invalidity_date: dt.datetime | None) -> None:
+        ca_id = self._ca_id(ca)
+        (seq,) = self._conn.execute(
+            "UPDATE cas SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+            (ca_id,)).fetchone()
+        cursor = self._conn.execute(
+            "UPDATE certificates SET status = ?, revoked_at = ?, reason = ?, "
+            "invalidity_date = ?, status_changed_at = ?, change_seq = ? "
+            "WHERE serial = ? AND ca_id = ?",
+            (status.value, None if revoked_at is None else _ts(revoked_at),
+             None if reason is None else reason.value,
+             None if invalidity_date is None else _ts(invalidity_date), _ts(at), seq,
+             _hex(serial), ca_id))
+        if cursor.rowcount != 1:
+            raise CertificateNotFoundError(serial, ca=ca)
+
+    def next_crl_number(self, ca: str) -> int:
+        (number,) = self._conn.execute(
+            "UPDATE cas SET crl_number = crl_number + 1 WHERE id = ? RETURNING crl_number",
+            (self._ca_id(ca),)).fetchone()
+        return int(number)
+
+    def record_crl(self, info: CRLInfo) -> None:
+        self._conn.execute(
+            "INSERT INTO crls (ca_id, number, delta_base, this_update, next_update, "
+            "change_seq, entries, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._ca_id(info.ca), info.number, info.delta_base, _ts(info.this_update),
+             _ts(info.next_update), info.change_seq, info.entries, info.sha256))
+
 
 _CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
-                 "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin")
+                 "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin, c.revoked_at, "
+                 "c.reason, c.invalidity_date, c.status_changed_at, c.ra, c.alias, c.replaces")
+
+
+def _opt_ts(text: str | None) -> dt.datetime | None:
+    return None if text is None else _parse_ts(text)
 
 
 def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
@@ -200,6 +283,9 @@ def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
         ca=row[0], serial=int(row[1], 16), subject=row[2], holder=row[3], profile=row[4],
         status=CertStatus(row[5]), not_before=_parse_ts(row[6]), not_after=_parse_ts(row[7]),
         der=bytes(row[8]), issued_at=_parse_ts(row[9]), key_origin=KeyOrigin(row[10]),
+        revoked_at=_opt_ts(row[11]), reason=None if row[12] is None else x509.ReasonFlags(row[12]),
+        invalidity_date=_opt_ts(row[13]), status_changed_at=_opt_ts(row[14]), ra=row[15],
+        alias=row[16], replaces=None if row[17] is None else int(row[17], 16),
     )
 
 
@@ -336,6 +422,64 @@ class SQLiteStore:
         return [AuditEvent(id=r[0], at=_parse_ts(r[1]), action=r[2], ca=r[3],
                            serial=None if r[4] is None else int(r[4], 16),
                            detail=json.loads(r[5])) for r in rows]
+
+    def change_seq(self, ca: str) -> int:
+        rows = self._query("SELECT change_seq FROM cas WHERE label = ?", (ca,))
+        if not rows:
+            raise UnknownCAError(ca)
+        return int(rows[0][0])
+
+    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None:
+        rows = self._query(
+            "SELECT crls.number, crls.delta_base, crls.this_update, crls.next_update, "
+            "crls.change_seq, crls.entries, crls.sha256 FROM crls JOIN cas ON cas.id = "
+            f"crls.ca_id WHERE cas.label = ? AND crls.delta_base IS {'NOT ' if delta else ''}"
+            "NULL ORDER BY crls.number DESC LIMIT 1", (ca,))
+        if not rows:
+            return None
+        r = rows[0]
+        return CRLInfo(ca, r[0], r[1], _parse_ts(r[2]), _parse_ts(r[3]), r[4], r[5], r[6])
+
+    def _ca_id_of(self, ca: str) -> int:
+        rows = self._query("SELECT id FROM cas WHERE label = ?", (ca,))
+        if not rows:
+            raise UnknownCAError(ca)
+        return int(rows[0][0])
+
+    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
+        cursor = self._conn.execute(
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates "
+            "INDEXED BY certificates_on_crl "
+            "WHERE ca_id = ? AND status != 'valid' AND not_after >= ? ORDER BY id",
+            (self._ca_id_of(ca), _ts(at)))
+        try:
+            for row in cursor:
+                yield CRLEntry(*row)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+
+    def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
+                      ) -> Iterator[tuple[CertStatus, CRLEntry]]:
+        cursor = self._conn.execute(
+            "SELECT status, serial, coalesce(revoked_at, status_changed_at), reason, "
+            "invalidity_date FROM certificates INDEXED BY certificates_changes "
+            "WHERE ca_id = ? AND change_seq > 0 AND change_seq > ? AND not_after >= ? "
+            "ORDER BY change_seq",
+            (self._ca_id_of(ca), change_seq, _ts(at)))
+        for row in cursor:
+            yield CertStatus(row[0]), CRLEntry(*row[1:])
+
+    def renewals_of(self, ca: str, serial: int) -> list[int]:
+        rows = self._query(
+            "SELECT serial FROM certificates WHERE ca_id = ? AND replaces = ?",
+            (self._ca_id_of(ca), _hex(serial)))
+        return [int(r[0], 16) for r in rows]
+
+    def suspended_before(self, ca: str, cutoff: dt.datetime) -> list[int]:
+        rows = self._query(
+            "SELECT serial FROM certificates WHERE ca_id = ? AND status = 'suspended' "
+            "AND revoked_at < ?", (self._ca_id_of(ca), _ts(cutoff)))
+        return [int(r[0], 16) for r in rows]
 
     def close(self) -> None:
         self._conn.close()

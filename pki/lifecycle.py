@@ -1,0 +1,169 @@
+"""Revocation, suspension and resumption (korean-pki.md section 7).
+
+Each operation is one store transaction: the status change and its audit row. Rules:
+
+* revoke: any valid or suspended, unexpired certificate, with an RFC 5280 reason (not
+  ``certificateHold``, which is what suspend is, nor ``removeFromCRL``) and optionally an
+  invalidity date;
+* suspend (효력정지): valid, unexpired certificates; on a CRL as ``certificateHold``;
+* resume (효력회복): suspended certificates, within 6 months of the suspension;
+* a suspension older than 6 months becomes a revocation when CRLs are next made
+  (:func:`lapse_suspensions`).
+
+Renewal and reissue need the CA key and live on :class:`pki.authority.CertificateAuthority`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+
+from .errors import (
+    AlreadyRevokedError,
+    AmbiguousSerialError,
+    CertificateExpiredError,
+    CertificateNotFoundError,
+    LifecycleError,
+    NotSuspendedError,
+)
+from .store import CertificateRecord, CertStatus, Store, StoreTransaction
+
+__all__ = [
+    "SUSPENSION_MONTHS",
+    "find_certificate",
+    "lapse_suspensions",
+    "resume",
+    "revoke",
+    "suspend",
+    "suspension_lapses_at",
+]
+
+SUSPENSION_MONTHS = 6
+_NOT_REVOCATION_REASONS = {x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl}
+
+
+def suspension_lapses_at(suspended_at: dt.datetime) -> dt.datetime:
+    """Six calendar months after ``suspended_at`` (the last day of a shorter month)."""
+    month = suspended_at.month - 1 + SUSPENSION_MONTHS
+    year, month = suspended_at.year + month // 12, month % 12 + 1
+    for day in range(suspended_at.day, 27, -1):
+        try:
+            return suspended_at.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return suspended_at.replace(year=year, month=month, day=28)
+
+
+def find_certificate(store: Store, serial: int, *, ca: str | None = None) -> CertificateRecord:
+    """The one certificate with ``serial`` (at ``ca``, if given)."""
+    matches = store.find_certificates(serial, ca=ca)
+    if not matches:
+        raise CertificateNotFoundError(serial, ca=ca)
+    if len(matches) > 1:
+        raise AmbiguousSerialError(serial, [m.ca for m in matches])
+    return matches[0]
+
+
+def _current(tx: StoreTransaction, record: CertificateRecord) -> CertificateRecord:
+    """The record as it is now, under the write lock (another process may have moved it)."""
+    current = tx.get_certificate(record.ca, record.serial)
+    if current is None:
+        raise CertificateNotFoundError(record.serial, ca=record.ca)
+    return current
+
+
+def _check_unexpired(record: CertificateRecord, at: dt.datetime, doing: str) -> None:
+    if record.is_expired(at):
+        raise CertificateExpiredError(
+            f"certificate {record.serial:X} expired on {record.not_after:%Y-%m-%d}; "
+            f"it cannot be {doing}", serial=record.serial)
+
+
+def revoke(store: Store, serial: int, *, at: dt.datetime, ca: str | None = None,
+           reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+           invalidity_date: dt.datetime | None = None) -> CertificateRecord:
+    """Revoke a certificate. Raises :class:`AlreadyRevokedError`,
+    :class:`CertificateExpiredError`, :class:`CertificateNotFoundError`."""
+    if not isinstance(reason, x509.ReasonFlags):
+        raise TypeError("reason is an x509.ReasonFlags")
+    if reason in _NOT_REVOCATION_REASONS:
+        raise ValueError(f"{reason.value} is not a revocation reason (suspend for a hold)")
+    if invalidity_date is not None and invalidity_date > at:
+        raise ValueError("the invalidity date lies in the future")
+    record = find_certificate(store, serial, ca=ca)
+    with store.transaction() as tx:
+        current = _current(tx, record)
+        if current.status is CertStatus.REVOKED:
+            raise AlreadyRevokedError(f"certificate {serial:X} is revoked already",
+                                      serial=serial)
+        _check_unexpired(current, at, "revoked")
+        tx.set_status(current.ca, serial, status=CertStatus.REVOKED, at=at, revoked_at=at,
+                      reason=reason, invalidity_date=invalidity_date)
+        detail = {"reason": reason.value, "was": current.status.value}
+        if invalidity_date is not None:
+            detail["invalidity_date"] = invalidity_date.isoformat()
+        tx.audit("certificate.revoked", at=at, ca=current.ca, serial=serial, detail=detail)
+    return find_certificate(store, serial, ca=record.ca)
+
+
+def suspend(store: Store, serial: int, *, at: dt.datetime,
+            ca: str | None = None) -> CertificateRecord:
+    """Suspend (hold) a valid certificate."""
+    record = find_certificate(store, serial, ca=ca)
+    with store.transaction() as tx:
+        current = _current(tx, record)
+        if current.status is CertStatus.REVOKED:
+            raise AlreadyRevokedError(f"certificate {serial:X} is revoked", serial=serial)
+        if current.status is CertStatus.SUSPENDED:
+            raise LifecycleError(f"certificate {serial:X} is suspended already",
+                                 serial=serial)
+        _check_unexpired(current, at, "suspended")
+        tx.set_status(current.ca, serial, status=CertStatus.SUSPENDED, at=at, revoked_at=at,
+                      reason=x509.ReasonFlags.certificate_hold, invalidity_date=None)
+        tx.audit("certificate.suspended", at=at, ca=current.ca, serial=serial,
+                 detail={"lapses_at": suspension_lapses_at(at).isoformat()})
+    return find_certificate(store, serial, ca=record.ca)
+
+
+def resume(store: Store, serial: int, *, at: dt.datetime,
+           ca: str | None = None) -> CertificateRecord:
+    """Resume a suspended certificate (within 6 months of its suspension)."""
+    record = find_certificate(store, serial, ca=ca)
+    with store.transaction() as tx:
+        current = _current(tx, record)
+        if current.status is CertStatus.REVOKED:
+            raise AlreadyRevokedError(f"certificate {serial:X} is revoked; it cannot be "
+                                      "resumed", serial=serial)
+        if current.status is not CertStatus.SUSPENDED or current.revoked_at is None:
+            raise NotSuspendedError(f"certificate {serial:X} is not suspended", serial=serial)
+        if at >= suspension_lapses_at(current.revoked_at):
+            raise LifecycleError(
+                f"certificate {serial:X} was suspended on {current.revoked_at:%Y-%m-%d}, more "
+                f"than {SUSPENSION_MONTHS} months ago; it is revoked", serial=serial)
+        tx.set_status(current.ca, serial, status=CertStatus.VALID, at=at, revoked_at=None,
+                      reason=None, invalidity_date=None)
+        tx.audit("certificate.resumed", at=at, ca=current.ca, serial=serial)
+    return find_certificate(store, serial, ca=record.ca)
+
+
+def lapse_suspensions(store: Store, ca: str, *, at: dt.datetime) -> list[int]:
+    """Revoke every certificate of ``ca`` suspended for more than 6 months; one
+    transaction. Returns their serials."""
+    cutoff_candidates = store.suspended_before(ca, at)
+    lapsed = []
+    with store.transaction() as tx:
+        for serial in cutoff_candidates:
+            current = tx.get_certificate(ca, serial)
+            if (current is None or current.status is not CertStatus.SUSPENDED
+                    or current.revoked_at is None
+                    or at < suspension_lapses_at(current.revoked_at)):
+                continue
+            tx.set_status(ca, serial, status=CertStatus.REVOKED, at=at,
+                          revoked_at=current.revoked_at,
+                          reason=x509.ReasonFlags.unspecified, invalidity_date=None)
+            tx.audit("certificate.revoked", at=at, ca=ca, serial=serial,
+                     detail={"reason": "unspecified", "was": "suspended",
+                             "automatic": f"suspended more than {SUSPENSION_MONTHS} months"})
+            lapsed.append(serial)
+    return lapsed

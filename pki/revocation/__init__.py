@@ -1,0 +1,1 @@
+"""Revocation publishing: CRLs (full and delta) and OCSP."""

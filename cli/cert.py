@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from pki import lifecycle
+from pki.authority import IssuedCertificate
 from pki.errors import CertificateNotFoundError
+from pki.fsutil import check_writable_dir
+from pki.keys.folder import remove_npki_folder, write_npki_folder
+from pki.keys.npki import NPKIFiles
+from pki.keys.password import check_password
 from pki.profiles import PROFILES
+from pki.rrn import RRN
 from pki.store import CertificateRecord, CertStatus
 from pki.vid import decode_identify_data
 
@@ -26,6 +34,7 @@ from .output import (
     serial_hex,
     table,
 )
+from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 STATUSES = [s.value for s in CertStatus] + ["expired"]
 
@@ -141,3 +150,133 @@ def cert_show(obj: Context, serial: str, ca_label: str | None, pem: bool,
             emit_json(info)
             return
         fields({k.replace("_", " "): "-" if v is None else str(v) for k, v in info.items()})
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+REASONS = [r.value for r in x509.ReasonFlags
+           if r not in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl)]
+
+
+def _report_status(record: CertificateRecord, now: dt.datetime, as_json: bool,
+                   verb: str) -> None:
+    info = cert_json(record, now)
+    if as_json:
+        emit_json(info)
+    else:
+        click.echo(f"{verb} {info['serial']} ({info['holder']}): now {info['status']}")
+
+
+def _ca_option(f: Any) -> Any:
+    return click.option("--ca", "ca_label", help="The issuing CA, where the serial is "
+                        "ambiguous.")(f)
+
+
+@cert.command()
+@click.argument("serial")
+@click.option("--reason", type=click.Choice(REASONS, case_sensitive=False),
+              default="unspecified", show_default=True, help="RFC 5280 revocation reason.")
+@click.option("--invalidity-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="When the key was compromised or the certificate became invalid (UTC).")
+@_ca_option
+@json_option
+@click.pass_obj
+def revoke(obj: Context, serial: str, reason: str, invalidity_date: dt.datetime | None,
+           ca_label: str | None, as_json: bool) -> None:
+    """Revoke the certificate SERIAL."""
+    number = parse_serial(serial)
+    chosen = next(r for r in x509.ReasonFlags if r.value.lower() == reason.lower())
+    with obj.open_home() as home:
+        at = home.clock.now()
+        invalid = None if invalidity_date is None else invalidity_date.replace(tzinfo=dt.UTC)
+        if invalid is not None and invalid > at:
+            raise click.BadParameter("the invalidity date lies in the future",
+                                     param_hint="--invalidity-date")
+        record = lifecycle.revoke(home.store, number, at=at, ca=ca_label, reason=chosen,
+                                  invalidity_date=invalid)
+        _report_status(record, at, as_json, "Revoked")
+
+
+@cert.command()
+@click.argument("serial")
+@_ca_option
+@json_option
+@click.pass_obj
+def suspend(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> None:
+    """Suspend (hold) the certificate SERIAL; resume within 6 months or it is revoked."""
+    with obj.open_home() as home:
+        at = home.clock.now()
+        record = lifecycle.suspend(home.store, parse_serial(serial), at=at, ca=ca_label)
+        _report_status(record, at, as_json, "Suspended")
+
+
+@cert.command()
+@click.argument("serial")
+@_ca_option
+@json_option
+@click.pass_obj
+def resume(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> None:
+    """Resume the suspended certificate SERIAL."""
+    with obj.open_home() as home:
+        at = home.clock.now()
+        record = lifecycle.resume(home.store, parse_serial(serial), at=at, ca=ca_label)
+        _report_status(record, at, as_json, "Resumed")
+
+
+def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str | None,
+               password_file: Path | None, passphrase_file: Path | None, as_json: bool,
+               renew: bool) -> None:
+    from .issue import report
+
+    number = parse_serial(serial)
+    RRN.parse(rrn)
+    check_writable_dir(out)
+    password = check_password(key_password(password_file))
+    with obj.open_home() as home:
+        record = lifecycle.find_certificate(home.store, number, ca=ca_label)
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+        authority = home.authority(record.ca, passphrase=passphrase)
+        written: list[NPKIFiles] = []
+
+        def deliver(issued: IssuedCertificate) -> None:
+            written.extend(write_npki_folder(issued, out, password=password))
+
+        operation = authority.renew if renew else authority.reissue
+        try:
+            issued = operation(number, rrn=rrn, deliver=deliver)
+        except BaseException:
+            remove_npki_folder(written)
+            raise
+    report(issued, written, as_json=as_json)
+
+
+def _follow_up_options(f: Any) -> Any:
+    for decorator in reversed([
+        click.argument("serial"),
+        click.option("--rrn", required=True,
+                     help="The holder's resident number (the store keeps none; the new "
+                          "VID needs it)."),
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Base folder for the new NPKI folder."),
+        _ca_option,
+        password_file_option,
+        passphrase_file_option,
+        json_option,
+        click.pass_obj,
+    ]):
+        f = decorator(f)
+    return f
+
+
+@cert.command()
+@_follow_up_options
+def renew(obj: Context, **kw: Any) -> None:
+    """Renew SERIAL: new key, one term on from its notAfter (30 days before expiry on)."""
+    _follow_up(obj, renew=True, **kw)
+
+
+@cert.command()
+@_follow_up_options
+def reissue(obj: Context, **kw: Any) -> None:
+    """Reissue SERIAL: revoke it (superseded) and issue a new key to the same notAfter."""
+    _follow_up(obj, renew=False, **kw)

@@ -81,7 +81,7 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import ca, cert, demo, issue, key, npki
+    from . import ca, cert, crl, demo, issue, key, npki, serve
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
@@ -90,6 +90,8 @@ def _register() -> None:
     cli.add_command(demo.demo)
     cli.add_command(key.key)
     cli.add_command(npki.npki_group)
+    cli.add_command(crl.crl)
+    cli.add_command(serve.serve)
 
 
 _register()

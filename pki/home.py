@@ -13,6 +13,7 @@ folder and renames it into place, so an interrupted ``init`` leaves no half-made
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from .keys.generate import KeyGenerator, RSAKeyGenerator
 from .names import build_name
 from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
+from .revocation.ocsp import OCSPResponder, issue_signer
 from .store import CARecord
 from .store.sqlite import SQLiteStore
 
@@ -327,6 +329,41 @@ class Home:
             der_path, _ = write_crl(crl, self.publish_dir, url)
             done.append((crl, der_path))
         return done
+
+    def ocsp_responder(self, label: str, *, passphrase: bytes | None) -> OCSPResponder:
+        """The OCSP responder of CA ``label``, with its delegated signing certificate.
+
+        The signing key and certificate live beside the CA's (``ocsp-key.pem``,
+        ``ocsp-cert.pem``); a new pair is issued when there is none or the certificate
+        ends within a week.
+        """
+        record = self.store.get_ca(label)
+        folder = self.ca_dir(label)
+        cert_path, key_path = folder / "ocsp-cert.pem", folder / "ocsp-key.pem"
+        now = self.clock.now()
+        signer = signer_key = None
+        if cert_path.is_file() and key_path.is_file():
+            signer = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            loaded = load_private_key_file(key_path,
+                                           passphrase if self.keys_encrypted else None)
+            signer_key = check_ca_key(loaded)
+            if signer.not_valid_after_utc - now < dt.timedelta(days=7):
+                signer = signer_key = None
+        if signer is None or signer_key is None:
+            ca_key = self.load_ca_key(label, passphrase)
+            signer_key = self.key_generator.generate(2048)
+            signer = issue_signer(record, ca_key, signer_key, at=now, entropy=self.entropy)
+            key_pem = (encrypt_private_key(signer_key, passphrase)
+                       if self.keys_encrypted and passphrase else
+                       signer_key.private_bytes(serialization.Encoding.PEM,
+                                                serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+            atomic_write(key_path, key_pem, mode=0o600)
+            atomic_write(cert_path, signer.public_bytes(serialization.Encoding.PEM))
+            with self.store.transaction() as tx:
+                tx.audit("ocsp-signer.issued", at=now, ca=label, serial=signer.serial_number,
+                         detail={"not_after": signer.not_valid_after_utc.isoformat()})
+        return OCSPResponder(record, signer, signer_key, self.store, self.clock)
 
     def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
                         passphrase: bytes | None) -> None:

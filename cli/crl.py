@@ -1,0 +1,46 @@
+"""``kpki crl publish``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .context import Context
+from .output import emit_json, iso, json_option
+from .secrets import ca_passphrase, passphrase_file_option
+
+
+@click.group()
+def crl() -> None:
+    """Certificate revocation lists."""
+
+
+@crl.command()
+@click.option("--delta", is_flag=True, help="Publish delta CRLs (changes since the last full).")
+@click.option("--ca", "labels", multiple=True, help="Only this CA (repeatable) [every CA].")
+@passphrase_file_option
+@json_option
+@click.pass_obj
+def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file: Path | None,
+            as_json: bool) -> None:
+    """Issue the next CRL of each CA and write it (DER and PEM) to the publish folder."""
+    with obj.open_home() as home:
+        for label in labels:
+            home.store.get_ca(label)
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+        done = home.publish_crls(passphrase=passphrase, delta=delta,
+                                 labels=list(labels) or None)
+        rows = [{"ca": c.info.ca, "number": c.info.number, "delta_base": c.info.delta_base,
+                 "entries": c.info.entries, "this_update": iso(c.info.this_update),
+                 "next_update": iso(c.info.next_update), "der": str(path),
+                 "pem": str(path) + ".pem"} for c, path in done]
+        if as_json:
+            emit_json(rows)
+            return
+        if not rows:
+            click.echo("Nothing published (a delta CRL needs a full CRL first).")
+        for r in rows:
+            kind = f"delta CRL on {r['delta_base']}" if r["delta_base"] else "CRL"
+            click.echo(f"{r['ca']}: {kind} number {r['number']}, {r['entries']} entries, "
+                       f"next update {r['next_update']} -> {r['der']}")

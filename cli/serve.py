@@ -1,0 +1,67 @@
+"""``kpki serve``: CRLs and OCSP over HTTP (Starlette under uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from pki.home import Home
+
+from .context import Context
+from .secrets import ca_passphrase, passphrase_file_option
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8880, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0 picks a free one; the line on stderr says which).")
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
+              help="Seconds between checks for revocations to republish.")
+@passphrase_file_option
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, poll: float,
+          passphrase_file: Path | None) -> None:
+    """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
+    import uvicorn
+
+    from pki.service import ServiceState, create_app
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
+    home = obj.open_home()
+    passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+    state = ServiceState(home=home, publisher=Home.open(home.path), passphrase=passphrase,
+                         poll_seconds=poll)
+    state.setup()
+    sock = _bind(host, port)
+    actual = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
+               err=True)
+    sys.stderr.flush()
+    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False,
+                            lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        state.publisher.close()
+        home.close()

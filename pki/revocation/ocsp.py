@@ -1,0 +1,152 @@
+"""An RFC 6960 OCSP responder with a delegated signing certificate per CA.
+
+The responder certificate is issued by the CA it answers for: keyUsage digitalSignature,
+extendedKeyUsage id-kp-OCSPSigning and id-pkix-ocsp-nocheck (so clients need not check its
+own revocation). Answers: ``good``, ``revoked`` (time and reason; a suspended certificate
+is revoked with reason certificateHold), ``unknown`` for serials the CA never issued. A
+request about another issuer gets ``unauthorized``; anything unparseable gets
+``malformedRequest``, never an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..clock import Clock, kst_day_end, kst_day_start, kst_today
+from ..entropy import Entropy, SystemEntropy, random_serial
+from ..store import CARecord, CertStatus, Store
+
+__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "issue_signer"]
+
+RESPONSE_VALIDITY = dt.timedelta(hours=1)
+SIGNER_DAYS = 90
+_HASHES: tuple[type[hashes.HashAlgorithm], ...] = (hashes.SHA1, hashes.SHA256, hashes.SHA384,
+                                                   hashes.SHA512)
+
+
+def issue_signer(ca: CARecord, ca_key: rsa.RSAPrivateKey, signer_key: rsa.RSAPrivateKey, *,
+                 at: dt.datetime, entropy: Entropy | None = None,
+                 days: int = SIGNER_DAYS) -> x509.Certificate:
+    """A delegated OCSP-signing certificate for ``ca`` (valid ``days``, within the CA's)."""
+    cert = ca.certificate
+    day = kst_today(at)
+    not_after = min(kst_day_end(day + dt.timedelta(days=days)), cert.not_valid_after_utc)
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    base_name = str(cn[0].value) if cn else ca.label
+    subject_attrs = [a for a in cert.subject if a.oid != NameOID.COMMON_NAME]
+    subject = x509.Name([*subject_attrs, x509.NameAttribute(
+        NameOID.COMMON_NAME, f"{base_name} OCSP Responder")])
+    ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(cert.subject)
+        .public_key(signer_key.public_key())
+        .serial_number(random_serial(entropy or SystemEntropy()))
+        .not_valid_before(kst_day_start(day))
+        .not_valid_after(not_after)
+        .add_extension(x509.AuthorityKeyIdentifier(ski.digest, None, None), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(signer_key.public_key()),
+                       critical=False)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
+                                     False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
+                       critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+@dataclass(frozen=True)
+class _IssuerHashes:
+    name: bytes
+    key: bytes
+
+
+class OCSPResponder:
+    """Answers OCSP requests about the certificates of one CA."""
+
+    def __init__(self, ca: CARecord, signer: x509.Certificate, signer_key: rsa.RSAPrivateKey,
+                 store: Store, clock: Clock, *,
+                 validity: dt.timedelta = RESPONSE_VALIDITY) -> None:
+        self.ca = ca
+        self.signer = signer
+        self._signer_key = signer_key
+        self._store = store
+        self._clock = clock
+        self._validity = validity
+        cert = ca.certificate
+        name_der = cert.subject.public_bytes()
+        key_bits = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.PKCS1)
+        self._issuer: dict[str, _IssuerHashes] = {}
+        for algorithm_class in _HASHES:
+            algorithm = algorithm_class()
+            digest = hashes.Hash(algorithm)
+            digest.update(name_der)
+            name_hash = digest.finalize()
+            digest = hashes.Hash(algorithm)
+            digest.update(key_bits)
+            self._issuer[algorithm.name] = _IssuerHashes(name_hash, digest.finalize())
+
+    @staticmethod
+    def malformed() -> bytes:
+        return ocsp.OCSPResponseBuilder.build_unsuccessful(
+            ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
+
+    def respond(self, request_der: bytes) -> bytes:
+        """The DER OCSP response to a DER request; never raises for bad input."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            algorithm = request.hash_algorithm
+            serial = request.serial_number
+            name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
+            nonce = None
+            for ext in request.extensions:
+                if isinstance(ext.value, x509.OCSPNonce):
+                    nonce = ext.value.nonce
+        except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
+            return self.malformed()
+        except Exception:  # pyca raises UnsupportedAlgorithm and friends for odd requests
+            return self.malformed()
+        expected = self._issuer.get(algorithm.name)
+        if expected is None or (name_hash, key_hash) != (expected.name, expected.key):
+            return ocsp.OCSPResponseBuilder.build_unsuccessful(
+                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
+
+        now = self._clock.now().replace(microsecond=0)
+        matches = self._store.find_certificates(serial, ca=self.ca.label)
+        revocation_time = None
+        reason = None
+        if not matches:
+            status = ocsp.OCSPCertStatus.UNKNOWN
+        elif matches[0].status is CertStatus.VALID:
+            status = ocsp.OCSPCertStatus.GOOD
+        else:
+            record = matches[0]
+            status = ocsp.OCSPCertStatus.REVOKED
+            revocation_time = record.revoked_at or record.status_changed_at or now
+            reason = record.reason
+            if reason is x509.ReasonFlags.unspecified:
+                reason = None
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                issuer_name_hash=name_hash, issuer_key_hash=key_hash, serial_number=serial,
+                algorithm=algorithm, cert_status=status, this_update=now,
+                next_update=now + self._validity, revocation_time=revocation_time,
+                revocation_reason=reason)
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.signer)
+            .certificates([self.signer])
+        )
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        response = builder.sign(self._signer_key, hashes.SHA256())
+        return response.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,200 @@
+"""The kpki HTTP service: CRLs at the URLs the certificates carry, and OCSP.
+
+A Starlette application (served by uvicorn from ``kpki serve``). For every CA of a home it
+serves the full CRL at the path of the CA's CRL distribution point, the delta CRL beside
+it, and an OCSP responder (GET and POST, RFC 6960 appendix A) at the path of its AIA URL.
+
+CRLs are never built per request: a background task looks at the store's change counters
+every ``poll_seconds`` and republishes a CA's CRLs when something changed, or when half of
+the last CRL's validity has passed; requests are answered from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .home import Home
+from .revocation.crl import delta_url
+from .revocation.ocsp import OCSPResponder
+
+__all__ = ["MAX_OCSP_REQUEST_BYTES", "ServiceState", "create_app"]
+
+log = logging.getLogger("kpki.serve")
+
+MAX_OCSP_REQUEST_BYTES = 16 * 1024
+CRL_TYPE = "application/pkix-crl"
+OCSP_RESPONSE_TYPE = "application/ocsp-response"
+
+
+@dataclass
+class _Published:
+    change_seq: int = -1
+    this_update: float = 0.0
+    half_life: float = 0.0
+    full: bytes | None = None
+    delta: bytes | None = None
+
+
+@dataclass
+class ServiceState:
+    """What the running service keeps in memory."""
+
+    home: Home
+    """Answers requests (on the event loop's thread)."""
+    publisher: Home
+    """The same home through its own store connection, for the publishing thread."""
+    passphrase: bytes | None
+    poll_seconds: float = 1.0
+    responders: dict[str, OCSPResponder] = field(default_factory=dict)
+    crl_paths: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    """URL path -> (CA label, is delta)."""
+    published: dict[str, _Published] = field(default_factory=dict)
+
+    def refresh(self, *, force: bool = False) -> list[str]:
+        """Republish the CRLs of every CA whose status changed; returns their labels."""
+        done = []
+        now = time.time()
+        home = self.publisher
+        for record in home.store.list_cas():
+            state = self.published.setdefault(record.label, _Published())
+            seq = home.store.change_seq(record.label)
+            stale = now - state.this_update > state.half_life
+            if not force and seq == state.change_seq and not stale and state.full:
+                continue
+            [(full, _)] = home.publish_crls(passphrase=self.passphrase, labels=[record.label])
+            [(delta, _)] = home.publish_crls(passphrase=self.passphrase, delta=True,
+                                             labels=[record.label])
+            state.full, state.delta = full.der, delta.der
+            state.change_seq = full.info.change_seq
+            state.this_update = now
+            state.half_life = (full.info.next_update - full.info.this_update).total_seconds() / 2
+            log.info("published CRL %d of %s (%d entries) and delta %d", full.info.number,
+                     record.label, full.info.entries, delta.info.number)
+            done.append(record.label)
+        return done
+
+    def setup(self) -> None:
+        for record in self.home.store.list_cas():
+            self.crl_paths[urlsplit(record.crl_url).path] = (record.label, False)
+            self.crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True)
+            if record.ocsp_url:
+                self.responders[urlsplit(record.ocsp_url).path.rstrip("/")] = \
+                    self.home.ocsp_responder(record.label, passphrase=self.passphrase)
+        self.refresh(force=True)
+
+
+class _AccessLog:
+    """One log line per request: method, path, status, bytes, milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status, size = 500, 0
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            path = scope["path"] if len(scope["path"]) < 200 else scope["path"][:200] + "..."
+            log.info("%s %s %d %d %.1fms", scope["method"], path, status, size,
+                     (time.perf_counter() - start) * 1000)
+
+
+def create_app(state: ServiceState) -> ASGIApp:
+    """The ASGI application for a prepared :class:`ServiceState`."""
+
+    async def crl(request: Request) -> Response:
+        target = state.crl_paths.get(request.url.path)
+        if target is None:
+            return Response("no such CRL\n", status_code=404, media_type="text/plain")
+        label, is_delta = target
+        published = state.published.get(label)
+        body = None if published is None else (published.delta if is_delta else published.full)
+        if body is None:
+            return Response("not published yet\n", status_code=503, media_type="text/plain")
+        return Response(body, media_type=CRL_TYPE)
+
+    async def ocsp_post(request: Request) -> Response:
+        responder = state.responders.get(request.url.path.rstrip("/"))
+        if responder is None:
+            return Response("no OCSP responder here\n", status_code=404,
+                            media_type="text/plain")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit()
+                                     or int(declared) > MAX_OCSP_REQUEST_BYTES):
+            return Response("request too large\n", status_code=413, media_type="text/plain")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_OCSP_REQUEST_BYTES:
+                return Response("request too large\n", status_code=413,
+                                media_type="text/plain")
+        return Response(responder.respond(bytes(body)), media_type=OCSP_RESPONSE_TYPE)
+
+    async def ocsp_get(request: Request) -> Response:
+        path = request.url.path
+        for prefix, responder in state.responders.items():
+            if path.startswith(prefix + "/"):
+                encoded = unquote(path[len(prefix) + 1:])
+                if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
+                    return Response("request too large\n", status_code=413,
+                                    media_type="text/plain")
+                try:
+                    der = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    return Response(OCSPResponder.malformed(), media_type=OCSP_RESPONSE_TYPE)
+                return Response(responder.respond(der), media_type=OCSP_RESPONSE_TYPE)
+        return await crl(request)
+
+    async def dispatch(request: Request) -> Response:
+        if request.method == "POST":
+            return await ocsp_post(request)
+        return await ocsp_get(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def poll() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await asyncio.sleep(state.poll_seconds)
+                try:
+                    await loop.run_in_executor(None, state.refresh)
+                except Exception:  # keep serving the last CRLs; say why once per failure
+                    log.exception("republishing CRLs failed")
+
+        task = asyncio.create_task(poll())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=["GET", "HEAD", "POST"])],
+                    lifespan=lifespan)
+    return _AccessLog(app)
+

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -277,7 +278,12 @@ def loads(data: bytes, password: str) -> PFXCredential:
         raise KeyFileError(f"malformed PFX contents: {exc}".splitlines()[0]) from None
 
     try:
-        loaded = pyca_pkcs12.load_pkcs12(data, password.encode("utf-8"))
+        with warnings.catch_warnings():
+            # Many real PFX files (Windows exports) are BER, not DER; pyca reads them and
+            # says so in a warning.
+            warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed",
+                                    category=UserWarning)
+            loaded = pyca_pkcs12.load_pkcs12(data, password.encode("utf-8"))
     except ValueError:
         raise WrongPasswordError("the password does not open this PFX") from None
     key = loaded.key

@@ -13,6 +13,7 @@ number is reserved first, the CRL recorded after. A number whose CRL failed is s
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
@@ -50,11 +51,14 @@ class IssuedCRL:
 
     @property
     def pem(self) -> bytes:
-        import base64
-
-        body = base64.encodebytes(self.der).replace(b"\n", b"")
-        lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-        return b"-----BEGIN X509 CRL-----\n" + b"\n".join(lines) + b"\n-----END X509 CRL-----\n"
+        # One buffer, not a million line objects: a full CRL can be tens of megabytes.
+        body = base64.b64encode(self.der)
+        out = bytearray(b"-----BEGIN X509 CRL-----\n")
+        for start in range(0, len(body), 64):
+            out += body[start:start + 64]
+            out += b"\n"
+        out += b"-----END X509 CRL-----\n"
+        return bytes(out)
 
 
 def delta_url(crl_url: str) -> str:

@@ -35,9 +35,11 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Port (0 picks a free one; the line on stderr says which).")
 @click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
               help="Seconds between checks for revocations to republish.")
+@click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="Threads that sign OCSP responses (0: sign on the event loop).")
 @passphrase_file_option
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, poll: float,
+def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
           passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
     import uvicorn
@@ -49,7 +51,7 @@ def serve(obj: Context, host: str, port: int, poll: float,
     home = obj.open_home()
     passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
     state = ServiceState(home=home, publisher=Home.open(home.path), passphrase=passphrase,
-                         poll_seconds=poll)
+                         poll_seconds=poll, signing_threads=signing_threads)
     state.setup()
     sock = _bind(host, port)
     actual = sock.getsockname()[1]

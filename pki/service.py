@@ -17,7 +17,8 @@ import binascii
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -59,6 +60,7 @@ class ServiceState:
     """The same home through its own store connection, for the publishing thread."""
     passphrase: bytes | None
     poll_seconds: float = 1.0
+    signing_threads: int = 1
     responders: dict[str, OCSPResponder] = field(default_factory=dict)
     crl_paths: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """URL path -> (CA label, is delta)."""
@@ -126,6 +128,13 @@ class _AccessLog:
                      (time.perf_counter() - start) * 1000)
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _too_large() -> Response:
+    return Response("request too large\n", status_code=413, media_type="text/plain")
+
+
 def create_app(state: ServiceState) -> ASGIApp:
     """The ASGI application for a prepared :class:`ServiceState`."""
 
@@ -140,42 +149,62 @@ def create_app(state: ServiceState) -> ASGIApp:
             return Response("not published yet\n", status_code=503, media_type="text/plain")
         return Response(body, media_type=CRL_TYPE)
 
-    async def ocsp_post(request: Request) -> Response:
-        responder = state.responders.get(request.url.path.rstrip("/"))
-        if responder is None:
-            return Response("no OCSP responder here\n", status_code=404,
-                            media_type="text/plain")
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit()
-                                     or int(declared) > MAX_OCSP_REQUEST_BYTES):
-            return Response("request too large\n", status_code=413, media_type="text/plain")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
+    # pyca releases the GIL while it signs, so responses are signed in worker threads and
+    # the event loop goes on parsing and answering HTTP meanwhile.
+    signers = ThreadPoolExecutor(max_workers=max(1, state.signing_threads),
+                                 thread_name_prefix="kpki-ocsp")
+
+    async def respond(responder: OCSPResponder, der: bytes) -> bytes:
+        if not state.signing_threads:
+            return responder.respond(der)
+        return await asyncio.get_running_loop().run_in_executor(signers, responder.respond,
+                                                                der)
+
+    def post_handler(responder: OCSPResponder) -> Handler:
+        async def ocsp_post(request: Request) -> Response:
+            declared = request.headers.get("content-length")
+            if declared is not None and (not declared.isdigit()
+                                         or int(declared) > MAX_OCSP_REQUEST_BYTES):
+                return _too_large()
+            if declared is not None:
+                body = await request.body()
+            else:  # chunked: count as it comes
+                chunks = bytearray()
+                async for chunk in request.stream():
+                    chunks += chunk
+                    if len(chunks) > MAX_OCSP_REQUEST_BYTES:
+                        return _too_large()
+                body = bytes(chunks)
             if len(body) > MAX_OCSP_REQUEST_BYTES:
-                return Response("request too large\n", status_code=413,
-                                media_type="text/plain")
-        return Response(responder.respond(bytes(body)), media_type=OCSP_RESPONSE_TYPE)
+                return _too_large()
+            return Response(await respond(responder, body), media_type=OCSP_RESPONSE_TYPE)
 
-    async def ocsp_get(request: Request) -> Response:
-        path = request.url.path
-        for prefix, responder in state.responders.items():
-            if path.startswith(prefix + "/"):
-                encoded = unquote(path[len(prefix) + 1:])
-                if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
-                    return Response("request too large\n", status_code=413,
-                                    media_type="text/plain")
-                try:
-                    der = base64.b64decode(encoded, validate=True)
-                except (binascii.Error, ValueError):
-                    return Response(OCSPResponder.malformed(), media_type=OCSP_RESPONSE_TYPE)
-                return Response(responder.respond(der), media_type=OCSP_RESPONSE_TYPE)
-        return await crl(request)
+        return ocsp_post
 
-    async def dispatch(request: Request) -> Response:
-        if request.method == "POST":
-            return await ocsp_post(request)
-        return await ocsp_get(request)
+    def get_handler(responder: OCSPResponder) -> Handler:
+        async def ocsp_get(request: Request) -> Response:
+            encoded = unquote(request.path_params["request"])
+            if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
+                return _too_large()
+            try:
+                der = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                return Response(OCSPResponder.malformed(), media_type=OCSP_RESPONSE_TYPE)
+            return Response(await respond(responder, der), media_type=OCSP_RESPONSE_TYPE)
+
+        return ocsp_get
+
+    async def not_found(request: Request) -> Response:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+
+    routes = []
+    for path, responder in state.responders.items():
+        routes.append(Route(path, post_handler(responder), methods=["POST"]))
+        routes.append(Route(path + "/{request:path}", get_handler(responder),
+                            methods=["GET", "HEAD"]))
+    for path in state.crl_paths:
+        routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+    routes.append(Route("/{anything:path}", not_found, methods=["GET", "HEAD", "POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -193,8 +222,8 @@ def create_app(state: ServiceState) -> ASGIApp:
             yield
         finally:
             task.cancel()
+            signers.shutdown(wait=False)
 
-    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=["GET", "HEAD", "POST"])],
-                    lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
     return _AccessLog(app)
 

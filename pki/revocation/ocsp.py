@@ -122,20 +122,17 @@ class OCSPResponder:
                 ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
 
         now = self._clock.now().replace(microsecond=0)
-        matches = self._store.find_certificates(serial, ca=self.ca.label)
+        found = self._store.status_of(self.ca.label, serial)
         revocation_time = None
         reason = None
-        if not matches:
+        if found is None:
             status = ocsp.OCSPCertStatus.UNKNOWN
-        elif matches[0].status is CertStatus.VALID:
+        elif found[0] is CertStatus.VALID:
             status = ocsp.OCSPCertStatus.GOOD
         else:
-            record = matches[0]
             status = ocsp.OCSPCertStatus.REVOKED
-            revocation_time = record.revoked_at or record.status_changed_at or now
-            reason = record.reason
-            if reason is x509.ReasonFlags.unspecified:
-                reason = None
+            revocation_time = found[1] or now
+            reason = None if found[2] is x509.ReasonFlags.unspecified else found[2]
         builder = (
             ocsp.OCSPResponseBuilder()
             .add_response_by_hash(

@@ -223,6 +223,12 @@ class Store(Protocol):
         """Certificates whose status changed after ``change_seq`` (for delta CRLs)."""
         ...
 
+    def status_of(self, ca: str, serial: int
+                  ) -> tuple[CertStatus, dt.datetime | None, x509.ReasonFlags | None] | None:
+        """Status, time on the CRL and reason of one certificate (what OCSP needs), or None
+        if the CA never issued that serial."""
+        ...
+
     def renewals_of(self, ca: str, serial: int) -> Sequence[int]:
         """Serials of the certificates that renewed or reissued ``serial``."""
         ...

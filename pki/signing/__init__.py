@@ -1,0 +1,20 @@
+"""Signing and verifying documents as CMS SignedData (korean-pki.md section 8)."""
+
+from .cms import PURPOSES, KeySigner, SignedDocument, Signer, sign
+from .envelope import open_r_envelope, seal_r
+from .verify import CannotEvaluateError, Check, Outcome, VerificationResult, verify
+
+__all__ = [
+    "PURPOSES",
+    "CannotEvaluateError",
+    "Check",
+    "KeySigner",
+    "Outcome",
+    "SignedDocument",
+    "Signer",
+    "VerificationResult",
+    "open_r_envelope",
+    "seal_r",
+    "sign",
+    "verify",
+]

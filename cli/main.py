@@ -81,7 +81,7 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import ca, cert, crl, demo, issue, key, npki, serve
+    from . import ca, cert, crl, demo, issue, key, npki, serve, sign
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
@@ -92,6 +92,8 @@ def _register() -> None:
     cli.add_command(npki.npki_group)
     cli.add_command(crl.crl)
     cli.add_command(serve.serve)
+    cli.add_command(sign.sign_command)
+    cli.add_command(sign.verify_command)
 
 
 _register()

@@ -1,0 +1,191 @@
+"""``kpki sign`` and ``kpki verify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pki.errors import KeyFileError
+from pki.fsutil import atomic_write, check_writable_dir
+from pki.keys import npki
+from pki.rrn import RRN
+from pki.signing import KeySigner, Outcome, seal_r, sign
+from pki.signing.verify import CRLIndex, Verifier
+
+from .output import emit_json, json_option
+from .secrets import KEY_PASSWORD_ENV, key_password
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _certificates(path: Path) -> list[x509.Certificate]:
+    data = _read(path, "certificate file")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise click.ClickException(f"{path} holds no certificate: {exc}") from None
+
+
+@click.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--npki", "folder", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The signer's NPKI folder (signCert.der + signPri.key).")
+@click.option("--detached", is_flag=True, help="Leave the document out of the signature.")
+@click.option("--no-attrs", is_flag=True,
+              help="No signed attributes (contentType, messageDigest, signingTime).")
+@click.option("--pss", is_flag=True, help="RSASSA-PSS (SHA-256, MGF1-SHA-256) instead of "
+              "PKCS #1 v1.5.")
+@click.option("--bare", is_flag=True, help="Bare SignedData, not wrapped in ContentInfo.")
+@click.option("--chain", "chain_file", type=click.Path(dir_okay=False, exists=True,
+                                                      path_type=Path),
+              help="PEM file of CA certificates to include.")
+@click.option("--r-for", "r_for", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Also write R, encrypted to this relying-party certificate, to OUT.r.p7m.")
+@click.option("--seed", is_flag=True, help="Encrypt R with SEED-CBC (RFC 4010), not AES-256.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the signature [FILE.p7s].")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"File holding the key password (else ${KEY_PASSWORD_ENV}, else a prompt).")
+@click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
+@json_option
+def sign_command(file: Path, folder: Path, detached: bool, no_attrs: bool, pss: bool,
+                 bare: bool, chain_file: Path | None, r_for: Path | None, seed: bool,
+                 out: Path | None, password_file: Path | None, pem: bool,
+                 as_json: bool) -> None:
+    """Sign FILE (its exact bytes, any encoding) with the certificate of an NPKI folder."""
+    out = out or file.with_name(file.name + ".p7s")
+    check_writable_dir(out.parent)
+    chain = tuple(_certificates(chain_file)) if chain_file else ()
+    recipient = _certificates(r_for)[0] if r_for else None
+    password = key_password(password_file, confirm=False)
+    credential = npki.load(folder, password)
+    signer = KeySigner(credential.certificate, credential.private_key, chain)
+    document = sign(_read(file, "document"), signer, detached=detached,
+                    signed_attributes=not no_attrs, content_info=not bare, pss=pss,
+                    include_chain=bool(chain))
+    atomic_write(out, document.pem if pem else document.der)
+    r_path = None
+    if recipient is not None:
+        if credential.r is None:
+            raise click.ClickException("this key file holds no R to send")
+        r_path = out.with_name(out.name + ".r.p7m")
+        atomic_write(r_path, seal_r(credential.r, recipient, cipher="seed" if seed else "aes256"))
+    info = {"signature": str(out), "r_envelope": None if r_path is None else str(r_path),
+            "detached": detached, "signed_attributes": not no_attrs, "pss": pss,
+            "content_info": not bare,
+            "signing_time": None if document.signing_time is None else
+            document.signing_time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if as_json:
+        emit_json(info)
+    else:
+        click.echo(f"Signed {file} -> {out}" + (f" (R for the relying party: {r_path})"
+                                                  if r_path else ""))
+
+
+def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
+    if path.is_dir():
+        return npki.load(path, key_password(password_file, confirm=False)).private_key
+    data = _read(path, "key")
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except TypeError:
+        key = serialization.load_pem_private_key(
+            data, key_password(password_file, confirm=False).encode())
+    except ValueError as exc:
+        raise KeyFileError(f"{path} is not a PEM private key: {exc}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyFileError(f"{path} is not an RSA key")
+    return key
+
+
+@click.command("verify")
+@click.argument("signature", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--content", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The signed document, for a detached signature.")
+@click.option("--trust", "trust_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Trusted root certificate(s), PEM or DER (repeatable).")
+@click.option("--untrusted", "untrusted_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Intermediate CA certificates not inside the signature.")
+@click.option("--crl", "crl_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Check revocation against this CRL (repeatable).")
+@click.option("--online", is_flag=True,
+              help="Check revocation with the OCSP responder at the certificate's AIA URL.")
+@click.option("--fetch-crl", is_flag=True,
+              help="Check revocation with the CRL at the certificate's distribution point.")
+@click.option("--rrn", help="Check the VID against this resident number.")
+@click.option("--r", "r_hex", help="R (hex) for the VID check.")
+@click.option("--r-envelope", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="R encrypted to the relying party (from kpki sign --r-for).")
+@click.option("--key", "key_path", type=click.Path(exists=True, path_type=Path),
+              help="The relying party's private key (PEM file or NPKI folder) for --r-envelope.")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Password of --key, if it is encrypted.")
+@click.option("--policy", help="Require this certificate policy OID.")
+@click.option("--at", "at_time", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Check at this time (UTC) when the signature carries no signing time.")
+@json_option
+@click.pass_context
+def verify_command(ctx: click.Context, signature: Path, content: Path | None,
+                   trust_files: tuple[Path, ...], untrusted_files: tuple[Path, ...],
+                   crl_files: tuple[Path, ...], online: bool, fetch_crl: bool,
+                   rrn: str | None,
+                   r_hex: str | None, r_envelope: Path | None, key_path: Path | None,
+                   password_file: Path | None, policy: str | None,
+                   at_time: dt.datetime | None, as_json: bool) -> None:
+    """Verify SIGNATURE: signature, chain, validity, revocation, policy and VID.
+
+    Exit status 0 when every check passes, 1 when one fails, 2 for usage errors.
+    """
+    if sum(map(bool, (crl_files, online, fetch_crl))) > 1:
+        raise click.UsageError("choose one of --crl, --online and --fetch-crl")
+    if (r_hex or r_envelope) and not rrn:
+        raise click.UsageError("the VID check needs --rrn")
+    if r_hex and r_envelope:
+        raise click.UsageError("give --r or --r-envelope, not both")
+    if r_envelope and not key_path:
+        raise click.UsageError("--r-envelope needs --key (the relying party's private key)")
+    holder = RRN.parse(rrn) if rrn else None
+    r = None
+    if r_hex:
+        try:
+            r = bytes.fromhex(r_hex)
+        except ValueError:
+            raise click.BadParameter("R is hex", param_hint="--r") from None
+    trust = [c for f in trust_files for c in _certificates(f)]
+    intermediates = [c for f in untrusted_files for c in _certificates(f)]
+    crls = [CRLIndex.load(_read(f, "CRL")) for f in crl_files]
+    verifier = Verifier(trust=trust, intermediates=intermediates, crls=crls,
+                        fetch_crls=fetch_crl, use_ocsp=online, policy=policy)
+    result = verifier.verify(
+        _read(signature, "signature"),
+        content=_read(content, "content") if content else None,
+        at=at_time.replace(tzinfo=dt.UTC) if at_time else None,
+        rrn=holder, r=r,
+        r_envelope=_read(r_envelope, "R envelope") if r_envelope else None,
+        recipient_key=_recipient_key(key_path, password_file) if key_path else None)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(result.summary())
+        for check in result.checks:
+            mark = {Outcome.PASSED: "ok  ", Outcome.FAILED: "FAIL",
+                    Outcome.SKIPPED: "-   "}[check.outcome]
+            click.echo(f"  {mark}  {check.name:<18} {check.detail}")
+    ctx.exit(0 if result.ok else 1)
+

@@ -19,13 +19,21 @@ from .issue import issued_json
 from .output import emit_json, json_option
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--home", "demo_home", type=click.Path(file_okay=False, path_type=Path),
               help="Where to create the demo home [a new temporary folder].")
 @json_option
-@click.pass_obj
-def demo(obj: Context, demo_home: Path | None, as_json: bool) -> None:
-    """Create a throwaway home and issue a joint and a financial certificate."""
+@click.pass_context
+def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
+    """Create a throwaway home and issue a joint and a financial certificate.
+
+    `kpki demo egov` shows a signed e-government petition checked end to end.
+    """
+    ctx.ensure_object(Context)
+    obj: Context = ctx.obj
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["demo_home"] = demo_home
+        return
     target = demo_home or (obj.home if obj.home_given else None)
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="kpki-demo-")) / "home"
@@ -66,3 +74,14 @@ def demo(obj: Context, demo_home: Path | None, as_json: bool) -> None:
         click.echo("")
         click.echo(f"  key password: in {password_file}")
         click.echo(f"  explore:      kpki --home {home.path} cert list")
+
+
+@demo.command()
+@click.option("--home", "egov_home", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to create the demo home [a new temporary folder].")
+@click.pass_context
+def egov(ctx: click.Context, egov_home: Path | None) -> None:
+    """A citizen signs a petition; the government checks signature, chain, revocation, VID."""
+    from .egov import run
+
+    run(egov_home or ctx.meta.get("demo_home"))

@@ -323,3 +323,18 @@ def test_kpki_sign_and_verify_cli(pki_env, tmp_path, monkeypatch):
     garbage.write_bytes(b"nope")
     broken = runner.invoke(cli, ["verify", str(garbage)], catch_exceptions=False)
     assert broken.exit_code == 1 and broken.stderr.startswith("kpki: error:")
+
+
+def test_demo_egov_tells_the_whole_story(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["demo", "egov", "--home", str(tmp_path / "egov")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.count("valid: signed by 홍길동") >= 3  # UTF-8, CP949, and before revocation
+    assert "signed before revocation" in out
+    assert "signed after revocation: invalid: revocation" in out
+    assert "vid                the signer is the holder" in out

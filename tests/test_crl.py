@@ -57,6 +57,8 @@ def test_encoder_matches_pycas_builder_byte_for_byte(authority, ca_key, clock):
                  "certificateHold", None),
         CRLEntry("5", "2026-03-03T00:00:00Z", "unspecified", None),
         CRLEntry("6", "2026-03-04T00:00:00Z", "removeFromCRL", None),
+        CRLEntry("0000ab", "2026-03-05T00:00:00Z", None, None),  # padded text, minimal DER
+        CRLEntry("00ff", "2026-03-05T00:00:00Z", None, None),
     ]
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     extensions = [

@@ -69,10 +69,8 @@ def _generalized_time(text: str) -> bytes:
 
 
 def _serial(serial_hex: str) -> bytes:
-    body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
-    if body[0] & 0x80:
-        body = b"\x00" + body
-    return tlv(0x02, body)
+    value = int(serial_hex, 16)  # canonical whatever the padding of the text
+    return tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
 def _entry(entry: CRLEntry) -> bytes:

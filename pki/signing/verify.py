@@ -19,6 +19,7 @@ import enum
 import hashlib
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
@@ -159,7 +161,14 @@ class CRLIndex:
     def __init__(self, crl: x509.CertificateRevocationList) -> None:
         self.crl = crl
         self.issuer = crl.issuer
-        self._entries: dict[int, x509.RevokedCertificate] = {r.serial_number: r for r in crl}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            try:
+                self._entries: dict[int, x509.RevokedCertificate] = {
+                    r.serial_number: r for r in crl}
+            except CryptographyDeprecationWarning as exc:
+                raise PKIError(f"the CRL is malformed: {exc}") from None
+        self._signers: dict[bytes, bool] = {}
         try:
             self.number: int | None = crl.extensions.get_extension_for_class(
                 x509.CRLNumber).value.crl_number
@@ -177,6 +186,19 @@ class CRLIndex:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def signed_by(self, issuer: x509.Certificate) -> bool:
+        """Whether ``issuer`` signed this CRL; checked once per issuer, the CRL may be
+        tens of megabytes."""
+        key = issuer.public_bytes(serialization.Encoding.DER)
+        known = self._signers.get(key)
+        if known is None:
+            try:
+                known = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+            except (TypeError, ValueError, UnsupportedAlgorithm):
+                known = False
+            self._signers[key] = known
+        return known
 
     def lookup(self, serial: int) -> _Revocation | None:
         entry = self._entries.get(serial)
@@ -238,6 +260,12 @@ class Verifier:
         self.http = http
         self._fetched: dict[str, CRLIndex] = {}
         self._links: dict[tuple[bytes, bytes], bool] = {}
+        # Verifications repeat the same certificates: parse each once, and remember the
+        # paths built (they depend only on the certificates, not on the time).
+        self._certs: dict[bytes, x509.Certificate] = {}
+        self._paths: dict[tuple[bytes, frozenset[bytes]],
+                          tuple[list[x509.Certificate], Check]] = {}
+        self._usages: dict[bytes, Check] = {}
 
     # -- the CMS ----------------------------------------------------------------------
 
@@ -303,8 +331,9 @@ class Verifier:
             checks.append(Check("content", Outcome.FAILED,
                                 "the given content differs from the content inside the signature"))
 
-        certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"]
-                 if c.name == "certificate"] if _present(signed["certificates"]) else []
+        cert_ders = [c.chosen.dump() for c in signed["certificates"]
+                     if c.name == "certificate"] if _present(signed["certificates"]) else []
+        certs = [self._certificate(der) for der in cert_ders]
         signer = self._find_signer(info, certs)
         signing_time = self._signing_time(info)
         when = signing_time or at or self.clock.now()
@@ -318,16 +347,47 @@ class Verifier:
         checks.append(Check("signer-certificate", Outcome.PASSED,
                             f"{_name(signer)} (serial {signer.serial_number:X})"))
         checks.append(self._signature(info, signer, document))
-        path, chain_check = self._chain(signer, certs)
+        signer_der = signer.public_bytes(serialization.Encoding.DER)
+        path_key = (signer_der, frozenset(cert_ders))
+        cached = self._paths.get(path_key)
+        if cached is None:
+            if len(self._paths) > 1024:
+                self._paths.clear()
+            cached = self._paths[path_key] = self._chain(signer, certs)
+        path, chain_check = cached
         checks.append(chain_check)
         checks.append(self._validity(path, when))
-        checks.append(self._key_usage(signer))
+        usage = self._usages.get(signer_der)
+        if usage is None:
+            usage = self._usages[signer_der] = self._key_usage(signer)
+            if len(self._usages) > 4096:
+                self._usages.clear()
+        checks.append(usage)
         checks.append(self._revocation(signer, path, when))
         if self.policy is not None:
             checks.append(self._policy(signer))
         if rrn is not None or r is not None or r_envelope is not None:
             checks.append(self._vid(signer, rrn, r, r_envelope, recipient_key))
         return VerificationResult(tuple(checks), signer, signing_time, when, attached)
+
+    def _certificate(self, der: bytes) -> x509.Certificate:
+        cert = self._certs.get(der)
+        if cert is None:
+            if len(self._certs) > 4096:
+                self._certs.clear()
+            with warnings.catch_warnings():
+                # pyca only warns (lazily, on access) about a certificate RFC 5280 forbids,
+                # such as one with a non-positive serial: treat it as the malformed input
+                # it is, once, here.
+                warnings.simplefilter("error", CryptographyDeprecationWarning)
+                try:
+                    cert = x509.load_der_x509_certificate(der)
+                    cert.serial_number  # noqa: B018
+                except CryptographyDeprecationWarning as exc:
+                    raise CannotEvaluateError(
+                        f"a certificate in the signature is malformed: {exc}") from None
+            self._certs[der] = cert
+        return cert
 
     @staticmethod
     def _find_signer(info: cms.SignerInfo, certs: list[x509.Certificate]
@@ -533,7 +593,7 @@ class Verifier:
     def _crl_for(self, signer: x509.Certificate, issuer: x509.Certificate) -> CRLIndex:
         for index in self.crls:
             if index.issuer == signer.issuer:
-                if not index.crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                if not index.signed_by(issuer):
                     raise PKIError("the CRL's signature does not verify with the issuer's key")
                 return index
         if not self.fetch_crls:
@@ -551,8 +611,7 @@ class Verifier:
         if cached is not None:
             return cached
         index = CRLIndex.load(self.http(url, None))
-        if index.issuer != signer.issuer or not index.crl.is_signature_valid(
-                issuer.public_key()):  # type: ignore[arg-type]
+        if index.issuer != signer.issuer or not index.signed_by(issuer):
             raise PKIError(f"the CRL at {url} is not signed by {_name(issuer)}")
         self._fetched[url] = index
         return index

@@ -383,7 +383,7 @@ class Verifier:
                 try:
                     cert = x509.load_der_x509_certificate(der)
                     cert.serial_number  # noqa: B018
-                except CryptographyDeprecationWarning as exc:
+                except (CryptographyDeprecationWarning, x509.InvalidVersion, ValueError) as exc:
                     raise CannotEvaluateError(
                         f"a certificate in the signature is malformed: {exc}") from None
             self._certs[der] = cert

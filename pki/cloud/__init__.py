@@ -1,0 +1,1 @@
+"""The financial-certificate cloud: a PIN-guarded keystore that signs for its users."""

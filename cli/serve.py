@@ -37,10 +37,13 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Seconds between checks for revocations to republish.")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
+@click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
+@click.option("--cloud-ca", default=None, help="CA that issues cloud (financial) certificates "
+              "[the home's first licensed CA].")
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
-          passphrase_file: Path | None) -> None:
+          no_cloud: bool, cloud_ca: str | None, passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
     import uvicorn
 
@@ -52,6 +55,11 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
     passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
     state = ServiceState(home=home, publisher=Home.open(home.path), passphrase=passphrase,
                          poll_seconds=poll, signing_threads=signing_threads)
+    if not no_cloud:
+        from pki.cloud.api import cloud_routes
+
+        state.extra_routes = cloud_routes(home.cloud_factory(passphrase=passphrase,
+                                                             ca=cloud_ca))
     state.setup()
     sock = _bind(host, port)
     actual = sock.getsockname()[1]

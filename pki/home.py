@@ -18,8 +18,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +46,10 @@ from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import OCSPResponder, issue_signer
 from .store import CARecord
+
+if TYPE_CHECKING:
+    from .cloud.service import Cloud
+    from .cloud.vault import KDFParams
 from .store.sqlite import SQLiteStore
 
 __all__ = ["DEFAULT_BASE_URL", "CASettings", "Home", "RootSettings"]
@@ -364,6 +370,35 @@ class Home:
                 tx.audit("ocsp-signer.issued", at=now, ca=label, serial=signer.serial_number,
                          detail={"not_after": signer.not_valid_after_utc.isoformat()})
         return OCSPResponder(record, signer, signer_key, self.store, self.clock)
+
+    @property
+    def vault_secret_path(self) -> Path:
+        return self.path / "cloud" / "vault.secret"
+
+    def cloud_factory(self, *, passphrase: bytes | None, ca: str | None = None,
+                      create_secret: bool = True, kdf: KDFParams | None = None
+                      ) -> Callable[[], Cloud]:
+        """A function that makes a :class:`pki.cloud.service.Cloud` over this home for the
+        calling thread (its own store connection; the CA key is loaded once, here)."""
+        from .cloud.service import Cloud
+        from .cloud.vault import Vault, load_vault_secret
+        from .store.cloudsql import CloudSQL
+
+        label = ca or self.default_ca_label()
+        record = self.store.get_ca(label)
+        key = self.load_ca_key(label, passphrase)
+        secret = load_vault_secret(self.vault_secret_path, create=create_secret)
+        chain = self.chain_of(label)
+        path, clock, entropy, keygen = self.path, self.clock, self.entropy, self.key_generator
+
+        def make() -> Cloud:
+            home = Home.open(path, clock=clock, entropy=entropy, key_generator=keygen)
+            authority = CertificateAuthority(record, key, store=home.store, chain=chain,
+                                             clock=clock, entropy=entropy,
+                                             key_generator=keygen)
+            return Cloud(authority, CloudSQL(home.store), Vault(secret, kdf=kdf))
+
+        return make
 
     def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
                         passphrase: bytes | None) -> None:

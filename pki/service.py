@@ -61,6 +61,8 @@ class ServiceState:
     passphrase: bytes | None
     poll_seconds: float = 1.0
     signing_threads: int = 1
+    extra_routes: list[Route] = field(default_factory=list)
+    """More routes (the cloud API), matched before the catch-all 404."""
     responders: dict[str, OCSPResponder] = field(default_factory=dict)
     crl_paths: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """URL path -> (CA label, is delta)."""
@@ -204,6 +206,7 @@ def create_app(state: ServiceState) -> ASGIApp:
                             methods=["GET", "HEAD"]))
     for path in state.crl_paths:
         routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+    routes.extend(state.extra_routes)
     routes.append(Route("/{anything:path}", not_found, methods=["GET", "HEAD", "POST"]))
 
     @contextlib.asynccontextmanager

@@ -121,6 +121,74 @@ _MIGRATIONS: tuple[str, ...] = (
         UNIQUE (ca_id, number)
     );
     """,
+    # 3: the financial-certificate cloud (pki.cloud); SQL in pki.store.cloudsql.
+    """
+    CREATE TABLE institutions (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE cloud_users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        designated_only INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cloud_codes (
+        user_id TEXT PRIMARY KEY REFERENCES cloud_users(id),
+        code_hash TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cloud_messages (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE cloud_keys (
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        user_id TEXT NOT NULL REFERENCES cloud_users(id),
+        salt BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        kdf TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_at TEXT,
+        renewal_notice_at TEXT,
+        PRIMARY KEY (ca, serial)
+    );
+    CREATE INDEX cloud_keys_user ON cloud_keys (user_id);
+    CREATE TABLE cloud_registrations (
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        at TEXT NOT NULL,
+        PRIMARY KEY (ca, serial, institution_id)
+    );
+    CREATE TABLE cloud_devices (
+        user_id TEXT NOT NULL REFERENCES cloud_users(id),
+        device_id TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+    );
+    CREATE TABLE cloud_history (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        institution TEXT NOT NULL,
+        device TEXT,
+        purpose TEXT,
+        serial TEXT,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX cloud_history_user ON cloud_history (user_id, id);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -1,0 +1,140 @@
+"""Cloud rules that need a frozen clock: code expiry, renewal on use, renew-due."""
+
+import datetime as dt
+import re
+
+import pytest
+
+from pki.cloud.service import CloudError
+from pki.cloud.vault import KDFParams
+from pki.signing.verify import Verifier
+
+RRN = "9005171234566"
+PIN = "135790"
+
+
+@pytest.fixture
+def cloud(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    return home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))()
+
+
+def _confirmed_user(cloud, phone="01012345678", institution="bank"):
+    bank = cloud.authenticate(cloud.add_institution(institution))
+    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
+    text = cloud.sql.messages(phone)[-1]["text"]
+    cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
+    return bank, user
+
+
+def test_confirmation_code_expires(cloud):
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    user = cloud.register_user(bank, name="홍길동", phone="01012345678", birth_date="1990-05-17")
+    code = re.search(r"code (\d\d)", cloud.sql.messages("01012345678")[-1]["text"]).group(1)
+    cloud.clock.advance(dt.timedelta(minutes=4))
+    with pytest.raises(CloudError) as info:
+        cloud.confirm(bank, user, code)
+    assert (info.value.code, info.value.status) == ("code_expired", 410)
+
+
+def test_issue_needs_a_confirmed_user_and_matching_birth_date(cloud):
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    user = cloud.register_user(bank, name="홍길동", phone="01012345678", birth_date="1990-05-17")
+    with pytest.raises(CloudError) as info:
+        cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    assert info.value.code == "not_confirmed"
+    bank, other = _confirmed_user(cloud, "01099998888", institution="bank-2")
+    with pytest.raises(CloudError):
+        cloud.issue(bank, other, rrn="8001011234560", pin=PIN, pin_confirm=PIN)
+
+
+def test_renewal_on_use_keeps_the_pin_and_registrations(cloud, home):
+    bank, user = _confirmed_user(cloud)
+    card = cloud.authenticate(cloud.add_institution("card"))
+    issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    cloud.register_certificate(card, issued.serial, pin=PIN)
+    cloud.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=20))
+    assert cloud.renew_due() == [issued.serial]
+    result = cloud.sign(card, issued.serial, pin=PIN, content=b"x", purpose="05")
+    assert result["renewed_from"] == issued.serial
+    new_serial = result["serial"]
+    assert new_serial != issued.serial
+    # The renewed certificate lives in the vault under the same PIN, registered as before.
+    again = cloud.sign(card, new_serial, pin=PIN, content=b"y", purpose="05")
+    assert again["serial"] == new_serial and "renewed_from" not in again
+    root = home.store.get_ca("root").certificate
+    check = Verifier(trust=[root], intermediates=[authority_cert(home)], clock=cloud.clock)
+    assert check.verify(again["signature"]).ok
+
+
+def authority_cert(home):
+    return home.store.get_ca("yessign").certificate
+
+
+def test_history_keeps_the_last_twenty(cloud):
+    bank, user = _confirmed_user(cloud)
+    issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    for _ in range(23):
+        cloud.sign(bank, issued.serial, pin=PIN, content=b"x", purpose="01")
+    assert len(cloud.history(user)) == 20
+
+
+def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
+    """The CLI client end to end, through CliRunner, against the ASGI app in-process."""
+    import threading
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from pki.cloud.api import cloud_routes
+    from pki.home import Home
+    from pki.service import ServiceState, create_app
+
+    api_key = cloud.add_institution("cli-bank")
+    state = ServiceState(home=home, publisher=Home.open(home.path, clock=home.clock),
+                         passphrase=None, poll_seconds=3600,
+                         extra_routes=cloud_routes(lambda: home.cloud_factory(
+                             passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))()))
+    state.setup()
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("KPKI_CLOUD_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        monkeypatch.setenv("KPKI_API_KEY", api_key)
+        monkeypatch.setenv("KPKI_PIN", PIN)
+        runner = CliRunner()
+
+        def run(*args):
+            result = runner.invoke(cli, list(args), catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            return result.stdout
+
+        import json
+
+        user = json.loads(run("cloud", "register", "--name", "홍길동", "--phone", "01077776666",
+                              "--birth-date", "1990-05-17", "--json"))["user_id"]
+        text = json.loads(run("cloud", "messages", "--phone", "01077776666", "--json"))
+        code = re.search(r"code (\d\d)", text["messages"][-1]["text"]).group(1)
+        run("cloud", "confirm", user, "--code", code)
+        serial = json.loads(run("cloud", "issue", user, "--rrn", RRN, "--json"))["serial"]
+        doc = tmp_path / "doc.txt"
+        doc.write_text("이체 확인")
+        run("cloud", "sign", serial, str(doc), "--purpose", "02")
+        assert (tmp_path / "doc.txt.p7s").stat().st_size > 1000
+        assert "signed" in run("cloud", "history", user)
+        monkeypatch.setenv("KPKI_PIN", "246801")
+        wrong = runner.invoke(cli, ["cloud", "sign", serial, str(doc), "--purpose", "02"])
+        assert wrong.exit_code == 1 and "wrong_pin" in wrong.stderr
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        state.publisher.close()

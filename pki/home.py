@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -103,6 +103,8 @@ class Home:
                  key_generator: KeyGenerator | None = None) -> None:
         self.path = path
         self.store = store
+        self._memory: dict[str, Any] | None = None
+        """Keys and responders of a home that lives in memory only (:meth:`in_memory`)."""
         self.clock: Clock = clock or SystemClock()
         self.entropy: Entropy = entropy or SystemEntropy()
         self.key_generator: KeyGenerator = key_generator or RSAKeyGenerator()
@@ -160,6 +162,24 @@ class Home:
         os.chmod(staging, 0o700)
         store = SQLiteStore(staging / DB_NAME, create=True)
         home = cls(staging, store, clock=clock, entropy=entropy, key_generator=key_generator)
+        home._populate(passphrase=passphrase, root=root, ca=ca, base_url=base_url)
+        return home
+
+    @classmethod
+    def in_memory(cls, *, root: RootSettings = RootSettings(), ca: CASettings = CASettings(),
+                  base_url: str = DEFAULT_BASE_URL, clock: Clock | None = None,
+                  entropy: Entropy | None = None,
+                  key_generator: KeyGenerator | None = None) -> Home:
+        """A home with nothing on disk: an in-memory store, keys held in memory (tests)."""
+        home = cls(Path("<memory>"), SQLiteStore(":memory:", create=True), clock=clock,
+                   entropy=entropy, key_generator=key_generator)
+        home._memory = {}
+        home._populate(passphrase=None, root=root, ca=ca, base_url=base_url.rstrip("/"))
+        return home
+
+    def _populate(self, *, passphrase: bytes | None, root: RootSettings, ca: CASettings,
+                  base_url: str) -> None:
+        home, store = self, self.store
         now = home.clock.now()
         root_key = home.key_generator.generate(root.key_type.bits)
         root_name = build_name(country=root.country, organization=root.organization,
@@ -182,7 +202,6 @@ class Home:
                      serial=root_cert.serial_number,
                      detail={"subject": root_cert.subject.rfc4514_string(), "root": True})
         home._add_ca(ca, root_record, root_key, passphrase)
-        return home
 
     # -- opening ----------------------------------------------------------------------
 
@@ -250,6 +269,8 @@ class Home:
     def load_ca_key(self, label: str, passphrase: bytes | None) -> rsa.RSAPrivateKey:
         """The CA's private key; :class:`WrongPasswordError` if the passphrase fails."""
         self.store.get_ca(label)
+        if self._memory is not None:
+            return cast(rsa.RSAPrivateKey, self._memory[f"{label}/key"])
         if self.keys_encrypted and not passphrase:
             raise WrongPasswordError("the CA keys of this home are encrypted: give the passphrase")
         key = load_private_key_file(self.ca_dir(label) / "key.pem",
@@ -317,13 +338,13 @@ class Home:
         return self.path / "publish"
 
     def publish_crls(self, *, passphrase: bytes | None, delta: bool = False,
-                     labels: list[str] | None = None) -> list[tuple[IssuedCRL, Path]]:
+                     labels: list[str] | None = None) -> list[tuple[IssuedCRL, Path | None]]:
         """Issue and write the next CRL of each CA (the root's included).
 
         With ``delta``, CAs without a full CRL yet are skipped. Returns each CRL with the
         path of its DER file.
         """
-        done = []
+        done: list[tuple[IssuedCRL, Path | None]] = []
         for record in self.store.list_cas():
             if labels is not None and record.label not in labels:
                 continue
@@ -332,6 +353,9 @@ class Home:
             key = self.load_ca_key(record.label, passphrase)
             crl = issue_crl(record, key, self.store, at=self.clock.now(), delta=delta)
             url = delta_url(record.crl_url) if delta else record.crl_url
+            if self._memory is not None:
+                done.append((crl, None))  # nothing on disk in a memory home
+                continue
             der_path, _ = write_crl(crl, self.publish_dir, url)
             done.append((crl, der_path))
         return done
@@ -344,10 +368,19 @@ class Home:
         ends within a week.
         """
         record = self.store.get_ca(label)
+        now = self.clock.now()
+        if self._memory is not None:
+            cached = self._memory.get(f"{label}/ocsp")
+            if cached is None:
+                fresh_key = self.key_generator.generate(2048)
+                cached = self._memory[f"{label}/ocsp"] = (
+                    issue_signer(record, self.load_ca_key(label, None), fresh_key, at=now,
+                                 entropy=self.entropy), fresh_key)
+            return OCSPResponder(record, cached[0], cached[1], self.store, self.clock)
         folder = self.ca_dir(label)
         cert_path, key_path = folder / "ocsp-cert.pem", folder / "ocsp-key.pem"
-        now = self.clock.now()
-        signer = signer_key = None
+        signer: x509.Certificate | None = None
+        signer_key: rsa.RSAPrivateKey | None = None
         if cert_path.is_file() and key_path.is_file():
             signer = x509.load_pem_x509_certificate(cert_path.read_bytes())
             loaded = load_private_key_file(key_path,
@@ -402,6 +435,9 @@ class Home:
 
     def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
                         passphrase: bytes | None) -> None:
+        if self._memory is not None:
+            self._memory[f"{label}/key"] = key
+            return
         folder = self.ca_dir(label)
         try:
             folder.mkdir(parents=True, exist_ok=False, mode=0o700)

@@ -79,7 +79,8 @@ class ServiceState:
             stale = now - state.this_update > state.half_life
             if not force and seq == state.change_seq and not stale and state.full:
                 continue
-            [(full, _)] = home.publish_crls(passphrase=self.passphrase, labels=[record.label])
+            [(full, _)] = home.publish_crls(passphrase=self.passphrase,
+                                            labels=[record.label])
             [(delta, _)] = home.publish_crls(passphrase=self.passphrase, delta=True,
                                              labels=[record.label])
             state.full, state.delta = full.der, delta.der

@@ -1,0 +1,370 @@
+"""kpki for test suites: Korean certificates on demand, in memory, fast.
+
+``TestPKI().joint()`` is the trustme of Korean PKI: a KISA-style root and a yessign-style
+CA in memory (no home, no files), joint and financial certificates with their keys, R and
+RRN, revoked / suspended / expired / not-yet-valid ones, CRLs, OCSP and signatures, and a
+running ``kpki serve`` when a test needs HTTP.
+
+**For tests only.** RSA keys come from :class:`TestKeyPool`, a fixed set generated once
+per machine and cached *unencrypted* on disk (``~/.cache/kpki/test-keys`` or
+``$KPKI_TEST_KEYS``), because RSA generation would dominate a test suite. Real issuance
+never uses it. With a ``seed``, serials, R values and times are reproducible: two runs
+with one seed (on one machine's key pool) give identical bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import lifecycle
+from .authority import IssuedCertificate
+from .clock import KST, Clock, FixedClock, SystemClock, add_years
+from .entropy import SeededEntropy, SystemEntropy
+from .fsutil import atomic_write
+from .home import DEFAULT_BASE_URL, Home
+from .keys import pkcs12
+from .keys.folder import write_npki_folder
+from .profiles import FinancialKind, JointPolicy
+from .revocation.crl import issue_crl
+from .rrn import RRN, synthetic_rrn
+from .signing import KeySigner, sign
+from .signing.verify import CRLIndex, Verifier
+
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestCertificate", "TestKeyPool", "TestPKI"]
+
+DEFAULT_PASSWORD = "Test-pw-1234!"
+DEFAULT_TIME = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
+"""The clock of a seeded :class:`TestPKI` when none is given (10:00 KST, 16 March 2026)."""
+POOL_SIZE = 32
+
+
+class TestKeyPool:
+    """RSA-2048 keys generated once per machine, cached unencrypted on disk. Tests only.
+
+    Keys are handed out in turn; the same pool gives the same keys in the same order.
+    """
+
+    __test__ = False
+    _loaded: dict[Path, dict[int, rsa.RSAPrivateKey]] = {}
+
+    def __init__(self, directory: Path | None = None, *, size: int = POOL_SIZE) -> None:
+        default = Path(os.environ.get("KPKI_TEST_KEYS",
+                                      Path.home() / ".cache" / "kpki" / "test-keys"))
+        self.directory = Path(directory or default)
+        self.size = size
+        self._next = 0
+        self._keys = self._loaded.setdefault(self.directory, {})
+
+    def key(self, index: int) -> rsa.RSAPrivateKey:
+        index %= self.size
+        key = self._keys.get(index)
+        if key is None:
+            path = self.directory / f"rsa2048-{index:03d}.pem"
+            try:
+                loaded = serialization.load_pem_private_key(path.read_bytes(), None)
+                key = loaded if isinstance(loaded, rsa.RSAPrivateKey) else None
+            except (OSError, ValueError, TypeError):
+                key = None
+            if key is None:
+                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                self.directory.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()),
+                             mode=0o600)
+            self._keys[index] = key
+        return key
+
+    def warm(self) -> None:
+        """Load (or make, once per machine) every key of the pool."""
+        for index in range(self.size):
+            self.key(index)
+
+    def generate(self, bits: int) -> rsa.RSAPrivateKey:
+        """The :class:`pki.keys.KeyGenerator` protocol: the next key of the pool."""
+        if bits != 2048:
+            return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        key = self.key(self._next)
+        self._next += 1
+        return key
+
+
+@dataclass(frozen=True)
+class TestCertificate:
+    """A certificate from :class:`TestPKI` with everything a test needs about it."""
+
+    __test__ = False
+    issued: IssuedCertificate = field(repr=False)
+    rrn: RRN
+    password: str = field(repr=False, default=DEFAULT_PASSWORD)
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return self.issued.certificate
+
+    @property
+    def key(self) -> rsa.RSAPrivateKey:
+        assert self.issued.private_key is not None
+        return self.issued.private_key
+
+    @property
+    def r(self) -> bytes:
+        return self.issued.r
+
+    @property
+    def serial(self) -> int:
+        return self.issued.serial
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        return self.issued.chain
+
+    @property
+    def km(self) -> TestCertificate | None:
+        km = self.issued.key_management
+        return None if km is None else TestCertificate(km, self.rrn, self.password)
+
+    @property
+    def signer(self) -> KeySigner:
+        return KeySigner(self.cert, self.key, self.chain)
+
+    def npki_dir(self, base: Path) -> Path:
+        """Write a real NPKI folder (signCert.der + signPri.key with R) under ``base``;
+        returns the folder."""
+        return write_npki_folder(self.issued, Path(base), password=self.password)[0].folder
+
+    def pfx(self, path: Path, *, legacy: bool = False) -> Path:
+        """Write a PKCS #12 file (R kept as a key attribute) under :attr:`password`."""
+        return pkcs12.dump(Path(path), self.cert, self.key, self.password, r=self.r,
+                           legacy=legacy)
+
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running ``kpki serve`` of a :class:`TestPKI`."""
+
+    url: str
+    pki: TestPKI
+
+    def at(self, url: str) -> str:
+        """A URL from a certificate (CRL DP, OCSP), moved to this server."""
+        parts = urlsplit(url)
+        return self.url + parts.path + (f"?{parts.query}" if parts.query else "")
+
+    @property
+    def crl_url(self) -> str:
+        return self.at(self.pki.authority.record.crl_url)
+
+    @property
+    def ocsp_url(self) -> str:
+        assert self.pki.authority.record.ocsp_url is not None
+        return self.at(self.pki.authority.record.ocsp_url)
+
+    def http(self, url: str, body: bytes | None) -> bytes:
+        from .signing.verify import _http
+
+        return _http(self.at(url), body)
+
+
+class TestPKI:
+    """A root and a licensed CA in memory, issuing Korean test certificates on demand."""
+
+    __test__ = False
+
+    def __init__(self, seed: int | str | None = None, clock: Clock | None = None, *,
+                 keys: TestKeyPool | None = None, base_url: str = DEFAULT_BASE_URL) -> None:
+        self.seed = seed
+        self.clock: Clock = clock or (FixedClock(DEFAULT_TIME) if seed is not None
+                                      else SystemClock())
+        self.keys = keys or TestKeyPool()
+        entropy = SeededEntropy(seed) if seed is not None else SystemEntropy()
+        # The hierarchy is five years old, so that expired certificates can be issued.
+        now = self.clock.now()
+        founded = FixedClock(dt.datetime.combine(add_years(now.astimezone(KST).date(), -5),
+                                                 dt.time(9), KST))
+        self.home = Home.in_memory(base_url=base_url, clock=founded, entropy=entropy,
+                                   key_generator=self.keys)
+        self.home.clock = self.clock
+        self.authority = self.home.authority()
+        self.authority.clock = self.clock
+        self._rrns = 0
+        self._served: Any = None
+
+    @property
+    def root(self) -> x509.Certificate:
+        return self.home.store.get_ca("root").certificate
+
+    @property
+    def ca(self) -> x509.Certificate:
+        return self.authority.certificate
+
+    def rrn(self, birth: dt.date = dt.date(1990, 5, 17), *, female: bool = False) -> RRN:
+        """A synthetic resident number: a real date, a valid check digit, a new serial."""
+        self._rrns += 1
+        return synthetic_rrn(birth, female=female, serial=self._rrns % 100000)
+
+    # -- certificates -------------------------------------------------------------------
+
+    def joint(self, name: str = "홍길동", *, rrn: RRN | str | None = None,
+              policy: JointPolicy = JointPolicy.GENERAL, password: str = DEFAULT_PASSWORD,
+              with_km: bool = False, ra: str = "INITECH") -> TestCertificate:
+        holder = self._holder(rrn)
+        issued = self.authority.issue_joint(name=name, rrn=holder, policy=policy, ra=ra,
+                                            with_km=with_km)
+        return TestCertificate(issued, holder, password)
+
+    def financial(self, name: str = "김금융", *, rrn: RRN | str | None = None,
+                  kind: FinancialKind = FinancialKind.PERSONAL,
+                  password: str = DEFAULT_PASSWORD) -> TestCertificate:
+        holder = self._holder(rrn)
+        issued = self.authority.issue_financial(name=name, rrn=holder, kind=kind)
+        return TestCertificate(issued, holder, password)
+
+    def _holder(self, rrn: RRN | str | None) -> RRN:
+        if rrn is None:
+            return self.rrn()
+        return rrn if isinstance(rrn, RRN) else RRN.parse(rrn)
+
+    def _at(self, when: dt.datetime, make: Callable[[], TestCertificate]) -> TestCertificate:
+        saved = self.authority.clock
+        self.authority.clock = FixedClock(when)
+        try:
+            return make()
+        finally:
+            self.authority.clock = saved
+
+    def expired(self, name: str = "홍길동", **options: Any) -> TestCertificate:
+        """A joint certificate that expired a year ago (issued two years ago)."""
+        when = self.clock.now() - dt.timedelta(days=2 * 366)
+        return self._at(when, lambda: self.joint(name, **options))
+
+    def not_yet_valid(self, name: str = "홍길동", **options: Any) -> TestCertificate:
+        """A joint certificate whose validity starts in two days."""
+        when = self.clock.now() + dt.timedelta(days=2)
+        return self._at(when, lambda: self.joint(name, **options))
+
+    def revoke(self, cert: TestCertificate, *,
+               reason: x509.ReasonFlags = x509.ReasonFlags.key_compromise,
+               invalidity_date: dt.datetime | None = None) -> TestCertificate:
+        lifecycle.revoke(self.home.store, cert.serial, at=self.clock.now(),
+                         ca=self.authority.label, reason=reason,
+                         invalidity_date=invalidity_date)
+        self._republish()
+        return cert
+
+    def suspend(self, cert: TestCertificate) -> TestCertificate:
+        lifecycle.suspend(self.home.store, cert.serial, at=self.clock.now(),
+                          ca=self.authority.label)
+        self._republish()
+        return cert
+
+    def resume(self, cert: TestCertificate) -> TestCertificate:
+        lifecycle.resume(self.home.store, cert.serial, at=self.clock.now(),
+                         ca=self.authority.label)
+        self._republish()
+        return cert
+
+    def revoked(self, name: str = "홍길동", **options: Any) -> TestCertificate:
+        return self.revoke(self.joint(name, **options))
+
+    def suspended(self, name: str = "홍길동", **options: Any) -> TestCertificate:
+        return self.suspend(self.joint(name, **options))
+
+    # -- revocation ----------------------------------------------------------------------
+
+    def crl(self) -> x509.CertificateRevocationList:
+        """A new full CRL of the licensed CA."""
+        key = self.home.load_ca_key(self.authority.label, None)
+        return x509.load_der_x509_crl(issue_crl(self.authority.record, key, self.home.store,
+                                                at=self.clock.now()).der)
+
+    def delta_crl(self) -> x509.CertificateRevocationList:
+        """A delta CRL on the last full one (a full one is made first if there is none)."""
+        if self.home.store.last_crl(self.authority.label) is None:
+            self.crl()
+        key = self.home.load_ca_key(self.authority.label, None)
+        return x509.load_der_x509_crl(issue_crl(self.authority.record, key, self.home.store,
+                                                at=self.clock.now(), delta=True).der)
+
+    def ocsp_response(self, cert: TestCertificate, *, nonce: bytes | None = None) -> bytes:
+        """The DER OCSP response the CA's responder gives about ``cert``."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.x509 import ocsp
+
+        builder = ocsp.OCSPRequestBuilder().add_certificate(cert.cert, self.ca, hashes.SHA256())
+        if nonce is not None:
+            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+        request = builder.build().public_bytes(serialization.Encoding.DER)
+        return self.home.ocsp_responder(self.authority.label, passphrase=None).respond(request)
+
+    # -- signatures ----------------------------------------------------------------------
+
+    def sign(self, cert: TestCertificate, data: bytes, **options: Any) -> bytes:
+        """CMS SignedData over ``data`` (options as :func:`pki.signing.sign`)."""
+        options.setdefault("include_chain", True)
+        return sign(data, cert.signer, clock=self.clock, **options).der
+
+    def verifier(self, *, crl: bool = False, online: bool = False, **options: Any) -> Verifier:
+        """A verifier trusting this PKI's root; ``crl`` checks against a fresh CRL,
+        ``online`` asks the running :meth:`serve` over OCSP."""
+        if crl:
+            key = self.home.load_ca_key(self.authority.label, None)
+            options["crls"] = [CRLIndex.load(issue_crl(
+                self.authority.record, key, self.home.store, at=self.clock.now()).der)]
+        if online:
+            if self._served is None:
+                raise RuntimeError("online verification needs a running serve()")
+            options.update(use_ocsp=True, http=self._served.http)
+        return Verifier(trust=[self.root], intermediates=[self.ca], clock=self.clock, **options)
+
+    # -- the service -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[Served]:
+        """Run ``kpki serve`` (CRLs and OCSP) for this PKI on an ephemeral port."""
+        import uvicorn
+
+        from .service import ServiceState, create_app
+
+        state = ServiceState(home=self.home, publisher=self.home, passphrase=None,
+                             poll_seconds=3600)
+        state.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
+                                               access_log=False, lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        served = Served(f"http://127.0.0.1:{sock.getsockname()[1]}", self)
+        self._served, self._state = served, state
+        try:
+            yield served
+        finally:
+            self._served = None
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+
+    def _republish(self) -> None:
+        if self._served is not None:
+            self._state.refresh(force=True)
+
+    def close(self) -> None:
+        self.home.close()

@@ -258,7 +258,12 @@ def loads(data: bytes, password: str) -> PFXCredential:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise KeyFileError(f"not a PFX: {exc}".splitlines()[0]) from None
-    _verify_mac(pfx, auth_safe_der, password)
+    try:
+        _verify_mac(pfx, auth_safe_der, password)
+    except (KeyFileError, WrongPasswordError):
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily
+        raise KeyFileError(f"malformed PFX MAC data: {exc}".splitlines()[0]) from None
 
     r = None
     try:

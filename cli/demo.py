@@ -1,4 +1,4 @@
-"""``kpki demo``: a throwaway home with one certificate of each kind."""
+"""``kpki demo``: the tour a newcomer runs first, and ``kpki demo egov``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import tempfile
 from pathlib import Path
 
 import click
+from cryptography import x509
 
+from pki import lifecycle
+from pki.clock import FixedClock
 from pki.fsutil import atomic_write
 from pki.home import CASettings, Home
 from pki.keys.folder import write_npki_folder
 from pki.rrn import synthetic_rrn
+from pki.signing import KeySigner, sign
+from pki.signing.verify import CRLIndex, Verifier
 
 from .context import Context
 from .issue import issued_json
@@ -25,9 +30,10 @@ from .output import emit_json, json_option
 @json_option
 @click.pass_context
 def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
-    """Create a throwaway home and issue a joint and a financial certificate.
+    """A tour: init, issue, sign, verify, revoke, publish the CRL, verify again.
 
-    `kpki demo egov` shows a signed e-government petition checked end to end.
+    It leaves a home to explore with the other commands. `kpki demo egov` shows a signed
+    e-government petition checked end to end.
     """
     ctx.ensure_object(Context)
     obj: Context = ctx.obj
@@ -37,8 +43,23 @@ def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
     target = demo_home or (obj.home if obj.home_given else None)
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="kpki-demo-")) / "home"
-    home = Home.create(target, passphrase=None, ca=CASettings())
+    _tour(target, as_json)
+
+
+def _tour(target: Path, as_json: bool) -> None:
+    """init, issue, sign, verify, revoke, publish the CRL, verify again."""
+    say = (lambda *_: None) if as_json else click.echo
+    # A frozen clock, moved by hand, keeps "before" and "after" the revocation distinct.
+    clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    home = Home.create(target, passphrase=None, ca=CASettings(), clock=clock)
     with home:
+        say(click.style("kpki demo: a tour of a Korean test PKI", bold=True))
+        say(f"\n1. kpki init: a home at {home.path}")
+        for r in home.list_cas():
+            role = "root CA" if r.is_root else "licensed CA"
+            say(f"     {role:<12} {r.certificate.subject.rfc4514_string()}")
+        say("     (CA keys unencrypted: this home is for trying kpki out, nothing else)")
+
         password = "Demo-1!" + secrets.token_urlsafe(9)
         password_file = home.path / "demo-password.txt"
         atomic_write(password_file, password.encode() + b"\n", mode=0o600)
@@ -52,28 +73,52 @@ def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
                                                                          female=True,
                                                                          serial=54321))
         made.append((fin, write_npki_folder(fin, npki_base, password=password)))
-        if as_json:
-            emit_json({"home": str(home.path), "password_file": str(password_file),
-                       "certificates": [issued_json(i, f) for i, f in made]})
-            return
-        click.echo(f"kpki demo: a throwaway home at {home.path}")
-        click.echo("  (its CA keys are unencrypted: it is for trying kpki out, nothing else)")
-        click.echo("")
-        for r in home.list_cas():
-            role = "root CA" if r.is_root else "licensed CA"
-            click.echo(f"  {role:<12} {r.certificate.subject.rfc4514_string()}")
-        click.echo("")
+        say("\n2. kpki issue joint / kpki issue financial: one certificate of each kind")
         for issued, files in made:
             cert = issued.certificate
-            click.echo(f"  {issued.profile.description}")
-            click.echo(f"    serial  {issued.serial:X}")
-            click.echo(f"    subject {cert.subject.rfc4514_string()}")
-            click.echo(f"    valid   {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ} .. "
-                       f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ}")
-            click.echo(f"    files   {files[0].folder}")
-        click.echo("")
-        click.echo(f"  key password: in {password_file}")
-        click.echo(f"  explore:      kpki --home {home.path} cert list")
+            say(f"     {issued.profile.description}: serial {issued.serial:X}")
+            say(f"       {cert.subject.rfc4514_string()}")
+            say(f"       valid {cert.not_valid_before_utc:%Y-%m-%d} .. "
+                f"{cert.not_valid_after_utc:%Y-%m-%d}, files in {files[0].folder}")
+
+        document = "계좌이체 확인서: 100,000원".encode()
+        signer = KeySigner.from_npki(made[0][1][0].folder, password, chain=joint.chain)
+        first = sign(document, signer, include_chain=True, clock=clock)
+        root = home.store.get_ca("root").certificate
+
+        def publish() -> tuple[bytes, Path | None, int]:
+            [(crl, path)] = [c for c in home.publish_crls(passphrase=None)
+                             if c[0].info.ca == authority.label]
+            return crl.der, path, crl.info.number
+
+        crl_der = publish()[0]
+
+        def check(signature: bytes) -> str:
+            verifier = Verifier(trust=[root], crls=[CRLIndex.load(crl_der)], clock=clock)
+            return verifier.verify(signature).summary()
+
+        say("\n3. kpki sign: 홍길동 signs a document with the key in signPri.key")
+        say("\n4. kpki verify: signature, chain, validity and the CRL")
+        say(f"     {check(first.der)}")
+
+        clock.advance(dt.timedelta(minutes=1))
+        lifecycle.revoke(home.store, joint.serial, at=clock.now(),
+                         reason=x509.ReasonFlags.key_compromise)
+        crl_der, path, number = publish()
+        say("\n5. kpki cert revoke: the key is reported stolen")
+        say(f"\n6. kpki crl publish: CRL number {number} lists it ({path})")
+        clock.advance(dt.timedelta(minutes=1))
+        second = sign(document, signer, include_chain=True, clock=clock)
+        after, before = check(second.der), check(first.der)
+        say("\n7. kpki verify again")
+        say(f"     a signature made now:        {after}")
+        say(f"     the one made before the theft: {before}")
+        say(f"\nKey password in {password_file}; explore with: kpki --home {home.path} "
+            "cert list")
+        if as_json:
+            emit_json({"home": str(home.path), "password_file": str(password_file),
+                       "certificates": [issued_json(i, f) for i, f in made],
+                       "verify_before_revocation": before, "verify_after_revocation": after})
 
 
 @demo.command()

@@ -326,8 +326,12 @@ def test_demo_makes_a_home_with_one_certificate_of_each_kind(runner, tmp_path):
     password = Path(info["password_file"]).read_text().strip()
     for c in info["certificates"]:
         assert npki.load(Path(c["folder"]), password).r == bytes.fromhex(c["r"])
+    assert info["verify_before_revocation"].startswith("valid: signed by 홍길동")
+    assert "signed before revocation" in info["verify_before_revocation"]
+    assert info["verify_after_revocation"].startswith("invalid: revocation")
     text = run(runner, "demo", "--home", tmp_path / "demo2").stdout
     assert "joint certificate" in text and "financial certificate" in text
+    assert "7. kpki verify again" in text
 
 
 # -- the real program ----------------------------------------------------------------------

@@ -1,18 +1,24 @@
-"""The committed fixture PKI is reproducible and valid."""
+"""The committed fixture catalogue is reproducible, valid, and says what it claims."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography import x509
+from cryptography.x509 import ocsp
 
-from pki.keys import npki
+from pki.keys import npki, pkcs12
 from pki.rrn import RRN
+from pki.signing.verify import CRLIndex, Verifier
 from pki.vid import decode_identify_data, vid_matches
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-AT = "1767400000"  # 2026-01-03, inside every fixture's validity
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+NOW = dt.datetime.fromisoformat(MANIFEST["now"])
+PASSWORD = MANIFEST["key_password"]
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -27,27 +33,74 @@ def test_regenerate_rebuilds_the_fixtures_byte_for_byte(tmp_path):
     rebuilt = _files(tmp_path)
     assert sorted(rebuilt) == sorted(committed)
     for name, data in committed.items():
+        if name.endswith(".resp"):
+            continue  # producedAt is the real time (see regenerate.py); checked below
         assert rebuilt[name] == data, name
+    for name in (n for n in committed if n.endswith(".resp")):
+        ours = ocsp.load_der_ocsp_response(committed[name])
+        again = ocsp.load_der_ocsp_response(rebuilt[name])
+        assert (ours.certificate_status, ours.serial_number, ours.this_update_utc,
+                ours.revocation_time_utc) == (again.certificate_status, again.serial_number,
+                                              again.this_update_utc, again.revocation_time_utc)
 
 
-def test_fixture_certificates_verify_and_carry_their_vid():
-    manifest = json.loads((FIXTURES / "manifest.json").read_text())
-    password = manifest["key_password"].encode()
-    for entry in manifest["certificates"].values():
-        folder = FIXTURES / entry["folder"]
-        cert_path = folder / "signCert.der"
-        pem = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", str(cert_path)],
-                             capture_output=True, check=True).stdout
-        done = subprocess.run(["openssl", "verify", "-attime", AT, "-CAfile",
-                               str(FIXTURES / "root.pem"), "-untrusted",
-                               str(FIXTURES / "yessign-ca.pem")], input=pem,
-                              capture_output=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-        cert = x509.load_der_x509_certificate(cert_path.read_bytes())
-        assert format(cert.serial_number, "X") == entry["serial"]
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        data = decode_identify_data(san.get_values_for_type(x509.OtherName)[0].value)
-        assert vid_matches(data, RRN.parse(entry["rrn"]), bytes.fromhex(entry["r"]))
-        credential = npki.load(folder, password.decode())
-        assert credential.certificate == cert
-        assert credential.r == bytes.fromhex(entry["r"])
+def _root() -> x509.Certificate:
+    return x509.load_pem_x509_certificate((FIXTURES / "root.pem").read_bytes())
+
+
+def _ca() -> x509.Certificate:
+    return x509.load_pem_x509_certificate((FIXTURES / "yessign-ca.pem").read_bytes())
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["certificates"]))
+def test_every_certificate_opens_verifies_and_carries_its_vid(name):
+    entry = MANIFEST["certificates"][name]
+    credential = npki.load(FIXTURES / entry["folder"], PASSWORD)
+    cert = credential.certificate
+    assert format(cert.serial_number, "X") == entry["serial"]
+    assert credential.r == bytes.fromhex(entry["r"])
+    cert.verify_directly_issued_by(_ca())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    data = decode_identify_data(san.get_values_for_type(x509.OtherName)[0].value)
+    assert vid_matches(data, RRN.parse(entry["rrn"]), credential.r)
+
+
+def test_states_are_what_the_names_say():
+    certs = MANIFEST["certificates"]
+    assert dt.datetime.fromisoformat(certs["expired"]["not_after"]) < NOW
+    renewed, renewal = certs["renewed"], certs["renewal"]
+    assert dt.datetime.fromisoformat(renewal["not_after"]).year == \
+        dt.datetime.fromisoformat(renewed["not_after"]).year + 1
+    full = CRLIndex.load((FIXTURES / "crl" / "yessign-full.crl").read_bytes())
+    delta = x509.load_der_x509_crl((FIXTURES / "crl" / "yessign-delta.crl").read_bytes())
+    on_full = {r.serial_number for r in full.crl}
+    assert on_full == {int(certs["revoked"]["serial"], 16), int(certs["suspended"]["serial"], 16)}
+    assert {r.serial_number for r in delta} == {int(renewed["serial"], 16)}
+    assert full.signed_by(_ca())
+
+
+@pytest.mark.parametrize(("name", "status"), [("good", ocsp.OCSPCertStatus.GOOD),
+                                              ("revoked", ocsp.OCSPCertStatus.REVOKED),
+                                              ("suspended", ocsp.OCSPCertStatus.REVOKED),
+                                              ("unknown", ocsp.OCSPCertStatus.UNKNOWN)])
+def test_ocsp_responses(name, status):
+    response = ocsp.load_der_ocsp_response((FIXTURES / "ocsp" / f"{name}.resp").read_bytes())
+    assert response.certificate_status is status
+    assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == \
+        bytes(range(16))
+
+
+@pytest.mark.parametrize("signature", sorted(p.name for p in (FIXTURES / "signatures").glob(
+    "*.p7s")))
+def test_every_signature_shape_verifies(signature):
+    document = (FIXTURES / "signatures" / "document.txt").read_bytes()
+    data = (FIXTURES / "signatures" / signature).read_bytes()
+    result = Verifier(trust=[_root()]).verify(
+        data, content=document if "detached" in signature else None, at=NOW)
+    assert result.ok, result.summary()
+
+
+@pytest.mark.parametrize("name", ["joint.pfx", "joint-legacy.pfx"])
+def test_pfx_files_keep_r(name):
+    credential = pkcs12.load(FIXTURES / "pfx" / name, PASSWORD)
+    assert credential.r == bytes.fromhex(MANIFEST["certificates"]["joint"]["r"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12 as pyca_pkcs12
 
+from ..entropy import Entropy, SystemEntropy
 from ..errors import KeyFileError, KeyMismatchError, WrongPasswordError
 from ..fsutil import atomic_write
 from . import npki
@@ -64,8 +64,9 @@ class PFXCredential:
 # -- writing ----------------------------------------------------------------------------
 
 
-def _encrypt_modern(plain: bytes, password: str, iterations: int) -> keys.EncryptedPrivateKeyInfo:
-    salt, iv = secrets.token_bytes(16), secrets.token_bytes(16)
+def _encrypt_modern(plain: bytes, password: str, iterations: int,
+                    entropy: Entropy) -> keys.EncryptedPrivateKeyInfo:
+    salt, iv = entropy.token_bytes(16), entropy.token_bytes(16)
     kek = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(password.encode("utf-8"))
     padder = padding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
@@ -84,8 +85,9 @@ def _encrypt_modern(plain: bytes, password: str, iterations: int) -> keys.Encryp
                                          "encrypted_data": ciphertext})
 
 
-def _encrypt_legacy(plain: bytes, password: str, iterations: int) -> keys.EncryptedPrivateKeyInfo:
-    salt = secrets.token_bytes(8)
+def _encrypt_legacy(plain: bytes, password: str, iterations: int,
+                    entropy: Entropy) -> keys.EncryptedPrivateKeyInfo:
+    salt = entropy.token_bytes(8)
     bmp = bmp_password(password)
     key = pkcs12_kdf("sha1", bmp, salt, iterations, 24, KEY_ID)
     iv = pkcs12_kdf("sha1", bmp, salt, iterations, 8, IV_ID)
@@ -127,17 +129,20 @@ def _cert_bag(certificate: x509.Certificate, local_key_id: bytes | None) -> dict
 
 def dumps(certificate: x509.Certificate, private_key: rsa.RSAPrivateKey, password: str, *,
           r: bytes | None, legacy: bool = False, chain: tuple[x509.Certificate, ...] = (),
-          iterations: int | None = None) -> bytes:
-    """PFX bytes for ``certificate`` and ``private_key``, with R as a key attribute."""
+          iterations: int | None = None, entropy: Entropy | None = None) -> bytes:
+    """PFX bytes for ``certificate`` and ``private_key``, with R as a key attribute.
+
+    ``entropy`` (salts, IV) defaults to the OS CSPRNG; a seeded one reproduces a file."""
+    entropy = entropy or SystemEntropy()
     if certificate.public_key() != private_key.public_key():
         raise KeyMismatchError("the private key does not belong to the certificate")
     if not password:
         raise ValueError("a PFX needs a password")
     plain = npki.encode_private_key_info(private_key, r)
     if legacy:
-        shrouded = _encrypt_legacy(plain, password, iterations or LEGACY_ITERATIONS)
+        shrouded = _encrypt_legacy(plain, password, iterations or LEGACY_ITERATIONS, entropy)
     else:
-        shrouded = _encrypt_modern(plain, password, iterations or DEFAULT_ITERATIONS)
+        shrouded = _encrypt_modern(plain, password, iterations or DEFAULT_ITERATIONS, entropy)
     local_key_id = _local_key_id(certificate)
     bags = [
         _cert_bag(certificate, local_key_id),
@@ -152,7 +157,7 @@ def dumps(certificate: x509.Certificate, private_key: rsa.RSAPrivateKey, passwor
     auth_safe_der = auth_safe.dump()
     hash_name = "sha1" if legacy else "sha256"
     mac_iterations = LEGACY_ITERATIONS if legacy else MAC_ITERATIONS
-    mac_salt = secrets.token_bytes(8 if legacy else 16)
+    mac_salt = entropy.token_bytes(8 if legacy else 16)
     mac_key = pkcs12_kdf(hash_name, bmp_password(password), mac_salt, mac_iterations,
                          hashlib.new(hash_name).digest_size, MAC_ID)
     digest = hmac.new(mac_key, auth_safe_der, hash_name).digest()

@@ -121,7 +121,8 @@ def test_server(kpki_server):
 
 def test_plugin_fixtures_through_pytester(pytester):
     pytester.makepyfile(test_with_kpki=PLUGIN_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error")
+    # A subprocess: a fresh interpreter loads the plugin through its entry point, as users get it.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=7)
 
 

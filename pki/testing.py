@@ -33,6 +33,7 @@ from . import lifecycle
 from .authority import IssuedCertificate
 from .clock import KST, Clock, FixedClock, SystemClock, add_years
 from .entropy import SeededEntropy, SystemEntropy
+from .errors import PKIError
 from .fsutil import atomic_write
 from .home import DEFAULT_BASE_URL, Home
 from .keys import pkcs12
@@ -80,11 +81,14 @@ class TestKeyPool:
                 key = None
             if key is None:
                 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                self.directory.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, key.private_bytes(serialization.Encoding.PEM,
-                                                     serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()),
-                             mode=0o600)
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    atomic_write(path, key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()),
+                                 mode=0o600)
+                except (OSError, PKIError):
+                    pass  # an unwritable cache: the key lives for this process only
             self._keys[index] = key
         return key
 

@@ -142,3 +142,12 @@ def test_key_pool_is_cached_on_disk(tmp_path):
     again = TestKeyPool(tmp_path / "pool", size=2).generate(2048)
     assert first.private_numbers() == again.private_numbers()
     assert (tmp_path / "pool" / "rsa2048-000.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_key_pool_survives_an_unwritable_cache(tmp_path):
+    from pki.testing import TestKeyPool
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    key = TestKeyPool(blocker / "pool", size=1).generate(2048)
+    assert key.key_size == 2048

@@ -27,6 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _serve import kpki_serve
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -71,17 +72,7 @@ def main() -> None:
         api_key = subprocess.run([kpki, "--home", str(home_path), "cloud", "institution", "add",
                                   "bench"], capture_output=True, text=True,
                                  check=True).stdout.strip()
-        server = subprocess.Popen([kpki, "--home", str(home_path), "serve", "--port", "0"],
-                                  stderr=subprocess.PIPE, text=True)
-        url = None
-        while url is None:
-            line = server.stderr.readline() if server.stderr else ""
-            if not line:
-                raise SystemExit("kpki serve did not start")
-            match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            url = match.group(1) if match else None
-        drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
-        try:
+        with kpki_serve(home_path) as url:
             serials = []
             for n in range(args.clients):
                 phone = f"0101234{n:04d}"
@@ -109,10 +100,6 @@ def main() -> None:
                 list(pool.map(lambda i: one(serials[i % len(serials)]),
                               range(args.requests * 2)))
             throughput = args.requests * 2 / (time.perf_counter() - start)
-        finally:
-            server.terminate()
-            server.wait()
-            drain.wait()
 
     median = statistics.median(latencies)
     p95 = latencies[int(len(latencies) * 0.95) - 1]

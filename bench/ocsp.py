@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _serve import kpki_serve
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -87,19 +85,9 @@ def main() -> None:
                   .public_bytes(serialization.Encoding.DER)
                   for c in (good.certificate, revoked.certificate, unknown)]
 
-        server = subprocess.Popen([str(Path(sys.executable).parent / "kpki"), "--home",
-                                   str(home_path), "serve", "--port", "0", "--poll", "60",
-                                   "--signing-threads", str(args.signing_threads)],
-                                  stderr=subprocess.PIPE, text=True)
-        port = None
-        while port is None:
-            line = server.stderr.readline() if server.stderr else ""
-            if not line:
-                raise SystemExit("kpki serve did not start")
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            port = int(match.group(1)) if match else None
-        drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
-        try:
+        with kpki_serve(home_path, "--poll", "60", "--signing-threads",
+                        str(args.signing_threads), "--no-cloud") as url:
+            port = int(url.rsplit(":", 1)[1])
             queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
             workers = [multiprocessing.Process(target=client,
                                                args=(port, path, bodies, args.requests, queue))
@@ -111,10 +99,6 @@ def main() -> None:
             wall = time.perf_counter() - start
             for w in workers:
                 w.join()
-        finally:
-            server.terminate()
-            server.wait()
-            drain.wait()
 
     total = args.requests * args.clients
     statuses: dict[str, int] = {}

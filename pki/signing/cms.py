@@ -137,12 +137,8 @@ def sign(content: bytes, signer: Signer, *, detached: bool = False,
     ``signing_time`` (default: the clock's now) goes into the signed attributes; without
     signed attributes there is no signing time.
     """
-    if not isinstance(content, bytes | bytearray | memoryview):
-        raise TypeError("sign() takes the document's bytes; encode text first")
-    content = bytes(content)
+    content, when = _inputs(content, signing_time, clock)
     cert = signer.certificate
-    when = (signing_time or (clock or SystemClock()).now()).astimezone(dt.UTC).replace(
-        microsecond=0)
     sid, certificates = _signer_parts(cert, signer.chain if include_chain else ())
     if signed_attributes:
         attributes = cmsder.signed_attributes(hashlib.sha256(content).digest(), when)
@@ -155,6 +151,15 @@ def sign(content: bytes, signer: Signer, *, detached: bool = False,
     der = cmsder.content_info(signed) if content_info else signed
     return SignedDocument(der, when if signed_attributes else None, detached,
                           signed_attributes, content_info, pss)
+
+
+def _inputs(content: bytes, signing_time: dt.datetime | None, clock: Clock | None
+            ) -> tuple[bytes, dt.datetime]:
+    """The document's bytes and the signing time, whole seconds, UTC."""
+    if not isinstance(content, bytes | bytearray | memoryview):
+        raise TypeError("sign() takes the document's bytes; encode text first")
+    when = signing_time or (clock or SystemClock()).now()
+    return bytes(content), when.astimezone(dt.UTC).replace(microsecond=0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -176,12 +181,8 @@ def sign_reference(content: bytes, signer: Signer, *, detached: bool = False,
          clock: Clock | None = None) -> SignedDocument:
     """:func:`sign` built with asn1crypto: the reference the fast encoder is tested
     against, byte for byte."""
-    if not isinstance(content, bytes | bytearray | memoryview):
-        raise TypeError("sign() takes the document's bytes; encode text first")
-    content = bytes(content)
+    content, when = _inputs(content, signing_time, clock)
     cert = signer.certificate
-    when = (signing_time or (clock or SystemClock()).now()).astimezone(dt.UTC).replace(
-        microsecond=0)
     digest = hashlib.sha256(content).digest()
     signer_info: dict[str, Any] = {
         "version": "v1",

@@ -41,6 +41,7 @@ from .errors import (
 )
 from .extensions import certificate_policies, identify_data_san
 from .keys.generate import KeyGenerator, RSAKeyGenerator, check_subscriber_key
+from .lifecycle import find_certificate
 from .names import MAX_CN_LENGTH, build_name, check_holder_name, npki_folder_name
 from .profiles import (
     DEFAULT_RA,
@@ -410,7 +411,7 @@ class CertificateAuthority:
         :class:`CertificateNotFoundError`.
         """
         now = self.clock.now()
-        old = self._own_certificate(serial)
+        old = find_certificate(self._store, serial, ca=self.label)
         profile = get_profile(old.profile)
         opens_at = old.not_after - dt.timedelta(days=profile.renewal_window_days)
         if now > old.not_after:
@@ -452,7 +453,7 @@ class CertificateAuthority:
         revoked (superseded) and a new one with a new key keeps the old notAfter; one
         transaction."""
         now = self.clock.now()
-        old = self._own_certificate(serial)
+        old = find_certificate(self._store, serial, ca=self.label)
         if old.is_expired(now):
             raise CertificateExpiredError(
                 f"certificate {serial:X} expired on {old.not_after:%Y-%m-%d}; issue a new "
@@ -471,12 +472,6 @@ class CertificateAuthority:
             if deliver is not None:
                 deliver(issued)
         return issued
-
-    def _own_certificate(self, serial: int) -> CertificateRecord:
-        matches = self._store.find_certificates(serial, ca=self.label)
-        if not matches:
-            raise CertificateNotFoundError(serial, ca=self.label)
-        return matches[0]
 
     def _follow_up(self, old: CertificateRecord, profile: Profile, *, rrn: RRN | str,
                    csr: bytes | x509.CertificateSigningRequest | None,
@@ -511,18 +506,6 @@ class CertificateAuthority:
         if request.csr is not None and request.public_key is not None:
             raise ValueError("give a CSR or a public key, not both")
 
-        private_key: rsa.RSAPrivateKey | None = None
-        if request.csr is not None:
-            subject_key = check_subscriber_key(load_csr(request.csr).public_key())
-            key_origin = KeyOrigin.CSR
-        elif request.public_key is not None:
-            subject_key = check_subscriber_key(request.public_key)
-            key_origin = KeyOrigin.PUBLIC_KEY
-        else:
-            private_key = self.key_generator.generate(SUBSCRIBER_KEY_BITS)
-            subject_key = private_key.public_key()
-            key_origin = KeyOrigin.GENERATED
-
         day = kst_today(now)
         not_before, not_after = validity_for(day, profile.term_years)
         if request.not_after is not None:
@@ -538,11 +521,25 @@ class CertificateAuthority:
                 f"a {profile.name} certificate issued now would outlive CA {self.label!r}",
                 profile=profile.name)
 
+        wants_km = request.with_km or request.km_public_key is not None
+        if wants_km and profile.family is not Family.JOINT:
+            raise ProfileError("key-management certificates go with joint certificates",
+                               profile=profile.name)
+
+        private_key: rsa.RSAPrivateKey | None = None
+        if request.csr is not None:
+            subject_key = check_subscriber_key(load_csr(request.csr).public_key())
+            key_origin = KeyOrigin.CSR
+        elif request.public_key is not None:
+            subject_key = check_subscriber_key(request.public_key)
+            key_origin = KeyOrigin.PUBLIC_KEY
+        else:
+            private_key = self.key_generator.generate(SUBSCRIBER_KEY_BITS)
+            subject_key = private_key.public_key()
+            key_origin = KeyOrigin.GENERATED
+
         km = None
-        if request.with_km or request.km_public_key is not None:
-            if profile.family is not Family.JOINT:
-                raise ProfileError("key-management certificates go with joint certificates",
-                                   profile=profile.name)
+        if wants_km:
             km = self._prepare(replace(request, profile=key_management_profile(profile),
                                        csr=None, public_key=request.km_public_key,
                                        with_km=False, km_public_key=None), now)

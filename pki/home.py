@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -104,7 +104,9 @@ class Home:
         self.path = path
         self.store = store
         self._memory: dict[str, Any] | None = None
-        """Keys and responders of a home that lives in memory only (:meth:`in_memory`)."""
+        """Responders of a home that lives in memory only (:meth:`in_memory`)."""
+        self._keys: dict[str, rsa.RSAPrivateKey] = {}
+        """CA keys held in memory: all of a memory home's, and those :meth:`unlock` loaded."""
         self.clock: Clock = clock or SystemClock()
         self.entropy: Entropy = entropy or SystemEntropy()
         self.key_generator: KeyGenerator = key_generator or RSAKeyGenerator()
@@ -266,11 +268,23 @@ class Home:
             chain.append(record.certificate)
         return tuple(chain)
 
+    def unlock(self, passphrase: bytes | None, *, keys_from: Home | None = None) -> None:
+        """Load every CA key now and keep it, so later work does not decrypt it again.
+
+        A long-running process (``kpki serve``) calls this once; each key file costs a
+        full PBKDF2 run to open. ``keys_from`` takes the keys another unlocked handle on
+        the same home holds instead of opening the files again.
+        """
+        for record in self.store.list_cas():
+            held = keys_from._keys.get(record.label) if keys_from is not None else None
+            self._keys[record.label] = held or self.load_ca_key(record.label, passphrase)
+
     def load_ca_key(self, label: str, passphrase: bytes | None) -> rsa.RSAPrivateKey:
         """The CA's private key; :class:`WrongPasswordError` if the passphrase fails."""
         self.store.get_ca(label)
-        if self._memory is not None:
-            return cast(rsa.RSAPrivateKey, self._memory[f"{label}/key"])
+        held = self._keys.get(label)
+        if held is not None:
+            return held
         if self.keys_encrypted and not passphrase:
             raise WrongPasswordError("the CA keys of this home are encrypted: give the passphrase")
         key = load_private_key_file(self.ca_dir(label) / "key.pem",
@@ -436,7 +450,7 @@ class Home:
     def _write_ca_files(self, label: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
                         passphrase: bytes | None) -> None:
         if self._memory is not None:
-            self._memory[f"{label}/key"] = key
+            self._keys[label] = key
             return
         folder = self.ca_dir(label)
         try:

@@ -93,6 +93,8 @@ class ServiceState:
         return done
 
     def setup(self) -> None:
+        self.home.unlock(self.passphrase)
+        self.publisher.unlock(self.passphrase, keys_from=self.home)
         for record in self.home.store.list_cas():
             self.crl_paths[urlsplit(record.crl_url).path] = (record.label, False)
             self.crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True)

@@ -16,6 +16,7 @@ from pki import oids
 from pki.errors import (
     HomeExistsError,
     HomeNotFoundError,
+    PKIError,
     ProfileError,
     StoreError,
     UnknownCAError,
@@ -114,6 +115,24 @@ def test_wrong_or_missing_passphrase_is_refused(make_home):
     with pytest.raises(WrongPasswordError):
         home.authority(passphrase=None)
     assert home.authority(passphrase=PASSPHRASE).label == "yessign"
+
+
+def test_unlock_opens_each_ca_key_once(make_home):
+    home = make_home(passphrase=PASSPHRASE)
+    with pytest.raises(WrongPasswordError):
+        home.unlock(b"not the passphrase")
+    home.unlock(PASSPHRASE)
+    for label in ("root", "yessign"):  # held in memory: the files are not read again
+        (home.ca_dir(label) / "key.pem").write_bytes(b"gone")
+    assert [crl.info.ca for crl, _ in home.publish_crls(passphrase=None)] == ["root", "yessign"]
+    other = Home.open(home.path, clock=home.clock)
+    try:
+        with pytest.raises(PKIError):
+            other.load_ca_key("yessign", PASSPHRASE)
+        other.unlock(None, keys_from=home)
+        assert other.authority().label == "yessign"
+    finally:
+        other.close()
 
 
 def test_no_passphrase_stores_plain_keys(home):

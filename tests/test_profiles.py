@@ -19,7 +19,7 @@ from pki.errors import (
     UnsupportedKeyError,
 )
 from pki.home import CASettings
-from pki.profiles import PROFILES, FinancialKind, JointPolicy, Profile
+from pki.profiles import PROFILES, FinancialKind, JointPolicy, Profile, get_profile
 from pki.rrn import synthetic_rrn
 from pki.vid import decode_identify_data, vid_matches
 from tests.helpers import (
@@ -304,3 +304,9 @@ def test_certificate_may_not_outlive_its_ca(authority, clock: FixedClock):
     clock.set(authority.certificate.not_valid_after_utc - dt.timedelta(days=200))
     with pytest.raises(ProfileError):
         authority.issue_joint(name="홍길동", rrn=RRN)
+
+
+def test_unknown_profile_names_the_known_ones():
+    assert get_profile("joint-general") is PROFILES["joint-general"]
+    with pytest.raises(ProfileError, match=r"unknown profile 'nope'.*joint-general"):
+        get_profile("nope")

@@ -25,6 +25,7 @@ __all__ = [
     "decrypt_private_key",
     "encrypt_private_key",
     "load_private_key_file",
+    "pbes2_encrypt",
 ]
 
 CA_KDF_ITERATIONS = 600_000
@@ -45,6 +46,16 @@ def encrypt_private_key(key: PrivateKeyTypes, passphrase: bytes, *,
     iv = os.urandom(16) if iv is None else iv
     plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption())
+    info = pbes2_encrypt(plain, passphrase, iterations=iterations, salt=salt, iv=iv)
+    return cast(bytes, pem.armor("ENCRYPTED PRIVATE KEY", info.dump()))
+
+
+def pbes2_encrypt(plain: bytes, passphrase: bytes, *, iterations: int, salt: bytes,
+                  iv: bytes) -> keys.EncryptedPrivateKeyInfo:
+    """Wrap DER ``plain`` (a PrivateKeyInfo) in PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC.
+
+    The one writer of this envelope, for CA keys here and for PKCS #12 key bags.
+    """
     kek = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(passphrase)
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plain) + padder.finalize()
@@ -64,9 +75,8 @@ def encrypt_private_key(key: PrivateKeyTypes, passphrase: bytes, *,
             "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": iv},
         },
     })
-    info = keys.EncryptedPrivateKeyInfo({"encryption_algorithm": algorithm,
+    return keys.EncryptedPrivateKeyInfo({"encryption_algorithm": algorithm,
                                          "encrypted_data": ciphertext})
-    return cast(bytes, pem.armor("ENCRYPTED PRIVATE KEY", info.dump()))
 
 
 def decrypt_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:

@@ -36,6 +36,7 @@ from ..entropy import Entropy, SystemEntropy
 from ..errors import KeyFileError, KeyMismatchError, WrongPasswordError
 from ..fsutil import atomic_write
 from . import npki
+from .atrest import pbes2_encrypt
 from .pkcs12kdf import IV_ID, KEY_ID, MAC_ID, bmp_password, pkcs12_kdf
 
 __all__ = ["PFXCredential", "dump", "dumps", "load", "loads"]
@@ -67,22 +68,8 @@ class PFXCredential:
 def _encrypt_modern(plain: bytes, password: str, iterations: int,
                     entropy: Entropy) -> keys.EncryptedPrivateKeyInfo:
     salt, iv = entropy.token_bytes(16), entropy.token_bytes(16)
-    kek = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(password.encode("utf-8"))
-    padder = padding.PKCS7(128).padder()
-    encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padder.update(plain) + padder.finalize()) + \
-        encryptor.finalize()
-    algorithm = algos.EncryptionAlgorithm({
-        "algorithm": "pbes2",
-        "parameters": {
-            "key_derivation_func": {"algorithm": "pbkdf2", "parameters": {
-                "salt": algos.Pbkdf2Salt(name="specified", value=core.OctetString(salt)),
-                "iteration_count": iterations, "prf": {"algorithm": "sha256"}}},
-            "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": iv},
-        },
-    })
-    return keys.EncryptedPrivateKeyInfo({"encryption_algorithm": algorithm,
-                                         "encrypted_data": ciphertext})
+    return pbes2_encrypt(plain, password.encode("utf-8"), iterations=iterations, salt=salt,
+                         iv=iv)
 
 
 def _encrypt_legacy(plain: bytes, password: str, iterations: int,

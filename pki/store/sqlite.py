@@ -189,6 +189,22 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX cloud_history_user ON cloud_history (user_id, id);
     """,
+    # 4: the cloud under hostile parties: PIN attempts in flight (never charged), the
+    # institution a user registered with and the one that caused a message, and the
+    # vault secret's check value beside each sealed key.
+    """
+    CREATE TABLE cloud_pin_reservations (
+        id INTEGER PRIMARY KEY,
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        boot TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX cloud_pin_reservations_key ON cloud_pin_reservations (ca, serial);
+    ALTER TABLE cloud_users ADD COLUMN institution_id INTEGER REFERENCES institutions(id);
+    ALTER TABLE cloud_messages ADD COLUMN institution_id INTEGER REFERENCES institutions(id);
+    ALTER TABLE cloud_keys ADD COLUMN secret_check TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -35,12 +35,14 @@ def test_store_from_a_newer_kpki_is_refused(home):
 def test_migrations_bring_an_empty_file_up_to_date(tmp_path):
     store = SQLiteStore(tmp_path / "s.db", create=True)
     tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     assert {"meta", "cas", "certificates", "audit"} <= tables  # migration 1
     assert "crls" in tables  # migration 2
     assert {"institutions", "cloud_users", "cloud_codes", "cloud_messages", "cloud_keys",
             "cloud_registrations", "cloud_devices", "cloud_history"} <= tables  # migration 3
     assert "cloud_pin_reservations" in tables  # migration 4
+    columns = {r[1] for r in store._conn.execute("PRAGMA table_info(cas)")}
+    assert {"last_event_at", "last_crl_at"} <= columns  # migration 5
     store.close()
 
 

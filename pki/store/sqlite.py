@@ -205,6 +205,15 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cloud_messages ADD COLUMN institution_id INTEGER REFERENCES institutions(id);
     ALTER TABLE cloud_keys ADD COLUMN secret_check TEXT;
     """,
+    # 5: time never goes backwards per CA: the latest time recorded for each CA's events
+    # and the thisUpdate of its latest CRL (reserved with its number), seeded from history.
+    """
+    ALTER TABLE cas ADD COLUMN last_event_at TEXT;
+    ALTER TABLE cas ADD COLUMN last_crl_at TEXT;
+    UPDATE cas SET
+        last_event_at = (SELECT max(at) FROM audit WHERE audit.ca = cas.label),
+        last_crl_at = (SELECT max(this_update) FROM crls WHERE crls.ca_id = cas.id);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -13,6 +13,7 @@ __all__ = [
     "CSRError",
     "CertificateExpiredError",
     "CertificateNotFoundError",
+    "ClockBehindError",
     "HomeError",
     "HomeExistsError",
     "HomeNotFoundError",
@@ -30,6 +31,7 @@ __all__ = [
     "RenewalWindowError",
     "SerialInUseError",
     "StoreError",
+    "TimestampError",
     "UnknownCAError",
     "UnsupportedKeyError",
     "WrongPasswordError",
@@ -175,6 +177,39 @@ class SerialInUseError(StoreError):
         super().__init__(f"serial {serial:X} is already used at CA {ca!r}")
         self.serial = serial
         self.ca = ca
+
+
+class ClockBehindError(PKIError):
+    """The clock reads earlier than a CRL the CA has already issued.
+
+    A CRL older than the last one would look stale (or like a replay) to every client, so
+    none is made until the clock is right again. ``at`` is what the clock says, ``last``
+    the thisUpdate of the CA's latest CRL.
+    """
+
+    def __init__(self, *, ca: str, at: object, last: object) -> None:
+        super().__init__(
+            f"the clock reads {at}, earlier than the last CRL of CA {ca!r} ({last}); a CRL "
+            "cannot go back in time: correct the system clock")
+        self.ca = ca
+        self.at = at
+        self.last = last
+
+
+class TimestampError(PKIError):
+    """A time-stamping authority refused a request, or answered something unusable.
+
+    ``status`` is the PKIStatus of the answer (``rejection``, ...) when there was one,
+    ``fail_info`` its failure bits (``bad_alg``, ``bad_data_format``, ...), ``url`` where
+    the request went.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: str | None = None,
+                 fail_info: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.fail_info = fail_info
 
 
 class HomeError(PKIError):

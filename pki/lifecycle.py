@@ -1,6 +1,8 @@
 """Revocation, suspension and resumption (korean-pki.md section 7).
 
-Each operation is one store transaction: the status change and its audit row. Rules:
+Each operation is one store transaction: the status change and its audit row, dated by
+:meth:`pki.store.StoreTransaction.event_time` (never before the CA's previous event, even
+when the clock has gone back). Rules:
 
 * revoke: any valid or suspended, unexpired certificate, with an RFC 5280 reason (not
   ``certificateHold``, which is what suspend is, nor ``removeFromCRL``) and optionally an
@@ -94,6 +96,7 @@ def revoke(store: Store, serial: int, *, at: dt.datetime, ca: str | None = None,
     record = find_certificate(store, serial, ca=ca)
     with store.transaction() as tx:
         current = _current(tx, record)
+        at = tx.event_time(current.ca, at)
         if current.status is CertStatus.REVOKED:
             raise AlreadyRevokedError(f"certificate {serial:X} is revoked already",
                                       serial=serial)
@@ -113,6 +116,7 @@ def suspend(store: Store, serial: int, *, at: dt.datetime,
     record = find_certificate(store, serial, ca=ca)
     with store.transaction() as tx:
         current = _current(tx, record)
+        at = tx.event_time(current.ca, at)
         if current.status is CertStatus.REVOKED:
             raise AlreadyRevokedError(f"certificate {serial:X} is revoked", serial=serial)
         if current.status is CertStatus.SUSPENDED:
@@ -132,6 +136,7 @@ def resume(store: Store, serial: int, *, at: dt.datetime,
     record = find_certificate(store, serial, ca=ca)
     with store.transaction() as tx:
         current = _current(tx, record)
+        at = tx.event_time(current.ca, at)
         if current.status is CertStatus.REVOKED:
             raise AlreadyRevokedError(f"certificate {serial:X} is revoked; it cannot be "
                                       "resumed", serial=serial)

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import PKIError
 from .home import Home
 from .revocation.crl import delta_url
 from .revocation.ocsp import OCSPResponder
@@ -220,6 +221,8 @@ def create_app(state: ServiceState) -> ASGIApp:
                 await asyncio.sleep(state.poll_seconds)
                 try:
                     await loop.run_in_executor(None, state.refresh)
+                except PKIError as exc:  # a clock gone back, a full disk: one line, no trace
+                    log.error("republishing CRLs failed: %s", exc)
                 except Exception:  # keep serving the last CRLs; say why once per failure
                     log.exception("republishing CRLs failed")
 

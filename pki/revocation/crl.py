@@ -96,7 +96,7 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
         lapse_suspensions(store, ca.label, at=at)
     change_seq = store.change_seq(ca.label)  # read before the entries: see module doc
     with store.transaction() as tx:
-        number = tx.next_crl_number(ca.label)
+        number, at = tx.reserve_crl(ca.label, at)
     next_update = at + (validity or (DELTA_VALIDITY if delta else FULL_VALIDITY))
 
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value

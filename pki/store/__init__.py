@@ -163,14 +163,23 @@ class StoreTransaction(Protocol):
 
     def put_ca(self, record: CARecord) -> None: ...
 
+    def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
+        """The time to record for an event of ``ca`` happening at ``at`` by the clock: never
+        earlier than the CA's previous event, however the clock moved. Every write below
+        that records a time of a CA goes through this rule."""
+        ...
+
     def put_certificate(self, record: CertificateRecord) -> None:
-        """Record a certificate and its ``certificate.issued`` audit row;
+        """Record a certificate and its ``certificate.issued`` audit row (``issued_at``
+        as :meth:`event_time` gives it);
         :class:`pki.errors.SerialInUseError` if the CA has used the serial before (the
         transaction stays usable)."""
         ...
 
     def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
-              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
+              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """Append an audit row; a row about a CA is dated as :meth:`event_time` says."""
+        ...
 
     def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
         """Read a certificate inside the transaction (under its write lock)."""
@@ -179,10 +188,18 @@ class StoreTransaction(Protocol):
     def set_status(self, ca: str, serial: int, *, status: CertStatus, at: dt.datetime,
                    revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
                    invalidity_date: dt.datetime | None) -> None:
-        """Change a certificate's status; the CA's change counter moves on."""
+        """Change a certificate's status; the CA's change counter moves on. ``at`` follows
+        :meth:`event_time`, and so does ``revoked_at`` when it equals ``at`` (the event puts
+        the certificate on the CRL); an earlier ``revoked_at`` (a suspension lapsing into a
+        revocation) is kept."""
         ...
 
-    def next_crl_number(self, ca: str) -> int: ...
+    def reserve_crl(self, ca: str, at: dt.datetime) -> tuple[int, dt.datetime]:
+        """The next CRL number of ``ca`` (shared by full and delta CRLs) and the CRL's
+        thisUpdate: ``at``, or the CA's latest event time if that is later (a CRL is never
+        dated before a change it lists). Raises :class:`pki.errors.ClockBehindError` if
+        ``at`` is earlier than the thisUpdate of a CRL reserved before."""
+        ...
 
     def record_crl(self, info: CRLInfo) -> None: ...
 

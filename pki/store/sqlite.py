@@ -21,7 +21,13 @@ from typing import Any
 
 from cryptography import x509
 
-from ..errors import CertificateNotFoundError, SerialInUseError, StoreError, UnknownCAError
+from ..errors import (
+    CertificateNotFoundError,
+    ClockBehindError,
+    SerialInUseError,
+    StoreError,
+    UnknownCAError,
+)
 from . import (
     AuditEvent,
     CARecord,
@@ -298,15 +304,29 @@ class _Transaction:
         except sqlite3.IntegrityError:
             raise StoreError(f"a CA labelled {record.label!r} exists already") from None
 
+    def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
+        """``at``, or the latest time recorded for an event of ``ca`` if the clock has gone
+        back past it; the CA's latest time moves on to the result."""
+        return self._advance(self._ca_id(ca), at)
+
+    def _advance(self, ca_id: int, at: dt.datetime) -> dt.datetime:
+        text = _ts(at)
+        (latest,) = self._conn.execute(
+            "UPDATE cas SET last_event_at = max(coalesce(last_event_at, ?1), ?1) "
+            "WHERE id = ?2 RETURNING last_event_at", (text, ca_id)).fetchone()
+        return at if latest == text else _parse_ts(latest)
+
     def put_certificate(self, record: CertificateRecord) -> None:
+        ca_id = self._ca_id(record.ca)
+        issued_at = self._advance(ca_id, record.issued_at)
         try:
             self._cursor.execute(
                 "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
                 "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self._ca_id(record.ca), _hex(record.serial), record.subject, record.holder,
+                (ca_id, _hex(record.serial), record.subject, record.holder,
                  record.profile, record.status.value, _ts(record.not_before),
-                 _ts(record.not_after), record.der, _ts(record.issued_at),
+                 _ts(record.not_after), record.der, _ts(issued_at),
                  record.key_origin.value, record.ra, record.alias,
                  None if record.replaces is None else _hex(record.replaces)),
             )
@@ -317,6 +337,13 @@ class _Transaction:
 
     def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        if ca is not None:
+            ca_id = self._ca_ids.get(ca)
+            if ca_id is None:
+                row = self._conn.execute("SELECT id FROM cas WHERE label = ?", (ca,)).fetchone()
+                ca_id = None if row is None else self._ca_ids.setdefault(ca, int(row[0]))
+            if ca_id is not None:
+                at = self._advance(ca_id, at)
         self._conn.execute(
             "INSERT INTO audit (at, action, ca, serial, detail) VALUES (?, ?, ?, ?, ?)",
             (_ts(at), action, ca, None if serial is None else _hex(serial),
@@ -337,6 +364,9 @@ class _Transaction:
                    revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
                    invalidity_date: dt.datetime | None) -> None:
         ca_id = self._ca_id(ca)
+        event_at = self._advance(ca_id, at)
+        if revoked_at is not None and revoked_at == at:  # put on the CRL by this event
+            revoked_at = event_at
         (seq,) = self._conn.execute(
             "UPDATE cas SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
             (ca_id,)).fetchone()
@@ -346,16 +376,22 @@ class _Transaction:
             "WHERE serial = ? AND ca_id = ?",
             (status.value, None if revoked_at is None else _ts(revoked_at),
              None if reason is None else reason.value,
-             None if invalidity_date is None else _ts(invalidity_date), _ts(at), seq,
+             None if invalidity_date is None else _ts(invalidity_date), _ts(event_at), seq,
              _hex(serial), ca_id))
         if cursor.rowcount != 1:
             raise CertificateNotFoundError(serial, ca=ca)
 
-    def next_crl_number(self, ca: str) -> int:
+    def reserve_crl(self, ca: str, at: dt.datetime) -> tuple[int, dt.datetime]:
+        ca_id = self._ca_id(ca)
+        (last,) = self._conn.execute("SELECT last_crl_at FROM cas WHERE id = ?",
+                                     (ca_id,)).fetchone()
+        if last is not None and _ts(at) < last:
+            raise ClockBehindError(ca=ca, at=at.replace(microsecond=0), last=_parse_ts(last))
+        this_update = self._advance(ca_id, at)
         (number,) = self._conn.execute(
-            "UPDATE cas SET crl_number = crl_number + 1 WHERE id = ? RETURNING crl_number",
-            (self._ca_id(ca),)).fetchone()
-        return int(number)
+            "UPDATE cas SET crl_number = crl_number + 1, last_crl_at = ? WHERE id = ? "
+            "RETURNING crl_number", (_ts(this_update), ca_id)).fetchone()
+        return int(number), this_update
 
     def record_crl(self, info: CRLInfo) -> None:
         self._conn.execute(

@@ -35,7 +35,7 @@ def test_store_from_a_newer_kpki_is_refused(home):
 def test_migrations_bring_an_empty_file_up_to_date(tmp_path):
     store = SQLiteStore(tmp_path / "s.db", create=True)
     tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master")}
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     assert {"meta", "cas", "certificates", "audit"} <= tables  # migration 1
     assert "crls" in tables  # migration 2
     assert {"institutions", "cloud_users", "cloud_codes", "cloud_messages", "cloud_keys",
@@ -43,6 +43,7 @@ def test_migrations_bring_an_empty_file_up_to_date(tmp_path):
     assert "cloud_pin_reservations" in tables  # migration 4
     columns = {r[1] for r in store._conn.execute("PRAGMA table_info(cas)")}
     assert {"last_event_at", "last_crl_at"} <= columns  # migration 5
+    assert "deliveries" in tables and store.get_meta("store_id")  # migration 6
     store.close()
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "CRLInfo",
     "CertStatus",
     "CertificateRecord",
+    "DeliveryRecord",
     "KeyOrigin",
     "Store",
     "StoreTransaction",
@@ -151,6 +152,26 @@ class AuditEvent:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A certificate on its way into an NPKI folder (:mod:`pki.delivery`).
+
+    Recorded with the certificate, in the issuing transaction, before its files leave their
+    temporary names; ``delivered_at`` is set once they are in ``folder``. A record still
+    pending after the issuing process is gone is a delivery to finish or a certificate to
+    report as undelivered.
+    """
+
+    ca: str
+    serial: int
+    folder: str
+    """The NPKI folder the certificate goes to (absolute)."""
+    staging: str
+    """The folder where its files wait under temporary names until the commit (absolute)."""
+    recorded_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+
+
 class StoreTransaction(Protocol):
     """Writes that commit together or not at all."""
 
@@ -203,6 +224,19 @@ class StoreTransaction(Protocol):
 
     def record_crl(self, info: CRLInfo) -> None: ...
 
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Note where a certificate recorded in this transaction is being delivered."""
+        ...
+
+    def mark_delivered(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
+        """Finish a pending delivery and write its ``certificate.delivered`` audit row;
+        False (and nothing written) if it was not pending."""
+        ...
+
+    def pending_deliveries(self) -> Sequence[DeliveryRecord]:
+        """Deliveries not finished, read under the transaction's write lock."""
+        ...
+
 
 class Store(Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
@@ -252,6 +286,10 @@ class Store(Protocol):
 
     def suspended_before(self, ca: str, cutoff: dt.datetime) -> Sequence[int]:
         """Serials suspended since before ``cutoff``."""
+        ...
+
+    def pending_deliveries(self, *, ca: str | None = None) -> Sequence[DeliveryRecord]:
+        """Deliveries recorded but not finished, oldest first."""
         ...
 
     def close(self) -> None: ...

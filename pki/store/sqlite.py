@@ -35,6 +35,7 @@ from . import (
     CertStatus,
     CRLEntry,
     CRLInfo,
+    DeliveryRecord,
     KeyOrigin,
 )
 
@@ -220,6 +221,22 @@ _MIGRATIONS: tuple[str, ...] = (
         last_event_at = (SELECT max(at) FROM audit WHERE audit.ca = cas.label),
         last_crl_at = (SELECT max(this_update) FROM crls WHERE crls.ca_id = cas.id);
     """,
+    # 6: deliveries into NPKI folders (pki.delivery): each certificate delivered to disk is
+    # recorded with its folder in the issuing transaction, so a crash between the commit
+    # and the files' arrival is found again; the store's id names its temporary folders.
+    """
+    CREATE TABLE deliveries (
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        serial TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        staging TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        delivered_at TEXT,
+        PRIMARY KEY (ca_id, serial)
+    );
+    CREATE INDEX deliveries_pending ON deliveries (ca_id) WHERE delivered_at IS NULL;
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(8))));
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -399,6 +416,41 @@ class _Transaction:
             "change_seq, entries, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (self._ca_id(info.ca), info.number, info.delta_base, _ts(info.this_update),
              _ts(info.next_update), info.change_seq, info.entries, info.sha256))
+
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        self._conn.execute(
+            "INSERT INTO deliveries (ca_id, serial, folder, staging, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (self._ca_id(record.ca), _hex(record.serial), record.folder, record.staging,
+             _ts(record.recorded_at)))
+
+    def mark_delivered(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
+        ca_id = self._ca_id(ca)
+        at = self._advance(ca_id, at)
+        row = self._conn.execute(
+            "UPDATE deliveries SET delivered_at = ? WHERE ca_id = ? AND serial = ? "
+            "AND delivered_at IS NULL RETURNING folder",
+            (_ts(at), ca_id, _hex(serial))).fetchone()
+        if row is None:
+            return False
+        self.audit("certificate.delivered", at=at, ca=ca, serial=serial,
+                   detail={"folder": row[0]})
+        return True
+
+    def pending_deliveries(self) -> list[DeliveryRecord]:
+        return _delivery_records(self._conn.execute(_PENDING_DELIVERIES).fetchall())
+
+
+_DELIVERY_COLUMNS = ("cas.label, d.serial, d.folder, d.staging, d.recorded_at, "
+                     "d.delivered_at")
+_PENDING_DELIVERIES = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN cas ON "
+                       "cas.id = d.ca_id WHERE d.delivered_at IS NULL")
+
+
+def _delivery_records(rows: Sequence[Any]) -> list[DeliveryRecord]:
+    return [DeliveryRecord(ca=r[0], serial=int(r[1], 16), folder=r[2], staging=r[3],
+                           recorded_at=_parse_ts(r[4]), delivered_at=_opt_ts(r[5]))
+            for r in rows]
 
 
 _CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
@@ -630,6 +682,13 @@ class SQLiteStore:
             "WHERE ca_id = ? AND status = 'suspended' AND revoked_at < ?",
             (self._ca_id_of(ca), _ts(cutoff)))
         return [int(r[0], 16) for r in rows]
+
+    def pending_deliveries(self, *, ca: str | None = None) -> list[DeliveryRecord]:
+        sql, params = _PENDING_DELIVERIES, []
+        if ca is not None:
+            sql += " AND cas.label = ?"
+            params.append(ca)
+        return _delivery_records(self._query(sql + " ORDER BY d.recorded_at, d.rowid", params))
 
     def close(self) -> None:
         self._conn.close()

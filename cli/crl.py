@@ -24,7 +24,10 @@ def crl() -> None:
 @click.pass_obj
 def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file: Path | None,
             as_json: bool) -> None:
-    """Issue the next CRL of each CA and write it (DER and PEM) to the publish folder."""
+    """Issue the next CRL of each CA and write it (DER and PEM) to the publish folder.
+
+    A CRL is never written over a newer one another publisher put in place meanwhile.
+    """
     with obj.open_home() as home:
         for label in labels:
             home.store.get_ca(label)
@@ -33,8 +36,9 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
                                  labels=list(labels) or None)
         rows = [{"ca": c.info.ca, "number": c.info.number, "delta_base": c.info.delta_base,
                  "entries": c.info.entries, "this_update": iso(c.info.this_update),
-                 "next_update": iso(c.info.next_update), "der": str(path),
-                 "pem": str(path) + ".pem"} for c, path in done]
+                 "next_update": iso(c.info.next_update),
+                 "der": None if path is None else str(path),
+                 "pem": None if path is None else str(path) + ".pem"} for c, path in done]
         if as_json:
             emit_json(rows)
             return
@@ -42,5 +46,7 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
             click.echo("Nothing published (a delta CRL needs a full CRL first).")
         for r in rows:
             kind = f"delta CRL on {r['delta_base']}" if r["delta_base"] else "CRL"
+            where = (f"-> {r['der']}" if r["der"] else
+                     "not written: another publisher has put a newer one in place")
             click.echo(f"{r['ca']}: {kind} number {r['number']}, {r['entries']} entries, "
-                       f"next update {r['next_update']} -> {r['der']}")
+                       f"next update {r['next_update']} {where}")

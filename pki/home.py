@@ -356,7 +356,8 @@ class Home:
         """Issue and write the next CRL of each CA (the root's included).
 
         With ``delta``, CAs without a full CRL yet are skipped. Returns each CRL with the
-        path of its DER file.
+        path of its DER file, or None where it was not written: a memory home, or another
+        publisher wrote a newer CRL there meanwhile (see :func:`pki.revocation.crl.write_crl`).
         """
         done: list[tuple[IssuedCRL, Path | None]] = []
         for record in self.store.list_cas():
@@ -370,8 +371,8 @@ class Home:
             if self._memory is not None:
                 done.append((crl, None))  # nothing on disk in a memory home
                 continue
-            der_path, _ = write_crl(crl, self.publish_dir, url)
-            done.append((crl, der_path))
+            paths = write_crl(crl, self.publish_dir, url)
+            done.append((crl, None if paths is None else paths[0]))
         return done
 
     def ocsp_responder(self, label: str, *, passphrase: bytes | None) -> OCSPResponder:

@@ -9,13 +9,29 @@ full CRL (its base): new revocations and suspensions, and resumed certificates a
 
 Building happens outside any write transaction (a million-entry CRL takes seconds): the
 number is reserved first, the CRL recorded after. A number whose CRL failed is skipped.
+
+Publishing (:func:`write_crl`) happens under an exclusive lock on the publish folder
+(``.lock``), so publishers in several processes take turns, and follows three rules:
+
+* never older: a CRL is written only if its number is above the one in the file already
+  published at its URL (a publisher that reserved its number first may finish last);
+* DER and PEM together: both are written under temporary names, a journal
+  (``.publishing``) names the pair, then both are renamed and the journal removed. A crash
+  between the two renames leaves the journal behind, and the next publisher, first thing
+  under the lock, writes the PEM again from the DER;
+* no leftovers: temporary files (``.*.tmp``) are removed by the next publisher under the
+  lock, where no other publisher can be writing one.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +40,8 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import PKIError
+from ..errors import OutputError, PKIError
+from ..faults import fault_point
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..lifecycle import lapse_suspensions
 from ..store import CARecord, CertStatus, CRLEntry, CRLInfo, Store
@@ -42,6 +59,8 @@ __all__ = [
 
 FULL_VALIDITY = dt.timedelta(days=1)
 DELTA_VALIDITY = dt.timedelta(hours=1)
+_LOCK_NAME = ".lock"
+_JOURNAL_NAME = ".publishing"
 
 
 @dataclass(frozen=True)
@@ -51,14 +70,18 @@ class IssuedCRL:
 
     @property
     def pem(self) -> bytes:
-        # One buffer, not a million line objects: a full CRL can be tens of megabytes.
-        body = base64.b64encode(self.der)
-        out = bytearray(b"-----BEGIN X509 CRL-----\n")
-        for start in range(0, len(body), 64):
-            out += body[start:start + 64]
-            out += b"\n"
-        out += b"-----END X509 CRL-----\n"
-        return bytes(out)
+        return _pem(self.der)
+
+
+def _pem(der: bytes) -> bytes:
+    # One buffer, not a million line objects: a full CRL can be tens of megabytes.
+    body = base64.b64encode(der)
+    out = bytearray(b"-----BEGIN X509 CRL-----\n")
+    for start in range(0, len(body), 64):
+        out += body[start:start + 64]
+        out += b"\n"
+    out += b"-----END X509 CRL-----\n"
+    return bytes(out)
 
 
 def delta_url(crl_url: str) -> str:
@@ -97,6 +120,7 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
     change_seq = store.change_seq(ca.label)  # read before the entries: see module doc
     with store.transaction() as tx:
         number, at = tx.reserve_crl(ca.label, at)
+    fault_point("crl.reserved")
     next_update = at + (validity or (DELTA_VALIDITY if delta else FULL_VALIDITY))
 
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
@@ -132,6 +156,7 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
         tx.record_crl(info)
         tx.audit("crl.issued", at=at, ca=ca.label,
                  detail={"number": number, "delta_base": info.delta_base, "entries": count})
+    fault_point("crl.recorded")
     return IssuedCRL(info, der)
 
 
@@ -144,11 +169,118 @@ def publish_path(folder: Path, url: str) -> Path:
     return folder.joinpath(*parts)
 
 
-def write_crl(crl: IssuedCRL, folder: Path, url: str) -> tuple[Path, Path]:
-    """Write the CRL as DER (at the URL's path) and PEM (``.pem`` beside it), atomically."""
+def write_crl(crl: IssuedCRL, folder: Path, url: str) -> tuple[Path, Path] | None:
+    """Publish the CRL as DER (at the URL's path) and PEM (``.pem`` beside it).
+
+    Returns both paths, or None if the file there holds this CRL or a newer one already
+    (see the module doc for the rules). Raises :class:`OutputError` if the folder cannot be
+    written.
+    """
     der_path = publish_path(folder, url)
-    ensure_writable_dir(der_path.parent)
-    atomic_write(der_path, crl.der)
     pem_path = der_path.with_name(der_path.name + ".pem")
-    atomic_write(pem_path, crl.pem)
+    ensure_writable_dir(der_path.parent)
+    with _publish_lock(folder):
+        recover_publish_folder(folder)
+        fault_point("crl.locked")
+        published = _published_number(der_path)
+        if published is not None and published >= crl.info.number:
+            return None
+        temps: list[Path] = []
+        try:
+            temps.append(_write_temp(der_path, crl.der))
+            temps.append(_write_temp(pem_path, crl.pem))
+            fault_point("crl.written")
+            atomic_write(folder / _JOURNAL_NAME,
+                         der_path.relative_to(folder).as_posix().encode() + b"\n")
+            fault_point("crl.journaled")
+            os.replace(temps[0], der_path)
+            fault_point("crl.der-renamed")
+            os.replace(temps[1], pem_path)
+            fault_point("crl.pem-renamed")
+            _fsync_dir(der_path.parent)
+            os.unlink(folder / _JOURNAL_NAME)
+        except OSError as exc:
+            for temp in temps:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+            raise OutputError(f"cannot publish {der_path}: {exc.strerror}",
+                              path=str(der_path)) from None
     return der_path, pem_path
+
+
+def recover_publish_folder(folder: Path) -> None:
+    """Finish what a crashed publisher left: the PEM of a half-renamed pair is written
+    again from its DER, temporary files are removed. Call it holding the folder's lock."""
+    journal = folder / _JOURNAL_NAME
+    try:
+        named = journal.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        named = ""
+    except (OSError, UnicodeDecodeError):
+        named = ""
+    try:
+        if named:
+            der_path = folder / named
+            if folder.resolve() in der_path.resolve().parents and der_path.is_file():
+                atomic_write(der_path.with_name(der_path.name + ".pem"),
+                             _pem(der_path.read_bytes()))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(journal)
+        for leftover in folder.rglob(".*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot tidy {folder}: {exc.strerror}", path=str(folder)) from None
+
+
+@contextlib.contextmanager
+def _publish_lock(folder: Path) -> Iterator[None]:
+    try:
+        fd = os.open(folder / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot lock {folder}: {exc.strerror}", path=str(folder)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if the process dies
+        yield
+    finally:
+        os.close(fd)
+
+
+def _published_number(path: Path) -> int | None:
+    """The CRL number in the file at ``path``; None if there is none or it is unreadable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    try:
+        crl = x509.load_der_x509_crl(data)
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new file beside ``path`` (a name :func:`recover_publish_folder` knows),
+    flushed to disk."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -14,6 +14,10 @@ __all__ = [
     "CertificateExpiredError",
     "CertificateNotFoundError",
     "ClockBehindError",
+    "DeliveryError",
+    "DiskFullError",
+    "FetchError",
+    "FolderExistsError",
     "HomeError",
     "HomeExistsError",
     "HomeNotFoundError",
@@ -28,12 +32,15 @@ __all__ = [
     "PKIError",
     "PasswordPolicyError",
     "ProfileError",
+    "ReadOnlyStoreError",
     "RenewalWindowError",
+    "RevocationDataError",
     "SerialInUseError",
     "StoreError",
     "TimestampError",
     "UnknownCAError",
     "UnsupportedKeyError",
+    "VaultError",
     "WrongPasswordError",
 ]
 
@@ -170,6 +177,22 @@ class StoreError(PKIError):
     """The store cannot be read or written (corrupted, wrong schema, I/O failure)."""
 
 
+class DiskFullError(StoreError):
+    """The disk holding the store at ``path`` is full; the change was not made."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ReadOnlyStoreError(StoreError):
+    """The store at ``path`` can be read but not written (a read-only home or disk)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class SerialInUseError(StoreError):
     """A CA has already used this serial; issuance draws another one."""
 
@@ -212,6 +235,19 @@ class TimestampError(PKIError):
         self.fail_info = fail_info
 
 
+class FetchError(PKIError):
+    """Revocation data could not be fetched from ``url``: not an http(s) URL, no whole
+    answer within the deadline, an error status, or more bytes than allowed."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class RevocationDataError(PKIError, ValueError):
+    """A CRL or OCSP response is malformed or is not what it claims to be."""
+
+
 class HomeError(PKIError):
     """A kpki home is unusable."""
 
@@ -234,3 +270,38 @@ class OutputError(PKIError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class FolderExistsError(OutputError):
+    """The NPKI folder a certificate would go to exists already; nothing was issued.
+
+    The CN sequence number that named it is used up, so the next issuance for the same
+    holder gets another CN (and another folder); ``replace=True`` replaces the folder.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} exists already", path=path)
+
+
+class DeliveryError(OutputError):
+    """A certificate was recorded but its files could not be put into their folder.
+
+    They wait in ``staging``; :func:`pki.delivery.recover_deliveries` finishes the delivery
+    later, and :func:`pki.delivery.undelivered` lists it until then.
+    """
+
+    def __init__(self, message: str, *, path: str, serial: int, ca: str,
+                 staging: str) -> None:
+        super().__init__(message, path=path)
+        self.serial = serial
+        self.ca = ca
+        self.staging = staging
+
+
+class VaultError(PKIError):
+    """The cloud's vault secret is missing, unusable, or not the one its keys were sealed
+    under. ``sealed_keys`` counts the keys the vault holds (0 when none is at stake)."""
+
+    def __init__(self, message: str, *, sealed_keys: int = 0) -> None:
+        super().__init__(message)
+        self.sealed_keys = sealed_keys

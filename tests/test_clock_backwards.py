@@ -17,7 +17,7 @@ from cli.main import cli
 from pki import lifecycle
 from pki.errors import ClockBehindError
 from pki.revocation.crl import issue_crl
-from pki.store.sqlite import SQLiteStore
+from pki.store.sqlite import _MIGRATIONS, SQLiteStore, _split_sql
 from tests.test_cli import assert_one_line_error
 
 RRN = "9005171234566"
@@ -140,11 +140,11 @@ def test_migration_seeds_the_times_from_history(authority, home, clock, ca_key):
     crl = issue_crl(authority.record, ca_key, home.store, at=clock.now() + HOUR)
     path = home.store.path
     home.close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE cas SET last_event_at = NULL, last_crl_at = NULL")
-    conn.execute("PRAGMA user_version = 4")
+    conn = sqlite3.connect(path)  # back to before migration 5, then migration 5 again
     conn.execute("ALTER TABLE cas DROP COLUMN last_event_at")
     conn.execute("ALTER TABLE cas DROP COLUMN last_crl_at")
+    for statement in _split_sql(_MIGRATIONS[4]):
+        conn.execute(statement)
     conn.commit()
     conn.close()
     store = SQLiteStore(path)

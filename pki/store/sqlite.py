@@ -11,6 +11,7 @@ user_version`` records how far a file has come.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -24,6 +25,8 @@ from cryptography import x509
 from ..errors import (
     CertificateNotFoundError,
     ClockBehindError,
+    DiskFullError,
+    ReadOnlyStoreError,
     SerialInUseError,
     StoreError,
     UnknownCAError,
@@ -256,23 +259,45 @@ def _hex(serial: int) -> str:
     return format(serial, "X")
 
 
+def _primary_code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+
+
+def _store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
+    """The kpki error for an SQLite failure: a full disk and a read-only store by name,
+    since the user can act on them; anything else with SQLite's words."""
+    code = _primary_code(exc)
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFullError(f"the disk is full: cannot {doing} {path} (nothing was changed; "
+                             "free some space and try again)", path=path)
+    if code == sqlite3.SQLITE_READONLY:
+        return ReadOnlyStoreError(f"the store {path} is read-only: cannot {doing} it "
+                                  "(reading commands still work)", path=path)
+    return StoreError(f"cannot {doing} {path}: {exc}")
+
+
 class _Transaction:
     """The write half of the store; one instance per connection, entered once at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, *, read_only: bool = False
+                 ) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self._path = path
+        self._read_only = read_only
         self._ca_ids: dict[str, int] = {}  # CA rows are never deleted or relabelled
         self._active = False
 
     def __enter__(self) -> _Transaction:
         if self._active:
             raise StoreError("transactions on one store do not nest")
+        if self._read_only:
+            raise ReadOnlyStoreError(f"the store {self._path} is read-only: cannot write to "
+                                     "it (reading commands still work)", path=self._path)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot start a transaction on {self._path}: {exc}") from None
+            raise _store_error(exc, self._path, "write to") from None
         self._active = True
         return self
 
@@ -280,13 +305,22 @@ class _Transaction:
                  tb: object) -> None:
         self._active = False
         if exc_type is not None:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise _store_error(exc, self._path, "write to") from None
             return
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as error:
-            self._conn.execute("ROLLBACK")
-            raise StoreError(f"cannot commit to {self._path}: {error}") from None
+            self._rollback()
+            raise _store_error(error, self._path, "commit to") from None
+
+    def _rollback(self) -> None:
+        # SQLite rolls the whole transaction back by itself after some errors (a full
+        # disk, an I/O error); a second ROLLBACK would then hide the first error.
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def _ca_id(self, label: str) -> int:
         cached = self._ca_ids.get(label)
@@ -477,26 +511,63 @@ class SQLiteStore:
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        """Open (or with ``create``, create) the store at ``path``.
+
+        A store whose file or folder cannot be written (a read-only home) is opened
+        read-only: reads work, and every transaction raises :class:`ReadOnlyStoreError`.
+        """
         self.path = str(path)
         self._ca_id_cache: dict[str, int] = {}
+        self.read_only = False
         if self.path != ":memory:" and not create and not Path(self.path).is_file():
             raise StoreError(f"no store at {self.path}")
+        self._conn = self._connect(self.path, uri=False)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
-                                         isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            if create:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-            self._tx = _Transaction(self._conn, self.path)
+            self._setup(create=create)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"the store {self.path} is unreadable or corrupted: {exc}") from None
+            if create or _primary_code(exc) not in (sqlite3.SQLITE_READONLY,
+                                                    sqlite3.SQLITE_CANTOPEN):
+                raise self._open_error(exc) from None
+            self._open_read_only()
+        self._tx = _Transaction(self._conn, self.path, read_only=self.read_only)
+
+    def _connect(self, target: str, *, uri: bool) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False, uri=uri)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+
+    def _setup(self, *, create: bool) -> None:
+        self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        if create:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        if not self.read_only:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def _open_read_only(self) -> None:
+        """Reopen without writing anything. SQLite reads a WAL store in a folder it cannot
+        write only if the WAL index exists already, or as an immutable file when there is
+        no WAL with changes waiting in it (then nothing is skipped)."""
+        self.read_only = True
+        wal = Path(self.path + "-wal")
+        immutable = not (wal.is_file() and wal.stat().st_size > 0)
+        target = Path(self.path).absolute().as_uri() + "?mode=ro" + (
+            "&immutable=1" if immutable else "")
+        self._conn = self._connect(target, uri=True)
+        try:
+            self._setup(create=False)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise self._open_error(exc) from None
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+        if _primary_code(exc) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY):
+            return _store_error(exc, self.path, "open")
+        return StoreError(f"the store {self.path} is unreadable or corrupted: {exc}")
 
     # -- schema -----------------------------------------------------------------------
 
@@ -508,6 +579,10 @@ class SQLiteStore:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                f"the store {self.path} has schema {version} and needs upgrading to "
+                f"{SCHEMA_VERSION}, but it is read-only", path=self.path)
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -517,7 +592,8 @@ class SQLiteStore:
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
 
     @property
@@ -540,7 +616,7 @@ class SQLiteStore:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+            raise _store_error(exc, self.path, "read the store") from None
 
     def get_meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

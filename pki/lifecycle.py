@@ -8,7 +8,9 @@ when the clock has gone back). Rules:
   ``certificateHold``, which is what suspend is, nor ``removeFromCRL``) and optionally an
   invalidity date;
 * suspend (효력정지): valid, unexpired certificates; on a CRL as ``certificateHold``;
-* resume (효력회복): suspended certificates, within 6 months of the suspension;
+* resume (효력회복): suspended certificates, within 6 calendar months of the suspension
+  (:func:`suspension_lapses_at`: the same day six months on by the Korean calendar,
+  clipped to the month's end);
 * a suspension older than 6 months becomes a revocation when CRLs are next made
   (:func:`lapse_suspensions`).
 
@@ -17,10 +19,12 @@ Renewal and reissue need the CA key and live on :class:`pki.authority.Certificat
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 from cryptography import x509
 
+from .clock import KST
 from .errors import (
     AlreadyRevokedError,
     AmbiguousSerialError,
@@ -46,15 +50,14 @@ _NOT_REVOCATION_REASONS = {x509.ReasonFlags.certificate_hold, x509.ReasonFlags.r
 
 
 def suspension_lapses_at(suspended_at: dt.datetime) -> dt.datetime:
-    """Six calendar months after ``suspended_at`` (the last day of a shorter month)."""
-    month = suspended_at.month - 1 + SUSPENSION_MONTHS
-    year, month = suspended_at.year + month // 12, month % 12 + 1
-    for day in range(suspended_at.day, 27, -1):
-        try:
-            return suspended_at.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return suspended_at.replace(year=year, month=month, day=28)
+    """Six calendar months after ``suspended_at``, by the Korean calendar: the same day
+    of the month at the same KST time of day, or the last day of a month that has no such
+    day (31 August lapses on 28 or 29 February). Returned in UTC."""
+    local = suspended_at.astimezone(KST)
+    months = local.month - 1 + SUSPENSION_MONTHS
+    year, month = local.year + months // 12, months % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day).astimezone(dt.UTC)
 
 
 def find_certificate(store: Store, serial: int, *, ca: str | None = None) -> CertificateRecord:

@@ -11,11 +11,19 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def kpki_serve(home: Path, *extra: str) -> Iterator[str]:
-    """Run ``kpki --home HOME serve --port 0 EXTRA...``; yields its base URL."""
+def kpki_serve(home: Path, *extra: str, nofile: int | None = None) -> Iterator[str]:
+    """Run ``kpki --home HOME serve --port 0 EXTRA...`` (with at most ``nofile`` open
+    files when given); yields its base URL."""
+    def limit() -> None:
+        if nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     kpki = str(Path(sys.executable).parent / "kpki")
     server = subprocess.Popen([kpki, "--home", str(home), "serve", "--port", "0", *extra],
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=limit if nofile is not None else None)
     url = None
     while url is None:
         line = server.stderr.readline() if server.stderr else ""

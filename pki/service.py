@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -233,6 +233,12 @@ def create_app(state: ServiceState) -> ASGIApp:
             task.cancel()
             signers.shutdown(wait=False)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def gone(request: Request, exc: Exception) -> Response:
+        # The client hung up while its body was read: nothing to answer, nothing went wrong.
+        # Logged as 499, nginx's "client closed request"; the response is never sent.
+        return Response(status_code=499)
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={ClientDisconnect: gone})
     return _AccessLog(app)
 

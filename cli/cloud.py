@@ -3,7 +3,8 @@
 ``institution add`` and ``renew-due`` work on the home directly; every other command talks
 to the service at ``--url`` (or ``$KPKI_CLOUD_URL``) with the institution's API key from
 ``--api-key-file`` or ``$KPKI_API_KEY``. PINs come from a prompt, ``--pin-file`` or
-``$KPKI_PIN`` (a new one: ``--new-pin-file`` or ``$KPKI_NEW_PIN``), never from argv.
+``$KPKI_PIN`` (a new one: ``--new-pin-file`` or ``$KPKI_NEW_PIN``), and confirmation codes
+from a prompt, ``--code-file`` or ``$KPKI_CLOUD_CODE``: never from argv.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .secrets import ca_passphrase, passphrase_file_option, read_secret
 
 URL_ENV = "KPKI_CLOUD_URL"
 API_KEY_ENV = "KPKI_API_KEY"
+CODE_ENV = "KPKI_CLOUD_CODE"
 
 
 def _pin(path: Path | None, *, new: bool = False, confirm: bool = False) -> str:
@@ -97,12 +99,14 @@ def institution() -> None:
 def institution_add(obj: Context, name: str, out: Path | None) -> None:
     """Register institution NAME and give out its API key (shown once)."""
     from pki.cloud.service import add_institution
-    from pki.cloud.vault import load_vault_secret
+    from pki.cloud.vault import vault_secret_for
     from pki.store.cloudsql import CloudSQL
 
     with obj.open_home() as home:
-        load_vault_secret(home.vault_secret_path, create=True)  # the cloud's first use
-        api_key = add_institution(CloudSQL(home.store), name, at=home.clock.now())
+        sql = CloudSQL(home.store)
+        # The cloud's first use makes the vault secret; never over sealed keys.
+        vault_secret_for(home.vault_secret_path, sql.secret_checks(), create=True)
+        api_key = add_institution(sql, name, at=home.clock.now())
     if out:
         atomic_write(out, api_key.encode() + b"\n", mode=0o600)
         click.echo(f"Institution {name} added; API key in {out}")
@@ -140,13 +144,17 @@ def register(url: str | None, api_key_file: Path | None, name: str, phone: str,
 @cloud.command()
 @_client_options
 @click.argument("user")
-@click.option("--code", required=True, help="The 2-digit code the user received.")
+@click.option("--code-file", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"File whose first line is the 2-digit code the user received (else "
+              f"${CODE_ENV}, else a prompt; never on the command line, where ps shows it).")
 @json_option
-def confirm(url: str | None, api_key_file: Path | None, user: str, code: str,
+def confirm(url: str | None, api_key_file: Path | None, user: str, code_file: Path | None,
             as_json: bool) -> None:
     """Confirm a registration with its code."""
-    result = Client(url, api_key_file).call("POST", f"/cloud/v1/users/{user}/confirm",
-                                            {"code": code})
+    client = Client(url, api_key_file)
+    code = read_secret(file=code_file, env=CODE_ENV, what="confirmation code",
+                       option="--code-file", confirm=False).decode("ascii", errors="replace")
+    result = client.call("POST", f"/cloud/v1/users/{user}/confirm", {"code": code.strip()})
     _report(result, as_json, f"user {user} confirmed")
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from pki.home import Home
-from pki.serving import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context
 from .secrets import ca_passphrase, passphrase_file_option
@@ -25,7 +24,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(LISTEN_BACKLOG)
+    sock.listen(1024)
     sock.setblocking(False)
     return sock
 
@@ -39,30 +38,19 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
+@click.option("--test-channel", is_flag=True,
+              help="Serve the cloud's test SMS channel (/cloud/v1/test/messages: each "
+              "institution reads the confirmation codes it caused). For test set-ups only.")
 @click.option("--cloud-ca", default=None, help="CA that issues cloud (financial) certificates "
               "[the home's first licensed CA].")
-@click.option("--header-timeout", default=ServeLimits.header_timeout, show_default=True,
-              type=click.FloatRange(0.01, 3600),
-              help="Seconds a client has to send its request headers; slower ones are "
-              "closed.")
-@click.option("--body-timeout", default=ServeLimits.body_timeout, show_default=True,
-              type=click.FloatRange(0.01, 3600),
-              help="Seconds a client has to send a request body (or to read a response "
-              "that fills the send buffer).")
-@click.option("--idle-timeout", default=ServeLimits.idle_timeout, show_default=True,
-              type=click.FloatRange(0.01, 3600),
-              help="Seconds a kept-alive connection may stay silent between requests.")
-@click.option("--max-connections", default=ServeLimits.max_connections, show_default=True,
-              type=click.IntRange(1, 1_000_000),
-              help="Connections open at once; past it the one that has waited longest for "
-              "its client is closed (lowered to fit the file descriptor limit).")
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
-          no_cloud: bool, cloud_ca: str | None, header_timeout: float, body_timeout: float,
-          idle_timeout: float, max_connections: int, passphrase_file: Path | None) -> None:
+          no_cloud: bool, test_channel: bool, cloud_ca: str | None,
+          passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
-    from pki.guarded_http import make_server
+    import uvicorn
+
     from pki.service import ServiceState, create_app
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
@@ -73,9 +61,14 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
                          poll_seconds=poll, signing_threads=signing_threads)
     if not no_cloud:
         from pki.cloud.api import cloud_routes
+        from pki.errors import VaultError
 
-        state.extra_routes = cloud_routes(home.cloud_factory(passphrase=passphrase,
-                                                             ca=cloud_ca))
+        try:
+            factory = home.cloud_factory(passphrase=passphrase, ca=cloud_ca)
+        except VaultError as exc:
+            raise click.ClickException(f"{exc} (or serve without the cloud: --no-cloud)"
+                                       ) from None
+        state.extra_routes = cloud_routes(factory, test_channel=test_channel)
     state.setup()
     sock = _bind(host, port)
     actual = sock.getsockname()[1]
@@ -83,10 +76,10 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
     click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
                err=True)
     sys.stderr.flush()
-    limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                         idle_timeout=idle_timeout, max_connections=max_connections)
+    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False,
+                            lifespan="on")
     try:
-        make_server(create_app(state), limits).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
         state.publisher.close()

@@ -427,15 +427,27 @@ class Home:
                       create_secret: bool = True, kdf: KDFParams | None = None
                       ) -> Callable[[], Cloud]:
         """A function that makes a :class:`pki.cloud.service.Cloud` over this home for the
-        calling thread (its own store connection; the CA key is loaded once, here)."""
+        calling thread (its own store connection; the CA key is loaded once, here).
+
+        Raises :class:`VaultError` when the vault holds sealed keys and the vault secret
+        is missing or is not the one they were sealed under (a new secret is made only
+        for an empty vault). PIN checks left in flight by processes that died are
+        forgotten here (they were never charged)."""
+        from .cloud.boot import Boot
         from .cloud.service import Cloud
-        from .cloud.vault import Vault, load_vault_secret
+        from .cloud.vault import Vault, secret_check, vault_secret_for
         from .store.cloudsql import CloudSQL
 
         label = ca or self.default_ca_label()
         record = self.store.get_ca(label)
         key = self.load_ca_key(label, passphrase)
-        secret = load_vault_secret(self.vault_secret_path, create=create_secret)
+        sql = CloudSQL(self.store)
+        secret = vault_secret_for(self.vault_secret_path, sql.secret_checks(),
+                                  create=create_secret)
+        sql.adopt_secret_check(secret_check(secret), self.clock.now())
+        boot = Boot.of(self.path / "cloud" / "boots")
+        sql.sweep_reservations(boot.alive)
+        boot.sweep_files()
         chain = self.chain_of(label)
         path, clock, entropy, keygen = self.path, self.clock, self.entropy, self.key_generator
 
@@ -444,7 +456,7 @@ class Home:
             authority = CertificateAuthority(record, key, store=home.store, chain=chain,
                                              clock=clock, entropy=entropy,
                                              key_generator=keygen)
-            return Cloud(authority, CloudSQL(home.store), Vault(secret, kdf=kdf))
+            return Cloud(authority, CloudSQL(home.store), Vault(secret, kdf=kdf), boot=boot)
 
         return make
 

@@ -6,6 +6,7 @@ import base64
 import concurrent.futures
 import contextlib
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -20,8 +21,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from pki.cloud.vault import KDFParams
 from pki.home import Home
-from pki.signing.verify import Verifier, _http
+from pki.signing.verify import Verifier
 
 RRN = "9005171234566"
 BIRTH = "1990-05-17"
@@ -33,9 +35,12 @@ def _kpki() -> str:
     return str(Path(sys.executable).parent / "kpki")
 
 
-def _start(home: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([_kpki(), "--home", str(home), "serve", "--port", "0"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+def _start(home: Path, *extra: str, env: dict[str, str] | None = None,
+           test_channel: bool = True) -> tuple[subprocess.Popen[str], str]:
+    flags = ["--test-channel"] if test_channel else []
+    proc = subprocess.Popen([_kpki(), "--home", str(home), "serve", "--port", "0", *flags,
+                             *extra], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env=None if env is None else {**os.environ, **env})
     start = time.monotonic()
     while time.monotonic() - start < DEADLINE:
         line = proc.stderr.readline() if proc.stderr else ""
@@ -129,7 +134,11 @@ def test_full_flow_register_issue_sign_verify(cloud):
         ca = home.store.get_ca("yessign").certificate
 
     def through_test_server(url: str, body: bytes | None) -> bytes:
-        return _http(cloud["url"] + urllib.parse.urlsplit(url).path, body)
+        request = urllib.request.Request(
+            cloud["url"] + urllib.parse.urlsplit(url).path, data=body,
+            headers={"Content-Type": "application/ocsp-request"} if body else {})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
 
     result = Verifier(trust=[root], intermediates=[ca, *chain], use_ocsp=True,
                       http=through_test_server).verify(
@@ -151,7 +160,8 @@ def test_parallel_wrong_pins_stop_at_five(cloud):
         results = list(pool.map(lambda _: _sign(api, serial, pin="246801"), range(20)))
     statuses = sorted(status for status, _ in results)
     assert statuses.count(401) == 4  # four wrong PINs answered with attempts left
-    assert statuses.count(423) == 16  # the fifth locks; the rest are refused unchecked
+    assert statuses.count(423) >= 1  # the fifth locks
+    assert set(statuses) == {401, 423} | ({429} & set(statuses))  # the rest: unchecked
     db = sqlite3.connect(cloud["home"] / "kpki.db")
     failures, locked = db.execute("SELECT failures, locked_at FROM cloud_keys WHERE serial = ?",
                                   (serial,)).fetchone()
@@ -225,8 +235,10 @@ def test_another_institution_needs_registration(cloud):
     bank = Api(cloud["url"], cloud["keys"]["bank"])
     card = Api(cloud["url"], cloud["keys"]["card"])
     serial = _issue(bank, _user(bank, "01077778888"))
-    assert _sign(card, serial)[1]["error"]["code"] == "not_registered"
-    assert card("POST", f"/cloud/v1/certificates/{serial}/registrations", {"pin": PIN})[0] == 200
+    assert _sign(card, serial)[1]["error"]["code"] == "not_found"
+    same_person = _user(card, "01077778888")  # the card company confirms the phone
+    assert card("POST", f"/cloud/v1/certificates/{serial}/registrations",
+                {"pin": PIN, "user": same_person})[0] == 200
     assert _sign(card, serial)[0] == 200
 
 
@@ -255,8 +267,8 @@ def test_no_pin_or_code_in_the_log(cloud, tmp_path):
                           "x"], capture_output=True, text=True, check=True).stdout.strip()
     log = tmp_path / "serve.log"
     log_file = log.open("w")
-    proc = subprocess.Popen([_kpki(), "--home", str(tmp_path / "h"), "serve", "--port", "0"],
-                            stderr=log_file, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([_kpki(), "--home", str(tmp_path / "h"), "serve", "--port", "0",
+                             "--test-channel"], stderr=log_file, stdout=subprocess.DEVNULL)
     try:
         start = time.monotonic()
         while "listening" not in log.read_text() and time.monotonic() - start < DEADLINE:
@@ -312,3 +324,49 @@ def test_sigkill_during_a_signing_burst_loses_nothing(cloud, tmp_path):
         assert all((locked is not None) == (f >= 5) for f, locked in rows)
     finally:
         _stop(proc)
+
+
+FAST_KDF = KDFParams(n=2**4, r=8, p=1)  # tests only: the real cost is ~0.1 s a guess
+
+
+@contextlib.contextmanager
+def serve_cloud(home_path: Path, *, key_pool=None, kdf: KDFParams | None = FAST_KDF,
+                test_channel: bool = True):
+    """The cloud over real HTTP in this process (uvicorn in a thread); yields its URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from pki.cloud.api import cloud_routes
+    from pki.service import ServiceState, create_app
+
+    home = Home.open(home_path, key_generator=key_pool) if key_pool else Home.open(home_path)
+    factory = home.cloud_factory(passphrase=None, kdf=kdf)
+    state = ServiceState(home=home, publisher=Home.open(home_path), passphrase=None,
+                         poll_seconds=3600,
+                         extra_routes=cloud_routes(factory, test_channel=test_channel))
+    state.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        state.publisher.close()
+        home.close()
+
+
+def add_institution(home_path: Path, name: str) -> str:
+    from pki.cloud.service import add_institution as add
+    from pki.store.cloudsql import CloudSQL
+
+    with Home.open(home_path) as home:
+        return add(CloudSQL(home.store), name, at=home.clock.now())

@@ -7,7 +7,7 @@ import pytest
 
 from pki.cloud.service import CloudError
 from pki.cloud.vault import KDFParams
-from pki.signing.verify import Verifier
+from pki.signing.verify import CRLIndex, Verifier
 
 RRN = "9005171234566"
 PIN = "135790"
@@ -22,7 +22,7 @@ def cloud(home, monkeypatch, tmp_path):
 def _confirmed_user(cloud, phone="01012345678", institution="bank"):
     bank = cloud.authenticate(cloud.add_institution(institution))
     user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.sql.messages(phone)[-1]["text"]
+    text = cloud.sql.messages(phone, bank.id)[-1]["text"]
     cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
     return bank, user
 
@@ -30,7 +30,8 @@ def _confirmed_user(cloud, phone="01012345678", institution="bank"):
 def test_confirmation_code_expires(cloud):
     bank = cloud.authenticate(cloud.add_institution("bank"))
     user = cloud.register_user(bank, name="홍길동", phone="01012345678", birth_date="1990-05-17")
-    code = re.search(r"code (\d\d)", cloud.sql.messages("01012345678")[-1]["text"]).group(1)
+    code = re.search(r"code (\d\d)",
+                     cloud.sql.messages("01012345678", bank.id)[-1]["text"]).group(1)
     cloud.clock.advance(dt.timedelta(minutes=4))
     with pytest.raises(CloudError) as info:
         cloud.confirm(bank, user, code)
@@ -50,9 +51,9 @@ def test_issue_needs_a_confirmed_user_and_matching_birth_date(cloud):
 
 def test_renewal_on_use_keeps_the_pin_and_registrations(cloud, home):
     bank, user = _confirmed_user(cloud)
-    card = cloud.authenticate(cloud.add_institution("card"))
+    card, same_person = _confirmed_user(cloud, institution="card")
     issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
-    cloud.register_certificate(card, issued.serial, pin=PIN)
+    assert cloud.register_certificate(card, issued.serial, pin=PIN, user=same_person) == user
     cloud.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=20))
     assert cloud.renew_due() == [issued.serial]
     result = cloud.sign(card, issued.serial, pin=PIN, content=b"x", purpose="05")
@@ -63,8 +64,11 @@ def test_renewal_on_use_keeps_the_pin_and_registrations(cloud, home):
     again = cloud.sign(card, new_serial, pin=PIN, content=b"y", purpose="05")
     assert again["serial"] == new_serial and "renewed_from" not in again
     root = home.store.get_ca("root").certificate
-    check = Verifier(trust=[root], intermediates=[authority_cert(home)], clock=cloud.clock)
-    assert check.verify(again["signature"]).ok
+    crls = [CRLIndex.load(crl.der) for crl, _ in home.publish_crls(passphrase=None)]
+    check = Verifier(trust=[root], intermediates=[authority_cert(home)], crls=crls,
+                     clock=cloud.clock)
+    verdict = check.verify(again["signature"])
+    assert verdict.ok, verdict.summary()
 
 
 def authority_cert(home):
@@ -76,7 +80,7 @@ def test_history_keeps_the_last_twenty(cloud):
     issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
     for _ in range(23):
         cloud.sign(bank, issued.serial, pin=PIN, content=b"x", purpose="01")
-    assert len(cloud.history(user)) == 20
+    assert len(cloud.history(bank, user)) == 20
 
 
 def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
@@ -94,8 +98,9 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
     api_key = cloud.add_institution("cli-bank")
     state = ServiceState(home=home, publisher=Home.open(home.path, clock=home.clock),
                          passphrase=None, poll_seconds=3600,
-                         extra_routes=cloud_routes(lambda: home.cloud_factory(
-                             passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))()))
+                         extra_routes=cloud_routes(home.cloud_factory(
+                             passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1)),
+                             test_channel=True))
     state.setup()
     import socket
 
@@ -123,7 +128,15 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
                               "--birth-date", "1990-05-17", "--json"))["user_id"]
         text = json.loads(run("cloud", "messages", "--phone", "01077776666", "--json"))
         code = re.search(r"code (\d\d)", text["messages"][-1]["text"]).group(1)
-        run("cloud", "confirm", user, "--code", code)
+        argv = runner.invoke(cli, ["cloud", "confirm", user, "--code", code])
+        assert argv.exit_code == 2  # a code on the command line would show in ps
+        code_file = tmp_path / "code"
+        code_file.write_text("00" if code != "00" else "01")
+        wrong_code = runner.invoke(cli, ["cloud", "confirm", user, "--code-file",
+                                         str(code_file)])
+        assert wrong_code.exit_code == 1 and "code_invalid" in wrong_code.stderr
+        monkeypatch.setenv("KPKI_CLOUD_CODE", code)
+        run("cloud", "confirm", user)
         serial = json.loads(run("cloud", "issue", user, "--rrn", RRN, "--json"))["serial"]
         doc = tmp_path / "doc.txt"
         doc.write_text("이체 확인")

@@ -1,6 +1,7 @@
 """The vault and the PIN rules."""
 
 import contextlib
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -60,6 +61,7 @@ def test_without_the_vault_secret_no_pin_opens_the_key():
     tiny = KDFParams(n=2, r=1, p=1)  # the search itself, minus the per-guess cost
     sealed = Vault(b"the real secret, not in the db!!", kdf=tiny).seal(
         b"private key", "135790", associated=AAD)
+    sealed = dataclasses.replace(sealed, secret_check=None)  # a thief ignores the check
     thief = Vault(b"\x00" * 32, kdf=tiny)  # an attacker without the secret
     opened = 0
     for pin in range(1_000_000):
@@ -69,3 +71,91 @@ def test_without_the_vault_secret_no_pin_opens_the_key():
         except WrongPasswordError:
             pass
     assert opened == 0  # not even the right PIN, 135790, opens it
+
+
+# -- a lost or wrong vault secret (issue 10, item 4) ------------------------------------------
+
+
+def _home_with_a_sealed_key(tmp_path, key_pool):
+    """A file home whose vault holds one key, under the secret in <home>/cloud/vault.secret."""
+    import re
+
+    from pki.home import Home
+
+    path = tmp_path / "home"
+    Home.create(path, passphrase=None, key_generator=key_pool).close()
+    with Home.open(path, key_generator=key_pool) as home:
+        cloud = home.cloud_factory(passphrase=None, kdf=FAST)()
+        bank = cloud.authenticate(cloud.add_institution("bank"))
+        user = cloud.register_user(bank, name="홍길동", phone="01012345678",
+                                   birth_date="1990-05-17")
+        text = cloud.sql.messages("01012345678", bank.id)[-1]["text"]
+        cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
+        serial = cloud.issue(bank, user, rrn="9005171234566", pin="135790",
+                             pin_confirm="135790").serial
+    return path, bank, serial
+
+
+@pytest.fixture
+def no_secret_env(monkeypatch):
+    monkeypatch.delenv("KPKI_VAULT_SECRET", raising=False)
+
+
+def test_the_cloud_does_not_start_when_the_secret_is_lost(tmp_path, key_pool, no_secret_env):
+    from pki.cloud.vault import VaultError
+    from pki.home import Home
+
+    path, _, _ = _home_with_a_sealed_key(tmp_path, key_pool)
+    secret_file = path / "cloud" / "vault.secret"
+    secret_file.unlink()
+    with Home.open(path) as home, pytest.raises(VaultError) as info:
+        home.cloud_factory(passphrase=None)
+    assert info.value.sealed_keys == 1
+    assert not secret_file.exists()  # no new secret made over existing records
+
+
+def test_the_cloud_does_not_start_under_another_secret(tmp_path, key_pool, no_secret_env,
+                                                       monkeypatch):
+    from pki.cloud.vault import VaultError
+    from pki.home import Home
+
+    path, _, _ = _home_with_a_sealed_key(tmp_path, key_pool)
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "cd" * 32)
+    with Home.open(path) as home, pytest.raises(VaultError) as info:
+        home.cloud_factory(passphrase=None)
+    assert info.value.sealed_keys == 1
+
+
+def test_kpki_serve_refuses_to_start_without_the_secret(tmp_path, key_pool, no_secret_env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, _, _ = _home_with_a_sealed_key(tmp_path, key_pool)
+    (path / "cloud" / "vault.secret").unlink()
+    done = subprocess.run([str(Path(sys.executable).parent / "kpki"), "--home", str(path),
+                           "serve", "--port", "0"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "vault secret" in done.stderr and "--no-cloud" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (path / "cloud" / "vault.secret").exists()
+
+
+def test_a_wrong_secret_is_never_charged_as_a_wrong_pin(tmp_path, key_pool, no_secret_env):
+    """Even a cloud built around the start-up check cannot charge the PIN for a secret that
+    does not match: the check value beside the record tells the two apart."""
+    from pki.cloud.service import Cloud, CloudError
+    from pki.home import Home
+
+    path, bank, serial = _home_with_a_sealed_key(tmp_path, key_pool)
+    with Home.open(path, key_generator=key_pool) as home:
+        right = home.cloud_factory(passphrase=None, kdf=FAST)()
+        wrong = Cloud(right.authority, right.sql, Vault(b"w" * 32, kdf=FAST))
+        for _ in range(6):
+            with pytest.raises(CloudError) as info:
+                wrong.sign(bank, serial, pin="135790", content=b"x", purpose="02")
+            assert (info.value.code, info.value.status) == ("vault_secret", 503)
+        key = right.sql.key(right.authority.label, format(serial, "X"))
+        assert (key["failures"], key["locked"]) == (0, False)
+        assert right.sign(bank, serial, pin="135790", content=b"x", purpose="02")

@@ -2,8 +2,21 @@
 
 Institutions authenticate with ``X-API-Key``; a signing device names itself with
 ``X-Device-Id``. Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable
-code and the matching HTTP status. Work that costs (the PIN KDF, signing) runs in worker
-threads, each with its own store connection. Nothing here logs a PIN, key or code.
+code and the matching HTTP status, and never a 500 for anything a client sends. Each
+request goes through the same steps, cheapest first:
+
+1. the API key is checked before a byte of the body is read (401);
+2. the body is read as it streams in and refused (413) as soon as it passes
+   :data:`MAX_BODY_BYTES`, whatever ``Content-Length`` says; nothing more is buffered;
+3. the body is decoded straight into the route's schema (a ``msgspec.Struct``: exact
+   types, no unknown fields, bounded strings), so nesting, wrong types and huge numbers
+   are refused (400) before any work, without building a Python object for them;
+4. only then does the operation run, in a worker thread (the PIN KDF and signing cost),
+   each with its own store connection.
+
+Nothing here logs a PIN, key or code. ``/test/messages`` (the built-in SMS stand-in)
+exists only with ``test_channel`` (``kpki serve --test-channel``) and shows an institution
+only the messages it caused.
 """
 
 from __future__ import annotations
@@ -11,23 +24,85 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from cryptography import x509
-from starlette.requests import Request
+from cryptography.hazmat.primitives import serialization
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import PKIError
+from ..errors import PKIError, StoreError
 from .service import Cloud, CloudError, Institution
 
 __all__ = ["MAX_BODY_BYTES", "cloud_routes"]
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+
+Short = Annotated[str, msgspec.Meta(max_length=64)]
+Pin = Annotated[str, msgspec.Meta(max_length=16)]
+Content = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    """A request body: exactly these fields, of exactly these types."""
+
+
+class RegisterBody(_Body):
+    name: Short
+    phone: Short
+    birth_date: Short
+
+
+class ConfirmBody(_Body):
+    code: Pin
+
+
+class IssueBody(_Body):
+    rrn: Short
+    pin: Pin
+    pin_confirm: Pin
+    kind: Literal["personal", "business"] = "personal"
+
+
+class DevicesBody(_Body):
+    add: Short | None = None
+    remove: Short | None = None
+    designated_only: bool | None = None
+
+
+class SignBody(_Body):
+    pin: Pin
+    content: Content
+    purpose: Short
+    detached: bool = False
+    bare: bool = False
+    pss: bool = False
+    include_r: bool = False
+    no_attrs: bool = False
+
+
+class PinBody(_Body):
+    old_pin: Pin
+    new_pin: Pin
+    new_pin_confirm: Pin
+
+
+class RegistrationBody(_Body):
+    pin: Pin
+    user: Short | None = None
+
+
+class RevokeBody(_Body):
+    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+
+
+class _Empty(_Body):
+    pass
 
 
 def _error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
@@ -35,13 +110,42 @@ def _error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
                         status_code=status)
 
 
+def _too_large() -> JSONResponse:
+    return _error("too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None as soon as it passes :data:`MAX_BODY_BYTES` (the rest is never
+    read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        return None
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _serial(text: str) -> int:
+    if not 1 <= len(text) <= 40:
+        raise CloudError("bad_request", "the serial is 1-40 hex digits")
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise CloudError("bad_request", "the serial is hex") from None
+
+
 def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
-                 test_channel: bool = True) -> list[Route]:
-    """Routes for a cloud whose per-thread :class:`Cloud` instances ``factory`` makes."""
+                 test_channel: bool = False) -> list[Route]:
+    """Routes for a cloud whose per-thread :class:`Cloud` instances ``factory`` makes;
+    ``test_channel`` adds ``GET /cloud/v1/test/messages`` (for test set-ups only)."""
     local = threading.local()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kpki-cloud")
 
@@ -51,133 +155,136 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
             instance = local.cloud = factory()
         return instance
 
-    Handler = Callable[[Cloud, Institution, dict[str, Any], Request], Any]
-
-    def endpoint(handler: Handler, *, status: int = 200
+    def endpoint(schema: type[_Body], handler: Callable[[Cloud, Institution, Any, Request],
+                                                        Any], *, status: int = 200
                  ) -> Callable[[Request], Awaitable[Response]]:
+        decoder = msgspec.json.Decoder(schema)
+
         async def run(request: Request) -> Response:
-            declared = request.headers.get("content-length")
-            if declared is not None and (not declared.isdigit()
-                                         or int(declared) > MAX_BODY_BYTES):
-                return _error("too_large", "the request body is too large", 413)
-            body: dict[str, Any] = {}
-            if request.method == "POST":
-                raw = await request.body()
-                if len(raw) > MAX_BODY_BYTES:
-                    return _error("too_large", "the request body is too large", 413)
-                try:
-                    body = json.loads(raw or b"{}")
-                except (ValueError, UnicodeDecodeError):
-                    return _error("bad_json", "the body is not JSON", 400)
-                if not isinstance(body, dict):
-                    return _error("bad_json", "the body is not a JSON object", 400)
             api_key = request.headers.get("x-api-key")
-
-            def work() -> Any:
-                instance = cloud()
-                institution = instance.authenticate(api_key)
-                return handler(instance, institution, body, request)
-
+            loop = asyncio.get_running_loop()
             try:
-                result = await asyncio.get_running_loop().run_in_executor(pool, work)
+                institution = await loop.run_in_executor(
+                    pool, lambda: cloud().authenticate(api_key))
+                body: Any = _Empty()
+                if request.method == "POST":
+                    raw = await _read_body(request)
+                    if raw is None:
+                        return _too_large()
+                    body = decoder.decode(raw.strip() or b"{}")
+                result = await loop.run_in_executor(
+                    pool, lambda: handler(cloud(), institution, body, request))
+            except ClientDisconnect:
+                return Response(status_code=400)
+            except msgspec.ValidationError as exc:
+                return _error("bad_request", f"the body does not fit this request: {exc}", 400)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                return _error("bad_json", "the body is not a JSON object in UTF-8", 400)
             except CloudError as exc:
                 return _error(exc.code, str(exc), exc.status, **exc.extra)
+            except StoreError:
+                return _error("unavailable", "the store is busy or unavailable: try again",
+                              503)
             except PKIError as exc:
                 return _error("refused", str(exc), 409)
-            except (KeyError, TypeError, ValueError) as exc:
-                return _error("bad_request", f"missing or malformed field: {exc}", 400)
             return JSONResponse(result, status_code=status)
 
         return run
 
-    def serial_of(request: Request) -> int:
-        try:
-            return int(request.path_params["serial"], 16)
-        except ValueError:
-            raise CloudError("bad_request", "the serial is hex") from None
+    def register(c: Cloud, i: Institution, b: RegisterBody, r: Request) -> Any:
+        return {"user_id": c.register_user(i, name=b.name, phone=b.phone,
+                                           birth_date=b.birth_date)}
 
-    def register(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        return {"user_id": c.register_user(i, name=b["name"], phone=b["phone"],
-                                           birth_date=b["birth_date"])}
-
-    def confirm(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        c.confirm(i, r.path_params["user"], str(b["code"]))
+    def confirm(c: Cloud, i: Institution, b: ConfirmBody, r: Request) -> Any:
+        c.confirm(i, r.path_params["user"], b.code)
         return {"confirmed": True}
 
-    def issue(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        issued = c.issue(i, r.path_params["user"], rrn=b["rrn"], pin=b["pin"],
-                         pin_confirm=b["pin_confirm"], kind=b.get("kind", "personal"))
-        from cryptography.hazmat.primitives import serialization
-
+    def issue(c: Cloud, i: Institution, b: IssueBody, r: Request) -> Any:
+        issued = c.issue(i, r.path_params["user"], rrn=b.rrn, pin=b.pin,
+                         pin_confirm=b.pin_confirm, kind=b.kind)
         return {"serial": format(issued.serial, "X"), "profile": issued.profile.name,
                 "not_after": issued.certificate.not_valid_after_utc.strftime(
                     "%Y-%m-%dT%H:%M:%SZ"),
                 "certificate": _b64(issued.certificate.public_bytes(
                     serialization.Encoding.DER))}
 
-    def sign(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
+    def sign(c: Cloud, i: Institution, b: SignBody, r: Request) -> Any:
         try:
-            content = base64.b64decode(b["content"], validate=True)
-        except (binascii.Error, TypeError):
+            content = base64.b64decode(b.content, validate=True)
+        except (binascii.Error, ValueError):
             raise CloudError("bad_request", "content is base64") from None
-        result = c.sign(i, serial_of(r), pin=b["pin"], content=content,
-                        purpose=str(b["purpose"]), device=r.headers.get("x-device-id"),
-                        detached=bool(b.get("detached")), bare=bool(b.get("bare")),
-                        pss=bool(b.get("pss")), include_r=bool(b.get("include_r")),
-                        signed_attributes=not b.get("no_attrs"))
+        result = c.sign(i, _serial(r.path_params["serial"]), pin=b.pin, content=content,
+                        purpose=b.purpose, device=r.headers.get("x-device-id"),
+                        detached=b.detached, bare=b.bare, pss=b.pss, include_r=b.include_r,
+                        signed_attributes=not b.no_attrs)
         out = {"signature": _b64(result["signature"]),
                "serial": format(result["serial"], "X"),
                "certificate": _b64(result["certificate"])}
-        if "r" in result and result["r"] is not None:
+        if result.get("r") is not None:
             out["r"] = result["r"].hex()
         if "renewed_from" in result:
             out["renewed_from"] = format(result["renewed_from"], "X")
         return out
 
-    def pin(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        c.change_pin(i, serial_of(r), old_pin=b["old_pin"], new_pin=b["new_pin"],
-                     new_pin_confirm=b["new_pin_confirm"])
+    def pin(c: Cloud, i: Institution, b: PinBody, r: Request) -> Any:
+        c.change_pin(i, _serial(r.path_params["serial"]), old_pin=b.old_pin,
+                     new_pin=b.new_pin, new_pin_confirm=b.new_pin_confirm)
         return {"changed": True}
 
-    def registration(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        c.register_certificate(i, serial_of(r), pin=b["pin"])
-        return {"registered": True}
+    def registration(c: Cloud, i: Institution, b: RegistrationBody, r: Request) -> Any:
+        owner = c.register_certificate(i, _serial(r.path_params["serial"]), pin=b.pin,
+                                       user=b.user)
+        return {"registered": True, "user_id": owner}
 
-    def revoke(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        reason = x509.ReasonFlags(b.get("reason", "unspecified"))
-        c.revoke(i, serial_of(r), reason)
+    def revoke(c: Cloud, i: Institution, b: RevokeBody, r: Request) -> Any:
+        c.revoke(i, _serial(r.path_params["serial"]), b.reason)
         return {"revoked": True}
 
-    def devices(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
+    def devices(c: Cloud, i: Institution, b: DevicesBody | _Empty, r: Request) -> Any:
         user = r.path_params["user"]
-        if r.method == "POST":
-            if "designated_only" in b:
-                c.set_designated_only(user, bool(b["designated_only"]))
-            if "add" in b:
-                c.add_device(user, b["add"])
-            if "remove" in b:
-                c.remove_device(user, b["remove"])
-        return c.devices(user)
+        if isinstance(b, DevicesBody):
+            if b.designated_only is not None:
+                c.set_designated_only(i, user, b.designated_only)
+            if b.add is not None:
+                c.add_device(i, user, b.add)
+            if b.remove is not None:
+                c.remove_device(i, user, b.remove)
+        return c.devices(i, user)
 
-    def history(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        return {"history": c.history(r.path_params["user"])}
+    def history(c: Cloud, i: Institution, b: _Empty, r: Request) -> Any:
+        return {"history": c.history(i, r.path_params["user"])}
 
-    def messages(c: Cloud, i: Institution, b: dict[str, Any], r: Request) -> Any:
-        return {"messages": c.sql.messages(r.query_params.get("phone", ""))}
+    def messages(c: Cloud, i: Institution, b: _Empty, r: Request) -> Any:
+        phone = r.query_params.get("phone", "")
+        if len(phone) > 64:
+            raise CloudError("bad_request", "phone is at most 64 characters")
+        return {"messages": c.messages(i, phone)}
 
     routes = [
-        Route("/cloud/v1/users", endpoint(register, status=201), methods=["POST"]),
-        Route("/cloud/v1/users/{user}/confirm", endpoint(confirm), methods=["POST"]),
-        Route("/cloud/v1/users/{user}/certificates", endpoint(issue, status=201),
+        Route("/cloud/v1/users", endpoint(RegisterBody, register, status=201),
               methods=["POST"]),
-        Route("/cloud/v1/users/{user}/devices", endpoint(devices), methods=["GET", "POST"]),
-        Route("/cloud/v1/users/{user}/history", endpoint(history), methods=["GET"]),
-        Route("/cloud/v1/certificates/{serial}/sign", endpoint(sign), methods=["POST"]),
-        Route("/cloud/v1/certificates/{serial}/pin", endpoint(pin), methods=["POST"]),
-        Route("/cloud/v1/certificates/{serial}/registrations", endpoint(registration),
+        Route("/cloud/v1/users/{user}/confirm", endpoint(ConfirmBody, confirm),
               methods=["POST"]),
-        Route("/cloud/v1/certificates/{serial}/revoke", endpoint(revoke), methods=["POST"]),
+        Route("/cloud/v1/users/{user}/certificates", endpoint(IssueBody, issue, status=201),
+              methods=["POST"]),
+        Route("/cloud/v1/users/{user}/devices", endpoint(DevicesBody, devices),
+              methods=["GET", "POST"]),
+        Route("/cloud/v1/users/{user}/history", endpoint(_Empty, history), methods=["GET"]),
+        Route("/cloud/v1/certificates/{serial}/sign", endpoint(SignBody, sign),
+              methods=["POST"]),
+        Route("/cloud/v1/certificates/{serial}/pin", endpoint(PinBody, pin), methods=["POST"]),
+        Route("/cloud/v1/certificates/{serial}/registrations",
+              endpoint(RegistrationBody, registration), methods=["POST"]),
+        Route("/cloud/v1/certificates/{serial}/revoke", endpoint(RevokeBody, revoke),
+              methods=["POST"]),
     ]
     if test_channel:
-        routes.append(Route("/cloud/v1/test/messages", endpoint(messages), methods=["GET"]))
+        routes.append(Route("/cloud/v1/test/messages", endpoint(_Empty, messages),
+                            methods=["GET"]))
+
+    async def no_route(request: Request) -> Response:
+        return _error("no_route", "no such request in the cloud API", 404)
+
+    routes.append(Route("/cloud/v1/{rest:path}", no_route,
+                        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]))
     return routes

@@ -10,6 +10,13 @@ gives an attacker nothing to test guesses against: without the secret, no PIN, r
 wrong, yields a key that opens the ciphertext. The associated data binds each ciphertext
 to its user, CA and serial, so sealed keys cannot be swapped between records. A key is
 opened only inside :meth:`Vault.open`, used, and dropped by the caller.
+
+Each record also keeps the vault secret's *check value* (an HMAC of a fixed label under
+the secret, which reveals nothing about it). A lost or replaced secret is then told apart
+from a wrong PIN: :func:`vault_secret_for` refuses to start a cloud whose records were
+sealed under another secret (or whose secret is missing), and :meth:`Vault.open` raises
+:class:`VaultError`, never :class:`WrongPasswordError`, for a record sealed under another
+secret, so a PIN is never charged for the operator's mistake.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,17 +33,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..errors import PKIError, WrongPasswordError
+from ..errors import VaultError, WrongPasswordError
 from ..fsutil import atomic_write
 
-__all__ = ["KDFParams", "Sealed", "Vault", "VaultError", "load_vault_secret"]
+__all__ = ["KDFParams", "Sealed", "Sealer", "Vault", "VaultError", "load_vault_secret",
+           "secret_check", "vault_secret_for"]
 
 SECRET_ENV = "KPKI_VAULT_SECRET"
 SECRET_BYTES = 32
 
 
-class VaultError(PKIError):
-    """The vault secret is missing or unusable."""
+def secret_check(secret: bytes) -> str:
+    """The check value kept beside each sealed record: it names the secret, not a PIN."""
+    return hmac.new(secret, b"kpki-vault-check-v1", hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Sealed:
     nonce: bytes
     ciphertext: bytes
     kdf: str
+    secret_check: str | None = None
+    """The check value of the secret it was sealed under (None: sealed before kpki kept
+    one; adopted at the next start)."""
 
 
 def load_vault_secret(path: Path, *, create: bool = False) -> bytes:
@@ -93,25 +106,66 @@ def load_vault_secret(path: Path, *, create: bool = False) -> bytes:
     return secret
 
 
+def vault_secret_for(path: Path, checks: Mapping[str | None, int], *, create: bool) -> bytes:
+    """The vault secret for a vault whose records carry ``checks`` (check value -> number
+    of records). A new secret is made only for an empty vault (and with ``create``);
+    :class:`VaultError` (with ``sealed_keys``) when records exist and the secret is
+    missing, or is not the one they were sealed under."""
+    sealed = sum(checks.values())
+    where = f"${SECRET_ENV} or {path}"
+    if sealed and not os.environ.get(SECRET_ENV) and not path.is_file():
+        raise VaultError(f"the vault secret is missing ({where}) and the vault holds {sealed} "
+                         "sealed key(s): restore it (a new one would open none of them)",
+                         sealed_keys=sealed)
+    secret = load_vault_secret(path, create=create and not sealed)
+    other = sum(n for check, n in checks.items()
+                if check is not None and check != secret_check(secret))
+    if other:
+        raise VaultError(f"the vault secret in {where} is not the one {other} of the "
+                         f"{sealed} sealed key(s) were sealed under: restore the right one",
+                         sealed_keys=sealed)
+    return secret
+
+
+class Sealer:
+    """Seals under one PIN with the KDF already run, so that the cheap AES step can happen
+    inside a store transaction (the record's serial, bound as associated data, is known
+    only there)."""
+
+    def __init__(self, kek: bytes, salt: bytes, kdf: str, check: str) -> None:
+        self._kek, self._salt, self._kdf, self._check = kek, salt, kdf, check
+
+    def seal(self, plaintext: bytes, *, associated: bytes) -> Sealed:
+        nonce = secrets.token_bytes(12)
+        return Sealed(self._salt, nonce, AESGCM(self._kek).encrypt(nonce, plaintext, associated),
+                      self._kdf, self._check)
+
+
 class Vault:
     """Seals and opens keys; holds the vault secret, never a PIN."""
 
     def __init__(self, secret: bytes, *, kdf: KDFParams | None = None) -> None:
         self._secret = secret
         self.kdf = kdf or KDFParams()
+        self.check = secret_check(secret)
 
     def _kek(self, pin: str, salt: bytes, params: KDFParams) -> bytes:
         stretched = Scrypt(salt, 32, params.n, params.r, params.p).derive(pin.encode())
         return hmac.new(self._secret, b"kpki-vault-kek" + stretched, hashlib.sha256).digest()
 
+    def sealer(self, pin: str) -> Sealer:
+        """Run the KDF for a new record under ``pin`` (a fresh salt)."""
+        salt = secrets.token_bytes(16)
+        return Sealer(self._kek(pin, salt, self.kdf), salt, self.kdf.text(), self.check)
+
     def seal(self, plaintext: bytes, pin: str, *, associated: bytes) -> Sealed:
-        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-        kek = self._kek(pin, salt, self.kdf)
-        return Sealed(salt, nonce, AESGCM(kek).encrypt(nonce, plaintext, associated),
-                      self.kdf.text())
+        return self.sealer(pin).seal(plaintext, associated=associated)
 
     def open(self, sealed: Sealed, pin: str, *, associated: bytes) -> bytes:
-        """The plaintext; :class:`WrongPasswordError` if the PIN (or secret) is wrong."""
+        """The plaintext; :class:`WrongPasswordError` if the PIN is wrong;
+        :class:`VaultError` if the record was sealed under another vault secret."""
+        if sealed.secret_check is not None and sealed.secret_check != self.check:
+            raise VaultError("this key was sealed under another vault secret")
         kek = self._kek(pin, sealed.salt, KDFParams.parse(sealed.kdf))
         try:
             return AESGCM(kek).decrypt(sealed.nonce, sealed.ciphertext, associated)

@@ -1,0 +1,141 @@
+"""Renewal on use is one unit of work (issue 10, item 5): the new key is sealed and the new
+certificate recorded in one transaction, or neither; signatures that race a renewal wait
+for it and sign with the new certificate; a crash at any point leaves a usable certificate.
+Issuance into the vault is one unit of work the same way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import signal
+import sqlite3
+import threading
+import urllib.error
+
+import pytest
+
+from pki.clock import FixedClock
+from pki.cloud.vault import KDFParams
+from pki.home import Home
+
+from .test_cloud import PIN, RRN, Api, _issue, _sign, _start, _stop, _user, add_institution
+
+FAST = KDFParams(n=2**4, r=8, p=1)
+
+
+def _confirmed(cloud, phone="01012345678", api_key=None):
+    bank = cloud.authenticate(api_key or cloud.add_institution(f"bank-{phone}"))
+    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
+    text = cloud.sql.messages(phone, bank.id)[-1]["text"]
+    cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
+    return bank, user
+
+
+def test_parallel_signatures_at_renewal_time_all_sign_with_the_new_certificate(
+        home, monkeypatch):
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    factory = home.cloud_factory(passphrase=None, kdf=FAST)
+    cloud = factory()
+    bank, user = _confirmed(cloud)
+    issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    home.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=10))
+    clouds = [factory() for _ in range(5)]
+    barrier = threading.Barrier(len(clouds))
+    results: list[object] = [None] * len(clouds)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = clouds[i].sign(bank, issued.serial, pin=PIN, content=b"x",
+                                        purpose="02")
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clouds))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(r, dict) for r in results), results
+    serials = {r["serial"] for r in results}
+    assert len(serials) == 1 and issued.serial not in serials
+    assert all(r["renewed_from"] == issued.serial for r in results)
+    assert len(home.store.renewals_of(cloud.authority.label, issued.serial)) == 1
+    # Afterwards the old serial still signs, with the new certificate.
+    again = cloud.sign(bank, issued.serial, pin=PIN, content=b"y", purpose="02")
+    assert again["serial"] in serials
+
+
+@pytest.fixture
+def due(tmp_path, key_pool):
+    """A home whose clock ran three years behind: its cloud certificate is due for
+    renewal by the real clock that ``kpki serve`` uses. (home path, API key, serial)."""
+    path = tmp_path / "home"
+    now = dt.datetime.now(dt.UTC)
+    past = FixedClock(now.replace(year=now.year - 3) + dt.timedelta(days=10))
+    Home.create(path, passphrase=None, key_generator=key_pool, clock=past).close()
+    with Home.open(path, clock=past, key_generator=key_pool) as home:
+        cloud = home.cloud_factory(passphrase=None)()
+        api_key = cloud.add_institution("bank")
+        bank, user = _confirmed(cloud, api_key=api_key)
+        serial = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN).serial
+    return path, api_key, format(serial, "X")
+
+
+def _rows(path):
+    db = sqlite3.connect(path / "kpki.db")
+    try:
+        certificates = {r[0] for r in db.execute(
+            "SELECT serial FROM certificates WHERE profile LIKE 'financial%'")}
+        keys = {r[0] for r in db.execute("SELECT serial FROM cloud_keys")}
+        return certificates, keys
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("point", ["cloud.renew.sealed", "cloud.renew.committed"])
+def test_a_crash_during_renewal_on_use_leaves_a_usable_certificate(due, point):
+    path, api_key, serial = due
+    proc, url = _start(path, env={"KPKI_FAULT": point})
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        _sign(Api(url, api_key), serial)
+    proc.wait(timeout=20)
+    proc._drain.wait(timeout=5)  # type: ignore[attr-defined]
+    assert proc.returncode == -signal.SIGKILL
+    certificates, keys = _rows(path)
+    assert certificates == keys  # no certificate without its key, no key without its record
+    assert len(keys) == (1 if point == "cloud.renew.sealed" else 2)
+    proc, url = _start(path)
+    try:
+        api = Api(url, api_key)
+        status, body = _sign(api, serial)
+        assert status == 200, body
+        assert body["renewed_from"] == serial
+        assert _sign(api, body["serial"])[0] == 200  # the new serial is in the vault
+        if point == "cloud.renew.committed":
+            assert body["serial"] in keys  # the renewal made before the crash is used
+    finally:
+        _stop(proc)
+    certificates, keys = _rows(path)
+    assert certificates == keys and len(keys) == 2
+
+
+def test_a_crash_during_issuance_records_nothing_without_its_key(tmp_path, key_pool):
+    path = tmp_path / "home"
+    Home.create(path, passphrase=None, key_generator=key_pool).close()
+    key = add_institution(path, "bank")
+    proc, url = _start(path, env={"KPKI_FAULT": "cloud.issue.sealed"})
+    api = Api(url, key)
+    user = _user(api)
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        _issue(api, user)
+    proc.wait(timeout=20)
+    proc._drain.wait(timeout=5)  # type: ignore[attr-defined]
+    assert _rows(path) == (set(), set())
+    proc, url = _start(path)
+    try:
+        serial = _issue(Api(url, key), user)
+        assert _sign(Api(url, key), serial)[0] == 200
+    finally:
+        _stop(proc)
+    assert _rows(path) == ({serial}, {serial})

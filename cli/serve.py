@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pki.home import Home
+from pki.serving import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context
 from .secrets import ca_passphrase, passphrase_file_option
@@ -24,7 +25,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -43,14 +44,29 @@ def _bind(host: str, port: int) -> socket.socket:
               "institution reads the confirmation codes it caused). For test set-ups only.")
 @click.option("--cloud-ca", default=None, help="CA that issues cloud (financial) certificates "
               "[the home's first licensed CA].")
+@click.option("--header-timeout", default=ServeLimits.header_timeout, show_default=True,
+              type=click.FloatRange(0.01, 3600),
+              help="Seconds a client has to send its request headers; slower ones are "
+              "closed.")
+@click.option("--body-timeout", default=ServeLimits.body_timeout, show_default=True,
+              type=click.FloatRange(0.01, 3600),
+              help="Seconds a client has to send a request body (or to read a response "
+              "that fills the send buffer).")
+@click.option("--idle-timeout", default=ServeLimits.idle_timeout, show_default=True,
+              type=click.FloatRange(0.01, 3600),
+              help="Seconds a kept-alive connection may stay silent between requests.")
+@click.option("--max-connections", default=ServeLimits.max_connections, show_default=True,
+              type=click.IntRange(1, 1_000_000),
+              help="Connections open at once; past it the one that has waited longest for "
+              "its client is closed (lowered to fit the file descriptor limit).")
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
-          no_cloud: bool, test_channel: bool, cloud_ca: str | None,
+          no_cloud: bool, test_channel: bool, cloud_ca: str | None, header_timeout: float,
+          body_timeout: float, idle_timeout: float, max_connections: int,
           passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
-    import uvicorn
-
+    from pki.guarded_http import make_server
     from pki.service import ServiceState, create_app
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
@@ -76,10 +92,10 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
     click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
                err=True)
     sys.stderr.flush()
-    config = uvicorn.Config(create_app(state), log_level="warning", access_log=False,
-                            lifespan="on")
+    limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                         idle_timeout=idle_timeout, max_connections=max_connections)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        make_server(create_app(state), limits).run(sockets=[sock])
     finally:
         sock.close()
         state.publisher.close()

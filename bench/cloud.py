@@ -72,7 +72,7 @@ def main() -> None:
         api_key = subprocess.run([kpki, "--home", str(home_path), "cloud", "institution", "add",
                                   "bench"], capture_output=True, text=True,
                                  check=True).stdout.strip()
-        with kpki_serve(home_path) as url:
+        with kpki_serve(home_path, "--test-channel") as url:
             serials = []
             for n in range(args.clients):
                 phone = f"0101234{n:04d}"

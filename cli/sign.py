@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import click
@@ -18,7 +19,9 @@ from pki.signing import KeySigner, Outcome, seal_r, sign
 from pki.signing.verify import CRLIndex, Verifier
 
 from .output import emit_json, json_option
-from .secrets import KEY_PASSWORD_ENV, key_password
+from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
+
+R_ENV = "KPKI_VID_R"
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -129,7 +132,10 @@ def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
 @click.option("--fetch-crl", is_flag=True,
               help="Check revocation with the CRL at the certificate's distribution point.")
 @click.option("--rrn", help="Check the VID against this resident number.")
-@click.option("--r", "r_hex", help="R (hex) for the VID check.")
+@click.option("--r", "r_hex", help="R (hex) for the VID check. R is secret and the command "
+              "line is visible to other users (ps): prefer --r-file or $KPKI_VID_R.")
+@click.option("--r-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="File whose first line is R (hex) for the VID check (else $KPKI_VID_R).")
 @click.option("--r-envelope", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="R encrypted to the relying party (from kpki sign --r-for).")
 @click.option("--key", "key_path", type=click.Path(exists=True, path_type=Path),
@@ -145,7 +151,8 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
                    trust_files: tuple[Path, ...], untrusted_files: tuple[Path, ...],
                    crl_files: tuple[Path, ...], online: bool, fetch_crl: bool,
                    rrn: str | None,
-                   r_hex: str | None, r_envelope: Path | None, key_path: Path | None,
+                   r_hex: str | None, r_file: Path | None, r_envelope: Path | None,
+                   key_path: Path | None,
                    password_file: Path | None, policy: str | None,
                    at_time: dt.datetime | None, as_json: bool) -> None:
     """Verify SIGNATURE: signature, chain, validity, revocation, policy and VID.
@@ -154,6 +161,10 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
     """
     if sum(map(bool, (crl_files, online, fetch_crl))) > 1:
         raise click.UsageError("choose one of --crl, --online and --fetch-crl")
+    if r_file is not None:
+        r_hex = read_secret_file(r_file).decode("ascii", errors="replace").strip()
+    elif not r_hex:
+        r_hex = os.environ.get(R_ENV) or None
     if (r_hex or r_envelope) and not rrn:
         raise click.UsageError("the VID check needs --rrn")
     if r_hex and r_envelope:

@@ -151,3 +151,42 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
         thread.join(timeout=10)
         sock.close()
         state.publisher.close()
+
+
+def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_path,
+                                                            monkeypatch):
+    """R is secret: ``kpki verify`` reads it from --r-file or $KPKI_VID_R, not only argv."""
+    import json
+
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives import serialization
+
+    from cli.main import cli
+
+    bank, user = _confirmed_user(cloud)
+    issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    signed = cloud.sign(bank, issued.serial, pin=PIN, content=b"x", purpose="02",
+                        include_r=True)
+    sig = tmp_path / "x.p7s"
+    sig.write_bytes(signed["signature"])
+    pems = {}
+    for label in ("root", "yessign"):
+        pems[label] = tmp_path / f"{label}.pem"
+        pems[label].write_bytes(home.store.get_ca(label).certificate.public_bytes(
+            serialization.Encoding.PEM))
+    r_file = tmp_path / "r"
+    runner = CliRunner()
+
+    def vid(*extra: str) -> str:
+        result = runner.invoke(cli, ["verify", str(sig), "--trust", str(pems["root"]),
+                                     "--untrusted", str(pems["yessign"]), "--rrn", RRN,
+                                     "--json", *extra])
+        checks = {c["check"]: c["outcome"] for c in json.loads(result.stdout)["checks"]}
+        return checks["vid"]
+
+    r_file.write_text(signed["r"].hex() + "\n")
+    assert vid("--r-file", str(r_file)) == "passed"
+    r_file.write_text("00" * 20)
+    assert vid("--r-file", str(r_file)) == "failed"
+    monkeypatch.setenv("KPKI_VID_R", signed["r"].hex())
+    assert vid() == "passed"

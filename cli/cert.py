@@ -11,11 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pki import lifecycle
-from pki.authority import IssuedCertificate
+from pki.delivery import NPKIDelivery, UndeliveredCertificate, recover_deliveries, undelivered
 from pki.errors import CertificateNotFoundError
 from pki.fsutil import check_writable_dir
-from pki.keys.folder import remove_npki_folder, write_npki_folder
-from pki.keys.npki import NPKIFiles
 from pki.keys.password import check_password
 from pki.profiles import PROFILES
 from pki.rrn import RRN
@@ -23,6 +21,7 @@ from pki.store import CertificateRecord, CertStatus
 from pki.vid import decode_identify_data
 
 from .context import Context
+from .issue import force_option
 from .output import (
     common_name,
     display_status,
@@ -96,18 +95,43 @@ def cert() -> None:
     """Look at issued certificates."""
 
 
+def _undelivered_json(item: UndeliveredCertificate, now: dt.datetime) -> dict[str, Any]:
+    return {**cert_json(item.certificate, now), "folder": item.delivery.folder,
+            "staged": item.staged,
+            "staging": item.delivery.staging if item.staged else None}
+
+
+def _list_undelivered(items: list[UndeliveredCertificate], now: dt.datetime, *,
+                      as_json: bool) -> None:
+    if as_json:
+        emit_json([_undelivered_json(i, now) for i in items])
+        return
+    table(["SERIAL", "CA", "STATUS", "FILES", "FOLDER"],
+          [[serial_hex(i.certificate.serial), i.certificate.ca,
+            display_status(i.certificate, now),
+            "staged" if i.staged else "lost", i.delivery.folder] for i in items])
+
+
 @cert.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only certificates in this state.")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="Only this profile.")
 @click.option("--name", help="Only this holder's certificates.")
 @click.option("--ca", "ca_label", help="Only certificates of this CA.")
+@click.option("--undelivered", "undelivered_only", is_flag=True,
+              help="Only certificates recorded whose NPKI folder never received them "
+                   "('kpki cert deliver' finishes staged ones; revoke the others).")
 @json_option
 @click.pass_obj
 def cert_list(obj: Context, status: str | None, profile: str | None, name: str | None,
-              ca_label: str | None, as_json: bool) -> None:
+              ca_label: str | None, undelivered_only: bool, as_json: bool) -> None:
     """List certificates."""
     with obj.open_home() as home:
         now = home.clock.now()
+        if undelivered_only:
+            if status or profile or name:
+                raise click.UsageError("--undelivered goes only with --ca")
+            _list_undelivered(undelivered(home.store, ca=ca_label), now, as_json=as_json)
+            return
         stored = None if status in (None, "expired") else CertStatus(status)
         records = home.store.list_certificates(ca=ca_label, status=stored, profile=profile,
                                                holder=name)
@@ -224,9 +248,9 @@ def resume(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> No
 
 
 def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str | None,
-               password_file: Path | None, passphrase_file: Path | None, as_json: bool,
-               renew: bool) -> None:
-    from .issue import report
+               force: bool, password_file: Path | None, passphrase_file: Path | None,
+               as_json: bool, renew: bool) -> None:
+    from .issue import delivery_errors, report
 
     number = parse_serial(serial)
     RRN.parse(rrn)
@@ -236,18 +260,45 @@ def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str 
         record = lifecycle.find_certificate(home.store, number, ca=ca_label)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         authority = home.authority(record.ca, passphrase=passphrase)
-        written: list[NPKIFiles] = []
-
-        def deliver(issued: IssuedCertificate) -> None:
-            written.extend(write_npki_folder(issued, out, password=password))
-
+        delivery = NPKIDelivery(out, password=password, replace=force)
         operation = authority.renew if renew else authority.reissue
-        try:
-            issued = operation(number, rrn=rrn, deliver=deliver)
-        except BaseException:
-            remove_npki_folder(written)
-            raise
-    report(issued, written, as_json=as_json)
+        with delivery_errors():
+            issued = operation(number, rrn=rrn, deliver=delivery)
+    report(issued, delivery.files, as_json=as_json)
+
+
+@cert.command()
+@click.option("--out", "bases", multiple=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Also remove what interrupted issuances left under this base folder "
+                   "(repeatable).")
+@json_option
+@click.pass_obj
+def deliver(obj: Context, bases: tuple[Path, ...], as_json: bool) -> None:
+    """Finish deliveries into NPKI folders that a crash interrupted.
+
+    Files staged by an issuance that was recorded go into their folder; files of
+    issuances that were never recorded are removed. Certificates whose files are lost
+    are listed: revoke them.
+    """
+    with obj.open_home() as home:
+        now = home.clock.now()
+        done = recover_deliveries(home.store, at=now, bases=bases)
+        if as_json:
+            emit_json({"delivered": [{"serial": serial_hex(r.serial), "ca": r.ca,
+                                      "folder": r.folder} for r in done.delivered],
+                       "removed": [str(p) for p in done.removed],
+                       "undelivered": [_undelivered_json(i, now) for i in done.undelivered]})
+            return
+        for r in done.delivered:
+            click.echo(f"Delivered {serial_hex(r.serial)} into {r.folder}")
+        for path in done.removed:
+            click.echo(f"Removed {path} (an issuance that was never recorded)")
+        if done.undelivered:
+            click.echo("Recorded but not delivered (revoke them with 'kpki cert revoke'):")
+            _list_undelivered(list(done.undelivered), now, as_json=False)
+        elif not (done.delivered or done.removed):
+            click.echo("Nothing to deliver.")
 
 
 def _follow_up_options(f: Any) -> Any:
@@ -258,6 +309,7 @@ def _follow_up_options(f: Any) -> Any:
                           "VID needs it)."),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Base folder for the new NPKI folder."),
+        force_option,
         _ca_option,
         password_file_option,
         passphrase_file_option,

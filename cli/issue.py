@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pki.authority import IssuedCertificate
+from pki.authority import IssuedCertificate, check_subscriber_names
+from pki.delivery import NPKIDelivery
+from pki.errors import DeliveryError, FolderExistsError
 from pki.fsutil import check_writable_dir
-from pki.keys.folder import remove_npki_folder, write_npki_folder
 from pki.keys.npki import NPKIFiles
 from pki.keys.password import check_password
 from pki.names import check_holder_name
@@ -43,6 +46,7 @@ def _common(f: Any) -> Any:
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Base folder; signCert.der and signPri.key go to "
                           "OUT/NPKI/<CA org>/USER/<dn>/."),
+        force_option,
         password_file_option,
         passphrase_file_option,
         json_option,
@@ -51,40 +55,58 @@ def _common(f: Any) -> Any:
     return f
 
 
+def force_option(f: Any) -> Any:
+    return click.option("--force", is_flag=True,
+                        help="Replace the NPKI folder if one of that name exists already "
+                             "(its certificate and key are deleted).")(f)
+
+
+@contextlib.contextmanager
+def delivery_errors() -> Iterator[None]:
+    """Say what to do about a folder in the way or a delivery left unfinished."""
+    try:
+        yield
+    except FolderExistsError as exc:
+        raise click.ClickException(
+            f"{exc.path} exists already: nothing was issued; run the command again for a "
+            "certificate with a new CN (and folder), or add --force to replace that "
+            "folder") from None
+    except DeliveryError as exc:
+        raise click.ClickException(
+            f"{exc}; 'kpki cert deliver' finishes the delivery, or revoke the "
+            f"certificate with 'kpki cert revoke {exc.serial:X}'") from None
+
+
 def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, alias: str,
-         ca_label: str | None, csr: Path | None, out: Path, password_file: Path | None,
-         passphrase_file: Path | None, as_json: bool, with_km: bool = False) -> None:
+         ca_label: str | None, csr: Path | None, out: Path, force: bool,
+         password_file: Path | None, passphrase_file: Path | None, as_json: bool,
+         with_km: bool = False) -> None:
     if with_km and csr:
         raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
     # Refuse bad input before asking for any secret.
     RRN.parse(rrn)
     check_holder_name(name)
     check_writable_dir(out)
-    password = None if csr else check_password(key_password(password_file))
     with obj.open_home() as home:
+        label = ca_label or home.default_ca_label()
+        record = home.store.get_ca(label)
+        if not record.is_root:  # (a root is refused below, by home.authority)
+            check_subscriber_names(record.style, name=name, alias=alias, ra=ra)
+        password = None if csr else check_password(key_password(password_file))
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-        authority = home.authority(ca_label, passphrase=passphrase)
+        authority = home.authority(label, passphrase=passphrase)
         csr_bytes = csr.read_bytes() if csr else None
-        written: list[NPKIFiles] = []
-
-        def deliver(issued: IssuedCertificate) -> None:
-            # Inside the issuing transaction: if the files cannot be written, the
-            # certificate is not recorded either.
-            written.extend(write_npki_folder(issued, out, password=password))
-
-        try:
+        delivery = NPKIDelivery(out, password=password, replace=force)
+        with delivery_errors():
             if kind == "joint":
                 issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
                                                policy=JointPolicy(option), csr=csr_bytes,
-                                               with_km=with_km, deliver=deliver)
+                                               with_km=with_km, deliver=delivery)
             else:
                 issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
                                                    kind=FinancialKind(option), csr=csr_bytes,
-                                                   deliver=deliver)
-        except BaseException:
-            remove_npki_folder(written)
-            raise
-    report(issued, written, as_json=as_json)
+                                                   deliver=delivery)
+    report(issued, delivery.files, as_json=as_json)
 
 
 def _files_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:

@@ -4,6 +4,8 @@
 korean-pki.md section 3. Building and signing a certificate, advancing the CA's CN
 sequence, recording the certificate and its audit row all happen in one store transaction,
 so concurrent issuers never share a serial or a sequence number and a failure leaves nothing.
+A delivery (:mod:`pki.delivery`) stages the holder's files inside that transaction and puts
+them in place after it commits, so no certificate exists on disk that the store lacks.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from cryptography.x509.oid import NameOID
 
 from . import oids
 from .clock import Clock, SystemClock, kst_today, validity_for
+from .delivery import Delivery
 from .entropy import Entropy, SystemEntropy, random_serial
 from .errors import (
     AlreadyRevokedError,
     CertificateExpiredError,
     CertificateNotFoundError,
     CSRError,
-    InvalidNameError,
+    FolderExistsError,
     LifecycleError,
     ProfileError,
     RenewalWindowError,
@@ -42,7 +45,7 @@ from .errors import (
 from .extensions import certificate_policies, identify_data_san
 from .keys.generate import KeyGenerator, RSAKeyGenerator, check_subscriber_key
 from .lifecycle import find_certificate
-from .names import MAX_CN_LENGTH, build_name, check_holder_name, npki_folder_name
+from .names import build_name, check_common_name, check_holder_name, npki_folder_name
 from .profiles import (
     DEFAULT_RA,
     FINANCIAL_PROFILES,
@@ -71,9 +74,11 @@ from .vid import R_LENGTH, encode_identify_data
 
 __all__ = [
     "CertificateAuthority",
+    "Deliver",
     "IssueRequest",
     "IssuedCertificate",
     "build_ca_certificate",
+    "check_subscriber_names",
     "load_csr",
 ]
 
@@ -116,6 +121,37 @@ class IssuedCertificate:
     def organization(self) -> str:
         attrs = self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         return str(attrs[0].value)
+
+
+Deliver = Delivery | Callable[[IssuedCertificate], object]
+"""What ``deliver=`` takes: a :class:`pki.delivery.Delivery` (an
+:class:`pki.delivery.NPKIDelivery`), or a function called with the result inside the
+transaction, before it commits (if it raises, nothing is recorded)."""
+
+
+def _common_name(style: CAStyle, *, name: str, alias: str, ra: RegistrationAuthority,
+                 day: dt.date, seq: int) -> str:
+    return style.cn_template.format(name=name, alias=alias, institution=ra.institution,
+                                    branch=ra.branch, date=day, seq=seq)
+
+
+def check_subscriber_names(style: CAStyle | str, *, name: str, alias: str = "",
+                           ra: RegistrationAuthority | str = DEFAULT_RA) -> tuple[str, str]:
+    """Check a holder's name and alias for a CA of ``style``; return them NFC-normalised.
+
+    Besides :func:`pki.names.check_holder_name`, the longest CN the style's template can
+    make of them (the largest sequence number) must fit in a certificate
+    (:data:`pki.names.MAX_CN_BYTES` UTF-8 bytes). Raises :class:`InvalidNameError` or,
+    for a bad ``ra``, :class:`ProfileError`.
+    """
+    style = get_style(style) if isinstance(style, str) else style
+    name = check_holder_name(name)
+    alias = check_holder_name(alias, field="alias") if alias else ""
+    ra = ra if isinstance(ra, RegistrationAuthority) else RegistrationAuthority.parse(ra)
+    longest = _common_name(style, name=name, alias=alias, ra=ra, day=dt.date(2000, 1, 1),
+                           seq=10 ** style.cn_sequence_digits - 1)
+    check_common_name(longest, name=name)
+    return name, alias
 
 
 def load_csr(data: bytes | x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
@@ -249,6 +285,7 @@ class CertificateAuthority:
         self._block_next = self._block_end = 0
         self._block_size = 1
         self._block_uncommitted = False
+        self._last_sequence = 0
 
     @property
     def label(self) -> str:
@@ -271,9 +308,48 @@ class CertificateAuthority:
             self._block_next, self._block_end = first, first + size
             self._block_size = size * 2
             self._block_uncommitted = True
-        number = self._block_next
+        number = self._last_sequence = self._block_next
         self._block_next += 1
         return number
+
+    def _burn_sequence(self, number: int) -> None:
+        """Use up CN sequence numbers through ``number`` after an issuance was refused for
+        a folder that CN names, so a retry draws a fresh CN (numbers are unique per CA,
+        not gap-free)."""
+        with self._store.transaction() as tx:
+            first = tx.reserve_cn_sequence(self.label, 1)
+            if first < number:
+                tx.reserve_cn_sequence(self.label, number - first)
+
+    def _commit(self, work: Callable[[StoreTransaction], IssuedCertificate],
+                deliver: Deliver | None, now: dt.datetime) -> IssuedCertificate:
+        """Run ``work`` in one transaction with the delivery staged inside it and
+        published after the commit."""
+        staged: Delivery | None = None
+        call: Callable[[IssuedCertificate], object] | None = None
+        if isinstance(deliver, Delivery):
+            staged = deliver
+        else:
+            call = deliver
+        try:
+            with self._transaction() as tx:
+                issued = work(tx)
+                if staged is not None:
+                    staged.stage(self._store, tx, issued, at=now)
+                elif call is not None:
+                    call(issued)
+        except FolderExistsError:
+            if staged is not None:
+                staged.abort()
+            self._burn_sequence(self._last_sequence)
+            raise
+        except BaseException:
+            if staged is not None:
+                staged.abort()
+            raise
+        if staged is not None:
+            staged.publish(self._store, at=now)
+        return issued
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[StoreTransaction]:
@@ -318,7 +394,7 @@ class CertificateAuthority:
         public_key: PublicKeyTypes | None = None,
         with_km: bool = False,
         km_public_key: PublicKeyTypes | None = None,
-        deliver: Callable[[IssuedCertificate], object] | None = None,
+        deliver: Deliver | None = None,
     ) -> IssuedCertificate:
         """A joint certificate (공동인증서), one year, general-purpose or banking policy.
 
@@ -340,7 +416,7 @@ class CertificateAuthority:
         alias: str = "",
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
-        deliver: Callable[[IssuedCertificate], object] | None = None,
+        deliver: Deliver | None = None,
     ) -> IssuedCertificate:
         """A financial certificate (금융인증서), three years, personal or business."""
         return self.issue(FINANCIAL_PROFILES[FinancialKind(kind)], name=name, rrn=rrn, ra=ra,
@@ -358,7 +434,7 @@ class CertificateAuthority:
         public_key: PublicKeyTypes | None = None,
         with_km: bool = False,
         km_public_key: PublicKeyTypes | None = None,
-        deliver: Callable[[IssuedCertificate], object] | None = None,
+        deliver: Deliver | None = None,
     ) -> IssuedCertificate:
         """Issue a subscriber certificate of ``profile`` in one store transaction.
 
@@ -367,18 +443,18 @@ class CertificateAuthority:
         :class:`InvalidNameError`, :class:`ProfileError`, :class:`CSRError` or
         :class:`UnsupportedKeyError` before anything is written.
 
-        ``deliver``, if given, is called with the result inside the transaction, before it
-        commits (to write the holder's files, say): if it raises, nothing is recorded.
+        ``deliver`` (:data:`Deliver`) writes the holder's files: an
+        :class:`pki.delivery.NPKIDelivery` stages them inside the transaction and puts them
+        in place after the commit; if staging fails (:class:`FolderExistsError`, say),
+        nothing is recorded. A refusal because the folder exists uses up the CN sequence
+        number, so a retry gets a new CN.
         """
         request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
                                public_key=public_key, with_km=with_km,
                                km_public_key=km_public_key)
-        prepared = self._prepare(request, self.clock.now())
-        with self._transaction() as tx:
-            issued = self._write(tx, prepared)
-            if deliver is not None:
-                deliver(issued)
-        return issued
+        now = self.clock.now()
+        prepared = self._prepare(request, now)
+        return self._commit(lambda tx: self._write(tx, prepared), deliver, now)
 
     def issue_many(self, requests: Iterable[IssueRequest]) -> list[IssuedCertificate]:
         """Issue several certificates, all or nothing, in one store transaction.
@@ -399,7 +475,7 @@ class CertificateAuthority:
         rrn: RRN | str,
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
-        deliver: Callable[[IssuedCertificate], object] | None = None,
+        deliver: Deliver | None = None,
     ) -> IssuedCertificate:
         """Renew (갱신) a certificate of this CA: a new key and a certificate running one
         term on from the old notAfter; the old one stays valid to its end.
@@ -428,7 +504,8 @@ class CertificateAuthority:
                                   not_after=validity_for(kst_today(old.not_after),
                                                          profile.term_years)[1])
         prepared = self._prepare(request, now)
-        with self._transaction() as tx:
+
+        def work(tx: StoreTransaction) -> IssuedCertificate:
             current = self._check_follow_up(tx, old, allow_suspended=False)
             if self._store.renewals_of(self.label, serial):
                 raise LifecycleError(f"certificate {serial:X} has been renewed already",
@@ -436,9 +513,9 @@ class CertificateAuthority:
             issued = self._write(tx, prepared)
             tx.audit("certificate.renewed", at=now, ca=self.label, serial=current.serial,
                      detail={"new_serial": format(issued.serial, "X")})
-            if deliver is not None:
-                deliver(issued)
-        return issued
+            return issued
+
+        return self._commit(work, deliver, now)
 
     def reissue(
         self,
@@ -447,7 +524,7 @@ class CertificateAuthority:
         rrn: RRN | str,
         csr: bytes | x509.CertificateSigningRequest | None = None,
         public_key: PublicKeyTypes | None = None,
-        deliver: Callable[[IssuedCertificate], object] | None = None,
+        deliver: Deliver | None = None,
     ) -> IssuedCertificate:
         """Reissue (재발급) after a lost key or forgotten password: the old certificate is
         revoked (superseded) and a new one with a new key keeps the old notAfter; one
@@ -461,7 +538,8 @@ class CertificateAuthority:
         request = self._follow_up(old, get_profile(old.profile), rrn=rrn, csr=csr,
                                   public_key=public_key, not_after=old.not_after)
         prepared = self._prepare(request, now)
-        with self._transaction() as tx:
+
+        def work(tx: StoreTransaction) -> IssuedCertificate:
             self._check_follow_up(tx, old, allow_suspended=True)
             tx.set_status(self.label, serial, status=CertStatus.REVOKED, at=now,
                           revoked_at=now, reason=x509.ReasonFlags.superseded,
@@ -469,9 +547,9 @@ class CertificateAuthority:
             issued = self._write(tx, prepared)
             tx.audit("certificate.revoked", at=now, ca=self.label, serial=serial,
                      detail={"reason": "superseded", "reissued_as": format(issued.serial, "X")})
-            if deliver is not None:
-                deliver(issued)
-        return issued
+            return issued
+
+        return self._commit(work, deliver, now)
 
     def _follow_up(self, old: CertificateRecord, profile: Profile, *, rrn: RRN | str,
                    csr: bytes | x509.CertificateSigningRequest | None,
@@ -497,11 +575,11 @@ class CertificateAuthority:
     def _prepare(self, request: IssueRequest, now: dt.datetime) -> _Prepared:
         """Validate a request and do the work that needs no store: key, R, VID, validity."""
         profile = request.profile
-        name = check_holder_name(request.name)
-        alias = check_holder_name(request.alias, field="alias") if request.alias else ""
-        rrn = request.rrn if isinstance(request.rrn, RRN) else RRN.parse(request.rrn)
         ra = (request.ra if isinstance(request.ra, RegistrationAuthority)
               else RegistrationAuthority.parse(request.ra))
+        name, alias = check_subscriber_names(self.style, name=request.name,
+                                             alias=request.alias, ra=ra)
+        rrn = request.rrn if isinstance(request.rrn, RRN) else RRN.parse(request.rrn)
         policy_oid = profile.policy_for(self.style)
         if request.csr is not None and request.public_key is not None:
             raise ValueError("give a CSR or a public key, not both")
@@ -563,13 +641,9 @@ class CertificateAuthority:
         """Name, sign and record a prepared certificate (and its KM twin) inside ``tx``."""
         if same_subject_as is None:
             sequence = self._next_sequence(tx) % 10 ** self.style.cn_sequence_digits
-            common_name = self.style.cn_template.format(
-                name=p.name, alias=p.alias, institution=p.ra.institution,
-                branch=p.ra.branch, date=p.day, seq=sequence)
-            if len(common_name) > MAX_CN_LENGTH:
-                raise InvalidNameError(
-                    f"the CN would be {len(common_name)} characters; RFC 5280 allows "
-                    f"{MAX_CN_LENGTH}", name=p.name)
+            common_name = check_common_name(_common_name(
+                self.style, name=p.name, alias=p.alias, ra=p.ra, day=p.day, seq=sequence),
+                name=p.name)
             prefix_rdns, prefix_text = self._subject_prefix(p.profile.ou_marker, p.ra.unit)
             cn = x509.NameAttribute(NameOID.COMMON_NAME, common_name)
             subject = x509.Name([*prefix_rdns, x509.RelativeDistinguishedName([cn])])

@@ -371,15 +371,17 @@ def test_library_does_not_import_click():
 
 def test_failed_file_delivery_records_nothing(runner, cli_home, tmp_path, secrets_dir,
                                               monkeypatch):
-    from pki.errors import OutputError
+    import errno
 
-    def disk_full(issued, base, *, password):
-        raise OutputError("disk full", path=str(base))
+    def disk_full(path, data, mode):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("cli.issue.write_npki_folder", disk_full)
+    monkeypatch.setattr("pki.delivery._write_new", disk_full)
     result = issue(runner, cli_home, tmp_path / "out", key=secrets_dir / "key")
     assert_one_line_error(result)
+    assert "No space left" in result.stderr
     assert _nothing_issued(cli_home)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.startswith(".kpki")]
 
 
 def test_failed_commit_removes_the_written_files(runner, cli_home, tmp_path, secrets_dir,

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cli.main import cli
 from pki.clock import FixedClock
+from pki.errors import WrongPasswordError
 from pki.keys import npki, pkcs12
 from pki.keys.discovery import CertificateStatus, default_base, scan
 from pki.keys.folder import write_npki_folder
@@ -241,3 +242,91 @@ def test_npki_check_mismatched_pair(runner, folder, secrets_dir, key_pool):
     assert result.exit_code == 1
     checks = {c["check"]: c["ok"] for c in json.loads(result.stdout)["checks"]}
     assert checks == {"password": True, "key-matches-certificate": False}
+
+
+# -- passwd: both key files or neither, across crashes (issue 10 item 13) ------------------
+
+# (point, kills): new files written but not decided; decided, nothing renamed; one of the
+# two renamed; both renamed, the journal not yet removed.
+PASSWD_FAULTS = [("passwd.staged", 10), ("passwd.committed", 10), ("passwd.renamed@1", 10),
+                 ("passwd.renamed@2", 10)]
+
+
+def test_passwd_changes_both_files_or_neither_across_40_kills(folder, secrets_dir):
+    from tests.crash import CrashRunner
+
+    passwords = {PASSWORD: secrets_dir / "old", NEW_PASSWORD: secrets_dir / "new"}
+    current = PASSWORD
+    runner = CrashRunner()
+    try:
+        for point, count in PASSWD_FAULTS:
+            for _ in range(count):
+                new = NEW_PASSWORD if current == PASSWORD else PASSWORD
+                outcome = runner.run(["key", "passwd", str(folder), "--password-file",
+                                      str(passwords[current]), "--new-password-file",
+                                      str(passwords[new])], fault=point, env={})
+                assert outcome.killed, (point, outcome)
+                # The next run (here a load) finishes a decided change, or the old one holds.
+                expected = current if point == "passwd.staged" else new
+                sign = npki.load(folder, expected)
+                km = npki.load(folder, expected, key_management=True)
+                assert sign.r is not None and km.r is not None
+                with pytest.raises(WrongPasswordError):
+                    npki.load(folder, new if expected == current else current,
+                              key_management=True)
+                assert not (folder / npki.PASSWD_JOURNAL).exists()
+                current = expected
+        done = runner.run(["key", "passwd", str(folder), "--password-file",
+                           str(passwords[current]), "--new-password-file",
+                           str(secrets_dir / "wrong")], fault=None, env={})
+        assert done.exit == 0
+    finally:
+        runner.close()
+    assert npki.load(folder, "Wrong-pass-000!", key_management=True).r is not None
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "kmCert.der", "kmPri.key", "signCert.der", "signPri.key"]
+    assert {stat.S_IMODE((folder / n).stat().st_mode) for n in ("kmPri.key", "signPri.key")
+            } == {0o600}
+
+
+def test_an_undecided_change_is_undone_by_the_next_passwd(folder, secrets_dir):
+    from tests.crash import CrashRunner
+
+    runner = CrashRunner()
+    try:
+        args = ["key", "passwd", str(folder), "--password-file", str(secrets_dir / "old"),
+                "--new-password-file", str(secrets_dir / "new")]
+        assert runner.run(args, fault="passwd.staged", env={}).killed
+        assert len([p for p in folder.iterdir() if p.name.endswith(".new")]) == 2
+        assert runner.run(args, fault=None, env={}).exit == 0
+    finally:
+        runner.close()
+    assert npki.load(folder, NEW_PASSWORD).r is not None
+    assert npki.load(folder, NEW_PASSWORD, key_management=True).r is not None
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+# -- import: a subject no folder can hold (issue 10 item 14) -------------------------------
+
+
+def test_import_of_a_3000_character_cn_is_one_typed_line(runner, authority, tmp_path,
+                                                         secrets_dir, key_pool):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = key_pool.keys(2048, 1)[0]
+    with pytest.warns(UserWarning):
+        cn = x509.NameAttribute(NameOID.COMMON_NAME, "가" * 3000, _validate=False)
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "yessign"), cn])
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    pfx = pkcs12.dump(tmp_path / "long.pfx", cert, key, PASSWORD, r=None)
+    result = run(runner, "key", "import", pfx, "--out", tmp_path / "x", "--password-file",
+                 secrets_dir / "old")
+    assert_one_line_error(result)
+    assert "unexpected" not in result.stderr and "folder name" in result.stderr
+    assert not (tmp_path / "x").exists()

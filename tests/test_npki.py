@@ -172,6 +172,18 @@ def test_non_rsa_key_is_refused():
         npki.decrypt(npki.encrypt_plaintext(plain, PASSWORD), PASSWORD)
 
 
+def test_a_key_of_an_unknown_algorithm_is_a_key_file_error():
+    # Well-formed PKCS #8 under the right password, for a key OID pyca does not know: the
+    # reader used to let cryptography's UnsupportedAlgorithm escape.
+    plain = npki._PrivateKeyInfo({
+        "version": 0,
+        "private_key_algorithm": {"algorithm": "1.2.410.200004.99.1", "parameters": core.Null()},
+        "private_key": b"\x04\x20" + bytes(32),
+    }).dump()
+    with pytest.raises(KeyFileError, match="algorithm"):
+        npki.decrypt(npki.encrypt_plaintext(plain, PASSWORD), PASSWORD)
+
+
 def test_inconsistent_rsa_key_is_refused(key):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -259,3 +271,43 @@ def test_key_and_certificate_must_match(authority, tmp_path, key_pool):
 def test_missing_files_are_key_file_errors(tmp_path):
     with pytest.raises(KeyFileError):
         npki.load(tmp_path, PASSWORD)
+
+
+def test_npki_folders_are_0700_and_keys_0600_whatever_the_umask(authority, tmp_path):
+    import os
+
+    issued = authority.issue_joint(name="홍길동", rrn="9005171234566")
+    previous = os.umask(0)
+    try:
+        files = npki.dump(npki.folder_for(tmp_path / "base", issued.certificate),
+                          issued.certificate, issued.private_key, PASSWORD, r=issued.r)
+    finally:
+        os.umask(previous)
+    created = [files.folder, *files.folder.parents][:4]  # the folder, USER, yessign, NPKI
+    assert [stat.S_IMODE(p.stat().st_mode) for p in created] == [0o700] * 4
+    assert stat.S_IMODE(files.private_key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "base").stat().st_mode) == 0o700  # created by kpki too
+
+
+def test_a_subject_no_folder_can_hold_is_a_key_file_error(key):
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+
+    def cert_named(*attributes):
+        name = x509.Name(list(attributes))
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+                .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+
+    o = x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "yessign")
+    for cn in ("a,b", "#x", "a/b", "a\\b", "x+y"):
+        with pytest.raises(KeyFileError, match="folder name"):
+            npki.folder_for(".", cert_named(o, x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)))
+    units = [x509.NameAttribute(x509.NameOID.ORGANIZATIONAL_UNIT_NAME, "u" * 60)] * 5
+    with pytest.raises(KeyFileError, match="255"):
+        npki.folder_for(".", cert_named(o, *units))
+    with pytest.raises(KeyFileError, match="folder name"):
+        npki.folder_for(".", cert_named(x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME,
+                                                           "..")))

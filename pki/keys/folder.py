@@ -2,7 +2,12 @@
 
 ``<base>/NPKI/<CA org>/USER/<subject DN>/`` receives ``signCert.der`` and ``signPri.key``
 (with R inside), and ``kmCert.der`` + ``kmPri.key`` when a key-management certificate was
-issued with it. No unencrypted key is ever written.
+issued with it. No unencrypted key is ever written; folders are 0700 and keys 0600.
+
+:func:`write_npki_folder` writes the files of a certificate already recorded (a test
+fixture, a demo). To issue and deliver in one step, so that no file ever exists for a
+certificate the store does not have, give an :class:`pki.delivery.NPKIDelivery` to the
+issuing method instead.
 """
 
 from __future__ import annotations

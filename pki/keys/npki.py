@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import fcntl
 import hashlib
+import json
 import os
 import secrets
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 from asn1crypto import core, parser
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import SEED
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -40,9 +45,16 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from .. import oids
 from ..asn1specs import AlgorithmIdentifier
-from ..errors import KeyFileError, KeyMismatchError, OutputError, WrongPasswordError
-from ..fsutil import atomic_write, ensure_writable_dir
-from ..names import npki_folder_name
+from ..errors import (
+    InvalidNameError,
+    KeyFileError,
+    KeyMismatchError,
+    OutputError,
+    WrongPasswordError,
+)
+from ..faults import fault_point
+from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_writable_dir, fsync_dir
+from ..names import check_folder_name, npki_folder_name
 from .password import check_password
 
 __all__ = [
@@ -65,6 +77,7 @@ __all__ = [
     "load",
     "load_files",
     "read_certificate",
+    "recover_password_change",
 ]
 
 CERT_FILE = "signCert.der"
@@ -215,6 +228,11 @@ def _decode_private_key_info(plain: bytes) -> tuple[rsa.RSAPrivateKey, bytes | N
         key = serialization.load_der_private_key(plain, None,
                                                  unsafe_skip_rsa_key_validation=True)
         r = _random_num(plain)
+    except UnsupportedAlgorithm:
+        # The plaintext is well-formed PKCS #8 (so the password was right) for a key
+        # algorithm pyca does not know.
+        raise KeyFileError("the key file holds a key of an algorithm kpki does not know "
+                           "(kpki reads RSA keys)") from None
     except (ValueError, TypeError, KeyError, IndexError):
         raise WrongPasswordError("the password does not open this key file") from None
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -446,8 +464,14 @@ def load_files(certificate: Path, key: Path, password: str | bytes, *,
 
 def load(folder: Path, password: str | bytes, *, key_management: bool = False,
          max_iterations: int = MAX_ITERATIONS) -> NPKICredential:
-    """Load ``signCert.der`` + ``signPri.key`` (or the ``km`` pair) from an NPKI folder."""
+    """Load ``signCert.der`` + ``signPri.key`` (or the ``km`` pair) from an NPKI folder.
+
+    A password change that was interrupted in this folder is finished first (see
+    :func:`change_password`), so the two key files never answer to different passwords.
+    """
     folder = Path(folder)
+    if (folder / PASSWD_JOURNAL).exists():
+        recover_password_change(folder)
     cert_name, key_name = (KM_CERT_FILE, KM_KEY_FILE) if key_management else (CERT_FILE,
                                                                               KEY_FILE)
     return load_files(folder / cert_name, folder / key_name, password,
@@ -455,48 +479,166 @@ def load(folder: Path, password: str | bytes, *, key_management: bool = False,
 
 
 def folder_for(base: Path, certificate: x509.Certificate) -> Path:
-    """``<base>/NPKI/<CA org>/USER/<subject DN>``: where NPKI software looks for it."""
-    orgs = certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    """``<base>/NPKI/<CA org>/USER/<subject DN>``: where NPKI software looks for it.
+
+    Raises :class:`KeyFileError` if the subject has no O or either name cannot be a folder
+    (:func:`pki.names.check_folder_name`: a separator, an escaped character, too long).
+    """
+    with warnings.catch_warnings():
+        # pyca warns (and the folder-name check below refuses) when a certificate from
+        # elsewhere has an attribute longer than X.509 allows.
+        warnings.filterwarnings("ignore", message="Attribute's length", category=UserWarning)
+        subject = certificate.subject
+        orgs = subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+        org = str(orgs[0].value) if orgs else ""
+        folder_name = npki_folder_name(subject)
     if not orgs:
         raise KeyFileError("the certificate's subject has no O; it has no NPKI folder")
-    org = str(orgs[0].value)
-    if not org or "/" in org or "\\" in org or org in (".", ".."):
-        raise KeyFileError(f"the certificate's organisation {org!r} is not a folder name")
-    name = npki_folder_name(certificate.subject)
-    if "/" in name or "\\" in name or "\x00" in name:
-        raise KeyFileError("the certificate's subject cannot be a folder name")
+    try:
+        check_folder_name(org)
+    except InvalidNameError as exc:
+        raise KeyFileError(f"the certificate's organisation cannot be a folder name: "
+                           f"{exc}") from None
+    try:
+        name = check_folder_name(folder_name)
+    except InvalidNameError as exc:
+        raise KeyFileError(f"the certificate's subject cannot be an NPKI folder name: "
+                           f"{exc}") from None
     return Path(base) / "NPKI" / org / "USER" / name
+
+
+PASSWD_JOURNAL = ".kpki-passwd"
+"""The journal of a password change in progress: present from the moment the change is
+decided until every key file has its new content."""
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder itself while its key files change (released
+    by the kernel if the process dies)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise KeyFileError(f"cannot open {folder}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _staged_name(name: str, token: str) -> str:
+    return f".{name}.{token}.new"
+
+
+def _is_leftover(entry: str) -> bool:
+    """A file a password change (or an atomic write) leaves while it works."""
+    return any(entry.startswith(f".{name}.") and entry.endswith((".new", ".tmp"))
+               for name in (KEY_FILE, KM_KEY_FILE))
+
+
+def _recover(folder: Path) -> str | None:
+    """Finish or undo an interrupted password change; the caller holds the folder lock."""
+    journal = folder / PASSWD_JOURNAL
+    outcome = None
+    try:
+        entries = os.listdir(folder)
+        plan: dict[str, object] | None = None
+        if PASSWD_JOURNAL in entries:
+            try:
+                plan = json.loads(journal.read_bytes())
+            except (OSError, ValueError):
+                plan = None  # atomic_write never leaves a partial journal: not ours
+        if isinstance(plan, dict) and isinstance(plan.get("token"), str) and isinstance(
+                plan.get("files"), list):
+            token = cast(str, plan["token"])
+            for name in cast(list[object], plan["files"]):
+                if isinstance(name, str) and name in (KEY_FILE, KM_KEY_FILE):
+                    staged = folder / _staged_name(name, token)
+                    if staged.exists():
+                        os.replace(staged, folder / name)
+            outcome = "finished"
+        elif PASSWD_JOURNAL in entries or any(_is_leftover(e) for e in entries):
+            outcome = "undone"
+        for entry in os.listdir(folder):
+            if _is_leftover(entry):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / entry)
+        fsync_dir(folder)
+        with contextlib.suppress(FileNotFoundError):
+            journal.unlink()
+        fsync_dir(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot finish the password change in {folder}: {exc.strerror}",
+                          path=str(folder)) from None
+    return outcome
+
+
+def recover_password_change(folder: Path) -> str | None:
+    """Finish (``"finished"``) or undo (``"undone"``) a password change of ``folder`` that a
+    crash interrupted; None if there was none. :func:`change_password` and :func:`load` call
+    this, so the key files of a folder always answer to one password."""
+    folder = Path(folder)
+    with _folder_lock(folder):
+        return _recover(folder)
 
 
 def change_password(folder: Path, old: str, new: str, *,
                     max_iterations: int = MAX_ITERATIONS) -> list[Path]:
-    """Re-encrypt the key files of an NPKI folder under a new password.
+    """Re-encrypt the key files of an NPKI folder under a new password: all or none.
 
     ``signPri.key`` and, if present, ``kmPri.key`` keep their variant and iteration count
-    with a fresh salt. Each file is replaced atomically (a crash leaves the old file or the
-    new, never neither); everything is decrypted and checked before anything is written.
+    with a fresh salt. Everything is decrypted and checked before anything is written.
+    Then, under a lock on the folder: the new files are written under temporary names, a
+    journal naming them is written (the commit point), they are renamed over the old ones
+    and the journal is removed. A crash before the journal leaves the old password on both
+    files, a crash after it leaves the change for the next :func:`change_password` or
+    :func:`load` to finish (:func:`recover_password_change`).
     Raises :class:`WrongPasswordError`, :class:`PasswordPolicyError`,
-    :class:`KeyFileError` or :class:`KeyMismatchError`.
+    :class:`KeyFileError`, :class:`KeyMismatchError` or :class:`OutputError`.
     """
     check_password(new)
     folder = Path(folder)
-    plans = []
-    for km in (False, True):
-        cert_name, key_name = (KM_CERT_FILE, KM_KEY_FILE) if km else (CERT_FILE, KEY_FILE)
-        if km and not (folder / key_name).exists():
-            continue
-        cert = _load_certificate(_read(folder / cert_name, "certificate"), folder / cert_name)
-        opened = decrypt(_read(folder / key_name, "key file"), old,
-                         max_iterations=max_iterations)
-        if cert.public_key() != opened.private_key.public_key():
-            raise KeyMismatchError(f"the key in {folder / key_name} does not belong to "
-                                   f"{folder / cert_name}")
-        data = encrypt(opened.private_key, new, r=opened.r, variant=opened.variant,
-                       iterations=opened.iterations)
-        plans.append((folder / key_name, data))
-    for path, data in plans:
-        atomic_write(path, data, mode=0o600)
-    return [path for path, _ in plans]
+    with _folder_lock(folder):
+        _recover(folder)
+        plans = []
+        for km in (False, True):
+            cert_name, key_name = (KM_CERT_FILE, KM_KEY_FILE) if km else (CERT_FILE, KEY_FILE)
+            if km and not (folder / key_name).exists():
+                continue
+            cert = _load_certificate(_read(folder / cert_name, "certificate"),
+                                     folder / cert_name)
+            opened = decrypt(_read(folder / key_name, "key file"), old,
+                             max_iterations=max_iterations)
+            if cert.public_key() != opened.private_key.public_key():
+                raise KeyMismatchError(f"the key in {folder / key_name} does not belong to "
+                                       f"{folder / cert_name}")
+            data = encrypt(opened.private_key, new, r=opened.r, variant=opened.variant,
+                           iterations=opened.iterations)
+            plans.append((key_name, data))
+        token = secrets.token_hex(8)
+        try:
+            for name, data in plans:
+                atomic_write(folder / _staged_name(name, token), data, mode=0o600)
+            fsync_dir(folder)
+            fault_point("passwd.staged")
+            journal = json.dumps({"token": token, "files": [n for n, _ in plans]})
+            atomic_write(folder / PASSWD_JOURNAL, journal.encode(), mode=0o600)
+        except BaseException:
+            _recover(folder)  # no journal yet: undo
+            raise
+        fsync_dir(folder)
+        fault_point("passwd.committed")
+        try:
+            for name, _ in plans:
+                os.replace(folder / _staged_name(name, token), folder / name)
+                fault_point("passwd.renamed")
+        except OSError as exc:
+            raise OutputError(f"cannot finish the password change in {folder}: "
+                              f"{exc.strerror} (the next change or load finishes it)",
+                              path=str(folder)) from None
+        _recover(folder)  # removes the journal
+    return [folder / name for name, _ in plans]
 
 
 @dataclass(frozen=True)
@@ -529,7 +671,7 @@ def dump(folder: Path, certificate: x509.Certificate, private_key: rsa.RSAPrivat
     folder = Path(folder)
     cert_name, key_name = (KM_CERT_FILE, KM_KEY_FILE) if key_management else (CERT_FILE,
                                                                               KEY_FILE)
-    ensure_writable_dir(folder)
+    ensure_writable_dir(folder, mode=PRIVATE_DIR_MODE)
     cert_path = folder / cert_name
     key_path = folder / key_name if private_key is not None else None
     key_bytes = None

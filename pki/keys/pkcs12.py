@@ -8,9 +8,13 @@ the randomNum attribute (R) inside the encrypted PrivateKeyInfo.
 * default: the key bag under PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), a SHA-256 MAC;
 * ``legacy=True``: ``pbeWithSHAAnd3-KeyTripleDES-CBC`` and a SHA-1 MAC, as yessign writes.
 
-Reading verifies the MAC first (a mismatch is :class:`WrongPasswordError`), then takes
-certificates and key through pyca/cryptography (which handles every encryption OpenSSL
-writes) and R from the key bag's attributes.
+Reading verifies the MAC first (a mismatch is :class:`WrongPasswordError`), then walks
+every safe and bag itself (3DES and PBES2 with AES or 3DES; the first key bag is
+decrypted, R taken from its attributes), counting the key-derivation work each declares
+against one budget per file (:data:`MAX_KDF_WORK`), so a hostile file cannot keep a reader
+busy. Only safes encrypted with what pyca has no public cipher for (RC2-40, as OpenSSL
+``-legacy`` writes certificates) go to pyca/OpenSSL, their work counted, behind the key
+already found so that OpenSSL derives no further key.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +30,7 @@ from typing import Any, cast
 from asn1crypto import algos, cms, core, keys, pkcs12
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -39,12 +45,15 @@ from . import npki
 from .atrest import pbes2_encrypt
 from .pkcs12kdf import IV_ID, KEY_ID, MAC_ID, bmp_password, pkcs12_kdf
 
-__all__ = ["PFXCredential", "dump", "dumps", "load", "loads"]
+__all__ = ["MAX_KDF_WORK", "PFXCredential", "dump", "dumps", "load", "loads"]
 
 DEFAULT_ITERATIONS = 600_000  # PBKDF2 for the modern key bag
 LEGACY_ITERATIONS = 1024  # what the real yessign PFX uses
 MAC_ITERATIONS = 2048
-MAX_ITERATIONS = 2_000_000
+MAX_KDF_WORK = 1_200_000
+"""Key-derivation work one PFX may cost in all (iterations x derived blocks, summed over
+the MAC and every bag and safe): twice what kpki's own files need. A hostile file within
+any per-count limit could otherwise keep a reader busy for seconds per bag."""
 _MAX_PFX_BYTES = 256 * 1024
 
 
@@ -172,55 +181,82 @@ def dump(path: Path, certificate: x509.Certificate, private_key: rsa.RSAPrivateK
 # -- reading ----------------------------------------------------------------------------
 
 
-def _verify_mac(pfx: pkcs12.Pfx, auth_safe_der: bytes, password: str) -> None:
-    mac_data = pfx["mac_data"]
-    if isinstance(mac_data, core.Void):
-        return
-    hash_name = mac_data["mac"]["digest_algorithm"]["algorithm"].native
-    if hash_name not in ("sha1", "sha256", "sha384", "sha512"):
-        raise KeyFileError(f"unsupported PFX MAC hash {hash_name}")
-    iterations = mac_data["iterations"].native
-    if not 1 <= iterations <= MAX_ITERATIONS:
-        raise KeyFileError(f"PFX MAC iteration count {iterations} is outside 1..{MAX_ITERATIONS}")
-    key = pkcs12_kdf(hash_name, bmp_password(password), mac_data["mac_salt"].native,
-                     iterations, hashlib.new(hash_name).digest_size, MAC_ID)
-    expected = hmac.new(key, auth_safe_der, hash_name).digest()
-    if not hmac.compare_digest(expected, mac_data["mac"]["digest"].native):
-        raise WrongPasswordError("the password does not open this PFX")
+class _Budget:
+    """The key-derivation work one PFX may cost, charged before each KDF runs.
+
+    Work is counted in KDF iterations times the output blocks derived (a 3DES key and IV
+    from the PKCS #12 KDF are three SHA-1 blocks), summed over the MAC and every bag and
+    safe the file declares, whether or not it is decrypted. A file asking for more than
+    :data:`MAX_KDF_WORK` is refused before the work that would exceed it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def charge(self, work: int, what: str) -> None:
+        self.spent += work
+        if self.spent > self.limit:
+            raise KeyFileError(
+                f"the PFX asks for more key-derivation work than kpki allows ({what} brings "
+                f"it to {self.spent:,} iteration blocks; at most {self.limit:,})")
 
 
-def _decrypt_key_bag(info: keys.EncryptedPrivateKeyInfo, password: str) -> bytes | None:
-    """The PrivateKeyInfo inside a shrouded key bag, for its attributes; None if kpki does
-    not know the encryption (pyca still reads the key)."""
-    algorithm = info["encryption_algorithm"]
+def _blocks(length: int, block: int) -> int:
+    return max(1, -(-length // block))
+
+
+_HASH_SIZES = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
+_PRFS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+def _kdf_work(algorithm: algos.EncryptionAlgorithm) -> int:
+    """What deriving the key (and IV) of ``algorithm`` costs; :class:`KeyFileError` for a
+    derivation whose cost kpki cannot bound (scrypt and anything unknown)."""
+    kdf = algorithm.kdf
+    if kdf not in ("pkcs12_kdf", "pbkdf2", "pbkdf1"):
+        raise KeyFileError(f"unsupported key derivation {kdf} in the PFX")
+    iterations = algorithm.kdf_iterations
+    if not isinstance(iterations, int) or not 1 <= iterations <= MAX_KDF_WORK:
+        raise KeyFileError(f"PFX iteration count {iterations} is outside 1..{MAX_KDF_WORK:,}")
+    if kdf == "pkcs12_kdf":
+        size = _HASH_SIZES[algorithm.kdf_hmac]
+        iv = 8 if algorithm.encryption_cipher in ("tripledes", "rc2", "des") else 0
+        return iterations * (_blocks(algorithm.key_length, size) + (_blocks(iv, size)
+                                                                     if iv else 0))
+    if kdf == "pbkdf2":
+        prf_size = _HASH_SIZES.get(algorithm.kdf_hmac)
+        if prf_size is None:
+            raise KeyFileError(f"unsupported PBKDF2 PRF {algorithm.kdf_hmac} in the PFX")
+        return iterations * _blocks(algorithm.key_length, prf_size)
+    return iterations  # PBKDF1: one hash chain
+
+
+def _pbe_decrypt(algorithm: algos.EncryptionAlgorithm, ciphertext: bytes, password: str,
+                 budget: _Budget, what: str) -> bytes | None:
+    """Decrypt a key bag or an encrypted safe; None if kpki has no cipher for it (the work
+    it would cost is charged either way)."""
+    budget.charge(_kdf_work(algorithm), what)
     name = algorithm["algorithm"].native
-    ciphertext = info["encrypted_data"].native
+    block = 64
     if name == "pkcs12_sha1_tripledes_3key":
-        params = algorithm["parameters"]
-        iterations = params["iterations"].native
-        if not 1 <= iterations <= MAX_ITERATIONS:
-            raise KeyFileError(f"key bag iteration count {iterations} is too large")
         bmp = bmp_password(password)
-        salt = params["salt"].native
+        salt, iterations = algorithm.kdf_salt, algorithm.kdf_iterations
         key = pkcs12_kdf("sha1", bmp, salt, iterations, 24, KEY_ID)
         iv = pkcs12_kdf("sha1", bmp, salt, iterations, 8, IV_ID)
         cipher: Cipher[Any] = Cipher(TripleDES(key), modes.CBC(iv))
-        block = 64
-    elif name == "pbes2" and algorithm.encryption_cipher == "aes":
-        kdf = algorithm["parameters"]["key_derivation_func"]
-        if kdf["algorithm"].native != "pbkdf2":
-            return None
-        iterations = algorithm.kdf_iterations
-        if not 1 <= iterations <= MAX_ITERATIONS:
-            raise KeyFileError(f"key bag iteration count {iterations} is too large")
-        prf = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
-               "sha512": hashes.SHA512()}.get(algorithm.kdf_hmac)
-        if prf is None:
-            return None
-        kek = PBKDF2HMAC(prf, algorithm.key_length, algorithm.kdf_salt,
-                         iterations).derive(password.encode("utf-8"))
-        cipher = Cipher(algorithms.AES(kek), modes.CBC(algorithm.encryption_iv))
-        block = 128
+    elif name == "pbes2" and algorithm.kdf == "pbkdf2" and algorithm.encryption_mode == "cbc" \
+            and algorithm.encryption_cipher in ("aes", "tripledes"):
+        kek = PBKDF2HMAC(_PRFS[algorithm.kdf_hmac](), algorithm.key_length,
+                         algorithm.kdf_salt, algorithm.kdf_iterations
+                         ).derive(password.encode("utf-8"))
+        iv = algorithm.encryption_iv
+        if algorithm.encryption_cipher == "aes":
+            cipher, block = Cipher(algorithms.AES(kek), modes.CBC(iv)), 128
+        else:
+            cipher = Cipher(TripleDES(kek), modes.CBC(iv))
     else:
         return None
     decryptor = cipher.decryptor()
@@ -232,14 +268,157 @@ def _decrypt_key_bag(info: keys.EncryptedPrivateKeyInfo, password: str) -> bytes
         raise WrongPasswordError("the password does not open this PFX") from None
 
 
+def _verify_mac(pfx: pkcs12.Pfx, auth_safe_der: bytes, password: str, budget: _Budget
+                ) -> None:
+    mac_data = pfx["mac_data"]
+    if isinstance(mac_data, core.Void):
+        return
+    hash_name = mac_data["mac"]["digest_algorithm"]["algorithm"].native
+    if hash_name not in ("sha1", "sha256", "sha384", "sha512"):
+        raise KeyFileError(f"unsupported PFX MAC hash {hash_name}")
+    iterations = mac_data["iterations"].native
+    if not 1 <= iterations <= MAX_KDF_WORK:
+        raise KeyFileError(f"PFX MAC iteration count {iterations} is outside "
+                           f"1..{MAX_KDF_WORK:,}")
+    budget.charge(iterations, "the MAC")
+    key = pkcs12_kdf(hash_name, bmp_password(password), mac_data["mac_salt"].native,
+                     iterations, hashlib.new(hash_name).digest_size, MAC_ID)
+    expected = hmac.new(key, auth_safe_der, hash_name).digest()
+    if not hmac.compare_digest(expected, mac_data["mac"]["digest"].native):
+        raise WrongPasswordError("the password does not open this PFX")
+
+
+@dataclass
+class _Contents:
+    """What a walk over a PFX found."""
+
+    keys: list[bytes] = field(default_factory=list)
+    """PrivateKeyInfo DER of the first key bag (only the first is decrypted)."""
+    certificates: list[bytes] = field(default_factory=list)
+    opaque: list[cms.ContentInfo] = field(default_factory=list)
+    """Encrypted safes kpki has no cipher for (RC2-40 as OpenSSL -legacy writes)."""
+
+
+_MAX_DEPTH = 4
+
+
+def _walk(bags: pkcs12.SafeContents, found: _Contents, password: str, budget: _Budget,
+          depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise KeyFileError("the PFX nests its bags too deep")
+    for bag in bags:
+        kind = bag["bag_id"].native
+        if kind == "pkcs8_shrouded_key_bag":
+            info = bag["bag_value"]
+            algorithm = info["encryption_algorithm"]
+            if found.keys:
+                budget.charge(_kdf_work(algorithm), "a further key bag")
+                continue
+            plain = _pbe_decrypt(algorithm, info["encrypted_data"].native, password, budget,
+                                 "the key bag")
+            if plain is None:
+                raise KeyFileError("the PFX key bag is encrypted with "
+                                   f"{algorithm['algorithm'].native}, which kpki does not read")
+            found.keys.append(plain)
+        elif kind == "key_bag":
+            if not found.keys:
+                found.keys.append(bag["bag_value"].untag().dump())
+        elif kind == "cert_bag":
+            if bag["bag_value"]["cert_id"].native == "x509":
+                found.certificates.append(bag["bag_value"]["cert_value"].parsed.dump())
+        elif kind == "safe_contents":
+            _walk(bag["bag_value"], found, password, budget, depth + 1)
+
+
+def _declared_work(pfx: pkcs12.Pfx, auth_safe_der: bytes) -> int:
+    """The work the file declares where it can be seen without decrypting anything (the
+    MAC, every bag of the plain safes, every encrypted safe's own derivation), so most
+    hostile files are refused before any derivation runs."""
+    total = 0
+    mac_data = pfx["mac_data"]
+    if not isinstance(mac_data, core.Void):
+        total += int(mac_data["iterations"].native)
+
+    def bags(contents: pkcs12.SafeContents, depth: int) -> int:
+        if depth > _MAX_DEPTH:
+            raise KeyFileError("the PFX nests its bags too deep")
+        work = 0
+        for bag in contents:
+            kind = bag["bag_id"].native
+            if kind == "pkcs8_shrouded_key_bag":
+                work += _kdf_work(bag["bag_value"]["encryption_algorithm"])
+            elif kind == "safe_contents":
+                work += bags(bag["bag_value"], depth + 1)
+        return work
+
+    for content_info in pkcs12.AuthenticatedSafe.load(auth_safe_der, strict=True):
+        kind = content_info["content_type"].native
+        if kind == "data":
+            total += bags(pkcs12.SafeContents.load(content_info["content"].native,
+                                                   strict=True), 0)
+        elif kind == "encrypted_data":
+            total += _kdf_work(content_info["content"]["encrypted_content_info"][
+                "content_encryption_algorithm"])
+    return total
+
+
+def _read_safes(auth_safe_der: bytes, password: str, budget: _Budget) -> _Contents:
+    found = _Contents()
+    for content_info in pkcs12.AuthenticatedSafe.load(auth_safe_der, strict=True):
+        kind = content_info["content_type"].native
+        if kind == "data":
+            _walk(pkcs12.SafeContents.load(content_info["content"].native, strict=True),
+                  found, password, budget)
+        elif kind == "encrypted_data":
+            info = content_info["content"]["encrypted_content_info"]
+            plain = _pbe_decrypt(info["content_encryption_algorithm"],
+                                 info["encrypted_content"].native, password, budget,
+                                 "an encrypted safe")
+            if plain is None:
+                found.opaque.append(content_info)
+            else:
+                _walk(pkcs12.SafeContents.load(plain, strict=True), found, password, budget)
+        else:
+            raise KeyFileError(f"unsupported PFX safe {kind} (kpki reads password privacy)")
+    return found
+
+
+def _certificates_from_opaque(key_info: bytes, opaque: list[cms.ContentInfo],
+                              password: str) -> list[x509.Certificate]:
+    """Certificates from safes only pyca/OpenSSL can decrypt, without letting it derive
+    any key it was not charged for: it sees our key as a plain key bag first (so OpenSSL
+    skips every shrouded key bag after it), then only those safes, and no MAC."""
+    safe = pkcs12.SafeContents([{"bag_id": "key_bag",
+                                 "bag_value": keys.PrivateKeyInfo.load(key_info)}])
+    auth_safe = pkcs12.AuthenticatedSafe([
+        cms.ContentInfo({"content_type": "data", "content": safe.dump()}), *opaque])
+    pfx = pkcs12.Pfx({"version": "v3",
+                      "auth_safe": {"content_type": "data", "content": auth_safe.dump()}})
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed",
+                                    category=UserWarning)
+            loaded = pyca_pkcs12.load_pkcs12(pfx.dump(), password.encode("utf-8"))
+    except UnsupportedAlgorithm:
+        raise KeyFileError("the PFX uses an encryption kpki does not read") from None
+    except ValueError:
+        raise WrongPasswordError("the password does not open this PFX") from None
+    found = [] if loaded.cert is None else [loaded.cert.certificate]
+    return found + [c.certificate for c in loaded.additional_certs]
+
+
 def loads(data: bytes, password: str) -> PFXCredential:
     """Read a PFX: its first key, the certificate that matches it, R, other certificates.
 
-    Raises :class:`WrongPasswordError` if the MAC or key does not open with ``password``
-    and :class:`KeyFileError` for anything malformed or unsupported.
+    The MAC is checked first, then every safe and bag is read here, so the total
+    key-derivation work is counted (at most :data:`MAX_KDF_WORK`) and no derivation
+    whose cost cannot be bounded (scrypt) runs. Raises :class:`WrongPasswordError` if the
+    MAC or key does not open with ``password`` and :class:`KeyFileError` for anything
+    malformed, unsupported or too costly.
     """
     if len(data) > _MAX_PFX_BYTES:
         raise KeyFileError(f"a PFX of {len(data)} bytes is too large")
+    budget = _Budget(MAX_KDF_WORK)
     try:
         pfx = pkcs12.Pfx.load(data, strict=True)
         auth_safe_der = pfx["auth_safe"]["content"].native
@@ -251,47 +430,47 @@ def loads(data: bytes, password: str) -> PFXCredential:
     except (ValueError, TypeError, KeyError) as exc:
         raise KeyFileError(f"not a PFX: {exc}".splitlines()[0]) from None
     try:
-        _verify_mac(pfx, auth_safe_der, password)
+        declared = _declared_work(pfx, auth_safe_der)
+    except KeyFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise KeyFileError(f"malformed PFX contents: {exc}".splitlines()[0]) from None
+    if declared > MAX_KDF_WORK:
+        raise KeyFileError(
+            f"the PFX asks for more key-derivation work than kpki allows ({declared:,} "
+            f"iteration blocks; at most {MAX_KDF_WORK:,})")
+    try:
+        _verify_mac(pfx, auth_safe_der, password, budget)
     except (KeyFileError, WrongPasswordError):
         raise
     except (ValueError, TypeError, KeyError) as exc:  # asn1crypto parses lazily
         raise KeyFileError(f"malformed PFX MAC data: {exc}".splitlines()[0]) from None
-
-    r = None
     try:
-        auth_safe = pkcs12.AuthenticatedSafe.load(auth_safe_der, strict=True)
-        for content_info in auth_safe:
-            if content_info["content_type"].native != "data":
-                continue  # encrypted safes hold certificates; pyca reads those
-            for bag in pkcs12.SafeContents.load(content_info["content"].native, strict=True):
-                if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
-                    plain = _decrypt_key_bag(bag["bag_value"], password)
-                    if plain is not None:
-                        r = npki._decode_private_key_info(plain)[1]
-                    break
+        found = _read_safes(auth_safe_der, password, budget)
     except (KeyFileError, WrongPasswordError):
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         raise KeyFileError(f"malformed PFX contents: {exc}".splitlines()[0]) from None
-
-    try:
-        with warnings.catch_warnings():
-            # Many real PFX files (Windows exports) are BER, not DER; pyca reads them and
-            # says so in a warning.
-            warnings.filterwarnings("ignore", message="PKCS#12 bundle could not be parsed",
-                                    category=UserWarning)
-            loaded = pyca_pkcs12.load_pkcs12(data, password.encode("utf-8"))
-    except ValueError:
-        raise WrongPasswordError("the password does not open this PFX") from None
-    key = loaded.key
-    if key is None or loaded.cert is None:
+    if not found.keys:
+        if found.opaque:
+            raise KeyFileError("the PFX keeps its key in a safe encrypted with an algorithm "
+                               "kpki does not read")
         raise KeyFileError("the PFX holds no key with its certificate")
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyFileError("the PFX does not hold an RSA key")
-    certificate = loaded.cert.certificate
-    if certificate.public_key() != key.public_key():
-        raise KeyMismatchError("the PFX key does not belong to its certificate")
-    others = tuple(c.certificate for c in loaded.additional_certs)
+    key, r = npki._decode_private_key_info(found.keys[0])
+    certificates = []
+    for der in found.certificates:
+        try:
+            certificates.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise KeyFileError(f"the PFX holds a malformed certificate: {exc}") from None
+    public = key.public_key()
+    if found.opaque and not any(c.public_key() == public for c in certificates):
+        certificates += _certificates_from_opaque(found.keys[0], found.opaque, password)
+    matching = [c for c in certificates if c.public_key() == public]
+    if not matching:
+        raise KeyFileError("the PFX holds no certificate for its key")
+    certificate = matching[0]
+    others = tuple(c for c in certificates if c is not certificate)
     return PFXCredential(certificate, key, r, others)
 
 

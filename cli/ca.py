@@ -57,10 +57,13 @@ def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
 @passphrase_file_option
 @click.option("--no-passphrase", is_flag=True,
               help="Store CA keys unencrypted (throwaway homes only).")
+@click.option("--delta-crls", is_flag=True,
+              help="Full CRLs announce the delta CRLs (freshestCRL); clients that fetch no "
+                   "deltas (pyHanko, Java) then fail. See 'kpki crl deltas'.")
 @json_option
 @click.pass_obj
 def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, key_type: str,
-         base_url: str, passphrase_file: Path | None, no_passphrase: bool,
+         base_url: str, passphrase_file: Path | None, no_passphrase: bool, delta_crls: bool,
          as_json: bool) -> None:
     """Create a home with a KISA-style root and one licensed CA."""
     if no_passphrase and passphrase_file:
@@ -72,6 +75,7 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
         root=RootSettings(common_name=root_cn, key_type=kt),
         ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt),
         base_url=base_url,
+        delta_crls=delta_crls,
     )
     if no_passphrase:
         click.echo(f"kpki: warning: the CA keys in {home.path} are stored unencrypted "

@@ -1,4 +1,4 @@
-"""``kpki crl publish``."""
+"""``kpki crl publish`` and ``kpki crl deltas``."""
 
 from __future__ import annotations
 
@@ -50,3 +50,21 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
                      "not written: another publisher has put a newer one in place")
             click.echo(f"{r['ca']}: {kind} number {r['number']}, {r['entries']} entries, "
                        f"next update {r['next_update']} {where}")
+
+
+@crl.command()
+@click.argument("state", required=False, type=click.Choice(["on", "off"]))
+@click.pass_obj
+def deltas(obj: Context, state: str | None) -> None:
+    """Whether full CRLs announce the delta CRLs (freshestCRL); STATE turns it on or off.
+
+    Delta CRLs are made and served either way. Announcing them is off by default: clients
+    that fetch revocation data themselves but no deltas (pyhanko-certvalidator, Java's
+    PKIX) fail every check whose full CRL announces a delta. The change applies from the
+    next full CRL (kpki serve makes one within its poll interval).
+    """
+    with obj.open_home() as home:
+        if state is not None:
+            home.set_delta_crls(state == "on")
+        announced = "announced by the full CRLs" if home.delta_crls else "not announced"
+        click.echo(f"Delta CRLs: {announced}.")

@@ -13,7 +13,6 @@ folder and renames it into place, so an interrupted ``init`` leaves no half-made
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import shutil
@@ -44,7 +43,7 @@ from .keys.generate import KeyGenerator, RSAKeyGenerator
 from .names import build_name
 from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
-from .revocation.ocsp import OCSPResponder, issue_signer
+from .revocation.ocsp import OCSPResponder, issue_signer, signer_is_current
 from .store import CARecord
 
 if TYPE_CHECKING:
@@ -125,8 +124,10 @@ class Home:
         clock: Clock | None = None,
         entropy: Entropy | None = None,
         key_generator: KeyGenerator | None = None,
+        delta_crls: bool = False,
     ) -> Home:
-        """Create a home with a root and one licensed CA.
+        """Create a home with a root and one licensed CA. ``delta_crls`` makes full CRLs
+        announce the delta CRLs (:attr:`delta_crls`).
 
         ``passphrase=None`` stores the CA keys unencrypted (an explicit opt-out for
         throwaway homes). Raises :class:`HomeExistsError` if ``path`` holds anything.
@@ -150,6 +151,8 @@ class Home:
             home = cls._build(staging, passphrase=passphrase, root=root, ca=ca,
                               base_url=base_url.rstrip("/"), clock=clock, entropy=entropy,
                               key_generator=key_generator)
+            if delta_crls:
+                home.set_delta_crls(True)
             home.store.close()
             os.rename(staging, target)
         except BaseException:
@@ -171,10 +174,16 @@ class Home:
     def in_memory(cls, *, root: RootSettings = RootSettings(), ca: CASettings = CASettings(),
                   base_url: str = DEFAULT_BASE_URL, clock: Clock | None = None,
                   entropy: Entropy | None = None,
-                  key_generator: KeyGenerator | None = None) -> Home:
-        """A home with nothing on disk: an in-memory store, keys held in memory (tests)."""
-        home = cls(Path("<memory>"), SQLiteStore(":memory:", create=True), clock=clock,
-                   entropy=entropy, key_generator=key_generator)
+                  key_generator: KeyGenerator | None = None,
+                  time_travel: bool = False) -> Home:
+        """A home with nothing on disk: an in-memory store, keys held in memory (tests).
+
+        ``time_travel`` lets the clock go back on purpose: times are recorded as the clock
+        gives them, and CRLs may be older than the last one (see
+        :meth:`pki.store.StoreTransaction.event_time`)."""
+        store = SQLiteStore(":memory:", create=True, time_order=not time_travel)
+        home = cls(Path("<memory>"), store, clock=clock, entropy=entropy,
+                   key_generator=key_generator)
         home._memory = {}
         home._populate(passphrase=None, root=root, ca=ca, base_url=base_url.rstrip("/"))
         return home
@@ -245,6 +254,20 @@ class Home:
     @property
     def base_url(self) -> str:
         return self.store.get_meta("base_url") or DEFAULT_BASE_URL
+
+    @property
+    def delta_crls(self) -> bool:
+        """Whether full CRLs announce the delta CRLs (freshestCRL). Delta CRLs are made
+        and served either way; announcing them is off by default because strict clients
+        that fetch revocation data themselves but no deltas (pyhanko-certvalidator, Java)
+        fail every check whose full CRL announces one (docs/lifecycle.md)."""
+        return self.store.get_meta("delta_crls") == "1"
+
+    def set_delta_crls(self, announce: bool) -> None:
+        """Turn the announcement of delta CRLs on or off, from the next full CRL on."""
+        with self.store.transaction() as tx:
+            tx.set_meta("delta_crls", "1" if announce else "0")
+            tx.audit("crl.deltas", at=self.clock.now(), detail={"announced": announce})
 
     def ca_dir(self, label: str) -> Path:
         return self.path / "cas" / label
@@ -360,13 +383,15 @@ class Home:
         publisher wrote a newer CRL there meanwhile (see :func:`pki.revocation.crl.write_crl`).
         """
         done: list[tuple[IssuedCRL, Path | None]] = []
+        announce = self.delta_crls
         for record in self.store.list_cas():
             if labels is not None and record.label not in labels:
                 continue
             if delta and self.store.last_crl(record.label) is None:
                 continue
             key = self.load_ca_key(record.label, passphrase)
-            crl = issue_crl(record, key, self.store, at=self.clock.now(), delta=delta)
+            crl = issue_crl(record, key, self.store, at=self.clock.now(), delta=delta,
+                            announce_delta=announce)
             url = delta_url(record.crl_url) if delta else record.crl_url
             if self._memory is not None:
                 done.append((crl, None))  # nothing on disk in a memory home
@@ -401,7 +426,7 @@ class Home:
             loaded = load_private_key_file(key_path,
                                            passphrase if self.keys_encrypted else None)
             signer_key = check_ca_key(loaded)
-            if signer.not_valid_after_utc - now < dt.timedelta(days=7):
+            if not signer_is_current(signer, at=now):
                 signer = signer_key = None
         if signer is None or signer_key is None:
             ca_key = self.load_ca_key(label, passphrase)

@@ -20,6 +20,7 @@ __all__ = [
     "IDENTIFY_DATA",
     "KICA_CORPORATE",
     "KICA_PERSONAL",
+    "OCSP_RESPONDER_POLICY",
     "QT_CPS",
     "QT_UNOTICE",
     "RANDOM_NUM",
@@ -70,6 +71,14 @@ TRADESIGN_CORPORATE = ObjectIdentifier("1.2.410.200012.1.1.3")
 ANY_POLICY = ObjectIdentifier("2.5.29.32.0")
 QT_CPS = ObjectIdentifier("1.3.6.1.5.5.7.2.1")
 QT_UNOTICE = ObjectIdentifier("1.3.6.1.5.5.7.2.2")
+
+# kpki's own policies (under the example arc).
+OCSP_RESPONDER_POLICY = ObjectIdentifier("2.999.6960.1")
+"""The policy in the certificatePolicies of kpki's delegated OCSP responder certificates.
+kpki has no OID arc of its own and its certificates are for tests, so the policy sits under
+the example arc 2.999 (ITU-T X.660). The CAs above a responder require an explicit policy,
+so a client that checks policies (``openssl ocsp -policy_check``) refuses a responder
+certificate without one."""
 
 # Hashes (for the VID AlgorithmIdentifier).
 SHA1 = ObjectIdentifier("1.3.14.3.2.26")

@@ -49,6 +49,8 @@ class _Published:
     half_life: float = 0.0
     full: bytes | None = None
     delta: bytes | None = None
+    announced: bool = False
+    """Whether ``full`` announces the delta CRL (``kpki crl deltas``)."""
 
 
 @dataclass
@@ -74,17 +76,19 @@ class ServiceState:
         done = []
         now = time.time()
         home = self.publisher
+        announce = home.delta_crls
         for record in home.store.list_cas():
             state = self.published.setdefault(record.label, _Published())
             seq = home.store.change_seq(record.label)
-            stale = now - state.this_update > state.half_life
+            stale = (now - state.this_update > state.half_life
+                     or state.announced != announce)
             if not force and seq == state.change_seq and not stale and state.full:
                 continue
             [(full, _)] = home.publish_crls(passphrase=self.passphrase,
                                             labels=[record.label])
             [(delta, _)] = home.publish_crls(passphrase=self.passphrase, delta=True,
                                              labels=[record.label])
-            state.full, state.delta = full.der, delta.der
+            state.full, state.delta, state.announced = full.der, delta.der, announce
             state.change_seq = full.info.change_seq
             state.this_update = now
             state.half_life = (full.info.next_update - full.info.this_update).total_seconds() / 2

@@ -35,6 +35,7 @@ __all__ = [
     "compute_vid",
     "decode_identify_data",
     "encode_identify_data",
+    "register_with_asn1crypto",
     "vid_matches",
 ]
 
@@ -161,3 +162,43 @@ def vid_matches(data: IdentifyData, rrn: RRN, r: bytes) -> bool:
     if data.vid is None or data.hash_name is None or len(r) != R_LENGTH:
         return False
     return hmac.compare_digest(compute_vid(rrn, r, hash_name=data.hash_name), data.vid)
+
+
+class _UserInfoByType(core.Sequence):  # type: ignore[misc]
+    """UserInfo with idValue read by idType, for asn1crypto-based readers."""
+
+    _fields = [("id_type", core.ObjectIdentifier), ("id_value", core.Any)]
+    _oid_pair = ("id_type", "id_value")
+    _oid_specs = {oids.VID.dotted_string: _VID}
+
+
+class _UserInfosByType(core.SequenceOf):  # type: ignore[misc]
+    _child_spec = _UserInfoByType
+
+
+class _IdentifyDataByType(core.Sequence):  # type: ignore[misc]
+    _fields = [
+        ("real_name", core.UTF8String),
+        ("user_infos", _UserInfosByType, {"optional": True}),
+    ]
+
+
+def register_with_asn1crypto() -> None:
+    """Teach asn1crypto's ``x509.AnotherName`` the identifyData otherName.
+
+    Libraries that read certificates through asn1crypto (pyHanko, pyhanko-certvalidator,
+    certomancer) turn every subjectAltName entry into Python values while they check name
+    constraints. asn1crypto reads an otherName of a type it does not know as generic DER,
+    and the VID's ``[0] EXPLICIT`` field makes that fail ("Unknown element - context class,
+    constructed method, tag 0"), so they refuse every Korean subscriber certificate, real
+    or kpki's. Call this once before validating with them. It only adds identifyData to
+    asn1crypto's table of otherName types; calling it again changes nothing.
+    """
+    from asn1crypto import x509 as asn1_x509
+
+    other_name = asn1_x509.AnotherName
+    specs = dict(getattr(other_name, "_oid_specs", None) or {})
+    specs[oids.IDENTIFY_DATA.dotted_string] = _IdentifyDataByType
+    other_name._oid_pair = ("type_id", "value")
+    other_name._oid_specs = specs
+    other_name()._setup()  # asn1crypto precomputes field specs per class

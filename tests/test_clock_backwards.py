@@ -155,3 +155,18 @@ def test_migration_seeds_the_times_from_history(authority, home, clock, ca_key):
         assert record.revoked_at == crl.info.this_update
     finally:
         store.close()
+
+
+def test_a_test_pki_lets_its_clock_travel_on_purpose():
+    from pki.testing import TestPKI
+
+    pki = TestPKI(seed="time travel")
+    cert = pki.joint()
+    pki.clock.advance(dt.timedelta(days=400))
+    pki.crl()
+    pki.clock.advance(dt.timedelta(days=-400))  # a kpki_time marker ends
+    assert pki.crl().last_update_utc == pki.clock.now()
+    revoked = pki.revoke(cert)
+    assert revoked is not None
+    record = pki.home.store.find_certificates(cert.serial)[0]
+    assert record.revoked_at == pki.clock.now()

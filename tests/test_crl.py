@@ -257,8 +257,21 @@ def test_full_crl_content(authority, home, clock, ca_key):
     aki = ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier == authority.certificate.extensions.get_extension_for_class(
         x509.SubjectKeyIdentifier).value.digest
-    freshest = ext.get_extension_for_class(x509.FreshestCRL).value
+    with pytest.raises(x509.ExtensionNotFound):  # deltas are not announced by default
+        ext.get_extension_for_class(x509.FreshestCRL)
+    announced = issue_crl(authority.record, ca_key, home.store, at=clock.now(),
+                          announce_delta=True)
+    freshest = x509.load_der_x509_crl(announced.der).extensions.get_extension_for_class(
+        x509.FreshestCRL).value
     assert freshest[0].full_name[0].value == delta_url(authority.record.crl_url)
+
+
+def test_the_roots_crl_covers_all_it_issued(home, clock):
+    root = home.store.get_ca("root")
+    crl = issue_crl(root, home.load_ca_key("root", None), home.store, at=clock.now())
+    with pytest.raises(x509.ExtensionNotFound):  # the root certificate names no CRL DP
+        x509.load_der_x509_crl(crl.der).extensions.get_extension_for_class(
+            x509.IssuingDistributionPoint)
 
 
 def test_expired_certificates_leave_the_crl(authority, home, clock, ca_key):

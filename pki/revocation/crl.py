@@ -1,11 +1,18 @@
 """Full and delta CRLs (RFC 5280), numbered, recorded and published.
 
 A full CRL lists every revoked or suspended (certificateHold) certificate of a CA that has
-not expired, with reason codes and invalidity dates; it carries the CA's key identifier, a
-CRL number, an issuingDistributionPoint equal to the certificates' CRL distribution point,
-and freshestCRL pointing at the delta CRL. A delta CRL lists what changed since the last
-full CRL (its base): new revocations and suspensions, and resumed certificates as
-``removeFromCRL``. CRL numbers are shared by full and delta CRLs and strictly increase.
+not expired, with reason codes and invalidity dates; it carries the CA's key identifier and
+a CRL number. A licensed CA's CRLs carry an issuingDistributionPoint equal to its
+certificates' CRL distribution point; the root's carry none, since they speak for every
+certificate the root issued, the root's own included, and the root certificate names no
+distribution point (``openssl verify -crl_check_all`` refuses a scoped CRL for it as "different
+CRL scope"). A delta CRL lists what changed since the last full CRL (its base): new
+revocations and suspensions, and resumed certificates as ``removeFromCRL``. CRL numbers are
+shared by full and delta CRLs and strictly increase.
+
+A full CRL announces the delta CRL (freshestCRL) only when asked (``announce_delta``): strict
+clients that fetch revocation data themselves but no delta CRLs (pyhanko-certvalidator,
+Java's PKIX) fail every check whose full CRL announces a delta they cannot get.
 
 Building happens outside any write transaction (a million-entry CRL takes seconds): the
 number is reserved first, the CRL recorded after. A number whose CRL failed is skipped.
@@ -100,11 +107,13 @@ def _removals(changes: Iterator[tuple[CertStatus, CRLEntry]]) -> Iterator[CRLEnt
 
 
 def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.datetime,
-              delta: bool = False, validity: dt.timedelta | None = None) -> IssuedCRL:
+              delta: bool = False, validity: dt.timedelta | None = None,
+              announce_delta: bool = False) -> IssuedCRL:
     """Build, sign and record the next CRL of ``ca``.
 
-    A full CRL first turns suspensions older than six months into revocations. A delta
-    CRL needs a full CRL to be based on (:class:`PKIError` otherwise).
+    A full CRL first turns suspensions older than six months into revocations; with
+    ``announce_delta`` it points at the delta CRL (freshestCRL). A delta CRL needs a full
+    CRL to be based on (:class:`PKIError` otherwise).
     """
     cert = ca.certificate
     if cert.public_key() != key.public_key():
@@ -124,10 +133,6 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
     next_update = at + (validity or (DELTA_VALIDITY if delta else FULL_VALIDITY))
 
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    idp = x509.IssuingDistributionPoint(
-        full_name=[x509.UniformResourceIdentifier(ca.crl_url)], relative_name=None,
-        only_contains_user_certs=False, only_contains_ca_certs=False, only_some_reasons=None,
-        indirect_crl=False, only_contains_attribute_certs=False)
     extensions = [
         x509.Extension(x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER, False,
                        x509.AuthorityKeyIdentifier(ski.digest, None, None)),
@@ -140,9 +145,14 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
             store.changed_since(ca.label, base.change_seq, at=at))
     else:
         entries = store.crl_entries(ca.label, at=at)
-    extensions.append(x509.Extension(x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT, True,
-                                     idp))
-    if base is None:
+    if not ca.is_root:
+        extensions.append(x509.Extension(
+            x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT, True, x509.IssuingDistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(ca.crl_url)], relative_name=None,
+                only_contains_user_certs=False, only_contains_ca_certs=False,
+                only_some_reasons=None, indirect_crl=False,
+                only_contains_attribute_certs=False)))
+    if base is None and announce_delta:
         extensions.append(x509.Extension(
             x509.oid.ExtensionOID.FRESHEST_CRL, False, x509.FreshestCRL([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier(delta_url(ca.crl_url))], None, None, None)])))

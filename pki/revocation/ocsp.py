@@ -1,8 +1,10 @@
 """An RFC 6960 OCSP responder with a delegated signing certificate per CA.
 
 The responder certificate is issued by the CA it answers for: keyUsage digitalSignature,
-extendedKeyUsage id-kp-OCSPSigning and id-pkix-ocsp-nocheck (so clients need not check its
-own revocation). Answers: ``good``, ``revoked`` (time and reason; a suspended certificate
+extendedKeyUsage id-kp-OCSPSigning, id-pkix-ocsp-nocheck (so clients need not check its
+own revocation) and certificatePolicies (:data:`pki.oids.OCSP_RESPONDER_POLICY`, since the
+CAs above it require an explicit policy: ``openssl ocsp -policy_check`` refuses a responder
+certificate without one). Answers: ``good``, ``revoked`` (time and reason; a suspended certificate
 is revoked with reason certificateHold), ``unknown`` for serials the CA never issued. A
 request about another issuer gets ``unauthorized``; anything unparseable gets
 ``malformedRequest``, never an exception.
@@ -19,11 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .. import oids
 from ..clock import Clock, kst_day_end, kst_day_start, kst_today
 from ..entropy import Entropy, SystemEntropy, random_serial
+from ..extensions import certificate_policies
+from ..profiles import TEST_NOTICE
 from ..store import CARecord, CertStatus, Store
 
-__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "issue_signer"]
+__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "issue_signer",
+           "signer_is_current"]
 
 RESPONSE_VALIDITY = dt.timedelta(hours=1)
 SIGNER_DAYS = 90
@@ -60,8 +66,23 @@ def issue_signer(ca: CARecord, ca_key: rsa.RSAPrivateKey, signer_key: rsa.RSAPri
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
                        critical=False)
         .add_extension(x509.OCSPNoCheck(), critical=False)
+        .add_extension(certificate_policies(oids.OCSP_RESPONDER_POLICY, notice=TEST_NOTICE,
+                                            cps_url=ca.cps_url), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+
+
+def signer_is_current(signer: x509.Certificate, *, at: dt.datetime) -> bool:
+    """Whether a responder certificate made earlier can still be used at ``at``: more
+    than a week left, and the shape :func:`issue_signer` gives today (older kpki versions
+    issued it without certificatePolicies)."""
+    if signer.not_valid_after_utc - at < dt.timedelta(days=7):
+        return False
+    try:
+        signer.extensions.get_extension_for_oid(x509.oid.ExtensionOID.CERTIFICATE_POLICIES)
+    except x509.ExtensionNotFound:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ class StoreTransaction(Protocol):
     def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
         """The time to record for an event of ``ca`` happening at ``at`` by the clock: never
         earlier than the CA's previous event, however the clock moved. Every write below
-        that records a time of a CA goes through this rule."""
+        that records a time of a CA goes through this rule (unless the store was opened for
+        a clock that travels on purpose, as a test PKI's does)."""
         ...
 
     def put_certificate(self, record: CertificateRecord) -> None:

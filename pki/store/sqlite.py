@@ -279,12 +279,13 @@ def _store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
 class _Transaction:
     """The write half of the store; one instance per connection, entered once at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, *, read_only: bool = False
-                 ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, *, read_only: bool = False,
+                 time_order: bool = True) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self._path = path
         self._read_only = read_only
+        self._time_order = time_order
         self._ca_ids: dict[str, int] = {}  # CA rows are never deleted or relabelled
         self._active = False
 
@@ -361,6 +362,8 @@ class _Transaction:
         return self._advance(self._ca_id(ca), at)
 
     def _advance(self, ca_id: int, at: dt.datetime) -> dt.datetime:
+        if not self._time_order:
+            return at
         text = _ts(at)
         (latest,) = self._conn.execute(
             "UPDATE cas SET last_event_at = max(coalesce(last_event_at, ?1), ?1) "
@@ -436,7 +439,7 @@ class _Transaction:
         ca_id = self._ca_id(ca)
         (last,) = self._conn.execute("SELECT last_crl_at FROM cas WHERE id = ?",
                                      (ca_id,)).fetchone()
-        if last is not None and _ts(at) < last:
+        if self._time_order and last is not None and _ts(at) < last:
             raise ClockBehindError(ca=ca, at=at.replace(microsecond=0), last=_parse_ts(last))
         this_update = self._advance(ca_id, at)
         (number,) = self._conn.execute(
@@ -510,11 +513,16 @@ def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
 class SQLiteStore:
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False,
+                 time_order: bool = True) -> None:
         """Open (or with ``create``, create) the store at ``path``.
 
         A store whose file or folder cannot be written (a read-only home) is opened
         read-only: reads work, and every transaction raises :class:`ReadOnlyStoreError`.
+
+        ``time_order=False`` records times exactly as given, even earlier than a CA's
+        previous event, and lets CRLs go back in time: for test PKIs whose clock travels
+        on purpose (:class:`pki.testing.TestPKI`), never for a home.
         """
         self.path = str(path)
         self._ca_id_cache: dict[str, int] = {}
@@ -530,7 +538,8 @@ class SQLiteStore:
                                                     sqlite3.SQLITE_CANTOPEN):
                 raise self._open_error(exc) from None
             self._open_read_only()
-        self._tx = _Transaction(self._conn, self.path, read_only=self.read_only)
+        self._tx = _Transaction(self._conn, self.path, read_only=self.read_only,
+                                time_order=time_order)
 
     def _connect(self, target: str, *, uri: bool) -> sqlite3.Connection:
         try:

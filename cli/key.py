@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from pki.errors import OutputError
 from pki.fsutil import atomic_write, check_writable_dir
 from pki.keys import npki, pkcs12
-from pki.keys.password import check_password
+from pki.keys.password import check_password, is_portable_pfx_password
 
 from .output import emit_json, json_option, serial_hex
 from .secrets import KEY_PASSWORD_ENV, key_password
@@ -88,6 +88,10 @@ def export(folder: Path, out: Path, legacy: bool, unencrypted: bool,
         if pfx_password_file is not None or _env(PFX_PASSWORD_ENV):
             pfx_password = key_password(pfx_password_file, env=PFX_PASSWORD_ENV,
                                         option="--pfx-password-file", what="PFX password")
+        if not is_portable_pfx_password(pfx_password):
+            click.echo("kpki: warning: the PFX password is not ASCII: Java and Windows "
+                       "PKCS #12 readers refuse such files; give an ASCII one with "
+                       f"--pfx-password-file (or ${PFX_PASSWORD_ENV})", err=True)
         pkcs12.dump(out, credential.certificate, credential.private_key, pfx_password,
                     r=credential.r, legacy=legacy)
     info = {"out": str(out), "serial": serial_hex(credential.serial),

@@ -330,3 +330,28 @@ def test_import_of_a_3000_character_cn_is_one_typed_line(runner, authority, tmp_
     assert_one_line_error(result)
     assert "unexpected" not in result.stderr and "folder name" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+# -- PFX passwords outside ASCII (issue 11 item 8) -----------------------------------------
+
+
+def test_export_under_a_non_ascii_password_warns_and_names_the_option(runner, authority,
+                                                                      tmp_path, secrets_dir):
+    hangul = "비밀번호abc12345!"
+    issued = authority.issue_joint(name="홍길동", rrn=RRN)
+    folder = write_npki_folder(issued, tmp_path / "base", password=hangul)[0].folder
+    (secrets_dir / "hangul").write_text(hangul + "\n")
+    pfx = tmp_path / "me.pfx"
+    result = run(runner, "key", "export", folder, "--out", pfx, "--password-file",
+                 secrets_dir / "hangul")
+    assert result.exit_code == 0, result.output
+    assert "not ASCII" in result.stderr and "--pfx-password-file" in result.stderr
+    assert "Java" in result.stderr and "Windows" in result.stderr
+    assert pkcs12.load(pfx, hangul).r == issued.r  # still written, as asked
+
+    ascii_pfx = tmp_path / "portable.pfx"
+    result = run(runner, "key", "export", folder, "--out", ascii_pfx, "--password-file",
+                 secrets_dir / "hangul", "--pfx-password-file", secrets_dir / "new")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    assert pkcs12.load(ascii_pfx, NEW_PASSWORD).r == issued.r

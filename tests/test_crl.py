@@ -322,3 +322,36 @@ def test_openssl_crl_checks_the_signature(authority, home, clock, ca_key, tmp_pa
     assert der_path.with_name(der_path.name + ".pem").read_bytes().startswith(
         b"-----BEGIN X509 CRL-----")
     assert der_path.relative_to(home.publish_dir).as_posix() == "crl/yessign.crl"
+
+
+# -- CRLs from outside: malformed ones are typed kpki errors --------------------------------
+
+
+def test_a_crl_of_an_unknown_version_is_a_revocation_data_error(authority, home, clock, ca_key):
+    from pki.errors import RevocationDataError
+    from pki.signing.verify import CRLIndex
+
+    der = issue_crl(authority.record, ca_key, home.store, at=clock.now()).der
+    version = der.index(bytes.fromhex("020101"))
+    assert version < 12  # the TBS's first field
+    bad = der[:version] + bytes.fromhex("020105") + der[version + 3:]
+    with pytest.raises(RevocationDataError):
+        CRLIndex.load(bad)
+
+
+def test_an_entry_with_an_unsupported_reason_is_a_revocation_data_error(authority, ca_key,
+                                                                      clock):
+    from pki.errors import RevocationDataError
+    from pki.signing.verify import CRLIndex
+
+    at = clock.now()
+    der, _ = encode_crl(issuer=authority.certificate.subject, this_update=at,
+                        next_update=at + dt.timedelta(days=1),
+                        entries=[CRLEntry("7F01", "2026-03-01T00:00:00Z", "keyCompromise", None)],
+                        extensions=[], key=ca_key)
+    reason = bytes.fromhex("0603551d1504030a0101")  # crlReason keyCompromise
+    assert der.count(reason) == 1
+    bad = der.replace(reason, reason[:-1] + b"\x07")  # 7 is unassigned in RFC 5280
+    index = CRLIndex.load(bad)
+    with pytest.raises(RevocationDataError):
+        index.lookup(0x7F01)

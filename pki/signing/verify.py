@@ -34,7 +34,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from ..clock import KST, Clock, SystemClock
-from ..errors import PKIError
+from ..errors import PKIError, RevocationDataError
 from ..rrn import RRN
 from ..vid import VIDError, decode_identify_data, vid_matches
 from .envelope import open_r_envelope
@@ -177,12 +177,13 @@ class CRLIndex:
 
     @classmethod
     def load(cls, data: bytes) -> CRLIndex:
+        """A CRL from DER or PEM bytes; :class:`RevocationDataError` if it is not one."""
         try:
             if data.lstrip().startswith(b"-----BEGIN"):
                 return cls(x509.load_pem_x509_crl(data))
             return cls(x509.load_der_x509_crl(data))
-        except ValueError as exc:
-            raise PKIError(f"not a CRL: {exc}") from None
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise RevocationDataError(f"not a CRL: {exc}") from None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -208,6 +209,9 @@ class CRLIndex:
             reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
         except x509.ExtensionNotFound:
             reason = None
+        except (ValueError, x509.DuplicateExtension) as exc:  # e.g. an unassigned reason code
+            raise RevocationDataError(
+                f"the CRL has a malformed entry for serial {serial:X}: {exc}") from None
         if reason is x509.ReasonFlags.remove_from_crl:
             return None
         return _Revocation(entry.revocation_date_utc, reason)

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12 as pyca_pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 
 from ..entropy import Entropy, SystemEntropy
 from ..errors import KeyFileError, KeyMismatchError, WrongPasswordError
@@ -460,18 +461,32 @@ def loads(data: bytes, password: str) -> PFXCredential:
     certificates = []
     for der in found.certificates:
         try:
-            certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            with warnings.catch_warnings():
+                # pyca only warns about a certificate RFC 5280 forbids (a serial that is
+                # not positive): malformed input like any other here.
+                warnings.simplefilter("error", CryptographyDeprecationWarning)
+                cert = x509.load_der_x509_certificate(der)
+                cert.serial_number  # noqa: B018
+            certificates.append(cert)
+        except (ValueError, x509.InvalidVersion, CryptographyDeprecationWarning) as exc:
             raise KeyFileError(f"the PFX holds a malformed certificate: {exc}") from None
     public = key.public_key()
-    if found.opaque and not any(c.public_key() == public for c in certificates):
+    if found.opaque and not any(_holds_key(c, public) for c in certificates):
         certificates += _certificates_from_opaque(found.keys[0], found.opaque, password)
-    matching = [c for c in certificates if c.public_key() == public]
+    matching = [c for c in certificates if _holds_key(c, public)]
     if not matching:
         raise KeyFileError("the PFX holds no certificate for its key")
     certificate = matching[0]
     others = tuple(c for c in certificates if c is not certificate)
     return PFXCredential(certificate, key, r, others)
+
+
+def _holds_key(cert: x509.Certificate, public: rsa.RSAPublicKey) -> bool:
+    """Whether ``cert`` carries ``public``; a key pyca cannot read is not it."""
+    try:
+        return bool(cert.public_key() == public)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
 
 
 def load(path: Path, password: str) -> PFXCredential:

@@ -137,6 +137,8 @@ class OCSPResponder:
             return self.malformed()
         except Exception:  # pyca raises UnsupportedAlgorithm and friends for odd requests
             return self.malformed()
+        if serial < 0:  # not a serial any CA issues, and not one a response can carry
+            return self.malformed()
         expected = self._issuer.get(algorithm.name)
         if expected is None or (name_hash, key_hash) != (expected.name, expected.key):
             return ocsp.OCSPResponseBuilder.build_unsuccessful(

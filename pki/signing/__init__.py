@@ -2,17 +2,29 @@
 
 from .cms import PURPOSES, KeySigner, SignedDocument, Signer, sign
 from .envelope import open_r_envelope, seal_r
-from .verify import CannotEvaluateError, Check, Outcome, VerificationResult, verify
+from .verify import (
+    CannotEvaluateError,
+    Check,
+    CheckTime,
+    Outcome,
+    TimeSource,
+    VerificationResult,
+    Verifier,
+    verify,
+)
 
 __all__ = [
     "PURPOSES",
     "CannotEvaluateError",
     "Check",
+    "CheckTime",
     "KeySigner",
     "Outcome",
     "SignedDocument",
     "Signer",
+    "TimeSource",
     "VerificationResult",
+    "Verifier",
     "open_r_envelope",
     "seal_r",
     "sign",

@@ -1,15 +1,38 @@
-"""Verifying CMS signatures: signature, chain, validity, revocation, policy and VID.
+"""Verifying CMS signatures: signature, time stamp, chain, validity, key usage, revocation,
+policy and VID, with verdicts never kinder than a strict relying party's.
 
 :func:`verify` (or a reusable :class:`Verifier`) returns a frozen
-:class:`VerificationResult` listing every check with its outcome and a one-line summary.
-It raises :class:`CannotEvaluateError` only when there is nothing to evaluate: the data
-is not CMS SignedData, has no signer, or is detached and no content was given. Everything
-else (a changed document, a wrong key, a revoked or expired signer, a path to no trusted
-root, a VID that does not match) is a failed check with its reason.
+:class:`VerificationResult` listing every check with its outcome, and the time it used
+with where that time came from. It raises :class:`CannotEvaluateError` only when there is
+nothing to evaluate: the data is not CMS SignedData, has no signer, is detached and no
+content was given, or is too damaged to read. Everything else (a changed document, a wrong
+key, a revoked or expired signer, a path to no trusted root, missing or stale revocation
+data, a VID that does not match) is a failed check with its reason. No exception from
+cryptography or asn1crypto reaches the caller.
 
-Times: certificates are checked at the signing time (the signed signingTime attribute),
-else at the time the caller gives, else now. A certificate revoked *after* that time still
-passes the revocation check, reported as signed before revocation.
+**Times** (:class:`TimeSource`). The *validation time* is the caller's ``at`` (GIVEN) or
+the clock's now (NOW): revocation data must be current then. The *signing time* is the
+time of a verified time-stamp token (TRUSTED), else the signer's own signingTime attribute
+(ASSERTED: a claim anyone holding the key can make), else there is none and the
+validation time stands in. Certificates must be valid at the signing time; with an
+asserted one, also at the validation time (the claim cannot bring back an expired
+certificate).
+
+**Revocation** is checked by default; without data to check it against the check fails.
+``revocation=False`` turns it off, and the result says so. The sources
+(:mod:`pki.signing.status`) are CRLs given (full, with delta CRLs only beside their base),
+a kpki home's records, OCSP, and the CRL at the distribution point, asked in that order;
+OCSP and the distribution point are fetched only for a certificate whose chain already
+validates. A certificate revoked after the signing time passes as *signed before
+revocation* only when the signing time is trusted, or when the reason cannot mean that
+someone else used the key (superseded, affiliationChanged, cessationOfOperation,
+privilegeWithdrawn). With keyCompromise, unspecified, no reason or a suspension, an
+asserted signing time before the revocation fails; an invalidityDate at or before the
+signing time fails in every case.
+
+**Time stamps**: a signature time-stamp token (the unsigned attribute
+``1.2.840.113549.1.9.16.2.14``) is handed to a :class:`TimeStampChecker`, which returns
+the verified time or why there is none.
 """
 
 from __future__ import annotations
@@ -17,12 +40,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from asn1crypto import cms, core
 from cryptography import x509
@@ -30,22 +51,44 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from ..clock import KST, Clock, SystemClock
-from ..errors import PKIError, RevocationDataError
+from ..errors import PKIError
 from ..rrn import RRN
 from ..vid import VIDError, decode_identify_data, vid_matches
 from .envelope import open_r_envelope
+from .fetch import fetch
+from .status import (
+    PARSE_ERRORS,
+    SIGNATURE_ERRORS,
+    CRLIndex,
+    CRLSource,
+    FetchedCRLSource,
+    OCSPSource,
+    RecordsSource,
+    RevocationSource,
+    RevocationUnavailable,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from ..home import Home
 
 __all__ = [
+    "HARMLESS_REASONS",
+    "SIGNATURE_TIME_STAMP_TOKEN",
     "CRLIndex",
     "CannotEvaluateError",
     "Check",
+    "CheckTime",
     "Outcome",
+    "TimeSource",
+    "TimeStampChecker",
+    "TimeStampVerdict",
     "VerificationResult",
     "Verifier",
+    "check_time_stamp",
     "verify",
 ]
 
@@ -57,16 +100,58 @@ _RSA_WITH = {"sha1_rsa": "sha1", "sha224_rsa": "sha224", "sha256_rsa": "sha256",
              "sha384_rsa": "sha384", "sha512_rsa": "sha512"}
 MAX_CMS_BYTES = 64 * 1024 * 1024
 MAX_CHAIN = 8
+SIGNATURE_TIME_STAMP_TOKEN = "1.2.840.113549.1.9.16.2.14"
+"""id-aa-signatureTimeStampToken: an unsigned attribute holding an RFC 3161 token over the
+SignerInfo's signature value."""
+HARMLESS_REASONS = frozenset({
+    x509.ReasonFlags.superseded, x509.ReasonFlags.affiliation_changed,
+    x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.privilege_withdrawn})
+"""Revocation reasons that cannot mean someone else used the key: a signature whose
+asserted signing time is before such a revocation stays valid."""
+
+
+_EXTENSION_ERRORS: tuple[type[BaseException], ...] = (x509.ExtensionNotFound, *PARSE_ERRORS)
+_NAME_ERRORS: tuple[type[BaseException], ...] = (VIDError, *_EXTENSION_ERRORS)
 
 
 class CannotEvaluateError(PKIError):
-    """There is nothing to verify: not SignedData, no signer, or detached without content."""
+    """There is nothing to verify: not SignedData, no signer, detached without content, or
+    too damaged to read."""
 
 
 class Outcome(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
-    SKIPPED = "skipped"  # not asked for
+    SKIPPED = "skipped"  # not asked for, or turned off explicitly
+
+
+class TimeSource(enum.Enum):
+    """Where a time used by a check came from."""
+
+    ASSERTED = "asserted"
+    """The signer's own signingTime attribute: a claim, not evidence."""
+    TRUSTED = "trusted"
+    """A verified time-stamp token."""
+    GIVEN = "given"
+    """The caller's ``at`` (``kpki verify --at``)."""
+    NOW = "now"
+    """The verifier's clock."""
+
+
+_TIME_LABELS = {TimeSource.ASSERTED: "signingTime, asserted by the signer",
+                TimeSource.TRUSTED: "time-stamp", TimeSource.GIVEN: "given",
+                TimeSource.NOW: "now"}
+
+
+@dataclass(frozen=True)
+class CheckTime:
+    """A time a check used, and where it came from."""
+
+    at: dt.datetime
+    source: TimeSource
+
+    def __str__(self) -> str:
+        return f"{_kst(self.at)} ({_TIME_LABELS[self.source]})"
 
 
 @dataclass(frozen=True)
@@ -74,6 +159,8 @@ class Check:
     name: str
     outcome: Outcome
     detail: str
+    time: CheckTime | None = None
+    """The time the check was made at (None for checks that do not depend on time)."""
 
     @property
     def passed(self) -> bool:
@@ -87,13 +174,24 @@ class VerificationResult:
     checks: tuple[Check, ...]
     signer: x509.Certificate | None
     signing_time: dt.datetime | None
+    """The signing time used: the time-stamp's when one verified, else signingTime."""
     checked_at: dt.datetime
+    """The validation time: revocation data had to be current then."""
     content: bytes | None = field(repr=False, default=None)
     """The signed content, when the signature carries it."""
+    signing_time_source: TimeSource | None = None
+    checked_at_source: TimeSource = TimeSource.NOW
+    notes: tuple[str, ...] = ()
+    """What a reader of a "valid" verdict must know: signed before a revocation,
+    revocation not checked, stale revocation data allowed."""
+    revocation_checked: bool = True
+    """False when revocation was turned off explicitly."""
+    allow_stale: bool = False
+    """True when revocation data outside its validity window was accepted."""
 
     @property
     def ok(self) -> bool:
-        """No check failed (skipped checks were not asked for)."""
+        """No check failed (skipped checks were not asked for or turned off)."""
         return all(c.outcome is not Outcome.FAILED for c in self.checks)
 
     def check(self, name: str) -> Check | None:
@@ -118,151 +216,175 @@ class VerificationResult:
                 x509.SubjectAlternativeName).value
             for other in san.get_values_for_type(x509.OtherName):
                 return decode_identify_data(other.value).real_name
-        except (x509.ExtensionNotFound, VIDError, ValueError):
+        except _NAME_ERRORS:
             pass
-        cn = self.signer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(cn[0].value) if cn else self.signer.subject.rfc4514_string()
+        return _name(self.signer)
 
     def summary(self) -> str:
-        when = (f" on {self.signing_time.astimezone(KST):%Y-%m-%d %H:%M:%S} KST"
-                if self.signing_time else "")
+        notes = f" ({'; '.join(self.notes)})" if self.notes else ""
         if self.ok:
-            notes = [c.detail for c in self.checks
-                     if c.passed and "before revocation" in c.detail]
-            extra = f" ({notes[0]})" if notes else ""
-            return f"valid: signed by {self.signer_name}{when}{extra}"
+            when = ""
+            if self.signing_time is not None:
+                kind = ("time-stamped" if self.signing_time_source is TimeSource.TRUSTED
+                        else "asserted")
+                when = f" on {_kst(self.signing_time)} ({kind})"
+            return f"valid: signed by {self.signer_name}{when}{notes}"
         failed = next(c for c in self.checks if c.outcome is Outcome.FAILED)
-        return f"invalid: {failed.name}: {failed.detail}"
+        return f"invalid: {failed.name}: {failed.detail}{notes}"
 
     def to_json(self) -> dict[str, Any]:
+        def stamp(value: dt.datetime | None) -> str | None:
+            return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
         return {
             "ok": self.ok,
             "summary": self.summary(),
-            "signer": None if self.signer is None else self.signer.subject.rfc4514_string(),
+            "signer": None if self.signer is None else _rfc4514(self.signer),
             "signer_serial": None if self.signer is None else format(
                 self.signer.serial_number, "X"),
-            "signing_time": None if self.signing_time is None else
-            self.signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "checked_at": self.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "checks": [{"check": c.name, "outcome": c.outcome.value, "detail": c.detail}
+            "signing_time": stamp(self.signing_time),
+            "signing_time_source": None if self.signing_time_source is None else
+            self.signing_time_source.value,
+            "checked_at": stamp(self.checked_at),
+            "checked_at_source": self.checked_at_source.value,
+            "revocation_checked": self.revocation_checked,
+            "allow_stale": self.allow_stale,
+            "notes": list(self.notes),
+            "checks": [{"check": c.name, "outcome": c.outcome.value, "detail": c.detail,
+                        "time": None if c.time is None else stamp(c.time.at),
+                        "time_source": None if c.time is None else c.time.source.value}
                        for c in self.checks],
         }
 
 
 @dataclass(frozen=True)
-class _Revocation:
-    at: dt.datetime
-    reason: x509.ReasonFlags | None
+class TimeStampVerdict:
+    """What a :class:`TimeStampChecker` found: the verified time, or why there is none."""
+
+    time: dt.datetime | None
+    """The token's genTime when the token verified; None when it did not."""
+    detail: str
+    """What was checked (TSA, policy), or why the token fails."""
 
 
-class CRLIndex:
-    """A CRL loaded once, with O(1) look-ups by serial however long it is."""
+class TimeStampChecker(Protocol):
+    """Verifies a signature time-stamp token (RFC 3161): that it is a token over
+    ``signature`` (the SignerInfo's signature value), from a TSA certificate with the
+    timeStamping purpose that ``verifier`` trusts (:meth:`Verifier.certificate_checks`
+    checks its chain, validity and revocation at ``at``, the validation time)."""
 
-    def __init__(self, crl: x509.CertificateRevocationList) -> None:
-        self.crl = crl
-        self.issuer = crl.issuer
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", CryptographyDeprecationWarning)
-            try:
-                self._entries: dict[int, x509.RevokedCertificate] = {
-                    r.serial_number: r for r in crl}
-            except CryptographyDeprecationWarning as exc:
-                raise PKIError(f"the CRL is malformed: {exc}") from None
-        self._signers: dict[bytes, bool] = {}
-        try:
-            self.number: int | None = crl.extensions.get_extension_for_class(
-                x509.CRLNumber).value.crl_number
-        except x509.ExtensionNotFound:
-            self.number = None
-
-    @classmethod
-    def load(cls, data: bytes) -> CRLIndex:
-        """A CRL from DER or PEM bytes; :class:`RevocationDataError` if it is not one."""
-        try:
-            if data.lstrip().startswith(b"-----BEGIN"):
-                return cls(x509.load_pem_x509_crl(data))
-            return cls(x509.load_der_x509_crl(data))
-        except (ValueError, x509.InvalidVersion) as exc:
-            raise RevocationDataError(f"not a CRL: {exc}") from None
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def signed_by(self, issuer: x509.Certificate) -> bool:
-        """Whether ``issuer`` signed this CRL; checked once per issuer, the CRL may be
-        tens of megabytes."""
-        key = issuer.public_bytes(serialization.Encoding.DER)
-        known = self._signers.get(key)
-        if known is None:
-            try:
-                known = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-            except (TypeError, ValueError, UnsupportedAlgorithm):
-                known = False
-            self._signers[key] = known
-        return known
-
-    def lookup(self, serial: int) -> _Revocation | None:
-        entry = self._entries.get(serial)
-        if entry is None:
-            return None
-        try:
-            reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-        except x509.ExtensionNotFound:
-            reason = None
-        except (ValueError, x509.DuplicateExtension) as exc:  # e.g. an unassigned reason code
-            raise RevocationDataError(
-                f"the CRL has a malformed entry for serial {serial:X}: {exc}") from None
-        if reason is x509.ReasonFlags.remove_from_crl:
-            return None
-        return _Revocation(entry.revocation_date_utc, reason)
+    def __call__(self, token: bytes, signature: bytes, verifier: Verifier, at: CheckTime
+                 ) -> TimeStampVerdict: ...
 
 
-def _http(url: str, body: bytes | None = None) -> bytes:
-    if not url.startswith(("http://", "https://")):
-        raise PKIError(f"only http(s) URLs are fetched, not {url!r}")
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/ocsp-request"} if body else {})
+def _default_time_stamps() -> TimeStampChecker | None:
+    """The checker built on :mod:`pki.timestamp`, when this kpki has it."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return bytes(response.read(32 * 1024 * 1024))
-    except (urllib.error.URLError, OSError) as exc:
-        raise PKIError(f"cannot fetch {url}: {exc}") from None
+        from ..timestamp import verify_timestamp_token  # noqa: F401
+    except ImportError:
+        return None
+    return check_time_stamp
+
+
+def check_time_stamp(token: bytes, signature: bytes, verifier: Verifier, at: CheckTime
+                     ) -> TimeStampVerdict:
+    """A :class:`TimeStampChecker` on :func:`pki.timestamp.verify_timestamp_token`: the
+    token (imprint over ``signature``, TSA signature, TSA certificate with the critical
+    timeStamping purpose, its chain to ``verifier``'s trust anchors and its validity), then
+    the TSA certificate's revocation through ``verifier``'s own sources, judged at the
+    token's genTime as an asserted time (genTime is the TSA's own claim)."""
+    from ..timestamp import verify_timestamp_token
+
+    checked = verify_timestamp_token(
+        token, signature_value=signature, trust=verifier.trust,
+        intermediates=verifier.intermediates, at=at.at, check_revocation=False)
+    failure = checked.failure
+    if failure is not None or checked.info is None or checked.tsa is None:
+        what = "the token does not verify" if failure is None else (
+            f"{failure.name}: {failure.detail}")
+        return TimeStampVerdict(None, what)
+    gen_time = checked.info.gen_time.astimezone(dt.UTC)
+    revocation = verifier.certificate_checks(
+        checked.tsa, when=CheckTime(gen_time, TimeSource.ASSERTED), validation=at)[2]
+    if revocation.outcome is Outcome.FAILED:
+        return TimeStampVerdict(None, f"the TSA certificate {_name(checked.tsa)}: "
+                                f"{revocation.detail}")
+    return TimeStampVerdict(gen_time, f"TSA {_name(checked.tsa)}, policy "
+                            f"{checked.info.policy}; its revocation: {revocation.detail}")
 
 
 def _name(cert: x509.Certificate) -> str:
-    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    try:
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    except PARSE_ERRORS:
+        return f"(serial {cert.serial_number:X}, an unreadable name)"
+
+
+def _rfc4514(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string()
+    except PARSE_ERRORS:
+        return "(an unreadable name)"
 
 
 def _kst(value: dt.datetime) -> str:
     return f"{value.astimezone(KST):%Y-%m-%d %H:%M:%S} KST"
 
 
+def _malformed(name: str, exc: BaseException) -> Check:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    return Check(name, Outcome.FAILED, f"cannot be checked: malformed data ({text})")
+
+
 class Verifier:
     """Verifies many signatures against the same trust anchors and revocation sources.
 
-    ``crls`` are loaded CRLs (:class:`CRLIndex`); with ``fetch_crls`` the CRL at each
-    certificate's distribution point is fetched (once per URL); with ``use_ocsp`` the OCSP
-    responder at its AIA URL is asked. ``http`` fetches a URL (with a body: POST) and is
-    replaceable for tests.
+    ``crls`` are loaded CRLs (:class:`CRLIndex`, full and delta); ``sources`` further
+    :class:`pki.signing.status.RevocationSource` objects (a home's records, say); with
+    ``use_ocsp`` the OCSP responder at each certificate's AIA URL is asked, with
+    ``fetch_crls`` the CRL at its distribution point is fetched. ``revocation=False``
+    turns the revocation check off (reported); ``allow_stale`` accepts revocation data
+    outside its validity window (reported). ``http`` fetches a URL (with a body: POST an
+    OCSP request) and is replaceable for tests; by default :func:`pki.signing.fetch.fetch`
+    with its deadline and size cap. ``time_stamps`` checks time-stamp tokens (by default
+    :mod:`pki.timestamp`'s checker when there is one).
     """
 
     def __init__(self, *, trust: Iterable[x509.Certificate] = (),
                  intermediates: Iterable[x509.Certificate] = (),
                  crls: Iterable[CRLIndex] = (), fetch_crls: bool = False,
-                 use_ocsp: bool = False, policy: str | None = None,
-                 clock: Clock | None = None,
-                 http: Callable[[str, bytes | None], bytes] = _http) -> None:
+                 use_ocsp: bool = False, sources: Iterable[RevocationSource] = (),
+                 revocation: bool = True, allow_stale: bool = False,
+                 policy: str | None = None, clock: Clock | None = None,
+                 http: Callable[[str, bytes | None], bytes] | None = None,
+                 time_stamps: TimeStampChecker | bool | None = True) -> None:
         self.trust = list(trust)
         self._trust_der = {t.public_bytes(serialization.Encoding.DER) for t in self.trust}
         self.intermediates = list(intermediates)
         self.crls = list(crls)
         self.fetch_crls = fetch_crls
         self.use_ocsp = use_ocsp
+        self.revocation = revocation
+        self.allow_stale = allow_stale
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
-        self.http = http
-        self._fetched: dict[str, CRLIndex] = {}
+        self.http: Callable[[str, bytes | None], bytes] = http or fetch
+        if time_stamps is True:
+            self.time_stamps: TimeStampChecker | None = _default_time_stamps()
+        elif time_stamps is False or time_stamps is None:
+            self.time_stamps = None
+        else:
+            self.time_stamps = time_stamps
+        self._fetched_crls = FetchedCRLSource(self._get)
+        self.sources: list[RevocationSource] = []
+        if self.crls:
+            self.sources.append(CRLSource(self.crls))
+        self.sources.extend(sources)
+        if use_ocsp:
+            self.sources.append(OCSPSource(self._get))
+        if fetch_crls:
+            self.sources.append(self._fetched_crls)
         self._links: dict[tuple[bytes, bytes], bool] = {}
         # Verifications repeat the same certificates: parse each once, and remember the
         # paths built (they depend only on the certificates, not on the time).
@@ -270,6 +392,29 @@ class Verifier:
         self._paths: dict[tuple[bytes, frozenset[bytes]],
                           tuple[list[x509.Certificate], Check]] = {}
         self._usages: dict[bytes, Check] = {}
+
+    @classmethod
+    def for_home(cls, home: Home, **options: Any) -> Verifier:
+        """A verifier for what a kpki home issued: trusting its root(s), knowing its CAs
+        as intermediates, and checking revocation against the home's records unless other
+        revocation sources (``crls``, ``use_ocsp``, ``fetch_crls``, ``sources``) are given
+        or ``revocation=False``. Other ``options`` as for :class:`Verifier`."""
+        records = home.list_cas()
+        options.setdefault("trust", [r.certificate for r in records if r.is_root])
+        options["intermediates"] = [*(r.certificate for r in records if not r.is_root),
+                                    *options.get("intermediates", ())]
+        explicit = any(options.get(k) for k in ("crls", "fetch_crls", "use_ocsp", "sources"))
+        if not explicit and options.get("revocation", True):
+            options["sources"] = [RecordsSource(home.store)]
+        options.setdefault("clock", home.clock)
+        return cls(**options)
+
+    def _get(self, url: str, body: bytes | None) -> bytes:
+        return self.http(url, body)
+
+    def refresh(self) -> None:
+        """Forget fetched CRLs (after a revocation, say)."""
+        self._fetched_crls.forget()
 
     # -- the CMS ----------------------------------------------------------------------
 
@@ -295,28 +440,34 @@ class Verifier:
             return info["content"]
         except CannotEvaluateError:
             raise
-        except (ValueError, TypeError, KeyError):
+        except PARSE_ERRORS:
             pass
         try:
             signed = cms.SignedData.load(data, strict=True)
             signed["version"].native  # noqa: B018 - a bare SignedData starts with its version
             return signed
-        except (ValueError, TypeError, KeyError) as exc:
+        except PARSE_ERRORS as exc:
             raise CannotEvaluateError(f"not CMS SignedData: {exc}".splitlines()[0]) from None
 
     def verify(self, data: bytes, *, content: bytes | None = None, at: dt.datetime | None = None,
                rrn: RRN | str | None = None, r: bytes | None = None,
                r_envelope: bytes | None = None,
                recipient_key: rsa.RSAPrivateKey | None = None) -> VerificationResult:
-        """Verify one signature; see the module documentation."""
+        """Verify one signature; see the module documentation. ``at`` is the validation
+        time (default: the clock's now)."""
         try:
-            return self._verify(data, content=content, at=at, rrn=rrn, r=r,
-                                r_envelope=r_envelope, recipient_key=recipient_key)
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            with warnings.catch_warnings():
+                # pyca only warns (lazily) about some input RFC 5280 forbids; it is
+                # malformed input like any other here.
+                warnings.simplefilter("error", CryptographyDeprecationWarning)
+                return self._verify(data, content=content, at=at, rrn=rrn, r=r,
+                                    r_envelope=r_envelope, recipient_key=recipient_key)
+        except PKIError:
+            raise
+        except PARSE_ERRORS as exc:
             # asn1crypto parses lazily: a damaged structure shows up here.
-            if isinstance(exc, PKIError):
-                raise
-            raise CannotEvaluateError(f"malformed CMS: {exc}".splitlines()[0]) from None
+            raise CannotEvaluateError(
+                f"malformed CMS: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
     def _verify(self, data: bytes, *, content: bytes | None, at: dt.datetime | None,
                 rrn: RRN | str | None, r: bytes | None, r_envelope: bytes | None,
@@ -329,67 +480,74 @@ class Verifier:
         attached = signed["encap_content_info"]["content"].native
         if attached is None and content is None:
             raise CannotEvaluateError("a detached signature: give the signed content")
+        if attached is not None and not isinstance(attached, bytes):
+            raise CannotEvaluateError("the signed content is not an OCTET STRING")
         checks: list[Check] = []
-        document = attached if content is None else bytes(content)
+        document = bytes(content) if content is not None else cast(bytes, attached)
         if attached is not None and content is not None and attached != content:
             checks.append(Check("content", Outcome.FAILED,
                                 "the given content differs from the content inside the signature"))
 
+        validation = (CheckTime(at.astimezone(dt.UTC), TimeSource.GIVEN) if at is not None
+                      else CheckTime(self.clock.now(), TimeSource.NOW))
         cert_ders = [c.chosen.dump() for c in signed["certificates"]
                      if c.name == "certificate"] if _present(signed["certificates"]) else []
         certs = [self._certificate(der) for der in cert_ders]
         signer = self._find_signer(info, certs)
-        signing_time = self._signing_time(info)
-        when = signing_time or at or self.clock.now()
+        asserted = self._signing_time(info)
+        signing = None if asserted is None else CheckTime(asserted, TimeSource.ASSERTED)
+        result = _Result(validation, self)
 
         if signer is None:
             checks.append(Check("signer-certificate", Outcome.FAILED,
                                 "the signature does not carry the signer's certificate"))
             checks.append(Check("signature", Outcome.FAILED,
                                 "cannot be checked without the signer's certificate"))
-            return VerificationResult(tuple(checks), None, signing_time, when, attached)
+            return result.build(checks, None, signing, attached)
         checks.append(Check("signer-certificate", Outcome.PASSED,
                             f"{_name(signer)} (serial {signer.serial_number:X})"))
-        checks.append(self._signature(info, signer, document))
+        signature_check = _guard("signature", lambda: self._signature(info, signer, document))
+        checks.append(signature_check)
+        token = self._time_stamp_token(info)
+        if token is not None:
+            stamp_check, trusted = self._time_stamp(token, info, validation)
+            checks.append(stamp_check)
+            if trusted is not None:
+                signing = CheckTime(trusted, TimeSource.TRUSTED)
+
         signer_der = signer.public_bytes(serialization.Encoding.DER)
-        path_key = (signer_der, frozenset(cert_ders))
-        cached = self._paths.get(path_key)
-        if cached is None:
-            if len(self._paths) > 1024:
-                self._paths.clear()
-            cached = self._paths[path_key] = self._chain(signer, certs)
-        path, chain_check = cached
+        path, chain_check = self._path(signer, signer_der, certs, frozenset(cert_ders))
         checks.append(chain_check)
-        checks.append(self._validity(path, when))
+        checks.append(self._validity(path, signing, validation))
         usage = self._usages.get(signer_der)
         if usage is None:
-            usage = self._usages[signer_der] = self._key_usage(signer)
+            usage = _guard("key-usage", lambda: self._key_usage(signer))
             if len(self._usages) > 4096:
                 self._usages.clear()
+            self._usages[signer_der] = usage
         checks.append(usage)
-        checks.append(self._revocation(signer, path, when))
+        revocation, notes = self._revocation(signer, path, chain_check.passed,
+                                             signing or validation, validation)
+        checks.append(revocation)
+        result.notes.extend(notes)
         if self.policy is not None:
-            checks.append(self._policy(signer))
+            checks.append(_guard("policy", lambda: self._policy(signer)))
         if rrn is not None or r is not None or r_envelope is not None:
-            checks.append(self._vid(signer, rrn, r, r_envelope, recipient_key))
-        return VerificationResult(tuple(checks), signer, signing_time, when, attached)
+            checks.append(_guard("vid", lambda: self._vid(signer, rrn, r, r_envelope,
+                                                          recipient_key)))
+        return result.build(checks, signer, signing, attached)
 
     def _certificate(self, der: bytes) -> x509.Certificate:
         cert = self._certs.get(der)
         if cert is None:
             if len(self._certs) > 4096:
                 self._certs.clear()
-            with warnings.catch_warnings():
-                # pyca only warns (lazily, on access) about a certificate RFC 5280 forbids,
-                # such as one with a non-positive serial: treat it as the malformed input
-                # it is, once, here.
-                warnings.simplefilter("error", CryptographyDeprecationWarning)
-                try:
-                    cert = x509.load_der_x509_certificate(der)
-                    cert.serial_number  # noqa: B018
-                except (CryptographyDeprecationWarning, x509.InvalidVersion, ValueError) as exc:
-                    raise CannotEvaluateError(
-                        f"a certificate in the signature is malformed: {exc}") from None
+            try:
+                cert = x509.load_der_x509_certificate(der)
+                cert.serial_number  # noqa: B018
+            except PARSE_ERRORS as exc:
+                raise CannotEvaluateError(
+                    f"a certificate in the signature is malformed: {exc}") from None
             self._certs[der] = cert
         return cert
 
@@ -405,7 +563,7 @@ class Verifier:
             else:
                 try:
                     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-                except x509.ExtensionNotFound:
+                except _EXTENSION_ERRORS:
                     continue
                 if ski.value.digest == sid.chosen.native:
                     return cert
@@ -422,7 +580,39 @@ class Verifier:
                 return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
         return None
 
+    @staticmethod
+    def _time_stamp_token(info: cms.SignerInfo) -> bytes | None:
+        attrs = info["unsigned_attrs"]
+        if not _present(attrs):
+            return None
+        for attr in attrs:
+            if attr["type"].dotted == SIGNATURE_TIME_STAMP_TOKEN:
+                values = attr["values"]
+                return bytes(values[0].dump()) if len(values) else b""
+        return None
+
     # -- the checks -------------------------------------------------------------------
+
+    def _time_stamp(self, token: bytes, info: cms.SignerInfo, validation: CheckTime
+                    ) -> tuple[Check, dt.datetime | None]:
+        if self.time_stamps is None:
+            return Check("time-stamp", Outcome.SKIPPED,
+                         "the signature carries a time-stamp token, but no time-stamp "
+                         "checker is configured: the signing time stays as asserted",
+                         validation), None
+        signature = bytes(info["signature"].native)
+        try:
+            verdict = self.time_stamps(token, signature, self, validation)
+        except PKIError as exc:
+            verdict = TimeStampVerdict(None, str(exc))
+        except PARSE_ERRORS as exc:
+            return _malformed("time-stamp", exc), None
+        if verdict.time is None:
+            return Check("time-stamp", Outcome.FAILED, verdict.detail, validation), None
+        when = verdict.time.astimezone(dt.UTC)
+        return Check("time-stamp", Outcome.PASSED,
+                     f"signed by {_kst(when)} at the latest: {verdict.detail}",
+                     CheckTime(when, TimeSource.TRUSTED)), when
 
     @staticmethod
     def _signature(info: cms.SignerInfo, signer: x509.Certificate, document: bytes) -> Check:
@@ -499,14 +689,29 @@ class Verifier:
             try:
                 cert.verify_directly_issued_by(issuer)
                 known = True
-            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            except SIGNATURE_ERRORS:
                 known = False
             if len(self._links) > 4096:
                 self._links.clear()
             self._links[key] = known
         return known
 
-    def _chain(self, signer: x509.Certificate, certs: list[x509.Certificate]
+    def _path(self, signer: x509.Certificate, signer_der: bytes,
+              certs: list[x509.Certificate], cert_ders: frozenset[bytes]
+              ) -> tuple[list[x509.Certificate], Check]:
+        key = (signer_der, cert_ders)
+        cached = self._paths.get(key)
+        if cached is None:
+            if len(self._paths) > 1024:
+                self._paths.clear()
+            try:
+                cached = self._chain(signer, certs)
+            except PARSE_ERRORS as exc:
+                cached = [signer], _malformed("chain", exc)
+            self._paths[key] = cached
+        return cached
+
+    def _chain(self, signer: x509.Certificate, certs: Sequence[x509.Certificate]
                ) -> tuple[list[x509.Certificate], Check]:
         pool = [*certs, *self.intermediates, *self.trust]
         path = [signer]
@@ -538,15 +743,25 @@ class Verifier:
                            f"{_name(top)})")
 
     @staticmethod
-    def _validity(path: list[x509.Certificate], when: dt.datetime) -> Check:
+    def _validity(path: list[x509.Certificate], signing: CheckTime | None,
+                  validation: CheckTime) -> Check:
+        when = signing or validation
+        times = [when]
+        if signing is not None and signing.source is TimeSource.ASSERTED:
+            times.append(validation)  # a claimed time cannot revive an expired certificate
         for cert in path:
-            if when < cert.not_valid_before_utc:
-                return Check("validity", Outcome.FAILED,
-                             f"{_name(cert)} was not yet valid at {_kst(when)}")
-            if when > cert.not_valid_after_utc:
-                return Check("validity", Outcome.FAILED,
-                             f"{_name(cert)} had expired at {_kst(when)}")
-        return Check("validity", Outcome.PASSED, f"every certificate valid at {_kst(when)}")
+            for t in times:
+                claim = ("; the signing time is only asserted by the signer, and only a "
+                         "time-stamp could show the signature is older"
+                         if t is validation and len(times) > 1 else "")
+                if t.at < cert.not_valid_before_utc:
+                    return Check("validity", Outcome.FAILED,
+                                 f"{_name(cert)} was not yet valid at {t}{claim}", when)
+                if t.at > cert.not_valid_after_utc:
+                    return Check("validity", Outcome.FAILED,
+                                 f"{_name(cert)} had expired at {t}{claim}", when)
+        at = " and at ".join(str(t) for t in times)
+        return Check("validity", Outcome.PASSED, f"every certificate valid at {at}", when)
 
     @staticmethod
     def _key_usage(signer: x509.Certificate) -> Check:
@@ -560,115 +775,55 @@ class Verifier:
                      "the certificate is not for signing (no digitalSignature or "
                      "nonRepudiation)")
 
-    def _revocation(self, signer: x509.Certificate, path: list[x509.Certificate],
-                    when: dt.datetime) -> Check:
-        if not (self.crls or self.fetch_crls or self.use_ocsp):
-            return Check("revocation", Outcome.SKIPPED, "not checked (no CRL or OCSP asked for)")
-        issuer = path[1] if len(path) > 1 else None
-        if issuer is None:
-            return Check("revocation", Outcome.FAILED,
-                         "cannot check revocation without the issuer's certificate")
+    def certificate_checks(self, cert: x509.Certificate, *,
+                           certificates: Sequence[x509.Certificate] = (),
+                           when: CheckTime, validation: CheckTime) -> tuple[Check, ...]:
+        """Chain, validity (at ``when``) and revocation (data current at ``validation``)
+        of any certificate, with ``certificates`` as extra intermediates: what a
+        :class:`TimeStampChecker` needs for a TSA certificate."""
         try:
-            if self.use_ocsp:
-                status = self._ocsp_status(signer, issuer)
-                source = "OCSP"
-            else:
-                index = self._crl_for(signer, issuer)
-                status = index.lookup(signer.serial_number)
-                source = f"CRL {index.number}" if index.number is not None else "CRL"
-        except PKIError as exc:
-            return Check("revocation", Outcome.FAILED, str(exc))
-        if status is None:
-            return Check("revocation", Outcome.PASSED, f"not revoked ({source})")
-        reason = status.reason.value if status.reason else "unspecified"
-        if status.reason is x509.ReasonFlags.certificate_hold:
-            if status.at > when:
+            path, chain = self._chain(cert, certificates)
+        except PARSE_ERRORS as exc:
+            path, chain = [cert], _malformed("chain", exc)
+        return (chain, self._validity(path, when, validation),
+                self._revocation(cert, path, chain.passed, when, validation)[0])
+
+    def _revocation(self, cert: x509.Certificate, path: list[x509.Certificate],
+                    chain_ok: bool, when: CheckTime, validation: CheckTime
+                    ) -> tuple[Check, list[str]]:
+        """The revocation check, and the notes a "valid" verdict must carry."""
+        if not self.revocation:
+            return Check("revocation", Outcome.SKIPPED, "not checked: turned off"), []
+        if not self.sources:
+            return Check("revocation", Outcome.FAILED,
+                         "no revocation data: no CRL, OCSP responder or CA records to ask "
+                         "(give some, or turn the check off explicitly)", validation), []
+        if len(path) < 2:
+            if chain_ok:
                 return Check("revocation", Outcome.PASSED,
-                             f"suspended on {_kst(status.at)}, after it signed ({source})")
+                             "a trust anchor: not subject to revocation", validation), []
             return Check("revocation", Outcome.FAILED,
-                         f"the certificate is suspended since {_kst(status.at)} ({source})")
-        if status.at > when:
-            return Check("revocation", Outcome.PASSED,
-                         f"signed before revocation: revoked on {_kst(status.at)} ({reason}), "
-                         f"after the signing time ({source})")
-        return Check("revocation", Outcome.FAILED,
-                     f"the certificate was revoked on {_kst(status.at)} ({reason}) ({source})")
-
-    def _crl_for(self, signer: x509.Certificate, issuer: x509.Certificate) -> CRLIndex:
-        for index in self.crls:
-            if index.issuer == signer.issuer:
-                if not index.signed_by(issuer):
-                    raise PKIError("the CRL's signature does not verify with the issuer's key")
-                return index
-        if not self.fetch_crls:
-            raise PKIError(f"no CRL from {_name(issuer)} was given")
-        try:
-            points = signer.extensions.get_extension_for_class(x509.CRLDistributionPoints)
-        except x509.ExtensionNotFound:
-            raise PKIError("the certificate names no CRL distribution point") from None
-        urls = [n.value for p in points.value for n in (p.full_name or [])
-                if isinstance(n, x509.UniformResourceIdentifier)]
-        if not urls:
-            raise PKIError("the certificate names no CRL URL")
-        url = urls[0]
-        cached = self._fetched.get(url)
-        if cached is not None:
-            return cached
-        index = CRLIndex.load(self.http(url, None))
-        if index.issuer != signer.issuer or not index.signed_by(issuer):
-            raise PKIError(f"the CRL at {url} is not signed by {_name(issuer)}")
-        self._fetched[url] = index
-        return index
-
-    def refresh(self) -> None:
-        """Forget fetched CRLs (after a revocation, say)."""
-        self._fetched.clear()
-
-    def _ocsp_status(self, signer: x509.Certificate, issuer: x509.Certificate
-                     ) -> _Revocation | None:
-        try:
-            aia = signer.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
-        except x509.ExtensionNotFound:
-            raise PKIError("the certificate names no OCSP responder") from None
-        urls = [d.access_location.value for d in aia.value
-                if d.access_method == x509.oid.AuthorityInformationAccessOID.OCSP]
-        if not urls:
-            raise PKIError("the certificate names no OCSP responder")
-        request = ocsp.OCSPRequestBuilder().add_certificate(signer, issuer, hashes.SHA256())
-        try:
-            response = ocsp.load_der_ocsp_response(self.http(
-                urls[0], request.build().public_bytes(serialization.Encoding.DER)))
-        except ValueError as exc:
-            raise PKIError(f"the OCSP response is malformed: {exc}") from None
-        if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-            raise PKIError(f"the OCSP responder answered {response.response_status.name}")
-        responder = next((c for c in response.certificates
-                          if c.subject == issuer.subject or self._issued_by(c, issuer)), issuer)
-        if responder is not issuer:
+                         "cannot check revocation without the issuer's certificate",
+                         validation), []
+        issuer = path[1]
+        reasons: list[str] = []
+        for source in self.sources:
+            if source.fetches and not chain_ok:
+                reasons.append("not fetched: the chain does not validate to a trusted root, "
+                               "and kpki fetches nothing a certificate names until it does")
+                continue
             try:
-                eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            except x509.ExtensionNotFound:
-                eku = None
-            if eku is None or x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
-                raise PKIError("the OCSP responder is not authorised by the issuer")
-        responder_key = responder.public_key()
-        hash_algorithm = response.signature_hash_algorithm
-        if not isinstance(responder_key, rsa.RSAPublicKey) or hash_algorithm is None:
-            raise PKIError("the OCSP response is not signed with RSA")
-        try:
-            responder_key.verify(response.signature, response.tbs_response_bytes,
-                                 padding.PKCS1v15(), hash_algorithm)
-        except InvalidSignature:
-            raise PKIError("the OCSP response's signature does not verify") from None
-        if response.serial_number != signer.serial_number:
-            raise PKIError("the OCSP response is about another certificate")
-        if response.certificate_status is ocsp.OCSPCertStatus.GOOD:
-            return None
-        if response.certificate_status is ocsp.OCSPCertStatus.UNKNOWN:
-            raise PKIError("the OCSP responder does not know the certificate")
-        revoked_at = response.revocation_time_utc
-        assert revoked_at is not None
-        return _Revocation(revoked_at, response.revocation_reason)
+                status = source.status(cert, issuer, at=validation.at,
+                                       allow_stale=self.allow_stale)
+            except RevocationUnavailable as exc:
+                reasons.append(str(exc))
+                continue
+            except PARSE_ERRORS as exc:
+                reasons.append(f"malformed revocation data ({type(exc).__name__}: {exc})")
+                continue
+            return _judge(status, when)
+        unique = list(dict.fromkeys(reasons))
+        return Check("revocation", Outcome.FAILED, "; ".join(unique), validation), []
 
     def _policy(self, signer: x509.Certificate) -> Check:
         try:
@@ -712,6 +867,80 @@ class Verifier:
                      "the VID does not match this resident number and R (not the holder)")
 
 
+class _Result:
+    """Collects what goes into a :class:`VerificationResult` besides the checks."""
+
+    def __init__(self, validation: CheckTime, verifier: Verifier) -> None:
+        self.validation = validation
+        self.verifier = verifier
+        self.notes: list[str] = []
+
+    def build(self, checks: list[Check], signer: x509.Certificate | None,
+              signing: CheckTime | None, content: bytes | None) -> VerificationResult:
+        notes = list(self.notes)
+        verifier = self.verifier
+        if not verifier.revocation:
+            notes.append("revocation not checked: turned off")
+        return VerificationResult(
+            tuple(checks), signer, None if signing is None else signing.at,
+            self.validation.at, content,
+            signing_time_source=None if signing is None else signing.source,
+            checked_at_source=self.validation.source, notes=tuple(notes),
+            revocation_checked=verifier.revocation, allow_stale=verifier.allow_stale)
+
+
+_BEFORE = "signed before revocation"
+
+
+def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
+    """The revocation verdict from a source's status, by the rules of the module
+    documentation, and the notes a "valid" verdict must carry."""
+    source = status.source + (f"; stale data allowed: {status.stale}" if status.stale else "")
+    notes = [] if status.stale is None else ["stale revocation data allowed"]
+    if status.revoked_at is None:
+        return Check("revocation", Outcome.PASSED, f"not revoked ({source})", when), notes
+    hold = status.reason is x509.ReasonFlags.certificate_hold
+    what = "suspended" if hold else "revoked"
+    reason = ("certificateHold" if hold else
+              status.reason.value if status.reason is not None else "no reason given")
+    event = f"{what} on {_kst(status.revoked_at)} ({reason})"
+
+    def failed(detail: str) -> tuple[Check, list[str]]:
+        return Check("revocation", Outcome.FAILED, f"{detail} ({source})", when), notes
+
+    def before(detail: str) -> tuple[Check, list[str]]:
+        note = f"{_BEFORE}: {what} on {_kst(status.revoked_at)}" if status.revoked_at else ""
+        return (Check("revocation", Outcome.PASSED, f"{_BEFORE}: {detail} ({source})", when),
+                [note, *notes])
+
+    if status.invalidity_date is not None and status.invalidity_date <= when.at:
+        return failed(f"{event}, invalid since {_kst(status.invalidity_date)} (its "
+                      f"invalidityDate), which is not after the signing time {when}")
+    if status.revoked_at <= when.at:
+        return failed(f"the certificate was {event}, not after {when}")
+    if when.source is TimeSource.TRUSTED:
+        return before(f"{event}, after the time-stamped signing time {when}")
+    if when.source is TimeSource.ASSERTED:
+        if status.reason in HARMLESS_REASONS:
+            return before(f"{event}, after the signing time {when}, and {reason} cannot "
+                          "mean the key was misused")
+        return failed(f"{event}, and the signing time before it, {when}, is only the "
+                      f"signer's claim: {reason} may mean someone else used the key, and "
+                      "only a time-stamp can show the signature is older")
+    return (Check("revocation", Outcome.PASSED,
+                  f"not {what} at {when}: {event} later ({source})", when), notes)
+
+
+def _guard(name: str, make: Callable[[], Check]) -> Check:
+    """Run a check; malformed data in what it reads is a failed check, not a crash."""
+    try:
+        return make()
+    except PKIError as exc:
+        return Check(name, Outcome.FAILED, str(exc))
+    except PARSE_ERRORS as exc:
+        return _malformed(name, exc)
+
+
 def _present(value: object) -> bool:
     return not isinstance(value, core.Void)
 
@@ -723,12 +952,12 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-
 def verify(data: bytes, *, content: bytes | None = None,
            trust: Sequence[x509.Certificate] = (), **options: Any) -> VerificationResult:
     """Verify one signature with a fresh :class:`Verifier`; ``options`` are split between
-    the verifier (crls, fetch_crls, use_ocsp, policy, clock, intermediates) and the call
-    (at, rrn, r, r_envelope, recipient_key)."""
+    the verifier (crls, fetch_crls, use_ocsp, sources, revocation, allow_stale, policy,
+    clock, intermediates, http, time_stamps) and the call (at, rrn, r, r_envelope,
+    recipient_key)."""
     call_keys = {"at", "rrn", "r", "r_envelope", "recipient_key"}
     call = {k: v for k, v in options.items() if k in call_keys}
     setup = {k: v for k, v in options.items() if k not in call_keys}

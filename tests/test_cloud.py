@@ -53,7 +53,24 @@ def _start(home: Path, *extra: str, env: dict[str, str] | None = None,
             proc._drain = drain  # type: ignore[attr-defined]
             return proc, match.group(1)
     proc.kill()
+    proc.wait(timeout=20)
+    if proc.stderr:
+        proc.stderr.close()
     pytest.fail("kpki serve did not start")
+
+
+def expect_crash(proc: subprocess.Popen[str], call) -> None:
+    """``call()`` must find the server gone (it SIGKILLs itself at a fault point); the
+    process is reaped whatever happens."""
+    try:
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            call()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=20)
+        proc._drain.wait(timeout=5)  # type: ignore[attr-defined]
+    assert proc.returncode == -signal.SIGKILL
 
 
 def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:

@@ -8,17 +8,26 @@ charges it. The fifth wrong confirmation code is the last one ever checked.
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 import threading
-import urllib.error
 
 import pytest
 
 from pki.cloud.service import MAX_ATTEMPTS, CloudError
 from pki.home import Home
 
-from .test_cloud import PIN, RRN, Api, _issue, _sign, _start, _stop, _user, add_institution
+from .test_cloud import (
+    PIN,
+    RRN,
+    Api,
+    _issue,
+    _sign,
+    _start,
+    _stop,
+    _user,
+    add_institution,
+    expect_crash,
+)
 
 WRONG = "246801"
 
@@ -134,11 +143,7 @@ def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
         _stop(proc)
     for _ in range(MAX_ATTEMPTS + 1):
         proc, url = _start(path, env={"KPKI_FAULT": "cloud.pin.verified"})
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            _sign(Api(url, key), serial)
-        proc.wait(timeout=20)
-        proc._drain.wait(timeout=5)  # type: ignore[attr-defined]
-        assert proc.returncode == -signal.SIGKILL
+        expect_crash(proc, lambda u=url: _sign(Api(u, key), serial))
     proc, url = _start(path)
     try:
         status, body = _sign(Api(url, key), serial)
@@ -167,10 +172,7 @@ def test_crashes_during_wrong_pin_checks_charge_nothing_unverified(tmp_path, key
         _stop(proc)
     for _ in range(MAX_ATTEMPTS + 1):
         proc, url = _start(path, env={"KPKI_FAULT": "cloud.pin.reserved"})
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            _sign(Api(url, key), serial, pin=WRONG)
-        proc.wait(timeout=20)
-        proc._drain.wait(timeout=5)  # type: ignore[attr-defined]
+        expect_crash(proc, lambda u=url: _sign(Api(u, key), serial, pin=WRONG))
     proc, url = _start(path)
     try:
         assert _sign(Api(url, key), serial)[0] == 200

@@ -75,6 +75,7 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
         root=RootSettings(common_name=root_cn, key_type=kt),
         ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt),
         base_url=base_url,
+        tsa=True,
         delta_crls=delta_crls,
     )
     if no_passphrase:

@@ -81,7 +81,7 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import ca, cert, cloud, crl, demo, issue, key, npki, serve, sign
+    from . import ca, cert, cloud, crl, demo, issue, key, npki, serve, sign, tsa
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
@@ -95,6 +95,7 @@ def _register() -> None:
     cli.add_command(sign.sign_command)
     cli.add_command(sign.verify_command)
     cli.add_command(cloud.cloud)
+    cli.add_command(tsa.tsa)
 
 
 _register()

@@ -11,13 +11,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pki.errors import KeyFileError
+from pki.clock import KST
+from pki.errors import HomeNotFoundError, KeyFileError, TimestampError
 from pki.fsutil import atomic_write, check_writable_dir
 from pki.keys import npki
 from pki.rrn import RRN
 from pki.signing import KeySigner, Outcome, seal_r, sign
 from pki.signing.verify import CRLIndex, Verifier
+from pki.timestamp import HTTPTimestamper, read_token
 
+from .context import Context
 from .output import emit_json, json_option
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
 
@@ -63,22 +66,35 @@ def _certificates(path: Path) -> list[x509.Certificate]:
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help=f"File holding the key password (else ${KEY_PASSWORD_ENV}, else a prompt).")
 @click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
+@click.option("--timestamp", "timestamp_url", is_flag=False, flag_value="", default=None,
+              metavar="[URL]",
+              help="Add a signature time stamp (RFC 3161) from the TSA at URL [the home's, "
+              "served by 'kpki serve' at <base URL>/tsa].")
 @json_option
-def sign_command(file: Path, folder: Path, detached: bool, no_attrs: bool, pss: bool,
-                 bare: bool, chain_file: Path | None, r_for: Path | None, seed: bool,
-                 out: Path | None, password_file: Path | None, pem: bool,
-                 as_json: bool) -> None:
+@click.pass_obj
+def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attrs: bool,
+                 pss: bool, bare: bool, chain_file: Path | None, r_for: Path | None,
+                 seed: bool, out: Path | None, password_file: Path | None, pem: bool,
+                 timestamp_url: str | None, as_json: bool) -> None:
     """Sign FILE (its exact bytes, any encoding) with the certificate of an NPKI folder."""
     out = out or file.with_name(file.name + ".p7s")
     check_writable_dir(out.parent)
     chain = tuple(_certificates(chain_file)) if chain_file else ()
     recipient = _certificates(r_for)[0] if r_for else None
+    tsa_url = None if timestamp_url is None else _tsa_url(obj, timestamp_url)
     password = key_password(password_file, confirm=False)
     credential = npki.load(folder, password)
     signer = KeySigner(credential.certificate, credential.private_key, chain)
-    document = sign(_read(file, "document"), signer, detached=detached,
-                    signed_attributes=not no_attrs, content_info=not bare, pss=pss,
-                    include_chain=bool(chain))
+    try:
+        document = sign(_read(file, "document"), signer, detached=detached,
+                        signed_attributes=not no_attrs, content_info=not bare, pss=pss,
+                        include_chain=bool(chain),
+                        timestamper=None if tsa_url is None else HTTPTimestamper(tsa_url))
+    except TimestampError as exc:
+        hint = "is 'kpki serve' running?" if not timestamp_url else "give another"
+        raise click.ClickException(f"{exc} (--timestamp: {hint})") from None
+    stamped = None if document.timestamp_token is None else read_token(
+        document.timestamp_token)
     atomic_write(out, document.pem if pem else document.der)
     r_path = None
     if recipient is not None:
@@ -90,12 +106,35 @@ def sign_command(file: Path, folder: Path, detached: bool, no_attrs: bool, pss: 
             "detached": detached, "signed_attributes": not no_attrs, "pss": pss,
             "content_info": not bare,
             "signing_time": None if document.signing_time is None else
-            document.signing_time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            document.signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "timestamp": None if stamped is None else {
+                "tsa": tsa_url, "gen_time": stamped.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "serial": format(stamped.serial_number, "X")}}
     if as_json:
         emit_json(info)
     else:
         click.echo(f"Signed {file} -> {out}" + (f" (R for the relying party: {r_path})"
                                                   if r_path else ""))
+        if stamped is not None:
+            click.echo(f"Time-stamped {stamped.gen_time.astimezone(KST):%Y-%m-%d %H:%M:%S} "
+                       f"KST by {tsa_url}")
+
+
+def _tsa_url(obj: Context, given: str) -> str:
+    """The TSA URL of ``--timestamp``: the one given, else the home's."""
+    if given:
+        if not given.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{given!r} is not an http(s) URL (put FILE before "
+                                     "--timestamp when it takes no URL)",
+                                     param_hint="--timestamp")
+        return given
+    try:
+        with obj.open_home() as home:
+            return home.tsa_url
+    except HomeNotFoundError:
+        raise click.UsageError(f"--timestamp without a URL uses the home's TSA, and there is "
+                               f"no kpki home at {obj.home}: give --timestamp URL or "
+                               "--home") from None
 
 
 def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:

@@ -13,6 +13,7 @@ folder and renames it into place, so an interrupted ``init`` leaves no half-made
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import shutil
@@ -34,17 +35,20 @@ from .errors import (
     HomeNotFoundError,
     PKIError,
     ProfileError,
+    SerialInUseError,
     StoreError,
     WrongPasswordError,
 )
+from .faults import fault_point
 from .fsutil import atomic_write
 from .keys.atrest import CA_KDF_ITERATIONS, encrypt_private_key, load_private_key_file
 from .keys.generate import KeyGenerator, RSAKeyGenerator
 from .names import build_name
-from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
+from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, TSA_PROFILE, KeyType, get_style
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import OCSPResponder, issue_signer, signer_is_current
-from .store import CARecord
+from .store import CARecord, CertificateRecord, CertStatus, KeyOrigin
+from .timestamp.authority import TimeStampAuthority, issue_tsa_certificate
 
 if TYPE_CHECKING:
     from .cloud.service import Cloud
@@ -124,10 +128,12 @@ class Home:
         clock: Clock | None = None,
         entropy: Entropy | None = None,
         key_generator: KeyGenerator | None = None,
+        tsa: bool = False,
         delta_crls: bool = False,
     ) -> Home:
-        """Create a home with a root and one licensed CA. ``delta_crls`` makes full CRLs
-        announce the delta CRLs (:attr:`delta_crls`).
+        """Create a home with a root and one licensed CA (and with ``tsa``, the
+        time-stamping authority; otherwise :meth:`tsa` makes it when first asked).
+        ``delta_crls`` makes full CRLs announce the delta CRLs (:attr:`delta_crls`).
 
         ``passphrase=None`` stores the CA keys unencrypted (an explicit opt-out for
         throwaway homes). Raises :class:`HomeExistsError` if ``path`` holds anything.
@@ -151,6 +157,8 @@ class Home:
             home = cls._build(staging, passphrase=passphrase, root=root, ca=ca,
                               base_url=base_url.rstrip("/"), clock=clock, entropy=entropy,
                               key_generator=key_generator)
+            if tsa:
+                home.tsa(passphrase=passphrase)
             if delta_crls:
                 home.set_delta_crls(True)
             home.store.close()
@@ -443,6 +451,101 @@ class Home:
                 tx.audit("ocsp-signer.issued", at=now, ca=label, serial=signer.serial_number,
                          detail={"not_after": signer.not_valid_after_utc.isoformat()})
         return OCSPResponder(record, signer, signer_key, self.store, self.clock)
+
+    @property
+    def tsa_url(self) -> str:
+        """Where ``kpki serve`` answers time-stamp requests (RFC 3161 over HTTP)."""
+        return f"{self.base_url}/tsa"
+
+    def tsa_certificate(self) -> x509.Certificate | None:
+        """The TSA's current certificate without opening its key; None before there is one."""
+        if self._memory is not None:
+            held: TimeStampAuthority | None = self._memory.get("tsa")
+            return None if held is None else held.certificate
+        try:
+            return x509.load_pem_x509_certificate(
+                (self.ca_dir(ROOT_LABEL) / "tsa-cert.pem").read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def tsa(self, *, passphrase: bytes | None) -> TimeStampAuthority:
+        """The home's time-stamping authority, whose certificate the root issues.
+
+        Its key and certificate live beside the root's (``tsa-key.pem``, encrypted like
+        the CA keys when they are, and ``tsa-cert.pem``); the certificate is recorded in
+        the store as one of the root's (profile ``tsa``), so ``kpki cert revoke --ca root``
+        revokes it and the root's CRL lists it. A new pair is issued, with the root key
+        (``passphrase`` opens it), when there is none, the files do not match, the store
+        does not hold the certificate as valid, or it ends within
+        ``TSA_PROFILE.renew_before_days``. The store records a new certificate before its
+        files are written, so no TSA key exists that the store does not know.
+        """
+        now = self.clock.now()
+        if self._memory is not None:
+            held: TimeStampAuthority | None = self._memory.get("tsa")
+            if held is None or not self._tsa_usable(held.certificate, now):
+                held = self._memory["tsa"] = TimeStampAuthority(
+                    *self._issue_tsa(None, now), clock=self.clock, entropy=self.entropy)
+            return held
+        folder = self.ca_dir(ROOT_LABEL)
+        cert_path, key_path = folder / "tsa-cert.pem", folder / "tsa-key.pem"
+        cert: x509.Certificate | None = None
+        key: rsa.RSAPrivateKey | None = None
+        if cert_path.is_file() and key_path.is_file():
+            key = check_ca_key(load_private_key_file(
+                key_path, passphrase if self.keys_encrypted else None))
+            try:
+                cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            except ValueError:
+                cert = None
+            if (cert is None or cert.public_key() != key.public_key()
+                    or not self._tsa_usable(cert, now)):
+                cert = key = None
+        if cert is None or key is None:
+            if self.keys_encrypted and not passphrase:
+                raise WrongPasswordError(
+                    "the CA keys of this home are encrypted: give the passphrase")
+            cert, key = self._issue_tsa(passphrase, now)
+            fault_point("tsa.recorded")
+            key_pem = (encrypt_private_key(key, passphrase)
+                       if self.keys_encrypted and passphrase else
+                       key.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+            atomic_write(key_path, key_pem, mode=0o600)
+            fault_point("tsa.key-written")
+            atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        return TimeStampAuthority(cert, key, clock=self.clock, entropy=self.entropy)
+
+    def _tsa_usable(self, cert: x509.Certificate, now: dt.datetime) -> bool:
+        renew = dt.timedelta(days=TSA_PROFILE.renew_before_days)
+        if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc - renew:
+            return False
+        found = self.store.status_of(ROOT_LABEL, cert.serial_number)
+        return found is not None and found[0] is CertStatus.VALID
+
+    def _issue_tsa(self, passphrase: bytes | None, now: dt.datetime
+                   ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+        root = self.store.get_ca(ROOT_LABEL)
+        root_key = self.load_ca_key(ROOT_LABEL, passphrase)
+        key = self.key_generator.generate(2048)
+        for _ in range(8):
+            cert = issue_tsa_certificate(root, root_key, key, at=now,
+                                         serial=random_serial(self.entropy))
+            cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            record = CertificateRecord(
+                ca=ROOT_LABEL, serial=cert.serial_number, subject=cert.subject.rfc4514_string(),
+                holder=str(cn[0].value), profile=TSA_PROFILE.name, status=CertStatus.VALID,
+                not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+                der=cert.public_bytes(serialization.Encoding.DER), issued_at=now,
+                key_origin=KeyOrigin.GENERATED)
+            try:
+                with self.store.transaction() as tx:
+                    tx.put_certificate(record)
+            except SerialInUseError:
+                continue
+            return cert, key
+        raise StoreError("no unused serial number for the TSA certificate after 8 draws")
 
     @property
     def vault_secret_path(self) -> Path:

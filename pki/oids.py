@@ -6,7 +6,7 @@ pyca/cryptography where it names them.
 
 from __future__ import annotations
 
-from cryptography.x509.oid import ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 __all__ = [
     "ANY_POLICY",
@@ -28,10 +28,15 @@ __all__ = [
     "SEED_CBC_WITH_SHA1",
     "SHA1",
     "SHA256",
+    "SIGNATURE_TIME_STAMP_TOKEN",
+    "SIGNING_CERTIFICATE_V2",
     "SIGNKOREA_CORPORATE",
     "SIGNKOREA_PERSONAL",
+    "TIME_STAMPING",
     "TRADESIGN_CORPORATE",
     "TRADESIGN_PERSONAL",
+    "TSA_POLICY",
+    "TST_INFO",
     "VID",
     "YESSIGN_BANKING",
     "YESSIGN_CORPORATE",
@@ -83,3 +88,18 @@ certificate without one."""
 # Hashes (for the VID AlgorithmIdentifier).
 SHA1 = ObjectIdentifier("1.3.14.3.2.26")
 SHA256 = ObjectIdentifier("2.16.840.1.101.3.4.2.1")
+
+# Time stamps: RFC 3161, RFC 5816, RFC 5035.
+TIME_STAMPING = ExtendedKeyUsageOID.TIME_STAMPING
+"""id-kp-timeStamping, the only extended key usage of a TSA certificate (critical)."""
+TST_INFO = ObjectIdentifier("1.2.840.113549.1.9.16.1.4")
+"""id-ct-TSTInfo, the content type of a time-stamp token."""
+SIGNATURE_TIME_STAMP_TOKEN = ObjectIdentifier("1.2.840.113549.1.9.16.2.14")
+"""id-aa-signatureTimeStampToken, the unsigned attribute carrying a token over the
+SignerInfo's signature value."""
+SIGNING_CERTIFICATE_V2 = ObjectIdentifier("1.2.840.113549.1.9.16.2.47")
+"""id-aa-signingCertificateV2 (ESSCertIDv2), which binds a token to the TSA certificate."""
+TSA_POLICY = ObjectIdentifier("2.999.3161.1")
+"""The policy kpki's TSA stamps under. kpki has no OID arc of its own and its time stamps
+are for tests, so the policy sits under the example arc 2.999 (ITU-T X.660); it also
+appears in the TSA certificate's certificatePolicies."""

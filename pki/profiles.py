@@ -31,6 +31,7 @@ __all__ = [
     "PROFILES",
     "ROOT_PROFILE",
     "STYLES",
+    "TSA_PROFILE",
     "CAProfile",
     "CAStyle",
     "Family",
@@ -40,6 +41,7 @@ __all__ = [
     "PolicyClass",
     "Profile",
     "RegistrationAuthority",
+    "ServiceProfile",
     "get_profile",
     "get_style",
     "key_management_profile",
@@ -324,3 +326,32 @@ class CAProfile:
 
 ROOT_PROFILE = CAProfile(term_years=20, path_length=None)
 LICENSED_CA_PROFILE = CAProfile(term_years=10, path_length=0)
+
+
+@dataclass(frozen=True)
+class ServiceProfile:
+    """The profile of a certificate a CA issues to one of kpki's own services."""
+
+    name: str
+    """The profile label the store records the certificate under."""
+    common_name_suffix: str
+    """Appended to the issuer's CN: ``Kisa Test RootCA 7 TSA``."""
+    term_years: int
+    """Validity in whole years (KST days), never beyond the issuer's own."""
+    key_usage: x509.KeyUsage
+    extended_key_usage: tuple[ObjectIdentifier, ...]
+    extended_key_usage_critical: bool
+    policy: ObjectIdentifier
+    """Written to certificatePolicies (with the notice and the issuer's CPS), so
+    clients that require an explicit policy accept the certificate."""
+    renew_before_days: int
+    """A new certificate is made when the current one ends within this many days."""
+    notice: str = TEST_NOTICE
+    """certificatePolicies userNotice explicitText (BMPString)."""
+
+
+TSA_PROFILE = ServiceProfile(
+    # RFC 3161 section 2.3: the extended key usage is id-kp-timeStamping alone, critical.
+    name="tsa", common_name_suffix="TSA", term_years=5, key_usage=SIGNING,
+    extended_key_usage=(oids.TIME_STAMPING,), extended_key_usage_critical=True,
+    policy=oids.TSA_POLICY, renew_before_days=30)

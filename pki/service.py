@@ -2,7 +2,8 @@
 
 A Starlette application (served by uvicorn from ``kpki serve``). For every CA of a home it
 serves the full CRL at the path of the CA's CRL distribution point, the delta CRL beside
-it, and an OCSP responder (GET and POST, RFC 6960 appendix A) at the path of its AIA URL.
+it, and an OCSP responder (GET and POST, RFC 6960 appendix A) at the path of its AIA URL;
+and the home's time-stamping authority (RFC 3161 over HTTP POST) at ``<base URL>/tsa``.
 
 CRLs are never built per request: a background task looks at the store's change counters
 every ``poll_seconds`` and republishes a CA's CRLs when something changed, or when half of
@@ -32,12 +33,15 @@ from .errors import PKIError
 from .home import Home
 from .revocation.crl import delta_url
 from .revocation.ocsp import OCSPResponder
+from .timestamp.authority import TimeStampAuthority
+from .timestamp.protocol import RESPONSE_TYPE as TSA_RESPONSE_TYPE
 
 __all__ = ["MAX_OCSP_REQUEST_BYTES", "ServiceState", "create_app"]
 
 log = logging.getLogger("kpki.serve")
 
 MAX_OCSP_REQUEST_BYTES = 16 * 1024
+MAX_TSA_REQUEST_BYTES = 16 * 1024
 CRL_TYPE = "application/pkix-crl"
 OCSP_RESPONSE_TYPE = "application/ocsp-response"
 
@@ -70,6 +74,9 @@ class ServiceState:
     crl_paths: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """URL path -> (CA label, is delta)."""
     published: dict[str, _Published] = field(default_factory=dict)
+    tsa: TimeStampAuthority | None = None
+    """The home's time-stamping authority, answering at :attr:`tsa_path`."""
+    tsa_path: str = ""
 
     def refresh(self, *, force: bool = False) -> list[str]:
         """Republish the CRLs of every CA whose status changed; returns their labels."""
@@ -106,6 +113,8 @@ class ServiceState:
             if record.ocsp_url:
                 self.responders[urlsplit(record.ocsp_url).path.rstrip("/")] = \
                     self.home.ocsp_responder(record.label, passphrase=self.passphrase)
+        self.tsa = self.home.tsa(passphrase=self.passphrase)
+        self.tsa_path = urlsplit(self.home.tsa_url).path
         self.refresh(force=True)
 
 
@@ -143,6 +152,19 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _too_large() -> Response:
     return Response("request too large\n", status_code=413, media_type="text/plain")
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, or None if it is (or declares itself) longer than ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            return None
+    return bytes(chunks)
 
 
 def create_app(state: ServiceState) -> ASGIApp:
@@ -204,6 +226,20 @@ def create_app(state: ServiceState) -> ASGIApp:
 
         return ocsp_get
 
+    async def tsa_post(request: Request) -> Response:
+        # RFC 3161 section 3.4: a DER TimeStampReq in, a DER TimeStampResp out; a bad
+        # request gets a rejection response, never an error page.
+        assert state.tsa is not None
+        body = await _read_capped(request, MAX_TSA_REQUEST_BYTES)
+        if body is None:
+            return _too_large()
+        if not state.signing_threads:
+            answer = state.tsa.respond(body)
+        else:
+            answer = await asyncio.get_running_loop().run_in_executor(
+                signers, state.tsa.respond, body)
+        return Response(answer, media_type=TSA_RESPONSE_TYPE)
+
     async def not_found(request: Request) -> Response:
         return Response("not found\n", status_code=404, media_type="text/plain")
 
@@ -214,6 +250,8 @@ def create_app(state: ServiceState) -> ASGIApp:
                             methods=["GET", "HEAD"]))
     for path in state.crl_paths:
         routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+    if state.tsa is not None:
+        routes.append(Route(state.tsa_path, tsa_post, methods=["POST"]))
     routes.extend(state.extra_routes)
     routes.append(Route("/{anything:path}", not_found, methods=["GET", "HEAD", "POST"]))
 

@@ -43,6 +43,7 @@ from .revocation.crl import issue_crl
 from .rrn import RRN, synthetic_rrn
 from .signing import KeySigner, sign
 from .signing.verify import CRLIndex, Verifier
+from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_token
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestCertificate", "TestKeyPool", "TestPKI"]
 
@@ -180,6 +181,10 @@ class Served:
         assert self.pki.authority.record.ocsp_url is not None
         return self.at(self.pki.authority.record.ocsp_url)
 
+    @property
+    def tsa_url(self) -> str:
+        return self.at(self.pki.home.tsa_url)
+
     def http(self, url: str, body: bytes | None) -> bytes:
         from .signing.verify import _http
 
@@ -299,6 +304,13 @@ class TestPKI:
         return x509.load_der_x509_crl(issue_crl(self.authority.record, key, self.home.store,
                                                 at=self.clock.now()).der)
 
+    def root_crl(self) -> x509.CertificateRevocationList:
+        """A new full CRL of the root (it covers the licensed CA and the TSA)."""
+        root = self.home.store.get_ca("root")
+        key = self.home.load_ca_key(root.label, None)
+        return x509.load_der_x509_crl(issue_crl(root, key, self.home.store,
+                                                at=self.clock.now()).der)
+
     def delta_crl(self) -> x509.CertificateRevocationList:
         """A delta CRL on the last full one (a full one is made first if there is none)."""
         if self.home.store.last_crl(self.authority.label) is None:
@@ -320,10 +332,35 @@ class TestPKI:
 
     # -- signatures ----------------------------------------------------------------------
 
-    def sign(self, cert: TestCertificate, data: bytes, **options: Any) -> bytes:
-        """CMS SignedData over ``data`` (options as :func:`pki.signing.sign`)."""
+    def sign(self, cert: TestCertificate, data: bytes, *, timestamp: bool = False,
+             **options: Any) -> bytes:
+        """CMS SignedData over ``data`` (options as :func:`pki.signing.sign`); with
+        ``timestamp``, a signature time stamp from :attr:`tsa`, in process."""
         options.setdefault("include_chain", True)
+        if timestamp:
+            options["timestamper"] = self.tsa.timestamp
         return sign(data, cert.signer, clock=self.clock, **options).der
+
+    # -- time stamps ---------------------------------------------------------------------
+
+    @property
+    def tsa(self) -> TimeStampAuthority:
+        """The time-stamping authority under the root (made when first asked for)."""
+        return self.home.tsa(passphrase=None)
+
+    def timestamp(self, data: bytes, *, nonce: int | None = None) -> bytes:
+        """A DER time-stamp token over SHA-256(``data``), made in process."""
+        return self.tsa.timestamp(data, nonce=nonce)
+
+    def verify_timestamp(self, token: bytes, data: bytes, **options: Any
+                         ) -> TokenVerification:
+        """:func:`pki.timestamp.verify_timestamp_token` of a token over ``data``, trusting
+        this PKI's root and checking the TSA against a fresh root CRL (``options``
+        override)."""
+        options.setdefault("trust", [self.root])
+        options.setdefault("crls", [self.root_crl()])
+        options.setdefault("clock", self.clock)
+        return verify_timestamp_token(token, signature_value=data, **options)
 
     def verifier(self, *, crl: bool = False, online: bool = False, **options: Any) -> Verifier:
         """A verifier trusting this PKI's root; ``crl`` checks against a fresh CRL,

@@ -6,6 +6,10 @@ wrapped in ContentInfo or bare SignedData; RSASSA-PKCS1-v1_5 or RSASSA-PSS
 (SHA-256, MGF1-SHA-256, 32-byte salt), always over SHA-256. The :class:`Signer` decides
 where the key lives: :class:`KeySigner` holds one in memory (from an NPKI folder), the
 cloud keystore brings its own.
+
+With a :class:`Timestamper`, the SignerInfo also carries a signature time stamp (RFC 3161
+appendix A, RFC 5816): an RFC 3161 token over the signature value, as the unsigned
+attribute id-aa-signatureTimeStampToken (:mod:`pki.timestamp` makes and verifies tokens).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "KeySigner",
     "SignedDocument",
     "Signer",
+    "Timestamper",
     "sign",
     "sign_reference",
 ]
@@ -91,6 +96,17 @@ class KeySigner:
         return self.private_key.sign(data, _padding(pss), hashes.SHA256())
 
 
+class Timestamper(Protocol):
+    """Gets a time-stamp token over a signature value: a TSA over HTTP
+    (:class:`pki.timestamp.HTTPTimestamper`) or in process
+    (:meth:`pki.timestamp.TimeStampAuthority.timestamp`)."""
+
+    def __call__(self, signature_value: bytes) -> bytes:
+        """The DER token (ContentInfo) whose message imprint is a hash of
+        ``signature_value``."""
+        ...
+
+
 def _padding(pss: bool) -> padding.AsymmetricPadding:
     if pss:
         return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
@@ -119,6 +135,8 @@ class SignedDocument:
     signed_attributes: bool
     content_info: bool
     pss: bool
+    timestamp_token: bytes | None = field(default=None, repr=False)
+    """The signature time-stamp token inside the SignerInfo, if one was asked for."""
 
     @property
     def pem(self) -> bytes:
@@ -131,11 +149,13 @@ class SignedDocument:
 def sign(content: bytes, signer: Signer, *, detached: bool = False,
          signed_attributes: bool = True, content_info: bool = True, pss: bool = False,
          include_chain: bool = False, signing_time: dt.datetime | None = None,
-         clock: Clock | None = None) -> SignedDocument:
+         clock: Clock | None = None, timestamper: Timestamper | None = None
+         ) -> SignedDocument:
     """CMS SignedData over the exact bytes of ``content``.
 
     ``signing_time`` (default: the clock's now) goes into the signed attributes; without
-    signed attributes there is no signing time.
+    signed attributes there is no signing time. ``timestamper`` adds a signature time
+    stamp (it raises :class:`pki.errors.TimestampError` when the TSA refuses).
     """
     content, when = _inputs(content, signing_time, clock)
     cert = signer.certificate
@@ -146,11 +166,14 @@ def sign(content: bytes, signer: Signer, *, detached: bool = False,
     else:
         attributes = None
         signature = signer.sign_raw(content, pss=pss)
-    signed = cmsder.signed_data(None if detached else content, certificates,
-                                cmsder.signer_info(sid, attributes, signature, pss=pss))
+    token = None if timestamper is None else timestamper(signature)
+    info = cmsder.signer_info(sid, attributes, signature, pss=pss,
+                              unsigned=None if token is None else
+                              cmsder.timestamp_attribute(token))
+    signed = cmsder.signed_data(None if detached else content, certificates, info)
     der = cmsder.content_info(signed) if content_info else signed
     return SignedDocument(der, when if signed_attributes else None, detached,
-                          signed_attributes, content_info, pss)
+                          signed_attributes, content_info, pss, token)
 
 
 def _inputs(content: bytes, signing_time: dt.datetime | None, clock: Clock | None
@@ -178,7 +201,8 @@ def _signer_parts(cert: x509.Certificate, chain: tuple[x509.Certificate, ...]
 def sign_reference(content: bytes, signer: Signer, *, detached: bool = False,
          signed_attributes: bool = True, content_info: bool = True, pss: bool = False,
          include_chain: bool = False, signing_time: dt.datetime | None = None,
-         clock: Clock | None = None) -> SignedDocument:
+         clock: Clock | None = None, timestamper: Timestamper | None = None
+         ) -> SignedDocument:
     """:func:`sign` built with asn1crypto: the reference the fast encoder is tested
     against, byte for byte."""
     content, when = _inputs(content, signing_time, clock)
@@ -206,7 +230,11 @@ def sign_reference(content: bytes, signer: Signer, *, detached: bool = False,
         to_sign = b"\x31" + to_sign[1:]
     else:
         to_sign = content
-    signer_info["signature"] = signer.sign_raw(to_sign, pss=pss)
+    signer_info["signature"] = signature = signer.sign_raw(to_sign, pss=pss)
+    token = None if timestamper is None else timestamper(signature)
+    if token is not None:
+        signer_info["unsigned_attrs"] = cms.CMSAttributes([
+            {"type": "signature_time_stamp_token", "values": [cms.ContentInfo.load(token)]}])
 
     certificates = [cert, *(signer.chain if include_chain else ())]
     signed_data = cms.SignedData({
@@ -225,5 +253,5 @@ def sign_reference(content: bytes, signer: Signer, *, detached: bool = False,
     else:
         der = signed_data.dump()
     return SignedDocument(cast(bytes, der), when if signed_attributes else None, detached,
-                          signed_attributes, content_info, pss)
+                          signed_attributes, content_info, pss, token)
 

@@ -712,18 +712,19 @@ def _certificate(der: bytes) -> x509.Certificate:
 def _find_signer(info: cms.SignerInfo, pool: Sequence[x509.Certificate]
                  ) -> x509.Certificate | None:
     sid = info["sid"]
+    if sid.name == "issuer_and_serial_number":
+        serial = sid.chosen["serial_number"].native
+        issuer = sid.chosen["issuer"].dump()
+        return next((cert for cert in pool if cert.serial_number == serial
+                     and cert.issuer.public_bytes() == issuer), None)
+    key_id = sid.chosen.native
     for cert in pool:
-        if sid.name == "issuer_and_serial_number":
-            if (cert.serial_number == sid.chosen["serial_number"].native
-                    and cert.issuer.public_bytes() == sid.chosen["issuer"].dump()):
-                return cert
-        else:
-            try:
-                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-            except x509.ExtensionNotFound:
-                continue
-            if ski.value.digest == sid.chosen.native:
-                return cert
+        try:
+            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        except x509.ExtensionNotFound:
+            continue
+        if ski.value.digest == key_id:
+            return cert
     return None
 
 
@@ -883,8 +884,15 @@ def _present(value: object) -> bool:
 def _name(cert: x509.Certificate | None) -> str:
     if cert is None:
         return "an unknown TSA"
-    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    return _remember(("name", cert.signature), lambda: _common_name(cert))
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    try:
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    except ValueError:
+        return f"(serial {cert.serial_number:X}, an unreadable name)"
 
 
 def _kst(value: dt.datetime) -> str:

@@ -13,7 +13,7 @@ from cryptography import x509
 from pki import lifecycle
 from pki.clock import FixedClock
 from pki.fsutil import atomic_write
-from pki.home import CASettings, Home
+from pki.home import ROOT_LABEL, CASettings, Home
 from pki.keys.folder import write_npki_folder
 from pki.rrn import synthetic_rrn
 from pki.signing import KeySigner, sign
@@ -83,32 +83,40 @@ def _tour(target: Path, as_json: bool) -> None:
 
         document = "계좌이체 확인서: 100,000원".encode()
         signer = KeySigner.from_npki(made[0][1][0].folder, password, chain=joint.chain)
-        first = sign(document, signer, include_chain=True, clock=clock)
+        # A time stamp from the home's TSA: without one, the signing time is only the
+        # signer's claim, and a key reported stolen would void every earlier signature.
+        stamp = home.tsa(passphrase=None).timestamp
+        first = sign(document, signer, include_chain=True, clock=clock, timestamper=stamp)
         root = home.store.get_ca("root").certificate
 
-        def publish() -> tuple[bytes, Path | None, int]:
-            [(crl, path)] = [c for c in home.publish_crls(passphrase=None)
-                             if c[0].info.ca == authority.label]
-            return crl.der, path, crl.info.number
+        def publish() -> tuple[bytes, Path | None, int, bytes]:
+            """The licensed CA's new CRL, where it went, its number, and the root's CRL
+            (which covers the TSA)."""
+            published = home.publish_crls(passphrase=None)
+            [(crl, path)] = [c for c in published if c[0].info.ca == authority.label]
+            [(root_crl, _)] = [c for c in published if c[0].info.ca == ROOT_LABEL]
+            return crl.der, path, crl.info.number, root_crl.der
 
-        crl_der = publish()[0]
+        crl_der, _, _, root_crl_der = publish()
 
         def check(signature: bytes) -> str:
-            verifier = Verifier(trust=[root], crls=[CRLIndex.load(crl_der)], clock=clock)
+            crls = [CRLIndex.load(der) for der in (crl_der, root_crl_der)]
+            verifier = Verifier(trust=[root], crls=crls, clock=clock)
             return verifier.verify(signature).summary()
 
-        say("\n3. kpki sign: 홍길동 signs a document with the key in signPri.key")
-        say("\n4. kpki verify: signature, chain, validity and the CRL")
+        say("\n3. kpki sign --timestamp: 홍길동 signs a document with the key in signPri.key, "
+            "time-stamped by the home's TSA")
+        say("\n4. kpki verify: signature, time stamp, chain, validity and the CRLs")
         say(f"     {check(first.der)}")
 
         clock.advance(dt.timedelta(minutes=1))
         lifecycle.revoke(home.store, joint.serial, at=clock.now(),
                          reason=x509.ReasonFlags.key_compromise)
-        crl_der, path, number = publish()
+        crl_der, path, number, root_crl_der = publish()
         say("\n5. kpki cert revoke: the key is reported stolen")
         say(f"\n6. kpki crl publish: CRL number {number} lists it ({path})")
         clock.advance(dt.timedelta(minutes=1))
-        second = sign(document, signer, include_chain=True, clock=clock)
+        second = sign(document, signer, include_chain=True, clock=clock, timestamper=stamp)
         after, before = check(second.der), check(first.der)
         say("\n7. kpki verify again")
         say(f"     a signature made now:        {after}")

@@ -99,10 +99,14 @@ def _story(home: Home, state: object, clock: FixedClock, base_url: str) -> None:
 
     signer = KeySigner(citizen.certificate, citizen.private_key, citizen.chain)
     signed_at = clock.now()
-    utf8 = sign(PETITION.encode("utf-8"), signer, include_chain=True, clock=clock)
-    cp949 = sign(PETITION.encode("cp949"), signer, include_chain=True, clock=clock)
+    # The home's TSA stamps each signature: the signer's own signingTime is only a claim.
+    stamp = home.tsa(passphrase=None).timestamp
+    utf8 = sign(PETITION.encode("utf-8"), signer, include_chain=True, clock=clock,
+                timestamper=stamp)
+    cp949 = sign(PETITION.encode("cp949"), signer, include_chain=True, clock=clock,
+                 timestamper=stamp)
     envelope = seal_r(citizen.r, government.certificate)
-    _step(3, f"The citizen signs the petition at {_kst(signed_at)}")
+    _step(3, f"The citizen signs the petition at {_kst(signed_at)}, time-stamped by the TSA")
     click.echo(f"   “{PETITION}”")
     click.echo(f"   once as UTF-8 ({len(PETITION.encode('utf-8'))} bytes) and once as CP949 "
                f"({len(PETITION.encode('cp949'))} bytes); R goes to the government encrypted "
@@ -111,8 +115,8 @@ def _story(home: Home, state: object, clock: FixedClock, base_url: str) -> None:
     def government_checks() -> Verifier:
         return Verifier(trust=[root], fetch_crls=True, clock=clock)
 
-    _step(4, "The government verifies: signature, chain to the root, revocation (CRL fetched "
-             "from kpki serve), VID (RRN + R)")
+    _step(4, "The government verifies: signature, time stamp, chain to the root, revocation "
+             "(CRLs fetched from kpki serve), VID (RRN + R)")
     verifier = government_checks()
     for label, document in (("UTF-8 petition", utf8), ("CP949 petition", cp949)):
         _show(label, verifier.verify(document.der, rrn=rrn, r_envelope=envelope,
@@ -127,14 +131,19 @@ def _story(home: Home, state: object, clock: FixedClock, base_url: str) -> None:
     click.echo(f"   kpki serve publishes CRL number {crl.number if crl else '?'} at once")
 
     clock.advance(dt.timedelta(minutes=10))
-    late = sign(PETITION.encode("utf-8"), signer, include_chain=True, clock=clock)
-    _step(6, f"Someone signs the petition again with that key at {_kst(clock.now())}")
+    late = sign(PETITION.encode("utf-8"), signer, include_chain=True, clock=clock,
+                timestamper=stamp)
+    backdated = sign(PETITION.encode("utf-8"), signer, include_chain=True,
+                     signing_time=signed_at)
+    _step(6, f"Someone signs the petition again with that key at {_kst(clock.now())}: once "
+             f"time-stamped, once without a time stamp claiming {_kst(signed_at)}")
 
-    _step(7, "The government verifies both signatures against the new CRL")
+    _step(7, "The government verifies the three signatures against the new CRL")
     verifier = government_checks()
     _show("signed before revocation", verifier.verify(utf8.der, rrn=rrn, r_envelope=envelope,
                                                       recipient_key=government.private_key))
     _show("signed after revocation", verifier.verify(late.der))
+    _show("back-dated after revocation", verifier.verify(backdated.der))
     click.echo("")
     click.echo(f"Explore: kpki --home {home.path} cert list   (citizen's key password in "
                f"{home.path / 'citizen-password.txt'})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography import x509
@@ -159,17 +160,26 @@ def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
               help="The signed document, for a detached signature.")
 @click.option("--trust", "trust_files", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Trusted root certificate(s), PEM or DER (repeatable).")
+              help="Trusted root certificate(s), PEM or DER (repeatable) [inside a home: "
+              "the home's root].")
 @click.option("--untrusted", "untrusted_files", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Intermediate CA certificates not inside the signature.")
+              help="Intermediate CA certificates not inside the signature [inside a home: "
+              "also the home's CAs].")
 @click.option("--crl", "crl_files", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Check revocation against this CRL (repeatable).")
+              help="Check revocation against this CRL: full, or delta beside its full CRL "
+              "(repeatable).")
 @click.option("--online", is_flag=True,
               help="Check revocation with the OCSP responder at the certificate's AIA URL.")
 @click.option("--fetch-crl", is_flag=True,
               help="Check revocation with the CRL at the certificate's distribution point.")
+@click.option("--no-revocation", is_flag=True,
+              help="Do not check revocation (said in the output). Inside a home it is "
+              "checked against the home's records by default.")
+@click.option("--allow-stale", is_flag=True,
+              help="Accept revocation data past its nextUpdate or before its thisUpdate, "
+              "for demos of old material (said in the output).")
 @click.option("--rrn", help="Check the VID against this resident number.")
 @click.option("--r", "r_hex", help="R (hex) for the VID check. R is secret and the command "
               "line is visible to other users (ps): prefer --r-file or $KPKI_VID_R.")
@@ -183,23 +193,29 @@ def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
               help="Password of --key, if it is encrypted.")
 @click.option("--policy", help="Require this certificate policy OID.")
 @click.option("--at", "at_time", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Check at this time (UTC) when the signature carries no signing time.")
+              help="Validation time (UTC): revocation data must be current then, and it "
+              "stands in for the signing time of a signature without one [now].")
 @json_option
 @click.pass_context
 def verify_command(ctx: click.Context, signature: Path, content: Path | None,
                    trust_files: tuple[Path, ...], untrusted_files: tuple[Path, ...],
                    crl_files: tuple[Path, ...], online: bool, fetch_crl: bool,
-                   rrn: str | None,
+                   no_revocation: bool, allow_stale: bool, rrn: str | None,
                    r_hex: str | None, r_file: Path | None, r_envelope: Path | None,
                    key_path: Path | None,
                    password_file: Path | None, policy: str | None,
                    at_time: dt.datetime | None, as_json: bool) -> None:
-    """Verify SIGNATURE: signature, chain, validity, revocation, policy and VID.
+    """Verify SIGNATURE: signature, time stamp, chain, validity, revocation, policy, VID.
+
+    Inside a kpki home no option is needed: the home's root is trusted, its CAs are
+    known, and revocation is checked against its records. Elsewhere give --trust and a
+    revocation source (--crl, --online, --fetch-crl) or --no-revocation.
 
     Exit status 0 when every check passes, 1 when one fails, 2 for usage errors.
     """
-    if sum(map(bool, (crl_files, online, fetch_crl))) > 1:
-        raise click.UsageError("choose one of --crl, --online and --fetch-crl")
+    if no_revocation and (crl_files or online or fetch_crl):
+        raise click.UsageError("--no-revocation turns the revocation check off: drop it, or "
+                               "drop --crl, --online and --fetch-crl")
     if r_file is not None:
         r_hex = read_secret_file(r_file).decode("ascii", errors="replace").strip()
     elif not r_hex:
@@ -217,18 +233,35 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
             r = bytes.fromhex(r_hex)
         except ValueError:
             raise click.BadParameter("R is hex", param_hint="--r") from None
-    trust = [c for f in trust_files for c in _certificates(f)]
-    intermediates = [c for f in untrusted_files for c in _certificates(f)]
-    crls = [CRLIndex.load(_read(f, "CRL")) for f in crl_files]
-    verifier = Verifier(trust=trust, intermediates=intermediates, crls=crls,
-                        fetch_crls=fetch_crl, use_ocsp=online, policy=policy)
-    result = verifier.verify(
-        _read(signature, "signature"),
-        content=_read(content, "content") if content else None,
-        at=at_time.replace(tzinfo=dt.UTC) if at_time else None,
-        rrn=holder, r=r,
-        r_envelope=_read(r_envelope, "R envelope") if r_envelope else None,
-        recipient_key=_recipient_key(key_path, password_file) if key_path else None)
+    obj: Context = ctx.find_object(Context) or Context(Path(".kpki"), False)
+    try:
+        home = obj.open_home()
+    except HomeNotFoundError:
+        home = None
+    if home is None and not trust_files:
+        raise click.UsageError(
+            f"nothing to trust: give --trust ROOT.pem, or --home HOME to trust a kpki home's "
+            f"root (there is no kpki home at {obj.home})")
+    options: dict[str, Any] = {
+        "intermediates": [c for f in untrusted_files for c in _certificates(f)],
+        "crls": [CRLIndex.load(_read(f, "CRL")) for f in crl_files],
+        "fetch_crls": fetch_crl, "use_ocsp": online, "revocation": not no_revocation,
+        "allow_stale": allow_stale, "policy": policy}
+    if trust_files:
+        options["trust"] = [c for f in trust_files for c in _certificates(f)]
+    try:
+        verifier = (Verifier(**options) if home is None
+                    else Verifier.for_home(home, **options))
+        result = verifier.verify(
+            _read(signature, "signature"),
+            content=_read(content, "content") if content else None,
+            at=at_time.replace(tzinfo=dt.UTC) if at_time else None,
+            rrn=holder, r=r,
+            r_envelope=_read(r_envelope, "R envelope") if r_envelope else None,
+            recipient_key=_recipient_key(key_path, password_file) if key_path else None)
+    finally:
+        if home is not None:
+            home.close()
     if as_json:
         emit_json(result.to_json())
     else:
@@ -237,5 +270,7 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
             mark = {Outcome.PASSED: "ok  ", Outcome.FAILED: "FAIL",
                     Outcome.SKIPPED: "-   "}[check.outcome]
             click.echo(f"  {mark}  {check.name:<18} {check.detail}")
+        if verifier.revocation and not verifier.sources:
+            click.echo("  (no revocation data: give --crl FILE, --online or --fetch-crl, or "
+                       "--no-revocation to verify without it)")
     ctx.exit(0 if result.ok else 1)
-

@@ -34,7 +34,7 @@ from .authority import IssuedCertificate
 from .clock import KST, Clock, FixedClock, SystemClock, add_years
 from .entropy import SeededEntropy, SystemEntropy
 from .errors import PKIError
-from .fsutil import atomic_write
+from .fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
 from .home import DEFAULT_BASE_URL, Home
 from .keys import pkcs12
 from .keys.folder import write_npki_folder
@@ -83,7 +83,7 @@ class TestKeyPool:
             if key is None:
                 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
                 try:
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    make_dirs(self.directory, mode=PRIVATE_DIR_MODE)
                     atomic_write(path, key.private_bytes(serialization.Encoding.PEM,
                                                          serialization.PrivateFormat.PKCS8,
                                                          serialization.NoEncryption()),
@@ -186,9 +186,9 @@ class Served:
         return self.at(self.pki.home.tsa_url)
 
     def http(self, url: str, body: bytes | None) -> bytes:
-        from .signing.verify import _http
+        from .signing.fetch import fetch
 
-        return _http(self.at(url), body)
+        return fetch(self.at(url), body)
 
 
 class TestPKI:
@@ -363,8 +363,9 @@ class TestPKI:
         return verify_timestamp_token(token, signature_value=data, **options)
 
     def verifier(self, *, crl: bool = False, online: bool = False, **options: Any) -> Verifier:
-        """A verifier trusting this PKI's root; ``crl`` checks against a fresh CRL,
-        ``online`` asks the running :meth:`serve` over OCSP."""
+        """A verifier trusting this PKI's root; ``crl`` checks revocation against a fresh
+        CRL, ``online`` asks the running :meth:`serve` over OCSP, and by default the
+        records of this PKI answer (as :meth:`Verifier.for_home`)."""
         if crl:
             key = self.home.load_ca_key(self.authority.label, None)
             options["crls"] = [CRLIndex.load(issue_crl(
@@ -373,7 +374,8 @@ class TestPKI:
             if self._served is None:
                 raise RuntimeError("online verification needs a running serve()")
             options.update(use_ocsp=True, http=self._served.http)
-        return Verifier(trust=[self.root], intermediates=[self.ca], clock=self.clock, **options)
+        options.setdefault("clock", self.clock)
+        return Verifier.for_home(self.home, **options)
 
     # -- the service -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pki import lifecycle
 from pki.profiles import JointPolicy
 from pki.revocation.crl import issue_crl
 from pki.signing import CannotEvaluateError, KeySigner, Outcome, seal_r, sign, verify
+from pki.signing.status import RecordsSource
 from pki.signing.verify import CRLIndex, Verifier
 from tests.conftest import VECTORS
 
@@ -39,13 +40,18 @@ def _check(result, name):
     return result.check(name)
 
 
+def _records(pki_env):
+    """Revocation checked against the home's records (what its CRLs and OCSP publish)."""
+    return {"sources": [RecordsSource(pki_env["home"].store)]}
+
+
 @pytest.mark.parametrize(("detached", "attrs", "pss", "wrapped"), SHAPES)
 def test_every_shape_verifies(pki_env, detached, attrs, pss, wrapped):
     document = sign(DOC, pki_env["signer"], include_chain=True, detached=detached,
                     signed_attributes=attrs, pss=pss, content_info=wrapped,
                     clock=pki_env["clock"])
     result = verify(document.der, content=DOC if detached else None, trust=[pki_env["root"]],
-                    clock=pki_env["clock"])
+                    clock=pki_env["clock"], **_records(pki_env))
     assert result.ok, result.summary()
     assert result.intact and result.trusted
     assert (result.signing_time is not None) == attrs
@@ -83,18 +89,20 @@ def test_kpki_verifies_openssl_signatures(pki_env, noattr):
             str(d / "sig"), "-md", "sha256"]
     subprocess.run(args + (["-noattr"] if noattr else []), check=True, capture_output=True)
     result = verify((d / "sig").read_bytes(), trust=[pki_env["root"]],
-                    intermediates=list(issued.chain), clock=pki_env["clock"])
+                    intermediates=list(issued.chain), clock=pki_env["clock"],
+                    **_records(pki_env))
     assert result.ok, result.summary()
 
 
 def test_real_korean_client_signature(real_cert_der):
     data = (VECTORS / "signed-TEST_MSG.p7").read_bytes()
-    result = verify(data, at=dt.datetime(2020, 3, 1, tzinfo=dt.UTC))
+    result = verify(data, at=dt.datetime(2020, 3, 1, tzinfo=dt.UTC), revocation=False)
     assert result.content == b"TEST_MSG"
     assert result.intact
     assert _check(result, "chain").outcome is Outcome.FAILED
     assert "no trust anchor" in _check(result, "chain").detail
     assert _check(result, "validity").passed
+    assert _check(result, "revocation").outcome is Outcome.SKIPPED
     assert not result.ok
 
 
@@ -176,18 +184,22 @@ def _crl(pki_env):
     return CRLIndex.load(crl.der)
 
 
-def test_revocation_at_signing_time(pki_env):
+@pytest.mark.parametrize(("reason", "before_passes"), [
+    (x509.ReasonFlags.superseded, True), (x509.ReasonFlags.key_compromise, False)])
+def test_revocation_at_signing_time(pki_env, reason, before_passes):
     clock, issued = pki_env["clock"], pki_env["issued"]
     before = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
     clock.advance(dt.timedelta(hours=1))
-    lifecycle.revoke(pki_env["home"].store, issued.serial, at=clock.now(),
-                     reason=x509.ReasonFlags.key_compromise)
+    lifecycle.revoke(pki_env["home"].store, issued.serial, at=clock.now(), reason=reason)
     clock.advance(dt.timedelta(hours=1))
     after = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
     verifier = Verifier(trust=[pki_env["root"]], crls=[_crl(pki_env)], clock=clock)
-    ok = verifier.verify(before.der)
-    assert ok.ok and "signed before revocation" in _check(ok, "revocation").detail
-    assert "signed before revocation" in ok.summary()
+    first = verifier.verify(before.der)
+    if before_passes:
+        assert first.ok and "signed before revocation" in _check(first, "revocation").detail
+        assert "signed before revocation" in first.summary()
+    else:  # the signing time is the signer's claim: it does not excuse a stolen key
+        assert not first.ok and "asserted" in _check(first, "revocation").detail
     bad = verifier.verify(after.der)
     assert not bad.ok and "revoked on" in _check(bad, "revocation").detail
 
@@ -226,9 +238,9 @@ def test_revocation_through_fetched_crl_and_ocsp(pki_env):
 def test_policy_requirement(pki_env):
     document = sign(DOC, pki_env["signer"], include_chain=True, clock=pki_env["clock"])
     general = verify(document.der, trust=[pki_env["root"]], policy="1.2.410.200005.1.1.1",
-                     clock=pki_env["clock"])
+                     clock=pki_env["clock"], **_records(pki_env))
     banking = verify(document.der, trust=[pki_env["root"]], policy="1.2.410.200005.1.1.4",
-                     clock=pki_env["clock"])
+                     clock=pki_env["clock"], **_records(pki_env))
     assert general.ok and not banking.ok
 
 
@@ -238,11 +250,12 @@ def test_vid_with_r_and_with_an_envelope(pki_env, authority, cipher):
     server = authority.issue_joint(name="정부", rrn="8001011234560", policy=JointPolicy.GENERAL)
     document = sign(DOC, pki_env["signer"], include_chain=True, clock=pki_env["clock"])
     plain = verify(document.der, trust=[pki_env["root"]], rrn=RRN, r=issued.r,
-                   clock=pki_env["clock"])
+                   clock=pki_env["clock"], **_records(pki_env))
     assert plain.ok and _check(plain, "vid").passed
     envelope = seal_r(issued.r, server.certificate, cipher=cipher)
     sealed = verify(document.der, trust=[pki_env["root"]], rrn=RRN, r_envelope=envelope,
-                    recipient_key=server.private_key, clock=pki_env["clock"])
+                    recipient_key=server.private_key, clock=pki_env["clock"],
+                    **_records(pki_env))
     assert sealed.ok
     wrong = verify(document.der, trust=[pki_env["root"]], rrn="8001011234560", r=issued.r,
                    clock=pki_env["clock"])
@@ -311,17 +324,20 @@ def test_kpki_sign_and_verify_cli(pki_env, tmp_path, monkeypatch):
     ok = runner.invoke(cli, ["verify", str(sig), "--content", str(doc), "--trust",
                              str(pki_env["dir"] / "root.pem"), "--untrusted",
                              str(pki_env["dir"] / "ca.pem"), "--rrn", RRN, "--r",
-                             pki_env["issued"].r.hex(), "--json"], catch_exceptions=False)
+                             pki_env["issued"].r.hex(), "--no-revocation", "--json"],
+                       catch_exceptions=False)
     assert ok.exit_code == 0, ok.output
     doc.write_bytes("민원 신청서!".encode("cp949"))
     bad = runner.invoke(cli, ["verify", str(sig), "--content", str(doc), "--trust",
-                              str(pki_env["dir"] / "root.pem")], catch_exceptions=False)
+                              str(pki_env["dir"] / "root.pem"), "--no-revocation"],
+                        catch_exceptions=False)
     assert bad.exit_code == 1 and "FAIL" in bad.stdout
     usage = runner.invoke(cli, ["verify", str(sig), "--r", "00"], catch_exceptions=False)
     assert usage.exit_code == 2
     garbage = tmp_path / "garbage.p7s"
     garbage.write_bytes(b"nope")
-    broken = runner.invoke(cli, ["verify", str(garbage)], catch_exceptions=False)
+    broken = runner.invoke(cli, ["verify", str(garbage), "--trust",
+                                 str(pki_env["dir"] / "root.pem")], catch_exceptions=False)
     assert broken.exit_code == 1 and broken.stderr.startswith("kpki: error:")
 
 
@@ -337,4 +353,7 @@ def test_demo_egov_tells_the_whole_story(tmp_path):
     assert out.count("valid: signed by 홍길동") >= 3  # UTF-8, CP949, and before revocation
     assert "signed before revocation" in out
     assert "signed after revocation: invalid: revocation" in out
+    assert "back-dated after revocation: invalid: revocation" in out
+    assert "only the signer's claim" in out
+    assert out.count("ok    time-stamp") >= 3
     assert "vid                the signer is the holder" in out

@@ -456,12 +456,8 @@ class Verifier:
         """Verify one signature; see the module documentation. ``at`` is the validation
         time (default: the clock's now)."""
         try:
-            with warnings.catch_warnings():
-                # pyca only warns (lazily) about some input RFC 5280 forbids; it is
-                # malformed input like any other here.
-                warnings.simplefilter("error", CryptographyDeprecationWarning)
-                return self._verify(data, content=content, at=at, rrn=rrn, r=r,
-                                    r_envelope=r_envelope, recipient_key=recipient_key)
+            return self._verify(data, content=content, at=at, rrn=rrn, r=r,
+                                r_envelope=r_envelope, recipient_key=recipient_key)
         except PKIError:
             raise
         except PARSE_ERRORS as exc:
@@ -543,8 +539,12 @@ class Verifier:
             if len(self._certs) > 4096:
                 self._certs.clear()
             try:
-                cert = x509.load_der_x509_certificate(der)
-                cert.serial_number  # noqa: B018
+                with warnings.catch_warnings():
+                    # pyca only warns about a certificate RFC 5280 forbids, such as one
+                    # with a serial that is not positive: malformed input like any other.
+                    warnings.simplefilter("error", CryptographyDeprecationWarning)
+                    cert = x509.load_der_x509_certificate(der)
+                    cert.serial_number  # noqa: B018
             except PARSE_ERRORS as exc:
                 raise CannotEvaluateError(
                     f"a certificate in the signature is malformed: {exc}") from None

@@ -40,7 +40,7 @@ from .errors import (
     WrongPasswordError,
 )
 from .faults import fault_point
-from .fsutil import atomic_write
+from .fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
 from .keys.atrest import CA_KDF_ITERATIONS, encrypt_private_key, load_private_key_file
 from .keys.generate import KeyGenerator, RSAKeyGenerator
 from .names import build_name
@@ -173,6 +173,10 @@ class Home:
                ca: CASettings, base_url: str, clock: Clock | None, entropy: Entropy | None,
                key_generator: KeyGenerator | None) -> Home:
         os.chmod(staging, 0o700)
+        # Made 0600 before SQLite opens it (its -wal and -shm files take the same mode),
+        # whatever the umask.
+        os.close(os.open(staging / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(staging / DB_NAME, 0o600)
         store = SQLiteStore(staging / DB_NAME, create=True)
         home = cls(staging, store, clock=clock, entropy=entropy, key_generator=key_generator)
         home._populate(passphrase=passphrase, root=root, ca=ca, base_url=base_url)
@@ -595,7 +599,9 @@ class Home:
             return
         folder = self.ca_dir(label)
         try:
-            folder.mkdir(parents=True, exist_ok=False, mode=0o700)
+            make_dirs(folder.parent, mode=PRIVATE_DIR_MODE)
+            folder.mkdir(exist_ok=False, mode=PRIVATE_DIR_MODE)
+            os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask
         except FileExistsError:
             raise ProfileError(f"files for CA {label!r} exist already in {folder}") from None
         except OSError as exc:

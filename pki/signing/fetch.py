@@ -52,11 +52,13 @@ def fetch(url: str, body: bytes | None = None, *, deadline: float = DEFAULT_DEAD
     else:
         connection = http.client.HTTPConnection(host, port, timeout=deadline)
     expired = threading.Event()
+    sockets: list[socket.socket] = []
+    # Held here, not read from the connection when the time comes: http.client hands the
+    # socket over to the response (and forgets it) once the server says it will close.
 
     def cut() -> None:
         expired.set()
-        sock = connection.sock
-        if sock is not None:
+        for sock in sockets:
             with contextlib.suppress(OSError):  # closed already
                 sock.shutdown(socket.SHUT_RDWR)
 
@@ -65,6 +67,11 @@ def fetch(url: str, body: bytes | None = None, *, deadline: float = DEFAULT_DEAD
     watchdog.daemon = True
     watchdog.start()
     try:
+        connection.connect()  # bounded by its own timeout, the deadline
+        if connection.sock is not None:
+            sockets.append(connection.sock)
+        if expired.is_set():
+            raise FetchError(_late(url, deadline), url=url)
         headers = {"Accept": "*/*", "Connection": "close"}
         if body is not None:
             headers["Content-Type"] = _OCSP_REQUEST

@@ -171,11 +171,12 @@ class CRLIndex:
 
     def __init__(self, crl: x509.CertificateRevocationList) -> None:
         self.crl = crl
-        self._signers: dict[bytes, bool] = {}
+        self._signers: dict[x509.Certificate, bool] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("error", CryptographyDeprecationWarning)
             try:
                 self.issuer: x509.Name = crl.issuer
+                self.issuer_der = self.issuer.public_bytes()
                 self.this_update: dt.datetime = crl.last_update_utc
                 self.next_update: dt.datetime | None = crl.next_update_utc
                 extensions = crl.extensions
@@ -227,14 +228,13 @@ class CRLIndex:
     def signed_by(self, issuer: x509.Certificate) -> bool:
         """Whether ``issuer`` signed this CRL; checked once per issuer, the CRL may be
         tens of megabytes."""
-        key = issuer.public_bytes(serialization.Encoding.DER)
-        known = self._signers.get(key)
+        known = self._signers.get(issuer)
         if known is None:
             try:
                 known = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
             except SIGNATURE_ERRORS:
                 known = False
-            self._signers[key] = known
+            self._signers[issuer] = known
         return known
 
     def not_current(self, at: dt.datetime) -> str | None:
@@ -308,16 +308,24 @@ def _status_from(entry: _Entry | None, source: str, stale: str | None) -> Status
     return Status(entry.revoked_at, entry.reason, entry.invalidity_date, source, stale)
 
 
-def crl_status(crls: Iterable[CRLIndex], cert: x509.Certificate, issuer: x509.Certificate,
-               *, at: dt.datetime, allow_stale: bool) -> Status:
-    """The status of ``cert`` from the full and delta CRLs among ``crls``, by the rules in
-    the module documentation; raises :class:`RevocationUnavailable` saying what is
-    missing."""
-    mine = [c for c in crls if c.issuer == cert.issuer]
+@dataclass(frozen=True)
+class _Candidates:
+    """The CRLs that can speak for one certificate, whatever the time: signed by its
+    issuer and in scope."""
+
+    fulls: tuple[CRLIndex, ...]
+    deltas: tuple[CRLIndex, ...]
+    problems: tuple[str, ...]
+
+
+def _candidates(crls: Iterable[CRLIndex], cert: x509.Certificate, issuer: x509.Certificate
+                ) -> _Candidates:
+    issuer_name = cert.issuer.public_bytes()
+    mine = [c for c in crls if c.issuer_der == issuer_name]
     if not mine:
         raise RevocationUnavailable(f"no CRL of {_name(issuer)} was given")
     problems: list[str] = []
-    fulls: list[CRLIndex] = []
+    usable: list[CRLIndex] = []
     for crl in mine:
         if not crl.signed_by(issuer):
             problems.append(f"the {crl.label}: its signature does not verify with "
@@ -327,9 +335,19 @@ def crl_status(crls: Iterable[CRLIndex], cert: x509.Certificate, issuer: x509.Ce
         if scope is not None:
             problems.append(f"the {crl.label} cannot speak for this certificate: {scope}")
             continue
-        if not crl.is_delta:
-            fulls.append(crl)
-    deltas = [c for c in mine if c.is_delta and c.signed_by(issuer)]
+        usable.append(crl)
+    return _Candidates(tuple(c for c in usable if not c.is_delta),
+                       tuple(c for c in usable if c.is_delta), tuple(problems))
+
+
+def crl_status(crls: Iterable[CRLIndex], cert: x509.Certificate, issuer: x509.Certificate,
+               *, at: dt.datetime, allow_stale: bool,
+               candidates: _Candidates | None = None) -> Status:
+    """The status of ``cert`` from the full and delta CRLs among ``crls``, by the rules in
+    the module documentation; raises :class:`RevocationUnavailable` saying what is
+    missing. ``candidates`` is what :func:`_candidates` found before, if it was asked."""
+    known = candidates if candidates is not None else _candidates(crls, cert, issuer)
+    fulls, deltas, problems = known.fulls, known.deltas, known.problems
     if not fulls:
         if deltas and not problems:
             alone = deltas[0]
@@ -376,7 +394,7 @@ def _delta_for(full: CRLIndex, deltas: Sequence[CRLIndex], cert: x509.Certificat
         assert base is not None
         if full.number is None or delta.number is None:
             left_out.append(f"{delta.label} not used: a delta and its base need CRL numbers")
-        elif delta.scope != full.scope or delta.out_of_scope(cert) is not None:
+        elif delta.scope != full.scope:
             left_out.append(f"{delta.label} not used: its scope is not the full CRL's")
         elif not base <= full.number < delta.number:
             left_out.append(f"{delta.label} not used: it is based on CRL {base}, and the full "
@@ -396,10 +414,26 @@ class CRLSource:
 
     def __init__(self, crls: Iterable[CRLIndex]) -> None:
         self.crls = list(crls)
+        # Which CRLs can speak for a certificate does not depend on the time: remember it.
+        self._candidates: dict[tuple[x509.Certificate, x509.Certificate],
+                               _Candidates | RevocationUnavailable] = {}
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime,
                allow_stale: bool) -> Status:
-        return crl_status(self.crls, cert, issuer, at=at, allow_stale=allow_stale)
+        key = (cert, issuer)
+        found = self._candidates.get(key)
+        if found is None:
+            try:
+                found = _candidates(self.crls, cert, issuer)
+            except RevocationUnavailable as exc:
+                found = exc
+            if len(self._candidates) > 4096:
+                self._candidates.clear()
+            self._candidates[key] = found
+        if isinstance(found, RevocationUnavailable):
+            raise RevocationUnavailable(str(found))
+        return crl_status(self.crls, cert, issuer, at=at, allow_stale=allow_stale,
+                          candidates=found)
 
 
 def _http_urls(names: Iterable[x509.GeneralName]) -> list[str]:

@@ -392,6 +392,7 @@ class Verifier:
         self._paths: dict[tuple[bytes, frozenset[bytes]],
                           tuple[list[x509.Certificate], Check]] = {}
         self._usages: dict[bytes, Check] = {}
+        self._issuers: dict[x509.Certificate, bytes] = {}
 
     @classmethod
     def for_home(cls, home: Home, **options: Any) -> Verifier:
@@ -489,7 +490,8 @@ class Verifier:
         cert_ders = [c.chosen.dump() for c in signed["certificates"]
                      if c.name == "certificate"] if _present(signed["certificates"]) else []
         certs = [self._certificate(der) for der in cert_ders]
-        signer = self._find_signer(info, certs)
+        index = self._find_signer(info, certs)
+        signer = None if index is None else certs[index]
         asserted = self._signing_time(info)
         signing = None if asserted is None else CheckTime(asserted, TimeSource.ASSERTED)
         result = _Result(validation, self)
@@ -511,7 +513,8 @@ class Verifier:
             if trusted is not None:
                 signing = CheckTime(trusted, TimeSource.TRUSTED)
 
-        signer_der = signer.public_bytes(serialization.Encoding.DER)
+        assert index is not None
+        signer_der = cert_ders[index]
         path, chain_check = self._path(signer, signer_der, certs, frozenset(cert_ders))
         checks.append(chain_check)
         checks.append(self._validity(path, signing, validation))
@@ -551,23 +554,34 @@ class Verifier:
             self._certs[der] = cert
         return cert
 
-    @staticmethod
-    def _find_signer(info: cms.SignerInfo, certs: list[x509.Certificate]
-                     ) -> x509.Certificate | None:
+    def _find_signer(self, info: cms.SignerInfo, certs: list[x509.Certificate]
+                     ) -> int | None:
+        """The index of the signer's certificate among ``certs``."""
         sid = info["sid"]
-        for cert in certs:
-            if sid.name == "issuer_and_serial_number":
-                if (cert.serial_number == sid.chosen["serial_number"].native
-                        and cert.issuer.public_bytes() == sid.chosen["issuer"].dump()):
-                    return cert
-            else:
-                try:
-                    ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-                except _EXTENSION_ERRORS:
-                    continue
-                if ski.value.digest == sid.chosen.native:
-                    return cert
+        if sid.name == "issuer_and_serial_number":
+            serial = sid.chosen["serial_number"].native
+            issuer = sid.chosen["issuer"].dump()
+            for n, cert in enumerate(certs):
+                if cert.serial_number == serial and self._issuer_der(cert) == issuer:
+                    return n
+            return None
+        wanted = sid.chosen.native
+        for n, cert in enumerate(certs):
+            try:
+                ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+            except _EXTENSION_ERRORS:
+                continue
+            if ski.value.digest == wanted:
+                return n
         return None
+
+    def _issuer_der(self, cert: x509.Certificate) -> bytes:
+        known = self._issuers.get(cert)
+        if known is None:
+            if len(self._issuers) > 4096:
+                self._issuers.clear()
+            known = self._issuers[cert] = cert.issuer.public_bytes()
+        return known
 
     @staticmethod
     def _signing_time(info: cms.SignerInfo) -> dt.datetime | None:

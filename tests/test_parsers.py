@@ -3,6 +3,7 @@
 import contextlib
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,3 +81,29 @@ def test_ocsp_response_check_only_raises_unavailable(data):
     with contextlib.suppress(RevocationUnavailable):
         check_ocsp_response(_splice(original, data), cert, ca,
                             at=dt.datetime.fromisoformat(manifest["now"]))
+
+
+@pytest.fixture(scope="module")
+def stamped():
+    from pki.testing import TestPKI
+
+    pki = TestPKI(seed="stamped parser")
+    yield pki, pki.sign(pki.joint(), b"document", timestamp=True)
+    pki.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_damaged_time_stamp_token_gives_a_result(stamped, data):
+    from pki.signing import CannotEvaluateError
+
+    pki, signature = stamped
+    # Damage lands in the token, which sits at the end of the SignerInfo.
+    pos = data.draw(st.integers(len(signature) - 2000, len(signature) - 1))
+    damaged = bytearray(signature)
+    damaged[pos] ^= data.draw(st.integers(1, 255))
+    try:
+        result = pki.verifier().verify(bytes(damaged))
+    except CannotEvaluateError:
+        return
+    assert result.summary()

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives import serialization
 
+from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
 from pki.home import CASettings, Home, RootSettings
 from pki.profiles import STYLES, KeyType
 from pki.store import CARecord
@@ -17,6 +18,13 @@ from .output import common_name, emit_json, fields, fingerprint, iso, json_optio
 from .secrets import ca_passphrase, passphrase_file_option
 
 KEY_TYPES = {"rsa2048": KeyType.RSA2048, "rsa3072": KeyType.RSA3072}
+
+
+def _serial_bits_option(f: Any) -> Any:
+    return click.option(
+        "--serial-bits", type=click.IntRange(MIN_SERIAL_BITS, MAX_SERIAL_BITS),
+        help=f"Random bits in the CA certificates' serial numbers [{DEFAULT_SERIAL_BITS}: "
+             "they fit in a signed 64-bit integer].")(f)
 
 
 def _key_type_option(f: Any) -> Any:
@@ -52,6 +60,7 @@ def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
               show_default=True, help="Naming and policy style of the licensed CA.")
 @click.option("--ca-cn", default="", help="Common name of the licensed CA [style default].")
 @_key_type_option
+@_serial_bits_option
 @click.option("--base-url", default="http://127.0.0.1:8880", show_default=True,
               help="Where 'kpki serve' will publish CRLs and OCSP (goes into certificates).")
 @passphrase_file_option
@@ -63,8 +72,8 @@ def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
 @json_option
 @click.pass_obj
 def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, key_type: str,
-         base_url: str, passphrase_file: Path | None, no_passphrase: bool, delta_crls: bool,
-         as_json: bool) -> None:
+         serial_bits: int | None, base_url: str, passphrase_file: Path | None,
+         no_passphrase: bool, delta_crls: bool, as_json: bool) -> None:
     """Create a home with a KISA-style root and one licensed CA."""
     if no_passphrase and passphrase_file:
         raise click.UsageError("--no-passphrase and --passphrase-file exclude each other")
@@ -72,8 +81,10 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
     kt = KEY_TYPES[key_type]
     home = Home.create(
         obj.home, passphrase=passphrase,
-        root=RootSettings(common_name=root_cn, key_type=kt),
-        ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt),
+        root=RootSettings(common_name=root_cn, key_type=kt,
+                          serial_bits=serial_bits or DEFAULT_SERIAL_BITS),
+        ca=CASettings(label=ca_label, style=ca_style, common_name=ca_cn, key_type=kt,
+                      serial_bits=serial_bits),
         base_url=base_url,
         tsa=True,
         delta_crls=delta_crls,
@@ -104,6 +115,7 @@ def ca() -> None:
               show_default=True, help="Naming and policy style.")
 @click.option("--cn", "common_name_", default="", help="Common name [style default].")
 @_key_type_option
+@_serial_bits_option
 @click.option("--crl-url", default="", help="CRL URL in issued certificates.")
 @click.option("--ocsp-url", default="", help="OCSP URL in issued certificates.")
 @click.option("--cps-url", default="", help="CPS URL in issued certificates.")
@@ -111,15 +123,15 @@ def ca() -> None:
 @json_option
 @click.pass_obj
 def ca_add(obj: Context, label: str, style: str, common_name_: str, key_type: str,
-           crl_url: str, ocsp_url: str, cps_url: str, passphrase_file: Path | None,
-           as_json: bool) -> None:
+           serial_bits: int | None, crl_url: str, ocsp_url: str, cps_url: str,
+           passphrase_file: Path | None, as_json: bool) -> None:
     """Add a licensed CA LABEL under the root."""
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         record = home.add_ca(
             CASettings(label=label, style=style, common_name=common_name_,
                        key_type=KEY_TYPES[key_type], crl_url=crl_url, ocsp_url=ocsp_url,
-                       cps_url=cps_url),
+                       cps_url=cps_url, serial_bits=serial_bits),
             passphrase=passphrase)
         if as_json:
             emit_json(ca_json(record, home))

@@ -11,6 +11,7 @@ import click
 
 from pki.authority import IssuedCertificate, check_subscriber_names
 from pki.delivery import NPKIDelivery
+from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
 from pki.errors import DeliveryError, FolderExistsError
 from pki.fsutil import check_writable_dir
 from pki.keys.npki import NPKIFiles
@@ -47,12 +48,20 @@ def _common(f: Any) -> Any:
                      help="Base folder; signCert.der and signPri.key go to "
                           "OUT/NPKI/<CA org>/USER/<dn>/."),
         force_option,
+        serial_bits_option,
         password_file_option,
         passphrase_file_option,
         json_option,
     ]):
         f = decorator(f)
     return f
+
+
+def serial_bits_option(f: Any) -> Any:
+    return click.option(
+        "--serial-bits", type=click.IntRange(MIN_SERIAL_BITS, MAX_SERIAL_BITS),
+        help=f"Random bits in the serial number [{DEFAULT_SERIAL_BITS}: it fits in a signed "
+             "64-bit integer, as real Korean CAs' serials do].")(f)
 
 
 def force_option(f: Any) -> Any:
@@ -79,8 +88,8 @@ def delivery_errors() -> Iterator[None]:
 
 def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, alias: str,
          ca_label: str | None, csr: Path | None, out: Path, force: bool,
-         password_file: Path | None, passphrase_file: Path | None, as_json: bool,
-         with_km: bool = False) -> None:
+         serial_bits: int | None, password_file: Path | None, passphrase_file: Path | None,
+         as_json: bool, with_km: bool = False) -> None:
     if with_km and csr:
         raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
     # Refuse bad input before asking for any secret.
@@ -101,11 +110,12 @@ def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, 
             if kind == "joint":
                 issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
                                                policy=JointPolicy(option), csr=csr_bytes,
-                                               with_km=with_km, deliver=delivery)
+                                               with_km=with_km, deliver=delivery,
+                                               serial_bits=serial_bits)
             else:
                 issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
                                                    kind=FinancialKind(option), csr=csr_bytes,
-                                                   deliver=delivery)
+                                                   deliver=delivery, serial_bits=serial_bits)
     report(issued, delivery.files, as_json=as_json)
 
 

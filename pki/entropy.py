@@ -11,7 +11,18 @@ import hashlib
 import secrets
 from typing import Protocol
 
-__all__ = ["Entropy", "SeededEntropy", "SystemEntropy", "random_serial"]
+from .errors import ProfileError
+
+__all__ = [
+    "DEFAULT_SERIAL_BITS",
+    "MAX_SERIAL_BITS",
+    "MIN_SERIAL_BITS",
+    "Entropy",
+    "SeededEntropy",
+    "SystemEntropy",
+    "check_serial_bits",
+    "random_serial",
+]
 
 
 class Entropy(Protocol):
@@ -49,16 +60,35 @@ class SeededEntropy:
         return out
 
 
-SERIAL_BYTES = 16
+DEFAULT_SERIAL_BITS = 63
+"""Serials that fit in a signed 64-bit integer, as real Korean CAs' do (the yessign test
+certificate's serial is 3 bytes, its CA's 1 byte): a relying party keeping serials in a
+64-bit column must not break on kpki's alone."""
+MIN_SERIAL_BITS = 32
+MAX_SERIAL_BITS = 159
+"""RFC 5280: at most 20 octets, and positive."""
 
 
-def random_serial(entropy: Entropy) -> int:
-    """A positive serial number with 127 bits of entropy (RFC 5280 allows up to 20 octets).
+def check_serial_bits(bits: int) -> int:
+    """``bits`` if serials of that many random bits are allowed; :class:`ProfileError`
+    otherwise (fewer than 32 collide too often to retry, more than 159 break RFC 5280)."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (
+            MIN_SERIAL_BITS <= bits <= MAX_SERIAL_BITS):
+        raise ProfileError(f"serial numbers of {bits} bits: {MIN_SERIAL_BITS} to "
+                           f"{MAX_SERIAL_BITS} are possible")
+    return bits
 
-    The top bit is cleared so the DER INTEGER needs no leading zero and stays at 16 octets;
-    zero is never returned.
+
+def random_serial(entropy: Entropy, bits: int = DEFAULT_SERIAL_BITS) -> int:
+    """A positive serial number of ``bits`` random bits (1 to 2**bits - 1).
+
+    With the default 63 bits it fits in a signed 64-bit integer and its DER INTEGER in 8
+    octets. Unpredictable when ``entropy`` is; unique only by drawing again when the store
+    says a serial is taken (:class:`pki.errors.SerialInUseError`).
     """
+    check_serial_bits(bits)
+    size = -(-bits // 8)
     while True:
-        value = int.from_bytes(entropy.token_bytes(SERIAL_BYTES), "big") >> 1
+        value = int.from_bytes(entropy.token_bytes(size), "big") >> (8 * size - bits)
         if value:
             return value

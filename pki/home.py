@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .authority import CertificateAuthority, build_ca_certificate, check_ca_key
 from .clock import Clock, SystemClock
-from .entropy import Entropy, SystemEntropy, random_serial
+from .entropy import DEFAULT_SERIAL_BITS, Entropy, SystemEntropy, random_serial
 from .errors import (
     HomeExistsError,
     HomeNotFoundError,
@@ -72,6 +72,8 @@ class RootSettings:
     unit: str = "Korea Certification Authority Central"
     country: str = "KR"
     key_type: KeyType = KeyType.RSA2048
+    serial_bits: int = DEFAULT_SERIAL_BITS
+    """Random bits in the root certificate's serial (63: a signed 64-bit integer)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class CASettings:
     """Defaults to ``<base>/ocsp/<label>``."""
     cps_url: str = ""
     """Defaults to ``<base>/cps/<label>.html``."""
+    serial_bits: int | None = None
+    """Random bits in this CA certificate's serial; None: the style's (63)."""
 
 
 def check_label(label: str) -> str:
@@ -209,8 +213,9 @@ class Home:
                                units=(root.unit,), common_name=root.common_name)
         root_cert = build_ca_certificate(
             subject=root_name, public_key=root_key.public_key(), issuer=None,
-            issuer_key=root_key, profile=ROOT_PROFILE, serial=random_serial(home.entropy),
-            not_before=now, cps_url=f"{base_url}/cps/{ROOT_LABEL}.html", crl_url=None)
+            issuer_key=root_key, profile=ROOT_PROFILE,
+            serial=random_serial(home.entropy, root.serial_bits), not_before=now,
+            cps_url=f"{base_url}/cps/{ROOT_LABEL}.html", crl_url=None)
         root_record = CARecord(
             label=ROOT_LABEL, parent=None, style="root",
             der=root_cert.public_bytes(serialization.Encoding.DER),
@@ -358,28 +363,44 @@ class Home:
         name = build_name(country=style.country, organization=style.organization,
                           units=(style.ca_unit,),
                           common_name=settings.common_name or style.default_ca_name)
-        cert = build_ca_certificate(
-            subject=name, public_key=key.public_key(), issuer=root.certificate,
-            issuer_key=root_key, profile=LICENSED_CA_PROFILE,
-            serial=random_serial(self.entropy), not_before=now,
-            cps_url=settings.cps_url or f"{base}/cps/{label}.html", crl_url=root.crl_url)
-        record = CARecord(
-            label=label, parent=root.label, style=style.name,
-            der=cert.public_bytes(serialization.Encoding.DER),
-            crl_url=settings.crl_url or f"{base}/crl/{label}.crl",
-            ocsp_url=settings.ocsp_url or f"{base}/ocsp/{label}",
-            cps_url=settings.cps_url or f"{base}/cps/{label}.html", created_at=now)
-        self._write_ca_files(label, cert, key, passphrase)
-        try:
-            with self.store.transaction() as tx:
-                tx.put_ca(record)
-                tx.audit("ca.created", at=now, ca=label, serial=cert.serial_number,
-                         detail={"subject": cert.subject.rfc4514_string(), "parent": root.label,
-                                 "style": style.name})
-        except BaseException:
-            shutil.rmtree(self.ca_dir(label), ignore_errors=True)
-            raise
-        return record
+        bits = style.serial_bits if settings.serial_bits is None else settings.serial_bits
+        for _attempt in range(8):
+            cert = build_ca_certificate(
+                subject=name, public_key=key.public_key(), issuer=root.certificate,
+                issuer_key=root_key, profile=LICENSED_CA_PROFILE,
+                serial=random_serial(self.entropy, bits), not_before=now,
+                cps_url=settings.cps_url or f"{base}/cps/{label}.html", crl_url=root.crl_url)
+            record = CARecord(
+                label=label, parent=root.label, style=style.name,
+                der=cert.public_bytes(serialization.Encoding.DER),
+                crl_url=settings.crl_url or f"{base}/crl/{label}.crl",
+                ocsp_url=settings.ocsp_url or f"{base}/ocsp/{label}",
+                cps_url=settings.cps_url or f"{base}/cps/{label}.html", created_at=now)
+            self._write_ca_files(label, cert, key, passphrase)
+            try:
+                with self.store.transaction() as tx:
+                    # Under the write lock: a serial the root has given is drawn again.
+                    if self._serial_taken(root.label, cert.serial_number):
+                        raise SerialInUseError(cert.serial_number, ca=root.label)
+                    tx.put_ca(record)
+                    tx.audit("ca.created", at=now, ca=label, serial=cert.serial_number,
+                             detail={"subject": cert.subject.rfc4514_string(),
+                                     "parent": root.label, "style": style.name})
+            except SerialInUseError:
+                shutil.rmtree(self.ca_dir(label), ignore_errors=True)
+                continue
+            except BaseException:
+                shutil.rmtree(self.ca_dir(label), ignore_errors=True)
+                raise
+            return record
+        raise StoreError(f"no unused serial for CA {label!r} after 8 draws: is the entropy "
+                         "source broken?")
+
+    def _serial_taken(self, issuer: str, serial: int) -> bool:
+        """Whether CA ``issuer`` has given ``serial`` to a CA or another certificate."""
+        return any(r.parent == issuer and r.certificate.serial_number == serial
+                   for r in self.store.list_cas()) or bool(
+            self.store.find_certificates(serial, ca=issuer))
 
     @property
     def publish_dir(self) -> Path:

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from . import oids
+from .entropy import DEFAULT_SERIAL_BITS
 from .errors import ProfileError
 
 __all__ = [
@@ -139,6 +140,10 @@ class CAStyle:
     a ``date``), ``seq`` (the CA's sequence number, an int)."""
     cn_sequence_digits: int
     """How many digits ``seq`` has in the template; the sequence wraps within them."""
+    serial_bits: int = DEFAULT_SERIAL_BITS
+    """Random bits in the serials this CA issues (and in its own certificate's): 63 by
+    default, so every serial fits in a signed 64-bit integer as real Korean CAs' do;
+    ``serial_bits=`` on issuance (``--serial-bits``) asks for longer ones."""
 
 
 _YESSIGN_CN = "{name}({alias})0{institution}{branch}{date:%y%m%d}{seq:09d}"

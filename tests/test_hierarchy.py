@@ -230,3 +230,106 @@ def test_ca_creation_is_audited(home):
 def test_ca_certificates_are_x509_v3(home):
     for record in home.list_cas():
         assert record.certificate.version is x509.Version.v3
+
+
+# -- serial numbers shaped like real Korean CAs' (issue 11, item 7) ------------------------
+
+
+class _Scripted:
+    """Plays back given byte strings (each asked for with its exact length), then a
+    seeded stream."""
+
+    def __init__(self, *chunks):
+        from pki.entropy import SeededEntropy
+
+        self.chunks = list(chunks)
+        self.rest = SeededEntropy("scripted")
+
+    def token_bytes(self, n):
+        if self.chunks and len(self.chunks[0]) == n:
+            return self.chunks.pop(0)
+        return self.rest.token_bytes(n)
+
+
+def _der_integer_octets(serial):
+    from asn1crypto import core
+
+    return len(core.Integer(serial).contents)
+
+
+def test_serials_fit_a_signed_64_bit_integer(home, authority):
+    serials = [authority.issue_joint(name="홍길동", rrn="9005171234566").serial
+               for _ in range(30)]
+    serials.append(authority.issue_financial(name="홍길동", rrn="9005171234566").serial)
+    cas = [r.certificate.serial_number for r in home.list_cas()]
+    for serial in serials + cas:
+        assert 0 < serial < 2**63
+        assert _der_integer_octets(serial) <= 8
+    assert len(set(serials)) == len(serials)
+    # Unpredictable: 63 random bits, not a counter.
+    assert max(s.bit_length() for s in serials) > 48
+
+
+def test_serial_bits_asks_for_longer_serials(authority):
+    authority.entropy = _Scripted(b"\x01" * 20, b"\xff" * 20)  # R, then the serial
+    issued = authority.issue_joint(name="홍길동", rrn="9005171234566", serial_bits=159)
+    assert issued.serial == 2**159 - 1
+    assert _der_integer_octets(issued.serial) == 20  # RFC 5280's limit
+    with pytest.raises(ProfileError, match="159"):
+        authority.issue_joint(name="홍길동", rrn="9005171234566", serial_bits=160)
+    with pytest.raises(ProfileError):
+        authority.issue_joint(name="홍길동", rrn="9005171234566", serial_bits=16)
+
+
+def test_a_serial_taken_at_the_ca_is_drawn_again(home, authority):
+    same = bytes.fromhex("7f" * 8)
+    r = b"\x01" * 20
+    authority.entropy = _Scripted(r, same, r, same)  # R, then the serial, twice
+    first = authority.issue_joint(name="홍길동", rrn="9005171234566")
+    second = authority.issue_joint(name="홍길동", rrn="9005171234566")
+    assert first.serial == int.from_bytes(same, "big") >> 1
+    assert second.serial != first.serial
+    assert len(home.store.list_certificates()) == 2
+
+
+def test_ca_certificates_take_serial_bits_and_draw_again_on_collision(make_home):
+    home = make_home(root=RootSettings(serial_bits=100), ca=CASettings(serial_bits=120),
+                     entropy=_Scripted(b"\xff" * 13, b"\xff" * 15))
+    assert home.store.get_ca("root").certificate.serial_number == 2**100 - 1
+    assert home.store.get_ca("yessign").certificate.serial_number == 2**120 - 1
+    # A second CA whose first draw is the serial the root gave the first one.
+    taken = home.store.get_ca("yessign").certificate.serial_number
+    home.entropy = _Scripted(b"\xff" * 15)
+    added = home.add_ca(CASettings(label="signkorea", style="signkorea", serial_bits=120),
+                        passphrase=None)
+    assert added.certificate.serial_number != taken
+    assert added.certificate.serial_number < 2**120
+    assert [e.action for e in home.store.audit_log(ca="signkorea")] == ["ca.created"]
+
+
+def test_cli_serial_bits(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    runner = CliRunner()
+    home = tmp_path / "h"
+    made = runner.invoke(cli, ["--home", str(home), "init", "--no-passphrase",
+                               "--serial-bits", "96", "--json"], catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    env = {"KPKI_KEY_PASSWORD": "Test-pass-1234!"}
+    args = ["--home", str(home), "issue", "joint", "--name", "홍길동", "--rrn",
+            "9005171234566", "--out", str(tmp_path / "out"), "--json"]
+    short = runner.invoke(cli, args, env=env, catch_exceptions=False)
+    long = runner.invoke(cli, [*args, "--serial-bits", "127"], env=env,
+                         catch_exceptions=False)
+    assert short.exit_code == 0 and long.exit_code == 0, short.output + long.output
+    import json
+
+    assert int(json.loads(short.stdout)["serial"], 16) < 2**63
+    assert int(json.loads(long.stdout)["serial"], 16) < 2**127
+    refused = runner.invoke(cli, [*args, "--serial-bits", "200"], env=env,
+                            catch_exceptions=False)
+    assert refused.exit_code == 2 and "--serial-bits" in refused.stderr
+    with Home.open(home) as opened:
+        assert all(r.certificate.serial_number < 2**96 for r in opened.list_cas())

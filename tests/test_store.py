@@ -111,9 +111,9 @@ class ScriptedEntropy:
 
 
 def test_a_serial_is_never_issued_twice_by_one_ca(authority):
-    same = bytes.fromhex("0f" * 16)
+    same = bytes.fromhex("0f" * 8)
     r = b"\x01" * 20
-    # Issuance draws R (20 bytes), then the serial (16 bytes).
+    # Issuance draws R (20 bytes), then the serial (8 bytes: 63 bits).
     authority.entropy = ScriptedEntropy(r, same, r, same)
     first = authority.issue_joint(name="홍길동", rrn=RRN)
     second = authority.issue_joint(name="홍길동", rrn=RRN)

@@ -67,6 +67,11 @@ MAX_ATTEMPTS = 5
 MAX_DEVICES = 5
 CODE_LIFETIME = dt.timedelta(minutes=3)
 CODE_ATTEMPTS = 5
+PHONE_CODE_ATTEMPTS = 10
+"""Wrong codes an institution may send for one phone in :data:`PHONE_CODE_WINDOW`, over
+all its registrations: a 2-digit code is 1 in 100, and without a bound across
+registrations a fresh registration would be five fresh guesses."""
+PHONE_CODE_WINDOW = dt.timedelta(days=1)
 RENEWAL_WINDOW = dt.timedelta(days=31)
 MAX_CONTENT_BYTES = 1024 * 1024
 
@@ -88,6 +93,11 @@ def _unknown_user() -> CloudError:
 
 def _unknown_certificate() -> CloudError:
     return CloudError("not_found", "no such certificate in the cloud", status=404)
+
+
+def _code_limit() -> CloudError:
+    return CloudError("code_limit", f"{PHONE_CODE_ATTEMPTS} wrong confirmation codes for this "
+                      "phone today: try again tomorrow", status=429)
 
 
 def _locked(message: str = "the certificate is locked after 5 wrong PINs: revoke and "
@@ -165,9 +175,12 @@ class Cloud:
         digits = phone.replace("-", "") if isinstance(phone, str) else ""
         if not (digits.isascii() and digits.isdigit() and 9 <= len(digits) <= 11):
             raise CloudError("bad_request", "phone is 9 to 11 digits")
+        now = self.clock.now()
+        if self.sql.wrong_codes(digits, institution.id,
+                                now - PHONE_CODE_WINDOW) >= PHONE_CODE_ATTEMPTS:
+            raise _code_limit()
         user_id = "u_" + secrets.token_hex(8)
         code = f"{secrets.randbelow(100):02d}"
-        now = self.clock.now()
         self.sql.add_user(user_id, name, digits, born.isoformat(), now,
                           _hash(user_id + code), now + CODE_LIFETIME,
                           f"[kpki cloud] {institution.name}: confirmation code {code}",
@@ -182,9 +195,12 @@ class Cloud:
         if user["confirmed"]:
             return
         candidate = _hash(user_id + code) if isinstance(code, str) else ""
+        now = self.clock.now()
         outcome, left = self.sql.try_code(
-            user_id, lambda stored: hmac.compare_digest(stored, candidate),
-            self.clock.now(), CODE_ATTEMPTS)
+            user_id, lambda stored: hmac.compare_digest(stored, candidate), now,
+            CODE_ATTEMPTS, phone_limit=PHONE_CODE_ATTEMPTS, since=now - PHONE_CODE_WINDOW)
+        if outcome is CodeOutcome.PHONE_LIMIT:
+            raise _code_limit()
         if outcome is CodeOutcome.NONE_PENDING:
             raise CloudError("code_invalid", "no confirmation is pending", status=409)
         if outcome is CodeOutcome.EXHAUSTED:

@@ -26,6 +26,11 @@ from .sqlite import SQLiteStore, _ts
 __all__ = ["CloudSQL", "CodeOutcome", "Gate"]
 
 
+_WRONG_CODES = ("SELECT coalesce(sum(c.attempts), 0) FROM cloud_codes c JOIN cloud_users u "
+                "ON u.id = c.user_id WHERE u.phone = ? AND u.institution_id = ? AND "
+                "u.created_at >= ?")
+
+
 class CodeOutcome(enum.Enum):
     """What one confirmation-code guess came to."""
 
@@ -34,6 +39,7 @@ class CodeOutcome(enum.Enum):
     EXHAUSTED = "exhausted"
     EXPIRED = "expired"
     NONE_PENDING = "none-pending"
+    PHONE_LIMIT = "phone-limit"
 
 
 @dataclass(frozen=True)
@@ -140,25 +146,40 @@ class CloudSQL:
             "r.serial = k.serial WHERE k.user_id = ? AND r.institution_id = ? LIMIT 1",
             (user_id, institution_id, user_id, institution_id)) is not None
 
+    def wrong_codes(self, phone: str, institution_id: int, since: dt.datetime) -> int:
+        """Wrong confirmation codes to ``phone`` by ``institution_id``'s registrations made
+        since ``since``, across registrations (a new registration is a new code, not new
+        guesses)."""
+        (count,) = self._one(_WRONG_CODES, (phone, institution_id, _ts(since)))
+        return int(count)
+
     def try_code(self, user_id: str, check: Callable[[str], bool], at: dt.datetime,
-                 limit: int) -> tuple[CodeOutcome, int]:
+                 limit: int, *, phone_limit: int, since: dt.datetime
+                 ) -> tuple[CodeOutcome, int]:
         """Check one confirmation-code guess under the write lock: ``check(code_hash)`` says
         whether it matches. Returns the outcome and the wrong guesses left. At most
-        ``limit`` guesses are ever checked, however many arrive at once."""
+        ``limit`` guesses are ever checked, however many arrive at once, and at most
+        ``phone_limit`` wrong ones over all registrations of the same phone by the same
+        institution made since ``since``."""
         with self._tx() as conn:
-            row = conn.execute("SELECT code_hash, expires_at, attempts FROM cloud_codes "
-                               "WHERE user_id = ?", (user_id,)).fetchone()
+            row = conn.execute("SELECT c.code_hash, c.expires_at, c.attempts, u.phone, "
+                               "u.institution_id FROM cloud_codes c JOIN cloud_users u "
+                               "ON u.id = c.user_id WHERE c.user_id = ?",
+                               (user_id,)).fetchone()
             if row is None:
                 return CodeOutcome.NONE_PENDING, 0
             code_hash, expires, attempts = row[0], row[1], int(row[2])
             if attempts >= limit:
                 return CodeOutcome.EXHAUSTED, 0
+            (spent,) = conn.execute(_WRONG_CODES, (row[3], row[4], _ts(since))).fetchone()
+            if int(spent) >= phone_limit:
+                return CodeOutcome.PHONE_LIMIT, 0
             if at > dt.datetime.fromisoformat(expires):
                 return CodeOutcome.EXPIRED, limit - attempts
             if not check(code_hash):
                 conn.execute("UPDATE cloud_codes SET attempts = attempts + 1 WHERE user_id = ?",
                              (user_id,))
-                return CodeOutcome.WRONG, limit - attempts - 1
+                return CodeOutcome.WRONG, min(limit - attempts, phone_limit - int(spent)) - 1
             conn.execute("UPDATE cloud_users SET confirmed_at = ? WHERE id = ?",
                          (_ts(at), user_id))
             conn.execute("DELETE FROM cloud_codes WHERE user_id = ?", (user_id,))

@@ -1,0 +1,119 @@
+"""Attacks on the issue 10 fixes that the first round of tests did not try.
+
+Each test is a hostile party's move that got through (or must keep failing): a stranger
+institution guessing the 2-digit confirmation code over fresh registrations of the
+victim's phone until one holds, then locking the victim's certificate with wrong PINs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+
+import pytest
+
+from pki.cloud.service import MAX_ATTEMPTS, CloudError
+from pki.cloud.vault import KDFParams
+
+from .test_cloud import PIN, RRN
+
+WRONG = "246801"
+PHONE_BUDGET = 10  # wrong codes per phone and institution a day
+VICTIM_PHONE = "01055557777"
+BIRTH = "1990-05-17"
+
+
+@pytest.fixture
+def factory(home, monkeypatch):
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    return home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))
+
+
+def _code(cloud, phone: str, institution) -> str:
+    text = cloud.sql.messages(phone, institution.id)[-1]["text"]
+    return re.search(r"code (\d\d)", text).group(1)
+
+
+def _victim(cloud):
+    """A bank's confirmed user with a cloud certificate: (bank, user, serial)."""
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
+    cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
+    return bank, user, cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN).serial
+
+
+def _users_of(cloud, institution):
+    rows = cloud.sql._conn.execute("SELECT id FROM cloud_users WHERE institution_id = ?",
+                                   (institution.id,)).fetchall()
+    return [cloud.sql.user(r[0]) for r in rows]
+
+
+def test_the_code_budget_renews_after_a_day(factory, clock):
+    cloud = factory()
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    for _ in range(PHONE_BUDGET // 5):
+        user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
+        code = _code(cloud, VICTIM_PHONE, bank)
+        for k in range(1, 6):
+            with contextlib.suppress(CloudError):
+                cloud.confirm(bank, user, f"{(int(code) + k) % 100:02d}")
+    clock.advance(dt.timedelta(days=1, seconds=1))
+    user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
+    cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
+    assert cloud.sql.user(user)["confirmed"] is True
+
+
+def test_a_stranger_cannot_guess_its_way_to_the_victims_phone(factory):
+    """A 2-digit code with five guesses per registration is 1 in 20; registering the
+    victim's phone again and again (each registration a fresh code and five fresh
+    guesses) would make a matching confirmed registration a matter of about 20 tries,
+    and with it the right to charge wrong PINs to the victim's certificate through
+    ``/registrations`` until it locks. Wrong codes are therefore counted per phone and
+    institution over a day, across registrations: once the budget is spent, even the
+    right code is not compared."""
+    cloud = factory()
+    bank, _, serial = _victim(cloud)
+    stranger = cloud.authenticate(cloud.add_institution("stranger"))
+    for _ in range(PHONE_BUDGET // 5):  # spend the day's budget on fresh registrations
+        user = cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE,
+                                   birth_date=BIRTH)
+        code = _code(cloud, VICTIM_PHONE, stranger)
+        for k in range(1, 6):
+            with pytest.raises(CloudError) as info:
+                cloud.confirm(stranger, user, f"{(int(code) + k) % 100:02d}")
+            assert info.value.code == "code_invalid"
+    # the next fresh registration: even a lucky first guess is not compared
+    with pytest.raises(CloudError) as info:
+        user = cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE,
+                                   birth_date=BIRTH)
+        cloud.confirm(stranger, user, _code(cloud, VICTIM_PHONE, stranger))
+    assert info.value.code == "code_limit" and info.value.status == 429
+    assert not any(u["confirmed"] for u in _users_of(cloud, stranger))
+    # and so the victim's certificate cannot be charged by the stranger
+    for _ in range(MAX_ATTEMPTS):
+        with pytest.raises(CloudError) as info:
+            cloud.register_certificate(stranger, serial, pin=WRONG, user=user)
+        assert info.value.code == "not_found"
+    assert cloud.sql.key(cloud.authority.label, format(serial, "X"))["failures"] == 0
+    assert cloud.sign(bank, serial, pin=PIN, content=b"x", purpose="02")["serial"] == serial
+
+
+def test_the_code_budget_is_per_institution_so_a_stranger_cannot_spend_the_banks(factory):
+    """The budget is the stranger's own: spending it does not stop the victim's bank."""
+    cloud = factory()
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    stranger = cloud.authenticate(cloud.add_institution("stranger"))
+    for _ in range(PHONE_BUDGET // 5):
+        user = cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE,
+                                   birth_date=BIRTH)
+        code = _code(cloud, VICTIM_PHONE, stranger)
+        for k in range(1, 6):
+            with contextlib.suppress(CloudError):
+                cloud.confirm(stranger, user, f"{(int(code) + k) % 100:02d}")
+    with pytest.raises(CloudError) as info:
+        cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
+    assert info.value.code == "code_limit"
+    user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
+    cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
+    assert cloud.sql.user(user)["confirmed"] is True

@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -117,3 +120,42 @@ def test_the_code_budget_is_per_institution_so_a_stranger_cannot_spend_the_banks
     user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
     cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
     assert cloud.sql.user(user)["confirmed"] is True
+
+
+# -- key passwd: a kill inside a write the journal does not know about ---------------------
+
+_KILL_ON_REPLACE = """
+import os, signal, sys
+from pathlib import Path
+from pki.keys import npki
+real = os.replace
+def replace(src, dst, *args, **kwargs):
+    if Path(src).name.startswith(sys.argv[2]) and str(src).endswith(".tmp"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *args, **kwargs)
+os.replace = replace
+npki.change_password(Path(sys.argv[1]), {old!r}, {new!r})
+"""
+
+
+@pytest.mark.parametrize("prefix", ["..signPri.key.", "..kmPri.key.", "..kpki-passwd."])
+def test_a_passwd_killed_inside_a_temporary_write_leaves_nothing_behind(authority, tmp_path,
+                                                                        prefix):
+    """atomic_write's own temporary file (``..signPri.key.<token>.new.<x>.tmp``, the key
+    under the new password; ``..kpki-passwd.<x>.tmp``) is a leftover of the change too:
+    the old password holds, and the next passwd removes it with the rest."""
+    from pki.keys import npki
+    from pki.keys.folder import write_npki_folder
+
+    old, new = "Test-pass-1234!", "Other-pass-5678?"
+    issued = authority.issue_joint(name="홍길동", rrn=RRN, with_km=True)
+    folder = write_npki_folder(issued, tmp_path / "base", password=old)[0].folder
+    killed = subprocess.run([sys.executable, "-c", _KILL_ON_REPLACE.format(old=old, new=new),
+                             str(folder), prefix], capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert any(p.name.startswith(prefix) for p in folder.iterdir())
+    assert npki.load(folder, old).r is not None  # undecided: the old password holds
+    npki.change_password(folder, old, new)  # the next passwd undoes the leftovers first
+    assert npki.load(folder, new, key_management=True).r is not None
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "kmCert.der", "kmPri.key", "signCert.der", "signPri.key"]

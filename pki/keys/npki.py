@@ -532,9 +532,12 @@ def _staged_name(name: str, token: str) -> str:
 
 
 def _is_leftover(entry: str) -> bool:
-    """A file a password change (or an atomic write) leaves while it works."""
+    """A file a password change (or an atomic write) leaves while it works: a staged key
+    (``.signPri.key.<token>.new``), or an atomic write's temporary file of a key file, of
+    a staged key (``..signPri.key.<token>.new.<x>.tmp``) or of the journal."""
     return any(entry.startswith(f".{name}.") and entry.endswith((".new", ".tmp"))
-               for name in (KEY_FILE, KM_KEY_FILE))
+               for name in (KEY_FILE, KM_KEY_FILE, "." + KEY_FILE, "." + KM_KEY_FILE)
+               ) or (entry.startswith(f".{PASSWD_JOURNAL}.") and entry.endswith(".tmp"))
 
 
 def _recover(folder: Path) -> str | None:

@@ -159,3 +159,45 @@ def test_a_passwd_killed_inside_a_temporary_write_leaves_nothing_behind(authorit
     assert npki.load(folder, new, key_management=True).r is not None
     assert sorted(p.name for p in folder.iterdir()) == [
         "kmCert.der", "kmPri.key", "signCert.der", "signPri.key"]
+
+
+# -- cloud revocation: a reason that is no revocation reason -------------------------------
+
+
+@pytest.mark.parametrize("reason", ["certificateHold", "removeFromCRL"])
+def test_revoking_with_a_hold_or_remove_reason_is_a_400_not_a_500(factory, reason):
+    """``POST .../revoke {"reason": "certificateHold"}`` passed the schema (any
+    ReasonFlags value) and lifecycle.revoke raised ValueError: an unhandled exception,
+    a 500 from the API. It is a bad request, and nothing changes."""
+    from cryptography import x509
+
+    from pki.store import CertStatus
+
+    cloud = factory()
+    bank, _, serial = _victim(cloud)
+    with pytest.raises(CloudError) as info:
+        cloud.revoke(bank, serial, x509.ReasonFlags(reason))
+    assert info.value.code == "bad_request" and info.value.status == 400
+    assert cloud.store.find_certificates(serial)[0].status is CertStatus.VALID
+
+
+def test_the_api_answers_a_hold_reason_with_json(tmp_path, key_pool):
+    from pki.home import Home
+
+    from .test_cloud import Api, _issue, add_institution, serve_cloud
+
+    path = tmp_path / "home"
+    Home.create(path, passphrase=None, key_generator=key_pool).close()
+    key = add_institution(path, "bank")
+    with serve_cloud(path, key_pool=key_pool) as url:
+        bank = Api(url, key)
+        status, body = bank("POST", "/cloud/v1/users", {"name": "홍길동", "phone": VICTIM_PHONE,
+                                                        "birth_date": BIRTH})
+        user = body["user_id"]
+        _, messages = bank("GET", f"/cloud/v1/test/messages?phone={VICTIM_PHONE}")
+        code = re.search(r"code (\d\d)", messages["messages"][-1]["text"]).group(1)
+        assert bank("POST", f"/cloud/v1/users/{user}/confirm", {"code": code})[0] == 200
+        serial = _issue(bank, user)
+        status, body = bank("POST", f"/cloud/v1/certificates/{serial}/revoke",
+                            {"reason": "certificateHold"})
+        assert status == 400 and body["error"]["code"] == "bad_request", (status, body)

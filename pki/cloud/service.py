@@ -501,6 +501,8 @@ class Cloud:
     def revoke(self, institution: Institution, serial: int,
                reason: x509.ReasonFlags = x509.ReasonFlags.unspecified) -> None:
         record, key = self._certificate_of(institution, serial)
+        if reason in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl):
+            raise CloudError("bad_request", f"{reason.value} is not a revocation reason")
         try:
             lifecycle.revoke(self.store, serial, at=self.clock.now(), ca=record.ca,
                              reason=reason)

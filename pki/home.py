@@ -589,7 +589,7 @@ class Home:
         from .cloud.boot import Boot
         from .cloud.service import Cloud
         from .cloud.vault import Vault, secret_check, vault_secret_for
-        from .store.cloudsql import CloudSQL
+        from .store.sqlite.cloud import CloudSQL
 
         label = ca or self.default_ca_label()
         record = self.store.get_ca(label)

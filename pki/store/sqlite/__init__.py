@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ..errors import (
+from ...errors import (
     CertificateNotFoundError,
     ClockBehindError,
     DiskFullError,
@@ -31,7 +31,7 @@ from ..errors import (
     StoreError,
     UnknownCAError,
 )
-from . import (
+from .. import (
     AuditEvent,
     CARecord,
     CertificateRecord,
@@ -131,7 +131,7 @@ _MIGRATIONS: tuple[str, ...] = (
         UNIQUE (ca_id, number)
     );
     """,
-    # 3: the financial-certificate cloud (pki.cloud); SQL in pki.store.cloudsql.
+    # 3: the financial-certificate cloud (pki.cloud); SQL in pki.store.sqlite.cloud.
     """
     CREATE TABLE institutions (
         id INTEGER PRIMARY KEY,

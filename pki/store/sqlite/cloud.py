@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..cloud.vault import Sealed
-from ..errors import StoreError
-from .sqlite import SQLiteStore, _ts
+from ...cloud.vault import Sealed
+from ...errors import StoreError
+from . import SQLiteStore, _ts
 
 __all__ = ["CloudSQL", "CodeOutcome", "Gate"]
 

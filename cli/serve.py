@@ -6,6 +6,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from pki.serving import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context
 from .secrets import ca_passphrase, passphrase_file_option
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -43,7 +47,7 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Serve the cloud's test SMS channel (/cloud/v1/test/messages: each "
               "institution reads the confirmation codes it caused). For test set-ups only.")
 @click.option("--cloud-ca", default=None, help="CA that issues cloud (financial) certificates "
-              "[the home's first licensed CA].")
+              "[the home's first CA that can; without one, no cloud].")
 @click.option("--header-timeout", default=ServeLimits.header_timeout, show_default=True,
               type=click.FloatRange(0.01, 3600),
               help="Seconds a client has to send its request headers; slower ones are "
@@ -65,7 +69,8 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
           no_cloud: bool, test_channel: bool, cloud_ca: str | None, header_timeout: float,
           body_timeout: float, idle_timeout: float, max_connections: int,
           passphrase_file: Path | None) -> None:
-    """Serve CRLs at the URLs the certificates carry, and OCSP at their AIA URL."""
+    """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, a page about
+    each CA at its CPS URL, and the cloud API (/cloud/v1)."""
     from pki.guarded_http import make_server
     from pki.service import ServiceState, create_app
 
@@ -73,30 +78,51 @@ def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
                         format="%(asctime)s %(name)s %(message)s")
     home = obj.open_home()
     passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-    state = ServiceState(home=home, publisher=Home.open(home.path), passphrase=passphrase,
-                         poll_seconds=poll, signing_threads=signing_threads)
-    if not no_cloud:
-        from pki.cloud.api import cloud_routes
-        from pki.errors import VaultError
-
-        try:
-            factory = home.cloud_factory(passphrase=passphrase, ca=cloud_ca)
-        except VaultError as exc:
-            raise click.ClickException(f"{exc} (or serve without the cloud: --no-cloud)"
-                                       ) from None
-        state.extra_routes = cloud_routes(factory, test_channel=test_channel)
-    state.setup()
+    # The port first: a refusal from here on leaves no CRL published and nothing created.
     sock = _bind(host, port)
-    actual = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
-               err=True)
-    sys.stderr.flush()
-    limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                         idle_timeout=idle_timeout, max_connections=max_connections)
+    publisher: Home | None = None
     try:
+        publisher = Home.open(home.path)
+        state = ServiceState(home=home, publisher=publisher, passphrase=passphrase,
+                             poll_seconds=poll, signing_threads=signing_threads)
+        if not no_cloud:
+            state.extra_routes = _cloud_routes(home, passphrase, cloud_ca=cloud_ca,
+                                               test_channel=test_channel)
+        state.setup()
+        actual = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
+                   err=True)
+        sys.stderr.flush()
+        limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
+                             idle_timeout=idle_timeout, max_connections=max_connections)
         make_server(create_app(state), limits).run(sockets=[sock])
     finally:
         sock.close()
-        state.publisher.close()
+        if publisher is not None:
+            publisher.close()
         home.close()
+
+
+def _cloud_routes(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,
+                  test_channel: bool) -> list[Route]:
+    """The cloud API's routes; none when ``cloud_ca`` is not given and no CA of the home
+    issues financial certificates. A CA that cannot is refused here, at start-up."""
+    from pki.cloud.api import cloud_routes
+    from pki.errors import NotFoundError, ProfileError, VaultError
+
+    label = cloud_ca or home.cloud_ca_label()
+    if label is None:
+        logging.getLogger("kpki.serve").info(
+            "no CA of this home issues financial certificates: serving without the cloud "
+            "(/cloud/v1); add a yessign-style CA (kpki ca add) to serve it")
+        return []
+    try:
+        factory = home.cloud_factory(passphrase=passphrase, ca=label)
+    except VaultError as exc:
+        raise click.ClickException(f"{exc} (or serve without the cloud: --no-cloud)"
+                                   ) from None
+    except (NotFoundError, ProfileError) as exc:
+        raise click.ClickException(f"{exc}: choose the cloud's CA with --cloud-ca (or serve "
+                                   "without the cloud: --no-cloud)") from None
+    return cloud_routes(factory, test_channel=test_channel)

@@ -292,6 +292,34 @@ class Home:
     def list_cas(self) -> list[CARecord]:
         return list(self.store.list_cas())
 
+    def check_cloud_ca(self, label: str) -> CARecord:
+        """CA ``label``, checked able to issue the cloud's financial certificates.
+
+        Raises :class:`UnknownCAError` when there is no such CA, :class:`ProfileError` for
+        a root (it issues CA certificates only) or a CA whose style has no financial policy
+        (only yessign issues them)."""
+        from .profiles import FINANCIAL_PROFILES
+
+        record = self.store.get_ca(label)
+        if record.is_root:
+            raise ProfileError(f"CA {label!r} is a root CA: it issues only CA certificates, "
+                               "not financial certificates", profile="financial-personal")
+        for profile in FINANCIAL_PROFILES.values():
+            if record.style not in profile.policy_oids:
+                raise ProfileError(f"CA {label!r}: a {record.style}-style CA does not issue "
+                                   "financial certificates", profile=profile.name)
+        return record
+
+    def cloud_ca_label(self) -> str | None:
+        """The first CA that can issue financial certificates (the cloud's default CA), or
+        None when no CA of this home can."""
+        for record in self.store.list_cas():
+            try:
+                return self.check_cloud_ca(record.label).label
+            except ProfileError:
+                continue
+        return None
+
     def default_ca_label(self) -> str:
         """The first licensed CA (the one ``init`` made)."""
         for record in self.store.list_cas():
@@ -591,8 +619,11 @@ class Home:
         from .cloud.vault import Vault, secret_check, vault_secret_for
         from .store.sqlite.cloud import CloudSQL
 
-        label = ca or self.default_ca_label()
-        record = self.store.get_ca(label)
+        label = ca or self.cloud_ca_label()
+        if label is None:
+            raise ProfileError("no CA of this home issues financial certificates",
+                               profile="financial-personal")
+        record = self.check_cloud_ca(label)  # before anything is created for the cloud
         key = self.load_ca_key(label, passphrase)
         sql = CloudSQL(self.store)
         secret = vault_secret_for(self.vault_secret_path, sql.secret_checks(),

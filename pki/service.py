@@ -8,6 +8,9 @@ and the home's time-stamping authority (RFC 3161 over HTTP POST) at ``<base URL>
 CRLs are never built per request: a background task looks at the store's change counters
 every ``poll_seconds`` and republishes a CA's CRLs when something changed, or when half of
 the last CRL's validity has passed; requests are answered from memory.
+
+Each CA's CPS URL, named in every certificate it issues, answers with a page saying what
+the CA is (a test CA) and the policies it issues (:mod:`pki.cps`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .cps import cps_page
 from .errors import PKIError
 from .home import Home
 from .revocation.crl import delta_url
 from .revocation.ocsp import OCSPResponder
+from .store import CARecord
 from .timestamp.authority import TimeStampAuthority
 from .timestamp.protocol import RESPONSE_TYPE as TSA_RESPONSE_TYPE
 
@@ -74,6 +79,8 @@ class ServiceState:
     crl_paths: dict[str, tuple[str, bool]] = field(default_factory=dict)
     """URL path -> (CA label, is delta)."""
     published: dict[str, _Published] = field(default_factory=dict)
+    cps_pages: dict[str, bytes] = field(default_factory=dict)
+    """URL path of a CPS -> its page (HTML)."""
     tsa: TimeStampAuthority | None = None
     """The home's time-stamping authority, answering at :attr:`tsa_path`."""
     tsa_path: str = ""
@@ -107,12 +114,16 @@ class ServiceState:
     def setup(self) -> None:
         self.home.unlock(self.passphrase)
         self.publisher.unlock(self.passphrase, keys_from=self.home)
+        cps: dict[str, list[CARecord]] = {}
         for record in self.home.store.list_cas():
             self.crl_paths[urlsplit(record.crl_url).path] = (record.label, False)
             self.crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True)
             if record.ocsp_url:
                 self.responders[urlsplit(record.ocsp_url).path.rstrip("/")] = \
                     self.home.ocsp_responder(record.label, passphrase=self.passphrase)
+            if record.cps_url:
+                cps.setdefault(urlsplit(record.cps_url).path, []).append(record)
+        self.cps_pages = {path: cps_page(records).encode() for path, records in cps.items()}
         self.tsa = self.home.tsa(passphrase=self.passphrase)
         self.tsa_path = urlsplit(self.home.tsa_url).path
         self.refresh(force=True)
@@ -240,6 +251,9 @@ def create_app(state: ServiceState) -> ASGIApp:
                 signers, state.tsa.respond, body)
         return Response(answer, media_type=TSA_RESPONSE_TYPE)
 
+    async def cps(request: Request) -> Response:
+        return Response(state.cps_pages[request.url.path], media_type="text/html")
+
     async def not_found(request: Request) -> Response:
         return Response("not found\n", status_code=404, media_type="text/plain")
 
@@ -250,6 +264,8 @@ def create_app(state: ServiceState) -> ASGIApp:
                             methods=["GET", "HEAD"]))
     for path in state.crl_paths:
         routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+    for path in state.cps_pages:
+        routes.append(Route(path, cps, methods=["GET", "HEAD"]))
     if state.tsa is not None:
         routes.append(Route(state.tsa_path, tsa_post, methods=["POST"]))
     routes.extend(state.extra_routes)

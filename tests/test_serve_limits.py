@@ -9,18 +9,10 @@ guard's rules themselves are checked on a controlled clock (``FakeLoop``) withou
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import re
-import resource
 import selectors
 import socket
 import struct
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -33,65 +25,12 @@ from pki.guarded_http import GuardedHttpTools
 from pki.home import Home
 from pki.serving import ConnectionGuard, Phase, ServeLimits
 
+from .serve_process import DEADLINE
+from .serve_process import serving as serve_home
+
 RRN = "9005171234566"
-DEADLINE = 30.0
 OCSP_PATH = "/ocsp/yessign"
 PARTIAL_HEADERS = b"GET /crl/yessign.crl HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
-
-
-class Server:
-    """A ``kpki serve`` process with its stderr read line by line into a queue."""
-
-    def __init__(self, home: Path, *options: str, nofile: int | None = None) -> None:
-        def limit() -> None:
-            if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        kpki = str(Path(sys.executable).parent / "kpki")
-        self.proc = subprocess.Popen([kpki, "--home", str(home), "serve", "--port", "0",
-                                      "--poll", "60", *options],
-                                     stderr=subprocess.PIPE, text=True,
-                                     preexec_fn=limit if nofile is not None else None)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        match = self.wait_for(r"listening on http://127\.0\.0\.1:(\d+)")
-        if match is None:
-            self.stop()
-            pytest.fail("kpki serve did not start:\n" + "".join(self.log))
-        self.port = int(match.group(1))
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
-        self.lines.put("")  # end of output
-
-    def wait_for(self, pattern: str) -> re.Match[str] | None:
-        """The next log line matching ``pattern`` (None at exit or after DEADLINE)."""
-        while True:
-            try:
-                line = self.lines.get(timeout=DEADLINE)
-            except queue.Empty:
-                return None
-            if not line:
-                return None
-            self.log.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def stop(self) -> str:
-        """Stop the server; its whole log."""
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self._reader.join(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        while not self.lines.empty():
-            self.log.append(self.lines.get())
-        return "".join(self.log)
 
 
 @pytest.fixture(scope="module")
@@ -106,19 +45,10 @@ def home(tmp_path_factory, key_pool):
     return {"path": root / "home", "request": request, "serial": issued.serial}
 
 
-@contextlib.contextmanager
-def serving(home, *options: str, nofile: int | None = None) -> Iterator[Server]:
-    server = Server(home["path"], *options, nofile=nofile)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def quick(home):
     """Short timeouts: half a second for headers, bodies and idle keep-alive."""
-    with serving(home, "--header-timeout", "0.5", "--body-timeout", "0.5",
+    with serve_home(home["path"], "--header-timeout", "0.5", "--body-timeout", "0.5",
                  "--idle-timeout", "0.5") as server:
         yield server
 
@@ -126,7 +56,7 @@ def quick(home):
 @pytest.fixture(scope="module")
 def capped(home):
     """Timeouts far beyond the test, and room for 8 connections."""
-    with serving(home, "--header-timeout", "600", "--body-timeout", "600",
+    with serve_home(home["path"], "--header-timeout", "600", "--body-timeout", "600",
                  "--idle-timeout", "600", "--max-connections", "8") as server:
         yield server
 
@@ -278,7 +208,7 @@ def test_keep_alive_requests_work_under_the_cap(home, capped):
 
 def test_slow_clients_past_the_file_descriptor_limit_do_not_lock_out_good_ones(home):
     """The audit's case: 300 slow connections against a server with 256 descriptors."""
-    with serving(home, nofile=256) as server:
+    with serve_home(home["path"], nofile=256) as server:
         for _ in range(300):
             _connect(server.port)
         assert _ocsp(home, server.port) == ocsp.OCSPCertStatus.GOOD
@@ -308,7 +238,7 @@ def _hang_up_before_the_answer(home, port: int) -> None:
 
 
 def test_a_client_that_hangs_up_leaves_no_traceback(home):
-    with serving(home) as server:
+    with serve_home(home["path"]) as server:
         for hang_up in (_hang_up_mid_body, _reset_mid_body,
                         lambda port: _hang_up_before_the_answer(home, port)):
             hang_up(server.port)

@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = [
     "AlreadyRevokedError",
     "AmbiguousSerialError",
+    "CAKeyExistsError",
+    "CAKeyNotFoundError",
     "CSRError",
     "CertificateExpiredError",
     "CertificateNotFoundError",
@@ -52,21 +54,32 @@ class PKIError(Exception):
 class InvalidRRNError(PKIError, ValueError):
     """A resident registration number failed validation.
 
-    ``rule`` names the rule that failed: ``"format"``, ``"date"`` or ``"check-digit"``.
+    ``rule`` names the rule that failed: ``"format"``, ``"date"`` or ``"check-digit"``;
+    for the last, ``found`` is the number's check digit and ``expected`` the right one.
     The RRN itself is never part of the message: it is personal data.
     """
 
-    def __init__(self, message: str, *, rule: str) -> None:
+    def __init__(self, message: str, *, rule: str, found: int | None = None,
+                 expected: int | None = None) -> None:
         super().__init__(message)
         self.rule = rule
+        self.found = found
+        self.expected = expected
 
 
 class InvalidNameError(PKIError, ValueError):
-    """A holder name cannot go into a certificate (empty, too long, forbidden characters)."""
+    """A holder name cannot go into a certificate, or a name cannot be a folder.
 
-    def __init__(self, message: str, *, name: str) -> None:
+    ``rule`` names the rule that failed (:mod:`pki.names` lists them) and ``characters``
+    the characters that broke it, if any.
+    """
+
+    def __init__(self, message: str, *, name: str, rule: str = "",
+                 characters: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.name = name
+        self.rule = rule
+        self.characters = characters
 
 
 class ProfileError(PKIError, ValueError):
@@ -120,6 +133,23 @@ class UnknownCAError(NotFoundError):
 
     def __init__(self, label: str) -> None:
         super().__init__(f"no CA labelled {label!r}")
+        self.label = label
+
+
+class CAKeyNotFoundError(NotFoundError):
+    """The CA key store holds no key under that label (or cannot read it)."""
+
+    def __init__(self, message: str, *, label: str) -> None:
+        super().__init__(message)
+        self.label = label
+
+
+class CAKeyExistsError(ProfileError):
+    """The CA key store holds a key under that label already: a CA's key is never
+    replaced (a CA label cannot be used twice)."""
+
+    def __init__(self, message: str, *, label: str) -> None:
+        super().__init__(message)
         self.label = label
 
 

@@ -1,4 +1,5 @@
 import contextlib
+import datetime as dt
 
 import pytest
 from hypothesis import assume, given
@@ -88,3 +89,110 @@ def test_npki_folder_name_escapes_separators():
 def test_name_check_only_raises_its_own_error(text):
     with contextlib.suppress(InvalidNameError):
         assert check_holder_name(text)
+
+
+# -- issue 13: names Windows or macOS would refuse as the NPKI folder ---------------------
+
+
+@pytest.mark.parametrize(("name", "rule", "shown"), [
+    ("a:b", "reserved-character", "':'"),
+    ("a*b", "reserved-character", "'*'"),
+    ("a?b", "reserved-character", "'?'"),
+    ("a|b", "reserved-character", "'|'"),
+    ('a"b', "reserved-character", "'\"'"),
+    ("a<b", "reserved-character", "'<'"),
+    ("a>b", "reserved-character", "'>'"),
+    ("a/b", "reserved-character", "'/'"),
+    ("a\\b", "reserved-character", "'\\\\'"),
+    ("a\x01b", "control-character", "U+0001"),
+    ("a\x00b", "control-character", "U+0000"),
+    ("CON", "reserved-device-name", "CON"),
+    ("con", "reserved-device-name", "CON"),
+    ("Nul.txt", "reserved-device-name", "NUL"),
+    ("aux.tar.gz", "reserved-device-name", "AUX"),
+    ("PRN ", "trailing-dot-or-space", "space"),
+    ("COM1", "reserved-device-name", "COM1"),
+    ("lpt9.der", "reserved-device-name", "LPT9"),
+    ("COM\u00b9", "reserved-device-name", "COM\u00b9"),
+    ("CONIN$", "reserved-device-name", "CONIN$"),
+    ("name.", "trailing-dot-or-space", "dot"),
+    ("name ", "trailing-dot-or-space", "space"),
+    (".", "dot-name", "'.'"),
+    ("..", "dot-name", "'..'"),
+    ("", "empty", "empty"),
+])
+def test_folder_names_windows_or_macos_refuse(name, rule, shown):
+    with pytest.raises(InvalidNameError) as info:
+        check_folder_name(name)
+    assert info.value.rule == rule
+    assert shown in str(info.value)
+
+
+def test_folder_name_error_lists_every_reserved_character_once():
+    with pytest.raises(InvalidNameError) as info:
+        check_folder_name("a:b*?:")
+    assert info.value.characters == ("*", ":", "?")
+    assert "'*', ':', '?'" in str(info.value)
+    assert "Windows" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [
+    "CONSOLE", "COM10", "LPT", "con-x", "a.b", ".hidden", "xCON", "x" * 255,
+    "cn=홍길동()0011234,ou=INITECH,ou=personal4IB,o=yessign,c=kr"])
+def test_folder_names_every_system_takes(name):
+    assert check_folder_name(name) == name
+
+
+@pytest.mark.parametrize(("name", "shown"), [("a:b*?", "'*', ':', '?'"), ("홍|길동", "'|'")])
+def test_holder_name_with_a_character_windows_refuses_in_folders(name, shown):
+    with pytest.raises(InvalidNameError) as info:
+        check_holder_name(name)
+    assert info.value.rule == "reserved-character"
+    assert shown in str(info.value)
+    assert "Windows" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [".", "..", "...", "-", "1234", "._."])
+def test_holder_name_without_a_letter_is_not_a_name(name):
+    with pytest.raises(InvalidNameError) as info:
+        check_holder_name(name)
+    assert info.value.rule == "no-letter"
+
+
+@pytest.mark.parametrize("name", ["KILDONG.HONG", "J.R.", "Con", "홍길동2", "O'Neil"])
+def test_names_with_dots_and_device_words_are_still_names(name):
+    """The holder's name is never a folder by itself: the folder is ``cn=<name>()...``."""
+    assert check_holder_name(name) == name
+
+
+@given(st.text(min_size=1, max_size=20))
+def test_every_folder_an_accepted_name_makes_passes_the_folder_rule(text):
+    try:
+        name = check_holder_name(text)
+    except InvalidNameError:
+        return
+    for ch in '<>:"/\\|?*':
+        assert ch not in name
+    assert check_folder_name(f"cn={name}()0011234,ou=INITECH,o=yessign,c=kr")
+
+
+@pytest.mark.parametrize(("name", "shown"), [("a:b*?", "'*', ':', '?'"), ("..", "no letter")])
+def test_cli_refuses_names_whose_folder_windows_refuses(name, shown, home, tmp_path,
+                                                        monkeypatch):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from pki.rrn import synthetic_rrn
+
+    path = str(home.path)
+    home.close()
+    monkeypatch.setenv("KPKI_KEY_PASSWORD", "Test-pass-1234!")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [
+        "--home", path, "issue", "joint", "--name", name,
+        "--rrn", synthetic_rrn(dt.date(1990, 5, 17)).digits, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kpki: error: the name "), result.stderr
+    assert shown in lines[0]
+    assert not out.exists() or not any(out.rglob("signCert.der"))

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pki.entropy import SeededEntropy
 from pki.errors import InvalidRRNError
-from pki.rrn import RRN, check_digit, synthetic_rrn
+from pki.rrn import MAX_RANDOM_RRNS, RRN, check_digit, random_rrns, synthetic_rrn
 
 
 def test_valid_rrn_parses_with_or_without_hyphen():
@@ -72,3 +73,92 @@ def test_synthetic_rrns_always_validate(day, female, serial):
 def test_rrn_parser_only_raises_its_own_error(text):
     with contextlib.suppress(InvalidRRNError):
         RRN.parse(text)
+
+
+# -- issue 13: the check digit's error, the seventh digit, numbers since October 2020 -----
+
+
+def test_wrong_check_digit_error_names_the_right_one():
+    rrn = synthetic_rrn(dt.date(1985, 1, 2), serial=77)
+    expected = int(rrn.digits[12])
+    found = (expected + 4) % 10
+    with pytest.raises(InvalidRRNError) as info:
+        RRN.parse(rrn.digits[:12] + str(found))
+    assert info.value.rule == "check-digit"
+    assert (info.value.found, info.value.expected) == (found, expected)
+    assert f"check digit is {found}, expected {expected}" in str(info.value)
+    assert rrn.digits[7:12] not in str(info.value)  # the number itself stays out
+
+
+@pytest.mark.parametrize(("birth", "female", "foreigner", "seventh"), [
+    (dt.date(1899, 12, 31), False, False, "9"),
+    (dt.date(1850, 1, 1), True, False, "0"),
+    (dt.date(1990, 5, 17), False, False, "1"),
+    (dt.date(1990, 5, 17), True, False, "2"),
+    (dt.date(2003, 4, 5), False, False, "3"),
+    (dt.date(2003, 4, 5), True, False, "4"),
+    (dt.date(1970, 4, 5), False, True, "5"),
+    (dt.date(1970, 4, 5), True, True, "6"),
+    (dt.date(2005, 6, 7), False, True, "7"),
+    (dt.date(2005, 6, 7), True, True, "8"),
+])
+def test_seventh_digit_encodes_century_sex_and_foreigner(birth, female, foreigner, seventh):
+    rrn = synthetic_rrn(birth, female=female, foreigner=foreigner, serial=3)
+    assert rrn.digits[6] == seventh
+    parsed = RRN.parse(rrn.digits)
+    assert (parsed.birth_date, parsed.female, parsed.foreigner) == (birth, female, foreigner)
+
+
+@pytest.mark.parametrize("birth", [dt.date(1799, 12, 31), dt.date(2100, 1, 1)])
+def test_synthetic_rrn_outside_the_centuries_the_seventh_digit_knows(birth):
+    with pytest.raises(InvalidRRNError) as info:
+        synthetic_rrn(birth)
+    assert info.value.rule == "date"
+
+
+def test_no_seventh_digit_for_a_foreigner_born_before_1900():
+    with pytest.raises(InvalidRRNError, match="1900") as info:
+        synthetic_rrn(dt.date(1890, 1, 1), foreigner=True)
+    assert info.value.rule == "date"
+
+
+@pytest.mark.parametrize("last", range(10))
+def test_numbers_of_births_since_october_2020_have_no_check_digit(last):
+    """From October 2020 the six digits after the seventh are random: no check digit."""
+    first12 = "2103043" + "98765"
+    rrn = RRN.parse(first12 + str(last))
+    assert rrn.birth_date == dt.date(2021, 3, 4)
+    assert not rrn.check_digit_applies
+
+
+def test_births_just_before_october_2020_keep_the_check_digit():
+    rrn = synthetic_rrn(dt.date(2020, 9, 30), serial=5)
+    assert rrn.check_digit_applies
+    wrong = rrn.digits[:12] + str((int(rrn.digits[12]) + 1) % 10)
+    with pytest.raises(InvalidRRNError):
+        RRN.parse(wrong)
+    assert not synthetic_rrn(dt.date(2020, 10, 1)).check_digit_applies
+
+
+def test_synthetic_rrns_pass_validators_of_either_era():
+    """A synthetic number born since October 2020 still carries a correct check digit, so a
+    validator that (wrongly) checks it everywhere accepts it too."""
+    rrn = synthetic_rrn(dt.date(2024, 2, 29), female=True, serial=4321)
+    assert check_digit(rrn.digits[:12]) == int(rrn.digits[12])
+
+
+def test_random_rrns_are_distinct_valid_and_of_the_asked_person():
+    rrns = random_rrns(dt.date(1990, 5, 17), count=200, female=True,
+                       entropy=SeededEntropy("rrn"))
+    assert len({r.digits for r in rrns}) == 200
+    for rrn in rrns:
+        assert RRN.parse(rrn.digits) == rrn
+        assert (rrn.birth_date, rrn.female, rrn.foreigner) == (dt.date(1990, 5, 17), True, False)
+        assert int(rrn.digits[7:9]) <= 95  # a region code real validators accept
+
+
+def test_random_rrns_can_give_every_number_of_a_day_and_no_more():
+    rrns = random_rrns(dt.date(2001, 1, 1), count=MAX_RANDOM_RRNS, entropy=SeededEntropy(1))
+    assert len({r.digits for r in rrns}) == MAX_RANDOM_RRNS
+    with pytest.raises(ValueError):
+        random_rrns(dt.date(2001, 1, 1), count=MAX_RANDOM_RRNS + 1, entropy=SeededEntropy(1))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,35 +34,32 @@ REASONS = ["keyCompromise", "superseded", "cessationOfOperation", "affiliationCh
 
 
 def populate(home_path: Path, n: int, ca_dir: Path) -> None:
-    """N revoked rows in the kpki store and the same N lines in an openssl index.txt."""
-    from pki.home import Home
+    """N revoked certificates in the kpki store (recorded as revoked through the store's
+    interface, in one transaction) and the same N lines in an openssl index.txt."""
+    from cryptography import x509
 
-    with Home.open(home_path) as home:
-        ca_id = home.store._conn.execute("SELECT id FROM cas WHERE label = 'yessign'"
-                                         ).fetchone()[0]
-        cert_der = home.store.get_ca("yessign").der
-    revoked_at = "2026-03-01T00:00:00Z"
-    not_after = "2027-03-01T14:59:59Z"
-    conn = sqlite3.connect(home_path / "kpki.db")
-    conn.execute("PRAGMA synchronous = OFF")  # setup only
+    from pki.home import Home
+    from pki.store import CertificateRecord, CertStatus, KeyOrigin
+
+    revoked_at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    not_after = dt.datetime(2027, 3, 1, 14, 59, 59, tzinfo=dt.UTC)
     index_lines = []
-    rows = []
-    for i in range(n):
-        serial = secrets.token_hex(16).upper().lstrip("0") or "1"
-        reason = REASONS[i % len(REASONS)]
-        rows.append((ca_id, serial, f"CN=bench{i}", "bench", "joint-general", "revoked",
-                     "2026-03-01T00:00:00Z", not_after, cert_der, revoked_at, "public-key",
-                     revoked_at, reason))
-        even = serial.zfill(len(serial) + len(serial) % 2)
-        index_lines.append(f"R\t270301145959Z\t260301000000Z,{reason}\t{even}\tunknown\t"
-                           f"/CN=bench{i}\n")
-    conn.execute("DROP TRIGGER certificates_audit_issue")  # setup only: no audit rows
-    conn.executemany(
-        "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
-        "not_before, not_after, der, issued_at, key_origin, revoked_at, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.commit()
-    conn.close()
+    with Home.open(home_path) as home:
+        cert_der = home.store.get_ca("yessign").der
+        with home.store.transaction() as tx:
+            for i in range(n):
+                serial = int.from_bytes(secrets.token_bytes(16)) or 1
+                reason = REASONS[i % len(REASONS)]
+                tx.put_certificate(CertificateRecord(
+                    ca="yessign", serial=serial, subject=f"CN=bench{i}", holder="bench",
+                    profile="joint-general", status=CertStatus.REVOKED,
+                    not_before=revoked_at, not_after=not_after, der=cert_der,
+                    issued_at=revoked_at, key_origin=KeyOrigin.PUBLIC_KEY,
+                    revoked_at=revoked_at, reason=x509.ReasonFlags(reason)))
+                hex_serial = format(serial, "X")
+                even = hex_serial.zfill(len(hex_serial) + len(hex_serial) % 2)
+                index_lines.append(f"R\t270301145959Z\t260301000000Z,{reason}\t{even}\t"
+                                   f"unknown\t/CN=bench{i}\n")
     (ca_dir / "index.txt").write_text("".join(index_lines))
     (ca_dir / "index.txt.attr").write_text("unique_subject = no\n")
     (ca_dir / "crlnumber").write_text("01\n")
@@ -100,8 +97,8 @@ def kpki_child(home_path: str, mode: str) -> None:
             print(json.dumps({"seconds": time.perf_counter() - start,
                               "entries": crl.info.entries, "bytes": len(crl.der)}))
             return
-        serials = [int(r[0], 16) for r in home.store._conn.execute(
-            "SELECT serial FROM certificates WHERE status = 'revoked' LIMIT 1000")]
+        serials = [entry.serial for entry in itertools.islice(
+            home.store.crl_entries("yessign", at=at), 1000)]
         for serial in serials:  # 1,000 changes: revoked ones turned into suspended
             with home.store.transaction() as tx:
                 tx.set_status("yessign", serial, status=lifecycle.CertStatus.SUSPENDED,
@@ -121,10 +118,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         if args.child[1].startswith("setup"):
+            from pki.clock import FixedClock
             from pki.home import Home
 
             home_path = Path(args.child[0])
-            Home.create(home_path, passphrase=None).close()
+            # Made before the revocations and the CRLs, whose times are fixed: a CA's time
+            # never goes backwards (its CRLs are dated no earlier than its latest event).
+            made = FixedClock(dt.datetime(2026, 2, 28, tzinfo=dt.UTC))
+            Home.create(home_path, passphrase=None, clock=made).close()
             populate(home_path, int(args.child[1].split(":")[1]), home_path.parent / "openssl-ca")
         else:
             kpki_child(*args.child)

@@ -36,8 +36,9 @@ from pki.store import CRLEntry
 
 
 def crl_of(size: int, ca_cert, ca_key, url: str, at: dt.datetime) -> CRLIndex:  # type: ignore[no-untyped-def]
-    entries = (CRLEntry(secrets.token_hex(16), "2026-01-01T00:00:00Z", "keyCompromise", None)
-               for _ in range(size))
+    revoked_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    entries = (CRLEntry(int.from_bytes(secrets.token_bytes(16)), revoked_at,
+                        x509.ReasonFlags.key_compromise, None) for _ in range(size))
     scope = x509.IssuingDistributionPoint(
         full_name=[x509.UniformResourceIdentifier(url)], relative_name=None,
         only_contains_user_certs=False, only_contains_ca_certs=False, only_some_reasons=None,

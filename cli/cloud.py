@@ -100,7 +100,7 @@ def institution_add(obj: Context, name: str, out: Path | None) -> None:
     """Register institution NAME and give out its API key (shown once)."""
     from pki.cloud.service import add_institution
     from pki.cloud.vault import vault_secret_for
-    from pki.store.sqlite.cloud import CloudSQL
+    from pki.store.sqlite.legacy_cloud import CloudSQL
 
     with obj.open_home() as home:
         sql = CloudSQL(home.store)

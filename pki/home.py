@@ -617,7 +617,7 @@ class Home:
         from .cloud.boot import Boot
         from .cloud.service import Cloud
         from .cloud.vault import Vault, secret_check, vault_secret_for
-        from .store.sqlite.cloud import CloudSQL
+        from .store.sqlite.legacy_cloud import CloudSQL
 
         label = ca or self.cloud_ca_label()
         if label is None:

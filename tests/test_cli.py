@@ -387,19 +387,10 @@ def test_failed_file_delivery_records_nothing(runner, cli_home, tmp_path, secret
 
 def test_failed_commit_removes_the_written_files(runner, cli_home, tmp_path, secrets_dir,
                                                  monkeypatch):
-    from pki.errors import StoreError
-    from pki.store import sqlite as sqlite_module
+    from pki.store.sqlite import SQLiteStore
 
-    real_exit = sqlite_module._Transaction.__exit__
-
-    def commit_fails(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._active = False
-            self._conn.execute("ROLLBACK")
-            raise StoreError("cannot commit: disk I/O error")
-        return real_exit(self, exc_type, exc, tb)
-
-    monkeypatch.setattr(sqlite_module._Transaction, "__exit__", commit_fails)
+    # The SQLite store's test hooks: every store the command opens fails its commits.
+    monkeypatch.setattr(SQLiteStore, "on_open", [lambda store: store.fail_commits(100)])
     out = tmp_path / "out"
     result = issue(runner, cli_home, out, key=secrets_dir / "key")
     monkeypatch.undo()

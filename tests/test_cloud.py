@@ -383,7 +383,7 @@ def serve_cloud(home_path: Path, *, key_pool=None, kdf: KDFParams | None = FAST_
 
 def add_institution(home_path: Path, name: str) -> str:
     from pki.cloud.service import add_institution as add
-    from pki.store.sqlite.cloud import CloudSQL
+    from pki.store.sqlite.legacy_cloud import CloudSQL
 
     with Home.open(home_path) as home:
         return add(CloudSQL(home.store), name, at=home.clock.now())

@@ -50,15 +50,19 @@ def _revoked_serials(crl):
 def test_encoder_matches_pycas_builder_byte_for_byte(authority, ca_key, clock):
     cert = authority.certificate
     at = clock.now()
+    utc = dt.UTC
     entries = [
-        CRLEntry("7F01", "2026-03-01T00:00:00Z", None, None),
-        CRLEntry("80FF", "2026-03-02T10:11:12Z", "keyCompromise", "2026-02-27T00:00:00Z"),
-        CRLEntry("0123456789ABCDEF0123456789ABCDEF", "2051-01-01T00:00:00Z",
-                 "certificateHold", None),
-        CRLEntry("5", "2026-03-03T00:00:00Z", "unspecified", None),
-        CRLEntry("6", "2026-03-04T00:00:00Z", "removeFromCRL", None),
-        CRLEntry("0000ab", "2026-03-05T00:00:00Z", None, None),  # padded text, minimal DER
-        CRLEntry("00ff", "2026-03-05T00:00:00Z", None, None),
+        CRLEntry(0x7F01, dt.datetime(2026, 3, 1, tzinfo=utc), None, None),
+        CRLEntry(0x80FF, dt.datetime(2026, 3, 2, 10, 11, 12, tzinfo=utc), R.key_compromise,
+                 dt.datetime(2026, 2, 27, tzinfo=utc)),
+        CRLEntry(0x0123456789ABCDEF0123456789ABCDEF, dt.datetime(2051, 1, 1, tzinfo=utc),
+                 R.certificate_hold, None),
+        CRLEntry(5, dt.datetime(2026, 3, 3, tzinfo=utc), R.unspecified, None),
+        CRLEntry(6, dt.datetime(2026, 3, 4, tzinfo=utc), R.remove_from_crl, None),
+        CRLEntry(0xAB, dt.datetime(2026, 3, 5, tzinfo=utc), None, None),  # one byte, high bit
+        CRLEntry(0xFF, dt.datetime(2026, 3, 5, tzinfo=utc), None, None),
+        CRLEntry(7, dt.datetime(2026, 3, 6, 1, 2, 3, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+                 R.superseded, None),  # a KST time is written in UTC
     ]
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     extensions = [
@@ -80,14 +84,13 @@ def test_encoder_matches_pycas_builder_byte_for_byte(authority, ca_key, clock):
     builder = (x509.CertificateRevocationListBuilder().issuer_name(cert.subject)
                .last_update(at).next_update(at + dt.timedelta(days=1)))
     for e in entries:
-        revoked = (x509.RevokedCertificateBuilder().serial_number(int(e.serial_hex, 16))
-                   .revocation_date(dt.datetime.strptime(e.revoked_at, "%Y-%m-%dT%H:%M:%SZ")
-                                    .replace(tzinfo=dt.UTC)))
-        if e.reason not in (None, "unspecified"):
-            revoked = revoked.add_extension(x509.CRLReason(R(e.reason)), critical=False)
+        revoked = (x509.RevokedCertificateBuilder().serial_number(e.serial)
+                   .revocation_date(e.revoked_at))
+        if e.reason not in (None, R.unspecified):
+            revoked = revoked.add_extension(x509.CRLReason(e.reason), critical=False)
         if e.invalidity_date:
-            revoked = revoked.add_extension(x509.InvalidityDate(dt.datetime.strptime(
-                e.invalidity_date, "%Y-%m-%dT%H:%M:%SZ")), critical=False)
+            revoked = revoked.add_extension(
+                x509.InvalidityDate(e.invalidity_date.replace(tzinfo=None)), critical=False)
         builder = builder.add_revoked_certificate(revoked.build())
     for ext in extensions:
         builder = builder.add_extension(ext.value, ext.critical)
@@ -347,7 +350,8 @@ def test_an_entry_with_an_unsupported_reason_is_a_revocation_data_error(authorit
     at = clock.now()
     der, _ = encode_crl(issuer=authority.certificate.subject, this_update=at,
                         next_update=at + dt.timedelta(days=1),
-                        entries=[CRLEntry("7F01", "2026-03-01T00:00:00Z", "keyCompromise", None)],
+                        entries=[CRLEntry(0x7F01, dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+                                          R.key_compromise, None)],
                         extensions=[], key=ca_key)
     reason = bytes.fromhex("0603551d1504030a0101")  # crlReason keyCompromise
     assert der.count(reason) == 1

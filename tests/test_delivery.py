@@ -19,7 +19,7 @@ from pki.delivery import NPKIDelivery, recover_deliveries, undelivered
 from pki.errors import FolderExistsError, InvalidNameError, StoreError
 from pki.home import Home
 from pki.keys import npki
-from pki.store.sqlite import SQLiteStore
+from pki.store import open_store, sqlite_url
 from tests.crash import CrashRunner
 from tests.test_cli import assert_one_line_error
 
@@ -36,7 +36,7 @@ def _certificates_on_disk(base: Path) -> list[tuple[Path, bytes]]:
 
 
 def _stored(home_path: Path) -> set[bytes]:
-    store = SQLiteStore(home_path / "kpki.db")
+    store = open_store(sqlite_url(home_path / "kpki.db"))
     try:
         return {r.der for r in store.list_certificates()}
     finally:
@@ -74,23 +74,11 @@ def test_files_get_their_names_only_after_the_commit(home, authority, tmp_path, 
         "certificate.delivered"
 
 
-def test_a_failed_commit_leaves_no_files(home, authority, tmp_path, monkeypatch):
-    from pki.store import sqlite as sqlite_module
-
-    real_exit = sqlite_module._Transaction.__exit__
-
-    def commit_fails(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._active = False
-            self._conn.execute("ROLLBACK")
-            raise StoreError("cannot commit: disk I/O error")
-        return real_exit(self, exc_type, exc, tb)
-
-    monkeypatch.setattr(sqlite_module._Transaction, "__exit__", commit_fails)
+def test_a_failed_commit_leaves_no_files(home, authority, tmp_path):
     out = tmp_path / "out"
+    home.store.fail_commits(1)  # the SQLite store's test hook: COMMIT fails, rolled back
     with pytest.raises(StoreError):
         authority.issue_joint(name="홍길동", rrn=RRN, deliver=NPKIDelivery(out, password=PASSWORD))
-    monkeypatch.undo()
     assert home.store.list_certificates() == []
     assert _certificates_on_disk(out) == [] and _leftovers(out) == []
 
@@ -260,49 +248,43 @@ def test_force_replaces_the_folder(tmp_path, key_pool, clock):
     assert _leftovers(out) == []
 
 
-def test_python_api_refusal_uses_up_the_cn(home, authority, tmp_path):
+def _recreated(home, key_pool):
+    """Another home like ``home`` (as after re-creating it): its CA's CN sequence starts
+    again, so its first certificate for the same holder names the same folder."""
+    return Home.in_memory(clock=home.clock, key_generator=key_pool)
+
+
+def test_python_api_refusal_uses_up_the_cn(home, authority, tmp_path, key_pool):
     out = tmp_path / "out"
     issued = authority.issue_joint(name="홍길동", rrn=RRN,
                                    deliver=NPKIDelivery(out, password=PASSWORD))
     folder = npki.folder_for(out, issued.certificate)
-    # As after re-creating the home: the CA's sequence starts again, the folder is there.
-    home.store._conn.execute("UPDATE cas SET cn_sequence = 0")
-    other = home.authority()
+    again_home = _recreated(home, key_pool)
+    other = again_home.authority()
     with pytest.raises(FolderExistsError) as refused:
         other.issue_joint(name="홍길동", rrn=RRN, deliver=NPKIDelivery(out, password=PASSWORD))
     assert refused.value.path == str(folder)
-    assert len(home.store.list_certificates()) == 1
+    assert again_home.store.list_certificates() == []
     again = other.issue_joint(name="홍길동", rrn=RRN, deliver=NPKIDelivery(out, password=PASSWORD))
     assert npki.folder_for(out, again.certificate) != folder
 
 
 def test_replace_puts_the_old_folder_back_when_the_issuance_fails(home, authority, tmp_path,
-                                                                  monkeypatch):
-    from pki.store import sqlite as sqlite_module
-
+                                                                  key_pool):
     out = tmp_path / "out"
     issued = authority.issue_joint(name="홍길동", rrn=RRN,
                                    deliver=NPKIDelivery(out, password=PASSWORD))
     folder = npki.folder_for(out, issued.certificate)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    home.store._conn.execute("UPDATE cas SET cn_sequence = 0")
-    other = home.authority()
-    real_exit = sqlite_module._Transaction.__exit__
-
-    def commit_fails(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._active = False
-            self._conn.execute("ROLLBACK")
-            raise StoreError("cannot commit: disk I/O error")
-        return real_exit(self, exc_type, exc, tb)
-
-    monkeypatch.setattr(sqlite_module._Transaction, "__exit__", commit_fails)
+    again_home = _recreated(home, key_pool)
+    other = again_home.authority()
+    again_home.store.fail_commits(1)
     with pytest.raises(StoreError):
         other.issue_joint(name="홍길동", rrn=RRN,
                           deliver=NPKIDelivery(out, password=PASSWORD, replace=True))
-    monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert _leftovers(out) == []
+    assert again_home.store.list_certificates() == []
     assert len(home.store.list_certificates()) == 1
 
 

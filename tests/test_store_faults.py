@@ -5,7 +5,9 @@ second ROLLBACK used to hide the cause behind "cannot rollback - no transaction 
 nothing is half-written and the store works again once there is room. A read-only home can
 still be read (``kpki cert list``); writing commands fail with one line saying why.
 
-SQLITE_FULL is provoked with ``PRAGMA max_page_count`` (the store cannot grow). A read-only
+SQLITE_FULL is provoked with the SQLite store's test hook
+:meth:`pki.store.sqlite.SQLiteStore.limit_growth` (``PRAGMA max_page_count``: the store
+cannot grow). A read-only
 home is made with ``chmod -R a-w``; as root, the kpki process runs without the capabilities
 that let root write anyway (``setpriv``).
 """
@@ -30,19 +32,13 @@ from tests.test_cli import assert_one_line_error
 
 RRN = "9005171234566"
 KPKI = str(Path(sys.executable).parent / "kpki")
-NO_LIMIT = 1073741823
-
-
-def _cap_growth(conn: sqlite3.Connection) -> None:
-    (pages,) = conn.execute("PRAGMA page_count").fetchone()
-    conn.execute(f"PRAGMA max_page_count = {pages}")
 
 
 # -- a full disk ----------------------------------------------------------------------------
 
 
 def test_a_full_disk_is_reported_as_a_full_disk(home, authority):
-    _cap_growth(home.store._conn)
+    home.store.limit_growth()
     issued = []
     with pytest.raises(DiskFullError) as caught:
         for _ in range(200):
@@ -53,13 +49,13 @@ def test_a_full_disk_is_reported_as_a_full_disk(home, authority):
     assert sorted(r.serial for r in home.store.list_certificates()) == sorted(issued)
     events = [e for e in home.store.audit_log() if e.action == "certificate.issued"]
     assert len(events) == len(issued)
-    home.store._conn.execute(f"PRAGMA max_page_count = {NO_LIMIT}")
+    home.store.limit_growth(None)
     assert home.store.find_certificates(authority.issue_joint(name="홍길동", rrn=RRN).serial)
 
 
 def test_a_full_disk_during_revocation_changes_nothing(home, authority):
     serials = [authority.issue_joint(name="홍길동", rrn=RRN).serial for _ in range(80)]
-    _cap_growth(home.store._conn)
+    home.store.limit_growth()
     revoked = []
     with pytest.raises(DiskFullError):
         for serial in serials:
@@ -72,13 +68,7 @@ def test_a_full_disk_during_revocation_changes_nothing(home, authority):
 
 def test_the_cli_says_the_disk_is_full(home, authority, monkeypatch):
     serials = [authority.issue_joint(name="홍길동", rrn=RRN).serial for _ in range(80)]
-    real_setup = SQLiteStore._setup
-
-    def capped(self, *, create):
-        real_setup(self, create=create)
-        _cap_growth(self._conn)
-
-    monkeypatch.setattr(SQLiteStore, "_setup", capped)
+    monkeypatch.setattr(SQLiteStore, "on_open", [lambda store: store.limit_growth()])
     runner = CliRunner()
     for serial in serials:
         result = runner.invoke(cli, ["--home", str(home.path), "cert", "revoke",
@@ -162,7 +152,7 @@ def test_writing_commands_on_a_read_only_home_fail_in_one_line(issued_serial, re
 
 
 def test_a_read_only_home_shows_changes_still_in_the_wal(home, authority):
-    home.store._conn.execute("PRAGMA wal_autocheckpoint = 0")
+    home.store.keep_changes_in_wal()
     serial = format(authority.issue_joint(name="홍길동", rrn=RRN).serial, "X")
     wal = Path(home.store.path + "-wal")
     assert wal.stat().st_size > 0  # the certificate is only in the WAL so far
@@ -184,17 +174,15 @@ def test_a_read_only_home_shows_changes_still_in_the_wal(home, authority):
 def test_the_python_store_opens_read_only_and_refuses_writes(home, authority, monkeypatch):
     path = home.store.path
     home.close()
-    real_setup = SQLiteStore._setup
     # what SQLite answers in a folder it cannot write, before the store reopens read-only
     error = sqlite3.OperationalError("attempt to write a readonly database")
     error.sqlite_errorcode = sqlite3.SQLITE_READONLY_DIRECTORY  # type: ignore[attr-defined]
 
-    def refuse_coded(self, *, create):
-        if not self.read_only:
+    def refuse_writable(store):
+        if not store.read_only:
             raise error
-        real_setup(self, create=create)
 
-    monkeypatch.setattr(SQLiteStore, "_setup", refuse_coded)
+    monkeypatch.setattr(SQLiteStore, "on_open", [refuse_writable])
     store = SQLiteStore(path)
     try:
         assert store.read_only

@@ -49,7 +49,7 @@ from ..profiles import Family, FinancialKind
 from ..rrn import RRN
 from ..signing.cms import PURPOSES, KeySigner, sign
 from ..store import CertificateRecord, CertStatus
-from ..store.sqlite.cloud import CloudSQL, CodeOutcome
+from ..store.sqlite.legacy_cloud import CloudSQL, CodeOutcome
 from .boot import Boot
 from .pin import PinPolicyError, check_pin
 from .vault import Vault

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..errors import VaultError, WrongPasswordError
 from ..fsutil import atomic_write
+from ..store.records import Sealed
 
 __all__ = ["KDFParams", "Sealed", "Sealer", "Vault", "VaultError", "load_vault_secret",
            "secret_check", "vault_secret_for"]
@@ -66,19 +67,6 @@ class KDFParams:
         if not (2 <= params.n <= 2**20 and 1 <= params.r <= 32 and 1 <= params.p <= 16):
             raise VaultError(f"KDF parameters out of range: {text}")
         return params
-
-
-@dataclass(frozen=True)
-class Sealed:
-    """What the database keeps for one key: nothing usable without PIN and secret."""
-
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
-    kdf: str
-    secret_check: str | None = None
-    """The check value of the secret it was sealed under (None: sealed before kpki kept
-    one; adopted at the next start)."""
 
 
 def load_vault_secret(path: Path, *, create: bool = False) -> bytes:

@@ -101,7 +101,7 @@ def delta_url(crl_url: str) -> str:
 def _removals(changes: Iterator[tuple[CertStatus, CRLEntry]]) -> Iterator[CRLEntry]:
     for status, entry in changes:
         if status is CertStatus.VALID:  # resumed since the base
-            yield CRLEntry(entry.serial_hex, entry.revoked_at, "removeFromCRL", None)
+            yield CRLEntry(entry.serial, entry.revoked_at, x509.ReasonFlags.remove_from_crl, None)
         else:
             yield entry
 

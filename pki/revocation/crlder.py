@@ -3,15 +3,17 @@
 Why this exists: pyca/cryptography's ``CertificateRevocationListBuilder`` re-checks the
 whole list on every ``add_revoked_certificate``, which is quadratic (100,000 entries take
 over 20 s), and would need a million entry objects in memory besides. A CRL is a fixed
-shape: this module encodes its entries straight from the stored strings (serial hex,
-timestamps, reason names) into one growing buffer, and its extensions from pyca's own
-``public_bytes()``. ``tests/test_crl.py`` checks the output byte for byte against pyca's
-builder; signing goes through pyca (RSA PKCS #1 v1.5, SHA-256).
+shape: this module encodes its entries (:class:`pki.store.CRLEntry`, streamed from the
+store) into one growing buffer, times and reason extensions from small caches, and its
+extensions from pyca's own ``public_bytes()``. ``tests/test_crl.py`` checks the output
+byte for byte against pyca's builder; signing goes through pyca (RSA PKCS #1 v1.5,
+SHA-256).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..der import header, tlv
 from ..store import CRLEntry
 
-__all__ = ["encode_crl", "encode_time", "utc_text"]
+__all__ = ["encode_crl", "encode_time"]
 
 _SHA256_WITH_RSA = bytes.fromhex("300d06092a864886f70d01010b0500")
 _VERSION_2 = bytes.fromhex("020101")
@@ -38,49 +40,51 @@ _OID_DER = {
 }
 _REASON_EXTENSION = bytes.fromhex("0603551d15")
 _INVALIDITY_EXTENSION = bytes.fromhex("0603551d18")
-_REASON_CODES = {
-    "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3, "superseded": 4,
-    "cessationOfOperation": 5, "certificateHold": 6, "removeFromCRL": 8,
-    "privilegeWithdrawn": 9, "aACompromise": 10,
-}
 # "unspecified" (0) is written as no reasonCode at all, as RFC 5280 section 5.3.1 asks.
-_REASON_EXTENSIONS = {
-    name: tlv(0x30, _REASON_EXTENSION + tlv(0x04, bytes((0x0A, 0x01, code))))
-    for name, code in _REASON_CODES.items()
+_REASON_CODES = {
+    x509.ReasonFlags.key_compromise: 1, x509.ReasonFlags.ca_compromise: 2,
+    x509.ReasonFlags.affiliation_changed: 3, x509.ReasonFlags.superseded: 4,
+    x509.ReasonFlags.cessation_of_operation: 5, x509.ReasonFlags.certificate_hold: 6,
+    x509.ReasonFlags.remove_from_crl: 8, x509.ReasonFlags.privilege_withdrawn: 9,
+    x509.ReasonFlags.aa_compromise: 10,
 }
+_REASON_EXTENSIONS: dict[x509.ReasonFlags | None, bytes] = {
+    reason: tlv(0x30, _REASON_EXTENSION + tlv(0x04, bytes((0x0A, 0x01, code))))
+    for reason, code in _REASON_CODES.items()
+}
+_REASON_EXTENSIONS[None] = _REASON_EXTENSIONS[x509.ReasonFlags.unspecified] = b""
 
 
-def utc_text(value: dt.datetime) -> str:
-    """The store's timestamp text for ``value``."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _digits(value: dt.datetime) -> str:
+    """``YYYYMMDDHHMMSS`` of ``value`` in UTC (a naive value is taken as UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return (f"{value.year:04d}{value.month:02d}{value.day:02d}"
+            f"{value.hour:02d}{value.minute:02d}{value.second:02d}")
 
 
-def encode_time(text: str) -> bytes:
-    """``YYYY-MM-DDTHH:MM:SSZ`` as RFC 5280 Time: UTCTime up to 2049, else GeneralizedTime."""
-    digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-    if 1950 <= int(text[0:4]) < 2050:
+@functools.lru_cache(maxsize=4096)
+def encode_time(value: dt.datetime) -> bytes:
+    """RFC 5280 Time to the second: UTCTime up to 2049, else GeneralizedTime."""
+    digits = _digits(value)
+    if 1950 <= int(digits[:4]) < 2050:
         return b"\x17\x0d" + digits[2:].encode() + b"Z"
     return b"\x18\x0f" + digits.encode() + b"Z"
 
 
-def _generalized_time(text: str) -> bytes:
-    digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-    return b"\x18\x0f" + digits.encode() + b"Z"
-
-
-def _serial(serial_hex: str) -> bytes:
-    value = int(serial_hex, 16)  # canonical whatever the padding of the text
-    return tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+@functools.lru_cache(maxsize=1024)
+def _invalidity_extension(value: dt.datetime) -> bytes:
+    return tlv(0x30, _INVALIDITY_EXTENSION + tlv(
+        0x04, b"\x18\x0f" + _digits(value).encode() + b"Z"))
 
 
 def _entry(entry: CRLEntry) -> bytes:
-    extensions = b""
-    if entry.reason is not None and entry.reason != "unspecified":
-        extensions += _REASON_EXTENSIONS[entry.reason]
+    serial = entry.serial
+    body = (tlv(0x02, serial.to_bytes(serial.bit_length() // 8 + 1, "big"))
+            + encode_time(entry.revoked_at))
+    extensions = _REASON_EXTENSIONS[entry.reason]
     if entry.invalidity_date is not None:
-        extensions += tlv(0x30, _INVALIDITY_EXTENSION + tlv(
-            0x04, _generalized_time(entry.invalidity_date)))
-    body = _serial(entry.serial_hex) + encode_time(entry.revoked_at)
+        extensions += _invalidity_extension(entry.invalidity_date)
     if extensions:
         body += tlv(0x30, extensions)
     return tlv(0x30, body)
@@ -102,7 +106,7 @@ def encode_crl(*, issuer: x509.Name, this_update: dt.datetime, next_update: dt.d
         revoked += _entry(entry)
         count += 1
     head = (_VERSION_2 + _SHA256_WITH_RSA + issuer.public_bytes()
-            + encode_time(utc_text(this_update)) + encode_time(utc_text(next_update)))
+            + encode_time(this_update) + encode_time(next_update))
     revoked_header = header(0x30, len(revoked)) if count else b""
     tail = (tlv(0xA0, tlv(0x30, b"".join(_extension(e) for e in extensions)))
             if extensions else b"")

@@ -1,0 +1,361 @@
+"""What every store backend does, as protocols.
+
+Reads are methods of :class:`Store`; every write happens inside the one unit of work,
+:meth:`Store.transaction`, whose object (:class:`StoreTransaction`) carries all writes:
+certificates, revocation, CRLs, OCSP signers, deliveries, the audit log and the cloud. So a
+cloud issuance records the certificate, its sealed key, its registrations and their audit
+rows in one commit, or nothing. A transaction takes the store's write lock when it starts;
+its reads see the state under that lock (read, decide, write, with no other writer in
+between).
+
+``tests/test_store_contract.py`` states what a backend must do; a new backend is tested by
+adding it to that suite's backend parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from .records import (
+    AuditEvent,
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    CloudUser,
+    CRLEntry,
+    CRLInfo,
+    DeliveryRecord,
+    HistoryEntry,
+    Institution,
+    Message,
+    OCSPSignerRecord,
+    PendingCode,
+    PublishedCRL,
+    Sealed,
+    VaultRecord,
+)
+
+__all__ = [
+    "CertificateReads",
+    "CertificateWrites",
+    "CloudReads",
+    "CloudWrites",
+    "RegistrationReads",
+    "RegistrationWrites",
+    "Store",
+    "StoreTransaction",
+]
+
+
+# -- CAs, certificates, revocation, CRLs, OCSP signers, deliveries, audit ---------------------
+
+
+class CertificateWrites(Protocol):
+    """Writes of the CA side, inside a transaction."""
+
+    def reserve_cn_sequence(self, ca: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive numbers of the CA's subscriber CN sequence and
+        return the first (the sequence starts at 1)."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def put_ca(self, record: CARecord) -> None:
+        """Record a CA; :class:`pki.errors.StoreError` if the label is taken."""
+        ...
+
+    def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
+        """The time to record for an event of ``ca`` happening at ``at`` by the clock: never
+        earlier than the CA's previous event, however the clock moved. Every write below
+        that records a time of a CA goes through this rule (unless the store was opened for
+        a clock that travels on purpose, as a test PKI's does)."""
+        ...
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        """Record a certificate (with every field of ``record``) and its
+        ``certificate.issued`` audit row (``issued_at`` as :meth:`event_time` gives it);
+        :class:`pki.errors.SerialInUseError` if the CA has used the serial before (the
+        transaction stays usable)."""
+        ...
+
+    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """Append an audit row; a row about a CA is dated as :meth:`event_time` says. The
+        log is append-only: the backend refuses to change or remove a row."""
+        ...
+
+    def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
+        """Read a certificate inside the transaction (under its write lock)."""
+        ...
+
+    def set_status(self, ca: str, serial: int, *, status: CertStatus, at: dt.datetime,
+                   revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
+                   invalidity_date: dt.datetime | None) -> None:
+        """Change a certificate's status; the CA's change counter moves on. ``at`` follows
+        :meth:`event_time`, and so does ``revoked_at`` when it equals ``at`` (the event puts
+        the certificate on the CRL); an earlier ``revoked_at`` (a suspension lapsing into a
+        revocation) is kept."""
+        ...
+
+    def reserve_crl(self, ca: str, at: dt.datetime) -> tuple[int, dt.datetime]:
+        """The next CRL number of ``ca`` (shared by full and delta CRLs) and the CRL's
+        thisUpdate: ``at``, or the CA's latest event time if that is later (a CRL is never
+        dated before a change it lists). Raises :class:`pki.errors.ClockBehindError` if
+        ``at`` is earlier than the thisUpdate of a CRL reserved before."""
+        ...
+
+    def record_crl(self, info: CRLInfo) -> None: ...
+
+    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes) -> bool:
+        """Keep the bytes of CRL ``number`` as the published full (or ``delta``) CRL of
+        ``ca``; False, and nothing changed, when the published one has that number or a
+        higher one (a slower publisher never goes back)."""
+        ...
+
+    def put_ocsp_signer(self, record: OCSPSignerRecord) -> None:
+        """Record a delegated OCSP signing certificate of a CA."""
+        ...
+
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        """Note where a certificate recorded in this transaction is being delivered."""
+        ...
+
+    def mark_delivered(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
+        """Finish a pending delivery and write its ``certificate.delivered`` audit row;
+        False (and nothing written) if it was not pending."""
+        ...
+
+    def pending_deliveries(self) -> Sequence[DeliveryRecord]:
+        """Deliveries not finished, read under the transaction's write lock."""
+        ...
+
+
+class CertificateReads(Protocol):
+    """Reads of the CA side."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def get_ca(self, label: str) -> CARecord:
+        """The CA labelled ``label``; :class:`pki.errors.UnknownCAError` if none."""
+        ...
+
+    def list_cas(self) -> Sequence[CARecord]: ...
+
+    def find_certificates(self, serial: int, *, ca: str | None = None
+                          ) -> Sequence[CertificateRecord]: ...
+
+    def list_certificates(self, *, ca: str | None = None, status: CertStatus | None = None,
+                          profile: str | None = None, holder: str | None = None
+                          ) -> Sequence[CertificateRecord]: ...
+
+    def audit_log(self, *, ca: str | None = None, serial: int | None = None
+                  ) -> Sequence[AuditEvent]: ...
+
+    def change_seq(self, ca: str) -> int:
+        """The CA's change counter: it moves whenever a certificate's status changes."""
+        ...
+
+    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None: ...
+
+    def published_crl(self, ca: str, delta: bool = False) -> PublishedCRL | None:
+        """The bytes of the CA's latest published full (or delta) CRL; None before one."""
+        ...
+
+    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
+        """Revoked and suspended certificates not yet expired at ``at``, streamed."""
+        ...
+
+    def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
+                      ) -> Iterator[tuple[CertStatus, CRLEntry]]:
+        """Certificates whose status changed after ``change_seq`` (for delta CRLs); a
+        certificate valid again carries the time of its change as ``revoked_at``."""
+        ...
+
+    def status_of(self, ca: str, serial: int
+                  ) -> tuple[CertStatus, dt.datetime | None, x509.ReasonFlags | None] | None:
+        """Status, time on the CRL and reason of one certificate (what OCSP needs), or None
+        if the CA never issued that serial."""
+        ...
+
+    def renewals_of(self, ca: str, serial: int) -> Sequence[int]:
+        """Serials of the certificates that renewed or reissued ``serial``."""
+        ...
+
+    def suspended_before(self, ca: str, cutoff: dt.datetime) -> Sequence[int]:
+        """Serials suspended since before ``cutoff``."""
+        ...
+
+    def ocsp_signer(self, ca: str) -> OCSPSignerRecord | None:
+        """The CA's latest OCSP signing certificate, or None."""
+        ...
+
+    def pending_deliveries(self, *, ca: str | None = None) -> Sequence[DeliveryRecord]:
+        """Deliveries recorded but not finished, oldest first."""
+        ...
+
+
+# -- registration: institutions, users, confirmation codes, messages --------------------------
+
+
+class RegistrationLookups(Protocol):
+    """Registration reads a transaction makes under its lock, as the store does outside."""
+
+    def wrong_codes(self, phone: str, institution_id: int, since: dt.datetime) -> int:
+        """Wrong confirmation codes to ``phone`` by ``institution_id``'s registrations made
+        since ``since``, over all of them."""
+        ...
+
+    def cloud_user(self, user_id: str) -> CloudUser | None: ...
+
+
+class RegistrationWrites(RegistrationLookups, Protocol):
+    def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime
+                        ) -> Institution:
+        """Record an institution; :class:`pki.errors.StoreError` if the name is taken."""
+        ...
+
+    def add_user(self, user: CloudUser) -> None: ...
+
+    def put_code(self, user_id: str, code_hash: str, *, expires_at: dt.datetime) -> None:
+        """The user's confirmation code (replacing one pending), no wrong guesses yet."""
+        ...
+
+    def pending_code(self, user_id: str) -> PendingCode | None: ...
+
+    def count_wrong_code(self, user_id: str) -> None:
+        """One more wrong guess of the user's pending code."""
+        ...
+
+    def confirm_user(self, user_id: str, *, at: dt.datetime) -> None:
+        """Mark the user confirmed and drop the pending code."""
+        ...
+
+    def record_message(self, message: Message) -> None:
+        """Keep a message sent to a phone (the built-in channel)."""
+        ...
+
+
+class RegistrationReads(RegistrationLookups, Protocol):
+    def institution_by_key_hash(self, api_key_hash: str) -> Institution | None: ...
+
+    def institutions(self) -> Sequence[Institution]: ...
+
+    def cloud_users(self, *, institution_id: int | None = None,
+                    phone: str | None = None) -> Sequence[CloudUser]:
+        """Users, oldest first, registered by ``institution_id`` and/or to ``phone``."""
+        ...
+
+    def messages(self, phone: str, institution_id: int) -> Sequence[Message]:
+        """Messages to ``phone`` that ``institution_id`` caused, oldest first."""
+        ...
+
+
+# -- the cloud: sealed keys, PIN checks, registrations, devices, history --------------------
+
+
+class CloudLookups(Protocol):
+    """Cloud reads a transaction makes under its lock, as the store does outside."""
+
+    def vault_record(self, ca: str, serial: int) -> VaultRecord | None: ...
+
+    def registrations(self, ca: str, serial: int) -> Sequence[int]:
+        """The institutions (ids) where the certificate is registered, oldest first."""
+        ...
+
+    def devices(self, user_id: str) -> Sequence[str]:
+        """The user's designated devices, oldest first."""
+        ...
+
+
+class CloudWrites(CloudLookups, Protocol):
+    def put_vault_record(self, record: VaultRecord) -> None:
+        """Keep a sealed key (of a certificate recorded in this or an earlier
+        transaction)."""
+        ...
+
+    def reseal(self, ca: str, serial: int, sealed: Sealed) -> None:
+        """Replace a key's sealed record (a new PIN)."""
+        ...
+
+    def register_certificate(self, ca: str, serial: int, institution_id: int, *,
+                             at: dt.datetime) -> bool:
+        """Register the certificate at the institution; False if it was already."""
+        ...
+
+    def pin_checks_in_flight(self, ca: str, serial: int) -> int: ...
+
+    def reserve_pin_check(self, ca: str, serial: int, *, boot: str, at: dt.datetime) -> int:
+        """Note a PIN check in flight by process ``boot``; returns its reservation."""
+        ...
+
+    def end_pin_check(self, reservation: int) -> None: ...
+
+    def forget_pin_checks(self, boot: str) -> int:
+        """Drop the PIN checks in flight of a process that is gone; returns how many."""
+        ...
+
+    def set_pin_failures(self, ca: str, serial: int, failures: int, *,
+                         locked_at: dt.datetime | None) -> None: ...
+
+    def note_renewal(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
+        """Record the renewal notice unless one is; False if it was."""
+        ...
+
+    def adopt_secret_check(self, check: str) -> int:
+        """Give sealed keys without a check value this one; returns how many."""
+        ...
+
+    def set_designated_only(self, user_id: str, on: bool) -> None: ...
+
+    def add_device(self, user_id: str, device: str, *, at: dt.datetime) -> None: ...
+
+    def remove_device(self, user_id: str, device: str) -> bool: ...
+
+    def add_history(self, user_id: str, entry: HistoryEntry) -> None: ...
+
+
+class CloudReads(CloudLookups, Protocol):
+    def vault_records_of(self, user_id: str) -> Sequence[VaultRecord]: ...
+
+    def is_registered(self, ca: str, serial: int, institution_id: int) -> bool: ...
+
+    def related(self, user_id: str, institution_id: int) -> bool:
+        """Whether the user registered with the institution: it registered the user, or
+        one of the user's certificates is registered there."""
+        ...
+
+    def secret_checks(self) -> Mapping[str | None, int]:
+        """Check value of the vault secret -> how many sealed keys carry it."""
+        ...
+
+    def pin_check_boots(self, *, ca: str | None = None, serial: int | None = None
+                        ) -> Sequence[str]:
+        """The processes (boots) with PIN checks in flight (of one key, or any)."""
+        ...
+
+    def history(self, user_id: str, limit: int = 20) -> Sequence[HistoryEntry]:
+        """The user's latest events, newest first."""
+        ...
+
+
+# -- the whole ---------------------------------------------------------------------------------
+
+
+class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, Protocol):
+    """Writes that commit together or not at all (with the reads they need)."""
+
+
+class Store(CertificateReads, RegistrationReads, CloudReads, Protocol):
+    """Reads, and the one way to write: :meth:`transaction`."""
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """``with store.transaction() as tx:``: commits when the block ends, rolls back
+        everything when it raises. Transactions on one store object do not nest."""
+        ...
+
+    def close(self) -> None: ...

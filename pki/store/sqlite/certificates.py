@@ -1,0 +1,424 @@
+"""The CA side of the SQLite store: CAs, certificates, revocation, CRLs (history, numbers and
+published bytes), OCSP signers, deliveries and the audit log.
+
+:class:`CertificateWritesSQL` is mixed into the transaction, :class:`CertificateReadsSQL`
+into the store; both run on the store's one connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+
+from ...errors import (
+    CertificateNotFoundError,
+    ClockBehindError,
+    SerialInUseError,
+    StoreError,
+    UnknownCAError,
+)
+from ..records import (
+    AuditEvent,
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    CRLEntry,
+    CRLInfo,
+    DeliveryRecord,
+    KeyOrigin,
+    OCSPSignerRecord,
+    PublishedCRL,
+)
+from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, reason_of, store_error, ts
+
+__all__ = ["CertificateReadsSQL", "CertificateWritesSQL"]
+
+_CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
+                 "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin, c.revoked_at, "
+                 "c.reason, c.invalidity_date, c.status_changed_at, c.ra, c.alias, c.replaces")
+_DELIVERY_COLUMNS = ("cas.label, d.serial, d.folder, d.staging, d.recorded_at, "
+                     "d.delivered_at")
+_PENDING_DELIVERIES = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN cas ON "
+                       "cas.id = d.ca_id WHERE d.delivered_at IS NULL")
+_SIGNER_COLUMNS = "cas.label, s.serial, s.der, s.not_after, s.key_label, s.issued_at"
+
+
+def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
+    return CertificateRecord(
+        ca=row[0], serial=int(row[1], 16), subject=row[2], holder=row[3], profile=row[4],
+        status=CertStatus(row[5]), not_before=parse_ts(row[6]), not_after=parse_ts(row[7]),
+        der=bytes(row[8]), issued_at=parse_ts(row[9]), key_origin=KeyOrigin(row[10]),
+        revoked_at=opt_ts(row[11]), reason=reason_of(row[12]),
+        invalidity_date=opt_ts(row[13]), status_changed_at=opt_ts(row[14]), ra=row[15],
+        alias=row[16], replaces=None if row[17] is None else int(row[17], 16),
+    )
+
+
+def _delivery_records(rows: Sequence[Any]) -> list[DeliveryRecord]:
+    return [DeliveryRecord(ca=r[0], serial=int(r[1], 16), folder=r[2], staging=r[3],
+                           recorded_at=parse_ts(r[4]), delivered_at=opt_ts(r[5]))
+            for r in rows]
+
+
+def _crl_entry(row: tuple[Any, ...]) -> CRLEntry:
+    return CRLEntry(int(row[0], 16), parse_ts(row[1]), reason_of(row[2]), opt_ts(row[3]))
+
+
+class CertificateWritesSQL(SQLiteConnection):
+    """Writes of the CA side; mixed into the store's transaction."""
+
+    _cursor: sqlite3.Cursor
+    _time_order: bool
+    _ca_ids: dict[str, int]  # CA rows are never deleted or relabelled
+
+    def _ca_id(self, label: str) -> int:
+        cached = self._ca_ids.get(label)
+        if cached is not None:
+            return cached
+        row = self._conn.execute("SELECT id FROM cas WHERE label = ?", (label,)).fetchone()
+        if row is None:
+            raise UnknownCAError(label)
+        self._ca_ids[label] = int(row[0])
+        return int(row[0])
+
+    def reserve_cn_sequence(self, ca: str, count: int = 1) -> int:
+        if count < 1:
+            raise ValueError("reserve at least one sequence number")
+        row = self._conn.execute(
+            "UPDATE cas SET cn_sequence = cn_sequence + ? WHERE label = ? "
+            "RETURNING cn_sequence", (count, ca)
+        ).fetchone()
+        if row is None:
+            raise UnknownCAError(ca)
+        return int(row[0]) - count + 1
+
+    def put_ca(self, record: CARecord) -> None:
+        parent_id = self._ca_id(record.parent) if record.parent else None
+        try:
+            self._conn.execute(
+                "INSERT INTO cas (label, parent_id, style, der, crl_url, ocsp_url, cps_url, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.label, parent_id, record.style, record.der, record.crl_url,
+                 record.ocsp_url, record.cps_url, ts(record.created_at)),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a CA labelled {record.label!r} exists already") from None
+
+    def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
+        """``at``, or the latest time recorded for an event of ``ca`` if the clock has gone
+        back past it; the CA's latest time moves on to the result."""
+        return self._advance(self._ca_id(ca), at)
+
+    def _advance(self, ca_id: int, at: dt.datetime) -> dt.datetime:
+        if not self._time_order:
+            return at
+        text = ts(at)
+        (latest,) = self._conn.execute(
+            "UPDATE cas SET last_event_at = max(coalesce(last_event_at, ?1), ?1) "
+            "WHERE id = ?2 RETURNING last_event_at", (text, ca_id)).fetchone()
+        return at if latest == text else parse_ts(latest)
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        ca_id = self._ca_id(record.ca)
+        issued_at = self._advance(ca_id, record.issued_at)
+        try:
+            self._cursor.execute(
+                "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
+                "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces, "
+                "revoked_at, reason, invalidity_date, status_changed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ca_id, hex_serial(record.serial), record.subject, record.holder,
+                 record.profile, record.status.value, ts(record.not_before),
+                 ts(record.not_after), record.der, ts(issued_at),
+                 record.key_origin.value, record.ra, record.alias,
+                 None if record.replaces is None else hex_serial(record.replaces),
+                 None if record.revoked_at is None else ts(record.revoked_at),
+                 None if record.reason is None else record.reason.value,
+                 None if record.invalidity_date is None else ts(record.invalidity_date),
+                 None if record.status_changed_at is None else ts(record.status_changed_at)),
+            )
+        except sqlite3.IntegrityError:
+            # Only UNIQUE (ca_id, serial) can fail here; the statement alone is rolled back
+            # and the transaction stays usable.
+            raise SerialInUseError(record.serial, ca=record.ca) from None
+
+    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+              serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        if ca is not None:
+            ca_id = self._ca_ids.get(ca)
+            if ca_id is None:
+                row = self._conn.execute("SELECT id FROM cas WHERE label = ?", (ca,)).fetchone()
+                ca_id = None if row is None else self._ca_ids.setdefault(ca, int(row[0]))
+            if ca_id is not None:
+                at = self._advance(ca_id, at)
+        self._conn.execute(
+            "INSERT INTO audit (at, action, ca, serial, detail) VALUES (?, ?, ?, ?, ?)",
+            (ts(at), action, ca, None if serial is None else hex_serial(serial),
+             json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True)),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (key, value))
+
+    def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+            "WHERE c.serial = ? AND c.ca_id = ?",
+            (hex_serial(serial), self._ca_id(ca))).fetchone()
+        return None if row is None else _cert_record(row)
+
+    def set_status(self, ca: str, serial: int, *, status: CertStatus, at: dt.datetime,
+                   revoked_at: dt.datetime | None, reason: x509.ReasonFlags | None,
+                   invalidity_date: dt.datetime | None) -> None:
+        ca_id = self._ca_id(ca)
+        event_at = self._advance(ca_id, at)
+        if revoked_at is not None and revoked_at == at:  # put on the CRL by this event
+            revoked_at = event_at
+        (seq,) = self._conn.execute(
+            "UPDATE cas SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+            (ca_id,)).fetchone()
+        cursor = self._conn.execute(
+            "UPDATE certificates SET status = ?, revoked_at = ?, reason = ?, "
+            "invalidity_date = ?, status_changed_at = ?, change_seq = ? "
+            "WHERE serial = ? AND ca_id = ?",
+            (status.value, None if revoked_at is None else ts(revoked_at),
+             None if reason is None else reason.value,
+             None if invalidity_date is None else ts(invalidity_date), ts(event_at), seq,
+             hex_serial(serial), ca_id))
+        if cursor.rowcount != 1:
+            raise CertificateNotFoundError(serial, ca=ca)
+
+    def reserve_crl(self, ca: str, at: dt.datetime) -> tuple[int, dt.datetime]:
+        ca_id = self._ca_id(ca)
+        (last,) = self._conn.execute("SELECT last_crl_at FROM cas WHERE id = ?",
+                                     (ca_id,)).fetchone()
+        if self._time_order and last is not None and ts(at) < last:
+            raise ClockBehindError(ca=ca, at=at.replace(microsecond=0), last=parse_ts(last))
+        this_update = self._advance(ca_id, at)
+        (number,) = self._conn.execute(
+            "UPDATE cas SET crl_number = crl_number + 1, last_crl_at = ? WHERE id = ? "
+            "RETURNING crl_number", (ts(this_update), ca_id)).fetchone()
+        return int(number), this_update
+
+    def record_crl(self, info: CRLInfo) -> None:
+        self._conn.execute(
+            "INSERT INTO crls (ca_id, number, delta_base, this_update, next_update, "
+            "change_seq, entries, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._ca_id(info.ca), info.number, info.delta_base, ts(info.this_update),
+             ts(info.next_update), info.change_seq, info.entries, info.sha256))
+
+    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes) -> bool:
+        cursor = self._conn.execute(
+            "INSERT INTO published_crls (ca_id, delta, number, der) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (ca_id, delta) DO UPDATE SET number = excluded.number, "
+            "der = excluded.der WHERE excluded.number > published_crls.number",
+            (self._ca_id(ca), int(delta), number, der))
+        return cursor.rowcount == 1
+
+    def put_ocsp_signer(self, record: OCSPSignerRecord) -> None:
+        self._conn.execute(
+            "INSERT INTO ocsp_signers (ca_id, serial, der, not_after, key_label, issued_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self._ca_id(record.ca), hex_serial(record.serial), record.der,
+             ts(record.not_after), record.key_label, ts(record.issued_at)))
+
+    def record_delivery(self, record: DeliveryRecord) -> None:
+        self._conn.execute(
+            "INSERT INTO deliveries (ca_id, serial, folder, staging, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (self._ca_id(record.ca), hex_serial(record.serial), record.folder,
+             record.staging, ts(record.recorded_at)))
+
+    def mark_delivered(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
+        ca_id = self._ca_id(ca)
+        at = self._advance(ca_id, at)
+        row = self._conn.execute(
+            "UPDATE deliveries SET delivered_at = ? WHERE ca_id = ? AND serial = ? "
+            "AND delivered_at IS NULL RETURNING folder",
+            (ts(at), ca_id, hex_serial(serial))).fetchone()
+        if row is None:
+            return False
+        self.audit("certificate.delivered", at=at, ca=ca, serial=serial,
+                   detail={"folder": row[0]})
+        return True
+
+    def pending_deliveries(self) -> list[DeliveryRecord]:
+        return _delivery_records(self._conn.execute(_PENDING_DELIVERIES).fetchall())
+
+
+class CertificateReadsSQL(SQLiteConnection):
+    """Reads of the CA side; mixed into the store."""
+
+    _ca_id_cache: dict[str, int]
+
+    def _ca_id_of(self, ca: str) -> int:
+        cached = self._ca_id_cache.get(ca)
+        if cached is not None:
+            return cached
+        rows = self._query("SELECT id FROM cas WHERE label = ?", (ca,))
+        if not rows:
+            raise UnknownCAError(ca)
+        self._ca_id_cache[ca] = int(rows[0][0])  # CA rows are never deleted or relabelled
+        return int(rows[0][0])
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from self._conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc, self.path, "read the store") from None
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def _ca_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[CARecord]:
+        rows = self._query(
+            "SELECT c.label, p.label, c.style, c.der, c.crl_url, c.ocsp_url, c.cps_url, "
+            "c.created_at FROM cas c LEFT JOIN cas p ON p.id = c.parent_id "
+            f"{where} ORDER BY c.id", params)
+        return [CARecord(label=r[0], parent=r[1], style=r[2], der=bytes(r[3]), crl_url=r[4],
+                         ocsp_url=r[5], cps_url=r[6], created_at=parse_ts(r[7]))
+                for r in rows]
+
+    def get_ca(self, label: str) -> CARecord:
+        rows = self._ca_rows("WHERE c.label = ?", (label,))
+        if not rows:
+            raise UnknownCAError(label)
+        return rows[0]
+
+    def list_cas(self) -> list[CARecord]:
+        return self._ca_rows()
+
+    def find_certificates(self, serial: int, *, ca: str | None = None
+                          ) -> list[CertificateRecord]:
+        sql = (f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+               "WHERE c.serial = ?")
+        params: list[Any] = [hex_serial(serial)]
+        if ca is not None:
+            sql += " AND cas.label = ?"
+            params.append(ca)
+        return [_cert_record(r) for r in self._query(sql, params)]
+
+    def list_certificates(self, *, ca: str | None = None, status: CertStatus | None = None,
+                          profile: str | None = None, holder: str | None = None
+                          ) -> list[CertificateRecord]:
+        clauses, params = [], []
+        for column, value in (("cas.label", ca), ("c.status", status and status.value),
+                              ("c.profile", profile), ("c.holder", holder)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT {_CERT_COLUMNS} FROM certificates c JOIN cas ON cas.id = c.ca_id "
+            f"{where} ORDER BY c.id", params)
+        return [_cert_record(r) for r in rows]
+
+    def count_certificates(self) -> int:
+        return int(self._query("SELECT count(*) FROM certificates")[0][0])
+
+    def audit_log(self, *, ca: str | None = None, serial: int | None = None
+                  ) -> list[AuditEvent]:
+        clauses, params = [], []
+        if ca is not None:
+            clauses.append("ca = ?")
+            params.append(ca)
+        if serial is not None:
+            clauses.append("serial = ?")
+            params.append(hex_serial(serial))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT id, at, action, ca, serial, detail FROM audit {where} ORDER BY id", params)
+        return [AuditEvent(id=r[0], at=parse_ts(r[1]), action=r[2], ca=r[3],
+                           serial=None if r[4] is None else int(r[4], 16),
+                           detail=json.loads(r[5])) for r in rows]
+
+    def change_seq(self, ca: str) -> int:
+        rows = self._query("SELECT change_seq FROM cas WHERE label = ?", (ca,))
+        if not rows:
+            raise UnknownCAError(ca)
+        return int(rows[0][0])
+
+    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None:
+        rows = self._query(
+            "SELECT crls.number, crls.delta_base, crls.this_update, crls.next_update, "
+            "crls.change_seq, crls.entries, crls.sha256 FROM crls JOIN cas ON cas.id = "
+            f"crls.ca_id WHERE cas.label = ? AND crls.delta_base IS {'NOT ' if delta else ''}"
+            "NULL ORDER BY crls.number DESC LIMIT 1", (ca,))
+        if not rows:
+            return None
+        r = rows[0]
+        return CRLInfo(ca, r[0], r[1], parse_ts(r[2]), parse_ts(r[3]), r[4], r[5], r[6])
+
+    def published_crl(self, ca: str, delta: bool = False) -> PublishedCRL | None:
+        rows = self._query("SELECT number, der FROM published_crls WHERE ca_id = ? AND "
+                           "delta = ?", (self._ca_id_of(ca), int(delta)))
+        if not rows:
+            return None
+        return PublishedCRL(ca=ca, number=int(rows[0][0]), delta=delta, der=bytes(rows[0][1]))
+
+    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
+        rows = self._stream(
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates "
+            "INDEXED BY certificates_on_crl "
+            "WHERE ca_id = ? AND status != 'valid' AND not_after >= ? ORDER BY id",
+            (self._ca_id_of(ca), ts(at)))
+        return map(_crl_entry, rows)
+
+    def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
+                      ) -> Iterator[tuple[CertStatus, CRLEntry]]:
+        rows = self._stream(
+            "SELECT status, serial, coalesce(revoked_at, status_changed_at), reason, "
+            "invalidity_date FROM certificates INDEXED BY certificates_changes "
+            "WHERE ca_id = ? AND change_seq > 0 AND change_seq > ? AND not_after >= ? "
+            "ORDER BY change_seq",
+            (self._ca_id_of(ca), change_seq, ts(at)))
+        for row in rows:
+            yield CertStatus(row[0]), _crl_entry(row[1:])
+
+    def status_of(self, ca: str, serial: int
+                  ) -> tuple[CertStatus, dt.datetime | None, x509.ReasonFlags | None] | None:
+        rows = self._query(
+            "SELECT c.status, c.revoked_at, c.status_changed_at, c.reason FROM certificates c "
+            "WHERE c.serial = ? AND c.ca_id = ?", (hex_serial(serial), self._ca_id_of(ca)))
+        if not rows:
+            return None
+        status, revoked_at, changed_at, reason = rows[0]
+        return CertStatus(status), opt_ts(revoked_at or changed_at), reason_of(reason)
+
+    def renewals_of(self, ca: str, serial: int) -> list[int]:
+        rows = self._query(
+            "SELECT serial FROM certificates WHERE ca_id = ? AND replaces = ?",
+            (self._ca_id_of(ca), hex_serial(serial)))
+        return [int(r[0], 16) for r in rows]
+
+    def suspended_before(self, ca: str, cutoff: dt.datetime) -> list[int]:
+        rows = self._query(
+            "SELECT serial FROM certificates INDEXED BY certificates_suspended "
+            "WHERE ca_id = ? AND status = 'suspended' AND revoked_at < ?",
+            (self._ca_id_of(ca), ts(cutoff)))
+        return [int(r[0], 16) for r in rows]
+
+    def ocsp_signer(self, ca: str) -> OCSPSignerRecord | None:
+        rows = self._query(
+            f"SELECT {_SIGNER_COLUMNS} FROM ocsp_signers s JOIN cas ON cas.id = s.ca_id "
+            "WHERE s.ca_id = ? ORDER BY s.id DESC LIMIT 1", (self._ca_id_of(ca),))
+        if not rows:
+            return None
+        r = rows[0]
+        return OCSPSignerRecord(ca=r[0], serial=int(r[1], 16), der=bytes(r[2]),
+                                not_after=parse_ts(r[3]), key_label=r[4],
+                                issued_at=parse_ts(r[5]))
+
+    def pending_deliveries(self, *, ca: str | None = None) -> list[DeliveryRecord]:
+        sql, params = _PENDING_DELIVERIES, []
+        if ca is not None:
+            sql += " AND cas.label = ?"
+            params.append(ca)
+        return _delivery_records(self._query(sql + " ORDER BY d.recorded_at, d.rowid", params))

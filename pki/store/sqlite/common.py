@@ -1,0 +1,78 @@
+"""How the SQLite store writes values down and reads them back, and its errors.
+
+Times are stored as ``YYYY-MM-DDTHH:MM:SSZ`` text (UTC, whole seconds), serials as upper-case
+hex text; nothing of this leaves the backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+
+from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLiteConnection", "hex_serial", "opt_ts", "parse_ts", "primary_code",
+           "reason_of", "store_error", "ts"]
+
+BUSY_TIMEOUT_S = 60.0
+
+_REASONS = {reason.value: reason for reason in x509.ReasonFlags}
+
+
+@functools.lru_cache(maxsize=1024)
+def ts(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_ts(text: str) -> dt.datetime:
+    # fromisoformat reads the trailing Z since Python 3.11, twenty times faster than strptime
+    return dt.datetime.fromisoformat(text)
+
+
+def opt_ts(text: str | None) -> dt.datetime | None:
+    return None if text is None else parse_ts(text)
+
+
+def reason_of(text: str | None) -> x509.ReasonFlags | None:
+    """The reason stored as its RFC 5280 name (``keyCompromise``); None stays None."""
+    return None if text is None else _REASONS[text]
+
+
+def hex_serial(serial: int) -> str:
+    return format(serial, "X")
+
+
+def primary_code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+
+
+def store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
+    """The kpki error for an SQLite failure: a full disk and a read-only store by name,
+    since the user can act on them; anything else with SQLite's words."""
+    code = primary_code(exc)
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFullError(f"the disk is full: cannot {doing} {path} (nothing was changed; "
+                             "free some space and try again)", path=path)
+    if code == sqlite3.SQLITE_READONLY:
+        return ReadOnlyStoreError(f"the store {path} is read-only: cannot {doing} it "
+                                  "(reading commands still work)", path=path)
+    return StoreError(f"cannot {doing} {path}: {exc}")
+
+
+class SQLiteConnection:
+    """What the parts of the SQLite store share: the connection and its path."""
+
+    _conn: sqlite3.Connection
+    path: str
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc, self.path, "read the store") from None

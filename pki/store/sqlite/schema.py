@@ -1,0 +1,277 @@
+"""The SQLite store's schema: numbered migrations, applied in order.
+
+``PRAGMA user_version`` records how far a file has come; :func:`migrate` brings it up to
+:data:`SCHEMA_VERSION` under the write lock. A migration is never renumbered or changed
+once released: a new one is appended.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["SCHEMA_VERSION", "create_at_version", "migrate", "split_sql"]
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: CAs, certificates, append-only audit log.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE cas (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL UNIQUE,
+        parent_id INTEGER REFERENCES cas(id),
+        style TEXT NOT NULL,
+        der BLOB NOT NULL,
+        crl_url TEXT NOT NULL,
+        ocsp_url TEXT,
+        cps_url TEXT,
+        cn_sequence INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE certificates (
+        id INTEGER PRIMARY KEY,
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        serial TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('valid', 'revoked', 'suspended')),
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        der BLOB NOT NULL,
+        issued_at TEXT NOT NULL,
+        key_origin TEXT NOT NULL,
+        UNIQUE (serial, ca_id)  -- also the index for look-ups by serial alone
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ca TEXT,
+        serial TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    -- No code path can record a certificate without its audit row.
+    CREATE TRIGGER certificates_audit_issue AFTER INSERT ON certificates
+    BEGIN
+        INSERT INTO audit (at, action, ca, serial, detail)
+        SELECT NEW.issued_at, 'certificate.issued', cas.label, NEW.serial,
+               json_object('key', NEW.key_origin, 'profile', NEW.profile,
+                           'subject', NEW.subject)
+        FROM cas WHERE cas.id = NEW.ca_id;
+    END;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+    # 2: lifecycle (revocation, suspension, renewal links), CRL numbering and history.
+    """
+    ALTER TABLE certificates ADD COLUMN revoked_at TEXT;
+    ALTER TABLE certificates ADD COLUMN reason TEXT;
+    ALTER TABLE certificates ADD COLUMN invalidity_date TEXT;
+    ALTER TABLE certificates ADD COLUMN status_changed_at TEXT;
+    ALTER TABLE certificates ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE certificates ADD COLUMN ra TEXT NOT NULL DEFAULT '';
+    ALTER TABLE certificates ADD COLUMN alias TEXT NOT NULL DEFAULT '';
+    ALTER TABLE certificates ADD COLUMN replaces TEXT;
+    ALTER TABLE cas ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE cas ADD COLUMN crl_number INTEGER NOT NULL DEFAULT 0;
+    -- What a CRL lists, and what changed since a base CRL, without scanning valid rows.
+    CREATE INDEX certificates_on_crl ON certificates (ca_id, not_after)
+        WHERE status != 'valid';
+    CREATE INDEX certificates_changes ON certificates (ca_id, change_seq)
+        WHERE change_seq > 0;
+    CREATE INDEX certificates_suspended ON certificates (ca_id, revoked_at)
+        WHERE status = 'suspended';
+    CREATE TABLE crls (
+        id INTEGER PRIMARY KEY,
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        number INTEGER NOT NULL,
+        delta_base INTEGER,
+        this_update TEXT NOT NULL,
+        next_update TEXT NOT NULL,
+        change_seq INTEGER NOT NULL,
+        entries INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        UNIQUE (ca_id, number)
+    );
+    """,
+    # 3: the financial-certificate cloud (pki.cloud); SQL in pki.store.sqlite.cloud.
+    """
+    CREATE TABLE institutions (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        api_key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE cloud_users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        designated_only INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cloud_codes (
+        user_id TEXT PRIMARY KEY REFERENCES cloud_users(id),
+        code_hash TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cloud_messages (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE cloud_keys (
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        user_id TEXT NOT NULL REFERENCES cloud_users(id),
+        salt BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        kdf TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_at TEXT,
+        renewal_notice_at TEXT,
+        PRIMARY KEY (ca, serial)
+    );
+    CREATE INDEX cloud_keys_user ON cloud_keys (user_id);
+    CREATE TABLE cloud_registrations (
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        at TEXT NOT NULL,
+        PRIMARY KEY (ca, serial, institution_id)
+    );
+    CREATE TABLE cloud_devices (
+        user_id TEXT NOT NULL REFERENCES cloud_users(id),
+        device_id TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+    );
+    CREATE TABLE cloud_history (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        institution TEXT NOT NULL,
+        device TEXT,
+        purpose TEXT,
+        serial TEXT,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX cloud_history_user ON cloud_history (user_id, id);
+    """,
+    # 4: the cloud under hostile parties: PIN attempts in flight (never charged), the
+    # institution a user registered with and the one that caused a message, and the
+    # vault secret's check value beside each sealed key.
+    """
+    CREATE TABLE cloud_pin_reservations (
+        id INTEGER PRIMARY KEY,
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        boot TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX cloud_pin_reservations_key ON cloud_pin_reservations (ca, serial);
+    ALTER TABLE cloud_users ADD COLUMN institution_id INTEGER REFERENCES institutions(id);
+    ALTER TABLE cloud_messages ADD COLUMN institution_id INTEGER REFERENCES institutions(id);
+    ALTER TABLE cloud_keys ADD COLUMN secret_check TEXT;
+    """,
+    # 5: time never goes backwards per CA: the latest time recorded for each CA's events
+    # and the thisUpdate of its latest CRL (reserved with its number), seeded from history.
+    """
+    ALTER TABLE cas ADD COLUMN last_event_at TEXT;
+    ALTER TABLE cas ADD COLUMN last_crl_at TEXT;
+    UPDATE cas SET
+        last_event_at = (SELECT max(at) FROM audit WHERE audit.ca = cas.label),
+        last_crl_at = (SELECT max(this_update) FROM crls WHERE crls.ca_id = cas.id);
+    """,
+    # 6: deliveries into NPKI folders (pki.delivery): each certificate delivered to disk is
+    # recorded with its folder in the issuing transaction, so a crash between the commit
+    # and the files' arrival is found again; the store's id names its temporary folders.
+    """
+    CREATE TABLE deliveries (
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        serial TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        staging TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        delivered_at TEXT,
+        PRIMARY KEY (ca_id, serial)
+    );
+    CREATE INDEX deliveries_pending ON deliveries (ca_id) WHERE delivered_at IS NULL;
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(8))));
+    """,
+    # 7: what the publisher writes and the web layer serves: the bytes of each CA's latest
+    # full and delta CRL, and its delegated OCSP signing certificates (keys held by label).
+    """
+    CREATE TABLE published_crls (
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        delta INTEGER NOT NULL CHECK (delta IN (0, 1)),
+        number INTEGER NOT NULL,
+        der BLOB NOT NULL,
+        PRIMARY KEY (ca_id, delta)
+    );
+    CREATE TABLE ocsp_signers (
+        id INTEGER PRIMARY KEY,
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        serial TEXT NOT NULL,
+        der BLOB NOT NULL,
+        not_after TEXT NOT NULL,
+        key_label TEXT NOT NULL,
+        issued_at TEXT NOT NULL
+    );
+    CREATE INDEX ocsp_signers_ca ON ocsp_signers (ca_id, id);
+    """,
+)
+
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, *, upto: int = SCHEMA_VERSION) -> None:
+    """Apply the migrations a file lacks, up to ``upto``, in one transaction (the caller
+    has checked the file is not newer and may be written)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number in range(version, upto):
+            for statement in split_sql(_MIGRATIONS[number]):
+                conn.execute(statement)
+        if upto > version:
+            conn.execute(f"PRAGMA user_version = {upto}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def create_at_version(path: str, version: int) -> None:
+    """Test hook: a new store file at schema ``version`` (0 to :data:`SCHEMA_VERSION`), as
+    an older kpki made it, so tests can open it with this one and watch it migrate."""
+    if not 0 <= version <= SCHEMA_VERSION:
+        raise ValueError(f"schema versions run from 0 to {SCHEMA_VERSION}")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrate(conn, upto=version)
+    finally:
+        conn.close()
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

@@ -91,8 +91,18 @@ class IdentifyData:
     hash_name: HashName | None = None
 
 
-def compute_vid(rrn: RRN, r: bytes, *, hash_name: HashName = "sha256") -> bytes:
-    """``H(H(DER(HashContent{rrn, r})))``."""
+def _rrn(rrn: RRN | str) -> RRN:
+    if isinstance(rrn, RRN):
+        return rrn
+    if isinstance(rrn, str):
+        return RRN.parse(rrn)
+    raise TypeError(f"the RRN must be an RRN or a str, not {type(rrn).__name__}")
+
+
+def compute_vid(rrn: RRN | str, r: bytes, *, hash_name: HashName = "sha256") -> bytes:
+    """``H(H(DER(HashContent{rrn, r})))``. A str RRN is parsed (:class:`InvalidRRNError`
+    if it is not one; :class:`TypeError` for anything else)."""
+    rrn = _rrn(rrn)
     if len(r) != R_LENGTH:
         raise VIDError(f"R must be {R_LENGTH} bytes, got {len(r)}")
     if hash_name not in _HASH_OIDS:
@@ -157,8 +167,13 @@ def decode_identify_data(der: bytes) -> IdentifyData:
         raise VIDError(f"malformed identifyData: {exc}") from None
 
 
-def vid_matches(data: IdentifyData, rrn: RRN, r: bytes) -> bool:
-    """The identity check (본인확인): does this RRN and R give the certificate's VID?"""
+def vid_matches(data: IdentifyData, rrn: RRN | str, r: bytes) -> bool:
+    """The identity check (본인확인): does this RRN and R give the certificate's VID?
+
+    ``rrn`` is an :class:`RRN` or its 13 digits as a str (a hyphen after the sixth allowed);
+    a str that is no RRN raises :class:`InvalidRRNError`, another type :class:`TypeError`.
+    """
+    rrn = _rrn(rrn)
     if data.vid is None or data.hash_name is None or len(r) != R_LENGTH:
         return False
     return hmac.compare_digest(compute_vid(rrn, r, hash_name=data.hash_name), data.vid)

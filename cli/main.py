@@ -81,7 +81,7 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import ca, cert, cloud, crl, demo, issue, key, npki, serve, sign, tsa
+    from . import audit, ca, cert, cloud, crl, demo, issue, key, npki, rrn, serve, sign, tsa
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
@@ -96,6 +96,8 @@ def _register() -> None:
     cli.add_command(sign.verify_command)
     cli.add_command(cloud.cloud)
     cli.add_command(tsa.tsa)
+    cli.add_command(rrn.rrn_command)
+    cli.add_command(audit.audit)
 
 
 _register()

@@ -1,5 +1,6 @@
 import contextlib
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
@@ -162,3 +163,63 @@ def test_random_rrns_can_give_every_number_of_a_day_and_no_more():
     assert len({r.digits for r in rrns}) == MAX_RANDOM_RRNS
     with pytest.raises(ValueError):
         random_rrns(dt.date(2001, 1, 1), count=MAX_RANDOM_RRNS + 1, entropy=SeededEntropy(1))
+
+
+# -- kpki rrn ------------------------------------------------------------------------------
+
+
+def _kpki(*args):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_rrn_prints_valid_distinct_numbers_of_the_asked_person():
+    result = _kpki("rrn", "--birth", "1990-05-17", "--sex", "F", "--count", "20")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split()
+    assert len(set(lines)) == 20
+    for line in lines:
+        rrn = RRN.parse(line)
+        assert (rrn.birth_date, rrn.female, rrn.foreigner) == (dt.date(1990, 5, 17), True, False)
+        assert line[6] == "2"
+
+
+@pytest.mark.parametrize(("birth", "sex", "seventh", "check"), [
+    ("1970-01-02", "M", "5", True), ("2005-06-07", "f", "8", True),
+    ("2021-03-04", "F", "8", False)])
+def test_cli_rrn_foreign_json(birth, sex, seventh, check):
+    result = _kpki("rrn", "--birth", birth, "--sex", sex, "--foreign", "--json")
+    assert result.exit_code == 0, result.output
+    [info] = json.loads(result.stdout)
+    assert info["rrn"][6] == seventh and info["formatted"] == f"{info['rrn'][:6]}-{info['rrn'][6:]}"
+    assert info["birth_date"] == birth and info["sex"] == sex.upper() and info["foreign"] is True
+    assert info["check_digit"] is check
+    assert RRN.parse(info["rrn"]).foreigner
+
+
+def test_cli_rrn_refuses_a_birth_the_seventh_digit_cannot_say():
+    result = _kpki("rrn", "--birth", "1890-01-01", "--sex", "M", "--foreign")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kpki: error: --birth 1890-01-01: ")
+
+
+@pytest.mark.parametrize("args", [["--birth", "1990-02-30", "--sex", "M"],
+                                  ["--birth", "1990-01-01", "--sex", "X"],
+                                  ["--birth", "1990-01-01", "--sex", "M", "--count", "0"]])
+def test_cli_rrn_usage_errors(args):
+    result = _kpki("rrn", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("kpki: error: ")
+
+
+def test_cli_error_for_a_wrong_check_digit_names_the_right_one(tmp_path):
+    rrn = synthetic_rrn(dt.date(1990, 5, 17), serial=12345)
+    right = int(rrn.digits[12])
+    result = _kpki("--home", str(tmp_path / "none"), "issue", "joint", "--name", "홍길동",
+                   "--rrn", rrn.digits[:12] + str((right + 1) % 10), "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"check digit is {(right + 1) % 10}, expected {right}" in result.stderr

@@ -64,11 +64,13 @@ DER = serialization.Encoding.DER
 # -- the edits -----------------------------------------------------------------------------
 
 
-def length_octets(der: bytes, start: int = 0, end: int | None = None) -> list[int]:
-    """Positions of every DER length octet in ``der[start:end]``, nested ones included;
-    [] where the bytes are not DER."""
+def _tlvs(der: bytes, start: int = 0, end: int | None = None
+          ) -> list[tuple[int, list[int], int, int]] | None:
+    """Every TLV in ``der[start:end]``, nested ones included (into OCTET and BIT STRINGs
+    that hold DER themselves), as (tag, positions of its length octets, where its value
+    starts, the value's length); None where the bytes are not DER."""
     end = len(der) if end is None else end
-    found: list[int] = []
+    found: list[tuple[int, list[int], int, int]] = []
     i = start
     try:
         while i < end:
@@ -80,7 +82,7 @@ def length_octets(der: bytes, start: int = 0, end: int | None = None) -> list[in
                 i += 1
             first = der[i]
             if first == 0x80:
-                return []
+                return None
             here = [i]
             i += 1
             if first & 0x80:
@@ -91,21 +93,38 @@ def length_octets(der: bytes, start: int = 0, end: int | None = None) -> list[in
             else:
                 length = first
             if i + length > end:
-                return []
-            found += here
+                return None
+            found.append((tag, here, i, length))
             if tag & 0x20:
-                inner = length_octets(der, i, i + length)
-                if length and not inner:
-                    return []
+                inner = _tlvs(der, i, i + length)
+                if inner is None or (length and not inner):
+                    return None
                 found += inner
             elif tag in (0x04, 0x03) and length > 2:
                 skip = 1 if tag == 0x03 else 0  # a BIT STRING's unused-bits octet
                 if der[i + skip] & 0x20:  # DER inside: one constructed value, filling it
-                    found += length_octets(der, i + skip, i + length)
+                    found += _tlvs(der, i + skip, i + length) or []
             i += length
     except IndexError:
-        return []
+        return None
     return found
+
+
+def length_octets(der: bytes) -> list[int]:
+    """Positions of every DER length octet in ``der``, nested ones included; [] where the
+    bytes are not DER."""
+    return [pos for _, lengths, _, _ in _tlvs(der) or [] for pos in lengths]
+
+
+def oid_swaps(der: bytes) -> list[tuple[int, bytes]]:
+    """Where each OBJECT IDENTIFIER's value starts, and every other OID value of the same
+    length found in ``der`` to put there: a well-formed input that means something else (an
+    organisation name read as a country code, one extension read as another)."""
+    oids = [(value, der[value:value + length]) for tag, _, value, length in _tlvs(der) or []
+            if tag == 0x06]
+    known = sorted({oid for _, oid in oids})
+    return [(pos, other) for pos, oid in oids for other in known
+            if len(other) == len(oid) and other != oid]
 
 
 def mutations(data: bytes, positions: Sequence[int] | None = None) -> Iterator[bytes]:
@@ -125,6 +144,9 @@ def mutations(data: bytes, positions: Sequence[int] | None = None) -> Iterator[b
                 edited = bytearray(data)
                 edited[pos] = value
                 yield bytes(edited)
+    for pos, oid in oid_swaps(data):
+        if pos in where:
+            yield data[:pos] + oid + data[pos + len(oid):]
 
 
 def test_the_length_walker_finds_every_tlv():
@@ -133,6 +155,12 @@ def test_the_length_walker_finds_every_tlv():
     big = b"\x04\x82\x01\x00" + bytes(256)
     assert length_octets(big) == [1, 2, 3]
     assert length_octets(b"\x30\x05\x02\x01") == []
+
+
+def test_oid_swaps_relabel_each_oid_as_the_others_of_its_length():
+    # SEQUENCE { OID 2.5.4.10 (organizationName), OID 2.5.4.6 (countryName), OID 1.2 }
+    der = bytes.fromhex("300d" "060355040a" "0603550406" "06012a")
+    assert oid_swaps(der) == [(4, bytes.fromhex("550406")), (9, bytes.fromhex("55040a"))]
 
 
 def _exhaust(inputs: Iterator[bytes], attempt: Callable[[bytes], object]) -> int:
@@ -217,6 +245,20 @@ def test_every_edit_of_a_signature_gives_a_result(shape):
     assert failures > 0
 
 
+def test_a_country_name_that_is_not_two_letters_is_malformed():
+    # What Hypothesis found on some seeds (tests/test_signing.py): an organizationName
+    # relabelled as countryName ("yessign" as a country) made pyca warn when the name was
+    # read, and under -W error the warning escaped the verifier.
+    original = SIGNATURES["attached-attrs-contentinfo"]
+    organization = bytes.fromhex("060355040a")
+    pos = original.index(organization) + 4
+    edited = original[:pos] + b"\x06" + original[pos + 1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CannotEvaluateError, match="length must be >= 2 and <= 2"):
+            _verifier().verify(edited, at=NOW)
+
+
 # -- key files -----------------------------------------------------------------------------
 
 
@@ -227,6 +269,21 @@ def test_every_edit_of_a_signpri_key_is_a_key_or_a_key_file_error():
     def attempt(data: bytes) -> None:
         with contextlib.suppress(KeyFileError, WrongPasswordError):
             npki.decrypt(data, PASSWORD)
+
+    assert _exhaust(mutations(original), attempt) > 2 * len(original)
+
+
+def test_every_edit_of_a_sign_cert_is_a_certificate_or_a_key_file_error(tmp_path):
+    original = next((FIXTURES / JOINT["folder"]).glob("signCert.der")).read_bytes()
+    path = tmp_path / "signCert.der"
+
+    def attempt(data: bytes) -> None:
+        path.write_bytes(data)
+        try:
+            cert = npki.read_certificate(path)
+        except KeyFileError:
+            return
+        _read_names(cert)
 
     assert _exhaust(mutations(original), attempt) > 2 * len(original)
 
@@ -249,9 +306,19 @@ def _pfx_without_mac() -> bytes:
     return asn1_pkcs12.Pfx({"version": pfx["version"], "auth_safe": pfx["auth_safe"]}).dump()
 
 
+def _read_names(cert: x509.Certificate) -> None:
+    """Read what every caller reads: a certificate a reader returned must not warn later."""
+    assert cert.subject.rfc4514_string() is not None
+    assert cert.issuer.rfc4514_string() is not None
+
+
 def _attempt_pfx(data: bytes) -> None:
-    with contextlib.suppress(PKIError):
-        pkcs12.loads(data, PASSWORD)
+    try:
+        credential = pkcs12.loads(data, PASSWORD)
+    except PKIError:
+        return
+    for cert in (credential.certificate, *credential.additional_certificates):
+        _read_names(cert)
 
 
 def test_every_edit_of_a_pfx_is_a_credential_or_a_typed_error():

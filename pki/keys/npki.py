@@ -55,6 +55,7 @@ from ..errors import (
 from ..faults import fault_point
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_writable_dir, fsync_dir
 from ..names import check_folder_name, npki_folder_name
+from ..parsing import load_certificate
 from .password import check_password
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "NPKICredential",
     "Variant",
     "change_password",
+    "decode_private_key_info",
     "decrypt",
     "dump",
     "encode_private_key_info",
@@ -216,6 +218,14 @@ def encode_private_key_info(key: rsa.RSAPrivateKey, r: bytes | None) -> bytes:
         value["attributes"] = [{"type": oids.RANDOM_NUM.dotted_string,
                                 "values": [core.OctetBitString(r)]}]
     return cast(bytes, _PrivateKeyInfo(value).dump())
+
+
+def decode_private_key_info(plain: bytes) -> tuple[rsa.RSAPrivateKey, bytes | None]:
+    """The key and R (None when absent) of a PrivateKeyInfo that
+    :func:`encode_private_key_info` made (the cloud's vault keeps keys in this form).
+    Raises :class:`WrongPasswordError` for bytes that are no PrivateKeyInfo (what a wrong
+    password yields) and :class:`KeyFileError` for a key kpki cannot use."""
+    return _decode_private_key_info(plain)
 
 
 def _decode_private_key_info(plain: bytes) -> tuple[rsa.RSAPrivateKey, bytes | None]:
@@ -439,9 +449,7 @@ def _read(path: Path, what: str) -> bytes:
 
 def _load_certificate(data: bytes, path: Path) -> x509.Certificate:
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
+        return load_certificate(data)  # names and serial read now: malformed, or never warns
     except ValueError as exc:
         raise KeyFileError(f"{path} is not a certificate: {exc}") from None
 

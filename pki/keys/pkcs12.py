@@ -37,11 +37,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12 as pyca_pkcs12
-from cryptography.utils import CryptographyDeprecationWarning
 
 from ..entropy import Entropy, SystemEntropy
 from ..errors import KeyFileError, KeyMismatchError, WrongPasswordError
 from ..fsutil import atomic_write
+from ..parsing import load_certificate
 from . import npki
 from .atrest import pbes2_encrypt
 from .pkcs12kdf import IV_ID, KEY_ID, MAC_ID, bmp_password, pkcs12_kdf
@@ -405,7 +405,11 @@ def _certificates_from_opaque(key_info: bytes, opaque: list[cms.ContentInfo],
     except ValueError:
         raise WrongPasswordError("the password does not open this PFX") from None
     found = [] if loaded.cert is None else [loaded.cert.certificate]
-    return found + [c.certificate for c in loaded.additional_certs]
+    try:  # read again strictly, as the certificates in the other safes are
+        return [load_certificate(c.public_bytes(serialization.Encoding.DER))
+                for c in found + [c.certificate for c in loaded.additional_certs]]
+    except ValueError as exc:
+        raise KeyFileError(f"the PFX holds a malformed certificate: {exc}") from None
 
 
 def loads(data: bytes, password: str) -> PFXCredential:
@@ -461,14 +465,10 @@ def loads(data: bytes, password: str) -> PFXCredential:
     certificates = []
     for der in found.certificates:
         try:
-            with warnings.catch_warnings():
-                # pyca only warns about a certificate RFC 5280 forbids (a serial that is
-                # not positive): malformed input like any other here.
-                warnings.simplefilter("error", CryptographyDeprecationWarning)
-                cert = x509.load_der_x509_certificate(der)
-                cert.serial_number  # noqa: B018
-            certificates.append(cert)
-        except (ValueError, x509.InvalidVersion, CryptographyDeprecationWarning) as exc:
+            # What pyca only warns about (a serial that is not positive, a country name
+            # that is not two letters) is malformed input like any other here.
+            certificates.append(load_certificate(der))
+        except ValueError as exc:
             raise KeyFileError(f"the PFX holds a malformed certificate: {exc}") from None
     public = key.public_key()
     if found.opaque and not any(_holds_key(c, public) for c in certificates):

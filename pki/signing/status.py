@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,12 +39,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from ..clock import KST
 from ..errors import FetchError, PKIError, RevocationDataError
+from ..parsing import PARSE_WARNINGS, strict_parsing
 from ..store import CertStatus, Store
 
 __all__ = [
@@ -65,9 +64,10 @@ __all__ = [
 PARSE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError,
     x509.DuplicateExtension, x509.UnsupportedGeneralNameType, x509.InvalidVersion,
-    UnsupportedAlgorithm, CryptographyDeprecationWarning)
+    UnsupportedAlgorithm, *PARSE_WARNINGS)
 """What cryptography and asn1crypto raise for malformed input (parsing is often lazy, so
-these can surface on any attribute access). Never let one reach a caller."""
+these can surface on any attribute access), and what pyca only warns about, raised inside
+:func:`pki.parsing.strict_parsing`. Never let one reach a caller."""
 SIGNATURE_ERRORS: tuple[type[BaseException], ...] = (*PARSE_ERRORS, InvalidSignature)
 """What checking a signature over malformed input can raise."""
 
@@ -172,8 +172,7 @@ class CRLIndex:
     def __init__(self, crl: x509.CertificateRevocationList) -> None:
         self.crl = crl
         self._signers: dict[x509.Certificate, bool] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", CryptographyDeprecationWarning)
+        with strict_parsing():
             try:
                 self.issuer: x509.Name = crl.issuer
                 self.issuer_der = self.issuer.public_bytes()
@@ -284,18 +283,19 @@ class CRLIndex:
         if entry is None:
             return None
         try:
-            reason = None
-            invalid = None
-            for ext in entry.extensions:
-                if isinstance(ext.value, x509.CRLReason):
-                    reason = ext.value.reason
-                elif isinstance(ext.value, x509.InvalidityDate):
-                    invalid = ext.value.invalidity_date_utc
-                elif ext.critical and ext.oid not in _KNOWN_ENTRY_EXTENSIONS:
-                    raise RevocationDataError(
-                        f"the {self.label} lists serial {serial:X} with a critical entry "
-                        f"extension kpki does not know ({ext.oid.dotted_string})")
-            return _Entry(entry.revocation_date_utc, reason, invalid)
+            with strict_parsing():
+                reason = None
+                invalid = None
+                for ext in entry.extensions:
+                    if isinstance(ext.value, x509.CRLReason):
+                        reason = ext.value.reason
+                    elif isinstance(ext.value, x509.InvalidityDate):
+                        invalid = ext.value.invalidity_date_utc
+                    elif ext.critical and ext.oid not in _KNOWN_ENTRY_EXTENSIONS:
+                        raise RevocationDataError(
+                            f"the {self.label} lists serial {serial:X} with a critical entry "
+                            f"extension kpki does not know ({ext.oid.dotted_string})")
+                return _Entry(entry.revocation_date_utc, reason, invalid)
         except PARSE_ERRORS as exc:
             raise RevocationDataError(
                 f"the {self.label} has a malformed entry for serial {serial:X}: {exc}"
@@ -545,8 +545,7 @@ def check_ocsp_response(der: bytes, cert: x509.Certificate, issuer: x509.Certifi
 
 def _check_ocsp(der: bytes, cert: x509.Certificate, issuer: x509.Certificate, *,
                 at: dt.datetime, allow_stale: bool) -> Status:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CryptographyDeprecationWarning)
+    with strict_parsing():
         response = ocsp.load_der_ocsp_response(der)
         if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise RevocationUnavailable(

@@ -40,7 +40,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -50,11 +49,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from ..clock import KST, Clock, SystemClock
 from ..errors import PKIError
+from ..parsing import load_certificate
 from ..rrn import RRN
 from ..vid import VIDError, decode_identify_data, vid_matches
 from .envelope import open_r_envelope
@@ -542,12 +541,9 @@ class Verifier:
             if len(self._certs) > 4096:
                 self._certs.clear()
             try:
-                with warnings.catch_warnings():
-                    # pyca only warns about a certificate RFC 5280 forbids, such as one
-                    # with a serial that is not positive: malformed input like any other.
-                    warnings.simplefilter("error", CryptographyDeprecationWarning)
-                    cert = x509.load_der_x509_certificate(der)
-                    cert.serial_number  # noqa: B018
+                # Read strictly: what pyca only warns about (a serial that is not
+                # positive, a country name that is not two letters) is malformed input.
+                cert = load_certificate(der)
             except PARSE_ERRORS as exc:
                 raise CannotEvaluateError(
                     f"a certificate in the signature is malformed: {exc}") from None

@@ -55,7 +55,6 @@ import hashlib
 import itertools
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -66,13 +65,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .. import oids
 from ..clock import KST, Clock, SystemClock
 from ..errors import TimestampError
+from ..parsing import PARSE_WARNINGS, load_certificate, strict_parsing
 from .authority import ACCEPTED_HASHES
 from .protocol import TokenInfo, _info, load_token
 
@@ -88,10 +87,12 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError,
-                 UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType,
-                 x509.InvalidVersion)
-"""What asn1crypto and pyca raise for damaged input, some of it only when a field is read."""
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, TypeError, KeyError, IndexError, OverflowError, UnsupportedAlgorithm,
+    x509.DuplicateExtension, x509.UnsupportedGeneralNameType, x509.InvalidVersion,
+    *PARSE_WARNINGS)
+"""What asn1crypto and pyca raise for damaged input, some of it only when a field is read,
+and what pyca only warns about, raised inside :func:`pki.parsing.strict_parsing`."""
 
 BENIGN_REASONS = frozenset({
     x509.ReasonFlags.superseded, x509.ReasonFlags.affiliation_changed,
@@ -369,9 +370,13 @@ class _Run:
         reasons: list[str] = []
         for der in self.ocsp_responses:
             try:
-                found = self._ocsp(der, cert, issuer)
+                with strict_parsing():
+                    found = self._ocsp(der, cert, issuer)
             except _Unknown as exc:
                 reasons.append(str(exc))
+                continue
+            except _PARSE_ERRORS as exc:  # pyca reads the response's parts lazily
+                reasons.append(f"an OCSP response is malformed: {exc}")
                 continue
             if found is not None:
                 return found
@@ -655,8 +660,7 @@ def _entry_extension(entry: x509.RevokedCertificate, kind: type[x509.ExtensionTy
 
 
 def _load_crl(data: bytes) -> x509.CertificateRevocationList:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CryptographyDeprecationWarning)
+    with strict_parsing():
         try:
             if data.lstrip().startswith(b"-----BEGIN"):
                 crl = x509.load_pem_x509_crl(data)
@@ -665,7 +669,8 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList:
             for entry in crl:  # pyca parses entries lazily: find damage now
                 entry.extensions  # noqa: B018
             crl.extensions  # noqa: B018
-        except CryptographyDeprecationWarning as exc:
+            crl.issuer  # noqa: B018
+        except PARSE_WARNINGS as exc:
             raise ValueError(str(exc)) from None
     return crl
 
@@ -699,14 +704,10 @@ def _key_bits(cert: x509.Certificate) -> bytes:
 # -- the token's signer ------------------------------------------------------------------
 
 def _certificate(der: bytes) -> x509.Certificate:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CryptographyDeprecationWarning)
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            cert.serial_number  # noqa: B018 - pyca warns lazily about a bad serial
-        except (CryptographyDeprecationWarning, x509.InvalidVersion) as exc:
-            raise ValueError(f"a certificate in the token is malformed: {exc}") from None
-    return cert
+    try:
+        return load_certificate(der)  # what pyca only warns about is malformed too
+    except ValueError as exc:
+        raise ValueError(f"a certificate in the token is malformed: {exc}") from None
 
 
 def _find_signer(info: cms.SignerInfo, pool: Sequence[x509.Certificate]

@@ -100,13 +100,11 @@ def institution_add(obj: Context, name: str, out: Path | None) -> None:
     """Register institution NAME and give out its API key (shown once)."""
     from pki.cloud.service import add_institution
     from pki.cloud.vault import vault_secret_for
-    from pki.store.sqlite.legacy_cloud import CloudSQL
 
     with obj.open_home() as home:
-        sql = CloudSQL(home.store)
         # The cloud's first use makes the vault secret; never over sealed keys.
-        vault_secret_for(home.vault_secret_path, sql.secret_checks(), create=True)
-        api_key = add_institution(sql, name, at=home.clock.now())
+        vault_secret_for(home.vault_secret_path, home.store.secret_checks(), create=True)
+        api_key = add_institution(home.store, name, at=home.clock.now())
     if out:
         atomic_write(out, api_key.encode() + b"\n", mode=0o600)
         click.echo(f"Institution {name} added; API key in {out}")

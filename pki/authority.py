@@ -292,6 +292,12 @@ class CertificateAuthority:
         return self.record.label
 
     @property
+    def store(self) -> Store:
+        """The store this CA records into; whoever joins an issuance's unit of work (a
+        delivery, the cloud's vault) writes through the same store."""
+        return self._store
+
+    @property
     def certificate(self) -> x509.Certificate:
         return self.record.certificate
 

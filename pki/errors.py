@@ -15,8 +15,17 @@ __all__ = [
     "CSRError",
     "CertificateExpiredError",
     "CertificateNotFoundError",
+    "CertificateUnusableError",
     "ClockBehindError",
+    "CloudError",
+    "CloudNotFoundError",
+    "CloudRequestError",
+    "CodeExhaustedError",
+    "CodeExpiredError",
+    "CodeLimitError",
+    "ContentTooLargeError",
     "DeliveryError",
+    "DeviceNotDesignatedError",
     "DiskFullError",
     "FetchError",
     "FolderExistsError",
@@ -25,25 +34,39 @@ __all__ = [
     "HomeNotFoundError",
     "InvalidNameError",
     "InvalidRRNError",
+    "InvalidRegistrationError",
     "KeyFileError",
     "KeyMismatchError",
     "LifecycleError",
+    "NoCodePendingError",
+    "NotConfirmedError",
     "NotFoundError",
     "NotSuspendedError",
     "OutputError",
     "PKIError",
     "PasswordPolicyError",
+    "PinBusyError",
+    "PinLockedError",
+    "PinPolicyError",
     "ProfileError",
     "ReadOnlyStoreError",
+    "RegistrationError",
     "RenewalWindowError",
+    "RequestRefusedError",
     "RevocationDataError",
+    "SealedUnderOtherSecretError",
     "SerialInUseError",
     "StoreError",
     "TimestampError",
+    "TooManyDevicesError",
+    "UnauthorizedError",
     "UnknownCAError",
+    "UnknownUserError",
     "UnsupportedKeyError",
     "VaultError",
+    "WrongCodeError",
     "WrongPasswordError",
+    "WrongPinError",
 ]
 
 
@@ -335,3 +358,228 @@ class VaultError(PKIError):
     def __init__(self, message: str, *, sealed_keys: int = 0) -> None:
         super().__init__(message)
         self.sealed_keys = sealed_keys
+
+
+# -- refusals of kpki's services (the cloud, registration) ----------------------------------
+
+
+class RequestRefusedError(PKIError):
+    """A request to one of kpki's services was refused.
+
+    ``code`` names the refusal, stably: a service's API answers with it (the HTTP status
+    is the web layer's business, never the domain's) and a user's history records it.
+    Nothing changed, except where a subclass says what was counted.
+    """
+
+    code = "refused"
+
+
+class RegistrationError(RequestRefusedError):
+    """A registration (a person confirming their phone with a code) was refused."""
+
+
+class InvalidRegistrationError(RegistrationError, ValueError):
+    """A registration's ``field`` is unusable (a name, a phone, a birth date)."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownUserError(RegistrationError, NotFoundError):
+    """No such user for the asking institution: it does not exist, or the institution may
+    not know of it (the two are answered the same)."""
+
+    code = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("unknown user")
+
+
+class NotConfirmedError(RegistrationError):
+    """The user has not confirmed the code sent to their phone yet."""
+
+    code = "not_confirmed"
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__("the registration is not confirmed")
+        self.user_id = user_id
+
+
+class WrongCodeError(RegistrationError):
+    """A wrong confirmation code: it was compared and counted; ``attempts_left`` more may
+    be compared."""
+
+    code = "code_invalid"
+
+    def __init__(self, *, attempts_left: int) -> None:
+        super().__init__("wrong confirmation code")
+        self.attempts_left = attempts_left
+
+
+class CodeExhaustedError(RegistrationError):
+    """Five wrong codes ended the registration; no guess is compared any more."""
+
+    code = "code_invalid"
+
+    def __init__(self) -> None:
+        super().__init__("too many wrong codes: register again")
+
+
+class NoCodePendingError(RegistrationError):
+    """No confirmation code is waiting for this user."""
+
+    code = "code_invalid"
+
+    def __init__(self) -> None:
+        super().__init__("no confirmation is pending")
+
+
+class CodeExpiredError(RegistrationError):
+    """The confirmation code is older than its lifetime."""
+
+    code = "code_expired"
+
+    def __init__(self) -> None:
+        super().__init__("the confirmation code has expired")
+
+
+class CodeLimitError(RegistrationError):
+    """The institution spent its ``limit`` wrong codes for this phone in the window; it may
+    neither confirm nor register the phone until the window has passed."""
+
+    code = "code_limit"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"{limit} wrong confirmation codes for this phone today: try again "
+                         "tomorrow")
+        self.limit = limit
+
+
+class CloudError(RequestRefusedError):
+    """The financial-certificate cloud refused a request."""
+
+
+class CloudRequestError(CloudError, ValueError):
+    """A request's ``field`` is unusable."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnauthorizedError(CloudError):
+    """No API key, or one the cloud does not know."""
+
+    code = "unauthorized"
+
+
+class CloudNotFoundError(CloudError, NotFoundError):
+    """No such certificate in the cloud for the asking institution: it does not exist, or
+    is not registered there (the two are answered the same)."""
+
+    code = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__("no such certificate in the cloud")
+
+
+class WrongPinError(CloudError):
+    """A verified wrong PIN, counted; ``attempts_left`` more before the key locks."""
+
+    code = "wrong_pin"
+
+    def __init__(self, *, serial: int, attempts_left: int) -> None:
+        super().__init__("wrong PIN")
+        self.serial = serial
+        self.attempts_left = attempts_left
+
+
+class PinLockedError(CloudError):
+    """Five wrong PINs in a row locked the key for good: revoke and reissue."""
+
+    code = "pin_locked"
+
+    def __init__(self, message: str, *, serial: int) -> None:
+        super().__init__(message)
+        self.serial = serial
+
+
+class PinBusyError(CloudError):
+    """As many PIN checks of this key are in flight as failures are left; nothing was
+    checked or counted: try again."""
+
+    code = "busy"
+
+    def __init__(self, *, serial: int) -> None:
+        super().__init__("too many PIN checks of this certificate are in flight: try again")
+        self.serial = serial
+
+
+class SealedUnderOtherSecretError(CloudError):
+    """The key was sealed under another vault secret (an operator's mistake, never counted
+    as a wrong PIN)."""
+
+    code = "vault_secret"
+
+    def __init__(self, *, serial: int) -> None:
+        super().__init__("this key was sealed under another vault secret: the operator must "
+                         "restore it")
+        self.serial = serial
+
+
+class CertificateUnusableError(CloudError):
+    """The certificate cannot be used: ``state`` is ``revoked``, ``suspended`` or
+    ``expired`` (and is the error's code)."""
+
+    def __init__(self, *, serial: int, state: str) -> None:
+        super().__init__(f"the certificate is {state}" if state != "expired"
+                         else "the certificate has expired")
+        self.serial = serial
+        self.state = state
+        self.code = state
+
+
+class DeviceNotDesignatedError(CloudError):
+    """The user allows signing from designated devices only, and this is not one."""
+
+    code = "device_not_designated"
+
+    def __init__(self, *, device: str | None) -> None:
+        super().__init__("signing is allowed from designated devices only")
+        self.device = device
+
+
+class TooManyDevicesError(CloudError):
+    """The user has ``limit`` designated devices already."""
+
+    code = "too_many_devices"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"at most {limit} designated devices")
+        self.limit = limit
+
+
+class ContentTooLargeError(CloudError):
+    """The content to sign is larger than ``limit`` bytes."""
+
+    code = "too_large"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"the content is larger than {limit // (1024 * 1024)} MiB")
+        self.limit = limit
+
+
+class PinPolicyError(CloudError, ValueError):
+    """A new PIN breaks a rule; ``rule`` names which (``format``, ``mismatch``,
+    ``repeated``, ``sequence``, ``birth-date``)."""
+
+    code = "pin_policy"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule

@@ -615,9 +615,8 @@ class Home:
         for an empty vault). PIN checks left in flight by processes that died are
         forgotten here (they were never charged)."""
         from .cloud.boot import Boot
-        from .cloud.service import Cloud
-        from .cloud.vault import Vault, secret_check, vault_secret_for
-        from .store.sqlite.legacy_cloud import CloudSQL
+        from .cloud.service import Cloud, start_cloud
+        from .cloud.vault import Vault
 
         label = ca or self.cloud_ca_label()
         if label is None:
@@ -625,13 +624,9 @@ class Home:
                                profile="financial-personal")
         record = self.check_cloud_ca(label)  # before anything is created for the cloud
         key = self.load_ca_key(label, passphrase)
-        sql = CloudSQL(self.store)
-        secret = vault_secret_for(self.vault_secret_path, sql.secret_checks(),
-                                  create=create_secret)
-        sql.adopt_secret_check(secret_check(secret), self.clock.now())
         boot = Boot.of(self.path / "cloud" / "boots")
-        sql.sweep_reservations(boot.alive)
-        boot.sweep_files()
+        secret = start_cloud(self.store, secret_path=self.vault_secret_path,
+                             create_secret=create_secret, boot=boot, at=self.clock.now())
         chain = self.chain_of(label)
         path, clock, entropy, keygen = self.path, self.clock, self.entropy, self.key_generator
 
@@ -640,7 +635,7 @@ class Home:
             authority = CertificateAuthority(record, key, store=home.store, chain=chain,
                                              clock=clock, entropy=entropy,
                                              key_generator=keygen)
-            return Cloud(authority, CloudSQL(home.store), Vault(secret, kdf=kdf), boot=boot)
+            return Cloud(authority, Vault(secret, kdf=kdf), boot=boot)
 
         return make
 

@@ -12,7 +12,9 @@ when the clock has gone back). Rules:
   (:func:`suspension_lapses_at`: the same day six months on by the Korean calendar,
   clipped to the month's end);
 * a suspension older than 6 months becomes a revocation when CRLs are next made
-  (:func:`lapse_suspensions`).
+  (:func:`lapse_suspensions`);
+* revoke a CA certificate (:func:`revoke_ca`): it is recorded among its issuer's
+  certificates, then revoked by the same rules, so the issuer's CRL lists it.
 
 Renewal and reissue need the CA key and live on :class:`pki.authority.CertificateAuthority`.
 """
@@ -23,6 +25,7 @@ import calendar
 import datetime as dt
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from .clock import KST
 from .errors import (
@@ -33,14 +36,17 @@ from .errors import (
     LifecycleError,
     NotSuspendedError,
 )
-from .store import CertificateRecord, CertStatus, Store, StoreTransaction
+from .store import CertificateRecord, CertStatus, KeyOrigin, Store, StoreTransaction
 
 __all__ = [
+    "CA_CERTIFICATE_PROFILE",
     "SUSPENSION_MONTHS",
     "find_certificate",
     "lapse_suspensions",
     "resume",
     "revoke",
+    "revoke_ca",
+    "revoke_in",
     "suspend",
     "suspension_lapses_at",
 ]
@@ -90,27 +96,77 @@ def revoke(store: Store, serial: int, *, at: dt.datetime, ca: str | None = None,
            invalidity_date: dt.datetime | None = None) -> CertificateRecord:
     """Revoke a certificate. Raises :class:`AlreadyRevokedError`,
     :class:`CertificateExpiredError`, :class:`CertificateNotFoundError`."""
+    _check_revocation(reason, invalidity_date, at)
+    record = find_certificate(store, serial, ca=ca)
+    with store.transaction() as tx:
+        revoke_in(tx, record.ca, serial, at=at, reason=reason, invalidity_date=invalidity_date)
+    return find_certificate(store, serial, ca=record.ca)
+
+
+def _check_revocation(reason: x509.ReasonFlags, invalidity_date: dt.datetime | None,
+                      at: dt.datetime) -> None:
     if not isinstance(reason, x509.ReasonFlags):
         raise TypeError("reason is an x509.ReasonFlags")
     if reason in _NOT_REVOCATION_REASONS:
         raise ValueError(f"{reason.value} is not a revocation reason (suspend for a hold)")
     if invalidity_date is not None and invalidity_date > at:
         raise ValueError("the invalidity date lies in the future")
-    record = find_certificate(store, serial, ca=ca)
+
+
+def revoke_in(tx: StoreTransaction, ca: str, serial: int, *, at: dt.datetime,
+              reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+              invalidity_date: dt.datetime | None = None) -> None:
+    """Revoke certificate ``serial`` of ``ca`` inside ``tx``, a transaction the caller
+    holds (so that its own rows, a cloud user's history say, commit with the revocation).
+    The same rules and errors as :func:`revoke`."""
+    _check_revocation(reason, invalidity_date, at)
+    current = tx.get_certificate(ca, serial)
+    if current is None:
+        raise CertificateNotFoundError(serial, ca=ca)
+    at = tx.event_time(ca, at)
+    if current.status is CertStatus.REVOKED:
+        raise AlreadyRevokedError(f"certificate {serial:X} is revoked already", serial=serial)
+    _check_unexpired(current, at, "revoked")
+    tx.set_status(ca, serial, status=CertStatus.REVOKED, at=at, revoked_at=at, reason=reason,
+                  invalidity_date=invalidity_date)
+    detail = {"reason": reason.value, "was": current.status.value}
+    if invalidity_date is not None:
+        detail["invalidity_date"] = invalidity_date.isoformat()
+    tx.audit("certificate.revoked", at=at, ca=ca, serial=serial, detail=detail)
+
+
+CA_CERTIFICATE_PROFILE = "ca"
+"""The profile under which a CA certificate is recorded among its issuer's certificates."""
+
+
+def revoke_ca(store: Store, label: str, *, at: dt.datetime,
+              reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+              invalidity_date: dt.datetime | None = None) -> CertificateRecord:
+    """Revoke CA ``label``'s certificate (a licensed CA's, by the root). It is recorded
+    among its issuer's certificates (profile ``ca``, as the TSA's is), in the same
+    transaction, so the issuer's CRL lists it and a home's verifier refuses what was signed
+    under it. The same rules and errors as :func:`revoke`; a root cannot be revoked
+    (:class:`LifecycleError`: take it out of the trust stores instead)."""
+    _check_revocation(reason, invalidity_date, at)
+    record = store.get_ca(label)
+    cert = record.certificate
+    if record.parent is None:
+        raise LifecycleError(f"CA {label!r} is a root: no CRL can revoke it; remove it from "
+                             "the trust stores instead", serial=cert.serial_number)
     with store.transaction() as tx:
-        current = _current(tx, record)
-        at = tx.event_time(current.ca, at)
-        if current.status is CertStatus.REVOKED:
-            raise AlreadyRevokedError(f"certificate {serial:X} is revoked already",
-                                      serial=serial)
-        _check_unexpired(current, at, "revoked")
-        tx.set_status(current.ca, serial, status=CertStatus.REVOKED, at=at, revoked_at=at,
-                      reason=reason, invalidity_date=invalidity_date)
-        detail = {"reason": reason.value, "was": current.status.value}
-        if invalidity_date is not None:
-            detail["invalidity_date"] = invalidity_date.isoformat()
-        tx.audit("certificate.revoked", at=at, ca=current.ca, serial=serial, detail=detail)
-    return find_certificate(store, serial, ca=record.ca)
+        if tx.get_certificate(record.parent, cert.serial_number) is None:
+            cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            tx.put_certificate(CertificateRecord(
+                ca=record.parent, serial=cert.serial_number,
+                subject=cert.subject.rfc4514_string(),
+                holder=str(cn[0].value) if cn else label, profile=CA_CERTIFICATE_PROFILE,
+                status=CertStatus.VALID, not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                der=cert.public_bytes(serialization.Encoding.DER),
+                issued_at=record.created_at, key_origin=KeyOrigin.GENERATED))
+        revoke_in(tx, record.parent, cert.serial_number, at=at, reason=reason,
+                  invalidity_date=invalidity_date)
+    return find_certificate(store, cert.serial_number, ca=record.parent)
 
 
 def suspend(store: Store, serial: int, *, at: dt.datetime,

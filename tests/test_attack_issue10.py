@@ -16,8 +16,15 @@ import sys
 
 import pytest
 
-from pki.cloud.service import MAX_ATTEMPTS, CloudError
+from pki.cloud.service import MAX_ATTEMPTS
 from pki.cloud.vault import KDFParams
+from pki.errors import (
+    CloudNotFoundError,
+    CloudRequestError,
+    CodeLimitError,
+    RegistrationError,
+    RequestRefusedError,
+)
 
 from .test_cloud import PIN, RRN
 
@@ -34,7 +41,7 @@ def factory(home, monkeypatch):
 
 
 def _code(cloud, phone: str, institution) -> str:
-    text = cloud.sql.messages(phone, institution.id)[-1]["text"]
+    text = cloud.messages(institution, phone)[-1].text
     return re.search(r"code (\d\d)", text).group(1)
 
 
@@ -47,9 +54,7 @@ def _victim(cloud):
 
 
 def _users_of(cloud, institution):
-    rows = cloud.sql._conn.execute("SELECT id FROM cloud_users WHERE institution_id = ?",
-                                   (institution.id,)).fetchall()
-    return [cloud.sql.user(r[0]) for r in rows]
+    return cloud.store.cloud_users(institution_id=institution.id)
 
 
 def test_the_code_budget_renews_after_a_day(factory, clock):
@@ -59,12 +64,12 @@ def test_the_code_budget_renews_after_a_day(factory, clock):
         user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
         code = _code(cloud, VICTIM_PHONE, bank)
         for k in range(1, 6):
-            with contextlib.suppress(CloudError):
+            with contextlib.suppress(RequestRefusedError):
                 cloud.confirm(bank, user, f"{(int(code) + k) % 100:02d}")
     clock.advance(dt.timedelta(days=1, seconds=1))
     user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
     cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
-    assert cloud.sql.user(user)["confirmed"] is True
+    assert cloud.store.cloud_user(user).confirmed is True
 
 
 def test_a_stranger_cannot_guess_its_way_to_the_victims_phone(factory):
@@ -83,23 +88,23 @@ def test_a_stranger_cannot_guess_its_way_to_the_victims_phone(factory):
                                    birth_date=BIRTH)
         code = _code(cloud, VICTIM_PHONE, stranger)
         for k in range(1, 6):
-            with pytest.raises(CloudError) as info:
+            with pytest.raises(RegistrationError) as info:
                 cloud.confirm(stranger, user, f"{(int(code) + k) % 100:02d}")
             assert info.value.code == "code_invalid"
     # the next fresh registration: even a lucky first guess is not compared
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(CodeLimitError) as info:
         user = cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE,
                                    birth_date=BIRTH)
         cloud.confirm(stranger, user, _code(cloud, VICTIM_PHONE, stranger))
-    assert info.value.code == "code_limit" and info.value.status == 429
-    assert not any(u["confirmed"] for u in _users_of(cloud, stranger))
+    assert info.value.code == "code_limit" and info.value.limit == PHONE_BUDGET
+    assert not any(u.confirmed for u in _users_of(cloud, stranger))
     # and so the victim's certificate cannot be charged by the stranger
     for _ in range(MAX_ATTEMPTS):
-        with pytest.raises(CloudError) as info:
+        with pytest.raises(CloudNotFoundError) as info:
             cloud.register_certificate(stranger, serial, pin=WRONG, user=user)
         assert info.value.code == "not_found"
-    assert cloud.sql.key(cloud.authority.label, format(serial, "X"))["failures"] == 0
-    assert cloud.sign(bank, serial, pin=PIN, content=b"x", purpose="02")["serial"] == serial
+    assert cloud.store.vault_record(cloud.authority.label, serial).failures == 0
+    assert cloud.sign(bank, serial, pin=PIN, content=b"x", purpose="02").serial == serial
 
 
 def test_the_code_budget_is_per_institution_so_a_stranger_cannot_spend_the_banks(factory):
@@ -112,14 +117,14 @@ def test_the_code_budget_is_per_institution_so_a_stranger_cannot_spend_the_banks
                                    birth_date=BIRTH)
         code = _code(cloud, VICTIM_PHONE, stranger)
         for k in range(1, 6):
-            with contextlib.suppress(CloudError):
+            with contextlib.suppress(RequestRefusedError):
                 cloud.confirm(stranger, user, f"{(int(code) + k) % 100:02d}")
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(CodeLimitError) as info:
         cloud.register_user(stranger, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
     assert info.value.code == "code_limit"
     user = cloud.register_user(bank, name="홍길동", phone=VICTIM_PHONE, birth_date=BIRTH)
     cloud.confirm(bank, user, _code(cloud, VICTIM_PHONE, bank))
-    assert cloud.sql.user(user)["confirmed"] is True
+    assert cloud.store.cloud_user(user).confirmed is True
 
 
 # -- key passwd: a kill inside a write the journal does not know about ---------------------
@@ -175,9 +180,9 @@ def test_revoking_with_a_hold_or_remove_reason_is_a_400_not_a_500(factory, reaso
 
     cloud = factory()
     bank, _, serial = _victim(cloud)
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(CloudRequestError) as info:
         cloud.revoke(bank, serial, x509.ReasonFlags(reason))
-    assert info.value.code == "bad_request" and info.value.status == 400
+    assert info.value.code == "bad_request" and info.value.field == "reason"
     assert cloud.store.find_certificates(serial)[0].status is CertStatus.VALID
 
 

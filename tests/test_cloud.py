@@ -24,6 +24,7 @@ from cryptography import x509
 from pki.cloud.vault import KDFParams
 from pki.home import Home
 from pki.signing.verify import Verifier
+from pki.store import VaultRecord, open_store, sqlite_url
 
 RRN = "9005171234566"
 BIRTH = "1990-05-17"
@@ -179,11 +180,8 @@ def test_parallel_wrong_pins_stop_at_five(cloud):
     assert statuses.count(401) == 4  # four wrong PINs answered with attempts left
     assert statuses.count(423) >= 1  # the fifth locks
     assert set(statuses) == {401, 423} | ({429} & set(statuses))  # the rest: unchecked
-    db = sqlite3.connect(cloud["home"] / "kpki.db")
-    failures, locked = db.execute("SELECT failures, locked_at FROM cloud_keys WHERE serial = ?",
-                                  (serial,)).fetchone()
-    db.close()
-    assert failures == 5 and locked is not None
+    record = vault_records(cloud["home"])[int(serial, 16)]
+    assert record.failures == 5 and record.locked
     assert _sign(api, serial)[0] == 423  # the right PIN no longer helps: revoke and reissue
 
 
@@ -334,11 +332,9 @@ def test_sigkill_during_a_signing_burst_loses_nothing(cloud, tmp_path):
         for serial in serials:
             status, body = _sign(api, serial)
             assert status in (200, 423), body  # intact (or locked by the wrong guesses)
-        db = sqlite3.connect(home_path / "kpki.db")
-        rows = db.execute("SELECT failures, locked_at FROM cloud_keys").fetchall()
-        db.close()
-        assert all(0 <= f <= 5 for f, _ in rows)
-        assert all((locked is not None) == (f >= 5) for f, locked in rows)
+        records = vault_records(home_path).values()
+        assert all(0 <= r.failures <= 5 for r in records)
+        assert all(r.locked == (r.failures >= 5) for r in records)
     finally:
         _stop(proc)
 
@@ -381,9 +377,18 @@ def serve_cloud(home_path: Path, *, key_pool=None, kdf: KDFParams | None = FAST_
         home.close()
 
 
+def vault_records(home_path: Path) -> dict[int, VaultRecord]:
+    """Every sealed key in the home's store, by serial (read through the store)."""
+    store = open_store(sqlite_url(home_path / "kpki.db"))
+    try:
+        return {record.serial: record for user in store.cloud_users()
+                for record in store.vault_records_of(user.id)}
+    finally:
+        store.close()
+
+
 def add_institution(home_path: Path, name: str) -> str:
     from pki.cloud.service import add_institution as add
-    from pki.store.sqlite.legacy_cloud import CloudSQL
 
     with Home.open(home_path) as home:
-        return add(CloudSQL(home.store), name, at=home.clock.now())
+        return add(home.store, name, at=home.clock.now())

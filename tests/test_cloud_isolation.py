@@ -6,7 +6,6 @@ unless asked for and shows an institution only the messages it caused (item 3)."
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
@@ -23,6 +22,7 @@ from .test_cloud import (
     _stop,
     add_institution,
     serve_cloud,
+    vault_records,
 )
 
 UNKNOWN_USER = "u_0123456789abcdef"
@@ -58,13 +58,9 @@ def victim(world, request):
     return user, _issue(world["bank"], user), phone
 
 
-def _failures(world, serial: str) -> tuple[int, object]:
-    db = sqlite3.connect(world["path"] / "kpki.db")
-    try:
-        return db.execute("SELECT failures, locked_at FROM cloud_keys WHERE serial = ?",
-                          (serial,)).fetchone()
-    finally:
-        db.close()
+def _failures(world, serial: str) -> tuple[int, bool]:
+    record = vault_records(world["path"])[int(serial, 16)]
+    return record.failures, record.locked
 
 
 def _same_as_unknown_user(world, method: str, suffix: str, body: object = None) -> None:
@@ -126,7 +122,7 @@ def test_a_stranger_cannot_lock_a_certificate(world, victim, route):
     for _ in range(6):
         assert world["stranger"]("POST", f"/cloud/v1/certificates/{serial}/{route}",
                                  body)[0] == 404
-    assert _failures(world, serial) == (0, None)
+    assert _failures(world, serial) == (0, False)
     assert _sign(world["bank"], serial)[0] == 200
 
 

@@ -8,13 +8,21 @@ charges it. The fifth wrong confirmation code is the last one ever checked.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 
 import pytest
 
-from pki.cloud.service import MAX_ATTEMPTS, CloudError
+from pki.cloud.service import MAX_ATTEMPTS
+from pki.errors import (
+    CodeExhaustedError,
+    PinBusyError,
+    PinLockedError,
+    RequestRefusedError,
+    WrongCodeError,
+    WrongPinError,
+)
 from pki.home import Home
+from pki.store import open_store, sqlite_url
 
 from .test_cloud import (
     PIN,
@@ -27,6 +35,7 @@ from .test_cloud import (
     _user,
     add_institution,
     expect_crash,
+    vault_records,
 )
 
 WRONG = "246801"
@@ -44,7 +53,7 @@ def _issued(factory, phone="01012345678"):
     cloud = factory()
     bank = cloud.authenticate(cloud.add_institution(f"bank-{phone}"))
     user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.sql.messages(phone, bank.id)[-1]["text"]
+    text = cloud.messages(bank, phone)[-1].text
     cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
     return cloud, bank, user, cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN).serial
 
@@ -59,7 +68,7 @@ def _in_parallel(factory, count, call):
         barrier.wait()
         try:
             results[i] = call(i, clouds[i])
-        except CloudError as exc:
+        except RequestRefusedError as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
@@ -71,8 +80,8 @@ def _in_parallel(factory, count, call):
 
 
 def _key_row(cloud, serial):
-    key = cloud.sql.key(cloud.authority.label, format(serial, "X"))
-    return key["failures"], key["locked"]
+    record = cloud.store.vault_record(cloud.authority.label, serial)
+    return record.failures, record.locked
 
 
 @pytest.mark.parametrize("count", [6, 20])
@@ -80,24 +89,24 @@ def test_parallel_right_pins_never_lock(factory, count):
     cloud, bank, _, serial = _issued(factory)
     results = _in_parallel(factory, count, lambda i, c: c.sign(bank, serial, pin=PIN,
                                                             content=b"x", purpose="02"))
-    refused = [r for r in results if isinstance(r, CloudError)]
-    assert all(r.code == "busy" and r.status == 429 for r in refused), \
+    refused = [r for r in results if isinstance(r, RequestRefusedError)]
+    assert all(isinstance(r, PinBusyError) and r.serial == serial for r in refused), \
         [(r.code, str(r)) for r in refused]
     assert count - len(refused) >= MAX_ATTEMPTS  # the first five in flight always finish
     assert _key_row(cloud, serial) == (0, False)
-    assert cloud.sign(bank, serial, pin=PIN, content=b"y", purpose="02")["serial"] == serial
+    assert cloud.sign(bank, serial, pin=PIN, content=b"y", purpose="02").serial == serial
 
 
 def test_fifty_parallel_wrong_pins_lock_exactly_at_five(factory):
     cloud, bank, _, serial = _issued(factory)
     results = _in_parallel(factory, 50, lambda i, c: c.sign(bank, serial, pin=WRONG,
                                                          content=b"x", purpose="02"))
-    assert all(isinstance(r, CloudError) for r in results)
-    left = sorted(r.extra["attempts_left"] for r in results if r.code == "wrong_pin")
+    assert all(isinstance(r, RequestRefusedError) for r in results)
+    left = sorted(r.attempts_left for r in results if isinstance(r, WrongPinError))
     assert left == [1, 2, 3, 4]  # each charge answered once, in order
-    assert {r.code for r in results} <= {"wrong_pin", "pin_locked", "busy"}
+    assert all(isinstance(r, WrongPinError | PinLockedError | PinBusyError) for r in results)
     assert _key_row(cloud, serial) == (MAX_ATTEMPTS, True)
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(PinLockedError) as info:
         cloud.sign(bank, serial, pin=PIN, content=b"x", purpose="02")
     assert info.value.code == "pin_locked"
 
@@ -107,7 +116,7 @@ def test_a_right_pin_while_wrong_ones_are_in_flight_is_never_charged(factory):
     results = _in_parallel(factory, 8, lambda i, c: c.sign(
         bank, serial, pin=PIN if i % 2 else WRONG, content=b"x", purpose="02"))
     failures, _ = _key_row(cloud, serial)
-    charged = sum(1 for r in results if isinstance(r, CloudError) and r.code == "wrong_pin")
+    charged = sum(1 for r in results if isinstance(r, WrongPinError))
     assert failures <= charged <= MAX_ATTEMPTS
 
 
@@ -116,17 +125,15 @@ def test_a_hundred_parallel_code_guesses_check_exactly_five(factory):
     bank = cloud.authenticate(cloud.add_institution("bank"))
     user = cloud.register_user(bank, name="홍길동", phone="01012345678",
                                birth_date="1990-05-17")
-    code = re.search(r"code (\d\d)", cloud.sql.messages("01012345678", bank.id)[-1]["text"]
-                     ).group(1)
+    code = re.search(r"code (\d\d)", cloud.messages(bank, "01012345678")[-1].text).group(1)
     wrong = f"{(int(code) + 1) % 100:02d}"
     results = _in_parallel(factory, 100, lambda i, c: c.confirm(bank, user, wrong))
-    assert all(isinstance(r, CloudError) for r in results)
-    checked = [r for r in results if r.status == 400]  # "wrong code": it was compared
+    assert all(isinstance(r, RequestRefusedError) for r in results)
+    checked = [r for r in results if isinstance(r, WrongCodeError)]  # compared, counted
     assert len(checked) == 5, len(checked)
-    assert all(r.code == "code_invalid" and r.status == 409 for r in results if r.status != 400)
-    with pytest.raises(CloudError) as info:  # even the right code is no longer compared
+    assert all(isinstance(r, CodeExhaustedError) for r in results if r not in checked)
+    with pytest.raises(CodeExhaustedError):  # even the right code is no longer compared
         cloud.confirm(bank, user, code)
-    assert info.value.status == 409
 
 
 def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
@@ -150,12 +157,12 @@ def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
         assert status == 200, body
     finally:
         _stop(proc)
-    db = sqlite3.connect(path / "kpki.db")
+    assert [(r.failures, r.locked) for r in vault_records(path).values()] == [(0, False)]
+    store = open_store(sqlite_url(path / "kpki.db"))
     try:
-        assert db.execute("SELECT failures, locked_at FROM cloud_keys").fetchall() == [(0, None)]
-        assert db.execute("SELECT count(*) FROM cloud_pin_reservations").fetchone()[0] == 0
+        assert store.pin_check_boots() == []  # no PIN check left in flight
     finally:
-        db.close()
+        store.close()
 
 
 def test_crashes_during_wrong_pin_checks_charge_nothing_unverified(tmp_path, key_pool):

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 import threading
 
 import pytest
 
 from pki.clock import FixedClock
+from pki.cloud.service import CloudSignature
 from pki.cloud.vault import KDFParams
 from pki.home import Home
+from pki.profiles import FINANCIAL_PROFILES
+from pki.store import open_store, sqlite_url
 
 from .test_cloud import (
     PIN,
@@ -27,6 +29,7 @@ from .test_cloud import (
     _user,
     add_institution,
     expect_crash,
+    vault_records,
 )
 
 FAST = KDFParams(n=2**4, r=8, p=1)
@@ -35,7 +38,7 @@ FAST = KDFParams(n=2**4, r=8, p=1)
 def _confirmed(cloud, phone="01012345678", api_key=None):
     bank = cloud.authenticate(api_key or cloud.add_institution(f"bank-{phone}"))
     user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.sql.messages(phone, bank.id)[-1]["text"]
+    text = cloud.messages(bank, phone)[-1].text
     cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
     return bank, user
 
@@ -65,14 +68,14 @@ def test_parallel_signatures_at_renewal_time_all_sign_with_the_new_certificate(
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(isinstance(r, dict) for r in results), results
-    serials = {r["serial"] for r in results}
+    assert all(isinstance(r, CloudSignature) for r in results), results
+    serials = {r.serial for r in results}
     assert len(serials) == 1 and issued.serial not in serials
-    assert all(r["renewed_from"] == issued.serial for r in results)
+    assert all(r.renewed_from == issued.serial for r in results)
     assert len(home.store.renewals_of(cloud.authority.label, issued.serial)) == 1
     # Afterwards the old serial still signs, with the new certificate.
     again = cloud.sign(bank, issued.serial, pin=PIN, content=b"y", purpose="02")
-    assert again["serial"] in serials
+    assert again.serial in serials
 
 
 @pytest.fixture
@@ -92,14 +95,14 @@ def due(tmp_path, key_pool):
 
 
 def _rows(path):
-    db = sqlite3.connect(path / "kpki.db")
+    """The financial certificates and the sealed keys in the home's store (hex serials)."""
+    store = open_store(sqlite_url(path / "kpki.db"))
     try:
-        certificates = {r[0] for r in db.execute(
-            "SELECT serial FROM certificates WHERE profile LIKE 'financial%'")}
-        keys = {r[0] for r in db.execute("SELECT serial FROM cloud_keys")}
-        return certificates, keys
+        certificates = {format(r.serial, "X") for profile in FINANCIAL_PROFILES.values()
+                        for r in store.list_certificates(profile=profile.name)}
     finally:
-        db.close()
+        store.close()
+    return certificates, {format(serial, "X") for serial in vault_records(path)}
 
 
 @pytest.mark.parametrize("point", ["cloud.renew.sealed", "cloud.renew.committed"])
@@ -125,19 +128,29 @@ def test_a_crash_during_renewal_on_use_leaves_a_usable_certificate(due, point):
     assert certificates == keys and len(keys) == 2
 
 
-def test_a_crash_during_issuance_records_nothing_without_its_key(tmp_path, key_pool):
+@pytest.mark.parametrize(("point", "kept"), [("cloud.issue.staged", False),
+                                             ("cloud.issue.sealed", False),
+                                             ("cloud.issue.committed", True)])
+def test_a_crash_during_issuance_leaves_the_certificate_with_its_key_or_neither(
+        tmp_path, key_pool, point, kept):
+    """kpki serve is killed at each step of a cloud issuance: with the certificate written
+    but no key, with both written but not committed, and after the commit. The store then
+    holds the certificate and its sealed key, or neither; never one without the other."""
     path = tmp_path / "home"
     Home.create(path, passphrase=None, key_generator=key_pool).close()
     key = add_institution(path, "bank")
-    proc, url = _start(path, env={"KPKI_FAULT": "cloud.issue.sealed"})
+    proc, url = _start(path, env={"KPKI_FAULT": point})
     api = Api(url, key)
     user = _user(api)
     expect_crash(proc, lambda: _issue(api, user))
-    assert _rows(path) == (set(), set())
+    certificates, keys = _rows(path)
+    assert certificates == keys and len(keys) == (1 if kept else 0)
     proc, url = _start(path)
     try:
         serial = _issue(Api(url, key), user)
         assert _sign(Api(url, key), serial)[0] == 200
+        for earlier in keys:  # a certificate issued before the crash is usable
+            assert _sign(Api(url, key), earlier)[0] == 200
     finally:
         _stop(proc)
-    assert _rows(path) == ({serial}, {serial})
+    assert _rows(path) == ({serial} | keys, {serial} | keys)

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from pki.cloud.service import CloudError
 from pki.cloud.vault import KDFParams
+from pki.errors import CloudRequestError, CodeExpiredError, NotConfirmedError
 from pki.signing.verify import CRLIndex, Verifier
 
 RRN = "9005171234566"
@@ -22,7 +22,7 @@ def cloud(home, monkeypatch, tmp_path):
 def _confirmed_user(cloud, phone="01012345678", institution="bank"):
     bank = cloud.authenticate(cloud.add_institution(institution))
     user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.sql.messages(phone, bank.id)[-1]["text"]
+    text = cloud.messages(bank, phone)[-1].text
     cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
     return bank, user
 
@@ -30,23 +30,23 @@ def _confirmed_user(cloud, phone="01012345678", institution="bank"):
 def test_confirmation_code_expires(cloud):
     bank = cloud.authenticate(cloud.add_institution("bank"))
     user = cloud.register_user(bank, name="홍길동", phone="01012345678", birth_date="1990-05-17")
-    code = re.search(r"code (\d\d)",
-                     cloud.sql.messages("01012345678", bank.id)[-1]["text"]).group(1)
+    code = re.search(r"code (\d\d)", cloud.messages(bank, "01012345678")[-1].text).group(1)
     cloud.clock.advance(dt.timedelta(minutes=4))
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(CodeExpiredError) as info:
         cloud.confirm(bank, user, code)
-    assert (info.value.code, info.value.status) == ("code_expired", 410)
+    assert info.value.code == "code_expired"
 
 
 def test_issue_needs_a_confirmed_user_and_matching_birth_date(cloud):
     bank = cloud.authenticate(cloud.add_institution("bank"))
     user = cloud.register_user(bank, name="홍길동", phone="01012345678", birth_date="1990-05-17")
-    with pytest.raises(CloudError) as info:
+    with pytest.raises(NotConfirmedError) as info:
         cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
-    assert info.value.code == "not_confirmed"
+    assert (info.value.code, info.value.user_id) == ("not_confirmed", user)
     bank, other = _confirmed_user(cloud, "01099998888", institution="bank-2")
-    with pytest.raises(CloudError):
+    with pytest.raises(CloudRequestError) as info:
         cloud.issue(bank, other, rrn="8001011234560", pin=PIN, pin_confirm=PIN)
+    assert info.value.field == "rrn"
 
 
 def test_renewal_on_use_keeps_the_pin_and_registrations(cloud, home):
@@ -57,17 +57,17 @@ def test_renewal_on_use_keeps_the_pin_and_registrations(cloud, home):
     cloud.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=20))
     assert cloud.renew_due() == [issued.serial]
     result = cloud.sign(card, issued.serial, pin=PIN, content=b"x", purpose="05")
-    assert result["renewed_from"] == issued.serial
-    new_serial = result["serial"]
+    assert result.renewed_from == issued.serial
+    new_serial = result.serial
     assert new_serial != issued.serial
     # The renewed certificate lives in the vault under the same PIN, registered as before.
     again = cloud.sign(card, new_serial, pin=PIN, content=b"y", purpose="05")
-    assert again["serial"] == new_serial and "renewed_from" not in again
+    assert again.serial == new_serial and again.renewed_from is None
     root = home.store.get_ca("root").certificate
     crls = [CRLIndex.load(crl.der) for crl, _ in home.publish_crls(passphrase=None)]
     check = Verifier(trust=[root], intermediates=[authority_cert(home)], crls=crls,
                      clock=cloud.clock)
-    verdict = check.verify(again["signature"])
+    verdict = check.verify(again.signature)
     assert verdict.ok, verdict.summary()
 
 
@@ -168,7 +168,7 @@ def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_pat
     signed = cloud.sign(bank, issued.serial, pin=PIN, content=b"x", purpose="02",
                         include_r=True)
     sig = tmp_path / "x.p7s"
-    sig.write_bytes(signed["signature"])
+    sig.write_bytes(signed.signature)
     pems = {}
     for label in ("root", "yessign"):
         pems[label] = tmp_path / f"{label}.pem"
@@ -184,9 +184,9 @@ def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_pat
         checks = {c["check"]: c["outcome"] for c in json.loads(result.stdout)["checks"]}
         return checks["vid"]
 
-    r_file.write_text(signed["r"].hex() + "\n")
+    r_file.write_text(signed.r.hex() + "\n")
     assert vid("--r-file", str(r_file)) == "passed"
     r_file.write_text("00" * 20)
     assert vid("--r-file", str(r_file)) == "failed"
-    monkeypatch.setenv("KPKI_VID_R", signed["r"].hex())
+    monkeypatch.setenv("KPKI_VID_R", signed.r.hex())
     assert vid() == "passed"

@@ -89,7 +89,7 @@ def _home_with_a_sealed_key(tmp_path, key_pool):
         bank = cloud.authenticate(cloud.add_institution("bank"))
         user = cloud.register_user(bank, name="홍길동", phone="01012345678",
                                    birth_date="1990-05-17")
-        text = cloud.sql.messages("01012345678", bank.id)[-1]["text"]
+        text = cloud.messages(bank, "01012345678")[-1].text
         cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
         serial = cloud.issue(bank, user, rrn="9005171234566", pin="135790",
                              pin_confirm="135790").serial
@@ -145,17 +145,18 @@ def test_kpki_serve_refuses_to_start_without_the_secret(tmp_path, key_pool, no_s
 def test_a_wrong_secret_is_never_charged_as_a_wrong_pin(tmp_path, key_pool, no_secret_env):
     """Even a cloud built around the start-up check cannot charge the PIN for a secret that
     does not match: the check value beside the record tells the two apart."""
-    from pki.cloud.service import Cloud, CloudError
+    from pki.cloud.service import Cloud
+    from pki.errors import SealedUnderOtherSecretError
     from pki.home import Home
 
     path, bank, serial = _home_with_a_sealed_key(tmp_path, key_pool)
     with Home.open(path, key_generator=key_pool) as home:
         right = home.cloud_factory(passphrase=None, kdf=FAST)()
-        wrong = Cloud(right.authority, right.sql, Vault(b"w" * 32, kdf=FAST))
+        wrong = Cloud(right.authority, Vault(b"w" * 32, kdf=FAST))
         for _ in range(6):
-            with pytest.raises(CloudError) as info:
+            with pytest.raises(SealedUnderOtherSecretError) as info:
                 wrong.sign(bank, serial, pin="135790", content=b"x", purpose="02")
-            assert (info.value.code, info.value.status) == ("vault_secret", 503)
-        key = right.sql.key(right.authority.label, format(serial, "X"))
-        assert (key["failures"], key["locked"]) == (0, False)
+            assert (info.value.code, info.value.serial) == ("vault_secret", serial)
+        record = right.store.vault_record(right.authority.label, serial)
+        assert (record.failures, record.locked) == (0, False)
         assert right.sign(bank, serial, pin="135790", content=b"x", purpose="02")

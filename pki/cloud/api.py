@@ -2,8 +2,10 @@
 
 Institutions authenticate with ``X-API-Key``; a signing device names itself with
 ``X-Device-Id``. Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable
-code and the matching HTTP status, and never a 500 for anything a client sends. Each
-request goes through the same steps, cheapest first:
+code and the matching HTTP status, and never a 500 for anything a client sends: the cloud
+refuses with typed errors (:class:`pki.errors.RequestRefusedError`, carrying their code and
+data), and :func:`error_response` here is the one place that gives them an HTTP status.
+Each request goes through the same steps, cheapest first:
 
 1. the API key is checked before a byte of the body is read (401);
 2. the body is read as it streams in and refused (413) as soon as it passes
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +39,31 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import PKIError, StoreError
-from .service import Cloud, CloudError, Institution
+from ..errors import (
+    AlreadyRevokedError,
+    CertificateExpiredError,
+    CloudRequestError,
+    CodeExpiredError,
+    CodeLimitError,
+    ContentTooLargeError,
+    DeviceNotDesignatedError,
+    InvalidRegistrationError,
+    NotFoundError,
+    PinBusyError,
+    PinLockedError,
+    PinPolicyError,
+    PKIError,
+    RequestRefusedError,
+    SealedUnderOtherSecretError,
+    StoreError,
+    UnauthorizedError,
+    WrongCodeError,
+    WrongPinError,
+)
+from ..store import HistoryEntry
+from .service import Cloud, Institution
 
-__all__ = ["MAX_BODY_BYTES", "cloud_routes"]
+__all__ = ["MAX_BODY_BYTES", "cloud_routes", "error_response"]
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -110,6 +134,56 @@ def _error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
                         status_code=status)
 
 
+# The HTTP status of each refusal, most specific first; the code is the error's own.
+_STATUS: tuple[tuple[type[PKIError], int], ...] = (
+    (UnauthorizedError, 401),
+    (WrongPinError, 401),
+    (InvalidRegistrationError, 400),
+    (CloudRequestError, 400),
+    (PinPolicyError, 400),
+    (WrongCodeError, 400),
+    (DeviceNotDesignatedError, 403),
+    (NotFoundError, 404),
+    (CodeExpiredError, 410),
+    (ContentTooLargeError, 413),
+    (PinLockedError, 423),
+    (PinBusyError, 429),
+    (CodeLimitError, 429),
+    (SealedUnderOtherSecretError, 503),
+    (RequestRefusedError, 409),
+)
+# What else a client may see of an error's data, by attribute.
+_EXTRA = ("attempts_left", "rule")
+
+
+def error_response(exc: PKIError) -> JSONResponse:
+    """The JSON answer to a refusal: its stable code and message, its status, and the
+    data a client can act on (wrong guesses left, the PIN rule broken). A store that cannot
+    be reached is 503; any other error of the library is 409 ``refused``."""
+    if isinstance(exc, StoreError):
+        return _error("unavailable", "the store is busy or unavailable: try again", 503)
+    if isinstance(exc, AlreadyRevokedError):
+        return _error("revoked", str(exc), 409)
+    if isinstance(exc, CertificateExpiredError):
+        return _error("expired", str(exc), 409)
+    if not isinstance(exc, RequestRefusedError):
+        return _error("refused", str(exc), 409)
+    status = next(status for kind, status in _STATUS if isinstance(exc, kind))
+    extra = {name: getattr(exc, name) for name in _EXTRA if hasattr(exc, name)}
+    return _error(exc.code, str(exc), status, **extra)
+
+
+def _utc(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _history(entry: HistoryEntry) -> dict[str, Any]:
+    return {"at": _utc(entry.at), "institution": entry.institution, "device": entry.device,
+            "purpose": None if entry.purpose is None else entry.purpose.code,
+            "serial": None if entry.serial is None else format(entry.serial, "X"),
+            "outcome": entry.outcome}
+
+
 def _too_large() -> JSONResponse:
     return _error("too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
 
@@ -135,11 +209,11 @@ async def _read_body(request: Request) -> bytes | None:
 
 def _serial(text: str) -> int:
     if not 1 <= len(text) <= 40:
-        raise CloudError("bad_request", "the serial is 1-40 hex digits")
+        raise CloudRequestError("the serial is 1-40 hex digits", field="serial")
     try:
         return int(text, 16)
     except ValueError:
-        raise CloudError("bad_request", "the serial is hex") from None
+        raise CloudRequestError("the serial is hex", field="serial") from None
 
 
 def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
@@ -180,13 +254,8 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
                 return _error("bad_request", f"the body does not fit this request: {exc}", 400)
             except (msgspec.DecodeError, UnicodeDecodeError):
                 return _error("bad_json", "the body is not a JSON object in UTF-8", 400)
-            except CloudError as exc:
-                return _error(exc.code, str(exc), exc.status, **exc.extra)
-            except StoreError:
-                return _error("unavailable", "the store is busy or unavailable: try again",
-                              503)
             except PKIError as exc:
-                return _error("refused", str(exc), 409)
+                return error_response(exc)
             return JSONResponse(result, status_code=status)
 
         return run
@@ -212,18 +281,19 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
         try:
             content = base64.b64decode(b.content, validate=True)
         except (binascii.Error, ValueError):
-            raise CloudError("bad_request", "content is base64") from None
+            raise CloudRequestError("content is base64", field="content") from None
         result = c.sign(i, _serial(r.path_params["serial"]), pin=b.pin, content=content,
                         purpose=b.purpose, device=r.headers.get("x-device-id"),
                         detached=b.detached, bare=b.bare, pss=b.pss, include_r=b.include_r,
                         signed_attributes=not b.no_attrs)
-        out = {"signature": _b64(result["signature"]),
-               "serial": format(result["serial"], "X"),
-               "certificate": _b64(result["certificate"])}
-        if result.get("r") is not None:
-            out["r"] = result["r"].hex()
-        if "renewed_from" in result:
-            out["renewed_from"] = format(result["renewed_from"], "X")
+        out = {"signature": _b64(result.signature),
+               "serial": format(result.serial, "X"),
+               "certificate": _b64(result.certificate.public_bytes(
+                   serialization.Encoding.DER))}
+        if result.r is not None:
+            out["r"] = result.r.hex()
+        if result.renewed_from is not None:
+            out["renewed_from"] = format(result.renewed_from, "X")
         return out
 
     def pin(c: Cloud, i: Institution, b: PinBody, r: Request) -> Any:
@@ -249,16 +319,18 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
                 c.add_device(i, user, b.add)
             if b.remove is not None:
                 c.remove_device(i, user, b.remove)
-        return c.devices(i, user)
+        listed = c.devices(i, user)
+        return {"devices": list(listed.devices), "designated_only": listed.designated_only}
 
     def history(c: Cloud, i: Institution, b: _Empty, r: Request) -> Any:
-        return {"history": c.history(i, r.path_params["user"])}
+        return {"history": [_history(e) for e in c.history(i, r.path_params["user"])]}
 
     def messages(c: Cloud, i: Institution, b: _Empty, r: Request) -> Any:
         phone = r.query_params.get("phone", "")
         if len(phone) > 64:
-            raise CloudError("bad_request", "phone is at most 64 characters")
-        return {"messages": c.messages(i, phone)}
+            raise CloudRequestError("phone is at most 64 characters", field="phone")
+        return {"messages": [{"text": m.text, "at": _utc(m.at)}
+                             for m in c.messages(i, phone)]}
 
     routes = [
         Route("/cloud/v1/users", endpoint(RegisterBody, register, status=201),

@@ -1,0 +1,605 @@
+"""What every store backend must do: the contract behind :class:`pki.store.Store`.
+
+Each test runs against every backend in :data:`BACKENDS` (a fresh store per test). A new
+backend (PostgreSQL, say) is tested by adding one parameter there: a small harness saying
+how to make a fresh store, whether other processes can share it, how to make one at an
+older schema version, and how to try to change the audit log behind the store's back.
+
+The rules: a transaction commits everything or nothing (cloud rows included) and does not
+nest; a CA never uses a serial twice, and the transaction survives the refusal; several
+processes issuing at once lose nothing and duplicate nothing; a store made by an older
+version migrates to one that works; the database itself keeps the audit log append-only;
+time never goes backwards per CA; CRL numbers are shared by full and delta CRLs and the
+published CRL bytes never go back; PIN checks in flight are counted exactly and forgotten
+by process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from pki.errors import (
+    ClockBehindError,
+    SerialInUseError,
+    StoreError,
+    UnknownCAError,
+)
+from pki.purposes import Purpose
+from pki.store import (
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    CloudUser,
+    CRLInfo,
+    DeliveryRecord,
+    HistoryEntry,
+    KeyOrigin,
+    Message,
+    OCSPSignerRecord,
+    Sealed,
+    Store,
+    VaultRecord,
+    open_store,
+    sqlite_url,
+)
+
+T0 = dt.datetime(2026, 3, 15, 20, 30, tzinfo=dt.UTC)
+YEAR = dt.timedelta(days=365)
+
+
+# -- the backends ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SQLiteFile:
+    """The embedded default: one SQLite file."""
+
+    shared = True
+    """Other processes can open the same store."""
+
+    def url(self, tmp_path: Path) -> str:
+        return sqlite_url(tmp_path / "contract.db")
+
+    def fresh(self, tmp_path: Path, *, time_order: bool = True) -> Store:
+        return open_store(self.url(tmp_path), create=True, time_order=time_order)
+
+    def older_versions(self) -> range:
+        from pki.store.sqlite import SCHEMA_VERSION
+
+        return range(0, SCHEMA_VERSION)
+
+    def at_version(self, tmp_path: Path, version: int) -> Store:
+        """A store an older kpki made (schema ``version``), opened by this one."""
+        from pki.store.sqlite import create_at_version
+
+        path = tmp_path / f"v{version}.db"
+        create_at_version(str(path), version)
+        return open_store(sqlite_url(path))
+
+    def tamper_with_audit(self, tmp_path: Path) -> list[Exception]:
+        """Change and remove audit rows with the database's own tools; the errors."""
+        conn = sqlite3.connect(tmp_path / "contract.db")
+        errors: list[Exception] = []
+        try:
+            for sql in ("UPDATE audit SET action = 'forged'", "DELETE FROM audit"):
+                try:
+                    conn.execute(sql)
+                    conn.commit()
+                except sqlite3.DatabaseError as exc:
+                    errors.append(exc)
+        finally:
+            conn.close()
+        return errors
+
+
+@dataclass(frozen=True)
+class SQLiteMemory(SQLiteFile):
+    """SQLite in memory (test PKIs): one process, one connection."""
+
+    shared = False
+
+    def url(self, tmp_path: Path) -> str:
+        return "sqlite://:memory:"
+
+    def older_versions(self) -> range:
+        return range(0)  # a memory store is always new
+
+    def tamper_with_audit(self, tmp_path: Path) -> list[Exception]:
+        pytest.skip("nothing but the store itself reaches a memory database")
+
+
+BACKENDS = [
+    pytest.param(SQLiteFile(), id="sqlite-file"),
+    pytest.param(SQLiteMemory(), id="sqlite-memory"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> SQLiteFile:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(backend: SQLiteFile, tmp_path: Path) -> Iterator[Store]:
+    opened = backend.fresh(tmp_path)
+    yield opened
+    opened.close()
+
+
+# -- records to write ----------------------------------------------------------------------
+
+
+def ca(label: str = "yessign", parent: str | None = None) -> CARecord:
+    return CARecord(label=label, parent=parent, style="yessign" if parent else "root",
+                    der=f"certificate of {label}".encode(), crl_url=f"http://x/{label}.crl",
+                    ocsp_url=None, cps_url=None, created_at=T0)
+
+
+def certificate(serial: int, *, label: str = "yessign", at: dt.datetime = T0,
+                subject: str | None = None) -> CertificateRecord:
+    return CertificateRecord(ca=label, serial=serial, subject=subject or f"CN=holder {serial}",
+                             holder="홍길동", profile="joint-general", status=CertStatus.VALID,
+                             not_before=at, not_after=at + YEAR, der=b"der %d" % serial,
+                             issued_at=at, key_origin=KeyOrigin.PUBLIC_KEY)
+
+
+def with_cas(store: Store) -> Store:
+    with store.transaction() as tx:
+        tx.put_ca(ca("root"))
+        tx.put_ca(ca("yessign", parent="root"))
+        tx.put_ca(ca("other", parent="root"))
+    return store
+
+
+SEALED = Sealed(b"salt" * 4, b"nonce" * 2 + b"12", b"ciphertext", "scrypt:16:8:1", "check")
+
+
+def user(user_id: str = "u_1", *, institution_id: int = 1, phone: str = "01012345678"
+         ) -> CloudUser:
+    return CloudUser(id=user_id, name="홍길동", phone=phone,
+                     birth_date=dt.date(1990, 5, 17), institution_id=institution_id,
+                     created_at=T0)
+
+
+def with_user(store: Store) -> Store:
+    """A bank (id 1) and its user ``u_1``."""
+    with store.transaction() as tx:
+        bank = tx.add_institution("bank", "hash-of-key", at=T0)
+        tx.add_user(user(institution_id=bank.id))
+    return store
+
+
+class Boom(Exception):
+    pass
+
+
+def write_everything(store: Store, *, then_fail: bool = False) -> dict[str, object]:
+    """One transaction writing a row of every kind (then raising, with ``then_fail``);
+    returns what was written."""
+    cert = certificate(0x1234)
+    with store.transaction() as tx:
+        tx.set_meta("contract", "yes")
+        first = tx.reserve_cn_sequence("yessign", 3)
+        tx.put_certificate(cert)
+        tx.set_status("yessign", 0x1234, status=CertStatus.SUSPENDED, at=T0, revoked_at=T0,
+                      reason=x509.ReasonFlags.certificate_hold, invalidity_date=None)
+        tx.audit("contract.tested", at=T0, ca="yessign", serial=0x1234, detail={"k": "v"})
+        number, this_update = tx.reserve_crl("yessign", T0)
+        tx.record_crl(CRLInfo("yessign", number, None, this_update, this_update + YEAR, 1, 1,
+                              "00" * 32))
+        tx.put_published_crl("yessign", number, False, b"crl bytes")
+        tx.put_ocsp_signer(OCSPSignerRecord("yessign", 0x99, b"signer", T0 + YEAR,
+                                            "yessign/ocsp", T0))
+        tx.record_delivery(DeliveryRecord("yessign", 0x1234, "/npki/a", "/npki/.s", T0))
+        bank = tx.add_institution("bank", "hash-of-key", at=T0)
+        tx.add_user(user(institution_id=bank.id))
+        tx.put_code("u_1", "hash-of-code", expires_at=T0 + dt.timedelta(minutes=3))
+        tx.record_message(Message("01012345678", "code 42", T0, bank.id))
+        tx.put_vault_record(VaultRecord("yessign", 0x1234, "u_1", SEALED))
+        tx.register_certificate("yessign", 0x1234, bank.id, at=T0)
+        tx.add_device("u_1", "phone-1", at=T0)
+        tx.add_history("u_1", HistoryEntry(T0, "bank", "phone-1", Purpose.TRANSFER, 0x1234,
+                                           "signed"))
+        reservation = tx.reserve_pin_check("yessign", 0x1234, boot="boot-1", at=T0)
+        if then_fail:
+            raise Boom("a failure before the commit")
+    return {"cert": cert, "first": first, "number": number, "bank": bank,
+            "reservation": reservation}
+
+
+def assert_nothing_written(store: Store) -> None:
+    assert store.get_meta("contract") is None
+    assert store.list_certificates() == []
+    assert [e.action for e in store.audit_log()] == []
+    assert store.last_crl("yessign") is None and store.published_crl("yessign") is None
+    assert store.ocsp_signer("yessign") is None
+    assert store.pending_deliveries() == []
+    assert store.institutions() == [] and store.cloud_users() == []
+    assert store.vault_record("yessign", 0x1234) is None
+    assert store.registrations("yessign", 0x1234) == []
+    assert store.devices("u_1") == [] and store.history("u_1") == []
+    assert store.messages("01012345678", 1) == []
+    assert store.pin_check_boots() == []
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+def test_a_transaction_commits_every_kind_of_record(store: Store) -> None:
+    written = write_everything(with_cas(store))
+    (stored,) = store.find_certificates(0x1234)
+    assert stored.status is CertStatus.SUSPENDED and stored.revoked_at == T0
+    assert stored.reason is x509.ReasonFlags.certificate_hold
+    assert store.get_meta("contract") == "yes" and written["first"] == 1
+    assert [e.action for e in store.audit_log(serial=0x1234)] == [
+        "certificate.issued", "contract.tested"]
+    assert store.audit_log(serial=0x1234)[1].detail == {"k": "v"}
+    assert store.published_crl("yessign").der == b"crl bytes"  # type: ignore[union-attr]
+    assert store.ocsp_signer("yessign").key_label == "yessign/ocsp"  # type: ignore[union-attr]
+    assert [d.folder for d in store.pending_deliveries()] == ["/npki/a"]
+    bank = written["bank"]
+    assert store.institution_by_key_hash("hash-of-key") == bank
+    assert store.cloud_user("u_1") == user(institution_id=bank.id)  # type: ignore[attr-defined]
+    assert store.vault_record("yessign", 0x1234) == VaultRecord("yessign", 0x1234, "u_1",
+                                                                SEALED)
+    assert store.registrations("yessign", 0x1234) == [bank.id]  # type: ignore[attr-defined]
+    assert store.related("u_1", bank.id)  # type: ignore[attr-defined]
+    assert store.devices("u_1") == ["phone-1"]
+    assert store.history("u_1")[0].purpose is Purpose.TRANSFER
+    assert [m.text for m in store.messages("01012345678", bank.id)] == ["code 42"]  # type: ignore[attr-defined]
+    assert store.pin_check_boots() == ["boot-1"]
+
+
+def test_an_exception_rolls_everything_back_cloud_rows_included(store: Store) -> None:
+    with_cas(store)
+    with pytest.raises(Boom):
+        write_everything(store, then_fail=True)
+    assert_nothing_written(store)
+    with store.transaction() as tx:  # the CN sequence did not move either
+        assert tx.reserve_cn_sequence("yessign") == 1
+
+
+def test_an_exception_inside_the_block_rolls_back(store: Store) -> None:
+    with_user(with_cas(store))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_certificate(certificate(1))
+        tx.put_vault_record(VaultRecord("yessign", 1, "u_1", SEALED))
+        raise RuntimeError("the caller changed its mind")
+    assert store.list_certificates() == [] and store.vault_record("yessign", 1) is None
+
+
+def test_transactions_do_not_nest(store: Store) -> None:
+    with store.transaction(), pytest.raises(StoreError), store.transaction():
+        pass
+
+
+def test_reads_inside_a_transaction_see_its_writes(store: Store) -> None:
+    with_user(with_cas(store))
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(7))
+        assert tx.get_certificate("yessign", 7) is not None
+        tx.put_vault_record(VaultRecord("yessign", 7, "u_1", SEALED))
+        assert tx.vault_record("yessign", 7) is not None
+
+
+def test_an_unknown_ca_is_an_unknown_ca_error(store: Store) -> None:
+    with pytest.raises(UnknownCAError):
+        store.get_ca("nobody")
+    with pytest.raises(UnknownCAError), store.transaction() as tx:
+        tx.put_certificate(certificate(1, label="nobody"))
+
+
+# -- uniqueness ------------------------------------------------------------------------------
+
+
+def test_a_ca_never_uses_a_serial_twice_and_the_transaction_survives(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(5))
+        with pytest.raises(SerialInUseError) as refused:
+            tx.put_certificate(certificate(5))
+        assert (refused.value.serial, refused.value.ca) == (5, "yessign")
+        tx.put_certificate(certificate(6))  # the transaction goes on
+        tx.put_certificate(certificate(5, label="other"))  # another CA may use it
+    assert sorted((r.ca, r.serial) for r in store.list_certificates()) == [
+        ("other", 5), ("yessign", 5), ("yessign", 6)]
+    assert len(store.find_certificates(5)) == 2
+    assert [r.ca for r in store.find_certificates(5, ca="other")] == ["other"]
+
+
+def test_an_institution_name_is_unique(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_institution("bank", "h1", at=T0)
+    with pytest.raises(StoreError), store.transaction() as tx:
+        tx.add_institution("bank", "h2", at=T0)
+    assert [i.name for i in store.institutions()] == ["bank"]
+
+
+# -- concurrency -------------------------------------------------------------------------------
+
+PROCESSES = 4
+PER_PROCESS = 30
+
+
+def _issue_in_process(url: str, worker: int, barrier: object, queue: object) -> None:
+    """Issue PER_PROCESS certificates, each in its own transaction: a CN sequence number and
+    a serial drawn from a pool all workers share (so they collide on purpose)."""
+    try:
+        store = open_store(url)
+        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+        done = []
+        candidate = 1
+        while len(done) < PER_PROCESS:
+            with store.transaction() as tx:
+                sequence = tx.reserve_cn_sequence("yessign")
+                while True:
+                    try:
+                        tx.put_certificate(certificate(candidate, subject=f"CN=w{sequence}"))
+                        break
+                    except SerialInUseError:
+                        candidate += 1
+            done.append((candidate, sequence))
+            candidate += 1
+        store.close()
+        queue.put(("ok", done))  # type: ignore[attr-defined]
+    except BaseException as exc:  # report anything, "database is locked" included
+        queue.put(("error", repr(exc)))  # type: ignore[attr-defined]
+
+
+def test_processes_issuing_at_once_lose_nothing_and_duplicate_nothing(
+        backend: SQLiteFile, store: Store, tmp_path: Path) -> None:
+    if not backend.shared:
+        pytest.skip("this backend lives in one process")
+    with_cas(store)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue = ctx.Barrier(PROCESSES), ctx.Queue()
+    workers = [ctx.Process(target=_issue_in_process,
+                           args=(backend.url(tmp_path), n, barrier, queue))
+               for n in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=180) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [r[1] for r in results if r[0] != "ok"] == []
+    issued = [pair for _, batch in results for pair in batch]
+    serials, sequences = [s for s, _ in issued], [q for _, q in issued]
+    assert len(set(serials)) == len(serials) == PROCESSES * PER_PROCESS  # no duplicate
+    assert len(set(sequences)) == len(sequences)  # no CN sequence number shared
+    stored = store.list_certificates(ca="yessign")
+    assert {r.serial for r in stored} == set(serials)  # nothing lost
+    assert len([e for e in store.audit_log() if e.action == "certificate.issued"]) == \
+        PROCESSES * PER_PROCESS
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+def test_a_fresh_store_has_an_id(store: Store) -> None:
+    assert store.get_meta("store_id")
+
+
+def test_a_store_from_each_older_version_migrates_to_one_that_works(
+        backend: SQLiteFile, tmp_path: Path) -> None:
+    versions = backend.older_versions()
+    if not versions:
+        pytest.skip("this backend has no older versions")
+    for version in versions:
+        migrated = backend.at_version(tmp_path, version)
+        try:
+            write_everything(with_cas(migrated))
+            assert migrated.get_meta("store_id")
+            assert migrated.vault_record("yessign", 0x1234) is not None
+            assert migrated.published_crl("yessign") is not None
+        finally:
+            migrated.close()
+
+
+# -- the audit log ---------------------------------------------------------------------------
+
+
+def test_the_database_keeps_the_audit_log_append_only(backend: SQLiteFile, store: Store,
+                                                      tmp_path: Path) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        tx.audit("contract.tested", at=T0)
+    before = store.audit_log()
+    errors = backend.tamper_with_audit(tmp_path)
+    assert len(errors) == 2 and all("append-only" in str(e) for e in errors)
+    assert store.audit_log() == before
+
+
+def test_a_certificate_is_never_recorded_without_its_audit_row(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(9))
+    (event,) = store.audit_log(serial=9)
+    assert (event.action, event.ca, event.detail["profile"]) == (
+        "certificate.issued", "yessign", "joint-general")
+
+
+# -- time order per CA -----------------------------------------------------------------------
+
+
+def test_time_never_goes_backwards_per_ca(store: Store) -> None:
+    with_cas(store)
+    later, earlier = T0 + dt.timedelta(hours=2), T0 + dt.timedelta(hours=1)
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(1, at=later))
+        assert tx.event_time("yessign", earlier) == later  # the clock went back
+        tx.audit("contract.tested", at=earlier, ca="yessign", serial=1)
+        tx.audit("contract.tested", at=earlier, ca="other")  # another CA has its own time
+        tx.set_status("yessign", 1, status=CertStatus.REVOKED, at=earlier,
+                      revoked_at=earlier, reason=x509.ReasonFlags.superseded,
+                      invalidity_date=None)
+    assert [e.at for e in store.audit_log(ca="yessign", serial=1)] == [later, later]
+    assert [e.at for e in store.audit_log(ca="other")][-1] == earlier
+    assert store.find_certificates(1)[0].revoked_at == later
+
+
+def test_a_crl_is_never_dated_before_a_change_it_lists_nor_before_the_last(
+        store: Store) -> None:
+    with_cas(store)
+    later = T0 + dt.timedelta(hours=2)
+    with store.transaction() as tx:
+        tx.audit("contract.tested", at=later, ca="yessign")
+        _, this_update = tx.reserve_crl("yessign", T0)
+    assert this_update == later
+    with pytest.raises(ClockBehindError) as behind, store.transaction() as tx:
+        tx.reserve_crl("yessign", T0)
+    assert (behind.value.ca, behind.value.last) == ("yessign", later)
+
+
+def test_a_store_for_a_travelling_clock_records_times_as_given(backend: SQLiteFile,
+                                                               tmp_path: Path) -> None:
+    travelling = backend.fresh(tmp_path, time_order=False)
+    try:
+        with_cas(travelling)
+        with travelling.transaction() as tx:
+            tx.put_certificate(certificate(1, at=T0 + YEAR))
+            assert tx.event_time("yessign", T0) == T0
+            assert tx.reserve_crl("yessign", T0 + YEAR)[1] == T0 + YEAR
+            assert tx.reserve_crl("yessign", T0)[1] == T0
+    finally:
+        travelling.close()
+
+
+# -- CRLs ------------------------------------------------------------------------------------
+
+
+def test_crl_numbers_are_shared_by_full_and_delta_crls_per_ca(store: Store) -> None:
+    with_cas(store)
+    numbers = []
+    for delta in (False, True, False):
+        with store.transaction() as tx:
+            number, at = tx.reserve_crl("yessign", T0)
+            tx.record_crl(CRLInfo("yessign", number, 1 if delta else None, at, at + YEAR, 0,
+                                  0, "00"))
+        numbers.append(number)
+    with store.transaction() as tx:
+        other = tx.reserve_crl("other", T0)[0]
+    assert numbers == [1, 2, 3] and other == 1
+    assert store.last_crl("yessign").number == 3  # type: ignore[union-attr]
+    assert store.last_crl("yessign", delta=True).number == 2  # type: ignore[union-attr]
+
+
+def test_published_crl_bytes_never_go_back(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        assert tx.put_published_crl("yessign", 5, False, b"five")
+        assert tx.put_published_crl("yessign", 6, True, b"six, delta")
+        assert not tx.put_published_crl("yessign", 4, False, b"four")  # a slower publisher
+        assert not tx.put_published_crl("yessign", 5, False, b"five again")
+        assert tx.put_published_crl("yessign", 7, False, b"seven")
+    full, delta = store.published_crl("yessign"), store.published_crl("yessign", True)
+    assert (full.number, full.der, full.delta) == (7, b"seven", False)  # type: ignore[union-attr]
+    assert (delta.number, delta.der) == (6, b"six, delta")  # type: ignore[union-attr]
+    assert store.published_crl("other") is None
+
+
+def test_crl_entries_are_typed_and_changes_are_counted(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        for serial in (1, 2, 3):
+            tx.put_certificate(certificate(serial))
+        tx.set_status("yessign", 1, status=CertStatus.REVOKED, at=T0, revoked_at=T0,
+                      reason=x509.ReasonFlags.key_compromise, invalidity_date=T0)
+        tx.set_status("yessign", 2, status=CertStatus.SUSPENDED, at=T0, revoked_at=T0,
+                      reason=x509.ReasonFlags.certificate_hold, invalidity_date=None)
+    base = store.change_seq("yessign")
+    with store.transaction() as tx:
+        tx.set_status("yessign", 2, status=CertStatus.VALID, at=T0, revoked_at=None,
+                      reason=None, invalidity_date=None)
+    entries = {e.serial: e for e in store.crl_entries("yessign", at=T0)}
+    assert set(entries) == {1}
+    assert (entries[1].revoked_at, entries[1].reason, entries[1].invalidity_date) == (
+        T0, x509.ReasonFlags.key_compromise, T0)
+    ((status, change),) = store.changed_since("yessign", base, at=T0)
+    assert (status, change.serial, change.revoked_at) == (CertStatus.VALID, 2, T0)
+    assert store.status_of("yessign", 1) == (CertStatus.REVOKED, T0,
+                                              x509.ReasonFlags.key_compromise)
+    assert store.status_of("yessign", 99) is None
+
+
+# -- the cloud -------------------------------------------------------------------------------
+
+
+def test_pin_checks_in_flight_are_counted_and_forgotten_by_process(store: Store) -> None:
+    with_user(with_cas(store))
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(1))
+        tx.put_vault_record(VaultRecord("yessign", 1, "u_1", SEALED))
+        first = tx.reserve_pin_check("yessign", 1, boot="alive", at=T0)
+        tx.reserve_pin_check("yessign", 1, boot="dead", at=T0)
+        tx.reserve_pin_check("yessign", 1, boot="dead", at=T0)
+        assert tx.pin_checks_in_flight("yessign", 1) == 3
+    assert sorted(store.pin_check_boots(ca="yessign", serial=1)) == ["alive", "dead"]
+    with store.transaction() as tx:
+        assert tx.forget_pin_checks("dead") == 2
+        tx.end_pin_check(first)
+        assert tx.pin_checks_in_flight("yessign", 1) == 0
+        tx.set_pin_failures("yessign", 1, 5, locked_at=T0)
+    record = store.vault_record("yessign", 1)
+    assert record is not None and (record.failures, record.locked) == (5, True)
+
+
+def test_vault_records_renewal_notices_and_secret_checks(store: Store) -> None:
+    with_user(with_cas(store))
+    unchecked = Sealed(b"s", b"n", b"c", "scrypt:16:8:1", None)
+    with store.transaction() as tx:
+        tx.put_vault_record(VaultRecord("yessign", 1, "u_1", unchecked))
+        tx.put_vault_record(VaultRecord("yessign", 2, "u_1", SEALED))
+        assert tx.note_renewal("yessign", 1, at=T0)
+        assert not tx.note_renewal("yessign", 1, at=T0 + YEAR)  # once
+    assert store.secret_checks() == {None: 1, "check": 1}
+    with store.transaction() as tx:
+        assert tx.adopt_secret_check("check") == 1
+        tx.reseal("yessign", 2, unchecked)
+    assert store.secret_checks() == {"check": 1, None: 1}
+    assert store.vault_record("yessign", 1).renewal_noticed_at == T0  # type: ignore[union-attr]
+    assert [r.serial for r in store.vault_records_of("u_1")] == [1, 2]
+
+
+def test_confirmation_codes_are_counted_per_phone_and_institution(store: Store) -> None:
+    with store.transaction() as tx:
+        bank = tx.add_institution("bank", "h1", at=T0)
+        card = tx.add_institution("card", "h2", at=T0)
+        for n, institution in ((1, bank), (2, bank), (3, card)):
+            tx.add_user(user(f"u_{n}", institution_id=institution.id))
+            tx.put_code(f"u_{n}", "hash", expires_at=T0 + dt.timedelta(minutes=3))
+        tx.count_wrong_code("u_1")
+        tx.count_wrong_code("u_2")
+        tx.count_wrong_code("u_3")
+        pending = tx.pending_code("u_1")
+        assert pending is not None and (pending.attempts, pending.institution_id) == (
+            1, bank.id)
+        assert tx.wrong_codes("01012345678", bank.id, T0) == 2
+        assert tx.wrong_codes("01012345678", bank.id, T0 + dt.timedelta(seconds=1)) == 0
+        tx.confirm_user("u_1", at=T0)
+        assert tx.pending_code("u_1") is None
+    confirmed = store.cloud_user("u_1")
+    assert confirmed is not None and confirmed.confirmed
+    assert [u.id for u in store.cloud_users(institution_id=bank.id)] == ["u_1", "u_2"]
+    assert not store.related("u_3", bank.id)
+
+
+def test_devices_and_history(store: Store) -> None:
+    with_user(store)
+    with store.transaction() as tx:
+        tx.add_device("u_1", "a", at=T0)
+        tx.add_device("u_1", "a", at=T0)  # once
+        tx.add_device("u_1", "b", at=T0 + YEAR)
+        assert tx.remove_device("u_1", "a") and not tx.remove_device("u_1", "a")
+        tx.set_designated_only("u_1", True)
+        for n in range(3):
+            tx.add_history("u_1", HistoryEntry(T0, "bank", None, None, n, f"event {n}"))
+    assert store.devices("u_1") == ["b"]
+    assert [e.outcome for e in store.history("u_1", limit=2)] == ["event 2", "event 1"]

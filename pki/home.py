@@ -47,13 +47,20 @@ from .names import build_name
 from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, TSA_PROFILE, KeyType, get_style
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import OCSPResponder, issue_signer, signer_is_current
-from .store import CARecord, CertificateRecord, CertStatus, KeyOrigin
+from .store import (
+    CARecord,
+    CertificateRecord,
+    CertStatus,
+    KeyOrigin,
+    Store,
+    open_store,
+    sqlite_url,
+)
 from .timestamp.authority import TimeStampAuthority, issue_tsa_certificate
 
 if TYPE_CHECKING:
     from .cloud.service import Cloud
     from .cloud.vault import KDFParams
-from .store.sqlite import SQLiteStore
 
 __all__ = ["DEFAULT_BASE_URL", "CASettings", "Home", "RootSettings"]
 
@@ -105,7 +112,7 @@ def check_label(label: str) -> str:
 class Home:
     """An opened kpki home."""
 
-    def __init__(self, path: Path, store: SQLiteStore, *, clock: Clock | None = None,
+    def __init__(self, path: Path, store: Store, *, clock: Clock | None = None,
                  entropy: Entropy | None = None,
                  key_generator: KeyGenerator | None = None) -> None:
         self.path = path
@@ -181,7 +188,7 @@ class Home:
         # whatever the umask.
         os.close(os.open(staging / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.chmod(staging / DB_NAME, 0o600)
-        store = SQLiteStore(staging / DB_NAME, create=True)
+        store = open_store(sqlite_url(staging / DB_NAME), create=True)
         home = cls(staging, store, clock=clock, entropy=entropy, key_generator=key_generator)
         home._populate(passphrase=passphrase, root=root, ca=ca, base_url=base_url)
         return home
@@ -197,7 +204,7 @@ class Home:
         ``time_travel`` lets the clock go back on purpose: times are recorded as the clock
         gives them, and CRLs may be older than the last one (see
         :meth:`pki.store.StoreTransaction.event_time`)."""
-        store = SQLiteStore(":memory:", create=True, time_order=not time_travel)
+        store = open_store("sqlite://:memory:", time_order=not time_travel)
         home = cls(Path("<memory>"), store, clock=clock, entropy=entropy,
                    key_generator=key_generator)
         home._memory = {}
@@ -244,7 +251,7 @@ class Home:
         if not db.is_file():
             raise HomeNotFoundError(
                 f"no kpki home at {target} (run 'kpki init' to create one)", path=str(target))
-        store = SQLiteStore(db)
+        store = open_store(sqlite_url(db))
         try:
             if store.get_meta("base_url") is None:
                 raise StoreError(f"{db} is not a kpki store")

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..clock import Clock, SystemClock
 from ..der import tlv
+from ..purposes import Purpose
 from . import cmsder
 
 __all__ = [
@@ -46,12 +47,9 @@ __all__ = [
 
 PSS_SALT_LENGTH = 32
 
-PURPOSES: Mapping[str, str] = MappingProxyType({
-    "01": "login", "02": "transfer", "03": "product join or cancel", "04": "e-contract",
-    "05": "payment", "06": "certificate issuance", "07": "asset linking",
-    "08": "auth-method management", "99": "other",
-})
-"""The purpose codes the KFTC financial-certificate SDK labels signatures with."""
+PURPOSES: Mapping[str, str] = MappingProxyType({p.code: p.label for p in Purpose})
+"""The purpose codes the KFTC financial-certificate SDK labels signatures with, and what
+each means (:class:`pki.purposes.Purpose`)."""
 
 
 class Signer(Protocol):

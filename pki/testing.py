@@ -363,13 +363,16 @@ class TestPKI:
         return verify_timestamp_token(token, signature_value=data, **options)
 
     def verifier(self, *, crl: bool = False, online: bool = False, **options: Any) -> Verifier:
-        """A verifier trusting this PKI's root; ``crl`` checks revocation against a fresh
-        CRL, ``online`` asks the running :meth:`serve` over OCSP, and by default the
-        records of this PKI answer (as :meth:`Verifier.for_home`)."""
+        """A verifier trusting this PKI's root; ``crl`` checks revocation against fresh
+        CRLs (the licensed CA's, and the root's for the CA certificate), ``online`` asks the
+        running :meth:`serve` over OCSP, and by default the records of this PKI answer (as
+        :meth:`Verifier.for_home`, which also answer for the CA certificate where the
+        other sources do not)."""
         if crl:
             key = self.home.load_ca_key(self.authority.label, None)
             options["crls"] = [CRLIndex.load(issue_crl(
-                self.authority.record, key, self.home.store, at=self.clock.now()).der)]
+                self.authority.record, key, self.home.store, at=self.clock.now()).der),
+                CRLIndex.load(self.root_crl().public_bytes(serialization.Encoding.DER))]
         if online:
             if self._served is None:
                 raise RuntimeError("online verification needs a running serve()")

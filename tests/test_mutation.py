@@ -197,9 +197,13 @@ SIGNATURES = _signatures()
 CERTIFICATE_SHAPES = ("attached-attrs-contentinfo",)
 
 
+def _root_crl() -> CRLIndex:
+    return CRLIndex.load((FIXTURES / "crl" / "root.crl").read_bytes())
+
+
 def _verifier() -> Verifier:
     crl = CRLIndex.load((FIXTURES / "crl" / "yessign-full.crl").read_bytes())
-    return Verifier(trust=[_cert("root.pem")], crls=[crl])
+    return Verifier(trust=[_cert("root.pem")], crls=[crl, _root_crl()])
 
 
 def _certificate_span(signature: bytes) -> range:
@@ -350,7 +354,7 @@ def test_every_edit_of_a_crl_is_a_crl_or_a_revocation_data_error():
     original = (FIXTURES / "crl" / "yessign-full.crl").read_bytes()
     root, signature = _cert("root.pem"), _joint_signature()
     revoked = int(MANIFEST["certificates"]["revoked"]["serial"], 16)
-    ca = _cert("yessign-ca.pem")
+    ca, root_crl = _cert("yessign-ca.pem"), _root_crl()
 
     def attempt(data: bytes) -> None:
         try:
@@ -360,7 +364,7 @@ def test_every_edit_of_a_crl_is_a_crl_or_a_revocation_data_error():
         with contextlib.suppress(RevocationDataError):
             index.lookup(revoked)
         index.signed_by(ca)
-        result = Verifier(trust=[root], crls=[index]).verify(signature, at=NOW)
+        result = Verifier(trust=[root], crls=[index, root_crl]).verify(signature, at=NOW)
         assert result.check("revocation") is not None
 
     assert _exhaust(mutations(original), attempt) > 2 * len(original)
@@ -409,7 +413,8 @@ def test_every_edit_of_an_ocsp_response_is_a_status_or_a_reason():
     assert _exhaust(mutations(original), attempt) > 2 * len(original)
     # The verifier asks through the same function: through it, every edit at a length octet.
     answers: list[bytes] = []
-    verifier = Verifier(trust=[root], use_ocsp=True, http=lambda url, body: answers[-1])
+    verifier = Verifier(trust=[root], crls=[_root_crl()], use_ocsp=True,  # root CRL: the CA
+                        http=lambda url, body: answers[-1])
 
     def through_verifier(data: bytes) -> None:
         answers.append(data)

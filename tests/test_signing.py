@@ -177,11 +177,16 @@ def test_wrong_key_usage_fails(pki_env):
     assert _check(result, "key-usage").outcome is Outcome.FAILED
 
 
-def _crl(pki_env):
-    key = pki_env["home"].load_ca_key("yessign", None)
-    crl = issue_crl(pki_env["authority"].record, key, pki_env["home"].store,
-                    at=pki_env["clock"].now())
-    return CRLIndex.load(crl.der)
+def _crl_der(pki_env, label):
+    home = pki_env["home"]
+    return issue_crl(home.store.get_ca(label), home.load_ca_key(label, None), home.store,
+                     at=pki_env["clock"].now()).der
+
+
+def _crls(pki_env):
+    """Fresh full CRLs of the licensed CA and of the root (a strict relying party checks
+    the CA certificate too)."""
+    return [CRLIndex.load(_crl_der(pki_env, label)) for label in ("yessign", "root")]
 
 
 @pytest.mark.parametrize(("reason", "before_passes"), [
@@ -193,7 +198,7 @@ def test_revocation_at_signing_time(pki_env, reason, before_passes):
     lifecycle.revoke(pki_env["home"].store, issued.serial, at=clock.now(), reason=reason)
     clock.advance(dt.timedelta(hours=1))
     after = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
-    verifier = Verifier(trust=[pki_env["root"]], crls=[_crl(pki_env)], clock=clock)
+    verifier = Verifier(trust=[pki_env["root"]], crls=_crls(pki_env), clock=clock)
     first = verifier.verify(before.der)
     if before_passes:
         assert first.ok and "signed before revocation" in _check(first, "revocation").detail
@@ -209,7 +214,7 @@ def test_suspended_signer_fails(pki_env):
     lifecycle.suspend(pki_env["home"].store, pki_env["issued"].serial, at=clock.now())
     clock.advance(dt.timedelta(minutes=5))
     document = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
-    result = Verifier(trust=[pki_env["root"]], crls=[_crl(pki_env)], clock=clock).verify(
+    result = Verifier(trust=[pki_env["root"]], crls=_crls(pki_env), clock=clock).verify(
         document.der)
     assert "suspended" in _check(result, "revocation").detail and not result.ok
 
@@ -217,22 +222,33 @@ def test_suspended_signer_fails(pki_env):
 def test_revocation_through_fetched_crl_and_ocsp(pki_env):
     home, clock = pki_env["home"], pki_env["clock"]
     responder = home.ocsp_responder("yessign", passphrase=None)
-    crl_der = issue_crl(pki_env["authority"].record, home.load_ca_key("yessign", None),
-                        home.store, at=clock.now()).der
+    ca, root = pki_env["authority"].record, home.store.get_ca("root")
+    crls = {ca.crl_url: _crl_der(pki_env, "yessign"), root.crl_url: _crl_der(pki_env, "root")}
     calls = []
 
     def http(url, body):
         calls.append(url)
-        return responder.respond(body) if body is not None else crl_der
+        return responder.respond(body) if body is not None else crls[url]
 
     document = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
     by_crl = Verifier(trust=[pki_env["root"]], fetch_crls=True, http=http,
                       clock=clock).verify(document.der)
-    by_ocsp = Verifier(trust=[pki_env["root"]], use_ocsp=True, http=http,
+    assert by_crl.ok, by_crl.summary()
+    assert calls == [ca.crl_url, root.crl_url]  # the signer's CRL, then the CA certificate's
+    # The licensed CA certificate names no OCSP responder (as real ones do not): OCSP alone
+    # cannot answer for it, so its CRL is fetched beside.
+    calls.clear()
+    alone = Verifier(trust=[pki_env["root"]], use_ocsp=True, http=http,
+                     clock=clock).verify(document.der)
+    assert not alone.ok
+    assert "the CA certificate" in _check(alone, "revocation").detail
+    assert "names no OCSP responder" in _check(alone, "revocation").detail
+    calls.clear()
+    by_ocsp = Verifier(trust=[pki_env["root"]], use_ocsp=True, fetch_crls=True, http=http,
                        clock=clock).verify(document.der)
-    assert by_crl.ok and by_ocsp.ok
+    assert by_ocsp.ok, by_ocsp.summary()
     assert "OCSP" in _check(by_ocsp, "revocation").detail
-    assert calls == [pki_env["authority"].record.crl_url, pki_env["authority"].record.ocsp_url]
+    assert calls == [ca.ocsp_url, root.crl_url]
 
 
 def test_policy_requirement(pki_env):

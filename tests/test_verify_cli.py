@@ -119,10 +119,26 @@ def test_a_delta_crl_is_not_taken_as_complete(runner, tmp_path):
 def test_an_expired_crl_is_refused_unless_stale_is_allowed(runner, tmp_path):
     signature = _fixture_signature(tmp_path, "joint", FIXTURE_NOW + dt.timedelta(days=3))
     base = ["verify", signature, "--trust", FIXTURES / "root.pem", "--crl",
-            FIXTURES / "crl" / "yessign-full.crl", "--at",
-            _at(FIXTURE_NOW + dt.timedelta(days=3))]
+            FIXTURES / "crl" / "yessign-full.crl", "--crl", FIXTURES / "crl" / "root.crl",
+            "--at", _at(FIXTURE_NOW + dt.timedelta(days=3))]
     expired = run(runner, *base)
     assert expired.exit_code == 1 and "nextUpdate" in expired.stdout
     allowed = run(runner, *base, "--allow-stale")
     assert allowed.exit_code == 0, allowed.output
     assert "stale" in allowed.stdout
+
+
+def test_the_ca_certificate_needs_the_root_crl_too(runner, tmp_path):
+    # openssl verify -crl_check_all, pyHanko and Java PKIX check the licensed CA
+    # certificate against the root's CRL: kpki asks for it as they do.
+    signature = _fixture_signature(tmp_path, "joint", FIXTURE_NOW + dt.timedelta(minutes=5))
+    base = ["verify", signature, "--trust", FIXTURES / "root.pem", "--at",
+            _at(FIXTURE_NOW + dt.timedelta(minutes=10)), "--crl",
+            FIXTURES / "crl" / "yessign-full.crl"]
+    alone = run(runner, *base)
+    assert alone.exit_code == 1, alone.output
+    assert "the CA certificate yessignCA" in alone.stdout
+    assert "no CRL of Kisa Test RootCA 7" in alone.stdout
+    both = run(runner, *base, "--crl", FIXTURES / "crl" / "root.crl")
+    assert both.exit_code == 0, both.output
+    assert "the CA certificate yessignCA-Test Class 4: not revoked (CRL 1 of" in both.stdout

@@ -5,6 +5,7 @@ no parse error escapes the verifier."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 
 import pytest
 from asn1crypto import cms
@@ -14,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
 
+from pki import lifecycle
+from pki.errors import LifecycleError
 from pki.signing import CannotEvaluateError, Outcome
 from pki.signing.verify import (
     CheckTime,
@@ -496,8 +499,6 @@ def test_a_revoked_tsa_gives_no_trusted_time(pki):
     cert = pki.joint()
     stamped = pki.sign(cert, DOC, timestamp=True)
     tsa = pki.tsa.certificate
-    from pki import lifecycle
-
     pki.clock.advance(HOUR)
     lifecycle.revoke(pki.home.store, tsa.serial_number, at=pki.clock.now(), ca="root",
                      reason=x509.ReasonFlags.key_compromise)
@@ -505,3 +506,86 @@ def test_a_revoked_tsa_gives_no_trusted_time(pki):
     result = pki.verifier().verify(stamped)
     assert result.check("time-stamp").outcome is Outcome.FAILED
     assert "TSA certificate" in result.check("time-stamp").detail
+
+
+# -- every certificate of the path -----------------------------------------------------
+
+
+def _crls(pki) -> list[CRLIndex]:
+    """Fresh full CRLs of the licensed CA and of the root."""
+    return [CRLIndex.load(c.public_bytes(DER)) for c in (pki.crl(), pki.root_crl())]
+
+
+def _openssl_verify(pki, tmp_path, cert) -> subprocess.CompletedProcess[str]:
+    """``openssl verify -crl_check_all`` (the leaf and every CA certificate below the
+    root checked against CRLs) at the PKI's time, with its fresh CRLs."""
+    pem = serialization.Encoding.PEM
+    (tmp_path / "root.pem").write_bytes(pki.root.public_bytes(pem))
+    (tmp_path / "ca.pem").write_bytes(pki.ca.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(cert.cert.public_bytes(pem))
+    (tmp_path / "crls.pem").write_bytes(pki.crl().public_bytes(pem)
+                                        + pki.root_crl().public_bytes(pem))
+    return subprocess.run(
+        ["openssl", "verify", "-crl_check_all", "-CAfile", str(tmp_path / "root.pem"),
+         "-untrusted", str(tmp_path / "ca.pem"), "-CRLfile", str(tmp_path / "crls.pem"),
+         "-attime", str(int(pki.clock.now().timestamp())), str(tmp_path / "leaf.pem")],
+        capture_output=True, text=True)
+
+
+def test_a_signature_under_a_revoked_ca_certificate_fails(pki, tmp_path):
+    cert = pki.joint()  # a valid subscriber
+    document = pki.sign(cert, DOC)
+    assert Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document).ok
+    assert _openssl_verify(pki, tmp_path, cert).returncode == 0
+    pki.clock.advance(HOUR)
+    lifecycle.revoke_ca(pki.home.store, pki.authority.label, at=pki.clock.now(),
+                        reason=x509.ReasonFlags.ca_compromise)
+    pki.clock.advance(HOUR)
+    strict = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
+    assert not strict.ok
+    detail = _revocation(strict).detail
+    assert detail.startswith("the CA certificate yessignCA")
+    assert "revoked on" in detail and "cACompromise" in detail
+    assert strict.check("chain").passed and strict.check("signature").passed
+    # openssl agrees: the CA certificate is on the root's CRL.
+    refused = _openssl_verify(pki, tmp_path, cert)
+    assert refused.returncode != 0 and "certificate revoked" in refused.stdout + refused.stderr
+    # Inside the home, its records answer for the CA certificate, with or without CRLs.
+    assert not pki.verifier().verify(document).ok
+    assert "the CA certificate" in _revocation(pki.verifier().verify(document)).detail
+    ca_crl_only = pki.verifier(crls=[_crl(pki)]).verify(document)
+    assert not ca_crl_only.ok and "revoked on" in _revocation(ca_crl_only).detail
+
+
+def test_a_ca_certificate_revoked_for_a_harmless_reason_keeps_older_signatures(pki):
+    cert = pki.joint()
+    document = pki.sign(cert, DOC)
+    pki.clock.advance(HOUR)
+    lifecycle.revoke_ca(pki.home.store, pki.authority.label, at=pki.clock.now(),
+                        reason=x509.ReasonFlags.cessation_of_operation)
+    pki.clock.advance(HOUR)
+    result = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
+    assert result.ok, result.summary()
+    assert "signed before revocation" in result.summary() and "CA certificate" in result.summary()
+
+
+def test_the_ca_certificate_needs_revocation_data_too(pki):
+    cert = pki.joint()
+    document = pki.sign(cert, DOC)
+    ca_only = Verifier(trust=[pki.root], crls=[_crl(pki)], clock=pki.clock).verify(document)
+    assert not ca_only.ok
+    assert "the CA certificate" in _revocation(ca_only).detail
+    assert "no CRL of" in _revocation(ca_only).detail
+    stale_root = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(
+        document, at=pki.clock.now() + 3 * dt.timedelta(days=1))
+    assert not stale_root.ok and "not current" in _revocation(stale_root).detail
+    both = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
+    assert both.ok, both.summary()
+    assert "the CA certificate" in _revocation(both).detail
+    # Inside the home the records answer: the CA certificate was never revoked.
+    assert "never revoked" in _revocation(pki.verifier().verify(document)).detail
+
+
+def test_the_root_cannot_be_revoked(pki):
+    with pytest.raises(LifecycleError):
+        lifecycle.revoke_ca(pki.home.store, "root", at=pki.clock.now())

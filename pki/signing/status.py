@@ -652,7 +652,10 @@ def _responder(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: dt.dat
 
 class RecordsSource:
     """A kpki home's own records: the status its CRLs and OCSP responder publish, without
-    waiting for the next publication. Answers only for the home's CAs."""
+    waiting for the next publication. Answers only for the home's CAs: for the certificates
+    they issued, and for the CA certificates the root issued (recorded among the root's
+    certificates once revoked or suspended, like the TSA's; a CA certificate with no such
+    record was never revoked)."""
 
     fetches = False
 
@@ -662,16 +665,21 @@ class RecordsSource:
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime,
                allow_stale: bool) -> Status:
         issuer_der = issuer.public_bytes(serialization.Encoding.DER)
-        label = next((r.label for r in self.store.list_cas() if r.der == issuer_der), None)
+        cert_der = cert.public_bytes(serialization.Encoding.DER)
+        cas = self.store.list_cas()
+        label = next((r.label for r in cas if r.der == issuer_der), None)
         if label is None:
             raise RevocationUnavailable(f"{_name(issuer)} is not a CA of this home")
         found = [r for r in self.store.find_certificates(cert.serial_number, ca=label)
-                 if r.der == cert.public_bytes(serialization.Encoding.DER)]
+                 if r.der == cert_der]
+        source = f"the home's records of CA {label}"
         if not found:
+            ca = next((r.label for r in cas if r.der == cert_der and r.parent == label), None)
+            if ca is not None:
+                return Status(None, None, None, f"{source}: its CA {ca}, never revoked")
             raise RevocationUnavailable(
                 f"CA {label} has no record of serial {cert.serial_number:X}")
         record = found[0]
-        source = f"the home's records of CA {label}"
         if record.status is CertStatus.VALID:
             return Status(None, None, None, source)
         when = record.revoked_at or record.status_changed_at

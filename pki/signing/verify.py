@@ -18,7 +18,9 @@ validation time stands in. Certificates must be valid at the signing time; with 
 asserted one, also at the validation time (the claim cannot bring back an expired
 certificate).
 
-**Revocation** is checked by default; without data to check it against the check fails.
+**Revocation** is checked by default, for the signer and for every CA certificate of its
+path below the trust anchor (the licensed CA's against the root's data), as a strict
+relying party does; without data to check one of them against, the check fails.
 ``revocation=False`` turns it off, and the result says so. The sources
 (:mod:`pki.signing.status`) are CRLs given (full, with delta CRLs only beside their base),
 a kpki home's records, OCSP, and the CRL at the distribution point, asked in that order;
@@ -339,10 +341,13 @@ def _malformed(name: str, exc: BaseException) -> Check:
 class Verifier:
     """Verifies many signatures against the same trust anchors and revocation sources.
 
-    ``crls`` are loaded CRLs (:class:`CRLIndex`, full and delta); ``sources`` further
+    Revocation is checked for the signer and for every CA certificate of its path below
+    the trust anchor (a licensed CA's against the root's CRL, say). ``crls`` are loaded
+    CRLs (:class:`CRLIndex`, full and delta); ``sources`` further
     :class:`pki.signing.status.RevocationSource` objects (a home's records, say); with
     ``use_ocsp`` the OCSP responder at each certificate's AIA URL is asked, with
-    ``fetch_crls`` the CRL at its distribution point is fetched. ``revocation=False``
+    ``fetch_crls`` the CRL at its distribution point is fetched; ``ca_sources`` are asked
+    about CA certificates only, after all others. ``revocation=False``
     turns the revocation check off (reported); ``allow_stale`` accepts revocation data
     outside its validity window (reported). ``http`` fetches a URL (with a body: POST an
     OCSP request) and is replaceable for tests; by default :func:`pki.signing.fetch.fetch`
@@ -354,7 +359,8 @@ class Verifier:
                  intermediates: Iterable[x509.Certificate] = (),
                  crls: Iterable[CRLIndex] = (), fetch_crls: bool = False,
                  use_ocsp: bool = False, sources: Iterable[RevocationSource] = (),
-                 revocation: bool = True, allow_stale: bool = False,
+                 ca_sources: Iterable[RevocationSource] = (), revocation: bool = True,
+                 allow_stale: bool = False,
                  policy: str | None = None, clock: Clock | None = None,
                  http: Callable[[str, bytes | None], bytes] | None = None,
                  time_stamps: TimeStampChecker | bool | None = True) -> None:
@@ -380,6 +386,7 @@ class Verifier:
         if self.crls:
             self.sources.append(CRLSource(self.crls))
         self.sources.extend(sources)
+        self.ca_sources: list[RevocationSource] = list(ca_sources)
         if use_ocsp:
             self.sources.append(OCSPSource(self._get))
         if fetch_crls:
@@ -398,14 +405,19 @@ class Verifier:
         """A verifier for what a kpki home issued: trusting its root(s), knowing its CAs
         as intermediates, and checking revocation against the home's records unless other
         revocation sources (``crls``, ``use_ocsp``, ``fetch_crls``, ``sources``) are given
-        or ``revocation=False``. Other ``options`` as for :class:`Verifier`."""
+        or ``revocation=False``. With other sources the home's records still answer for
+        its CA certificates when those sources do not (a CA CRL alone, OCSP, which kpki's
+        licensed CA certificates do not name). Other ``options`` as for :class:`Verifier`."""
         records = home.list_cas()
         options.setdefault("trust", [r.certificate for r in records if r.is_root])
         options["intermediates"] = [*(r.certificate for r in records if not r.is_root),
                                     *options.get("intermediates", ())]
         explicit = any(options.get(k) for k in ("crls", "fetch_crls", "use_ocsp", "sources"))
-        if not explicit and options.get("revocation", True):
-            options["sources"] = [RecordsSource(home.store)]
+        if options.get("revocation", True):
+            if not explicit:
+                options["sources"] = [RecordsSource(home.store)]
+            else:
+                options.setdefault("ca_sources", [RecordsSource(home.store)])
         options.setdefault("clock", home.clock)
         return cls(**options)
 
@@ -801,10 +813,13 @@ class Verifier:
     def _revocation(self, cert: x509.Certificate, path: list[x509.Certificate],
                     chain_ok: bool, when: CheckTime, validation: CheckTime
                     ) -> tuple[Check, list[str]]:
-        """The revocation check, and the notes a "valid" verdict must carry."""
+        """The revocation check of ``cert`` and of every CA certificate of its path below
+        the trust anchor, each against its issuer's data by the same rules (a strict
+        relying party checks them all: ``openssl verify -crl_check_all``, PKIX); and the
+        notes a "valid" verdict must carry."""
         if not self.revocation:
             return Check("revocation", Outcome.SKIPPED, "not checked: turned off"), []
-        if not self.sources:
+        if not self.sources and not self.ca_sources:
             return Check("revocation", Outcome.FAILED,
                          "no revocation data: no CRL, OCSP responder or CA records to ask "
                          "(give some, or turn the check off explicitly)", validation), []
@@ -815,9 +830,30 @@ class Verifier:
             return Check("revocation", Outcome.FAILED,
                          "cannot check revocation without the issuer's certificate",
                          validation), []
-        issuer = path[1]
+        details: list[str] = []
+        notes: list[str] = []
+        # The last certificate of the path is the trust anchor (or, on a chain that does
+        # not validate, the one whose issuer is missing: the chain check fails for it).
+        for depth, subject in enumerate(path[:-1]):
+            what = "" if depth == 0 else f"the CA certificate {_name(subject)}: "
+            check, found = self._status_check(subject, path[depth + 1], chain_ok, when,
+                                              validation, ca=depth > 0)
+            if check.outcome is Outcome.FAILED:
+                return Check("revocation", Outcome.FAILED, what + check.detail,
+                             check.time), []
+            details.append(what + check.detail)
+            notes.extend(note if not what or note.startswith("stale") else what + note
+                         for note in found if note)
+        return (Check("revocation", Outcome.PASSED, "; ".join(details), when),
+                list(dict.fromkeys(notes)))
+
+    def _status_check(self, cert: x509.Certificate, issuer: x509.Certificate,
+                      chain_ok: bool, when: CheckTime, validation: CheckTime, *, ca: bool
+                      ) -> tuple[Check, list[str]]:
+        """The revocation verdict on one certificate from the first source that answers
+        (for a CA certificate, :attr:`ca_sources` after the others)."""
         reasons: list[str] = []
-        for source in self.sources:
+        for source in [*self.sources, *self.ca_sources] if ca else self.sources:
             if source.fetches and not chain_ok:
                 reasons.append("not fetched: the chain does not validate to a trusted root, "
                                "and kpki fetches nothing a certificate names until it does")
@@ -832,6 +868,8 @@ class Verifier:
                 reasons.append(f"malformed revocation data ({type(exc).__name__}: {exc})")
                 continue
             return _judge(status, when)
+        if not reasons:
+            reasons.append("no revocation source answers for this certificate")
         unique = list(dict.fromkeys(reasons))
         return Check("revocation", Outcome.FAILED, "; ".join(unique), validation), []
 

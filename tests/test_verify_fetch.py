@@ -9,10 +9,13 @@ import threading
 
 import pytest
 
-from pki.errors import FetchError
+from pki.errors import FetchError, TimestampError
 from pki.signing import Outcome
+from pki.signing import fetch as fetching
 from pki.signing.fetch import fetch
 from pki.testing import TestKeyPool, TestPKI
+from pki.timestamp import verify_timestamp_token
+from pki.timestamp.protocol import MAX_RESPONSE_BYTES, REQUEST_TYPE, post
 
 DOC = b"a document"
 
@@ -63,6 +66,7 @@ class _Server:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x.crl"
         self.stopped = threading.Event()
         self.sent = 0
+        self.request = b""
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -74,7 +78,7 @@ class _Server:
         with conn:
             conn.settimeout(10)
             try:
-                conn.recv(65536)
+                self.request = conn.recv(65536)
                 conn.sendall(self.head)
                 for start in range(0, len(self.body), self.piece):
                     if self.stopped.wait(self.gap):
@@ -157,3 +161,63 @@ def test_an_error_status_is_a_fetch_error():
 def test_only_http_urls_are_fetched(url):
     with pytest.raises(FetchError):
         fetch(url)
+
+
+# -- the time-stamp client and the time-stamp verifier fetch the same way (issue 11) -------
+
+
+@pytest.fixture
+def one_second(monkeypatch):
+    """Every fetch made with the default deadline gets 1 s instead of 10."""
+    monkeypatch.setattr(fetching, "DEFAULT_DEADLINE", 1.0)
+
+
+def test_the_tsa_client_is_cut_at_the_deadline(one_second):
+    # What kpki sign --timestamp uses: a TSA dripping its answer does not hold it.
+    server = _Server(_head(40), b"x" * 40, gap=0.25)
+    try:
+        with pytest.raises(TimestampError) as caught:
+            post(server.url, b"a request")
+        assert caught.value.url == server.url and "within 1" in str(caught.value)
+        assert server.sent < 30
+    finally:
+        server.close()
+
+
+def test_the_tsa_client_refuses_an_oversized_answer():
+    server = _Server(_head(MAX_RESPONSE_BYTES + 1), b"")
+    try:
+        with pytest.raises(TimestampError) as caught:
+            post(server.url, b"a request")
+        assert str(MAX_RESPONSE_BYTES) in str(caught.value)
+    finally:
+        server.close()
+
+
+def test_the_tsa_client_posts_a_timestamp_query():
+    server = _Server(_head(5), b"reply", piece=5)
+    try:
+        assert post(server.url, b"a request") == b"reply"
+        head = server.request.partition(b"\r\n\r\n")[0].split(b"\r\n")
+        assert head[0] == b"POST /x.crl HTTP/1.1"
+        assert f"Content-Type: {REQUEST_TYPE}".encode() in head
+        assert b"Content-Length: 9" in head
+    finally:
+        server.close()
+
+
+def test_the_time_stamp_verifier_fetches_with_one_deadline(one_second, keys):
+    # The TSA certificate's CRL distribution point is the dripping server.
+    server = _Server(_head(40), b"x" * 40, gap=0.25)
+    pki = TestPKI(seed="drip", keys=keys, base_url=server.url.rsplit("/", 1)[0])
+    try:
+        token = pki.timestamp(b"sig")
+        result = verify_timestamp_token(token, signature_value=b"sig", trust=[pki.root],
+                                        fetch_crls=True, clock=pki.clock)
+        failed = result.check("tsa-revocation")
+        assert failed is not None and not failed.passed
+        assert "within 1" in failed.detail
+        assert server.sent < 30
+    finally:
+        pki.close()
+        server.close()

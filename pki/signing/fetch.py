@@ -12,7 +12,10 @@ validates (:mod:`pki.signing.verify`); this module bounds each fetch:
   read, and an undeclared body is read only up to the cap;
 * http and https only, no redirects followed, no proxies from the environment.
 
-Every failure is a :class:`pki.errors.FetchError` carrying the URL.
+Every failure is a :class:`pki.errors.FetchError` carrying the URL. The same function
+fetches CRLs and OCSP answers for the verifiers (:mod:`pki.signing.verify`,
+:mod:`pki.timestamp.verify`) and posts time-stamp requests for ``kpki sign --timestamp``
+(:func:`pki.timestamp.protocol.post`).
 """
 
 from __future__ import annotations
@@ -26,23 +29,28 @@ from urllib.parse import urlsplit
 
 from ..errors import FetchError
 
-__all__ = ["DEFAULT_DEADLINE", "MAX_FETCH_BYTES", "fetch"]
+__all__ = ["DEFAULT_DEADLINE", "MAX_FETCH_BYTES", "OCSP_REQUEST_TYPE", "fetch"]
 
 DEFAULT_DEADLINE = 10.0
-"""Seconds one fetch may take, from the connection to the last byte."""
+"""Seconds one fetch may take, from the connection to the last byte, unless the caller
+gives its own (read at each call, so an application or a test can change it)."""
 MAX_FETCH_BYTES = 64 * 1024 * 1024
 """The largest answer read (a 1,000,000-entry CRL is about 40 MB)."""
-_OCSP_REQUEST = "application/ocsp-request"
+OCSP_REQUEST_TYPE = "application/ocsp-request"
 
 
-def fetch(url: str, body: bytes | None = None, *, deadline: float = DEFAULT_DEADLINE,
-          max_bytes: int = MAX_FETCH_BYTES) -> bytes:
-    """GET ``url`` (or POST ``body`` to it as an OCSP request) and return the answer's body.
+def fetch(url: str, body: bytes | None = None, *, deadline: float | None = None,
+          max_bytes: int = MAX_FETCH_BYTES, content_type: str = OCSP_REQUEST_TYPE,
+          accept: str = "*/*") -> bytes:
+    """GET ``url`` (or POST ``body`` to it, an OCSP request unless ``content_type`` says
+    otherwise) and return the answer's body.
 
     Raises :class:`FetchError` for a URL that is not http(s), a connection failure, no
-    whole answer within ``deadline`` seconds, a status other than 200, or a body over
-    ``max_bytes``.
+    whole answer within ``deadline`` seconds (default :data:`DEFAULT_DEADLINE`), a status
+    other than 200, or a body over ``max_bytes``.
     """
+    if deadline is None:
+        deadline = DEFAULT_DEADLINE
     host, port, secure = _parse(url)
     target = _target(url)
     connection: http.client.HTTPConnection
@@ -72,9 +80,9 @@ def fetch(url: str, body: bytes | None = None, *, deadline: float = DEFAULT_DEAD
             sockets.append(connection.sock)
         if expired.is_set():
             raise FetchError(_late(url, deadline), url=url)
-        headers = {"Accept": "*/*", "Connection": "close"}
+        headers = {"Accept": accept, "Connection": "close"}
         if body is not None:
-            headers["Content-Type"] = _OCSP_REQUEST
+            headers["Content-Type"] = content_type
         connection.request("POST" if body is not None else "GET", target, body=body,
                            headers=headers)
         response = connection.getresponse()

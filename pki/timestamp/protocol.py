@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -20,7 +18,8 @@ from typing import cast
 from asn1crypto import cms, core, tsp
 
 from ..entropy import Entropy, SystemEntropy
-from ..errors import TimestampError
+from ..errors import FetchError, TimestampError
+from ..signing.fetch import fetch
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -39,7 +38,6 @@ __all__ = [
 REQUEST_TYPE = "application/timestamp-query"
 RESPONSE_TYPE = "application/timestamp-reply"
 MAX_RESPONSE_BYTES = 1024 * 1024
-TIMEOUT_SECONDS = 10.0
 _DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 
@@ -166,23 +164,18 @@ def token_from_response(response: bytes, *, request: bytes, url: str | None = No
     return token
 
 
-def post(url: str, body: bytes) -> bytes:
-    """POST a TimeStampReq to ``url`` and return the body of the answer."""
-    if not url.startswith(("http://", "https://")):
-        raise TimestampError(f"only http(s) TSA URLs are supported, not {url!r}", url=url)
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": REQUEST_TYPE})
+def post(url: str, body: bytes, *, deadline: float | None = None,
+         max_bytes: int = MAX_RESPONSE_BYTES) -> bytes:
+    """POST a TimeStampReq to ``url`` and return the body of the answer, through
+    :func:`pki.signing.fetch.fetch`: one deadline for the whole exchange (its default, 10
+    s), however slowly the TSA answers, and at most ``max_bytes``. Raises
+    :class:`TimestampError` (carrying the URL) for anything but a whole 200 answer."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
-            data = bytes(answer.read(MAX_RESPONSE_BYTES + 1))
-    except urllib.error.HTTPError as exc:
-        raise TimestampError(f"the TSA at {url} answered HTTP {exc.code}", url=url) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TimestampError(f"cannot reach the TSA at {url}: {reason}", url=url) from None
-    if len(data) > MAX_RESPONSE_BYTES:
-        raise TimestampError(f"the answer of the TSA at {url} is too large", url=url)
-    return data
+        return fetch(url, body, deadline=deadline, max_bytes=max_bytes,
+                     content_type=REQUEST_TYPE, accept=RESPONSE_TYPE)
+    except FetchError as exc:
+        raise TimestampError(f"cannot get a time stamp from the TSA: {exc}", url=url
+                             ) from None
 
 
 class HTTPTimestamper:

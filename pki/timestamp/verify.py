@@ -16,7 +16,9 @@ The one entry point (self-contained: it needs nothing from :mod:`pki.signing.ver
         crls: Iterable[bytes | x509.CertificateRevocationList] = (),  # full CRLs (PEM/DER)
         ocsp_responses: Iterable[bytes] = (),    # DER OCSP responses
         fetch_crls: bool = False,           # fetch the CRL at each certificate's CRL DP
-        http: Callable[[str, bytes | None], bytes] | None = None,  # for fetch_crls
+        http: Callable[[str, bytes | None], bytes] | None = None,  # for fetch_crls;
+                                            # default pki.signing.fetch.fetch: one
+                                            # deadline per fetch, a size cap
         check_revocation: bool = True,      # False: reported as skipped, never silent
         allow_stale: bool = False,          # accept revocation data past nextUpdate
         nonce: int | None = None,           # require this nonce (a fresh request's)
@@ -53,8 +55,6 @@ import datetime as dt
 import enum
 import hashlib
 import itertools
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -70,8 +70,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .. import oids
 from ..clock import KST, Clock, SystemClock
-from ..errors import TimestampError
+from ..errors import FetchError, TimestampError
 from ..parsing import PARSE_WARNINGS, load_certificate, strict_parsing
+from ..signing.fetch import fetch
 from .authority import ACCEPTED_HASHES
 from .protocol import TokenInfo, _info, load_token
 
@@ -99,7 +100,6 @@ BENIGN_REASONS = frozenset({
     x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.privilege_withdrawn})
 """Revocation reasons that cannot mean the key was misused."""
 MAX_CHAIN = 8
-MAX_FETCH_BYTES = 64 * 1024 * 1024
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _RSA_WITH = {"sha256_rsa": "sha256", "sha384_rsa": "sha384", "sha512_rsa": "sha512"}
@@ -210,7 +210,7 @@ def verify_timestamp_token(
     when = (at or (clock or SystemClock()).now()).astimezone(dt.UTC)
     run = _Run(trust=list(trust), intermediates=list(intermediates), when=when,
                crls=list(crls), ocsp_responses=list(ocsp_responses), fetch_crls=fetch_crls,
-               http=http or _fetch, allow_stale=allow_stale)
+               http=http or fetch, allow_stale=allow_stale)
     checks: list[TokenCheck] = []
     info: TokenInfo | None = None
     tsa: x509.Certificate | None = None
@@ -506,7 +506,7 @@ class _Run:
         for url in _crl_urls(points):
             try:
                 fetched.append(_load_crl(self.http(url, None)))
-            except (TimestampError, ValueError) as exc:
+            except (FetchError, TimestampError, ValueError) as exc:
                 self._bad_crls.append(f"cannot use the CRL at {url}: {exc}")
         return fetched
 
@@ -673,16 +673,6 @@ def _load_crl(data: bytes) -> x509.CertificateRevocationList:
         except PARSE_WARNINGS as exc:
             raise ValueError(str(exc)) from None
     return crl
-
-
-def _fetch(url: str, body: bytes | None) -> bytes:
-    if not url.startswith(("http://", "https://")):
-        raise TimestampError(f"only http(s) URLs are fetched, not {url!r}", url=url)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return bytes(answer.read(MAX_FETCH_BYTES))
-    except (urllib.error.URLError, OSError) as exc:
-        raise TimestampError(f"cannot fetch {url}: {exc}", url=url) from None
 
 
 def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm

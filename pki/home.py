@@ -53,6 +53,7 @@ from .store import (
     CertStatus,
     KeyOrigin,
     Store,
+    StoreTransaction,
     open_store,
     sqlite_url,
 )
@@ -537,44 +538,64 @@ class Home:
         revokes it and the root's CRL lists it. A new pair is issued, with the root key
         (``passphrase`` opens it), when there is none, the files do not match, the store
         does not hold the certificate as valid, or it ends within
-        ``TSA_PROFILE.renew_before_days``. The store records a new certificate before its
-        files are written, so no TSA key exists that the store does not know.
+        ``TSA_PROFILE.renew_before_days``. Processes asking at once make one TSA: a new
+        pair is made under the store's write lock, after the files are read again there
+        (another process may have made it meanwhile), and its files are written before
+        the record commits; a crash in between leaves files whose certificate the store
+        does not hold as valid, which the next call replaces.
         """
         now = self.clock.now()
         if self._memory is not None:
             held: TimeStampAuthority | None = self._memory.get("tsa")
             if held is None or not self._tsa_usable(held.certificate, now):
+                with self.store.transaction() as tx:
+                    pair = self._issue_tsa(tx, self.load_ca_key(ROOT_LABEL, None), now)
                 held = self._memory["tsa"] = TimeStampAuthority(
-                    *self._issue_tsa(None, now), clock=self.clock, entropy=self.entropy)
+                    *pair, clock=self.clock, entropy=self.entropy)
             return held
+        found = self._tsa_on_disk(passphrase, now)
+        if found is not None:
+            return found
+        if self.keys_encrypted and not passphrase:
+            raise WrongPasswordError(
+                "the CA keys of this home are encrypted: give the passphrase")
+        root_key = self.load_ca_key(ROOT_LABEL, passphrase)
+        folder = self.ca_dir(ROOT_LABEL)
+        made = False
+        with self.store.transaction() as tx:
+            found = self._tsa_on_disk(passphrase, now)
+            if found is None:
+                cert, key = self._issue_tsa(tx, root_key, now)
+                key_pem = (encrypt_private_key(key, passphrase)
+                           if self.keys_encrypted and passphrase else
+                           key.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+                atomic_write(folder / "tsa-key.pem", key_pem, mode=0o600)
+                fault_point("tsa.key-written")
+                atomic_write(folder / "tsa-cert.pem",
+                             cert.public_bytes(serialization.Encoding.PEM))
+                found, made = TimeStampAuthority(cert, key, clock=self.clock,
+                                                 entropy=self.entropy), True
+        if made:
+            fault_point("tsa.recorded")
+        return found
+
+    def _tsa_on_disk(self, passphrase: bytes | None, now: dt.datetime
+                     ) -> TimeStampAuthority | None:
+        """The TSA its files hold, when they match and the store holds it as usable."""
         folder = self.ca_dir(ROOT_LABEL)
         cert_path, key_path = folder / "tsa-cert.pem", folder / "tsa-key.pem"
-        cert: x509.Certificate | None = None
-        key: rsa.RSAPrivateKey | None = None
-        if cert_path.is_file() and key_path.is_file():
-            key = check_ca_key(load_private_key_file(
-                key_path, passphrase if self.keys_encrypted else None))
-            try:
-                cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            except ValueError:
-                cert = None
-            if (cert is None or cert.public_key() != key.public_key()
-                    or not self._tsa_usable(cert, now)):
-                cert = key = None
-        if cert is None or key is None:
-            if self.keys_encrypted and not passphrase:
-                raise WrongPasswordError(
-                    "the CA keys of this home are encrypted: give the passphrase")
-            cert, key = self._issue_tsa(passphrase, now)
-            fault_point("tsa.recorded")
-            key_pem = (encrypt_private_key(key, passphrase)
-                       if self.keys_encrypted and passphrase else
-                       key.private_bytes(serialization.Encoding.PEM,
-                                         serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()))
-            atomic_write(key_path, key_pem, mode=0o600)
-            fault_point("tsa.key-written")
-            atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        if not (cert_path.is_file() and key_path.is_file()):
+            return None
+        key = check_ca_key(load_private_key_file(
+            key_path, passphrase if self.keys_encrypted else None))
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        except ValueError:
+            return None
+        if cert.public_key() != key.public_key() or not self._tsa_usable(cert, now):
+            return None
         return TimeStampAuthority(cert, key, clock=self.clock, entropy=self.entropy)
 
     def _tsa_usable(self, cert: x509.Certificate, now: dt.datetime) -> bool:
@@ -584,10 +605,10 @@ class Home:
         found = self.store.status_of(ROOT_LABEL, cert.serial_number)
         return found is not None and found[0] is CertStatus.VALID
 
-    def _issue_tsa(self, passphrase: bytes | None, now: dt.datetime
+    def _issue_tsa(self, tx: StoreTransaction, root_key: rsa.RSAPrivateKey, now: dt.datetime
                    ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+        """A new TSA key and its certificate, recorded in ``tx``."""
         root = self.store.get_ca(ROOT_LABEL)
-        root_key = self.load_ca_key(ROOT_LABEL, passphrase)
         key = self.key_generator.generate(2048)
         for _ in range(8):
             cert = issue_tsa_certificate(root, root_key, key, at=now,
@@ -600,8 +621,7 @@ class Home:
                 der=cert.public_bytes(serialization.Encoding.DER), issued_at=now,
                 key_origin=KeyOrigin.GENERATED)
             try:
-                with self.store.transaction() as tx:
-                    tx.put_certificate(record)
+                tx.put_certificate(record)  # a refused serial leaves the transaction usable
             except SerialInUseError:
                 continue
             return cert, key

@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -158,6 +159,90 @@ def test_a_crash_while_making_the_tsa_leaves_no_key_the_store_does_not_know(tmp_
         assert key.public_key() == cert.public_key()
         found = home.store.status_of("root", cert.serial_number)
         assert found is not None and found[0].value == "valid"
+
+
+def _tsa_certificates(path: Path) -> list[x509.Certificate]:
+    with Home.open(path) as home:
+        return [r.certificate for r in home.store.list_certificates(ca="root",
+                                                                    profile=TSA_PROFILE.name)]
+
+
+def test_two_processes_making_the_tsa_at_once_make_one(make_home, key_pool):
+    # Two Home objects on one home (two store connections, as two processes have), made to
+    # meet where the race was: A holds still while making its TSA key until B is about to
+    # write too. Without exclusion both recorded a certificate, and one key was lost.
+    path = make_home().path
+    assert _tsa_certificates(path) == []
+    a_making_key, b_writing = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    class WaitsForB:
+        """A's key generator: the first key waits until B starts its first write."""
+
+        def __init__(self) -> None:
+            self.first = True
+
+        def generate(self, bits: int):  # type: ignore[no-untyped-def]
+            if self.first:
+                self.first = False
+                a_making_key.set()
+                assert b_writing.wait(30)
+            return key_pool.generate(bits)
+
+    def a() -> None:
+        with Home.open(path, key_generator=WaitsForB()) as home:
+            results["a"] = home.tsa(passphrase=None).certificate
+
+    def b() -> None:
+        assert a_making_key.wait(30)
+        with Home.open(path, key_generator=key_pool) as home:
+            begin = home.store.transaction
+
+            def transaction():  # type: ignore[no-untyped-def]
+                b_writing.set()
+                return begin()
+
+            home.store.transaction = transaction  # type: ignore[method-assign]
+            results["b"] = home.tsa(passphrase=None).certificate
+
+    def run(name: str, target) -> threading.Thread:  # type: ignore[no-untyped-def]
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as exc:  # reported by the main thread
+                results[f"{name} failed"] = exc
+                a_making_key.set()
+                b_writing.set()
+
+        thread = threading.Thread(target=guarded)
+        thread.start()
+        return thread
+
+    for thread in [run("a", a), run("b", b)]:
+        thread.join(timeout=60)
+    assert not [k for k in results if k.endswith("failed")], results
+    made = _tsa_certificates(path)
+    assert len(made) == 1 and results["a"] == results["b"] == made[0]
+    with Home.open(path) as home:  # its key is the one kept: nothing is made again
+        assert home.tsa(passphrase=None).certificate == made[0]
+    assert _tsa_certificates(path) == made
+
+
+def test_parallel_processes_making_the_tsa_leave_one_certificate_with_its_key(make_home):
+    path = make_home().path
+    code = ("import sys; from pki.home import Home\n"
+            "with Home.open(sys.argv[1]) as home:\n"
+            "    print(format(home.tsa(passphrase=None).certificate.serial_number, 'X'))\n")
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    made = _tsa_certificates(path)
+    assert len(made) == 1
+    assert {out.strip() for out, _ in outputs} == {format(made[0].serial_number, "X")}
+    with Home.open(path) as home:
+        assert home.tsa(passphrase=None).certificate == made[0]
 
 
 # -- the protocol ---------------------------------------------------------------------------

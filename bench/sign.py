@@ -29,8 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from pki.formats.crlder import encode_crl
 from pki.home import Home
-from pki.revocation.crlder import encode_crl
 from pki.signing import KeySigner, sign
 from pki.signing.verify import CRLIndex, Verifier
 from pki.store import CRLEntry

@@ -10,7 +10,7 @@ identifyData whose value is::
 
 ``virtualID = H(H(DER(HashContent)))``. Real certificates write the SHA-256
 AlgorithmIdentifier *without* NULL parameters, which asn1crypto's own ``DigestAlgorithm``
-would add, hence :class:`pki.asn1specs.AlgorithmIdentifier`.
+would add, hence :class:`pki.formats.asn1specs.AlgorithmIdentifier`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import cast
 
 from asn1crypto import core
 
-from . import der, oids
-from .asn1specs import AlgorithmIdentifier
+from . import oids
 from .errors import PKIError
+from .formats import der
+from .formats.asn1specs import AlgorithmIdentifier
 from .rrn import RRN
 
 __all__ = [
@@ -121,7 +122,7 @@ def encode_identify_data(real_name: str, *, rrn: RRN | None = None, r: bytes | N
         return cast(bytes, _IdentifyData({"real_name": real_name}).dump())
     if rrn is None or r is None:
         raise VIDError("a VID needs both the RRN and R")
-    # The hot path of issuance: see pki.der for why this is not asn1crypto.
+    # The hot path of issuance: see pki.formats.der for why this is not asn1crypto.
     return der.identify_data_with_vid(real_name, _HASH_ALGORITHM_DER[hash_name],
                                       compute_vid(rrn, r, hash_name=hash_name))
 

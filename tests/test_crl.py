@@ -19,8 +19,8 @@ from pki.errors import (
     PKIError,
     RenewalWindowError,
 )
+from pki.formats.crlder import encode_crl
 from pki.revocation.crl import delta_url, issue_crl
-from pki.revocation.crlder import encode_crl
 from pki.store import CertStatus, CRLEntry
 
 RRN = "9005171234566"

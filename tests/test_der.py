@@ -1,4 +1,4 @@
-"""pki.der's hand-written encoders give exactly the bytes of the asn1crypto specs."""
+"""pki.formats.der's hand-written encoders give exactly the bytes of the asn1crypto specs."""
 
 import contextlib
 import datetime as dt
@@ -6,7 +6,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pki import der
+from pki.formats import der
 from pki.rrn import synthetic_rrn
 from pki.vid import (
     VIDError,

@@ -44,7 +44,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from .. import oids
-from ..asn1specs import AlgorithmIdentifier
 from ..errors import (
     InvalidNameError,
     KeyFileError,
@@ -53,6 +52,7 @@ from ..errors import (
     WrongPasswordError,
 )
 from ..faults import fault_point
+from ..formats.asn1specs import AlgorithmIdentifier
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_writable_dir, fsync_dir
 from ..names import check_folder_name, npki_folder_name
 from ..parsing import load_certificate

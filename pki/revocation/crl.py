@@ -49,10 +49,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import OutputError, PKIError
 from ..faults import fault_point
+from ..formats.crlder import encode_crl
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..lifecycle import lapse_suspensions
 from ..store import CARecord, CertStatus, CRLEntry, CRLInfo, Store
-from .crlder import encode_crl
 
 __all__ = [
     "DELTA_VALIDITY",

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..clock import Clock, SystemClock
-from ..der import tlv
+from ..formats import cmsder
+from ..formats.der import tlv
 from ..purposes import Purpose
-from . import cmsder
 
 __all__ = [
     "PSS_SALT_LENGTH",

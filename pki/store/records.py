@@ -141,7 +141,7 @@ class CRLInfo:
 @dataclass(frozen=True, slots=True)
 class CRLEntry:
     """One line of a CRL. A full CRL streams a million of these from the store into the
-    encoder (:mod:`pki.revocation.crlder`), one at a time."""
+    encoder (:mod:`pki.formats.crlder`), one at a time."""
 
     serial: int
     revoked_at: dt.datetime

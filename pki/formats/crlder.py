@@ -21,8 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..der import header, tlv
 from ..store import CRLEntry
+from .der import header, tlv
 
 __all__ = ["encode_crl", "encode_time"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..der import tlv
+from .der import tlv
 
 __all__ = [
     "content_info",

@@ -154,3 +154,30 @@ def test_a_crash_during_issuance_leaves_the_certificate_with_its_key_or_neither(
     finally:
         _stop(proc)
     assert _rows(path) == ({serial} | keys, {serial} | keys)
+
+
+def test_a_failure_while_sealing_leaves_no_certificate_and_no_audit_row(home, monkeypatch):
+    """In process: sealing the key fails inside the issuing transaction (after the
+    certificate and its audit row were written in it); nothing of the issuance remains."""
+    from pki.cloud.vault import Sealer
+
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    cloud = home.cloud_factory(passphrase=None, kdf=FAST)()
+    bank, user = _confirmed(cloud)
+    before = [e.action for e in home.store.audit_log()]
+
+    def broken(self, plaintext, *, associated):
+        raise OSError("the vault's disk went away")
+
+    monkeypatch.setattr(Sealer, "seal", broken)
+    with pytest.raises(OSError):
+        cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    assert home.store.list_certificates(ca=cloud.authority.label) == []
+    assert home.store.vault_records_of(user) == []
+    assert [e.action for e in home.store.audit_log()] == before
+    monkeypatch.undo()
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
+    assert [r.serial for r in home.store.vault_records_of(user)] == [issued.serial]
+    assert [e.action for e in home.store.audit_log(serial=issued.serial)] == [
+        "certificate.issued", "cloud.key.sealed"]

@@ -43,8 +43,10 @@ from .records import (
 __all__ = [
     "CertificateReads",
     "CertificateWrites",
+    "CloudLookups",
     "CloudReads",
     "CloudWrites",
+    "RegistrationLookups",
     "RegistrationReads",
     "RegistrationWrites",
     "Store",

@@ -6,9 +6,10 @@ pyca/cryptography where it names them.
 
 from __future__ import annotations
 
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier, PublicKeyAlgorithmOID
 
 __all__ = [
+    "AES256_CBC",
     "ANY_POLICY",
     "CROSSCERT_CORPORATE",
     "CROSSCERT_PERSONAL",
@@ -17,13 +18,17 @@ __all__ = [
     "FINANCIAL_BUSINESS_2Y",
     "FINANCIAL_BUSINESS_3Y",
     "FINANCIAL_PERSONAL",
+    "HMAC_SHA1",
     "IDENTIFY_DATA",
     "KICA_CORPORATE",
     "KICA_PERSONAL",
     "OCSP_RESPONDER_POLICY",
+    "PBES2",
+    "PBKDF2",
     "QT_CPS",
     "QT_UNOTICE",
     "RANDOM_NUM",
+    "RSA_ENCRYPTION",
     "SEED_CBC",
     "SEED_CBC_WITH_SHA1",
     "SHA1",
@@ -84,6 +89,16 @@ kpki has no OID arc of its own and its certificates are for tests, so the policy
 the example arc 2.999 (ITU-T X.660). The CAs above a responder require an explicit policy,
 so a client that checks policies (``openssl ocsp -policy_check``) refuses a responder
 certificate without one."""
+
+# Key files (PKCS #5 v2, RFC 8018) and envelopes.
+PBES2 = ObjectIdentifier("1.2.840.113549.1.5.13")
+PBKDF2 = ObjectIdentifier("1.2.840.113549.1.5.12")
+HMAC_SHA1 = ObjectIdentifier("1.2.840.113549.2.7")
+"""hmacWithSHA1, PBKDF2's default PRF."""
+RSA_ENCRYPTION = PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5
+"""rsaEncryption, the algorithm of an RSA PrivateKeyInfo."""
+AES256_CBC = ObjectIdentifier("2.16.840.1.101.3.4.1.42")
+"""id-aes256-CBC, a content encryption an envelope may use (SEED_CBC is the other)."""
 
 # Hashes (for the VID AlgorithmIdentifier).
 SHA1 = ObjectIdentifier("1.3.14.3.2.26")

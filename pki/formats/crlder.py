@@ -20,6 +20,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import ExtensionOID
 
 from ..store import CRLEntry
 from .der import header, tlv
@@ -32,11 +33,11 @@ _CRITICAL = bytes.fromhex("0101ff")
 
 # OBJECT IDENTIFIER elements (tag, length, value) of the extensions a kpki CRL carries.
 _OID_DER = {
-    "2.5.29.35": bytes.fromhex("0603551d23"),  # authorityKeyIdentifier
-    "2.5.29.20": bytes.fromhex("0603551d14"),  # cRLNumber
-    "2.5.29.27": bytes.fromhex("0603551d1b"),  # deltaCRLIndicator
-    "2.5.29.28": bytes.fromhex("0603551d1c"),  # issuingDistributionPoint
-    "2.5.29.46": bytes.fromhex("0603551d2e"),  # freshestCRL
+    ExtensionOID.AUTHORITY_KEY_IDENTIFIER: bytes.fromhex("0603551d23"),
+    ExtensionOID.CRL_NUMBER: bytes.fromhex("0603551d14"),
+    ExtensionOID.DELTA_CRL_INDICATOR: bytes.fromhex("0603551d1b"),
+    ExtensionOID.ISSUING_DISTRIBUTION_POINT: bytes.fromhex("0603551d1c"),
+    ExtensionOID.FRESHEST_CRL: bytes.fromhex("0603551d2e"),
 }
 _REASON_EXTENSION = bytes.fromhex("0603551d15")
 _INVALIDITY_EXTENSION = bytes.fromhex("0603551d18")
@@ -91,7 +92,7 @@ def _entry(entry: CRLEntry) -> bytes:
 
 
 def _extension(ext: x509.Extension[x509.ExtensionType]) -> bytes:
-    oid = _OID_DER[ext.oid.dotted_string]
+    oid = _OID_DER[ext.oid]
     return tlv(0x30, oid + (_CRITICAL if ext.critical else b"") +
                tlv(0x04, ext.value.public_bytes()))
 

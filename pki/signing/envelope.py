@@ -102,7 +102,7 @@ def open_r_envelope(data: bytes, private_key: rsa.RSAPrivateKey) -> bytes:
             continue
     if key is None:
         raise WrongPasswordError("the envelope was not sealed for this key")
-    if oid == "2.16.840.1.101.3.4.1.42" and len(key) == 32:
+    if oid == oids.AES256_CBC.dotted_string and len(key) == 32:
         cipher_algorithm: Any = algorithms.AES(key)
     elif oid == oids.SEED_CBC.dotted_string and len(key) == 16:
         cipher_algorithm = SEED(key)

@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from .. import oids
 from ..clock import KST, Clock, SystemClock
 from ..errors import PKIError
 from ..parsing import load_certificate
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HARMLESS_REASONS",
-    "SIGNATURE_TIME_STAMP_TOKEN",
     "CRLIndex",
     "CannotEvaluateError",
     "Check",
@@ -101,9 +101,7 @@ _RSA_WITH = {"sha1_rsa": "sha1", "sha224_rsa": "sha224", "sha256_rsa": "sha256",
              "sha384_rsa": "sha384", "sha512_rsa": "sha512"}
 MAX_CMS_BYTES = 64 * 1024 * 1024
 MAX_CHAIN = 8
-SIGNATURE_TIME_STAMP_TOKEN = "1.2.840.113549.1.9.16.2.14"
-"""id-aa-signatureTimeStampToken: an unsigned attribute holding an RFC 3161 token over the
-SignerInfo's signature value."""
+_SIGNATURE_TIME_STAMP_TOKEN = oids.SIGNATURE_TIME_STAMP_TOKEN.dotted_string
 HARMLESS_REASONS = frozenset({
     x509.ReasonFlags.superseded, x509.ReasonFlags.affiliation_changed,
     x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.privilege_withdrawn})
@@ -608,7 +606,7 @@ class Verifier:
         if not _present(attrs):
             return None
         for attr in attrs:
-            if attr["type"].dotted == SIGNATURE_TIME_STAMP_TOKEN:
+            if attr["type"].dotted == _SIGNATURE_TIME_STAMP_TOKEN:
                 values = attr["values"]
                 return bytes(values[0].dump()) if len(values) else b""
         return None

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from pki.clock import KST
-from pki.store import AuditEvent
+from pki.store import AuditAction, AuditEvent
 
 from .cert import parse_serial
 from .context import Context
@@ -59,6 +59,9 @@ def _detail_text(detail: dict[str, Any]) -> str:
                     for k, v in detail.items())
 
 
+_FAMILIES = tuple(dict.fromkeys(a.value.split(".")[0] for a in AuditAction))
+
+
 def _wanted(event: AuditEvent, since: dt.datetime | None, actions: Sequence[str]) -> bool:
     if since is not None and event.at < since:
         return False
@@ -75,7 +78,8 @@ def _wanted(event: AuditEvent, since: dt.datetime | None, actions: Sequence[str]
                    "YYYY-MM-DDTHH:MM[:SS] (KST unless it has an offset).")
 @click.option("--action", "actions", multiple=True, metavar="ACTION",
               help="Only this action, or a family of them (certificate matches "
-                   "certificate.issued, certificate.revoked, ...); repeatable.")
+                   "certificate.issued, certificate.revoked, ...); repeatable. Families: "
+                   + ", ".join(_FAMILIES) + ".")
 @click.option("--ca", "ca_label", metavar="LABEL", help="Only events of this CA.")
 @click.option("--utc", is_flag=True, help="Show times in UTC instead of KST.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")

@@ -63,6 +63,7 @@ from .profiles import (
 )
 from .rrn import RRN
 from .store import (
+    AuditAction,
     CARecord,
     CertificateRecord,
     CertStatus,
@@ -528,7 +529,7 @@ class CertificateAuthority:
                 raise LifecycleError(f"certificate {serial:X} has been renewed already",
                                      serial=serial)
             issued = self._write(tx, prepared)
-            tx.audit("certificate.renewed", at=now, ca=self.label, serial=current.serial,
+            tx.audit(AuditAction.CERTIFICATE_RENEWED, at=now, ca=self.label, serial=current.serial,
                      detail={"new_serial": format(issued.serial, "X")})
             return issued
 
@@ -564,7 +565,7 @@ class CertificateAuthority:
                           revoked_at=now, reason=x509.ReasonFlags.superseded,
                           invalidity_date=None)
             issued = self._write(tx, prepared)
-            tx.audit("certificate.revoked", at=now, ca=self.label, serial=serial,
+            tx.audit(AuditAction.CERTIFICATE_REVOKED, at=now, ca=self.label, serial=serial,
                      detail={"reason": "superseded", "reissued_as": format(issued.serial, "X")})
             return issued
 

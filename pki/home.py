@@ -48,6 +48,7 @@ from .profiles import LICENSED_CA_PROFILE, ROOT_PROFILE, TSA_PROFILE, KeyType, g
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import OCSPResponder, issue_signer, signer_is_current
 from .store import (
+    AuditAction,
     CARecord,
     CertificateRecord,
     CertStatus,
@@ -234,7 +235,7 @@ class Home:
             tx.set_meta("keys_encrypted", "1" if passphrase else "0")
             tx.set_meta("base_url", base_url)
             tx.put_ca(root_record)
-            tx.audit("ca.created", at=now, ca=ROOT_LABEL,
+            tx.audit(AuditAction.CA_CREATED, at=now, ca=ROOT_LABEL,
                      serial=root_cert.serial_number,
                      detail={"subject": root_cert.subject.rfc4514_string(), "root": True})
         home._add_ca(ca, root_record, root_key, passphrase)
@@ -292,7 +293,7 @@ class Home:
         """Turn the announcement of delta CRLs on or off, from the next full CRL on."""
         with self.store.transaction() as tx:
             tx.set_meta("delta_crls", "1" if announce else "0")
-            tx.audit("crl.deltas", at=self.clock.now(), detail={"announced": announce})
+            tx.audit(AuditAction.CRL_DELTAS, at=self.clock.now(), detail={"announced": announce})
 
     def ca_dir(self, label: str) -> Path:
         return self.path / "cas" / label
@@ -419,7 +420,7 @@ class Home:
                     if self._serial_taken(root.label, cert.serial_number):
                         raise SerialInUseError(cert.serial_number, ca=root.label)
                     tx.put_ca(record)
-                    tx.audit("ca.created", at=now, ca=label, serial=cert.serial_number,
+                    tx.audit(AuditAction.CA_CREATED, at=now, ca=label, serial=cert.serial_number,
                              detail={"subject": cert.subject.rfc4514_string(),
                                      "parent": root.label, "style": style.name})
             except SerialInUseError:
@@ -509,7 +510,8 @@ class Home:
             atomic_write(key_path, key_pem, mode=0o600)
             atomic_write(cert_path, signer.public_bytes(serialization.Encoding.PEM))
             with self.store.transaction() as tx:
-                tx.audit("ocsp-signer.issued", at=now, ca=label, serial=signer.serial_number,
+                tx.audit(AuditAction.OCSP_SIGNER_ISSUED, at=now, ca=label,
+                         serial=signer.serial_number,
                          detail={"not_after": signer.not_valid_after_utc.isoformat()})
         return OCSPResponder(record, signer, signer_key, self.store, self.clock)
 

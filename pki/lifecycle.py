@@ -36,7 +36,7 @@ from .errors import (
     LifecycleError,
     NotSuspendedError,
 )
-from .store import CertificateRecord, CertStatus, KeyOrigin, Store, StoreTransaction
+from .store import AuditAction, CertificateRecord, CertStatus, KeyOrigin, Store, StoreTransaction
 
 __all__ = [
     "CA_CERTIFICATE_PROFILE",
@@ -132,7 +132,7 @@ def revoke_in(tx: StoreTransaction, ca: str, serial: int, *, at: dt.datetime,
     detail = {"reason": reason.value, "was": current.status.value}
     if invalidity_date is not None:
         detail["invalidity_date"] = invalidity_date.isoformat()
-    tx.audit("certificate.revoked", at=at, ca=ca, serial=serial, detail=detail)
+    tx.audit(AuditAction.CERTIFICATE_REVOKED, at=at, ca=ca, serial=serial, detail=detail)
 
 
 CA_CERTIFICATE_PROFILE = "ca"
@@ -184,7 +184,7 @@ def suspend(store: Store, serial: int, *, at: dt.datetime,
         _check_unexpired(current, at, "suspended")
         tx.set_status(current.ca, serial, status=CertStatus.SUSPENDED, at=at, revoked_at=at,
                       reason=x509.ReasonFlags.certificate_hold, invalidity_date=None)
-        tx.audit("certificate.suspended", at=at, ca=current.ca, serial=serial,
+        tx.audit(AuditAction.CERTIFICATE_SUSPENDED, at=at, ca=current.ca, serial=serial,
                  detail={"lapses_at": suspension_lapses_at(at).isoformat()})
     return find_certificate(store, serial, ca=record.ca)
 
@@ -207,7 +207,7 @@ def resume(store: Store, serial: int, *, at: dt.datetime,
                 f"than {SUSPENSION_MONTHS} months ago; it is revoked", serial=serial)
         tx.set_status(current.ca, serial, status=CertStatus.VALID, at=at, revoked_at=None,
                       reason=None, invalidity_date=None)
-        tx.audit("certificate.resumed", at=at, ca=current.ca, serial=serial)
+        tx.audit(AuditAction.CERTIFICATE_RESUMED, at=at, ca=current.ca, serial=serial)
     return find_certificate(store, serial, ca=record.ca)
 
 
@@ -226,7 +226,7 @@ def lapse_suspensions(store: Store, ca: str, *, at: dt.datetime) -> list[int]:
             tx.set_status(ca, serial, status=CertStatus.REVOKED, at=at,
                           revoked_at=current.revoked_at,
                           reason=x509.ReasonFlags.unspecified, invalidity_date=None)
-            tx.audit("certificate.revoked", at=at, ca=ca, serial=serial,
+            tx.audit(AuditAction.CERTIFICATE_REVOKED, at=at, ca=ca, serial=serial,
                      detail={"reason": "unspecified", "was": "suspended",
                              "automatic": f"suspended more than {SUSPENSION_MONTHS} months"})
             lapsed.append(serial)

@@ -45,7 +45,7 @@ from .errors import (
     WrongCodeError,
 )
 from .names import check_holder_name
-from .store import CloudUser, Institution, Message, Store
+from .store import AuditAction, CloudUser, Institution, Message, Store
 from .store.protocols import RegistrationWrites
 
 __all__ = ["Channel", "CodePolicy", "Registrar", "StoreChannel"]
@@ -148,7 +148,7 @@ class Registrar:
             self.channel.send(tx, Message(
                 phone=digits, text=f"[{self.sender}] {institution.name}: confirmation code "
                                    f"{code}", at=now, institution_id=institution.id))
-            tx.audit("cloud.user.registered", at=now,
+            tx.audit(AuditAction.CLOUD_USER_REGISTERED, at=now,
                      detail={"user": user.id, "institution": institution.name})
         return user
 
@@ -186,10 +186,10 @@ class Registrar:
                 raise CodeExpiredError()
             if hmac.compare_digest(pending.code_hash, candidate):
                 tx.confirm_user(user.id, at=now)
-                tx.audit("cloud.user.confirmed", at=now, detail={"user": user.id})
+                tx.audit(AuditAction.CLOUD_USER_CONFIRMED, at=now, detail={"user": user.id})
             else:  # counted: this transaction commits, the refusal follows
                 tx.count_wrong_code(user.id)
-                tx.audit("cloud.code.wrong", at=now,
+                tx.audit(AuditAction.CLOUD_CODE_WRONG, at=now,
                          detail={"user": user.id, "attempts": pending.attempts + 1})
                 refusal = WrongCodeError(attempts_left=min(
                     policy.attempts - pending.attempts,

@@ -10,6 +10,7 @@ from cryptography import x509
 from cli.main import cli
 from pki import lifecycle
 from pki.rrn import synthetic_rrn
+from pki.store import AuditAction
 
 RRN = synthetic_rrn(dt.date(1990, 5, 17), serial=12345)
 
@@ -119,3 +120,19 @@ def test_audit_refuses_bad_options_in_one_line(audited, args, status, says):
     assert result.exit_code == status, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kpki: error: ") and says in lines[0]
+
+
+def test_every_logged_action_is_an_audit_action_stored_as_its_value(audited):
+    path, first, _ = audited
+    log = events(run(path, "--json"))
+    assert {e["action"] for e in log} <= {a.value for a in AuditAction}
+    assert AuditAction.CA_CREATED.value in {e["action"] for e in log}
+    revoked = events(run(path, "--json", "--action", AuditAction.CERTIFICATE_REVOKED.value))
+    assert [e["serial"] for e in revoked] == [f"{first:X}"]
+
+
+def test_the_action_help_names_every_family():
+    result = CliRunner().invoke(cli, ["audit", "--help"])
+    assert result.exit_code == 0
+    for family in {a.value.split(".")[0] for a in AuditAction}:
+        assert family in result.output

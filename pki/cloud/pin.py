@@ -42,7 +42,7 @@ from ..errors import (
     WrongPinError,
 )
 from ..faults import fault_point
-from ..store import Store, VaultRecord
+from ..store import AuditAction, Store, VaultRecord
 from .boot import Boot
 
 __all__ = ["MAX_ATTEMPTS", "PinGate", "PinPolicyError", "check_pin", "check_pin_format",
@@ -147,7 +147,8 @@ class PinGate:
             failures = current.failures + 1
             locked_at = at if failures >= self.limit else None
             tx.set_pin_failures(ca, serial, failures, locked_at=locked_at)
-            tx.audit("cloud.pin.locked" if locked_at else "cloud.pin.failed", at=at, ca=ca,
+            tx.audit(AuditAction.CLOUD_PIN_LOCKED if locked_at
+                     else AuditAction.CLOUD_PIN_FAILED, at=at, ca=ca,
                      serial=serial, detail={"failures": failures})
             return failures, locked_at is not None
 
@@ -162,7 +163,7 @@ class PinGate:
             current = tx.vault_record(ca, serial)
             if current is not None and current.failures and not current.locked:
                 tx.set_pin_failures(ca, serial, 0, locked_at=None)
-                tx.audit("cloud.pin.reset", at=at, ca=ca, serial=serial)
+                tx.audit(AuditAction.CLOUD_PIN_RESET, at=at, ca=ca, serial=serial)
 
     def sweep(self, *, ca: str | None = None, serial: int | None = None) -> int:
         """:func:`sweep_pin_checks` from this process."""

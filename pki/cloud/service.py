@@ -64,6 +64,7 @@ from ..registration import Registrar
 from ..rrn import RRN
 from ..signing.cms import KeySigner, sign
 from ..store import (
+    AuditAction,
     CertificateRecord,
     CertStatus,
     CloudUser,
@@ -134,7 +135,7 @@ def add_institution(store: Store, name: str, *, at: dt.datetime) -> str:
     api_key = "kpki_" + secrets.token_urlsafe(24)
     with store.transaction() as tx:
         tx.add_institution(name, _hash(api_key), at=at)
-        tx.audit("cloud.institution.added", at=at, detail={"institution": name})
+        tx.audit(AuditAction.CLOUD_INSTITUTION_ADDED, at=at, detail={"institution": name})
     return api_key
 
 
@@ -149,7 +150,7 @@ def start_cloud(store: Store, *, secret_path: Path, create_secret: bool, boot: B
     with store.transaction() as tx:
         adopted = tx.adopt_secret_check(secret_check(secret))
         if adopted:
-            tx.audit("cloud.vault.check-adopted", at=at, detail={"keys": adopted})
+            tx.audit(AuditAction.CLOUD_VAULT_CHECK_ADOPTED, at=at, detail={"keys": adopted})
     sweep_pin_checks(store, boot)
     boot.sweep_files()
     return secret
@@ -203,14 +204,14 @@ class _IntoVault:
         if self.renews is not None:  # registered where the old one was, noticed
             institutions = tx.registrations(issued.ca, self.renews)
             if tx.note_renewal(issued.ca, self.renews, at=at):
-                tx.audit("cloud.renewal.noticed", at=at, ca=issued.ca, serial=self.renews)
+                tx.audit(AuditAction.CLOUD_RENEWAL_NOTICED, at=at, ca=issued.ca, serial=self.renews)
         sealed = self.sealer.seal(_payload(self.holder, key, issued.r),
                                   associated=_aad(self.user_id, issued.ca, issued.serial))
         tx.put_vault_record(VaultRecord(ca=issued.ca, serial=issued.serial,
                                         user_id=self.user_id, sealed=sealed))
         for institution in institutions:
             tx.register_certificate(issued.ca, issued.serial, institution, at=at)
-        tx.audit("cloud.key.sealed", at=at, ca=issued.ca, serial=issued.serial,
+        tx.audit(AuditAction.CLOUD_KEY_SEALED, at=at, ca=issued.ca, serial=issued.serial,
                  detail={"user": self.user_id,
                          "replaces": None if self.renews is None else f"{self.renews:X}"})
         fault_point(f"{self.step}.sealed")
@@ -440,7 +441,7 @@ class Cloud:
                         and self.store.vault_record(label, record.serial) is not None):
                     with self.store.transaction() as tx:
                         if tx.note_renewal(label, record.serial, at=now):
-                            tx.audit("cloud.renewal.noticed", at=now, ca=label,
+                            tx.audit(AuditAction.CLOUD_RENEWAL_NOTICED, at=now, ca=label,
                                      serial=record.serial)
                     due.append(record.serial)
         return due
@@ -458,7 +459,7 @@ class Cloud:
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.reseal(record.ca, serial, sealed)
-            tx.audit("cloud.pin.changed", at=now, ca=record.ca, serial=serial,
+            tx.audit(AuditAction.CLOUD_PIN_CHANGED, at=now, ca=record.ca, serial=serial,
                      detail={"institution": institution.name})
             tx.add_history(user.id, HistoryEntry(now, institution.name, None,
                                                  Purpose.AUTH_MANAGEMENT, serial,
@@ -488,7 +489,7 @@ class Cloud:
         now = self.clock.now()
         with self.store.transaction() as tx:
             if tx.register_certificate(record.ca, serial, institution.id, at=now):
-                tx.audit("cloud.registered", at=now, ca=record.ca, serial=serial,
+                tx.audit(AuditAction.CLOUD_REGISTERED, at=now, ca=record.ca, serial=serial,
                          detail={"institution": institution.name})
             tx.add_history(owner.id, HistoryEntry(now, institution.name, None,
                                                   Purpose.AUTH_MANAGEMENT, serial,
@@ -530,7 +531,7 @@ class Cloud:
             if len(devices) >= MAX_DEVICES:
                 raise TooManyDevicesError(limit=MAX_DEVICES)
             tx.add_device(user_id, device, at=now)
-            tx.audit("cloud.device.added", at=now,
+            tx.audit(AuditAction.CLOUD_DEVICE_ADDED, at=now,
                      detail={"user": user_id, "institution": institution.name})
 
     def remove_device(self, institution: Institution, user_id: str, device: str) -> None:
@@ -538,7 +539,7 @@ class Cloud:
         now = self.clock.now()
         with self.store.transaction() as tx:
             if tx.remove_device(user_id, device):
-                tx.audit("cloud.device.removed", at=now,
+                tx.audit(AuditAction.CLOUD_DEVICE_REMOVED, at=now,
                          detail={"user": user_id, "institution": institution.name})
 
     def set_designated_only(self, institution: Institution, user_id: str, on: bool) -> None:
@@ -546,7 +547,7 @@ class Cloud:
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.set_designated_only(user_id, bool(on))
-            tx.audit("cloud.devices.designated-only", at=now,
+            tx.audit(AuditAction.CLOUD_DEVICES_DESIGNATED_ONLY, at=now,
                      detail={"user": user_id, "on": bool(on), "institution": institution.name})
 
     def history(self, institution: Institution, user_id: str) -> tuple[HistoryEntry, ...]:

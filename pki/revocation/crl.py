@@ -52,7 +52,7 @@ from ..faults import fault_point
 from ..formats.crlder import encode_crl
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..lifecycle import lapse_suspensions
-from ..store import CARecord, CertStatus, CRLEntry, CRLInfo, Store
+from ..store import AuditAction, CARecord, CertStatus, CRLEntry, CRLInfo, Store
 
 __all__ = [
     "DELTA_VALIDITY",
@@ -164,7 +164,7 @@ def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.date
                    entries=count, sha256=hashlib.sha256(der).hexdigest())
     with store.transaction() as tx:
         tx.record_crl(info)
-        tx.audit("crl.issued", at=at, ca=ca.label,
+        tx.audit(AuditAction.CRL_ISSUED, at=at, ca=ca.label,
                  detail={"number": number, "delta_base": info.delta_base, "entries": count})
     fault_point("crl.recorded")
     return IssuedCRL(info, der)

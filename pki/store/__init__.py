@@ -24,6 +24,7 @@ from .protocols import (
     StoreTransaction,
 )
 from .records import (
+    AuditAction,
     AuditEvent,
     CARecord,
     CertificateRecord,
@@ -44,6 +45,7 @@ from .records import (
 )
 
 __all__ = [
+    "AuditAction",
     "AuditEvent",
     "CARecord",
     "CRLEntry",

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from .records import (
+    AuditAction,
     AuditEvent,
     CARecord,
     CertificateRecord,
@@ -85,7 +86,7 @@ class CertificateWrites(Protocol):
         transaction stays usable)."""
         ...
 
-    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+    def audit(self, action: AuditAction, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         """Append an audit row; a row about a CA is dated as :meth:`event_time` says. The
         log is append-only: the backend refuses to change or remove a row."""

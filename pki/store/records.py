@@ -17,6 +17,7 @@ from cryptography import x509
 from ..purposes import Purpose
 
 __all__ = [
+    "AuditAction",
     "AuditEvent",
     "CARecord",
     "CRLEntry",
@@ -179,9 +180,44 @@ class OCSPSignerRecord:
         return x509.load_der_x509_certificate(self.der)
 
 
+class AuditAction(enum.StrEnum):
+    """What an audit row records. The value is the text stored in the row, shown by
+    ``kpki audit`` and matched by its ``--action`` (a value or a family: ``certificate``,
+    ``cloud.pin``)."""
+
+    CA_CREATED = "ca.created"
+    CERTIFICATE_ISSUED = "certificate.issued"
+    """Written by the backend with the certificate row itself (see :meth:`put_certificate`)."""
+    CERTIFICATE_DELIVERED = "certificate.delivered"
+    CERTIFICATE_RENEWED = "certificate.renewed"
+    CERTIFICATE_REVOKED = "certificate.revoked"
+    CERTIFICATE_SUSPENDED = "certificate.suspended"
+    CERTIFICATE_RESUMED = "certificate.resumed"
+    CRL_ISSUED = "crl.issued"
+    CRL_DELTAS = "crl.deltas"
+    OCSP_SIGNER_ISSUED = "ocsp-signer.issued"
+    CLOUD_USER_REGISTERED = "cloud.user.registered"
+    CLOUD_USER_CONFIRMED = "cloud.user.confirmed"
+    CLOUD_CODE_WRONG = "cloud.code.wrong"
+    CLOUD_INSTITUTION_ADDED = "cloud.institution.added"
+    CLOUD_VAULT_CHECK_ADOPTED = "cloud.vault.check-adopted"
+    CLOUD_KEY_SEALED = "cloud.key.sealed"
+    CLOUD_REGISTERED = "cloud.registered"
+    CLOUD_RENEWAL_NOTICED = "cloud.renewal.noticed"
+    CLOUD_PIN_CHANGED = "cloud.pin.changed"
+    CLOUD_PIN_FAILED = "cloud.pin.failed"
+    CLOUD_PIN_LOCKED = "cloud.pin.locked"
+    CLOUD_PIN_RESET = "cloud.pin.reset"
+    CLOUD_DEVICE_ADDED = "cloud.device.added"
+    CLOUD_DEVICE_REMOVED = "cloud.device.removed"
+    CLOUD_DEVICES_DESIGNATED_ONLY = "cloud.devices.designated-only"
+
+
 @dataclass(frozen=True)
 class AuditEvent:
-    """One row of the append-only audit log."""
+    """One row of the append-only audit log. ``action`` is the stored text: an
+    :class:`AuditAction` value for every row kpki writes (compare with the enum member or its
+    value alike)."""
 
     id: int
     at: dt.datetime

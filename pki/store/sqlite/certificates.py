@@ -23,6 +23,7 @@ from ...errors import (
     UnknownCAError,
 )
 from ..records import (
+    AuditAction,
     AuditEvent,
     CARecord,
     CertificateRecord,
@@ -147,7 +148,7 @@ class CertificateWritesSQL(SQLiteConnection):
             # and the transaction stays usable.
             raise SerialInUseError(record.serial, ca=record.ca) from None
 
-    def audit(self, action: str, *, at: dt.datetime, ca: str | None = None,
+    def audit(self, action: AuditAction, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         if ca is not None:
             ca_id = self._ca_ids.get(ca)
@@ -158,7 +159,7 @@ class CertificateWritesSQL(SQLiteConnection):
                 at = self._advance(ca_id, at)
         self._conn.execute(
             "INSERT INTO audit (at, action, ca, serial, detail) VALUES (?, ?, ?, ?, ?)",
-            (ts(at), action, ca, None if serial is None else hex_serial(serial),
+            (ts(at), str(action), ca, None if serial is None else hex_serial(serial),
              json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True)),
         )
 
@@ -244,7 +245,7 @@ class CertificateWritesSQL(SQLiteConnection):
             (ts(at), ca_id, hex_serial(serial))).fetchone()
         if row is None:
             return False
-        self.audit("certificate.delivered", at=at, ca=ca, serial=serial,
+        self.audit(AuditAction.CERTIFICATE_DELIVERED, at=at, ca=ca, serial=serial,
                    detail={"folder": row[0]})
         return True
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import itertools
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from hypothesis import strategies as st
 from pki import lifecycle
 from pki.profiles import JointPolicy
 from pki.revocation.crl import issue_crl
-from pki.signing import CannotEvaluateError, KeySigner, Outcome, seal_r, sign, verify
+from pki.signing import (
+    CannotEvaluateError,
+    CheckName,
+    KeySigner,
+    Outcome,
+    seal_r,
+    sign,
+    verify,
+)
 from pki.signing.status import RecordsSource
 from pki.signing.verify import CRLIndex, Verifier
 from tests.conftest import VECTORS
@@ -373,3 +382,15 @@ def test_demo_egov_tells_the_whole_story(tmp_path):
     assert "only the signer's claim" in out
     assert out.count("ok    time-stamp") >= 3
     assert "vid                the signer is the holder" in out
+
+
+def test_check_names_are_an_enum_whose_values_are_the_reported_names(pki_env):
+    document = sign(DOC, pki_env["signer"], clock=pki_env["clock"])
+    result = verify(document.der, trust=[pki_env["root"]], clock=pki_env["clock"],
+                    **_records(pki_env))
+    assert all(isinstance(c.name, CheckName) for c in result.checks)
+    assert json.loads(json.dumps([c.name for c in result.checks])) == [
+        c.name.value for c in result.checks]
+    assert result.check(CheckName.SIGNATURE) is result.check("signature") is not None
+    assert {c.name.value for c in result.checks} >= {
+        "signer-certificate", "signature", "chain", "validity", "key-usage", "revocation"}

@@ -5,6 +5,7 @@ from .envelope import open_r_envelope, seal_r
 from .verify import (
     CannotEvaluateError,
     Check,
+    CheckName,
     CheckTime,
     Outcome,
     TimeSource,
@@ -17,6 +18,7 @@ __all__ = [
     "PURPOSES",
     "CannotEvaluateError",
     "Check",
+    "CheckName",
     "CheckTime",
     "KeySigner",
     "Outcome",

@@ -82,6 +82,7 @@ __all__ = [
     "CRLIndex",
     "CannotEvaluateError",
     "Check",
+    "CheckName",
     "CheckTime",
     "Outcome",
     "TimeSource",
@@ -124,6 +125,22 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"  # not asked for, or turned off explicitly
 
 
+class CheckName(enum.StrEnum):
+    """The checks a verification reports. The values are the names ``kpki sign verify``
+    shows and writes in its JSON."""
+
+    CONTENT = "content"
+    SIGNER_CERTIFICATE = "signer-certificate"
+    SIGNATURE = "signature"
+    TIME_STAMP = "time-stamp"
+    CHAIN = "chain"
+    VALIDITY = "validity"
+    KEY_USAGE = "key-usage"
+    REVOCATION = "revocation"
+    POLICY = "policy"
+    VID = "vid"
+
+
 class TimeSource(enum.Enum):
     """Where a time used by a check came from."""
 
@@ -155,7 +172,7 @@ class CheckTime:
 
 @dataclass(frozen=True)
 class Check:
-    name: str
+    name: CheckName
     outcome: Outcome
     detail: str
     time: CheckTime | None = None
@@ -193,17 +210,17 @@ class VerificationResult:
         """No check failed (skipped checks were not asked for or turned off)."""
         return all(c.outcome is not Outcome.FAILED for c in self.checks)
 
-    def check(self, name: str) -> Check | None:
+    def check(self, name: CheckName | str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
     @property
     def intact(self) -> bool:
-        c = self.check("signature")
+        c = self.check(CheckName.SIGNATURE)
         return c is not None and c.passed
 
     @property
     def trusted(self) -> bool:
-        c = self.check("chain")
+        c = self.check(CheckName.CHAIN)
         return c is not None and c.passed
 
     @property
@@ -331,7 +348,7 @@ def _kst(value: dt.datetime) -> str:
     return f"{value.astimezone(KST):%Y-%m-%d %H:%M:%S} KST"
 
 
-def _malformed(name: str, exc: BaseException) -> Check:
+def _malformed(name: CheckName, exc: BaseException) -> Check:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     return Check(name, Outcome.FAILED, f"cannot be checked: malformed data ({text})")
 
@@ -491,7 +508,7 @@ class Verifier:
         checks: list[Check] = []
         document = bytes(content) if content is not None else cast(bytes, attached)
         if attached is not None and content is not None and attached != content:
-            checks.append(Check("content", Outcome.FAILED,
+            checks.append(Check(CheckName.CONTENT, Outcome.FAILED,
                                 "the given content differs from the content inside the signature"))
 
         validation = (CheckTime(at.astimezone(dt.UTC), TimeSource.GIVEN) if at is not None
@@ -506,14 +523,15 @@ class Verifier:
         result = _Result(validation, self)
 
         if signer is None:
-            checks.append(Check("signer-certificate", Outcome.FAILED,
+            checks.append(Check(CheckName.SIGNER_CERTIFICATE, Outcome.FAILED,
                                 "the signature does not carry the signer's certificate"))
-            checks.append(Check("signature", Outcome.FAILED,
+            checks.append(Check(CheckName.SIGNATURE, Outcome.FAILED,
                                 "cannot be checked without the signer's certificate"))
             return result.build(checks, None, signing, attached)
-        checks.append(Check("signer-certificate", Outcome.PASSED,
+        checks.append(Check(CheckName.SIGNER_CERTIFICATE, Outcome.PASSED,
                             f"{_name(signer)} (serial {signer.serial_number:X})"))
-        signature_check = _guard("signature", lambda: self._signature(info, signer, document))
+        signature_check = _guard(CheckName.SIGNATURE,
+                                 lambda: self._signature(info, signer, document))
         checks.append(signature_check)
         token = self._time_stamp_token(info)
         if token is not None:
@@ -529,7 +547,7 @@ class Verifier:
         checks.append(self._validity(path, signing, validation))
         usage = self._usages.get(signer_der)
         if usage is None:
-            usage = _guard("key-usage", lambda: self._key_usage(signer))
+            usage = _guard(CheckName.KEY_USAGE, lambda: self._key_usage(signer))
             if len(self._usages) > 4096:
                 self._usages.clear()
             self._usages[signer_der] = usage
@@ -539,9 +557,9 @@ class Verifier:
         checks.append(revocation)
         result.notes.extend(notes)
         if self.policy is not None:
-            checks.append(_guard("policy", lambda: self._policy(signer)))
+            checks.append(_guard(CheckName.POLICY, lambda: self._policy(signer)))
         if rrn is not None or r is not None or r_envelope is not None:
-            checks.append(_guard("vid", lambda: self._vid(signer, rrn, r, r_envelope,
+            checks.append(_guard(CheckName.VID, lambda: self._vid(signer, rrn, r, r_envelope,
                                                           recipient_key)))
         return result.build(checks, signer, signing, attached)
 
@@ -616,7 +634,7 @@ class Verifier:
     def _time_stamp(self, token: bytes, info: cms.SignerInfo, validation: CheckTime
                     ) -> tuple[Check, dt.datetime | None]:
         if self.time_stamps is None:
-            return Check("time-stamp", Outcome.SKIPPED,
+            return Check(CheckName.TIME_STAMP, Outcome.SKIPPED,
                          "the signature carries a time-stamp token, but no time-stamp "
                          "checker is configured: the signing time stays as asserted",
                          validation), None
@@ -626,11 +644,11 @@ class Verifier:
         except PKIError as exc:
             verdict = TimeStampVerdict(None, str(exc))
         except PARSE_ERRORS as exc:
-            return _malformed("time-stamp", exc), None
+            return _malformed(CheckName.TIME_STAMP, exc), None
         if verdict.time is None:
-            return Check("time-stamp", Outcome.FAILED, verdict.detail, validation), None
+            return Check(CheckName.TIME_STAMP, Outcome.FAILED, verdict.detail, validation), None
         when = verdict.time.astimezone(dt.UTC)
-        return Check("time-stamp", Outcome.PASSED,
+        return Check(CheckName.TIME_STAMP, Outcome.PASSED,
                      f"signed by {_kst(when)} at the latest: {verdict.detail}",
                      CheckTime(when, TimeSource.TRUSTED)), when
 
@@ -638,7 +656,7 @@ class Verifier:
     def _signature(info: cms.SignerInfo, signer: x509.Certificate, document: bytes) -> Check:
         digest_name = info["digest_algorithm"]["algorithm"].native
         if digest_name not in _HASHES:
-            return Check("signature", Outcome.FAILED, f"unsupported digest {digest_name}")
+            return Check(CheckName.SIGNATURE, Outcome.FAILED, f"unsupported digest {digest_name}")
         digest_algorithm = _HASHES[digest_name]()
         algorithm = info["signature_algorithm"]
         name = algorithm["algorithm"].native
@@ -648,7 +666,7 @@ class Verifier:
             pss_hash = params["hash_algorithm"]["algorithm"].native
             mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
             if pss_hash != digest_name or mgf_hash != digest_name:
-                return Check("signature", Outcome.FAILED,
+                return Check(CheckName.SIGNATURE, Outcome.FAILED,
                              f"the PSS hash ({pss_hash}/{mgf_hash}) is not the digest "
                              f"algorithm ({digest_name})")
             pad = padding.PSS(mgf=padding.MGF1(_HASHES[mgf_hash]()),
@@ -657,12 +675,13 @@ class Verifier:
             pad = padding.PKCS1v15()
         elif name in _RSA_WITH:
             if _RSA_WITH[name] != digest_name:
-                return Check("signature", Outcome.FAILED,
+                return Check(CheckName.SIGNATURE, Outcome.FAILED,
                              f"the signature algorithm {name} does not match the digest "
                              f"algorithm {digest_name}")
             pad = padding.PKCS1v15()
         else:
-            return Check("signature", Outcome.FAILED, f"unsupported signature algorithm {name}")
+            return Check(CheckName.SIGNATURE, Outcome.FAILED,
+                         f"unsupported signature algorithm {name}")
 
         attrs = info["signed_attrs"]
         if _present(attrs):
@@ -675,13 +694,13 @@ class Verifier:
                 elif kind == "content_type":
                     content_type = attr["values"][0].native
             if digest is None:
-                return Check("signature", Outcome.FAILED, "the signed attributes have no "
+                return Check(CheckName.SIGNATURE, Outcome.FAILED, "the signed attributes have no "
                              "message digest")
             if content_type not in ("data", None):
-                return Check("signature", Outcome.FAILED,
+                return Check(CheckName.SIGNATURE, Outcome.FAILED,
                              f"signed content type {content_type} is not data")
             if digest != hashlib.new(digest_name, document).digest():
-                return Check("signature", Outcome.FAILED,
+                return Check(CheckName.SIGNATURE, Outcome.FAILED,
                              "the document does not match the signed message digest "
                              "(it was changed, or it is not the signed content)")
             signed_bytes = b"\x31" + attrs.dump()[1:]
@@ -689,17 +708,18 @@ class Verifier:
             signed_bytes = document
         public_key = signer.public_key()
         if not isinstance(public_key, rsa.RSAPublicKey):
-            return Check("signature", Outcome.FAILED, "the signer's key is not RSA")
+            return Check(CheckName.SIGNATURE, Outcome.FAILED, "the signer's key is not RSA")
         try:
             public_key.verify(info["signature"].native, signed_bytes, pad, digest_algorithm)
         except InvalidSignature:
-            return Check("signature", Outcome.FAILED,
+            return Check(CheckName.SIGNATURE, Outcome.FAILED,
                          "the signature does not verify with the signer's key")
         except (ValueError, UnsupportedAlgorithm) as exc:
-            return Check("signature", Outcome.FAILED, f"the signature cannot be checked: {exc}")
+            return Check(CheckName.SIGNATURE, Outcome.FAILED,
+                         f"the signature cannot be checked: {exc}")
         kind = "PSS" if name == "rsassa_pss" else "PKCS #1 v1.5"
         attrs_text = "signed attributes" if _present(attrs) else "no signed attributes"
-        return Check("signature", Outcome.PASSED,
+        return Check(CheckName.SIGNATURE, Outcome.PASSED,
                      f"intact ({kind}, {digest_name}, {attrs_text})")
 
     def _issued_by(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -727,7 +747,7 @@ class Verifier:
             try:
                 cached = self._chain(signer, certs)
             except PARSE_ERRORS as exc:
-                cached = [signer], _malformed("chain", exc)
+                cached = [signer], _malformed(CheckName.CHAIN, exc)
             self._paths[key] = cached
         return cached
 
@@ -738,7 +758,7 @@ class Verifier:
         current = signer
         while len(path) <= MAX_CHAIN:
             if current.public_bytes(serialization.Encoding.DER) in self._trust_der:
-                return path, Check("chain", Outcome.PASSED,
+                return path, Check(CheckName.CHAIN, Outcome.PASSED,
                                    " <- ".join(_name(c) for c in path) + " (trusted)")
             if current.subject == current.issuer:
                 break  # a root, but not one of ours
@@ -747,18 +767,18 @@ class Verifier:
             if issuer is None:
                 break
             if not _is_ca(issuer):
-                return path, Check("chain", Outcome.FAILED,
+                return path, Check(CheckName.CHAIN, Outcome.FAILED,
                                    f"{_name(issuer)} is not a CA certificate")
             path.append(issuer)
             current = issuer
         else:
-            return path, Check("chain", Outcome.FAILED, "the chain is too long")
+            return path, Check(CheckName.CHAIN, Outcome.FAILED, "the chain is too long")
         top = path[-1]
         if not self.trust:
-            return path, Check("chain", Outcome.FAILED,
+            return path, Check(CheckName.CHAIN, Outcome.FAILED,
                                f"untrusted: no trust anchor configured (the chain ends at "
                                f"{_name(top)})")
-        return path, Check("chain", Outcome.FAILED,
+        return path, Check(CheckName.CHAIN, Outcome.FAILED,
                            f"untrusted: no path to a configured root (the chain ends at "
                            f"{_name(top)})")
 
@@ -775,23 +795,23 @@ class Verifier:
                          "time-stamp could show the signature is older"
                          if t is validation and len(times) > 1 else "")
                 if t.at < cert.not_valid_before_utc:
-                    return Check("validity", Outcome.FAILED,
+                    return Check(CheckName.VALIDITY, Outcome.FAILED,
                                  f"{_name(cert)} was not yet valid at {t}{claim}", when)
                 if t.at > cert.not_valid_after_utc:
-                    return Check("validity", Outcome.FAILED,
+                    return Check(CheckName.VALIDITY, Outcome.FAILED,
                                  f"{_name(cert)} had expired at {t}{claim}", when)
         at = " and at ".join(str(t) for t in times)
-        return Check("validity", Outcome.PASSED, f"every certificate valid at {at}", when)
+        return Check(CheckName.VALIDITY, Outcome.PASSED, f"every certificate valid at {at}", when)
 
     @staticmethod
     def _key_usage(signer: x509.Certificate) -> Check:
         try:
             usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
-            return Check("key-usage", Outcome.PASSED, "no keyUsage restriction")
+            return Check(CheckName.KEY_USAGE, Outcome.PASSED, "no keyUsage restriction")
         if usage.digital_signature or usage.content_commitment:
-            return Check("key-usage", Outcome.PASSED, "digitalSignature/nonRepudiation")
-        return Check("key-usage", Outcome.FAILED,
+            return Check(CheckName.KEY_USAGE, Outcome.PASSED, "digitalSignature/nonRepudiation")
+        return Check(CheckName.KEY_USAGE, Outcome.FAILED,
                      "the certificate is not for signing (no digitalSignature or "
                      "nonRepudiation)")
 
@@ -804,7 +824,7 @@ class Verifier:
         try:
             path, chain = self._chain(cert, certificates)
         except PARSE_ERRORS as exc:
-            path, chain = [cert], _malformed("chain", exc)
+            path, chain = [cert], _malformed(CheckName.CHAIN, exc)
         return (chain, self._validity(path, when, validation),
                 self._revocation(cert, path, chain.passed, when, validation)[0])
 
@@ -816,16 +836,16 @@ class Verifier:
         relying party checks them all: ``openssl verify -crl_check_all``, PKIX); and the
         notes a "valid" verdict must carry."""
         if not self.revocation:
-            return Check("revocation", Outcome.SKIPPED, "not checked: turned off"), []
+            return Check(CheckName.REVOCATION, Outcome.SKIPPED, "not checked: turned off"), []
         if not self.sources and not self.ca_sources:
-            return Check("revocation", Outcome.FAILED,
+            return Check(CheckName.REVOCATION, Outcome.FAILED,
                          "no revocation data: no CRL, OCSP responder or CA records to ask "
                          "(give some, or turn the check off explicitly)", validation), []
         if len(path) < 2:
             if chain_ok:
-                return Check("revocation", Outcome.PASSED,
+                return Check(CheckName.REVOCATION, Outcome.PASSED,
                              "a trust anchor: not subject to revocation", validation), []
-            return Check("revocation", Outcome.FAILED,
+            return Check(CheckName.REVOCATION, Outcome.FAILED,
                          "cannot check revocation without the issuer's certificate",
                          validation), []
         details: list[str] = []
@@ -837,12 +857,12 @@ class Verifier:
             check, found = self._status_check(subject, path[depth + 1], chain_ok, when,
                                               validation, ca=depth > 0)
             if check.outcome is Outcome.FAILED:
-                return Check("revocation", Outcome.FAILED, what + check.detail,
+                return Check(CheckName.REVOCATION, Outcome.FAILED, what + check.detail,
                              check.time), []
             details.append(what + check.detail)
             notes.extend(note if not what or note.startswith("stale") else what + note
                          for note in found if note)
-        return (Check("revocation", Outcome.PASSED, "; ".join(details), when),
+        return (Check(CheckName.REVOCATION, Outcome.PASSED, "; ".join(details), when),
                 list(dict.fromkeys(notes)))
 
     def _status_check(self, cert: x509.Certificate, issuer: x509.Certificate,
@@ -869,35 +889,35 @@ class Verifier:
         if not reasons:
             reasons.append("no revocation source answers for this certificate")
         unique = list(dict.fromkeys(reasons))
-        return Check("revocation", Outcome.FAILED, "; ".join(unique), validation), []
+        return Check(CheckName.REVOCATION, Outcome.FAILED, "; ".join(unique), validation), []
 
     def _policy(self, signer: x509.Certificate) -> Check:
         try:
             policies = signer.extensions.get_extension_for_class(x509.CertificatePolicies)
         except x509.ExtensionNotFound:
-            return Check("policy", Outcome.FAILED, "the certificate carries no policy")
+            return Check(CheckName.POLICY, Outcome.FAILED, "the certificate carries no policy")
         found = [p.policy_identifier.dotted_string for p in policies.value]
         if self.policy in found:
-            return Check("policy", Outcome.PASSED, f"policy {self.policy}")
-        return Check("policy", Outcome.FAILED,
+            return Check(CheckName.POLICY, Outcome.PASSED, f"policy {self.policy}")
+        return Check(CheckName.POLICY, Outcome.FAILED,
                      f"policy {', '.join(found)} is not the required {self.policy}")
 
     @staticmethod
     def _vid(signer: x509.Certificate, rrn: RRN | str | None, r: bytes | None,
              r_envelope: bytes | None, recipient_key: rsa.RSAPrivateKey | None) -> Check:
         if rrn is None:
-            return Check("vid", Outcome.FAILED, "the VID check needs the resident number")
+            return Check(CheckName.VID, Outcome.FAILED, "the VID check needs the resident number")
         holder = rrn if isinstance(rrn, RRN) else RRN.parse(rrn)
         if r is None and r_envelope is not None:
             if recipient_key is None:
-                return Check("vid", Outcome.FAILED, "the R envelope needs the relying "
+                return Check(CheckName.VID, Outcome.FAILED, "the R envelope needs the relying "
                              "party's private key")
             try:
                 r = open_r_envelope(r_envelope, recipient_key)
             except PKIError as exc:
-                return Check("vid", Outcome.FAILED, f"cannot open the R envelope: {exc}")
+                return Check(CheckName.VID, Outcome.FAILED, f"cannot open the R envelope: {exc}")
         if r is None:
-            return Check("vid", Outcome.FAILED, "the VID check needs R")
+            return Check(CheckName.VID, Outcome.FAILED, "the VID check needs R")
         try:
             san = signer.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             others = san.get_values_for_type(x509.OtherName)
@@ -905,11 +925,11 @@ class Verifier:
         except (x509.ExtensionNotFound, VIDError):
             data = None
         if data is None or data.vid is None:
-            return Check("vid", Outcome.FAILED, "the certificate carries no VID")
+            return Check(CheckName.VID, Outcome.FAILED, "the certificate carries no VID")
         if vid_matches(data, holder, r):
-            return Check("vid", Outcome.PASSED,
+            return Check(CheckName.VID, Outcome.PASSED,
                          f"the signer is the holder of {holder} ({data.real_name})")
-        return Check("vid", Outcome.FAILED,
+        return Check(CheckName.VID, Outcome.FAILED,
                      "the VID does not match this resident number and R (not the holder)")
 
 
@@ -944,7 +964,7 @@ def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
     source = status.source + (f"; stale data allowed: {status.stale}" if status.stale else "")
     notes = [] if status.stale is None else ["stale revocation data allowed"]
     if status.revoked_at is None:
-        return Check("revocation", Outcome.PASSED, f"not revoked ({source})", when), notes
+        return Check(CheckName.REVOCATION, Outcome.PASSED, f"not revoked ({source})", when), notes
     hold = status.reason is x509.ReasonFlags.certificate_hold
     what = "suspended" if hold else "revoked"
     reason = ("certificateHold" if hold else
@@ -952,11 +972,12 @@ def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
     event = f"{what} on {_kst(status.revoked_at)} ({reason})"
 
     def failed(detail: str) -> tuple[Check, list[str]]:
-        return Check("revocation", Outcome.FAILED, f"{detail} ({source})", when), notes
+        return Check(CheckName.REVOCATION, Outcome.FAILED, f"{detail} ({source})", when), notes
 
     def before(detail: str) -> tuple[Check, list[str]]:
         note = f"{_BEFORE}: {what} on {_kst(status.revoked_at)}" if status.revoked_at else ""
-        return (Check("revocation", Outcome.PASSED, f"{_BEFORE}: {detail} ({source})", when),
+        return (Check(CheckName.REVOCATION, Outcome.PASSED, f"{_BEFORE}: {detail} ({source})",
+                      when),
                 [note, *notes])
 
     if status.invalidity_date is not None and status.invalidity_date <= when.at:
@@ -973,11 +994,11 @@ def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
         return failed(f"{event}, and the signing time before it, {when}, is only the "
                       f"signer's claim: {reason} may mean someone else used the key, and "
                       "only a time-stamp can show the signature is older")
-    return (Check("revocation", Outcome.PASSED,
+    return (Check(CheckName.REVOCATION, Outcome.PASSED,
                   f"not {what} at {when}: {event} later ({source})", when), notes)
 
 
-def _guard(name: str, make: Callable[[], Check]) -> Check:
+def _guard(name: CheckName, make: Callable[[], Check]) -> Check:
     """Run a check; malformed data in what it reads is a failed check, not a crash."""
     try:
         return make()

@@ -19,10 +19,7 @@ from functools import cached_property
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.types import (
-    CertificateIssuerPrivateKeyTypes,
-    PublicKeyTypes,
-)
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from . import oids
@@ -40,9 +37,9 @@ from .errors import (
     RenewalWindowError,
     SerialInUseError,
     StoreError,
-    UnsupportedKeyError,
 )
 from .extensions import certificate_policies, identify_data_san
+from .keys.castore import CAKey
 from .keys.generate import KeyGenerator, RSAKeyGenerator, check_subscriber_key
 from .lifecycle import find_certificate
 from .names import build_name, check_common_name, check_holder_name, npki_folder_name
@@ -185,7 +182,7 @@ def build_ca_certificate(
     subject: x509.Name,
     public_key: PublicKeyTypes,
     issuer: x509.Certificate | None,
-    issuer_key: CertificateIssuerPrivateKeyTypes,
+    issuer_key: CAKey,
     profile: CAProfile,
     serial: int,
     not_before: dt.datetime,
@@ -243,14 +240,16 @@ def _crl_dp(url: str) -> x509.CRLDistributionPoints:
 class CertificateAuthority:
     """A licensed CA that issues subscriber certificates into a store.
 
-    ``key_generator``, ``clock`` and ``entropy`` are injected: tests freeze the clock, draw
-    keys from a cache and make serials and R reproducible.
+    ``key`` is the CA's key as its key store gives it (:mod:`pki.keys.castore`): anything
+    with pyca's RSA private-key interface, used only to sign. ``key_generator``, ``clock``
+    and ``entropy`` are injected: tests freeze the clock, draw keys from a cache and make
+    serials and R reproducible.
     """
 
     def __init__(
         self,
         record: CARecord,
-        key: CertificateIssuerPrivateKeyTypes,
+        key: CAKey,
         *,
         store: Store,
         chain: tuple[x509.Certificate, ...] = (),
@@ -760,8 +759,3 @@ class _Prepared:
     replaces: int | None
     serial_bits: int
 
-
-def check_ca_key(key: object) -> rsa.RSAPrivateKey:
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise UnsupportedKeyError("kpki CA keys are RSA")
-    return key

@@ -562,7 +562,8 @@ def test_a_crl_of_another_ca_does_not_answer(pki):
 ])
 def test_a_revoked_tsa(reason, after, ok):
     pki = fresh_pki(f"revoked-tsa-{reason.value}-{after}")
-    serial = pki.tsa.certificate.serial_number
+    old = pki.tsa
+    serial = old.certificate.serial_number
     token = None
     if after:
         token = pki.timestamp(b"sig")
@@ -571,7 +572,6 @@ def test_a_revoked_tsa(reason, after, ok):
     if not after:
         # The TSA cannot be asked once revoked (it would make a new certificate): stamp with
         # the revoked one directly.
-        old = pki.home._memory["tsa"]
         pki.clock.advance(dt.timedelta(minutes=5))  # type: ignore[attr-defined]
         token = old.timestamp(b"sig")
     result = pki.verify_timestamp(token, b"sig")

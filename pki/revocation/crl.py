@@ -45,12 +45,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import OutputError, PKIError
 from ..faults import fault_point
 from ..formats.crlder import encode_crl
 from ..fsutil import atomic_write, ensure_writable_dir
+from ..keys.castore import CAKey
 from ..lifecycle import lapse_suspensions
 from ..store import AuditAction, CARecord, CertStatus, CRLEntry, CRLInfo, Store
 
@@ -106,7 +106,7 @@ def _removals(changes: Iterator[tuple[CertStatus, CRLEntry]]) -> Iterator[CRLEnt
             yield entry
 
 
-def issue_crl(ca: CARecord, key: rsa.RSAPrivateKey, store: Store, *, at: dt.datetime,
+def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
               delta: bool = False, validity: dt.timedelta | None = None,
               announce_delta: bool = False) -> IssuedCRL:
     """Build, sign and record the next CRL of ``ca``.

@@ -8,6 +8,11 @@ certificate without one). Answers: ``good``, ``revoked`` (time and reason; a sus
 is revoked with reason certificateHold), ``unknown`` for serials the CA never issued. A
 request about another issuer gets ``unauthorized``; anything unparseable gets
 ``malformedRequest``, never an exception.
+
+The signer is kept in the store (:class:`pki.store.OCSPSignerRecord`) and its key in the CA
+key store under ``<ca>/ocsp`` (:mod:`pki.keys.castore`). Only the publisher makes and
+rotates signers (:func:`ensure_signer`, from :mod:`pki.publisher`); a server only reads them
+(:func:`load_signer`), so several servers can share one store.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .. import oids
 from ..clock import Clock, kst_day_end, kst_day_start, kst_today
 from ..entropy import Entropy, SystemEntropy, random_serial
+from ..errors import NotFoundError
 from ..extensions import certificate_policies
-from ..profiles import TEST_NOTICE
-from ..store import CARecord, CertStatus, Store
+from ..keys.castore import CAKey, CAKeyStore, KeyLabel
+from ..profiles import TEST_NOTICE, KeyType
+from ..store import AuditAction, CARecord, CertStatus, OCSPSignerRecord, Store
 
-__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "issue_signer",
-           "signer_is_current"]
+__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "ensure_signer",
+           "issue_signer", "load_signer", "signer_is_current"]
 
 RESPONSE_VALIDITY = dt.timedelta(hours=1)
 SIGNER_DAYS = 90
@@ -37,7 +43,7 @@ _HASHES: tuple[type[hashes.HashAlgorithm], ...] = (hashes.SHA1, hashes.SHA256, h
                                                    hashes.SHA512)
 
 
-def issue_signer(ca: CARecord, ca_key: rsa.RSAPrivateKey, signer_key: rsa.RSAPrivateKey, *,
+def issue_signer(ca: CARecord, ca_key: CAKey, signer_key: CAKey, *,
                  at: dt.datetime, entropy: Entropy | None = None,
                  days: int = SIGNER_DAYS) -> x509.Certificate:
     """A delegated OCSP-signing certificate for ``ca`` (valid ``days``, within the CA's)."""
@@ -85,6 +91,50 @@ def signer_is_current(signer: x509.Certificate, *, at: dt.datetime) -> bool:
     return True
 
 
+def load_signer(store: Store, keys: CAKeyStore, ca: str
+                ) -> tuple[OCSPSignerRecord, CAKey] | None:
+    """The CA's current OCSP signer and its key, read only; None when the publisher has
+    made none yet, or its key is not (yet) the one its certificate names (a rotation in
+    progress: the key is written before the certificate is recorded)."""
+    record = store.ocsp_signer(ca)
+    if record is None:
+        return None
+    try:
+        key = keys.load(KeyLabel.parse(record.key_label))
+    except NotFoundError:
+        return None
+    if key.public_key() != record.certificate.public_key():
+        return None
+    return record, key
+
+
+def ensure_signer(store: Store, keys: CAKeyStore, ca: CARecord, *, at: dt.datetime,
+                  entropy: Entropy | None = None, ca_key: CAKey | None = None
+                  ) -> tuple[OCSPSignerRecord, CAKey]:
+    """The CA's OCSP signer, made anew when there is none, its key does not match, or it is
+    no longer current (:func:`signer_is_current`): a new key under ``<ca>/ocsp`` (replacing
+    the old one), a certificate signed with the CA's key (``ca_key`` or the key store's),
+    recorded with its ``ocsp-signer.issued`` audit row in one transaction."""
+    found = load_signer(store, keys, ca.label)
+    if found is not None and signer_is_current(found[0].certificate, at=at):
+        return found
+    if ca_key is None:
+        ca_key = keys.load(KeyLabel.of_ca(ca.label))
+    label = KeyLabel.ocsp(ca.label)
+    signer_key = keys.generate(label, KeyType.RSA2048, replace=True)
+    signer = issue_signer(ca, ca_key, signer_key, at=at, entropy=entropy)
+    record = OCSPSignerRecord(
+        ca=ca.label, serial=signer.serial_number,
+        der=signer.public_bytes(serialization.Encoding.DER),
+        not_after=signer.not_valid_after_utc, key_label=str(label), issued_at=at)
+    with store.transaction() as tx:
+        tx.put_ocsp_signer(record)
+        tx.audit(AuditAction.OCSP_SIGNER_ISSUED, at=at, ca=ca.label, serial=signer.serial_number,
+                 detail={"not_after": signer.not_valid_after_utc.isoformat(),
+                         "key": str(label)})
+    return record, signer_key
+
+
 @dataclass(frozen=True)
 class _IssuerHashes:
     name: bytes
@@ -94,7 +144,7 @@ class _IssuerHashes:
 class OCSPResponder:
     """Answers OCSP requests about the certificates of one CA."""
 
-    def __init__(self, ca: CARecord, signer: x509.Certificate, signer_key: rsa.RSAPrivateKey,
+    def __init__(self, ca: CARecord, signer: x509.Certificate, signer_key: CAKey,
                  store: Store, clock: Clock, *,
                  validity: dt.timedelta = RESPONSE_VALIDITY) -> None:
         self.ca = ca

@@ -31,7 +31,7 @@ from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 from .. import oids
@@ -39,6 +39,7 @@ from ..clock import Clock, SystemClock, add_years, kst_day_end, kst_day_start, k
 from ..entropy import Entropy, SystemEntropy
 from ..errors import TimestampError
 from ..extensions import certificate_policies
+from ..keys.castore import CAKey
 from ..profiles import TSA_PROFILE, ServiceProfile
 from ..store import CARecord
 from .protocol import TimeStampResp
@@ -55,8 +56,8 @@ ACCEPTED_HASHES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
 _SERIAL_BYTES = 16
 
 
-def issue_tsa_certificate(issuer: CARecord, issuer_key: rsa.RSAPrivateKey,
-                          tsa_key: rsa.RSAPrivateKey, *, at: dt.datetime, serial: int,
+def issue_tsa_certificate(issuer: CARecord, issuer_key: CAKey,
+                          tsa_key: CAKey, *, at: dt.datetime, serial: int,
                           profile: ServiceProfile = TSA_PROFILE) -> x509.Certificate:
     """The TSA's certificate, issued by ``issuer`` (the root, in a kpki home).
 
@@ -113,7 +114,7 @@ class _Rejected(Exception):
 class TimeStampAuthority:
     """Stamps message imprints with the TSA key; see the module documentation."""
 
-    def __init__(self, certificate: x509.Certificate, private_key: rsa.RSAPrivateKey, *,
+    def __init__(self, certificate: x509.Certificate, private_key: CAKey, *,
                  clock: Clock | None = None, entropy: Entropy | None = None,
                  policy: x509.ObjectIdentifier = oids.TSA_POLICY,
                  accuracy: dt.timedelta | None = dt.timedelta(seconds=1)) -> None:

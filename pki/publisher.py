@@ -1,0 +1,256 @@
+"""The publisher: the one writer of what relying parties fetch.
+
+Serving only reads (:mod:`pki.web`); everything a server answers from is made here and kept
+in the store, so several read-only servers can share one store and answer alike:
+
+* **CRLs.** The next full or delta CRL of a CA (:func:`pki.revocation.crl.issue_crl`: a
+  CRL number reserved in the store, suspensions older than six months lapsed into
+  revocations first, the CRL recorded with its ``crl.issued`` audit row), then its bytes
+  kept as the CA's published CRL (:meth:`pki.store.StoreTransaction.put_published_crl`,
+  which never goes back to a lower number), then written under ``<home>/publish/`` as DER
+  and PEM (:func:`pki.revocation.crl.write_crl`: under the folder's lock, never over a
+  newer one, DER and PEM together).
+* **OCSP signers.** A CA's delegated signer is made, and made anew before it ends
+  (:func:`pki.revocation.ocsp.ensure_signer`).
+* **The time-stamping authority.** Made, and renewed when due or revoked
+  (:func:`pki.timestamp.management.ensure_tsa`).
+
+:meth:`Publisher.publish` is the one-shot form (``kpki crl publish``); :meth:`Publisher.round`
+is one round of the long-running form (``kpki serve``, ``kpki publish --watch``): a CA's full
+and delta CRLs are published again when its change counter moved since its last full CRL,
+when half of that CRL's validity has passed by the injected clock, when the announcement of
+delta CRLs was turned on or off, and in the first round of a process; a delta CRL alone
+when the last one is older than the last full CRL (another publisher made a full CRL only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from .clock import Clock
+from .entropy import Entropy
+from .errors import PKIError
+from .fsutil import atomic_write
+from .keys.castore import CAKey, CAKeyStore, KeyLabel
+from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
+from .revocation.ocsp import ensure_signer, signer_is_current
+from .store import CARecord, CRLInfo, OCSPSignerRecord, Store
+from .timestamp.authority import TimeStampAuthority
+from .timestamp.management import TSA_ISSUER, ensure_tsa, tsa_certificate, tsa_usable
+
+__all__ = ["DELTA_CRLS_META", "Publication", "Publisher", "Round"]
+
+log = logging.getLogger("kpki.publish")
+
+DELTA_CRLS_META = "delta_crls"
+"""The store setting that says whether full CRLs announce the delta CRLs ("1")."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A CRL the publisher issued, with the DER file it wrote."""
+
+    crl: IssuedCRL
+    path: Path | None
+    """The DER file (its PEM twin beside it, ``.pem`` added); None when no file was written:
+    no publish folder (a memory home), or another publisher put a newer CRL there."""
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round of the publisher did."""
+
+    crls: tuple[Publication, ...] = ()
+    signers: tuple[str, ...] = ()
+    """CAs whose OCSP signer was made anew."""
+    tsa: int | None = None
+    """The serial of a new TSA certificate, if one was made."""
+
+    @property
+    def labels(self) -> list[str]:
+        """The CAs whose CRLs were published, in order, each once."""
+        return list(dict.fromkeys(p.crl.info.ca for p in self.crls))
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.crls or self.signers or self.tsa is not None)
+
+
+@dataclass
+class _Seen:
+    announced: bool | None = None
+    """Whether the last full CRL this publisher made announced the delta CRLs."""
+
+
+@dataclass
+class Publisher:
+    """Publishes the CRLs, OCSP signers and TSA of the CAs in ``store``, signing with the keys
+    of ``keys``; see the module doc."""
+
+    store: Store
+    keys: CAKeyStore
+    clock: Clock
+    entropy: Entropy
+    publish_dir: Path | None = None
+    """Where CRL files go (``<home>/publish``); None: the store only."""
+    tsa_certificate_file: Path | None = None
+    """Where a new TSA certificate is written as PEM, for users (``kpki tsa show``)."""
+    _ca_keys: dict[str, CAKey] = field(default_factory=dict, repr=False)
+    _seen: dict[str, _Seen] = field(default_factory=dict, repr=False)
+    _signers: dict[str, tuple[OCSPSignerRecord, CAKey]] = field(default_factory=dict,
+                                                                repr=False)
+    _tsa: TimeStampAuthority | None = field(default=None, repr=False)
+    _rounds: int = field(default=0, repr=False)
+
+    # -- settings -------------------------------------------------------------------------
+
+    @property
+    def announce_deltas(self) -> bool:
+        """Whether full CRLs announce the delta CRLs (``kpki crl deltas``)."""
+        return self.store.get_meta(DELTA_CRLS_META) == "1"
+
+    def ca_key(self, label: str) -> CAKey:
+        """CA ``label``'s key, loaded from the key store once per publisher."""
+        key = self._ca_keys.get(label)
+        if key is None:
+            self.store.get_ca(label)  # UnknownCAError before a key store error
+            key = self._ca_keys[label] = self.keys.load(KeyLabel.of_ca(label))
+        return key
+
+    # -- CRLs -------------------------------------------------------------------------------
+
+    def publish(self, *, delta: bool = False, labels: Sequence[str] | None = None
+                ) -> list[Publication]:
+        """Issue and publish the next CRL of each CA (``labels`` only, when given), the root's
+        included. With ``delta``, CAs without a full CRL yet are skipped."""
+        done = []
+        for record in self.store.list_cas():
+            if labels is not None and record.label not in labels:
+                continue
+            if delta and self.store.last_crl(record.label) is None:
+                continue
+            done.append(self.publish_ca(record, delta=delta))
+        return done
+
+    def publish_ca(self, record: CARecord, *, delta: bool = False) -> Publication:
+        """Issue the next full (or delta) CRL of ``record``, keep its bytes in the store as the
+        published one and write its files."""
+        announce = self.announce_deltas
+        crl = issue_crl(record, self.ca_key(record.label), self.store, at=self.clock.now(),
+                        delta=delta, announce_delta=announce)
+        with self.store.transaction() as tx:
+            tx.put_published_crl(record.label, crl.info.number, delta, crl.der)
+        if not delta:
+            self._seen.setdefault(record.label, _Seen()).announced = announce
+        if self.publish_dir is None:
+            return Publication(crl, None)
+        url = delta_url(record.crl_url) if delta else record.crl_url
+        paths = write_crl(crl, self.publish_dir, url)
+        return Publication(crl, None if paths is None else paths[0])
+
+    def _crls_due(self, record: CARecord, *, force: bool) -> tuple[bool, bool]:
+        """Whether CA ``record`` needs a full CRL (and a delta with it), or a delta alone."""
+        label = record.label
+        full = self.store.last_crl(label)
+        if (force or full is None or self.store.change_seq(label) != full.change_seq
+                or self._half_passed(full)
+                or self._seen.get(label, _Seen()).announced != self.announce_deltas):
+            return True, True
+        last_delta = self.store.last_crl(label, delta=True)
+        return False, last_delta is None or last_delta.number < full.number
+
+    def _half_passed(self, info: CRLInfo) -> bool:
+        return self.clock.now() - info.this_update > (info.next_update - info.this_update) / 2
+
+    # -- OCSP signers and the TSA -------------------------------------------------------------
+
+    def ensure_ocsp_signer(self, label: str) -> tuple[OCSPSignerRecord, CAKey]:
+        """CA ``label``'s OCSP signer and its key, made anew when due
+        (:func:`pki.revocation.ocsp.ensure_signer`)."""
+        held = self._signers.get(label)
+        current = self.store.ocsp_signer(label)
+        if (held is not None and current is not None and current.serial == held[0].serial
+                and signer_is_current(current.certificate, at=self.clock.now())):
+            return held
+        signer = ensure_signer(self.store, self.keys, self.store.get_ca(label),
+                               at=self.clock.now(), entropy=self.entropy,
+                               ca_key=self._ca_keys.get(label))
+        self._signers[label] = signer
+        return signer
+
+    def ensure_tsa(self) -> TimeStampAuthority:
+        """The home's TSA, made or renewed when due
+        (:func:`pki.timestamp.management.ensure_tsa`)."""
+        held = self._tsa
+        if held is not None and tsa_certificate(self.store) == held.certificate and \
+                tsa_usable(self.store, held.certificate, self.clock.now()):
+            return held
+        tsa = ensure_tsa(self.store, self.keys, clock=self.clock, entropy=self.entropy,
+                         issuer_key=self._ca_keys.get(TSA_ISSUER))
+        self._tsa = tsa
+        if self.tsa_certificate_file is not None:
+            pem = tsa.certificate.public_bytes(serialization.Encoding.PEM)
+            try:
+                current = self.tsa_certificate_file.read_bytes()
+            except OSError:
+                current = b""
+            if current != pem:
+                atomic_write(self.tsa_certificate_file, pem)
+        return tsa
+
+    # -- the long-running form ----------------------------------------------------------------
+
+    def round(self, *, force: bool = False) -> Round:
+        """Publish whatever is due (see the module doc); the first round of a publisher
+        publishes every CA's CRLs."""
+        force = force or self._rounds == 0
+        crls: list[Publication] = []
+        signers: list[str] = []
+        for record in self.store.list_cas():
+            full, delta = self._crls_due(record, force=force)
+            if full:
+                crls.append(self.publish_ca(record))
+            if delta:
+                crls.append(self.publish_ca(record, delta=True))
+            if full:
+                log.info("published CRL %d of %s (%d entries) and delta %d",
+                         crls[-2].crl.info.number, record.label, crls[-2].crl.info.entries,
+                         crls[-1].crl.info.number)
+            elif delta:
+                log.info("published delta CRL %d of %s", crls[-1].crl.info.number,
+                         record.label)
+            if record.ocsp_url:
+                before = self.store.ocsp_signer(record.label)
+                signer, _ = self.ensure_ocsp_signer(record.label)
+                if before is None or before.serial != signer.serial:
+                    signers.append(record.label)
+                    log.info("new OCSP signer %X of %s", signer.serial, record.label)
+        before_tsa = tsa_certificate(self.store)
+        tsa = self.ensure_tsa()
+        self._rounds += 1
+        return Round(crls=tuple(crls), signers=tuple(signers),
+                     tsa=None if tsa.certificate == before_tsa
+                     else tsa.certificate.serial_number)
+
+    def watch(self, stop: threading.Event, *, poll_seconds: float,
+              on_round: Callable[[Round], object] | None = None) -> None:
+        """Run rounds until ``stop`` is set: one at once, then one every ``poll_seconds``.
+        A round that fails is logged in one line and the next one tries again; ``on_round``
+        is called after each round that succeeded."""
+        while not stop.is_set():
+            try:
+                done = self.round()
+            except PKIError as exc:  # a clock gone back, a full disk: one line, no trace
+                log.error("publishing failed: %s", exc)
+            except Exception:  # keep serving the last CRLs; say why once per failure
+                log.exception("publishing failed")
+            else:
+                if on_round is not None:
+                    on_round(done)
+            stop.wait(poll_seconds)

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import socket
 import tempfile
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -41,16 +41,13 @@ def _kst(value: dt.datetime) -> str:
 
 
 def run(target: Path | None) -> None:
-    import uvicorn
-
-    from pki.service import ServiceState, create_app
+    from pki.web import WebState, create_app, serve_in_thread
 
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="kpki-egov-")) / "home"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
     port = sock.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}"
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -58,27 +55,24 @@ def run(target: Path | None) -> None:
     click.secho("kpki demo egov: a citizen signs a petition; the government checks it",
                 bold=True)
     home = Home.create(target, passphrase=None, base_url=base_url, clock=clock)
-    state = ServiceState(home=home, publisher=Home.open(home.path, clock=clock),
-                         passphrase=None, poll_seconds=3600)
-    state.setup()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    publisher = home.publisher()
+    publisher.round()
+    state = WebState.of_home(home, poll_seconds=3600)
+
+    def republish() -> None:
+        publisher.round()
+        state.reload()
+
     try:
-        _story(home, state, clock, base_url)
+        with serve_in_thread(create_app(state), sock=sock):
+            _story(home, republish, clock, base_url)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sock.close()
-        state.publisher.close()
         home.close()
 
 
-def _story(home: Home, state: object, clock: FixedClock, base_url: str) -> None:
-    from pki.service import ServiceState
-
-    assert isinstance(state, ServiceState)
+def _story(home: Home, republish: Callable[[], None], clock: FixedClock,
+           base_url: str) -> None:
     root = home.store.get_ca("root").certificate
     _step(1, "The PKI")
     click.echo(f"   root CA      {root.subject.rfc4514_string()}")
@@ -125,7 +119,7 @@ def _story(home: Home, state: object, clock: FixedClock, base_url: str) -> None:
     clock.advance(dt.timedelta(minutes=10))
     lifecycle.revoke(home.store, citizen.serial, at=clock.now(),
                      reason=lifecycle.x509.ReasonFlags.key_compromise)
-    state.refresh()
+    republish()
     crl = home.store.last_crl("yessign")
     _step(5, f"The citizen reports the key stolen: revoked at {_kst(clock.now())}")
     click.echo(f"   kpki serve publishes CRL number {crl.number if crl else '?'} at once")

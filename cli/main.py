@@ -81,7 +81,22 @@ def cli(ctx: click.Context, home: Path) -> None:
 
 
 def _register() -> None:
-    from . import audit, ca, cert, cloud, crl, demo, issue, key, npki, rrn, serve, sign, tsa
+    from . import (
+        audit,
+        ca,
+        cert,
+        cloud,
+        crl,
+        demo,
+        issue,
+        key,
+        npki,
+        publish,
+        rrn,
+        serve,
+        sign,
+        tsa,
+    )
 
     cli.add_command(ca.init)
     cli.add_command(ca.ca)
@@ -91,6 +106,7 @@ def _register() -> None:
     cli.add_command(key.key)
     cli.add_command(npki.npki_group)
     cli.add_command(crl.crl)
+    cli.add_command(publish.publish)
     cli.add_command(serve.serve)
     cli.add_command(sign.sign_command)
     cli.add_command(sign.verify_command)

@@ -1,17 +1,19 @@
-"""``kpki serve``: CRLs and OCSP over HTTP (Starlette under uvicorn)."""
+"""``kpki serve``: CRLs, OCSP, time stamps, CPS pages and the cloud API over HTTP (Starlette
+under uvicorn), with the publisher beside it unless ``--no-publish``."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from pki.home import Home
-from pki.serving import LISTEN_BACKLOG, ServeLimits
+from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context
 from .secrets import ca_passphrase, passphrase_file_option
@@ -39,7 +41,12 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--port", default=8880, show_default=True, type=click.IntRange(0, 65535),
               help="Port (0 picks a free one; the line on stderr says which).")
 @click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
-              help="Seconds between checks for revocations to republish.")
+              help="Seconds between rounds of the publisher, and between looks at the store "
+              "for what it published.")
+@click.option("--no-publish", is_flag=True,
+              help="Only serve: answer from what another process's publisher ('kpki publish "
+              "--watch') keeps in the store, writing nothing (several such servers can "
+              "share one home).")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
@@ -65,42 +72,60 @@ def _bind(host: str, port: int) -> socket.socket:
               "its client is closed (lowered to fit the file descriptor limit).")
 @passphrase_file_option
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, poll: float, signing_threads: int,
-          no_cloud: bool, test_channel: bool, cloud_ca: str | None, header_timeout: float,
-          body_timeout: float, idle_timeout: float, max_connections: int,
-          passphrase_file: Path | None) -> None:
-    """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, a page about
-    each CA at its CPS URL, and the cloud API (/cloud/v1)."""
-    from pki.guarded_http import make_server
-    from pki.service import ServiceState, create_app
+def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
+          signing_threads: int, no_cloud: bool, test_channel: bool, cloud_ca: str | None,
+          header_timeout: float, body_timeout: float, idle_timeout: float,
+          max_connections: int, passphrase_file: Path | None) -> None:
+    """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, time stamps at
+    <base URL>/tsa, a page about each CA at its CPS URL, and the cloud API (/cloud/v1).
+
+    The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
+    are published again when a status changes or half their validity has passed, OCSP
+    signers and the TSA are renewed when due. With --no-publish the server only reads."""
+    from pki.web import WebState, create_app
+    from pki.web.guarded_http import make_server
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     home = obj.open_home()
     passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+    home.use_passphrase(passphrase)
     # The port first: a refusal from here on leaves no CRL published and nothing created.
     sock = _bind(host, port)
-    publisher: Home | None = None
+    publishing: Home | None = None
+    stop = threading.Event()
+    watcher: threading.Thread | None = None
     try:
-        publisher = Home.open(home.path)
-        state = ServiceState(home=home, publisher=publisher, passphrase=passphrase,
-                             poll_seconds=poll, signing_threads=signing_threads)
-        if not no_cloud:
-            state.extra_routes = _cloud_routes(home, passphrase, cloud_ca=cloud_ca,
-                                               test_channel=test_channel)
-        state.setup()
+        routes = [] if no_cloud else _cloud_routes(home, passphrase, cloud_ca=cloud_ca,
+                                                   test_channel=test_channel)
+        if not no_publish:
+            # Its own store connection, in its own thread; a first round before listening,
+            # so that every CRL and signer is in place for the first request.
+            publishing = Home.open(home.path, passphrase=passphrase)
+            publisher = publishing.publisher()
+            publisher.round()
+        state = WebState.of_home(home, poll_seconds=poll, signing_threads=signing_threads)
+        if publishing is not None:
+            watcher = threading.Thread(
+                target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
+                kwargs={"poll_seconds": poll, "on_round": lambda done: state.reload()})
+            watcher.start()
         actual = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path})",
-                   err=True)
+        mode = "" if publishing is not None else ", not publishing"
+        click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path}"
+                   f"{mode})", err=True)
         sys.stderr.flush()
         limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
                              idle_timeout=idle_timeout, max_connections=max_connections)
-        make_server(create_app(state), limits).run(sockets=[sock])
+        make_server(create_app(state, extra_routes=routes), limits).run(sockets=[sock])
     finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
         sock.close()
-        if publisher is not None:
-            publisher.close()
+        if publishing is not None:
+            publishing.close()
         home.close()
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,34 +382,25 @@ class TestPKI:
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[Served]:
-        """Run ``kpki serve`` (CRLs and OCSP) for this PKI on an ephemeral port."""
-        import uvicorn
+        """Run the web app (CRLs, OCSP, time stamps) for this PKI on an ephemeral port, with
+        its publisher: each revocation, suspension or resumption publishes again at once."""
+        from .web import WebState, create_app, serve_in_thread
 
-        from .service import ServiceState, create_app
-
-        state = ServiceState(home=self.home, publisher=self.home, passphrase=None,
-                             poll_seconds=3600)
-        state.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
-                                               access_log=False, lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        served = Served(f"http://127.0.0.1:{sock.getsockname()[1]}", self)
-        self._served, self._state = served, state
-        try:
-            yield served
-        finally:
-            self._served = None
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+        publisher = self.home.publisher()
+        publisher.round(force=True)
+        state = WebState.of_home(self.home, poll_seconds=3600)
+        with serve_in_thread(create_app(state)) as url:
+            served = Served(url, self)
+            self._served, self._state = served, state
+            try:
+                yield served
+            finally:
+                self._served = None
 
     def _republish(self) -> None:
         if self._served is not None:
-            self._state.refresh(force=True)
+            self.home.publisher().round(force=True)
+            self._state.reload()
 
     def close(self) -> None:
         self.home.close()

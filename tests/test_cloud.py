@@ -347,34 +347,17 @@ FAST_KDF = KDFParams(n=2**4, r=8, p=1)  # tests only: the real cost is ~0.1 s a 
 def serve_cloud(home_path: Path, *, key_pool=None, kdf: KDFParams | None = FAST_KDF,
                 test_channel: bool = True):
     """The cloud over real HTTP in this process (uvicorn in a thread); yields its URL."""
-    import socket
-    import threading
-
-    import uvicorn
-
     from pki.cloud.api import cloud_routes
-    from pki.service import ServiceState, create_app
+    from pki.web import WebState, create_app, serve_in_thread
 
     home = Home.open(home_path, key_generator=key_pool) if key_pool else Home.open(home_path)
     factory = home.cloud_factory(passphrase=None, kdf=kdf)
-    state = ServiceState(home=home, publisher=Home.open(home_path), passphrase=None,
-                         poll_seconds=3600,
-                         extra_routes=cloud_routes(factory, test_channel=test_channel))
-    state.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    state = WebState.of_home(home, poll_seconds=3600)
+    app = create_app(state, extra_routes=cloud_routes(factory, test_channel=test_channel))
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with serve_in_thread(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        state.publisher.close()
         home.close()
 
 

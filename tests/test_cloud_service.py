@@ -85,34 +85,18 @@ def test_history_keeps_the_last_twenty(cloud):
 
 def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
     """The CLI client end to end, through CliRunner, against the ASGI app in-process."""
-    import threading
-
-    import uvicorn
     from click.testing import CliRunner
 
     from cli.main import cli
     from pki.cloud.api import cloud_routes
-    from pki.home import Home
-    from pki.service import ServiceState, create_app
+    from pki.web import WebState, create_app, serve_in_thread
 
     api_key = cloud.add_institution("cli-bank")
-    state = ServiceState(home=home, publisher=Home.open(home.path, clock=home.clock),
-                         passphrase=None, poll_seconds=3600,
-                         extra_routes=cloud_routes(home.cloud_factory(
-                             passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1)),
-                             test_channel=True))
-    state.setup()
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    server = uvicorn.Server(uvicorn.Config(create_app(state), log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("KPKI_CLOUD_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    app = create_app(WebState.of_home(home, poll_seconds=3600), extra_routes=cloud_routes(
+        home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1)),
+        test_channel=True))
+    with serve_in_thread(app) as url:
+        monkeypatch.setenv("KPKI_CLOUD_URL", url)
         monkeypatch.setenv("KPKI_API_KEY", api_key)
         monkeypatch.setenv("KPKI_PIN", PIN)
         runner = CliRunner()
@@ -146,11 +130,6 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
         monkeypatch.setenv("KPKI_PIN", "246801")
         wrong = runner.invoke(cli, ["cloud", "sign", serial, str(doc), "--purpose", "02"])
         assert wrong.exit_code == 1 and "wrong_pin" in wrong.stderr
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        state.publisher.close()
 
 
 def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_path,

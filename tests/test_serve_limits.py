@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from uvicorn.server import ServerState
 
-from pki.guarded_http import GuardedHttpTools
 from pki.home import Home
-from pki.serving import ConnectionGuard, Phase, ServeLimits
+from pki.web.guarded_http import GuardedHttpTools
+from pki.web.limits import ConnectionGuard, Phase, ServeLimits
 
 from .serve_process import DEADLINE
 from .serve_process import serving as serve_home

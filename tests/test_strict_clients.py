@@ -38,7 +38,7 @@ from cli.main import cli
 from pki import lifecycle
 from pki.home import Home
 from pki.revocation.crl import delta_url, publish_path
-from pki.service import ServiceState
+from pki.store import OCSPSignerRecord
 from pki.vid import register_with_asn1crypto
 
 RRN = "9005171234566"
@@ -287,14 +287,14 @@ def test_kpki_crl_deltas_turns_the_announcement_on_and_off(home):
 
 
 def test_kpki_serve_republishes_when_the_announcement_changes(home):
-    state = ServiceState(home=home, publisher=home, passphrase=None)
-    state.setup()
-    assert state.refresh() == []
+    publisher = home.publisher()
+    publisher.round()
+    assert publisher.round().labels == []
     home.set_delta_crls(True)
-    assert sorted(state.refresh()) == ["root", "yessign"]
-    full = state.published["yessign"].full
+    assert sorted(publisher.round().labels) == ["root", "yessign"]
+    full = home.store.published_crl("yessign")
     assert full is not None
-    x509.load_der_x509_crl(full).extensions.get_extension_for_class(x509.FreshestCRL)
+    x509.load_der_x509_crl(full.der).extensions.get_extension_for_class(x509.FreshestCRL)
 
 
 def test_openssl_uses_announced_deltas_with_extended_crl(make_home, tmp_path):
@@ -338,13 +338,19 @@ def test_an_older_responder_certificate_without_policies_is_replaced(home):
 
     builder = (x509.CertificateBuilder().subject_name(first.subject)
                .issuer_name(first.issuer).public_key(first.public_key())
-               .serial_number(first.serial_number).not_valid_before(first.not_valid_before_utc)
+               .serial_number(first.serial_number + 1)
+               .not_valid_before(first.not_valid_before_utc)
                .not_valid_after(first.not_valid_after_utc))
     for ext in first.extensions:
         if not isinstance(ext.value, x509.CertificatePolicies):
             builder = builder.add_extension(ext.value, ext.critical)
     old = builder.sign(home.load_ca_key("yessign", None), hashes.SHA256())
-    (home.ca_dir("yessign") / "ocsp-cert.pem").write_bytes(_pem(old))
+    with home.store.transaction() as tx:
+        tx.put_ocsp_signer(OCSPSignerRecord(
+            ca="yessign", serial=old.serial_number,
+            der=old.public_bytes(serialization.Encoding.DER),
+            not_after=old.not_valid_after_utc, key_label="yessign/ocsp",
+            issued_at=home.clock.now()))
     again = home.ocsp_responder("yessign", passphrase=None).signer
     assert again.serial_number != old.serial_number
     again.extensions.get_extension_for_class(x509.CertificatePolicies)

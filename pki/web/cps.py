@@ -19,10 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .clock import KST
-from .oids import ANY_POLICY
-from .profiles import LICENSED_CA_PROFILE, PROFILES, TEST_NOTICE, Profile, policy_class
-from .store import CARecord
+from ..clock import KST
+from ..oids import ANY_POLICY
+from ..profiles import LICENSED_CA_PROFILE, PROFILES, TEST_NOTICE, Profile, policy_class
+from ..store import CARecord
 
 __all__ = ["cps_page"]
 

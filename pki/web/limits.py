@@ -9,7 +9,7 @@ a server limited to 256 file descriptors (libuv accepts and at once closes conne
 has no descriptor for). ``limit_concurrency`` cannot help: it is checked once the headers
 are complete, so it never sees those connections.
 
-So ``kpki serve`` runs uvicorn with :class:`pki.guarded_http.GuardedHttpTools`, uvicorn's
+So ``kpki serve`` runs uvicorn with :class:`pki.web.guarded_http.GuardedHttpTools`, uvicorn's
 own httptools
 protocol with a few lines added where it already gets called: the parser callbacks
 (``on_message_begin``, ``on_headers_complete``, ``on_message_complete``), the end of each

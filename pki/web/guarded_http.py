@@ -1,6 +1,6 @@
-"""uvicorn's httptools protocol reporting to a :class:`~pki.serving.ConnectionGuard`.
+"""uvicorn's httptools protocol reporting to a :class:`~pki.web.limits.ConnectionGuard`.
 
-The design (phases, deadlines, the cap) is explained in :mod:`pki.serving`; this module is
+The design (phases, deadlines, the cap) is explained in :mod:`pki.web.limits`; this module is
 the part that imports uvicorn, kept apart so that the CLI's start-up does not pay for it.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .serving import LISTEN_BACKLOG, ConnectionGuard, Phase, ServeLimits, fit_to_descriptors
+from .limits import LISTEN_BACKLOG, ConnectionGuard, Phase, ServeLimits, fit_to_descriptors
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp

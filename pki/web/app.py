@@ -1,0 +1,183 @@
+"""The kpki web app: one Starlette application that reads the store and answers.
+
+Routes: each CA's CRLs and OCSP responder (:mod:`pki.web.revocation`), the home's
+time-stamping authority at ``<base URL>/tsa`` (:mod:`pki.web.timestamp`), a page at each
+CA's CPS URL (:mod:`pki.web.cps`), and whatever routes are mounted beside them (the cloud
+API, :func:`pki.cloud.api.cloud_routes`), before a catch-all 404.
+
+The app only reads: CRLs, OCSP signers and the TSA are made by the publisher
+(:mod:`pki.publisher`), which ``kpki serve`` runs beside the app unless ``--no-publish``
+(then ``kpki publish --watch`` runs it elsewhere). So several servers can share one store.
+:class:`WebState` holds what the app answers from; it looks at the store again every
+``poll_seconds`` and whenever :meth:`WebState.reload` is called (by a publisher in the same
+process after each round). Times come from the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..clock import Clock
+from ..entropy import Entropy
+from ..errors import PKIError
+from ..keys.castore import CAKeyStore
+from ..store import CARecord, Store
+from .cps import cps_page
+from .revocation import MAX_OCSP_REQUEST_BYTES, Revocation
+from .timestamp import TimeStamping
+
+if TYPE_CHECKING:
+    from ..home import Home
+
+__all__ = ["MAX_OCSP_REQUEST_BYTES", "WebState", "create_app"]
+
+log = logging.getLogger("kpki.serve")
+
+T = TypeVar("T")
+
+
+@dataclass
+class WebState:
+    """What the app answers from, read from ``store`` (never written to it)."""
+
+    store: Store
+    keys: CAKeyStore
+    """Where the OCSP signers' and the TSA's keys are (CA keys are never loaded here)."""
+    clock: Clock
+    tsa_path: str
+    """The URL path of the TSA (``/tsa``)."""
+    entropy: Entropy | None = None
+    poll_seconds: float = 1.0
+    """How often the app looks at the store for new CRLs, signers and TSA certificates."""
+    signing_threads: int = 1
+    """Threads that sign OCSP responses and time stamps (0: on the event loop)."""
+    revocation: Revocation = field(init=False)
+    timestamping: TimeStamping = field(init=False)
+    cps_pages: dict[str, bytes] = field(init=False)
+    """URL path of a CPS -> its page (HTML)."""
+
+    def __post_init__(self) -> None:
+        self.revocation = Revocation(self.store, self.keys, clock=self.clock)
+        self.timestamping = TimeStamping(self.store, self.keys, clock=self.clock,
+                                         entropy=self.entropy, path=self.tsa_path)
+        cps: dict[str, list[CARecord]] = {}
+        for record in self.revocation.cas:
+            if record.cps_url:
+                cps.setdefault(urlsplit(record.cps_url).path, []).append(record)
+        self.cps_pages = {path: cps_page(records).encode() for path, records in cps.items()}
+        self.reload()
+
+    @classmethod
+    def of_home(cls, home: Home, *, poll_seconds: float = 1.0,
+                signing_threads: int = 1) -> WebState:
+        """The state of ``home``'s app: its store and key store, clock and TSA URL."""
+        return cls(home.store, home.keys, home.clock, urlsplit(home.tsa_url).path,
+                   entropy=home.entropy, poll_seconds=poll_seconds,
+                   signing_threads=signing_threads)
+
+    def reload(self) -> None:
+        """Look at the store again: new CRLs, OCSP signers, a new TSA certificate."""
+        self.revocation.reload()
+        self.timestamping.reload()
+
+
+class _AccessLog:
+    """One log line per request: method, path, status, bytes, milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status, size = 500, 0
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            path = scope["path"] if len(scope["path"]) < 200 else scope["path"][:200] + "..."
+            log.info("%s %s %d %d %.1fms", scope["method"], path, status, size,
+                     (time.perf_counter() - start) * 1000)
+
+
+def create_app(state: WebState, *, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:
+    """The ASGI application answering from ``state``; ``extra_routes`` (the cloud API) are
+    matched before the catch-all 404."""
+    # pyca releases the GIL while it signs, so responses are signed in worker threads and
+    # the event loop goes on parsing and answering HTTP meanwhile.
+    signers = ThreadPoolExecutor(max_workers=max(1, state.signing_threads),
+                                 thread_name_prefix="kpki-sign")
+
+    async def run(sign: Callable[[bytes], bytes], der: bytes) -> bytes:
+        if not state.signing_threads:
+            return sign(der)
+        return await asyncio.get_running_loop().run_in_executor(signers, sign, der)
+
+    async def in_thread(call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+
+    async def cps(request: Request) -> Response:
+        return Response(state.cps_pages[request.url.path], media_type="text/html")
+
+    async def not_found(request: Request) -> Response:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+
+    routes: list[BaseRoute] = [*state.revocation.routes(run, in_thread=in_thread)]
+    for path in state.cps_pages:
+        routes.append(Route(path, cps, methods=["GET", "HEAD"]))
+    routes.extend(state.timestamping.routes(run))
+    routes.extend(extra_routes)
+    routes.append(Route("/{anything:path}", not_found, methods=["GET", "HEAD", "POST"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def poll() -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await asyncio.sleep(state.poll_seconds)
+                try:
+                    await loop.run_in_executor(None, state.reload)
+                except PKIError as exc:  # a store gone away: one line, no trace
+                    log.error("reading the store failed: %s", exc)
+                except Exception:  # keep answering from what is held; say why
+                    log.exception("reading the store failed")
+
+        task = asyncio.create_task(poll())
+        try:
+            yield
+        finally:
+            task.cancel()
+            signers.shutdown(wait=False)
+
+    async def gone(request: Request, exc: Exception) -> Response:
+        # The client hung up while its body was read: nothing to answer, nothing went wrong.
+        # Logged as 499, nginx's "client closed request"; the response is never sent.
+        return Response(status_code=499)
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={ClientDisconnect: gone})
+    return _AccessLog(app)

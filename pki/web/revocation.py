@@ -1,0 +1,195 @@
+"""CRLs and OCSP over HTTP, read from the store.
+
+For every CA the server answers the full CRL at the path of the CA's CRL distribution point
+and the delta CRL beside it, with the bytes the publisher kept in the store
+(:meth:`pki.store.Store.published_crl`), never a CRL of its own; and OCSP (GET and POST,
+RFC 6960 appendix A) at the path of its AIA URL, signed by the delegated signer the publisher
+made (:func:`pki.revocation.ocsp.load_signer`) with each certificate's status read from the
+store when asked. Nothing here writes to the store: several servers can share one store and
+answer the same.
+
+A CRL request costs one look at the number of the CA's last CRL; the bytes are read again
+only when that number moved. Signers are looked at by :meth:`Revocation.reload` (at start,
+every poll and after each round of a publisher in the same process). Before the publisher
+has run, a CRL is answered 503 and OCSP ``tryLater``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..clock import Clock
+from ..keys.castore import CAKeyStore
+from ..revocation.crl import delta_url
+from ..revocation.ocsp import OCSPResponder, load_signer
+from ..store import CARecord, PublishedCRL, Store
+
+__all__ = ["CRL_TYPE", "MAX_OCSP_REQUEST_BYTES", "OCSP_RESPONSE_TYPE", "Revocation"]
+
+MAX_OCSP_REQUEST_BYTES = 16 * 1024
+CRL_TYPE = "application/pkix-crl"
+OCSP_RESPONSE_TYPE = "application/ocsp-response"
+
+Run = Callable[[Callable[[bytes], bytes], bytes], Awaitable[bytes]]
+"""Runs a signing call (in a worker thread, or on the event loop)."""
+
+
+def _too_large() -> Response:
+    return Response("request too large\n", status_code=413, media_type="text/plain")
+
+
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
+        serialization.Encoding.DER)
+
+
+class Revocation:
+    """The CRLs and OCSP responders of every CA in ``store``, as the publisher left them."""
+
+    def __init__(self, store: Store, keys: CAKeyStore, *, clock: Clock) -> None:
+        self.store = store
+        self.keys = keys
+        self.clock = clock
+        self.cas: list[CARecord] = list(store.list_cas())
+        self._crls: dict[tuple[str, bool], PublishedCRL] = {}
+        self._looked_for: dict[tuple[str, bool], int] = {}
+        """The CRL number the store named when its bytes were last read."""
+        self._responders: dict[str, OCSPResponder] = {}
+        self._lock = threading.Lock()
+
+    # -- reading the store ----------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Look at the store for CRLs and OCSP signers newer than those held."""
+        for record in self.cas:
+            for delta in (False, True):
+                self._refresh_crl(record.label, delta, again=True)
+            if record.ocsp_url:
+                self._reload_responder(record)
+
+    def crl(self, label: str, *, delta: bool = False) -> bytes | None:
+        """The DER of the CA's published full (or delta) CRL; None before there is one."""
+        held = self._refresh_crl(label, delta, again=False)
+        return None if held is None else held.der
+
+    def _refresh_crl(self, label: str, delta: bool, *, again: bool) -> PublishedCRL | None:
+        """The held CRL, read again when the store names a newer one: once per number it
+        names, or ``again`` (a CRL recorded but not yet kept when last read)."""
+        key = (label, delta)
+        held = self._crls.get(key)
+        last = self.store.last_crl(label, delta=delta)
+        if last is None or (held is not None and last.number <= held.number):
+            return held
+        if not again and self._looked_for.get(key) == last.number:
+            return held
+        with self._lock:
+            fresh = self.store.published_crl(label, delta)
+            self._looked_for[key] = last.number
+            held = self._crls.get(key)
+            if fresh is not None and (held is None or fresh.number > held.number):
+                self._crls[key] = held = fresh
+        return held
+
+    def responder(self, label: str) -> OCSPResponder | None:
+        """The CA's OCSP responder; None before the publisher has made its signer."""
+        held = self._responders.get(label)
+        if held is None:
+            record = next((r for r in self.cas if r.label == label), None)
+            if record is not None:
+                held = self._reload_responder(record)
+        return held
+
+    def _reload_responder(self, record: CARecord) -> OCSPResponder | None:
+        held = self._responders.get(record.label)
+        current = self.store.ocsp_signer(record.label)
+        if current is None or (held is not None and held.signer.serial_number == current.serial):
+            return held
+        found = load_signer(self.store, self.keys, record.label)
+        if found is None:
+            return held
+        signer, key = found
+        responder = OCSPResponder(record, signer.certificate, key, self.store, self.clock)
+        self._responders[record.label] = responder
+        return responder
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def routes(self, run: Run, *, in_thread: Callable[[Callable[[], bytes | None]],
+                                                     Awaitable[bytes | None]]) -> list[BaseRoute]:
+        """Starlette routes: each CA's CRLs and its OCSP responder. ``run`` signs OCSP
+        responses; ``in_thread`` reads the store off the event loop."""
+        crl_paths: dict[str, tuple[str, bool]] = {}
+        for record in self.cas:
+            crl_paths[urlsplit(record.crl_url).path] = (record.label, False)
+            crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True)
+
+        async def crl(request: Request) -> Response:
+            label, is_delta = crl_paths[request.url.path]
+            body = await in_thread(lambda: self.crl(label, delta=is_delta))
+            if body is None:
+                return Response("not published yet\n", status_code=503,
+                                media_type="text/plain")
+            return Response(body, media_type=CRL_TYPE)
+
+        async def answer(label: str, der: bytes) -> Response:
+            responder = self.responder(label)
+            if responder is None:
+                body = _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
+            else:
+                body = await run(responder.respond, der)
+            return Response(body, media_type=OCSP_RESPONSE_TYPE)
+
+        def post_handler(label: str) -> Callable[[Request], Awaitable[Response]]:
+            async def ocsp_post(request: Request) -> Response:
+                declared = request.headers.get("content-length")
+                if declared is not None and (not declared.isdigit()
+                                             or int(declared) > MAX_OCSP_REQUEST_BYTES):
+                    return _too_large()
+                if declared is not None:
+                    body = await request.body()
+                else:  # chunked: count as it comes
+                    chunks = bytearray()
+                    async for chunk in request.stream():
+                        chunks += chunk
+                        if len(chunks) > MAX_OCSP_REQUEST_BYTES:
+                            return _too_large()
+                    body = bytes(chunks)
+                if len(body) > MAX_OCSP_REQUEST_BYTES:
+                    return _too_large()
+                return await answer(label, body)
+
+            return ocsp_post
+
+        def get_handler(label: str) -> Callable[[Request], Awaitable[Response]]:
+            async def ocsp_get(request: Request) -> Response:
+                encoded = unquote(request.path_params["request"])
+                if len(encoded) > MAX_OCSP_REQUEST_BYTES * 2:
+                    return _too_large()
+                try:
+                    der = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    return Response(OCSPResponder.malformed(), media_type=OCSP_RESPONSE_TYPE)
+                return await answer(label, der)
+
+            return ocsp_get
+
+        routes: list[BaseRoute] = []
+        for record in self.cas:
+            if record.ocsp_url:
+                path = urlsplit(record.ocsp_url).path.rstrip("/")
+                routes.append(Route(path, post_handler(record.label), methods=["POST"]))
+                routes.append(Route(path + "/{request:path}", get_handler(record.label),
+                                    methods=["GET", "HEAD"]))
+        for path in crl_paths:
+            routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+        return routes

@@ -418,6 +418,9 @@ def _value(session: Session, token: str, option: str, cloud: bool) -> str:
 
 def _port_free() -> bool:
     with socket.socket() as probe:
+        # As kpki serve binds: connections of a server stopped a moment ago (TIME_WAIT) do
+        # not hold the port, a server listening on it does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", SERVE_PORT))
         except OSError:

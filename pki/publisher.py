@@ -101,12 +101,12 @@ class Publisher:
     """Where CRL files go (``<home>/publish``); None: the store only."""
     tsa_certificate_file: Path | None = None
     """Where a new TSA certificate is written as PEM, for users (``kpki tsa show``)."""
-    _ca_keys: dict[str, CAKey] = field(default_factory=dict, repr=False)
-    _seen: dict[str, _Seen] = field(default_factory=dict, repr=False)
-    _signers: dict[str, tuple[OCSPSignerRecord, CAKey]] = field(default_factory=dict,
-                                                                repr=False)
-    _tsa: TimeStampAuthority | None = field(default=None, repr=False)
-    _rounds: int = field(default=0, repr=False)
+    _ca_keys: dict[str, CAKey] = field(default_factory=dict, init=False, repr=False)
+    _seen: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False)
+    _signers: dict[str, tuple[OCSPSignerRecord, CAKey]] = field(
+        default_factory=dict, init=False, repr=False)
+    _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
+    _rounds: int = field(default=0, init=False, repr=False)
 
     # -- settings -------------------------------------------------------------------------
 

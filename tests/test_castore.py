@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from pki.errors import CAKeyExistsError, CAKeyNotFoundError, StoreError, WrongPasswordError
+from pki.errors import (
+    CAKeyExistsError,
+    CAKeyNotFoundError,
+    PKIError,
+    StoreError,
+    WrongPasswordError,
+)
 from pki.home import CASettings, Home
 from pki.keys.castore import (
     CAKey,
@@ -289,7 +295,7 @@ def test_unlocked_keys_are_shared_and_a_rotated_key_replaces_the_held_one(tmp_pa
     store.path(signer).write_bytes(b"gone")  # held: the file is not read again
     view = FileCAKeyStore(tmp_path / "cas", encrypted=True, key_generator=key_pool)
     assert store.load(signer) is store.with_passphrase(b"other").load(signer)
-    with pytest.raises(Exception):  # noqa: B017 - a separate store holds nothing
+    with pytest.raises(PKIError):  # a separate store holds nothing: the file is read
         view.with_passphrase(b"secret").load(signer)
     rotated = store.generate(signer, KeyType.RSA2048, replace=True)
     assert store.load(signer) is rotated

@@ -7,22 +7,25 @@ charges it. The fifth wrong confirmation code is the last one ever checked.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 
 import pytest
 
-from pki.cloud.service import MAX_ATTEMPTS
+from pki.cloud.service import MAX_ATTEMPTS, MAX_DEVICES
 from pki.errors import (
     CodeExhaustedError,
+    CodeLimitError,
     PinBusyError,
     PinLockedError,
     RequestRefusedError,
+    TooManyDevicesError,
     WrongCodeError,
     WrongPinError,
 )
 from pki.home import Home
-from pki.store import open_store, sqlite_url
+from pki.store import AuditAction, open_store, sqlite_url
 
 from .test_cloud import (
     PIN,
@@ -185,3 +188,91 @@ def test_crashes_during_wrong_pin_checks_charge_nothing_unverified(tmp_path, key
         assert _sign(Api(url, key), serial)[0] == 200
     finally:
         _stop(proc)
+
+
+def test_twenty_parallel_checks_keep_at_most_five_in_flight_and_leave_none(factory,
+                                                                           monkeypatch):
+    """The bound on checks in flight is exact: twenty right PINs at once never have more
+    than five vault openings running together, every granted check ran, and no
+    reservation outlives its request."""
+    from pki.cloud.vault import Vault
+
+    cloud, bank, _, serial = _issued(factory)
+    lock = threading.Lock()
+    running = {"now": 0, "most": 0, "ran": 0}
+    real_open = Vault.open
+
+    def counted_open(self, *args, **kwargs):
+        with lock:
+            running["now"] += 1
+            running["ran"] += 1
+            running["most"] = max(running["most"], running["now"])
+        try:
+            return real_open(self, *args, **kwargs)
+        finally:
+            with lock:
+                running["now"] -= 1
+
+    monkeypatch.setattr(Vault, "open", counted_open)
+    results = _in_parallel(factory, 20, lambda i, c: c.sign(bank, serial, pin=PIN,
+                                                         content=b"x", purpose="02"))
+    granted = [r for r in results if not isinstance(r, PinBusyError)]
+    assert 1 <= running["most"] <= MAX_ATTEMPTS
+    assert running["ran"] == len(granted)
+    assert cloud.store.pin_check_boots() == []
+    with cloud.store.transaction() as tx:
+        assert tx.pin_checks_in_flight(cloud.authority.label, serial) == 0
+
+
+def _spend_codes(cloud, bank, phone, count):
+    """``count`` wrong codes for ``phone`` at ``bank``, over as many registrations as it
+    takes (five a code)."""
+    while count > 0:
+        user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
+        code = re.search(r"code (\d\d)", cloud.messages(bank, phone)[-1].text).group(1)
+        for k in range(1, min(count, 5) + 1):
+            with pytest.raises(WrongCodeError):
+                cloud.confirm(bank, user, f"{(int(code) + k) % 100:02d}")
+        count -= 5
+
+
+def test_twenty_parallel_wrong_codes_spend_the_phone_budget_exactly(factory):
+    """Eight of the day's ten wrong codes for a phone are spent; the same wrong guess
+    sent twenty times at once to a fresh registration is compared exactly twice, the rest
+    refused as over the limit without being compared."""
+    cloud = factory()
+    bank = cloud.authenticate(cloud.add_institution("bank"))
+    phone = "01012345678"
+    budget = cloud.registrar.policy.phone_attempts
+    _spend_codes(cloud, bank, phone, budget - 2)
+    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
+    code = re.search(r"code (\d\d)", cloud.messages(bank, phone)[-1].text).group(1)
+    wrong = f"{(int(code) + 1) % 100:02d}"
+    results = _in_parallel(factory, 20, lambda i, c: c.confirm(bank, user, wrong))
+    assert sum(isinstance(r, WrongCodeError) for r in results) == 2
+    assert all(isinstance(r, WrongCodeError | CodeLimitError) for r in results), results
+    with cloud.store.transaction() as tx:
+        spent = tx.wrong_codes(phone, bank.id, cloud.clock.now() - dt.timedelta(days=1))
+    assert spent == budget
+    with pytest.raises(CodeLimitError):  # not even the right code is compared now
+        cloud.confirm(bank, user, code)
+
+
+def test_twenty_parallel_device_additions_stop_exactly_at_the_cap(factory):
+    """Twenty different devices added at once: exactly five are kept, the others refused
+    as too many; the same device added twenty times at once is one device and one audit
+    row."""
+    cloud, bank, user, _ = _issued(factory)
+    results = _in_parallel(factory, 20, lambda i, c: c.add_device(bank, user, f"phone-{i}"))
+    assert sum(r is None for r in results) == MAX_DEVICES
+    assert all(r is None or isinstance(r, TooManyDevicesError) for r in results), results
+    assert len(cloud.devices(bank, user).devices) == MAX_DEVICES
+
+    cloud, bank, user, _ = _issued(factory, phone="01087654321")
+    before = len(cloud.store.audit_log())
+    results = _in_parallel(factory, 20, lambda i, c: c.add_device(bank, user, "phone"))
+    assert results == [None] * 20
+    assert cloud.devices(bank, user).devices == ("phone",)
+    added = [e for e in cloud.store.audit_log()[before:]
+             if e.action == AuditAction.CLOUD_DEVICE_ADDED]
+    assert len(added) == 1

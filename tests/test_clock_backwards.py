@@ -17,7 +17,7 @@ from cli.main import cli
 from pki import lifecycle
 from pki.errors import ClockBehindError
 from pki.revocation.crl import issue_crl
-from pki.store.sqlite import _MIGRATIONS, SQLiteStore, _split_sql
+from pki.store.sqlite import SQLiteStore, create_at_version
 from tests.test_cli import assert_one_line_error
 
 RRN = "9005171234566"
@@ -135,18 +135,39 @@ def test_crl_publish_on_a_clock_gone_back_is_a_one_line_error(home, clock, monke
     assert "clock" in result.stderr
 
 
-def test_migration_seeds_the_times_from_history(authority, home, clock, ca_key):
+def _back_to_version(path, version, tmp_path):
+    """Make the store file at ``path`` what schema ``version`` had, its rows kept: drop
+    the tables and columns a file made at that version (``create_at_version``) lacks."""
+    reference = tmp_path / f"v{version}.db"
+    create_at_version(str(reference), version)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("ATTACH ? AS old", (str(reference),))
+
+        def tables(schema):
+            return {name for (name,) in conn.execute(
+                f"SELECT name FROM {schema}.sqlite_master "
+                "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+
+        for table in tables("main") - tables("old"):
+            conn.execute(f"DROP TABLE main.{table}")
+        for table in tables("old"):
+            kept = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
+            for row in conn.execute(f"PRAGMA main.table_info({table})").fetchall():
+                if row[1] not in kept:
+                    conn.execute(f"ALTER TABLE main.{table} DROP COLUMN {row[1]}")
+        conn.execute("DETACH old")
+        conn.execute(f"PRAGMA user_version = {version}")
+    finally:
+        conn.close()
+
+
+def test_migration_seeds_the_times_from_history(authority, home, clock, ca_key, tmp_path):
     issued = authority.issue_joint(name="홍길동", rrn=RRN)
     crl = issue_crl(authority.record, ca_key, home.store, at=clock.now() + HOUR)
     path = home.store.path
     home.close()
-    conn = sqlite3.connect(path)  # back to before migration 5, then migration 5 again
-    conn.execute("ALTER TABLE cas DROP COLUMN last_event_at")
-    conn.execute("ALTER TABLE cas DROP COLUMN last_crl_at")
-    for statement in _split_sql(_MIGRATIONS[4]):
-        conn.execute(statement)
-    conn.commit()
-    conn.close()
+    _back_to_version(path, 4, tmp_path)  # before migration 5; opening migrates it again
     store = SQLiteStore(path)
     try:
         with pytest.raises(ClockBehindError):

@@ -9,11 +9,7 @@ holds the writes of every part). :func:`pki.store.open_store` opens it by URL
 
 from __future__ import annotations
 
-from .schema import _MIGRATIONS, SCHEMA_VERSION, create_at_version
-from .schema import split_sql as _split_sql
+from .schema import SCHEMA_VERSION, create_at_version
 from .store import SQLiteStore, SQLiteTransaction
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "SQLiteTransaction", "create_at_version"]
-
-# _MIGRATIONS and _split_sql stay importable here for tests/test_clock_backwards.py.
-_PRIVATE_FOR_TESTS = (_MIGRATIONS, _split_sql)

@@ -180,3 +180,25 @@ def test_a_declared_length_over_the_limit_is_refused_unread(world):
     status, _ = _raw(world, "POST", "/cloud/v1/users", b"",
                         headers={"Content-Length": str(3 * MIB)})
     assert status == 413
+
+
+
+@pytest.mark.parametrize(("devices", "body", "code"), [
+    (0, {"designated_only": True, "add": ""}, "bad_request"),
+    (0, {"designated_only": True, "add": "bad\x00id"}, "bad_request"),
+    (5, {"designated_only": True, "add": "phone-5"}, "too_many_devices"),
+])
+def test_a_refused_devices_request_changes_nothing(world, devices, body, code):
+    """One request, one unit of work: a device refused (malformed, or one too many)
+    leaves the designated-only switch as it was (it used to be turned on first)."""
+    from .test_cloud_isolation import _confirmed
+
+    api = world["api"]
+    user = _confirmed(api, f"0109{len(body['add']) + devices:07d}")
+    path = f"/cloud/v1/users/{user}/devices"
+    for n in range(devices):
+        assert api("POST", path, {"add": f"phone-{n}"})[0] == 200
+    before = api("GET", path)
+    status, answer = api("POST", path, body)
+    assert answer["error"]["code"] == code and 400 <= status < 500, answer
+    assert api("GET", path) == before

@@ -313,13 +313,10 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
     def devices(c: Cloud, i: Institution, b: DevicesBody | _Empty, r: Request) -> Any:
         user = r.path_params["user"]
         if isinstance(b, DevicesBody):
-            if b.designated_only is not None:
-                c.set_designated_only(i, user, b.designated_only)
-            if b.add is not None:
-                c.add_device(i, user, b.add)
-            if b.remove is not None:
-                c.remove_device(i, user, b.remove)
-        listed = c.devices(i, user)
+            listed = c.change_devices(i, user, add=b.add, remove=b.remove,
+                                      designated_only=b.designated_only)
+        else:
+            listed = c.devices(i, user)
         return {"devices": list(listed.devices), "designated_only": listed.designated_only}
 
     def history(c: Cloud, i: Institution, b: _Empty, r: Request) -> Any:

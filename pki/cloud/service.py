@@ -519,36 +519,37 @@ class Cloud:
         user = self._user_of(institution, user_id)
         return Devices(tuple(self.store.devices(user.id)), user.designated_only)
 
-    def add_device(self, institution: Institution, user_id: str, device: str) -> None:
+    def change_devices(self, institution: Institution, user_id: str, *,
+                       add: str | None = None, remove: str | None = None,
+                       designated_only: bool | None = None) -> Devices:
+        """Turn designated-only on or off, add a device, remove one: what is asked, in
+        one transaction, or nothing (a malformed device id, :class:`TooManyDevicesError`
+        past :data:`MAX_DEVICES`). Returns the devices as they are then."""
         self._user_of(institution, user_id)
-        if not isinstance(device, str) or not 1 <= len(device) <= 64 or not device.isprintable():
+        if add is not None and (not isinstance(add, str) or not 1 <= len(add) <= 64
+                                or not add.isprintable()):
             raise CloudRequestError("a device id is 1-64 printable characters", field="device")
         now = self.clock.now()
+        detail = {"user": user_id, "institution": institution.name}
         with self.store.transaction() as tx:
+            if designated_only is not None:
+                tx.set_designated_only(user_id, bool(designated_only))
+                tx.audit(AuditAction.CLOUD_DEVICES_DESIGNATED_ONLY, at=now,
+                         detail={**detail, "on": bool(designated_only)})
             devices = tx.devices(user_id)
-            if device in devices:
-                return
-            if len(devices) >= MAX_DEVICES:
-                raise TooManyDevicesError(limit=MAX_DEVICES)
-            tx.add_device(user_id, device, at=now)
-            tx.audit(AuditAction.CLOUD_DEVICE_ADDED, at=now,
-                     detail={"user": user_id, "institution": institution.name})
+            if add is not None and add not in devices:
+                if len(devices) >= MAX_DEVICES:
+                    raise TooManyDevicesError(limit=MAX_DEVICES)
+                tx.add_device(user_id, add, at=now)
+                tx.audit(AuditAction.CLOUD_DEVICE_ADDED, at=now, detail=detail)
+            if remove is not None and tx.remove_device(user_id, remove):
+                tx.audit(AuditAction.CLOUD_DEVICE_REMOVED, at=now, detail=detail)
+            user = tx.cloud_user(user_id)
+            assert user is not None
+            return Devices(tuple(tx.devices(user_id)), user.designated_only)
 
-    def remove_device(self, institution: Institution, user_id: str, device: str) -> None:
-        self._user_of(institution, user_id)
-        now = self.clock.now()
-        with self.store.transaction() as tx:
-            if tx.remove_device(user_id, device):
-                tx.audit(AuditAction.CLOUD_DEVICE_REMOVED, at=now,
-                         detail={"user": user_id, "institution": institution.name})
-
-    def set_designated_only(self, institution: Institution, user_id: str, on: bool) -> None:
-        self._user_of(institution, user_id)
-        now = self.clock.now()
-        with self.store.transaction() as tx:
-            tx.set_designated_only(user_id, bool(on))
-            tx.audit(AuditAction.CLOUD_DEVICES_DESIGNATED_ONLY, at=now,
-                     detail={"user": user_id, "on": bool(on), "institution": institution.name})
+    def add_device(self, institution: Institution, user_id: str, device: str) -> None:
+        self.change_devices(institution, user_id, add=device)
 
     def history(self, institution: Institution, user_id: str) -> tuple[HistoryEntry, ...]:
         """The user's last twenty events, newest first."""

@@ -331,12 +331,8 @@ class CertificateAuthority:
                 deliver: Deliver | None, now: dt.datetime) -> IssuedCertificate:
         """Run ``work`` in one transaction with the delivery staged inside it and
         published after the commit."""
-        staged: Delivery | None = None
-        call: Callable[[IssuedCertificate], object] | None = None
-        if isinstance(deliver, Delivery):
-            staged = deliver
-        else:
-            call = deliver
+        staged = deliver if isinstance(deliver, Delivery) else None
+        call = None if isinstance(deliver, Delivery) else deliver
         try:
             with self._transaction() as tx:
                 issued = work(tx)
@@ -344,14 +340,11 @@ class CertificateAuthority:
                     staged.stage(self._store, tx, issued, at=now)
                 elif call is not None:
                     call(issued)
-        except FolderExistsError:
+        except BaseException as exc:
             if staged is not None:
                 staged.abort()
-            self._burn_sequence(self._last_sequence)
-            raise
-        except BaseException:
-            if staged is not None:
-                staged.abort()
+            if isinstance(exc, FolderExistsError):
+                self._burn_sequence(self._last_sequence)
             raise
         if staged is not None:
             staged.publish(self._store, at=now)

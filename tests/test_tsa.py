@@ -548,6 +548,25 @@ def test_a_delta_crl_alone_does_not_answer():
                              "tsa-revocation")
 
 
+def test_a_delta_crl_beside_its_base_answers_as_for_a_signer():
+    """The TSA's revocation is read by the signing verifier's rules (pki.signing.status):
+    a delta CRL counts beside its full base CRL, so a revocation it lists is seen."""
+    pki = fresh_pki("delta-with-base")
+    token = pki.timestamp(b"sig")
+    root = pki.home.store.get_ca("root")
+    from pki.revocation.crl import issue_crl
+
+    key = pki.home.load_ca_key("root", None)
+    full = issue_crl(root, key, pki.home.store, at=pki.clock.now())
+    lifecycle.revoke(pki.home.store, pki.tsa.certificate.serial_number, ca="root",
+                     at=pki.clock.now(), reason=x509.ReasonFlags.key_compromise)
+    delta = issue_crl(root, key, pki.home.store, at=pki.clock.now(), delta=True)
+    assert pki.verify_timestamp(token, b"sig", crls=[full.der]).ok  # the full CRL alone
+    assert "delta CRL" in failed(pki.verify_timestamp(token, b"sig",
+                                                      crls=[full.der, delta.der]),
+                                 "tsa-revocation")
+
+
 def test_a_crl_of_another_ca_does_not_answer(pki):
     token = pki.timestamp(b"sig")
     failed(pki.verify_timestamp(token, b"sig", crls=[pki.crl()]), "tsa-revocation")

@@ -1,6 +1,7 @@
 """Verifying time-stamp tokens: a time a relying party can trust, or the reason why not.
 
-The one entry point (self-contained: it needs nothing from :mod:`pki.signing.verify`)::
+The one entry point (it needs nothing from :mod:`pki.signing.verify`; revocation data is
+read by :mod:`pki.signing.status`, the signing verifier's own sources)::
 
     verify_timestamp_token(
         token: bytes,                       # DER ContentInfo: the token itself
@@ -39,8 +40,9 @@ names), ``token-signature`` (contentType TSTInfo, messageDigest, the RSA signatu
 keyUsage, if present, allows signing), ``tsa-chain`` (a path of CA certificates to a trust
 anchor), ``tsa-validity`` (every certificate valid at the validation time, the TSA's at
 genTime too, genTime not after the validation time) and ``tsa-revocation`` (each
-certificate below the anchor, through OCSP or a full CRL of its issuer that is current at
-the validation time: thisUpdate <= time <= nextUpdate; delta CRLs are not used).
+certificate below the anchor, through an OCSP response or the CRLs of its issuer, read by
+the signing verifier's rules in :mod:`pki.signing.status`: current at the validation time,
+thisUpdate <= time <= nextUpdate, in scope, a delta CRL only beside its full base CRL).
 
 Revocation and genTime (genTime is the TSA's own claim): a certificate revoked at or before
 genTime, or with an invalidityDate at or before it, fails; one revoked later passes only for
@@ -65,14 +67,21 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from .. import oids
 from ..clock import KST, Clock, SystemClock
-from ..errors import FetchError, TimestampError
-from ..parsing import PARSE_WARNINGS, load_certificate, strict_parsing
+from ..errors import RevocationDataError, TimestampError
+from ..parsing import PARSE_WARNINGS, load_certificate
 from ..signing.fetch import fetch
+from ..signing.status import (
+    CRLIndex,
+    CRLSource,
+    FetchedCRLSource,
+    RevocationUnavailable,
+    Status,
+    check_ocsp_response,
+)
 from .authority import ACCEPTED_HASHES
 from .protocol import TokenInfo, _info, load_token
 
@@ -241,18 +250,6 @@ def _pass(checks: list[TokenCheck], name: str, detail: str) -> None:
     checks.append(TokenCheck(name, TokenOutcome.PASSED, detail))
 
 
-@dataclass(frozen=True)
-class _Status:
-    revoked_at: dt.datetime | None
-    reason: x509.ReasonFlags | None
-    invalidity: dt.datetime | None
-    source: str
-
-
-class _Unknown(Exception):
-    """The revocation status cannot be established (missing, stale or bad data)."""
-
-
 @dataclass
 class _Run:
     trust: list[x509.Certificate]
@@ -263,7 +260,7 @@ class _Run:
     fetch_crls: bool
     http: Callable[[str, bytes | None], bytes]
     allow_stale: bool
-    _loaded_crls: list[x509.CertificateRevocationList] | None = None
+    _sources: list[CRLSource | FetchedCRLSource] | None = None
     _bad_crls: list[str] = field(default_factory=list)
 
     def verify(self, token: bytes, value: bytes, checks: list[TokenCheck], *,
@@ -340,175 +337,70 @@ class _Run:
         for cert, issuer in itertools.pairwise(path):
             try:
                 status = self._status(cert, issuer)
-            except _Unknown as exc:
+            except RevocationUnavailable as exc:
                 raise _fail(checks, "tsa-revocation", f"{_name(cert)}: {exc}") from None
+            source = status.source + (" (stale, allowed)" if status.stale else "")
             if status.revoked_at is None:
-                notes.append(f"{_name(cert)} not revoked ({status.source})")
+                notes.append(f"{_name(cert)} not revoked ({source})")
                 continue
             reason = status.reason.value if status.reason else "no reason"
             said = f"{_name(cert)} was revoked on {_kst(status.revoked_at)} ({reason})"
             if status.reason is x509.ReasonFlags.certificate_hold:
                 raise _fail(checks, "tsa-revocation",
                             f"{_name(cert)} is suspended since {_kst(status.revoked_at)} "
-                            f"({status.source})")
+                            f"({source})")
             if status.revoked_at <= gen_time:
                 raise _fail(checks, "tsa-revocation",
-                            f"{said}, before the token's genTime ({status.source})")
-            if status.invalidity is not None and status.invalidity <= gen_time:
+                            f"{said}, before the token's genTime ({source})")
+            invalid = status.invalidity_date
+            if invalid is not None and invalid <= gen_time:
                 raise _fail(checks, "tsa-revocation",
-                            f"{said}, invalid since {_kst(status.invalidity)}, before the "
-                            f"token's genTime ({status.source})")
+                            f"{said}, invalid since {_kst(invalid)}, before the token's "
+                            f"genTime ({source})")
             if status.reason not in BENIGN_REASONS:
                 raise _fail(checks, "tsa-revocation",
                             f"{said}: its key may have made this token, whose genTime is "
-                            f"only the TSA's claim ({status.source})")
+                            f"only the TSA's claim ({source})")
             notes.append(f"{said}, after genTime, for a reason that is not key misuse "
-                         f"({status.source})")
+                         f"({source})")
         _pass(checks, "tsa-revocation", "; ".join(notes))
 
-    def _status(self, cert: x509.Certificate, issuer: x509.Certificate) -> _Status:
+    def _status(self, cert: x509.Certificate, issuer: x509.Certificate) -> Status:
+        """The first answer of the OCSP responses given, the CRLs given and (with
+        ``fetch_crls``) the CRL at the distribution point, each read by the signing
+        verifier's rules (:mod:`pki.signing.status`)."""
         reasons: list[str] = []
         for der in self.ocsp_responses:
             try:
-                with strict_parsing():
-                    found = self._ocsp(der, cert, issuer)
-            except _Unknown as exc:
+                return check_ocsp_response(bytes(der), cert, issuer, at=self.when,
+                                           allow_stale=self.allow_stale)
+            except RevocationUnavailable as exc:
                 reasons.append(str(exc))
-                continue
-            except _PARSE_ERRORS as exc:  # pyca reads the response's parts lazily
-                reasons.append(f"an OCSP response is malformed: {exc}")
-                continue
-            if found is not None:
-                return found
-        return self._crl_status(cert, issuer, reasons)
-
-    def _ocsp(self, der: bytes, cert: x509.Certificate, issuer: x509.Certificate
-              ) -> _Status | None:
-        try:
-            response = ocsp.load_der_ocsp_response(bytes(der))
-            if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-                return None
-            singles = list(response.responses)
-        except (ValueError, TypeError) as exc:
-            raise _Unknown(f"an OCSP response is malformed: {exc}") from None
-        single = next((s for s in singles if s.serial_number == cert.serial_number
-                       and _issuer_hashes(issuer, s.hash_algorithm)
-                       == (s.issuer_name_hash, s.issuer_key_hash)), None)
-        if single is None:
-            return None
-        responder = self._responder(response, issuer)
-        algorithm = response.signature_hash_algorithm
-        key = responder.public_key()
-        if not isinstance(key, rsa.RSAPublicKey) or algorithm is None:
-            raise _Unknown("the OCSP response is not signed with RSA")
-        try:
-            key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(),
-                       algorithm)
-        except InvalidSignature:
-            raise _Unknown("the OCSP response's signature does not verify") from None
-        this_update, next_update = single.this_update_utc, single.next_update_utc
-        stale = _stale(this_update, next_update, self.when)
-        if stale and not self.allow_stale:
-            raise _Unknown(f"the OCSP response is not current: {stale}")
-        source = "OCSP" + (" (stale, allowed)" if stale else "")
-        if single.certificate_status is ocsp.OCSPCertStatus.GOOD:
-            return _Status(None, None, None, source)
-        if single.certificate_status is ocsp.OCSPCertStatus.UNKNOWN:
-            raise _Unknown("the OCSP responder does not know the certificate")
-        revoked_at = single.revocation_time_utc
-        assert revoked_at is not None
-        return _Status(revoked_at, single.revocation_reason, None, source)
-
-    def _responder(self, response: ocsp.OCSPResponse, issuer: x509.Certificate
-                   ) -> x509.Certificate:
-        for candidate in (issuer, *response.certificates):
-            key_hash = hashlib.sha1(_key_bits(candidate)).digest()  # RFC 6960 ResponderID
-            if not (response.responder_key_hash == key_hash
-                    or response.responder_name == candidate.subject):
-                continue
-            if candidate is issuer:
-                return issuer
-            if not _issued_by(candidate, issuer):
-                continue
+        for source in self._crl_sources():
             try:
-                eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-            except x509.ExtensionNotFound:
-                continue
-            if ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
-                continue
-            if not candidate.not_valid_before_utc <= self.when <= candidate.not_valid_after_utc:
-                raise _Unknown("the OCSP responder's certificate is not valid at the "
-                               "validation time")
-            return candidate
-        raise _Unknown("the OCSP response is not signed by the issuer or a responder it "
-                       "authorised")
+                return source.status(cert, issuer, at=self.when, allow_stale=self.allow_stale)
+            except RevocationUnavailable as exc:
+                reasons.append(str(exc))
+        reasons.extend(self._bad_crls)
+        if not reasons:
+            reasons.append(f"no CRL or OCSP response from {_name(issuer)} was given")
+        raise RevocationUnavailable("; ".join(dict.fromkeys(reasons)))
 
-    def _crl_status(self, cert: x509.Certificate, issuer: x509.Certificate,
-                    reasons: list[str]) -> _Status:
-        candidates = [c for c in self._all_crls() if c.issuer == cert.issuer]
-        if not candidates and self.fetch_crls:
-            candidates = self._fetch_crls(cert)
-        usable: list[x509.CertificateRevocationList] = []
-        for crl in candidates:
-            problem = _crl_problem(crl, cert, issuer)
-            if problem is None:
-                usable.append(crl)
-            else:
-                reasons.append(problem)
-        if not usable:
-            reasons.extend(self._bad_crls)
-            if not reasons:
-                reasons.append(f"no CRL or OCSP response from {_name(issuer)} was given")
-            raise _Unknown("; ".join(dict.fromkeys(reasons)))
-        current = [c for c in usable if not _stale(c.last_update_utc, c.next_update_utc,
-                                                   self.when)]
-        if current:
-            crl, stale = max(current, key=lambda c: c.last_update_utc), ""
-        else:
-            crl = max(usable, key=lambda c: c.last_update_utc)
-            stale = _stale(crl.last_update_utc, crl.next_update_utc, self.when)
-            if not self.allow_stale:
-                raise _Unknown(f"the newest CRL of {_name(issuer)} is not current: {stale}")
-        number = _crl_number(crl)
-        source = (f"CRL {number}" if number is not None else "CRL") + (
-            " (stale, allowed)" if stale else "")
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is None:
-            return _Status(None, None, None, source)
-        reason = _entry_extension(entry, x509.CRLReason)
-        invalid = _entry_extension(entry, x509.InvalidityDate)
-        flag = reason.reason if isinstance(reason, x509.CRLReason) else None
-        if flag is x509.ReasonFlags.remove_from_crl:
-            return _Status(None, None, None, source)
-        return _Status(entry.revocation_date_utc, flag,
-                       invalid.invalidity_date_utc if isinstance(invalid, x509.InvalidityDate)
-                       else None, source)
-
-    def _all_crls(self) -> list[x509.CertificateRevocationList]:
-        if self._loaded_crls is None:
-            self._loaded_crls = []
+    def _crl_sources(self) -> list[CRLSource | FetchedCRLSource]:
+        """The CRLs given (loaded once; a malformed one is a reason, not a crash), then
+        the distribution point's."""
+        if self._sources is None:
+            loaded: list[CRLIndex] = []
             for item in self.crls:
-                if isinstance(item, x509.CertificateRevocationList):
-                    self._loaded_crls.append(item)
-                    continue
                 try:
-                    self._loaded_crls.append(_load_crl(bytes(item)))
-                except ValueError as exc:
+                    loaded.append(CRLIndex(item) if isinstance(
+                        item, x509.CertificateRevocationList) else CRLIndex.load(bytes(item)))
+                except RevocationDataError as exc:
                     self._bad_crls.append(f"a CRL given is malformed: {exc}")
-        return self._loaded_crls
-
-    def _fetch_crls(self, cert: x509.Certificate) -> list[x509.CertificateRevocationList]:
-        try:
-            points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        except x509.ExtensionNotFound:
-            raise _Unknown("the certificate names no CRL distribution point") from None
-        fetched = []
-        for url in _crl_urls(points):
-            try:
-                fetched.append(_load_crl(self.http(url, None)))
-            except (FetchError, TimestampError, ValueError) as exc:
-                self._bad_crls.append(f"cannot use the CRL at {url}: {exc}")
-        return fetched
+            self._sources = [CRLSource(loaded)] if loaded else []
+            if self.fetch_crls:
+                self._sources.append(FetchedCRLSource(self.http))
+        return self._sources
 
 
 def _token_checks(token: bytes, value: bytes, checks: list[TokenCheck], *,
@@ -577,118 +469,24 @@ def _token_checks(token: bytes, value: bytes, checks: list[TokenCheck], *,
     return info, tsa, embedded
 
 
-def _crl_problem(crl: x509.CertificateRevocationList, cert: x509.Certificate,
-                 issuer: x509.Certificate) -> str | None:
-    """Why ``crl`` cannot answer for ``cert``, or None when it can."""
-    return _remember(("crl-scope", crl.signature, cert.signature, issuer.signature),
-                     lambda: _crl_scope(crl, cert, issuer))
 
 
-def _crl_scope(crl: x509.CertificateRevocationList, cert: x509.Certificate,
-               issuer: x509.Certificate) -> str | None:
-    extensions = crl.extensions
-    if _has(extensions, x509.DeltaCRLIndicator):
-        return "a delta CRL alone is not complete (give the full CRL)"
-    def check() -> bool:
-        try:
-            return crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-        except (TypeError, ValueError, UnsupportedAlgorithm):
-            return False
-
-    if crl.issuer != issuer.subject or not _remember(
-            ("crl-signed", crl.signature, issuer.signature), check):
-        return f"a CRL naming {_name(issuer)} is not signed by it"
-    try:
-        idp = extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-    except x509.ExtensionNotFound:
-        return None
-    if idp.only_some_reasons or idp.indirect_crl or idp.only_contains_attribute_certs:
-        return "the CRL covers only some reasons or certificates (not a complete CRL)"
-    if idp.only_contains_ca_certs and not _is_ca(cert):
-        return "the CRL covers only CA certificates"
-    if idp.only_contains_user_certs and _is_ca(cert):
-        return "the CRL covers only end-entity certificates"
-    if idp.full_name:
-        named = {n.value for n in idp.full_name if isinstance(n, x509.UniformResourceIdentifier)}
-        try:
-            points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        except x509.ExtensionNotFound:
-            return "the CRL's scope (issuingDistributionPoint) is not the certificate's"
-        if not named & set(_crl_urls(points)):
-            return "the CRL's scope (issuingDistributionPoint) is not the certificate's"
-    return None
 
 
-def _stale(this_update: dt.datetime, next_update: dt.datetime | None,
-           when: dt.datetime) -> str:
-    """Why data issued at ``this_update`` is not current at ``when``; "" if it is."""
-    if this_update > when:
-        return f"issued on {_kst(this_update)}, after the validation time"
-    if next_update is None:
-        return "it names no nextUpdate"
-    if next_update < when:
-        return f"its nextUpdate {_kst(next_update)} has passed"
-    return ""
 
 
-def _crl_urls(points: x509.CRLDistributionPoints) -> list[str]:
-    return [n.value for p in points for n in (p.full_name or [])
-            if isinstance(n, x509.UniformResourceIdentifier)]
 
 
-def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return None
 
 
-def _has(extensions: x509.Extensions, kind: type[x509.ExtensionType]) -> bool:
-    try:
-        extensions.get_extension_for_class(kind)
-    except x509.ExtensionNotFound:
-        return False
-    return True
 
 
-def _entry_extension(entry: x509.RevokedCertificate, kind: type[x509.ExtensionType]
-                     ) -> x509.ExtensionType | None:
-    try:
-        return entry.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
 
 
-def _load_crl(data: bytes) -> x509.CertificateRevocationList:
-    with strict_parsing():
-        try:
-            if data.lstrip().startswith(b"-----BEGIN"):
-                crl = x509.load_pem_x509_crl(data)
-            else:
-                crl = x509.load_der_x509_crl(data)
-            for entry in crl:  # pyca parses entries lazily: find damage now
-                entry.extensions  # noqa: B018
-            crl.extensions  # noqa: B018
-            crl.issuer  # noqa: B018
-        except PARSE_WARNINGS as exc:
-            raise ValueError(str(exc)) from None
-    return crl
 
 
-def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm
-                   ) -> tuple[bytes, bytes]:
-    def digest(data: bytes) -> bytes:
-        h = hashes.Hash(algorithm)
-        h.update(data)
-        return h.finalize()
-
-    return digest(issuer.subject.public_bytes()), digest(_key_bits(issuer))
 
 
-def _key_bits(cert: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING's content (for RSA keys, RSAPublicKey DER)."""
-    return cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.PKCS1)
 
 
 # -- the token's signer ------------------------------------------------------------------

@@ -8,23 +8,17 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives import serialization
 
-from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
+from pki.entropy import DEFAULT_SERIAL_BITS
 from pki.home import CASettings, Home, RootSettings
 from pki.profiles import STYLES, KeyType
 from pki.store import CARecord
 
 from .context import Context
+from .issue import serial_bits_option
 from .output import common_name, emit_json, fields, fingerprint, iso, json_option, serial_hex, table
 from .secrets import ca_passphrase, passphrase_file_option
 
 KEY_TYPES = {"rsa2048": KeyType.RSA2048, "rsa3072": KeyType.RSA3072}
-
-
-def _serial_bits_option(f: Any) -> Any:
-    return click.option(
-        "--serial-bits", type=click.IntRange(MIN_SERIAL_BITS, MAX_SERIAL_BITS),
-        help=f"Random bits in the CA certificates' serial numbers [{DEFAULT_SERIAL_BITS}: "
-             "they fit in a signed 64-bit integer].")(f)
 
 
 def _key_type_option(f: Any) -> Any:
@@ -60,7 +54,7 @@ def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
               show_default=True, help="Naming and policy style of the licensed CA.")
 @click.option("--ca-cn", default="", help="Common name of the licensed CA [style default].")
 @_key_type_option
-@_serial_bits_option
+@serial_bits_option("the CA certificates' serial numbers")
 @click.option("--base-url", default="http://127.0.0.1:8880", show_default=True,
               help="Where 'kpki serve' will publish CRLs and OCSP (goes into certificates).")
 @passphrase_file_option
@@ -115,7 +109,7 @@ def ca() -> None:
               show_default=True, help="Naming and policy style.")
 @click.option("--cn", "common_name_", default="", help="Common name [style default].")
 @_key_type_option
-@_serial_bits_option
+@serial_bits_option("the CA certificates' serial numbers")
 @click.option("--crl-url", default="", help="CRL URL in issued certificates.")
 @click.option("--ocsp-url", default="", help="OCSP URL in issued certificates.")
 @click.option("--cps-url", default="", help="CPS URL in issued certificates.")

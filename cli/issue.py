@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def _common(f: Any) -> Any:
                      help="Base folder; signCert.der and signPri.key go to "
                           "OUT/NPKI/<CA org>/USER/<dn>/."),
         force_option,
-        serial_bits_option,
+        serial_bits_option("the serial number"),
         password_file_option,
         passphrase_file_option,
         json_option,
@@ -57,11 +57,12 @@ def _common(f: Any) -> Any:
     return f
 
 
-def serial_bits_option(f: Any) -> Any:
+def serial_bits_option(of: str) -> Callable[[Any], Any]:
+    """``--serial-bits``, for the serial numbers ``of`` (what the help names)."""
     return click.option(
         "--serial-bits", type=click.IntRange(MIN_SERIAL_BITS, MAX_SERIAL_BITS),
-        help=f"Random bits in the serial number [{DEFAULT_SERIAL_BITS}: it fits in a signed "
-             "64-bit integer, as real Korean CAs' serials do].")(f)
+        help=f"Random bits in {of} [{DEFAULT_SERIAL_BITS}: a serial fits in a signed "
+             "64-bit integer, as real Korean CAs' serials do].")
 
 
 def force_option(f: Any) -> Any:

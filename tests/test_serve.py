@@ -224,6 +224,29 @@ def test_bad_requests(served):
     assert _get(served["url"] + "/crl/no-such-ca.crl")[0] == 404
 
 
+def test_an_ocsp_post_over_the_cap_is_refused_chunked_or_declared(served):
+    """One reader for every capped body (pki.web.limits.read_capped): a chunked body is
+    counted as it comes, a declared length is refused before it is read."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(served["url"] + _ocsp_path(served["certs"]["good"]))
+    for declared in (False, True):
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        try:
+            body = b"\x00" * (20 * 1024)
+            if declared:
+                connection.request("POST", url.path, body=body,
+                                   headers={"Content-Type": "application/ocsp-request"})
+            else:
+                connection.request("POST", url.path, body=iter([body[:10_000], body[10_000:]]),
+                                   headers={"Content-Type": "application/ocsp-request"},
+                                   encode_chunked=True)
+            assert connection.getresponse().status == 413
+        finally:
+            connection.close()
+
+
 def test_pyopenssl_store_with_crl_checking_agrees(served):
     crl = crypto.CRL.from_cryptography(_fetch_crl(served)) if hasattr(crypto, "CRL") else None
     root = x509.load_pem_x509_certificate((served["root"] / "root.pem").read_bytes())

@@ -53,9 +53,13 @@ import enum
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["LISTEN_BACKLOG", "ConnectionGuard", "Phase", "ServeLimits", "fit_to_descriptors"]
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+__all__ = ["LISTEN_BACKLOG", "ConnectionGuard", "Phase", "ServeLimits", "fit_to_descriptors",
+           "read_capped"]
 
 log = logging.getLogger("kpki.serve")
 
@@ -247,3 +251,17 @@ def fit_to_descriptors(limits: ServeLimits) -> ServeLimits:
     log.warning("serving at most %d connections, not %d: the process may open %d files",
                 fitted, limits.max_connections, soft)
     return replace(limits, max_connections=fitted)
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is (or declares itself) longer than
+    ``limit`` bytes: a chunked body is counted as it comes and the rest is never read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            return None
+    return bytes(chunks)

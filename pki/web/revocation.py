@@ -33,6 +33,7 @@ from ..keys.castore import CAKeyStore
 from ..revocation.crl import delta_url
 from ..revocation.ocsp import OCSPResponder, load_signer
 from ..store import CARecord, PublishedCRL, Store
+from .limits import read_capped
 
 __all__ = ["CRL_TYPE", "MAX_OCSP_REQUEST_BYTES", "OCSP_RESPONSE_TYPE", "Revocation"]
 
@@ -151,20 +152,8 @@ class Revocation:
 
         def post_handler(label: str) -> Callable[[Request], Awaitable[Response]]:
             async def ocsp_post(request: Request) -> Response:
-                declared = request.headers.get("content-length")
-                if declared is not None and (not declared.isdigit()
-                                             or int(declared) > MAX_OCSP_REQUEST_BYTES):
-                    return _too_large()
-                if declared is not None:
-                    body = await request.body()
-                else:  # chunked: count as it comes
-                    chunks = bytearray()
-                    async for chunk in request.stream():
-                        chunks += chunk
-                        if len(chunks) > MAX_OCSP_REQUEST_BYTES:
-                            return _too_large()
-                    body = bytes(chunks)
-                if len(body) > MAX_OCSP_REQUEST_BYTES:
+                body = await read_capped(request, MAX_OCSP_REQUEST_BYTES)
+                if body is None:
                     return _too_large()
                 return await answer(label, body)
 

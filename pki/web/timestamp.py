@@ -18,25 +18,13 @@ from ..store import Store
 from ..timestamp.authority import TimeStampAuthority
 from ..timestamp.management import current_tsa, tsa_certificate
 from ..timestamp.protocol import RESPONSE_TYPE
+from .limits import read_capped
 
 __all__ = ["MAX_TSA_REQUEST_BYTES", "TimeStamping"]
 
 MAX_TSA_REQUEST_BYTES = 16 * 1024
 
 Run = Callable[[Callable[[bytes], bytes], bytes], Awaitable[bytes]]
-
-
-async def read_capped(request: Request, limit: int) -> bytes | None:
-    """The request body, or None if it is (or declares itself) longer than ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            return None
-    return bytes(chunks)
 
 
 class TimeStamping:

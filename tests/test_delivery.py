@@ -100,6 +100,12 @@ def crash_runner():
     runner.close()
 
 
+def _crash_issue(home: Path, out: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
+    """``kpki issue joint`` into ``out`` for a crash run in ``home``: its argv and env."""
+    return (["issue", "joint", "--name", "홍길동", "--rrn", RRN, *extra, "--out", str(out)],
+            {"KPKI_HOME": str(home), "KPKI_KEY_PASSWORD": PASSWORD})
+
+
 # (point, kills): before the commit, after it, between two file renames, after the folder
 # rename before the delivery is marked. Every issuance writes four files (--with-km).
 ISSUANCE_FAULTS = [("delivery.staged", 25), ("delivery.committed", 25),
@@ -108,8 +114,7 @@ ISSUANCE_FAULTS = [("delivery.staged", 25), ("delivery.committed", 25),
 
 def test_no_certificate_outside_the_store_after_100_kills(crash_home, crash_runner, tmp_path):
     out = tmp_path / "out"
-    env = {"KPKI_HOME": str(crash_home), "KPKI_KEY_PASSWORD": PASSWORD}
-    argv = ["issue", "joint", "--name", "홍길동", "--rrn", RRN, "--with-km", "--out", str(out)]
+    argv, env = _crash_issue(crash_home, out, "--with-km")
     kills = 0
     for point, count in ISSUANCE_FAULTS:
         for _ in range(count):
@@ -148,8 +153,7 @@ def test_no_certificate_outside_the_store_after_100_kills(crash_home, crash_runn
 def test_an_uncommitted_leftover_goes_with_the_next_issuance(crash_home, crash_runner,
                                                               tmp_path):
     out = tmp_path / "out"
-    env = {"KPKI_HOME": str(crash_home), "KPKI_KEY_PASSWORD": PASSWORD}
-    argv = ["issue", "joint", "--name", "홍길동", "--rrn", RRN, "--out", str(out)]
+    argv, env = _crash_issue(crash_home, out)
     assert crash_runner.run(argv, fault="delivery.staged", env=env).killed
     (leftover,) = _leftovers(out)
     assert sorted(p.name for p in leftover.iterdir()) == ["signCert.der.tmp",
@@ -162,8 +166,7 @@ def test_an_uncommitted_leftover_goes_with_the_next_issuance(crash_home, crash_r
 def test_a_certificate_whose_files_are_lost_is_reported_undelivered(crash_home, crash_runner,
                                                                     tmp_path):
     out = tmp_path / "out"
-    env = {"KPKI_HOME": str(crash_home), "KPKI_KEY_PASSWORD": PASSWORD}
-    argv = ["issue", "joint", "--name", "홍길동", "--rrn", RRN, "--out", str(out)]
+    argv, env = _crash_issue(crash_home, out)
     assert crash_runner.run(argv, fault="delivery.committed", env=env).killed
     (staging,) = _leftovers(out)
     shutil.rmtree(staging)  # say the staged files were lost with the disk
@@ -185,8 +188,7 @@ def test_a_certificate_whose_files_are_lost_is_reported_undelivered(crash_home, 
 
 def test_a_committed_delivery_is_finished_by_cert_deliver(crash_home, crash_runner, tmp_path):
     out = tmp_path / "out"
-    env = {"KPKI_HOME": str(crash_home), "KPKI_KEY_PASSWORD": PASSWORD}
-    argv = ["issue", "joint", "--name", "홍길동", "--rrn", RRN, "--out", str(out)]
+    argv, env = _crash_issue(crash_home, out)
     assert crash_runner.run(argv, fault="delivery.committed", env=env).killed
     runner = CliRunner()
     listed = runner.invoke(cli, ["--home", str(crash_home), "cert", "list", "--undelivered",

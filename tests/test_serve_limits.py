@@ -472,3 +472,17 @@ def test_the_protocol_reports_what_each_connection_waits_for():
     assert asyncio.run(scenario()) == [
         Phase.HEADERS, Phase.HEADERS, Phase.BODY, Phase.BUSY, Phase.BODY, Phase.BUSY,
         Phase.IDLE, Phase.HEADERS]
+
+
+def test_serving_in_a_thread_has_the_limits_of_kpki_serve():
+    """TestPKI.serve and the pytest plugin serve through pki.web.serve_in_thread: the same
+    guarded server as kpki serve, so a client that never finishes its headers is closed."""
+    from starlette.applications import Starlette
+
+    from pki.web import serve_in_thread
+
+    limits = ServeLimits(header_timeout=0.5, body_timeout=0.5, idle_timeout=0.5)
+    with serve_in_thread(Starlette(), limits=limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert _wait_closed([_connect(port)]) == []
+

@@ -1,4 +1,8 @@
-"""The web app under uvicorn in a thread of this process (tests, demos, :class:`TestPKI`)."""
+"""The web app under uvicorn in a thread of this process (tests, demos, :class:`TestPKI`).
+
+It is the server ``kpki serve`` runs (:func:`pki.web.guarded_http.make_server`), with the
+same limits on slow and greedy clients (:class:`pki.web.limits.ServeLimits`), so what a test
+sees through it is what a client of ``kpki serve`` gets."""
 
 from __future__ import annotations
 
@@ -9,24 +13,26 @@ from collections.abc import Iterator
 
 from starlette.types import ASGIApp
 
+from .limits import LISTEN_BACKLOG, ServeLimits
+
 __all__ = ["serve_in_thread"]
 
 
 @contextlib.contextmanager
 def serve_in_thread(app: ASGIApp, *, sock: socket.socket | None = None,
-                    host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a daemon thread until the block ends; yields the base
-    URL. ``sock`` is a socket bound already (to know the port before the app is made);
-    without it, a free port on ``host``."""
-    import uvicorn
+                    host: str = "127.0.0.1", limits: ServeLimits | None = None
+                    ) -> Iterator[str]:
+    """Serve ``app`` in a daemon thread until the block ends; yields the base URL. ``sock``
+    is a socket bound already (to know the port before the app is made); without it, a free
+    port on ``host``. ``limits``: those of ``kpki serve`` by default."""
+    from .guarded_http import make_server
 
     own = sock is None
     if sock is None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind((host, 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on"))
+    sock.listen(LISTEN_BACKLOG)
+    server = make_server(app, limits or ServeLimits())
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="kpki-web")
     thread.start()

@@ -278,14 +278,8 @@ class NPKIDelivery:
         folder = npki.folder_for(self.base, issued.certificate)
         if folder.exists() and not self.replace:
             raise FolderExistsError(str(folder))
-        make_dirs(folder.parent, mode=PRIVATE_DIR_MODE)
         staging = folder.parent / f"{STAGING_PREFIX}{_store_tag(store)}-{secrets.token_hex(8)}"
-        try:
-            staging.mkdir(mode=PRIVATE_DIR_MODE)
-            os.chmod(staging, PRIVATE_DIR_MODE)
-        except OSError as exc:
-            raise OutputError(f"cannot create {staging}: {exc.strerror}",
-                              path=str(staging)) from None
+        make_dirs(staging, mode=PRIVATE_DIR_MODE)
         self._staged = staged = _Staged(
             folder, staging, issued.certificate.public_bytes(serialization.Encoding.DER))
         try:

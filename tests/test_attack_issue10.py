@@ -26,7 +26,7 @@ from pki.errors import (
     RequestRefusedError,
 )
 
-from .test_cloud import PIN, RRN
+from .cloud_helpers import PIN, RRN, Api, _issue, add_institution, sent_code, serve_cloud
 
 WRONG = "246801"
 PHONE_BUDGET = 10  # wrong codes per phone and institution a day
@@ -41,8 +41,7 @@ def factory(home, monkeypatch):
 
 
 def _code(cloud, phone: str, institution) -> str:
-    text = cloud.messages(institution, phone)[-1].text
-    return re.search(r"code (\d\d)", text).group(1)
+    return sent_code(cloud, institution, phone)
 
 
 def _victim(cloud):
@@ -189,7 +188,6 @@ def test_revoking_with_a_hold_or_remove_reason_is_a_400_not_a_500(factory, reaso
 def test_the_api_answers_a_hold_reason_with_json(tmp_path, key_pool):
     from pki.home import Home
 
-    from .test_cloud import Api, _issue, add_institution, serve_cloud
 
     path = tmp_path / "home"
     Home.create(path, passphrase=None, key_generator=key_pool).close()

@@ -13,7 +13,7 @@ import pytest
 
 from pki.home import Home
 
-from .test_cloud import BIRTH, PIN, RRN, Api, _issue, add_institution, serve_cloud
+from .cloud_helpers import BIRTH, PIN, RRN, Api, _issue, _user, add_institution, serve_cloud
 
 MIB = 1024 * 1024
 
@@ -25,9 +25,7 @@ def world(tmp_path_factory, key_pool):
     key = add_institution(path, "bank")
     with serve_cloud(path, key_pool=key_pool) as url:
         api = Api(url, key)
-        from .test_cloud_isolation import _confirmed
-
-        user = _confirmed(api, "01012340000")
+        user = _user(api, "01012340000")
         yield {"url": url, "key": key, "api": api, "user": user, "serial": _issue(api, user)}
 
 
@@ -191,10 +189,8 @@ def test_a_declared_length_over_the_limit_is_refused_unread(world):
 def test_a_refused_devices_request_changes_nothing(world, devices, body, code):
     """One request, one unit of work: a device refused (malformed, or one too many)
     leaves the designated-only switch as it was (it used to be turned on first)."""
-    from .test_cloud_isolation import _confirmed
-
     api = world["api"]
-    user = _confirmed(api, f"0109{len(body['add']) + devices:07d}")
+    user = _user(api, f"0109{len(body['add']) + devices:07d}")
     path = f"/cloud/v1/users/{user}/devices"
     for n in range(devices):
         assert api("POST", path, {"add": f"phone-{n}"})[0] == 200

@@ -5,13 +5,11 @@ unless asked for and shows an institution only the messages it caused (item 3)."
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from pki.home import Home
 
-from .test_cloud import (
+from .cloud_helpers import (
     BIRTH,
     PIN,
     RRN,
@@ -20,6 +18,7 @@ from .test_cloud import (
     _sign,
     _start,
     _stop,
+    _user,
     add_institution,
     serve_cloud,
     vault_records,
@@ -39,22 +38,11 @@ def world(tmp_path_factory, key_pool):
         yield {"url": url, "path": path, **{n: Api(url, k) for n, k in keys.items()}}
 
 
-def _confirmed(api: Api, phone: str, name: str = "홍길동") -> str:
-    status, body = api("POST", "/cloud/v1/users", {"name": name, "phone": phone,
-                                                   "birth_date": BIRTH})
-    assert status == 201, body
-    user = body["user_id"]
-    _, messages = api("GET", f"/cloud/v1/test/messages?phone={phone}")
-    code = re.search(r"code (\d\d)", messages["messages"][-1]["text"]).group(1)
-    assert api("POST", f"/cloud/v1/users/{user}/confirm", {"code": code})[0] == 200
-    return user
-
-
 @pytest.fixture
 def victim(world, request):
     """A user of the bank with a cloud certificate: (user id, serial)."""
     phone = f"010{abs(hash(request.node.name)) % 10**8:08d}"
-    user = _confirmed(world["bank"], phone)
+    user = _user(world["bank"], phone)
     return user, _issue(world["bank"], user), phone
 
 
@@ -133,10 +121,10 @@ def test_registration_at_another_institution_needs_the_users_phone_and_pin(world
     card = world["card"]
     assert card("POST", f"/cloud/v1/certificates/{serial}/registrations",
                 {"pin": PIN})[0] == 404  # no relation to the user yet
-    someone_else = _confirmed(card, "01055500000")  # a confirmed user, but not this person
+    someone_else = _user(card, "01055500000")  # a confirmed user, but not this person
     assert card("POST", f"/cloud/v1/certificates/{serial}/registrations",
                 {"pin": PIN, "user": someone_else})[0] == 404
-    same_person = _confirmed(card, phone)
+    same_person = _user(card, phone)
     status, body = card("POST", f"/cloud/v1/certificates/{serial}/registrations",
                         {"pin": WRONG, "user": same_person})
     assert (status, body["error"]["code"]) == (401, "wrong_pin")

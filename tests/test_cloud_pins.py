@@ -8,7 +8,6 @@ charges it. The fifth wrong confirmation code is the last one ever checked.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 
 import pytest
@@ -27,7 +26,7 @@ from pki.errors import (
 from pki.home import Home
 from pki.store import AuditAction, open_store, sqlite_url
 
-from .test_cloud import (
+from .cloud_helpers import (
     PIN,
     RRN,
     Api,
@@ -37,7 +36,9 @@ from .test_cloud import (
     _stop,
     _user,
     add_institution,
+    confirmed,
     expect_crash,
+    sent_code,
     vault_records,
 )
 
@@ -54,10 +55,7 @@ def factory(home, monkeypatch):
 
 def _issued(factory, phone="01012345678"):
     cloud = factory()
-    bank = cloud.authenticate(cloud.add_institution(f"bank-{phone}"))
-    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.messages(bank, phone)[-1].text
-    cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
+    bank, user = confirmed(cloud, phone)
     return cloud, bank, user, cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN).serial
 
 
@@ -128,7 +126,7 @@ def test_a_hundred_parallel_code_guesses_check_exactly_five(factory):
     bank = cloud.authenticate(cloud.add_institution("bank"))
     user = cloud.register_user(bank, name="홍길동", phone="01012345678",
                                birth_date="1990-05-17")
-    code = re.search(r"code (\d\d)", cloud.messages(bank, "01012345678")[-1].text).group(1)
+    code = sent_code(cloud, bank, "01012345678")
     wrong = f"{(int(code) + 1) % 100:02d}"
     results = _in_parallel(factory, 100, lambda i, c: c.confirm(bank, user, wrong))
     assert all(isinstance(r, RequestRefusedError) for r in results)
@@ -139,9 +137,9 @@ def test_a_hundred_parallel_code_guesses_check_exactly_five(factory):
         cloud.confirm(bank, user, code)
 
 
-def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
-    """kpki serve is killed five times in the middle of a right-PIN signature (after the
-    KDF, before the result is recorded); the certificate is neither charged nor blocked."""
+def _served_certificate(tmp_path, key_pool):
+    """A home whose bank issued a cloud certificate through kpki serve, now stopped:
+    (home path, the bank's API key, the serial)."""
     path = tmp_path / "home"
     Home.create(path, passphrase=None, key_generator=key_pool).close()
     key = add_institution(path, "bank")
@@ -151,6 +149,13 @@ def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
         serial = _issue(api, _user(api))
     finally:
         _stop(proc)
+    return path, key, serial
+
+
+def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
+    """kpki serve is killed five times in the middle of a right-PIN signature (after the
+    KDF, before the result is recorded); the certificate is neither charged nor blocked."""
+    path, key, serial = _served_certificate(tmp_path, key_pool)
     for _ in range(MAX_ATTEMPTS + 1):
         proc, url = _start(path, env={"KPKI_FAULT": "cloud.pin.verified"})
         expect_crash(proc, lambda u=url: _sign(Api(u, key), serial))
@@ -171,15 +176,7 @@ def test_crashes_during_right_pin_signing_never_lock(tmp_path, key_pool):
 def test_crashes_during_wrong_pin_checks_charge_nothing_unverified(tmp_path, key_pool):
     """Killed while a wrong PIN is being checked (before the verdict is recorded), the
     attempt is not charged: only a recorded, verified failure counts."""
-    path = tmp_path / "home"
-    Home.create(path, passphrase=None, key_generator=key_pool).close()
-    key = add_institution(path, "bank")
-    proc, url = _start(path)
-    try:
-        api = Api(url, key)
-        serial = _issue(api, _user(api))
-    finally:
-        _stop(proc)
+    path, key, serial = _served_certificate(tmp_path, key_pool)
     for _ in range(MAX_ATTEMPTS + 1):
         proc, url = _start(path, env={"KPKI_FAULT": "cloud.pin.reserved"})
         expect_crash(proc, lambda u=url: _sign(Api(u, key), serial, pin=WRONG))
@@ -229,7 +226,7 @@ def _spend_codes(cloud, bank, phone, count):
     takes (five a code)."""
     while count > 0:
         user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-        code = re.search(r"code (\d\d)", cloud.messages(bank, phone)[-1].text).group(1)
+        code = sent_code(cloud, bank, phone)
         for k in range(1, min(count, 5) + 1):
             with pytest.raises(WrongCodeError):
                 cloud.confirm(bank, user, f"{(int(code) + k) % 100:02d}")
@@ -246,7 +243,7 @@ def test_twenty_parallel_wrong_codes_spend_the_phone_budget_exactly(factory):
     budget = cloud.registrar.policy.phone_attempts
     _spend_codes(cloud, bank, phone, budget - 2)
     user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    code = re.search(r"code (\d\d)", cloud.messages(bank, phone)[-1].text).group(1)
+    code = sent_code(cloud, bank, phone)
     wrong = f"{(int(code) + 1) % 100:02d}"
     results = _in_parallel(factory, 20, lambda i, c: c.confirm(bank, user, wrong))
     assert sum(isinstance(r, WrongCodeError) for r in results) == 2

@@ -6,7 +6,6 @@ Issuance into the vault is one unit of work the same way."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 
 import pytest
@@ -18,7 +17,7 @@ from pki.home import Home
 from pki.profiles import FINANCIAL_PROFILES
 from pki.store import open_store, sqlite_url
 
-from .test_cloud import (
+from .cloud_helpers import (
     PIN,
     RRN,
     Api,
@@ -28,6 +27,7 @@ from .test_cloud import (
     _stop,
     _user,
     add_institution,
+    confirmed,
     expect_crash,
     vault_records,
 )
@@ -35,20 +35,12 @@ from .test_cloud import (
 FAST = KDFParams(n=2**4, r=8, p=1)
 
 
-def _confirmed(cloud, phone="01012345678", api_key=None):
-    bank = cloud.authenticate(api_key or cloud.add_institution(f"bank-{phone}"))
-    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.messages(bank, phone)[-1].text
-    cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
-    return bank, user
-
-
 def test_parallel_signatures_at_renewal_time_all_sign_with_the_new_certificate(
         home, monkeypatch):
     monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
     factory = home.cloud_factory(passphrase=None, kdf=FAST)
     cloud = factory()
-    bank, user = _confirmed(cloud)
+    bank, user = confirmed(cloud)
     issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)
     home.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=10))
     clouds = [factory() for _ in range(5)]
@@ -89,7 +81,7 @@ def due(tmp_path, key_pool):
     with Home.open(path, clock=past, key_generator=key_pool) as home:
         cloud = home.cloud_factory(passphrase=None)()
         api_key = cloud.add_institution("bank")
-        bank, user = _confirmed(cloud, api_key=api_key)
+        bank, user = confirmed(cloud, api_key=api_key)
         serial = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN).serial
     return path, api_key, format(serial, "X")
 
@@ -163,7 +155,7 @@ def test_a_failure_while_sealing_leaves_no_certificate_and_no_audit_row(home, mo
 
     monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
     cloud = home.cloud_factory(passphrase=None, kdf=FAST)()
-    bank, user = _confirmed(cloud)
+    bank, user = confirmed(cloud)
     before = [e.action for e in home.store.audit_log()]
 
     def broken(self, plaintext, *, associated):

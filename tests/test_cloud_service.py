@@ -9,8 +9,7 @@ from pki.cloud.vault import KDFParams
 from pki.errors import CloudRequestError, CodeExpiredError, NotConfirmedError
 from pki.signing.verify import CRLIndex, Verifier
 
-RRN = "9005171234566"
-PIN = "135790"
+from .cloud_helpers import PIN, RRN, confirmed
 
 
 @pytest.fixture
@@ -20,11 +19,7 @@ def cloud(home, monkeypatch, tmp_path):
 
 
 def _confirmed_user(cloud, phone="01012345678", institution="bank"):
-    bank = cloud.authenticate(cloud.add_institution(institution))
-    user = cloud.register_user(bank, name="홍길동", phone=phone, birth_date="1990-05-17")
-    text = cloud.messages(bank, phone)[-1].text
-    cloud.confirm(bank, user, re.search(r"code (\d\d)", text).group(1))
-    return bank, user
+    return confirmed(cloud, phone, institution=institution)
 
 
 def test_confirmation_code_expires(cloud):

@@ -33,7 +33,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -173,6 +173,7 @@ class _Unlocked:
     r: bytes | None
 
 
+@dataclass(frozen=True)
 class _IntoVault:
     """A :class:`pki.delivery.Delivery` that seals the issued key into the vault inside
     the issuing transaction: certificate, sealed key, registrations and audit rows commit
@@ -183,16 +184,14 @@ class _IntoVault:
     ``<step>.sealed`` (both written, not committed), ``<step>.committed`` (after the
     commit)."""
 
-    def __init__(self, sealer: Sealer, *, user_id: str, holder: RRN,
-                 institutions: Sequence[int] = (), private_key: rsa.RSAPrivateKey | None = None,
-                 renews: int | None = None, step: str) -> None:
-        self.sealer = sealer
-        self.user_id = user_id
-        self.holder = holder
-        self.institutions = institutions
-        self.private_key = private_key
-        self.renews = renews
-        self.step = step
+    sealer: Sealer
+    _: KW_ONLY
+    user_id: str
+    holder: RRN
+    step: str
+    institutions: Sequence[int] = ()
+    private_key: rsa.RSAPrivateKey | None = None
+    renews: int | None = None
 
     def stage(self, store: Store, tx: StoreTransaction, issued: IssuedCertificate, *,
               at: dt.datetime) -> None:

@@ -62,14 +62,29 @@ class Server:
 
     def stop(self) -> str:
         """Stop the server; its whole log."""
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self._reader.join(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        stop_process(self.proc, self._reader)
         while not self.lines.empty():
             self.log.append(self.lines.get())
         return "".join(self.log)
+
+
+def stop_process(proc: subprocess.Popen[str], reader: threading.Thread) -> int:
+    """Stop a process whose stderr ``reader`` reads line by line; its exit status. Never
+    waits for ever: SIGTERM, then SIGKILL after DEADLINE; the pipe is closed only once the
+    reader has seen its end (closing a pipe another thread is reading can block for ever),
+    and a pipe still open after the process died (a child holding it) fails the test."""
+    proc.terminate()
+    try:
+        status = proc.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        status = proc.wait(timeout=DEADLINE)
+    reader.join(timeout=DEADLINE)
+    if reader.is_alive():
+        pytest.fail(f"{proc.args!r} exited, yet its stderr stays open (a child holds it)")
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return status
 
 
 @contextlib.contextmanager

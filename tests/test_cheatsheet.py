@@ -36,6 +36,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from .serve_process import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
@@ -190,7 +192,8 @@ class Served:
                                      env=env, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         ready = LONG_RUNNING[tuple(argv[:2])]  # type: ignore[index]
         while True:
             try:
@@ -212,11 +215,7 @@ class Served:
         self.lines.put("")
 
     def stop(self) -> int:
-        self.proc.terminate()
-        status = self.proc.wait(timeout=30)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        return status
+        return stop_process(self.proc, self.reader)  # joins the reader before closing
 
 
 @dataclass

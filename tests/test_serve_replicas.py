@@ -26,7 +26,7 @@ from cryptography.x509 import ocsp
 
 from pki.home import Home
 
-from .serve_process import DEADLINE, serving
+from .serve_process import DEADLINE, serving, stop_process
 
 RRN = "9005171234566"
 KPKI = str(Path(sys.executable).parent / "kpki")
@@ -65,11 +65,7 @@ class Watching:
                 return int(match.group(1))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self._reader.join(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        stop_process(self.proc, self._reader)
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ from ..errors import (
     WrongPinError,
 )
 from ..store import HistoryEntry
+from ..web.limits import read_capped
 from .service import Cloud, Institution
 
 __all__ = ["MAX_BODY_BYTES", "cloud_routes", "error_response"]
@@ -192,21 +193,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None as soon as it passes :data:`MAX_BODY_BYTES` (the rest is never
-    read)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        return None
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _serial(text: str) -> int:
     if not 1 <= len(text) <= 40:
         raise CloudRequestError("the serial is 1-40 hex digits", field="serial")
@@ -242,7 +228,7 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
                     pool, lambda: cloud().authenticate(api_key))
                 body: Any = _Empty()
                 if request.method == "POST":
-                    raw = await _read_body(request)
+                    raw = await read_capped(request, MAX_BODY_BYTES)
                     if raw is None:
                         return _too_large()
                     body = decoder.decode(raw.strip() or b"{}")

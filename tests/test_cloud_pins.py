@@ -66,7 +66,7 @@ def _in_parallel(factory, count, call):
     results: list[object] = [None] * count
 
     def run(i: int) -> None:
-        barrier.wait()
+        barrier.wait(timeout=120)
         try:
             results[i] = call(i, clouds[i])
         except RequestRefusedError as exc:
@@ -76,7 +76,8 @@ def _in_parallel(factory, count, call):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "a parallel call never finished"
     return results
 
 

@@ -48,7 +48,7 @@ def test_parallel_signatures_at_renewal_time_all_sign_with_the_new_certificate(
     results: list[object] = [None] * len(clouds)
 
     def run(i: int) -> None:
-        barrier.wait()
+        barrier.wait(timeout=120)
         try:
             results[i] = clouds[i].sign(bank, issued.serial, pin=PIN, content=b"x",
                                         purpose="02")
@@ -59,7 +59,8 @@ def test_parallel_signatures_at_renewal_time_all_sign_with_the_new_certificate(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "a parallel call never finished"
     assert all(isinstance(r, CloudSignature) for r in results), results
     serials = {r.serial for r in results}
     assert len(serials) == 1 and issued.serial not in serials

@@ -20,7 +20,7 @@ _WORKER = r"""
 import itertools, json, os, signal, sys
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pki.keys import generate
-from cli.main import main
+from pki.cli.main import main
 
 _pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
                          for _ in range(4)])

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from cli.main import cli
 from pki import lifecycle
+from pki.cli.main import cli
 from pki.rrn import synthetic_rrn
 from pki.store import AuditAction
 

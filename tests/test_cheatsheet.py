@@ -188,7 +188,7 @@ class Served:
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.argv = argv
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli", *argv[1:]], cwd=cwd,
+        self.proc = subprocess.Popen([sys.executable, "-m", "pki.cli", *argv[1:]], cwd=cwd,
                                      env=env, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
@@ -459,7 +459,7 @@ def _long_running(session: Session, argv: list[str]) -> None:
 
 
 def _run(session: Session, argv: list[str]) -> str:
-    from cli.main import cli
+    from pki.cli.main import cli
 
     if argv[:2] == ["kpki", "init"]:
         if session.seen_init:  # each init after the first in a folder of its own

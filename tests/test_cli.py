@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from cli.main import cli
+from pki.cli.main import cli
 from pki.home import Home
 from pki.keys import npki
 from pki.rrn import synthetic_rrn
@@ -356,11 +356,6 @@ def test_installed_kpki_runs_end_to_end(tmp_path):
                           str(tmp_path / "out")], env=env, capture_output=True, text=True)
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
-
-
-def test_python_dash_m_cli_works():
-    done = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "kpki" in done.stdout
 
 
 def test_library_does_not_import_click():

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
-from cli.main import cli
+from pki.cli.main import cli
 from pki.clock import FixedClock
 from pki.errors import WrongPasswordError
 from pki.keys import npki, pkcs12

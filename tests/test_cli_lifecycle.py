@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from cli.main import cli
+from pki.cli.main import cli
 from pki.home import Home
 from pki.keys import npki
 from tests.test_cli import assert_one_line_error

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from cli.main import cli
 from pki import lifecycle
+from pki.cli.main import cli
 from pki.errors import ClockBehindError
 from pki.revocation.crl import issue_crl
 from pki.store.sqlite import SQLiteStore, create_at_version

@@ -82,7 +82,7 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
     """The CLI client end to end, through CliRunner, against the ASGI app in-process."""
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
     from pki.cloud.api import cloud_routes
     from pki.web import WebState, create_app, serve_in_thread
 
@@ -135,7 +135,7 @@ def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_pat
     from click.testing import CliRunner
     from cryptography.hazmat.primitives import serialization
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     bank, user = _confirmed_user(cloud)
     issued = cloud.issue(bank, user, rrn=RRN, pin=PIN, pin_confirm=PIN)

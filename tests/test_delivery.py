@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
 from pki import delivery as delivery_module
+from pki.cli.main import cli
 from pki.delivery import NPKIDelivery, recover_deliveries, undelivered
 from pki.errors import FolderExistsError, InvalidNameError, StoreError
 from pki.home import Home

@@ -237,7 +237,7 @@ def test_completion_is_documented_for_bash_zsh_and_fish() -> None:
 def test_the_documented_completion_script_is_produced(shell: str, marker: str) -> None:
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     assert shell in _completion_lines()
     result = CliRunner().invoke(cli, [], prog_name="kpki",
@@ -252,7 +252,7 @@ def test_the_documented_completion_script_is_produced(shell: str, marker: str) -
 def test_completion_offers_commands_and_options(words: str, cword: str, offered: str) -> None:
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     result = CliRunner().invoke(cli, [], prog_name="kpki", env={
         "_KPKI_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword})
@@ -262,7 +262,7 @@ def test_completion_offers_commands_and_options(words: str, cword: str, offered:
 
 def test_completion_script_from_the_installed_program() -> None:
     env = {**os.environ, "_KPKI_COMPLETE": "bash_source", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "cli"], env=env, cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "pki.cli"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "_kpki_completion" in result.stdout

@@ -310,7 +310,7 @@ def test_ca_certificates_take_serial_bits_and_draw_again_on_collision(make_home)
 def test_cli_serial_bits(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     runner = CliRunner()
     home = tmp_path / "h"

@@ -181,7 +181,7 @@ def test_cli_refuses_names_whose_folder_windows_refuses(name, shown, home, tmp_p
                                                         monkeypatch):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
     from pki.rrn import synthetic_rrn
 
     path = str(home.path)

@@ -171,7 +171,7 @@ def test_random_rrns_can_give_every_number_of_a_day_and_no_more():
 def _kpki(*args):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     return CliRunner().invoke(cli, list(args))
 

@@ -333,7 +333,7 @@ def test_mutated_signatures_give_a_result_or_cannot_evaluate(pki_env, data):
 def test_kpki_sign_and_verify_cli(pki_env, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
     from pki.keys.folder import write_npki_folder
 
     password = "Test-pass-1234!"
@@ -369,7 +369,7 @@ def test_kpki_sign_and_verify_cli(pki_env, tmp_path, monkeypatch):
 def test_demo_egov_tells_the_whole_story(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from pki.cli.main import cli
 
     result = CliRunner().invoke(cli, ["demo", "egov", "--home", str(tmp_path / "egov")],
                                 catch_exceptions=False)

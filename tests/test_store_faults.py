@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
 from pki import lifecycle
+from pki.cli.main import cli
 from pki.errors import DiskFullError, ReadOnlyStoreError
 from pki.store import CertStatus
 from pki.store.sqlite import SQLiteStore

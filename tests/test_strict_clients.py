@@ -34,8 +34,8 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cli.main import cli
 from pki import lifecycle
+from pki.cli.main import cli
 from pki.home import Home
 from pki.revocation.crl import delta_url, publish_path
 from pki.store import OCSPSignerRecord

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.main import cli
 from pki import lifecycle, oids
+from pki.cli.main import cli
 from pki.clock import FixedClock
 from pki.errors import TimestampError
 from pki.home import Home

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cli.main import cli
 from pki import lifecycle
+from pki.cli.main import cli
 from pki.keys import npki
 from pki.signing import KeySigner, sign
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pki import lifecycle
-from pki.delivery import NPKIDelivery, UndeliveredCertificate, recover_deliveries, undelivered
+from pki.delivery import UndeliveredCertificate
 from pki.errors import CertificateNotFoundError
-from pki.fsutil import check_writable_dir
 from pki.keys.password import check_password
 from pki.profiles import PROFILES
-from pki.rrn import RRN
 from pki.store import CertificateRecord, CertStatus
+from pki.usecases.issuing import (
+    FollowUpOrder,
+    finish_deliveries,
+    reissue_into_folder,
+    renew_into_folder,
+    undelivered_certificates,
+)
 from pki.vid import decode_identify_data
 
 from .context import Context
@@ -130,7 +136,8 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
         if undelivered_only:
             if status or profile or name:
                 raise click.UsageError("--undelivered goes only with --ca")
-            _list_undelivered(undelivered(home.store, ca=ca_label), now, as_json=as_json)
+            _list_undelivered(undelivered_certificates(home, ca=ca_label), now,
+                              as_json=as_json)
             return
         stored = None if status in (None, "expired") else CertStatus(status)
         records = home.store.list_certificates(ca=ca_label, status=stored, profile=profile,
@@ -252,19 +259,17 @@ def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str 
                as_json: bool, renew: bool) -> None:
     from .issue import delivery_errors, report
 
-    number = parse_serial(serial)
-    RRN.parse(rrn)
-    check_writable_dir(out)
+    order = FollowUpOrder(serial=parse_serial(serial), rrn=rrn, out=out, ca=ca_label,
+                          replace=force)
+    order.check()
     password = check_password(key_password(password_file))
     with obj.open_home() as home:
-        record = lifecycle.find_certificate(home.store, number, ca=ca_label)
+        order.ca_label(home)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-        authority = home.authority(record.ca, passphrase=passphrase)
-        delivery = NPKIDelivery(out, password=password, replace=force)
-        operation = authority.renew if renew else authority.reissue
+        operation = renew_into_folder if renew else reissue_into_folder
         with delivery_errors():
-            issued = operation(number, rrn=rrn, deliver=delivery)
-    report(issued, delivery.files, as_json=as_json)
+            done = operation(home, order, password=password, passphrase=passphrase)
+    report(done, as_json=as_json)
 
 
 @cert.command()
@@ -283,7 +288,7 @@ def deliver(obj: Context, bases: tuple[Path, ...], as_json: bool) -> None:
     """
     with obj.open_home() as home:
         now = home.clock.now()
-        done = recover_deliveries(home.store, at=now, bases=bases)
+        done = finish_deliveries(home, bases=bases)
         if as_json:
             emit_json({"delivered": [{"serial": serial_hex(r.serial), "ca": r.ca,
                                       "folder": r.folder} for r in done.delivered],
@@ -302,7 +307,7 @@ def deliver(obj: Context, bases: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _follow_up_options(f: Any) -> Any:
-    for decorator in reversed([
+    decorators: list[Callable[[Any], Any]] = [
         click.argument("serial"),
         click.option("--rrn", required=True,
                      help="The holder's resident number (the store keeps none; the new "
@@ -315,7 +320,8 @@ def _follow_up_options(f: Any) -> Any:
         passphrase_file_option,
         json_option,
         click.pass_obj,
-    ]):
+    ]
+    for decorator in reversed(decorators):
         f = decorator(f)
     return f
 

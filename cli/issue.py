@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pki.authority import IssuedCertificate, check_subscriber_names
-from pki.delivery import NPKIDelivery
+from pki.authority import IssuedCertificate
 from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
 from pki.errors import DeliveryError, FolderExistsError
-from pki.fsutil import check_writable_dir
 from pki.keys.npki import NPKIFiles
 from pki.keys.password import check_password
-from pki.names import check_holder_name
 from pki.profiles import FinancialKind, JointPolicy
-from pki.rrn import RRN
+from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 
 from .context import Context
 from .output import emit_json, iso, json_option, serial_hex
@@ -87,37 +84,25 @@ def delivery_errors() -> Iterator[None]:
             f"certificate with 'kpki cert revoke {exc.serial:X}'") from None
 
 
-def _run(obj: Context, *, kind: str, option: str, name: str, rrn: str, ra: str, alias: str,
-         ca_label: str | None, csr: Path | None, out: Path, force: bool,
+def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str, rrn: str, ra: str,
+         alias: str, ca_label: str | None, csr: Path | None, out: Path, force: bool,
          serial_bits: int | None, password_file: Path | None, passphrase_file: Path | None,
          as_json: bool, with_km: bool = False) -> None:
     if with_km and csr:
         raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
+    order = IssueOrder(name=name, rrn=rrn, out=out, profile=profile, ra=ra, alias=alias,
+                       ca=ca_label, csr=csr.read_bytes() if csr else None, with_km=with_km,
+                       replace=force, serial_bits=serial_bits)
     # Refuse bad input before asking for any secret.
-    RRN.parse(rrn)
-    check_holder_name(name)
-    check_writable_dir(out)
+    order.check()
     with obj.open_home() as home:
-        label = ca_label or home.default_ca_label()
-        record = home.store.get_ca(label)
-        if not record.is_root:  # (a root is refused below, by home.authority)
-            check_subscriber_names(record.style, name=name, alias=alias, ra=ra)
-        password = None if csr else check_password(key_password(password_file))
+        order.ca_label(home)
+        password = (check_password(key_password(password_file)) if order.needs_password
+                    else None)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-        authority = home.authority(label, passphrase=passphrase)
-        csr_bytes = csr.read_bytes() if csr else None
-        delivery = NPKIDelivery(out, password=password, replace=force)
         with delivery_errors():
-            if kind == "joint":
-                issued = authority.issue_joint(name=name, rrn=rrn, ra=ra, alias=alias,
-                                               policy=JointPolicy(option), csr=csr_bytes,
-                                               with_km=with_km, deliver=delivery,
-                                               serial_bits=serial_bits)
-            else:
-                issued = authority.issue_financial(name=name, rrn=rrn, ra=ra, alias=alias,
-                                                   kind=FinancialKind(option), csr=csr_bytes,
-                                                   deliver=delivery, serial_bits=serial_bits)
-    report(issued, delivery.files, as_json=as_json)
+            done = issue_into_folder(home, order, password=password, passphrase=passphrase)
+    report(done, as_json=as_json)
 
 
 def _files_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:
@@ -133,7 +118,7 @@ def _files_json(issued: IssuedCertificate, files: NPKIFiles) -> dict[str, Any]:
     }
 
 
-def issued_json(issued: IssuedCertificate, written: list[NPKIFiles]) -> dict[str, Any]:
+def issued_json(issued: IssuedCertificate, written: Sequence[NPKIFiles]) -> dict[str, Any]:
     info = {
         **_files_json(issued, written[0]),
         "ca": issued.ca,
@@ -145,8 +130,9 @@ def issued_json(issued: IssuedCertificate, written: list[NPKIFiles]) -> dict[str
     return info
 
 
-def report(issued: IssuedCertificate, written: list[NPKIFiles], *, as_json: bool) -> None:
-    info = issued_json(issued, written)
+def report(done: IssuedIntoFolder, *, as_json: bool) -> None:
+    issued = done.issued
+    info = issued_json(issued, done.files)
     if as_json:
         emit_json(info)
         return
@@ -169,9 +155,9 @@ def report(issued: IssuedCertificate, written: list[NPKIFiles], *, as_json: bool
 @click.option("--with-km", is_flag=True,
               help="Also issue the key-management pair (kmCert.der + kmPri.key).")
 @click.pass_obj
-def joint(obj: Context, policy: str, **kw: Any) -> None:
+def joint(obj: Context, /, policy: str, **kw: Any) -> None:
     """Issue a joint certificate (공동인증서, 1 year) into an NPKI folder."""
-    _run(obj, kind="joint", option=policy, **kw)
+    _run(obj, profile=JointPolicy(policy), **kw)
 
 
 @issue.command()
@@ -179,6 +165,6 @@ def joint(obj: Context, policy: str, **kw: Any) -> None:
 @click.option("--kind", type=click.Choice([k.value for k in FinancialKind]), default="personal",
               show_default=True, help="Personal or business financial certificate.")
 @click.pass_obj
-def financial(obj: Context, kind: str, **kw: Any) -> None:
+def financial(obj: Context, /, kind: str, **kw: Any) -> None:
     """Issue a financial certificate (금융인증서, 3 years)."""
-    _run(obj, kind="financial", option=kind, **kw)
+    _run(obj, profile=FinancialKind(kind), **kw)

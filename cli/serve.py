@@ -133,8 +133,8 @@ def _cloud_routes(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,
                   test_channel: bool) -> list[Route]:
     """The cloud API's routes; none when ``cloud_ca`` is not given and no CA of the home
     issues financial certificates. A CA that cannot is refused here, at start-up."""
-    from pki.cloud.api import cloud_routes
     from pki.errors import NotFoundError, ProfileError, VaultError
+    from pki.web.cloud import cloud_routes
 
     label = cloud_ca or home.cloud_ca_label()
     if label is None:

@@ -129,8 +129,8 @@ FAST_KDF = KDFParams(n=2**4, r=8, p=1)  # tests only: the real cost is ~0.1 s a 
 def serve_cloud(home_path: Path, *, key_pool=None, kdf: KDFParams | None = FAST_KDF,
                 test_channel: bool = True):
     """The cloud over real HTTP in this process (uvicorn in a thread); yields its URL."""
-    from pki.cloud.api import cloud_routes
     from pki.web import WebState, create_app, serve_in_thread
+    from pki.web.cloud import cloud_routes
 
     home = Home.open(home_path, key_generator=key_pool) if key_pool else Home.open(home_path)
     factory = home.cloud_factory(passphrase=None, kdf=kdf)

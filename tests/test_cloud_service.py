@@ -83,8 +83,8 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from pki.cli.main import cli
-    from pki.cloud.api import cloud_routes
     from pki.web import WebState, create_app, serve_in_thread
+    from pki.web.cloud import cloud_routes
 
     api_key = cloud.add_institution("cli-bank")
     app = create_app(WebState.of_home(home, poll_seconds=3600), extra_routes=cloud_routes(
@@ -164,3 +164,22 @@ def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_pat
     assert vid("--r-file", str(r_file)) == "failed"
     monkeypatch.setenv("KPKI_VID_R", signed.r.hex())
     assert vid() == "passed"
+
+
+def test_the_cloud_domain_knows_nothing_of_http():
+    """HTTP lives in the web layer (pki.web.cloud): the cloud's modules import no web
+    framework and name no HTTP status."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pki.cloud
+
+    probe = ("import sys, pki.cloud.service, pki.cloud.pin, pki.cloud.vault, pki.cloud.boot; "
+             "print(sorted(m for m in ('starlette', 'msgspec', 'uvicorn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+    for module in Path(pki.cloud.__file__).parent.glob("*.py"):
+        text = module.read_text()
+        assert "status_code" not in text and "Response" not in text, module.name

@@ -1,4 +1,4 @@
-"""The cloud's operations, independent of HTTP (``pki.cloud.api`` puts them on the wire).
+"""The cloud's operations, independent of HTTP (``pki.web.cloud`` puts them on the wire).
 
 Every operation is called on behalf of an institution authenticated by its API key.
 Refusals are :class:`pki.errors.RequestRefusedError` subclasses carrying their data and a

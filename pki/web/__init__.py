@@ -3,7 +3,7 @@
 Parts: CRLs and OCSP (:mod:`.revocation`), time stamps (:mod:`.timestamp`), the CPS pages
 (:mod:`.cps`), limits on slow and greedy clients under uvicorn (:mod:`.limits`,
 :mod:`.guarded_http`), uvicorn in a thread (:mod:`.thread`). The cloud API
-(:mod:`pki.cloud.api`) is mounted beside them. Nothing here writes CRLs, OCSP signers or the
+(:mod:`.cloud`) is mounted beside them. Nothing here writes CRLs, OCSP signers or the
 TSA: the publisher does (:mod:`pki.publisher`).
 """
 

@@ -3,7 +3,7 @@
 Routes: each CA's CRLs and OCSP responder (:mod:`pki.web.revocation`), the home's
 time-stamping authority at ``<base URL>/tsa`` (:mod:`pki.web.timestamp`), a page at each
 CA's CPS URL (:mod:`pki.web.cps`), and whatever routes are mounted beside them (the cloud
-API, :func:`pki.cloud.api.cloud_routes`), before a catch-all 404.
+API, :func:`pki.web.cloud.cloud_routes`), before a catch-all 404.
 
 The app only reads: CRLs, OCSP signers and the TSA are made by the publisher
 (:mod:`pki.publisher`), which ``kpki serve`` runs beside the app unless ``--no-publish``

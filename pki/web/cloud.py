@@ -39,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..cloud.service import Cloud, Institution
 from ..errors import (
     AlreadyRevokedError,
     CertificateExpiredError,
@@ -61,8 +62,7 @@ from ..errors import (
     WrongPinError,
 )
 from ..store import HistoryEntry
-from ..web.limits import read_capped
-from .service import Cloud, Institution
+from .limits import read_capped
 
 __all__ = ["MAX_BODY_BYTES", "cloud_routes", "error_response"]
 

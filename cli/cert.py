@@ -16,7 +16,7 @@ from pki.delivery import UndeliveredCertificate
 from pki.errors import CertificateNotFoundError
 from pki.keys.password import check_password
 from pki.profiles import PROFILES
-from pki.store import CertificateRecord, CertStatus
+from pki.store import CertificateRecord, CertStatus, RevocationReason
 from pki.usecases.issuing import (
     FollowUpOrder,
     finish_deliveries,
@@ -24,7 +24,7 @@ from pki.usecases.issuing import (
     renew_into_folder,
     undelivered_certificates,
 )
-from pki.vid import decode_identify_data
+from pki.vid import identify_data_of
 
 from .context import Context
 from .issue import force_option
@@ -37,8 +37,10 @@ from .output import (
     iso,
     json_option,
     serial_hex,
+    shown,
     table,
 )
+from .reasons import reason_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 STATUSES = [s.value for s in CertStatus] + ["expired"]
@@ -65,15 +67,11 @@ def _policy(cert: x509.Certificate) -> str:
 
 
 def _vid(cert: x509.Certificate) -> dict[str, Any]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    data = identify_data_of(cert)
+    if data is None:
         return {}
-    for other in san.get_values_for_type(x509.OtherName):
-        data = decode_identify_data(other.value)
-        return {"real_name": data.real_name, "vid_hash": data.hash_name,
-                "vid": data.vid.hex() if data.vid else None}
-    return {}
+    return {"real_name": data.real_name, "vid_hash": data.hash_name,
+            "vid": data.vid.hex() if data.vid else None}
 
 
 def cert_json(record: CertificateRecord, now: dt.datetime) -> dict[str, Any]:
@@ -151,7 +149,7 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
             return
         table(["SERIAL", "CA", "PROFILE", "STATUS", "NOT AFTER", "COMMON NAME"],
               [[serial_hex(r.serial), r.ca, r.profile, display_status(r, now),
-                iso(r.not_after), common_name(r.certificate.subject)] for r in records])
+                shown(r.not_after), common_name(r.certificate.subject)] for r in records])
 
 
 @cert.command("show")
@@ -185,10 +183,6 @@ def cert_show(obj: Context, serial: str, ca_label: str | None, pem: bool,
 
 # -- lifecycle ---------------------------------------------------------------------------
 
-REASONS = [r.value for r in x509.ReasonFlags
-           if r not in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl)]
-
-
 def _report_status(record: CertificateRecord, now: dt.datetime, as_json: bool,
                    verb: str) -> None:
     info = cert_json(record, now)
@@ -205,25 +199,23 @@ def _ca_option(f: Any) -> Any:
 
 @cert.command()
 @click.argument("serial")
-@click.option("--reason", type=click.Choice(REASONS, case_sensitive=False),
-              default="unspecified", show_default=True, help="RFC 5280 revocation reason.")
+@reason_option
 @click.option("--invalidity-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
               help="When the key was compromised or the certificate became invalid (UTC).")
 @_ca_option
 @json_option
 @click.pass_obj
-def revoke(obj: Context, serial: str, reason: str, invalidity_date: dt.datetime | None,
+def revoke(obj: Context, serial: str, reason: RevocationReason, invalidity_date: dt.datetime | None,
            ca_label: str | None, as_json: bool) -> None:
     """Revoke the certificate SERIAL."""
     number = parse_serial(serial)
-    chosen = next(r for r in x509.ReasonFlags if r.value.lower() == reason.lower())
     with obj.open_home() as home:
         at = home.clock.now()
         invalid = None if invalidity_date is None else invalidity_date.replace(tzinfo=dt.UTC)
         if invalid is not None and invalid > at:
             raise click.BadParameter("the invalidity date lies in the future",
                                      param_hint="--invalidity-date")
-        record = lifecycle.revoke(home.store, number, at=at, ca=ca_label, reason=chosen,
+        record = lifecycle.revoke(home.store, number, at=at, ca=ca_label, reason=reason.flag,
                                   invalidity_date=invalid)
         _report_status(record, at, as_json, "Revoked")
 

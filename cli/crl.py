@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from pki.usecases.publishing import publish_crls
+
 from .context import Context
 from .output import emit_json, iso, json_option
 from .secrets import ca_passphrase, passphrase_file_option
@@ -32,8 +34,7 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
         for label in labels:
             home.store.get_ca(label)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-        done = home.publish_crls(passphrase=passphrase, delta=delta,
-                                 labels=list(labels) or None)
+        done = publish_crls(home, passphrase=passphrase, delta=delta, labels=labels)
         rows = [{"ca": c.info.ca, "number": c.info.number, "delta_base": c.info.delta_base,
                  "entries": c.info.entries, "this_update": iso(c.info.this_update),
                  "next_update": iso(c.info.next_update),

@@ -12,13 +12,15 @@ from pathlib import Path
 import click
 
 from pki import lifecycle
-from pki.clock import KST, FixedClock
+from pki.clock import FixedClock
 from pki.fsutil import atomic_write
 from pki.home import Home
 from pki.keys.folder import write_npki_folder
 from pki.rrn import synthetic_rrn
 from pki.signing import KeySigner, Outcome, VerificationResult, seal_r, sign
 from pki.signing.verify import Verifier
+
+from .output import shown
 
 PETITION = "청원서: 우리 동네 놀이터에 그늘막을 설치해 주십시오. 신청인 홍길동"
 
@@ -37,11 +39,11 @@ def _show(label: str, result: VerificationResult) -> None:
 
 
 def _kst(value: dt.datetime) -> str:
-    return f"{value.astimezone(KST):%Y-%m-%d %H:%M:%S} KST"
+    return shown(value)
 
 
-def run(target: Path | None) -> None:
-    from pki.web import WebState, create_app, serve_in_thread
+def run(target: Path | None, *, start: dt.datetime) -> None:
+    from pki.usecases.serving import serve_home_in_thread
 
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="kpki-egov-")) / "home"
@@ -50,28 +52,20 @@ def run(target: Path | None) -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}"
-    clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    clock = FixedClock(start)
 
     click.secho("kpki demo egov: a citizen signs a petition; the government checks it",
                 bold=True)
     home = Home.create(target, passphrase=None, base_url=base_url, clock=clock)
-    publisher = home.publisher()
-    publisher.round()
-    state = WebState.of_home(home, poll_seconds=3600)
-
-    def republish() -> None:
-        publisher.round()
-        state.reload()
-
     try:
-        with serve_in_thread(create_app(state), sock=sock):
-            _story(home, republish, clock, base_url)
+        with serve_home_in_thread(home, sock=sock) as served:
+            _story(home, served.republish, clock, base_url)
     finally:
         sock.close()
         home.close()
 
 
-def _story(home: Home, republish: Callable[[], None], clock: FixedClock,
+def _story(home: Home, republish: Callable[[], object], clock: FixedClock,
            base_url: str) -> None:
     root = home.store.get_ca("root").certificate
     _step(1, "The PKI")

@@ -7,14 +7,12 @@ from typing import Any
 
 import click
 
-from pki.clock import SystemClock
-from pki.errors import KeyFileError, KeyMismatchError, WrongPasswordError
-from pki.keys import npki
 from pki.keys.discovery import default_base, scan
 from pki.rrn import RRN
-from pki.vid import VIDError, decode_identify_data, vid_matches
+from pki.usecases.folders import check_folder
 
-from .output import emit_json, iso, json_option, serial_hex, table
+from .context import Context
+from .output import emit_json, iso, json_option, serial_hex, shown_iso, table
 from .secrets import KEY_PASSWORD_ENV, key_password
 
 
@@ -27,10 +25,11 @@ def npki_group() -> None:
 @click.option("--base", type=click.Path(file_okay=False, path_type=Path),
               help="Where to look for NPKI/ [the operating system's usual place].")
 @json_option
-def list_(base: Path | None, as_json: bool) -> None:
+@click.pass_obj
+def list_(obj: Context, base: Path | None, as_json: bool) -> None:
     """List the certificates under BASE/NPKI/*/USER/cn=*."""
     base = base or default_base()
-    entries = scan(base, SystemClock().now())
+    entries = scan(base, obj.clock.now())
     rows: list[dict[str, Any]] = []
     for e in entries:
         cert = e.certificate
@@ -55,7 +54,7 @@ def list_(base: Path | None, as_json: bool) -> None:
         click.echo(f"No NPKI certificates under {base}")
         return
     table(["CN", "ISSUER", "POLICY", "NOT AFTER", "STATUS"],
-          [[r["cn"], _cn_of(r["issuer"]), r["policy_class"], r["not_after"] or "-",
+          [[r["cn"], _cn_of(r["issuer"]), r["policy_class"], shown_iso(r["not_after"] or "-"),
             r["status"]] for r in rows])
 
 
@@ -78,52 +77,11 @@ def check(ctx: click.Context, folder: Path, rrn: str | None, password_file: Path
     """Check that the password opens the key, the key matches the certificate, and the VID."""
     holder = RRN.parse(rrn) if rrn else None
     password = key_password(password_file, confirm=False)
-    checks: list[dict[str, Any]] = []
-
-    def record(name: str, ok: bool, detail: str) -> None:
-        checks.append({"check": name, "ok": ok, "detail": detail})
-
-    credential = None
-    try:
-        credential = npki.load(folder, password)
-        record("password", True, "the password opens signPri.key")
-        record("key-matches-certificate", True, "signPri.key belongs to signCert.der")
-    except WrongPasswordError:
-        record("password", False, "the password does not open signPri.key")
-    except KeyMismatchError:
-        record("password", True, "the password opens signPri.key")
-        record("key-matches-certificate", False, "signPri.key does not belong to signCert.der")
-    except KeyFileError as exc:
-        record("files", False, str(exc))
-    if credential is not None:
-        record("random-num", credential.r is not None,
-               "signPri.key holds R" if credential.r else "signPri.key holds no randomNum")
-        if holder is not None:
-            checks.append(_vid_check(credential, holder))
-    ok = all(c["ok"] for c in checks)
+    checked = check_folder(folder, password=password, rrn=holder)
+    checks = [{"check": c.name.value, "ok": c.ok, "detail": c.detail} for c in checked.checks]
     if as_json:
-        emit_json({"folder": str(folder), "ok": ok, "checks": checks})
+        emit_json({"folder": str(folder), "ok": checked.ok, "checks": checks})
     else:
-        for c in checks:
-            click.echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']:<24} {c['detail']}")
-    ctx.exit(0 if ok else 1)
-
-
-def _vid_check(credential: npki.NPKICredential, holder: RRN) -> dict[str, Any]:
-    from cryptography import x509
-
-    try:
-        san = credential.certificate.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value
-        others = san.get_values_for_type(x509.OtherName)
-        data = decode_identify_data(others[0].value) if others else None
-    except (x509.ExtensionNotFound, VIDError):
-        data = None
-    if data is None or data.vid is None:
-        return {"check": "vid", "ok": False, "detail": "the certificate carries no VID"}
-    if credential.r is None:
-        return {"check": "vid", "ok": False, "detail": "no R to check the VID with"}
-    ok = vid_matches(data, holder, credential.r)
-    return {"check": "vid", "ok": ok,
-            "detail": "the VID matches the resident number" if ok
-            else "the VID does not match the resident number"}
+        for c in checked.checks:
+            click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.name.value:<24} {c.detail}")
+    ctx.exit(0 if checked.ok else 1)

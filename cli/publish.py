@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from pki.publisher import Round
+from pki.usecases.publishing import publish_round
 
 from .context import Context
 from .output import emit_json, iso, json_option
@@ -50,10 +51,9 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
     signers and the TSA when due. Run one publisher per home beside any number of
     'kpki serve --no-publish' servers; 'kpki serve' alone runs its own."""
     with obj.open_home() as home:
-        home.use_passphrase(ca_passphrase(passphrase_file, encrypted=home.keys_encrypted))
-        publisher = home.publisher()
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         if not watch:
-            done = publisher.round()
+            done = publish_round(home, passphrase=passphrase)
             if as_json:
                 emit_json(_rows(done))
                 return
@@ -75,6 +75,6 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
         click.echo(f"kpki publish: watching {home.path} every {poll:g} s", err=True)
         sys.stderr.flush()
         try:
-            publisher.watch(stop, poll_seconds=poll)
+            home.publisher(passphrase=passphrase).watch(stop, poll_seconds=poll)
         except KeyboardInterrupt:
             stop.set()

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -42,6 +42,9 @@ from .rrn import RRN, synthetic_rrn
 from .signing import KeySigner, sign
 from .signing.verify import CRLIndex, Verifier
 from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_token
+
+if TYPE_CHECKING:
+    from .usecases.serving import ServedHome
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestCertificate", "TestKeyPool", "TestPKI"]
 
@@ -212,7 +215,8 @@ class TestPKI:
         self.authority = self.home.authority()
         self.authority.clock = self.clock
         self._rrns = 0
-        self._served: Any = None
+        self._served: Served | None = None
+        self._running: ServedHome | None = None
 
     @property
     def root(self) -> x509.Certificate:
@@ -384,23 +388,18 @@ class TestPKI:
     def serve(self) -> Iterator[Served]:
         """Run the web app (CRLs, OCSP, time stamps) for this PKI on an ephemeral port, with
         its publisher: each revocation, suspension or resumption publishes again at once."""
-        from .web import WebState, create_app, serve_in_thread
+        from .usecases.serving import serve_home_in_thread
 
-        publisher = self.home.publisher()
-        publisher.round(force=True)
-        state = WebState.of_home(self.home, poll_seconds=3600)
-        with serve_in_thread(create_app(state)) as url:
-            served = Served(url, self)
-            self._served, self._state = served, state
+        with serve_home_in_thread(self.home, force=True) as running:
+            self._served, self._running = Served(running.url, self), running
             try:
-                yield served
+                yield self._served
             finally:
-                self._served = None
+                self._served = self._running = None
 
     def _republish(self) -> None:
-        if self._served is not None:
-            self.home.publisher().round(force=True)
-            self._state.reload()
+        if self._running is not None:
+            self._running.republish()
 
     def close(self) -> None:
         self.home.close()

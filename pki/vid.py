@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from asn1crypto import core
+from cryptography import x509
 
 from . import oids
 from .errors import PKIError
@@ -36,6 +37,7 @@ __all__ = [
     "compute_vid",
     "decode_identify_data",
     "encode_identify_data",
+    "identify_data_of",
     "register_with_asn1crypto",
     "vid_matches",
 ]
@@ -166,6 +168,17 @@ def decode_identify_data(der: bytes) -> IdentifyData:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise VIDError(f"malformed identifyData: {exc}") from None
+
+
+def identify_data_of(certificate: x509.Certificate) -> IdentifyData | None:
+    """The identifyData of ``certificate``'s subjectAltName (its first otherName), or
+    ``None`` if it has none; raises :class:`VIDError` if it is malformed."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return None
+    others = san.value.get_values_for_type(x509.OtherName)
+    return decode_identify_data(others[0].value) if others else None
 
 
 def vid_matches(data: IdentifyData, rrn: RRN | str, r: bytes) -> bool:

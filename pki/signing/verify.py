@@ -58,7 +58,7 @@ from ..clock import KST, Clock, SystemClock
 from ..errors import PKIError
 from ..parsing import load_certificate
 from ..rrn import RRN
-from ..vid import VIDError, decode_identify_data, vid_matches
+from ..vid import VIDError, identify_data_of, vid_matches
 from .envelope import open_r_envelope
 from .fetch import fetch
 from .status import (
@@ -228,13 +228,10 @@ class VerificationResult:
         if self.signer is None:
             return "an unknown signer"
         try:
-            san = self.signer.extensions.get_extension_for_class(
-                x509.SubjectAlternativeName).value
-            for other in san.get_values_for_type(x509.OtherName):
-                return decode_identify_data(other.value).real_name
+            data = identify_data_of(self.signer)
         except _NAME_ERRORS:
-            pass
-        return _name(self.signer)
+            data = None
+        return _name(self.signer) if data is None else data.real_name
 
     def summary(self) -> str:
         notes = f" ({'; '.join(self.notes)})" if self.notes else ""
@@ -919,10 +916,8 @@ class Verifier:
         if r is None:
             return Check(CheckName.VID, Outcome.FAILED, "the VID check needs R")
         try:
-            san = signer.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            others = san.get_values_for_type(x509.OtherName)
-            data = decode_identify_data(others[0].value) if others else None
-        except (x509.ExtensionNotFound, VIDError):
+            data = identify_data_of(signer)
+        except VIDError:
             data = None
         if data is None or data.vid is None:
             return Check(CheckName.VID, Outcome.FAILED, "the certificate carries no VID")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -31,12 +32,14 @@ from .errors import (
     CertificateExpiredError,
     CertificateNotFoundError,
     CSRError,
+    DeliveryError,
     FolderExistsError,
     LifecycleError,
     ProfileError,
     RenewalWindowError,
     SerialInUseError,
     StoreError,
+    ValidityError,
 )
 from .extensions import certificate_policies, identify_data_san
 from .keys.castore import CAKey
@@ -74,6 +77,7 @@ __all__ = [
     "CertificateAuthority",
     "Deliver",
     "IssueRequest",
+    "IssueStep",
     "IssuedCertificate",
     "build_ca_certificate",
     "check_subscriber_names",
@@ -119,6 +123,17 @@ class IssuedCertificate:
     def organization(self) -> str:
         attrs = self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         return str(attrs[0].value)
+
+
+class IssueStep(enum.Enum):
+    """The steps :meth:`CertificateAuthority.issue_many` reports progress of."""
+
+    PREPARE = "prepare"
+    """Checked, key generated (before the transaction)."""
+    ISSUE = "issue"
+    """Signed, recorded and its delivery staged (inside the transaction)."""
+    DELIVER = "deliver"
+    """Its files put in place (after the commit)."""
 
 
 Deliver = Delivery | Callable[[IssuedCertificate], object]
@@ -439,6 +454,8 @@ class CertificateAuthority:
         km_public_key: PublicKeyTypes | None = None,
         deliver: Deliver | None = None,
         serial_bits: int | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
     ) -> IssuedCertificate:
         """Issue a subscriber certificate of ``profile`` in one store transaction.
 
@@ -456,25 +473,81 @@ class CertificateAuthority:
         in place after the commit; if staging fails (:class:`FolderExistsError`, say),
         nothing is recorded. A refusal because the folder exists uses up the CN sequence
         number, so a retry gets a new CN.
+
+        ``not_before`` and ``not_after`` override the profile's validity (as given: the
+        caller aligns them to KST days, :func:`pki.clock.requested_validity`); a certificate
+        already expired may be issued, one outside its CA's validity may not
+        (:class:`ValidityError`).
         """
         request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
                                public_key=public_key, with_km=with_km,
-                               km_public_key=km_public_key, serial_bits=serial_bits)
+                               km_public_key=km_public_key, serial_bits=serial_bits,
+                               not_before=not_before, not_after=not_after)
         now = self.clock.now()
         prepared = self._prepare(request, now)
         return self._commit(lambda tx: self._write(tx, prepared), deliver, now)
 
-    def issue_many(self, requests: Iterable[IssueRequest]) -> list[IssuedCertificate]:
+    def issue_many(self, requests: Iterable[IssueRequest], *,
+                   deliver: Sequence[Deliver | None] | None = None,
+                   progress: Callable[[IssueStep, int, int], object] | None = None,
+                   ) -> list[IssuedCertificate]:
         """Issue several certificates, all or nothing, in one store transaction.
 
         Every request is validated (and its key generated) before the transaction starts;
         if any is refused, or anything fails while writing, no certificate is recorded.
         For scripts that need many certificates at once: it saves a commit per certificate.
+
+        ``deliver`` gives each request its delivery, in order (``None``: none), as
+        ``deliver=`` does for :meth:`issue`: all are staged inside the one transaction and
+        published after it commits; if one cannot be staged (a folder in the way:
+        :class:`FolderExistsError`), nothing is recorded and every staging is undone. A
+        delivery that fails after the commit does not stop the others; the first
+        :class:`DeliveryError` is raised once all were tried. ``progress(step, done,
+        total)`` is called after each certificate of each :class:`IssueStep`.
         """
+        requests = list(requests)
+        deliveries = [None] * len(requests) if deliver is None else list(deliver)
+        if len(deliveries) != len(requests):
+            raise ValueError("give one delivery (or None) per request")
+
+        def tick(step: IssueStep, done: int, total: int) -> None:
+            if progress is not None:
+                progress(step, done, total)
+
         now = self.clock.now()
-        prepared = [self._prepare(r, now) for r in requests]
-        with self._transaction() as tx:
-            return [self._write(tx, p) for p in prepared]
+        prepared = []
+        for request in requests:
+            prepared.append(self._prepare(request, now))
+            tick(IssueStep.PREPARE, len(prepared), len(requests))
+        staged: list[Delivery] = []
+        issued: list[IssuedCertificate] = []
+        try:
+            with self._transaction() as tx:
+                for p, delivery in zip(prepared, deliveries, strict=True):
+                    one = self._write(tx, p)
+                    if isinstance(delivery, Delivery):
+                        staged.append(delivery)
+                        delivery.stage(self._store, tx, one, at=now)
+                    elif delivery is not None:
+                        delivery(one)
+                    issued.append(one)
+                    tick(IssueStep.ISSUE, len(issued), len(requests))
+        except BaseException as exc:
+            for delivery in staged:
+                delivery.abort()
+            if isinstance(exc, FolderExistsError):
+                self._burn_sequence(self._last_sequence)
+            raise
+        failed: DeliveryError | None = None
+        for done, delivery in enumerate(staged, 1):
+            try:
+                delivery.publish(self._store, at=now)
+            except DeliveryError as exc:
+                failed = failed or exc
+            tick(IssueStep.DELIVER, done, len(staged))
+        if failed is not None:
+            raise failed
+        return issued
 
     def renew(
         self,
@@ -601,18 +674,25 @@ class CertificateAuthority:
 
         day = kst_today(now)
         not_before, not_after = validity_for(day, profile.term_years)
+        if request.not_before is not None:
+            not_before = request.not_before.astimezone(dt.UTC)
+            not_after = validity_for(kst_today(not_before), profile.term_years)[1]
         if request.not_after is not None:
-            not_after = request.not_after
-            if not_after <= not_before:
-                raise ProfileError("the certificate would end before it begins",
-                                   profile=profile.name)
+            not_after = request.not_after.astimezone(dt.UTC)
+        if not_after <= not_before:
+            raise ProfileError("the certificate would end before it begins",
+                               profile=profile.name)
         ca_not_before, ca_not_after = self._ca_validity
         if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
-        if not_after > ca_not_after:
-            raise ProfileError(
-                f"a {profile.name} certificate issued now would outlive CA {self.label!r}",
-                profile=profile.name)
+        if not_after > ca_not_after or not_before < ca_not_before:
+            bound = ("end after" if not_after > ca_not_after else "begin before")
+            raise ValidityError(
+                f"a {profile.name} certificate valid {not_before:%Y-%m-%d %H:%M:%S}Z to "
+                f"{not_after:%Y-%m-%d %H:%M:%S}Z would {bound} CA {self.label!r} (valid "
+                f"{ca_not_before:%Y-%m-%d %H:%M:%S}Z to {ca_not_after:%Y-%m-%d %H:%M:%S}Z)",
+                profile=profile.name, ca=self.label, not_before=not_before,
+                not_after=not_after, ca_not_before=ca_not_before, ca_not_after=ca_not_after)
 
         wants_km = request.with_km or request.km_public_key is not None
         if wants_km and profile.family is not Family.JOINT:
@@ -724,6 +804,9 @@ class IssueRequest:
     public_key: PublicKeyTypes | None = None
     with_km: bool = False
     km_public_key: PublicKeyTypes | None = None
+    not_before: dt.datetime | None = None
+    """Overrides the start of validity [00:00:00 KST on the clock's day]; the profile's
+    term then runs from its KST day unless ``not_after`` is given too."""
     not_after: dt.datetime | None = None
     """Overrides the profile's term (reissue keeps the old notAfter)."""
     replaces: int | None = None

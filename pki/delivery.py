@@ -255,16 +255,23 @@ class NPKIDelivery:
     certificates certified from a CSR need none). ``replace`` replaces an existing folder
     instead of refusing the issuance. After the issuing call, :attr:`files` lists what
     was written. One object may deliver several issuances in turn.
+
+    Before its first staging a delivery recovers its base (:func:`recover_deliveries`,
+    inside the issuing transaction). ``recover=False`` skips that: for the deliveries
+    after the first of one :meth:`~pki.authority.CertificateAuthority.issue_many`, whose
+    recovery would take the deliveries the batch has staged (recorded, not yet committed)
+    for interrupted ones and put them in place before the commit.
     """
 
-    def __init__(self, base: Path, *, password: str | None, replace: bool = False) -> None:
+    def __init__(self, base: Path, *, password: str | None, replace: bool = False,
+                 recover: bool = True) -> None:
         if password is not None:
             check_password(password)
         self.base = Path(base).absolute()
         self._password = password
         self.replace = replace
         self.files: list[NPKIFiles] = []
-        self._recovered = False
+        self._recovered = not recover
         self._staged: _Staged | None = None
 
     def __repr__(self) -> str:

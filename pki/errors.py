@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyRevokedError",
     "AmbiguousSerialError",
+    "BatchFileError",
     "CAKeyExistsError",
     "CAKeyNotFoundError",
     "CSRError",
@@ -63,6 +64,7 @@ __all__ = [
     "UnknownCAError",
     "UnknownUserError",
     "UnsupportedKeyError",
+    "ValidityError",
     "VaultError",
     "WrongCodeError",
     "WrongPasswordError",
@@ -105,12 +107,47 @@ class InvalidNameError(PKIError, ValueError):
         self.characters = characters
 
 
+class BatchFileError(PKIError, ValueError):
+    """A batch file (``kpki issue ... --from FILE``) cannot be issued from as it stands.
+
+    ``path`` is the file, ``row`` its line number (a CSV header is row 1; ``None`` for the
+    file as a whole) and ``column`` the column or key at fault (``None`` for the whole
+    row); ``reason`` is the message without them. ``cause`` is the error of the rule that
+    failed, if one did (:class:`InvalidRRNError`, :class:`InvalidNameError`, ...).
+    """
+
+    def __init__(self, reason: str, *, path: str, row: int | None = None,
+                 column: str | None = None, cause: PKIError | None = None) -> None:
+        where = path if row is None else f"{path}, row {row}"
+        if column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {reason}")
+        self.reason = reason
+        self.path = path
+        self.row = row
+        self.column = column
+        self.cause = cause
+
+
 class ProfileError(PKIError, ValueError):
     """A profile is unknown, or cannot be used with the chosen CA or options."""
 
     def __init__(self, message: str, *, profile: str | None = None) -> None:
         super().__init__(message)
         self.profile = profile
+
+
+class ValidityError(ProfileError):
+    """A certificate's validity would begin before or end after its CA's own."""
+
+    def __init__(self, message: str, *, profile: str, ca: str, not_before: object,
+                 not_after: object, ca_not_before: object, ca_not_after: object) -> None:
+        super().__init__(message, profile=profile)
+        self.ca = ca
+        self.not_before = not_before
+        self.not_after = not_after
+        self.ca_not_before = ca_not_before
+        self.ca_not_after = ca_not_after
 
 
 class CSRError(PKIError, ValueError):

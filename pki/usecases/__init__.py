@@ -8,6 +8,7 @@ keyword arguments, its secrets as values (the face reads them), returns a frozen
 and raises :class:`pki.errors.PKIError`; it never prints, prompts or exits.
 
 - :mod:`.issuing`: issue into an NPKI folder; renew or reissue into one; finish deliveries.
+- :mod:`.batch`: issue a batch file's people into NPKI folders, all or nothing.
 - :mod:`.folders`: check an NPKI folder (password, key, R, VID).
 - :mod:`.serving`: the web app and its publisher in a thread of this process.
 - :mod:`.publishing`: publish CRLs (and renew OCSP signers) once.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from cryptography import x509
 
 from pki import lifecycle
 from pki.clock import FixedClock
@@ -85,6 +86,7 @@ def _story(home: Home, republish: Callable[[], object], clock: FixedClock,
     _step(2, f"The citizen 홍길동 (RRN {rrn}) gets a joint certificate")
     click.echo(f"   serial {citizen.serial:X}, NPKI folder {folder}")
 
+    assert citizen.private_key is not None  # issued with a key kpki made
     signer = KeySigner(citizen.certificate, citizen.private_key, citizen.chain)
     signed_at = clock.now()
     # The home's TSA stamps each signature: the signer's own signingTime is only a claim.
@@ -112,7 +114,7 @@ def _story(home: Home, republish: Callable[[], object], clock: FixedClock,
 
     clock.advance(dt.timedelta(minutes=10))
     lifecycle.revoke(home.store, citizen.serial, at=clock.now(),
-                     reason=lifecycle.x509.ReasonFlags.key_compromise)
+                     reason=x509.ReasonFlags.key_compromise)
     republish()
     crl = home.store.last_crl("yessign")
     _step(5, f"The citizen reports the key stolen: revoked at {_kst(clock.now())}")

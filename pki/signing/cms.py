@@ -99,7 +99,7 @@ class Timestamper(Protocol):
     (:class:`pki.timestamp.HTTPTimestamper`) or in process
     (:meth:`pki.timestamp.TimeStampAuthority.timestamp`)."""
 
-    def __call__(self, signature_value: bytes) -> bytes:
+    def __call__(self, signature_value: bytes, /) -> bytes:
         """The DER token (ContentInfo) whose message imprint is a hash of
         ``signature_value``."""
         ...

@@ -12,6 +12,7 @@ puts them in place).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,11 @@ class BatchOrder:
     """Replace NPKI folders of those names instead of refusing the batch."""
     serial_bits: int | None = None
     """Random bits in the serial numbers; ``None``: the CA style's length."""
+    not_before: dt.datetime | None = None
+    """Validity of every row (as :class:`pki.authority.IssueRequest` takes it); ``None``:
+    from today."""
+    not_after: dt.datetime | None = None
+    """``None``: the profile's term."""
     max_rows: int = MAX_ROWS
 
     @property
@@ -88,6 +94,8 @@ class BatchEntry:
 
     row: int
     """The row's line number in the batch file."""
+    name: str
+    """The holder's name as the row gave it (NFC)."""
     issued: IssuedCertificate
     files: tuple[NPKIFiles, ...]
     """The signing pair, then the key-management pair if there is one."""
@@ -128,13 +136,14 @@ def issue_batch(home: Home, order: BatchOrder, *, password: str | None,
     authority = home.authority(label, passphrase=passphrase)
     requests = [IssueRequest(row.profile, name=row.name, rrn=row.rrn, ra=row.ra,
                              alias=row.alias, with_km=order.with_km,
-                             serial_bits=order.serial_bits) for row in batch.rows]
+                             serial_bits=order.serial_bits, not_before=order.not_before,
+                             not_after=order.not_after) for row in batch.rows]
     # One delivery a row (each row its own password); only the first recovers the base
     # (see NPKIDelivery).
     deliveries = [NPKIDelivery(order.out, password=row.password or password,
                                replace=order.replace, recover=index == 0)
                   for index, row in enumerate(batch.rows)]
     issued = authority.issue_many(requests, deliver=deliveries, progress=progress)
-    entries = tuple(BatchEntry(row.row, one, tuple(delivery.files))
+    entries = tuple(BatchEntry(row.row, row.name, one, tuple(delivery.files))
                     for row, one, delivery in zip(batch.rows, issued, deliveries, strict=True))
     return IssuedBatch(batch.path, entries)

@@ -15,7 +15,17 @@ from pki.store import CARecord
 
 from .context import Context
 from .issue import serial_bits_option
-from .output import common_name, emit_json, fields, fingerprint, iso, json_option, serial_hex, table
+from .output import (
+    common_name,
+    emit_json,
+    fields,
+    fingerprint,
+    iso,
+    json_option,
+    serial_hex,
+    shown,
+    table,
+)
 from .secrets import ca_passphrase, passphrase_file_option
 
 KEY_TYPES = {"rsa2048": KeyType.RSA2048, "rsa3072": KeyType.RSA3072}
@@ -63,11 +73,16 @@ def ca_json(record: CARecord, home: Home) -> dict[str, Any]:
 @click.option("--delta-crls", is_flag=True,
               help="Full CRLs announce the delta CRLs (freshestCRL); clients that fetch no "
                    "deltas (pyHanko, Java) then fail. See 'kpki crl deltas'.")
+@click.option("--time-travel", is_flag=True,
+              help="A test home whose clock may go back (kpki --at): times are recorded as "
+                   "the clock gives them and a CRL may be dated before the last one. "
+                   "Without it, running in the future and then in the present is refused "
+                   "once a CRL was published in the future.")
 @json_option
 @click.pass_obj
 def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, key_type: str,
          serial_bits: int | None, base_url: str, passphrase_file: Path | None,
-         no_passphrase: bool, delta_crls: bool, as_json: bool) -> None:
+         no_passphrase: bool, delta_crls: bool, time_travel: bool, as_json: bool) -> None:
     """Create a home with a KISA-style root and one licensed CA."""
     if no_passphrase and passphrase_file:
         raise click.UsageError("--no-passphrase and --passphrase-file exclude each other")
@@ -82,6 +97,8 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
         base_url=base_url,
         tsa=True,
         delta_crls=delta_crls,
+        clock=obj.clock,
+        time_travel=time_travel,
     )
     if no_passphrase:
         click.echo(f"kpki: warning: the CA keys in {home.path} are stored unencrypted "
@@ -90,6 +107,7 @@ def init(obj: Context, root_cn: str, ca_label: str, ca_style: str, ca_cn: str, k
         records = home.list_cas()
         if as_json:
             emit_json({"home": str(home.path), "keys_encrypted": home.keys_encrypted,
+                       "time_travel": home.time_travel,
                        "cas": [ca_json(r, home) for r in records]})
             return
         click.echo(f"Created kpki home {home.path}")
@@ -144,7 +162,7 @@ def ca_list(obj: Context, as_json: bool) -> None:
             emit_json([ca_json(r, home) for r in records])
             return
         table(["LABEL", "PARENT", "STYLE", "NOT AFTER", "COMMON NAME"],
-              [[r.label, r.parent or "-", r.style, iso(r.certificate.not_valid_after_utc),
+              [[r.label, r.parent or "-", r.style, shown(r.certificate.not_valid_after_utc),
                 common_name(r.certificate.subject)] for r in records])
 
 

@@ -1,10 +1,12 @@
-"""What the group hands its commands."""
+"""What the group hands its commands: the home, the clock every command runs on (``kpki
+--at`` / ``$KPKI_NOW``) and how times are shown (``--utc``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pki.clock import Clock, SystemClock
 from pki.home import Home
 
 
@@ -12,6 +14,12 @@ from pki.home import Home
 class Context:
     home: Path
     home_given: bool
+    clock: Clock = field(default_factory=SystemClock)
+    """The real clock, or with ``--at`` an :class:`pki.clock.OffsetClock` that starts at
+    that time and runs on."""
+    utc: bool = False
+    """Show times in UTC instead of KST (``--utc``); JSON is the same either way."""
 
-    def open_home(self) -> Home:
-        return Home.open(self.home)
+    def open_home(self, *, passphrase: bytes | None = None) -> Home:
+        """The home, on this context's clock."""
+        return Home.open(self.home, clock=self.clock, passphrase=passphrase)

@@ -21,7 +21,7 @@ from pki.signing.verify import CRLIndex, Verifier
 
 from .context import Context
 from .issue import issued_json
-from .output import emit_json, json_option
+from .output import emit_json, json_option, shown_day
 
 
 @click.group(invoke_without_command=True)
@@ -43,14 +43,14 @@ def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
     target = demo_home or (obj.home if obj.home_given else None)
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="kpki-demo-")) / "home"
-    _tour(target, as_json)
+    _tour(target, as_json, start=obj.clock.now())
 
 
-def _tour(target: Path, as_json: bool) -> None:
+def _tour(target: Path, as_json: bool, *, start: dt.datetime) -> None:
     """init, issue, sign, verify, revoke, publish the CRL, verify again."""
     say = (lambda *_: None) if as_json else click.echo
     # A frozen clock, moved by hand, keeps "before" and "after" the revocation distinct.
-    clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    clock = FixedClock(start)
     home = Home.create(target, passphrase=None, ca=CASettings(), clock=clock)
     with home:
         say(click.style("kpki demo: a tour of a Korean test PKI", bold=True))
@@ -78,8 +78,8 @@ def _tour(target: Path, as_json: bool) -> None:
             cert = issued.certificate
             say(f"     {issued.profile.description}: serial {issued.serial:X}")
             say(f"       {cert.subject.rfc4514_string()}")
-            say(f"       valid {cert.not_valid_before_utc:%Y-%m-%d} .. "
-                f"{cert.not_valid_after_utc:%Y-%m-%d}, files in {files[0].folder}")
+            say(f"       valid {shown_day(cert.not_valid_before_utc)} .. "
+                f"{shown_day(cert.not_valid_after_utc)}, files in {files[0].folder}")
 
         document = "계좌이체 확인서: 100,000원".encode()
         signer = KeySigner.from_npki(made[0][1][0].folder, password, chain=joint.chain)
@@ -137,4 +137,5 @@ def egov(ctx: click.Context, egov_home: Path | None) -> None:
     """A citizen signs a petition; the government checks signature, chain, revocation, VID."""
     from .egov import run
 
-    run(egov_home or ctx.meta.get("demo_home"))
+    obj: Context = ctx.obj
+    run(egov_home or ctx.meta.get("demo_home"), start=obj.clock.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,17 @@ from typing import Any
 import click
 
 from pki.authority import IssuedCertificate
+from pki.clock import requested_validity
 from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
-from pki.errors import DeliveryError, FolderExistsError
+from pki.errors import DeliveryError, FolderExistsError, ValidityError
 from pki.keys.npki import NPKIFiles
 from pki.keys.password import check_password
 from pki.profiles import FinancialKind, JointPolicy
 from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 
+from .batch import run_batch
 from .context import Context
-from .output import emit_json, iso, json_option, serial_hex
+from .output import TimeType, emit_json, iso, json_option, serial_hex, shown_iso
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 
@@ -29,9 +32,18 @@ def issue() -> None:
 
 def _common(f: Any) -> Any:
     for decorator in reversed([
-        click.option("--name", required=True, help="The holder's real name."),
-        click.option("--rrn", required=True,
-                     help="Resident registration number (13 digits; a test value)."),
+        click.option("--name", help="The holder's real name (required unless --from)."),
+        click.option("--rrn",
+                     help="Resident registration number (13 digits; a test value; required "
+                          "unless --from)."),
+        click.option("--from", "batch_file", metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="Issue one certificate per row of a CSV or JSON Lines file "
+                          "(columns name, rrn or birth+sex, policy/kind, ra, alias, password "
+                          "or password_file), all or nothing; prints a JSON-lines manifest. "
+                          "See docs/issuing.md."),
+        click.option("--manifest", metavar="FILE", type=click.Path(path_type=Path),
+                     help="With --from: write the manifest to FILE instead of stdout."),
         click.option("--ra", default="INITECH", show_default=True,
                      help="Registration authority: UNIT[:INSTITUTION[:BRANCH]], "
                           "e.g. NACF or NACF:011."),
@@ -46,12 +58,38 @@ def _common(f: Any) -> Any:
                           "OUT/NPKI/<CA org>/USER/<dn>/."),
         force_option,
         serial_bits_option("the serial number"),
+        *validity_options,
         password_file_option,
         passphrase_file_option,
         json_option,
     ]):
         f = decorator(f)
     return f
+
+
+validity_options = [
+    click.option("--not-before", type=TimeType(), metavar="TIME",
+                 help="Valid from TIME's day, 00:00:00 KST [today] (ISO 8601, KST unless it "
+                      "has an offset; in the past for a certificate already expired)."),
+    click.option("--not-after", type=TimeType(), metavar="TIME",
+                 help="Valid to TIME's day, 23:59:59 KST [the profile's term]."),
+    click.option("--days", type=click.IntRange(0, 36500),
+                 help="Valid to 23:59:59 KST, N days after notBefore's day (instead of "
+                      "--not-after)."),
+    click.option("--exact", is_flag=True,
+                 help="Take --not-before, --not-after and --days to the second instead of "
+                      "aligning them to KST days."),
+]
+
+
+def _validity(obj: Context, *, not_before: dt.datetime | None, not_after: dt.datetime | None,
+              days: int | None, exact: bool) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if days is not None and not_after is not None:
+        raise click.UsageError("--days and --not-after both say when validity ends: give one")
+    if exact and not_before is None and not_after is None and days is None:
+        raise click.UsageError("--exact goes with --not-before, --not-after or --days")
+    return requested_validity(obj.clock.now(), not_before=not_before, not_after=not_after,
+                              days=days, exact=exact)
 
 
 def serial_bits_option(of: str) -> Callable[[Any], Any]:
@@ -84,15 +122,40 @@ def delivery_errors() -> Iterator[None]:
             f"certificate with 'kpki cert revoke {exc.serial:X}'") from None
 
 
-def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str, rrn: str, ra: str,
+def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str | None,
+         rrn: str | None, ra: str, batch_file: Path | None, manifest: Path | None,
          alias: str, ca_label: str | None, csr: Path | None, out: Path, force: bool,
          serial_bits: int | None, password_file: Path | None, passphrase_file: Path | None,
-         as_json: bool, with_km: bool = False) -> None:
+         as_json: bool, not_before: dt.datetime | None, not_after: dt.datetime | None,
+         days: int | None, exact: bool, with_km: bool = False) -> None:
     if with_km and csr:
         raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
+    if batch_file is None and manifest is not None:
+        raise click.UsageError("--manifest goes with --from")
+    for option, value in (("--name", name), ("--rrn", rrn), ("--alias", alias),
+                          ("--csr", csr)):
+        if batch_file is not None and value:
+            raise click.UsageError(f"{option} does not go with --from: the batch file "
+                                   "gives each row's")
+        if batch_file is None and option in ("--name", "--rrn") and not value:
+            raise click.UsageError(f"Missing option '{option}' (or --from FILE).")
+    starts, ends = _validity(obj, not_before=not_before, not_after=not_after, days=days,
+                             exact=exact)
+    if starts is not None and ends is not None and ends <= starts:
+        raise click.UsageError("the certificate would end before it begins: check "
+                               "--not-before, --not-after and --days")
+    if batch_file is not None:
+        with delivery_errors():
+            run_batch(obj, path=batch_file, profile=profile, ra=ra, out=out, ca_label=ca_label,
+                      force=force, serial_bits=serial_bits, with_km=with_km,
+                      password_file=password_file, passphrase_file=passphrase_file,
+                      manifest=manifest, as_json=as_json, not_before=starts, not_after=ends)
+        return
+    assert name is not None and rrn is not None
     order = IssueOrder(name=name, rrn=rrn, out=out, profile=profile, ra=ra, alias=alias,
                        ca=ca_label, csr=csr.read_bytes() if csr else None, with_km=with_km,
-                       replace=force, serial_bits=serial_bits)
+                       replace=force, serial_bits=serial_bits, not_before=starts,
+                       not_after=ends)
     # Refuse bad input before asking for any secret.
     order.check()
     with obj.open_home() as home:
@@ -101,7 +164,13 @@ def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str, rrn: 
                     else None)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         with delivery_errors():
-            done = issue_into_folder(home, order, password=password, passphrase=passphrase)
+            try:
+                done = issue_into_folder(home, order, password=password,
+                                         passphrase=passphrase)
+            except ValidityError as exc:
+                raise click.ClickException(
+                    f"{exc}: choose the validity inside the CA's with --not-before, "
+                    "--not-after or --days") from None
     report(done, as_json=as_json)
 
 
@@ -139,7 +208,7 @@ def report(done: IssuedIntoFolder, *, as_json: bool) -> None:
     click.echo(f"Issued {issued.profile.description}")
     click.echo(f"  serial   {info['serial']}")
     click.echo(f"  subject  {info['subject']}")
-    click.echo(f"  valid    {info['not_before']} .. {info['not_after']}")
+    click.echo(f"  valid    {shown_iso(info['not_before'])} .. {shown_iso(info['not_after'])}")
     click.echo(f"  folder   {info['folder']}")
     files = ", ".join(Path(f).name for f in (info["certificate"], info["private_key"]) if f)
     if "km" in info:

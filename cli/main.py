@@ -1,9 +1,16 @@
 """Entry point: the ``kpki`` group and the one place errors become exit statuses.
 
-Exit status: 0 success, 1 a kpki error (one line on stderr), 2 a usage error. No traceback
-reaches the user unless ``KPKI_DEBUG=1`` is set. The mapping lives in
-:meth:`KpkiGroup.main`, so ``kpki``, ``python -m cli``, :func:`main` and click's
-``CliRunner`` all behave the same.
+Exit status: 0 success, 1 a kpki error (one line on stderr), 2 a usage error, 130
+interrupted (Ctrl-C: one line, "kpki: interrupted"). No traceback reaches the user unless
+``KPKI_DEBUG=1`` is set. The mapping lives in :func:`run_mapped`, so ``kpki``,
+``python -m pki.cli``, :func:`main` and click's ``CliRunner`` all behave the same.
+
+A reader that stops early (``kpki verify SIG | head -1``) does not change the status: the
+rest of the output is dropped quietly and the command ends with its own status
+(:class:`_QuietPipe`).
+
+The global options set what every command runs on: ``--home``, ``--at`` / ``$KPKI_NOW``
+(the clock) and ``--utc`` (how times are shown).
 """
 
 from __future__ import annotations
@@ -17,11 +24,19 @@ from typing import Any
 
 import click
 
-from pki.errors import PKIError
+from pki.clock import OffsetClock, SystemClock, parse_time
+from pki.errors import ClockBehindError, PKIError
 
 from .context import Context
 
 DEFAULT_HOME = ".kpki"
+NOW_ENV = "KPKI_NOW"
+INTERRUPTED = 130
+
+
+class _Interrupted(Exception):
+    """Ctrl-C, carried past click's own handling (which would print a blank line and
+    "Aborted!") to :func:`run_mapped`."""
 
 
 def _fail(message: str, status: int) -> int:
@@ -36,19 +51,24 @@ def run_mapped(call: Callable[[], Any]) -> int:
         result = call()
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.Abort:
+    except _Interrupted:
+        return _interrupted()
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # a prompt's Ctrl-C
+            return _interrupted()
         return _fail("aborted", 1)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         return _fail(exc.format_message() + hint, 2)
     except click.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code)
+    except ClockBehindError as exc:
+        return _fail(f"{exc} (or run at or after {exc.last} with --at or ${NOW_ENV}; a "
+                     "home made by 'kpki init --time-travel' lets time go back)", 1)
     except PKIError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except BrokenPipeError:
-        return 1
+        return _interrupted()
     except Exception as exc:
         if os.environ.get("KPKI_DEBUG") == "1":
             traceback.print_exc()
@@ -58,7 +78,58 @@ def run_mapped(call: Callable[[], Any]) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _interrupted() -> int:
+    click.echo("kpki: interrupted", err=True)
+    return INTERRUPTED
+
+
+class _QuietPipe:
+    """The process's stdout (text, or its binary ``buffer``), quiet once its reader has
+    gone: after the first :class:`BrokenPipeError` the descriptor points at /dev/null, so
+    the command runs to its end (and its exit status) without a traceback or an
+    "Exception ignored" at exit."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        inner = getattr(stream, "buffer", None)
+        self.buffer = None if inner is None else _QuietPipe(inner)
+
+    def _drop(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        finally:
+            os.close(null)
+
+    def write(self, data: Any) -> int:
+        try:
+            return int(self._stream.write(data))
+        except BrokenPipeError:
+            self._drop()
+            return len(data)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class KpkiGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+        except click.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise _Interrupted from None
+            raise
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
@@ -72,12 +143,35 @@ class KpkiGroup(click.Group):
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KPKI_HOME",
               default=DEFAULT_HOME, show_default=True,
               help="The kpki home (also $KPKI_HOME).")
+@click.option("--at", "at_text", metavar="TIME", envvar=NOW_ENV,
+              help="Run on a clock that starts at TIME and runs on from there (every "
+                   "command: issuance, lifecycle, publishing, verification, the cloud, "
+                   "serve). TIME is an ISO 8601 date or date-time, in KST unless it has an "
+                   "offset: 2027-10-23, 2027-10-23T09:30, 2027-10-23T00:30Z; or days or "
+                   f"hours from now: +350d, -2h (also ${NOW_ENV}; the option wins).")
+@click.option("--utc", is_flag=True,
+              help="Show times in UTC instead of KST (JSON is ISO 8601 with the offset "
+                   "either way).")
 @click.version_option(package_name="kpki", prog_name="kpki")
 @click.pass_context
-def cli(ctx: click.Context, home: Path) -> None:
-    """kpki: Korean joint and financial certificates for test environments."""
+def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
+    """kpki: Korean joint and financial certificates for test environments.
+
+    Times are read and shown in KST (+09:00) unless they carry an offset; --utc shows UTC.
+    Exit status: 0 success, 1 failure or refused input, 2 usage error, 130 interrupted.
+    """
     source = ctx.get_parameter_source("home")
-    ctx.obj = Context(home=home, home_given=source is not None and source.name != "DEFAULT")
+    obj = Context(home=home, home_given=source is not None and source.name != "DEFAULT",
+                  utc=utc)
+    if at_text is not None:
+        try:
+            obj.clock = OffsetClock(parse_time(at_text, now=SystemClock().now()))
+        except ValueError as exc:
+            origin = ctx.get_parameter_source("at_text")
+            hint = (f"${NOW_ENV}" if origin is click.core.ParameterSource.ENVIRONMENT
+                    else "--at")
+            raise click.BadParameter(str(exc), ctx=ctx, param_hint=hint) from None
+    ctx.obj = obj
 
 
 def _register() -> None:
@@ -122,7 +216,18 @@ _register()
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status (tests may call this directly)."""
     args = list(argv) if argv is not None else sys.argv[1:]
-    return run_mapped(lambda: cli.main(args=args, prog_name="kpki", standalone_mode=False))
+    real_stdout = sys.stdout is sys.__stdout__ and sys.stdout is not None
+    if real_stdout:
+        sys.stdout = _QuietPipe(sys.stdout)  # type: ignore[assignment]
+    try:
+        status = run_mapped(lambda: cli.main(args=args, prog_name="kpki",
+                                             standalone_mode=False))
+        if real_stdout:
+            sys.stdout.flush()
+        return status
+    finally:
+        if real_stdout:
+            sys.stdout = sys.__stdout__
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Output helpers: JSON for scripts, aligned tables for people."""
+"""Output helpers: JSON for scripts, aligned tables for people, and the one way times are
+read (:class:`TimeType`) and shown (:func:`shown`: KST with its offset, UTC with ``--utc``;
+JSON always ISO 8601 with an offset, :func:`iso`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from pki.clock import KST, parse_time
 from pki.store import CertificateRecord, CertStatus
+
+from .context import Context
 
 
 def json_option(f: Any) -> Any:
@@ -32,7 +38,49 @@ def _default(value: Any) -> Any:
 
 
 def iso(value: dt.datetime) -> str:
+    """``value`` for JSON: ISO 8601 in UTC with its offset (``Z``), whatever ``--utc``."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shown(value: dt.datetime) -> str:
+    """``value`` for people: ``2027-10-23 09:00:00+09:00`` (KST), or in UTC with the
+    global ``--utc`` (``2027-10-23 00:00:00+00:00``)."""
+    ctx = click.get_current_context(silent=True)
+    obj = None if ctx is None else ctx.find_object(Context)
+    zone = dt.UTC if obj is not None and obj.utc else KST
+    return value.astimezone(zone).replace(microsecond=0).isoformat(sep=" ")
+
+
+def shown_iso(text: str) -> str:
+    """A value as :func:`iso` wrote it (``2027-10-23T00:00:00Z``, a command's JSON
+    field) shown as :func:`shown` shows it; any other text as it is."""
+    if _ISO.fullmatch(text) is None:
+        return text
+    return shown(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC))
+
+
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def shown_day(value: dt.datetime) -> str:
+    """The calendar date of ``value`` in the zone :func:`shown` uses."""
+    return shown(value)[:10]
+
+
+class TimeType(click.ParamType):
+    """A TIME option: an ISO 8601 date or date-time, KST unless it has an offset (``Z``,
+    ``+09:00``); a date alone is 00:00 KST that day. Converts to an aware UTC datetime."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=KST)
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def serial_hex(serial: int) -> str:
@@ -70,6 +118,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 def fields(pairs: Mapping[str, str]) -> None:
+    """``key: value`` lines, aligned; times from :func:`iso` shown as :func:`shown` does."""
     width = max(len(k) for k in pairs)
     for key, value in pairs.items():
-        click.echo(f"{key + ':':<{width + 1}} {value}")
+        click.echo(f"{key + ':':<{width + 1}} {shown_iso(value)}")

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8880
+DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+"""Where ``kpki serve`` listens by default; the cloud client commands' default ``--url``."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -37,8 +43,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8880, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port (0 picks a free one; the line on stderr says which).")
 @click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
               help="Seconds between rounds of the publisher, and between looks at the store "
@@ -101,7 +107,7 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
         if not no_publish:
             # Its own store connection, in its own thread; a first round before listening,
             # so that every CRL and signer is in place for the first request.
-            publishing = Home.open(home.path, passphrase=passphrase)
+            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
             publisher = publishing.publisher()
             publisher.round()
         state = WebState.of_home(home, poll_seconds=poll, signing_threads=signing_threads)

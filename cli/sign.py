@@ -22,7 +22,7 @@ from pki.signing.verify import CRLIndex, Verifier
 from pki.timestamp import HTTPTimestamper, read_token
 
 from .context import Context
-from .output import emit_json, json_option
+from .output import TimeType, emit_json, json_option
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
 
 R_ENV = "KPKI_VID_R"
@@ -89,7 +89,7 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
     try:
         document = sign(_read(file, "document"), signer, detached=detached,
                         signed_attributes=not no_attrs, content_info=not bare, pss=pss,
-                        include_chain=bool(chain),
+                        include_chain=bool(chain), clock=obj.clock,
                         timestamper=None if tsa_url is None else HTTPTimestamper(tsa_url))
     except TimestampError as exc:
         hint = "is 'kpki serve' running?" if not timestamp_url else "give another"
@@ -192,9 +192,10 @@ def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Password of --key, if it is encrypted.")
 @click.option("--policy", help="Require this certificate policy OID.")
-@click.option("--at", "at_time", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Validation time (UTC): revocation data must be current then, and it "
-              "stands in for the signing time of a signature without one [now].")
+@click.option("--at", "at_time", type=TimeType(), metavar="TIME",
+              help="Validation time (ISO 8601, KST unless it has an offset): revocation "
+              "data must be current then, and it stands in for the signing time of a "
+              "signature without one [now, or the global kpki --at].")
 @json_option
 @click.pass_context
 def verify_command(ctx: click.Context, signature: Path, content: Path | None,
@@ -246,7 +247,7 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
         "intermediates": [c for f in untrusted_files for c in _certificates(f)],
         "crls": [CRLIndex.load(_read(f, "CRL")) for f in crl_files],
         "fetch_crls": fetch_crl, "use_ocsp": online, "revocation": not no_revocation,
-        "allow_stale": allow_stale, "policy": policy}
+        "allow_stale": allow_stale, "policy": policy, "clock": obj.clock}
     if trust_files:
         options["trust"] = [c for f in trust_files for c in _certificates(f)]
     try:
@@ -255,7 +256,7 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
         result = verifier.verify(
             _read(signature, "signature"),
             content=_read(content, "content") if content else None,
-            at=at_time.replace(tzinfo=dt.UTC) if at_time else None,
+            at=at_time,
             rrn=holder, r=r,
             r_envelope=_read(r_envelope, "R envelope") if r_envelope else None,
             recipient_key=_recipient_key(key_path, password_file) if key_path else None)

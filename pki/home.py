@@ -72,6 +72,7 @@ DB_NAME = "kpki.db"
 _ROOT = RootSettings()
 _CA = CASettings()
 MEMORY_PATH = Path("<memory>")
+TIME_TRAVEL_META = "time_travel"
 
 
 class Home:
@@ -111,10 +112,12 @@ class Home:
         key_generator: KeyGenerator | None = None,
         tsa: bool = False,
         delta_crls: bool = False,
+        time_travel: bool = False,
     ) -> Home:
         """Create a home with a root and one licensed CA (and with ``tsa``, the
         time-stamping authority; otherwise :meth:`tsa` makes it when first asked).
         ``delta_crls`` makes full CRLs announce the delta CRLs (:attr:`delta_crls`).
+        ``time_travel`` makes a test home whose clock may go back (:attr:`time_travel`).
 
         ``passphrase=None`` stores the CA keys unencrypted (an explicit opt-out for
         throwaway homes). Raises :class:`HomeExistsError` if ``path`` holds anything.
@@ -146,7 +149,7 @@ class Home:
             home = cls(staging, store, keys, clock=clock, entropy=entropy,
                        key_generator=key_generator)
             home._populate(root=root, ca=ca, base_url=base_url.rstrip("/"),
-                           encrypted=bool(passphrase))
+                           encrypted=bool(passphrase), time_travel=time_travel)
             if tsa:
                 home.tsa(passphrase=passphrase)
             if delta_crls:
@@ -173,14 +176,17 @@ class Home:
         store = open_store("sqlite://:memory:", time_order=not time_travel)
         home = cls(MEMORY_PATH, store, keys or MemoryCAKeyStore(key_generator=key_generator),
                    clock=clock, entropy=entropy, key_generator=key_generator)
-        home._populate(root=root, ca=ca, base_url=base_url.rstrip("/"), encrypted=False)
+        home._populate(root=root, ca=ca, base_url=base_url.rstrip("/"), encrypted=False,
+                       time_travel=time_travel)
         return home
 
     def _populate(self, *, root: RootSettings, ca: CASettings, base_url: str,
-                  encrypted: bool) -> None:
+                  encrypted: bool, time_travel: bool = False) -> None:
         with self.store.transaction() as tx:
             tx.set_meta("keys_encrypted", "1" if encrypted else "0")
             tx.set_meta("base_url", base_url)
+            if time_travel:
+                tx.set_meta(TIME_TRAVEL_META, "1")
         record = create_root(self.store, self.keys, root, base_url=base_url,
                              clock=self.clock, entropy=self.entropy)
         self._export_ca(record)
@@ -205,6 +211,9 @@ class Home:
         try:
             if store.get_meta("base_url") is None:
                 raise StoreError(f"{db} is not a kpki store")
+            if store.get_meta(TIME_TRAVEL_META) == "1":
+                store.close()
+                store = open_store(sqlite_url(db), time_order=False)
             keys = FileCAKeyStore(target / "cas",
                                   encrypted=store.get_meta("keys_encrypted") == "1",
                                   passphrase=passphrase, key_generator=key_generator)
@@ -232,6 +241,15 @@ class Home:
     @property
     def base_url(self) -> str:
         return self.store.get_meta("base_url") or DEFAULT_BASE_URL
+
+    @property
+    def time_travel(self) -> bool:
+        """Whether this is a test home whose clock may go back (``kpki init
+        --time-travel``, :meth:`in_memory` with ``time_travel``): times are recorded as the
+        clock gives them and a CRL may be dated before the previous one. In any other
+        home an event is never dated before the CA's previous one and a CRL older than the
+        last is refused (:class:`pki.errors.ClockBehindError`)."""
+        return self.store.get_meta(TIME_TRAVEL_META) == "1"
 
     @property
     def delta_crls(self) -> bool:

@@ -10,6 +10,7 @@ needs the home; the use case checks again, so a caller that skips them loses not
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,10 @@ class IssueOrder:
     """Replace an NPKI folder of that name instead of refusing."""
     serial_bits: int | None = None
     """Random bits in the serial number; ``None``: the CA style's length."""
+    not_before: dt.datetime | None = None
+    """Start of validity instead of 00:00:00 KST today (:func:`pki.clock.requested_validity`)."""
+    not_after: dt.datetime | None = None
+    """End of validity instead of the profile's term."""
 
     def check(self) -> None:
         """What can be refused without the home: the resident number, the name, the base
@@ -129,7 +134,8 @@ def issue_into_folder(home: Home, order: IssueOrder, *, password: str | None,
                else FINANCIAL_PROFILES[order.profile])
     issued = authority.issue(profile, name=order.name, rrn=order.rrn, ra=order.ra,
                              alias=order.alias, csr=order.csr, with_km=order.with_km,
-                             deliver=delivery, serial_bits=order.serial_bits)
+                             deliver=delivery, serial_bits=order.serial_bits,
+                             not_before=order.not_before, not_after=order.not_after)
     return IssuedIntoFolder(issued, tuple(delivery.files))
 
 

@@ -152,3 +152,27 @@ def test_a_batch_killed_at_a_fault_point_is_all_or_nothing(
     with Home.open(home) as opened:
         assert undelivered(opened.store) == []
         assert opened.store.pending_deliveries() == []
+
+
+def test_progress_is_shown_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from pki.authority import IssueStep
+    from pki.cli.batch import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        progress = _Progress()
+        for done in range(1, 201):
+            progress(IssueStep.PREPARE, done, 200)
+        progress(IssueStep.DELIVER, 200, 200)
+        progress.close()
+        text = stream.getvalue()
+        assert ("making keys 200/200" in text and "writing folders 200/200" in text) is shown
+        assert text.count("making keys") <= 101  # once a percent, not once a row
+        assert shown or text == ""

@@ -244,6 +244,8 @@ def session(tmp_path_factory: pytest.TempPathFactory, key_pool):  # type: ignore
     workdir = tmp_path_factory.mktemp("cheatsheet")
     (workdir / "ca.pass").write_text(PASSPHRASE + "\n")
     (workdir / "document.txt").write_text("전자민원 신청서: 등본 1통\n", encoding="utf-8")
+    (workdir / "people.csv").write_text("name,rrn,birth,sex,policy\n홍길동,9005171234566,,,\n"
+                                        "김철수,,1985-03-02,M,banking\n", encoding="utf-8")
     key = key_pool.keys(2048, 1)[0]
     csr = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "홍길동")])).sign(key, hashes.SHA256())

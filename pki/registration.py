@@ -48,7 +48,7 @@ from .names import check_holder_name
 from .store import AuditAction, CloudUser, Institution, Message, Store
 from .store.protocols import RegistrationWrites
 
-__all__ = ["Channel", "CodePolicy", "Registrar", "StoreChannel"]
+__all__ = ["Channel", "CodePolicy", "Registrar", "StoreChannel", "normalize_phone"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,24 @@ def _code_hash(user_id: str, code: str) -> str:
     return hashlib.sha256((user_id + code).encode()).hexdigest()
 
 
-def _phone_digits(phone: object) -> str:
-    digits = phone.replace("-", "") if isinstance(phone, str) else ""
-    if not (digits.isascii() and digits.isdigit() and 9 <= len(digits) <= 11):
-        raise InvalidRegistrationError("phone is 9 to 11 digits", field="phone")
-    return digits
+_PHONE_SEPARATORS = str.maketrans("", "", " -.()")
+
+
+def normalize_phone(phone: object) -> str:
+    """A Korean phone number as the store keeps it: the domestic digits alone
+    (``01012345678``), however it was written: ``010-1234-5678``, ``010 1234 5678``,
+    ``+82 10 1234 5678`` (the country code for the leading 0) are one phone. Raises
+    :class:`InvalidRegistrationError` (``field="phone"``) for anything else: a number must
+    come to 9 to 11 ASCII digits starting with 0, and the only country code is +82."""
+    text = phone.strip().translate(_PHONE_SEPARATORS) if isinstance(phone, str) else ""
+    if text.startswith("+82"):
+        text = "0" + text[3:].removeprefix("0")
+    if not (text.isascii() and text.isdigit() and text.startswith("0")
+            and 9 <= len(text) <= 11):
+        raise InvalidRegistrationError(
+            "a phone is a Korean number of 9 to 11 digits starting with 0 (010-1234-5678 "
+            "or +82 10 1234 5678)", field="phone")
+    return text
 
 
 class Registrar:
@@ -133,7 +146,7 @@ class Registrar:
         except (PKIError, ValueError, TypeError):
             raise InvalidRegistrationError("name and birth_date (YYYY-MM-DD) are needed",
                                            field="name") from None
-        digits = _phone_digits(phone)
+        digits = normalize_phone(phone)
         now = self.clock.now()
         user = CloudUser(id="u_" + self.entropy.token_bytes(8).hex(), name=name,
                          phone=digits, birth_date=born, institution_id=institution.id,
@@ -201,5 +214,6 @@ class Registrar:
         return confirmed
 
     def messages(self, institution: Institution, phone: str) -> tuple[Message, ...]:
-        """The test channel: what was sent to ``phone`` because of ``institution``."""
-        return tuple(self.store.messages(phone, institution.id))
+        """The test channel: what was sent to ``phone`` (written any way
+        :func:`normalize_phone` reads) because of ``institution``."""
+        return tuple(self.store.messages(normalize_phone(phone), institution.id))

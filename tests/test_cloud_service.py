@@ -113,7 +113,9 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
         code_file.write_text("00" if code != "00" else "01")
         wrong_code = runner.invoke(cli, ["cloud", "confirm", user, "--code-file",
                                          str(code_file)])
-        assert wrong_code.exit_code == 1 and "code_invalid" in wrong_code.stderr
+        assert wrong_code.exit_code == 1
+        assert "wrong confirmation code: 4 attempts left" in wrong_code.stderr
+        assert "--code-file" in wrong_code.stderr
         monkeypatch.setenv("KPKI_CLOUD_CODE", code)
         run("cloud", "confirm", user)
         serial = json.loads(run("cloud", "issue", user, "--rrn", RRN, "--json"))["serial"]
@@ -123,8 +125,11 @@ def test_kpki_cloud_cli_against_a_service(cloud, home, tmp_path, monkeypatch):
         assert (tmp_path / "doc.txt.p7s").stat().st_size > 1000
         assert "signed" in run("cloud", "history", user)
         monkeypatch.setenv("KPKI_PIN", "246801")
-        wrong = runner.invoke(cli, ["cloud", "sign", serial, str(doc), "--purpose", "02"])
-        assert wrong.exit_code == 1 and "wrong_pin" in wrong.stderr
+        again = runner.invoke(cli, ["cloud", "sign", serial, str(doc), "--purpose", "02"])
+        assert again.exit_code == 2 and "--force" in again.stderr  # never overwrites silently
+        wrong = runner.invoke(cli, ["cloud", "sign", serial, str(doc), "--purpose", "02",
+                                    "--force"])
+        assert wrong.exit_code == 1 and "wrong PIN: 4 attempts left" in wrong.stderr
 
 
 def test_kpki_verify_takes_r_from_a_file_or_the_environment(cloud, home, tmp_path,

@@ -247,6 +247,7 @@ def test_a_transaction_commits_every_kind_of_record(store: Store) -> None:
     assert [d.folder for d in store.pending_deliveries()] == ["/npki/a"]
     bank = written["bank"]
     assert store.institution_by_key_hash("hash-of-key") == bank
+    assert store.institutions() == [bank] and bank.added_at == T0
     assert store.cloud_user("u_1") == user(institution_id=bank.id)  # type: ignore[attr-defined]
     assert store.vault_record("yessign", 0x1234) == VaultRecord("yessign", 0x1234, "u_1",
                                                                 SEALED)

@@ -71,6 +71,7 @@ from ..store import (
     HistoryEntry,
     Institution,
     Message,
+    RevocationReason,
     Store,
     StoreTransaction,
     VaultRecord,
@@ -496,18 +497,17 @@ class Cloud:
         return owner.id
 
     def revoke(self, institution: Institution, serial: int,
-               reason: x509.ReasonFlags = x509.ReasonFlags.unspecified) -> None:
-        """Revoke the certificate; recorded under purpose 08 (managing authentication
-        means) in the owner's history, in the revocation's transaction. Raises
-        :class:`pki.errors.AlreadyRevokedError` or
+               reason: RevocationReason = RevocationReason.UNSPECIFIED) -> None:
+        """Revoke the certificate for ``reason`` (the vocabulary of ``kpki cert revoke``);
+        recorded under purpose 08 (managing authentication means) in the owner's history,
+        in the revocation's transaction. Raises :class:`pki.errors.AlreadyRevokedError` or
         :class:`pki.errors.CertificateExpiredError` as :func:`pki.lifecycle.revoke`."""
         record, vault = self._certificate_of(institution, serial)
-        if reason in (x509.ReasonFlags.certificate_hold, x509.ReasonFlags.remove_from_crl):
-            raise CloudRequestError(f"{reason.value} is not a revocation reason",
-                                    field="reason")
+        if not isinstance(reason, RevocationReason):
+            raise CloudRequestError("reason is a RevocationReason", field="reason")
         now = self.clock.now()
         with self.store.transaction() as tx:
-            lifecycle.revoke_in(tx, record.ca, serial, at=now, reason=reason)
+            lifecycle.revoke_in(tx, record.ca, serial, at=now, reason=reason.flag)
             tx.add_history(vault.user_id, HistoryEntry(now, institution.name, None,
                                                        Purpose.AUTH_MANAGEMENT, serial,
                                                        "revoked"))

@@ -40,6 +40,7 @@ from .records import (
     OCSPSignerRecord,
     PendingCode,
     PublishedCRL,
+    RevocationReason,
     Sealed,
     VaultRecord,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "PublishedCRL",
     "RegistrationReads",
     "RegistrationWrites",
+    "RevocationReason",
     "Sealed",
     "Store",
     "StoreTransaction",

@@ -33,6 +33,7 @@ __all__ = [
     "OCSPSignerRecord",
     "PendingCode",
     "PublishedCRL",
+    "RevocationReason",
     "Sealed",
     "VaultRecord",
 ]
@@ -59,6 +60,36 @@ class KeyOrigin(enum.Enum):
     GENERATED = "generated"  # kpki made it and handed it to the caller
     CSR = "csr"
     PUBLIC_KEY = "public-key"
+
+
+class RevocationReason(enum.Enum):
+    """What a certificate may be revoked for: the RFC 5280 reason codes, spelled as RFC
+    5280 and ``x509.ReasonFlags`` spell them, less ``certificateHold`` (that is a
+    suspension, 효력정지) and ``removeFromCRL`` (a delta CRL's, never a revocation). The
+    one vocabulary of ``kpki cert revoke``, ``kpki cloud revoke`` and the cloud API."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "keyCompromise"
+    CA_COMPROMISE = "cACompromise"
+    AFFILIATION_CHANGED = "affiliationChanged"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessationOfOperation"
+    PRIVILEGE_WITHDRAWN = "privilegeWithdrawn"
+    AA_COMPROMISE = "aACompromise"
+
+    @property
+    def flag(self) -> x509.ReasonFlags:
+        """The reason as pyca's certificate and CRL builders take it."""
+        return x509.ReasonFlags(self.value)
+
+    @classmethod
+    def parse(cls, text: str) -> RevocationReason:
+        """The reason named ``text``, in any letter case; :class:`ValueError` naming the
+        reasons for anything else."""
+        for reason in cls:
+            if isinstance(text, str) and reason.value.lower() == text.lower():
+                return reason
+        raise ValueError(f"a revocation reason is one of {', '.join(r.value for r in cls)}")
 
 
 # -- CAs, certificates, revocation ----------------------------------------------------------
@@ -256,6 +287,7 @@ class Institution:
 
     id: int
     name: str
+    added_at: dt.datetime
 
 
 @dataclass(frozen=True)

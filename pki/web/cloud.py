@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 import msgspec
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -61,7 +60,7 @@ from ..errors import (
     WrongCodeError,
     WrongPinError,
 )
-from ..store import HistoryEntry
+from ..store import HistoryEntry, RevocationReason
 from .limits import read_capped
 
 __all__ = ["MAX_BODY_BYTES", "cloud_routes", "error_response"]
@@ -123,7 +122,7 @@ class RegistrationBody(_Body):
 
 
 class RevokeBody(_Body):
-    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+    reason: RevocationReason = RevocationReason.UNSPECIFIED
 
 
 class _Empty(_Body):
@@ -154,7 +153,7 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (RequestRefusedError, 409),
 )
 # What else a client may see of an error's data, by attribute.
-_EXTRA = ("attempts_left", "rule")
+_EXTRA = ("attempts_left", "rule", "field", "limit", "state")
 
 
 def error_response(exc: PKIError) -> JSONResponse:

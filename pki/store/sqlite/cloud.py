@@ -93,7 +93,7 @@ class CloudWritesSQL(_CloudLookupsSQL):
                 "RETURNING id", (name, api_key_hash, ts(at))).fetchone()
         except sqlite3.IntegrityError:
             raise StoreError(f"an institution named {name!r} exists already") from None
-        return Institution(int(institution_id), name)
+        return Institution(int(institution_id), name, at)
 
     def add_user(self, user: CloudUser) -> None:
         self._conn.execute(
@@ -216,17 +216,21 @@ class CloudWritesSQL(_CloudLookupsSQL):
              None if entry.serial is None else hex_serial(entry.serial), entry.outcome))
 
 
+def _institution(row: Sequence[Any]) -> Institution:
+    return Institution(int(row[0]), str(row[1]), parse_ts(row[2]))
+
+
 class CloudReadsSQL(_CloudLookupsSQL):
     """Registration and cloud reads; mixed into the store."""
 
     def institution_by_key_hash(self, api_key_hash: str) -> Institution | None:
-        rows = self._query("SELECT id, name FROM institutions WHERE api_key_hash = ?",
-                           (api_key_hash,))
-        return Institution(int(rows[0][0]), str(rows[0][1])) if rows else None
+        rows = self._query("SELECT id, name, created_at FROM institutions "
+                           "WHERE api_key_hash = ?", (api_key_hash,))
+        return _institution(rows[0]) if rows else None
 
     def institutions(self) -> list[Institution]:
-        return [Institution(int(r[0]), str(r[1]))
-                for r in self._query("SELECT id, name FROM institutions ORDER BY id")]
+        return [_institution(r) for r in
+                self._query("SELECT id, name, created_at FROM institutions ORDER BY id")]
 
     def cloud_users(self, *, institution_id: int | None = None,
                     phone: str | None = None) -> list[CloudUser]:

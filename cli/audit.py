@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -14,15 +14,10 @@ from pki.store import AuditAction, AuditEvent
 
 from .cert import parse_serial
 from .context import Context
-from .output import emit_json, json_option, serial_hex, table
-
-if TYPE_CHECKING:  # generic from click 8.4 on; kpki also runs on 8.1 to 8.3
-    _TimeParamBase = click.ParamType[dt.datetime, Any]
-else:
-    _TimeParamBase = click.ParamType
+from .output import TimeParamType, emit_json, json_option, serial_hex, table
 
 
-class TimeParam(_TimeParamBase):
+class TimeParam(TimeParamType):
     """``YYYY-MM-DD`` (00:00 KST that day) or ISO 8601 date and time, in KST unless it
     carries an offset or ``Z``."""
 

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(argv) if argv is not None else sys.argv[1:]
     real_stdout = sys.stdout is sys.__stdout__ and sys.stdout is not None
     if real_stdout:
-        sys.stdout = _QuietPipe(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _QuietPipe(sys.stdout)
     try:
         status = run_mapped(lambda: cli.main(args=args, prog_name="kpki",
                                              standalone_mode=False))

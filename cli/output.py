@@ -9,7 +9,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from cryptography import x509
@@ -67,7 +67,13 @@ def shown_day(value: dt.datetime) -> str:
     return shown(value)[:10]
 
 
-class TimeType(click.ParamType):
+if TYPE_CHECKING:  # generic from click 8.4 on; kpki also runs on 8.1 to 8.3
+    TimeParamType = click.ParamType[dt.datetime, Any]
+else:
+    TimeParamType = click.ParamType
+
+
+class TimeType(TimeParamType):
     """A TIME option: an ISO 8601 date or date-time, KST unless it has an offset (``Z``,
     ``+09:00``); a date alone is 00:00 KST that day. Converts to an aware UTC datetime."""
 

@@ -2,13 +2,18 @@
 
 Fixtures:
 
-* ``kpki_pki``: a session-wide :class:`pki.testing.TestPKI` (seeded, frozen clock);
+* ``kpki_pki``: a session-wide :class:`pki.testing.TestPKI` (seeded serials and R) on the
+  real clock, so that ``kpki_server``'s CRLs, OCSP answers and certificates are current
+  for an application under test that runs on the real clock too;
 * ``joint_cert``, ``financial_cert``, ``revoked_cert``: fresh certificates per test;
 * ``npki_home``: a temporary NPKI base holding ``joint_cert``'s folder, for code that
   searches for certificates the way Korean software does;
-* ``kpki_server``: ``kpki serve`` (CRLs, OCSP) for the session's PKI;
-* ``kpki_time``: the PKI's frozen clock; the marker ``@pytest.mark.kpki_time("2026-03-01")``
-  sets it for one test (ISO date or date-time; plain dates are 10:00 KST).
+* ``kpki_server``: ``kpki serve`` (CRLs, OCSP, TSA) for the session's PKI;
+* ``kpki_time``: the PKI's clock, frozen for one test (at the real time when the test
+  starts; ``advance()`` and ``set()`` move it); the marker
+  ``@pytest.mark.kpki_time("2026-03-01")`` sets it (ISO date or date-time; plain dates are
+  10:00 KST; ``"now"``: the real time). After the test the clock follows the real clock
+  again. A value the marker cannot read fails the test with a message naming the marker.
 
 For tests only: keys come from the machine's test key pool (see :mod:`pki.testing`).
 """
@@ -22,54 +27,109 @@ from typing import Any
 
 import pytest
 
-from .clock import KST, FixedClock
-from .testing import DEFAULT_TIME, Served, TestCertificate, TestPKI
+from .clock import KST, FixedClock, SystemClock
+from .testing import Served, TestCertificate, TestPKI
 
-__all__ = ["pytest_configure"]
+__all__ = ["SessionClock", "pytest_configure"]
+
+MARKER = "kpki_time"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "kpki_time(when): run the test with the kpki_pki clock set to WHEN "
-                   "(ISO date or date-time; dates are 10:00 KST)")
+        "markers", f"{MARKER}(when): run the test with the kpki_pki clock frozen at WHEN "
+                   "(ISO date or date-time, dates are 10:00 KST; 'now': the real time)")
+
+
+class SessionClock(FixedClock):
+    """The session PKI's clock: the real clock until a test freezes it (:meth:`set`,
+    :meth:`advance`), and again after :meth:`follow_real_time`."""
+
+    def __init__(self) -> None:
+        self._real = SystemClock()
+        self._frozen = False
+        super().__init__(self._real.now())
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def now(self) -> dt.datetime:
+        return super().now() if self._frozen else self._real.now()
+
+    def set(self, at: dt.datetime) -> None:
+        super().set(at)
+        self._frozen = True
+
+    def advance(self, delta: dt.timedelta) -> None:
+        if not self._frozen:
+            self.set(self._real.now())
+        super().advance(delta)
+
+    def follow_real_time(self) -> None:
+        self._frozen = False
 
 
 def _when(value: Any) -> dt.datetime:
+    """The marker's value as a time; :class:`ValueError` if it is none."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=KST)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(10), KST)
-    text = str(value)
-    if "T" in text or " " in text:
-        parsed = dt.datetime.fromisoformat(text)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=KST)
-    return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(10), KST)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date, a date-time or 'now'")
+    text = value.strip()
+    if text == "now":
+        return SystemClock().now()
+    try:
+        if "T" in text or " " in text:
+            parsed = dt.datetime.fromisoformat(text)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=KST)
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(10), KST)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time, nor 'now'"
+                         ) from None
 
 
 @pytest.fixture(scope="session")
 def kpki_pki() -> Iterator[TestPKI]:
-    """A Korean test PKI for the whole session: KISA-style root, yessign-style CA."""
-    pki = TestPKI(seed="kpki-pytest", clock=FixedClock(DEFAULT_TIME))
+    """A Korean test PKI for the whole session, on the real clock: KISA-style root,
+    yessign-style CA."""
+    pki = TestPKI(seed="kpki-pytest", clock=SessionClock())
     yield pki
     pki.close()
 
 
 @pytest.fixture
-def kpki_time(request: pytest.FixtureRequest, kpki_pki: TestPKI) -> Iterator[FixedClock]:
-    """The PKI's frozen clock, set by a ``kpki_time`` marker and restored afterwards."""
+def kpki_time(request: pytest.FixtureRequest, kpki_pki: TestPKI) -> Iterator[SessionClock]:
+    """The PKI's clock, frozen for this test (at the ``kpki_time`` marker's time, else at
+    the real time now), following the real clock again afterwards."""
     clock = kpki_pki.clock
-    assert isinstance(clock, FixedClock)
-    saved = clock.now()
-    marker = request.node.get_closest_marker("kpki_time")
-    if marker is not None and marker.args:
-        clock.set(_when(marker.args[0]))
-    yield clock
-    clock.set(saved)
+    assert isinstance(clock, SessionClock)
+    marker = request.node.get_closest_marker(MARKER)
+    at = clock.now()
+    if marker is not None:
+        if len(marker.args) != 1 or marker.kwargs:
+            pytest.fail(f"@pytest.mark.{MARKER} takes one value (a date, a date-time or "
+                        f"'now'), not {marker.args!r} {marker.kwargs or ''}".rstrip(),
+                        pytrace=False)
+        problem = None
+        try:
+            at = _when(marker.args[0])
+        except ValueError as exc:
+            problem = str(exc)
+        if problem is not None:  # (outside the except: no chained traceback)
+            pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
+    clock.set(at)
+    try:
+        yield clock
+    finally:
+        clock.follow_real_time()
 
 
 @pytest.fixture(autouse=True)
 def _kpki_time_marker(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("kpki_time") is not None:
+    if request.node.get_closest_marker(MARKER) is not None:
         request.getfixturevalue("kpki_time")
 
 
@@ -102,6 +162,7 @@ def npki_home(tmp_path: Path, joint_cert: TestCertificate) -> Path:
 
 @pytest.fixture(scope="session")
 def kpki_server(kpki_pki: TestPKI) -> Iterator[Served]:
-    """``kpki serve`` for the session's PKI: ``.url``, ``.crl_url``, ``.ocsp_url``."""
+    """``kpki serve`` for the session's PKI: ``.url``, ``.crl_url``, ``.ocsp_url``; on
+    the session's clock (the real one, unless a test froze it)."""
     with kpki_pki.serve() as served:
         yield served

@@ -94,7 +94,7 @@ def audit(obj: Context, number: int | None, since: dt.datetime | None, actions: 
     """
     if as_json and as_jsonl:
         raise click.UsageError("--json and --jsonl do not go together: choose one")
-    zone: dt.tzinfo = dt.UTC if utc else KST
+    zone: dt.tzinfo = dt.UTC if utc or obj.utc else KST  # its --utc or the global one
     with obj.open_home() as home:
         if ca_label is not None:
             home.store.get_ca(ca_label)  # an unknown label is an error, not an empty log

@@ -9,7 +9,7 @@ import click
 from pki.usecases.publishing import publish_crls
 
 from .context import Context
-from .output import emit_json, iso, json_option
+from .output import emit_json, iso, json_option, shown_iso
 from .secrets import ca_passphrase, passphrase_file_option
 
 
@@ -50,7 +50,7 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
             where = (f"-> {r['der']}" if r["der"] else
                      "not written: another publisher has put a newer one in place")
             click.echo(f"{r['ca']}: {kind} number {r['number']}, {r['entries']} entries, "
-                       f"next update {r['next_update']} {where}")
+                       f"next update {shown_iso(str(r['next_update']))} {where}")
 
 
 @crl.command()

@@ -17,12 +17,12 @@ from pki.errors import HomeNotFoundError, KeyFileError, TimestampError
 from pki.fsutil import atomic_write, check_writable_dir
 from pki.keys import npki
 from pki.rrn import RRN
-from pki.signing import KeySigner, Outcome, seal_r, sign
+from pki.signing import Outcome
 from pki.signing.verify import CRLIndex, Verifier
-from pki.timestamp import HTTPTimestamper, read_token
+from pki.usecases.signing import SignOrder, sign_with_folder
 
 from .context import Context
-from .output import TimeType, emit_json, json_option
+from .output import TimeType, emit_json, json_option, shown
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
 
 R_ENV = "KPKI_VID_R"
@@ -84,25 +84,21 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
     recipient = _certificates(r_for)[0] if r_for else None
     tsa_url = None if timestamp_url is None else _tsa_url(obj, timestamp_url)
     password = key_password(password_file, confirm=False)
-    credential = npki.load(folder, password)
-    signer = KeySigner(credential.certificate, credential.private_key, chain)
+    order = SignOrder(_read(file, "document"), folder, chain, detached=detached,
+                      signed_attributes=not no_attrs, content_info=not bare, pss=pss,
+                      tsa_url=tsa_url, r_recipient=recipient,
+                      r_cipher="seed" if seed else "aes256")
     try:
-        document = sign(_read(file, "document"), signer, detached=detached,
-                        signed_attributes=not no_attrs, content_info=not bare, pss=pss,
-                        include_chain=bool(chain), clock=obj.clock,
-                        timestamper=None if tsa_url is None else HTTPTimestamper(tsa_url))
+        done = sign_with_folder(order, password=password, clock=obj.clock)
     except TimestampError as exc:
         hint = "is 'kpki serve' running?" if not timestamp_url else "give another"
         raise click.ClickException(f"{exc} (--timestamp: {hint})") from None
-    stamped = None if document.timestamp_token is None else read_token(
-        document.timestamp_token)
+    document, stamped = done.signed, done.timestamp
     atomic_write(out, document.pem if pem else document.der)
     r_path = None
-    if recipient is not None:
-        if credential.r is None:
-            raise click.ClickException("this key file holds no R to send")
+    if done.r_envelope is not None:
         r_path = out.with_name(out.name + ".r.p7m")
-        atomic_write(r_path, seal_r(credential.r, recipient, cipher="seed" if seed else "aes256"))
+        atomic_write(r_path, done.r_envelope)
     info = {"signature": str(out), "r_envelope": None if r_path is None else str(r_path),
             "detached": detached, "signed_attributes": not no_attrs, "pss": pss,
             "content_info": not bare,
@@ -117,8 +113,7 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
         click.echo(f"Signed {file} -> {out}" + (f" (R for the relying party: {r_path})"
                                                   if r_path else ""))
         if stamped is not None:
-            click.echo(f"Time-stamped {stamped.gen_time.astimezone(KST):%Y-%m-%d %H:%M:%S} "
-                       f"KST by {tsa_url}")
+            click.echo(f"Time-stamped {shown(stamped.gen_time)} by {tsa_url}")
 
 
 def _tsa_url(obj: Context, given: str) -> str:

@@ -320,3 +320,27 @@ def test_a_reader_that_stops_early_leaves_the_status_alone(
             os.close(write)
         assert done.returncode == expected, done.stderr
         assert done.stderr == b""
+
+
+# -- kpki serve --------------------------------------------------------------------------
+
+
+def test_serve_publishes_and_answers_on_the_clock_of_kpki_now(
+        home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KPKI_NOW=TIME kpki serve``: its publisher dates CRLs from TIME on (a clock that
+    starts there and runs on)."""
+    import urllib.parse
+    import urllib.request
+
+    from cryptography import x509
+
+    from tests.serve_process import serving
+
+    monkeypatch.setenv("KPKI_NOW", "2029-04-01T12:00:00+09:00")
+    start = dt.datetime(2029, 4, 1, 3, tzinfo=dt.UTC)
+    path = urllib.parse.urlsplit(home.store.get_ca("yessign").crl_url).path
+    with serving(home.path, "--no-cloud") as server:
+        url = f"http://127.0.0.1:{server.port}{path}"
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            crl = x509.load_der_x509_crl(reply.read())
+    assert start <= crl.last_update_utc < start + dt.timedelta(hours=1)

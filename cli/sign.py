@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pki.clock import KST
 from pki.errors import HomeNotFoundError, KeyFileError, TimestampError
 from pki.fsutil import atomic_write, check_writable_dir
 from pki.keys import npki

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from pki import lifecycle
 from pki.clock import FixedClock
@@ -139,3 +140,43 @@ def test_serve_home_in_thread_answers_and_republishes_after_a_revocation(
                          reason=x509.ReasonFlags.key_compromise)
         served.republish()
         assert crl().get_revoked_certificate_by_serial_number(done.issued.serial) is not None
+
+
+def test_sign_with_folder_signs_and_seals_r_for_the_relying_party(
+        home: Home, clock: FixedClock, tmp_path: Path) -> None:
+    from pki.signing.envelope import open_r_envelope
+    from pki.usecases.signing import SignOrder, sign_with_folder
+
+    holder = issue_into_folder(home, IssueOrder(name="홍길동", rrn=HOLDER, out=tmp_path / "h"),
+                               password=PASSWORD, passphrase=None)
+    party = issue_into_folder(home, IssueOrder(name="김은행", rrn=OTHER, out=tmp_path / "p"),
+                              password=PASSWORD, passphrase=None)
+    done = sign_with_folder(SignOrder(b"document", holder.folder,
+                                      r_recipient=party.issued.certificate),
+                            password=PASSWORD, clock=clock)
+    assert done.timestamp is None and done.r_envelope is not None
+    assert open_r_envelope(done.r_envelope, party.issued.private_key) == holder.issued.r
+    assert done.signed.signing_time == clock.now()
+
+
+def test_kpki_sign_refuses_to_send_a_missing_r_before_writing_the_signature(
+        home: Home, tmp_path: Path) -> None:
+    """It used to write FILE.p7s and then fail: a half-done command."""
+    from click.testing import CliRunner
+
+    from pki.cli.main import cli
+
+    done = issue_into_folder(home, IssueOrder(name="홍길동", rrn=HOLDER, out=tmp_path / "h"),
+                             password=PASSWORD, passphrase=None)
+    no_r = tmp_path / "no-r"
+    npki.dump(no_r, done.issued.certificate, done.issued.private_key, PASSWORD, r=None)
+    party = tmp_path / "party.pem"
+    party.write_bytes(done.issued.certificate.public_bytes(serialization.Encoding.PEM))
+    document = tmp_path / "doc.txt"
+    document.write_bytes(b"document")
+    result = CliRunner().invoke(cli, ["sign", str(document), "--npki", str(no_r),
+                                      "--r-for", str(party)],
+                                env={"KPKI_KEY_PASSWORD": PASSWORD})
+    assert result.exit_code != 0
+    assert "no R" in str(result.exception) + result.output
+    assert not (tmp_path / "doc.txt.p7s").exists()

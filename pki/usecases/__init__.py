@@ -12,5 +12,5 @@ and raises :class:`pki.errors.PKIError`; it never prints, prompts or exits.
 - :mod:`.folders`: check an NPKI folder (password, key, R, VID).
 - :mod:`.serving`: the web app and its publisher in a thread of this process.
 - :mod:`.publishing`: publish CRLs (and renew OCSP signers) once.
-- :mod:`.signing`: sign with a time stamp from the home's TSA; a verifier set up from a home.
+- :mod:`.signing`: sign with the key of an NPKI folder, time-stamped, R sealed.
 """

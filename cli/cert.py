@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from .output import (
     json_option,
     serial_hex,
     shown,
+    shown_iso,
     table,
 )
 from .reasons import reason_option
@@ -74,7 +75,43 @@ def _vid(cert: x509.Certificate) -> dict[str, Any]:
             "vid": data.vid.hex() if data.vid else None}
 
 
-def cert_json(record: CertificateRecord, now: dt.datetime) -> dict[str, Any]:
+def _changes(record: CertificateRecord, replaced_by: Sequence[int]) -> dict[str, Any]:
+    """What happened to the certificate since issuance, from its stored record: when it
+    was revoked, why and since when it was invalid; when it was suspended and the day the
+    suspension lapses into a revocation; which certificate it replaced (renewal or
+    reissue) and which replaced it."""
+    revoked = record.status is CertStatus.REVOKED
+    suspended = record.status is CertStatus.SUSPENDED and record.revoked_at is not None
+    return {
+        "revoked_at": iso(record.revoked_at) if revoked and record.revoked_at else None,
+        "reason": record.reason.value if revoked and record.reason else None,
+        "invalidity_date": iso(record.invalidity_date) if record.invalidity_date else None,
+        "suspended_at": iso(record.revoked_at) if suspended and record.revoked_at else None,
+        "suspension_lapses_at": (iso(lifecycle.suspension_lapses_at(record.revoked_at))
+                                 if suspended and record.revoked_at else None),
+        "replaces": None if record.replaces is None else serial_hex(record.replaces),
+        "replaced_by": [serial_hex(s) for s in replaced_by],
+    }
+
+
+def _changes_text(info: Mapping[str, Any]) -> str:
+    """The changes of :func:`_changes` in a few words, for a table."""
+    parts = []
+    if info["reason"]:
+        parts.append(info["reason"])
+    if info["invalidity_date"]:
+        parts.append(f"invalid since {shown_iso(info['invalidity_date'])[:10]}")
+    if info["suspension_lapses_at"]:
+        parts.append(f"lapses {shown_iso(info['suspension_lapses_at'])[:10]}")
+    if info["replaces"]:
+        parts.append(f"replaces {info['replaces']}")
+    if info["replaced_by"]:
+        parts.append(f"replaced by {', '.join(info['replaced_by'])}")
+    return "; ".join(parts) or "-"
+
+
+def cert_json(record: CertificateRecord, now: dt.datetime, *,
+              replaced_by: Sequence[int] = ()) -> dict[str, Any]:
     cert = record.certificate
     return {
         "serial": serial_hex(record.serial),
@@ -88,6 +125,7 @@ def cert_json(record: CertificateRecord, now: dt.datetime) -> dict[str, Any]:
         "not_before": iso(record.not_before),
         "not_after": iso(record.not_after),
         "issued_at": iso(record.issued_at),
+        **_changes(record, replaced_by),
         "policy": _policy(cert),
         **_vid(cert),
         "sha256": fingerprint(cert),
@@ -144,12 +182,18 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
             records = [r for r in records if display_status(r, now) == "expired"]
         elif status == "valid":
             records = [r for r in records if display_status(r, now) == "valid"]
+        links = home.store.replacements(ca=ca_label)
+        infos = [cert_json(r, now, replaced_by=links.get((r.ca, r.serial), ()))
+                 for r in records]
         if as_json:
-            emit_json([cert_json(r, now) for r in records])
+            emit_json(infos)
             return
-        table(["SERIAL", "CA", "PROFILE", "STATUS", "NOT AFTER", "COMMON NAME"],
+        table(["SERIAL", "CA", "PROFILE", "STATUS", "SINCE", "NOT AFTER", "COMMON NAME",
+               "CHANGES"],
               [[serial_hex(r.serial), r.ca, r.profile, display_status(r, now),
-                shown(r.not_after), common_name(r.certificate.subject)] for r in records])
+                shown_iso(i["revoked_at"] or i["suspended_at"] or "-"),
+                shown(r.not_after), common_name(r.certificate.subject), _changes_text(i)]
+               for r, i in zip(records, infos, strict=True)])
 
 
 @cert.command("show")
@@ -174,11 +218,15 @@ def cert_show(obj: Context, serial: str, ca_label: str | None, pem: bool,
             click.echo(record.certificate.public_bytes(serialization.Encoding.PEM).decode(),
                        nl=False)
             return
-        info = cert_json(record, home.clock.now())
+        info = cert_json(record, home.clock.now(),
+                         replaced_by=home.store.renewals_of(record.ca, record.serial))
         if as_json:
             emit_json(info)
             return
-        fields({k.replace("_", " "): "-" if v is None else str(v) for k, v in info.items()})
+        changes = _changes(record, ())
+        fields({k.replace("_", " "): ", ".join(v) if isinstance(v, list) else
+                "-" if v is None else str(v) for k, v in info.items()
+                if not (k in changes and v in (None, []))})
 
 
 # -- lifecycle ---------------------------------------------------------------------------

@@ -172,6 +172,6 @@ def test_kpki_serve_has_a_test_channel_only_with_the_flag(tmp_path, key_pool):
     for flag, expected in ((False, 404), (True, 200)):
         proc, url = _start(path, test_channel=flag)
         try:
-            assert Api(url, key)("GET", "/cloud/v1/test/messages?phone=010")[0] == expected
+            assert Api(url, key)("GET", "/cloud/v1/test/messages?phone=01012345678")[0] == expected
         finally:
             _stop(proc)

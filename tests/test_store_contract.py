@@ -16,6 +16,7 @@ by process.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 import sqlite3
@@ -315,6 +316,19 @@ def test_a_ca_never_uses_a_serial_twice_and_the_transaction_survives(store: Stor
     assert len(store.find_certificates(5)) == 2
     assert [r.ca for r in store.find_certificates(5, ca="other")] == ["other"]
 
+
+def test_replacements_name_what_renewed_or_reissued_each_certificate(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        for serial in (1, 2):
+            tx.put_certificate(certificate(serial))
+        tx.put_certificate(dataclasses.replace(certificate(3), replaces=1))
+        tx.put_certificate(dataclasses.replace(certificate(4), replaces=1))
+        tx.put_certificate(certificate(7, label="other"))
+        tx.put_certificate(dataclasses.replace(certificate(8, label="other"), replaces=7))
+    assert store.replacements() == {("yessign", 1): [3, 4], ("other", 7): [8]}
+    assert store.replacements(ca="other") == {("other", 7): [8]}
+    assert store.renewals_of("yessign", 1) == [3, 4] and store.renewals_of("yessign", 2) == []
 
 def test_an_institution_name_is_unique(store: Store) -> None:
     with store.transaction() as tx:

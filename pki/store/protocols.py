@@ -189,6 +189,12 @@ class CertificateReads(Protocol):
         """Serials of the certificates that renewed or reissued ``serial``."""
         ...
 
+    def replacements(self, *, ca: str | None = None) -> Mapping[tuple[str, int], Sequence[int]]:
+        """Every certificate that was renewed or reissued (of ``ca``, else of every CA), by
+        (CA label, serial): the serials that replaced it, oldest first. One read for a
+        whole listing, where :meth:`renewals_of` answers for one certificate."""
+        ...
+
     def suspended_before(self, ca: str, cutoff: dt.datetime) -> Sequence[int]:
         """Serials suspended since before ``cutoff``."""
         ...

@@ -399,6 +399,18 @@ class CertificateReadsSQL(SQLiteConnection):
             (self._ca_id_of(ca), hex_serial(serial)))
         return [int(r[0], 16) for r in rows]
 
+    def replacements(self, *, ca: str | None = None) -> dict[tuple[str, int], list[int]]:
+        sql = ("SELECT cas.label, c.replaces, c.serial FROM certificates c JOIN cas "
+               "ON cas.id = c.ca_id WHERE c.replaces IS NOT NULL")
+        params: list[Any] = []
+        if ca is not None:
+            sql += " AND cas.label = ?"
+            params.append(ca)
+        found: dict[tuple[str, int], list[int]] = {}
+        for label, replaced, serial in self._query(sql + " ORDER BY c.id", params):
+            found.setdefault((str(label), int(replaced, 16)), []).append(int(serial, 16))
+        return found
+
     def suspended_before(self, ca: str, cutoff: dt.datetime) -> list[int]:
         rows = self._query(
             "SELECT serial FROM certificates INDEXED BY certificates_suspended "

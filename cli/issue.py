@@ -132,12 +132,12 @@ def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str | None
         raise click.UsageError("--with-km makes its own key pair; it does not go with --csr")
     if batch_file is None and manifest is not None:
         raise click.UsageError("--manifest goes with --from")
-    for option, value in (("--name", name), ("--rrn", rrn), ("--alias", alias),
+    for option, value in (("--name", name), ("--rrn", rrn), ("--alias", alias or None),
                           ("--csr", csr)):
-        if batch_file is not None and value:
+        if batch_file is not None and value is not None:
             raise click.UsageError(f"{option} does not go with --from: the batch file "
                                    "gives each row's")
-        if batch_file is None and option in ("--name", "--rrn") and not value:
+        if batch_file is None and option in ("--name", "--rrn") and value is None:
             raise click.UsageError(f"Missing option '{option}' (or --from FILE).")
     starts, ends = _validity(obj, not_before=not_before, not_after=not_after, days=days,
                              exact=exact)

@@ -8,8 +8,8 @@ from the same home:
   FILE])`` in this process, as a script would run it: it opens the home, decrypts the CA key
   (PBKDF2, 600,000 iterations), reads and checks the CSV, issues through ``issue_many`` with
   one NPKI delivery a row and writes the manifest. In-process, so the interpreter start-up
-  and imports (about 0.4 s, paid once per call whatever N is) are not in the figure; they
-  are the same for one certificate or a thousand.
+  and imports (0.5-0.9 s on the 2-core development machine, paid once per call whatever N
+  is) are not in the figure.
 - **Python**: ``authority.issue_many(requests, deliver=[NPKIDelivery(...), ...])`` with the
   authority built beforehand, the requests and deliveries built inside the timing.
 

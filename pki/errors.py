@@ -7,16 +7,26 @@ whole hierarchy to a one-line message and exit status 1 in one place.
 
 from __future__ import annotations
 
+import datetime as dt
+
 __all__ = [
+    "AccountLockedError",
     "AlreadyRevokedError",
     "AmbiguousSerialError",
+    "BankError",
+    "BankNotFoundError",
+    "BankRequestError",
+    "BankSettingsError",
     "BatchFileError",
     "CAKeyExistsError",
     "CAKeyNotFoundError",
     "CSRError",
+    "CardLockedError",
     "CertificateExpiredError",
     "CertificateNotFoundError",
     "CertificateUnusableError",
+    "ChallengeExpiredError",
+    "ChallengeUsedError",
     "ClockBehindError",
     "CloudError",
     "CloudNotFoundError",
@@ -25,9 +35,11 @@ __all__ = [
     "CodeExpiredError",
     "CodeLimitError",
     "ContentTooLargeError",
+    "CustomerExistsError",
     "DeliveryError",
     "DeviceNotDesignatedError",
     "DiskFullError",
+    "EnrolmentExpiredError",
     "FetchError",
     "FolderExistsError",
     "HomeError",
@@ -39,8 +51,11 @@ __all__ = [
     "KeyFileError",
     "KeyMismatchError",
     "LifecycleError",
+    "LimitExceededError",
     "NoCodePendingError",
+    "NoMediumError",
     "NotConfirmedError",
+    "NotEnrolledError",
     "NotFoundError",
     "NotSuspendedError",
     "OutputError",
@@ -66,6 +81,8 @@ __all__ = [
     "UnsupportedKeyError",
     "ValidityError",
     "VaultError",
+    "WrongAccountPasswordError",
+    "WrongCardAnswerError",
     "WrongCodeError",
     "WrongPasswordError",
     "WrongPinError",
@@ -620,3 +637,170 @@ class PinPolicyError(CloudError, ValueError):
     def __init__(self, message: str, *, rule: str) -> None:
         super().__init__(message)
         self.rule = rule
+
+
+# -- refusals of the bank (pki.bank) ---------------------------------------------------------
+
+
+class BankError(RequestRefusedError):
+    """The bank (:mod:`pki.bank`) refused a request. Nothing changed, except where a
+    subclass says what was counted."""
+
+
+class BankRequestError(BankError, ValueError):
+    """A request's ``field`` is unusable (a code, an RRN, a phone, an amount ...)."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BankSettingsError(BankError, ValueError):
+    """An institution's settings are unusable: ``key`` names the setting."""
+
+    code = "bad_settings"
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class BankNotFoundError(BankError, NotFoundError):
+    """No such ``what`` (``institution``, ``customer``, ``account``, ``card``,
+    ``challenge``) for the asking institution: it does not exist, or belongs to another
+    institution (the two are answered the same)."""
+
+    code = "not_found"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no such {what}")
+        self.what = what
+
+
+class CustomerExistsError(BankError):
+    """The institution has a customer with this resident registration number already
+    (``customer_id``); an account number taken is the same refusal with ``field``."""
+
+    code = "exists"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WrongAccountPasswordError(BankError):
+    """A wrong 4-digit account password, compared and counted; ``attempts_left`` more
+    before the account password locks."""
+
+    code = "wrong_account_password"
+
+    def __init__(self, *, account: str, attempts_left: int) -> None:
+        super().__init__(f"wrong account password: {attempts_left} attempts left")
+        self.account = account
+        self.attempts_left = attempts_left
+
+
+class AccountLockedError(BankError):
+    """The account password is locked after too many wrong ones; a branch resets it."""
+
+    code = "account_locked"
+
+    def __init__(self, *, account: str) -> None:
+        super().__init__("the account password is locked: reset it at a branch")
+        self.account = account
+
+
+class NotEnrolledError(BankError):
+    """The customer has no active internet-banking enrolment (never signed up at a
+    branch, or signed up and not activated online yet)."""
+
+    code = "not_enrolled"
+
+    def __init__(self, *, customer_id: str) -> None:
+        super().__init__("the customer is not enrolled in internet banking")
+        self.customer_id = customer_id
+
+
+class EnrolmentExpiredError(BankError):
+    """The branch sign-up was not activated online by ``deadline``: sign up again."""
+
+    code = "enrolment_expired"
+
+    def __init__(self, *, customer_id: str, deadline: dt.datetime) -> None:
+        super().__init__("the internet-banking sign-up was not activated in time: sign up "
+                         "again at a branch")
+        self.customer_id = customer_id
+        self.deadline = deadline
+
+
+class WrongCardAnswerError(BankError):
+    """A wrong security-card answer, compared and counted; ``attempts_left`` more before
+    the card locks."""
+
+    code = "wrong_card_answer"
+
+    def __init__(self, *, card: str, attempts_left: int) -> None:
+        super().__init__(f"wrong security card answer: {attempts_left} attempts left")
+        self.card = card
+        self.attempts_left = attempts_left
+
+
+class CardLockedError(BankError):
+    """The security card is locked after too many wrong answers; only a branch resets
+    it (it never clears by itself)."""
+
+    code = "card_locked"
+
+    def __init__(self, *, card: str) -> None:
+        super().__init__("the security card is locked: reset it at a branch")
+        self.card = card
+
+
+class ChallengeUsedError(BankError):
+    """The security-card challenge was answered already (a challenge is answered once)."""
+
+    code = "challenge_used"
+
+    def __init__(self, *, challenge: str) -> None:
+        super().__init__("this security card challenge was answered already: ask for a new "
+                         "one")
+        self.challenge = challenge
+
+
+class ChallengeExpiredError(BankError):
+    """The security-card challenge is older than its lifetime; nothing was counted."""
+
+    code = "challenge_expired"
+
+    def __init__(self, *, challenge: str) -> None:
+        super().__init__("this security card challenge has expired: ask for a new one")
+        self.challenge = challenge
+
+
+class NoMediumError(BankError):
+    """The customer has no usable security medium (none issued, or all lost or locked),
+    so no transfer limit applies but zero."""
+
+    code = "no_medium"
+
+    def __init__(self, *, customer_id: str) -> None:
+        super().__init__("the customer has no usable security medium")
+        self.customer_id = customer_id
+
+
+class LimitExceededError(BankError):
+    """A transfer of ``amount`` KRW would cross a limit: ``code`` is
+    ``over_transfer_limit`` (``limit`` per transfer) or ``over_day_limit`` (``limit`` per
+    KST day, ``used`` of it spent already that day). Nothing was charged."""
+
+    def __init__(self, *, amount: int, limit: int, used: int, per_day: bool) -> None:
+        which = "daily" if per_day else "per-transfer"
+        super().__init__(f"{amount} KRW is over the {which} limit of {limit} KRW"
+                         + (f" ({used} KRW used today)" if per_day else ""))
+        self.amount = amount
+        self.limit = limit
+        self.used = used
+        self.per_day = per_day
+        self.code = "over_day_limit" if per_day else "over_transfer_limit"

@@ -34,9 +34,20 @@ def test_store_from_a_newer_kpki_is_refused(home):
 
 def test_migrations_bring_an_empty_file_up_to_date(tmp_path):
     store = SQLiteStore(tmp_path / "s.db", create=True)
-    assert store.schema_version == SCHEMA_VERSION == 7
+    assert store.schema_version == SCHEMA_VERSION
     assert store.get_meta("store_id")  # migration 6 names the store
     store.close()  # every kind of record round-trips: tests/test_store_contract.py
+
+
+def test_what_replaced_a_certificate_is_found_through_an_index(tmp_path):
+    # The cloud asks at every signature: a scan of the CA's certificates would grow with them.
+    SQLiteStore(tmp_path / "s.db", create=True).close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    plan = " ".join(str(row) for row in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT serial FROM certificates WHERE ca_id = ? AND replaces = ?",
+        (1, "01")))
+    conn.close()
+    assert "certificates_replaces" in plan
 
 
 def test_issuance_records_certificate_and_audit_row(authority, home):

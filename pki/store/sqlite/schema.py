@@ -226,6 +226,12 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ocsp_signers_ca ON ocsp_signers (ca_id, id);
     """,
+    # 8: what renewed or reissued a certificate, found without scanning the CA's certificates
+    # (the cloud asks at every signature, kpki cert show and list at every call).
+    """
+    CREATE INDEX certificates_replaces ON certificates (ca_id, replaces)
+        WHERE replaces IS NOT NULL;
+    """,
 )
 
 

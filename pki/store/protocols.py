@@ -22,9 +22,13 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from .records import (
+    Account,
     AuditAction,
     AuditEvent,
+    BankCustomer,
+    CardChallenge,
     CARecord,
+    Carrier,
     CertificateRecord,
     CertStatus,
     CloudUser,
@@ -33,15 +37,20 @@ from .records import (
     DeliveryRecord,
     HistoryEntry,
     Institution,
+    LineType,
     Message,
     OCSPSignerRecord,
     PendingCode,
     PublishedCRL,
     Sealed,
+    SecurityCardRecord,
     VaultRecord,
 )
 
 __all__ = [
+    "BankLookups",
+    "BankReads",
+    "BankWrites",
     "CertificateReads",
     "CertificateWrites",
     "CloudLookups",
@@ -223,9 +232,11 @@ class RegistrationLookups(Protocol):
 
 
 class RegistrationWrites(RegistrationLookups, Protocol):
-    def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime
+    def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime,
+                        code: str | None = None, settings: Mapping[str, Any] | None = None
                         ) -> Institution:
-        """Record an institution; :class:`pki.errors.StoreError` if the name is taken."""
+        """Record an institution (a bank with its 3-digit ``code`` and its ``settings``);
+        :class:`pki.errors.StoreError` if the name or the code is taken."""
         ...
 
     def add_user(self, user: CloudUser) -> None: ...
@@ -352,14 +363,102 @@ class CloudReads(CloudLookups, Protocol):
         ...
 
 
+# -- the bank: customers, accounts, security cards, limits -----------------------------------
+
+
+class BankLookups(Protocol):
+    """Bank reads a transaction makes under its lock, as the store does outside."""
+
+    def institution(self, institution_id: int) -> Institution | None: ...
+
+    def institution_by_code(self, code: str) -> Institution | None: ...
+
+    def bank_customer(self, customer_id: str) -> BankCustomer | None: ...
+
+    def bank_customer_by_rrn(self, institution_id: int, rrn: str) -> BankCustomer | None: ...
+
+    def account(self, institution_id: int, number: str) -> Account | None: ...
+
+    def security_card(self, card_id: str) -> SecurityCardRecord | None: ...
+
+    def active_security_card(self, customer_id: str) -> SecurityCardRecord | None:
+        """The customer's card that is not retired (a customer has at most one)."""
+        ...
+
+    def card_challenge(self, challenge_id: str) -> CardChallenge | None: ...
+
+    def limit_used(self, customer_id: str, day: dt.date) -> int:
+        """KRW charged against the customer's limits on ``day`` (a KST date)."""
+        ...
+
+
+class BankWrites(BankLookups, Protocol):
+    def set_institution_settings(self, institution_id: int, settings: Mapping[str, Any]
+                                 ) -> None: ...
+
+    def add_bank_customer(self, customer: BankCustomer) -> None:
+        """Record a customer; :class:`pki.errors.StoreError` if the institution has one
+        with the same RRN."""
+        ...
+
+    def set_customer_line(self, customer_id: str, *, phone: str, carrier: Carrier,
+                          mvno: str | None, line_type: LineType) -> None: ...
+
+    def set_enrolment(self, customer_id: str, *, signed_up_at: dt.datetime | None,
+                      activated_at: dt.datetime | None) -> None: ...
+
+    def add_account(self, account: Account) -> None:
+        """Record an account; :class:`pki.errors.StoreError` if the number is taken at
+        its institution."""
+        ...
+
+    def set_account_failures(self, institution_id: int, number: str, failures: int, *,
+                             locked_at: dt.datetime | None) -> None: ...
+
+    def set_balance(self, institution_id: int, number: str, balance: int) -> None: ...
+
+    def add_security_card(self, record: SecurityCardRecord) -> None: ...
+
+    def retire_security_card(self, card_id: str, *, at: dt.datetime) -> bool:
+        """Retire a card (replaced or lost); False if it was retired already."""
+        ...
+
+    def set_card_failures(self, card_id: str, failures: int, *,
+                          locked_at: dt.datetime | None) -> None: ...
+
+    def add_card_challenge(self, challenge: CardChallenge) -> None: ...
+
+    def answer_card_challenge(self, challenge_id: str, *, at: dt.datetime) -> bool:
+        """Mark the challenge answered; False (and nothing changed) if it was already."""
+        ...
+
+    def add_limit_use(self, customer_id: str, day: dt.date, amount: int, *,
+                      at: dt.datetime) -> None:
+        """Charge ``amount`` KRW against the customer's limits on ``day`` (KST)."""
+        ...
+
+
+class BankReads(BankLookups, Protocol):
+    def bank_customers(self, institution_id: int) -> Sequence[BankCustomer]:
+        """The institution's customers, oldest first."""
+        ...
+
+    def accounts_of(self, customer_id: str) -> Sequence[Account]: ...
+
+    def security_cards_of(self, customer_id: str) -> Sequence[SecurityCardRecord]:
+        """The customer's cards, oldest first (retired ones too)."""
+        ...
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
-class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, Protocol):
+class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
+                       Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
-class Store(CertificateReads, RegistrationReads, CloudReads, Protocol):
+class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

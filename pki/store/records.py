@@ -17,11 +17,15 @@ from cryptography import x509
 from ..purposes import Purpose
 
 __all__ = [
+    "Account",
     "AuditAction",
     "AuditEvent",
+    "BankCustomer",
     "CARecord",
     "CRLEntry",
     "CRLInfo",
+    "CardChallenge",
+    "Carrier",
     "CertStatus",
     "CertificateRecord",
     "CloudUser",
@@ -29,12 +33,17 @@ __all__ = [
     "HistoryEntry",
     "Institution",
     "KeyOrigin",
+    "LineType",
     "Message",
     "OCSPSignerRecord",
+    "OtpKind",
+    "OtpRegistration",
+    "OtpToken",
     "PendingCode",
     "PublishedCRL",
     "RevocationReason",
     "Sealed",
+    "SecurityCardRecord",
     "VaultRecord",
 ]
 
@@ -242,6 +251,34 @@ class AuditAction(enum.StrEnum):
     CLOUD_DEVICE_ADDED = "cloud.device.added"
     CLOUD_DEVICE_REMOVED = "cloud.device.removed"
     CLOUD_DEVICES_DESIGNATED_ONLY = "cloud.devices.designated-only"
+    BANK_SETTINGS_CHANGED = "bank.settings.changed"
+    BANK_CUSTOMER_ADDED = "bank.customer.added"
+    BANK_CUSTOMER_LINE_CHANGED = "bank.customer.line-changed"
+    BANK_ENROLMENT_SIGNED_UP = "bank.enrolment.signed-up"
+    BANK_ENROLMENT_ACTIVATED = "bank.enrolment.activated"
+    BANK_ACCOUNT_OPENED = "bank.account.opened"
+    BANK_ACCOUNT_PASSWORD_WRONG = "bank.account.password-wrong"
+    BANK_ACCOUNT_LOCKED = "bank.account.locked"
+    BANK_ACCOUNT_RESET = "bank.account.reset"
+    BANK_CARD_ISSUED = "bank.card.issued"
+    BANK_CARD_CHALLENGED = "bank.card.challenged"
+    BANK_CARD_ANSWERED = "bank.card.answered"
+    BANK_CARD_WRONG = "bank.card.wrong"
+    BANK_CARD_LOCKED = "bank.card.locked"
+    BANK_CARD_RESET = "bank.card.reset"
+    BANK_CARD_LOST = "bank.card.lost"
+    BANK_LIMIT_CHARGED = "bank.limit.charged"
+    BANK_OTP_ISSUED = "bank.otp.issued"
+    BANK_OTP_REGISTERED = "bank.otp.registered"
+    BANK_OTP_UNREGISTERED = "bank.otp.unregistered"
+    BANK_OTP_DISABLED = "bank.otp.disabled"
+    BANK_OTP_ACTIVATED = "bank.otp.activated"
+    BANK_OTP_ACCEPTED = "bank.otp.accepted"
+    BANK_OTP_WRONG = "bank.otp.wrong"
+    BANK_OTP_LOCKED = "bank.otp.locked"
+    BANK_OTP_RESYNCHRONISED = "bank.otp.resynchronised"
+    BANK_OTP_RESET = "bank.otp.reset"
+    BANK_OTP_LOST = "bank.otp.lost"
 
 
 @dataclass(frozen=True)
@@ -283,11 +320,18 @@ class DeliveryRecord:
 
 @dataclass(frozen=True)
 class Institution:
-    """An institution allowed to call the cloud (its API key is kept only hashed)."""
+    """An institution allowed to call the cloud and the bank (its API key is kept only
+    hashed)."""
 
     id: int
     name: str
     added_at: dt.datetime
+    code: str | None = None
+    """Its 3-digit financial institution code (``081`` Hana), for a bank; None for an
+    institution that only calls the cloud."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """Its bank settings as stored (:class:`pki.bank.institutions.BankSettings` reads
+    them); empty: the defaults."""
 
 
 @dataclass(frozen=True)
@@ -385,3 +429,165 @@ class HistoryEntry:
     outcome: str
     """``signed``, ``registered``, ``pin-changed``, ``revoked``, ``refused-device``, or the
     code of the refusal (``wrong_pin`` ...)."""
+
+
+# -- the bank (pki.bank) ---------------------------------------------------------------------
+
+
+class Carrier(enum.Enum):
+    """A Korean mobile network. An MVNO (알뜰폰) runs on one of them: its customer's
+    :attr:`BankCustomer.carrier` is the host network and :attr:`BankCustomer.mvno` the
+    MVNO's name."""
+
+    SKT = "SKT"
+    KT = "KT"
+    LGU = "LGU+"
+
+
+class LineType(enum.Enum):
+    """What kind of mobile line a phone number is (phone verification's eligibility)."""
+
+    POSTPAID = "postpaid"
+    PREPAID = "prepaid"
+    CORPORATE = "corporate"
+    SUSPENDED = "suspended"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class BankCustomer:
+    """A person who is a customer of one institution."""
+
+    id: str
+    institution_id: int
+    name: str
+    rrn: str = field(repr=False)
+    """The resident registration number, 13 digits (never in an audit row)."""
+    phone: str
+    """Digits only (:func:`pki.registration.normalize_phone`)."""
+    carrier: Carrier
+    mvno: str | None
+    """The MVNO's name when the line is an MVNO's on :attr:`carrier`."""
+    line_type: LineType
+    created_at: dt.datetime
+    signed_up_at: dt.datetime | None = None
+    """When the customer signed up for internet banking at a branch (None: never)."""
+    activated_at: dt.datetime | None = None
+    """When that sign-up was activated online (None: not yet)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A bank account: its number (unique at its institution), its 4-digit password
+    (kept only hashed) and its balance in KRW."""
+
+    institution_id: int
+    number: str
+    customer_id: str
+    password_hash: str = field(repr=False)
+    balance: int
+    opened_at: dt.datetime
+    failures: int = 0
+    """Wrong passwords in a row."""
+    locked_at: dt.datetime | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+
+@dataclass(frozen=True)
+class SecurityCardRecord:
+    """A security card (보안카드) as the bank keeps it: its serial ("No") and its codes."""
+
+    id: str
+    institution_id: int
+    customer_id: str
+    serial: str
+    codes: tuple[str, ...] = field(repr=False)
+    """The four-digit codes, position 1 first."""
+    issued_at: dt.datetime
+    failures: int = 0
+    """Wrong answers in a row."""
+    locked_at: dt.datetime | None = None
+    """When the last allowed wrong answer locked it (only a branch clears it)."""
+    retired_at: dt.datetime | None = None
+    """When it was replaced by a new card or reported lost; a retired card is never
+    challenged again."""
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+
+@dataclass(frozen=True)
+class CardChallenge:
+    """A security-card challenge: two positions of one card, answered once."""
+
+    id: str
+    card_id: str
+    first: int
+    second: int
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    answered_at: dt.datetime | None = None
+
+
+class OtpKind(enum.Enum):
+    """The three kinds of OTP (:mod:`pki.bank.otp`)."""
+
+    HARDWARE = "hardware"
+    """A hardware token of the shared OTP centre: usable at every institution it is
+    registered with, one failure count across them."""
+    MOBILE = "mobile"
+    """A bank's mobile OTP: usable only at its bank, bound to one device."""
+    DIGITAL = "digital"
+    """The shared digital OTP: one app per person, usable at participating
+    institutions."""
+
+
+@dataclass(frozen=True)
+class OtpToken:
+    """An OTP token as the OTP centre keeps it. One record however many institutions it
+    is registered with, so its failure count, lock and loss hold everywhere at once."""
+
+    serial: str
+    kind: OtpKind
+    person: str
+    """Who holds it, the same at every institution (a keyed hash of the RRN, never the
+    RRN)."""
+    issuer_id: int
+    """The institution that issued it (a mobile OTP's bank)."""
+    sealed_seed: bytes = field(repr=False)
+    """The seed, encrypted (:mod:`pki.bank.otp`); never stored or shown in the clear."""
+    issued_at: dt.datetime
+    device: str | None = None
+    """The device a mobile or digital OTP is bound to."""
+    activated_at: dt.datetime | None = None
+    """When it was activated (a hardware token is active when issued)."""
+    drift: int = 0
+    """The token's clock offset in time steps, as learned from its accepted codes."""
+    last_step: int | None = None
+    """The time step of the last accepted code: no code of this step or an earlier one is
+    accepted again."""
+    failures: int = 0
+    """Verified wrong codes in a row, over every institution."""
+    locked_at: dt.datetime | None = None
+    lost_at: dt.datetime | None = None
+    disabled_at: dt.datetime | None = None
+    """When a newer medium replaced it (a mobile OTP reissued, a digital OTP moved to
+    another phone)."""
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+
+@dataclass(frozen=True)
+class OtpRegistration:
+    """An OTP token registered at an institution, for that institution's customer."""
+
+    serial: str
+    institution_id: int
+    customer_id: str
+    at: dt.datetime

@@ -11,8 +11,9 @@ the store. The decisions (limits, locking, isolation) are the cloud's
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...errors import StoreError
@@ -26,6 +27,7 @@ from ..records import (
     Sealed,
     VaultRecord,
 )
+from .bank import INSTITUTION_COLUMNS, institution_of
 from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts
 
 __all__ = ["CloudReadsSQL", "CloudWritesSQL"]
@@ -85,15 +87,21 @@ class CloudWritesSQL(_CloudLookupsSQL):
 
     # registration ------------------------------------------------------------------------
 
-    def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime
+    def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime,
+                        code: str | None = None, settings: Mapping[str, Any] | None = None
                         ) -> Institution:
+        settings = dict(settings or {})
         try:
             (institution_id,) = self._conn.execute(
-                "INSERT INTO institutions (name, api_key_hash, created_at) VALUES (?, ?, ?) "
-                "RETURNING id", (name, api_key_hash, ts(at))).fetchone()
+                "INSERT INTO institutions (name, api_key_hash, created_at, code, settings) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (name, api_key_hash, ts(at), code, json.dumps(settings, sort_keys=True))
+            ).fetchone()
         except sqlite3.IntegrityError:
-            raise StoreError(f"an institution named {name!r} exists already") from None
-        return Institution(int(institution_id), name, at)
+            taken = f"the code {code}" if code is not None and self._query(
+                "SELECT 1 FROM institutions WHERE code = ?", (code,)) else f"the name {name!r}"
+            raise StoreError(f"an institution with {taken} exists already") from None
+        return Institution(int(institution_id), name, at, code, settings)
 
     def add_user(self, user: CloudUser) -> None:
         self._conn.execute(
@@ -216,21 +224,17 @@ class CloudWritesSQL(_CloudLookupsSQL):
              None if entry.serial is None else hex_serial(entry.serial), entry.outcome))
 
 
-def _institution(row: Sequence[Any]) -> Institution:
-    return Institution(int(row[0]), str(row[1]), parse_ts(row[2]))
-
-
 class CloudReadsSQL(_CloudLookupsSQL):
     """Registration and cloud reads; mixed into the store."""
 
     def institution_by_key_hash(self, api_key_hash: str) -> Institution | None:
-        rows = self._query("SELECT id, name, created_at FROM institutions "
+        rows = self._query(f"SELECT {INSTITUTION_COLUMNS} FROM institutions "
                            "WHERE api_key_hash = ?", (api_key_hash,))
-        return _institution(rows[0]) if rows else None
+        return institution_of(rows[0]) if rows else None
 
     def institutions(self) -> list[Institution]:
-        return [_institution(r) for r in
-                self._query("SELECT id, name, created_at FROM institutions ORDER BY id")]
+        return [institution_of(r) for r in
+                self._query(f"SELECT {INSTITUTION_COLUMNS} FROM institutions ORDER BY id")]
 
     def cloud_users(self, *, institution_id: int | None = None,
                     phone: str | None = None) -> list[CloudUser]:

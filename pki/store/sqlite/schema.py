@@ -232,6 +232,70 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX certificates_replaces ON certificates (ca_id, replaces)
         WHERE replaces IS NOT NULL;
     """,
+    # 9: the bank (pki.bank; SQL in pki.store.sqlite.bank): institutions get a 3-digit code
+    # and settings; customers with their line and internet-banking enrolment, accounts,
+    # security cards and their challenges, and what each customer spent of a day's limit.
+    """
+    ALTER TABLE institutions ADD COLUMN code TEXT;
+    ALTER TABLE institutions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    CREATE UNIQUE INDEX institutions_code ON institutions (code) WHERE code IS NOT NULL;
+    CREATE TABLE bank_customers (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        name TEXT NOT NULL,
+        rrn TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        carrier TEXT NOT NULL,
+        mvno TEXT,
+        line_type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        signed_up_at TEXT,
+        activated_at TEXT,
+        UNIQUE (institution_id, rrn)
+    );
+    CREATE TABLE bank_accounts (
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        number TEXT NOT NULL,
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        password_hash TEXT NOT NULL,
+        balance INTEGER NOT NULL CHECK (balance >= 0),
+        opened_at TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_at TEXT,
+        PRIMARY KEY (institution_id, number)
+    );
+    CREATE INDEX bank_accounts_customer ON bank_accounts (customer_id);
+    CREATE TABLE bank_cards (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        serial TEXT NOT NULL,
+        codes TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_at TEXT,
+        retired_at TEXT,
+        UNIQUE (institution_id, serial)
+    );
+    CREATE UNIQUE INDEX bank_cards_active ON bank_cards (customer_id) WHERE retired_at IS NULL;
+    CREATE TABLE bank_card_challenges (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL REFERENCES bank_cards(id),
+        first INTEGER NOT NULL,
+        second INTEGER NOT NULL,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        answered_at TEXT
+    );
+    CREATE TABLE bank_limit_use (
+        id INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        day TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount > 0),
+        at TEXT NOT NULL
+    );
+    CREATE INDEX bank_limit_use_day ON bank_limit_use (customer_id, day);
+    """,
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ...errors import ReadOnlyStoreError, StoreError
+from .bank import BankReadsSQL, BankWritesSQL
 from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
 from .common import BUSY_TIMEOUT_S, primary_code, store_error
@@ -27,7 +28,7 @@ __all__ = ["SQLiteStore", "SQLiteTransaction"]
 _NO_PAGE_LIMIT = 1073741823
 
 
-class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL):
+class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -82,7 +83,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL):
                 self._conn.execute("ROLLBACK")
 
 
-class SQLiteStore(CertificateReadsSQL, CloudReadsSQL):
+class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

@@ -1,0 +1,236 @@
+"""The bank's part of the SQLite store (migration 9): institution codes and settings,
+customers, accounts, security cards and their challenges, and the daily limit ledger.
+
+:class:`BankWritesSQL` is mixed into the store's transaction, so bank rows commit with the
+audit rows of the same unit of work; :class:`BankReadsSQL` into the store. The decisions
+(limits, locking, isolation) are the bank's (:mod:`pki.bank`); these are its records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ...errors import StoreError
+from ..records import (
+    Account,
+    BankCustomer,
+    CardChallenge,
+    Carrier,
+    Institution,
+    LineType,
+    SecurityCardRecord,
+)
+from .common import SQLiteConnection, opt_ts, parse_ts, ts
+
+__all__ = ["INSTITUTION_COLUMNS", "BankReadsSQL", "BankWritesSQL", "institution_of"]
+
+INSTITUTION_COLUMNS = "id, name, created_at, code, settings"
+_CUSTOMER_COLUMNS = ("id, institution_id, name, rrn, phone, carrier, mvno, line_type, "
+                     "created_at, signed_up_at, activated_at")
+_ACCOUNT_COLUMNS = ("institution_id, number, customer_id, password_hash, balance, opened_at, "
+                    "failures, locked_at")
+_CARD_COLUMNS = ("id, institution_id, customer_id, serial, codes, issued_at, failures, "
+                 "locked_at, retired_at")
+_CHALLENGE_COLUMNS = "id, card_id, first, second, issued_at, expires_at, answered_at"
+
+
+def institution_of(row: Sequence[Any]) -> Institution:
+    """An institution from a row of :data:`INSTITUTION_COLUMNS`."""
+    return Institution(int(row[0]), str(row[1]), parse_ts(row[2]), row[3],
+                       json.loads(row[4]) if row[4] else {})
+
+
+def _customer(row: Sequence[Any]) -> BankCustomer:
+    return BankCustomer(id=row[0], institution_id=int(row[1]), name=row[2], rrn=row[3],
+                        phone=row[4], carrier=Carrier(row[5]), mvno=row[6],
+                        line_type=LineType(row[7]), created_at=parse_ts(row[8]),
+                        signed_up_at=opt_ts(row[9]), activated_at=opt_ts(row[10]))
+
+
+def _account(row: Sequence[Any]) -> Account:
+    return Account(institution_id=int(row[0]), number=row[1], customer_id=row[2],
+                   password_hash=row[3], balance=int(row[4]), opened_at=parse_ts(row[5]),
+                   failures=int(row[6]), locked_at=opt_ts(row[7]))
+
+
+def _card(row: Sequence[Any]) -> SecurityCardRecord:
+    codes = row[4]
+    return SecurityCardRecord(id=row[0], institution_id=int(row[1]), customer_id=row[2],
+                              serial=row[3],
+                              codes=tuple(codes[i:i + 4] for i in range(0, len(codes), 4)),
+                              issued_at=parse_ts(row[5]), failures=int(row[6]),
+                              locked_at=opt_ts(row[7]), retired_at=opt_ts(row[8]))
+
+
+def _challenge(row: Sequence[Any]) -> CardChallenge:
+    return CardChallenge(id=row[0], card_id=row[1], first=int(row[2]), second=int(row[3]),
+                         issued_at=parse_ts(row[4]), expires_at=parse_ts(row[5]),
+                         answered_at=opt_ts(row[6]))
+
+
+class _BankLookupsSQL(SQLiteConnection):
+    """Reads that a transaction makes under its lock and the store makes outside."""
+
+    def institution(self, institution_id: int) -> Institution | None:
+        rows = self._query(f"SELECT {INSTITUTION_COLUMNS} FROM institutions WHERE id = ?",
+                           (institution_id,))
+        return institution_of(rows[0]) if rows else None
+
+    def institution_by_code(self, code: str) -> Institution | None:
+        rows = self._query(f"SELECT {INSTITUTION_COLUMNS} FROM institutions WHERE code = ?",
+                           (code,))
+        return institution_of(rows[0]) if rows else None
+
+    def bank_customer(self, customer_id: str) -> BankCustomer | None:
+        rows = self._query(f"SELECT {_CUSTOMER_COLUMNS} FROM bank_customers WHERE id = ?",
+                           (customer_id,))
+        return _customer(rows[0]) if rows else None
+
+    def bank_customer_by_rrn(self, institution_id: int, rrn: str) -> BankCustomer | None:
+        rows = self._query(f"SELECT {_CUSTOMER_COLUMNS} FROM bank_customers "
+                           "WHERE institution_id = ? AND rrn = ?", (institution_id, rrn))
+        return _customer(rows[0]) if rows else None
+
+    def account(self, institution_id: int, number: str) -> Account | None:
+        rows = self._query(f"SELECT {_ACCOUNT_COLUMNS} FROM bank_accounts "
+                           "WHERE institution_id = ? AND number = ?", (institution_id, number))
+        return _account(rows[0]) if rows else None
+
+    def security_card(self, card_id: str) -> SecurityCardRecord | None:
+        rows = self._query(f"SELECT {_CARD_COLUMNS} FROM bank_cards WHERE id = ?", (card_id,))
+        return _card(rows[0]) if rows else None
+
+    def active_security_card(self, customer_id: str) -> SecurityCardRecord | None:
+        rows = self._query(f"SELECT {_CARD_COLUMNS} FROM bank_cards WHERE customer_id = ? "
+                           "AND retired_at IS NULL", (customer_id,))
+        return _card(rows[0]) if rows else None
+
+    def card_challenge(self, challenge_id: str) -> CardChallenge | None:
+        rows = self._query(f"SELECT {_CHALLENGE_COLUMNS} FROM bank_card_challenges "
+                           "WHERE id = ?", (challenge_id,))
+        return _challenge(rows[0]) if rows else None
+
+    def limit_used(self, customer_id: str, day: dt.date) -> int:
+        return int(self._query("SELECT coalesce(sum(amount), 0) FROM bank_limit_use "
+                               "WHERE customer_id = ? AND day = ?",
+                               (customer_id, day.isoformat()))[0][0])
+
+
+class BankWritesSQL(_BankLookupsSQL):
+    """Bank writes; mixed into the store's transaction."""
+
+    def set_institution_settings(self, institution_id: int, settings: Mapping[str, Any]
+                                 ) -> None:
+        self._conn.execute("UPDATE institutions SET settings = ? WHERE id = ?",
+                           (json.dumps(dict(settings), sort_keys=True), institution_id))
+
+    def add_bank_customer(self, customer: BankCustomer) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO bank_customers ({_CUSTOMER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (customer.id, customer.institution_id, customer.name, customer.rrn,
+                 customer.phone, customer.carrier.value, customer.mvno,
+                 customer.line_type.value, ts(customer.created_at),
+                 None if customer.signed_up_at is None else ts(customer.signed_up_at),
+                 None if customer.activated_at is None else ts(customer.activated_at)))
+        except sqlite3.IntegrityError:
+            raise StoreError("the institution has a customer with this RRN already") from None
+
+    def set_customer_line(self, customer_id: str, *, phone: str, carrier: Carrier,
+                          mvno: str | None, line_type: LineType) -> None:
+        self._conn.execute("UPDATE bank_customers SET phone = ?, carrier = ?, mvno = ?, "
+                           "line_type = ? WHERE id = ?",
+                           (phone, carrier.value, mvno, line_type.value, customer_id))
+
+    def set_enrolment(self, customer_id: str, *, signed_up_at: dt.datetime | None,
+                      activated_at: dt.datetime | None) -> None:
+        self._conn.execute("UPDATE bank_customers SET signed_up_at = ?, activated_at = ? "
+                           "WHERE id = ?",
+                           (None if signed_up_at is None else ts(signed_up_at),
+                            None if activated_at is None else ts(activated_at), customer_id))
+
+    def add_account(self, account: Account) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO bank_accounts ({_ACCOUNT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (account.institution_id, account.number, account.customer_id,
+                 account.password_hash, account.balance, ts(account.opened_at),
+                 account.failures,
+                 None if account.locked_at is None else ts(account.locked_at)))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"the account number {account.number} is taken") from None
+
+    def set_account_failures(self, institution_id: int, number: str, failures: int, *,
+                             locked_at: dt.datetime | None) -> None:
+        self._conn.execute("UPDATE bank_accounts SET failures = ?, locked_at = ? "
+                           "WHERE institution_id = ? AND number = ?",
+                           (failures, None if locked_at is None else ts(locked_at),
+                            institution_id, number))
+
+    def set_balance(self, institution_id: int, number: str, balance: int) -> None:
+        self._conn.execute("UPDATE bank_accounts SET balance = ? WHERE institution_id = ? "
+                           "AND number = ?", (balance, institution_id, number))
+
+    def add_security_card(self, record: SecurityCardRecord) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO bank_cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.institution_id, record.customer_id, record.serial,
+                 "".join(record.codes), ts(record.issued_at), record.failures,
+                 None if record.locked_at is None else ts(record.locked_at),
+                 None if record.retired_at is None else ts(record.retired_at)))
+        except sqlite3.IntegrityError:
+            raise StoreError("the card serial is taken, or the customer has an active card"
+                             ) from None
+
+    def retire_security_card(self, card_id: str, *, at: dt.datetime) -> bool:
+        return self._conn.execute("UPDATE bank_cards SET retired_at = ? WHERE id = ? AND "
+                                  "retired_at IS NULL", (ts(at), card_id)).rowcount == 1
+
+    def set_card_failures(self, card_id: str, failures: int, *,
+                          locked_at: dt.datetime | None) -> None:
+        self._conn.execute("UPDATE bank_cards SET failures = ?, locked_at = ? WHERE id = ?",
+                           (failures, None if locked_at is None else ts(locked_at), card_id))
+
+    def add_card_challenge(self, challenge: CardChallenge) -> None:
+        self._conn.execute(
+            f"INSERT INTO bank_card_challenges ({_CHALLENGE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (challenge.id, challenge.card_id, challenge.first, challenge.second,
+             ts(challenge.issued_at), ts(challenge.expires_at),
+             None if challenge.answered_at is None else ts(challenge.answered_at)))
+
+    def answer_card_challenge(self, challenge_id: str, *, at: dt.datetime) -> bool:
+        return self._conn.execute("UPDATE bank_card_challenges SET answered_at = ? WHERE id = ? "
+                                  "AND answered_at IS NULL", (ts(at), challenge_id)
+                                  ).rowcount == 1
+
+    def add_limit_use(self, customer_id: str, day: dt.date, amount: int, *,
+                      at: dt.datetime) -> None:
+        self._conn.execute("INSERT INTO bank_limit_use (customer_id, day, amount, at) "
+                           "VALUES (?, ?, ?, ?)", (customer_id, day.isoformat(), amount, ts(at)))
+
+
+class BankReadsSQL(_BankLookupsSQL):
+    """Bank reads; mixed into the store."""
+
+    def bank_customers(self, institution_id: int) -> list[BankCustomer]:
+        return [_customer(r) for r in self._query(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM bank_customers WHERE institution_id = ? "
+            "ORDER BY rowid", (institution_id,))]
+
+    def accounts_of(self, customer_id: str) -> list[Account]:
+        return [_account(r) for r in self._query(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM bank_accounts WHERE customer_id = ? "
+            "ORDER BY rowid", (customer_id,))]
+
+    def security_cards_of(self, customer_id: str) -> list[SecurityCardRecord]:
+        return [_card(r) for r in self._query(
+            f"SELECT {_CARD_COLUMNS} FROM bank_cards WHERE customer_id = ? ORDER BY rowid",
+            (customer_id,))]

@@ -58,6 +58,14 @@ __all__ = [
     "NotEnrolledError",
     "NotFoundError",
     "NotSuspendedError",
+    "OtpActivationExpiredError",
+    "OtpDeviceError",
+    "OtpDisabledError",
+    "OtpLockedError",
+    "OtpLostError",
+    "OtpNotActivatedError",
+    "OtpNotUsableHereError",
+    "OtpReplayError",
     "OutputError",
     "PKIError",
     "PasswordPolicyError",
@@ -84,6 +92,7 @@ __all__ = [
     "WrongAccountPasswordError",
     "WrongCardAnswerError",
     "WrongCodeError",
+    "WrongOtpError",
     "WrongPasswordError",
     "WrongPinError",
 ]
@@ -804,3 +813,104 @@ class LimitExceededError(BankError):
         self.used = used
         self.per_day = per_day
         self.code = "over_day_limit" if per_day else "over_transfer_limit"
+
+
+class WrongOtpError(BankError):
+    """A verified wrong OTP code, counted on the token (one count over every institution
+    it is registered with); ``attempts_left`` more before it locks everywhere."""
+
+    code = "wrong_otp"
+
+    def __init__(self, *, serial: str, attempts_left: int) -> None:
+        super().__init__(f"wrong OTP code: {attempts_left} attempts left")
+        self.serial = serial
+        self.attempts_left = attempts_left
+
+
+class OtpLockedError(BankError):
+    """The OTP token is locked at every institution after ``failures`` wrong codes in a
+    row; only a branch clears it."""
+
+    code = "otp_locked"
+
+    def __init__(self, *, serial: str, failures: int) -> None:
+        super().__init__("the OTP is locked after too many wrong codes: have it reset at a "
+                         "branch")
+        self.serial = serial
+        self.failures = failures
+
+
+class OtpReplayError(BankError):
+    """The OTP code was used already (or is older than one used); nothing was counted."""
+
+    code = "otp_replayed"
+
+    def __init__(self, *, serial: str) -> None:
+        super().__init__("this OTP code was used already: wait for the next one")
+        self.serial = serial
+
+
+class OtpLostError(BankError):
+    """The OTP token was reported lost; it works nowhere any more."""
+
+    code = "otp_lost"
+
+    def __init__(self, *, serial: str) -> None:
+        super().__init__("this OTP was reported lost: get a new one")
+        self.serial = serial
+
+
+class OtpDisabledError(BankError):
+    """The OTP was replaced by a newer medium (a mobile OTP reissued, a digital OTP moved
+    to another phone)."""
+
+    code = "otp_disabled"
+
+    def __init__(self, *, serial: str) -> None:
+        super().__init__("this OTP was replaced by a newer one")
+        self.serial = serial
+
+
+class OtpNotActivatedError(BankError):
+    """The mobile OTP is not activated yet; it can be until ``activate_by``."""
+
+    code = "otp_not_activated"
+
+    def __init__(self, *, serial: str, activate_by: dt.datetime) -> None:
+        super().__init__("this mobile OTP is not activated yet")
+        self.serial = serial
+        self.activate_by = activate_by
+
+
+class OtpActivationExpiredError(BankError):
+    """The mobile OTP was not activated by ``deadline`` (3 days counting the issue day):
+    reissue it."""
+
+    code = "otp_activation_expired"
+
+    def __init__(self, *, serial: str, deadline: dt.datetime) -> None:
+        super().__init__("this mobile OTP was not activated in time: reissue it")
+        self.serial = serial
+        self.deadline = deadline
+
+
+class OtpDeviceError(BankError):
+    """The mobile or digital OTP is bound to another device than ``device``."""
+
+    code = "otp_wrong_device"
+
+    def __init__(self, *, serial: str, device: str | None) -> None:
+        super().__init__("this OTP is bound to another device")
+        self.serial = serial
+        self.device = device
+
+
+class OtpNotUsableHereError(BankError):
+    """An OTP of this ``kind`` cannot be used at the asking institution: a mobile OTP
+    belongs to its bank alone, a digital OTP to participating institutions."""
+
+    code = "otp_not_usable_here"
+
+    def __init__(self, *, kind: str) -> None:
+        super().__init__(f"a {kind} OTP cannot be used at this institution")
+        self.kind = kind

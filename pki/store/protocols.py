@@ -40,6 +40,8 @@ from .records import (
     LineType,
     Message,
     OCSPSignerRecord,
+    OtpRegistration,
+    OtpToken,
     PendingCode,
     PublishedCRL,
     Sealed,
@@ -56,6 +58,9 @@ __all__ = [
     "CloudLookups",
     "CloudReads",
     "CloudWrites",
+    "OtpLookups",
+    "OtpReads",
+    "OtpWrites",
     "RegistrationLookups",
     "RegistrationReads",
     "RegistrationWrites",
@@ -450,15 +455,58 @@ class BankReads(BankLookups, Protocol):
         ...
 
 
+# -- the OTP centre: tokens and where they are registered ----------------------------------
+
+
+class OtpLookups(Protocol):
+    """OTP reads a transaction makes under its lock, as the store does outside."""
+
+    def otp_token(self, serial: str) -> OtpToken | None: ...
+
+    def otp_registrations(self, serial: str) -> Sequence[OtpRegistration]:
+        """Where the token is registered, oldest first."""
+        ...
+
+    def otp_tokens(self, *, person: str | None = None, institution_id: int | None = None,
+                   customer_id: str | None = None) -> Sequence[OtpToken]:
+        """Tokens of ``person`` and/or registered at ``institution_id`` (for
+        ``customer_id``), oldest first."""
+        ...
+
+
+class OtpWrites(OtpLookups, Protocol):
+    def put_otp_token(self, token: OtpToken) -> None:
+        """Record a token; :class:`pki.errors.StoreError` if the serial is taken."""
+        ...
+
+    def update_otp_token(self, token: OtpToken) -> None:
+        """Write a token's state (everything but its serial, kind, holder, issuer, seed and
+        issue time)."""
+        ...
+
+    def register_otp(self, registration: OtpRegistration) -> bool:
+        """Register a token at an institution; False if it was already."""
+        ...
+
+    def unregister_otp(self, serial: str, institution_id: int) -> bool:
+        """End a token's registration at an institution; False if there was none."""
+        ...
+
+
+class OtpReads(OtpLookups, Protocol):
+    """OTP reads of the store (the lookups)."""
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
-                       Protocol):
+                       OtpWrites, Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
-class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, Protocol):
+class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
+            Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

@@ -268,6 +268,7 @@ class AuditAction(enum.StrEnum):
     BANK_CARD_RESET = "bank.card.reset"
     BANK_CARD_LOST = "bank.card.lost"
     BANK_LIMIT_CHARGED = "bank.limit.charged"
+    BANK_CARD_RETIRED = "bank.card.retired"
     BANK_OTP_ISSUED = "bank.otp.issued"
     BANK_OTP_REGISTERED = "bank.otp.registered"
     BANK_OTP_UNREGISTERED = "bank.otp.unregistered"

@@ -296,6 +296,37 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX bank_limit_use_day ON bank_limit_use (customer_id, day);
     """,
+    # 10: the OTP centre (pki.bank.otp; SQL in pki.store.sqlite.otp): one row per token
+    # (its sealed seed, learned drift, last accepted step, one failure count for every
+    # institution, lock, loss, replacement) and where each is registered, for whom.
+    """
+    CREATE TABLE bank_otp_tokens (
+        serial TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('hardware', 'mobile', 'digital')),
+        person TEXT NOT NULL,
+        issuer_id INTEGER NOT NULL REFERENCES institutions(id),
+        sealed_seed BLOB NOT NULL,
+        issued_at TEXT NOT NULL,
+        device TEXT,
+        activated_at TEXT,
+        drift INTEGER NOT NULL DEFAULT 0,
+        last_step INTEGER,
+        failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        locked_at TEXT,
+        lost_at TEXT,
+        disabled_at TEXT
+    );
+    CREATE INDEX bank_otp_tokens_person ON bank_otp_tokens (person);
+    CREATE TABLE bank_otp_registrations (
+        serial TEXT NOT NULL REFERENCES bank_otp_tokens(serial),
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        at TEXT NOT NULL,
+        PRIMARY KEY (serial, institution_id)
+    );
+    CREATE INDEX bank_otp_registrations_customer
+        ON bank_otp_registrations (institution_id, customer_id);
+    """,
 )
 
 

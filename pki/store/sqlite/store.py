@@ -21,6 +21,7 @@ from .bank import BankReadsSQL, BankWritesSQL
 from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
 from .common import BUSY_TIMEOUT_S, primary_code, store_error
+from .otp import OtpReadsSQL, OtpWritesSQL
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SQLiteStore", "SQLiteTransaction"]
@@ -28,7 +29,7 @@ __all__ = ["SQLiteStore", "SQLiteTransaction"]
 _NO_PAGE_LIMIT = 1073741823
 
 
-class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL):
+class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -83,7 +84,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL):
                 self._conn.execute("ROLLBACK")
 
 
-class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL):
+class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

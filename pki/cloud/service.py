@@ -32,9 +32,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -128,15 +129,21 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def add_institution(store: Store, name: str, *, at: dt.datetime) -> str:
-    """Register an institution; returns its API key (shown once, stored only hashed)."""
+def add_institution(store: Store, name: str, *, at: dt.datetime, code: str | None = None,
+                    settings: Mapping[str, Any] | None = None) -> str:
+    """Register an institution; returns its API key (shown once, stored only hashed). A
+    bank also has its 3-digit ``code`` and its ``settings``, checked by
+    :func:`pki.bank.institutions.add_bank`, which calls this."""
     if not isinstance(name, str) or not name or len(name) > 64 or not name.isprintable():
         raise CloudRequestError("an institution name is 1-64 printable characters",
                                 field="name")
     api_key = "kpki_" + secrets.token_urlsafe(24)
+    detail: dict[str, Any] = {"institution": name}
+    if code is not None:
+        detail["code"] = code
     with store.transaction() as tx:
-        tx.add_institution(name, _hash(api_key), at=at)
-        tx.audit(AuditAction.CLOUD_INSTITUTION_ADDED, at=at, detail={"institution": name})
+        tx.add_institution(name, _hash(api_key), at=at, code=code, settings=settings)
+        tx.audit(AuditAction.CLOUD_INSTITUTION_ADDED, at=at, detail=detail)
     return api_key
 
 

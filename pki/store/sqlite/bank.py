@@ -173,6 +173,11 @@ class BankWritesSQL(_BankLookupsSQL):
                            (failures, None if locked_at is None else ts(locked_at),
                             institution_id, number))
 
+    def set_account_password(self, institution_id: int, number: str, password_hash: str
+                             ) -> None:
+        self._conn.execute("UPDATE bank_accounts SET password_hash = ? WHERE institution_id "
+                           "= ? AND number = ?", (password_hash, institution_id, number))
+
     def set_balance(self, institution_id: int, number: str, balance: int) -> None:
         self._conn.execute("UPDATE bank_accounts SET balance = ? WHERE institution_id = ? "
                            "AND number = ?", (balance, institution_id, number))

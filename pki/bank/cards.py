@@ -1,0 +1,269 @@
+"""Security cards (보안카드).
+
+A card has a serial ("No") and :attr:`BankSettings.card_positions` four-digit codes (35 at
+Hana; 25-35), drawn from an :class:`pki.entropy.Entropy`: a seed given at issue makes the
+same card every time, so a test can print it (:class:`PrintedCard`). Cards belong to one
+institution; a customer holds at most one active card there (a new one retires the old).
+
+**The challenge** names two different positions; the answer is the first two digits of
+the first position's code followed by the last two digits of the second's (card #8 = 2442,
+#35 = 8808: the answer to (8, 35) is 2408). A challenge may be answered for
+:attr:`BankSettings.challenge_seconds` (120) and only once, right or wrong.
+
+**Counting.** An answer is decided under the store's write lock: the challenge is marked
+answered and a wrong answer counted in the same transaction, so however many answers
+arrive at once exactly one per challenge is compared, and exactly
+:attr:`BankSettings.card_attempts` (5) wrong answers in a row are compared before the card
+locks. A locked card stays locked until a branch resets it (:meth:`SecurityCards.reset`,
+an audited RA action); the lock never clears by itself. A right answer clears the count.
+Refusals that compare nothing (an expired or used challenge, a locked card, a malformed
+answer) count nothing. A crash before the commit leaves the challenge unanswered and
+nothing counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from dataclasses import dataclass, field
+
+from ..clock import Clock
+from ..entropy import Entropy, SeededEntropy, SystemEntropy
+from ..errors import (
+    BankError,
+    BankNotFoundError,
+    BankRequestError,
+    CardLockedError,
+    ChallengeExpiredError,
+    ChallengeUsedError,
+    WrongCardAnswerError,
+)
+from ..faults import fault_point
+from ..store import AuditAction, CardChallenge, Institution, SecurityCardRecord, Store
+from .customers import Customers
+from .institutions import settings_of
+from .media import MediumKind, MediumOutcome
+
+__all__ = ["CardMedium", "Challenge", "PrintedCard", "SecurityCards", "card_answer"]
+
+
+@dataclass(frozen=True)
+class PrintedCard:
+    """What the customer holds: the serial and the codes, position 1 first."""
+
+    serial: str
+    codes: tuple[str, ...] = field(repr=False)
+    card_id: str = ""
+    """The bank's id of the card."""
+
+    def code(self, position: int) -> str:
+        """The code at ``position`` (1-based, as printed)."""
+        if not 1 <= position <= len(self.codes):
+            raise ValueError(f"a position is 1 to {len(self.codes)}")
+        return self.codes[position - 1]
+
+    def answer(self, first: int, second: int) -> str:
+        """The answer to a challenge naming ``first`` and ``second``."""
+        return card_answer(self.codes, first, second)
+
+    def text(self) -> str:
+        """The card as printed: its serial, then five positions a line."""
+        cells = [f"{n:>2}: {code}" for n, code in enumerate(self.codes, start=1)]
+        lines = ["   ".join(cells[i:i + 5]) for i in range(0, len(cells), 5)]
+        return "\n".join([f"No. {self.serial}", *lines])
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A challenge to answer from the card with serial :attr:`serial`."""
+
+    id: str
+    serial: str
+    first: int
+    second: int
+    expires_at: dt.datetime
+
+
+def card_answer(codes: tuple[str, ...], first: int, second: int) -> str:
+    """The first two digits of the code at ``first`` and the last two of ``second``'s."""
+    return codes[first - 1][:2] + codes[second - 1][2:]
+
+
+def _below(n: int, entropy: Entropy) -> int:
+    """A uniform draw in ``range(n)`` (rejection sampling: no modulo bias)."""
+    bound = (2**32 // n) * n
+    while True:
+        value = int.from_bytes(entropy.token_bytes(4), "big")
+        if value < bound:
+            return value % n
+
+
+def _check_answer(answer: object) -> str:
+    if not (isinstance(answer, str) and len(answer) == 4 and answer.isascii()
+            and answer.isdigit()):
+        raise BankRequestError("a security card answer is 4 digits", field="answer")
+    return answer
+
+
+class SecurityCards:
+    """The security cards of one store (see the module doc). ``entropy`` draws cards
+    issued without a seed, challenge positions and ids."""
+
+    def __init__(self, store: Store, *, clock: Clock, entropy: Entropy | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.entropy: Entropy = entropy or SystemEntropy()
+        self.customers = Customers(store, clock=clock, entropy=self.entropy)
+
+    def issue(self, institution: Institution, customer_id: str, *,
+              seed: bytes | str | None = None) -> PrintedCard:
+        """Issue a card to the customer (retiring the active one, if any) and return it
+        as printed; with ``seed`` the same seed gives the same serial and codes. One
+        transaction."""
+        customer = self.customers.get(institution, customer_id)
+        source: Entropy = SeededEntropy(seed) if seed is not None else self.entropy
+        serial = f"{_below(10**8, source):08d}"
+        codes = tuple(f"{_below(10**4, source):04d}"
+                      for _ in range(settings_of(institution).card_positions))
+        now = self.clock.now()
+        record = SecurityCardRecord(id="k_" + self.entropy.token_bytes(8).hex(),
+                                    institution_id=institution.id, customer_id=customer.id,
+                                    serial=serial, codes=codes, issued_at=now)
+        with self.store.transaction() as tx:
+            old = tx.active_security_card(customer.id)
+            if old is not None:
+                tx.retire_security_card(old.id, at=now)
+            tx.add_security_card(record)
+            tx.audit(AuditAction.BANK_CARD_ISSUED, at=now,
+                     detail={"institution": institution.name, "customer": customer.id,
+                             "card": serial, "replaces": None if old is None else old.serial})
+        return PrintedCard(serial, codes, record.id)
+
+    def card(self, institution: Institution, customer_id: str) -> SecurityCardRecord:
+        """The customer's active card; :class:`BankNotFoundError` if none."""
+        customer = self.customers.get(institution, customer_id)
+        card = self.store.active_security_card(customer.id)
+        if card is None:
+            raise BankNotFoundError("card")
+        return card
+
+    def challenge(self, institution: Institution, customer_id: str) -> Challenge:
+        """A new challenge to the customer's active card. Raises
+        :class:`CardLockedError` or :class:`BankNotFoundError` (no card)."""
+        card = self.card(institution, customer_id)
+        if card.locked:
+            raise CardLockedError(card=card.serial)
+        count = len(card.codes)
+        first = _below(count, self.entropy) + 1
+        second = _below(count - 1, self.entropy) + 1
+        second += second >= first  # two different positions, each pair equally likely
+        now = self.clock.now()
+        challenge = CardChallenge(id="ch_" + self.entropy.token_bytes(12).hex(),
+                                  card_id=card.id, first=first, second=second, issued_at=now,
+                                  expires_at=now + settings_of(institution).challenge_lifetime)
+        with self.store.transaction() as tx:
+            tx.add_card_challenge(challenge)
+            tx.audit(AuditAction.BANK_CARD_CHALLENGED, at=now,
+                     detail={"institution": institution.name, "card": card.serial,
+                             "positions": [first, second]})
+        return Challenge(challenge.id, card.serial, first, second, challenge.expires_at)
+
+    def answer(self, institution: Institution, challenge_id: str, answer: str, *,
+               at: dt.datetime | None = None) -> None:
+        """Answer a challenge (see the module doc); returns when it is right. Raises
+        :class:`WrongCardAnswerError` (counted), :class:`CardLockedError` (the answer
+        locked the card, or it was locked), :class:`ChallengeUsedError`,
+        :class:`ChallengeExpiredError`, :class:`BankRequestError` (a malformed answer) or
+        :class:`BankNotFoundError` (no such challenge for this institution)."""
+        _check_answer(answer)
+        now = at or self.clock.now()
+        limit = settings_of(institution).card_attempts
+        refusal: BankError | None = None
+        with self.store.transaction() as tx:
+            challenge = (tx.card_challenge(challenge_id) if isinstance(challenge_id, str)
+                         else None)
+            card = None if challenge is None else tx.security_card(challenge.card_id)
+            if (challenge is None or card is None or card.institution_id != institution.id
+                    or card.retired_at is not None):
+                raise BankNotFoundError("challenge")
+            if challenge.answered_at is not None:
+                raise ChallengeUsedError(challenge=challenge.id)
+            if now > challenge.expires_at:
+                raise ChallengeExpiredError(challenge=challenge.id)
+            if card.locked:
+                raise CardLockedError(card=card.serial)
+            tx.answer_card_challenge(challenge.id, at=now)
+            right = hmac.compare_digest(
+                card_answer(card.codes, challenge.first, challenge.second), answer)
+            fault_point("bank.card.compared")
+            detail = {"institution": institution.name, "card": card.serial}
+            if right:
+                if card.failures:
+                    tx.set_card_failures(card.id, 0, locked_at=None)
+                tx.audit(AuditAction.BANK_CARD_ANSWERED, at=now, detail=detail)
+            else:  # counted: this transaction commits, the refusal follows
+                failures = card.failures + 1
+                locked_at = now if failures >= limit else None
+                tx.set_card_failures(card.id, failures, locked_at=locked_at)
+                tx.audit(AuditAction.BANK_CARD_LOCKED if locked_at
+                         else AuditAction.BANK_CARD_WRONG, at=now,
+                         detail={**detail, "failures": failures})
+                refusal = (CardLockedError(card=card.serial) if locked_at
+                           else WrongCardAnswerError(card=card.serial,
+                                                     attempts_left=limit - failures))
+        if refusal is not None:
+            raise refusal
+
+    def reset(self, institution: Institution, customer_id: str, *, operator: str
+              ) -> SecurityCardRecord:
+        """A branch clears the card's lock and wrong-answer count (an RA action, audited
+        with ``operator``). One transaction. Returns the card as it is then."""
+        card = self.card(institution, customer_id)
+        if not isinstance(operator, str) or not 1 <= len(operator) <= 64:
+            raise BankRequestError("operator names the branch staff, 1-64 characters",
+                                   field="operator")
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            tx.set_card_failures(card.id, 0, locked_at=None)
+            tx.audit(AuditAction.BANK_CARD_RESET, at=now,
+                     detail={"institution": institution.name, "card": card.serial,
+                             "operator": operator, "was_locked": card.locked})
+        return self.card(institution, customer_id)
+
+    def report_lost(self, institution: Institution, customer_id: str) -> None:
+        """The customer reports the card lost: it is retired at once (no challenge to it
+        is answered any more); the limits fall back to the media that remain."""
+        card = self.card(institution, customer_id)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            if tx.retire_security_card(card.id, at=now):
+                tx.audit(AuditAction.BANK_CARD_LOST, at=now,
+                         detail={"institution": institution.name, "card": card.serial})
+
+    def medium(self, institution: Institution, challenge_id: str) -> CardMedium:
+        """The challenge as a :class:`pki.bank.media.Medium`."""
+        return CardMedium(self, institution, challenge_id)
+
+
+class CardMedium:
+    """A security-card challenge seen as a :class:`pki.bank.media.Medium`: ``verify``
+    answers it, and returns the refusals as outcomes instead of raising."""
+
+    kind = MediumKind.SECURITY_CARD
+
+    def __init__(self, cards: SecurityCards, institution: Institution, challenge_id: str
+                 ) -> None:
+        self.cards = cards
+        self.institution = institution
+        self.challenge_id = challenge_id
+
+    def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
+        """Raises only :class:`BankNotFoundError` (no such challenge here)."""
+        try:
+            self.cards.answer(self.institution, self.challenge_id, response, at=at)
+        except WrongCardAnswerError as exc:
+            return MediumOutcome(self.kind, False, exc.code, exc.attempts_left)
+        except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
+                BankRequestError) as exc:
+            return MediumOutcome(self.kind, False, exc.code)
+        return MediumOutcome(self.kind, True)

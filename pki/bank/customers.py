@@ -1,0 +1,404 @@
+"""Customers, their phone lines, internet-banking enrolment and accounts.
+
+Every operation is called on behalf of an institution (a bank, :mod:`.institutions`) and
+sees only its own customers and accounts: anything else gets the answer for one that does
+not exist (:class:`BankNotFoundError`). Every change is one transaction with its audit row
+(never holding an RRN or a password). The rules:
+
+* **Customers** have a name, a resident registration number (one customer per person at
+  an institution), a phone number (:func:`pki.registration.normalize_phone`), a
+  :class:`Carrier` (SKT, KT, LG U+), the MVNO (알뜰폰) when the line is one on that carrier,
+  and a :class:`LineType` (postpaid, prepaid, corporate, suspended, lost), which phone
+  verification will read.
+* **Internet banking** starts with a sign-up at a branch and must be activated online
+  within :attr:`BankSettings.enrolment_days` KST days counting the sign-up day (3: signed
+  up on Monday, activate by Wednesday 23:59:59 KST); after that the sign-up has lapsed
+  (:class:`EnrolmentExpiredError`) and the customer signs up again.
+* **Accounts** have a number (unique at the institution), a 4-digit password and a
+  balance in KRW. A password check is decided under the store's write lock and a wrong
+  one is counted in the same transaction, so however many arrive at once exactly
+  :attr:`BankSettings.account_password_attempts` wrong ones in a row are compared; then
+  the account password is locked until a branch resets it. The password is kept hashed
+  with the account's number; a 4-digit value is no secret against someone holding the
+  store (ten thousand guesses), the hash only keeps it out of dumps and logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from ..clock import Clock, kst_day_end, kst_today
+from ..entropy import Entropy, SystemEntropy
+from ..errors import (
+    AccountLockedError,
+    BankError,
+    BankNotFoundError,
+    BankRequestError,
+    CustomerExistsError,
+    EnrolmentExpiredError,
+    InvalidRRNError,
+    NotEnrolledError,
+    PKIError,
+    WrongAccountPasswordError,
+)
+from ..names import check_holder_name
+from ..registration import normalize_phone
+from ..rrn import RRN
+from ..store import (
+    Account,
+    AuditAction,
+    BankCustomer,
+    Carrier,
+    Institution,
+    LineType,
+    Store,
+    StoreTransaction,
+)
+from .institutions import settings_of
+
+__all__ = [
+    "Account",
+    "BankCustomer",
+    "Carrier",
+    "Customers",
+    "Enrolment",
+    "EnrolmentState",
+    "LineType",
+    "check_account_number",
+    "check_account_password",
+]
+
+
+class EnrolmentState(enum.Enum):
+    """Where a customer's internet-banking enrolment stands."""
+
+    NONE = "none"
+    """Never signed up at a branch."""
+    PENDING = "pending"
+    """Signed up at a branch, waiting for the online activation."""
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    """Signed up, not activated in time: sign up again."""
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A customer's internet-banking enrolment."""
+
+    state: EnrolmentState
+    signed_up_at: dt.datetime | None
+    deadline: dt.datetime | None
+    """The last moment the sign-up may be activated (23:59:59 KST of its last day)."""
+    activated_at: dt.datetime | None
+
+
+def check_account_number(number: object) -> str:
+    """An account number as kept: 10-16 digits, hyphens dropped (``123-456789-01234``)."""
+    text = number.replace("-", "") if isinstance(number, str) else ""
+    if not (text.isascii() and text.isdigit() and 10 <= len(text) <= 16):
+        raise BankRequestError("an account number is 10-16 digits (hyphens allowed)",
+                               field="account")
+    return text
+
+
+def check_account_password(password: object) -> str:
+    """``password`` if it is 4 ASCII digits; :class:`BankRequestError` otherwise."""
+    if not (isinstance(password, str) and len(password) == 4 and password.isascii()
+            and password.isdigit()):
+        raise BankRequestError("an account password is 4 digits", field="password")
+    return password
+
+
+def _password_hash(institution_id: int, number: str, password: str) -> str:
+    return hashlib.sha256(f"kpki-account|{institution_id}|{number}|{password}".encode()
+                          ).hexdigest()
+
+
+def _check_text(value: object, field: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 64 or not value.isprintable():
+        raise BankRequestError(f"{field} is 1-64 printable characters", field=field)
+    return value
+
+
+class Customers:
+    """The customers and accounts of one store (see the module doc). ``entropy`` draws
+    customer ids and account numbers."""
+
+    def __init__(self, store: Store, *, clock: Clock, entropy: Entropy | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.entropy: Entropy = entropy or SystemEntropy()
+
+    # customers ---------------------------------------------------------------------------
+
+    def add(self, institution: Institution, *, name: str, rrn: str | RRN, phone: str,
+            carrier: Carrier | str, mvno: str | None = None,
+            line_type: LineType | str = LineType.POSTPAID) -> BankCustomer:
+        """Record a customer of ``institution``; one transaction. Raises
+        :class:`BankRequestError` (``field``: ``name``, ``rrn``, ``phone``, ``carrier``,
+        ``mvno``, ``line_type``) or :class:`CustomerExistsError` (the institution has
+        this person already)."""
+        try:
+            check_holder_name(name)
+        except PKIError:
+            raise BankRequestError("a customer's name is a holder's name", field="name"
+                                   ) from None
+        holder = _rrn(rrn)
+        digits = _phone(phone)
+        line = _line(carrier, mvno, line_type)
+        now = self.clock.now()
+        customer = BankCustomer(id="c_" + self.entropy.token_bytes(8).hex(),
+                                institution_id=institution.id, name=name, rrn=holder.digits,
+                                phone=digits, carrier=line[0], mvno=line[1],
+                                line_type=line[2], created_at=now)
+        with self.store.transaction() as tx:
+            if tx.bank_customer_by_rrn(institution.id, holder.digits) is not None:
+                raise CustomerExistsError("the institution has this customer already",
+                                          field="rrn")
+            tx.add_bank_customer(customer)
+            tx.audit(AuditAction.BANK_CUSTOMER_ADDED, at=now,
+                     detail={"institution": institution.name, "customer": customer.id})
+        return customer
+
+    def get(self, institution: Institution, customer_id: object) -> BankCustomer:
+        """The institution's customer; :class:`BankNotFoundError` for any other."""
+        customer = (self.store.bank_customer(customer_id) if isinstance(customer_id, str)
+                    else None)
+        if customer is None or customer.institution_id != institution.id:
+            raise BankNotFoundError("customer")
+        return customer
+
+    def by_rrn(self, institution: Institution, rrn: str | RRN) -> BankCustomer:
+        found = self.store.bank_customer_by_rrn(institution.id, _rrn(rrn).digits)
+        if found is None:
+            raise BankNotFoundError("customer")
+        return found
+
+    def change_line(self, institution: Institution, customer_id: str, *,
+                    phone: str | None = None, carrier: Carrier | str | None = None,
+                    mvno: str | None = None, line_type: LineType | str | None = None
+                    ) -> BankCustomer:
+        """Change the customer's phone line (what is given; ``mvno`` is taken as given
+        whenever ``carrier`` is): a new number, a move to an MVNO, a line suspended or
+        reported lost. One transaction."""
+        current = self.get(institution, customer_id)
+        digits = current.phone if phone is None else _phone(phone)
+        new_carrier, new_mvno, new_type = _line(
+            current.carrier if carrier is None else carrier,
+            current.mvno if carrier is None else mvno,
+            current.line_type if line_type is None else line_type)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            tx.set_customer_line(current.id, phone=digits, carrier=new_carrier, mvno=new_mvno,
+                                 line_type=new_type)
+            tx.audit(AuditAction.BANK_CUSTOMER_LINE_CHANGED, at=now,
+                     detail={"institution": institution.name, "customer": current.id,
+                             "carrier": new_carrier.value, "mvno": new_mvno,
+                             "line_type": new_type.value})
+        return dataclasses.replace(current, phone=digits, carrier=new_carrier, mvno=new_mvno,
+                                   line_type=new_type)
+
+    # internet banking ----------------------------------------------------------------------
+
+    def enrolment(self, institution: Institution, customer_id: str) -> Enrolment:
+        customer = self.get(institution, customer_id)
+        return _enrolment(customer, settings_of(institution).enrolment_days, self.clock.now())
+
+    def sign_up(self, institution: Institution, customer_id: str) -> Enrolment:
+        """The branch sign-up for internet banking (again, after one lapsed): the
+        activation window starts today. One transaction."""
+        customer = self.get(institution, customer_id)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            tx.set_enrolment(customer.id, signed_up_at=now, activated_at=None)
+            tx.audit(AuditAction.BANK_ENROLMENT_SIGNED_UP, at=now,
+                     detail={"institution": institution.name, "customer": customer.id})
+        return self.enrolment(institution, customer.id)
+
+    def activate(self, institution: Institution, customer_id: str) -> Enrolment:
+        """The online activation of a branch sign-up. Raises :class:`NotEnrolledError`
+        (no sign-up) or :class:`EnrolmentExpiredError` (too late; nothing changes).
+        Activating twice is harmless."""
+        customer = self.get(institution, customer_id)
+        days = settings_of(institution).enrolment_days
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            current = tx.bank_customer(customer.id)
+            assert current is not None
+            enrolment = _enrolment(current, days, now)
+            if enrolment.state is EnrolmentState.NONE:
+                raise NotEnrolledError(customer_id=customer.id)
+            if enrolment.state is EnrolmentState.EXPIRED:
+                assert enrolment.deadline is not None
+                raise EnrolmentExpiredError(customer_id=customer.id,
+                                            deadline=enrolment.deadline)
+            if enrolment.state is EnrolmentState.PENDING:
+                tx.set_enrolment(customer.id, signed_up_at=current.signed_up_at,
+                                 activated_at=now)
+                tx.audit(AuditAction.BANK_ENROLMENT_ACTIVATED, at=now,
+                         detail={"institution": institution.name, "customer": customer.id})
+        return self.enrolment(institution, customer.id)
+
+    def require_enrolled(self, institution: Institution, customer_id: str) -> BankCustomer:
+        """The customer, if their internet banking is active; :class:`NotEnrolledError`
+        or :class:`EnrolmentExpiredError` otherwise (what online services check)."""
+        customer = self.get(institution, customer_id)
+        enrolment = _enrolment(customer, settings_of(institution).enrolment_days,
+                               self.clock.now())
+        if enrolment.state is EnrolmentState.EXPIRED:
+            assert enrolment.deadline is not None
+            raise EnrolmentExpiredError(customer_id=customer.id, deadline=enrolment.deadline)
+        if enrolment.state is not EnrolmentState.ACTIVE:
+            raise NotEnrolledError(customer_id=customer.id)
+        return customer
+
+    # accounts ------------------------------------------------------------------------------
+
+    def open_account(self, institution: Institution, customer_id: str, *, password: str,
+                     balance: int = 0, number: str | None = None) -> Account:
+        """Open an account for the customer with its 4-digit ``password`` and an opening
+        ``balance`` (KRW); ``number`` is drawn when not given. One transaction. Raises
+        :class:`BankRequestError` or :class:`CustomerExistsError` (``field="account"``:
+        the number is taken)."""
+        customer = self.get(institution, customer_id)
+        check_account_password(password)
+        if isinstance(balance, bool) or not isinstance(balance, int) or balance < 0:
+            raise BankRequestError("a balance is a whole number of KRW, 0 or more",
+                                   field="balance")
+        chosen = (check_account_number(number) if number is not None
+                  else f"{int.from_bytes(self.entropy.token_bytes(8), 'big') % 10**12:012d}")
+        now = self.clock.now()
+        account = Account(institution_id=institution.id, number=chosen,
+                          customer_id=customer.id,
+                          password_hash=_password_hash(institution.id, chosen, password),
+                          balance=balance, opened_at=now)
+        with self.store.transaction() as tx:
+            if tx.account(institution.id, chosen) is not None:
+                raise CustomerExistsError(f"the account number {chosen} is taken",
+                                          field="account")
+            tx.add_account(account)
+            tx.audit(AuditAction.BANK_ACCOUNT_OPENED, at=now,
+                     detail={"institution": institution.name, "customer": customer.id,
+                             "account": chosen})
+        return account
+
+    def account(self, institution: Institution, number: str) -> Account:
+        """The institution's account; :class:`BankNotFoundError` for any other."""
+        found = self.store.account(institution.id, check_account_number(number))
+        if found is None:
+            raise BankNotFoundError("account")
+        return found
+
+    def accounts(self, institution: Institution, customer_id: str) -> tuple[Account, ...]:
+        return tuple(self.store.accounts_of(self.get(institution, customer_id).id))
+
+    def check_password(self, institution: Institution, number: str, password: str) -> Account:
+        """Check the account's password (see the module doc). Returns the account;
+        raises :class:`WrongAccountPasswordError` (counted), :class:`AccountLockedError`
+        or :class:`BankRequestError` (a malformed password: not compared, not counted)."""
+        chosen = check_account_number(number)
+        check_account_password(password)
+        limit = settings_of(institution).account_password_attempts
+        candidate = _password_hash(institution.id, chosen, password)
+        now = self.clock.now()
+        refusal: BankError | None = None
+        with self.store.transaction() as tx:
+            account = tx.account(institution.id, chosen)
+            if account is None:
+                raise BankNotFoundError("account")
+            if account.locked:
+                raise AccountLockedError(account=chosen)
+            detail = {"institution": institution.name, "account": chosen}
+            if hmac.compare_digest(account.password_hash, candidate):
+                if account.failures:
+                    tx.set_account_failures(institution.id, chosen, 0, locked_at=None)
+            else:  # counted: this transaction commits, the refusal follows
+                failures = account.failures + 1
+                locked_at = now if failures >= limit else None
+                tx.set_account_failures(institution.id, chosen, failures, locked_at=locked_at)
+                tx.audit(AuditAction.BANK_ACCOUNT_LOCKED if locked_at
+                         else AuditAction.BANK_ACCOUNT_PASSWORD_WRONG, at=now,
+                         detail={**detail, "failures": failures})
+                refusal = (AccountLockedError(account=chosen) if locked_at else
+                           WrongAccountPasswordError(account=chosen,
+                                                     attempts_left=limit - failures))
+        if refusal is not None:
+            raise refusal
+        return account
+
+    def reset_password(self, institution: Institution, number: str, *, password: str,
+                       operator: str) -> Account:
+        """A branch sets a new account password and clears the lock (an RA action, audited
+        with ``operator``). One transaction."""
+        chosen = check_account_number(number)
+        check_account_password(password)
+        _check_text(operator, "operator")
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            account = tx.account(institution.id, chosen)
+            if account is None:
+                raise BankNotFoundError("account")
+            _reset_account(tx, account, _password_hash(institution.id, chosen, password))
+            tx.audit(AuditAction.BANK_ACCOUNT_RESET, at=now,
+                     detail={"institution": institution.name, "account": chosen,
+                             "operator": operator})
+        return self.account(institution, chosen)
+
+
+def _reset_account(tx: StoreTransaction, account: Account, password_hash: str) -> None:
+    tx.set_account_failures(account.institution_id, account.number, 0, locked_at=None)
+    tx.set_account_password(account.institution_id, account.number, password_hash)
+
+
+def _rrn(rrn: object) -> RRN:
+    if isinstance(rrn, RRN):
+        return rrn
+    try:
+        return RRN.parse(rrn) if isinstance(rrn, str) else RRN.parse("")
+    except InvalidRRNError:
+        raise BankRequestError("a resident registration number is 13 digits (YYMMDD-NNNNNNN) "
+                               "with a valid check digit", field="rrn") from None
+
+
+def _phone(phone: object) -> str:
+    try:
+        return normalize_phone(phone)
+    except PKIError:
+        raise BankRequestError("a phone is a Korean number of 9 to 11 digits starting with 0 "
+                               "(010-1234-5678)", field="phone") from None
+
+
+def _line(carrier: object, mvno: object, line_type: object
+          ) -> tuple[Carrier, str | None, LineType]:
+    try:
+        chosen = carrier if isinstance(carrier, Carrier) else Carrier(carrier)
+    except ValueError:
+        raise BankRequestError("a carrier is SKT, KT or LGU+ (an MVNO names its host "
+                               "network as carrier, and itself as mvno)",
+                               field="carrier") from None
+    if mvno is not None:
+        _check_text(mvno, "mvno")
+    try:
+        kind = line_type if isinstance(line_type, LineType) else LineType(line_type)
+    except ValueError:
+        raise BankRequestError("a line type is one of "
+                               + ", ".join(t.value for t in LineType),
+                               field="line_type") from None
+    return chosen, mvno if isinstance(mvno, str) else None, kind
+
+
+def _enrolment(customer: BankCustomer, days: int, now: dt.datetime) -> Enrolment:
+    signed = customer.signed_up_at
+    if signed is None:
+        return Enrolment(EnrolmentState.NONE, None, None, None)
+    deadline = kst_day_end(kst_today(signed) + dt.timedelta(days=days - 1))
+    if customer.activated_at is not None:
+        state = EnrolmentState.ACTIVE
+    else:
+        state = EnrolmentState.EXPIRED if now > deadline else EnrolmentState.PENDING
+    return Enrolment(state, signed, deadline, customer.activated_at)

@@ -1,0 +1,168 @@
+"""Banks as institutions: the 3-digit code and the settings of each.
+
+A bank is an institution of the store (:class:`pki.store.Institution`), the same record the
+cloud authenticates by API key: :func:`add_bank` records one with its financial institution
+code (``081`` Hana; :data:`KNOWN_CODES`) and its :class:`BankSettings`, and returns the API
+key. An institution that only calls the cloud has no code and default settings.
+
+Settings are data: :meth:`BankSettings.from_config` reads them from a mapping (as stored,
+or as a test writes them), rejecting unknown keys and values out of bounds with
+:class:`pki.errors.BankSettingsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import Clock
+from ..errors import BankNotFoundError, BankRequestError, BankSettingsError, StoreError
+from ..store import AuditAction, Institution, Store
+from .limits import LIMIT_TABLES, LimitTable
+
+__all__ = [
+    "KNOWN_CODES",
+    "BankSettings",
+    "add_bank",
+    "bank_by_code",
+    "change_settings",
+    "check_institution_code",
+    "settings_of",
+]
+
+KNOWN_CODES: Mapping[str, str] = {
+    "004": "KB국민은행",
+    "011": "NH농협은행",
+    "020": "우리은행",
+    "071": "우체국",
+    "081": "하나은행",
+    "088": "신한은행",
+}
+"""Financial institution codes (금융기관 코드) of the banks the issue names; any other
+3-digit code may be used too."""
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """One institution's settings. Numbers marked *setting* in docs/bank.md have no
+    primary source; the others follow the bank pages (korean-pki.md section 9)."""
+
+    card_positions: int = 35
+    """Codes on a security card: 25-35 (Hana prints 35)."""
+    card_attempts: int = 5
+    """Wrong card answers in a row that lock the card until a branch resets it (Hana)."""
+    challenge_seconds: int = 120
+    """How long a security-card challenge may be answered (*setting*)."""
+    enrolment_days: int = 3
+    """KST days, counting the branch sign-up day, to activate internet banking online."""
+    account_password_attempts: int = 5
+    """Wrong account passwords in a row that lock the account password (*setting*)."""
+    limit_table: str = "hana"
+    """The limit table (:data:`pki.bank.limits.LIMIT_TABLES`): ``hana`` or ``kb``."""
+
+    _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
+               "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
+               "account_password_attempts": (1, 20)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> BankSettings:
+        """Settings from a mapping of field names to values; missing keys keep their
+        defaults. Raises :class:`BankSettingsError` (``key``) for an unknown key or a
+        value of the wrong type or out of bounds."""
+        if not isinstance(config, Mapping):
+            raise BankSettingsError("settings are a mapping of names to values", key="")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in config:
+            if key not in known:
+                raise BankSettingsError(f"unknown bank setting {key!r} (known: "
+                                        f"{', '.join(sorted(known))})", key=str(key))
+        for key, (low, high) in cls._BOUNDS.items():
+            value = config.get(key, low)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise BankSettingsError(f"{key} is a whole number from {low} to {high}",
+                                        key=key)
+        table = config.get("limit_table", "hana")
+        if table not in LIMIT_TABLES:
+            raise BankSettingsError(f"limit_table is one of {', '.join(LIMIT_TABLES)}",
+                                    key="limit_table")
+        return cls(**config)
+
+    def to_config(self) -> dict[str, Any]:
+        """The settings that differ from the defaults, as :meth:`from_config` reads them."""
+        default = BankSettings()
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
+
+    @property
+    def challenge_lifetime(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.challenge_seconds)
+
+    @property
+    def limits(self) -> LimitTable:
+        return LIMIT_TABLES[self.limit_table]
+
+
+def settings_of(institution: Institution) -> BankSettings:
+    """The institution's settings (the defaults for one that has none)."""
+    return BankSettings.from_config(institution.settings)
+
+
+def check_institution_code(code: object) -> str:
+    """``code`` if it is a 3-digit institution code; :class:`BankRequestError` else."""
+    if not (isinstance(code, str) and len(code) == 3 and code.isascii() and code.isdigit()):
+        raise BankRequestError("an institution code is 3 digits (081 Hana, 004 KB)",
+                               field="code")
+    return code
+
+
+def add_bank(store: Store, code: str, *, at: dt.datetime, name: str | None = None,
+             settings: BankSettings | Mapping[str, Any] | None = None
+             ) -> tuple[Institution, str]:
+    """Record the bank with institution ``code`` (named after :data:`KNOWN_CODES` unless
+    ``name`` is given) and its settings; one transaction and one audit row. Returns the
+    institution and its API key (shown once). Raises :class:`BankRequestError` for a bad
+    code or a code or name taken, :class:`BankSettingsError` for bad settings."""
+    from ..cloud.service import add_institution
+
+    code = check_institution_code(code)
+    if name is None:
+        name = KNOWN_CODES.get(code, f"bank {code}")
+    chosen = (settings if isinstance(settings, BankSettings)
+              else BankSettings.from_config(settings or {}))
+    try:
+        api_key = add_institution(store, name, at=at, code=code, settings=chosen.to_config())
+    except StoreError as exc:
+        raise BankRequestError(str(exc), field="code") from None
+    institution = store.institution_by_code(code)
+    assert institution is not None
+    return institution, api_key
+
+
+def bank_by_code(store: Store, code: str) -> Institution:
+    """The bank with institution ``code``; :class:`BankNotFoundError` if none."""
+    found = store.institution_by_code(check_institution_code(code))
+    if found is None:
+        raise BankNotFoundError("institution")
+    return found
+
+
+def change_settings(store: Store, institution: Institution,
+                    settings: BankSettings | Mapping[str, Any], *, clock: Clock
+                    ) -> Institution:
+    """Replace the institution's settings; one transaction and its audit row. Returns the
+    institution as it is then."""
+    chosen = (settings if isinstance(settings, BankSettings)
+              else BankSettings.from_config(settings))
+    at = clock.now()
+    with store.transaction() as tx:
+        if tx.institution(institution.id) is None:
+            raise BankNotFoundError("institution")
+        tx.set_institution_settings(institution.id, chosen.to_config())
+        tx.audit(AuditAction.BANK_SETTINGS_CHANGED, at=at,
+                 detail={"institution": institution.name, "settings": chosen.to_config()})
+        changed = tx.institution(institution.id)
+    assert changed is not None
+    return changed

@@ -1,0 +1,58 @@
+"""Security media (보안매체): what kinds there are, and the one interface a transfer's
+authorisation will call whatever the kind.
+
+A medium answers a challenge: a security card two positions' digits, an OTP token its
+current code. :class:`Medium` is that step seen from outside: ``verify(response, *, at)``
+returns a :class:`MediumOutcome` (accepted, or refused with the refusal's stable code) and
+raises only when it cannot evaluate (an unknown challenge or token). The transfer limits
+depend on the kind of medium used (:mod:`pki.bank.limits`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Medium", "MediumKind", "MediumOutcome"]
+
+
+class MediumKind(enum.Enum):
+    """The kinds of security medium an institution's limit table grades."""
+
+    SECURITY_CARD = "security-card"
+    """보안카드: a printed card of 25-35 four-digit codes (:mod:`pki.bank.cards`)."""
+    HARDWARE_OTP = "otp"
+    """A hardware OTP token registered through the shared OTP centre."""
+    MOBILE_OTP = "mobile-otp"
+    """A bank's own mobile OTP, usable only at that bank."""
+    DIGITAL_OTP = "digital-otp"
+    """The shared digital OTP app (one per person, on one phone)."""
+    PRIVATE_CERTIFICATE = "private-certificate"
+    """A bank's private certificate, which some banks (KB) count as a medium."""
+
+
+@dataclass(frozen=True)
+class MediumOutcome:
+    """What a medium made of a response."""
+
+    kind: MediumKind
+    accepted: bool
+    code: str | None = None
+    """The refusal's stable code (``wrong_card_answer``, ``card_locked``,
+    ``challenge_used``, ``challenge_expired`` ...); None when accepted."""
+    attempts_left: int | None = None
+    """After a counted wrong response: how many more before the medium locks."""
+
+
+class Medium(Protocol):
+    """One medium of one customer, ready to check a response."""
+
+    @property
+    def kind(self) -> MediumKind: ...
+
+    def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
+        """Check ``response`` (at ``at``, else now by the bank's clock); every verified
+        wrong response is counted before this returns."""
+        ...

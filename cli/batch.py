@@ -11,13 +11,14 @@ from typing import Any
 import click
 
 from pki.authority import IssueStep
-from pki.fsutil import atomic_write, check_writable_dir
+from pki.fsutil import atomic_write
 from pki.keys.password import check_password
 from pki.profiles import FinancialKind, JointPolicy
 from pki.usecases.batch import BatchOrder, IssuedBatch, issue_batch
 
 from .context import Context
 from .output import emit_json, iso, serial_hex
+from .params import check_out_file
 from .secrets import ca_passphrase, key_password
 
 _WORDS = {IssueStep.PREPARE: "making keys", IssueStep.ISSUE: "issuing",
@@ -74,11 +75,7 @@ def run_batch(obj: Context, *, path: Path, profile: JointPolicy | FinancialKind,
                        not_before=not_before, not_after=not_after)
     to_file = manifest is not None and str(manifest) != "-"
     if to_file:
-        assert manifest is not None
-        if manifest.exists() and not force:
-            raise click.UsageError(f"{manifest} exists already: add --force to replace it, "
-                                   "or name another --manifest")
-        check_writable_dir(manifest.absolute().parent)
+        check_out_file(manifest, force=force, option="--manifest")
     # Every row is checked before any secret is asked for.
     batch = order.read()
     with obj.open_home() as home:

@@ -41,6 +41,7 @@ from .output import (
     shown_iso,
     table,
 )
+from .params import out_folder
 from .reasons import reason_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
@@ -313,7 +314,7 @@ def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str 
 
 
 @cert.command()
-@click.option("--out", "bases", multiple=True,
+@click.option("--out", "bases", multiple=True, callback=out_folder,
               type=click.Path(file_okay=False, path_type=Path),
               help="Also remove what interrupted issuances left under this base folder "
                    "(repeatable).")
@@ -353,7 +354,7 @@ def _follow_up_options(f: Any) -> Any:
                      help="The holder's resident number (the store keeps none; the new "
                           "VID needs it)."),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="Base folder for the new NPKI folder."),
+                     callback=out_folder, help="Base folder for the new NPKI folder."),
         force_option,
         _ca_option,
         password_file_option,

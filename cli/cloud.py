@@ -29,6 +29,7 @@ from typing import Any
 
 import click
 
+from pki.cloud.pin import PinPolicyError, check_pin
 from pki.errors import InvalidRegistrationError, InvalidRRNError
 from pki.fsutil import atomic_write
 from pki.purposes import Purpose
@@ -38,6 +39,14 @@ from pki.store import RevocationReason
 
 from .context import Context
 from .output import emit_json, iso, json_option, shown, shown_iso, table
+from .params import (
+    check_out_file,
+    check_stdout_free,
+    force_file_option,
+    is_stdout,
+    out_file_option,
+    write_out,
+)
 from .reasons import reason_option
 from .secrets import ca_passphrase, passphrase_file_option, read_secret
 from .serve import DEFAULT_URL
@@ -106,8 +115,23 @@ def _refusal(url: str, error: Mapping[str, Any], fixes: Mapping[str, str]) -> st
 def _pin(path: Path | None, *, new: bool = False, confirm: bool = False) -> str:
     secret = read_secret(file=path, env=NEW_PIN_ENV if new else PIN_ENV,
                          what="new PIN" if new else "PIN",
-                         option="--new-pin-file" if new else "--pin-file", confirm=confirm)
+                         option="--new-pin-file" if new else "--pin-file", confirm=confirm,
+                         check=_new_pin_rules(NEW_PIN_FIX if new else PIN_FIX) if confirm
+                         else None)
     return secret.decode("ascii", errors="replace")
+
+
+def _new_pin_rules(fix: str) -> Callable[[bytes], None]:
+    """A new PIN's rules that need no holder (six digits, no repeated digit, no run),
+    checked before the PIN is asked for again; a refusal says ``fix``."""
+
+    def check(secret: bytes) -> None:
+        try:
+            check_pin(secret.decode("ascii", errors="replace"))
+        except PinPolicyError as exc:
+            raise click.ClickException(f"{exc} ({fix})") from None
+
+    return check
 
 
 class Client:
@@ -253,7 +277,7 @@ def institution() -> None:
 @click.argument("name")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the API key to this file (0600) instead of printing it.")
-@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+@force_file_option
 @json_option
 @click.pass_obj
 def institution_add(obj: Context, name: str, out: Path | None, force: bool,
@@ -262,9 +286,9 @@ def institution_add(obj: Context, name: str, out: Path | None, force: bool,
     from pki.cloud.service import add_institution
     from pki.cloud.vault import vault_secret_for
 
-    if out is not None and out.exists() and not force:
-        raise click.BadParameter(f"{out} exists already (--force overwrites it)",
-                                 param_hint="--out")
+    if is_stdout(out):
+        out = None  # printing it is what '-' asks for
+    check_out_file(out, force=force)
     with obj.open_home() as home:
         # The cloud's first use makes the vault secret; never over sealed keys.
         vault_secret_for(home.vault_secret_path, home.store.secret_checks(), create=True)
@@ -390,9 +414,8 @@ def issue(url: str, api_key_file: Path | None, user: str, rrn: str, kind: str,
 @click.option("--include-r", is_flag=True,
               help="Also return R, the secret random value of the certificate's VID, for "
                    "the holder check ('kpki verify --r-file'); shown in text and JSON.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the signature (DER) [FILE.p7s].")
-@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+@out_file_option("Where to write the signature (DER)", default="FILE.p7s")
+@force_file_option
 @_pin_file_option(PIN_FILE_HELP)
 @json_option
 def sign_(url: str, api_key_file: Path | None, serial: str, file: Path, purpose: Purpose,
@@ -401,9 +424,8 @@ def sign_(url: str, api_key_file: Path | None, serial: str, file: Path, purpose:
     """Have the cloud sign FILE with certificate SERIAL (the key never leaves it)."""
     serial = _serial(serial)
     out = out or file.with_name(file.name + ".p7s")
-    if out.exists() and not force:
-        raise click.BadParameter(f"{out} exists already (--force overwrites it)",
-                                 param_hint="--out")
+    check_stdout_free(out, as_json=as_json)
+    check_out_file(out, force=force)
     client = Client(url, api_key_file)
     pin = _pin(pin_file)
     result = client.call("POST", f"/cloud/v1/certificates/{serial}/sign", {
@@ -411,7 +433,12 @@ def sign_(url: str, api_key_file: Path | None, serial: str, file: Path, purpose:
         "purpose": purpose.code, "detached": detached, "bare": bare, "pss": pss,
         "include_r": include_r}, headers={"X-Device-Id": device} if device else None,
         fixes={"not_found": SERIAL_NOT_FOUND})
-    atomic_write(out, base64.b64decode(result["signature"]))
+    write_out(out, base64.b64decode(result["signature"]))
+    if is_stdout(out):
+        click.echo(f"signed {file} -> standard output", err=True)
+        if "r" in result:
+            click.echo(f"R: {result['r']}", err=True)
+        return
     text = f"signed {file} -> {out}"
     if result.get("renewed_from"):
         text += f" (with {result['serial']}, which renewed {result['renewed_from']})"

@@ -22,10 +22,12 @@ from pki.signing.verify import CRLIndex, Verifier
 from .context import Context
 from .issue import issued_json
 from .output import emit_json, json_option, shown_day
+from .params import out_folder
 
 
 @click.group(invoke_without_command=True)
 @click.option("--home", "demo_home", type=click.Path(file_okay=False, path_type=Path),
+              callback=out_folder,
               help="Where to create the demo home [a new temporary folder].")
 @json_option
 @click.pass_context
@@ -131,6 +133,7 @@ def _tour(target: Path, as_json: bool, *, start: dt.datetime) -> None:
 
 @demo.command()
 @click.option("--home", "egov_home", type=click.Path(file_okay=False, path_type=Path),
+              callback=out_folder,
               help="Where to create the demo home [a new temporary folder].")
 @click.pass_context
 def egov(ctx: click.Context, egov_home: Path | None) -> None:

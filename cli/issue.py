@@ -22,6 +22,7 @@ from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 from .batch import run_batch
 from .context import Context
 from .output import TimeType, emit_json, iso, json_option, serial_hex, shown_iso
+from .params import out_folder
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 
@@ -42,8 +43,10 @@ def _common(f: Any) -> Any:
                           "(columns name, rrn or birth+sex, policy/kind, ra, alias, password "
                           "or password_file), all or nothing; prints a JSON-lines manifest. "
                           "See docs/issuing.md."),
-        click.option("--manifest", metavar="FILE", type=click.Path(path_type=Path),
-                     help="With --from: write the manifest to FILE instead of stdout."),
+        click.option("--manifest", metavar="FILE",
+                     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+                     help="With --from: write the manifest to FILE instead of stdout "
+                          "('-': standard output; --force overwrites FILE)."),
         click.option("--ra", default="INITECH", show_default=True,
                      help="Registration authority: UNIT[:INSTITUTION[:BRANCH]], "
                           "e.g. NACF or NACF:011."),
@@ -52,7 +55,7 @@ def _common(f: Any) -> Any:
                      help="Issuing CA label [the home's first licensed CA]."),
         click.option("--csr", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                      help="Certify the key of this CSR (PEM or DER) instead of making one."),
-        click.option("--out", required=True,
+        click.option("--out", required=True, callback=out_folder,
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Base folder; signCert.der and signPri.key go to "
                           "OUT/NPKI/<CA org>/USER/<dn>/."),

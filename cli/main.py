@@ -139,7 +139,7 @@ class KpkiGroup(click.Group):
             args, prog_name or "kpki", complete_var, False, **extra)))
 
 
-@click.group(cls=KpkiGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="kpki", cls=KpkiGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="KPKI_HOME",
               default=DEFAULT_HOME, show_default=True,
               help="The kpki home (also $KPKI_HOME).")

@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
+from pki.errors import PasswordPolicyError
+from pki.keys.password import check_password
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 CA_PASSPHRASE_ENV = "KPKI_CA_PASSPHRASE"
@@ -29,19 +32,37 @@ def read_secret_file(path: Path) -> bytes:
 
 
 def read_secret(*, file: Path | None, env: str, what: str, option: str,
-                confirm: bool) -> bytes:
-    """A secret from ``file``, else ``$env``, else a hidden prompt on a terminal."""
+                confirm: bool, check: Callable[[bytes], object] | None = None) -> bytes:
+    """A secret from ``file``, else ``$env``, else a hidden prompt on a terminal.
+
+    ``check`` states the secret's rules (raising :class:`pki.errors.PKIError` or a click
+    error): it runs on the secret however it came, and at a prompt on the first entry,
+    before the confirmation is asked for, so a secret that breaks a rule is not typed
+    twice."""
     if file is not None:
-        return read_secret_file(file)
-    value = os.environ.get(env)
-    if value:
-        return value.encode()
-    if not sys.stdin.isatty():
-        raise click.UsageError(f"no {what}: give {option} FILE or set ${env}")
-    entered: str = click.prompt(what.capitalize(), hide_input=True,
-                                confirmation_prompt=confirm, err=True)
+        secret = read_secret_file(file)
+    elif value := os.environ.get(env):
+        secret = value.encode()
+    else:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"no {what}: give {option} FILE or set ${env}")
+        return _prompted(what, confirm=confirm, check=check)
+    if check is not None:
+        check(secret)
+    return secret
+
+
+def _prompted(what: str, *, confirm: bool, check: Callable[[bytes], object] | None) -> bytes:
+    label = what[:1].upper() + what[1:]  # "CA passphrase", not "Ca passphrase"
+    entered: str = click.prompt(label, hide_input=True, err=True)
     if not entered:
         raise click.UsageError(f"the {what} is empty")
+    if check is not None:
+        check(entered.encode())
+    if confirm:
+        again: str = click.prompt("Repeat for confirmation", hide_input=True, err=True)
+        if again != entered:
+            raise click.UsageError(f"the two entries of the {what} differ")
     return entered.encode()
 
 
@@ -67,6 +88,7 @@ def ca_passphrase(path: Path | None, *, encrypted: bool = True,
                        option="--passphrase-file", confirm=confirm)
 
 
+
 def _text(secret: bytes, what: str) -> str:
     try:
         return secret.decode("utf-8")
@@ -75,6 +97,19 @@ def _text(secret: bytes, what: str) -> str:
 
 
 def key_password(path: Path | None, *, confirm: bool = True, env: str = KEY_PASSWORD_ENV,
-                 option: str = "--password-file", what: str = "key password") -> str:
-    return _text(read_secret(file=path, env=env, what=what, option=option, confirm=confirm),
-                 what)
+                 option: str = "--password-file", what: str = "key password",
+                 rules: bool | None = None) -> str:
+    """A key password; a new one (``confirm``, or ``rules``) must follow the joint
+    certificate's password rules (:func:`pki.keys.password.check_password`), checked
+    before the confirmation is asked for."""
+    checked = confirm if rules is None else rules
+
+    def check(secret: bytes) -> None:
+        try:
+            check_password(_text(secret, what))
+        except PasswordPolicyError as exc:
+            raise click.ClickException(f"{exc} (choose another {what} at the prompt, in "
+                                       f"{option} or ${env})") from None
+
+    return _text(read_secret(file=path, env=env, what=what, option=option, confirm=confirm,
+                             check=check if checked else None), what)

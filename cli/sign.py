@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pki.errors import HomeNotFoundError, KeyFileError, TimestampError
-from pki.fsutil import atomic_write, check_writable_dir
 from pki.keys import npki
 from pki.rrn import RRN
 from pki.signing import Outcome
@@ -22,6 +21,14 @@ from pki.usecases.signing import SignOrder, sign_with_folder
 
 from .context import Context
 from .output import TimeType, emit_json, json_option, shown
+from .params import (
+    check_out_file,
+    check_stdout_free,
+    force_file_option,
+    is_stdout,
+    out_file_option,
+    write_out,
+)
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
 
 R_ENV = "KPKI_VID_R"
@@ -61,8 +68,8 @@ def _certificates(path: Path) -> list[x509.Certificate]:
 @click.option("--r-for", "r_for", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Also write R, encrypted to this relying-party certificate, to OUT.r.p7m.")
 @click.option("--seed", is_flag=True, help="Encrypt R with SEED-CBC (RFC 4010), not AES-256.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the signature [FILE.p7s].")
+@out_file_option("Where to write the signature", default="FILE.p7s")
+@force_file_option
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help=f"File holding the key password (else ${KEY_PASSWORD_ENV}, else a prompt).")
 @click.option("--pem", is_flag=True, help="Write PEM instead of DER.")
@@ -74,11 +81,17 @@ def _certificates(path: Path) -> list[x509.Certificate]:
 @click.pass_obj
 def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attrs: bool,
                  pss: bool, bare: bool, chain_file: Path | None, r_for: Path | None,
-                 seed: bool, out: Path | None, password_file: Path | None, pem: bool,
-                 timestamp_url: str | None, as_json: bool) -> None:
+                 seed: bool, out: Path | None, force: bool, password_file: Path | None,
+                 pem: bool, timestamp_url: str | None, as_json: bool) -> None:
     """Sign FILE (its exact bytes, any encoding) with the certificate of an NPKI folder."""
     out = out or file.with_name(file.name + ".p7s")
-    check_writable_dir(out.parent)
+    if r_for is not None and is_stdout(out):
+        raise click.UsageError("--r-for writes R beside the signature (OUT.r.p7m): give "
+                               "--out FILE instead of '-'")
+    check_stdout_free(out, as_json=as_json)
+    check_out_file(out, force=force)
+    r_path = out.with_name(out.name + ".r.p7m") if r_for is not None else None
+    check_out_file(r_path, force=force)
     chain = tuple(_certificates(chain_file)) if chain_file else ()
     recipient = _certificates(r_for)[0] if r_for else None
     tsa_url = None if timestamp_url is None else _tsa_url(obj, timestamp_url)
@@ -93,11 +106,9 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
         hint = "is 'kpki serve' running?" if not timestamp_url else "give another"
         raise click.ClickException(f"{exc} (--timestamp: {hint})") from None
     document, stamped = done.signed, done.timestamp
-    atomic_write(out, document.pem if pem else document.der)
-    r_path = None
-    if done.r_envelope is not None:
-        r_path = out.with_name(out.name + ".r.p7m")
-        atomic_write(r_path, done.r_envelope)
+    write_out(out, document.pem if pem else document.der)
+    if r_path is not None and done.r_envelope is not None:
+        write_out(r_path, done.r_envelope)
     info = {"signature": str(out), "r_envelope": None if r_path is None else str(r_path),
             "detached": detached, "signed_attributes": not no_attrs, "pss": pss,
             "content_info": not bare,
@@ -106,7 +117,9 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
             "timestamp": None if stamped is None else {
                 "tsa": tsa_url, "gen_time": stamped.gen_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "serial": format(stamped.serial_number, "X")}}
-    if as_json:
+    if is_stdout(out):  # the signature went to stdout: what was done goes to stderr
+        click.echo(f"Signed {file} -> standard output", err=True)
+    elif as_json:
         emit_json(info)
     else:
         click.echo(f"Signed {file} -> {out}" + (f" (R for the relying party: {r_path})"

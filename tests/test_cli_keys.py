@@ -167,7 +167,7 @@ def test_import_refusals(runner, folder, tmp_path, secrets_dir):
     assert not (tmp_path / "x").exists()
     exists = run(runner, "key", "export", folder, "--out", pfx, "--password-file",
                  secrets_dir / "old")
-    assert_one_line_error(exists)
+    assert_one_line_error(exists, 2)  # a usage error naming --force (issue 13 item 4)
 
 
 # -- npki list / check -------------------------------------------------------------------

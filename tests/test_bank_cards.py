@@ -46,7 +46,7 @@ def _store_card(world: BankWorld):
 
 def test_the_answer_is_two_digits_of_the_first_code_and_two_of_the_second() -> None:
     codes = tuple(f"{n:04d}" for n in range(35))
-    codes = codes[:7] + ("2442",) + codes[8:34] + ("8808",)
+    codes = (*codes[:7], "2442", *codes[8:34], "8808")
     assert card_answer(codes, 8, 35) == "2408"  # the example
     assert card_answer(codes, 35, 8) == "8842"
 

@@ -36,6 +36,7 @@ from pki.errors import (
 from pki.purposes import Purpose
 from pki.store import (
     CARecord,
+    Carrier,
     CertificateRecord,
     CertStatus,
     CloudUser,
@@ -618,3 +619,63 @@ def test_devices_and_history(store: Store) -> None:
             tx.add_history("u_1", HistoryEntry(T0, "bank", None, None, n, f"event {n}"))
     assert store.devices("u_1") == ["b"]
     assert [e.outcome for e in store.history("u_1", limit=2)] == ["event 2", "event 1"]
+
+
+# -- the bank --------------------------------------------------------------------------------
+
+
+def _bank_rows(store: Store, *, then_fail: bool = False) -> None:
+    """A bank (code 081) with a customer, an account, a card, a challenge and a charge."""
+    from pki.store import Account, BankCustomer, CardChallenge, Carrier, LineType
+    from pki.store import SecurityCardRecord as Card
+
+    with store.transaction() as tx:
+        bank = tx.add_institution("Hana", "hash-of-key", at=T0, code="081",
+                                  settings={"card_positions": 30})
+        tx.add_bank_customer(BankCustomer("c_1", bank.id, "홍길동", "9005171234566",
+                                          "01012345678", Carrier.KT, "KT M모바일",
+                                          LineType.PREPAID, T0))
+        tx.add_account(Account(bank.id, "123456789012", "c_1", "hash", 1000, T0))
+        tx.add_security_card(Card("k_1", bank.id, "c_1", "00000001", ("2442", "8808"), T0))
+        tx.add_card_challenge(CardChallenge("ch_1", "k_1", 1, 2, T0, T0 + YEAR))
+        tx.add_limit_use("c_1", dt.date(2026, 3, 16), 700, at=T0)
+        if then_fail:
+            raise Boom("a failure before the commit")
+
+
+def test_bank_rows_commit_with_the_transaction_or_not_at_all(store: Store) -> None:
+    with pytest.raises(Boom):
+        _bank_rows(store, then_fail=True)
+    assert store.institutions() == [] and store.bank_customer("c_1") is None
+    assert store.security_card("k_1") is None and store.card_challenge("ch_1") is None
+    assert store.limit_used("c_1", dt.date(2026, 3, 16)) == 0
+    _bank_rows(store)
+    bank = store.institution_by_code("081")
+    assert bank is not None and bank.settings == {"card_positions": 30}
+    assert store.institutions() == [bank] and store.institution(bank.id) == bank
+    customer = store.bank_customer("c_1")
+    assert customer is not None and (customer.carrier, customer.mvno) == (Carrier.KT,
+                                                                          "KT M모바일")
+    assert store.bank_customer_by_rrn(bank.id, "9005171234566") == customer
+    assert store.account(bank.id, "123456789012").balance == 1000  # type: ignore[union-attr]
+    assert store.active_security_card("c_1").codes == ("2442", "8808")  # type: ignore[union-attr]
+    assert store.limit_used("c_1", dt.date(2026, 3, 16)) == 700
+    assert store.limit_used("c_1", dt.date(2026, 3, 17)) == 0
+
+
+def test_bank_counters_codes_and_answers_are_kept_once(store: Store) -> None:
+    _bank_rows(store)
+    with store.transaction() as tx:
+        assert tx.answer_card_challenge("ch_1", at=T0)
+        assert not tx.answer_card_challenge("ch_1", at=T0)  # answered once
+        tx.set_card_failures("k_1", 5, locked_at=T0)
+        tx.set_account_failures(1, "123456789012", 2, locked_at=None)
+        assert tx.retire_security_card("k_1", at=T0)
+        assert not tx.retire_security_card("k_1", at=T0)
+        with pytest.raises(StoreError):  # one code, one institution
+            tx.add_institution("Another", "hash-2", at=T0, code="081")
+    card = store.security_card("k_1")
+    assert card is not None and (card.failures, card.locked, card.retired_at) == (5, True, T0)
+    assert store.active_security_card("c_1") is None
+    assert store.account(1, "123456789012").failures == 2  # type: ignore[union-attr]
+    assert [c.serial for c in store.security_cards_of("c_1")] == ["00000001"]

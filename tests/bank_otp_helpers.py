@@ -37,8 +37,7 @@ class World:
     def centre_for(self, store: Store, settings: OtpSettings | None = None) -> OtpCentre:
         """Another centre (another connection, as another thread or process has)."""
         return OtpCentre(store, self.clock, secret=SECRET,
-                         settings=settings or self.centre.settings,
-                         participates=self.centre.participates)
+                         settings=settings or self.centre.settings)
 
 
 def make_world(tmp_path: Path, *, settings: OtpSettings | None = None,
@@ -50,8 +49,10 @@ def make_world(tmp_path: Path, *, settings: OtpSettings | None = None,
     customers: dict[tuple[str, str], BankCustomer] = {}
     with store.transaction() as tx:
         for name, code in BANKS.items():
-            banks[name] = tx.add_institution(name, "hash-" + name, at=clock.now(),
-                                             code=code).id
+            joins = participating is None or name in participating
+            banks[name] = tx.add_institution(
+                name, "hash-" + name, at=clock.now(), code=code,
+                settings={} if joins else {"digital_otp": False}).id
         for name, institution_id in banks.items():
             for n, rrn in enumerate((RRN, OTHER_RRN)):
                 customer = BankCustomer(
@@ -60,8 +61,6 @@ def make_world(tmp_path: Path, *, settings: OtpSettings | None = None,
                     line_type=LineType.POSTPAID, created_at=clock.now())
                 tx.add_bank_customer(customer)
                 customers[(name, rrn)] = customer
-    joined = None if participating is None else {banks[b] for b in participating}
     centre = OtpCentre(store, clock, secret=SECRET, settings=settings or OtpSettings(),
-                       entropy=SeededEntropy("otp-tests"),
-                       participates=None if joined is None else joined.__contains__)
+                       entropy=SeededEntropy("otp-tests"))
     return World(path, store, clock, centre, banks, customers)

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
-from pki.bank.otp import OtpGenerator, OtpKind, OtpSettings, person_of
+from pki.bank.media import MediumKind, MediumOutcome
+from pki.bank.otp import OtpGenerator, OtpKind, OtpSettings, otp_media, person_of
 from pki.clock import KST
 from pki.errors import (
     BankNotFoundError,
@@ -466,15 +467,53 @@ def test_the_medium_interface_verifies_a_code_of_the_token(world):
     otp = world.centre.issue_mobile(hana, device="phone-1")
     world.centre.activate(hana, otp.serial, otp.code(world.clock.now()), device="phone-1")
     medium = world.centre.medium(hana, otp.serial, device="phone-1")
-    assert medium.kind is OtpKind.MOBILE
+    assert medium.kind is MediumKind.MOBILE_OTP
     later = world.clock.now() + MINUTE
-    assert medium.verify(otp.code(later), at=later).step == otp.generator.settings.step_of(
-        later)
-    with pytest.raises(OtpReplayError):
-        medium.verify(otp.code(later), at=later)
+    assert medium.verify(otp.code(later), at=later) == MediumOutcome(
+        MediumKind.MOBILE_OTP, True)
+    assert medium.verify(otp.code(later), at=later) == MediumOutcome(
+        MediumKind.MOBILE_OTP, False, "otp_replayed")
+    assert medium.verify(_wrong(otp.code(later)), at=later) == MediumOutcome(
+        MediumKind.MOBILE_OTP, False, "wrong_otp", 9)
+    assert world.centre.medium(hana, otp.serial, device="phone-2").verify(
+        otp.code(later + MINUTE), at=later + MINUTE) == MediumOutcome(
+        MediumKind.MOBILE_OTP, False, "otp_wrong_device")
+    with pytest.raises(BankNotFoundError):
+        world.centre.medium(world.customer("KB"), otp.serial).verify(otp.code(later))
+
+
+def test_only_usable_tokens_give_limits(world):
+    """Losing or locking an OTP leaves the limits of what remains (pki.bank.limits)."""
+    kb = world.customer("KB")
+    hardware = world.centre.issue_hardware(kb)
+    digital = world.centre.issue_digital(kb, device="phone")
+    assert sorted(k.value for k in otp_media(world.store, kb)) == ["digital-otp", "otp"]
+    world.centre.report_lost(kb, hardware.serial)
+    assert list(otp_media(world.store, kb)) == [MediumKind.DIGITAL_OTP]
+    centre = world.centre_for(world.store, OtpSettings(lock_after=1))
+    with pytest.raises(OtpLockedError):
+        centre.verify(kb, digital.serial, _wrong(digital.code(world.clock.now())),
+                      device="phone")
+    assert list(otp_media(world.store, kb)) == []
+    hana = world.customer("Hana")
+    mobile = world.centre.issue_mobile(hana, device="phone")
+    assert list(otp_media(world.store, hana)) == []  # not activated yet
+    world.centre.activate(hana, mobile.serial, mobile.code(world.clock.now()), device="phone")
+    assert list(otp_media(world.store, hana)) == [MediumKind.MOBILE_OTP]
 
 
 def _wrong(code: str) -> str:
     """A code that is not ``code``. (It could equal a neighbouring step's code, one
     chance in 330,000; the seeds here are fixed, and it equals none.)"""
     return f"{(int(code) + 500000) % 1000000:06d}"
+
+
+def test_taking_the_digital_otp_is_an_institution_setting():
+    from pki.bank.institutions import BankSettings
+
+    assert BankSettings().digital_otp is True
+    assert BankSettings.from_config({"digital_otp": False}).to_config() == {
+        "digital_otp": False}
+    with pytest.raises(BankSettingsError) as info:
+        BankSettings.from_config({"digital_otp": "yes"})
+    assert info.value.key == "digital_otp"

@@ -62,6 +62,8 @@ class BankSettings:
     """Wrong account passwords in a row that lock the account password (*setting*)."""
     limit_table: str = "hana"
     """The limit table (:data:`pki.bank.limits.LIMIT_TABLES`): ``hana`` or ``kb``."""
+    digital_otp: bool = True
+    """The institution takes the shared digital OTP (:mod:`pki.bank.otp`)."""
 
     _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
                "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
@@ -84,6 +86,8 @@ class BankSettings:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise BankSettingsError(f"{key} is a whole number from {low} to {high}",
                                         key=key)
+        if not isinstance(config.get("digital_otp", True), bool):
+            raise BankSettingsError("digital_otp is true or false", key="digital_otp")
         table = config.get("limit_table", "hana")
         if table not in LIMIT_TABLES:
             raise BankSettingsError(f"limit_table is one of {', '.join(LIMIT_TABLES)}",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..clock import Clock, kst_today
 from ..errors import BankNotFoundError, BankRequestError, LimitExceededError, NoMediumError
@@ -38,6 +39,7 @@ from ..store import (
     Store,
     StoreTransaction,
 )
+from ..store.protocols import OtpLookups
 from .media import MediumKind
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "LimitLedger",
     "LimitTable",
     "Limits",
+    "MediaLookups",
     "MediaSource",
     "card_media",
     "charge_in",
@@ -105,7 +108,12 @@ LIMIT_TABLES: Mapping[str, LimitTable] = {table.name: table for table in (HANA, 
 """The tables an institution's settings can name."""
 
 
-MediaSource = Callable[[BankLookups, BankCustomer], Iterable[MediumKind]]
+class MediaLookups(BankLookups, OtpLookups, Protocol):
+    """What a media source reads, through a transaction or the store: the bank's records
+    and the OTP centre's."""
+
+
+MediaSource = Callable[[MediaLookups, BankCustomer], Iterable[MediumKind]]
 """Tells which media of a customer are usable now (issued, not lost, not locked), read
 through a transaction or the store. The bank asks every source it has; a new kind of
 medium brings its source."""

@@ -37,7 +37,14 @@ by ``cryptography``'s two-factor module; 6 digits and a 60-second step by defaul
   the issue day (:attr:`OtpSettings.activation_days`), else it is reissued; a new phone
   is a reissue.
 * *digital*: one app per person on one phone (a new issue disables the earlier app
-  everywhere); registered at participating institutions only.
+  everywhere); registered at participating institutions only (the institution's
+  ``digital_otp`` setting, :class:`pki.bank.institutions.BankSettings`).
+
+**As a medium.** :meth:`OtpCentre.medium` gives a token as a
+:class:`pki.bank.media.Medium` (what a transfer's authorisation calls), and
+:func:`otp_media` is the limits' source of a customer's usable OTP kinds
+(:mod:`pki.bank.limits`): a lost, locked, replaced or not yet activated token gives no
+limits.
 
 **Concurrency and crashes.** Every decision is made inside one store transaction, which
 holds the store's write lock from its first read (SQLite: ``BEGIN IMMEDIATE``): the token
@@ -62,7 +69,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,7 +97,19 @@ from ..errors import (
     WrongOtpError,
 )
 from ..faults import fault_point
-from ..store import AuditAction, OtpKind, OtpRegistration, OtpToken, Store, StoreTransaction
+from ..store import (
+    AuditAction,
+    BankCustomer,
+    OtpKind,
+    OtpRegistration,
+    OtpToken,
+    Store,
+    StoreTransaction,
+)
+from ..store.protocols import BankLookups
+from .institutions import settings_of
+from .limits import MediaLookups
+from .media import MediumKind, MediumOutcome
 
 __all__ = [
     "Holder",
@@ -102,6 +121,8 @@ __all__ = [
     "OtpMedium",
     "OtpSettings",
     "OtpStatus",
+    "medium_kind",
+    "otp_media",
     "person_of",
 ]
 
@@ -252,20 +273,18 @@ class OtpCentre:
     """The OTP rules of the module doc over one store.
 
     ``secret`` (at least 32 bytes) seals the seeds and keys the holders' person hash;
-    ``entropy`` draws seeds, serials and nonces; ``participates`` says whether an
-    institution (by id) takes the shared digital OTP (every institution when None).
+    ``entropy`` draws seeds, serials and nonces.
     """
 
     def __init__(self, store: Store, clock: Clock, *, secret: bytes,
-                 settings: OtpSettings = OtpSettings(), entropy: Entropy | None = None,
-                 participates: Callable[[int], bool] | None = None) -> None:
+                 settings: OtpSettings = OtpSettings(), entropy: Entropy | None = None
+                 ) -> None:
         if len(secret) < 32:
             raise VaultError("the OTP centre's secret is shorter than 32 bytes")
         self.store = store
         self.clock = clock
         self.settings = settings
         self.entropy: Entropy = entropy or SystemEntropy()
-        self.participates = participates or (lambda institution_id: True)
         self._secret = secret
         self._aead = AESGCM(_subkey(secret, b"seal"))
 
@@ -290,7 +309,7 @@ class OtpCentre:
         """The person's digital OTP app on ``device``, registered at ``holder``'s
         institution (which must participate); the person's earlier app, on any phone, is
         disabled everywhere."""
-        if not self.participates(holder.institution_id):
+        if not _participates(self.store, holder.institution_id):
             raise OtpNotUsableHereError(kind=OtpKind.DIGITAL.value)
         return self._issue(holder, OtpKind.DIGITAL, seed=seed, serial=None,
                            device=_device(device))
@@ -397,7 +416,7 @@ class OtpCentre:
                                        field="serial")
             if token.kind is OtpKind.MOBILE or (
                     token.kind is OtpKind.DIGITAL
-                    and not self.participates(holder.institution_id)):
+                    and not _participates(tx, holder.institution_id)):
                 raise OtpNotUsableHereError(kind=token.kind.value)
             self._check_usable(token, device=token.device, now=now)
             verdict = self._decide(tx, token, code, now)
@@ -651,9 +670,32 @@ def _serial_text(serial: object) -> str:
     return serial
 
 
+def medium_kind(kind: OtpKind) -> MediumKind:
+    """The kind of security medium a token of ``kind`` is (what limit tables grade)."""
+    return {OtpKind.HARDWARE: MediumKind.HARDWARE_OTP, OtpKind.MOBILE: MediumKind.MOBILE_OTP,
+            OtpKind.DIGITAL: MediumKind.DIGITAL_OTP}[kind]
+
+
+def _participates(lookups: BankLookups, institution_id: int) -> bool:
+    institution = lookups.institution(institution_id)
+    return institution is not None and settings_of(institution).digital_otp
+
+
+def otp_media(lookups: MediaLookups, customer: BankCustomer) -> Iterable[MediumKind]:
+    """The kinds of the customer's OTP tokens usable at its institution now: registered
+    there for the customer, activated, not lost, locked or replaced (a
+    :data:`pki.bank.limits.MediaSource`)."""
+    return tuple(medium_kind(token.kind) for token in lookups.otp_tokens(
+        institution_id=customer.institution_id, customer_id=customer.id)
+        if token.activated_at is not None and not token.locked
+        and token.lost_at is None and token.disabled_at is None)
+
+
 class OtpMedium:
-    """An OTP token as one of a customer's security media: what a transfer authorisation
-    calls, ``verify(response, at=...)``, to check the medium's answer (the code)."""
+    """An OTP token as one of a customer's security media (:class:`pki.bank.media.Medium`):
+    what a transfer authorisation calls, ``verify(response, at=...)``, to check the code.
+    Refusals come back as outcomes with their stable code; it raises only
+    :class:`BankNotFoundError` (no such token of the customer here)."""
 
     def __init__(self, centre: OtpCentre, holder: Holder, serial: str,
                  device: str | None) -> None:
@@ -663,10 +705,18 @@ class OtpMedium:
         self.device = device
 
     @property
-    def kind(self) -> OtpKind:
-        return self.centre.status(self.holder, self.serial).kind
+    def kind(self) -> MediumKind:
+        return medium_kind(self.centre.status(self.holder, self.serial).kind)
 
-    def verify(self, response: str, *, at: dt.datetime | None = None) -> OtpAccepted:
-        """:meth:`OtpCentre.verify` of this token."""
-        return self.centre.verify(self.holder, self.serial, response, device=self.device,
-                                  at=at)
+    def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
+        """:meth:`OtpCentre.verify` of this token, as an outcome."""
+        kind = self.kind
+        try:
+            self.centre.verify(self.holder, self.serial, response, device=self.device, at=at)
+        except BankNotFoundError:
+            raise
+        except WrongOtpError as exc:
+            return MediumOutcome(kind, False, exc.code, exc.attempts_left)
+        except BankError as exc:
+            return MediumOutcome(kind, False, exc.code)
+        return MediumOutcome(kind, True)

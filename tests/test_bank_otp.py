@@ -517,3 +517,18 @@ def test_taking_the_digital_otp_is_an_institution_setting():
     with pytest.raises(BankSettingsError) as info:
         BankSettings.from_config({"digital_otp": "yes"})
     assert info.value.key == "digital_otp"
+
+
+def test_a_centre_with_another_secret_refuses_to_verify_and_counts_nothing(world):
+    from pki.bank.otp import OtpCentre
+    from pki.errors import VaultError
+
+    kb = world.customer("KB")
+    otp = world.centre.issue_hardware(kb)
+    stranger = OtpCentre(world.store, world.clock, secret=bytes(32))
+    with pytest.raises(VaultError):
+        stranger.verify(kb, otp.serial, otp.code(world.clock.now()))
+    with pytest.raises(VaultError):
+        stranger.verify(kb, otp.serial, _wrong(otp.code(world.clock.now())))
+    assert world.centre.status(kb, otp.serial).failures == 0
+    world.centre.verify(kb, otp.serial, otp.code(world.clock.now()))  # not used up

@@ -13,6 +13,8 @@ __all__ = [
     "AccountLockedError",
     "AlreadyRevokedError",
     "AmbiguousSerialError",
+    "AppLockedError",
+    "ArsBlockedError",
     "BankError",
     "BankNotFoundError",
     "BankRequestError",
@@ -34,6 +36,7 @@ __all__ = [
     "CodeExhaustedError",
     "CodeExpiredError",
     "CodeLimitError",
+    "CodeTriesExhaustedError",
     "ContentTooLargeError",
     "CustomerExistsError",
     "DeliveryError",
@@ -45,6 +48,7 @@ __all__ = [
     "HomeError",
     "HomeExistsError",
     "HomeNotFoundError",
+    "IdentityMismatchError",
     "InvalidNameError",
     "InvalidRRNError",
     "InvalidRegistrationError",
@@ -52,6 +56,7 @@ __all__ = [
     "KeyMismatchError",
     "LifecycleError",
     "LimitExceededError",
+    "LineIneligibleError",
     "NoCodePendingError",
     "NoMediumError",
     "NotConfirmedError",
@@ -69,16 +74,21 @@ __all__ = [
     "OutputError",
     "PKIError",
     "PasswordPolicyError",
+    "PhoneCodeExpiredError",
+    "PhoneVerificationError",
     "PinBusyError",
     "PinLockedError",
     "PinPolicyError",
     "ProfileError",
+    "PushIneligibleError",
+    "PushNotEnrolledError",
     "ReadOnlyStoreError",
     "RegistrationError",
     "RenewalWindowError",
     "RequestRefusedError",
     "RevocationDataError",
     "SealedUnderOtherSecretError",
+    "SendLimitError",
     "SerialInUseError",
     "StoreError",
     "TimestampError",
@@ -89,11 +99,14 @@ __all__ = [
     "UnsupportedKeyError",
     "ValidityError",
     "VaultError",
+    "VerificationUsedError",
     "WrongAccountPasswordError",
+    "WrongAppPasswordError",
     "WrongCardAnswerError",
     "WrongCodeError",
     "WrongOtpError",
     "WrongPasswordError",
+    "WrongPhoneCodeError",
     "WrongPinError",
 ]
 
@@ -914,3 +927,153 @@ class OtpNotUsableHereError(BankError):
     def __init__(self, *, kind: str) -> None:
         super().__init__(f"a {kind} OTP cannot be used at this institution")
         self.kind = kind
+
+
+# -- refusals of phone verification (pki.bank.phone) -----------------------------------------
+
+
+class PhoneVerificationError(BankError):
+    """Phone verification (본인확인) refused a request. Nothing changed, except where a
+    subclass says what was counted."""
+
+
+class IdentityMismatchError(PhoneVerificationError):
+    """The name, the first 7 RRN digits or the carrier do not match the line of the phone
+    (or the number has no line). Which one is not said: a stranger must not learn who
+    holds a number."""
+
+    code = "identity_mismatch"
+
+    def __init__(self) -> None:
+        super().__init__("the name, birth date and sex digit, or carrier do not match this "
+                         "phone number's line")
+
+
+class LineIneligibleError(PhoneVerificationError):
+    """The line cannot be verified: ``line`` is ``prepaid``, ``corporate``, ``suspended``
+    or ``lost``, and ``code`` is ``line_`` followed by it. Told only to someone who
+    matched the line's holder."""
+
+    def __init__(self, *, line: str) -> None:
+        why = {"prepaid": "a prepaid line", "corporate": "a corporate line",
+               "suspended": "a suspended line", "lost": "a line reported lost"}[line]
+        super().__init__(f"phone verification is not available on {why}")
+        self.line = line
+        self.code = f"line_{line}"
+
+
+class PushIneligibleError(PhoneVerificationError):
+    """Push protection is refused to this line: ``reason`` is ``minor`` (the holder is
+    under age) or ``other_name`` (the line is in another person's name); ``code`` is
+    ``push_`` followed by it."""
+
+    def __init__(self, *, reason: str) -> None:
+        why = {"minor": "the line's holder is a minor",
+               "other_name": "the line is in another person's name"}[reason]
+        super().__init__(f"push protection is not available: {why}")
+        self.reason = reason
+        self.code = f"push_{reason}"
+
+
+class PushNotEnrolledError(PhoneVerificationError):
+    """The phone has no carrier app with push protection (a push verification, or the
+    app's history, asked for)."""
+
+    code = "push_not_enrolled"
+
+    def __init__(self) -> None:
+        super().__init__("push protection is not set up on this phone: enrol the carrier "
+                         "app first, or verify by SMS")
+
+
+class ArsBlockedError(PhoneVerificationError):
+    """The ARS call could not reach the phone: the phone blocks ``number``. Nothing was
+    counted."""
+
+    code = "ars_blocked"
+
+    def __init__(self, *, number: str) -> None:
+        super().__init__(f"the phone blocks calls from {number}: remove {number} from the "
+                         "phone's blocked numbers (and from any spam-blocking app), then "
+                         "ask for the call again")
+        self.number = number
+
+
+class WrongPhoneCodeError(PhoneVerificationError):
+    """A wrong code (or ARS key press), compared and counted; ``tries_left`` more of this
+    code may be compared."""
+
+    code = "wrong_code"
+
+    def __init__(self, *, verification: str, tries_left: int) -> None:
+        super().__init__(f"wrong verification code: {tries_left} tries left")
+        self.verification = verification
+        self.tries_left = tries_left
+
+
+class CodeTriesExhaustedError(PhoneVerificationError):
+    """The current code had all its tries; no more guesses of it are compared (a resend
+    gives a new code, within the send limits)."""
+
+    code = "code_tries_exhausted"
+
+    def __init__(self, *, verification: str) -> None:
+        super().__init__("too many wrong codes: ask for a new code")
+        self.verification = verification
+
+
+class PhoneCodeExpiredError(PhoneVerificationError):
+    """The current code is older than its lifetime (``expired_at``); nothing counted."""
+
+    code = "code_expired"
+
+    def __init__(self, *, verification: str, expired_at: dt.datetime) -> None:
+        super().__init__("the verification code has expired: ask for a new code")
+        self.verification = verification
+        self.expired_at = expired_at
+
+
+class VerificationUsedError(PhoneVerificationError):
+    """The verification succeeded already; a code is accepted once."""
+
+    code = "verification_used"
+
+    def __init__(self, *, verification: str) -> None:
+        super().__init__("this verification is complete already: its code was used")
+        self.verification = verification
+
+
+class SendLimitError(PhoneVerificationError):
+    """No code was sent: ``scope`` ``verification`` (its ``limit`` of sends is spent) or
+    ``phone`` (the phone had ``limit`` codes this KST day, from every site)."""
+
+    code = "send_limit"
+
+    def __init__(self, *, scope: str, limit: int) -> None:
+        where = ("this verification" if scope == "verification"
+                 else "this phone today: try again tomorrow (KST)")
+        super().__init__(f"{limit} codes were sent for {where}")
+        self.scope = scope
+        self.limit = limit
+
+
+class WrongAppPasswordError(PhoneVerificationError):
+    """A wrong carrier-app password, compared and counted; ``attempts_left`` more before
+    the app locks."""
+
+    code = "wrong_app_password"
+
+    def __init__(self, *, attempts_left: int) -> None:
+        super().__init__(f"wrong app password: {attempts_left} attempts left")
+        self.attempts_left = attempts_left
+
+
+class AppLockedError(PhoneVerificationError):
+    """The carrier app is locked after too many wrong passwords: enrol it again (the
+    carrier resets it)."""
+
+    code = "app_locked"
+
+    def __init__(self) -> None:
+        super().__init__("the carrier app is locked after too many wrong passwords: set it "
+                         "up again")

@@ -48,7 +48,7 @@ from .names import check_holder_name
 from .store import AuditAction, CloudUser, Institution, Message, Store
 from .store.protocols import RegistrationWrites
 
-__all__ = ["Channel", "CodePolicy", "Registrar", "StoreChannel", "normalize_phone"]
+__all__ = ["Channel", "CodePolicy", "Registrar", "StoreChannel", "draw_code", "normalize_phone"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,18 @@ def normalize_phone(phone: object) -> str:
     return text
 
 
+def draw_code(entropy: Entropy, digits: int) -> str:
+    """A code of ``digits`` decimal digits, uniform (no modulo bias), from ``entropy``
+    (codes are secrets: never a seeded source outside tests)."""
+    space = 10 ** digits
+    width = (space.bit_length() + 7) // 8 + 1
+    bound = (256 ** width // space) * space  # draws at or above it would bias the code
+    while True:
+        value = int.from_bytes(entropy.token_bytes(width), "big")
+        if value < bound:
+            return f"{value % space:0{digits}d}"
+
+
 class Registrar:
     """Registrations in one store (see the module doc).
 
@@ -126,13 +138,7 @@ class Registrar:
         self.sender = sender
 
     def _code(self) -> str:
-        space = 10 ** self.policy.digits
-        width = (space.bit_length() + 7) // 8 + 1
-        bound = (256 ** width // space) * space  # draws at or above it would bias the code
-        while True:
-            value = int.from_bytes(self.entropy.token_bytes(width), "big")
-            if value < bound:
-                return f"{value % space:0{self.policy.digits}d}"
+        return draw_code(self.entropy, self.policy.digits)
 
     def register(self, institution: Institution, *, name: str, phone: str,
                  birth_date: str | dt.date) -> CloudUser:

@@ -679,3 +679,104 @@ def test_bank_counters_codes_and_answers_are_kept_once(store: Store) -> None:
     assert store.active_security_card("c_1") is None
     assert store.account(1, "123456789012").failures == 2  # type: ignore[union-attr]
     assert [c.serial for c in store.security_cards_of("c_1")] == ["00000001"]
+
+
+# -- the OTP centre ------------------------------------------------------------------------------
+
+
+def test_otp_tokens_and_registrations(store: Store) -> None:
+    from pki.store import BankCustomer, Carrier, LineType, OtpKind, OtpRegistration, OtpToken
+
+    token = OtpToken("000000000001", OtpKind.HARDWARE, "p1", 0, b"sealed", T0)
+    with store.transaction() as tx:
+        banks = [tx.add_institution(name, "h" + name, at=T0).id for name in ("KB", "Hana")]
+        for n, bank in enumerate(banks):
+            tx.add_bank_customer(BankCustomer(f"c_{n}", bank, "홍길동", "9005171234566",
+                                              "01012345678", Carrier.SKT, None,
+                                              LineType.POSTPAID, T0))
+        token = dataclasses.replace(token, issuer_id=banks[0])
+        tx.put_otp_token(token)
+        with pytest.raises(StoreError):
+            tx.put_otp_token(token)
+        for n, bank in enumerate(banks):
+            assert tx.register_otp(OtpRegistration(token.serial, bank, f"c_{n}", T0))
+        assert not tx.register_otp(OtpRegistration(token.serial, banks[0], "c_0", T0))
+        tx.put_otp_token(dataclasses.replace(token, serial="000000000002", person="p2",
+                                             kind=OtpKind.MOBILE, device="phone"))
+        tx.register_otp(OtpRegistration("000000000002", banks[1], "c_1", T0))
+    changed = dataclasses.replace(token, drift=-2, last_step=123, failures=10, locked_at=T0,
+                                  lost_at=T0, disabled_at=T0, activated_at=T0)
+    with store.transaction() as tx:
+        tx.update_otp_token(changed)
+        assert tx.unregister_otp(token.serial, banks[0])
+        assert not tx.unregister_otp(token.serial, banks[0])
+    assert store.otp_token(token.serial) == changed
+    assert store.otp_token("nope") is None
+    assert [(r.institution_id, r.customer_id) for r in store.otp_registrations(token.serial)
+            ] == [(banks[1], "c_1")]
+    assert [t.serial for t in store.otp_tokens(person="p1")] == [token.serial]
+    assert [t.serial for t in store.otp_tokens(institution_id=banks[1])] == [
+        token.serial, "000000000002"]
+    assert [t.serial for t in store.otp_tokens(institution_id=banks[1], customer_id="c_1",
+                                               person="p2")] == ["000000000002"]
+    assert store.otp_tokens(institution_id=banks[0]) == []
+    with pytest.raises(RuntimeError), store.transaction() as tx:  # all or nothing
+        tx.update_otp_token(dataclasses.replace(changed, failures=0))
+        raise RuntimeError
+    assert store.otp_token(token.serial) == changed
+
+
+# -- phone verification ------------------------------------------------------------------------
+
+
+def test_phone_lines_verifications_sends_and_apps(store: Store) -> None:
+    from pki.store import (
+        LineState,
+        LineType,
+        PhoneApp,
+        PhoneVerificationRecord,
+        SubscriberLine,
+        VerificationMethod,
+        Via,
+    )
+
+    line = SubscriberLine("01012345678", Carrier.KT, "KT M모바일", "홍길동", "9005171234566",
+                          LineType.POSTPAID, LineState.ACTIVE, T0, other_name=True)
+    minute = dt.timedelta(minutes=1)
+    with store.transaction() as tx:
+        site = tx.add_institution("shop", "h1", at=T0)
+        tx.add_subscriber_line(line)
+        with pytest.raises(StoreError):
+            tx.add_subscriber_line(line)
+        for n in range(3):
+            tx.add_phone_verification(PhoneVerificationRecord(
+                f"pv_{n}", site.id, line.phone, VerificationMethod.SMS,
+                Via.APP if n else Via.SMS, "홍길동", "9005171", "hash", T0 + 3 * minute,
+                T0 + n * minute))
+        tx.resend_phone_code("pv_0", "hash2", expires_at=T0 + 9 * minute, at=T0 + 5 * minute)
+        tx.count_phone_try("pv_1")
+        tx.verify_phone("pv_2", at=T0 + 3 * minute, ci="C" * 88, di="D" * 64)
+        tx.put_phone_app(PhoneApp(line.phone, "scrypt$hash", T0))
+        tx.set_phone_app_failures(line.phone, 2, locked_at=T0)
+        tx.update_subscriber_line(dataclasses.replace(line, state=LineState.LOST,
+                                                      ars_blocked=True))
+        tx.record_message(Message(line.phone, "call", T0, site.id, Via.CALL))
+        assert tx.phone_sends(line.phone, T0) == 4
+    assert store.subscriber_line(line.phone) == dataclasses.replace(
+        line, state=LineState.LOST, ars_blocked=True)
+    assert store.phone_sends(line.phone, T0 + 2 * minute) == 2
+    first = store.phone_verification("pv_0")
+    assert first is not None and (first.code_hash, first.sends, first.tries,
+                                  first.expires_at) == ("hash2", 2, 0, T0 + 9 * minute)
+    assert [v.id for v in store.phone_verifications(line.phone)] == ["pv_2", "pv_1", "pv_0"]
+    assert [v.id for v in store.phone_verifications(line.phone, via=Via.APP, since=T0,
+                                                    limit=1)] == ["pv_2"]
+    verified = store.phone_verification("pv_2")
+    assert verified is not None and (verified.verified_at, verified.ci) == (
+        T0 + 3 * minute, "C" * 88)
+    app = store.phone_app(line.phone)
+    assert app is not None and (app.failures, app.locked) == (2, True)
+    assert [m.via for m in store.messages(line.phone, site.id)] == [Via.CALL]
+    with store.transaction() as tx:
+        assert tx.remove_phone_app(line.phone) and not tx.remove_phone_app(line.phone)
+    assert store.phone_app(line.phone) is None

@@ -43,10 +43,14 @@ from .records import (
     OtpRegistration,
     OtpToken,
     PendingCode,
+    PhoneApp,
+    PhoneVerificationRecord,
     PublishedCRL,
     Sealed,
     SecurityCardRecord,
+    SubscriberLine,
     VaultRecord,
+    Via,
 )
 
 __all__ = [
@@ -61,6 +65,9 @@ __all__ = [
     "OtpLookups",
     "OtpReads",
     "OtpWrites",
+    "PhoneLookups",
+    "PhoneReads",
+    "PhoneWrites",
     "RegistrationLookups",
     "RegistrationReads",
     "RegistrationWrites",
@@ -500,16 +507,81 @@ class OtpReads(OtpLookups, Protocol):
     """OTP reads of the store (the lookups)."""
 
 
+# -- phone verification: the carriers' lines, verifications, the carrier app --------------
+
+
+class PhoneLookups(Protocol):
+    """Phone-verification reads a transaction makes under its lock, as the store does
+    outside."""
+
+    def subscriber_line(self, phone: str) -> SubscriberLine | None: ...
+
+    def phone_verification(self, verification_id: str) -> PhoneVerificationRecord | None: ...
+
+    def phone_sends(self, phone: str, since: dt.datetime) -> int:
+        """Codes sent to ``phone`` since ``since``, by every site."""
+        ...
+
+    def phone_app(self, phone: str) -> PhoneApp | None: ...
+
+
+class PhoneWrites(PhoneLookups, Protocol):
+    def add_subscriber_line(self, line: SubscriberLine) -> None:
+        """Record a line; :class:`pki.errors.StoreError` if the phone has one."""
+        ...
+
+    def update_subscriber_line(self, line: SubscriberLine) -> None:
+        """Replace what is kept of the line of ``line.phone``."""
+        ...
+
+    def add_phone_verification(self, record: PhoneVerificationRecord) -> None:
+        """Record a verification with its first code (and that code's send)."""
+        ...
+
+    def resend_phone_code(self, verification_id: str, code_hash: str, *,
+                          expires_at: dt.datetime, at: dt.datetime) -> None:
+        """A new code for the verification: no wrong tries yet, one more send (counted for
+        its phone at ``at``)."""
+        ...
+
+    def count_phone_try(self, verification_id: str) -> None:
+        """One more wrong try of the verification's current code."""
+        ...
+
+    def verify_phone(self, verification_id: str, *, at: dt.datetime, ci: str,
+                     di: str) -> None: ...
+
+    def put_phone_app(self, app: PhoneApp) -> None:
+        """Keep the phone's carrier app (replacing one)."""
+        ...
+
+    def set_phone_app_failures(self, phone: str, failures: int, *,
+                               locked_at: dt.datetime | None) -> None: ...
+
+    def remove_phone_app(self, phone: str) -> bool:
+        """Forget the phone's carrier app; False if there was none."""
+        ...
+
+
+class PhoneReads(PhoneLookups, Protocol):
+    def phone_verifications(self, phone: str, *, via: Via | None = None,
+                            since: dt.datetime | None = None, limit: int = 20
+                            ) -> Sequence[PhoneVerificationRecord]:
+        """The phone's verifications (whose code went ``via``; created at ``since`` or
+        later), newest first, at most ``limit``."""
+        ...
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
-                       OtpWrites, Protocol):
+                       OtpWrites, PhoneWrites, Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
 class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
-            Protocol):
+            PhoneReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

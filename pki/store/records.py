@@ -33,6 +33,7 @@ __all__ = [
     "HistoryEntry",
     "Institution",
     "KeyOrigin",
+    "LineState",
     "LineType",
     "Message",
     "OCSPSignerRecord",
@@ -40,11 +41,16 @@ __all__ = [
     "OtpRegistration",
     "OtpToken",
     "PendingCode",
+    "PhoneApp",
+    "PhoneVerificationRecord",
     "PublishedCRL",
     "RevocationReason",
     "Sealed",
     "SecurityCardRecord",
+    "SubscriberLine",
     "VaultRecord",
+    "VerificationMethod",
+    "Via",
 ]
 
 
@@ -280,6 +286,15 @@ class AuditAction(enum.StrEnum):
     BANK_OTP_RESYNCHRONISED = "bank.otp.resynchronised"
     BANK_OTP_RESET = "bank.otp.reset"
     BANK_OTP_LOST = "bank.otp.lost"
+    PHONE_LINE_ADDED = "phone.line.added"
+    PHONE_LINE_CHANGED = "phone.line.changed"
+    PHONE_CODE_SENT = "phone.code.sent"
+    PHONE_CODE_WRONG = "phone.code.wrong"
+    PHONE_VERIFIED = "phone.verified"
+    PHONE_APP_ENROLLED = "phone.app.enrolled"
+    PHONE_APP_REMOVED = "phone.app.removed"
+    PHONE_APP_PASSWORD_WRONG = "phone.app.password-wrong"
+    PHONE_APP_LOCKED = "phone.app.locked"
 
 
 @dataclass(frozen=True)
@@ -371,6 +386,16 @@ class PendingCode:
     institution_id: int | None
 
 
+class Via(enum.Enum):
+    """How a message reached a phone."""
+
+    SMS = "sms"
+    APP = "app"
+    """A push to the carrier's app (phone verification's push protection)."""
+    CALL = "call"
+    """A voice call (ARS)."""
+
+
 @dataclass(frozen=True)
 class Message:
     """A message sent to a phone (the built-in channel keeps them for the test channel)."""
@@ -380,6 +405,7 @@ class Message:
     at: dt.datetime
     institution_id: int | None
     """The institution whose request caused it."""
+    via: Via = Via.SMS
 
 
 # -- the vault -------------------------------------------------------------------------------
@@ -592,3 +618,98 @@ class OtpRegistration:
     institution_id: int
     customer_id: str
     at: dt.datetime
+
+
+# -- phone verification (pki.bank.phone) -----------------------------------------------------
+
+
+class LineState(enum.Enum):
+    """Whether a mobile line works (phone verification refuses a suspended or lost one)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class SubscriberLine:
+    """A mobile line as its carrier knows it: the carrier side of phone verification, test
+    data that tests and fixtures add (:class:`pki.bank.phone.Subscribers`)."""
+
+    phone: str
+    """Digits only (:func:`pki.registration.normalize_phone`)."""
+    carrier: Carrier
+    """The network; for an MVNO's line the host network."""
+    mvno: str | None
+    """The MVNO's name, for an MVNO's line."""
+    name: str
+    """The holder's name (명의자)."""
+    rrn: str = field(repr=False)
+    """The holder's resident registration number, 13 digits (never in an audit row)."""
+    line_type: LineType
+    """:attr:`LineType.POSTPAID`, :attr:`LineType.PREPAID` or :attr:`LineType.CORPORATE`."""
+    state: LineState
+    added_at: dt.datetime
+    other_name: bool = False
+    """The line is in another person's name than its user's (a parent's line a child
+    uses): refused for push protection."""
+    ars_blocked: bool = False
+    """The phone blocks the ARS number: ARS calls never arrive."""
+
+
+class VerificationMethod(enum.Enum):
+    """How a phone verification was asked for."""
+
+    SMS = "sms"
+    PUSH = "push"
+    """The code goes to the carrier's app."""
+    ARS = "ars"
+    """A call-back: the holder keys in the number the site shows."""
+
+
+@dataclass(frozen=True)
+class PhoneVerificationRecord:
+    """One phone verification (본인확인) asked for by a site, with its current code."""
+
+    id: str
+    institution_id: int
+    """The site (institution) that asked; only it sees the verification."""
+    phone: str
+    method: VerificationMethod
+    via: Via
+    """Where the code went: an SMS, the carrier app (push protection, or the PUSH
+    method), a call (ARS)."""
+    name: str
+    """The name the site sent (it matched the line's holder)."""
+    rrn7: str
+    """The first 7 RRN digits the site sent (they matched)."""
+    code_hash: str = field(repr=False)
+    expires_at: dt.datetime
+    """When the current code stops being accepted."""
+    created_at: dt.datetime
+    tries: int = 0
+    """Wrong tries of the current code."""
+    sends: int = 1
+    """Codes sent so far (the first and each resend)."""
+    verified_at: dt.datetime | None = None
+    ci: str | None = None
+    """The holder's CI, kept when verified."""
+    di: str | None = None
+    """The holder's DI for this site, kept when verified."""
+
+
+@dataclass(frozen=True)
+class PhoneApp:
+    """The carrier app on a phone with push protection on: its password (kept only hashed)
+    and its count of wrong ones."""
+
+    phone: str
+    password_hash: str = field(repr=False)
+    enrolled_at: dt.datetime
+    failures: int = 0
+    """Wrong app passwords in a row."""
+    locked_at: dt.datetime | None = None
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None

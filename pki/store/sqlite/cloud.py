@@ -26,6 +26,7 @@ from ..records import (
     PendingCode,
     Sealed,
     VaultRecord,
+    Via,
 )
 from .bank import INSTITUTION_COLUMNS, institution_of
 from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts
@@ -136,9 +137,10 @@ class CloudWritesSQL(_CloudLookupsSQL):
         self._conn.execute("DELETE FROM cloud_codes WHERE user_id = ?", (user_id,))
 
     def record_message(self, message: Message) -> None:
-        self._conn.execute("INSERT INTO cloud_messages (phone, text, at, institution_id) "
-                           "VALUES (?, ?, ?, ?)", (message.phone, message.text,
-                                                   ts(message.at), message.institution_id))
+        self._conn.execute("INSERT INTO cloud_messages (phone, text, at, institution_id, "
+                           "via) VALUES (?, ?, ?, ?, ?)", (message.phone, message.text,
+                                                      ts(message.at), message.institution_id,
+                                                      message.via.value))
 
     # sealed keys and registrations ---------------------------------------------------------
 
@@ -248,10 +250,11 @@ class CloudReadsSQL(_CloudLookupsSQL):
             f"SELECT {_USER_COLUMNS} FROM cloud_users {where} ORDER BY rowid", params)]
 
     def messages(self, phone: str, institution_id: int) -> list[Message]:
-        return [Message(phone=phone, text=r[0], at=parse_ts(r[1]), institution_id=r[2])
+        return [Message(phone=phone, text=r[0], at=parse_ts(r[1]), institution_id=r[2],
+                        via=Via(r[3]))
                 for r in self._query(
-                    "SELECT text, at, institution_id FROM cloud_messages WHERE phone = ? AND "
-                    "institution_id = ? ORDER BY id", (phone, institution_id))]
+                    "SELECT text, at, institution_id, via FROM cloud_messages WHERE phone = ? "
+                    "AND institution_id = ? ORDER BY id", (phone, institution_id))]
 
     def vault_records_of(self, user_id: str) -> list[VaultRecord]:
         return [_vault_record(r) for r in self._query(

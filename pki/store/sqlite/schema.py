@@ -327,6 +327,57 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX bank_otp_registrations_customer
         ON bank_otp_registrations (institution_id, customer_id);
     """,
+    # 11: phone verification (pki.bank.phone; SQL in pki.store.sqlite.phone): the carriers'
+    # lines (test data), verifications with their current code (kept hashed), every code
+    # sent (the per-phone daily bound), the carrier app of push protection, and how each
+    # message reached its phone.
+    """
+    ALTER TABLE cloud_messages ADD COLUMN via TEXT NOT NULL DEFAULT 'sms';
+    CREATE TABLE phone_lines (
+        phone TEXT PRIMARY KEY,
+        carrier TEXT NOT NULL,
+        mvno TEXT,
+        name TEXT NOT NULL,
+        rrn TEXT NOT NULL,
+        line_type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        other_name INTEGER NOT NULL DEFAULT 0,
+        ars_blocked INTEGER NOT NULL DEFAULT 0,
+        added_at TEXT NOT NULL
+    );
+    CREATE TABLE phone_verifications (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        phone TEXT NOT NULL REFERENCES phone_lines(phone),
+        method TEXT NOT NULL,
+        via TEXT NOT NULL,
+        name TEXT NOT NULL,
+        rrn7 TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        tries INTEGER NOT NULL DEFAULT 0,
+        sends INTEGER NOT NULL DEFAULT 1,
+        verified_at TEXT,
+        ci TEXT,
+        di TEXT
+    );
+    CREATE INDEX phone_verifications_phone ON phone_verifications (phone, created_at);
+    CREATE TABLE phone_sends (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,
+        verification_id TEXT NOT NULL REFERENCES phone_verifications(id),
+        at TEXT NOT NULL
+    );
+    CREATE INDEX phone_sends_phone ON phone_sends (phone, at);
+    CREATE TABLE phone_apps (
+        phone TEXT PRIMARY KEY REFERENCES phone_lines(phone),
+        password_hash TEXT NOT NULL,
+        enrolled_at TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_at TEXT
+    );
+    """,
 )
 
 

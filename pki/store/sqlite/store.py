@@ -22,6 +22,7 @@ from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
 from .common import BUSY_TIMEOUT_S, primary_code, store_error
 from .otp import OtpReadsSQL, OtpWritesSQL
+from .phone import PhoneReadsSQL, PhoneWritesSQL
 from .schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SQLiteStore", "SQLiteTransaction"]
@@ -29,7 +30,8 @@ __all__ = ["SQLiteStore", "SQLiteTransaction"]
 _NO_PAGE_LIMIT = 1073741823
 
 
-class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL):
+class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL,
+                        PhoneWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -84,7 +86,8 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
                 self._conn.execute("ROLLBACK")
 
 
-class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL):
+class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL,
+                  PhoneReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

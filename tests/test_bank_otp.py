@@ -12,6 +12,8 @@ import sqlite3
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pki.bank.media import MediumKind, MediumOutcome
 from pki.bank.otp import OtpGenerator, OtpKind, OtpSettings, otp_media, person_of
@@ -425,6 +427,30 @@ def test_a_code_that_is_not_six_digits_is_a_request_error_and_counts_nothing(wor
         world.centre.verify(kb, otp.serial, code)
     assert (info.value.code, info.value.field) == ("bad_request", "code")
     assert world.centre.status(kb, otp.serial).failures == 0
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(code=st.one_of(st.text(max_size=12), st.binary(max_size=8), st.integers(),
+                      st.none()))
+def test_any_code_but_six_ascii_digits_is_refused_before_it_is_compared(world, code):
+    """Whatever arrives as a code, it is a request error or a compared code: never a crash,
+    and only six ASCII digits are ever compared (and counted when wrong)."""
+    kb = world.customer("KB")
+    token = world.store.otp_tokens(institution_id=kb.institution_id, customer_id=kb.id)
+    serial = token[0].serial if token else world.centre.issue_hardware(kb).serial
+    before = world.store.otp_token(serial)
+    six_digits = (isinstance(code, str) and len(code) == 6 and code.isascii()
+                  and code.isdigit())
+    try:
+        world.centre.verify(kb, serial, code)
+    except BankRequestError as exc:
+        assert not six_digits and exc.field == "code"
+        assert world.store.otp_token(serial) == before
+    except RequestRefusedError:
+        assert six_digits
+    else:
+        assert six_digits
+    world.centre.reset_failures(kb, serial, operator="hypothesis")
 
 
 @pytest.mark.parametrize(("key", "value"), [

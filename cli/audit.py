@@ -14,7 +14,7 @@ from pki.store import AuditAction, AuditEvent
 
 from .cert import parse_serial
 from .context import Context
-from .output import TimeParamType, emit_json, json_option, serial_hex, table
+from .output import TimeParamType, emit_list, iso, list_options, one_list_format, serial_hex, table
 
 
 class TimeParam(TimeParamType):
@@ -43,10 +43,10 @@ def _shown(at: dt.datetime, zone: dt.tzinfo) -> str:
     return at.astimezone(zone).isoformat(sep=" ")
 
 
-def _event_json(event: AuditEvent, zone: dt.tzinfo) -> dict[str, Any]:
+def _event_json(event: AuditEvent) -> dict[str, Any]:
     return {
         "id": event.id,
-        "at": event.at.astimezone(zone).isoformat(),
+        "at": iso(event.at),
         "action": event.action,
         "ca": event.ca,
         "serial": None if event.serial is None else serial_hex(event.serial),
@@ -82,18 +82,16 @@ def _wanted(event: AuditEvent, since: dt.datetime | None, actions: Sequence[str]
                    + ", ".join(_FAMILIES) + ".")
 @click.option("--ca", "ca_label", metavar="LABEL", help="Only events of this CA.")
 @click.option("--utc", is_flag=True, help="Show times in UTC instead of KST.")
-@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")
-@json_option
+@list_options
 @click.pass_obj
 def audit(obj: Context, number: int | None, since: dt.datetime | None, actions: tuple[str, ...],
           ca_label: str | None, utc: bool, as_jsonl: bool, as_json: bool) -> None:
     """Show the audit log: every change to the home, oldest first.
 
-    Times are KST with their offset (--utc for UTC); in JSON they are ISO 8601 with the
-    offset.
+    Times are KST with their offset (--utc for UTC); in JSON they are ISO 8601 in UTC
+    (2027-10-23T00:00:00Z), as in every command's JSON.
     """
-    if as_json and as_jsonl:
-        raise click.UsageError("--json and --jsonl do not go together: choose one")
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
     zone: dt.tzinfo = dt.UTC if utc or obj.utc else KST  # its --utc or the global one
     with obj.open_home() as home:
         if ca_label is not None:
@@ -102,12 +100,9 @@ def audit(obj: Context, number: int | None, since: dt.datetime | None, actions: 
         # here until the protocol has them.
         events = [e for e in home.store.audit_log(ca=ca_label, serial=number)
                   if _wanted(e, since, actions)]
-    if as_json:
-        emit_json([_event_json(e, zone) for e in events])
-    elif as_jsonl:
-        for event in events:
-            click.echo(json.dumps(_event_json(event, zone), ensure_ascii=False))
-    elif events:
+    if emit_list([_event_json(e) for e in events], as_json=as_json, as_jsonl=as_jsonl):
+        return
+    if events:
         table(["TIME", "ACTION", "CA", "SERIAL", "DETAIL"],
               [[_shown(e.at, zone), e.action, e.ca or "-",
                 "-" if e.serial is None else serial_hex(e.serial),

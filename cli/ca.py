@@ -18,10 +18,12 @@ from .issue import serial_bits_option
 from .output import (
     common_name,
     emit_json,
+    emit_list,
     fields,
     fingerprint,
     iso,
     json_option,
+    list_options,
     serial_hex,
     shown,
     table,
@@ -152,14 +154,14 @@ def ca_add(obj: Context, label: str, style: str, common_name_: str, key_type: st
 
 
 @ca.command("list")
-@json_option
+@list_options
 @click.pass_obj
-def ca_list(obj: Context, as_json: bool) -> None:
+def ca_list(obj: Context, as_json: bool, as_jsonl: bool) -> None:
     """List the CAs of the home."""
     with obj.open_home() as home:
         records = home.list_cas()
-        if as_json:
-            emit_json([ca_json(r, home) for r in records])
+        if emit_list([ca_json(r, home) for r in records], as_json=as_json,
+                     as_jsonl=as_jsonl):
             return
         table(["LABEL", "PARENT", "STYLE", "NOT AFTER", "COMMON NAME"],
               [[r.label, r.parent or "-", r.style, shown(r.certificate.not_valid_after_utc),

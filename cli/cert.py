@@ -29,19 +29,22 @@ from pki.vid import identify_data_of
 from .context import Context
 from .issue import force_option
 from .output import (
+    TimeType,
     common_name,
     display_status,
     emit_json,
+    emit_list,
     fields,
     fingerprint,
     iso,
     json_option,
+    list_options,
     serial_hex,
     shown,
     shown_iso,
     table,
 )
-from .params import out_folder
+from .params import out_folder, rrn_option
 from .reasons import reason_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
@@ -145,9 +148,9 @@ def _undelivered_json(item: UndeliveredCertificate, now: dt.datetime) -> dict[st
 
 
 def _list_undelivered(items: list[UndeliveredCertificate], now: dt.datetime, *,
-                      as_json: bool) -> None:
-    if as_json:
-        emit_json([_undelivered_json(i, now) for i in items])
+                      as_json: bool, as_jsonl: bool = False) -> None:
+    if emit_list([_undelivered_json(i, now) for i in items], as_json=as_json,
+                 as_jsonl=as_jsonl):
         return
     table(["SERIAL", "CA", "STATUS", "FILES", "FOLDER"],
           [[serial_hex(i.certificate.serial), i.certificate.ca,
@@ -163,10 +166,11 @@ def _list_undelivered(items: list[UndeliveredCertificate], now: dt.datetime, *,
 @click.option("--undelivered", "undelivered_only", is_flag=True,
               help="Only certificates recorded whose NPKI folder never received them "
                    "('kpki cert deliver' finishes staged ones; revoke the others).")
-@json_option
+@list_options
 @click.pass_obj
 def cert_list(obj: Context, status: str | None, profile: str | None, name: str | None,
-              ca_label: str | None, undelivered_only: bool, as_json: bool) -> None:
+              ca_label: str | None, undelivered_only: bool, as_json: bool,
+              as_jsonl: bool) -> None:
     """List certificates."""
     with obj.open_home() as home:
         now = home.clock.now()
@@ -174,7 +178,7 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
             if status or profile or name:
                 raise click.UsageError("--undelivered goes only with --ca")
             _list_undelivered(undelivered_certificates(home, ca=ca_label), now,
-                              as_json=as_json)
+                              as_json=as_json, as_jsonl=as_jsonl)
             return
         stored = None if status in (None, "expired") else CertStatus(status)
         records = home.store.list_certificates(ca=ca_label, status=stored, profile=profile,
@@ -186,8 +190,7 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
         links = home.store.replacements(ca=ca_label)
         infos = [cert_json(r, now, replaced_by=links.get((r.ca, r.serial), ()))
                  for r in records]
-        if as_json:
-            emit_json(infos)
+        if emit_list(infos, as_json=as_json, as_jsonl=as_jsonl):
             return
         table(["SERIAL", "CA", "PROFILE", "STATUS", "SINCE", "NOT AFTER", "COMMON NAME",
                "CHANGES"],
@@ -249,8 +252,9 @@ def _ca_option(f: Any) -> Any:
 @cert.command()
 @click.argument("serial")
 @reason_option
-@click.option("--invalidity-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="When the key was compromised or the certificate became invalid (UTC).")
+@click.option("--invalidity-date", type=TimeType(), metavar="TIME",
+              help="When the key was compromised or the certificate became invalid (ISO "
+                   "8601, KST unless it has an offset: 2026-03-01 is 00:00 KST that day).")
 @_ca_option
 @json_option
 @click.pass_obj
@@ -260,7 +264,7 @@ def revoke(obj: Context, serial: str, reason: RevocationReason, invalidity_date:
     number = parse_serial(serial)
     with obj.open_home() as home:
         at = home.clock.now()
-        invalid = None if invalidity_date is None else invalidity_date.replace(tzinfo=dt.UTC)
+        invalid = invalidity_date
         if invalid is not None and invalid > at:
             raise click.BadParameter("the invalidity date lies in the future",
                                      param_hint="--invalidity-date")
@@ -350,9 +354,8 @@ def deliver(obj: Context, bases: tuple[Path, ...], as_json: bool) -> None:
 def _follow_up_options(f: Any) -> Any:
     decorators: list[Callable[[Any], Any]] = [
         click.argument("serial"),
-        click.option("--rrn", required=True,
-                     help="The holder's resident number (the store keeps none; the new "
-                          "VID needs it)."),
+        rrn_option("The holder's resident number (the store keeps none; the new VID "
+                   "needs it).", required=True),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      callback=out_folder, help="Base folder for the new NPKI folder."),
         force_option,

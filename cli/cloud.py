@@ -38,7 +38,17 @@ from pki.rrn import RRN
 from pki.store import RevocationReason
 
 from .context import Context
-from .output import emit_json, iso, json_option, shown, shown_iso, table
+from .output import (
+    emit_json,
+    emit_list,
+    iso,
+    json_option,
+    list_options,
+    one_list_format,
+    shown,
+    shown_iso,
+    table,
+)
 from .params import (
     check_out_file,
     check_stdout_free,
@@ -302,22 +312,17 @@ def institution_add(obj: Context, name: str, out: Path | None, force: bool,
 
 
 @institution.command("list")
-@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")
-@json_option
+@list_options
 @click.pass_obj
 def institution_list(obj: Context, as_jsonl: bool, as_json: bool) -> None:
     """The institutions allowed to call the cloud, oldest first (their API keys are kept
     only hashed: lost, a key is replaced by adding the institution under a new name)."""
-    if as_json and as_jsonl:
-        raise click.UsageError("--json and --jsonl do not go together: choose one")
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
     with obj.open_home() as home:
         found = home.store.institutions()
     rows = [{"id": i.id, "name": i.name, "added_at": iso(i.added_at)} for i in found]
-    if as_json:
-        emit_json({"institutions": rows})
-    elif as_jsonl:
-        for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
+    if emit_list(rows, as_json=as_json, as_jsonl=as_jsonl, document={"institutions": rows}):
+        pass
     elif rows:
         table(["ID", "NAME", "ADDED"], [[str(i.id), i.name, shown(i.added_at)] for i in found])
     else:
@@ -528,13 +533,14 @@ def devices(url: str, api_key_file: Path | None, user: str, add: str | None,
 @cloud.command()
 @_client_options
 @click.argument("user")
-@json_option
-def history(url: str, api_key_file: Path | None, user: str, as_json: bool) -> None:
+@list_options
+def history(url: str, api_key_file: Path | None, user: str, as_json: bool,
+            as_jsonl: bool) -> None:
     """The user's last 20 authentication events, newest first."""
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
     result = Client(url, api_key_file).call("GET", f"/cloud/v1/users/{_user(user)}/history",
                                             fixes={"not_found": USER_NOT_FOUND})
-    if as_json:
-        emit_json(result)
+    if emit_list(result["history"], as_json=as_json, as_jsonl=as_jsonl, document=result):
         return
     for event in result["history"]:
         click.echo(f"{shown_iso(event['at'])}  {event['institution']}  "
@@ -561,17 +567,18 @@ def revoke(url: str, api_key_file: Path | None, serial: str, reason: RevocationR
 @_client_options
 @click.option("--phone", required=True, callback=_phone,
               help="The phone, written any way (010-1234-5678, +82 10 1234 5678).")
-@json_option
-def messages(url: str, api_key_file: Path | None, phone: str, as_json: bool) -> None:
+@list_options
+def messages(url: str, api_key_file: Path | None, phone: str, as_json: bool,
+             as_jsonl: bool) -> None:
     """Messages the built-in test channel (kpki serve --test-channel) sent to a phone
     because of this institution (confirmation codes)."""
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
     query = urllib.parse.urlencode({"phone": phone})
     result = Client(url, api_key_file).call(
         "GET", f"/cloud/v1/test/messages?{query}",
         fixes={"no_route": "the cloud at --url has no test channel: serve it with 'kpki "
                            "serve --test-channel'"})
-    if as_json:
-        emit_json(result)
+    if emit_list(result["messages"], as_json=as_json, as_jsonl=as_jsonl, document=result):
         return
     for message in result["messages"]:
         click.echo(f"{shown_iso(message['at'])}  {message['text']}")

@@ -13,16 +13,16 @@ import click
 from pki.authority import IssuedCertificate
 from pki.clock import requested_validity
 from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
-from pki.errors import DeliveryError, FolderExistsError, ValidityError
+from pki.errors import DeliveryError, FolderExistsError, ProfileError, ValidityError
 from pki.keys.npki import NPKIFiles
 from pki.keys.password import check_password
-from pki.profiles import FinancialKind, JointPolicy
+from pki.profiles import FinancialKind, JointPolicy, RegistrationAuthority
 from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 
 from .batch import run_batch
 from .context import Context
 from .output import TimeType, emit_json, iso, json_option, serial_hex, shown_iso
-from .params import out_folder
+from .params import given, out_folder, rrn_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 
@@ -31,12 +31,19 @@ def issue() -> None:
     """Issue subscriber certificates."""
 
 
+def _ra(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        RegistrationAuthority.parse(value)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 def _common(f: Any) -> Any:
     for decorator in reversed([
         click.option("--name", help="The holder's real name (required unless --from)."),
-        click.option("--rrn",
-                     help="Resident registration number (13 digits; a test value; required "
-                          "unless --from)."),
+        rrn_option("Resident registration number (13 digits, a dash after the sixth "
+                   "allowed; a test value; required unless --from)."),
         click.option("--from", "batch_file", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help="Issue one certificate per row of a CSV or JSON Lines file "
@@ -47,7 +54,7 @@ def _common(f: Any) -> Any:
                      type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
                      help="With --from: write the manifest to FILE instead of stdout "
                           "('-': standard output; --force overwrites FILE)."),
-        click.option("--ra", default="INITECH", show_default=True,
+        click.option("--ra", default="INITECH", show_default=True, callback=_ra,
                      help="Registration authority: UNIT[:INSTITUTION[:BRANCH]], "
                           "e.g. NACF or NACF:011."),
         click.option("--alias", default="", help="Romanised name shown in the CN's ( )."),
@@ -160,9 +167,12 @@ def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str | None
                        replace=force, serial_bits=serial_bits, not_before=starts,
                        not_after=ends)
     # Refuse bad input before asking for any secret.
-    order.check()
+    typed = {"--name": name, "--alias": alias, "--ra": ra}
+    with given(typed):
+        order.check()
     with obj.open_home() as home:
-        order.ca_label(home)
+        with given(typed):
+            order.ca_label(home)
         password = (check_password(key_password(password_file)) if order.needs_password
                     else None)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)

@@ -12,7 +12,17 @@ from pki.rrn import RRN
 from pki.usecases.folders import check_folder
 
 from .context import Context
-from .output import emit_json, iso, json_option, serial_hex, shown_iso, table
+from .output import (
+    emit_json,
+    emit_list,
+    iso,
+    json_option,
+    list_options,
+    serial_hex,
+    shown_iso,
+    table,
+)
+from .params import rrn_option
 from .secrets import KEY_PASSWORD_ENV, key_password
 
 
@@ -24,9 +34,9 @@ def npki_group() -> None:
 @npki_group.command("list")
 @click.option("--base", type=click.Path(file_okay=False, path_type=Path),
               help="Where to look for NPKI/ [the operating system's usual place].")
-@json_option
+@list_options
 @click.pass_obj
-def list_(obj: Context, base: Path | None, as_json: bool) -> None:
+def list_(obj: Context, base: Path | None, as_json: bool, as_jsonl: bool) -> None:
     """List the certificates under BASE/NPKI/*/USER/cn=*."""
     base = base or default_base()
     entries = scan(base, obj.clock.now())
@@ -47,8 +57,8 @@ def list_(obj: Context, base: Path | None, as_json: bool) -> None:
             "has_km": e.has_km,
             "error": e.error,
         })
-    if as_json:
-        emit_json({"base": str(base), "certificates": rows})
+    if emit_list(rows, as_json=as_json, as_jsonl=as_jsonl,
+                 document={"base": str(base), "certificates": rows}):
         return
     if not rows:
         click.echo(f"No NPKI certificates under {base}")
@@ -67,7 +77,7 @@ def _cn_of(rfc4514: str | None) -> str:
 
 @npki_group.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--rrn", help="Also check that the VID matches this resident number.")
+@rrn_option("Also check that the VID matches this resident number.")
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help=f"File holding the key password (else ${KEY_PASSWORD_ENV}, else a prompt).")
 @json_option

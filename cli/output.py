@@ -27,6 +27,32 @@ def json_option(f: Any) -> Any:
                         help="Print JSON instead of text.")(f)
 
 
+def list_options(f: Any) -> Any:
+    """``--json`` and ``--jsonl`` for a command that lists (:func:`emit_list`)."""
+    f = click.option("--jsonl", "as_jsonl", is_flag=True,
+                     help="Print one JSON object per line instead of text.")(f)
+    return json_option(f)
+
+
+def one_list_format(*, as_json: bool, as_jsonl: bool) -> None:
+    """``--json`` and ``--jsonl`` together are a usage error (checked before any work)."""
+    if as_json and as_jsonl:
+        raise click.UsageError("--json and --jsonl do not go together: choose one")
+
+
+def emit_list(rows: Sequence[Any], *, as_json: bool, as_jsonl: bool,
+              document: Any = None) -> bool:
+    """Print ``rows`` as JSON (``document`` if given, else the list) or JSON lines (one
+    row a line); ``False`` when neither was asked for (the caller prints text)."""
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
+    if as_json:
+        emit_json(rows if document is None else document)
+    elif as_jsonl:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False, default=_default))
+    return as_json or as_jsonl
+
+
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=_default))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import click
 
@@ -11,7 +10,7 @@ from pki.entropy import SystemEntropy
 from pki.errors import InvalidRRNError
 from pki.rrn import MAX_RANDOM_RRNS, RRN, random_rrns
 
-from .output import emit_json, json_option
+from .output import emit_list, list_options
 
 
 def _rrn_json(rrn: RRN) -> dict[str, object]:
@@ -34,8 +33,7 @@ def _rrn_json(rrn: RRN) -> dict[str, object]:
               help="A foreign resident's number (seventh digit 5-8).")
 @click.option("--count", type=click.IntRange(1, MAX_RANDOM_RRNS), default=1, show_default=True,
               help="How many distinct numbers.")
-@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per line.")
-@json_option
+@list_options
 def rrn_command(birth: dt.datetime, sex: str, foreign: bool, count: int, as_json: bool,
                 as_jsonl: bool) -> None:
     """Print synthetic resident registration numbers (13 digits, one a line).
@@ -51,11 +49,6 @@ def rrn_command(birth: dt.datetime, sex: str, foreign: bool, count: int, as_json
                            foreigner=foreign, entropy=SystemEntropy())
     except InvalidRRNError as exc:
         raise click.ClickException(f"--birth {birth:%Y-%m-%d}: {exc}") from None
-    if as_json:
-        emit_json([_rrn_json(r) for r in rrns])
-    elif as_jsonl:
-        for r in rrns:
-            click.echo(json.dumps(_rrn_json(r), ensure_ascii=False))
-    else:
+    if not emit_list([_rrn_json(r) for r in rrns], as_json=as_json, as_jsonl=as_jsonl):
         for r in rrns:
             click.echo(r.digits)

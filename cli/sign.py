@@ -27,6 +27,7 @@ from .params import (
     force_file_option,
     is_stdout,
     out_file_option,
+    rrn_option,
     write_out,
 )
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
@@ -187,7 +188,7 @@ def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
 @click.option("--allow-stale", is_flag=True,
               help="Accept revocation data past its nextUpdate or before its thisUpdate, "
               "for demos of old material (said in the output).")
-@click.option("--rrn", help="Check the VID against this resident number.")
+@rrn_option("Check the VID against this resident number.")
 @click.option("--r", "r_hex", help="R (hex) for the VID check. R is secret and the command "
               "line is visible to other users (ps): prefer --r-file or $KPKI_VID_R.")
 @click.option("--r-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),

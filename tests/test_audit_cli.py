@@ -49,12 +49,14 @@ def test_audit_lists_every_change_oldest_first(audited):
                     ("certificate.revoked", f"{first:X}")]
 
 
-def test_audit_json_times_are_iso_8601_with_the_kst_offset_or_utc(audited):
+def test_audit_json_times_are_iso_8601_in_utc_as_every_command_writes_them(audited):
+    """One JSON time format everywhere (issue 13 item 4): ISO 8601 in UTC with ``Z``,
+    whatever ``--utc`` says (it changes only the text); kpki audit wrote +09:00."""
     path, first, _ = audited
     kst = events(run(path, "--json", "--serial", f"{first:x}"))
-    assert kst[0]["at"] == "2026-03-16T05:30:00+09:00"
+    assert kst[0]["at"] == "2026-03-15T20:30:00Z"
     utc = events(run(path, "--json", "--utc", "--serial", f"{first:x}"))
-    assert utc[0]["at"] == "2026-03-15T20:30:00+00:00"
+    assert utc[0]["at"] == "2026-03-15T20:30:00Z"
     for event in kst + utc:
         assert dt.datetime.fromisoformat(event["at"]).tzinfo is not None
 

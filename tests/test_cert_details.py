@@ -42,7 +42,7 @@ def test_show_and_list_carry_revocation_suspension_and_links(runner, home, autho
     revoked = json.loads(run(runner, home, "cert", "show", other, "--json"))
     assert revoked["status"] == "revoked" and revoked["reason"] == "keyCompromise"
     assert revoked["revoked_at"].endswith("Z")
-    assert revoked["invalidity_date"] == "2026-03-01T00:00:00Z"
+    assert revoked["invalidity_date"] == "2026-02-28T15:00:00Z"  # 2026-03-01 00:00 KST
     assert revoked["replaced_by"] == [] and revoked["replaces"] is None
     shown_old = json.loads(run(runner, home, "cert", "show", old, "--json"))
     assert shown_old["status"] == "revoked" and shown_old["reason"] == "superseded"

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from pki.cli.main import cli
+from pki.clock import KST
 from pki.home import Home
 from pki.keys import npki
 from tests.test_cli import assert_one_line_error
@@ -50,7 +51,8 @@ def test_revoke_with_reason_and_invalidity_date(runner, setup):
     assert json.loads(result.stdout)["status"] == "revoked"
     record = _status(home, serial)
     assert record.reason is x509.ReasonFlags.key_compromise
-    assert record.invalidity_date == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    # KST unless the time carries an offset (issue 13 item 4; it was read as UTC)
+    assert record.invalidity_date == dt.datetime(2026, 3, 1, tzinfo=KST)
     assert_one_line_error(run(runner, home, "cert", "revoke", serial))  # twice
 
 

@@ -191,8 +191,9 @@ def test_cli_refuses_names_whose_folder_windows_refuses(name, shown, home, tmp_p
     result = CliRunner().invoke(cli, [
         "--home", path, "issue", "joint", "--name", name,
         "--rrn", synthetic_rrn(dt.date(1990, 5, 17)).digits, "--out", str(out)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a usage error naming --name (issue 13)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kpki: error: the name "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("kpki: error: Invalid value for --name: "
+                                                   "the name "), result.stderr
     assert shown in lines[0]
     assert not out.exists() or not any(out.rglob("signCert.der"))

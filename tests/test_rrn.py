@@ -221,5 +221,6 @@ def test_cli_error_for_a_wrong_check_digit_names_the_right_one(tmp_path):
     right = int(rrn.digits[12])
     result = _kpki("--home", str(tmp_path / "none"), "issue", "joint", "--name", "홍길동",
                    "--rrn", rrn.digits[:12] + str((right + 1) % 10), "--out", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error naming --rrn, as a bad --r is
+    assert "--rrn" in result.stderr
     assert f"check digit is {(right + 1) % 10}, expected {right}" in result.stderr

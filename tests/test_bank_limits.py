@@ -220,3 +220,21 @@ ledger.charge(store.institution({world.hana.id}), {world.customer.id!r}, 5_000_0
     assert not [e for e in world.store.audit_log()
                 if e.action == AuditAction.BANK_LIMIT_CHARGED]
     _ledger(world).charge(world.hana, world.customer.id, 10 * M)
+
+
+def test_by_default_an_otp_token_counts_and_its_loss_falls_back_to_the_card(
+        world: BankWorld) -> None:
+    """The ledger's default sources are the card and the OTP centre's tokens."""
+    from pki.bank.otp import OtpCentre
+
+    centre = OtpCentre(world.store, world.clock, secret=bytes(range(32)))
+    token = centre.issue_hardware(world.customer, seed=b"12345678901234567890")
+    ledger = LimitLedger(world.store, clock=world.clock, table_of=_table)
+    assert ledger.limits_for(world.hana, world.customer.id) == (
+        MediumKind.HARDWARE_OTP, Limits(100 * M, 500 * M))
+    assert ledger.charge(world.hana, world.customer.id, 100 * M).medium is (
+        MediumKind.HARDWARE_OTP)
+    centre.report_lost(world.customer, token.serial)
+    with pytest.raises(NoMediumError):
+        ledger.charge(world.hana, world.customer.id, 1, medium=MediumKind.HARDWARE_OTP)
+    assert ledger.limits_for(world.hana, world.customer.id)[0] is MediumKind.SECURITY_CARD

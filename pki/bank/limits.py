@@ -189,14 +189,20 @@ def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, tabl
 
 class LimitLedger:
     """The limits of one store's customers (see the module doc). ``table_of`` gives an
-    institution's table (its settings'), ``sources`` the media that count."""
+    institution's table (its settings'), ``sources`` the media that count (by default
+    the security card and the OTP tokens: :func:`card_media`,
+    :func:`pki.bank.otp.otp_media`)."""
 
     def __init__(self, store: Store, *, clock: Clock,
                  table_of: Callable[[Institution], LimitTable],
-                 sources: Sequence[MediaSource] = (card_media,)) -> None:
+                 sources: Sequence[MediaSource] | None = None) -> None:
         self.store = store
         self.clock = clock
         self.table_of = table_of
+        if sources is None:
+            from .otp import otp_media  # pki.bank.otp reads this module's MediaLookups
+
+            sources = (card_media, otp_media)
         self.sources = tuple(sources)
 
     def _customer(self, institution: Institution, customer_id: object) -> BankCustomer:

@@ -305,3 +305,31 @@ def test_printed_card_positions_are_one_based(world: BankWorld) -> None:
         with pytest.raises(ValueError):
             card.code(bad)
     assert dataclasses.replace(card, codes=()).text() == f"No. {card.serial}"
+
+
+def test_whatever_arrives_as_an_answer_is_refused_by_name_or_compared(tmp_path: Path) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    world = make_world(tmp_path)
+    card = _issued(world)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.one_of(st.text(max_size=8), st.integers(), st.binary(max_size=6), st.none()))
+    def check(answer: object) -> None:
+        world.cards.reset(world.hana, world.customer.id, operator="branch")
+        challenge = world.cards.challenge(world.hana, world.customer.id)
+        right = card.answer(challenge.first, challenge.second)
+        try:
+            world.cards.answer(world.hana, challenge.id, answer)  # type: ignore[arg-type]
+        except BankRequestError as exc:
+            assert exc.field == "answer"
+            assert not (isinstance(answer, str) and len(answer) == 4 and answer.isascii()
+                        and answer.isdigit())
+            assert world.store.card_challenge(challenge.id).answered_at is None  # type: ignore[union-attr]
+        except WrongCardAnswerError:
+            assert answer != right
+        else:
+            assert answer == right
+
+    check()

@@ -108,6 +108,38 @@ def test_twenty_parallel_wrong_app_passwords_count_exactly_the_limit(tmp_path):
     assert (app.failures, app.locked) == (3, True)
 
 
+@pytest.mark.parametrize("others_right", [False, True], ids=["wrong", "right"])
+def test_a_try_counts_what_the_lock_sees_not_what_an_earlier_read_saw(world, monkeypatch,
+                                                                      others_right):
+    """A slow caller reads the verification, then others try before it takes the lock:
+    it is decided on the count as it stands then (threads rarely interleave so; this
+    interleaves them on purpose)."""
+    site = world.site()
+    verification = world.ask(site)
+    code = last_code(world.phone.messages(site, PHONE))
+    slow = world.other_connection()
+    read = slow.store.phone_verification
+    reads = []
+
+    def read_then_others_try(verification_id):
+        record = read(verification_id)  # outside the lock
+        reads.append(record)
+        if len(reads) > 1:
+            return record
+        if others_right:
+            world.phone.confirm(site, verification, code)
+        else:
+            for _ in range(5):
+                with pytest.raises(WrongPhoneCodeError):
+                    world.phone.confirm(site, verification, other_code(code))
+        return record
+
+    monkeypatch.setattr(slow.store, "phone_verification", read_then_others_try)
+    with pytest.raises(VerificationUsedError if others_right else CodeTriesExhaustedError):
+        slow.confirm(site, verification, code if others_right else other_code(code))
+    assert world.store.phone_verification(verification).tries == (0 if others_right else 5)
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 _CONFIRM = r"""

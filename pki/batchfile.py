@@ -15,8 +15,9 @@ skipped. The columns (:data:`COLUMNS`):
 ``kind``         ``personal`` or ``business`` instead (empty: the command's default)
 ``ra``           ``UNIT[:INSTITUTION[:BRANCH]]`` (empty: the command's ``--ra``)
 ``alias``        the romanised name shown in the CN's ( )
-``password``     the row's key password, or ``password_file``: a file (relative to the
-                 batch file's folder) whose first line is it; neither: the command's
+``password``     the row's key password, or ``password_file``: a file in the batch file's
+                 folder or below it (a relative name; no ``..``, no symbolic link out of
+                 it, a regular file) whose first line is it; neither: the command's
                  password
 
 A file with a password in it is a secret: it is refused unless only its owner may read or
@@ -38,6 +39,7 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,21 +382,39 @@ class _Reader:
         self._secret_checked = True
 
     def _read_password_file(self, number: int, name: str) -> str:
-        target = self._path.parent / name
+        def refuse(reason: str) -> BatchFileError:
+            return self._error(reason, number, "password_file")
+
+        # Confined to the batch file's folder (symbolic links resolved): a batch file from
+        # someone else must not make another of the user's secrets a key password, nor
+        # learn its length from an error message.
+        folder = self._path.parent.resolve()
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise refuse(f"{name} is not inside the batch file's folder: name a file there "
+                         "by its relative name")
+        target = self._path.parent / relative
         try:
-            data = target.read_bytes()
+            if not target.resolve(strict=True).is_relative_to(folder):
+                raise refuse(f"{name} leads out of the batch file's folder (a symbolic "
+                             "link): keep password files in it")
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError as exc:
-            raise self._error(f"cannot read {target}: {exc.strerror}", number,
-                              "password_file") from None
-        lines = data.splitlines()
+            raise refuse(f"cannot read {target}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise refuse(f"{target} is not a regular file")
+            data = fh.readline(MAX_LINE_BYTES + 2)
+        line = data.rstrip(b"\r\n") if data.endswith(b"\n") else data
+        if len(line) > MAX_LINE_BYTES:
+            raise refuse(f"the first line of {target} is longer than {MAX_LINE_BYTES} bytes")
         try:
-            line = lines[0].decode("utf-8") if lines else ""
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
-            raise self._error(f"{target} is not UTF-8 text", number,
-                              "password_file") from None
-        if not line:
-            raise self._error(f"{target} is empty", number, "password_file")
-        return line
+            raise refuse(f"{target} is not UTF-8 text") from None
+        if not text:
+            raise refuse(f"{target} is empty")
+        return text
 
 
 class _DoubledKey(ValueError):

@@ -1,0 +1,115 @@
+"""Attacks on the issue 12/13 work (batches, time, the cloud CLI's phones) that the first
+round of tests did not try.
+
+Each test is a hostile user's or a careless script's move that got through: a batch file
+whose ``password_file`` cell names a file outside the batch file's folder (another user's
+secret becomes the key password, and the error message gives its length away), a pipe as
+the batch file, ``--at`` values out of the calendar's range.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from pki.batchfile import read_batch
+from pki.errors import BatchFileError
+from pki.profiles import PROFILES
+
+JOINT = PROFILES["joint-general"]
+PASSWORD = "Test-pass-1234!"
+
+
+def write(path: Path, data: str | bytes, mode: int = 0o600) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    path.chmod(mode)
+    return path
+
+
+def _batch_with_password_file(folder: Path, cell: str) -> Path:
+    return write(folder / "people.csv", f"name,rrn,password_file\n홍길동,9005171234566,{cell}\n")
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A secret outside the batch folder, good enough to pass the password rules."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    return write(outside / "secret.pass", "Someone-else-123!\n")
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink", "symlinked-folder"])
+def test_a_password_file_cell_stays_inside_the_batch_files_folder(
+        tmp_path: Path, elsewhere: Path, how: str) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    if how == "dotdot":
+        cell = "../outside/secret.pass"
+    elif how == "absolute":
+        cell = str(elsewhere)
+    elif how == "symlink":
+        (folder / "kim.pass").symlink_to(elsewhere)
+        cell = "kim.pass"
+    else:
+        (folder / "keys").symlink_to(elsewhere.parent)
+        cell = "keys/secret.pass"
+    path = _batch_with_password_file(folder, cell)
+    with pytest.raises(BatchFileError) as caught:
+        read_batch(path, profile=JOINT)
+    assert (caught.value.row, caught.value.column) == (2, "password_file")
+    assert "folder" in str(caught.value)
+
+
+def test_a_password_file_in_a_subfolder_of_the_batch_is_read(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    write(tmp_path / "keys" / "kim.pass", "Kim-pass-5678!\n")
+    path = _batch_with_password_file(tmp_path, "keys/kim.pass")
+    assert read_batch(path, profile=JOINT).rows[0].password == "Kim-pass-5678!"
+
+
+def test_a_password_file_that_is_a_pipe_is_refused(tmp_path: Path) -> None:
+    """Reading a FIFO blocks until someone writes; a batch must not wait on a stranger."""
+    fifo = tmp_path / "fifo.pass"
+    os.mkfifo(fifo)
+
+    def writer() -> None:  # what a stranger would feed the pipe, once anyone opens it
+        fd = os.open(fifo, os.O_WRONLY)
+        try:
+            os.write(fd, b"Someone-else-123!\n")
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        path = _batch_with_password_file(tmp_path, "fifo.pass")
+        with pytest.raises(BatchFileError) as caught:
+            read_batch(path, profile=JOINT)
+        assert caught.value.column == "password_file"
+        assert "regular file" in str(caught.value)
+    finally:
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # let the writer go
+        thread.join()
+
+
+def test_a_password_file_that_is_a_device_is_refused(tmp_path: Path) -> None:
+    """/dev/zero has no first line: reading it whole would never end."""
+    (tmp_path / "zero.pass").symlink_to("/dev/zero")
+    path = _batch_with_password_file(tmp_path, "zero.pass")
+    with pytest.raises(BatchFileError) as caught:
+        read_batch(path, profile=JOINT)
+    assert caught.value.column == "password_file"
+
+
+def test_a_huge_password_file_is_refused_without_loading_it(tmp_path: Path) -> None:
+    write(tmp_path / "big.pass", b"x" * (64 * 1024 * 1024))
+    path = _batch_with_password_file(tmp_path, "big.pass")
+    with pytest.raises(BatchFileError) as caught:
+        read_batch(path, profile=JOINT)
+    assert caught.value.column == "password_file"
+    assert "longer" in str(caught.value)

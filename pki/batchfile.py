@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -43,7 +44,6 @@ import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from .errors import BatchFileError, PKIError
 from .keys.password import check_password
@@ -145,7 +145,7 @@ def read_batch(path: str | Path, *, profile: Profile, ra: RegistrationAuthority 
 
 
 class _Reader:
-    def __init__(self, fh: IO[bytes], path: Path, *, profile: Profile,
+    def __init__(self, fh: io.BufferedReader, path: Path, *, profile: Profile,
                  ra: RegistrationAuthority, max_rows: int) -> None:
         self._fh = fh
         self._path = path
@@ -194,8 +194,8 @@ class _Reader:
             return True
         if suffix == ".csv":
             return False
-        start = self._fh.read(len(_BOM) + 64)
-        self._fh.seek(0)
+        # A peek, not a read and a seek back: the file may be a pipe (--from <(...)).
+        start = self._fh.peek(len(_BOM) + 64)[:len(_BOM) + 64]
         return start.removeprefix(_BOM).lstrip().startswith(b"{")
 
     def rows(self) -> Iterator[BatchRow]:

@@ -113,3 +113,24 @@ def test_a_huge_password_file_is_refused_without_loading_it(tmp_path: Path) -> N
         read_batch(path, profile=JOINT)
     assert caught.value.column == "password_file"
     assert "longer" in str(caught.value)
+
+
+def _write_and_close(fd: int, text: str) -> None:
+    os.write(fd, text.encode())
+    os.close(fd)
+
+
+def test_a_batch_file_from_a_pipe_is_read(tmp_path: Path) -> None:
+    """``kpki issue joint --from <(make-people)``: a pipe cannot seek back after the
+    look at its first bytes that tells CSV from JSON Lines."""
+    for text in ('{"name": "홍길동", "rrn": "9005171234566"}\n',
+                 "name,rrn\n홍길동,9005171234566\n"):
+        read_end, write_end = os.pipe()
+        writer = threading.Thread(target=_write_and_close, args=(write_end, text))
+        writer.start()
+        try:
+            batch = read_batch(f"/dev/fd/{read_end}", profile=JOINT)
+        finally:
+            writer.join()
+            os.close(read_end)
+        assert [r.name for r in batch.rows] == ["홍길동"]

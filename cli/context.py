@@ -23,3 +23,8 @@ class Context:
     def open_home(self, *, passphrase: bytes | None = None) -> Home:
         """The home, on this context's clock."""
         return Home.open(self.home, clock=self.clock, passphrase=passphrase)
+
+
+class Stopped(Exception):
+    """A long-running command (``kpki serve``, ``kpki publish --watch``) was asked to stop
+    (SIGTERM) and stopped cleanly: exit status 0, nothing printed."""

@@ -55,8 +55,9 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
 
 @crl.command()
 @click.argument("state", required=False, type=click.Choice(["on", "off"]))
+@json_option
 @click.pass_obj
-def deltas(obj: Context, state: str | None) -> None:
+def deltas(obj: Context, state: str | None, as_json: bool) -> None:
     """Whether full CRLs announce the delta CRLs (freshestCRL); STATE turns it on or off.
 
     Delta CRLs are made and served either way. Announcing them is off by default: clients
@@ -67,5 +68,8 @@ def deltas(obj: Context, state: str | None) -> None:
     with obj.open_home() as home:
         if state is not None:
             home.set_delta_crls(state == "on")
+        if as_json:
+            emit_json({"announced": home.delta_crls})
+            return
         announced = "announced by the full CRLs" if home.delta_crls else "not announced"
         click.echo(f"Delta CRLs: {announced}.")

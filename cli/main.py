@@ -1,7 +1,9 @@
 """Entry point: the ``kpki`` group and the one place errors become exit statuses.
 
 Exit status: 0 success, 1 a kpki error (one line on stderr), 2 a usage error, 130
-interrupted (Ctrl-C: one line, "kpki: interrupted"). No traceback reaches the user unless
+interrupted (Ctrl-C: one line, "kpki: interrupted"). The long-running commands (``kpki
+serve``, ``kpki publish --watch``) stop cleanly on SIGINT (then 130) and on SIGTERM (then
+0, the status a service manager expects of a requested stop). No traceback reaches the user unless
 ``KPKI_DEBUG=1`` is set. The mapping lives in :func:`run_mapped`, so ``kpki``,
 ``python -m pki.cli``, :func:`main` and click's ``CliRunner`` all behave the same.
 
@@ -27,7 +29,7 @@ import click
 from pki.clock import OffsetClock, SystemClock, parse_time
 from pki.errors import ClockBehindError, PKIError
 
-from .context import Context
+from .context import Context, Stopped
 
 DEFAULT_HOME = ".kpki"
 NOW_ENV = "KPKI_NOW"
@@ -51,6 +53,8 @@ def run_mapped(call: Callable[[], Any]) -> int:
         result = call()
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Stopped:
+        return 0
     except _Interrupted:
         return _interrupted()
     except click.Abort as exc:

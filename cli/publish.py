@@ -70,11 +70,19 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
             return
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s %(message)s")
+        # SIGTERM and SIGINT end the watch between rounds; then SIGTERM exits 0 and
+        # SIGINT (Ctrl-C) 130, as an interrupted command does.
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda number, frame: stop.set())
+        caught: list[int] = []
+
+        def stopping(number: int, frame: object) -> None:
+            caught.append(number)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, stopping)
+        signal.signal(signal.SIGINT, stopping)
         click.echo(f"kpki publish: watching {home.path} every {poll:g} s", err=True)
         sys.stderr.flush()
-        try:
-            home.publisher(passphrase=passphrase).watch(stop, poll_seconds=poll)
-        except KeyboardInterrupt:
-            stop.set()
+        home.publisher(passphrase=passphrase).watch(stop, poll_seconds=poll)
+        if signal.SIGINT in caught:
+            raise KeyboardInterrupt

@@ -4,6 +4,7 @@ under uvicorn), with the publisher beside it unless ``--no-publish``."""
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -15,7 +16,7 @@ import click
 from pki.home import Home
 from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
-from .context import Context
+from .context import Context, Stopped
 from .secrets import ca_passphrase, passphrase_file_option
 
 if TYPE_CHECKING:
@@ -93,6 +94,10 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
+    # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,
+    # raises the signal it caught again, which lands here; before uvicorn runs, it lands
+    # here at once. (SIGINT, re-raised the same way, is Ctrl-C: status 130.)
+    signal.signal(signal.SIGTERM, _stopped)
     home = obj.open_home()
     passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
     home.use_passphrase(passphrase)
@@ -133,6 +138,10 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
         if publishing is not None:
             publishing.close()
         home.close()
+
+
+def _stopped(number: int, frame: object) -> None:
+    raise Stopped
 
 
 def _cloud_routes(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,

@@ -8,7 +8,9 @@ import re
 from typing import Protocol
 
 __all__ = [
+    "EARLIEST",
     "KST",
+    "LATEST",
     "Clock",
     "FixedClock",
     "OffsetClock",
@@ -74,6 +76,11 @@ class OffsetClock:
 
 
 _RELATIVE = re.compile(r"([+-])(\d{1,6})([dh])")
+EARLIEST = dt.datetime(1950, 1, 1, tzinfo=dt.UTC)
+"""The earliest time :func:`parse_time` reads: the first an X.509 time states (UTCTime)."""
+LATEST = dt.datetime(9998, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+"""The latest time :func:`parse_time` reads: a clock set there still runs on for a year
+before the calendar of :mod:`datetime` ends."""
 
 
 def parse_time(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -81,7 +88,19 @@ def parse_time(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     KST (a date alone is 00:00:00 KST that day). ``Z`` and ``+HH:MM`` offsets are kept.
     With ``now``, also ``+Nd``/``-Nd`` (days) and ``+Nh``/``-Nh`` (hours) from ``now``.
 
-    Raises :class:`ValueError` for anything else (with the text in the message)."""
+    Raises :class:`ValueError` for anything else (with the text in the message), and for
+    a time before :data:`EARLIEST` or after :data:`LATEST`."""
+    try:
+        parsed = _parse_time(text, now=now)
+    except OverflowError:
+        parsed = None
+    if parsed is None or not EARLIEST <= parsed <= LATEST:
+        raise ValueError(f"{text!r} is out of range: a time is between "
+                         f"{EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return parsed
+
+
+def _parse_time(text: str, *, now: dt.datetime | None) -> dt.datetime:
     cleaned = text.strip()
     relative = _RELATIVE.fullmatch(cleaned)
     if relative is not None and now is not None:

@@ -9,6 +9,7 @@ the batch file, ``--at`` values out of the calendar's range.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pki.batchfile import read_batch
+from pki.clock import OffsetClock, parse_time
 from pki.errors import BatchFileError
 from pki.profiles import PROFILES
 
@@ -134,3 +136,22 @@ def test_a_batch_file_from_a_pipe_is_read(tmp_path: Path) -> None:
             writer.join()
             os.close(read_end)
         assert [r.name for r in batch.rows] == ["홍길동"]
+
+
+@pytest.mark.parametrize("text", ["-999999d", "0001-01-01", "0001-01-01T00:00:00+09:00",
+                                  "9999-12-31T23:59:59Z"])
+def test_a_time_out_of_the_calendars_range_is_a_value_error(text: str) -> None:
+    """``kpki --at -999999d`` ended in 'unexpected OverflowError'; a time is a usage error
+    naming --at, which the CLI makes of a ValueError. The last second of year 9999 is
+    refused too: the clock runs on from it and would overflow a second later."""
+    now = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    with pytest.raises(ValueError, match="out of range"):
+        OffsetClock(parse_time(text, now=now))
+
+
+@pytest.mark.parametrize("argv", [["--at", "-999999d", "cert", "list"],
+                                  ["--at", "0001-01-01", "cert", "list"]])
+def test_kpki_at_out_of_range_is_a_usage_error(tmp_path: Path, argv: list[str]) -> None:
+    from pki.cli.main import main
+
+    assert main(["--home", str(tmp_path / "home"), *argv]) == 2

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
 from . import oids
-from .clock import Clock, SystemClock, kst_today, validity_for
+from .clock import Clock, SystemClock, kst_day_start, kst_today, validity_for
 from .delivery import Delivery
 from .entropy import Entropy, SystemEntropy, check_serial_bits, random_serial
 from .errors import (
@@ -186,6 +186,15 @@ def load_csr(data: bytes | x509.CertificateSigningRequest) -> x509.CertificateSi
     if not valid:
         raise CSRError("the CSR's signature does not verify")
     return csr
+
+
+def _term_end(day: dt.date, years: int) -> dt.datetime:
+    """notAfter of a ``years`` term from ``day``; past year 9999 (where :mod:`datetime`
+    ends) the last second it has, which is past every CA's notAfter as well."""
+    try:
+        return validity_for(day, years)[1]
+    except (ValueError, OverflowError):
+        return dt.datetime.max.replace(microsecond=0, tzinfo=dt.UTC)
 
 
 def _ski(public_key: PublicKeyTypes) -> x509.SubjectKeyIdentifier:
@@ -672,19 +681,17 @@ class CertificateAuthority:
         if request.csr is not None and request.public_key is not None:
             raise ValueError("give a CSR or a public key, not both")
 
-        day = kst_today(now)
-        not_before, not_after = validity_for(day, profile.term_years)
-        if request.not_before is not None:
-            not_before = request.not_before.astimezone(dt.UTC)
-            not_after = validity_for(kst_today(not_before), profile.term_years)[1]
-        if request.not_after is not None:
-            not_after = request.not_after.astimezone(dt.UTC)
-        if not_after <= not_before:
-            raise ProfileError("the certificate would end before it begins",
-                               profile=profile.name)
         ca_not_before, ca_not_after = self._ca_validity
         if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
+        day = kst_today(now)
+        not_before = (kst_day_start(day) if request.not_before is None
+                      else request.not_before.astimezone(dt.UTC))
+        not_after = (_term_end(kst_today(not_before), profile.term_years)
+                     if request.not_after is None else request.not_after.astimezone(dt.UTC))
+        if not_after <= not_before:
+            raise ProfileError("the certificate would end before it begins",
+                               profile=profile.name)
         if not_after > ca_not_after or not_before < ca_not_before:
             bound = ("end after" if not_after > ca_not_after else "begin before")
             raise ValidityError(

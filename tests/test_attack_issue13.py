@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from pki.authority import IssueRequest
 from pki.batchfile import read_batch
-from pki.clock import OffsetClock, parse_time
-from pki.errors import BatchFileError
+from pki.clock import FixedClock, OffsetClock, parse_time
+from pki.errors import BatchFileError, PKIError, ValidityError
 from pki.profiles import PROFILES
 
 JOINT = PROFILES["joint-general"]
@@ -155,3 +156,20 @@ def test_kpki_at_out_of_range_is_a_usage_error(tmp_path: Path, argv: list[str]) 
     from pki.cli.main import main
 
     assert main(["--home", str(tmp_path / "home"), *argv]) == 2
+
+
+def test_issuing_at_the_end_of_time_is_refused_in_kpkis_words(make_home) -> None:  # type: ignore[no-untyped-def]
+    """At 9999-12-31 KST a one-year term would end in year 10000: the CA is not valid then,
+    and that is what to say (it was 'unexpected ValueError: year 10000 is out of range')."""
+    home = make_home()
+    authority = home.authority("yessign", passphrase=None)
+    authority.clock = FixedClock(dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
+    with pytest.raises(PKIError):
+        authority.issue(JOINT, name="홍길동", rrn="9005171234566")
+
+
+def test_a_not_before_near_the_end_of_time_is_a_validity_error(authority) -> None:  # type: ignore[no-untyped-def]
+    request = IssueRequest(JOINT, name="홍길동", rrn="9005171234566",
+                           not_before=dt.datetime(9999, 6, 1, tzinfo=dt.UTC))
+    with pytest.raises(ValidityError):
+        authority.issue_many([request])

@@ -71,7 +71,8 @@ def _wanted(event: AuditEvent, since: dt.datetime | None, actions: Sequence[str]
 
 @click.command("audit")
 @click.option("--serial", "number", metavar="SERIAL",
-              callback=lambda ctx, param, value: None if value is None else parse_serial(value),
+              callback=lambda ctx, param, value: None if value is None
+              else parse_serial(value, option="--serial"),
               help="Only events about this certificate (hex serial).")
 @click.option("--since", type=TimeParam(),
               help="Only events at or after TIME: YYYY-MM-DD (from 00:00 KST) or "

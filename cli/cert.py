@@ -51,15 +51,17 @@ from .secrets import ca_passphrase, key_password, passphrase_file_option, passwo
 STATUSES = [s.value for s in CertStatus] + ["expired"]
 
 
-def parse_serial(text: str) -> int:
-    """A serial as kpki prints it: hex, optionally with ``0x`` or colons."""
+def parse_serial(text: str, *, option: str = "SERIAL") -> int:
+    """A serial as kpki prints it: hex, optionally with ``0x`` or colons; a usage error
+    naming ``option`` otherwise."""
     cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
     try:
         value = int(cleaned, 16)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a hex serial number") from None
+        raise click.BadParameter(f"{text!r} is not a hex serial number",
+                                 param_hint=option) from None
     if value <= 0:
-        raise click.BadParameter("serial numbers are positive")
+        raise click.BadParameter("serial numbers are positive", param_hint=option)
     return value
 
 

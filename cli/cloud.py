@@ -285,8 +285,7 @@ def institution() -> None:
 
 @institution.command("add")
 @click.argument("name")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the API key to this file (0600) instead of printing it.")
+@out_file_option("Write the API key to this file (0600) instead of printing it")
 @force_file_option
 @json_option
 @click.pass_obj

@@ -25,6 +25,10 @@ class Context:
         return Home.open(self.home, clock=self.clock, passphrase=passphrase)
 
 
-class Stopped(Exception):
-    """A long-running command (``kpki serve``, ``kpki publish --watch``) was asked to stop
-    (SIGTERM) and stopped cleanly: exit status 0, nothing printed."""
+class Stopped(SystemExit):
+    """A long-running command (``kpki serve``) was asked to stop (SIGTERM) and stopped
+    cleanly: exit status 0, nothing printed. A :class:`SystemExit`, so that an event loop
+    it interrupts passes it on instead of keeping it as a task's failure."""
+
+    def __init__(self) -> None:
+        super().__init__(0)

@@ -22,7 +22,7 @@ from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 from .batch import run_batch
 from .context import Context
 from .output import TimeType, emit_json, iso, json_option, serial_hex, shown_iso
-from .params import given, out_folder, rrn_option
+from .params import given, out_folder, read_from, rrn_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 
@@ -178,8 +178,9 @@ def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str | None
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         with delivery_errors():
             try:
-                done = issue_into_folder(home, order, password=password,
-                                         passphrase=passphrase)
+                with read_from("--csr", csr):
+                    done = issue_into_folder(home, order, password=password,
+                                             passphrase=passphrase)
             except ValidityError as exc:
                 raise click.ClickException(
                     f"{exc}: choose the validity inside the CA's with --not-before, "

@@ -19,8 +19,10 @@ from .params import (
     check_stdout_free,
     force_file_option,
     is_stdout,
+    opened_with,
     out_file_option,
     out_folder,
+    read_from,
     write_out,
 )
 from .secrets import KEY_PASSWORD_ENV, key_password
@@ -56,7 +58,8 @@ def passwd(folder: Path, password_file: Path | None, new_password_file: Path | N
     old = _current_password(password_file)
     new = key_password(new_password_file, env=NEW_PASSWORD_ENV,
                        option="--new-password-file", what="new key password")
-    changed = npki.change_password(folder, old, new)
+    with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("FOLDER", folder):
+        changed = npki.change_password(folder, old, new)
     if as_json:
         emit_json({"folder": str(folder), "changed": [str(p) for p in changed]})
     else:
@@ -97,7 +100,9 @@ def export(folder: Path, out: Path | None, force: bool, legacy: bool, unencrypte
                    f"--pfx-password-file (or ${PFX_PASSWORD_ENV})", err=True)
     format = (ExportFormat.PEM if unencrypted else
               ExportFormat.PFX_LEGACY if legacy else ExportFormat.PFX)
-    done = export_folder(folder, password=password, format=format, pfx_password=pfx_password)
+    with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("FOLDER", folder):
+        done = export_folder(folder, password=password, format=format,
+                             pfx_password=pfx_password)
     write_out(out, done.data, mode=0o600)
     where = "standard output" if is_stdout(out) else str(out)
     if unencrypted:
@@ -140,7 +145,8 @@ def import_(pfx: Path, out: Path, force: bool, password_file: Path | None,
         new = key_password(new_password_file, env=NEW_PASSWORD_ENV,
                            option="--new-password-file", what="new key password")
     try:
-        done = import_pfx(pfx, out, password=password, new_password=new, replace=force)
+        with opened_with("--password-file", PFX_PASSWORD_ENV), read_from("PFX", pfx):
+            done = import_pfx(pfx, out, password=password, new_password=new, replace=force)
     except FolderExistsError as exc:
         raise click.BadParameter(f"{exc.path} holds a key already: add --force to replace "
                                  "it", param_hint="--out") from None

@@ -162,7 +162,13 @@ def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
     """kpki: Korean joint and financial certificates for test environments.
 
     Times are read and shown in KST (+09:00) unless they carry an offset; --utc shows UTC.
-    Exit status: 0 success, 1 failure or refused input, 2 usage error, 130 interrupted.
+    JSON output gives times in ISO 8601 in UTC (2027-10-23T00:00:00Z).
+
+    Exit status: 0 success; 1 failure, or refused input read from elsewhere (a file, a
+    secret, the store, the network); 2 usage error: anything wrong on the command line,
+    malformed or refused by kpki's rules (an RRN's check digit, a name, an output file
+    that exists without --force), named by its option; 130 interrupted (SIGTERM stops
+    'kpki serve' and 'kpki publish --watch' cleanly with 0).
     """
     source = ctx.get_parameter_source("home")
     obj = Context(home=home, home_given=source is not None and source.name != "DEFAULT",

@@ -22,13 +22,24 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from pki.errors import InvalidNameError, InvalidRRNError
+from pki.errors import (
+    CSRError,
+    InvalidNameError,
+    InvalidRRNError,
+    KeyFileError,
+    KeyMismatchError,
+    RevocationDataError,
+    WrongPasswordError,
+)
 from pki.fsutil import atomic_write, check_writable_dir
 from pki.rrn import RRN
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 STDOUT = "-"
+
+CONTENT_ERRORS = (KeyFileError, KeyMismatchError, RevocationDataError, CSRError)
+"""The library's refusals of a file's content."""
 
 
 def is_stdout(path: Path | str | None) -> bool:
@@ -66,6 +77,27 @@ def given(options: Mapping[str, object]) -> Iterator[None]:
         if not named:
             raise
         raise click.BadParameter(str(exc), param_hint=named[0]) from None
+
+
+@contextlib.contextmanager
+def read_from(option: str, path: Path | None = None) -> Iterator[None]:
+    """What ``option`` gave (the file at ``path``) could not be used: one line naming
+    them, in kpki's words (the library's refusal of the content)."""
+    try:
+        yield
+    except CONTENT_ERRORS as exc:
+        where = option if path is None else f"{option} {path}"
+        raise click.ClickException(f"{where}: {exc}") from None
+
+
+@contextlib.contextmanager
+def opened_with(option: str, env: str) -> Iterator[None]:
+    """A wrong password or passphrase, naming where the right one goes."""
+    try:
+        yield
+    except WrongPasswordError as exc:
+        raise click.ClickException(f"{exc}: give the right one at the prompt, in {option} "
+                                   f"or ${env}") from None
 
 
 def out_file_option(help: str, *, default: str = "") -> Callable[[F], F]:

@@ -44,12 +44,16 @@ def read_secret(*, file: Path | None, env: str, what: str, option: str,
     elif value := os.environ.get(env):
         secret = value.encode()
     else:
-        if not sys.stdin.isatty():
+        if not _at_terminal():
             raise click.UsageError(f"no {what}: give {option} FILE or set ${env}")
         return _prompted(what, confirm=confirm, check=check)
     if check is not None:
         check(secret)
     return secret
+
+
+def _at_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _prompted(what: str, *, confirm: bool, check: Callable[[bytes], object] | None) -> bytes:

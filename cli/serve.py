@@ -7,21 +7,16 @@ import logging
 import signal
 import socket
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from pki.home import Home
+from pki.usecases.serving import CloudAPI, ServeOrder, cloud_api, serve_home
 from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context, Stopped
 from .secrets import ca_passphrase, passphrase_file_option
-
-if TYPE_CHECKING:
-    from starlette.routing import Route
-
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8880
@@ -89,80 +84,60 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
     The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
     are published again when a status changes or half their validity has passed, OCSP
     signers and the TSA are renewed when due. With --no-publish the server only reads."""
-    from pki.web import WebState, create_app
-    from pki.web.guarded_http import make_server
-
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,
     # raises the signal it caught again, which lands here; before uvicorn runs, it lands
     # here at once. (SIGINT, re-raised the same way, is Ctrl-C: status 130.)
     signal.signal(signal.SIGTERM, _stopped)
-    home = obj.open_home()
-    passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-    home.use_passphrase(passphrase)
-    # The port first: a refusal from here on leaves no CRL published and nothing created.
-    sock = _bind(host, port)
-    publishing: Home | None = None
-    stop = threading.Event()
-    watcher: threading.Thread | None = None
-    try:
-        routes = [] if no_cloud else _cloud_routes(home, passphrase, cloud_ca=cloud_ca,
-                                                   test_channel=test_channel)
-        if not no_publish:
-            # Its own store connection, in its own thread; a first round before listening,
-            # so that every CRL and signer is in place for the first request.
-            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
-            publisher = publishing.publisher()
-            publisher.round()
-        state = WebState.of_home(home, poll_seconds=poll, signing_threads=signing_threads)
-        if publishing is not None:
-            watcher = threading.Thread(
-                target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
-                kwargs={"poll_seconds": poll, "on_round": lambda done: state.reload()})
-            watcher.start()
-        actual = sock.getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        mode = "" if publishing is not None else ", not publishing"
-        click.echo(f"kpki serve: listening on http://{shown}:{actual} (home {home.path}"
-                   f"{mode})", err=True)
-        sys.stderr.flush()
-        limits = ServeLimits(header_timeout=header_timeout, body_timeout=body_timeout,
-                             idle_timeout=idle_timeout, max_connections=max_connections)
-        make_server(create_app(state, extra_routes=routes), limits).run(sockets=[sock])
-    finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join(timeout=10)
-        sock.close()
-        if publishing is not None:
-            publishing.close()
-        home.close()
+    with obj.open_home() as home:
+        passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
+        home.use_passphrase(passphrase)
+        # The port first: a refusal from here on leaves no CRL published and nothing made.
+        sock = _bind(host, port)
+        try:
+            cloud = None if no_cloud else _cloud(home, passphrase, cloud_ca=cloud_ca,
+                                                 test_channel=test_channel)
+            order = ServeOrder(publish=not no_publish, poll_seconds=poll,
+                               signing_threads=signing_threads, cloud=cloud,
+                               limits=ServeLimits(header_timeout=header_timeout,
+                                                  body_timeout=body_timeout,
+                                                  idle_timeout=idle_timeout,
+                                                  max_connections=max_connections))
+
+            def listening() -> None:
+                actual = sock.getsockname()[1]
+                shown = f"[{host}]" if ":" in host else host
+                mode = "" if order.publish else ", not publishing"
+                click.echo(f"kpki serve: listening on http://{shown}:{actual} (home "
+                           f"{home.path}{mode})", err=True)
+                sys.stderr.flush()
+
+            serve_home(home, order, sock=sock, passphrase=passphrase, listening=listening)
+        finally:
+            sock.close()
 
 
 def _stopped(number: int, frame: object) -> None:
     raise Stopped
 
 
-def _cloud_routes(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,
-                  test_channel: bool) -> list[Route]:
-    """The cloud API's routes; none when ``cloud_ca`` is not given and no CA of the home
-    issues financial certificates. A CA that cannot is refused here, at start-up."""
+def _cloud(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,
+           test_channel: bool) -> CloudAPI | None:
+    """The cloud API, or none when ``cloud_ca`` is not given and no CA of the home issues
+    financial certificates. A CA that cannot is refused here, at start-up."""
     from pki.errors import NotFoundError, ProfileError, VaultError
-    from pki.web.cloud import cloud_routes
 
-    label = cloud_ca or home.cloud_ca_label()
-    if label is None:
-        logging.getLogger("kpki.serve").info(
-            "no CA of this home issues financial certificates: serving without the cloud "
-            "(/cloud/v1); add a yessign-style CA (kpki ca add) to serve it")
-        return []
     try:
-        factory = home.cloud_factory(passphrase=passphrase, ca=label)
+        api = cloud_api(home, passphrase=passphrase, ca=cloud_ca, test_channel=test_channel)
     except VaultError as exc:
         raise click.ClickException(f"{exc} (or serve without the cloud: --no-cloud)"
                                    ) from None
     except (NotFoundError, ProfileError) as exc:
         raise click.ClickException(f"{exc}: choose the cloud's CA with --cloud-ca (or serve "
                                    "without the cloud: --no-cloud)") from None
-    return cloud_routes(factory, test_channel=test_channel)
+    if api is None:
+        logging.getLogger("kpki.serve").info(
+            "no CA of this home issues financial certificates: serving without the cloud "
+            "(/cloud/v1); add a yessign-style CA (kpki ca add) to serve it")
+    return api

@@ -5,19 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pki.errors import HomeNotFoundError, KeyFileError, TimestampError
+from pki.errors import HomeNotFoundError, KeyFileError, TimestampError, WrongPasswordError
 from pki.keys import npki
 from pki.rrn import RRN
 from pki.signing import Outcome
-from pki.signing.verify import CRLIndex, Verifier
+from pki.signing.verify import CannotEvaluateError, CRLIndex
 from pki.usecases.signing import SignOrder, sign_with_folder
+from pki.usecases.verifying import VerifyOrder, verify_signature
 
 from .context import Context
 from .output import TimeType, emit_json, json_option, shown
@@ -26,7 +26,9 @@ from .params import (
     check_stdout_free,
     force_file_option,
     is_stdout,
+    opened_with,
     out_file_option,
+    read_from,
     rrn_option,
     write_out,
 )
@@ -42,14 +44,20 @@ def _read(path: Path, what: str) -> bytes:
         raise click.ClickException(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-def _certificates(path: Path) -> list[x509.Certificate]:
+def _certificates(path: Path, option: str) -> list[x509.Certificate]:
     data = _read(path, "certificate file")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise click.ClickException(f"{path} holds no certificate: {exc}") from None
+    except ValueError:
+        raise click.ClickException(f"{option} {path}: holds no certificate (the DER or PEM "
+                                   "does not parse)") from None
+
+
+def _crl(path: Path) -> CRLIndex:
+    with read_from("--crl", path):
+        return CRLIndex.load(_read(path, "CRL"))
 
 
 @click.command("sign")
@@ -93,8 +101,8 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
     check_out_file(out, force=force)
     r_path = out.with_name(out.name + ".r.p7m") if r_for is not None else None
     check_out_file(r_path, force=force)
-    chain = tuple(_certificates(chain_file)) if chain_file else ()
-    recipient = _certificates(r_for)[0] if r_for else None
+    chain = tuple(_certificates(chain_file, "--chain")) if chain_file else ()
+    recipient = _certificates(r_for, "--r-for")[0] if r_for else None
     tsa_url = None if timestamp_url is None else _tsa_url(obj, timestamp_url)
     password = key_password(password_file, confirm=False)
     order = SignOrder(_read(file, "document"), folder, chain, detached=detached,
@@ -102,7 +110,8 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
                       tsa_url=tsa_url, r_recipient=recipient,
                       r_cipher="seed" if seed else "aes256")
     try:
-        done = sign_with_folder(order, password=password, clock=obj.clock)
+        with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("--npki", folder):
+            done = sign_with_folder(order, password=password, clock=obj.clock)
     except TimestampError as exc:
         hint = "is 'kpki serve' running?" if not timestamp_url else "give another"
         raise click.ClickException(f"{exc} (--timestamp: {hint})") from None
@@ -147,19 +156,23 @@ def _tsa_url(obj: Context, given: str) -> str:
 
 
 def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
-    if path.is_dir():
-        return npki.load(path, key_password(password_file, confirm=False)).private_key
-    data = _read(path, "key")
-    try:
-        key = serialization.load_pem_private_key(data, None)
-    except TypeError:
-        key = serialization.load_pem_private_key(
-            data, key_password(password_file, confirm=False).encode())
-    except ValueError as exc:
-        raise KeyFileError(f"{path} is not a PEM private key: {exc}") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyFileError(f"{path} is not an RSA key")
-    return key
+    with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("--key", path):
+        if path.is_dir():
+            return npki.load(path, key_password(password_file, confirm=False)).private_key
+        data = _read(path, "key")
+        try:
+            key = serialization.load_pem_private_key(data, None)
+        except TypeError:
+            try:
+                key = serialization.load_pem_private_key(
+                    data, key_password(password_file, confirm=False).encode())
+            except ValueError:
+                raise WrongPasswordError("the password does not open this key") from None
+        except ValueError:
+            raise KeyFileError("not a PEM private key") from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyFileError("not an RSA key")
+        return key
 
 
 @click.command("verify")
@@ -235,7 +248,6 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
         raise click.UsageError("give --r or --r-envelope, not both")
     if r_envelope and not key_path:
         raise click.UsageError("--r-envelope needs --key (the relying party's private key)")
-    holder = RRN.parse(rrn) if rrn else None
     r = None
     if r_hex:
         try:
@@ -247,30 +259,33 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
         home = obj.open_home()
     except HomeNotFoundError:
         home = None
-    if home is None and not trust_files:
-        raise click.UsageError(
-            f"nothing to trust: give --trust ROOT.pem, or --home HOME to trust a kpki home's "
-            f"root (there is no kpki home at {obj.home})")
-    options: dict[str, Any] = {
-        "intermediates": [c for f in untrusted_files for c in _certificates(f)],
-        "crls": [CRLIndex.load(_read(f, "CRL")) for f in crl_files],
-        "fetch_crls": fetch_crl, "use_ocsp": online, "revocation": not no_revocation,
-        "allow_stale": allow_stale, "policy": policy, "clock": obj.clock}
-    if trust_files:
-        options["trust"] = [c for f in trust_files for c in _certificates(f)]
     try:
-        verifier = (Verifier(**options) if home is None
-                    else Verifier.for_home(home, **options))
-        result = verifier.verify(
+        if home is None and not trust_files:
+            raise click.UsageError(
+                f"nothing to trust: give --trust ROOT.pem, or --home HOME to trust a kpki "
+                f"home's root (there is no kpki home at {obj.home})")
+        order = VerifyOrder(
             _read(signature, "signature"),
             content=_read(content, "content") if content else None,
-            at=at_time,
-            rrn=holder, r=r,
+            trust=tuple(c for f in trust_files for c in _certificates(f, "--trust")),
+            intermediates=tuple(c for f in untrusted_files
+                                for c in _certificates(f, "--untrusted")),
+            crls=tuple(_crl(f) for f in crl_files), fetch_crls=fetch_crl, use_ocsp=online,
+            revocation=not no_revocation, allow_stale=allow_stale, policy=policy, at=at_time,
+            rrn=RRN.parse(rrn) if rrn else None, r=r,
             r_envelope=_read(r_envelope, "R envelope") if r_envelope else None,
             recipient_key=_recipient_key(key_path, password_file) if key_path else None)
+        try:
+            verified = verify_signature(order, home=home, clock=obj.clock)
+        except CannotEvaluateError as exc:
+            if exc.needs == "content":
+                raise click.UsageError(f"{signature} is a detached signature: give the "
+                                       "signed document with --content FILE") from None
+            raise click.ClickException(f"SIGNATURE {signature}: {exc}") from None
     finally:
         if home is not None:
             home.close()
+    result = verified.result
     if as_json:
         emit_json(result.to_json())
     else:
@@ -279,7 +294,7 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
             mark = {Outcome.PASSED: "ok  ", Outcome.FAILED: "FAIL",
                     Outcome.SKIPPED: "-   "}[check.outcome]
             click.echo(f"  {mark}  {check.name:<18} {check.detail}")
-        if verifier.revocation and not verifier.sources:
+        if not no_revocation and not verified.revocation_data:
             click.echo("  (no revocation data: give --crl FILE, --online or --fetch-crl, or "
                        "--no-revocation to verify without it)")
     ctx.exit(0 if result.ok else 1)

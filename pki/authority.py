@@ -177,8 +177,9 @@ def load_csr(data: bytes | x509.CertificateSigningRequest) -> x509.CertificateSi
                 csr = x509.load_pem_x509_csr(data)
             else:
                 csr = x509.load_der_x509_csr(data)
-        except ValueError as exc:
-            raise CSRError(f"not a certificate signing request: {exc}") from None
+        except ValueError:
+            raise CSRError("not a certificate signing request: the DER or PEM does not "
+                           "parse") from None
     try:
         valid = csr.is_signature_valid
     except Exception as exc:  # pyca raises for unsupported algorithms

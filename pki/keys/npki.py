@@ -345,8 +345,8 @@ def _parse(data: bytes, max_iterations: int
             raise KeyFileError(f"unknown key-file encryption algorithm {algorithm}")
     except KeyFileError:
         raise
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise KeyFileError(f"not a signPri.key: {exc}".splitlines()[0]) from None
+    except (ValueError, TypeError, KeyError, OverflowError):
+        raise KeyFileError("not a signPri.key: the DER does not parse") from None
     _check_iterations(count, max_iterations)
     if not ciphertext or len(ciphertext) % 16:
         raise KeyFileError("the encrypted key is truncated (not a whole number of blocks)")

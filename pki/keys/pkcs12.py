@@ -432,8 +432,8 @@ def loads(data: bytes, password: str) -> PFXCredential:
             raise KeyFileError("only password-integrity PFX files are supported")
     except KeyFileError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise KeyFileError(f"not a PFX: {exc}".splitlines()[0]) from None
+    except (ValueError, TypeError, KeyError):
+        raise KeyFileError("not a PFX: the DER does not parse") from None
     try:
         declared = _declared_work(pfx, auth_safe_der)
     except KeyFileError:

@@ -89,8 +89,8 @@ def open_r_envelope(data: bytes, private_key: rsa.RSAPrivateKey) -> bytes:
             core.OctetString.load(params.dump()).native
     except EnvelopeError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise EnvelopeError(f"malformed R envelope: {exc}".splitlines()[0]) from None
+    except (ValueError, TypeError, KeyError):
+        raise EnvelopeError("malformed R envelope: the DER does not parse") from None
     if not recipients:
         raise EnvelopeError("the envelope has no RSA recipient")
     key = None

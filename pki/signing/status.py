@@ -207,8 +207,8 @@ class CRLIndex:
                 crl = x509.load_pem_x509_crl(data)
             else:
                 crl = x509.load_der_x509_crl(data)
-        except PARSE_ERRORS as exc:
-            raise RevocationDataError(f"not a CRL: {exc}") from None
+        except PARSE_ERRORS:
+            raise RevocationDataError("not a CRL: the DER or PEM does not parse") from None
         return cls(crl)
 
     def __len__(self) -> int:

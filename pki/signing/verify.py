@@ -116,7 +116,12 @@ _NAME_ERRORS: tuple[type[BaseException], ...] = (VIDError, *_EXTENSION_ERRORS)
 
 class CannotEvaluateError(PKIError):
     """There is nothing to verify: not SignedData, no signer, detached without content, or
-    too damaged to read."""
+    too damaged to read. ``needs`` is ``"content"`` when the signature is detached and no
+    content was given; ``None`` when the signature itself is the problem."""
+
+    def __init__(self, message: str, *, needs: str | None = None) -> None:
+        super().__init__(message)
+        self.needs = needs
 
 
 class Outcome(enum.Enum):
@@ -454,8 +459,8 @@ class Verifier:
 
             try:
                 _, _, data = pem.unarmor(data)
-            except ValueError as exc:
-                raise CannotEvaluateError(f"not PEM: {exc}") from None
+            except ValueError:
+                raise CannotEvaluateError("not PEM: the armour does not parse") from None
         try:
             info = cms.ContentInfo.load(data, strict=True)
             if info["content_type"].native != "signed_data":
@@ -470,8 +475,9 @@ class Verifier:
             signed = cms.SignedData.load(data, strict=True)
             signed["version"].native  # noqa: B018 - a bare SignedData starts with its version
             return signed
-        except PARSE_ERRORS as exc:
-            raise CannotEvaluateError(f"not CMS SignedData: {exc}".splitlines()[0]) from None
+        except PARSE_ERRORS:
+            # The parser's own words (byte counts, class names) would not help a user.
+            raise CannotEvaluateError("not CMS SignedData: the DER does not parse") from None
 
     def verify(self, data: bytes, *, content: bytes | None = None, at: dt.datetime | None = None,
                rrn: RRN | str | None = None, r: bytes | None = None,
@@ -484,10 +490,10 @@ class Verifier:
                                 r_envelope=r_envelope, recipient_key=recipient_key)
         except PKIError:
             raise
-        except PARSE_ERRORS as exc:
+        except PARSE_ERRORS:
             # asn1crypto parses lazily: a damaged structure shows up here.
-            raise CannotEvaluateError(
-                f"malformed CMS: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+            raise CannotEvaluateError("malformed CMS: a part of the SignedData does not "
+                                      "parse") from None
 
     def _verify(self, data: bytes, *, content: bytes | None, at: dt.datetime | None,
                 rrn: RRN | str | None, r: bytes | None, r_envelope: bytes | None,
@@ -499,7 +505,8 @@ class Verifier:
         info = infos[0]
         attached = signed["encap_content_info"]["content"].native
         if attached is None and content is None:
-            raise CannotEvaluateError("a detached signature: give the signed content")
+            raise CannotEvaluateError("a detached signature: give the signed content",
+                                      needs="content")
         if attached is not None and not isinstance(attached, bytes):
             raise CannotEvaluateError("the signed content is not an OCTET STRING")
         checks: list[Check] = []
@@ -569,9 +576,9 @@ class Verifier:
                 # Read strictly: what pyca only warns about (a serial that is not
                 # positive, a country name that is not two letters) is malformed input.
                 cert = load_certificate(der)
-            except PARSE_ERRORS as exc:
+            except PARSE_ERRORS:
                 raise CannotEvaluateError(
-                    f"a certificate in the signature is malformed: {exc}") from None
+                    "a certificate in the signature is malformed") from None
             self._certs[der] = cert
         return cert
 

@@ -1,4 +1,6 @@
-"""A home's web app and its publisher in a thread of this process (tests, demos, TestPKI).
+"""Serve a home: in the foreground as ``kpki serve`` does (:func:`serve_home`), or its web
+app and publisher in a thread of this process (tests, demos, TestPKI:
+:func:`serve_home_in_thread`).
 
 The server is the one ``kpki serve`` runs (:func:`pki.web.serve_in_thread`, with its limits
 on slow clients); a first publisher round puts every CRL and OCSP signer in place before the
@@ -10,18 +12,101 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..home import Home
 from ..publisher import Publisher, Round
+from ..web.limits import ServeLimits
 
 if TYPE_CHECKING:
-    from ..web import WebState
-    from ..web.limits import ServeLimits
+    from starlette.routing import Route
 
-__all__ = ["ServedHome", "serve_home_in_thread"]
+    from ..web import WebState
+
+__all__ = ["CloudAPI", "ServeOrder", "ServedHome", "cloud_api", "serve_home",
+           "serve_home_in_thread"]
+
+
+@dataclass(frozen=True)
+class CloudAPI:
+    """The cloud API's routes, over the CA that issues its financial certificates."""
+
+    ca: str
+    routes: tuple[Route, ...]
+
+
+def cloud_api(home: Home, *, passphrase: bytes | None, ca: str | None = None,
+              test_channel: bool = False) -> CloudAPI | None:
+    """The cloud API of ``home`` over the CA ``ca`` (``None``: the home's first CA that
+    issues financial certificates; without one, no cloud: ``None``). ``test_channel``
+    serves the test SMS channel. Raises :class:`pki.errors.VaultError` when the vault
+    secret is unusable, :class:`pki.errors.NotFoundError` or :class:`ProfileError` for a
+    CA that is not there or cannot issue financial certificates: at start-up, not at the
+    first cloud call."""
+    from ..web.cloud import cloud_routes
+
+    label = ca or home.cloud_ca_label()
+    if label is None:
+        return None
+    factory = home.cloud_factory(passphrase=passphrase, ca=label)
+    return CloudAPI(label, tuple(cloud_routes(factory, test_channel=test_channel)))
+
+
+@dataclass(frozen=True)
+class ServeOrder:
+    """How ``kpki serve`` serves a home."""
+
+    publish: bool = True
+    """Run the publisher beside the server; ``False``: only read what another process's
+    publisher keeps in the store."""
+    poll_seconds: float = 1.0
+    """Between the publisher's rounds, and between the app's looks at the store."""
+    signing_threads: int = 1
+    """Threads that sign OCSP responses (0: on the event loop)."""
+    cloud: CloudAPI | None = None
+    limits: ServeLimits = field(default_factory=ServeLimits)
+
+
+def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
+               passphrase: bytes | None, listening: Callable[[], object] = lambda: None
+               ) -> None:
+    """Serve ``home`` on ``sock`` (bound and listening) until the server is stopped
+    (SIGINT or SIGTERM; the signal is raised again once it has stopped). With
+    ``order.publish`` a first publisher round runs before the first request is answered,
+    then a round every ``poll_seconds`` in a thread with its own store connection.
+    ``listening`` is called once the server is about to accept connections."""
+    from ..web import WebState, create_app
+    from ..web.guarded_http import make_server
+
+    home.use_passphrase(passphrase)
+    stop = threading.Event()
+    watcher: threading.Thread | None = None
+    publishing: Home | None = None
+    try:
+        if order.publish:
+            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
+            publisher = publishing.publisher()
+            publisher.round()
+        state = WebState.of_home(home, poll_seconds=order.poll_seconds,
+                                 signing_threads=order.signing_threads)
+        if publishing is not None:
+            watcher = threading.Thread(
+                target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
+                kwargs={"poll_seconds": order.poll_seconds,
+                        "on_round": lambda done: state.reload()})
+            watcher.start()
+        listening()
+        routes = list(order.cloud.routes) if order.cloud is not None else []
+        make_server(create_app(state, extra_routes=routes), order.limits).run(sockets=[sock])
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
+        if publishing is not None:
+            publishing.close()
 
 
 @dataclass(frozen=True)

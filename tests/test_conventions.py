@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import signal
 import subprocess
@@ -331,8 +332,9 @@ def test_commands_print_through_click_only() -> None:
 
 def _long_running(home: Path, *args: str, ready: str) -> subprocess.Popen[str]:
     kpki = str(Path(sys.executable).parent / "kpki")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPKI_")}
     proc = subprocess.Popen([kpki, "--home", str(home), *args], stderr=subprocess.PIPE,
-                            text=True, env={"PATH": "/usr/bin:/bin"})
+                            text=True, env=env)
     assert proc.stderr is not None
     for line in proc.stderr:
         if ready in line:

@@ -71,13 +71,14 @@ class ServeOrder:
 
 
 def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
-               passphrase: bytes | None, listening: Callable[[], object] = lambda: None
-               ) -> None:
-    """Serve ``home`` on ``sock`` (bound and listening) until the server is stopped
-    (SIGINT or SIGTERM; the signal is raised again once it has stopped). With
-    ``order.publish`` a first publisher round runs before the first request is answered,
-    then a round every ``poll_seconds`` in a thread with its own store connection.
-    ``listening`` is called once the server is about to accept connections."""
+               passphrase: bytes | None, listening: Callable[[], object] = lambda: None,
+               until: threading.Event | None = None) -> None:
+    """Serve ``home`` on ``sock`` (bound and listening) until the server is stopped:
+    SIGINT or SIGTERM in the main thread (the signal is raised again once it has
+    stopped), or ``until`` set. With ``order.publish`` a first publisher round runs before
+    the first request is answered, then a round every ``poll_seconds`` in a thread with its
+    own store connection. ``listening`` is called once the server is about to accept
+    connections."""
     from ..web import WebState, create_app
     from ..web.guarded_http import make_server
 
@@ -100,7 +101,11 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             watcher.start()
         listening()
         routes = list(order.cloud.routes) if order.cloud is not None else []
-        make_server(create_app(state, extra_routes=routes), order.limits).run(sockets=[sock])
+        server = make_server(create_app(state, extra_routes=routes), order.limits)
+        if until is not None:
+            threading.Thread(target=lambda: setattr(server, "should_exit", until.wait()),
+                             daemon=True, name="kpki-serve-until").start()
+        server.run(sockets=[sock])
     finally:
         stop.set()
         if watcher is not None:

@@ -278,3 +278,26 @@ def test_errors_are_one_line_in_kpki_words_naming_the_option(served, tmp_path):
     served.monkeypatch.setenv("KPKI_NEW_PIN", "111111")
     policy = served.fails("cloud", "pin", "change", serial, key=served.bank)
     assert "--new-pin-file" in policy
+
+
+def test_cloud_sign_out_dash_is_stdout_and_a_file_is_overwritten_only_with_force(
+        served, tmp_path):
+    """Issue 13 item 4: ``--out -`` writes the signature to stdout; an existing file is a
+    usage error naming --force (nothing is sent to the cloud before that)."""
+    user = served.user(served.bank)
+    serial = json.loads(served.run("cloud", "issue", user, "--rrn", RRN, "--json",
+                                   key=served.bank))["serial"]
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    result = served.invoke("cloud", "sign", serial, str(doc), "--purpose", "02", "--out", "-",
+                           key=served.bank)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes[:1] == b"\x30" and not (tmp_path / "-").exists()
+    target = tmp_path / "doc.txt.p7s"
+    target.write_bytes(b"keep")
+    refused = served.fails("cloud", "sign", serial, str(doc), "--purpose", "02",
+                           key=served.bank, status=2)
+    assert "--force" in refused and target.read_bytes() == b"keep"
+    served.run("cloud", "sign", serial, str(doc), "--purpose", "02", "--force",
+               key=served.bank)
+    assert target.read_bytes()[:1] == b"\x30"

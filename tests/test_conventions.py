@@ -196,6 +196,7 @@ class Material:
         self.password.write_text(PASSWORD + "\n")
         self.wrong = tmp / "wrong"
         self.wrong.write_text("Wrong-pass-9999!\n")
+        (tmp / "empty").write_text("")
         self.signature = self.sign("--out", tmp / "doc.p7s")
         self.detached = self.sign("--detached", "--out", tmp / "detached.p7s")
         der = self.signature.read_bytes()
@@ -415,6 +416,20 @@ def _bad_inputs(m: Material) -> list[tuple[str, list[object], str]]:
                                  m.garbage, "--out", m.tmp / "x.p7s"], "--r-for"),
         ("unknown serial", ["cert", "show", "ABCDEF"], "ABCDEF"),
         ("malformed serial", ["cert", "show", "xyz"], "SERIAL"),
+        ("unknown CA", ["ca", "show", "nosuch"], "nosuch"),
+        ("unknown CA to publish", ["crl", "publish", "--ca", "nosuch"], "nosuch"),
+        ("a time that is none", ["audit", "--since", "yesterday"], "--since"),
+        ("an invalidity date in the future", ["cert", "revoke", m.serial,
+                                              "--invalidity-date", "2099-01-01"],
+         "--invalidity-date"),
+        ("a birth date out of range", ["rrn", "--birth", "1700-01-01", "--sex", "F"],
+         "--birth"),
+        ("a base that is a file", ["npki", "list", "--base", m.document], "--base"),
+        ("an issuance file that is no batch", ["issue", "joint", "--from", m.garbage,
+                                               "--out", m.tmp / "o"], "garbage.bin"),
+        ("a password file that is empty", ["sign", m.document, "--npki", m.folder,
+                                           "--password-file", m.tmp / "empty",
+                                           "--out", m.tmp / "x.p7s"], "empty"),
     ]
 
 

@@ -149,6 +149,13 @@ def _back_to_version(path, version, tmp_path):
                 f"SELECT name FROM {schema}.sqlite_master "
                 "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
 
+        def indexes(schema):  # SQLite drops no column an index covers
+            return {name for (name,) in conn.execute(
+                f"SELECT name FROM {schema}.sqlite_master "
+                "WHERE type = 'index' AND sql IS NOT NULL")}
+
+        for index in indexes("main") - indexes("old"):
+            conn.execute(f"DROP INDEX main.{index}")
         for table in tables("main") - tables("old"):
             conn.execute(f"DROP TABLE main.{table}")
         for table in tables("old"):

@@ -320,8 +320,8 @@ def test_cli_refuses_a_long_hangul_name_in_one_line_before_any_secret(tmp_path, 
     result = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "issue", "joint",
                                       "--name", "가" * 13, "--rrn", RRN, "--out",
                                       str(tmp_path / "out")], catch_exceptions=False)
-    assert_one_line_error(result)
-    assert "unexpected" not in result.stderr
+    assert_one_line_error(result, 2)  # a usage error naming --name (issue 13 item 4)
+    assert "unexpected" not in result.stderr and "--name" in result.stderr
     assert "64 bytes" in result.stderr  # (no key password was given: none was asked for)
 
 

@@ -576,9 +576,9 @@ class Verifier:
                 # Read strictly: what pyca only warns about (a serial that is not
                 # positive, a country name that is not two letters) is malformed input.
                 cert = load_certificate(der)
-            except PARSE_ERRORS:
+            except PARSE_ERRORS as exc:
                 raise CannotEvaluateError(
-                    "a certificate in the signature is malformed") from None
+                    f"a certificate in the signature is malformed: {exc}") from None
             self._certs[der] = cert
         return cert
 

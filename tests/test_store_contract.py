@@ -724,3 +724,59 @@ def test_otp_tokens_and_registrations(store: Store) -> None:
         tx.update_otp_token(dataclasses.replace(changed, failures=0))
         raise RuntimeError
     assert store.otp_token(token.serial) == changed
+
+
+# -- phone verification ------------------------------------------------------------------------
+
+
+def test_phone_lines_verifications_sends_and_apps(store: Store) -> None:
+    from pki.store import (
+        LineState,
+        LineType,
+        PhoneApp,
+        PhoneVerificationRecord,
+        SubscriberLine,
+        VerificationMethod,
+        Via,
+    )
+
+    line = SubscriberLine("01012345678", Carrier.KT, "KT M모바일", "홍길동", "9005171234566",
+                          LineType.POSTPAID, LineState.ACTIVE, T0, other_name=True)
+    minute = dt.timedelta(minutes=1)
+    with store.transaction() as tx:
+        site = tx.add_institution("shop", "h1", at=T0)
+        tx.add_subscriber_line(line)
+        with pytest.raises(StoreError):
+            tx.add_subscriber_line(line)
+        for n in range(3):
+            tx.add_phone_verification(PhoneVerificationRecord(
+                f"pv_{n}", site.id, line.phone, VerificationMethod.SMS,
+                Via.APP if n else Via.SMS, "홍길동", "9005171", "hash", T0 + 3 * minute,
+                T0 + n * minute))
+        tx.resend_phone_code("pv_0", "hash2", expires_at=T0 + 9 * minute, at=T0 + 5 * minute)
+        tx.count_phone_try("pv_1")
+        tx.verify_phone("pv_2", at=T0 + 3 * minute, ci="C" * 88, di="D" * 64)
+        tx.put_phone_app(PhoneApp(line.phone, "scrypt$hash", T0))
+        tx.set_phone_app_failures(line.phone, 2, locked_at=T0)
+        tx.update_subscriber_line(dataclasses.replace(line, state=LineState.LOST,
+                                                      ars_blocked=True))
+        tx.record_message(Message(line.phone, "call", T0, site.id, Via.CALL))
+        assert tx.phone_sends(line.phone, T0) == 4
+    assert store.subscriber_line(line.phone) == dataclasses.replace(
+        line, state=LineState.LOST, ars_blocked=True)
+    assert store.phone_sends(line.phone, T0 + 2 * minute) == 2
+    first = store.phone_verification("pv_0")
+    assert first is not None and (first.code_hash, first.sends, first.tries,
+                                  first.expires_at) == ("hash2", 2, 0, T0 + 9 * minute)
+    assert [v.id for v in store.phone_verifications(line.phone)] == ["pv_2", "pv_1", "pv_0"]
+    assert [v.id for v in store.phone_verifications(line.phone, via=Via.APP, since=T0,
+                                                    limit=1)] == ["pv_2"]
+    verified = store.phone_verification("pv_2")
+    assert verified is not None and (verified.verified_at, verified.ci) == (
+        T0 + 3 * minute, "C" * 88)
+    app = store.phone_app(line.phone)
+    assert app is not None and (app.failures, app.locked) == (2, True)
+    assert [m.via for m in store.messages(line.phone, site.id)] == [Via.CALL]
+    with store.transaction() as tx:
+        assert tx.remove_phone_app(line.phone) and not tx.remove_phone_app(line.phone)
+    assert store.phone_app(line.phone) is None

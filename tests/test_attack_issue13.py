@@ -96,8 +96,9 @@ def test_a_password_file_that_is_a_pipe_is_refused(tmp_path: Path) -> None:
         assert caught.value.column == "password_file"
         assert "regular file" in str(caught.value)
     finally:
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # let the writer go
-        thread.join()
+        while thread.is_alive():  # let the writer go, whenever it reaches its open()
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+            thread.join(0.05)
 
 
 def test_a_password_file_that_is_a_device_is_refused(tmp_path: Path) -> None:

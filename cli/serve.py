@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -89,7 +90,17 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
     # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,
     # raises the signal it caught again, which lands here; before uvicorn runs, it lands
     # here at once. (SIGINT, re-raised the same way, is Ctrl-C: status 130.)
-    signal.signal(signal.SIGTERM, _stopped)
+    # Once the server is about to run, SIGTERM only asks it to stop (``until``): raised in
+    # the window before uvicorn takes the signals over, an exception could land anywhere
+    # in its start-up.
+    stopping, serving = threading.Event(), threading.Event()
+
+    def stopped(number: int, frame: object) -> None:
+        if not serving.is_set():
+            raise Stopped
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stopped)
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         home.use_passphrase(passphrase)
@@ -112,14 +123,12 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
                 click.echo(f"kpki serve: listening on http://{shown}:{actual} (home "
                            f"{home.path}{mode})", err=True)
                 sys.stderr.flush()
+                serving.set()
 
-            serve_home(home, order, sock=sock, passphrase=passphrase, listening=listening)
+            serve_home(home, order, sock=sock, passphrase=passphrase, listening=listening,
+                       until=stopping)
         finally:
             sock.close()
-
-
-def _stopped(number: int, frame: object) -> None:
-    raise Stopped
 
 
 def _cloud(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,

@@ -570,3 +570,25 @@ def test_demo_egov_reports_in_json(tmp_path: Path) -> None:
     assert [v["ok"] for v in story["verified"]] == [True, True]
     assert [v["ok"] for v in story["verified_after_revocation"]] == [True, False, False]
     assert story["signed_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("point", ["serve.publishing", "serve.listening"])
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_serve_stops_cleanly_on_a_signal_at_each_step_of_its_start(
+        home: Home, point: str, sent: signal.Signals, status: int) -> None:
+    """The signal arrives at a chosen step (``KPKI_FAULT=<point>:<SIGNAL>``), not at a
+    random time: before the first publishing round, and between 'listening on' and the
+    moment uvicorn takes the signals over (where a SIGTERM used to raise inside its
+    start-up)."""
+    path = home.path
+    home.close()
+    kpki = str(Path(sys.executable).parent / "kpki")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPKI_")}
+    env["KPKI_FAULT"] = f"{point}:{sent.name}"
+    done = subprocess.run([kpki, "--home", str(path), "serve", "--port", "0", "--poll", "60",
+                           "--no-cloud"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    expected = ["kpki: interrupted"] if status == 130 else []
+    assert [line for line in done.stderr.splitlines() if line.startswith("kpki:")] == expected

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..faults import fault_point
 from ..home import Home
 from ..publisher import Publisher, Round
 from ..web.limits import ServeLimits
@@ -90,6 +91,7 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
         if order.publish:
             publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
             publisher = publishing.publisher()
+            fault_point("serve.publishing")
             publisher.round()
         state = WebState.of_home(home, poll_seconds=order.poll_seconds,
                                  signing_threads=order.signing_threads)
@@ -100,6 +102,7 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
                         "on_round": lambda done: state.reload()})
             watcher.start()
         listening()
+        fault_point("serve.listening")
         routes = list(order.cloud.routes) if order.cloud is not None else []
         server = make_server(create_app(state, extra_routes=routes), order.limits)
         if until is not None:

@@ -101,5 +101,5 @@ def run_batch(obj: Context, *, path: Path, profile: JointPolicy | FinancialKind,
     if as_json:
         emit_json(summary)
     else:
-        click.echo(f"Issued {len(lines)} certificates from {path} into {out}; "
+        click.echo(f"Issued {len(lines)} certificate{'' if len(lines) == 1 else 's'} from {path} into {out}; "
                    f"manifest {manifest}")

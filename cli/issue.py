@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pki.authority import IssuedCertificate
-from pki.clock import requested_validity
+from pki.clock import kst_day_start, kst_today, requested_validity
 from pki.entropy import DEFAULT_SERIAL_BITS, MAX_SERIAL_BITS, MIN_SERIAL_BITS
 from pki.errors import DeliveryError, FolderExistsError, ProfileError, ValidityError
 from pki.keys.npki import NPKIFiles
@@ -151,7 +151,10 @@ def _run(obj: Context, *, profile: JointPolicy | FinancialKind, name: str | None
             raise click.UsageError(f"Missing option '{option}' (or --from FILE).")
     starts, ends = _validity(obj, not_before=not_before, not_after=not_after, days=days,
                              exact=exact)
-    if starts is not None and ends is not None and ends <= starts:
+    # Without --not-before the term starts today (00:00 KST), or now with --exact.
+    now = obj.clock.now()
+    begins = starts if starts is not None else now if exact else kst_day_start(kst_today(now))
+    if ends is not None and ends <= begins:
         raise click.UsageError("the certificate would end before it begins: check "
                                "--not-before, --not-after and --days")
     if batch_file is not None:

@@ -121,7 +121,7 @@ def check_out_file(path: Path | None, *, force: bool, option: str = "--out") -> 
     check_writable_dir(path.absolute().parent)
     if path.is_dir():
         raise click.BadParameter(f"{path} is a folder: name a file", param_hint=option)
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:  # a dangling link too
         raise click.BadParameter(f"{path} exists already: add --force to overwrite it",
                                  param_hint=option)
 

@@ -273,6 +273,15 @@ def test_an_existing_output_file_needs_force(material: Material, command: str) -
     assert target.read_bytes() != b"keep me"
 
 
+def test_a_dangling_link_in_the_way_needs_force_too(material: Material) -> None:
+    # Path.exists() is False for a link to nothing: it was replaced without --force.
+    target = material.tmp / "dangling"
+    target.symlink_to(material.tmp / "nowhere")
+    args = ["key", "export", material.folder, "--out", target]
+    _assert_one_line(_run(material.home, *args), 2, "--force")
+    assert target.is_symlink()
+
+
 def test_key_import_over_a_key_needs_force(material: Material) -> None:
     args = ["key", "import", material.pfx, "--out", material.tmp / "out"]
     _assert_one_line(_run(material.home, *args), 2, "--force")

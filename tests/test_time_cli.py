@@ -232,6 +232,9 @@ def test_exact_takes_the_times_to_the_second(runner: CliRunner, home: Home,
     (["--not-before", "2026-06-01", "--not-after", "2026-05-01"], "--not-after"),
     (["--days", "-1"], "--days"),
     (["--not-after", "soon"], "--not-after"),
+    # no --not-before: the start is today (00:00 KST), and this ends long before it
+    (["--not-after", "1960-01-01"], "--not-after"),
+    (["--not-after", "1960-01-01", "--exact"], "--not-after"),
 ])
 def test_conflicting_validity_options_are_usage_errors(
         runner: CliRunner, home: Home, tmp_path: Path, args: list[str], named: str) -> None:

@@ -101,5 +101,6 @@ def run_batch(obj: Context, *, path: Path, profile: JointPolicy | FinancialKind,
     if as_json:
         emit_json(summary)
     else:
-        click.echo(f"Issued {len(lines)} certificate{'' if len(lines) == 1 else 's'} from {path} into {out}; "
+        plural = "" if len(lines) == 1 else "s"
+        click.echo(f"Issued {len(lines)} certificate{plural} from {path} into {out}; "
                    f"manifest {manifest}")

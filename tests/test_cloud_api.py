@@ -198,3 +198,20 @@ def test_a_refused_devices_request_changes_nothing(world, devices, body, code):
     status, answer = api("POST", path, body)
     assert answer["error"]["code"] == code and 400 <= status < 500, answer
     assert api("GET", path) == before
+
+
+@pytest.mark.parametrize(("body", "message", "field"), [
+    ({"name": "가" * 65, "phone": "01012345678", "birth_date": "1990-05-17"},
+     "the field 'name' is longer than 64 characters", "name"),
+    ({"name": 1, "phone": "01012345678", "birth_date": "1990-05-17"},
+     "the field 'name' should be text, not a whole number", "name"),
+    ({"phone": "01012345678", "birth_date": "1990-05-17"},
+     "the field 'name' is missing", "name"),
+    ({"name": "홍길동", "phone": "01012345678", "birth_date": "1990-05-17", "x": 1},
+     "this request has no field 'x'", "x"),
+])
+def test_a_body_that_does_not_fit_is_refused_in_kpkis_words(world, body, message, field):
+    # msgspec's own wording ("Expected `str` of length <= 64 - at `$.name`") reached the CLI
+    status, answer = world["api"]("POST", "/cloud/v1/users", body)
+    assert status == 400, answer
+    assert answer["error"] == {"code": "bad_request", "message": message, "field": field}

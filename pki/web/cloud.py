@@ -27,6 +27,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,37 @@ class RevokeBody(_Body):
 
 class _Empty(_Body):
     pass
+
+
+# msgspec's validation messages, said in kpki's words (the JSON type names a caller knows).
+_KINDS = {"str": "text", "int": "a whole number", "bool": "true or false", "object": "an object",
+          "array": "a list", "null": "null", "float": "a number"}
+_SHAPES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"Expected `str` of length <= (\d+)"),
+     lambda m: f"is longer than {m[1]} characters"),
+    (re.compile(r"Expected `str` of length >= (\d+)"),
+     lambda m: f"is shorter than {m[1]} characters"),
+    (re.compile(r"Expected `(\w+)`, got `(\w+)`"),
+     lambda m: f"should be {_KINDS.get(m[1], m[1])}, not {_KINDS.get(m[2], m[2])}"),
+    (re.compile(r"Expected `int` <= (-?\d+)"), lambda m: f"is larger than {m[1]}"),
+    (re.compile(r"Expected `int` >= (-?\d+)"), lambda m: f"is smaller than {m[1]}"),
+)
+
+
+def _in_words(text: str) -> tuple[str, str | None]:
+    """A msgspec validation message as (kpki's sentence, the field it concerns)."""
+    if found := re.fullmatch(r"Object missing required field `(\w+)`.*", text):
+        return f"the field '{found[1]}' is missing", found[1]
+    if found := re.fullmatch(r"Object contains unknown field `(\w+)`.*", text):
+        return f"this request has no field '{found[1]}'", found[1]
+    what, _, where = text.partition(" - at `$")
+    field = re.fullmatch(r"\.(\w+).*`", where)
+    name = field[1] if field else None
+    subject = f"the field '{name}'" if name else "the body"
+    for pattern, say in _SHAPES:
+        if shape := pattern.fullmatch(what):
+            return f"{subject} {say(shape)}", name
+    return f"{subject} does not fit this request", name
 
 
 def _error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
@@ -236,7 +268,9 @@ def cloud_routes(factory: Callable[[], Cloud], *, workers: int = 8,
             except ClientDisconnect:
                 return Response(status_code=400)
             except msgspec.ValidationError as exc:
-                return _error("bad_request", f"the body does not fit this request: {exc}", 400)
+                message, field = _in_words(str(exc))
+                return _error("bad_request", message, 400,
+                              **({"field": field} if field else {}))
             except (msgspec.DecodeError, UnicodeDecodeError):
                 return _error("bad_json", "the body is not a JSON object in UTF-8", 400)
             except PKIError as exc:

@@ -535,10 +535,14 @@ class CertificateAuthority:
             with self._transaction() as tx:
                 for p, delivery in zip(prepared, deliveries, strict=True):
                     one = self._write(tx, p)
-                    if isinstance(delivery, Delivery):
+                    # (a runtime-checkable protocol: isinstance costs ~40 us, 5% of an
+                    # issuance, so not for the common case of no delivery)
+                    if delivery is None:
+                        pass
+                    elif isinstance(delivery, Delivery):
                         staged.append(delivery)
                         delivery.stage(self._store, tx, one, at=now)
-                    elif delivery is not None:
+                    else:
                         delivery(one)
                     issued.append(one)
                     tick(IssueStep.ISSUE, len(issued), len(requests))

@@ -68,7 +68,7 @@ def in_parallel(count: int, call: Callable[[int], object]) -> list[object]:
     results: list[object] = [None] * count
 
     def run(i: int) -> None:
-        barrier.wait(timeout=60)
+        barrier.wait(timeout=120)
         try:
             results[i] = call(i)
         except RequestRefusedError as exc:
@@ -78,7 +78,7 @@ def in_parallel(count: int, call: Callable[[int], object]) -> list[object]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=300)
         assert not thread.is_alive(), "a parallel call never finished"
     return results
 

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from pki.errors import (
 )
 from pki.store import AuditAction, open_store, sqlite_url
 
+from .bank_helpers import in_parallel
 from .bank_otp_helpers import SECRET, World, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,27 +60,11 @@ def _in_threads(world, call):
     connection; the results or refusals."""
     stores = [open_store(sqlite_url(world.path)) for _ in range(PARALLEL)]
     centres = [world.centre_for(store) for store in stores]
-    barrier = threading.Barrier(PARALLEL)
-    results: list[object] = [None] * PARALLEL
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=60)
-        try:
-            results[i] = call(i, centres[i])
-        except RequestRefusedError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(PARALLEL)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-            assert not thread.is_alive(), "a parallel verification never finished"
+        return in_parallel(PARALLEL, lambda i: call(i, centres[i]))
     finally:
         for store in stores:
             store.close()
-    return results
 
 
 def _assert_ten_counted_then_locked(world, otp, customers, results):

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -27,6 +26,7 @@ from pki.errors import (
 )
 from pki.faults import FAULT_ENV
 
+from .bank_helpers import in_parallel
 from .phone_helpers import APP_PASSWORD, NAME, PHONE, RRN7, SECRET, World, last_code, other_code
 
 
@@ -42,25 +42,11 @@ def _in_parallel(world: World, count: int,
     """Run ``call(i, channel)`` in ``count`` threads released together, each with its own
     store connection; the results or the refusals."""
     channels = [world.other_connection() for _ in range(count)]
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=120)
-        try:
-            results[i] = call(i, channels[i])
-        except RequestRefusedError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-        assert not thread.is_alive(), "a parallel call never finished"
-    for channel in channels:
-        channel.store.close()
-    return results
+    try:
+        return in_parallel(count, lambda i: call(i, channels[i]))
+    finally:
+        for channel in channels:
+            channel.store.close()
 
 
 def test_twenty_parallel_wrong_codes_count_exactly_the_limit(world):

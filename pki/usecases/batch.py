@@ -17,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..authority import IssuedCertificate, IssueRequest, IssueStep, check_subscriber_names
+from ..authority import IssueRequest, IssueStep, check_subscriber_names
 from ..batchfile import MAX_ROWS, Batch, read_batch
 from ..delivery import NPKIDelivery
 from ..errors import BatchFileError, PKIError
 from ..fsutil import check_writable_dir
 from ..home import Home
-from ..keys.npki import NPKIFiles
 from ..keys.password import check_password
-from ..profiles import FINANCIAL_PROFILES, JOINT_PROFILES, FinancialKind, JointPolicy, Profile
+from ..profiles import FinancialKind, JointPolicy, Profile
+from .issuing import IssuedIntoFolder, profile_of
 
 __all__ = ["BatchEntry", "BatchOrder", "IssuedBatch", "issue_batch"]
 
@@ -59,8 +59,7 @@ class BatchOrder:
 
     @property
     def default_profile(self) -> Profile:
-        return (JOINT_PROFILES[self.profile] if isinstance(self.profile, JointPolicy)
-                else FINANCIAL_PROFILES[self.profile])
+        return profile_of(self.profile)
 
     def read(self) -> Batch:
         """Read and check the batch file and the base folder, without the home. Raises
@@ -88,21 +87,14 @@ class BatchOrder:
         return label
 
 
-@dataclass(frozen=True)
-class BatchEntry:
+@dataclass(frozen=True, kw_only=True)
+class BatchEntry(IssuedIntoFolder):
     """One row issued and delivered."""
 
     row: int
     """The row's line number in the batch file."""
     name: str
     """The holder's name as the row gave it (NFC)."""
-    issued: IssuedCertificate
-    files: tuple[NPKIFiles, ...]
-    """The signing pair, then the key-management pair if there is one."""
-
-    @property
-    def folder(self) -> Path:
-        return self.files[0].folder
 
 
 @dataclass(frozen=True)
@@ -144,6 +136,7 @@ def issue_batch(home: Home, order: BatchOrder, *, password: str | None,
                                replace=order.replace, recover=index == 0)
                   for index, row in enumerate(batch.rows)]
     issued = authority.issue_many(requests, deliver=deliveries, progress=progress)
-    entries = tuple(BatchEntry(row.row, row.name, one, tuple(delivery.files))
+    entries = tuple(BatchEntry(one, tuple(delivery.files), row=row.row,
+                               name=row.name)
                     for row, one, delivery in zip(batch.rows, issued, deliveries, strict=True))
     return IssuedBatch(batch.path, entries)

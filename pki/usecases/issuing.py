@@ -29,7 +29,13 @@ from ..keys.npki import NPKIFiles
 from ..keys.password import check_password
 from ..lifecycle import find_certificate
 from ..names import check_holder_name
-from ..profiles import FINANCIAL_PROFILES, JOINT_PROFILES, FinancialKind, JointPolicy
+from ..profiles import (
+    FINANCIAL_PROFILES,
+    JOINT_PROFILES,
+    FinancialKind,
+    JointPolicy,
+    Profile,
+)
 from ..rrn import RRN
 
 __all__ = [
@@ -38,10 +44,17 @@ __all__ = [
     "IssuedIntoFolder",
     "finish_deliveries",
     "issue_into_folder",
+    "profile_of",
     "reissue_into_folder",
     "renew_into_folder",
     "undelivered_certificates",
 ]
+
+
+def profile_of(choice: JointPolicy | FinancialKind) -> Profile:
+    """The profile of a joint certificate of that policy, or a financial one of that kind."""
+    return (JOINT_PROFILES[choice] if isinstance(choice, JointPolicy)
+            else FINANCIAL_PROFILES[choice])
 
 
 @dataclass(frozen=True)
@@ -130,9 +143,7 @@ def issue_into_folder(home: Home, order: IssueOrder, *, password: str | None,
         check_password(password)
     authority = home.authority(label, passphrase=passphrase)
     delivery = NPKIDelivery(order.out, password=password, replace=order.replace)
-    profile = (JOINT_PROFILES[order.profile] if isinstance(order.profile, JointPolicy)
-               else FINANCIAL_PROFILES[order.profile])
-    issued = authority.issue(profile, name=order.name, rrn=order.rrn, ra=order.ra,
+    issued = authority.issue(profile_of(order.profile), name=order.name, rrn=order.rrn, ra=order.ra,
                              alias=order.alias, csr=order.csr, with_km=order.with_km,
                              deliver=delivery, serial_bits=order.serial_bits,
                              not_before=order.not_before, not_after=order.not_after)

@@ -329,6 +329,11 @@ def test_a_mobile_otp_is_refused_until_activated(world):
         world.centre.verify(hana, otp.serial, otp.code(world.clock.now()), device="phone-1")
     assert info.value.code == "otp_not_activated"
     assert info.value.activate_by == dt.datetime(2026, 5, 13, 23, 59, 59, tzinfo=KST)
+    now = world.clock.now()
+    with pytest.raises(OtpNotActivatedError):
+        world.centre.resynchronise(hana, otp.serial, otp.code(now),
+                                   otp.code(now + dt.timedelta(seconds=30)), device="phone-1")
+    assert world.centre.status(hana, otp.serial).failures == 0
 
 
 @pytest.mark.parametrize(("issued", "last_moment"), [

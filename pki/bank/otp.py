@@ -443,10 +443,7 @@ class OtpCentre:
         now = self.clock.now() if at is None else at
         with self.store.transaction() as tx:
             token = self._registered(tx, holder, serial)
-            self._check_usable(token, device=device, now=now)
-            if token.activated_at is None:
-                raise OtpNotActivatedError(serial=token.serial,
-                                           activate_by=self._activate_by(token))
+            self._check_usable(token, device=device, now=now, active=True)
             verdict = self._decide(tx, token, code, now)
         return _outcome(verdict)
 
@@ -477,10 +474,7 @@ class OtpCentre:
         settings = self.settings
         with self.store.transaction() as tx:
             token = self._registered(tx, holder, serial)
-            self._check_usable(token, device=device, now=now)
-            if token.activated_at is None:
-                raise OtpNotActivatedError(serial=token.serial,
-                                           activate_by=self._activate_by(token))
+            self._check_usable(token, device=device, now=now, active=True)
             seed = self._open(token)
             expected = settings.step_of(now) + token.drift
             found = [s for s in _by_distance(expected, settings.resync_window)
@@ -608,8 +602,10 @@ class OtpCentre:
             raise BankNotFoundError("OTP token")
         return token
 
-    def _check_usable(self, token: OtpToken, *, device: str | None,
-                      now: dt.datetime) -> None:
+    def _check_usable(self, token: OtpToken, *, device: str | None, now: dt.datetime,
+                      active: bool = False) -> None:
+        """Refuse a token that cannot take a code now; ``active``: one not yet activated
+        too (:class:`OtpNotActivatedError`)."""
         if token.lost_at is not None:
             raise OtpLostError(serial=token.serial)
         if token.disabled_at is not None:
@@ -621,6 +617,8 @@ class OtpCentre:
         if token.activated_at is None and now > self._activate_by(token):
             raise OtpActivationExpiredError(serial=token.serial,
                                             deadline=self._activate_by(token))
+        if active and token.activated_at is None:
+            raise OtpNotActivatedError(serial=token.serial, activate_by=self._activate_by(token))
 
     def _activate_by(self, token: OtpToken) -> dt.datetime:
         """The end (23:59:59 KST) of the last day of the activation period, the issue day

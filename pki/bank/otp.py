@@ -587,6 +587,16 @@ class OtpCentre:
         return tuple(self.status(holder, t.serial) for t in self.store.otp_tokens(
             institution_id=holder.institution_id, customer_id=holder.id))
 
+    def generator(self, holder: Holder, serial: str) -> OtpGenerator:
+        """What the holder's token computes, its seed opened: for the faces that play the
+        token in the holder's hand (``kpki bank otp code``, fixtures) in a later process
+        than the one that issued it. Raises :class:`BankNotFoundError` as :meth:`status`
+        does, :class:`VaultError` under another secret."""
+        self.status(holder, serial)
+        token = self.store.otp_token(_serial_text(serial))
+        assert token is not None
+        return OtpGenerator(self._open(token), self.settings)
+
     def medium(self, holder: Holder, serial: str, *, device: str | None = None
                ) -> OtpMedium:
         """The token as a security medium of ``holder`` (what a transfer checks)."""

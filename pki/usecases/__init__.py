@@ -13,4 +13,5 @@ and raises :class:`pki.errors.PKIError`; it never prints, prompts or exits.
 - :mod:`.serving`: the web app and its publisher in a thread of this process.
 - :mod:`.publishing`: publish CRLs (and renew OCSP signers) once.
 - :mod:`.signing`: sign with the key of an NPKI folder, time-stamped, R sealed.
+- :mod:`.banking`: the bank (issue 14) assembled for a home or a store and a clock.
 """

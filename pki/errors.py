@@ -20,6 +20,7 @@ __all__ = [
     "BankRequestError",
     "BankSettingsError",
     "BatchFileError",
+    "BranchOnlyDeviceChangeError",
     "CAKeyExistsError",
     "CAKeyNotFoundError",
     "CSRError",
@@ -40,6 +41,7 @@ __all__ = [
     "ContentTooLargeError",
     "CustomerExistsError",
     "DeliveryError",
+    "DeviceError",
     "DeviceNotDesignatedError",
     "DiskFullError",
     "EnrolmentExpiredError",
@@ -57,6 +59,7 @@ __all__ = [
     "LifecycleError",
     "LimitExceededError",
     "LineIneligibleError",
+    "MismatchLimitError",
     "NoCodePendingError",
     "NoMediumError",
     "NotConfirmedError",
@@ -90,6 +93,9 @@ __all__ = [
     "SealedUnderOtherSecretError",
     "SendLimitError",
     "SerialInUseError",
+    "StepUpInvalidError",
+    "StepUpRequiredError",
+    "StepUpUsedError",
     "StoreError",
     "TimestampError",
     "TooManyDevicesError",
@@ -620,26 +626,6 @@ class CertificateUnusableError(CloudError):
         self.code = state
 
 
-class DeviceNotDesignatedError(CloudError):
-    """The user allows signing from designated devices only, and this is not one."""
-
-    code = "device_not_designated"
-
-    def __init__(self, *, device: str | None) -> None:
-        super().__init__("signing is allowed from designated devices only")
-        self.device = device
-
-
-class TooManyDevicesError(CloudError):
-    """The user has ``limit`` designated devices already."""
-
-    code = "too_many_devices"
-
-    def __init__(self, *, limit: int) -> None:
-        super().__init__(f"at most {limit} designated devices")
-        self.limit = limit
-
-
 class ContentTooLargeError(CloudError):
     """The content to sign is larger than ``limit`` bytes."""
 
@@ -667,6 +653,87 @@ class PinPolicyError(CloudError, ValueError):
 class BankError(RequestRefusedError):
     """The bank (:mod:`pki.bank`) refused a request. Nothing changed, except where a
     subclass says what was counted."""
+
+
+# -- refusals of the device rules (pki.devices: the cloud's users, the bank's customers) ---
+
+
+class DeviceError(CloudError, BankError):
+    """A device rule (:mod:`pki.devices`) refused. The rules are one module for the cloud's
+    users and the bank's customers, so the refusal is both a cloud and a bank one."""
+
+
+class DeviceNotDesignatedError(DeviceError):
+    """Only designated devices may do this (``operation``: None for a cloud signature),
+    and ``device`` is not one."""
+
+    code = "device_not_designated"
+
+    def __init__(self, *, device: str | None, operation: str | None = None) -> None:
+        super().__init__("signing is allowed from designated devices only" if operation is None
+                         else f"{operation} is allowed from designated devices only")
+        self.device = device
+        self.operation = operation
+
+
+class TooManyDevicesError(DeviceError):
+    """The owner has ``limit`` designated devices already."""
+
+    code = "too_many_devices"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"at most {limit} designated devices")
+        self.limit = limit
+
+
+class BranchOnlyDeviceChangeError(DeviceError):
+    """While designated-only is on, removing the last designated device or turning
+    designated-only off is a branch's action (an operator named): ``change`` is
+    ``remove-last-device`` or ``designated-only-off``."""
+
+    code = "device_change_branch_only"
+
+    def __init__(self, *, change: str) -> None:
+        what = ("removing the last designated device" if change == "remove-last-device"
+                else "turning designated-only off")
+        super().__init__(f"{what} while designated-only is on is done at a branch")
+        self.change = change
+
+
+class StepUpRequiredError(DeviceError):
+    """From this device the operation needs the extra step (an SMS or ARS verification:
+    ``methods``), and none was given."""
+
+    code = "step_up_required"
+
+    def __init__(self, *, methods: tuple[str, ...]) -> None:
+        super().__init__("this operation from an undesignated device needs an extra "
+                         f"verification ({' or '.join(m.upper() for m in methods)})")
+        self.methods = methods
+
+
+class StepUpInvalidError(DeviceError):
+    """The verification given as the extra step proves nothing: ``reason`` is
+    ``not_found`` (none, or another site's), ``not_confirmed``, ``expired`` (older than the
+    institution's validity), ``other_person`` (another phone or person than the
+    customer's) or ``wrong_method``. Nothing is used up."""
+
+    code = "step_up_invalid"
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__("the extra verification does not count: "
+                         + reason.replace("_", " "))
+        self.reason = reason
+
+
+class StepUpUsedError(DeviceError):
+    """The verification given as the extra step allowed an operation already."""
+
+    code = "step_up_used"
+
+    def __init__(self, *, verification: str) -> None:
+        super().__init__("this verification allowed an operation already: verify again")
+        self.verification = verification
 
 
 class BankRequestError(BankError, ValueError):
@@ -1054,6 +1121,19 @@ class SendLimitError(PhoneVerificationError):
                  else "this phone today: try again tomorrow (KST)")
         super().__init__(f"{limit} codes were sent for {where}")
         self.scope = scope
+        self.limit = limit
+
+
+class MismatchLimitError(PhoneVerificationError):
+    """Nothing was sent: the phone had ``limit`` identity mismatches this KST day, from
+    every site, and takes no more requests until the day turns. Told the same whether the
+    number has a line or not."""
+
+    code = "mismatch_limit"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"{limit} requests for this phone did not match its line today: "
+                         "try again tomorrow (KST)")
         self.limit = limit
 
 

@@ -1023,7 +1023,8 @@ class LineIneligibleError(PhoneVerificationError):
 
     def __init__(self, *, line: str) -> None:
         why = {"prepaid": "a prepaid line", "corporate": "a corporate line",
-               "suspended": "a suspended line", "lost": "a line reported lost"}[line]
+               "suspended": "a suspended line", "lost": "a line reported lost",
+               "reassigned": "a number given to another holder since the request"}[line]
         super().__init__(f"phone verification is not available on {why}")
         self.line = line
         self.code = f"line_{line}"

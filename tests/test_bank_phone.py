@@ -7,10 +7,14 @@ Concurrency and crashes are in tests/test_bank_phone_concurrency.py.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
+import sqlite3
 
 import pytest
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from pki.bank.institutions import add_bank
 from pki.bank.phone import (
     PhonePolicy,
     PhoneVerification,
@@ -28,6 +32,7 @@ from pki.errors import (
     CustomerExistsError,
     IdentityMismatchError,
     LineIneligibleError,
+    MismatchLimitError,
     PhoneCodeExpiredError,
     PhoneVerificationError,
     PushIneligibleError,
@@ -341,7 +346,7 @@ def test_an_ars_call_back_is_confirmed_by_a_key_press(world, site):
     (call,) = _sent(world, site)
     assert call.via is Via.CALL and request.display_code not in call.text.split()
     assert world.phone.status(site, request.id).state is VerificationState.PENDING
-    world.phone.press(request.id, request.display_code)
+    world.phone.press(site, request.id, request.display_code)
     status = world.phone.status(site, request.id)
     assert status.state is VerificationState.VERIFIED and status.result.name == NAME
 
@@ -350,7 +355,7 @@ def test_a_wrong_key_press_is_counted(world, site):
     request = world.phone.request(site, name=NAME, phone=PHONE, rrn7=RRN7, carrier="SKT",
                                   method=VerificationMethod.ARS)
     with pytest.raises(WrongPhoneCodeError) as info:
-        world.phone.press(request.id, other_code(request.display_code))
+        world.phone.press(site, request.id, other_code(request.display_code))
     assert info.value.tries_left == 4
 
 
@@ -362,7 +367,7 @@ def test_an_ars_verification_is_confirmed_only_by_the_call_and_sms_never_by_one(
     assert info.value.field == "method"
     sms = world.ask(site)
     with pytest.raises(BankRequestError):
-        world.phone.press(sms, "12")
+        world.phone.press(site, sms, "12")
 
 
 def test_a_phone_blocking_the_ars_number_is_told_how_to_unblock(world):
@@ -553,3 +558,150 @@ def test_audit_rows_carry_no_code_rrn_or_password(world, site):
     text = repr([row.detail for row in rows])
     for secret in (code, other_code(code), RRN, RRN7, APP_PASSWORD):
         assert secret not in text
+
+
+# -- identity mismatches: a budget per phone and KST day ----------------------------------------
+
+
+def _refusals(world, site, phone, count):
+    """What ``count`` mismatching requests to ``phone`` get: (type, code, message)."""
+    seen = []
+    for _ in range(count):
+        try:
+            world.ask(site, phone=phone, name="김철수")
+        except PhoneVerificationError as exc:
+            seen.append((type(exc), exc.code, str(exc)))
+    return seen
+
+
+def test_identity_mismatches_are_bounded_per_phone_and_kst_day(tmp_path):
+    world = World(tmp_path, policy=PhonePolicy(mismatches_per_phone_day=3))
+    world.add_line()
+    site, other = world.site(), world.site("other")
+    for who in (site, other, site):  # every site's mismatches add up
+        with pytest.raises(IdentityMismatchError):
+            world.ask(who, name="김철수")
+    with pytest.raises(MismatchLimitError) as info:
+        world.ask(other, name="김철수")
+    assert (info.value.code, info.value.limit) == ("mismatch_limit", 3)
+    with pytest.raises(MismatchLimitError):  # the holder too, until the KST day turns
+        world.ask(site)
+    assert world.store.phone_mismatches(PHONE, T0 - dt.timedelta(days=1)) == 3
+    world.clock.set(T0 + dt.timedelta(hours=19))  # 00:30 KST the next day
+    assert world.ask(site)
+
+
+def test_the_mismatch_budget_treats_a_number_without_a_line_the_same(tmp_path):
+    world = World(tmp_path, policy=PhonePolicy(mismatches_per_phone_day=2))
+    world.add_line()
+    site = world.site()
+    with_line = _refusals(world, site, PHONE, 4)
+    without_line = _refusals(world, site, "01099998888", 4)
+    assert with_line == without_line
+    assert [kind for kind, _, _ in with_line] == [IdentityMismatchError] * 2 + [
+        MismatchLimitError] * 2
+
+
+def test_a_matching_request_counts_no_mismatch(world, site):
+    world.ask(site)
+    assert world.store.phone_mismatches(PHONE, T0 - dt.timedelta(days=1)) == 0
+
+
+# -- the line at confirm -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sms", "ars"])
+@pytest.mark.parametrize("state", ["suspended", "lost"])
+def test_a_line_suspended_or_lost_after_the_request_refuses_the_confirm(world, site, method,
+                                                                        state):
+    request = world.phone.request(site, name=NAME, phone=PHONE, rrn7=RRN7, carrier="SKT",
+                                  method=method)
+    code = request.display_code or last_code(_sent(world, site))
+    world.lines.change(PHONE, state=state)
+    with pytest.raises(LineIneligibleError) as info:
+        if method == "ars":
+            world.phone.press(site, request.id, code)
+        else:
+            world.phone.confirm(site, request.id, code)
+    assert info.value.code == f"line_{state}"
+    record = world.store.phone_verification(request.id)
+    assert (record.verified_at, record.tries) == (None, 0)  # nothing verified, nothing counted
+    with pytest.raises(LineIneligibleError):
+        world.phone.resend(site, request.id)
+
+
+def test_a_number_given_to_another_holder_after_the_request_refuses_the_confirm(world, site):
+    verification = world.ask(site)
+    code = last_code(_sent(world, site))
+    other = synthetic_rrn(dt.date(1985, 1, 1), female=True).digits
+    with world.store.transaction() as tx:  # the carrier gives the number to someone else
+        line = tx.subscriber_line(PHONE)
+        tx.update_subscriber_line(dataclasses.replace(line, name="김영희", rrn=other))
+    with pytest.raises(LineIneligibleError) as info:
+        world.phone.confirm(site, verification, code)
+    assert info.value.code == "line_reassigned"
+    assert world.phone.status(site, verification).result is None
+
+
+# -- ARS: a key press belongs to its site --------------------------------------------------------
+
+
+def test_a_key_press_names_its_site_and_another_sites_is_not_found(world, site):
+    other = world.site("other")
+    request = world.phone.request(site, name=NAME, phone=PHONE, rrn7=RRN7, carrier="SKT",
+                                  method="ars")
+    with pytest.raises(BankNotFoundError):
+        world.phone.press(other, request.id, request.display_code)
+    assert world.store.phone_verification(request.id).tries == 0
+    world.phone.press(site, request.id, request.display_code)
+    assert world.phone.status(site, request.id).state is VerificationState.VERIFIED
+
+
+# -- the DI follows the site's code, not its name ------------------------------------------------
+
+
+def test_the_di_follows_the_sites_code_not_its_name(world, site):
+    hana, _ = add_bank(world.store, "081", at=T0)
+    renamed = dataclasses.replace(hana, name="하나은행 (new name)")
+    assert world.phone.di(RRN, renamed) == world.phone.di(RRN, hana)
+    assert world.phone.di(RRN, dataclasses.replace(site, name="shop, renamed")) == \
+        world.phone.di(RRN, site)
+    kb, _ = add_bank(world.store, "004", at=T0, name="shop, renamed")
+    assert world.phone.di(RRN, kb) != world.phone.di(RRN, site)  # the same name, other DIs
+    # a site with a code and one whose id is that number differ too
+    assert world.phone.di(RRN, dataclasses.replace(site, id=81)) != world.phone.di(RRN, hana)
+
+
+# -- the app password's KDF runs outside the store's write lock ------------------------------------
+
+
+def test_the_app_password_kdf_runs_outside_the_write_lock(world, site, monkeypatch):
+    world.phone.enrol_app(PHONE, password=APP_PASSWORD)
+    path = world.url.removeprefix("sqlite://")
+    others_could_write = []
+
+    def could_others_write() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+
+    class WatchedScrypt:
+        def __init__(self, **params):
+            self.kdf = Scrypt(**params)
+
+        def derive(self, key_material):
+            others_could_write.append(could_others_write())
+            return self.kdf.derive(key_material)
+
+    monkeypatch.setattr("pki.bank.phone.Scrypt", WatchedScrypt)
+    world.phone.app_history(PHONE, password=APP_PASSWORD)
+    with pytest.raises(WrongAppPasswordError):
+        world.phone.app_history(PHONE, password="000000")
+    assert others_could_write and all(others_could_write)
+    assert world.store.phone_app(PHONE).failures == 1

@@ -6,6 +6,7 @@ nothing it did not commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from pki.bank.phone import PhonePolicy, PhoneVerification, VerificationState
 from pki.errors import (
     AppLockedError,
     CodeTriesExhaustedError,
+    IdentityMismatchError,
+    MismatchLimitError,
     RequestRefusedError,
     SendLimitError,
     VerificationUsedError,
@@ -27,7 +30,17 @@ from pki.errors import (
 from pki.faults import FAULT_ENV
 
 from .bank_helpers import in_parallel
-from .phone_helpers import APP_PASSWORD, NAME, PHONE, RRN7, SECRET, World, last_code, other_code
+from .phone_helpers import (
+    APP_PASSWORD,
+    NAME,
+    PHONE,
+    RRN7,
+    SECRET,
+    T0,
+    World,
+    last_code,
+    other_code,
+)
 
 
 @pytest.fixture
@@ -92,6 +105,21 @@ def test_twenty_parallel_wrong_app_passwords_count_exactly_the_limit(tmp_path):
                if not isinstance(r, WrongAppPasswordError))
     app = world.store.phone_app(PHONE)
     assert (app.failures, app.locked) == (3, True)
+
+
+@pytest.mark.parametrize("phone", [PHONE, "01099998888"], ids=["line", "no-line"])
+def test_twenty_parallel_mismatches_count_exactly_the_budget(tmp_path, phone):
+    world = World(tmp_path, policy=PhonePolicy(mismatches_per_phone_day=4))
+    world.add_line()
+    site = world.site()
+    results = _in_parallel(world, 20, lambda i, c: c.request(
+        site, name="김철수", phone=phone, rrn7=RRN7, carrier="SKT"))
+    kinds = [type(r) for r in results]
+    assert kinds.count(IdentityMismatchError) == 4
+    assert kinds.count(MismatchLimitError) == 16
+    assert world.store.phone_mismatches(phone, T0 - dt.timedelta(days=1)) == 4
+    with pytest.raises(MismatchLimitError):  # the holder too, for the rest of the day
+        world.ask(site, phone=phone)
 
 
 @pytest.mark.parametrize("others_right", [False, True], ids=["wrong", "right"])

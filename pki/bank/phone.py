@@ -15,9 +15,17 @@ method (:meth:`~PhoneVerification.request`), gets a verification id, then
 
 * *Who may be verified.* Name, RRN digits and carrier must match the line; a mismatch (or
   a number without a line) is one refusal that does not say which field differed, so a
-  stranger cannot learn who holds a number (:class:`IdentityMismatchError`). Only then is
-  the line's eligibility told: prepaid, corporate, suspended and lost lines are refused
-  (:class:`LineIneligibleError`, code ``line_prepaid`` ...).
+  stranger cannot learn who holds a number (:class:`IdentityMismatchError`). Mismatches
+  are counted per phone and KST day, from every site, the same for a number with a line
+  and one without (so the budget tells no more than the refusal); at
+  :attr:`PhonePolicy.mismatches_per_phone_day` the phone takes no request until the day
+  turns, its holder's neither (:class:`MismatchLimitError`): a budget that only wrong
+  guesses spent would let the right one through. Only then is the line's eligibility
+  told: prepaid, corporate, suspended and lost lines are refused
+  (:class:`LineIneligibleError`, code ``line_prepaid`` ...). Every later step (a
+  confirm, a key press, a resend) checks the line again: suspended or lost since, or
+  given to another holder than the one matched (``line_reassigned``), it is refused
+  before any code is compared.
 * *Codes.* 6 digits, valid 3 minutes, at most 5 wrong tries each; at most 5 codes per
   verification (the first and the resends) and 10 per phone per KST day, from every site
   (all :class:`PhonePolicy`; the numbers after the 6 digits and the 3 minutes are
@@ -27,21 +35,24 @@ method (:meth:`~PhoneVerification.request`), gets a verification id, then
   crash before the commit counts nothing; only compared codes are charged.
 * *Methods.* ``SMS`` (the code by SMS), ``PUSH`` (the code to the carrier app, which
   needs push protection), ``ARS`` (a call-back: the site shows a 2-digit number, the
-  person keys it in on the call: :meth:`~PhoneVerification.press`; a phone that blocks
+  person keys it in on the call that site placed: :meth:`~PhoneVerification.press`
+  names the site, and a verification of another site is not found; a phone that blocks
   the ARS number is :class:`ArsBlockedError`, which says how to unblock it).
 * *Push protection* (the carrier app that replaces the SMS): enrolled with an app
   password (:meth:`~PhoneVerification.enrol_app`); refused to minors and to lines in
   another person's name; while it is on, every SMS code goes to the app instead and the
   request says SMS auto-fill is unavailable. The app keeps the last 20 verifications,
   readable with its password (:meth:`~PhoneVerification.app_history`); wrong passwords
-  are counted and lock the app after 5 (a *setting*).
+  are counted and lock the app after 5 (a *setting*). The password's KDF (scrypt) runs
+  before the store's write lock is taken; the check is decided, and counted, under it.
 * *The result* (:class:`VerificationResult`): name, birth date, sex, foreigner flag,
   CI and DI. The CI is the same for one person at every site, the DI differs per site.
   Real CI and DI come from an algorithm the verification agencies do not publish; kpki's
   have the real values' shape (CI: 88 base64 characters of 64 bytes, DI: 64 base64
   characters of 48 bytes) and are HMACs (SHA-512, SHA-384) under the service secret of
-  the holder's resident number (and, for the DI, the site's name). Nothing else about
-  them is real.
+  the holder's resident number (and, for the DI, the site's stable code: its 3-digit
+  institution code, else its id in the store, never its name, so renaming a site changes
+  no DI). Nothing else about them is real.
 * *The test channel.* Every SMS, push and call is kept in the store with the site that
   caused it; :meth:`~PhoneVerification.messages` shows a site only its own, as the
   cloud's test channel does.
@@ -82,6 +93,7 @@ from ..errors import (
     InvalidRegistrationError,
     InvalidRRNError,
     LineIneligibleError,
+    MismatchLimitError,
     PhoneCodeExpiredError,
     PhoneVerificationError,
     PushIneligibleError,
@@ -162,6 +174,10 @@ class PhonePolicy:
     """Codes one verification may send: the first and the resends."""
     sends_per_phone_day: int = 10
     """Codes one phone may receive per KST day, from every site."""
+    mismatches_per_phone_day: int = 5
+    """Requests per KST day, from every site, whose name, RRN digits or carrier did not
+    match the phone's line (or that named a number without a line); then the phone takes
+    no request until the day turns, not even its holder's."""
     ars_digits: int = 2
     """Digits of the number an ARS call asks for."""
     app_password_tries: int = 5
@@ -173,8 +189,8 @@ class PhonePolicy:
 
     _BOUNDS = {"code_digits": (4, 8), "code_seconds": (10, 3600), "tries_per_code": (1, 20),
                "sends_per_verification": (1, 20), "sends_per_phone_day": (1, 1000),
-               "ars_digits": (1, 6), "app_password_tries": (1, 20), "app_history": (1, 100),
-               "adult_age": (14, 25)}
+               "mismatches_per_phone_day": (1, 1000), "ars_digits": (1, 6),
+               "app_password_tries": (1, 20), "app_history": (1, 100), "adult_age": (14, 25)}
 
     def __post_init__(self) -> None:
         for key, (low, high) in self._BOUNDS.items():
@@ -470,8 +486,11 @@ class PhoneVerification:
         return _mac(self._secret, hashes.SHA512(), b"kpki-ci", rrn.encode())
 
     def di(self, rrn: str, site: Institution) -> str:
-        """The DI of that person at ``site`` (64 characters)."""
-        return _mac(self._secret, hashes.SHA384(), b"kpki-di", site.name.encode(),
+        """The DI of that person at ``site`` (64 characters), under the site's stable
+        code: its 3-digit institution code when it has one, else its id in the store, so
+        renaming a site changes no DI."""
+        site_code = f"code:{site.code}" if site.code else f"id:{site.id}"
+        return _mac(self._secret, hashes.SHA384(), b"kpki-di", site_code.encode(),
                     rrn.encode())
 
     # -- the channel --------------------------------------------------------------------
@@ -483,10 +502,12 @@ class PhoneVerification:
         """Send a code (or place the ARS call) to verify that ``name`` with ``rrn7``
         holds ``phone`` on ``carrier`` (a code of :func:`parse_carrier`, or a
         :class:`Carrier` with ``mvno``); one transaction. Raises
-        :class:`BankRequestError` (bad input), :class:`IdentityMismatchError`,
+        :class:`BankRequestError` (bad input), :class:`IdentityMismatchError` (counted
+        against the phone's daily budget, whether the number has a line or not),
+        :class:`MismatchLimitError` (the budget is spent: nothing compared),
         :class:`LineIneligibleError`, :class:`PushNotEnrolledError`,
         :class:`PushIneligibleError`, :class:`ArsBlockedError` or
-        :class:`SendLimitError`; nothing is recorded then."""
+        :class:`SendLimitError`; nothing else is recorded then."""
         name = _name(name)
         digits = _phone(phone)
         person = _rrn7(rrn7)
@@ -498,33 +519,53 @@ class PhoneVerification:
         code = draw_code(self.entropy, self.policy.ars_digits if chosen is
                          VerificationMethod.ARS else self.policy.code_digits)
         with self.store.transaction() as tx:
+            mismatches = self._check_mismatches(tx, digits, now)
             line = tx.subscriber_line(digits)
             if line is None or not (line.name == name and line.rrn[:7] == person.digits
                                     and line.carrier is network
                                     and (line.mvno is not None) == on_mvno):
-                raise IdentityMismatchError()
-            self._check_line(line)
-            via = self._via(tx, line, chosen, now)
-            self._check_phone_sends(tx, digits, now)
-            record = PhoneVerificationRecord(
-                id=verification_id, institution_id=site.id, phone=digits, method=chosen,
-                via=via, name=name, rrn7=person.digits,
-                code_hash=_code_hash(verification_id, code),
-                expires_at=now + self.policy.code_lifetime, created_at=now)
-            tx.add_phone_verification(record)
-            self._deliver(tx, record, site, code, now)
+                matched = False  # counted: this transaction commits, the refusal follows
+                tx.count_phone_mismatch(digits, site.id, at=now)
+                tx.audit(AuditAction.PHONE_IDENTITY_MISMATCH, at=now,
+                         detail={"phone": digits, "site": site.name,
+                                 "mismatches": mismatches + 1})
+            else:
+                matched = True
+                record = self._send_first(tx, site, line, verification_id, chosen, name,
+                                          person, code, now)
+        if not matched:
+            raise IdentityMismatchError()
         fault_point("bank.phone.sent")
         return VerificationRequest(
-            id=record.id, method=chosen, via=via, expires_at=record.expires_at,
-            autofill=via is Via.SMS,
+            id=record.id, method=chosen, via=record.via, expires_at=record.expires_at,
+            autofill=record.via is Via.SMS,
             display_code=code if chosen is VerificationMethod.ARS else None,
             sends_left=self.policy.sends_per_verification - 1)
+
+    def _send_first(self, tx: StoreTransaction, site: Institution, line: SubscriberLine,
+                    verification_id: str, chosen: VerificationMethod, name: str,
+                    person: _Rrn7, code: str, now: dt.datetime) -> PhoneVerificationRecord:
+        """A request that matched its line: the line's eligibility, the way the code
+        goes, the phone's daily sends, then the verification and its first code."""
+        digits = line.phone
+        self._check_line(line)
+        via = self._via(tx, line, chosen, now)
+        self._check_phone_sends(tx, digits, now)
+        record = PhoneVerificationRecord(
+            id=verification_id, institution_id=site.id, phone=digits, method=chosen,
+            via=via, name=name, rrn7=person.digits,
+            code_hash=_code_hash(verification_id, code),
+            expires_at=now + self.policy.code_lifetime, created_at=now)
+        tx.add_phone_verification(record)
+        self._deliver(tx, record, site, code, now)
+        return record
 
     def resend(self, site: Institution, verification_id: str) -> VerificationRequest:
         """A new code for the verification (the old one is no longer accepted), with its
         own tries and lifetime; one transaction. Raises :class:`BankNotFoundError`,
-        :class:`VerificationUsedError`, :class:`SendLimitError` or (the phone blocks the
-        ARS number now) :class:`ArsBlockedError`."""
+        :class:`VerificationUsedError`, :class:`LineIneligibleError` (the line is no
+        longer eligible, or has another holder now), :class:`SendLimitError` or (the phone
+        blocks the ARS number now) :class:`ArsBlockedError`."""
         record = self._own(site, verification_id)
         now = self.clock.now()
         code = draw_code(self.entropy, self.policy.ars_digits if record.method is
@@ -537,8 +578,7 @@ class PhoneVerification:
             if current.sends >= self.policy.sends_per_verification:
                 raise SendLimitError(scope="verification",
                                      limit=self.policy.sends_per_verification)
-            line = tx.subscriber_line(current.phone)
-            assert line is not None
+            line = self._line_of(tx, current)
             if current.via is Via.CALL and line.ars_blocked:
                 raise ArsBlockedError(number=ARS_NUMBER)
             self._check_phone_sends(tx, current.phone, now)
@@ -557,8 +597,10 @@ class PhoneVerification:
         """Check the code the person read (SMS or app); returns who was verified. Raises
         :class:`BankNotFoundError`, :class:`BankRequestError` (not 6 digits, or an ARS
         verification, which a key press confirms), :class:`WrongPhoneCodeError`
-        (counted), :class:`CodeTriesExhaustedError`, :class:`PhoneCodeExpiredError` or
-        :class:`VerificationUsedError`."""
+        (counted), :class:`CodeTriesExhaustedError`, :class:`PhoneCodeExpiredError`,
+        :class:`VerificationUsedError` or :class:`LineIneligibleError` (the line was
+        suspended, reported lost or given to another holder since the request: nothing
+        compared)."""
         record = self._own(site, verification_id)
         if record.method is VerificationMethod.ARS:
             raise BankRequestError("an ARS verification is confirmed by a key press on the "
@@ -568,19 +610,15 @@ class PhoneVerification:
         assert result is not None
         return result
 
-    def press(self, verification_id: str, digits: str) -> None:
-        """The person keys ``digits`` in on the ARS call (the test drives the phone).
-        Raises as :meth:`confirm` does; the site learns the outcome from
-        :meth:`status`."""
-        record = (self.store.phone_verification(verification_id)
-                  if isinstance(verification_id, str) else None)
-        if record is None:
-            raise BankNotFoundError("verification")
+    def press(self, site: Institution, verification_id: str, digits: str) -> None:
+        """The person keys ``digits`` in on the ARS call that ``site`` placed for the
+        verification (the test drives the phone). Raises as :meth:`confirm` does
+        (:class:`BankNotFoundError` for a verification of another site); the site learns
+        the outcome from :meth:`status`."""
+        record = self._own(site, verification_id)
         if record.method is not VerificationMethod.ARS:
             raise BankRequestError("only an ARS verification calls the phone",
                                    field="method")
-        site = self.store.institution(record.institution_id)
-        assert site is not None
         self._try(record, digits, self.policy.ars_digits, site)
 
     def status(self, site: Institution, verification_id: str) -> VerificationStatus:
@@ -657,33 +695,49 @@ class PhoneVerification:
                      for r in records)
 
     def _unlock_app(self, phone: str, password: object) -> PhoneApp:
-        """Check the app password under the write lock, counting a wrong one in the same
-        transaction (the last allowed one locks the app)."""
+        """Check the app password: the KDF runs before the write lock is taken (it costs
+        tens of milliseconds), against the app as read then; under the lock the app is
+        read again and, still the same enrolment, the check is decided and a wrong one
+        counted in the same transaction (the last allowed one locks the app). An app
+        enrolled again in between is checked anew against its own hash."""
         secret = _app_password(password)
         now = self.clock.now()
-        limit = self.policy.app_password_tries
-        refusal: PhoneVerificationError | None = None
-        with self.store.transaction() as tx:
-            app = tx.phone_app(phone)
+        app = self.store.phone_app(phone)
+        while True:
             if app is None:
                 raise PushNotEnrolledError()
-            if app.locked:
+            if app.locked:  # a lock ends only with a new enrolment: nothing to derive
                 raise AppLockedError()
-            if _password_matches(secret, app.password_hash):
-                if app.failures:
-                    tx.set_phone_app_failures(phone, 0, locked_at=None)
-            else:
-                failures = app.failures + 1
-                locked_at = now if failures >= limit else None
-                tx.set_phone_app_failures(phone, failures, locked_at=locked_at)
-                tx.audit(AuditAction.PHONE_APP_LOCKED if locked_at
-                         else AuditAction.PHONE_APP_PASSWORD_WRONG, at=now,
-                         detail={"phone": phone, "failures": failures})
-                refusal = (AppLockedError() if locked_at
-                           else WrongAppPasswordError(attempts_left=limit - failures))
+            right = _password_matches(secret, app.password_hash)
+            with self.store.transaction() as tx:
+                current = tx.phone_app(phone)
+                if current is not None and current.password_hash == app.password_hash:
+                    refusal = self._count_app_try(tx, current, right, now)
+                    break
+            app = current
         if refusal is not None:
             raise refusal
-        return app
+        return current
+
+    def _count_app_try(self, tx: StoreTransaction, app: PhoneApp, right: bool,
+                       now: dt.datetime) -> PhoneVerificationError | None:
+        """Decide a checked app password under the lock; the refusal of a counted wrong
+        one is returned, to raise once the transaction has committed."""
+        if app.locked:
+            raise AppLockedError()
+        if right:
+            if app.failures:
+                tx.set_phone_app_failures(app.phone, 0, locked_at=None)
+            return None
+        limit = self.policy.app_password_tries
+        failures = app.failures + 1
+        locked_at = now if failures >= limit else None
+        tx.set_phone_app_failures(app.phone, failures, locked_at=locked_at)
+        tx.audit(AuditAction.PHONE_APP_LOCKED if locked_at
+                 else AuditAction.PHONE_APP_PASSWORD_WRONG, at=now,
+                 detail={"phone": app.phone, "failures": failures})
+        return (AppLockedError() if locked_at
+                else WrongAppPasswordError(attempts_left=limit - failures))
 
     # -- the rules -------------------------------------------------------------------------
 
@@ -712,6 +766,26 @@ class PhoneVerification:
         if method is VerificationMethod.PUSH:
             raise PushNotEnrolledError()
         return Via.SMS
+
+    @classmethod
+    def _line_of(cls, tx: StoreTransaction, record: PhoneVerificationRecord
+                 ) -> SubscriberLine:
+        """The verification's line as it is now: still the holder's who was matched at
+        the request (else ``line_reassigned``), and still eligible."""
+        line = tx.subscriber_line(record.phone)
+        if line is None or line.name != record.name or line.rrn[:7] != record.rrn7:
+            raise LineIneligibleError(line="reassigned")
+        cls._check_line(line)
+        return line
+
+    def _check_mismatches(self, tx: StoreTransaction, phone: str, now: dt.datetime) -> int:
+        """The phone's mismatches this KST day; :class:`MismatchLimitError` when they
+        have reached the budget."""
+        limit = self.policy.mismatches_per_phone_day
+        mismatches = tx.phone_mismatches(phone, kst_day_start(kst_today(now)))
+        if mismatches >= limit:
+            raise MismatchLimitError(limit=limit)
+        return mismatches
 
     def _check_phone_sends(self, tx: StoreTransaction, phone: str, now: dt.datetime) -> None:
         limit = self.policy.sends_per_phone_day
@@ -760,9 +834,8 @@ class PhoneVerification:
             if now > current.expires_at:
                 raise PhoneCodeExpiredError(verification=record.id,
                                             expired_at=current.expires_at)
+            line = self._line_of(tx, current)
             if std_hmac.compare_digest(current.code_hash, _code_hash(record.id, code)):
-                line = tx.subscriber_line(current.phone)
-                assert line is not None
                 tx.verify_phone(record.id, at=now, ci=self.ci(line.rrn),
                                 di=self.di(line.rrn, site))
                 tx.audit(AuditAction.PHONE_VERIFIED, at=now,

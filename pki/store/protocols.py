@@ -524,6 +524,11 @@ class PhoneLookups(Protocol):
 
     def phone_app(self, phone: str) -> PhoneApp | None: ...
 
+    def phone_mismatches(self, phone: str, since: dt.datetime) -> int:
+        """Requests for ``phone`` since ``since``, by every site, that did not match its
+        line (or named it without a line)."""
+        ...
+
 
 class PhoneWrites(PhoneLookups, Protocol):
     def add_subscriber_line(self, line: SubscriberLine) -> None:
@@ -542,6 +547,12 @@ class PhoneWrites(PhoneLookups, Protocol):
                           expires_at: dt.datetime, at: dt.datetime) -> None:
         """A new code for the verification: no wrong tries yet, one more send (counted for
         its phone at ``at``)."""
+        ...
+
+    def count_phone_mismatch(self, phone: str, institution_id: int, *, at: dt.datetime
+                             ) -> None:
+        """Record a request for ``phone`` by ``institution_id``, at ``at``, that did not
+        match its line."""
         ...
 
     def count_phone_try(self, verification_id: str) -> None:

@@ -290,6 +290,7 @@ class AuditAction(enum.StrEnum):
     PHONE_LINE_CHANGED = "phone.line.changed"
     PHONE_CODE_SENT = "phone.code.sent"
     PHONE_CODE_WRONG = "phone.code.wrong"
+    PHONE_IDENTITY_MISMATCH = "phone.identity-mismatch"
     PHONE_VERIFIED = "phone.verified"
     PHONE_APP_ENROLLED = "phone.app.enrolled"
     PHONE_APP_REMOVED = "phone.app.removed"

@@ -1,6 +1,6 @@
-"""Phone verification's part of the SQLite store (migration 11): the carriers' lines,
-verifications with their current code, every code sent, and the carrier app of push
-protection.
+"""Phone verification's part of the SQLite store (migrations 11 and 12): the carriers'
+lines, verifications with their current code, every code sent, every request that did not
+match its line, and the carrier app of push protection.
 
 :class:`PhoneWritesSQL` is mixed into the store's transaction, :class:`PhoneReadsSQL` into
 the store. The decisions (eligibility, limits, counting) are :mod:`pki.bank.phone`'s;
@@ -78,6 +78,10 @@ class _PhoneLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_APP_COLUMNS} FROM phone_apps WHERE phone = ?", (phone,))
         return _app(rows[0]) if rows else None
 
+    def phone_mismatches(self, phone: str, since: dt.datetime) -> int:
+        return int(self._query("SELECT count(*) FROM phone_mismatches WHERE phone = ? AND "
+                               "at >= ?", (phone, ts(since)))[0][0])
+
 
 class PhoneWritesSQL(_PhoneLookupsSQL):
     """Phone-verification writes, inside the store's transaction."""
@@ -119,6 +123,11 @@ class PhoneWritesSQL(_PhoneLookupsSQL):
         self._conn.execute("INSERT INTO phone_sends (phone, verification_id, at) SELECT "
                            "phone, id, ? FROM phone_verifications WHERE id = ?",
                            (ts(at), verification_id))
+
+    def count_phone_mismatch(self, phone: str, institution_id: int, *, at: dt.datetime
+                             ) -> None:
+        self._conn.execute("INSERT INTO phone_mismatches (phone, institution_id, at) VALUES "
+                           "(?, ?, ?)", (phone, institution_id, ts(at)))
 
     def count_phone_try(self, verification_id: str) -> None:
         self._conn.execute("UPDATE phone_verifications SET tries = tries + 1 WHERE id = ?",

@@ -378,6 +378,97 @@ _MIGRATIONS: tuple[str, ...] = (
         locked_at TEXT
     );
     """,
+    # 12: sessions and transfers (pki.bank.sessions, pki.bank.transfers; SQL in
+    # pki.store.sqlite.transfers): simple-authentication keys bound to a device, login
+    # challenges answered once, sessions with their login method and expiry, and every
+    # transfer asked for with its outcome and reason code; a signature digest authorises
+    # one transfer at most.
+    """
+    CREATE TABLE bank_simple_auth_keys (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        device TEXT NOT NULL,
+        public_key BLOB NOT NULL,
+        registered_at TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE INDEX bank_simple_auth_keys_customer ON bank_simple_auth_keys (customer_id);
+    CREATE TABLE bank_login_challenges (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        nonce TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE TABLE bank_sessions (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        method TEXT NOT NULL CHECK (method IN ('simple-auth', 'password', 'certificate')),
+        key_id TEXT REFERENCES bank_simple_auth_keys(id),
+        started_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE INDEX bank_sessions_key ON bank_sessions (key_id) WHERE key_id IS NOT NULL;
+    CREATE TABLE bank_transfers (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        from_account TEXT NOT NULL,
+        to_account TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        medium TEXT,
+        device TEXT,
+        signature TEXT CHECK (signature IN ('certificate', 'simple-auth')),
+        signature_digest TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+        reason TEXT,
+        at TEXT NOT NULL,
+        CHECK ((outcome = 'accepted') = (reason IS NULL))
+    );
+    CREATE INDEX bank_transfers_customer ON bank_transfers (customer_id, at);
+    CREATE UNIQUE INDEX bank_transfers_signature ON bank_transfers (signature_digest)
+        WHERE signature_digest IS NOT NULL;
+    """,
+    # 13: designated devices of the bank's customers (pki.bank.devices; SQL in
+    # pki.store.sqlite.devices): the devices, each customer's designated-only mode and
+    # extra-step service, and the phone verifications used once as an extra step.
+    """
+    CREATE TABLE bank_devices (
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        device_id TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, device_id)
+    );
+    CREATE TABLE bank_device_options (
+        customer_id TEXT PRIMARY KEY REFERENCES bank_customers(id),
+        designated_only INTEGER NOT NULL DEFAULT 0,
+        step_up TEXT CHECK (step_up IN ('sms', 'ars'))
+    );
+    CREATE TABLE bank_step_ups (
+        verification_id TEXT PRIMARY KEY REFERENCES phone_verifications(id),
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        operation TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    """,
+    # 14: phone verification's requests that did not match the phone's line (or named a
+    # number without one), by phone: the daily budget of identity mismatches
+    # (pki.bank.phone). No foreign key to phone_lines: a number without a line counts too.
+    """
+    CREATE TABLE phone_mismatches (
+        id INTEGER PRIMARY KEY,
+        phone TEXT NOT NULL,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        at TEXT NOT NULL
+    );
+    CREATE INDEX phone_mismatches_phone ON phone_mismatches (phone, at);
+    """,
 )
 
 

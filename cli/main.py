@@ -187,6 +187,7 @@ def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
 def _register() -> None:
     from . import (
         audit,
+        bank,
         ca,
         cert,
         cloud,
@@ -215,6 +216,7 @@ def _register() -> None:
     cli.add_command(sign.sign_command)
     cli.add_command(sign.verify_command)
     cli.add_command(cloud.cloud)
+    cli.add_command(bank.bank)
     cli.add_command(tsa.tsa)
     cli.add_command(rrn.rrn_command)
     cli.add_command(audit.audit)

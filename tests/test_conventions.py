@@ -62,6 +62,14 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 NO_REPORT = {
     "kpki": "the group: its subcommands report",
+    "kpki bank": "a group without a command of its own",
+    "kpki bank account": "a group without a command of its own",
+    "kpki bank app": "a group without a command of its own",
+    "kpki bank card": "a group without a command of its own",
+    "kpki bank customer": "a group without a command of its own",
+    "kpki bank line": "a group without a command of its own",
+    "kpki bank otp": "a group without a command of its own",
+    "kpki bank phone": "a group without a command of its own",
     "kpki ca": "a group without a command of its own",
     "kpki cert": "a group without a command of its own",
     "kpki cloud": "a group without a command of its own",
@@ -78,7 +86,9 @@ NO_REPORT = {
 one mode of a reporting command that runs until stopped: its rounds go to the log.)"""
 
 LISTS = {"kpki audit", "kpki ca list", "kpki cert list", "kpki cloud history",
-         "kpki cloud institution list", "kpki cloud messages", "kpki npki list", "kpki rrn"}
+         "kpki cloud institution list", "kpki cloud messages", "kpki npki list", "kpki rrn",
+         "kpki bank list", "kpki bank customer list", "kpki bank account list",
+         "kpki bank otp list", "kpki bank phone messages", "kpki bank app history"}
 """Commands whose report is a list: they take ``--jsonl`` as well."""
 
 
@@ -117,6 +127,7 @@ def test_every_option_has_help() -> None:
 OUTPUT_FILES = {
     ("kpki sign", "--out"), ("kpki key export", "--out"), ("kpki cloud sign", "--out"),
     ("kpki cloud institution add", "--out"), ("kpki issue joint", "--manifest"),
+    ("kpki bank add", "--out"),
     ("kpki issue financial", "--manifest"),
 }
 """Options naming the one file a command writes: ``-`` is standard output, ``--force``

@@ -74,6 +74,7 @@ __all__ = [
     "OtpNotActivatedError",
     "OtpNotUsableHereError",
     "OtpReplayError",
+    "OtpSealedUnderOtherSecretError",
     "OutputError",
     "PKIError",
     "PasswordPolicyError",
@@ -754,6 +755,19 @@ class BankSettingsError(BankError, ValueError):
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+class OtpSealedUnderOtherSecretError(BankError, VaultError):
+    """The OTP centre cannot open the seed of token ``serial``: it was sealed under another
+    secret (an operator's mistake: restore the centre's secret). Never counted as a wrong
+    code; a :class:`VaultError` too, for whoever handles the vault's errors as one."""
+
+    code = "vault_secret"
+
+    def __init__(self, *, serial: str) -> None:
+        super().__init__("this OTP token's seed was sealed under another secret: the operator "
+                         "must restore the OTP centre's secret")
+        self.serial = serial
 
 
 class BankNotFoundError(BankError, NotFoundError):

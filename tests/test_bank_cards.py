@@ -23,7 +23,7 @@ from pki.errors import (
 )
 from pki.store import AuditAction, open_store, sqlite_url
 
-from .bank_helpers import BankWorld, in_parallel, in_processes, killed_at, make_world
+from .bank_helpers import T0, BankWorld, in_parallel, in_processes, killed_at, make_world
 
 
 @pytest.fixture
@@ -107,6 +107,28 @@ def test_a_challenge_expires_after_120_seconds_and_counts_nothing(world: BankWor
         world.cards.answer(world.hana, late.id, _wrong(card, late.first, late.second))
     assert info.value.code == "challenge_expired"
     assert _store_card(world).failures == 0
+
+
+def test_the_bank_clock_decides_an_expiry_whatever_time_the_caller_gives(world: BankWorld
+                                                                         ) -> None:
+    card = _issued(world)
+    challenge = world.cards.challenge(world.hana, world.customer.id)
+    right = card.answer(challenge.first, challenge.second)
+    world.clock.advance(dt.timedelta(seconds=121))
+    with pytest.raises(ChallengeExpiredError):
+        world.cards.answer(world.hana, challenge.id, right, at=challenge.expires_at)
+    outcome = world.cards.medium(world.hana, challenge.id).verify(right, at=T0)
+    assert (outcome.accepted, outcome.code) == (False, "challenge_expired")
+    assert world.store.card_challenge(challenge.id).answered_at is None
+
+
+def test_an_answer_is_recorded_at_the_bank_clocks_time(world: BankWorld) -> None:
+    card = _issued(world)
+    challenge = world.cards.challenge(world.hana, world.customer.id)
+    world.clock.advance(dt.timedelta(seconds=30))
+    world.cards.answer(world.hana, challenge.id, card.answer(challenge.first, challenge.second),
+                       at=T0 - dt.timedelta(days=1))
+    assert world.store.card_challenge(challenge.id).answered_at == world.clock.now()
 
 
 def test_five_wrong_answers_lock_the_card_until_a_branch_resets_it(world: BankWorld) -> None:

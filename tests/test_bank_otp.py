@@ -460,8 +460,7 @@ def test_any_code_but_six_ascii_digits_is_refused_before_it_is_compared(world, c
 
 @pytest.mark.parametrize(("key", "value"), [
     ("digits", 5), ("digits", 9), ("step", dt.timedelta(0)), ("algorithm", "MD5"),
-    ("drift_window", -1), ("lock_after", 0), ("resync_window", 0), ("activation_days", 0),
-    ("seed_bytes", 8)])
+    ("drift_window", -1), ("lock_after", 0), ("resync_window", 0), ("seed_bytes", 8)])
 def test_settings_out_of_range_are_refused_by_name(key, value):
     with pytest.raises(BankSettingsError) as info:
         OtpSettings(**{key: value})
@@ -563,3 +562,72 @@ def test_a_centre_with_another_secret_refuses_to_verify_and_counts_nothing(world
         stranger.verify(kb, otp.serial, _wrong(otp.code(world.clock.now())))
     assert world.centre.status(kb, otp.serial).failures == 0
     world.centre.verify(kb, otp.serial, otp.code(world.clock.now()))  # not used up
+
+
+# -- the bank's clock, the bank's settings, the bank's errors ------------------------------------
+
+
+def test_the_bank_clock_decides_whatever_time_the_caller_gives(world):
+    kb = world.customer("KB")
+    otp = world.centre.issue_hardware(kb)
+    then = world.clock.now()
+    code = otp.code(then)
+    world.clock.advance(5 * MINUTE)
+    with pytest.raises(WrongOtpError):  # a code five minutes old, whatever `at` says
+        world.centre.verify(kb, otp.serial, code, at=then)
+    outcome = world.centre.medium(kb, otp.serial).verify(otp.code(then + MINUTE),
+                                                         at=then + MINUTE)
+    assert (outcome.accepted, outcome.code) == (False, "wrong_otp")
+    assert world.centre.status(kb, otp.serial).failures == 2
+
+
+def test_a_mobile_otps_activation_days_are_its_banks_setting(world):
+    with world.store.transaction() as tx:
+        tx.set_institution_settings(world.banks["Hana"], {"mobile_otp_activation_days": 5})
+    hana, kb = world.customer("Hana"), world.customer("KB")
+    at_hana = world.centre.issue_mobile(hana, device="phone-1")
+    at_kb = world.centre.issue_mobile(kb, device="phone-1")
+    # issued Monday 11 May 10:00 KST: Hana counts 5 days, KB the default 3
+    assert world.centre.status(hana, at_hana.serial).activate_by == dt.datetime(
+        2026, 5, 15, 23, 59, 59, tzinfo=KST)
+    assert world.centre.status(kb, at_kb.serial).activate_by == dt.datetime(
+        2026, 5, 13, 23, 59, 59, tzinfo=KST)
+    world.clock.set(dt.datetime(2026, 5, 15, 23, 0, tzinfo=KST))
+    world.centre.activate(hana, at_hana.serial, at_hana.code(world.clock.now()),
+                          device="phone-1")
+    with pytest.raises(OtpActivationExpiredError):
+        world.centre.activate(kb, at_kb.serial, at_kb.code(world.clock.now()),
+                              device="phone-1")
+
+
+@pytest.mark.parametrize("value", [0, 31, "3", True])
+def test_the_activation_days_setting_is_bounded(value):
+    from pki.bank.institutions import BankSettings
+
+    with pytest.raises(BankSettingsError) as info:
+        BankSettings.from_config({"mobile_otp_activation_days": value})
+    assert info.value.key == "mobile_otp_activation_days"
+
+
+def test_a_seed_sealed_under_another_secret_is_a_bank_refusal_with_a_stable_code(world):
+    from pki.bank.otp import OtpCentre
+    from pki.errors import BankError, OtpSealedUnderOtherSecretError, VaultError
+
+    kb = world.customer("KB")
+    otp = world.centre.issue_hardware(kb)
+    stranger = OtpCentre(world.store, world.clock, secret=bytes(32))
+    with pytest.raises(OtpSealedUnderOtherSecretError) as info:
+        stranger.verify(kb, otp.serial, otp.code(world.clock.now()))
+    assert isinstance(info.value, BankError) and isinstance(info.value, VaultError)
+    assert (info.value.code, info.value.serial) == ("vault_secret", otp.serial)
+    with pytest.raises(OtpSealedUnderOtherSecretError):  # the medium cannot evaluate: raises
+        stranger.medium(kb, otp.serial).verify(otp.code(world.clock.now()))
+    assert world.centre.status(kb, otp.serial).failures == 0
+
+
+def test_a_short_centre_secret_is_a_settings_error_naming_it(world):
+    from pki.bank.otp import OtpCentre
+
+    with pytest.raises(BankSettingsError) as info:
+        OtpCentre(world.store, world.clock, secret=bytes(31))
+    assert info.value.key == "secret"

@@ -42,7 +42,7 @@ from ..faults import fault_point
 from ..store import AuditAction, CardChallenge, Institution, SecurityCardRecord, Store
 from .customers import Customers
 from .institutions import settings_of
-from .media import MediumKind, MediumOutcome
+from .media import MediumKind, MediumOutcome, decision_time
 
 __all__ = ["CardMedium", "Challenge", "PrintedCard", "SecurityCards", "card_answer"]
 
@@ -174,9 +174,14 @@ class SecurityCards:
         :class:`WrongCardAnswerError` (counted), :class:`CardLockedError` (the answer
         locked the card, or it was locked), :class:`ChallengeUsedError`,
         :class:`ChallengeExpiredError`, :class:`BankRequestError` (a malformed answer) or
-        :class:`BankNotFoundError` (no such challenge for this institution)."""
+        :class:`BankNotFoundError` (no such challenge for this institution).
+
+        The bank's clock decides and dates the answer: ``at`` (the
+        :class:`pki.bank.media.Medium` protocol's) is honoured only when it is later than
+        the clock, so no caller can answer a challenge after its time by naming an earlier
+        one."""
         _check_answer(answer)
-        now = at or self.clock.now()
+        now = decision_time(self.clock, at)
         limit = settings_of(institution).card_attempts
         refusal: BankError | None = None
         with self.store.transaction() as tx:

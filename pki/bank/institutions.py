@@ -64,10 +64,13 @@ class BankSettings:
     """The limit table (:data:`pki.bank.limits.LIMIT_TABLES`): ``hana`` or ``kb``."""
     digital_otp: bool = True
     """The institution takes the shared digital OTP (:mod:`pki.bank.otp`)."""
+    mobile_otp_activation_days: int = 3
+    """KST days, counting the issue day, within which the institution's mobile OTP is
+    activated (bank pages: 3); the shared hardware OTP's settings are the OTP centre's."""
 
     _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
                "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
-               "account_password_attempts": (1, 20)}
+               "account_password_attempts": (1, 20), "mobile_otp_activation_days": (1, 30)}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BankSettings:

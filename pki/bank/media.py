@@ -15,7 +15,9 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Medium", "MediumKind", "MediumOutcome"]
+from ..clock import Clock
+
+__all__ = ["Medium", "MediumKind", "MediumOutcome", "decision_time"]
 
 
 class MediumKind(enum.Enum):
@@ -53,6 +55,15 @@ class Medium(Protocol):
     def kind(self) -> MediumKind: ...
 
     def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
-        """Check ``response`` (at ``at``, else now by the bank's clock); every verified
-        wrong response is counted before this returns."""
+        """Check ``response`` now by the bank's clock (``at``: a later moment, see
+        :func:`decision_time`); every verified wrong response is counted before this
+        returns."""
         ...
+
+
+def decision_time(clock: Clock, at: dt.datetime | None) -> dt.datetime:
+    """When a medium decides a response: the bank's clock, or ``at`` when it is later (a
+    caller deciding several steps at one moment, a test). Never earlier: a caller cannot
+    answer a challenge, or give a code, after its time by naming a time before it."""
+    now = clock.now()
+    return now if at is None or at < now else at

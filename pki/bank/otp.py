@@ -34,8 +34,10 @@ by ``cryptography``'s two-factor module; 6 digits and a 60-second step by defaul
   (:class:`OtpDeviceError` from another); issuing one disables the customer's earlier
   media at that bank (an earlier mobile OTP, the hardware or digital OTP's registration
   there, the security card); it must be activated with a right code within 3 days counting
-  the issue day (:attr:`OtpSettings.activation_days`), else it is reissued; a new phone
-  is a reissue.
+  the issue day (the issuing bank's
+  :attr:`pki.bank.institutions.BankSettings.mobile_otp_activation_days`: a bank's own
+  token follows its bank's setting, while the shared tokens' numbers are the centre's
+  :class:`OtpSettings`), else it is reissued; a new phone is a reissue.
 * *digital*: one app per person on one phone (a new issue disables the earlier app
   everywhere); registered at participating institutions only (the institution's
   ``digital_otp`` setting, :class:`pki.bank.institutions.BankSettings`).
@@ -93,7 +95,7 @@ from ..errors import (
     OtpNotActivatedError,
     OtpNotUsableHereError,
     OtpReplayError,
-    VaultError,
+    OtpSealedUnderOtherSecretError,
     WrongOtpError,
 )
 from ..faults import fault_point
@@ -107,9 +109,9 @@ from ..store import (
     StoreTransaction,
 )
 from ..store.protocols import BankLookups
-from .institutions import settings_of
+from .institutions import BankSettings, settings_of
 from .limits import MediaLookups
-from .media import MediumKind, MediumOutcome
+from .media import MediumKind, MediumOutcome, decision_time
 
 __all__ = [
     "Holder",
@@ -149,8 +151,6 @@ class OtpSettings:
     the centre's pages say 10, no primary source)."""
     resync_window: int = 60
     """Steps either side of the expected one that resynchronisation searches (*setting*)."""
-    activation_days: int = 3
-    """Days, counting the issue day (KST), within which a mobile OTP is activated."""
     seed_bytes: int = 20
     """Length of a drawn seed (RFC 4226 recommends 160 bits)."""
 
@@ -163,7 +163,6 @@ class OtpSettings:
             "drift_window": 0 <= self.drift_window <= 10,
             "lock_after": 1 <= self.lock_after <= 100,
             "resync_window": self.drift_window <= self.resync_window <= 1440,
-            "activation_days": 1 <= self.activation_days <= 30,
             "seed_bytes": 16 <= self.seed_bytes <= 64,
         }
         for key, good in checks.items():
@@ -280,7 +279,7 @@ class OtpCentre:
                  settings: OtpSettings = OtpSettings(), entropy: Entropy | None = None
                  ) -> None:
         if len(secret) < 32:
-            raise VaultError("the OTP centre's secret is shorter than 32 bytes")
+            raise BankSettingsError("the OTP centre's secret is at least 32 bytes", key="secret")
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -298,8 +297,8 @@ class OtpCentre:
 
     def issue_mobile(self, holder: Holder, *, device: str, seed: bytes | None = None
                      ) -> IssuedOtp:
-        """A mobile OTP of ``holder``'s bank on ``device``, to be activated within
-        :attr:`OtpSettings.activation_days`; disables the holder's earlier media at that
+        """A mobile OTP of ``holder``'s bank on ``device``, to be activated within the
+        bank's ``mobile_otp_activation_days``; disables the holder's earlier media at that
         bank. Issuing again (a new phone, an activation period missed) is the reissue."""
         return self._issue(holder, OtpKind.MOBILE, seed=seed, serial=None,
                            device=_device(device))
@@ -393,8 +392,7 @@ class OtpCentre:
         try:
             return self._aead.decrypt(sealed[:12], sealed[12:], _aad(token.serial))
         except InvalidTag:
-            raise VaultError("an OTP seed was sealed under another secret: the operator "
-                             "must restore the OTP centre's secret") from None
+            raise OtpSealedUnderOtherSecretError(serial=token.serial) from None
 
     # -- registering at further institutions ---------------------------------------------------
 
@@ -433,14 +431,16 @@ class OtpCentre:
     def verify(self, holder: Holder, serial: str, code: str, *, device: str | None = None,
                at: dt.datetime | None = None) -> OtpAccepted:
         """Accept ``code`` from the holder's token ``serial`` at the holder's institution
-        (from ``device`` for a mobile or digital OTP), at ``at`` (the clock's time when
-        None). Raises :class:`WrongOtpError` (counted), :class:`OtpLockedError` (the count
-        reached the limit, now or before), :class:`OtpReplayError`, :class:`OtpLostError`,
-        :class:`OtpDisabledError`, :class:`OtpNotActivatedError`,
-        :class:`OtpActivationExpiredError`, :class:`OtpDeviceError`,
-        :class:`BankNotFoundError` or :class:`BankRequestError`."""
+        (from ``device`` for a mobile or digital OTP), now by the bank's clock (``at`` only
+        when later: :func:`pki.bank.media.decision_time`, so no caller gets an old code
+        accepted by naming its time). Raises :class:`WrongOtpError` (counted),
+        :class:`OtpLockedError` (the count reached the limit, now or before),
+        :class:`OtpReplayError`, :class:`OtpLostError`, :class:`OtpDisabledError`,
+        :class:`OtpNotActivatedError`, :class:`OtpActivationExpiredError`,
+        :class:`OtpDeviceError`, :class:`OtpSealedUnderOtherSecretError` (nothing
+        counted), :class:`BankNotFoundError` or :class:`BankRequestError`."""
         code = self._check_code(code)
-        now = self.clock.now() if at is None else at
+        now = decision_time(self.clock, at)
         with self.store.transaction() as tx:
             token = self._registered(tx, holder, serial)
             self._check_usable(token, device=device, now=now, active=True)
@@ -591,7 +591,7 @@ class OtpCentre:
         """What the holder's token computes, its seed opened: for the faces that play the
         token in the holder's hand (``kpki bank otp code``, fixtures) in a later process
         than the one that issued it. Raises :class:`BankNotFoundError` as :meth:`status`
-        does, :class:`VaultError` under another secret."""
+        does, :class:`OtpSealedUnderOtherSecretError` under another secret."""
         self.status(holder, serial)
         token = self.store.otp_token(_serial_text(serial))
         assert token is not None
@@ -632,10 +632,11 @@ class OtpCentre:
 
     def _activate_by(self, token: OtpToken) -> dt.datetime:
         """The end (23:59:59 KST) of the last day of the activation period, the issue day
-        counting as the first."""
-        last_day = kst_today(token.issued_at) + dt.timedelta(
-            days=self.settings.activation_days - 1)
-        return kst_day_end(last_day)
+        counting as the first: the issuing bank's ``mobile_otp_activation_days``."""
+        issuer = self.store.institution(token.issuer_id)
+        days = (settings_of(issuer).mobile_otp_activation_days if issuer is not None
+                else BankSettings().mobile_otp_activation_days)
+        return kst_day_end(kst_today(token.issued_at) + dt.timedelta(days=days - 1))
 
     def _check_code(self, code: object, *, field: str = "code") -> str:
         digits = self.settings.digits
@@ -702,8 +703,9 @@ def otp_media(lookups: MediaLookups, customer: BankCustomer) -> Iterable[MediumK
 class OtpMedium:
     """An OTP token as one of a customer's security media (:class:`pki.bank.media.Medium`):
     what a transfer authorisation calls, ``verify(response, at=...)``, to check the code.
-    Refusals come back as outcomes with their stable code; it raises only
-    :class:`BankNotFoundError` (no such token of the customer here)."""
+    Refusals come back as outcomes with their stable code; it raises only when it cannot
+    evaluate: :class:`BankNotFoundError` (no such token of the customer here),
+    :class:`OtpSealedUnderOtherSecretError` (the centre's secret is not the seed's)."""
 
     def __init__(self, centre: OtpCentre, holder: Holder, serial: str,
                  device: str | None) -> None:
@@ -721,7 +723,7 @@ class OtpMedium:
         kind = self.kind
         try:
             self.centre.verify(self.holder, self.serial, response, device=self.device, at=at)
-        except BankNotFoundError:
+        except (BankNotFoundError, OtpSealedUnderOtherSecretError):
             raise
         except WrongOtpError as exc:
             return MediumOutcome(kind, False, exc.code, exc.attempts_left)

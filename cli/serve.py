@@ -9,15 +9,19 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pki.home import Home
-from pki.usecases.serving import CloudAPI, ServeOrder, cloud_api, serve_home
+from pki.usecases.serving import CloudAPI, ServeOrder, bank_api, cloud_api, serve_home
 from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context, Stopped
 from .secrets import ca_passphrase, passphrase_file_option
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8880
@@ -53,9 +57,11 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
+@click.option("--no-bank", is_flag=True, help="Do not serve the bank API (/bank/v1).")
 @click.option("--test-channel", is_flag=True,
-              help="Serve the cloud's test SMS channel (/cloud/v1/test/messages: each "
-              "institution reads the confirmation codes it caused). For test set-ups only.")
+              help="Serve the test channels: the cloud's SMS (/cloud/v1/test/messages: each "
+              "institution reads the confirmation codes it caused) and the bank customer's "
+              "side (/bank/v1/test/...). For test set-ups only.")
 @click.option("--cloud-ca", default=None, help="CA that issues cloud (financial) certificates "
               "[the home's first CA that can; without one, no cloud].")
 @click.option("--header-timeout", default=ServeLimits.header_timeout, show_default=True,
@@ -76,11 +82,13 @@ def _bind(host: str, port: int) -> socket.socket:
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
-          signing_threads: int, no_cloud: bool, test_channel: bool, cloud_ca: str | None,
+          signing_threads: int, no_cloud: bool, no_bank: bool, test_channel: bool,
+          cloud_ca: str | None,
           header_timeout: float, body_timeout: float, idle_timeout: float,
           max_connections: int, passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, time stamps at
-    <base URL>/tsa, a page about each CA at its CPS URL, and the cloud API (/cloud/v1).
+    <base URL>/tsa, a page about each CA at its CPS URL, the cloud API (/cloud/v1) and the
+    bank API (/bank/v1).
 
     The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
     are published again when a status changes or half their validity has passed, OCSP
@@ -109,8 +117,9 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
         try:
             cloud = None if no_cloud else _cloud(home, passphrase, cloud_ca=cloud_ca,
                                                  test_channel=test_channel)
+            bank = () if no_bank else _bank(home, test_channel=test_channel)
             order = ServeOrder(publish=not no_publish, poll_seconds=poll,
-                               signing_threads=signing_threads, cloud=cloud,
+                               signing_threads=signing_threads, cloud=cloud, bank=bank,
                                limits=ServeLimits(header_timeout=header_timeout,
                                                   body_timeout=body_timeout,
                                                   idle_timeout=idle_timeout,
@@ -129,6 +138,16 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
                        until=stopping)
         finally:
             sock.close()
+
+
+def _bank(home: Home, *, test_channel: bool) -> tuple[Route, ...]:
+    """The bank API's routes; an unusable vault secret is refused here, at start-up."""
+    from pki.errors import VaultError
+
+    try:
+        return bank_api(home, test_channel=test_channel)
+    except VaultError as exc:
+        raise click.ClickException(f"{exc} (or serve without the bank: --no-bank)") from None
 
 
 def _cloud(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,

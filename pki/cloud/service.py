@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import lifecycle
 from ..authority import CertificateAuthority, IssuedCertificate
+from ..devices import MAX_DEVICES, DeviceState, check_device_id, check_room
 from ..errors import (
     CertificateUnusableError,
     CloudError,
@@ -53,7 +54,6 @@ from ..errors import (
     NotConfirmedError,
     PKIError,
     RequestRefusedError,
-    TooManyDevicesError,
     UnauthorizedError,
     UnknownUserError,
 )
@@ -90,10 +90,10 @@ __all__ = [
     "Devices",
     "Institution",
     "add_institution",
+    "authenticate",
     "start_cloud",
 ]
 
-MAX_DEVICES = 5
 RENEWAL_WINDOW = dt.timedelta(days=31)
 MAX_CONTENT_BYTES = 1024 * 1024
 
@@ -145,6 +145,17 @@ def add_institution(store: Store, name: str, *, at: dt.datetime, code: str | Non
         tx.add_institution(name, _hash(api_key), at=at, code=code, settings=settings)
         tx.audit(AuditAction.CLOUD_INSTITUTION_ADDED, at=at, detail=detail)
     return api_key
+
+
+def authenticate(store: Store, api_key: str | None) -> Institution:
+    """The institution whose API key is ``api_key`` (the cloud's and the bank's APIs
+    both ask); :class:`UnauthorizedError` for none or an unknown one."""
+    if not api_key:
+        raise UnauthorizedError("an API key is needed (X-API-Key)")
+    found = store.institution_by_key_hash(_hash(api_key))
+    if found is None:
+        raise UnauthorizedError("unknown API key")
+    return found
 
 
 def start_cloud(store: Store, *, secret_path: Path, create_secret: bool, boot: Boot,
@@ -264,12 +275,7 @@ class Cloud:
         return add_institution(self.store, name, at=self.clock.now())
 
     def authenticate(self, api_key: str | None) -> Institution:
-        if not api_key:
-            raise UnauthorizedError("an API key is needed (X-API-Key)")
-        found = self.store.institution_by_key_hash(_hash(api_key))
-        if found is None:
-            raise UnauthorizedError("unknown API key")
-        return found
+        return authenticate(self.store, api_key)
 
     # users ---------------------------------------------------------------------------------
 
@@ -378,7 +384,8 @@ class Cloud:
         record, vault = self._certificate_of(institution, serial)
         user = self.store.cloud_user(vault.user_id)
         assert user is not None
-        if user.designated_only and device not in self.store.devices(user.id):
+        if not DeviceState(tuple(self.store.devices(user.id)), user.designated_only
+                           ).allows(device):  # the rules of pki.devices
             self._history(user.id, institution, device, purpose, serial, "refused-device")
             raise DeviceNotDesignatedError(device=device)
         self._check_usable(record)
@@ -530,11 +537,15 @@ class Cloud:
                        designated_only: bool | None = None) -> Devices:
         """Turn designated-only on or off, add a device, remove one: what is asked, in
         one transaction, or nothing (a malformed device id, :class:`TooManyDevicesError`
-        past :data:`MAX_DEVICES`). Returns the devices as they are then."""
+        past :data:`MAX_DEVICES`: the cap of :mod:`pki.devices`). Returns the devices as
+        they are then. (The bank's rule that the last device under designated-only is a
+        branch's to remove is not the cloud's: it has no branch.)"""
         self._user_of(institution, user_id)
-        if add is not None and (not isinstance(add, str) or not 1 <= len(add) <= 64
-                                or not add.isprintable()):
-            raise CloudRequestError("a device id is 1-64 printable characters", field="device")
+        if add is not None:
+            try:
+                check_device_id(add)
+            except ValueError as exc:
+                raise CloudRequestError(str(exc), field="device") from None
         now = self.clock.now()
         detail = {"user": user_id, "institution": institution.name}
         with self.store.transaction() as tx:
@@ -543,9 +554,7 @@ class Cloud:
                 tx.audit(AuditAction.CLOUD_DEVICES_DESIGNATED_ONLY, at=now,
                          detail={**detail, "on": bool(designated_only)})
             devices = tx.devices(user_id)
-            if add is not None and add not in devices:
-                if len(devices) >= MAX_DEVICES:
-                    raise TooManyDevicesError(limit=MAX_DEVICES)
+            if add is not None and check_room(devices, add, limit=MAX_DEVICES):
                 tx.add_device(user_id, add, at=now)
                 tx.audit(AuditAction.CLOUD_DEVICE_ADDED, at=now, detail=detail)
             if remove is not None and tx.remove_device(user_id, remove):

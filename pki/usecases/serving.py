@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..web import WebState
 
-__all__ = ["CloudAPI", "ServeOrder", "ServedHome", "cloud_api", "serve_home",
+__all__ = ["CloudAPI", "ServeOrder", "ServedHome", "bank_api", "cloud_api", "serve_home",
            "serve_home_in_thread"]
 
 
@@ -56,6 +56,24 @@ def cloud_api(home: Home, *, passphrase: bytes | None, ca: str | None = None,
     return CloudAPI(label, tuple(cloud_routes(factory, test_channel=test_channel)))
 
 
+def bank_api(home: Home, *, test_channel: bool = False) -> tuple[Route, ...]:
+    """The bank's API (``/bank/v1``) over ``home``: each worker thread its own
+    :class:`pki.usecases.banking.Banking` with its own store connection. ``test_channel``
+    serves the customer's side (``/bank/v1/test/...``). The service secret is read (or
+    made) here: :class:`pki.errors.VaultError` at start-up, not at the first bank call."""
+    from ..web.bank import bank_routes
+    from .banking import Banking, bank_secret
+
+    secret = bank_secret(home)
+    path, clock, entropy = home.path, home.clock, home.entropy
+
+    def make() -> Banking:
+        opened = Home.open(path, clock=clock, entropy=entropy)
+        return Banking(opened.store, clock=clock, secret=secret, entropy=entropy)
+
+    return tuple(bank_routes(make, test_channel=test_channel))
+
+
 @dataclass(frozen=True)
 class ServeOrder:
     """How ``kpki serve`` serves a home."""
@@ -68,6 +86,8 @@ class ServeOrder:
     signing_threads: int = 1
     """Threads that sign OCSP responses (0: on the event loop)."""
     cloud: CloudAPI | None = None
+    bank: tuple[Route, ...] = ()
+    """The bank's API routes (:func:`bank_api`), none when empty."""
     limits: ServeLimits = field(default_factory=ServeLimits)
 
 
@@ -103,7 +123,7 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             watcher.start()
         listening()
         fault_point("serve.listening")
-        routes = list(order.cloud.routes) if order.cloud is not None else []
+        routes = [*(order.cloud.routes if order.cloud is not None else ()), *order.bank]
         server = make_server(create_app(state, extra_routes=routes), order.limits)
         if until is not None:
             threading.Thread(target=lambda: setattr(server, "should_exit", until.wait()),

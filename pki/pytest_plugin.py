@@ -13,7 +13,13 @@ Fixtures:
   starts; ``advance()`` and ``set()`` move it); the marker
   ``@pytest.mark.kpki_time("2026-03-01")`` sets it (ISO date or date-time; plain dates are
   10:00 KST; ``"now"``: the real time). After the test the clock follows the real clock
-  again. A value the marker cannot read fails the test with a message naming the marker.
+  again. A value the marker cannot read fails the test with a message naming the marker;
+* ``bank``: Hana (081) in the session's PKI (:class:`pki.testing.TestBank`);
+* ``customer``: a fresh customer of ``bank``, enrolled, with an account
+  (:class:`pki.testing.TestCustomer`);
+* ``security_card``: a card issued to ``customer`` (``.challenge()``, ``.answer(...)``);
+* ``otp_token``: a hardware OTP token of ``customer``; ``.now()`` is the code it shows under
+  the frozen clock (it freezes ``kpki_time`` for the test).
 
 For tests only: keys come from the machine's test key pool (see :mod:`pki.testing`).
 """
@@ -28,7 +34,15 @@ from typing import Any
 import pytest
 
 from .clock import KST, FixedClock, SystemClock
-from .testing import Served, TestCertificate, TestPKI
+from .testing import (
+    Served,
+    TestBank,
+    TestCertificate,
+    TestCustomer,
+    TestOtpToken,
+    TestPKI,
+    TestSecurityCard,
+)
 
 __all__ = ["SessionClock", "pytest_configure"]
 
@@ -166,3 +180,30 @@ def kpki_server(kpki_pki: TestPKI) -> Iterator[Served]:
     the session's clock (the real one, unless a test froze it)."""
     with kpki_pki.serve() as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def bank(kpki_pki: TestPKI) -> TestBank:
+    """Hana (081) in the session's PKI, on its clock; each test's ``customer`` is new."""
+    return kpki_pki.bank("081")
+
+
+@pytest.fixture
+def customer(bank: TestBank) -> TestCustomer:
+    """A new customer of ``bank`` (홍길동, a new synthetic RRN), enrolled in internet
+    banking, with an account of 50,000,000 KRW (password ``customer.password``)."""
+    return bank.customer()
+
+
+@pytest.fixture
+def security_card(customer: TestCustomer) -> TestSecurityCard:
+    """A security card issued to ``customer``: ``.codes``, ``.challenge()``,
+    ``.answer(challenge)``."""
+    return customer.security_card()
+
+
+@pytest.fixture
+def otp_token(customer: TestCustomer, kpki_time: SessionClock) -> TestOtpToken:
+    """A hardware OTP token of ``customer``; ``.now()`` is the code it shows now under the
+    clock this fixture freezes (``kpki_time.advance(...)`` moves both)."""
+    return customer.otp_token()

@@ -3,7 +3,9 @@
 ``TestPKI().joint()`` is the trustme of Korean PKI: a KISA-style root and a yessign-style
 CA in memory (no home, no files), joint and financial certificates with their keys, R and
 RRN, revoked / suspended / expired / not-yet-valid ones, CRLs, OCSP and signatures, and a
-running ``kpki serve`` when a test needs HTTP.
+running ``kpki serve`` when a test needs HTTP. :meth:`TestPKI.bank` adds the bank around
+the certificates (:class:`TestBank`: customers, security cards, OTP tokens on the PKI's
+clock).
 
 **For tests only.** RSA keys come from :class:`TestKeyPool`, a fixed set generated once
 per machine and cached *unencrypted* on disk (``~/.cache/kpki/test-keys`` or
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,9 +47,16 @@ from .signing.verify import CRLIndex, Verifier
 from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_token
 
 if TYPE_CHECKING:
+    from .bank.cards import Challenge, PrintedCard
+    from .store import Account, BankCustomer, Institution
+    from .usecases.banking import Banking
     from .usecases.serving import ServedHome
 
-__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestCertificate", "TestKeyPool", "TestPKI"]
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "TestCustomer",
+           "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard"]
+
+ACCOUNT_PASSWORD = "0420"
+"""The 4-digit password of a :class:`TestCustomer`'s account."""
 
 DEFAULT_PASSWORD = "Test-pw-1234!"
 DEFAULT_TIME = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
@@ -162,6 +172,141 @@ class TestCertificate:
 
 
 @dataclass(frozen=True)
+class TestCustomer:
+    """A customer of a :class:`TestBank`: enrolled in internet banking, with one account
+    (password :data:`ACCOUNT_PASSWORD`)."""
+
+    __test__ = False
+    bank: TestBank = field(repr=False)
+    record: BankCustomer
+    account: Account = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def rrn(self) -> RRN:
+        return RRN(self.record.rrn)
+
+    @property
+    def password(self) -> str:
+        return ACCOUNT_PASSWORD
+
+    def security_card(self, *, seed: str | None = None) -> TestSecurityCard:
+        """Issue a security card to this customer (a new one retires the old)."""
+        banking, bank = self.bank.banking, self.bank.institution
+        printed = banking.cards.issue(bank, self.id, seed=seed)
+        return TestSecurityCard(self, printed)
+
+    def otp_token(self, *, kind: str = "hardware", device: str = "test-phone"
+                  ) -> TestOtpToken:
+        """Issue an OTP token to this customer: ``hardware`` (active at once), ``mobile``
+        (activated here, on ``device``) or ``digital`` (on ``device``)."""
+        otp, clock = self.bank.banking.otp, self.bank.pki.clock
+        if kind == "hardware":
+            issued = otp.issue_hardware(self.record)
+        elif kind == "mobile":
+            issued = otp.issue_mobile(self.record, device=device)
+            otp.activate(self.record, issued.serial, issued.code(clock.now()), device=device)
+        elif kind == "digital":
+            issued = otp.issue_digital(self.record, device=device)
+        else:
+            raise ValueError(f"an OTP kind is hardware, mobile or digital, not {kind!r}")
+        return TestOtpToken(self, issued.serial, None if kind == "hardware" else device)
+
+
+@dataclass(frozen=True)
+class TestSecurityCard:
+    """A security card in the customer's drawer: its serial and codes, and the answers."""
+
+    __test__ = False
+    customer: TestCustomer = field(repr=False)
+    printed: PrintedCard
+
+    @property
+    def serial(self) -> str:
+        return self.printed.serial
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return self.printed.codes
+
+    def challenge(self) -> Challenge:
+        """A new challenge to this card from its bank."""
+        bank = self.customer.bank
+        return bank.banking.cards.challenge(bank.institution, self.customer.id)
+
+    def answer(self, challenge: Challenge) -> str:
+        """The right answer to ``challenge``: the first two digits of its first position's
+        code and the last two of the second's."""
+        return self.printed.answer(challenge.first, challenge.second)
+
+
+@dataclass(frozen=True)
+class TestOtpToken:
+    """An OTP token in the customer's hand: :meth:`now` is the code it shows now on the
+    PKI's clock (frozen by ``kpki_time``, so the bank sees the same step)."""
+
+    __test__ = False
+    customer: TestCustomer = field(repr=False)
+    serial: str
+    device: str | None = None
+
+    def at(self, when: dt.datetime) -> str:
+        """The code the token shows at ``when``."""
+        bank = self.customer.bank
+        return bank.banking.otp_code(bank.institution, self.customer.id, self.serial, at=when)
+
+    def now(self) -> str:
+        return self.at(self.customer.bank.pki.clock.now())
+
+    def verify(self, code: str | None = None) -> None:
+        """Have the bank verify ``code`` (the current one when None); raises the bank's
+        refusal (:class:`pki.errors.OtpReplayError` for a code used already ...)."""
+        bank = self.customer.bank
+        bank.banking.otp.verify(self.customer.record, self.serial,
+                                self.now() if code is None else code, device=self.device)
+
+
+class TestBank:
+    """A bank (an institution with its 3-digit code) in a :class:`TestPKI`'s store, on its
+    clock: :meth:`customer` makes customers ready to transfer from."""
+
+    __test__ = False
+
+    def __init__(self, pki: TestPKI, institution: Institution, api_key: str) -> None:
+        self.pki = pki
+        self.institution = institution
+        self.api_key = api_key
+        """The bank's API key (``X-API-Key`` of ``/bank/v1``)."""
+
+    @property
+    def banking(self) -> Banking:
+        return self.pki.banking
+
+    @property
+    def code(self) -> str:
+        assert self.institution.code is not None
+        return self.institution.code
+
+    def customer(self, name: str = "홍길동", *, rrn: RRN | str | None = None,
+                 phone: str | None = None, carrier: str = "SKT", balance: int = 50_000_000
+                 ) -> TestCustomer:
+        """A new customer (a new synthetic RRN unless given), signed up and activated
+        for internet banking, with one account holding ``balance`` KRW."""
+        customers, bank = self.banking.customers, self.institution
+        holder = self.pki._holder(rrn)
+        number = phone or f"010{50_000_000 + self.pki._rrns:08d}"
+        record = customers.add(bank, name=name, rrn=holder, phone=number, carrier=carrier)
+        customers.sign_up(bank, record.id)
+        customers.activate(bank, record.id)
+        account = customers.open_account(bank, record.id, password=ACCOUNT_PASSWORD,
+                                         balance=balance)
+        return TestCustomer(self, customers.get(bank, record.id), account)
+
+
+@dataclass(frozen=True)
 class Served:
     """A running ``kpki serve`` of a :class:`TestPKI`."""
 
@@ -217,6 +362,8 @@ class TestPKI:
         self._rrns = 0
         self._served: Served | None = None
         self._running: ServedHome | None = None
+        self._banking: Banking | None = None
+        self._banks: dict[str, TestBank] = {}
 
     @property
     def root(self) -> x509.Certificate:
@@ -381,6 +528,34 @@ class TestPKI:
             options.update(use_ocsp=True, http=self._served.http)
         options.setdefault("clock", self.clock)
         return Verifier.for_home(self.home, **options)
+
+    # -- the bank ---------------------------------------------------------------------------
+
+    @property
+    def banking(self) -> Banking:
+        """The bank's services over this PKI's store and clock (made when first asked
+        for; the service secret follows the seed)."""
+        if self._banking is None:
+            from .usecases.banking import Banking
+
+            if self.seed is not None:
+                secret = hashlib.sha256(f"kpki-testpki-bank|{self.seed}".encode()).digest()
+            else:
+                secret = os.urandom(32)
+            self._banking = Banking(self.home.store, clock=self.clock, secret=secret,
+                                    entropy=self.home.entropy)
+        return self._banking
+
+    def bank(self, code: str = "081", **settings: Any) -> TestBank:
+        """The bank with institution ``code`` (081 Hana by default), added with
+        ``settings`` (:class:`pki.bank.institutions.BankSettings` keys) the first time."""
+        found = self._banks.get(code)
+        if found is None:
+            institution, api_key = self.banking.add_bank(code, settings=settings)
+            found = self._banks[code] = TestBank(self, institution, api_key)
+        elif settings:
+            raise ValueError(f"the bank {code} exists already: its settings are set")
+        return found
 
     # -- the service -----------------------------------------------------------------------
 

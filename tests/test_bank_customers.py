@@ -302,3 +302,76 @@ def test_twenty_parallel_wrong_account_passwords_compare_exactly_five(world: Ban
     counted = [e for e in world.store.audit_log() if e.action in (
         AuditAction.BANK_ACCOUNT_PASSWORD_WRONG, AuditAction.BANK_ACCOUNT_LOCKED)]
     assert len(counted) == 5
+
+
+# -- how the account password is kept ----------------------------------------------------------
+
+
+def _plain_sha256(world: BankWorld, number: str, password: str) -> str:
+    return hashlib.sha256(f"kpki-account|{world.hana.id}|{number}|{password}".encode()
+                          ).hexdigest()
+
+
+def test_an_account_password_is_kept_under_a_salted_kdf_not_a_plain_hash(world: BankWorld
+                                                                          ) -> None:
+    one = world.customers.open_account(world.hana, world.customer.id, password="0420")
+    two = world.customers.open_account(world.hana, world.customer.id, password="0420")
+    stored = world.store.account(world.hana.id, one.number).password_hash
+    assert stored != _plain_sha256(world, one.number, "0420")  # ten thousand SHA-256s
+    assert stored.startswith("scrypt$")
+    assert stored.split("$")[2] != two.password_hash.split("$")[2]  # a salt each
+
+
+def test_a_row_kept_before_the_kdf_is_moved_onto_it_at_its_next_right_password(
+        world: BankWorld) -> None:
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420")
+    legacy = _plain_sha256(world, account.number, "0420")
+    with world.store.transaction() as tx:  # as an older kpki kept it
+        tx.set_account_password(world.hana.id, account.number, legacy)
+    with pytest.raises(WrongAccountPasswordError):
+        world.customers.check_password(world.hana, account.number, "9999")
+    assert world.store.account(world.hana.id, account.number).password_hash == legacy
+    world.customers.check_password(world.hana, account.number, "0420")
+    moved = world.store.account(world.hana.id, account.number)
+    assert moved.password_hash.startswith("scrypt$") and moved.failures == 0
+    world.customers.check_password(world.hana, account.number, "0420")
+    with pytest.raises(WrongAccountPasswordError):
+        world.customers.check_password(world.hana, account.number, "9999")
+
+
+def test_the_account_password_kdf_runs_outside_the_write_lock(world: BankWorld,
+                                                              monkeypatch) -> None:
+    import sqlite3
+
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420")
+    others_could_write = []
+
+    def could_others_write() -> bool:
+        other = sqlite3.connect(world.path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+
+    class WatchedScrypt:
+        def __init__(self, **params):  # type: ignore[no-untyped-def]
+            self.kdf = Scrypt(**params)
+
+        def derive(self, key_material: bytes) -> bytes:
+            others_could_write.append(could_others_write())
+            return self.kdf.derive(key_material)
+
+    monkeypatch.setattr("pki.bank.passwords.Scrypt", WatchedScrypt)
+    world.customers.check_password(world.hana, account.number, "0420")
+    with pytest.raises(WrongAccountPasswordError):
+        world.customers.check_password(world.hana, account.number, "1111")
+    world.customers.reset_password(world.hana, account.number, password="2222",
+                                   operator="branch-7")
+    assert len(others_could_write) == 3 and all(others_could_write)
+    assert world.customers.account(world.hana, account.number).failures == 0

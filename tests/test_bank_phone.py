@@ -699,7 +699,7 @@ def test_the_app_password_kdf_runs_outside_the_write_lock(world, site, monkeypat
             others_could_write.append(could_others_write())
             return self.kdf.derive(key_material)
 
-    monkeypatch.setattr("pki.bank.phone.Scrypt", WatchedScrypt)
+    monkeypatch.setattr("pki.bank.passwords.Scrypt", WatchedScrypt)
     world.phone.app_history(PHONE, password=APP_PASSWORD)
     with pytest.raises(WrongAppPasswordError):
         world.phone.app_history(PHONE, password="000000")

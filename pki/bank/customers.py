@@ -18,9 +18,14 @@ not exist (:class:`BankNotFoundError`). Every change is one transaction with its
   balance in KRW. A password check is decided under the store's write lock and a wrong
   one is counted in the same transaction, so however many arrive at once exactly
   :attr:`BankSettings.account_password_attempts` wrong ones in a row are compared; then
-  the account password is locked until a branch resets it. The password is kept hashed
-  with the account's number; a 4-digit value is no secret against someone holding the
-  store (ten thousand guesses), the hash only keeps it out of dumps and logs.
+  the account password is locked until a branch resets it. The password is kept as an
+  scrypt hash (:mod:`pki.bank.passwords`) with a salt of its own, bound to the institution
+  and the account number; the KDF runs before the write lock is taken. Four digits stay
+  ten thousand guesses for someone holding the store, but each now costs a KDF, not a
+  SHA-256 (no service secret is needed: every caller of :class:`Customers` keeps working).
+  A row kept by an older kpki (plain SHA-256) is checked as it is and moved onto the KDF at
+  its next right password, in the transaction that decides it; nothing is rehashed
+  without the password.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from ..store import (
     StoreTransaction,
 )
 from .institutions import settings_of
+from .passwords import hash_password, password_matches
 
 __all__ = [
     "Account",
@@ -114,9 +120,24 @@ def check_account_password(password: object) -> str:
     return password
 
 
-def _password_hash(institution_id: int, number: str, password: str) -> str:
-    return hashlib.sha256(f"kpki-account|{institution_id}|{number}|{password}".encode()
+def _context(institution_id: int, number: str) -> str:
+    return f"kpki-account|{institution_id}|{number}"
+
+
+def _legacy_hash(institution_id: int, number: str, password: str) -> str:
+    """What kpki kept before the KDF: plain SHA-256, no salt (rows are moved on at their
+    next right password)."""
+    return hashlib.sha256(f"{_context(institution_id, number)}|{password}".encode()
                           ).hexdigest()
+
+
+def _matches(account: Account, password: str) -> bool:
+    """The KDF (or, for a row kept before it, SHA-256): run outside the write lock."""
+    if account.password_hash.startswith("scrypt$"):
+        return password_matches(password, account.password_hash,
+                                context=_context(account.institution_id, account.number))
+    return hmac.compare_digest(account.password_hash,
+                               _legacy_hash(account.institution_id, account.number, password))
 
 
 def _check_text(value: object, field: str) -> str:
@@ -275,7 +296,7 @@ class Customers:
         now = self.clock.now()
         account = Account(institution_id=institution.id, number=chosen,
                           customer_id=customer.id,
-                          password_hash=_password_hash(institution.id, chosen, password),
+                          password_hash=self._hash(institution.id, chosen, password),
                           balance=balance, opened_at=now)
         with self.store.transaction() as tx:
             if tx.account(institution.id, chosen) is not None:
@@ -304,32 +325,55 @@ class Customers:
         chosen = check_account_number(number)
         check_account_password(password)
         limit = settings_of(institution).account_password_attempts
-        candidate = _password_hash(institution.id, chosen, password)
         now = self.clock.now()
-        refusal: BankError | None = None
-        with self.store.transaction() as tx:
-            account = tx.account(institution.id, chosen)
+        account = self.store.account(institution.id, chosen)
+        while True:
             if account is None:
                 raise BankNotFoundError("account")
-            if account.locked:
+            if account.locked:  # only a branch reset (a new hash) ends a lock
                 raise AccountLockedError(account=chosen)
-            detail = {"institution": institution.name, "account": chosen}
-            if hmac.compare_digest(account.password_hash, candidate):
-                if account.failures:
-                    tx.set_account_failures(institution.id, chosen, 0, locked_at=None)
-            else:  # counted: this transaction commits, the refusal follows
-                failures = account.failures + 1
-                locked_at = now if failures >= limit else None
-                tx.set_account_failures(institution.id, chosen, failures, locked_at=locked_at)
-                tx.audit(AuditAction.BANK_ACCOUNT_LOCKED if locked_at
-                         else AuditAction.BANK_ACCOUNT_PASSWORD_WRONG, at=now,
-                         detail={**detail, "failures": failures})
-                refusal = (AccountLockedError(account=chosen) if locked_at else
-                           WrongAccountPasswordError(account=chosen,
-                                                     attempts_left=limit - failures))
+            right = _matches(account, password)  # the KDF, before the write lock
+            upgrade = (self._hash(institution.id, chosen, password)
+                       if right and not account.password_hash.startswith("scrypt$") else None)
+            with self.store.transaction() as tx:
+                current = tx.account(institution.id, chosen)
+                if current is not None and current.password_hash == account.password_hash:
+                    refusal = self._decide(tx, institution, current, right, upgrade, limit,
+                                           now)
+                    break
+            account = current  # reset in between: check against the new password
         if refusal is not None:
             raise refusal
-        return account
+        return current
+
+    def _decide(self, tx: StoreTransaction, institution: Institution, account: Account,
+                right: bool, upgrade: str | None, limit: int, now: dt.datetime
+                ) -> BankError | None:
+        """Decide a checked password under the lock: a right one clears the count (and
+        moves a row kept before the KDF onto it), a wrong one is counted, and its refusal
+        returned to raise once the transaction has committed."""
+        if account.locked:
+            raise AccountLockedError(account=account.number)
+        detail = {"institution": institution.name, "account": account.number}
+        if right:
+            if account.failures:
+                tx.set_account_failures(institution.id, account.number, 0, locked_at=None)
+            if upgrade is not None:
+                tx.set_account_password(institution.id, account.number, upgrade)
+            return None
+        failures = account.failures + 1
+        locked_at = now if failures >= limit else None
+        tx.set_account_failures(institution.id, account.number, failures, locked_at=locked_at)
+        tx.audit(AuditAction.BANK_ACCOUNT_LOCKED if locked_at
+                 else AuditAction.BANK_ACCOUNT_PASSWORD_WRONG, at=now,
+                 detail={**detail, "failures": failures})
+        return (AccountLockedError(account=account.number) if locked_at else
+                WrongAccountPasswordError(account=account.number,
+                                          attempts_left=limit - failures))
+
+    def _hash(self, institution_id: int, number: str, password: str) -> str:
+        return hash_password(password, self.entropy.token_bytes(16),
+                             context=_context(institution_id, number))
 
     def reset_password(self, institution: Institution, number: str, *, password: str,
                        operator: str) -> Account:
@@ -338,12 +382,13 @@ class Customers:
         chosen = check_account_number(number)
         check_account_password(password)
         _check_text(operator, "operator")
+        new_hash = self._hash(institution.id, chosen, password)  # the KDF, before the lock
         now = self.clock.now()
         with self.store.transaction() as tx:
             account = tx.account(institution.id, chosen)
             if account is None:
                 raise BankNotFoundError("account")
-            _reset_account(tx, account, _password_hash(institution.id, chosen, password))
+            _reset_account(tx, account, new_hash)
             tx.audit(AuditAction.BANK_ACCOUNT_RESET, at=now,
                      detail={"institution": institution.name, "account": chosen,
                              "operator": operator})

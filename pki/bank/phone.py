@@ -76,7 +76,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..clock import Clock, kst_day_start, kst_today
 from ..entropy import Entropy, SystemEntropy
@@ -122,6 +121,7 @@ from ..store import (
     VerificationMethod,
     Via,
 )
+from .passwords import hash_password, password_matches
 
 __all__ = [
     "ARS_NUMBER",
@@ -437,21 +437,6 @@ def _mac(secret: bytes, algorithm: hashes.HashAlgorithm, *parts: bytes) -> str:
     return base64.b64encode(mac.finalize()).decode("ascii")
 
 
-_SCRYPT_N = 2**14
-
-
-def _password_hash(password: str, salt: bytes) -> str:
-    key = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=8, p=1).derive(password.encode())
-    return f"scrypt${_SCRYPT_N}${salt.hex()}${key.hex()}"
-
-
-def _password_matches(password: str, stored: str) -> bool:
-    _, n, salt, key = stored.split("$")
-    candidate = Scrypt(salt=bytes.fromhex(salt), length=32, n=int(n), r=8, p=1).derive(
-        password.encode())
-    return std_hmac.compare_digest(candidate, bytes.fromhex(key))
-
-
 def _app_password(password: object) -> str:
     if not (isinstance(password, str) and len(password) == 6 and password.isascii()
             and password.isdigit()):
@@ -656,7 +641,7 @@ class PhoneVerification:
         secret = _app_password(password)
         now = self.clock.now()
         app = PhoneApp(phone=digits, enrolled_at=now,
-                       password_hash=_password_hash(secret, self.entropy.token_bytes(16)))
+                       password_hash=hash_password(secret, self.entropy.token_bytes(16)))
         with self.store.transaction() as tx:
             line = tx.subscriber_line(digits)
             if line is None:
@@ -708,7 +693,7 @@ class PhoneVerification:
                 raise PushNotEnrolledError()
             if app.locked:  # a lock ends only with a new enrolment: nothing to derive
                 raise AppLockedError()
-            right = _password_matches(secret, app.password_hash)
+            right = password_matches(secret, app.password_hash)
             with self.store.transaction() as tx:
                 current = tx.phone_app(phone)
                 if current is not None and current.password_hash == app.password_hash:

@@ -780,3 +780,42 @@ def test_phone_lines_verifications_sends_and_apps(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.remove_phone_app(line.phone) and not tx.remove_phone_app(line.phone)
     assert store.phone_app(line.phone) is None
+
+
+# -- designated devices of the bank's customers --------------------------------------------
+
+
+def test_bank_devices_options_and_step_ups_used_once(store: Store) -> None:
+    from pki.store import (
+        DesignatedDevices,
+        LineState,
+        LineType,
+        PhoneVerificationRecord,
+        SubscriberLine,
+        VerificationMethod,
+        Via,
+    )
+
+    _bank_rows(store)
+    assert store.bank_devices("c_1") == DesignatedDevices()
+    with store.transaction() as tx:
+        assert tx.add_bank_device("c_1", "phone", at=T0)
+        assert tx.add_bank_device("c_1", "pc", at=T0 + YEAR)
+        assert not tx.add_bank_device("c_1", "phone", at=T0)
+        tx.set_bank_device_options("c_1", designated_only=True, step_up="ars")
+        tx.add_subscriber_line(SubscriberLine("01012345678", Carrier.KT, None, "홍길동",
+                                              "9005171234566", LineType.POSTPAID,
+                                              LineState.ACTIVE, T0))
+        tx.add_phone_verification(PhoneVerificationRecord(
+            "pv_1", 1, "01012345678", VerificationMethod.ARS, Via.CALL, "홍길동", "9005171",
+            "hash", T0, T0))
+        assert tx.use_step_up("pv_1", customer_id="c_1", institution_id=1,
+                              operation="transfer", at=T0)
+        assert not tx.use_step_up("pv_1", customer_id="c_1", institution_id=1,
+                                  operation="transfer", at=T0)  # once
+    assert store.bank_devices("c_1") == DesignatedDevices(("phone", "pc"), True, "ars")
+    assert store.step_up_used_at("pv_1") == T0 and store.step_up_used_at("pv_2") is None
+    with store.transaction() as tx:
+        assert tx.remove_bank_device("c_1", "phone") and not tx.remove_bank_device("c_1", "x")
+        tx.set_bank_device_options("c_1", designated_only=False, step_up=None)
+    assert store.bank_devices("c_1") == DesignatedDevices(("pc",))

@@ -67,10 +67,19 @@ class BankSettings:
     mobile_otp_activation_days: int = 3
     """KST days, counting the issue day, within which the institution's mobile OTP is
     activated (bank pages: 3); the shared hardware OTP's settings are the OTP centre's."""
+    max_devices: int = 5
+    """Designated devices per customer (:mod:`pki.bank.devices`; bank pages)."""
+    undesignated_step_up_krw: int = 3_000_000
+    """From an undesignated device, a KST day's transfers from this total on need the
+    extra SMS or ARS step (the 2013-09-26 rule)."""
+    step_up_seconds: int = 300
+    """How long a confirmed phone verification counts as the extra step (*setting*)."""
 
     _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
                "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
-               "account_password_attempts": (1, 20), "mobile_otp_activation_days": (1, 30)}
+               "account_password_attempts": (1, 20), "mobile_otp_activation_days": (1, 30),
+               "max_devices": (1, 20),
+               "undesignated_step_up_krw": (1, 10**12), "step_up_seconds": (30, 3600)}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BankSettings:
@@ -106,6 +115,10 @@ class BankSettings:
     @property
     def challenge_lifetime(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.challenge_seconds)
+
+    @property
+    def step_up_validity(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.step_up_seconds)
 
     @property
     def limits(self) -> LimitTable:

@@ -35,6 +35,7 @@ from .records import (
     CRLEntry,
     CRLInfo,
     DeliveryRecord,
+    DesignatedDevices,
     HistoryEntry,
     Institution,
     LineType,
@@ -62,6 +63,9 @@ __all__ = [
     "CloudLookups",
     "CloudReads",
     "CloudWrites",
+    "DeviceLookups",
+    "DeviceReads",
+    "DeviceWrites",
     "OtpLookups",
     "OtpReads",
     "OtpWrites",
@@ -583,16 +587,54 @@ class PhoneReads(PhoneLookups, Protocol):
         ...
 
 
+# -- designated devices of the bank's customers, and the extra steps used --------------------
+
+
+class DeviceLookups(Protocol):
+    """Device reads a transaction makes under its lock, as the store does outside."""
+
+    def bank_devices(self, customer_id: str) -> DesignatedDevices:
+        """The customer's designated devices and choices (none: the defaults)."""
+        ...
+
+    def step_up_used_at(self, verification_id: str) -> dt.datetime | None:
+        """When the phone verification allowed an operation as its extra step, if it did."""
+        ...
+
+
+class DeviceWrites(DeviceLookups, Protocol):
+    def add_bank_device(self, customer_id: str, device: str, *, at: dt.datetime) -> bool:
+        """Designate a device; False if it was already."""
+        ...
+
+    def remove_bank_device(self, customer_id: str, device: str) -> bool:
+        """Remove a designated device; False if it was not one."""
+        ...
+
+    def set_bank_device_options(self, customer_id: str, *, designated_only: bool,
+                                step_up: str | None) -> None: ...
+
+    def use_step_up(self, verification_id: str, *, customer_id: str, institution_id: int,
+                    operation: str, at: dt.datetime) -> bool:
+        """Mark the verification used as an extra step; False (nothing changed) if it was
+        already."""
+        ...
+
+
+class DeviceReads(DeviceLookups, Protocol):
+    """Device reads of the store (the lookups)."""
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
-                       OtpWrites, PhoneWrites, Protocol):
+                       OtpWrites, PhoneWrites, DeviceWrites, Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
 class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
-            PhoneReads, Protocol):
+            PhoneReads, DeviceReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

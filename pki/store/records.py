@@ -30,6 +30,7 @@ __all__ = [
     "CertificateRecord",
     "CloudUser",
     "DeliveryRecord",
+    "DesignatedDevices",
     "HistoryEntry",
     "Institution",
     "KeyOrigin",
@@ -286,6 +287,11 @@ class AuditAction(enum.StrEnum):
     BANK_OTP_RESYNCHRONISED = "bank.otp.resynchronised"
     BANK_OTP_RESET = "bank.otp.reset"
     BANK_OTP_LOST = "bank.otp.lost"
+    BANK_DEVICE_ADDED = "bank.device.added"
+    BANK_DEVICE_REMOVED = "bank.device.removed"
+    BANK_DEVICES_CHANGED = "bank.devices.changed"
+    """Designated-only mode or the extra-step service turned on or off."""
+    BANK_STEP_UP_USED = "bank.step-up.used"
     PHONE_LINE_ADDED = "phone.line.added"
     PHONE_LINE_CHANGED = "phone.line.changed"
     PHONE_CODE_SENT = "phone.code.sent"
@@ -697,6 +703,17 @@ class PhoneVerificationRecord:
     """The holder's CI, kept when verified."""
     di: str | None = None
     """The holder's DI for this site, kept when verified."""
+
+
+@dataclass(frozen=True)
+class DesignatedDevices:
+    """A bank customer's designated devices and choices (:mod:`pki.bank.devices`)."""
+
+    devices: tuple[str, ...] = ()
+    """Oldest first."""
+    designated_only: bool = False
+    step_up: str | None = None
+    """The extra-step service subscribed to: ``sms``, ``ars``, or None."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .bank import BankReadsSQL, BankWritesSQL
 from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
 from .common import BUSY_TIMEOUT_S, primary_code, store_error
+from .devices import DeviceReadsSQL, DeviceWritesSQL
 from .otp import OtpReadsSQL, OtpWritesSQL
 from .phone import PhoneReadsSQL, PhoneWritesSQL
 from .schema import SCHEMA_VERSION, migrate
@@ -31,7 +32,7 @@ _NO_PAGE_LIMIT = 1073741823
 
 
 class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL,
-                        PhoneWritesSQL):
+                        PhoneWritesSQL, DeviceWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -87,7 +88,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
 
 
 class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL,
-                  PhoneReadsSQL):
+                  PhoneReadsSQL, DeviceReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

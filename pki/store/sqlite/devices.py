@@ -1,0 +1,68 @@
+"""Designated devices' part of the SQLite store (migration 13): the bank's customers'
+designated devices, their choices (designated-only, the extra-step service), and the phone
+verifications used as an extra step.
+
+:class:`DeviceWritesSQL` is mixed into the store's transaction, :class:`DeviceReadsSQL`
+into the store. The rules are :mod:`pki.devices`' and :mod:`pki.bank.devices`'. The cloud's
+users keep their devices where they always were (``cloud_devices``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..records import DesignatedDevices
+from .common import SQLiteConnection, opt_ts, ts
+
+__all__ = ["DeviceReadsSQL", "DeviceWritesSQL"]
+
+
+class _DeviceLookupsSQL(SQLiteConnection):
+    """Reads that a transaction makes under its lock and the store makes outside."""
+
+    def bank_devices(self, customer_id: str) -> DesignatedDevices:
+        devices = tuple(r[0] for r in self._query(
+            "SELECT device_id FROM bank_devices WHERE customer_id = ? "
+            "ORDER BY added_at, rowid", (customer_id,)))
+        options = self._query("SELECT designated_only, step_up FROM bank_device_options "
+                              "WHERE customer_id = ?", (customer_id,))
+        if not options:
+            return DesignatedDevices(devices)
+        return DesignatedDevices(devices, bool(options[0][0]), options[0][1])
+
+    def step_up_used_at(self, verification_id: str) -> dt.datetime | None:
+        rows = self._query("SELECT at FROM bank_step_ups WHERE verification_id = ?",
+                           (verification_id,))
+        return opt_ts(rows[0][0]) if rows else None
+
+
+class DeviceWritesSQL(_DeviceLookupsSQL):
+    """Device writes, inside the store's transaction."""
+
+    def add_bank_device(self, customer_id: str, device: str, *, at: dt.datetime) -> bool:
+        return self._conn.execute(
+            "INSERT OR IGNORE INTO bank_devices (customer_id, device_id, added_at) "
+            "VALUES (?, ?, ?)", (customer_id, device, ts(at))).rowcount == 1
+
+    def remove_bank_device(self, customer_id: str, device: str) -> bool:
+        return self._conn.execute("DELETE FROM bank_devices WHERE customer_id = ? AND "
+                                  "device_id = ?", (customer_id, device)).rowcount == 1
+
+    def set_bank_device_options(self, customer_id: str, *, designated_only: bool,
+                                step_up: str | None) -> None:
+        self._conn.execute(
+            "INSERT INTO bank_device_options (customer_id, designated_only, step_up) "
+            "VALUES (?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
+            "designated_only = excluded.designated_only, step_up = excluded.step_up",
+            (customer_id, int(designated_only), step_up))
+
+    def use_step_up(self, verification_id: str, *, customer_id: str, institution_id: int,
+                    operation: str, at: dt.datetime) -> bool:
+        return self._conn.execute(
+            "INSERT OR IGNORE INTO bank_step_ups (verification_id, customer_id, "
+            "institution_id, operation, at) VALUES (?, ?, ?, ?, ?)",
+            (verification_id, customer_id, institution_id, operation, ts(at))).rowcount == 1
+
+
+class DeviceReadsSQL(_DeviceLookupsSQL):
+    """Device reads of the store."""

@@ -124,3 +124,20 @@ def test_the_environment_secret_is_used_when_set(make_home, monkeypatch) -> None
     assert bank_secret(home) == bytes.fromhex("ab" * 32)
     assert not Path(home.vault_secret_path).exists()
     assert os.environ["KPKI_VAULT_SECRET"] == "ab" * 32
+
+
+
+# -- devices (item 6 through the facade) ----------------------------------------------------
+
+def test_the_facade_keeps_designated_devices_per_bank(banking: Banking) -> None:
+    from pki.devices import CoveredOperation, Verdict
+
+    bank, customer = _customer(banking)
+    banking.devices.designate(bank, customer, "pc-1")
+    banking.devices.set_designated_only(bank, customer, True)
+    decision = banking.devices.decide(bank, customer, "cafe-pc", CoveredOperation.TRANSFER)
+    assert decision.verdict is Verdict.REFUSED and decision.code == "device_not_designated"
+    assert banking.devices.state(bank, customer).devices == ("pc-1",)
+    kb, _ = banking.add_bank("004")
+    with pytest.raises(BankNotFoundError):
+        banking.devices.state(kb, customer)

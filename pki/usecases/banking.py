@@ -28,6 +28,7 @@ from typing import Any
 
 from ..bank.cards import PrintedCard, SecurityCards
 from ..bank.customers import Customers, Enrolment
+from ..bank.devices import BankDevices
 from ..bank.institutions import (
     BankSettings,
     add_bank,
@@ -111,8 +112,8 @@ class Banking:
     """The bank's services over one store and clock (see the module doc).
 
     Attributes: :attr:`customers`, :attr:`cards`, :attr:`otp`, :attr:`phone`,
-    :attr:`lines` (the carriers' side), :attr:`limits`. Each is the :mod:`pki.bank`
-    service itself: call it for anything this class does not wrap.
+    :attr:`lines` (the carriers' side), :attr:`limits`, :attr:`devices`. Each is the
+    :mod:`pki.bank` service itself: call it for anything this class does not wrap.
     """
 
     def __init__(self, store: Store, *, clock: Clock, secret: bytes,
@@ -134,6 +135,7 @@ class Banking:
         self.lines = Subscribers(store, clock=clock)
         self.limits = LimitLedger(store, clock=clock,
                                   table_of=lambda bank: settings_of(bank).limits)
+        self.devices = BankDevices(store, clock=clock)
 
     @classmethod
     def of_home(cls, home: Home, *, create_secret: bool = True,

@@ -59,6 +59,7 @@ __all__ = [
     "LifecycleError",
     "LimitExceededError",
     "LineIneligibleError",
+    "LoginRefusedError",
     "MismatchLimitError",
     "NoCodePendingError",
     "NoMediumError",
@@ -94,6 +95,7 @@ __all__ = [
     "SealedUnderOtherSecretError",
     "SendLimitError",
     "SerialInUseError",
+    "SignatureRefusedError",
     "StepUpInvalidError",
     "StepUpRequiredError",
     "StepUpUsedError",
@@ -882,6 +884,28 @@ class ChallengeExpiredError(BankError):
         self.challenge = challenge
 
 
+class SignatureRefusedError(BankError):
+    """A customer's signature (over a transfer or a login challenge) was refused; ``code``
+    says why: ``signature_invalid``, ``certificate_untrusted``, ``certificate_expired``,
+    ``certificate_revoked``, ``certificate_not_accepted``, ``vid_mismatch``,
+    ``signed_text_mismatch``, ``signature_stale``, ``signature_replayed``,
+    ``simple_auth_not_in_session``, ``session_expired``, ``simple_auth_wrong_device``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class LoginRefusedError(BankError):
+    """A login was refused (nothing counted, except a wrong account password, which
+    :class:`WrongAccountPasswordError` reports): ``code`` is ``login_challenge_used``,
+    ``login_challenge_expired``, ``simple_auth_key_removed`` or ``account_not_owned``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NoMediumError(BankError):
     """The customer has no usable security medium (none issued, or all lost or locked),
     so no transfer limit applies but zero."""
@@ -1032,8 +1056,9 @@ class IdentityMismatchError(PhoneVerificationError):
 
 class LineIneligibleError(PhoneVerificationError):
     """The line cannot be verified: ``line`` is ``prepaid``, ``corporate``, ``suspended``
-    or ``lost``, and ``code`` is ``line_`` followed by it. Told only to someone who
-    matched the line's holder."""
+    or ``lost``, or ``reassigned`` (at a confirm: the number has another holder than the
+    one matched at the request), and ``code`` is ``line_`` followed by it. Told only to
+    someone who matched the line's holder."""
 
     def __init__(self, *, line: str) -> None:
         why = {"prepaid": "a prepaid line", "corporate": "a corporate line",

@@ -74,12 +74,19 @@ class BankSettings:
     extra SMS or ARS step (the 2013-09-26 rule)."""
     step_up_seconds: int = 300
     """How long a confirmed phone verification counts as the extra step (*setting*)."""
+    session_seconds: int = 600
+    """How long an internet-banking session lasts from its login (:mod:`pki.bank.sessions`;
+    *setting*: banks log out after about 10 minutes)."""
+    signature_seconds: int = 300
+    """How far a transfer's signed time may be from the bank's clock, either way
+    (:mod:`pki.bank.transfers`; *setting*)."""
 
     _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
                "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
                "account_password_attempts": (1, 20), "mobile_otp_activation_days": (1, 30),
                "max_devices": (1, 20),
-               "undesignated_step_up_krw": (1, 10**12), "step_up_seconds": (30, 3600)}
+               "undesignated_step_up_krw": (1, 10**12), "step_up_seconds": (30, 3600),
+               "session_seconds": (60, 86400), "signature_seconds": (10, 3600)}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BankSettings:

@@ -26,6 +26,7 @@ from .records import (
     AuditAction,
     AuditEvent,
     BankCustomer,
+    BankSession,
     CardChallenge,
     CARecord,
     Carrier,
@@ -39,6 +40,7 @@ from .records import (
     HistoryEntry,
     Institution,
     LineType,
+    LoginChallengeRecord,
     Message,
     OCSPSignerRecord,
     OtpRegistration,
@@ -49,7 +51,9 @@ from .records import (
     PublishedCRL,
     Sealed,
     SecurityCardRecord,
+    SimpleAuthKey,
     SubscriberLine,
+    TransferRecord,
     VaultRecord,
     Via,
 )
@@ -77,6 +81,9 @@ __all__ = [
     "RegistrationWrites",
     "Store",
     "StoreTransaction",
+    "TransferLookups",
+    "TransferReads",
+    "TransferWrites",
 ]
 
 
@@ -587,6 +594,61 @@ class PhoneReads(PhoneLookups, Protocol):
         ...
 
 
+# -- sessions and transfers: simple-auth keys, login challenges, sessions, transfers -------
+
+
+class TransferLookups(Protocol):
+    """Session and transfer reads a transaction makes under its lock, as the store does
+    outside."""
+
+    def simple_auth_key(self, key_id: str) -> SimpleAuthKey | None: ...
+
+    def login_challenge(self, challenge_id: str) -> LoginChallengeRecord | None: ...
+
+    def bank_session(self, session_id: str) -> BankSession | None: ...
+
+    def transfer_signature_used(self, digest: str) -> bool:
+        """Whether a transfer was recorded with this signature digest."""
+        ...
+
+
+class TransferWrites(TransferLookups, Protocol):
+    def add_simple_auth_key(self, key: SimpleAuthKey) -> None: ...
+
+    def remove_simple_auth_key(self, key_id: str, *, at: dt.datetime) -> bool:
+        """Mark the key removed (its sessions end too); False if it was already."""
+        ...
+
+    def add_login_challenge(self, challenge: LoginChallengeRecord) -> None: ...
+
+    def use_login_challenge(self, challenge_id: str, *, at: dt.datetime) -> bool:
+        """Mark the challenge used; False (and nothing changed) if it was already."""
+        ...
+
+    def add_bank_session(self, session: BankSession) -> None: ...
+
+    def end_bank_session(self, session_id: str, *, at: dt.datetime) -> bool:
+        """End a live session; False if it had ended."""
+        ...
+
+    def add_transfer(self, record: TransferRecord) -> None:
+        """Record a transfer's outcome; :class:`pki.errors.StoreError` if its signature
+        digest is on another transfer already."""
+        ...
+
+
+class TransferReads(TransferLookups, Protocol):
+    def simple_auth_keys_of(self, customer_id: str) -> Sequence[SimpleAuthKey]:
+        """The customer's keys, oldest first (removed ones too)."""
+        ...
+
+    def transfer(self, transfer_id: str) -> TransferRecord | None: ...
+
+    def transfers_of(self, customer_id: str) -> Sequence[TransferRecord]:
+        """The customer's transfers, accepted and refused, oldest first."""
+        ...
+
+
 # -- designated devices of the bank's customers, and the extra steps used --------------------
 
 
@@ -629,12 +691,12 @@ class DeviceReads(DeviceLookups, Protocol):
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
-                       OtpWrites, PhoneWrites, DeviceWrites, Protocol):
+                       OtpWrites, PhoneWrites, TransferWrites, DeviceWrites, Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
 class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
-            PhoneReads, DeviceReads, Protocol):
+            PhoneReads, TransferReads, DeviceReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

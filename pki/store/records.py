@@ -21,6 +21,7 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "BankCustomer",
+    "BankSession",
     "CARecord",
     "CRLEntry",
     "CRLInfo",
@@ -36,6 +37,7 @@ __all__ = [
     "KeyOrigin",
     "LineState",
     "LineType",
+    "LoginChallengeRecord",
     "Message",
     "OCSPSignerRecord",
     "OtpKind",
@@ -48,7 +50,11 @@ __all__ = [
     "RevocationReason",
     "Sealed",
     "SecurityCardRecord",
+    "SessionMethod",
+    "SimpleAuthKey",
     "SubscriberLine",
+    "TransferOutcome",
+    "TransferRecord",
     "VaultRecord",
     "VerificationMethod",
     "Via",
@@ -302,6 +308,13 @@ class AuditAction(enum.StrEnum):
     PHONE_APP_REMOVED = "phone.app.removed"
     PHONE_APP_PASSWORD_WRONG = "phone.app.password-wrong"
     PHONE_APP_LOCKED = "phone.app.locked"
+    BANK_SIMPLE_AUTH_KEY_REGISTERED = "bank.simple-auth.key-registered"
+    BANK_SIMPLE_AUTH_KEY_REMOVED = "bank.simple-auth.key-removed"
+    BANK_LOGIN_CHALLENGED = "bank.login.challenged"
+    BANK_SESSION_STARTED = "bank.session.started"
+    BANK_SESSION_ENDED = "bank.session.ended"
+    BANK_TRANSFER_ACCEPTED = "bank.transfer.accepted"
+    BANK_TRANSFER_REFUSED = "bank.transfer.refused"
 
 
 @dataclass(frozen=True)
@@ -731,3 +744,90 @@ class PhoneApp:
     @property
     def locked(self) -> bool:
         return self.locked_at is not None
+
+
+# -- sessions and transfers (pki.bank.sessions, pki.bank.transfers) ---------------------------
+
+
+class SessionMethod(enum.Enum):
+    """How a bank customer logged in (:mod:`pki.bank.sessions`)."""
+
+    SIMPLE_AUTH = "simple-auth"
+    """A signature over the bank's challenge with a registered simple-authentication key
+    (the app's PIN or biometrics unlock it on the phone)."""
+    PASSWORD = "password"
+    """ID and password."""
+    CERTIFICATE = "certificate"
+    """A joint or financial certificate's signature over the bank's challenge."""
+
+
+@dataclass(frozen=True)
+class SimpleAuthKey:
+    """A customer's simple-authentication key: an EC P-256 public key bound to a device."""
+
+    id: str
+    institution_id: int
+    customer_id: str
+    device: str
+    public_key: bytes = field(repr=False)
+    """DER SubjectPublicKeyInfo."""
+    registered_at: dt.datetime
+    removed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class LoginChallengeRecord:
+    """A login challenge: the random text a customer signs to log in, answered once."""
+
+    id: str
+    institution_id: int
+    customer_id: str
+    nonce: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class BankSession:
+    """A customer's internet-banking session."""
+
+    id: str
+    institution_id: int
+    customer_id: str
+    method: SessionMethod
+    key_id: str | None
+    """The simple-authentication key of a :attr:`SessionMethod.SIMPLE_AUTH` session."""
+    started_at: dt.datetime
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None = None
+
+
+class TransferOutcome(enum.Enum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One transfer asked for and what became of it (accepted, or refused with its
+    reason code)."""
+
+    id: str
+    institution_id: int
+    customer_id: str
+    from_account: str
+    to_account: str
+    amount: int
+    medium: str | None
+    """The kind of security medium answered (a :class:`pki.bank.media.MediumKind` value)."""
+    device: str | None
+    signature: str | None
+    """``certificate`` or ``simple-auth``: what signed it, once the signature verified."""
+    signature_digest: str | None
+    """What makes the signature used once: set when the signature verified, and never on
+    two transfers."""
+    outcome: TransferOutcome
+    reason: str | None
+    """The refusal's stable code; None when accepted."""
+    at: dt.datetime

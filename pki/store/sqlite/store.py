@@ -25,6 +25,7 @@ from .devices import DeviceReadsSQL, DeviceWritesSQL
 from .otp import OtpReadsSQL, OtpWritesSQL
 from .phone import PhoneReadsSQL, PhoneWritesSQL
 from .schema import SCHEMA_VERSION, migrate
+from .transfers import TransferReadsSQL, TransferWritesSQL
 
 __all__ = ["SQLiteStore", "SQLiteTransaction"]
 
@@ -32,7 +33,7 @@ _NO_PAGE_LIMIT = 1073741823
 
 
 class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL,
-                        PhoneWritesSQL, DeviceWritesSQL):
+                        PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -88,7 +89,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
 
 
 class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL,
-                  PhoneReadsSQL, DeviceReadsSQL):
+                  PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

@@ -1,0 +1,487 @@
+"""Transfer authorisation (issue 14 item 7): the checks a Korean bank makes before it moves
+money, each refusal with a stable reason code, every outcome recorded once.
+
+:meth:`Transfers.authorise` takes the transfer asked for (from one of the customer's
+accounts, to an account number, an amount in KRW), its signature, the security medium's
+answer and the device it comes from, and returns a :class:`TransferResult`, accepted or
+refused with its ``code``. A request kpki cannot read (an amount that is not a positive
+whole number, an account number of the wrong shape, an unknown customer) raises instead
+(:class:`BankRequestError`, :class:`BankNotFoundError`) and records nothing.
+
+**The checks**, cheapest first:
+
+1. *The account*: ``from_account`` is an account of this customer at this institution
+   (``account_not_owned``).
+2. *The signature* over the transfer's canonical text (:class:`TransferOrder`: from, to,
+   amount, institution code, signing time). Either a :class:`CertificateSignature`, an
+   attached CMS signature by a joint or financial certificate, verified by kpki's
+   :class:`pki.signing.verify.Verifier` with chain, validity, revocation and the VID
+   against the customer's RRN with the R the signing app returns
+   (:func:`pki.bank.sessions.check_certificate_signature`: ``signature_invalid``,
+   ``certificate_untrusted``, ``certificate_expired``, ``certificate_revoked``,
+   ``certificate_not_accepted``, ``vid_mismatch``); or a :class:`SimpleAuthSignature`,
+   ECDSA with the customer's simple-authentication key, taken only within a live
+   simple-authentication session of that key on its device (:mod:`pki.bank.sessions`:
+   ``simple_auth_not_in_session``, ``session_expired``, ``simple_auth_wrong_device``).
+   The signed text must be the transfer asked for, field for field
+   (``signed_text_mismatch``), signed within :attr:`BankSettings.signature_seconds` of
+   the bank's clock (``signature_stale``), and a signature authorises one transfer only
+   (``signature_replayed``; the store holds a unique digest of signer and text on the
+   accepted transfer). A refused transfer does not use its signature up: the customer may
+   send the same signed order again with a new medium answer or the extra step.
+3. *Before the medium is asked*, what needs no lock and would refuse anyway: the limits
+   of the medium's grade and the device rules' verdict (below), so that a transfer bound
+   to fail does not spend a security-card challenge or an OTP code.
+4. *The medium's answer* (:class:`CardAnswer` to a security-card challenge of this
+   customer, :class:`OtpAnswer` with one of the customer's OTP tokens): checked by the
+   medium itself (:class:`pki.bank.media.Medium`), which counts a wrong answer in its own
+   transaction and locks as its rules say (``wrong_card_answer`` with ``attempts_left``,
+   ``card_locked``, ``challenge_used``, ``challenge_expired``, ``wrong_otp``,
+   ``otp_locked``, ``otp_replayed`` ...; ``medium_not_found`` for a challenge or token
+   that is not the customer's).
+5. In one transaction, under the store's write lock: the signature not used meanwhile;
+   *the device rules* (:func:`pki.devices.decide` over the customer's designated devices,
+   the KST day's total including this transfer, the OTP exemption; the extra step, a
+   phone verification, consumed by :func:`pki.bank.devices.enforce_in`:
+   ``device_not_designated``, ``step_up_required``, ``step_up_invalid``,
+   ``step_up_used``); *the limits* (:func:`pki.bank.limits.charge_in`, by the grade of the
+   medium answered: ``over_transfer_limit``, ``over_day_limit`` by as little as 1 KRW,
+   ``no_medium``); *the balance* (``insufficient_funds``). Then the account is debited (and
+   credited, when the destination is an account of the same institution), the limit
+   charged, the step-up used and the transfer recorded with its audit row, all in that
+   transaction.
+
+**Recording.** Every outcome is one row of the store's transfers (who, accounts, amount,
+medium kind, device, signature kind, outcome, reason code, time) with its audit row. A
+refusal found in step 5 rolls back whatever that transaction wrote and is recorded in a
+transaction of its own, so nothing is ever half-recorded: a process killed before the
+commit (fault point ``bank.transfer.decided``) leaves no charge, no debit, no used step-up,
+no used signature and no record; killed after it (``bank.transfer.committed``), the
+transfer stands once. The medium's own verdict (step 4) is its own unit of work: an
+answer given is used whatever becomes of the transfer, as at a bank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ..clock import KST, Clock, kst_today
+from ..devices import CoveredOperation, DeviceDecision, Verdict, check_device_id, decide
+from ..entropy import Entropy, SystemEntropy
+from ..errors import BankError, BankNotFoundError, BankRequestError
+from ..faults import fault_point
+from ..signing.verify import Verifier
+from ..store import (
+    AuditAction,
+    BankCustomer,
+    Institution,
+    Store,
+    StoreTransaction,
+    TransferOutcome,
+    TransferRecord,
+)
+from .cards import SecurityCards
+from .customers import Customers, check_account_number
+from .devices import device_state_in, enforce_in
+from .institutions import BankSettings, settings_of
+from .limits import MediaSource, card_media, charge_in
+from .media import Medium, MediumKind
+from .otp import OtpCentre, otp_media
+from .sessions import (
+    Sessions,
+    SignedText,
+    check_certificate_signature,
+    verify_simple_auth,
+)
+
+__all__ = [
+    "CardAnswer",
+    "CertificateSignature",
+    "MediumAnswer",
+    "OtpAnswer",
+    "SimpleAuthSignature",
+    "TransferOrder",
+    "TransferResult",
+    "TransferSignature",
+    "Transfers",
+    "authorise_transfer",
+]
+
+_OTP_KINDS = frozenset({MediumKind.HARDWARE_OTP, MediumKind.MOBILE_OTP,
+                        MediumKind.DIGITAL_OTP})
+_HEADER = "kpki transfer v1"
+
+
+@dataclass(frozen=True)
+class TransferOrder:
+    """A transfer as its customer signs it. :meth:`text` is the canonical text (UTF-8,
+    one ``name: value`` line a field, the time in KST to the second); :meth:`parse` reads
+    only that exact form back."""
+
+    institution: str
+    """The institution's 3-digit code."""
+    from_account: str
+    to_account: str
+    amount: int
+    signed_at: dt.datetime
+
+    def text(self) -> bytes:
+        when = self.signed_at.astimezone(KST).isoformat(timespec="seconds")
+        return (f"{_HEADER}\ninstitution: {self.institution}\nfrom: {self.from_account}\n"
+                f"to: {self.to_account}\namount: {self.amount}\ntime: {when}\n").encode()
+
+    @classmethod
+    def parse(cls, text: bytes) -> TransferOrder | None:
+        """The order ``text`` is the canonical text of; None for any other text."""
+        try:
+            lines = text.decode("utf-8").split("\n")
+            if len(lines) != 7 or lines[0] != _HEADER or lines[6] != "":
+                return None
+            names = ("institution", "from", "to", "amount", "time")
+            values = []
+            for line, name in zip(lines[1:6], names, strict=True):
+                prefix = name + ": "
+                if not line.startswith(prefix):
+                    return None
+                values.append(line[len(prefix):])
+            order = cls(values[0], values[1], values[2], int(values[3]),
+                        dt.datetime.fromisoformat(values[4]).astimezone(dt.UTC))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return order if order.signed_at.tzinfo is not None and order.text() == text else None
+
+
+@dataclass(frozen=True)
+class CertificateSignature:
+    """A joint or financial certificate's attached CMS signature over the transfer's
+    canonical text, with ``r``, the random number of the signer's key file that the
+    signing app returns (``includeR``) for the VID check."""
+
+    signature: bytes
+    r: bytes
+
+
+@dataclass(frozen=True)
+class SimpleAuthSignature:
+    """An ECDSA-SHA256 signature (DER) over ``text``, the transfer's canonical text, with
+    the simple-authentication key of the session ``session_id``."""
+
+    session_id: str
+    text: bytes
+    signature: bytes
+
+
+TransferSignature = CertificateSignature | SimpleAuthSignature
+
+
+@dataclass(frozen=True)
+class CardAnswer:
+    """The answer to one of the customer's security-card challenges."""
+
+    challenge_id: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class OtpAnswer:
+    """A code of one of the customer's OTP tokens (by serial)."""
+
+    serial: str
+    code: str
+
+
+MediumAnswer = CardAnswer | OtpAnswer
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What became of a transfer (the record's id names it in the store)."""
+
+    id: str
+    accepted: bool
+    code: str | None
+    """The refusal's stable code; None when accepted."""
+    from_account: str
+    to_account: str
+    amount: int
+    at: dt.datetime
+    medium: MediumKind | None = None
+    """The kind of medium answered (once known)."""
+    attempts_left: int | None = None
+    """After a wrong medium answer: how many more before the medium locks."""
+    step_up_methods: tuple[str, ...] = ()
+    """With ``step_up_required``: the phone verifications (``sms``, ``ars``) that count
+    as the extra step."""
+    balance: int | None = None
+    """The account's balance after an accepted transfer."""
+    left_today: int | None = None
+    """What the medium's day limit leaves after an accepted transfer."""
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, *, attempts_left: int | None = None,
+                 methods: tuple[str, ...] = ()) -> None:
+        super().__init__(code)
+        self.code = code
+        self.attempts_left = attempts_left
+        self.methods = methods
+
+    @classmethod
+    def of(cls, error: BankError) -> _Refused:
+        return cls(error.code, attempts_left=getattr(error, "attempts_left", None),
+                   methods=tuple(getattr(error, "methods", ()) or ()))
+
+
+@dataclass
+class _Attempt:
+    """What one authorisation has learned so far (what its record says)."""
+
+    institution: Institution
+    customer: BankCustomer
+    settings: BankSettings
+    from_account: str
+    to_account: str
+    amount: int
+    device: str | None
+    at: dt.datetime
+    step_up: object
+    signed: SignedText | None = None
+    medium: MediumKind | None = None
+
+
+class Transfers:
+    """Transfer authorisation for one store (see the module doc). ``verifier`` checks
+    certificate signatures (for a home: :meth:`Verifier.for_home`); ``otp`` is the OTP
+    centre whose tokens count as media (None: OTP answers find no medium);
+    ``sessions`` the simple-authentication sessions (by default over the same store)."""
+
+    def __init__(self, store: Store, *, clock: Clock, verifier: Verifier,
+                 otp: OtpCentre | None = None, sessions: Sessions | None = None,
+                 entropy: Entropy | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.verifier = verifier
+        self.otp = otp
+        self.entropy: Entropy = entropy or SystemEntropy()
+        self.sessions = sessions or Sessions(store, clock=clock, verifier=verifier,
+                                             entropy=self.entropy)
+        self.customers = Customers(store, clock=clock, entropy=self.entropy)
+        self.cards = SecurityCards(store, clock=clock, entropy=self.entropy)
+        self.sources: tuple[MediaSource, ...] = (card_media, otp_media)
+
+    def authorise(self, institution: Institution, customer_id: str, *, from_account: str,
+                  to_account: str, amount: int, signature: TransferSignature,
+                  medium_response: MediumAnswer, device: str | None,
+                  step_up: str | None = None) -> TransferResult:
+        """Authorise a transfer (see the module doc); ``step_up`` is the id of a phone
+        verification made as the extra step, when the device rules ask for one. Returns
+        the recorded outcome. Raises :class:`BankNotFoundError` (no such customer here)
+        or :class:`BankRequestError` (``field``: ``amount``, ``account``,
+        ``to_account``, ``device``, ``signature``, ``medium_response``), recording
+        nothing."""
+        customer = self.customers.get(institution, customer_id)
+        attempt = _Attempt(institution, customer, settings_of(institution),
+                           check_account_number(from_account),
+                           check_account_number(to_account), _amount(amount),
+                           _device(device), self.clock.now(), step_up)
+        if attempt.from_account == attempt.to_account:
+            raise BankRequestError("a transfer goes to another account", field="to_account")
+        if not isinstance(signature, CertificateSignature | SimpleAuthSignature):
+            raise BankRequestError("a transfer is signed with a certificate or with simple "
+                                   "authentication", field="signature")
+        if not isinstance(medium_response, CardAnswer | OtpAnswer):
+            raise BankRequestError("a transfer carries a security card answer or an OTP "
+                                   "code", field="medium_response")
+        try:
+            self._account(attempt)
+            attempt.signed = self._signature(attempt, signature)
+            medium = self._medium(attempt, medium_response)
+            self._precheck(attempt)
+            outcome = medium.verify(_response(medium_response), at=attempt.at)
+            if not outcome.accepted:
+                raise _Refused(outcome.code or "medium_refused",
+                               attempts_left=outcome.attempts_left)
+            result = self._commit(attempt)
+        except _Refused as refused:
+            return self._refuse(attempt, refused)
+        fault_point("bank.transfer.committed")
+        return result
+
+    def transfers(self, institution: Institution, customer_id: str
+                  ) -> tuple[TransferRecord, ...]:
+        """The customer's transfers, accepted and refused, oldest first."""
+        return tuple(self.store.transfers_of(self.customers.get(institution, customer_id).id))
+
+    # -- the checks ------------------------------------------------------------------------
+
+    def _account(self, attempt: _Attempt) -> None:
+        account = self.store.account(attempt.institution.id, attempt.from_account)
+        if account is None or account.customer_id != attempt.customer.id:
+            raise _Refused("account_not_owned")
+
+    def _signature(self, attempt: _Attempt, signature: TransferSignature) -> SignedText:
+        try:
+            if isinstance(signature, CertificateSignature):
+                signed = check_certificate_signature(self.verifier, signature.signature,
+                                                     signature.r, rrn=attempt.customer.rrn,
+                                                     at=attempt.at)
+            else:
+                key = self.sessions.simple_auth_key_for(
+                    attempt.institution, attempt.customer, signature.session_id,
+                    device=attempt.device, at=attempt.at)
+                signed = verify_simple_auth(key, signature.text, signature.signature)
+        except BankError as exc:
+            raise _Refused.of(exc) from None
+        order = TransferOrder.parse(signed.text)
+        asked = (attempt.institution.code or str(attempt.institution.id),
+                 attempt.from_account, attempt.to_account, attempt.amount)
+        if order is None or (order.institution, order.from_account, order.to_account,
+                             order.amount) != asked:
+            raise _Refused("signed_text_mismatch")
+        window = dt.timedelta(seconds=attempt.settings.signature_seconds)
+        if abs(order.signed_at - attempt.at) > window:
+            raise _Refused("signature_stale")
+        if self.store.transfer_signature_used(signed.digest):
+            raise _Refused("signature_replayed")
+        return signed
+
+    def _medium(self, attempt: _Attempt, answer: MediumAnswer) -> Medium:
+        """The customer's medium the answer is for; ``medium_not_found`` for any other."""
+        if isinstance(answer, CardAnswer):
+            challenge = (self.store.card_challenge(answer.challenge_id)
+                         if isinstance(answer.challenge_id, str) else None)
+            card = None if challenge is None else self.store.security_card(challenge.card_id)
+            if (card is None or card.customer_id != attempt.customer.id
+                    or card.institution_id != attempt.institution.id):
+                raise _Refused("medium_not_found")
+            attempt.medium = MediumKind.SECURITY_CARD
+            return self.cards.medium(attempt.institution, answer.challenge_id)
+        if self.otp is None:
+            raise _Refused("medium_not_found")
+        medium = self.otp.medium(attempt.customer, answer.serial, device=attempt.device)
+        try:
+            attempt.medium = medium.kind
+        except BankNotFoundError:
+            raise _Refused("medium_not_found") from None
+        return medium
+
+    def _precheck(self, attempt: _Attempt) -> None:
+        """What would refuse the transfer whatever the medium answers, read without the
+        lock (step 5 decides again under it)."""
+        assert attempt.medium is not None
+        used = self.store.limit_used(attempt.customer.id, kst_today(attempt.at))
+        decision = self._device_decision(self.store, attempt, used)
+        if decision.verdict is Verdict.REFUSED or (decision.verdict is Verdict.STEP_UP
+                                                   and attempt.step_up is None):
+            raise _Refused(decision.code or "device_not_designated",
+                           methods=tuple(m.value for m in decision.methods))
+        limits = attempt.settings.limits.limits_of(attempt.medium)
+        if limits is None:
+            raise _Refused("no_medium")
+        if attempt.amount > limits.per_transfer:
+            raise _Refused("over_transfer_limit")
+        if used + attempt.amount > limits.per_day:
+            raise _Refused("over_day_limit")
+
+    def _device_decision(self, lookups: Store | StoreTransaction, attempt: _Attempt,
+                         used: int) -> DeviceDecision:
+        assert attempt.medium is not None
+        return decide(device_state_in(lookups, attempt.customer.id), attempt.device,
+                      CoveredOperation.TRANSFER, day_total=used + attempt.amount,
+                      otp_exempt=attempt.medium in _OTP_KINDS,
+                      step_up_krw=attempt.settings.undesignated_step_up_krw)
+
+    def _commit(self, attempt: _Attempt) -> TransferResult:
+        """Step 5: decide under the lock, and write everything of an accepted transfer in
+        one transaction; a refusal rolls it all back (raised as :class:`_Refused`)."""
+        signed, medium = attempt.signed, attempt.medium
+        assert signed is not None and medium is not None
+        institution, customer = attempt.institution, attempt.customer
+        try:
+            with self.store.transaction() as tx:
+                if tx.transfer_signature_used(signed.digest):
+                    raise _Refused("signature_replayed")
+                used = tx.limit_used(customer.id, kst_today(attempt.at))
+                decision = self._device_decision(tx, attempt, used)
+                enforce_in(tx, institution, customer, decision, attempt.step_up,
+                           now=attempt.at)
+                charge = charge_in(tx, customer, attempt.amount,
+                                   table=attempt.settings.limits, sources=self.sources,
+                                   at=attempt.at, medium=medium)
+                account = tx.account(institution.id, attempt.from_account)
+                assert account is not None
+                if account.balance < attempt.amount:
+                    raise _Refused("insufficient_funds")
+                balance = account.balance - attempt.amount
+                tx.set_balance(institution.id, account.number, balance)
+                payee = tx.account(institution.id, attempt.to_account)
+                if payee is not None:
+                    tx.set_balance(institution.id, payee.number, payee.balance + attempt.amount)
+                record = self._record(tx, attempt, None, signed.digest)
+                fault_point("bank.transfer.decided")
+        except BankError as exc:
+            raise _Refused.of(exc) from None
+        return TransferResult(record.id, True, None, record.from_account, record.to_account,
+                              record.amount, record.at, medium, balance=balance,
+                              left_today=charge.left_today)
+
+    def _refuse(self, attempt: _Attempt, refused: _Refused) -> TransferResult:
+        with self.store.transaction() as tx:
+            record = self._record(tx, attempt, refused.code, None)
+        return TransferResult(record.id, False, refused.code, record.from_account,
+                              record.to_account, record.amount, record.at, attempt.medium,
+                              attempts_left=refused.attempts_left,
+                              step_up_methods=refused.methods)
+
+    def _record(self, tx: StoreTransaction, attempt: _Attempt, code: str | None,
+                digest: str | None) -> TransferRecord:
+        record = TransferRecord(
+            id="t_" + self.entropy.token_bytes(12).hex(), institution_id=attempt.institution.id,
+            customer_id=attempt.customer.id, from_account=attempt.from_account,
+            to_account=attempt.to_account, amount=attempt.amount,
+            medium=None if attempt.medium is None else attempt.medium.value,
+            device=attempt.device,
+            signature=None if attempt.signed is None else attempt.signed.kind,
+            signature_digest=digest,
+            outcome=TransferOutcome.REFUSED if code else TransferOutcome.ACCEPTED,
+            reason=code, at=attempt.at)
+        tx.add_transfer(record)
+        tx.audit(AuditAction.BANK_TRANSFER_REFUSED if code else AuditAction.BANK_TRANSFER_ACCEPTED,
+                 at=attempt.at,
+                 detail={"institution": attempt.institution.name, "customer": record.customer_id,
+                         "transfer": record.id, "from": record.from_account,
+                         "to": record.to_account, "amount": record.amount,
+                         "medium": record.medium, "device": record.device, "reason": code})
+        return record
+
+
+def authorise_transfer(transfers: Transfers, institution: Institution, customer_id: str, *,
+                       from_account: str, to_account: str, amount: int,
+                       signature: TransferSignature, medium_response: MediumAnswer,
+                       device: str | None, step_up: str | None = None) -> TransferResult:
+    """:meth:`Transfers.authorise` (the issue's ``authorise_transfer``)."""
+    return transfers.authorise(institution, customer_id, from_account=from_account,
+                               to_account=to_account, amount=amount, signature=signature,
+                               medium_response=medium_response, device=device,
+                               step_up=step_up)
+
+
+def _amount(amount: object) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise BankRequestError("an amount is a positive whole number of KRW", field="amount")
+    return amount
+
+
+def _device(device: object) -> str | None:
+    if device is None:
+        return None
+    try:
+        return check_device_id(device)
+    except ValueError:
+        raise BankRequestError("a device id is 1-64 printable characters",
+                               field="device") from None
+
+
+def _response(answer: MediumAnswer) -> str:
+    return answer.answer if isinstance(answer, CardAnswer) else answer.code

@@ -1,0 +1,584 @@
+"""Transfer authorisation (issue 14 item 7): each check's refusal with its reason code,
+every outcome recorded once, nothing half-recorded, and the day limit exact under
+concurrency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from pki.bank.cards import PrintedCard
+from pki.bank.devices import BankDevices
+from pki.bank.phone import PhoneVerification, Subscribers
+from pki.bank.sessions import Sessions
+from pki.bank.transfers import (
+    CardAnswer,
+    CertificateSignature,
+    SimpleAuthSignature,
+    TransferOrder,
+    TransferResult,
+    Transfers,
+    authorise_transfer,
+)
+from pki.clock import FixedClock, kst_today
+from pki.errors import BankNotFoundError, BankRequestError
+from pki.signing import KeySigner, sign
+from pki.store import Account, AuditAction, TransferOutcome
+from pki.testing import TestCertificate, TestPKI
+from tests.bank_helpers import (
+    OTHER_RRN,
+    RRN,
+    T0,
+    BankWorld,
+    in_parallel,
+    killed_at,
+    make_world,
+)
+
+DEVICE = "pc-1"
+MILLION = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def pki():
+    test_pki = TestPKI(seed="bank-transfers", clock=FixedClock(T0))
+    yield test_pki
+    test_pki.close()
+
+
+@dataclass(frozen=True)
+class Certs:
+    hong: TestCertificate
+    hong_financial: TestCertificate
+    other: TestCertificate
+    revoked: TestCertificate
+
+
+@pytest.fixture(scope="module")
+def certs(pki) -> Certs:
+    return Certs(hong=pki.joint("홍길동", rrn=RRN),
+                 hong_financial=pki.financial("홍길동", rrn=RRN),
+                 other=pki.joint("김철수", rrn=OTHER_RRN),
+                 revoked=pki.revoke(pki.joint("홍길동", rrn=RRN)))
+
+
+@dataclass
+class Bank:
+    """Hana, 홍길동 with an account of 50M KRW, a payee account at Hana, a security card
+    and a designated PC."""
+
+    world: BankWorld
+    pki: TestPKI
+    transfers: Transfers
+    account: Account
+    payee: Account
+    card: PrintedCard
+
+    def order(self, amount: int, *, to: str | None = None, at: dt.datetime | None = None,
+              institution: str = "081", from_account: str | None = None) -> TransferOrder:
+        return TransferOrder(institution, from_account or self.account.number,
+                             to or self.payee.number, amount, at or self.world.clock.now())
+
+    def sign(self, cert: TestCertificate, order: TransferOrder) -> CertificateSignature:
+        return CertificateSignature(self.pki.sign(cert, order.text()), cert.r)
+
+    def card_answer(self, *, wrong: bool = False) -> CardAnswer:
+        world = self.world
+        challenge = world.cards.challenge(world.hana, world.customer.id)
+        answer = self.card.answer(challenge.first, challenge.second)
+        if wrong:
+            answer = f"{(int(answer) + 1) % 10000:04d}"
+        return CardAnswer(challenge.id, answer)
+
+    def send(self, amount: int, *, cert: TestCertificate | None = None,
+             signature: CertificateSignature | SimpleAuthSignature | None = None,
+             medium: CardAnswer | None = None, device: str | None = DEVICE,
+             transfers: Transfers | None = None, **options) -> TransferResult:
+        if signature is None:
+            assert cert is not None
+            signature = self.sign(cert, self.order(amount))
+        return (transfers or self.transfers).authorise(
+            self.world.hana, self.world.customer.id, from_account=self.account.number,
+            to_account=self.payee.number, amount=amount, signature=signature,
+            medium_response=medium or self.card_answer(), device=device, **options)
+
+    def records(self):
+        return self.world.store.transfers_of(self.world.customer.id)
+
+    def balance(self) -> int:
+        return self.world.store.account(self.world.hana.id, self.account.number).balance
+
+    def used_today(self) -> int:
+        return self.world.store.limit_used(self.world.customer.id, kst_today(T0))
+
+
+def _bank(tmp_path: Path, pki: TestPKI, **settings) -> Bank:
+    world = make_world(tmp_path, settings=settings or None)
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                           balance=50 * MILLION, number="1002-123-456789")
+    payee_holder = world.customers.add(world.hana, name="이영희", rrn=OTHER_RRN,
+                                       phone="010-9999-8888", carrier="KT")
+    payee = world.customers.open_account(world.hana, payee_holder.id, password="1234",
+                                         number="1002-987-654321")
+    card = world.cards.issue(world.hana, world.customer.id, seed="transfer card")
+    BankDevices(world.store, clock=world.clock).designate(world.hana, world.customer.id,
+                                                          DEVICE)
+    transfers = Transfers(world.store, clock=world.clock, verifier=pki.verifier())
+    return Bank(world, pki, transfers, account, payee, card)
+
+
+@pytest.fixture
+def bank(tmp_path, pki) -> Bank:
+    return _bank(tmp_path, pki)
+
+
+def assert_refused(result: TransferResult, code: str, bank: Bank, *,
+                   balance: int = 50 * MILLION, used: int = 0) -> None:
+    """Refused with ``code``, recorded once as the last transfer, and nothing moved."""
+    assert (result.accepted, result.code) == (False, code)
+    last = bank.records()[-1]
+    assert (last.id, last.outcome, last.reason) == (result.id, TransferOutcome.REFUSED, code)
+    assert last.signature_digest is None
+    assert bank.balance() == balance
+    assert bank.used_today() == used
+
+
+# -- accepted ----------------------------------------------------------------------------
+
+
+def test_an_accepted_transfer_moves_the_money_charges_the_limit_and_is_recorded_once(
+        bank, certs):
+    result = bank.send(4 * MILLION, cert=certs.hong)
+    assert (result.accepted, result.code) == (True, None)
+    assert (result.balance, result.left_today) == (46 * MILLION, 6 * MILLION)
+    assert bank.balance() == 46 * MILLION
+    payee = bank.world.store.account(bank.world.hana.id, bank.payee.number)
+    assert payee.balance == 4 * MILLION
+    assert bank.used_today() == 4 * MILLION
+    [record] = bank.records()
+    assert (record.id, record.outcome, record.reason, record.amount, record.medium,
+            record.device, record.signature) == (
+        result.id, TransferOutcome.ACCEPTED, None, 4 * MILLION, "security-card", DEVICE,
+        "certificate")
+    accepted = [e for e in bank.world.store.audit_log()
+                if e.action == AuditAction.BANK_TRANSFER_ACCEPTED]
+    assert [e.detail["transfer"] for e in accepted] == [result.id]
+
+
+def test_a_financial_certificate_signs_a_transfer_too(bank, certs):
+    assert bank.send(MILLION, cert=certs.hong_financial).accepted
+
+
+def test_the_module_alias_authorises_the_same_way(bank, certs):
+    order = bank.order(MILLION)
+    result = authorise_transfer(bank.transfers, bank.world.hana, bank.world.customer.id,
+                                from_account=order.from_account, to_account=order.to_account,
+                                amount=order.amount, signature=bank.sign(certs.hong, order),
+                                medium_response=bank.card_answer(), device=DEVICE)
+    assert result.accepted
+
+
+def test_the_canonical_text_reads_back_and_nothing_else_does():
+    order = TransferOrder("081", "1002123456789", "1002987654321", 5, T0)
+    assert TransferOrder.parse(order.text()) == order
+    assert b"time: 2026-03-16T05:30:00+09:00\n" in order.text()
+    for text in (order.text() + b"x", order.text().replace(b"amount: 5", b"amount: 05"),
+                 order.text().replace(b"from", b"From"), b"\xff", b""):
+        assert TransferOrder.parse(text) is None
+
+
+# -- each check's refusal ------------------------------------------------------------------
+
+
+def test_an_account_of_another_customer_is_refused(bank, certs):
+    order = bank.order(MILLION, from_account=bank.payee.number, to=bank.account.number)
+    result = bank.transfers.authorise(
+        bank.world.hana, bank.world.customer.id, from_account=bank.payee.number,
+        to_account=bank.account.number, amount=MILLION, signature=bank.sign(certs.hong, order),
+        medium_response=bank.card_answer(), device=DEVICE)
+    assert_refused(result, "account_not_owned", bank)
+
+
+def test_a_signature_by_another_key_than_the_certificate_is_refused(bank, certs, pki):
+    @dataclass(frozen=True)
+    class WrongKey:  # presents the customer's certificate, signs with another person's key
+        certificate = certs.hong.cert
+        chain = certs.hong.chain
+
+        def sign_raw(self, data: bytes, *, pss: bool) -> bytes:
+            return KeySigner(certs.other.cert, certs.other.key).sign_raw(data, pss=pss)
+
+    wrong_signer = WrongKey()
+    cms = sign(bank.order(MILLION).text(), wrong_signer, clock=pki.clock,
+               include_chain=True).der
+    result = bank.send(MILLION, signature=CertificateSignature(cms, certs.hong.r))
+    assert_refused(result, "signature_invalid", bank)
+
+
+def test_a_revoked_certificate_is_refused(bank, certs):
+    assert_refused(bank.send(MILLION, cert=certs.revoked), "certificate_revoked", bank)
+
+
+def test_another_persons_certificate_fails_the_vid_against_the_customers_rrn(bank, certs):
+    assert_refused(bank.send(MILLION, cert=certs.other), "vid_mismatch", bank)
+
+
+def test_the_customers_certificate_with_a_wrong_r_fails_the_vid(bank, certs, pki):
+    order = bank.order(MILLION)
+    signature = CertificateSignature(pki.sign(certs.hong, order.text()), bytes(20))
+    assert_refused(bank.send(MILLION, signature=signature), "vid_mismatch", bank)
+
+
+def test_garbage_instead_of_a_signature_is_refused(bank, certs):
+    signature = CertificateSignature(b"not cms", certs.hong.r)
+    assert_refused(bank.send(MILLION, signature=signature), "signature_invalid", bank)
+
+
+@pytest.mark.parametrize("field", ["institution", "from_account", "to_account", "amount"])
+def test_a_signed_text_differing_from_the_transfer_by_one_field_is_refused(
+        bank, certs, field):
+    changed = {"institution": "004", "from_account": "1002123456780",
+               "to_account": "1002987654320", "amount": MILLION + 1}[field]
+    order = bank.order(MILLION)
+    signed = TransferOrder(**{**order.__dict__, field: changed})
+    result = bank.send(MILLION, signature=bank.sign(certs.hong, signed))
+    assert_refused(result, "signed_text_mismatch", bank)
+
+
+def test_a_signed_time_outside_the_window_is_stale_inside_it_is_taken(bank, certs):
+    window = dt.timedelta(seconds=300)
+    late = bank.order(MILLION, at=T0 - window - dt.timedelta(seconds=1))
+    assert_refused(bank.send(MILLION, signature=bank.sign(certs.hong, late)),
+                   "signature_stale", bank)
+    early = bank.order(MILLION, at=T0 - window)
+    assert bank.send(MILLION, signature=bank.sign(certs.hong, early)).accepted
+
+
+def test_a_replayed_signature_is_refused_and_charged_once(bank, certs):
+    signature = bank.sign(certs.hong, bank.order(MILLION))
+    assert bank.send(MILLION, signature=signature).accepted
+    result = bank.send(MILLION, signature=signature)
+    assert_refused(result, "signature_replayed", bank, balance=49 * MILLION, used=MILLION)
+
+
+def test_a_refused_transfer_does_not_use_its_signature_up(bank, certs):
+    signature = bank.sign(certs.hong, bank.order(MILLION))
+    assert bank.send(MILLION, signature=signature,
+                     medium=bank.card_answer(wrong=True)).code == "wrong_card_answer"
+    assert bank.send(MILLION, signature=signature).accepted
+
+
+def test_a_wrong_card_answer_is_counted_by_the_card(bank, certs):
+    result = bank.send(MILLION, cert=certs.hong, medium=bank.card_answer(wrong=True))
+    assert_refused(result, "wrong_card_answer", bank)
+    assert result.attempts_left == 4
+    assert bank.world.store.active_security_card(bank.world.customer.id).failures == 1
+
+
+def test_a_challenge_of_another_customers_card_is_no_medium_of_this_one(bank, certs):
+    world = bank.world
+    payee = world.store.account(world.hana.id, bank.payee.number)
+    other_card = world.cards.issue(world.hana, payee.customer_id, seed="other card")
+    challenge = world.cards.challenge(world.hana, payee.customer_id)
+    answer = CardAnswer(challenge.id, other_card.answer(challenge.first, challenge.second))
+    assert_refused(bank.send(MILLION, cert=certs.hong, medium=answer), "medium_not_found", bank)
+    assert world.store.card_challenge(challenge.id).answered_at is None
+
+
+def test_crossing_the_day_limit_by_1_krw_is_refused_before_the_card_is_asked(bank, certs):
+    assert bank.send(6 * MILLION, cert=certs.hong).accepted  # the card: 10M a day
+    medium = bank.card_answer()
+    result = bank.send(4 * MILLION + 1, cert=certs.hong, medium=medium)
+    assert_refused(result, "over_day_limit", bank, balance=44 * MILLION, used=6 * MILLION)
+    assert bank.world.store.card_challenge(medium.challenge_id).answered_at is None
+    assert bank.send(4 * MILLION, cert=certs.hong, medium=medium).accepted
+    assert bank.used_today() == 10 * MILLION
+
+
+def test_the_per_transfer_limit_is_the_mediums(tmp_path, pki, certs):
+    bank = _bank(tmp_path, pki, limit_table="hana")
+    assert_refused(bank.send(10 * MILLION + 1, cert=certs.hong), "over_transfer_limit", bank)
+    assert bank.send(10 * MILLION, cert=certs.hong).accepted
+
+
+def test_a_transfer_over_the_balance_is_refused_and_charges_nothing(bank, certs):
+    world = bank.world
+    poor = world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                        balance=500, number="1002-555-000001")
+    order = bank.order(501, from_account=poor.number)
+    result = bank.transfers.authorise(
+        world.hana, world.customer.id, from_account=poor.number,
+        to_account=bank.payee.number, amount=501, signature=bank.sign(certs.hong, order),
+        medium_response=bank.card_answer(), device=DEVICE)
+    assert (result.accepted, result.code) == (False, "insufficient_funds")
+    assert world.store.account(world.hana.id, poor.number).balance == 500
+    assert bank.used_today() == 0
+
+
+# -- devices ---------------------------------------------------------------------------------
+
+
+def test_designated_only_refuses_an_undesignated_device(bank, certs):
+    world = bank.world
+    BankDevices(world.store, clock=world.clock).set_designated_only(
+        world.hana, world.customer.id, True)
+    medium = bank.card_answer()
+    result = bank.send(MILLION, cert=certs.hong, medium=medium, device="phone-9")
+    assert_refused(result, "device_not_designated", bank)
+    assert world.store.card_challenge(medium.challenge_id).answered_at is None
+    assert bank.send(MILLION, cert=certs.hong, medium=medium, device=DEVICE).accepted
+
+
+def _confirmed_verification(bank: Bank) -> str:
+    world = bank.world
+    Subscribers(world.store, clock=world.clock).add(
+        "010-1234-5678", name="홍길동", rrn=RRN, carrier="SKT")
+    phone = PhoneVerification(world.store, clock=world.clock, secret=b"step-up secret 16")
+    sent = phone.request(world.hana, name="홍길동", phone="01012345678", rrn7="900517-1",
+                         carrier="SKT")
+    text = phone.messages(world.hana, "010-1234-5678")[-1].text
+    phone.confirm(world.hana, sent.id, re.search(r"code (\d{6})", text).group(1))
+    return sent.id
+
+
+def test_3m_a_day_from_an_undesignated_device_needs_the_extra_step_used_once(bank, certs):
+    assert bank.send(2 * MILLION, cert=certs.hong, device="phone-9").accepted
+    result = bank.send(MILLION, cert=certs.hong, device="phone-9")  # 3M today
+    assert_refused(result, "step_up_required", bank, balance=48 * MILLION, used=2 * MILLION)
+    assert set(result.step_up_methods) == {"sms", "ars"}
+    verification = _confirmed_verification(bank)
+    assert bank.send(MILLION, cert=certs.hong, device="phone-9",
+                     step_up=verification).accepted
+    another = bank.sign(certs.hong, bank.order(MILLION, at=T0 - dt.timedelta(seconds=1)))
+    result = bank.send(MILLION, signature=another, device="phone-9", step_up=verification)
+    assert_refused(result, "step_up_used", bank, balance=47 * MILLION, used=3 * MILLION)
+
+
+# -- the simple-authentication-linked signature ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simple_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _simple_session(bank: Bank, key, *, device: str = DEVICE) -> tuple[Sessions, str]:
+    world = bank.world
+    sessions = bank.transfers.sessions
+    registered = sessions.register_key(world.hana, world.customer.id, device=device,
+                                       public_key=key.public_key())
+    challenge = sessions.challenge(world.hana, world.customer.id)
+    session = sessions.login_simple_auth(
+        world.hana, challenge.id, key_id=registered.id,
+        signature=key.sign(challenge.text, ec.ECDSA(hashes.SHA256())))
+    return sessions, session.id
+
+
+def _simple_signature(bank: Bank, key, session_id: str, amount: int) -> SimpleAuthSignature:
+    text = bank.order(amount).text()
+    return SimpleAuthSignature(session_id, text, key.sign(text, ec.ECDSA(hashes.SHA256())))
+
+
+def test_a_simple_auth_signature_is_taken_within_its_simple_auth_session(bank, simple_key):
+    _, session_id = _simple_session(bank, simple_key)
+    result = bank.send(MILLION, signature=_simple_signature(bank, simple_key, session_id,
+                                                            MILLION))
+    assert result.accepted
+    assert bank.records()[-1].signature == "simple-auth"
+
+
+def test_a_simple_auth_signature_outside_any_session_is_refused(bank, simple_key):
+    signature = _simple_signature(bank, simple_key, "s_no_such_session", MILLION)
+    assert_refused(bank.send(MILLION, signature=signature), "simple_auth_not_in_session", bank)
+
+
+@pytest.mark.parametrize("method", ["password", "certificate"])
+def test_a_simple_auth_signature_in_a_password_or_certificate_session_is_refused(
+        bank, simple_key, certs, pki, method):
+    world = bank.world
+    sessions = bank.transfers.sessions
+    sessions.register_key(world.hana, world.customer.id, device=DEVICE,
+                          public_key=simple_key.public_key())
+    if method == "password":
+        session = sessions.login_password(world.hana, world.customer.id,
+                                          account=bank.account.number, password="0420")
+    else:
+        challenge = sessions.challenge(world.hana, world.customer.id)
+        session = sessions.login_certificate(
+            world.hana, challenge.id, signature=pki.sign(certs.hong, challenge.text),
+            r=certs.hong.r)
+    signature = _simple_signature(bank, simple_key, session.id, MILLION)
+    assert_refused(bank.send(MILLION, signature=signature), "simple_auth_not_in_session", bank)
+
+
+def test_a_simple_auth_signature_in_an_expired_session_is_refused(bank, simple_key):
+    _, session_id = _simple_session(bank, simple_key)
+    bank.world.clock.advance(dt.timedelta(seconds=601))
+    signature = _simple_signature(bank, simple_key, session_id, MILLION)
+    assert_refused(bank.send(MILLION, signature=signature), "session_expired", bank)
+
+
+def test_a_simple_auth_signature_from_another_device_or_key_is_refused(bank, simple_key):
+    _, session_id = _simple_session(bank, simple_key)
+    signature = _simple_signature(bank, simple_key, session_id, MILLION)
+    BankDevices(bank.world.store, clock=bank.world.clock).designate(
+        bank.world.hana, bank.world.customer.id, "pc-2")
+    assert_refused(bank.send(MILLION, signature=signature, device="pc-2"),
+                   "simple_auth_wrong_device", bank)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = _simple_signature(bank, stranger, session_id, MILLION)
+    assert_refused(bank.send(MILLION, signature=forged), "signature_invalid", bank)
+
+
+# -- bad input: refused before anything, nothing recorded ------------------------------------
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"amount": 0}, "amount"), ({"amount": True}, "amount"), ({"amount": "5"}, "amount"),
+    ({"from_account": "12"}, "account"), ({"to_account": "1002-123-456789"}, "to_account"),
+    ({"device": ""}, "device"), ({"signature": b"raw"}, "signature"),
+    ({"medium_response": "1234"}, "medium_response"),
+])
+def test_a_request_kpki_cannot_read_raises_and_records_nothing(bank, certs, change, field):
+    order = bank.order(MILLION)
+    request = {"from_account": bank.account.number, "to_account": bank.payee.number,
+               "amount": MILLION, "signature": bank.sign(certs.hong, order),
+               "medium_response": CardAnswer("ch_x", "0000"), "device": DEVICE, **change}
+    with pytest.raises(BankRequestError) as caught:
+        bank.transfers.authorise(bank.world.hana, bank.world.customer.id, **request)
+    assert caught.value.field == field
+    assert bank.records() == []
+
+
+def test_another_institutions_customer_is_not_found(bank, certs):
+    from pki.bank.institutions import add_bank
+
+    kb, _ = add_bank(bank.world.store, "004", at=T0)
+    with pytest.raises(BankNotFoundError):
+        bank.transfers.authorise(
+            kb, bank.world.customer.id, from_account=bank.account.number,
+            to_account=bank.payee.number, amount=MILLION,
+            signature=bank.sign(certs.hong, bank.order(MILLION)),
+            medium_response=CardAnswer("ch_x", "0000"), device=DEVICE)
+    assert bank.records() == []
+
+
+# -- every outcome once, nothing half-recorded -------------------------------------------------
+
+
+def test_every_outcome_is_recorded_once_with_its_audit_row(bank, certs):
+    results = [bank.send(MILLION, cert=certs.hong),
+               bank.send(MILLION, cert=certs.other),
+               bank.send(MILLION, cert=certs.hong, medium=bank.card_answer(wrong=True)),
+               bank.send(11 * MILLION, cert=certs.hong)]
+    assert [r.accepted for r in results] == [True, False, False, False]
+    assert [r.id for r in bank.records()] == [r.id for r in results]
+    rows = [e for e in bank.world.store.audit_log()
+            if e.action in (AuditAction.BANK_TRANSFER_ACCEPTED,
+                            AuditAction.BANK_TRANSFER_REFUSED)]
+    assert [(e.detail["transfer"], e.detail["reason"]) for e in rows] == [
+        (r.id, r.code) for r in results]
+
+
+def _crash_script(bank: Bank, tmp_path: Path, signature: CertificateSignature,
+                  medium: CardAnswer) -> str:
+    pki = bank.pki
+    (tmp_path / "root.der").write_bytes(pki.root.public_bytes(Encoding.DER))
+    (tmp_path / "ca.der").write_bytes(pki.ca.public_bytes(Encoding.DER))
+    (tmp_path / "ca.crl").write_bytes(pki.crl().public_bytes(Encoding.DER))
+    (tmp_path / "root.crl").write_bytes(pki.root_crl().public_bytes(Encoding.DER))
+    (tmp_path / "signature.p7s").write_bytes(signature.signature)
+    (tmp_path / "r.bin").write_bytes(signature.r)
+    return f"""
+import datetime as dt, pathlib
+from cryptography import x509
+from pki.bank.institutions import bank_by_code
+from pki.bank.transfers import CardAnswer, CertificateSignature, Transfers
+from pki.clock import FixedClock
+from pki.signing.verify import CRLIndex, Verifier
+from pki.store import open_store, sqlite_url
+d = pathlib.Path({str(tmp_path)!r})
+load = lambda name: x509.load_der_x509_certificate((d / name).read_bytes())
+verifier = Verifier(trust=[load("root.der")], intermediates=[load("ca.der")],
+                    crls=[CRLIndex.load((d / "ca.crl").read_bytes()),
+                          CRLIndex.load((d / "root.crl").read_bytes())])
+store = open_store(sqlite_url(d / "bank.db"))
+transfers = Transfers(store, clock=FixedClock(dt.datetime.fromisoformat({T0.isoformat()!r})),
+                      verifier=verifier)
+transfers.authorise(bank_by_code(store, "081"), {bank.world.customer.id!r},
+                    from_account={bank.account.number!r}, to_account={bank.payee.number!r},
+                    amount=1000000,
+                    signature=CertificateSignature((d / "signature.p7s").read_bytes(),
+                                                   (d / "r.bin").read_bytes()),
+                    medium_response=CardAnswer({medium.challenge_id!r}, {medium.answer!r}),
+                    device={DEVICE!r})
+"""
+
+
+def test_a_crash_before_the_commit_leaves_nothing_and_the_signature_usable(
+        bank, certs, tmp_path):
+    signature = bank.sign(certs.hong, bank.order(MILLION))
+    killed_at("bank.transfer.decided",
+              _crash_script(bank, tmp_path, signature, bank.card_answer()))
+    assert bank.records() == []
+    assert bank.balance() == 50 * MILLION
+    assert bank.used_today() == 0
+    assert bank.send(MILLION, signature=signature).accepted  # a new challenge, same order
+
+
+def test_a_crash_after_the_commit_leaves_the_transfer_once(bank, certs, tmp_path):
+    signature = bank.sign(certs.hong, bank.order(MILLION))
+    killed_at("bank.transfer.committed",
+              _crash_script(bank, tmp_path, signature, bank.card_answer()))
+    [record] = bank.records()
+    assert record.outcome is TransferOutcome.ACCEPTED
+    assert (bank.balance(), bank.used_today()) == (49 * MILLION, MILLION)
+    assert bank.send(MILLION, signature=signature).code == "signature_replayed"
+
+
+# -- concurrency -------------------------------------------------------------------------------
+
+
+def test_two_parallel_transfers_that_together_cross_the_day_limit_one_accepted(bank, certs):
+    world = bank.world
+    requests = [(bank.sign(certs.hong, bank.order(6 * MILLION, at=T0 - dt.timedelta(
+        seconds=i))), bank.card_answer()) for i in range(2)]
+    connections = [world.reopen()[0] for _ in requests]
+    callers = [Transfers(store, clock=world.clock, verifier=bank.pki.verifier())
+               for store in connections]
+
+    def call(i: int) -> TransferResult:
+        signature, medium = requests[i]
+        return bank.send(6 * MILLION, signature=signature, medium=medium,
+                         transfers=callers[i])
+
+    results = in_parallel(2, call)
+    for store in connections:
+        store.close()
+    assert sorted((r.accepted, r.code) for r in results) == [
+        (False, "over_day_limit"), (True, None)]
+    assert (bank.used_today(), bank.balance()) == (6 * MILLION, 44 * MILLION)
+    assert len(bank.records()) == 2
+
+
+def test_two_parallel_copies_of_one_signature_move_the_money_once(bank, certs):
+    world = bank.world
+    signature = bank.sign(certs.hong, bank.order(MILLION))
+    media = [bank.card_answer() for _ in range(2)]
+    connections = [world.reopen()[0] for _ in media]
+    callers = [Transfers(store, clock=world.clock, verifier=bank.pki.verifier())
+               for store in connections]
+    results = in_parallel(2, lambda i: bank.send(MILLION, signature=signature,
+                                                 medium=media[i], transfers=callers[i]))
+    for store in connections:
+        store.close()
+    assert sorted((r.accepted, r.code) for r in results) == [
+        (False, "signature_replayed"), (True, None)]
+    assert (bank.used_today(), bank.balance()) == (MILLION, 49 * MILLION)

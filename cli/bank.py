@@ -100,6 +100,8 @@ _FIXES: dict[str, str] = {
                           f"${APP_PASSWORD_ENV}",
     "app_locked": "enrol the app again: 'kpki bank app enrol PHONE'",
     "identity_mismatch": "check --name, --phone, --rrn7 and --carrier against the line",
+    "too_many_devices": "remove one first: 'kpki bank device remove CUSTOMER DEVICE'",
+    "device_change_branch_only": "a branch does it: add --operator NAME",
 }
 # What each thing not found is named by on the command line.
 _NOT_FOUND = {
@@ -906,6 +908,113 @@ def otp_reset(obj: Context, code: str, customer_id: str, serial: str, operator: 
         banking.otp.reset_failures(holder, serial, operator=operator)
         status = banking.otp.status(holder, serial)
     _report(_plain(status), as_json, f"OTP {serial}: {_otp_state(status)}")
+
+
+# -- designated devices ----------------------------------------------------------------------
+
+
+@bank.group()
+def device() -> None:
+    """Designated devices (단말기 지정): at most the bank's max_devices, designated-only
+    mode, the extra SMS/ARS step."""
+
+
+def _devices_json(state: Any) -> dict[str, Any]:
+    return {"devices": list(state.devices), "designated_only": state.designated_only,
+            "step_up": None if state.step_up is None else state.step_up.value}
+
+
+def _devices_text(state: Any) -> str:
+    return (f"devices: {', '.join(state.devices) or '-'}; designated only: "
+            f"{'on' if state.designated_only else 'off'}; extra step: "
+            f"{'-' if state.step_up is None else state.step_up.value}")
+
+
+_OPERATOR_HELP = ("The branch operator who makes the change (recorded in the audit log): "
+                  "needed to remove the last device or turn designated-only off while it "
+                  "is on.")
+
+
+@device.command("list")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@list_options
+@click.pass_obj
+@_refusals()
+def device_list(obj: Context, code: str, customer_id: str, as_json: bool,
+                as_jsonl: bool) -> None:
+    """The customer's designated devices, oldest first, and the choices."""
+    with _banking(obj) as banking:
+        state = banking.devices.state(banking.bank(code), customer_id)
+    report = _devices_json(state)
+    rows = [{"device": d} for d in state.devices]
+    if not emit_list(rows, as_json=as_json, as_jsonl=as_jsonl, document=report):
+        click.echo(_devices_text(state))
+
+
+@device.command("add")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.argument("device_id", metavar="DEVICE", callback=_label)
+@json_option
+@click.pass_obj
+@_refusals(device="DEVICE")
+def device_add(obj: Context, code: str, customer_id: str, device_id: str,
+               as_json: bool) -> None:
+    """Designate DEVICE for the customer."""
+    with _banking(obj) as banking:
+        state = banking.devices.designate(banking.bank(code), customer_id, device_id)
+    _report(_devices_json(state), as_json, _devices_text(state))
+
+
+@device.command("remove")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.argument("device_id", metavar="DEVICE", callback=_label)
+@click.option("--operator", callback=_label, help=_OPERATOR_HELP)
+@json_option
+@click.pass_obj
+@_refusals(device="DEVICE")
+def device_remove(obj: Context, code: str, customer_id: str, device_id: str,
+                  operator: str | None, as_json: bool) -> None:
+    """No longer designate DEVICE."""
+    with _banking(obj) as banking:
+        state = banking.devices.remove(banking.bank(code), customer_id, device_id,
+                                       operator=operator)
+    _report(_devices_json(state), as_json, _devices_text(state))
+
+
+@device.command("only")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.argument("mode", type=click.Choice(["on", "off"]))
+@click.option("--operator", callback=_label, help=_OPERATOR_HELP)
+@json_option
+@click.pass_obj
+@_refusals()
+def device_only(obj: Context, code: str, customer_id: str, mode: str, operator: str | None,
+                as_json: bool) -> None:
+    """Turn designated-only mode on or off (off while on: at a branch, --operator)."""
+    with _banking(obj) as banking:
+        state = banking.devices.set_designated_only(banking.bank(code), customer_id,
+                                                    mode == "on", operator=operator)
+    _report(_devices_json(state), as_json, _devices_text(state))
+
+
+@device.command("step-up")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.argument("method", type=click.Choice(["sms", "ars", "none"]))
+@json_option
+@click.pass_obj
+@_refusals()
+def device_step_up(obj: Context, code: str, customer_id: str, method: str,
+                   as_json: bool) -> None:
+    """Subscribe the customer to the extra-step service (sms or ars), or end it (none)."""
+    with _banking(obj) as banking:
+        state = banking.devices.subscribe_step_up(banking.bank(code), customer_id,
+                                                  None if method == "none" else method)
+    _report(_devices_json(state), as_json, _devices_text(state))
 
 
 # -- limits ----------------------------------------------------------------------------------

@@ -635,3 +635,36 @@ def test_a_real_kpki_process_issues_and_prints_a_card(bank: BankCli) -> None:
     assert missing.returncode == 1
     assert missing.stderr.startswith("kpki: error: no such customer [not_found]")
     assert "Traceback" not in missing.stderr
+
+
+# -- designated devices ----------------------------------------------------------------------
+
+
+def test_devices_are_designated_up_to_the_cap_and_the_last_is_a_branchs(
+        bank: BankCli) -> None:
+    bank.ok("settings", "--bank", "081", "--set", "max_devices=2")
+    hong = bank.customer()
+    assert bank.json("device", "list", hong, "--bank", "081") == {
+        "devices": [], "designated_only": False, "step_up": None}
+    bank.ok("device", "add", hong, "pc-1", "--bank", "081")
+    assert bank.json("device", "add", hong, "phone-1", "--bank", "081")["devices"] == [
+        "pc-1", "phone-1"]
+    refused(bank.run("device", "add", hong, "tablet", "--bank", "081"), 1,
+            "[too_many_devices]", "kpki bank device remove")
+    bank.ok("device", "remove", hong, "phone-1", "--bank", "081")
+    assert bank.json("device", "only", hong, "on", "--bank", "081")["designated_only"]
+    refused(bank.run("device", "remove", hong, "pc-1", "--bank", "081"), 1,
+            "[device_change_branch_only]", "--operator")
+    refused(bank.run("device", "only", hong, "off", "--bank", "081"), 1,
+            "[device_change_branch_only]")
+    kept = bank.json("device", "remove", hong, "pc-1", "--bank", "081", "--operator", "b-7")
+    assert kept["devices"] == [] and kept["designated_only"]
+    assert bank.json("device", "step-up", hong, "ars", "--bank", "081")["step_up"] == "ars"
+    assert bank.json("device", "step-up", hong, "none", "--bank", "081")["step_up"] is None
+    assert "designated only: on" in bank.ok("device", "list", hong, "--bank", "081").stdout
+    assert bank.ok("device", "list", hong, "--bank", "081", "--jsonl").stdout == ""
+
+
+def test_a_bad_device_id_is_a_usage_error(bank: BankCli) -> None:
+    refused(bank.run("device", "add", bank.customer(), "x" * 65, "--bank", "081"), 2,
+            "DEVICE")

@@ -67,6 +67,7 @@ NO_REPORT = {
     "kpki bank app": "a group without a command of its own",
     "kpki bank card": "a group without a command of its own",
     "kpki bank customer": "a group without a command of its own",
+    "kpki bank device": "a group without a command of its own",
     "kpki bank line": "a group without a command of its own",
     "kpki bank otp": "a group without a command of its own",
     "kpki bank phone": "a group without a command of its own",
@@ -88,7 +89,8 @@ one mode of a reporting command that runs until stopped: its rounds go to the lo
 LISTS = {"kpki audit", "kpki ca list", "kpki cert list", "kpki cloud history",
          "kpki cloud institution list", "kpki cloud messages", "kpki npki list", "kpki rrn",
          "kpki bank list", "kpki bank customer list", "kpki bank account list",
-         "kpki bank otp list", "kpki bank phone messages", "kpki bank app history"}
+         "kpki bank otp list", "kpki bank phone messages", "kpki bank app history",
+         "kpki bank device list"}
 """Commands whose report is a list: they take ``--jsonl`` as well."""
 
 

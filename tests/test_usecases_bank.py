@@ -141,3 +141,44 @@ def test_the_facade_keeps_designated_devices_per_bank(banking: Banking) -> None:
     kb, _ = banking.add_bank("004")
     with pytest.raises(BankNotFoundError):
         banking.devices.state(kb, customer)
+
+
+# -- transfers (item 7 through the facade) ---------------------------------------------------
+
+def test_a_transfer_signed_and_answered_through_the_facade_is_recorded() -> None:
+    from pki.signing.verify import Verifier
+    from pki.testing import TestPKI
+    from pki.usecases.banking import TransferAsked
+
+    test_pki = TestPKI(seed="facade-transfer", clock=FixedClock(T0))
+    try:
+        banking = Banking(test_pki.home.store, clock=test_pki.clock, secret=SECRET,
+                          verifier=lambda: Verifier.for_home(test_pki.home))
+        bank, customer = _customer(banking)
+        account = banking.customers.open_account(bank, customer, password="0420",
+                                                 balance=5_000_000, number="1002123456789")
+        payee = banking.customers.add(bank, name="이영희", rrn="850101-2345678",
+                                      phone="010-9999-8888", carrier="KT")
+        to = banking.customers.open_account(bank, payee.id, password="1234")
+        card = banking.cards.issue(bank, customer, seed="facade")
+        banking.devices.designate(bank, customer, "pc-1")
+        cert = test_pki.joint("홍길동", rrn=RRN)
+        challenge = banking.cards.challenge(bank, customer)
+        asked = TransferAsked(account.number, to.number, 1_000_000, device="pc-1",
+                              card_challenge=challenge.id,
+                              response=card.answer(challenge.first, challenge.second))
+        signature = test_pki.sign(cert, asked.order(bank, test_pki.clock.now()).text())
+        result = banking.authorise_transfer(bank, customer, asked, signature=signature,
+                                            r=cert.r)
+        assert result.accepted and result.balance == 4_000_000
+        assert [t.id for t in banking.transfers.transfers(bank, customer)] == [result.id]
+        again = banking.authorise_transfer(bank, customer, asked, signature=signature,
+                                           r=cert.r)
+        assert (again.accepted, again.code) == (False, "signature_replayed")
+    finally:
+        test_pki.close()
+
+
+def test_transfers_need_a_verifier(banking: Banking) -> None:
+    with pytest.raises(TypeError):
+        banking.transfers  # noqa: B018

@@ -20,9 +20,10 @@ secret is :class:`pki.errors.VaultError`, never a new secret.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +41,24 @@ from ..bank.limits import LimitLedger, Limits
 from ..bank.media import MediumKind
 from ..bank.otp import OtpCentre, OtpSettings, OtpStatus
 from ..bank.phone import PhonePolicy, PhoneVerification, Subscribers
+from ..bank.sessions import Sessions
+from ..bank.transfers import (
+    CardAnswer,
+    CertificateSignature,
+    OtpAnswer,
+    TransferOrder,
+    TransferResult,
+    Transfers,
+)
 from ..clock import Clock
 from ..entropy import Entropy, SystemEntropy
 from ..errors import NoMediumError, VaultError
 from ..home import Home
+from ..signing.verify import Verifier
 from ..store import Account, BankCustomer, Institution, Store
 
-__all__ = ["Banking", "CardState", "CustomerOverview", "MediumLimits", "bank_secret"]
+__all__ = ["Banking", "CardState", "CustomerOverview", "MediumLimits", "TransferAsked",
+           "bank_secret"]
 
 _OTP_LABEL = b"kpki-bank-otp-v1"
 _PHONE_LABEL = b"kpki-bank-phone-v1"
@@ -112,15 +124,19 @@ class Banking:
     """The bank's services over one store and clock (see the module doc).
 
     Attributes: :attr:`customers`, :attr:`cards`, :attr:`otp`, :attr:`phone`,
-    :attr:`lines` (the carriers' side), :attr:`limits`, :attr:`devices`. Each is the
-    :mod:`pki.bank` service itself: call it for anything this class does not wrap.
+    :attr:`lines` (the carriers' side), :attr:`limits`, :attr:`devices`, and (with a
+    verifier) :attr:`transfers` and :attr:`sessions`. Each is the :mod:`pki.bank` service
+    itself: call it for anything this class does not wrap.
     """
 
     def __init__(self, store: Store, *, clock: Clock, secret: bytes,
                  entropy: Entropy | None = None, otp_settings: OtpSettings | None = None,
-                 phone_policy: PhonePolicy | None = None) -> None:
+                 phone_policy: PhonePolicy | None = None,
+                 verifier: Callable[[], Verifier] | None = None) -> None:
         """``secret`` (at least 16 bytes; a home's vault secret) is what the OTP centre's
-        and the phone channel's secrets are derived from."""
+        and the phone channel's secrets are derived from; ``verifier`` makes the
+        verifier that checks transfers' certificate signatures (made at the first
+        transfer; :meth:`of_home`: the home's, with revocation from its records)."""
         if not isinstance(secret, bytes) or len(secret) < 16:
             raise VaultError("the bank's service secret is shorter than 16 bytes")
         self.store = store
@@ -136,6 +152,22 @@ class Banking:
         self.limits = LimitLedger(store, clock=clock,
                                   table_of=lambda bank: settings_of(bank).limits)
         self.devices = BankDevices(store, clock=clock)
+        self._verifier = verifier
+
+    @functools.cached_property
+    def transfers(self) -> Transfers:
+        """Transfer authorisation (:mod:`pki.bank.transfers`), over this bank's OTP centre.
+        Raises :class:`TypeError` when this bank was made without a verifier."""
+        if self._verifier is None:
+            raise TypeError("this Banking was made without a verifier: give verifier=")
+        return Transfers(self.store, clock=self.clock, verifier=self._verifier(),
+                         otp=self.otp, entropy=self.entropy)
+
+    @property
+    def sessions(self) -> Sessions:
+        """The simple-authentication, password and certificate logins the transfers
+        check simple-authentication signatures against."""
+        return self.transfers.sessions
 
     @classmethod
     def of_home(cls, home: Home, *, create_secret: bool = True,
@@ -146,7 +178,8 @@ class Banking:
         secret."""
         return cls(home.store, clock=home.clock, entropy=home.entropy,
                    secret=bank_secret(home, create=create_secret),
-                   otp_settings=otp_settings, phone_policy=phone_policy)
+                   otp_settings=otp_settings, phone_policy=phone_policy,
+                   verifier=lambda: Verifier.for_home(home))
 
     # -- banks ----------------------------------------------------------------------------
 
@@ -229,8 +262,48 @@ class Banking:
             return None
         return _medium_limits(kind, limits, self.limits.used_today(bank, customer_id))
 
+    # -- transfers ------------------------------------------------------------------------
+
+    def authorise_transfer(self, bank: Institution, customer_id: str, asked: TransferAsked,
+                           *, signature: bytes, r: bytes) -> TransferResult:
+        """Authorise ``asked`` with a certificate signature (CMS over
+        ``asked.order(...).text()``, with the signer's R for the VID check):
+        :meth:`pki.bank.transfers.Transfers.authorise`, the outcome recorded either way."""
+        answer: CardAnswer | OtpAnswer
+        if asked.otp_serial is not None:
+            answer = OtpAnswer(asked.otp_serial, asked.response)
+        else:
+            answer = CardAnswer(asked.card_challenge or "", asked.response)
+        return self.transfers.authorise(
+            bank, customer_id, from_account=asked.from_account, to_account=asked.to_account,
+            amount=asked.amount, signature=CertificateSignature(signature, r),
+            medium_response=answer, device=asked.device, step_up=asked.step_up)
+
 
 def _medium_limits(kind: MediumKind, limits: Limits, used: int) -> MediumLimits:
     return MediumLimits(medium=kind, per_transfer=limits.per_transfer,
                         per_day=limits.per_day, used_today=used)
+
+
+@dataclass(frozen=True)
+class TransferAsked:
+    """A transfer as a face asks for it: the accounts, the amount, the device, and the
+    medium's answer (a card challenge's or an OTP token's); its signature is made by
+    the caller over :meth:`order`'s text."""
+
+    from_account: str
+    to_account: str
+    amount: int
+    device: str | None = None
+    card_challenge: str | None = None
+    otp_serial: str | None = None
+    response: str = ""
+    """The card answer or the OTP code."""
+    step_up: str | None = None
+    """The phone verification made as the extra step, when the device rules ask for one."""
+
+    def order(self, bank: Institution, at: dt.datetime) -> TransferOrder:
+        """The order to sign: its :meth:`TransferOrder.text` is what the signature covers."""
+        return TransferOrder(bank.code or "", self.from_account, self.to_account, self.amount,
+                             at)
 

@@ -268,7 +268,6 @@ class Transfers:
                                              entropy=self.entropy)
         self.customers = Customers(store, clock=clock, entropy=self.entropy)
         self.cards = SecurityCards(store, clock=clock, entropy=self.entropy)
-        self.sources: tuple[MediaSource, ...] = (card_media, otp_media)
 
     def authorise(self, institution: Institution, customer_id: str, *, from_account: str,
                   to_account: str, amount: int, signature: TransferSignature,
@@ -392,6 +391,11 @@ class Transfers:
                       otp_exempt=attempt.medium in _OTP_KINDS,
                       step_up_krw=attempt.settings.undesignated_step_up_krw)
 
+    def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
+        """The media source that knows whether ``medium`` is usable (the others would
+        only be read to be ignored)."""
+        return (otp_media,) if medium in _OTP_KINDS else (card_media,)
+
     def _commit(self, attempt: _Attempt) -> TransferResult:
         """Step 5: decide under the lock, and write everything of an accepted transfer in
         one transaction; a refusal rolls it all back (raised as :class:`_Refused`)."""
@@ -402,13 +406,15 @@ class Transfers:
             with self.store.transaction() as tx:
                 if tx.transfer_signature_used(signed.digest):
                     raise _Refused("signature_replayed")
-                used = tx.limit_used(customer.id, kst_today(attempt.at))
-                decision = self._device_decision(tx, attempt, used)
+                # The charge reads the day's sum once; the device rules take it from
+                # there (a refusal of either rolls the charge back with the rest).
+                charge = charge_in(tx, customer, attempt.amount,
+                                   table=attempt.settings.limits,
+                                   sources=self._sources_of(medium), at=attempt.at,
+                                   medium=medium)
+                decision = self._device_decision(tx, attempt, charge.used - attempt.amount)
                 enforce_in(tx, institution, customer, decision, attempt.step_up,
                            now=attempt.at)
-                charge = charge_in(tx, customer, attempt.amount,
-                                   table=attempt.settings.limits, sources=self.sources,
-                                   at=attempt.at, medium=medium)
                 account = tx.account(institution.id, attempt.from_account)
                 assert account is not None
                 if account.balance < attempt.amount:

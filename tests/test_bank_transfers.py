@@ -16,11 +16,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from pki.bank.cards import PrintedCard
 from pki.bank.devices import BankDevices
+from pki.bank.media import MediumKind
+from pki.bank.otp import IssuedOtp, OtpCentre
 from pki.bank.phone import PhoneVerification, Subscribers
 from pki.bank.sessions import Sessions
 from pki.bank.transfers import (
     CardAnswer,
     CertificateSignature,
+    OtpAnswer,
     SimpleAuthSignature,
     TransferOrder,
     TransferResult,
@@ -28,6 +31,7 @@ from pki.bank.transfers import (
     authorise_transfer,
 )
 from pki.clock import FixedClock, kst_today
+from pki.entropy import SeededEntropy
 from pki.errors import BankNotFoundError, BankRequestError
 from pki.signing import KeySigner, sign
 from pki.store import Account, AuditAction, TransferOutcome
@@ -99,7 +103,7 @@ class Bank:
 
     def send(self, amount: int, *, cert: TestCertificate | None = None,
              signature: CertificateSignature | SimpleAuthSignature | None = None,
-             medium: CardAnswer | None = None, device: str | None = DEVICE,
+             medium: CardAnswer | OtpAnswer | None = None, device: str | None = DEVICE,
              transfers: Transfers | None = None, **options) -> TransferResult:
         if signature is None:
             assert cert is not None
@@ -582,3 +586,56 @@ def test_two_parallel_copies_of_one_signature_move_the_money_once(bank, certs):
     assert sorted((r.accepted, r.code) for r in results) == [
         (False, "signature_replayed"), (True, None)]
     assert (bank.used_today(), bank.balance()) == (MILLION, 49 * MILLION)
+
+
+# -- an OTP as the transfer's medium ---------------------------------------------------------
+
+
+@pytest.fixture
+def otp_bank(tmp_path, pki) -> tuple[Bank, IssuedOtp]:
+    """The bank above with an OTP centre and 홍길동's hardware OTP."""
+    bank = _bank(tmp_path, pki)
+    world = bank.world
+    centre = OtpCentre(world.store, world.clock, secret=bytes(range(32)),
+                       entropy=SeededEntropy("transfer-otp"))
+    token = centre.issue_hardware(world.customer, seed=b"transfer-otp-seed-01")
+    bank.transfers = Transfers(world.store, clock=world.clock, verifier=pki.verifier(),
+                               otp=centre)
+    return bank, token
+
+
+def test_an_otp_code_authorises_up_to_the_otps_limits(otp_bank, certs):
+    bank, token = otp_bank
+    code = OtpAnswer(token.serial, token.code(bank.world.clock.now()))
+    result = bank.send(30 * MILLION, cert=certs.hong, medium=code)  # a card allows 10M
+    assert (result.accepted, result.medium) == (True, MediumKind.HARDWARE_OTP)
+    assert bank.records()[-1].medium == "otp"
+
+
+def test_otp_users_are_exempt_from_the_3m_extra_step_card_users_are_not(otp_bank, certs):
+    bank, token = otp_bank
+    card = bank.send(3 * MILLION, cert=certs.hong, device="phone-9")
+    assert_refused(card, "step_up_required", bank)
+    code = OtpAnswer(token.serial, token.code(bank.world.clock.now()))
+    assert bank.send(3 * MILLION, cert=certs.hong, medium=code, device="phone-9").accepted
+
+
+def test_a_wrong_otp_code_is_counted_by_the_token_and_refuses_the_transfer(otp_bank, certs):
+    bank, token = otp_bank
+    right = token.code(bank.world.clock.now())
+    wrong = OtpAnswer(token.serial, f"{(int(right) + 1) % 10**6:06d}")
+    result = bank.send(MILLION, cert=certs.hong, medium=wrong)
+    assert_refused(result, "wrong_otp", bank)
+    assert result.attempts_left == 9
+    assert bank.transfers.otp is not None
+    assert bank.transfers.otp.status(bank.world.customer, token.serial).failures == 1
+
+
+def test_a_used_otp_code_does_not_authorise_a_second_transfer(otp_bank, certs):
+    bank, token = otp_bank
+    code = OtpAnswer(token.serial, token.code(bank.world.clock.now()))
+    assert bank.send(MILLION, cert=certs.hong, medium=code).accepted
+    later = bank.sign(certs.hong, bank.order(MILLION, at=T0 - dt.timedelta(seconds=1)))
+    result = bank.send(MILLION, signature=later, medium=code)
+    assert (result.accepted, result.code) == (False, "otp_replayed")
+    assert bank.balance() == 49 * MILLION

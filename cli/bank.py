@@ -1017,6 +1017,108 @@ def device_step_up(obj: Context, code: str, customer_id: str, method: str,
     _report(_devices_json(state), as_json, _devices_text(state))
 
 
+# -- transfers -------------------------------------------------------------------------------
+
+
+@bank.group()
+def transfer() -> None:
+    """Transfers: signed with a joint or financial certificate, answered with the card or
+    an OTP, under the device rules and the limits."""
+
+
+@transfer.command("send")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@click.option("--from", "from_account", required=True, help="The customer's account.")
+@click.option("--to", "to_account", required=True, help="The payee's account.")
+@click.option("--amount", type=click.IntRange(min=1), required=True, help="KRW.")
+@click.option("--npki", "folder", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The customer's NPKI folder (joint or financial certificate): signs the "
+                   "transfer's text, with R for the VID check.")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File whose first line is the key password (else $KPKI_KEY_PASSWORD, "
+                   "else a prompt).")
+@click.option("--challenge", help="The card challenge answered ('kpki bank card "
+                                  "challenge'); the answer from --answer-file.")
+@_secret_file("--answer-file", f"File whose first line is the card answer (else "
+              f"${CARD_ANSWER_ENV}, else a prompt).")
+@click.option("--otp", "serial", help="The OTP token answered; its code from --code-file.")
+@_secret_file("--code-file", _CODE_HELP)
+@click.option("--device", callback=_label, help="The device the transfer comes from.")
+@click.option("--step-up", help="The phone verification made as the extra step, when the "
+                                "device rules ask for one ('kpki bank phone request').")
+@json_option
+@click.pass_obj
+@_refusals(account="--from", to_account="--to", device="--device")
+def transfer_send(obj: Context, code: str, customer_id: str, from_account: str,
+                  to_account: str, amount: int, folder: Path, password_file: Path | None,
+                  challenge: str | None, answer_file: Path | None, serial: str | None,
+                  code_file: Path | None, device: str | None, step_up: str | None,
+                  as_json: bool) -> None:
+    """Authorise a transfer: signed here with the NPKI folder's key over the transfer's
+    text, answered with the card challenge or the OTP. Accepted or refused, it is
+    recorded; a refusal is one line with its code (exit 1)."""
+    from pki.keys import npki
+    from pki.signing import KeySigner, sign
+    from pki.usecases.banking import TransferAsked
+
+    from .params import opened_with, read_from
+    from .secrets import KEY_PASSWORD_ENV, key_password
+
+    if (challenge is None) == (serial is None):
+        raise click.UsageError("answer with one medium: --challenge (the card) or --otp")
+    if serial is not None:
+        response = _otp_code(code_file)
+    else:
+        response = _secret(answer_file, env=CARD_ANSWER_ENV, what="card answer",
+                           option="--answer-file")
+    with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("--npki", folder):
+        credential = npki.load(folder, key_password(password_file, confirm=False))
+    if credential.r is None:
+        raise click.ClickException(f"--npki {folder}: the key file holds no R, which the "
+                                   "bank needs for the VID check")
+    asked = TransferAsked(from_account, to_account, amount, device=device,
+                          card_challenge=challenge, otp_serial=serial, response=response,
+                          step_up=step_up)
+    with _banking(obj) as banking:
+        found = banking.bank(code)
+        text = asked.order(found, banking.clock.now()).text()
+        signed = sign(text, KeySigner(credential.certificate, credential.private_key),
+                      clock=banking.clock)
+        result = banking.authorise_transfer(found, customer_id, asked, signature=signed.der,
+                                            r=credential.r)
+    if not result.accepted:
+        more = ""
+        if result.attempts_left is not None:
+            more = f": {result.attempts_left} attempts left"
+        if result.step_up_methods:
+            more = (f": make a phone verification ({' or '.join(result.step_up_methods)}) "
+                    "and give it in --step-up")
+        raise click.ClickException(f"transfer {result.id} refused [{result.code}]{more}")
+    _report(_plain(result), as_json, f"transfer {result.id}: {result.amount:,} KRW from "
+            f"{result.from_account} to {result.to_account}; balance {result.balance:,}")
+
+
+@transfer.command("list")
+@bank_option
+@click.argument("customer_id", metavar="CUSTOMER")
+@list_options
+@click.pass_obj
+@_refusals()
+def transfer_list(obj: Context, code: str, customer_id: str, as_json: bool,
+                  as_jsonl: bool) -> None:
+    """The customer's transfers, accepted and refused, oldest first."""
+    with _banking(obj) as banking:
+        found = banking.transfers.transfers(banking.bank(code), customer_id)
+    rows = [_plain(t) for t in found]
+    if emit_list(rows, as_json=as_json, as_jsonl=as_jsonl, document={"transfers": rows}):
+        return
+    table(["ID", "AT", "FROM", "TO", "AMOUNT", "OUTCOME"],
+          [[t.id, shown(t.at), t.from_account, t.to_account, f"{t.amount:,}",
+            t.outcome.value + (f" ({t.reason})" if t.reason else "")] for t in found])
+
+
 # -- limits ----------------------------------------------------------------------------------
 
 

@@ -668,3 +668,63 @@ def test_devices_are_designated_up_to_the_cap_and_the_last_is_a_branchs(
 def test_a_bad_device_id_is_a_usage_error(bank: BankCli) -> None:
     refused(bank.run("device", "add", bank.customer(), "x" * 65, "--bank", "081"), 2,
             "DEVICE")
+
+
+# -- transfers -------------------------------------------------------------------------------
+
+KEY_PASSWORD = "Test-pass-1234!"
+
+
+def test_a_transfer_is_signed_with_the_folder_answered_and_recorded(bank: BankCli) -> None:
+    hong = bank.customer()
+    issued = CliRunner().invoke(cli, ["--home", str(bank.home), "--at", T0, "issue", "joint",
+                                      "--name", "홍길동", "--rrn", RRN, "--out",
+                                      bank.tmp / "npki", "--json"],
+                                env={"KPKI_KEY_PASSWORD": KEY_PASSWORD, "KPKI_HOME": "",
+                                     "KPKI_CA_PASSPHRASE": ""}, catch_exceptions=False)
+    assert issued.exit_code == 0, issued.output
+    folder = json.loads(issued.stdout)["folder"]
+    key = {"KPKI_KEY_PASSWORD": KEY_PASSWORD}
+    account = bank.json("account", "open", hong, "--bank", "081", "--balance", "5000000",
+                        env={"KPKI_ACCOUNT_PASSWORD": "0420"})["number"]
+    payee = bank.customer(rrn="850101-2345678")
+    to = bank.json("account", "open", payee, "--bank", "081",
+                   env={"KPKI_ACCOUNT_PASSWORD": "1234"})["number"]
+    bank.ok("card", "issue", hong, "--bank", "081")
+    bank.ok("device", "add", hong, "pc-1", "--bank", "081")
+    codes = bank.json("card", "print", hong, "--bank", "081")["codes"]
+
+    def send(amount: int, *, right: bool = True, **kw: Any) -> Result:
+        asked = bank.json("card", "challenge", hong, "--bank", "081")
+        answer = _answer(codes, asked["first"], asked["second"])
+        if not right:
+            answer = f"{(int(answer) + 1) % 10000:04d}"
+        return bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to",
+                        to, "--amount", amount, "--npki", folder, "--device", "pc-1",
+                        "--challenge", asked["id"], "--json",
+                        env={**key, "KPKI_CARD_ANSWER": answer}, **kw)
+
+    done = send(1_000_000)
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert (result["accepted"], result["balance"], result["medium"]) == (
+        True, 4_000_000, "security-card")
+    refused(send(1_000_000, right=False, at="2026-03-16T09:00:05"), 1,
+            "[wrong_card_answer]", "4 attempts left")
+    refused(send(9_000_001, at="2026-03-16T09:00:10"), 1, "[over_day_limit]")
+    rows = bank.json("transfer", "list", hong, "--bank", "081")["transfers"]
+    assert [(r["outcome"], r["reason"]) for r in rows] == [
+        ("accepted", None), ("refused", "wrong_card_answer"), ("refused", "over_day_limit")]
+    assert len(bank.ok("transfer", "list", hong, "--bank", "081", "--jsonl").stdout
+               .splitlines()) == 3
+    assert "over_day_limit" in bank.ok("transfer", "list", hong, "--bank", "081").stdout
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to", to,
+                     "--amount", "1", "--npki", folder, env=key), 2, "--challenge", "--otp")
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to", to,
+                     "--amount", "1", "--npki", folder, "--otp", "1",
+                     env={"KPKI_KEY_PASSWORD": "Wrong-pass-9999!", "KPKI_OTP_CODE": "123456"}),
+            1, "--password-file")
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", "12", "--to", to,
+                     "--amount", "1", "--npki", folder, "--otp", "1",
+                     env={**key, "KPKI_OTP_CODE": "123456"}), 2, "--from")
+    assert len(bank.json("transfer", "list", hong, "--bank", "081")["transfers"]) == 3

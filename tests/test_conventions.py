@@ -68,6 +68,7 @@ NO_REPORT = {
     "kpki bank card": "a group without a command of its own",
     "kpki bank customer": "a group without a command of its own",
     "kpki bank device": "a group without a command of its own",
+    "kpki bank transfer": "a group without a command of its own",
     "kpki bank line": "a group without a command of its own",
     "kpki bank otp": "a group without a command of its own",
     "kpki bank phone": "a group without a command of its own",
@@ -90,7 +91,7 @@ LISTS = {"kpki audit", "kpki ca list", "kpki cert list", "kpki cloud history",
          "kpki cloud institution list", "kpki cloud messages", "kpki npki list", "kpki rrn",
          "kpki bank list", "kpki bank customer list", "kpki bank account list",
          "kpki bank otp list", "kpki bank phone messages", "kpki bank app history",
-         "kpki bank device list"}
+         "kpki bank device list", "kpki bank transfer list"}
 """Commands whose report is a list: they take ``--jsonl`` as well."""
 
 

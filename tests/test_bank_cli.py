@@ -462,9 +462,15 @@ def _line(bank: BankCli, *extra: str) -> None:
             "--carrier", "KT", "--mvno", "KT M모바일", *extra)
 
 
-def _request(bank: BankCli, *extra: str) -> Result:
+def _request(bank: BankCli, *extra: str, at: str = T0) -> Result:
     return bank.run("phone", "request", "--bank", "081", "--name", "김영희", "--phone",
-                    "01022223333", "--rrn7", "920801-2", "--carrier", "KTM", *extra)
+                    "01022223333", "--rrn7", "920801-2", "--carrier", "KTM", *extra, at=at)
+
+
+# Each command's clock starts at its --at and runs on: a step that must come after another
+# one is given a later --at, not left to the milliseconds each run takes.
+LATER = "2026-03-16T09:00:10"
+LATEST = "2026-03-16T09:00:20"
 
 
 def _sent_code(bank: BankCli) -> str:
@@ -477,7 +483,7 @@ def _sent_code(bank: BankCli) -> str:
 def test_an_sms_verification_is_confirmed_with_the_code_sent(bank: BankCli) -> None:
     _line(bank)
     assert _request(bank).exit_code == 0
-    sent = json.loads(_request(bank, "--json").stdout)
+    sent = json.loads(_request(bank, "--json", at=LATER).stdout)
     assert (sent["via"], sent["autofill"]) == ("sms", True)
     code = _sent_code(bank)
     lines = bank.ok("phone", "messages", "--bank", "081", "--phone", "01022223333",
@@ -500,9 +506,9 @@ def test_an_sms_verification_is_confirmed_with_the_code_sent(bank: BankCli) -> N
 def test_the_ci_is_the_same_in_every_run_of_the_home(bank: BankCli) -> None:
     _line(bank)
     cis = []
-    for _ in range(2):
-        sent = json.loads(_request(bank, "--json").stdout)
-        cis.append(bank.json("phone", "confirm", sent["id"], "--bank", "081",
+    for at in (T0, LATER):
+        sent = json.loads(_request(bank, "--json", at=at).stdout)
+        cis.append(bank.json("phone", "confirm", sent["id"], "--bank", "081", at=at,
                              env={"KPKI_PHONE_CODE": _sent_code(bank)})["ci"])
     assert cis[0] == cis[1]
 
@@ -559,16 +565,17 @@ def test_push_protection_takes_the_codes_into_the_app(bank: BankCli) -> None:
     _line(bank)
     password = bank.file("app", "482915")
     bank.ok("app", "enrol", "010-2222-3333", "--app-password-file", password)
-    sent = json.loads(_request(bank, "--json").stdout)
+    sent = json.loads(_request(bank, "--json", at=LATER).stdout)
     assert (sent["via"], sent["autofill"]) == ("app", False)
-    history = bank.json("app", "history", "01022223333", "--app-password-file", password)
+    history = bank.json("app", "history", "01022223333", "--app-password-file", password,
+                        at=LATER)
     assert [e["verification"] for e in history["history"]] == [sent["id"]]
     line = refused(bank.run("app", "history", "01022223333",
                             env={"KPKI_APP_PASSWORD": "111111"}), 1, "[wrong_app_password]",
                    "--app-password-file")
     assert "4 attempts left" in line
-    bank.ok("app", "remove", "01022223333", "--app-password-file", password)
-    assert json.loads(_request(bank, "--json").stdout)["via"] == "sms"
+    bank.ok("app", "remove", "01022223333", "--app-password-file", password, at=LATER)
+    assert json.loads(_request(bank, "--json", at=LATEST).stdout)["via"] == "sms"
 
 
 def test_a_malformed_new_app_password_enrols_nothing(bank: BankCli) -> None:

@@ -191,7 +191,9 @@ def bank(kpki_pki: TestPKI) -> TestBank:
 @pytest.fixture
 def customer(bank: TestBank) -> TestCustomer:
     """A new customer of ``bank`` (홍길동, a new synthetic RRN), enrolled in internet
-    banking, with an account of 50,000,000 KRW (password ``customer.password``)."""
+    banking, with an account of 50,000,000 KRW (password ``customer.password``) and a
+    designated device (``customer.device``); ``customer.transfer(...)`` signs and
+    authorises a transfer, ``customer.certificate()`` is a joint certificate of theirs."""
     return bank.customer()
 
 

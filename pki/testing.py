@@ -48,6 +48,7 @@ from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_t
 
 if TYPE_CHECKING:
     from .bank.cards import Challenge, PrintedCard
+    from .bank.transfers import TransferResult
     from .store import Account, BankCustomer, Institution
     from .usecases.banking import Banking
     from .usecases.serving import ServedHome
@@ -57,6 +58,8 @@ __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "T
 
 ACCOUNT_PASSWORD = "0420"
 """The 4-digit password of a :class:`TestCustomer`'s account."""
+DEVICE = "test-phone"
+"""The device a :class:`TestCustomer` designated (and banks from, unless told)."""
 
 DEFAULT_PASSWORD = "Test-pw-1234!"
 DEFAULT_TIME = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
@@ -174,7 +177,7 @@ class TestCertificate:
 @dataclass(frozen=True)
 class TestCustomer:
     """A customer of a :class:`TestBank`: enrolled in internet banking, with one account
-    (password :data:`ACCOUNT_PASSWORD`)."""
+    (password :data:`ACCOUNT_PASSWORD`) and one designated device (:data:`DEVICE`)."""
 
     __test__ = False
     bank: TestBank = field(repr=False)
@@ -193,14 +196,17 @@ class TestCustomer:
     def password(self) -> str:
         return ACCOUNT_PASSWORD
 
+    @property
+    def device(self) -> str:
+        return DEVICE
+
     def security_card(self, *, seed: str | None = None) -> TestSecurityCard:
         """Issue a security card to this customer (a new one retires the old)."""
         banking, bank = self.bank.banking, self.bank.institution
         printed = banking.cards.issue(bank, self.id, seed=seed)
         return TestSecurityCard(self, printed)
 
-    def otp_token(self, *, kind: str = "hardware", device: str = "test-phone"
-                  ) -> TestOtpToken:
+    def otp_token(self, *, kind: str = "hardware", device: str = DEVICE) -> TestOtpToken:
         """Issue an OTP token to this customer: ``hardware`` (active at once), ``mobile``
         (activated here, on ``device``) or ``digital`` (on ``device``)."""
         otp, clock = self.bank.banking.otp, self.bank.pki.clock
@@ -214,6 +220,36 @@ class TestCustomer:
         else:
             raise ValueError(f"an OTP kind is hardware, mobile or digital, not {kind!r}")
         return TestOtpToken(self, issued.serial, None if kind == "hardware" else device)
+
+    def certificate(self) -> TestCertificate:
+        """A new joint certificate of this customer (their name and RRN), to sign with."""
+        return self.bank.pki.joint(self.record.name, rrn=self.rrn)
+
+    def transfer(self, to_account: str, amount: int, *, medium: TestSecurityCard | TestOtpToken,
+                 certificate: TestCertificate | None = None, device: str = DEVICE,
+                 step_up: str | None = None) -> TransferResult:
+        """Authorise a transfer from this customer's account, from ``device`` (the
+        designated one unless told): the order signed with ``certificate`` (a new joint
+        certificate of the customer when None), ``medium`` answered right (a new card
+        challenge, or the OTP token's code now). Returns the
+        bank's recorded outcome (:class:`pki.bank.transfers.TransferResult`)."""
+        from .bank.transfers import CardAnswer, CertificateSignature, OtpAnswer, TransferOrder
+
+        bank, pki = self.bank, self.bank.pki
+        signer = certificate or self.certificate()
+        order = TransferOrder(bank.code, self.account.number, to_account, amount,
+                              pki.clock.now())
+        answer: CardAnswer | OtpAnswer
+        if isinstance(medium, TestSecurityCard):
+            challenge = medium.challenge()
+            answer = CardAnswer(challenge.id, medium.answer(challenge))
+        else:
+            answer = OtpAnswer(medium.serial, medium.now())
+        return bank.banking.transfers.authorise(
+            bank.institution, self.id, from_account=self.account.number,
+            to_account=to_account, amount=amount,
+            signature=CertificateSignature(pki.sign(signer, order.text()), signer.r),
+            medium_response=answer, device=device, step_up=step_up)
 
 
 @dataclass(frozen=True)
@@ -294,7 +330,8 @@ class TestBank:
                  phone: str | None = None, carrier: str = "SKT", balance: int = 50_000_000
                  ) -> TestCustomer:
         """A new customer (a new synthetic RRN unless given), signed up and activated
-        for internet banking, with one account holding ``balance`` KRW."""
+        for internet banking, with one account holding ``balance`` KRW and :data:`DEVICE`
+        designated."""
         customers, bank = self.banking.customers, self.institution
         holder = self.pki._holder(rrn)
         number = phone or f"010{50_000_000 + self.pki._rrns:08d}"
@@ -303,6 +340,7 @@ class TestBank:
         customers.activate(bank, record.id)
         account = customers.open_account(bank, record.id, password=ACCOUNT_PASSWORD,
                                          balance=balance)
+        self.banking.devices.designate(bank, record.id, DEVICE)
         return TestCustomer(self, customers.get(bank, record.id), account)
 
 
@@ -543,7 +581,7 @@ class TestPKI:
             else:
                 secret = os.urandom(32)
             self._banking = Banking(self.home.store, clock=self.clock, secret=secret,
-                                    entropy=self.home.entropy)
+                                    entropy=self.home.entropy, verifier=self.verifier)
         return self._banking
 
     def bank(self, code: str = "081", **settings: Any) -> TestBank:

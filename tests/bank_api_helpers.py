@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pki.clock import FixedClock
 from pki.home import Home
+from pki.signing.verify import Verifier
 from pki.usecases.banking import Banking
 
 from .cloud_helpers import Api
@@ -64,14 +65,17 @@ def serve_bank(home_path: Path, *, key_pool: object, test_channel: bool = True
     from pki.web.bank import bank_routes
 
     clock = FixedClock(T0)
-    Home.create(home_path, passphrase=None, key_generator=key_pool).close()
+    Home.create(home_path, passphrase=None, key_generator=key_pool,
+                clock=FixedClock(T0 - dt.timedelta(days=30))).close()
     with Home.open(home_path, clock=clock) as home:
         banking = Banking(home.store, clock=clock, secret=SECRET)
         keys = {name: banking.add_bank(code)[1]
                 for name, code in (("hana", "081"), ("kb", "004"), ("stranger", "088"))}
 
     def make() -> Banking:
-        return Banking(Home.open(home_path, clock=clock).store, clock=clock, secret=SECRET)
+        opened = Home.open(home_path, clock=clock)
+        return Banking(opened.store, clock=clock, secret=SECRET,
+                       verifier=lambda: Verifier.for_home(opened))
 
     home = Home.open(home_path)
     state = WebState.of_home(home, poll_seconds=3600)

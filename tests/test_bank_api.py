@@ -5,6 +5,7 @@ streamed bodies, wrong types, unknown fields, fuzzed bodies): 4xx JSON, never a 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import socket
@@ -561,6 +562,23 @@ def _routes(bank):
                                          "line_type": "postpaid", "state": "active",
                                          "other_name": False, "ars_blocked": False}),
         ("POST", "/bank/v1/test/apps/history", {"phone": PHONE, "password": "482915"}),
+        ("POST", f"{c}/devices", {"device": "galaxy", "operator": None}),
+        ("POST", f"{c}/devices/designated-only", {"on": True, "operator": None}),
+        ("POST", f"{c}/devices/decide", {"operation": "transfer", "device": "x",
+                                         "day_total": 5, "otp_exempt": False}),
+        ("POST", f"{c}/keys", {"device": "galaxy", "public_key": "eA=="}),
+        ("POST", "/bank/v1/sessions/password", {"customer_id": customer,
+                                                "account": "123456789012",
+                                                "password": "0420"}),
+        ("POST", "/bank/v1/sessions/certificate", {"challenge_id": "lc_1", "signature": "eA==",
+                                                   "r": "00"}),
+        ("POST", "/bank/v1/orders", {"from_account": "123456789012",
+                                     "to_account": "123456789013", "amount": 5}),
+        ("POST", f"{c}/transfers", {"from_account": "123456789012",
+                                    "to_account": "123456789013", "amount": 5,
+                                    "signature": "eA==", "r": "00", "device": "x",
+                                    "step_up": None,
+                                    "card": {"challenge_id": "ch_1", "answer": "1234"}}),
     ]
 
 
@@ -670,3 +688,191 @@ def test_kpki_serve_serves_the_bank_and_its_test_channel_only_when_asked(tmp_pat
         _stop(proc)
     assert subprocess.run([_kpki(), "serve", "--help"], capture_output=True,
                           text=True).stdout.count("--no-bank") == 1
+
+
+# -- designated devices, logins, transfers ----------------------------------------------------
+
+
+def test_designated_devices_their_cap_and_the_branch_only_rule(bank):
+    customer, _ = _customer(bank)
+    path = f"/bank/v1/customers/{customer}/devices"
+    assert bank.hana("GET", path) == (200, {"devices": [], "designated_only": False,
+                                            "step_up": None})
+    for n in range(5):
+        assert bank.hana("POST", path, {"device": f"phone-{n}"})[0] == 200
+    _error(bank.hana("POST", path, {"device": "phone-5"}), 409, "too_many_devices")
+    for n in range(1, 5):
+        bank.hana("POST", f"{path}/remove", {"device": f"phone-{n}"})
+    status, state = bank.hana("POST", f"{path}/designated-only", {"on": True})
+    assert (status, state["devices"], state["designated_only"]) == (200, ["phone-0"], True)
+    error = _error(bank.hana("POST", f"{path}/remove", {"device": "phone-0"}), 403,
+                   "device_change_branch_only")
+    assert error["change"]
+    _error(bank.hana("POST", f"{path}/designated-only", {"on": False}), 403,
+           "device_change_branch_only")
+    status, decision = bank.hana("POST", f"{path}/decide",
+                                 {"operation": "transfer", "device": "cafe-pc"})
+    assert (status, decision["verdict"], decision["code"]) == (200, "refused",
+                                                               "device_not_designated")
+    assert bank.hana("POST", f"{path}/step-up", {"method": "sms"})[1]["step_up"] == "sms"
+    decision = bank.hana("POST", f"{path}/decide",
+                         {"operation": "transfer", "device": "cafe-pc"})[1]
+    assert (decision["verdict"], decision["methods"]) == ("step-up", ["sms"])
+    status, state = bank.hana("POST", f"{path}/remove",
+                              {"device": "phone-0", "operator": "teller-0042"})
+    assert (status, state["devices"]) == (200, [])
+    _error(bank.hana("POST", path, {"device": ""}), 400, "bad_request")
+    _error(bank.hana("POST", f"{path}/decide", {"operation": "sign"}), 400, "bad_request")
+
+
+def test_a_password_login_makes_a_session_that_logs_out(bank):
+    customer, _ = _customer(bank)
+    account = bank.hana("POST", f"/bank/v1/customers/{customer}/accounts",
+                        {"password": "0420"})[1]["number"]
+    body = {"customer_id": customer, "account": account, "password": "0420"}
+    status, session = bank.hana("POST", "/bank/v1/sessions/password", body)
+    assert (status, session["method"], session["ended_at"]) == (201, "password", None)
+    path = f"/bank/v1/sessions/{session['session_id']}"
+    assert bank.hana("GET", path)[1] == session
+    _error(bank.stranger("GET", path), 404, "not_found")
+    assert bank.hana("POST", f"{path}/logout")[1]["ended_at"] is not None
+    _error(bank.hana("POST", "/bank/v1/sessions/password", {**body, "password": "1111"}),
+           401, "wrong_account_password")
+    other, _ = _customer(bank)
+    _error(bank.hana("POST", "/bank/v1/sessions/password", {**body, "customer_id": other}),
+           403, "account_not_owned")
+
+
+def test_a_simple_authentication_login(bank):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    customer, _ = _customer(bank)
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    status, registered = bank.hana("POST", f"/bank/v1/customers/{customer}/keys", {
+        "device": "galaxy", "public_key": base64.b64encode(public).decode()})
+    assert status == 201
+    status, challenge = bank.hana("POST", f"/bank/v1/customers/{customer}/login-challenge")
+    assert status == 201
+    signature = key.sign(challenge["text"].encode(), ec.ECDSA(hashes.SHA256()))
+    login = {"challenge_id": challenge["challenge_id"], "key_id": registered["key_id"],
+             "signature": base64.b64encode(signature).decode()}
+    status, session = bank.hana("POST", "/bank/v1/sessions/simple-auth", login)
+    assert (status, session["method"], session["key_id"]) == (201, "simple-auth",
+                                                              registered["key_id"])
+    _error(bank.hana("POST", "/bank/v1/sessions/simple-auth", login), 403,
+           "login_challenge_used")
+    _error(bank.hana("POST", "/bank/v1/sessions/simple-auth",
+                     {**login, "signature": "not base64!"}), 400, "bad_request")
+    assert bank.hana("POST", f"/bank/v1/customers/{customer}/keys/{registered['key_id']}"
+                             "/remove") == (200, {"removed": True})
+
+
+def _signed_transfer(bank, payer: dict, amount: int, *, challenge: dict | None = None,
+                     to: str | None = None) -> dict:
+    """A transfer body: the order signed with the payer's certificate, the card answered."""
+    from pki.signing import KeySigner, sign
+
+    status, order = bank.hana("POST", "/bank/v1/orders", {
+        "from_account": payer["account"], "to_account": to or payer["to"], "amount": amount})
+    assert status == 200, order
+    issued = payer["certificate"]
+    cms = sign(order["text"].encode(), KeySigner(issued.certificate, issued.private_key,
+                                                 issued.chain),
+               clock=bank.clock, include_chain=True).der
+    challenge = challenge or _challenge(bank, payer["customer"])
+    return {"from_account": payer["account"], "to_account": to or payer["to"],
+            "amount": amount, "signature": base64.b64encode(cms).decode(),
+            "r": issued.r.hex(), "device": "galaxy",
+            "card": {"challenge_id": challenge["challenge_id"],
+                     "answer": _answer_of(payer["codes"], challenge)}}
+
+
+@pytest.fixture
+def payer(bank, key_pool):
+    """A customer of Hana with a joint certificate for their RRN, a card, an account of
+    20,000,000 KRW and another customer's account to pay into."""
+    n = next(_phones)
+    rrn = synthetic_rrn(dt.date(1985, 3, 4), serial=n)
+    customer = add_customer(bank.hana, rrn=rrn.digits, phone=f"0108888{n % 10000:04d}")
+    codes = _card(bank, customer)
+    account = bank.hana("POST", f"/bank/v1/customers/{customer}/accounts",
+                        {"password": "0420", "balance": 20_000_000})[1]["number"]
+    payee, _ = _customer(bank)
+    to = bank.hana("POST", f"/bank/v1/customers/{payee}/accounts",
+                   {"password": "0420"})[1]["number"]
+    bank.hana("POST", f"/bank/v1/customers/{customer}/devices", {"device": "galaxy"})
+    with Home.open(bank.path, clock=bank.clock, key_generator=key_pool) as home:
+        certificate = home.authority().issue_joint(name="홍길동", rrn=rrn)
+    return {"customer": customer, "codes": codes, "account": account, "to": to,
+            "certificate": certificate}
+
+
+def test_a_transfer_signed_and_answered_moves_the_money_once(bank, payer):
+    body = _signed_transfer(bank, payer, 1_000_000)
+    path = f"/bank/v1/customers/{payer['customer']}/transfers"
+    status, result = bank.hana("POST", path, body)
+    assert status == 201, result
+    assert (result["accepted"], result["medium"], result["balance"]) == (
+        True, "security-card", 19_000_000)
+    again = {**body, "card": _signed_transfer(bank, payer, 1_000_000)["card"]}
+    error = _error(bank.hana("POST", path, again), 409, "signature_replayed")
+    assert error["transfer"]["accepted"] is False
+    status, listed = bank.hana("GET", path)
+    assert [(t["outcome"], t["code"]) for t in listed["transfers"]] == [
+        ("accepted", None), ("refused", "signature_replayed")]
+    assert bank.hana("GET", f"/bank/v1/accounts/{payer['to']}")[1]["balance"] == 1_000_000
+
+
+def test_a_refused_transfer_is_4xx_with_its_record(bank, payer):
+    path = f"/bank/v1/customers/{payer['customer']}/transfers"
+    body = _signed_transfer(bank, payer, 1_000_000)
+    wrong = f"{(int(body['card']['answer']) + 1) % 10000:04d}"
+    error = _error(bank.hana("POST", path, {**body, "card": {**body["card"],
+                                                                 "answer": wrong}}),
+                   401, "wrong_card_answer")
+    assert error["attempts_left"] == 4 and error["transfer"]["transfer_id"]
+    _error(bank.hana("POST", path, _signed_transfer(bank, payer, 10_000_001)), 403,
+           "over_transfer_limit")
+    error = _error(bank.hana("POST", path, {**_signed_transfer(bank, payer, 3_000_000),
+                                             "device": "cafe-pc"}), 403, "step_up_required")
+    assert error["transfer"]["step_up_methods"] == ["sms", "ars"]
+    body = _signed_transfer(bank, payer, 1_000)
+    _error(bank.hana("POST", path, {**body, "amount": 2_000}), 403, "signed_text_mismatch")
+    assert bank.hana("GET", f"/bank/v1/accounts/{payer['account']}")[1]["balance"] == \
+        20_000_000
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"signature": None}, "signature"),
+    ({"simple_auth": {"session_id": "s_1", "text": "x", "signature": "eA=="}}, "signature"),
+    ({"card": None}, "card"),
+    ({"otp": {"serial": "123456789012", "code": "123456"}}, "card"),
+    ({"r": None}, "r"),
+    ({"r": "zz"}, "r"),
+    ({"signature": "***"}, "signature"),
+    ({"amount": 0}, "amount"),
+])
+def test_a_malformed_transfer_is_400_and_recorded_nowhere(bank, payer, change, field):
+    path = f"/bank/v1/customers/{payer['customer']}/transfers"
+    body = {**_signed_transfer(bank, payer, 1_000), **change}
+    error = _error(bank.hana("POST", path, body), 400, "bad_request")
+    assert error["field"] == field
+    assert bank.hana("GET", path)[1]["transfers"] == []
+
+
+def test_a_stranger_cannot_transfer_from_or_list_another_banks_customer(bank, payer):
+    body = _signed_transfer(bank, payer, 1_000)
+    _same_as_unknown(bank, "POST", f"/bank/v1/customers/{payer['customer']}/transfers",
+                     f"/bank/v1/customers/{UNKNOWN_CUSTOMER}/transfers", body)
+    for suffix in ("/transfers", "/devices"):
+        _same_as_unknown(bank, "GET", f"/bank/v1/customers/{payer['customer']}{suffix}",
+                         f"/bank/v1/customers/{UNKNOWN_CUSTOMER}{suffix}")
+    _same_as_unknown(bank, "POST", f"/bank/v1/customers/{payer['customer']}/devices",
+                     f"/bank/v1/customers/{UNKNOWN_CUSTOMER}/devices", {"device": "x"})
+    assert bank.hana("GET", f"/bank/v1/customers/{payer['customer']}/transfers")[1] == {
+        "transfers": []}
+    assert bank.hana("GET", f"/bank/v1/customers/{payer['customer']}/devices")[1][
+        "devices"] == ["galaxy"]

@@ -91,3 +91,26 @@ def test_mobile_and_digital_tokens_are_ready_to_use(kpki_pki):
     assert status.activated and status.device == "galaxy"
     with pytest.raises(ValueError, match="hardware, mobile or digital"):
         customer.otp_token(kind="sim")
+
+
+def test_a_customer_transfers_with_the_card_and_with_the_otp(bank, customer, security_card):
+    payee = bank.customer("김영희", balance=0)
+    sent = customer.transfer(payee.account.number, 1_000_000, medium=security_card)
+    assert (sent.accepted, sent.code, sent.balance) == (True, None, 49_000_000)
+    assert sent.medium.value == "security-card"
+    refused = customer.transfer(payee.account.number, 10_000_001, medium=security_card)
+    assert (refused.accepted, refused.code) == (False, "over_transfer_limit")
+    other = bank.customer("이몽룡")
+    foreign = customer.transfer(payee.account.number, 1_000, medium=security_card,
+                                certificate=other.certificate())
+    assert (foreign.accepted, foreign.code) == (False, "vid_mismatch")
+
+
+def test_an_otp_token_authorises_a_larger_transfer(bank, customer, otp_token, kpki_time):
+    payee = bank.customer("김영희", balance=0)
+    sent = customer.transfer(payee.account.number, 20_000_000, medium=otp_token)
+    assert (sent.accepted, sent.medium.value, sent.left_today) == (True, "otp", 480_000_000)
+    replay = customer.transfer(payee.account.number, 1_000, medium=otp_token)
+    assert (replay.accepted, replay.code) == (False, "otp_replayed")  # the same minute
+    kpki_time.advance(dt.timedelta(minutes=1))
+    assert customer.transfer(payee.account.number, 1_000, medium=otp_token).accepted

@@ -64,12 +64,12 @@ def bank_api(home: Home, *, test_channel: bool = False) -> tuple[Route, ...]:
     from ..web.bank import bank_routes
     from .banking import Banking, bank_secret
 
-    secret = bank_secret(home)
+    bank_secret(home)  # made now if it may be, else refused now
     path, clock, entropy = home.path, home.clock, home.entropy
 
     def make() -> Banking:
-        opened = Home.open(path, clock=clock, entropy=entropy)
-        return Banking(opened.store, clock=clock, secret=secret, entropy=entropy)
+        return Banking.of_home(Home.open(path, clock=clock, entropy=entropy),
+                               create_secret=False)
 
     return tuple(bank_routes(make, test_channel=test_channel))
 

@@ -2,10 +2,12 @@
 
 What a bank's own systems call, for a bank's tests to run against: customers and their
 internet-banking enrolment, accounts, security cards and their challenges, OTP tokens,
-the transfer limits, and phone verification (:mod:`pki.bank`, assembled by
-:class:`pki.usecases.banking.Banking`). A bank authenticates with its ``X-API-Key`` (the
-institution :func:`pki.bank.institutions.add_bank` recorded) and sees only its own
-customers, accounts, challenges, tokens and verifications: anything else is answered
+the transfer limits, phone verification, designated devices, logins (simple
+authentication, certificate, password) and transfer authorisation (:mod:`pki.bank`,
+assembled by :class:`pki.usecases.banking.Banking`). A bank authenticates with its
+``X-API-Key`` (the institution :func:`pki.bank.institutions.add_bank` recorded) and sees
+only its own customers, accounts, challenges, tokens, verifications, devices, sessions and
+transfers: anything else is answered
 exactly as one that does not exist (404 ``not_found``, the same body), so a stranger cannot
 tell that a customer exists.
 
@@ -14,7 +16,9 @@ before a byte of the body, the body's size while it streams in (413), the body d
 the route's schema with exact types and no unknown fields (400 ``bad_request`` naming the
 field), every refusal of the bank a 4xx JSON answer with its stable code (wrong answers
 401 with ``attempts_left``, locks 423, the rules 403, used or taken 409, too late 410, too
-many 429) and never a 500.
+many 429) and never a 500. A transfer refused by its checks is recorded by the bank and
+answered the same way, with its ``transfer`` record in the error (``transfer_id``,
+``attempts_left``, ``step_up_methods``).
 
 ``test_channel`` (``kpki serve --test-channel``) adds ``/bank/v1/test/...``: what the
 customer's side does in a test set-up (the carriers' lines, the SMS and calls a bank caused,
@@ -23,23 +27,34 @@ a key press on the ARS call, the carrier app, the code an OTP token shows now).
 
 from __future__ import annotations
 
+import base64
 import binascii
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..bank.cards import Challenge, PrintedCard
 from ..bank.customers import Enrolment
 from ..bank.otp import OtpAccepted, OtpStatus
 from ..bank.phone import AppEntry, VerificationRequest, VerificationResult, VerificationStatus
+from ..bank.transfers import (
+    CardAnswer,
+    CertificateSignature,
+    OtpAnswer,
+    SimpleAuthSignature,
+    TransferOrder,
+    TransferResult,
+)
 from ..cloud.service import authenticate
+from ..devices import CoveredOperation, DeviceDecision, DeviceState
 from ..errors import BankNotFoundError, BankRequestError
-from ..store import Account, BankCustomer, Institution, OtpKind
+from ..store import Account, BankCustomer, BankSession, Institution, OtpKind, TransferRecord
 from ..usecases.banking import Banking, CardState, MediumLimits
-from .jsonapi import Body, Empty, JsonApi, utc
+from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, error, utc
 
 __all__ = ["bank_routes"]
 
@@ -50,6 +65,8 @@ MAX_KRW = 10**15
 Short = Annotated[str, msgspec.Meta(max_length=64)]
 Digits = Annotated[str, msgspec.Meta(max_length=16)]
 Krw = Annotated[int, msgspec.Meta(ge=0, le=MAX_KRW)]
+Blob = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
+"""Bytes as base64 (a CMS signature, a public key)."""
 
 
 class CustomerBody(Body):
@@ -154,6 +171,88 @@ class AppBody(Body):
     password: Digits
 
 
+class DeviceBody(Body):
+    device: Short
+    operator: Short | None = None
+
+
+class DesignatedOnlyBody(Body):
+    on: bool
+    operator: Short | None = None
+
+
+class StepUpBody(Body):
+    method: Literal["sms", "ars"] | None
+
+
+class DecideBody(Body):
+    operation: Literal["transfer", "certificate-reissue", "foreign-certificate-registration"]
+    device: Short | None = None
+    day_total: Krw = 0
+    otp_exempt: bool = False
+
+
+class KeyBody(Body):
+    device: Short
+    public_key: Blob
+
+
+class SimpleAuthLoginBody(Body):
+    challenge_id: Short
+    key_id: Short
+    signature: Blob
+
+
+class CertificateLoginBody(Body):
+    challenge_id: Short
+    signature: Blob
+    r: Short
+
+
+class PasswordLoginBody(Body):
+    customer_id: Short
+    account: Short
+    password: Digits
+
+
+class OrderBody(Body):
+    from_account: Short
+    to_account: Short
+    amount: Krw
+
+
+class SimpleAuthBody(Body):
+    session_id: Short
+    text: Annotated[str, msgspec.Meta(max_length=1024)]
+    signature: Blob
+
+
+class CardAnswerBody(Body):
+    challenge_id: Short
+    answer: Digits
+
+
+class OtpAnswerBody(Body):
+    serial: Short
+    code: Digits
+
+
+class TransferBody(Body):
+    from_account: Short
+    to_account: Short
+    amount: Krw
+    signature: Blob | None = None
+    """A joint or financial certificate's attached CMS signature (base64) ..."""
+    r: Short | None = None
+    """... with the R of its key file (hex), for the VID check; or:"""
+    simple_auth: SimpleAuthBody | None = None
+    card: CardAnswerBody | None = None
+    otp: OtpAnswerBody | None = None
+    device: Short | None = None
+    step_up: Short | None = None
+    """The id of a confirmed phone verification made as the extra step."""
+
+
 # -- answers --------------------------------------------------------------------------------
 
 
@@ -245,6 +344,92 @@ def _status(status: VerificationStatus) -> dict[str, Any]:
 def _app_entry(entry: AppEntry) -> dict[str, Any]:
     return {"verification_id": entry.verification, "site": entry.site, "at": utc(entry.at),
             "verified": entry.verified}
+
+
+def _devices(state: DeviceState) -> dict[str, Any]:
+    return {"devices": list(state.devices), "designated_only": state.designated_only,
+            "step_up": None if state.step_up is None else state.step_up.value}
+
+
+def _decision(decision: DeviceDecision) -> dict[str, Any]:
+    return {"verdict": decision.verdict.value, "operation": decision.operation.value,
+            "device": decision.device, "methods": [m.value for m in decision.methods],
+            "code": decision.code}
+
+
+def _session(session: BankSession) -> dict[str, Any]:
+    return {"session_id": session.id, "customer_id": session.customer_id,
+            "method": session.method.value, "key_id": session.key_id,
+            "started_at": utc(session.started_at), "expires_at": utc(session.expires_at),
+            "ended_at": _time(session.ended_at)}
+
+
+def _transfer(result: TransferResult) -> dict[str, Any]:
+    return {"transfer_id": result.id, "accepted": result.accepted, "code": result.code,
+            "from_account": result.from_account, "to_account": result.to_account,
+            "amount": result.amount, "at": utc(result.at),
+            "medium": None if result.medium is None else result.medium.value,
+            "attempts_left": result.attempts_left,
+            "step_up_methods": list(result.step_up_methods), "balance": result.balance,
+            "left_today": result.left_today}
+
+
+def _record(record: TransferRecord) -> dict[str, Any]:
+    return {"transfer_id": record.id, "from_account": record.from_account,
+            "to_account": record.to_account, "amount": record.amount,
+            "medium": record.medium, "device": record.device,
+            "signature": record.signature, "outcome": record.outcome.value,
+            "code": record.reason, "at": utc(record.at)}
+
+
+# The HTTP status of a refused transfer, by its code (the others: 403, the rules refuse).
+_TRANSFER_STATUS = {
+    "wrong_card_answer": 401, "wrong_otp": 401, "signature_invalid": 401,
+    "medium_not_found": 404,
+    "challenge_used": 409, "otp_replayed": 409, "signature_replayed": 409,
+    "step_up_used": 409, "insufficient_funds": 409,
+    "challenge_expired": 410, "session_expired": 410, "signature_stale": 410,
+    "card_locked": 423, "otp_locked": 423,
+}
+
+
+def _b64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BankRequestError(f"{field} is base64", field=field) from None
+
+
+def _hex(text: str | None, field: str) -> bytes:
+    try:
+        return bytes.fromhex(text or "")
+    except ValueError:
+        raise BankRequestError(f"{field} is hex", field=field) from None
+
+
+def _signature(body: TransferBody) -> CertificateSignature | SimpleAuthSignature:
+    if (body.signature is None) == (body.simple_auth is None):
+        raise BankRequestError("a transfer carries a certificate signature or a simple-"
+                               "authentication one (not both)", field="signature")
+    if body.simple_auth is not None:
+        signed = body.simple_auth
+        return SimpleAuthSignature(signed.session_id, signed.text.encode(),
+                                   _b64(signed.signature, "signature"))
+    assert body.signature is not None
+    if body.r is None:
+        raise BankRequestError("a certificate signature comes with the R of its key (hex)",
+                               field="r")
+    return CertificateSignature(_b64(body.signature, "signature"), _hex(body.r, "r"))
+
+
+def _answer(body: TransferBody) -> CardAnswer | OtpAnswer:
+    if (body.card is None) == (body.otp is None):
+        raise BankRequestError("a transfer carries a security card answer or an OTP code "
+                               "(not both)", field="card")
+    if body.card is not None:
+        return CardAnswer(body.card.challenge_id, body.card.answer)
+    assert body.otp is not None
+    return OtpAnswer(body.otp.serial, body.otp.code)
 
 
 # -- path parameters ------------------------------------------------------------------------
@@ -471,6 +656,98 @@ def bank_routes(factory: Callable[[], Banking], *, workers: int = 8,
     def printed_card(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
         return _printed(b.printed_card(i, _id(r, "customer")))
 
+    # designated devices -----------------------------------------------------------------------
+
+    def devices(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        return _devices(b.devices.state(i, _id(r, "customer")))
+
+    def designate(b: Banking, i: Institution, body: DeviceBody, r: Request) -> Any:
+        if body.operator is not None:
+            raise BankRequestError("designating names no operator", field="operator")
+        return _devices(b.devices.designate(i, _id(r, "customer"), body.device))
+
+    def remove_device(b: Banking, i: Institution, body: DeviceBody, r: Request) -> Any:
+        return _devices(b.devices.remove(i, _id(r, "customer"), body.device,
+                                         operator=body.operator))
+
+    def designated_only(b: Banking, i: Institution, body: DesignatedOnlyBody, r: Request
+                        ) -> Any:
+        return _devices(b.devices.set_designated_only(i, _id(r, "customer"), body.on,
+                                                      operator=body.operator))
+
+    def step_up(b: Banking, i: Institution, body: StepUpBody, r: Request) -> Any:
+        return _devices(b.devices.subscribe_step_up(i, _id(r, "customer"), body.method))
+
+    def decide(b: Banking, i: Institution, body: DecideBody, r: Request) -> Any:
+        return _decision(b.devices.decide(i, _id(r, "customer"), body.device,
+                                          CoveredOperation(body.operation),
+                                          day_total=body.day_total,
+                                          otp_exempt=body.otp_exempt))
+
+    # logins ----------------------------------------------------------------------------------
+
+    def register_key(b: Banking, i: Institution, body: KeyBody, r: Request) -> Any:
+        key = b.sessions.register_key(i, _id(r, "customer"), device=body.device,
+                                      public_key=_b64(body.public_key, "public_key"))
+        return {"key_id": key.id, "device": key.device,
+                "registered_at": utc(key.registered_at)}
+
+    def remove_key(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        b.sessions.remove_key(i, _id(r, "customer"), _id(r, "key"))
+        return {"removed": True}
+
+    def login_challenge(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        challenge = b.sessions.challenge(i, _id(r, "customer"))
+        return {"challenge_id": challenge.id, "text": challenge.text.decode(),
+                "expires_at": utc(challenge.expires_at)}
+
+    def login_simple_auth(b: Banking, i: Institution, body: SimpleAuthLoginBody, r: Request
+                          ) -> Any:
+        return _session(b.sessions.login_simple_auth(
+            i, body.challenge_id, key_id=body.key_id,
+            signature=_b64(body.signature, "signature")))
+
+    def login_certificate(b: Banking, i: Institution, body: CertificateLoginBody, r: Request
+                          ) -> Any:
+        return _session(b.sessions.login_certificate(
+            i, body.challenge_id, signature=_b64(body.signature, "signature"),
+            r=_hex(body.r, "r")))
+
+    def login_password(b: Banking, i: Institution, body: PasswordLoginBody, r: Request
+                       ) -> Any:
+        return _session(b.sessions.login_password(i, body.customer_id, account=body.account,
+                                                  password=body.password))
+
+    def session(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        return _session(b.sessions.get(i, _id(r, "session")))
+
+    def logout(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        b.sessions.logout(i, _id(r, "session"))
+        return _session(b.sessions.get(i, _id(r, "session")))
+
+    # transfers -------------------------------------------------------------------------------
+
+    def order(b: Banking, i: Institution, body: OrderBody, r: Request) -> Any:
+        asked = TransferOrder(i.code or "", body.from_account, body.to_account, body.amount,
+                              b.clock.now())
+        return {"text": asked.text().decode(), "signed_at": utc(asked.signed_at)}
+
+    def transfer(b: Banking, i: Institution, body: TransferBody, r: Request) -> Any:
+        result = b.transfers.authorise(
+            i, _id(r, "customer"), from_account=body.from_account, to_account=body.to_account,
+            amount=body.amount, signature=_signature(body), medium_response=_answer(body),
+            device=body.device, step_up=body.step_up)
+        if result.accepted:
+            return JSONResponse(_transfer(result), status_code=201)
+        code = result.code or "refused"
+        return error(code, f"the transfer was refused: {code.replace('_', ' ')}",
+                     _TRANSFER_STATUS.get(code, 403), transfer=_transfer(result),
+                     **({"attempts_left": result.attempts_left}
+                        if result.attempts_left is not None else {}))
+
+    def transfers(b: Banking, i: Institution, body: Empty, r: Request) -> Any:
+        return {"transfers": [_record(t) for t in b.transfers.transfers(i, _id(r, "customer"))]}
+
     customers = f"{PREFIX}/customers/{{customer}}"
     otp = f"{customers}/otp/{{serial}}"
     routes = [
@@ -518,6 +795,34 @@ def bank_routes(factory: Callable[[], Banking], *, workers: int = 8,
               methods=["POST"]),
         Route(f"{PREFIX}/verifications/{{verification}}/resend", endpoint(Empty, resend),
               methods=["POST"]),
+        Route(f"{customers}/devices", endpoint(Empty, devices), methods=["GET"]),
+        Route(f"{customers}/devices", endpoint(DeviceBody, designate), methods=["POST"]),
+        Route(f"{customers}/devices/remove", endpoint(DeviceBody, remove_device),
+              methods=["POST"]),
+        Route(f"{customers}/devices/designated-only",
+              endpoint(DesignatedOnlyBody, designated_only), methods=["POST"]),
+        Route(f"{customers}/devices/step-up", endpoint(StepUpBody, step_up), methods=["POST"]),
+        Route(f"{customers}/devices/decide", endpoint(DecideBody, decide), methods=["POST"]),
+        Route(f"{customers}/keys", endpoint(KeyBody, register_key, status=201),
+              methods=["POST"]),
+        Route(f"{customers}/keys/{{key}}/remove", endpoint(Empty, remove_key),
+              methods=["POST"]),
+        Route(f"{customers}/login-challenge", endpoint(Empty, login_challenge, status=201),
+              methods=["POST"]),
+        Route(f"{PREFIX}/sessions/simple-auth",
+              endpoint(SimpleAuthLoginBody, login_simple_auth, status=201), methods=["POST"]),
+        Route(f"{PREFIX}/sessions/certificate",
+              endpoint(CertificateLoginBody, login_certificate, status=201),
+              methods=["POST"]),
+        Route(f"{PREFIX}/sessions/password",
+              endpoint(PasswordLoginBody, login_password, status=201), methods=["POST"]),
+        Route(f"{PREFIX}/sessions/{{session}}", endpoint(Empty, session), methods=["GET"]),
+        Route(f"{PREFIX}/sessions/{{session}}/logout", endpoint(Empty, logout),
+              methods=["POST"]),
+        Route(f"{PREFIX}/orders", endpoint(OrderBody, order), methods=["POST"]),
+        Route(f"{customers}/transfers", endpoint(TransferBody, transfer, status=201),
+              methods=["POST"]),
+        Route(f"{customers}/transfers", endpoint(Empty, transfers), methods=["GET"]),
     ]
     if test_channel:
         test = f"{PREFIX}/test"

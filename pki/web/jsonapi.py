@@ -42,6 +42,7 @@ from ..errors import (
     BankNotFoundError,
     BankRequestError,
     BankSettingsError,
+    BranchOnlyDeviceChangeError,
     CardLockedError,
     CertificateExpiredError,
     ChallengeExpiredError,
@@ -58,6 +59,7 @@ from ..errors import (
     InvalidRegistrationError,
     LimitExceededError,
     LineIneligibleError,
+    LoginRefusedError,
     NoMediumError,
     NotEnrolledError,
     NotFoundError,
@@ -79,7 +81,12 @@ from ..errors import (
     RequestRefusedError,
     SealedUnderOtherSecretError,
     SendLimitError,
+    SignatureRefusedError,
+    StepUpInvalidError,
+    StepUpRequiredError,
+    StepUpUsedError,
     StoreError,
+    TooManyDevicesError,
     UnauthorizedError,
     VerificationUsedError,
     WrongAccountPasswordError,
@@ -167,6 +174,11 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (WrongCodeError, 400),
     (WrongPhoneCodeError, 400),
     (DeviceNotDesignatedError, 403),
+    (BranchOnlyDeviceChangeError, 403),
+    (StepUpRequiredError, 403),
+    (StepUpInvalidError, 403),
+    (SignatureRefusedError, 403),
+    (LoginRefusedError, 403),
     (NotEnrolledError, 403),
     (NoMediumError, 403),
     (LimitExceededError, 403),
@@ -186,6 +198,8 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (OtpReplayError, 409),
     (VerificationUsedError, 409),
     (CustomerExistsError, 409),
+    (StepUpUsedError, 409),
+    (TooManyDevicesError, 409),
     (CodeExpiredError, 410),
     (ChallengeExpiredError, 410),
     (PhoneCodeExpiredError, 410),
@@ -206,7 +220,7 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
 )
 # What else a client may see of an error's data, by attribute.
 _EXTRA = ("attempts_left", "tries_left", "rule", "field", "limit", "state", "used", "scope",
-          "key")
+          "key", "methods", "reason", "change")
 
 
 def error_response(exc: PKIError) -> JSONResponse:
@@ -260,7 +274,7 @@ class JsonApi(Generic[S]):
                  ) -> Callable[[Request], Awaitable[Response]]:
         """An endpoint that runs the module doc's steps, then ``handler(service,
         institution, body, request)`` in a worker thread; its result is the JSON answer,
-        with ``status``."""
+        with ``status`` (or the :class:`Response` it returns)."""
         decoder = msgspec.json.Decoder(schema)
         pool = self._pool
 
@@ -289,6 +303,8 @@ class JsonApi(Generic[S]):
                 return error("bad_json", "the body is not a JSON object in UTF-8", 400)
             except PKIError as exc:
                 return error_response(exc)
+            if isinstance(result, Response):  # a handler that chose its own status
+                return result
             return JSONResponse(result, status_code=status)
 
         return run

@@ -28,7 +28,12 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import BranchOnlyDeviceChangeError, DeviceNotDesignatedError, TooManyDevicesError
+from .errors import (
+    BranchOnlyDeviceChangeError,
+    DeviceNotDesignatedError,
+    NoDesignatedDeviceError,
+    TooManyDevicesError,
+)
 
 __all__ = [
     "MAX_DEVICES",
@@ -171,9 +176,13 @@ def check_room(devices: Sequence[str], device: str, *, limit: int = MAX_DEVICES)
 def check_change(state: DeviceState, *, remove: str | None = None,
                  designated_only: bool | None = None, operator: str | None = None) -> None:
     """Refuse what only a branch may do while designated-only is on (and stays on):
-    removing the last designated device, or turning the mode off. ``operator`` names the
+    removing the last designated device, or turning the mode off; and turning the mode on
+    with no device designated (:class:`NoDesignatedDeviceError`: it would refuse every
+    covered operation), whoever asks. ``operator`` names the
     branch's operator: then it is allowed (the caller audits it).
     Raises :class:`BranchOnlyDeviceChangeError`."""
+    if designated_only is True and not state.designated_only and not state.devices:
+        raise NoDesignatedDeviceError()
     if operator is not None or not state.designated_only:
         return
     if designated_only is False:

@@ -62,6 +62,7 @@ __all__ = [
     "LoginRefusedError",
     "MismatchLimitError",
     "NoCodePendingError",
+    "NoDesignatedDeviceError",
     "NoMediumError",
     "NotConfirmedError",
     "NotEnrolledError",
@@ -701,6 +702,16 @@ class BranchOnlyDeviceChangeError(DeviceError):
                 else "turning designated-only off")
         super().__init__(f"{what} while designated-only is on is done at a branch")
         self.change = change
+
+
+class NoDesignatedDeviceError(DeviceError):
+    """Designated-only mode asked for while no device is designated: it would refuse
+    every covered operation until a branch turned it off."""
+
+    code = "no_designated_device"
+
+    def __init__(self) -> None:
+        super().__init__("designate a device before turning designated-only on")
 
 
 class StepUpRequiredError(DeviceError):

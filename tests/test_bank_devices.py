@@ -19,6 +19,7 @@ from pki.errors import (
     BankSettingsError,
     BranchOnlyDeviceChangeError,
     DeviceNotDesignatedError,
+    NoDesignatedDeviceError,
     StepUpInvalidError,
     StepUpRequiredError,
     StepUpUsedError,
@@ -175,6 +176,18 @@ def test_the_last_device_under_designated_only_is_removed_only_by_a_branch(world
     assert removed[-1].detail["operator"] == "teller-0042"
 
 
+def test_designated_only_is_turned_on_only_with_a_designated_device(world: World) -> None:
+    """With no device designated, the mode would lock the customer out of every covered
+    operation until a branch turns it off: refused, nothing written."""
+    w = world
+    with pytest.raises(NoDesignatedDeviceError) as caught:
+        w.devices.set_designated_only(w.hana, w.customer.id, True)
+    assert caught.value.code == "no_designated_device"
+    assert not w.devices.state(w.hana, w.customer.id).designated_only
+    w.devices.designate(w.hana, w.customer.id, PHONE)
+    assert w.devices.set_designated_only(w.hana, w.customer.id, True).designated_only
+
+
 def test_not_the_last_device_the_customer_removes_themselves(world: World) -> None:
     w = world
     w.devices.designate(w.hana, w.customer.id, PHONE)
@@ -198,6 +211,7 @@ def test_turning_designated_only_off_is_a_branch_action(world: World) -> None:
 def test_the_extra_step_subscription_is_kept_and_ended(world: World) -> None:
     w = world
     assert w.devices.subscribe_step_up(w.hana, w.customer.id, "ars").step_up is StepUpMethod.ARS
+    w.devices.designate(w.hana, w.customer.id, PHONE)
     w.devices.set_designated_only(w.hana, w.customer.id, True)
     state = w.devices.state(w.hana, w.customer.id)
     assert state.step_up is StepUpMethod.ARS and state.designated_only

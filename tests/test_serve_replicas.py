@@ -157,7 +157,8 @@ def test_a_replica_writes_nothing(shared):
                           capture_output=True, text=True, timeout=DEADLINE)
     assert done.returncode == 0, done.stderr
     before = _fingerprint(path)
-    with serving(path, "--no-publish", "--no-cloud") as replica:
+    # The cloud and the bank write (their secret at start-up, then every call): not served.
+    with serving(path, "--no-publish", "--no-cloud", "--no-bank") as replica:
         url = f"http://127.0.0.1:{replica.port}"
         assert _get(url + "/crl/yessign.crl")[0] == 200
         assert _get(url + "/crl/yessign-delta.crl")[0] == 200

@@ -698,6 +698,8 @@ def test_designated_devices_their_cap_and_the_branch_only_rule(bank):
     path = f"/bank/v1/customers/{customer}/devices"
     assert bank.hana("GET", path) == (200, {"devices": [], "designated_only": False,
                                             "step_up": None})
+    _error(bank.hana("POST", f"{path}/designated-only", {"on": True}), 409,
+           "no_designated_device")
     for n in range(5):
         assert bank.hana("POST", path, {"device": f"phone-{n}"})[0] == 200
     _error(bank.hana("POST", path, {"device": "phone-5"}), 409, "too_many_devices")

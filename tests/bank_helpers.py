@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from pki.bank.customers import Customers
 from pki.bank.institutions import BankSettings, add_bank
 from pki.clock import FixedClock
 from pki.entropy import SeededEntropy
-from pki.errors import RequestRefusedError
 from pki.store import BankCustomer, Institution, Store, open_store, sqlite_url
+
+from .parallel import in_parallel as in_parallel  # the harness, shared with the cloud's tests
 
 T0 = dt.datetime(2026, 3, 15, 20, 30, tzinfo=dt.UTC)
 """05:30 KST on Monday 16 March 2026 (still 15 March in UTC)."""
@@ -60,27 +60,6 @@ def make_world(tmp_path: Path, *, settings: BankSettings | dict[str, Any] | None
     customer = customers.add(hana, name="홍길동", rrn=RRN, phone="010-1234-5678",
                              carrier="SKT")
     return BankWorld(path, store, clock, hana, customers, cards, customer)
-
-
-def in_parallel(count: int, call: Callable[[int], object]) -> list[object]:
-    """Run ``call(i)`` in ``count`` threads released together; results or refusals."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=120)
-        try:
-            results[i] = call(i)
-        except RequestRefusedError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-        assert not thread.is_alive(), "a parallel call never finished"
-    return results
 
 
 def in_processes(target: Callable[..., None], jobs: list[tuple[Any, ...]]) -> list[Any]:

@@ -41,6 +41,7 @@ from .cloud_helpers import (
     sent_code,
     vault_records,
 )
+from .parallel import in_parallel
 
 WRONG = "246801"
 
@@ -60,25 +61,10 @@ def _issued(factory, phone="01012345678"):
 
 
 def _in_parallel(factory, count, call):
-    """Run ``call(i, cloud)`` in ``count`` threads released together; results or errors."""
+    """Run ``call(i, cloud)`` in ``count`` threads released together, each with its own
+    cloud (its own store connection); results or errors."""
     clouds = [factory() for _ in range(count)]
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=120)
-        try:
-            results[i] = call(i, clouds[i])
-        except RequestRefusedError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-        assert not thread.is_alive(), "a parallel call never finished"
-    return results
+    return in_parallel(count, lambda i: call(i, clouds[i]))
 
 
 def _key_row(cloud, serial):

@@ -17,6 +17,7 @@ The global options set what every command runs on: ``--home``, ``--at`` / ``$KPK
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -124,6 +125,16 @@ class _QuietPipe:
 
 
 class KpkiGroup(click.Group):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, name = _COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), name),
+                             cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMANDS})
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -184,45 +195,25 @@ def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
     ctx.obj = obj
 
 
-def _register() -> None:
-    from . import (
-        audit,
-        bank,
-        ca,
-        cert,
-        cloud,
-        crl,
-        demo,
-        issue,
-        key,
-        npki,
-        publish,
-        rrn,
-        serve,
-        sign,
-        tsa,
-    )
-
-    cli.add_command(ca.init)
-    cli.add_command(ca.ca)
-    cli.add_command(issue.issue)
-    cli.add_command(cert.cert)
-    cli.add_command(demo.demo)
-    cli.add_command(key.key)
-    cli.add_command(npki.npki_group)
-    cli.add_command(crl.crl)
-    cli.add_command(publish.publish)
-    cli.add_command(serve.serve)
-    cli.add_command(sign.sign_command)
-    cli.add_command(sign.verify_command)
-    cli.add_command(cloud.cloud)
-    cli.add_command(bank.bank)
-    cli.add_command(tsa.tsa)
-    cli.add_command(rrn.rrn_command)
-    cli.add_command(audit.audit)
+_COMMANDS = {
+    "init": ("ca", "init"), "ca": ("ca", "ca"), "issue": ("issue", "issue"),
+    "cert": ("cert", "cert"), "demo": ("demo", "demo"), "key": ("key", "key"),
+    "npki": ("npki", "npki_group"), "crl": ("crl", "crl"), "publish": ("publish", "publish"),
+    "serve": ("serve", "serve"), "sign": ("sign", "sign_command"),
+    "verify": ("sign", "verify_command"), "cloud": ("cloud", "cloud"), "bank": ("bank", "bank"),
+    "tsa": ("tsa", "tsa"), "rrn": ("rrn", "rrn_command"), "audit": ("audit", "audit"),
+}
+"""Each command: its module in this package and its name there. A command's module is
+imported when the command is looked up, so ``kpki serve`` does not import the bank's or the
+cloud's CLI (nor what they import) before it starts."""
 
 
-_register()
+def load_commands() -> click.Group:
+    """The ``kpki`` group with every command imported (what a walk over ``cli.commands``
+    needs); returns it."""
+    for name in _COMMANDS:
+        cli.get_command(click.Context(cli), name)
+    return cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:

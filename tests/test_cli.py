@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
@@ -366,6 +367,31 @@ def test_library_does_not_import_click():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_command_imports_only_its_own_module():
+    # kpki serve (started by every cloud and serve test, and by users) does not pay for
+    # the bank's and the cloud's CLI; the help still lists every command.
+    code = ("import sys, click; from pki.cli.main import cli; "
+            "assert cli.get_command(click.Context(cli), 'serve') is not None; "
+            "print(sorted(m for m in ('pki.cli.bank', 'pki.cli.cloud', 'pki.cli.issue') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    listed = CliRunner().invoke(cli, ["--help"])
+    for name in ("bank", "cloud", "serve", "verify", "audit"):
+        assert f"\n  {name} " in listed.output
+
+
+def test_every_lazily_loaded_command_has_the_name_it_is_listed_under():
+    from pki.cli.main import load_commands
+
+    group = load_commands()
+    ctx = click.Context(group)
+    assert group.list_commands(ctx) == sorted(group.commands)
+    for name in group.list_commands(ctx):
+        assert group.get_command(ctx, name).name == name
 
 
 def test_failed_file_delivery_records_nothing(runner, cli_home, tmp_path, secrets_dir,

@@ -12,13 +12,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pki.cli.main import cli
+from pki.cli.main import load_commands
 from pki.errors import InvalidRegistrationError
 from pki.registration import normalize_phone
 from pki.store import RevocationReason
 
 from .cloud_helpers import PIN, RRN, serve_cloud
 
+cli = load_commands()  # every command imported: the tests walk cli.commands
 
 def _command(*path: str) -> click.Command:
     command: click.Command = cli

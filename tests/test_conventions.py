@@ -33,7 +33,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from pki.cli.main import cli
+from pki.cli.main import load_commands
 from pki.home import Home
 from pki.keys import npki
 
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Test-pass-1234!"
 RRN = "9005171234566"
 BAD_RRN = "9005171234567"  # wrong check digit
+cli = load_commands()  # every command imported: the walk below reads cli.commands
 
 
 def _walk(command: click.Command, path: tuple[str, ...] = ("kpki",)

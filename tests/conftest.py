@@ -1,4 +1,11 @@
-"""Shared fixtures: RSA keys cached per session, a frozen clock, ready-made homes."""
+"""Shared fixtures: RSA keys cached per session, a frozen clock, ready-made homes.
+
+Every RSA key kpki generates in a test comes from the session's :class:`KeyPool`, not only
+the keys of homes made here: ``kpki init`` and ``kpki issue`` run through click's
+CliRunner, and a home opened without a key generator, draw from it too (generating a key
+costs ~50-100 ms and is not what those tests are about). A test about generation itself is
+marked ``real_keys``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from hypothesis import settings
 
 from pki.clock import FixedClock
 from pki.home import CASettings, Home, RootSettings
+from pki.keys.generate import RSAKeyGenerator
 
 # CI runs a fixed set of examples, so a landing never depends on luck; local runs explore.
 settings.register_profile("ci", derandomize=True, database=None)
@@ -54,9 +62,20 @@ class KeyPool:
 _POOL = KeyPool()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_keys: kpki generates its RSA keys afresh (not from the session's pool)")
+
+
 @pytest.fixture(scope="session")
 def key_pool() -> KeyPool:
     return _POOL
+
+
+@pytest.fixture(autouse=True)
+def _pooled_rsa_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_keys") is None:
+        monkeypatch.setattr(RSAKeyGenerator, "generate", lambda self, bits: _POOL.generate(bits))
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ _WORKER = r"""
 import itertools, json, os, signal, sys
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pki.keys import generate
-from pki.cli.main import main
+from pki.cli.main import load_commands, main
+
+load_commands()  # every command imported here once, not in each forked child
 
 _pool = itertools.cycle([rsa.generate_private_key(public_exponent=65537, key_size=2048)
                          for _ in range(4)])

@@ -52,8 +52,9 @@ def _bind(host: str, port: int) -> socket.socket:
               "for what it published.")
 @click.option("--no-publish", is_flag=True,
               help="Only serve: answer from what another process's publisher ('kpki publish "
-              "--watch') keeps in the store, writing nothing (several such servers can "
-              "share one home).")
+              "--watch') keeps in the store, publishing nothing (several such servers can "
+              "share one home; the cloud and the bank APIs still write their users' "
+              "changes: add --no-cloud --no-bank for a server that writes nothing).")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
@@ -92,7 +93,8 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
 
     The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
     are published again when a status changes or half their validity has passed, OCSP
-    signers and the TSA are renewed when due. With --no-publish the server only reads."""
+    signers and the TSA are renewed when due. With --no-publish the server publishes
+    nothing; with --no-cloud and --no-bank too it only reads."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,

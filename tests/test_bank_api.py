@@ -856,6 +856,9 @@ def test_a_refused_transfer_is_4xx_with_its_record(bank, payer):
     ({"r": "zz"}, "r"),
     ({"signature": "***"}, "signature"),
     ({"amount": 0}, "amount"),
+    ({"to_account": "12"}, "to_account"),
+    ({"card": {"challenge_id": "ch_1", "answer": "abcd"}}, "answer"),
+    ({"card": None, "otp": {"serial": "123456789012", "code": "12"}}, "code"),
 ])
 def test_a_malformed_transfer_is_400_and_recorded_nowhere(bank, payer, change, field):
     path = f"/bank/v1/customers/{payer['customer']}/transfers"

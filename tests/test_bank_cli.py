@@ -734,4 +734,13 @@ def test_a_transfer_is_signed_with_the_folder_answered_and_recorded(bank: BankCl
     refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", "12", "--to", to,
                      "--amount", "1", "--npki", folder, "--otp", "1",
                      env={**key, "KPKI_OTP_CODE": "123456"}), 2, "--from")
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to", "12",
+                     "--amount", "1", "--npki", folder, "--otp", "1",
+                     env={**key, "KPKI_OTP_CODE": "123456"}), 2, "--to")
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to", to,
+                     "--amount", str(10**20), "--npki", folder, "--otp", "1",
+                     env={**key, "KPKI_OTP_CODE": "123456"}), 2, "--amount")
+    refused(bank.run("transfer", "send", hong, "--bank", "081", "--from", account, "--to", to,
+                     "--amount", "1", "--npki", folder, "--challenge", "ch_1",
+                     env={**key, "KPKI_CARD_ANSWER": "abcd"}), 1, "--answer-file")
     assert len(bank.json("transfer", "list", hong, "--bank", "081")["transfers"]) == 3

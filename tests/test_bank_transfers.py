@@ -326,6 +326,24 @@ def test_a_transfer_over_the_balance_is_refused_and_charges_nothing(bank, certs)
     assert bank.used_today() == 0
 
 
+def test_a_credit_past_the_largest_balance_the_store_holds_is_refused_moving_nothing(
+        bank, certs):
+    world = bank.world
+    with world.store.transaction() as tx:
+        tx.set_balance(world.hana.id, bank.payee.number, 2**63 - 1)
+    result = bank.send(MILLION, cert=certs.hong)
+    assert_refused(result, "payee_balance_limit", bank)
+    assert world.store.account(world.hana.id, bank.payee.number).balance == 2**63 - 1
+
+
+def test_an_account_is_opened_with_at_most_the_largest_amount(bank):
+    world = bank.world
+    with pytest.raises(BankRequestError) as caught:
+        world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                     balance=10**15 + 1)
+    assert caught.value.field == "balance"
+
+
 # -- devices ---------------------------------------------------------------------------------
 
 
@@ -363,6 +381,23 @@ def test_3m_a_day_from_an_undesignated_device_needs_the_extra_step_used_once(ban
     another = bank.sign(certs.hong, bank.order(MILLION, at=T0 - dt.timedelta(seconds=1)))
     result = bank.send(MILLION, signature=another, device="phone-9", step_up=verification)
     assert_refused(result, "step_up_used", bank, balance=47 * MILLION, used=3 * MILLION)
+
+
+@pytest.mark.parametrize("kind", ["unknown", "used"])
+def test_a_step_up_that_cannot_count_refuses_before_the_medium_is_asked(bank, certs, kind):
+    verification = _confirmed_verification(bank)
+    if kind == "used":
+        assert bank.send(3 * MILLION, cert=certs.hong, device="phone-9",
+                         step_up=verification).accepted
+    spent = 3 * MILLION if kind == "used" else 0
+    amount = 3 * MILLION - spent + MILLION  # the day's total from phone-9 needs the step
+    medium = bank.card_answer()
+    later = bank.sign(certs.hong, bank.order(amount, at=T0 - dt.timedelta(seconds=1)))
+    result = bank.send(amount, signature=later, medium=medium, device="phone-9",
+                       step_up="pv_unknown" if kind == "unknown" else verification)
+    assert_refused(result, "step_up_invalid" if kind == "unknown" else "step_up_used", bank,
+                   balance=50 * MILLION - spent, used=spent)
+    assert bank.world.store.card_challenge(medium.challenge_id).answered_at is None
 
 
 # -- the simple-authentication-linked signature ------------------------------------------------
@@ -446,9 +481,14 @@ def test_a_simple_auth_signature_from_another_device_or_key_is_refused(bank, sim
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"amount": 0}, "amount"), ({"amount": True}, "amount"), ({"amount": "5"}, "amount"),
+    ({"amount": 10**15 + 1}, "amount"), ({"amount": 2**70}, "amount"),
     ({"from_account": "12"}, "account"), ({"to_account": "1002-123-456789"}, "to_account"),
+    ({"to_account": "12"}, "to_account"),
     ({"device": ""}, "device"), ({"signature": b"raw"}, "signature"),
     ({"medium_response": "1234"}, "medium_response"),
+    ({"medium_response": CardAnswer("ch_x", "abcd")}, "answer"),
+    ({"medium_response": CardAnswer("ch_x", "12345")}, "answer"),
+    ({"medium_response": OtpAnswer("123456789012", "12")}, "code"),
 ])
 def test_a_request_kpki_cannot_read_raises_and_records_nothing(bank, certs, change, field):
     order = bank.order(MILLION)

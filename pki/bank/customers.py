@@ -68,6 +68,7 @@ from .institutions import settings_of
 from .passwords import hash_password, password_matches
 
 __all__ = [
+    "MAX_KRW",
     "Account",
     "BankCustomer",
     "Carrier",
@@ -78,6 +79,11 @@ __all__ = [
     "check_account_number",
     "check_account_password",
 ]
+
+MAX_KRW = 10**15
+"""The largest amount kpki's bank takes (a balance opened, a transfer): a quadrillion won,
+far below what the store's 64-bit integers hold (a credit past those is refused by the
+transfer that would make it)."""
 
 
 class EnrolmentState(enum.Enum):
@@ -288,8 +294,9 @@ class Customers:
         the number is taken)."""
         customer = self.get(institution, customer_id)
         check_account_password(password)
-        if isinstance(balance, bool) or not isinstance(balance, int) or balance < 0:
-            raise BankRequestError("a balance is a whole number of KRW, 0 or more",
+        if (isinstance(balance, bool) or not isinstance(balance, int)
+                or not 0 <= balance <= MAX_KRW):
+            raise BankRequestError(f"a balance is a whole number of KRW, 0 to {MAX_KRW:,}",
                                    field="balance")
         chosen = (check_account_number(number) if number is not None
                   else f"{int.from_bytes(self.entropy.token_bytes(8), 'big') % 10**12:012d}")

@@ -64,6 +64,7 @@ from .institutions import settings_of
 
 __all__ = [
     "BankDevices",
+    "check_step_up",
     "consume_step_up",
     "device_state_in",
     "enforce_in",
@@ -84,6 +85,35 @@ def device_state_in(tx: StoreTransaction | Store, customer_id: str) -> DeviceSta
                        None if kept.step_up is None else StepUpMethod(kept.step_up))
 
 
+def check_step_up(lookups: StoreTransaction | Store, institution: Institution,
+                  customer: BankCustomer, verification_id: object, *, now: dt.datetime,
+                  methods: Collection[StepUpMethod] = (StepUpMethod.SMS, StepUpMethod.ARS)
+                  ) -> PhoneVerificationRecord:
+    """Whether the phone verification ``verification_id`` can be the extra step (see the
+    module doc), read only: what :func:`consume_step_up` checks before it uses it, for a
+    caller that must know before it spends anything else (a medium's answer). Returns the
+    verification; raises as :func:`consume_step_up`."""
+    names = tuple(m.value for m in methods)
+    if verification_id is None:
+        raise StepUpRequiredError(methods=names)
+    record = (lookups.phone_verification(verification_id)
+              if isinstance(verification_id, str) else None)
+    if record is None or record.institution_id != institution.id:
+        raise StepUpInvalidError(reason="not_found")
+    if lookups.step_up_used_at(record.id) is not None:
+        raise StepUpUsedError(verification=record.id)
+    if record.verified_at is None:
+        raise StepUpInvalidError(reason="not_confirmed")
+    if not any(record.method in _PROVES[m] for m in methods):
+        raise StepUpInvalidError(reason="wrong_method")
+    if (record.phone, record.name, record.rrn7) != (customer.phone, customer.name,
+                                                    customer.rrn[:7]):
+        raise StepUpInvalidError(reason="other_person")
+    if now - record.verified_at > settings_of(institution).step_up_validity:
+        raise StepUpInvalidError(reason="expired")
+    return record
+
+
 def consume_step_up(tx: StoreTransaction, institution: Institution, customer: BankCustomer,
                     verification_id: object, *, now: dt.datetime,
                     methods: Collection[StepUpMethod] = (StepUpMethod.SMS, StepUpMethod.ARS),
@@ -95,24 +125,8 @@ def consume_step_up(tx: StoreTransaction, institution: Institution, customer: Ba
     :class:`StepUpRequiredError` (none given), :class:`StepUpInvalidError` (``reason``:
     ``not_found``, ``not_confirmed``, ``wrong_method``, ``other_person``, ``expired``) or
     :class:`StepUpUsedError`; nothing is written then."""
-    names = tuple(m.value for m in methods)
-    if verification_id is None:
-        raise StepUpRequiredError(methods=names)
-    record = (tx.phone_verification(verification_id) if isinstance(verification_id, str)
-              else None)
-    if record is None or record.institution_id != institution.id:
-        raise StepUpInvalidError(reason="not_found")
-    if tx.step_up_used_at(record.id) is not None:
-        raise StepUpUsedError(verification=record.id)
-    if record.verified_at is None:
-        raise StepUpInvalidError(reason="not_confirmed")
-    if not any(record.method in _PROVES[m] for m in methods):
-        raise StepUpInvalidError(reason="wrong_method")
-    if (record.phone, record.name, record.rrn7) != (customer.phone, customer.name,
-                                                    customer.rrn[:7]):
-        raise StepUpInvalidError(reason="other_person")
-    if now - record.verified_at > settings_of(institution).step_up_validity:
-        raise StepUpInvalidError(reason="expired")
+    record = check_step_up(tx, institution, customer, verification_id, now=now,
+                           methods=methods)
     if not tx.use_step_up(record.id, customer_id=customer.id, institution_id=institution.id,
                           operation=operation.value, at=now):
         raise StepUpUsedError(verification=record.id)

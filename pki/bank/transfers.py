@@ -4,9 +4,10 @@ money, each refusal with a stable reason code, every outcome recorded once.
 :meth:`Transfers.authorise` takes the transfer asked for (from one of the customer's
 accounts, to an account number, an amount in KRW), its signature, the security medium's
 answer and the device it comes from, and returns a :class:`TransferResult`, accepted or
-refused with its ``code``. A request kpki cannot read (an amount that is not a positive
-whole number, an account number of the wrong shape, an unknown customer) raises instead
-(:class:`BankRequestError`, :class:`BankNotFoundError`) and records nothing.
+refused with its ``code``. A request kpki cannot read (an amount that is not a whole
+number from 1 to :data:`pki.bank.customers.MAX_KRW`, an account number of the wrong shape,
+a card answer or OTP code that is not its number of digits, an unknown customer) raises
+instead (:class:`BankRequestError`, :class:`BankNotFoundError`) and records nothing.
 
 **The checks**, cheapest first:
 
@@ -30,8 +31,10 @@ whole number, an account number of the wrong shape, an unknown customer) raises 
    accepted transfer). A refused transfer does not use its signature up: the customer may
    send the same signed order again with a new medium answer or the extra step.
 3. *Before the medium is asked*, what needs no lock and would refuse anyway: the limits
-   of the medium's grade and the device rules' verdict (below), so that a transfer bound
-   to fail does not spend a security-card challenge or an OTP code.
+   of the medium's grade, the device rules' verdict (below) and, when it asks for the
+   extra step, whether the phone verification given can be it
+   (:func:`pki.bank.devices.check_step_up`), so that a transfer bound to fail does not
+   spend a security-card challenge or an OTP code.
 4. *The medium's answer* (:class:`CardAnswer` to a security-card challenge of this
    customer, :class:`OtpAnswer` with one of the customer's OTP tokens): checked by the
    medium itself (:class:`pki.bank.media.Medium`), which counts a wrong answer in its own
@@ -46,7 +49,8 @@ whole number, an account number of the wrong shape, an unknown customer) raises 
    ``device_not_designated``, ``step_up_required``, ``step_up_invalid``,
    ``step_up_used``); *the limits* (:func:`pki.bank.limits.charge_in`, by the grade of the
    medium answered: ``over_transfer_limit``, ``over_day_limit`` by as little as 1 KRW,
-   ``no_medium``); *the balance* (``insufficient_funds``). Then the account is debited (and
+   ``no_medium``); *the balance* (``insufficient_funds``; ``payee_balance_limit`` for a
+   credit past what the store's integers hold). Then the account is debited (and
    credited, when the destination is an account of the same institution), the limit
    charged, the step-up used and the transfer recorded with its audit row, all in that
    transaction.
@@ -82,8 +86,8 @@ from ..store import (
     TransferRecord,
 )
 from .cards import SecurityCards
-from .customers import Customers, check_account_number
-from .devices import device_state_in, enforce_in
+from .customers import MAX_KRW, Customers, check_account_number
+from .devices import check_step_up, device_state_in, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaSource, card_media, charge_in
 from .media import Medium, MediumKind
@@ -110,6 +114,8 @@ __all__ = [
 
 _OTP_KINDS = frozenset({MediumKind.HARDWARE_OTP, MediumKind.MOBILE_OTP,
                         MediumKind.DIGITAL_OTP})
+_STORE_MAX = 2**63 - 1
+"""The largest balance the store holds (a 64-bit integer)."""
 _HEADER = "kpki transfer v1"
 
 
@@ -282,7 +288,7 @@ class Transfers:
         customer = self.customers.get(institution, customer_id)
         attempt = _Attempt(institution, customer, settings_of(institution),
                            check_account_number(from_account),
-                           check_account_number(to_account), _amount(amount),
+                           _to_account(to_account), _amount(amount),
                            _device(device), self.clock.now(), step_up)
         if attempt.from_account == attempt.to_account:
             raise BankRequestError("a transfer goes to another account", field="to_account")
@@ -292,6 +298,7 @@ class Transfers:
         if not isinstance(medium_response, CardAnswer | OtpAnswer):
             raise BankRequestError("a transfer carries a security card answer or an OTP "
                                    "code", field="medium_response")
+        self._check_response(medium_response)
         try:
             self._account(attempt)
             attempt.signed = self._signature(attempt, signature)
@@ -382,6 +389,24 @@ class Transfers:
             raise _Refused("over_transfer_limit")
         if used + attempt.amount > limits.per_day:
             raise _Refused("over_day_limit")
+        if decision.verdict is Verdict.STEP_UP:
+            try:
+                check_step_up(self.store, attempt.institution, attempt.customer,
+                              attempt.step_up, now=attempt.at, methods=decision.methods)
+            except BankError as exc:
+                raise _Refused.of(exc) from None
+
+    def _check_response(self, answer: MediumAnswer) -> None:
+        """Refuse an answer no medium could take (:class:`BankRequestError`, ``field``
+        ``answer`` or ``code``) before anything is asked or recorded."""
+        if isinstance(answer, CardAnswer):
+            text, digits, field, what = answer.answer, 4, "answer", "a security card answer"
+        else:
+            digits = 6 if self.otp is None else self.otp.settings.digits
+            text, field, what = answer.code, "code", "an OTP code"
+        if not (isinstance(text, str) and len(text) == digits and text.isascii()
+                and text.isdigit()):
+            raise BankRequestError(f"{what} is {digits} digits", field=field)
 
     def _device_decision(self, lookups: Store | StoreTransaction, attempt: _Attempt,
                          used: int) -> DeviceDecision:
@@ -422,6 +447,8 @@ class Transfers:
                 balance = account.balance - attempt.amount
                 tx.set_balance(institution.id, account.number, balance)
                 payee = tx.account(institution.id, attempt.to_account)
+                if payee is not None and payee.balance > _STORE_MAX - attempt.amount:
+                    raise _Refused("payee_balance_limit")
                 if payee is not None:
                     tx.set_balance(institution.id, payee.number, payee.balance + attempt.amount)
                 record = self._record(tx, attempt, None, signed.digest)
@@ -474,9 +501,17 @@ def authorise_transfer(transfers: Transfers, institution: Institution, customer_
 
 
 def _amount(amount: object) -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise BankRequestError("an amount is a positive whole number of KRW", field="amount")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_KRW:
+        raise BankRequestError(f"an amount is a whole number of KRW, 1 to {MAX_KRW:,}",
+                               field="amount")
     return amount
+
+
+def _to_account(number: object) -> str:
+    try:
+        return check_account_number(number)
+    except BankRequestError as exc:
+        raise BankRequestError(str(exc), field="to_account") from None
 
 
 def _device(device: object) -> str | None:

@@ -178,6 +178,16 @@ def test_a_password_login_counts_a_wrong_password_as_the_account_does(world, ses
     assert caught.value.code == "account_not_owned"
 
 
+def test_a_password_login_takes_the_account_number_with_hyphens_as_everywhere(world,
+                                                                             sessions):
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                           number="1002-123-456789")
+    session = sessions.login_password(world.hana, world.customer.id,
+                                      account="1002-123-456789", password="0420")
+    assert session.method is SessionMethod.PASSWORD
+    assert account.number == "1002123456789"
+
+
 def test_another_institution_sees_no_session_and_logout_ends_one(world, sessions):
     from pki.bank.institutions import add_bank
 

@@ -59,7 +59,7 @@ from ..store import (
     SimpleAuthKey,
     Store,
 )
-from .customers import Customers
+from .customers import Customers, check_account_number
 from .institutions import settings_of
 
 __all__ = [
@@ -310,10 +310,10 @@ class Sessions:
                        password: str) -> Session:
         """Log in with ID and password: the customer's ``account`` and its 4-digit
         password (see the module doc). Raises :class:`LoginRefusedError`
-        (``account_not_owned``) and what :meth:`Customers.check_password` raises."""
+        (``account_not_owned``), :class:`BankRequestError` (``account`` is no account
+        number) and what :meth:`Customers.check_password` raises."""
         customer = self.customers.get(institution, customer_id)
-        owned = self.store.account(institution.id, account) if isinstance(account, str) \
-            else None
+        owned = self.store.account(institution.id, check_account_number(account))
         if owned is None or owned.customer_id != customer.id:
             raise LoginRefusedError("account_not_owned", "not an account of this customer")
         self.customers.check_password(institution, owned.number, password)

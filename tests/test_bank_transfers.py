@@ -501,6 +501,29 @@ def test_a_request_kpki_cannot_read_raises_and_records_nothing(bank, certs, chan
     assert bank.records() == []
 
 
+def test_an_institution_without_a_code_signs_the_order_its_faces_give(bank, certs):
+    from pki.cloud.service import add_institution
+    from pki.usecases.banking import TransferAsked
+
+    world = bank.world
+    add_institution(world.store, "a platform", at=T0)
+    [platform] = [i for i in world.store.institutions() if i.code is None]
+    holder = world.customers.add(platform, name="홍길동", rrn=RRN, phone="010-1234-5678",
+                                 carrier="SKT")
+    account = world.customers.open_account(platform, holder.id, password="0420",
+                                           balance=MILLION, number="3333-000-000001")
+    card = world.cards.issue(platform, holder.id, seed="platform card")
+    challenge = world.cards.challenge(platform, holder.id)
+    asked = TransferAsked(account.number, bank.payee.number, 1_000, device=DEVICE)
+    signature = bank.sign(certs.hong, asked.order(platform, world.clock.now()))
+    result = bank.transfers.authorise(
+        platform, holder.id, from_account=account.number, to_account=bank.payee.number,
+        amount=1_000, signature=signature, device=None,
+        medium_response=CardAnswer(challenge.id,
+                                   card.answer(challenge.first, challenge.second)))
+    assert (result.accepted, result.code) == (True, None)
+
+
 def test_another_institutions_customer_is_not_found(bank, certs):
     from pki.bank.institutions import add_bank
 

@@ -132,6 +132,14 @@ class TransferOrder:
     amount: int
     signed_at: dt.datetime
 
+    @classmethod
+    def at_institution(cls, institution: Institution, from_account: str, to_account: str,
+                       amount: int, signed_at: dt.datetime) -> TransferOrder:
+        """The order at ``institution``, named as :meth:`Transfers.authorise` expects: by
+        its code, or by its id when it has none."""
+        return cls(_institution_name(institution), from_account, to_account, amount,
+                   signed_at)
+
     def text(self) -> bytes:
         when = self.signed_at.astimezone(KST).isoformat(timespec="seconds")
         return (f"{_HEADER}\ninstitution: {self.institution}\nfrom: {self.from_account}\n"
@@ -340,8 +348,8 @@ class Transfers:
         except BankError as exc:
             raise _Refused.of(exc) from None
         order = TransferOrder.parse(signed.text)
-        asked = (attempt.institution.code or str(attempt.institution.id),
-                 attempt.from_account, attempt.to_account, attempt.amount)
+        asked = (_institution_name(attempt.institution), attempt.from_account,
+                 attempt.to_account, attempt.amount)
         if order is None or (order.institution, order.from_account, order.to_account,
                              order.amount) != asked:
             raise _Refused("signed_text_mismatch")
@@ -498,6 +506,10 @@ def authorise_transfer(transfers: Transfers, institution: Institution, customer_
                                to_account=to_account, amount=amount, signature=signature,
                                medium_response=medium_response, device=device,
                                step_up=step_up)
+
+
+def _institution_name(institution: Institution) -> str:
+    return institution.code or str(institution.id)
 
 
 def _amount(amount: object) -> int:

@@ -304,6 +304,6 @@ class TransferAsked:
 
     def order(self, bank: Institution, at: dt.datetime) -> TransferOrder:
         """The order to sign: its :meth:`TransferOrder.text` is what the signature covers."""
-        return TransferOrder(bank.code or "", self.from_account, self.to_account, self.amount,
-                             at)
+        return TransferOrder.at_institution(bank, self.from_account, self.to_account,
+                                            self.amount, at)
 

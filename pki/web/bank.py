@@ -728,8 +728,8 @@ def bank_routes(factory: Callable[[], Banking], *, workers: int = 8,
     # transfers -------------------------------------------------------------------------------
 
     def order(b: Banking, i: Institution, body: OrderBody, r: Request) -> Any:
-        asked = TransferOrder(i.code or "", body.from_account, body.to_account, body.amount,
-                              b.clock.now())
+        asked = TransferOrder.at_institution(i, body.from_account, body.to_account,
+                                             body.amount, b.clock.now())
         return {"text": asked.text().decode(), "signed_at": utc(asked.signed_at)}
 
     def transfer(b: Banking, i: Institution, body: TransferBody, r: Request) -> Any:

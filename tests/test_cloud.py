@@ -75,7 +75,7 @@ def test_full_flow_register_issue_sign_verify(cloud):
                       fetch_crls=True, http=through_test_server).verify(
         base64.b64decode(signed["signature"]), rrn=RRN, r=bytes.fromhex(signed["r"]))
     assert result.ok, result.summary()
-    assert "OCSP" in result.check("revocation").detail
+    assert "OCSP" in result.check("revocation").detail, result.summary()
     cert = x509.load_der_x509_certificate(base64.b64decode(signed["certificate"]))
     assert cert.extensions.get_extension_for_class(x509.CertificatePolicies).value[0] \
         .policy_identifier.dotted_string == "1.2.410.200005.1.1.1.10"

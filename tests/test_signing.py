@@ -394,3 +394,31 @@ def test_check_names_are_an_enum_whose_values_are_the_reported_names(pki_env):
     assert result.check(CheckName.SIGNATURE) is result.check("signature") is not None
     assert {c.name.value for c in result.checks} >= {
         "signer-certificate", "signature", "chain", "validity", "key-usage", "revocation"}
+
+
+def test_an_ocsp_answer_made_after_a_live_verification_began_is_current(pki_env):
+    """Verifying "now" against a live responder: the answer's thisUpdate (the responder's
+    clock, in whole seconds) may be later than the moment the verification started, when a
+    second boundary passes while it runs. It is judged at the time it is checked, as every
+    client does, not refused as "after the validation time" (kpki serve under load did)."""
+    home, clock = pki_env["home"], pki_env["clock"]
+    responder = home.ocsp_responder("yessign", passphrase=None)
+    root = home.store.get_ca("root")
+    document = sign(DOC, pki_env["signer"], include_chain=True, clock=clock)
+    clock.advance(dt.timedelta(microseconds=999_999 - clock.now().microsecond))
+
+    def http(url, body):
+        if body is None:
+            return {root.crl_url: _crl_der(pki_env, "root")}[url]
+        clock.advance(dt.timedelta(microseconds=2))  # the answer comes in the next second
+        return responder.respond(body)
+
+    result = Verifier(trust=[pki_env["root"]], use_ocsp=True, fetch_crls=True, http=http,
+                      clock=clock).verify(document.der)
+    assert result.ok, result.summary()
+    assert "OCSP" in _check(result, "revocation").detail
+    clock.advance(dt.timedelta(microseconds=999_999 - clock.now().microsecond))
+    given = Verifier(trust=[pki_env["root"]], use_ocsp=True, fetch_crls=True, http=http,
+                     clock=clock).verify(document.der, at=clock.now())
+    # A time the caller gives stays the time every answer is judged at.
+    assert "after the validation time" in _check(given, "revocation").detail

@@ -119,6 +119,14 @@ class RevocationSource(Protocol):
         ...
 
 
+Now = Callable[[], dt.datetime]
+"""The current time, read when a fetched answer is checked. The sources that fetch (OCSP,
+CRLs at distribution points) take it when the verifier validates "now": an answer is then
+judged at the time it is checked, since a live responder's thisUpdate may be later than the
+moment the verification began (openssl, Java and pyHanko compare it with the current time
+too). With a time given, ``now`` is None and ``at`` stays the time."""
+
+
 def _kst(value: dt.datetime) -> str:
     return f"{value.astimezone(KST):%Y-%m-%d %H:%M:%S} KST"
 
@@ -455,7 +463,8 @@ class FetchedCRLSource:
         self._fetched.clear()
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime,
-               allow_stale: bool) -> Status:
+               allow_stale: bool, now: Now | None = None) -> Status:
+        """See :data:`Now` for ``now``."""
         try:
             points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         except x509.ExtensionNotFound:
@@ -474,6 +483,7 @@ class FetchedCRLSource:
             if len(self._fetched) > 64:
                 self._fetched.clear()
             self._fetched[url] = held
+            at = at if now is None else now()
         status = crl_status([held], cert, issuer, at=at, allow_stale=allow_stale)
         return Status(status.revoked_at, status.reason, status.invalidity_date,
                       f"{status.source}, fetched from {url}", status.stale)
@@ -491,7 +501,8 @@ class OCSPSource:
         self.http = http
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime,
-               allow_stale: bool) -> Status:
+               allow_stale: bool, now: Now | None = None) -> Status:
+        """See :data:`Now` for ``now``."""
         try:
             aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
         except x509.ExtensionNotFound:
@@ -505,7 +516,8 @@ class OCSPSource:
             answer = self.http(urls[0], request.build().public_bytes(serialization.Encoding.DER))
         except FetchError as exc:
             raise RevocationUnavailable(f"OCSP: {exc}") from None
-        return check_ocsp_response(answer, cert, issuer, at=at, allow_stale=allow_stale)
+        return check_ocsp_response(answer, cert, issuer, at=at if now is None else now(),
+                                   allow_stale=allow_stale)
 
 
 _OCSP_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {

@@ -875,14 +875,19 @@ class Verifier:
         """The revocation verdict on one certificate from the first source that answers
         (for a CA certificate, :attr:`ca_sources` after the others)."""
         reasons: list[str] = []
+        live = validation.source is TimeSource.NOW  # fetched answers judged when checked
         for source in [*self.sources, *self.ca_sources] if ca else self.sources:
             if source.fetches and not chain_ok:
                 reasons.append("not fetched: the chain does not validate to a trusted root, "
                                "and kpki fetches nothing a certificate names until it does")
                 continue
             try:
-                status = source.status(cert, issuer, at=validation.at,
-                                       allow_stale=self.allow_stale)
+                if live and isinstance(source, OCSPSource | FetchedCRLSource):
+                    status = source.status(cert, issuer, at=validation.at,
+                                           allow_stale=self.allow_stale, now=self.clock.now)
+                else:
+                    status = source.status(cert, issuer, at=validation.at,
+                                           allow_stale=self.allow_stale)
             except RevocationUnavailable as exc:
                 reasons.append(str(exc))
                 continue

@@ -102,6 +102,8 @@ class World:
         self.customers = Customers(self.store, clock=self.clock, entropy=entropy)
         self.customer = self.customers.add(self.hana, name="홍길동", rrn=RRN,
                                            phone="010-1234-5678", carrier="SKT")
+        self.customers.sign_up(self.hana, self.customer.id)  # internet banking, active
+        self.customers.activate(self.hana, self.customer.id)
         self.account = self.customers.open_account(
             self.hana, self.customer.id, password="0420", balance=10**9,
             number="1002-123-456789")

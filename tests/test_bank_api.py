@@ -54,6 +54,13 @@ def _customer(bank, api=None) -> tuple[str, str]:
     return add_customer(api or bank.hana, rrn=rrn, phone=phone), phone
 
 
+def _enrolled(bank, customer: str) -> str:
+    """``customer`` with internet banking signed up and activated (logins need it)."""
+    bank.hana("POST", f"/bank/v1/customers/{customer}/sign-up")
+    assert bank.hana("POST", f"/bank/v1/customers/{customer}/activate")[0] == 200
+    return customer
+
+
 def _error(result, status: int, code: str) -> dict:
     got_status, body = result
     assert (got_status, body["error"]["code"]) == (status, code), result
@@ -729,7 +736,7 @@ def test_designated_devices_their_cap_and_the_branch_only_rule(bank):
 
 
 def test_a_password_login_makes_a_session_that_logs_out(bank):
-    customer, _ = _customer(bank)
+    customer = _enrolled(bank, _customer(bank)[0])
     account = bank.hana("POST", f"/bank/v1/customers/{customer}/accounts",
                         {"password": "0420"})[1]["number"]
     body = {"customer_id": customer, "account": account, "password": "0420"}
@@ -743,6 +750,9 @@ def test_a_password_login_makes_a_session_that_logs_out(bank):
            401, "wrong_account_password")
     other, _ = _customer(bank)
     _error(bank.hana("POST", "/bank/v1/sessions/password", {**body, "customer_id": other}),
+           403, "not_enrolled")
+    _enrolled(bank, other)
+    _error(bank.hana("POST", "/bank/v1/sessions/password", {**body, "customer_id": other}),
            403, "account_not_owned")
 
 
@@ -750,7 +760,7 @@ def test_a_simple_authentication_login(bank):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    customer, _ = _customer(bank)
+    customer = _enrolled(bank, _customer(bank)[0])
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(serialization.Encoding.DER,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -799,7 +809,8 @@ def payer(bank, key_pool):
     20,000,000 KRW and another customer's account to pay into."""
     n = next(_phones)
     rrn = synthetic_rrn(dt.date(1985, 3, 4), serial=n)
-    customer = add_customer(bank.hana, rrn=rrn.digits, phone=f"0108888{n % 10000:04d}")
+    customer = _enrolled(bank, add_customer(bank.hana, rrn=rrn.digits,
+                                            phone=f"0108888{n % 10000:04d}"))
     codes = _card(bank, customer)
     account = bank.hana("POST", f"/bank/v1/customers/{customer}/accounts",
                         {"password": "0420", "balance": 20_000_000})[1]["number"]
@@ -827,6 +838,16 @@ def test_a_transfer_signed_and_answered_moves_the_money_once(bank, payer):
     assert [(t["outcome"], t["code"]) for t in listed["transfers"]] == [
         ("accepted", None), ("refused", "signature_replayed")]
     assert bank.hana("GET", f"/bank/v1/accounts/{payer['to']}")[1]["balance"] == 1_000_000
+
+
+def test_a_customer_without_active_internet_banking_cannot_transfer(bank, payer):
+    path = f"/bank/v1/customers/{payer['customer']}"
+    body = _signed_transfer(bank, payer, 1_000_000)
+    with Home.open(bank.path, clock=bank.clock) as home, home.store.transaction() as tx:
+        tx.set_enrolment(payer["customer"], signed_up_at=bank.clock.now(), activated_at=None)
+    error = _error(bank.hana("POST", f"{path}/transfers", body), 403, "not_enrolled")
+    assert error["transfer"]["accepted"] is False
+    assert bank.hana("GET", f"/bank/v1/accounts/{payer['account']}")[1]["balance"] == 20_000_000
 
 
 def test_a_refused_transfer_is_4xx_with_its_record(bank, payer):

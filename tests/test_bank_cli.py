@@ -700,6 +700,8 @@ def test_a_transfer_is_signed_with_the_folder_answered_and_recorded(bank: BankCl
     bank.ok("card", "issue", hong, "--bank", "081")
     bank.ok("device", "add", hong, "pc-1", "--bank", "081")
     codes = bank.json("card", "print", hong, "--bank", "081")["codes"]
+    bank.ok("customer", "sign-up", hong, "--bank", "081")  # internet banking, active
+    bank.ok("customer", "activate", hong, "--bank", "081")
 
     def send(amount: int, *, right: bool = True, **kw: Any) -> Result:
         asked = bank.json("card", "challenge", hong, "--bank", "081")

@@ -14,7 +14,9 @@ from pki.clock import FixedClock
 from pki.errors import (
     BankNotFoundError,
     BankRequestError,
+    EnrolmentExpiredError,
     LoginRefusedError,
+    NotEnrolledError,
     SignatureRefusedError,
     WrongAccountPasswordError,
 )
@@ -44,7 +46,29 @@ def key():
 
 @pytest.fixture
 def world(tmp_path):
-    return make_world(tmp_path)
+    """홍길동 at Hana, with internet banking signed up and activated."""
+    world = make_world(tmp_path)
+    world.customers.sign_up(world.hana, world.customer.id)
+    world.customers.activate(world.hana, world.customer.id)
+    return world
+
+
+def test_a_customer_without_active_internet_banking_cannot_log_in(tmp_path, pki):
+    world = make_world(tmp_path)
+    sessions = Sessions(world.store, clock=world.clock, verifier=pki.verifier())
+    world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                 number="1002-123-456789")
+    for login in (lambda: sessions.challenge(world.hana, world.customer.id),
+                  lambda: sessions.login_password(world.hana, world.customer.id,
+                                                  account="1002-123-456789",
+                                                  password="0420")):
+        with pytest.raises(NotEnrolledError) as caught:
+            login()
+        assert caught.value.code == "not_enrolled"
+    world.customers.sign_up(world.hana, world.customer.id)
+    world.clock.advance(dt.timedelta(days=3))  # not activated within 3 KST days
+    with pytest.raises(EnrolmentExpiredError):
+        sessions.challenge(world.hana, world.customer.id)
 
 
 @pytest.fixture
@@ -172,6 +196,8 @@ def test_a_password_login_counts_a_wrong_password_as_the_account_does(world, ses
     assert caught.value.attempts_left == 4
     other = world.customers.add(world.hana, name="이영희", rrn=OTHER_RRN,
                                 phone="010-9999-8888", carrier="KT")
+    world.customers.sign_up(world.hana, other.id)
+    world.customers.activate(world.hana, other.id)
     with pytest.raises(LoginRefusedError) as caught:
         sessions.login_password(world.hana, other.id, account=account.number,
                                 password="0420")

@@ -125,6 +125,8 @@ class Bank:
 
 def _bank(tmp_path: Path, pki: TestPKI, **settings) -> Bank:
     world = make_world(tmp_path, settings=settings or None)
+    world.customers.sign_up(world.hana, world.customer.id)  # internet banking, active
+    world.customers.activate(world.hana, world.customer.id)
     account = world.customers.open_account(world.hana, world.customer.id, password="0420",
                                            balance=50 * MILLION, number="1002-123-456789")
     payee_holder = world.customers.add(world.hana, name="이영희", rrn=OTHER_RRN,
@@ -199,6 +201,28 @@ def test_the_canonical_text_reads_back_and_nothing_else_does():
 
 
 # -- each check's refusal ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enrolled", ["never", "lapsed"])
+def test_a_customer_without_active_internet_banking_is_refused(tmp_path, pki, certs,
+                                                                enrolled):
+    world = make_world(tmp_path)
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420",
+                                           balance=50 * MILLION, number="1002-123-456789")
+    card = world.cards.issue(world.hana, world.customer.id, seed="transfer card")
+    if enrolled == "lapsed":  # signed up at a branch, not activated within 3 KST days
+        world.customers.sign_up(world.hana, world.customer.id)
+        world.clock.advance(dt.timedelta(days=3))
+    transfers = Transfers(world.store, clock=world.clock, verifier=pki.verifier())
+    bank = Bank(world, pki, transfers, account, account, card)
+    order = bank.order(MILLION, to="1002-987-654321")
+    result = transfers.authorise(
+        world.hana, world.customer.id, from_account=account.number,
+        to_account="1002-987-654321", amount=MILLION, signature=bank.sign(certs.hong, order),
+        medium_response=bank.card_answer(), device=DEVICE)
+    code = {"never": "not_enrolled", "lapsed": "enrolment_expired"}[enrolled]
+    assert_refused(result, code, bank)
+    assert world.cards.card(world.hana, world.customer.id).failures == 0
 
 
 def test_an_account_of_another_customer_is_refused(bank, certs):
@@ -510,6 +534,8 @@ def test_an_institution_without_a_code_signs_the_order_its_faces_give(bank, cert
     [platform] = [i for i in world.store.institutions() if i.code is None]
     holder = world.customers.add(platform, name="홍길동", rrn=RRN, phone="010-1234-5678",
                                  carrier="SKT")
+    world.customers.sign_up(platform, holder.id)
+    world.customers.activate(platform, holder.id)
     account = world.customers.open_account(platform, holder.id, password="0420",
                                            balance=MILLION, number="3333-000-000001")
     card = world.cards.issue(platform, holder.id, seed="platform card")

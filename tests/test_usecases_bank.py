@@ -155,6 +155,8 @@ def test_a_transfer_signed_and_answered_through_the_facade_is_recorded() -> None
         banking = Banking(test_pki.home.store, clock=test_pki.clock, secret=SECRET,
                           verifier=lambda: Verifier.for_home(test_pki.home))
         bank, customer = _customer(banking)
+        banking.customers.sign_up(bank, customer)
+        banking.customers.activate(bank, customer)
         account = banking.customers.open_account(bank, customer, password="0420",
                                                  balance=5_000_000, number="1002123456789")
         payee = banking.customers.add(bank, name="이영희", rrn="850101-2345678",

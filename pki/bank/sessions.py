@@ -263,8 +263,9 @@ class Sessions:
 
     def challenge(self, institution: Institution, customer_id: str) -> LoginChallenge:
         """A login challenge for the customer, to sign with a simple-authentication key
-        or a certificate. One transaction."""
-        customer = self.customers.get(institution, customer_id)
+        or a certificate, whose internet banking is active (:class:`NotEnrolledError`,
+        :class:`EnrolmentExpiredError` otherwise). One transaction."""
+        customer = self.customers.require_enrolled(institution, customer_id)
         now = self.clock.now()
         record = LoginChallengeRecord(
             id="lc_" + self.entropy.token_bytes(12).hex(), institution_id=institution.id,
@@ -311,8 +312,9 @@ class Sessions:
         """Log in with ID and password: the customer's ``account`` and its 4-digit
         password (see the module doc). Raises :class:`LoginRefusedError`
         (``account_not_owned``), :class:`BankRequestError` (``account`` is no account
-        number) and what :meth:`Customers.check_password` raises."""
-        customer = self.customers.get(institution, customer_id)
+        number), :class:`NotEnrolledError` / :class:`EnrolmentExpiredError` (internet
+        banking not active) and what :meth:`Customers.check_password` raises."""
+        customer = self.customers.require_enrolled(institution, customer_id)
         owned = self.store.account(institution.id, check_account_number(account))
         if owned is None or owned.customer_id != customer.id:
             raise LoginRefusedError("account_not_owned", "not an account of this customer")

@@ -330,6 +330,12 @@ class Transfers:
     # -- the checks ------------------------------------------------------------------------
 
     def _account(self, attempt: _Attempt) -> None:
+        """Internet banking active (``not_enrolled``, ``enrolment_expired``), and the
+        account the customer's."""
+        try:
+            self.customers.require_enrolled(attempt.institution, attempt.customer.id)
+        except BankError as exc:
+            raise _Refused.of(exc) from None
         account = self.store.account(attempt.institution.id, attempt.from_account)
         if account is None or account.customer_id != attempt.customer.id:
             raise _Refused("account_not_owned")

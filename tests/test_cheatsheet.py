@@ -53,7 +53,7 @@ KNOWN_GAPS: dict[str, str] = {}
 
 PLACEHOLDERS = {"SERIAL", "RRN", "DIR", "BASE", "FILE", "SIG", "USER", "ID", "LABEL", "P",
                 "N", "OID", "TIME", "URL", "F", "K", "ROOT.pem", "CA.pem", "GOV.pem", "FULL",
-                "DELTA", "ROOT-CRL"}
+                "DELTA", "ROOT-CRL", "CUSTOMER"}
 
 
 _AFTER = {"F": {"--r-file", "--code-file", "--r-envelope"}, "K": {"--key"},
@@ -254,6 +254,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, key_pool):  # type: ignore
     if "KPKI_TEST_KEYS" in os.environ:
         env["KPKI_TEST_KEYS"] = os.environ["KPKI_TEST_KEYS"]
     env.update(KPKI_CA_PASSPHRASE=PASSPHRASE, KPKI_KEY_PASSWORD=KEY_PASSWORD,
+               KPKI_ACCOUNT_PASSWORD="0420",
                KPKI_NEW_KEY_PASSWORD=KEY_PASSWORD, KPKI_PFX_PASSWORD=KEY_PASSWORD,
                KPKI_PIN=PIN, KPKI_NEW_PIN=NEW_PIN,
                KPKI_CLOUD_URL=f"http://127.0.0.1:{SERVE_PORT}",
@@ -316,6 +317,16 @@ def _user(session: Session) -> str:
     pytest.fail("USER before any 'kpki cloud register'")
 
 
+def _customer(session: Session) -> str:
+    for argv, output in reversed(session.outputs):
+        if argv[:4] == ["kpki", "bank", "customer", "add"]:
+            match = re.fullmatch(r"\s*(c_\w+)\s*", output)
+            if match:
+                return match.group(1)
+            pytest.fail(f"no customer id in the output of 'kpki bank customer add': {output!r}")
+    pytest.fail("CUSTOMER before any 'kpki bank customer add'")
+
+
 def _code(session: Session) -> str:
     api_key = (session.workdir / "bank.key").read_text().strip()
     phone = re.sub(r"\D", "", PHONE)
@@ -368,6 +379,8 @@ def _value(session: Session, token: str, option: str, cloud: bool) -> str:
         return _user(session)
     if token == "ID":
         return "device-1"
+    if token == "CUSTOMER":
+        return _customer(session)
     if token == "LABEL":
         return "yessign"
     if token == "P":

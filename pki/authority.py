@@ -1,6 +1,6 @@
 """Certificate authorities: the KISA-style root, licensed CAs, and subscriber issuance.
 
-:class:`CertificateAuthority` issues joint and financial certificates in the profile of
+:class:`CertificateAuthority` issues joint, financial and private certificates in the profile of
 korean-pki.md section 3. Building and signing a certificate, advancing the CA's CN
 sequence, recording the certificate and its audit row all happen in one store transaction,
 so concurrent issuers never share a serial or a sequence number and a failure leaves nothing.
@@ -50,6 +50,7 @@ from .profiles import (
     DEFAULT_RA,
     FINANCIAL_PROFILES,
     JOINT_PROFILES,
+    PRIVATE_PROFILE,
     CAProfile,
     CAStyle,
     Family,
@@ -450,6 +451,24 @@ class CertificateAuthority:
                           alias=alias, csr=csr, public_key=public_key, deliver=deliver,
                           serial_bits=serial_bits)
 
+    def issue_private(
+        self,
+        *,
+        name: str,
+        rrn: RRN | str,
+        ra: RegistrationAuthority | str = DEFAULT_RA,
+        alias: str = "",
+        csr: bytes | x509.CertificateSigningRequest | None = None,
+        public_key: PublicKeyTypes | None = None,
+        deliver: Deliver | None = None,
+        serial_bits: int | None = None,
+    ) -> IssuedCertificate:
+        """A private certificate (사설인증서, modelled on KB's mobile certificate): two
+        years, renewable after one year of use, the joint certificate's shape under kpki's
+        own policy (:data:`pki.profiles.PRIVATE_PROFILE`)."""
+        return self.issue(PRIVATE_PROFILE, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
+                          public_key=public_key, deliver=deliver, serial_bits=serial_bits)
+
     def issue(
         self,
         profile: Profile,
@@ -577,7 +596,8 @@ class CertificateAuthority:
         term on from the old notAfter; the old one stays valid to its end.
 
         Open from the profile's window (30 days for joint, a month for financial) before
-        notAfter until notAfter. The store keeps no resident number, so the holder's
+        notAfter until notAfter; for a private certificate from a year of use on
+        (:meth:`Profile.renewal_opens_at`). The store keeps no resident number, so the holder's
         ``rrn`` is needed for the new VID. Raises :class:`RenewalWindowError`,
         :class:`AlreadyRevokedError`, :class:`LifecycleError` or
         :class:`CertificateNotFoundError`.
@@ -585,7 +605,8 @@ class CertificateAuthority:
         now = self.clock.now()
         old = find_certificate(self._store, serial, ca=self.label)
         profile = get_profile(old.profile)
-        opens_at = old.not_after - dt.timedelta(days=profile.renewal_window_days)
+        opens_at = profile.renewal_opens_at(not_before=old.not_before,
+                                            not_after=old.not_after)
         if now > old.not_after:
             raise RenewalWindowError(
                 f"certificate {serial:X} expired on {old.not_after:%Y-%m-%d}: it can no "
@@ -594,7 +615,7 @@ class CertificateAuthority:
         if now < opens_at:
             raise RenewalWindowError(
                 f"renewal of {serial:X} opens on {opens_at:%Y-%m-%d} "
-                f"({profile.renewal_window_days} days before it expires)", serial=serial,
+                f"({profile.renewal_rule})", serial=serial,
                 opens_at=opens_at, closes_at=old.not_after)
         request = self._follow_up(old, profile, rrn=rrn, csr=csr, public_key=public_key,
                                   not_after=validity_for(kst_today(old.not_after),

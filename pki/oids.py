@@ -25,6 +25,7 @@ __all__ = [
     "OCSP_RESPONDER_POLICY",
     "PBES2",
     "PBKDF2",
+    "PRIVATE_PERSONAL",
     "QT_CPS",
     "QT_UNOTICE",
     "RANDOM_NUM",
@@ -89,6 +90,13 @@ kpki has no OID arc of its own and its certificates are for tests, so the policy
 the example arc 2.999 (ITU-T X.660). The CAs above a responder require an explicit policy,
 so a client that checks policies (``openssl ocsp -policy_check``) refuses a responder
 certificate without one."""
+
+PRIVATE_PERSONAL = ObjectIdentifier("2.999.410.1")
+"""The policy of kpki's private certificates (사설인증서, modelled on KB's mobile
+certificate). Private providers do not publish their policy OIDs, so this one is kpki's own,
+under the example arc 2.999 (ITU-T X.660) like the policies above; 410 is Korea's arc
+number in 1.2.410. A relying party tells a private certificate from a joint or financial
+one by it (:data:`pki.profiles.POLICY_CLASSES`)."""
 
 # Key files (PKCS #5 v2, RFC 8018) and envelopes.
 PBES2 = ObjectIdentifier("1.2.840.113549.1.5.13")

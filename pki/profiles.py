@@ -1,15 +1,17 @@
 """Certificate profiles and CA styles, as data.
 
-A :class:`Profile` is everything that makes a joint or financial certificate what it is:
+A :class:`Profile` is everything that makes a joint, financial or private certificate what
+it is:
 term, key usage, policy, the OU marker and the notice. A :class:`CAStyle` is what differs
 between licensed CAs (yessign, SignKorea, ...): their names, the country string's case, the
 shape of subscriber CNs and which policy OID stands for which profile. Adding a profile or a
 style means adding an entry to :data:`PROFILES` or :data:`STYLES`, not a branch in code.
-Sources: korean-pki.md sections 1-3.
+Sources: korean-pki.md sections 1-3 (section 9 for the private certificate).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,6 +21,7 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from . import oids
+from .clock import add_years, kst_day_start, kst_today
 from .entropy import DEFAULT_SERIAL_BITS
 from .errors import ProfileError
 
@@ -29,6 +32,7 @@ __all__ = [
     "KNOWN_RAS",
     "LICENSED_CA_PROFILE",
     "POLICY_CLASSES",
+    "PRIVATE_PROFILE",
     "PROFILES",
     "ROOT_PROFILE",
     "STYLES",
@@ -55,6 +59,7 @@ class Family(enum.Enum):
 
     JOINT = "joint"  # 공동인증서: NPKI files under a password
     FINANCIAL = "financial"  # 금융인증서: cloud keystore under a PIN
+    PRIVATE = "private"  # 사설인증서 (KB's mobile certificate): on the device under a PIN
 
 
 class JointPolicy(enum.Enum):
@@ -112,7 +117,27 @@ class Profile:
     """certificatePolicies userNotice explicitText, written as a BMPString."""
     renewal_window_days: int = 30
     """How long before notAfter renewal opens."""
+    renewal_after_years: int | None = None
+    """If set, renewal opens at the start of the KST day this many years after notBefore
+    (after that much use, as KB's mobile certificate: 1 year, *setting*) instead of
+    ``renewal_window_days`` before notAfter. It closes at notAfter either way."""
     description: str = ""
+
+    def renewal_opens_at(self, *, not_before: dt.datetime, not_after: dt.datetime
+                         ) -> dt.datetime:
+        """When renewal of a certificate of this profile valid from ``not_before`` to
+        ``not_after`` opens."""
+        if self.renewal_after_years is not None:
+            return kst_day_start(add_years(kst_today(not_before), self.renewal_after_years))
+        return not_after - dt.timedelta(days=self.renewal_window_days)
+
+    @property
+    def renewal_rule(self) -> str:
+        """The renewal rule in words, for documents (the CPS)."""
+        if self.renewal_after_years is not None:
+            years = self.renewal_after_years
+            return f"renewal opens after {years} year{'s' if years != 1 else ''} of use"
+        return f"renewal opens {self.renewal_window_days} days before the end"
 
     def policy_for(self, style: CAStyle) -> ObjectIdentifier:
         try:
@@ -196,6 +221,16 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
             _pm(yessign=oids.FINANCIAL_BUSINESS_3Y), renewal_window_days=31,
             description="financial certificate for a business, 3 years",
         ),
+        Profile(
+            # KB's mobile certificate (korean-pki.md section 9): 2 years, renewable after a
+            # year of use (both *settings*), signing like a joint certificate. Private
+            # providers publish neither their policy OIDs nor their OU markers: the policy
+            # is kpki's own (oids.PRIVATE_PERSONAL) and any CA style may issue it;
+            # "personalP" follows the financial certificate's "personalF".
+            "private-personal", Family.PRIVATE, 2, "personalP",
+            _pm(**dict.fromkeys(STYLES, oids.PRIVATE_PERSONAL)), renewal_after_years=1,
+            description="private certificate for a person (사설인증서, KB-style mobile)",
+        ),
     )
 })
 
@@ -219,6 +254,8 @@ FINANCIAL_PROFILES = MappingProxyType({
     FinancialKind.PERSONAL: PROFILES["financial-personal"],
     FinancialKind.BUSINESS: PROFILES["financial-business"],
 })
+PRIVATE_PROFILE = PROFILES["private-personal"]
+"""The private certificate (사설인증서), modelled on KB's mobile certificate."""
 
 
 class PolicyClass(enum.Enum):
@@ -227,6 +264,7 @@ class PolicyClass(enum.Enum):
     GENERAL = "general"  # 범용: accepted everywhere
     RESTRICTED = "restricted"  # 용도제한: banking/insurance/card only
     FINANCIAL = "financial"  # 금융인증서
+    PRIVATE = "private"  # 사설인증서 (kpki's own policy OID)
     SERVER = "server"
     UNKNOWN = "unknown"
 
@@ -242,6 +280,7 @@ POLICY_CLASSES: Mapping[str, PolicyClass] = MappingProxyType({
     **{o.dotted_string: PolicyClass.FINANCIAL for o in (
         oids.FINANCIAL_PERSONAL, oids.FINANCIAL_BUSINESS_1Y, oids.FINANCIAL_BUSINESS_2Y,
         oids.FINANCIAL_BUSINESS_3Y)},
+    oids.PRIVATE_PERSONAL.dotted_string: PolicyClass.PRIVATE,
 })
 
 

@@ -433,6 +433,13 @@ class TestPKI:
         issued = self.authority.issue_financial(name=name, rrn=holder, kind=kind)
         return TestCertificate(issued, holder, password)
 
+    def private(self, name: str = "김사설", *, rrn: RRN | str | None = None,
+                password: str = DEFAULT_PASSWORD, ra: str = "KB") -> TestCertificate:
+        """A private certificate (사설인증서, KB-style mobile), from the licensed CA."""
+        holder = self._holder(rrn)
+        issued = self.authority.issue_private(name=name, rrn=holder, ra=ra)
+        return TestCertificate(issued, holder, password)
+
     def _holder(self, rrn: RRN | str | None) -> RRN:
         if rrn is None:
             return self.rrn()

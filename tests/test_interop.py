@@ -33,7 +33,8 @@ def issued_everywhere(home):
 
 
 def test_openssl_verify_accepts_every_issued_certificate(issued_everywhere, tmp_path):
-    assert len(issued_everywhere) == 10  # 6 profiles at yessign (2 of them km), 2 each elsewhere
+    # 7 profiles at yessign (2 of them km), 3 each elsewhere (joint general, km, private)
+    assert len(issued_everywhere) == 13
     for n, issued in enumerate(issued_everywhere):
         ca, root = issued.chain
         (tmp_path / f"root{n}.pem").write_bytes(_pem(root))

@@ -76,8 +76,8 @@ Session = BankSession
 """A customer's internet-banking session (:class:`pki.store.BankSession`)."""
 
 _ACCEPTED_POLICIES = frozenset({PolicyClass.GENERAL, PolicyClass.RESTRICTED,
-                                PolicyClass.FINANCIAL})
-"""Joint certificates (general or banking) and financial certificates."""
+                                PolicyClass.FINANCIAL, PolicyClass.PRIVATE})
+"""Joint certificates (general or banking), financial and private certificates."""
 
 _FAILED_CHECK_CODES = {
     CheckName.CONTENT: "signature_invalid", CheckName.SIGNER_CERTIFICATE: "signature_invalid",
@@ -120,9 +120,9 @@ def _challenge_text(institution: Institution, nonce: str) -> bytes:
 
 def check_certificate_signature(verifier: Verifier, signature: object, r: object, *,
                                 rrn: str, at: dt.datetime) -> SignedText:
-    """Verify an attached CMS signature by a joint or financial certificate of the person
-    with resident number ``rrn`` (its VID with ``r``, the 20-byte random number the
-    signing app returns with the signature), at ``at``: chain, validity, key usage,
+    """Verify an attached CMS signature by a joint, financial or private certificate of
+    the person with resident number ``rrn`` (its VID with ``r``, the 20-byte random number
+    the signing app returns with the signature), at ``at``: chain, validity, key usage,
     revocation, the certificate's policy and the VID. Returns the signed text. Raises
     :class:`SignatureRefusedError` with the first failed check's code, or
     :class:`BankRequestError` for a signature or R that is not bytes."""
@@ -143,9 +143,9 @@ def check_certificate_signature(verifier: Verifier, signature: object, r: object
                                     f"{failed.detail}")
     signer = result.signer
     assert signer is not None and result.content is not None
-    if not _joint_or_financial(signer):
+    if not _of_an_accepted_family(signer):
         raise SignatureRefusedError("certificate_not_accepted", "the signer's certificate "
-                                    "is neither a joint nor a financial certificate")
+                                    "is not a joint, financial or private certificate")
     issuer = signer.issuer.public_bytes()
     digest = hashlib.sha256(b"certificate\0" + len(issuer).to_bytes(4, "big") + issuer
                             + signer.serial_number.to_bytes(32, "big", signed=True)
@@ -153,7 +153,7 @@ def check_certificate_signature(verifier: Verifier, signature: object, r: object
     return SignedText(result.content, digest, "certificate")
 
 
-def _joint_or_financial(signer: object) -> bool:
+def _of_an_accepted_family(signer: object) -> bool:
     from cryptography import x509
 
     assert isinstance(signer, x509.Certificate)

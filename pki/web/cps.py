@@ -87,7 +87,7 @@ def _policies(record: CARecord) -> str:
             f"<tr><td>{_e(oid)}</td><td>{_e(profile.name)}</td>"
             f"<td>{_e(profile.description)}</td><td>{_e(policy_class(oid).value)}</td>"
             f"<td>{_years(profile.term_years)}, from 00:00 KST on the day of issue to "
-            f"23:59:59 KST; renewal opens {profile.renewal_window_days} days before the end"
+            f"23:59:59 KST; {profile.renewal_rule}"
             f"</td><td>{_e(profile.notice)}</td></tr>\n")
     return ("<table>\n<tr><th>Policy OID</th><th>Profile</th><th>Certificate</th>"
             "<th>Class</th><th>Validity</th><th>Notice</th></tr>\n" + "".join(rows) +

@@ -1,8 +1,8 @@
 """kpki for test suites: Korean certificates on demand, in memory, fast.
 
 ``TestPKI().joint()`` is the trustme of Korean PKI: a KISA-style root and a yessign-style
-CA in memory (no home, no files), joint and financial certificates with their keys, R and
-RRN, revoked / suspended / expired / not-yet-valid ones, CRLs, OCSP and signatures, and a
+CA in memory (no home, no files), joint, financial and private certificates with their keys,
+R and RRN, revoked / suspended / expired / not-yet-valid ones, CRLs, OCSP and signatures, and a
 running ``kpki serve`` when a test needs HTTP. :meth:`TestPKI.bank` adds the bank around
 the certificates (:class:`TestBank`: customers, security cards, OTP tokens on the PKI's
 clock).

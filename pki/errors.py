@@ -20,6 +20,7 @@ __all__ = [
     "BankRequestError",
     "BankSettingsError",
     "BatchFileError",
+    "BiometricDeclinedError",
     "BranchOnlyDeviceChangeError",
     "CAKeyExistsError",
     "CAKeyNotFoundError",
@@ -42,7 +43,10 @@ __all__ = [
     "CustomerExistsError",
     "DeliveryError",
     "DeviceError",
+    "DeviceKeystoreError",
+    "DeviceLockedError",
     "DeviceNotDesignatedError",
+    "DeviceWrongPinError",
     "DiskFullError",
     "EnrolmentExpiredError",
     "FetchError",
@@ -1208,3 +1212,35 @@ class AppLockedError(PhoneVerificationError):
     def __init__(self) -> None:
         super().__init__("the carrier app is locked after too many wrong passwords: set it "
                          "up again")
+
+
+class DeviceKeystoreError(PKIError):
+    """A device keystore file (:mod:`pki.keys.devicekeystore`) is missing, unreadable or not
+    one; ``path`` names it."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class DeviceWrongPinError(DeviceKeystoreError, WrongPasswordError):
+    """A wrong simple PIN at a device keystore, counted there; ``attempts_left`` more before
+    the keystore locks."""
+
+    def __init__(self, *, path: str, attempts_left: int) -> None:
+        super().__init__(f"wrong PIN: {attempts_left} attempts left", path=path)
+        self.attempts_left = attempts_left
+
+
+class DeviceLockedError(DeviceKeystoreError):
+    """The device keystore is locked after too many wrong PINs; no PIN opens it again: enrol
+    the device again (a new private certificate). ``serial`` is its certificate's."""
+
+    def __init__(self, *, path: str, serial: int) -> None:
+        super().__init__("the device keystore is locked after too many wrong PINs: enrol "
+                         "the device again", path=path)
+        self.serial = serial
+
+
+class BiometricDeclinedError(DeviceKeystoreError):
+    """The biometric stand-in declined (tests only); nothing was counted."""

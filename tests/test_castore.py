@@ -188,9 +188,10 @@ def test_no_module_but_the_key_stores_reads_key_material():
     root = Path(__file__).resolve().parents[1] / "pki"
     users = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
              if "private_bytes(" in p.read_text(encoding="utf-8")}
-    # usecases/keyfiles.py: a subscriber's key exported as PEM (kpki key export --unencrypted)
+    # usecases/keyfiles.py: a subscriber's key exported as PEM (kpki key export --unencrypted);
+    # keys/devicekeystore.py: a private certificate's key sealed under the device PIN
     assert users <= {"keys/castore.py", "keys/atrest.py", "keys/npki.py", "testing.py",
-                     "usecases/keyfiles.py"}
+                     "usecases/keyfiles.py", "keys/devicekeystore.py"}
 
 
 # -- the key store protocol, for every implementation -----------------------------------------

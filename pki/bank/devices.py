@@ -64,6 +64,7 @@ from .institutions import settings_of
 
 __all__ = [
     "BankDevices",
+    "check_device",
     "check_step_up",
     "consume_step_up",
     "device_state_in",
@@ -148,7 +149,9 @@ def enforce_in(tx: StoreTransaction, institution: Institution, customer: BankCus
                         methods=decision.methods, operation=decision.operation)
 
 
-def _device(device: object) -> str:
+def check_device(device: object) -> str:
+    """``device`` if it is a device id; :class:`BankRequestError` (``field``
+    ``device``) else."""
     try:
         return check_device_id(device)
     except ValueError as exc:
@@ -187,7 +190,7 @@ class BankDevices:
                   ) -> DeviceState:
         """Designate ``device`` (designating one twice changes nothing). Raises
         :class:`TooManyDevicesError` at :attr:`BankSettings.max_devices`."""
-        chosen = _device(device)
+        chosen = check_device(device)
         limit = settings_of(institution).max_devices
         now = self.clock.now()
         with self.store.transaction() as tx:
@@ -205,7 +208,7 @@ class BankDevices:
         designated-only is on, the last one is removed only by a branch: ``operator``
         names its operator, recorded in the audit row; else
         :class:`BranchOnlyDeviceChangeError`."""
-        chosen = _device(device)
+        chosen = check_device(device)
         by = _operator(operator)
         now = self.clock.now()
         with self.store.transaction() as tx:

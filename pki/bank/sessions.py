@@ -60,6 +60,7 @@ from ..store import (
     Store,
 )
 from .customers import Customers, check_account_number
+from .devices import check_device
 from .institutions import settings_of
 
 __all__ = [
@@ -200,12 +201,6 @@ def _public_key_der(public_key: object) -> bytes:
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _device(device: object) -> str:
-    if not isinstance(device, str) or not 1 <= len(device) <= 64 or not device.isprintable():
-        raise BankRequestError("a device id is 1-64 printable characters", field="device")
-    return device
-
-
 class Sessions:
     """Logins, sessions and simple-authentication keys of one store (see the module
     doc). ``verifier`` checks certificate logins (none: they are refused as
@@ -228,7 +223,7 @@ class Sessions:
         customer = self.customers.get(institution, customer_id)
         key = SimpleAuthKey(id="sa_" + self.entropy.token_bytes(8).hex(),
                             institution_id=institution.id, customer_id=customer.id,
-                            device=_device(device), public_key=_public_key_der(public_key),
+                            device=check_device(device), public_key=_public_key_der(public_key),
                             registered_at=self.clock.now())
         with self.store.transaction() as tx:
             tx.add_simple_auth_key(key)

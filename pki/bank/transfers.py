@@ -71,7 +71,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..clock import KST, Clock, kst_today
-from ..devices import CoveredOperation, DeviceDecision, Verdict, check_device_id, decide
+from ..devices import CoveredOperation, DeviceDecision, Verdict, decide
 from ..entropy import Entropy, SystemEntropy
 from ..errors import BankError, BankNotFoundError, BankRequestError
 from ..faults import fault_point
@@ -87,7 +87,7 @@ from ..store import (
 )
 from .cards import SecurityCards
 from .customers import MAX_KRW, Customers, check_account_number
-from .devices import check_step_up, device_state_in, enforce_in
+from .devices import check_device, check_step_up, device_state_in, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaSource, card_media, charge_in
 from .media import Medium, MediumKind
@@ -533,13 +533,7 @@ def _to_account(number: object) -> str:
 
 
 def _device(device: object) -> str | None:
-    if device is None:
-        return None
-    try:
-        return check_device_id(device)
-    except ValueError:
-        raise BankRequestError("a device id is 1-64 printable characters",
-                               field="device") from None
+    return None if device is None else check_device(device)
 
 
 def _response(answer: MediumAnswer) -> str:

@@ -60,13 +60,14 @@ from ..store import (
     StoreTransaction,
     VerificationMethod,
 )
-from .institutions import settings_of
+from .institutions import BankSettings, settings_of
 
 __all__ = [
     "BankDevices",
     "check_device",
     "check_step_up",
     "consume_step_up",
+    "decide_in",
     "device_state_in",
     "enforce_in",
 ]
@@ -84,6 +85,16 @@ def device_state_in(tx: StoreTransaction | Store, customer_id: str) -> DeviceSta
     kept = tx.bank_devices(customer_id)
     return DeviceState(kept.devices, kept.designated_only,
                        None if kept.step_up is None else StepUpMethod(kept.step_up))
+
+
+def decide_in(lookups: StoreTransaction | Store, settings: BankSettings,
+              customer: BankCustomer, device: str | None, operation: CoveredOperation, *,
+              day_total: int = 0, otp_exempt: bool = False) -> DeviceDecision:
+    """:func:`pki.devices.decide` over the customer's devices as ``lookups`` reads them,
+    with the step-up threshold of ``settings`` (the institution's)."""
+    return decide(device_state_in(lookups, customer.id), device, operation,
+                  day_total=day_total, otp_exempt=otp_exempt,
+                  step_up_krw=settings.undesignated_step_up_krw)
 
 
 def check_step_up(lookups: StoreTransaction | Store, institution: Institution,
@@ -266,9 +277,8 @@ class BankDevices:
                otp_exempt: bool = False) -> DeviceDecision:
         """What the rules make of ``operation`` from ``device`` now (nothing written)."""
         customer = _customer_in(self.store, institution, customer_id)
-        return decide(device_state_in(self.store, customer.id), device, operation,
-                      day_total=day_total, otp_exempt=otp_exempt,
-                      step_up_krw=settings_of(institution).undesignated_step_up_krw)
+        return decide_in(self.store, settings_of(institution), customer, device, operation,
+                         day_total=day_total, otp_exempt=otp_exempt)
 
     def authorise(self, institution: Institution, customer_id: str, device: str | None,
                   operation: CoveredOperation, *, step_up: str | None = None,
@@ -279,8 +289,7 @@ class BankDevices:
         now = self.clock.now()
         with self.store.transaction() as tx:
             customer = _customer_in(tx, institution, customer_id)
-            decision = decide(device_state_in(tx, customer.id), device, operation,
-                              day_total=day_total, otp_exempt=otp_exempt,
-                              step_up_krw=settings_of(institution).undesignated_step_up_krw)
+            decision = decide_in(tx, settings_of(institution), customer, device, operation,
+                                 day_total=day_total, otp_exempt=otp_exempt)
             enforce_in(tx, institution, customer, decision, step_up, now=now)
             return decision

@@ -71,7 +71,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..clock import KST, Clock, kst_today
-from ..devices import CoveredOperation, DeviceDecision, Verdict, decide
+from ..devices import CoveredOperation, DeviceDecision, Verdict
 from ..entropy import Entropy, SystemEntropy
 from ..errors import BankError, BankNotFoundError, BankRequestError
 from ..faults import fault_point
@@ -87,7 +87,7 @@ from ..store import (
 )
 from .cards import SecurityCards
 from .customers import MAX_KRW, Customers, check_account_number
-from .devices import check_device, check_step_up, device_state_in, enforce_in
+from .devices import check_device, check_step_up, decide_in, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaSource, card_media, charge_in
 from .media import Medium, MediumKind
@@ -425,10 +425,9 @@ class Transfers:
     def _device_decision(self, lookups: Store | StoreTransaction, attempt: _Attempt,
                          used: int) -> DeviceDecision:
         assert attempt.medium is not None
-        return decide(device_state_in(lookups, attempt.customer.id), attempt.device,
-                      CoveredOperation.TRANSFER, day_total=used + attempt.amount,
-                      otp_exempt=attempt.medium in _OTP_KINDS,
-                      step_up_krw=attempt.settings.undesignated_step_up_krw)
+        return decide_in(lookups, attempt.settings, attempt.customer, attempt.device,
+                         CoveredOperation.TRANSFER, day_total=used + attempt.amount,
+                         otp_exempt=attempt.medium in _OTP_KINDS)
 
     def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
         """The media source that knows whether ``medium`` is usable (the others would

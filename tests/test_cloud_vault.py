@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pki.cloud.pin import PinPolicyError, check_pin
 from pki.cloud.vault import KDFParams, Vault
-from pki.errors import WrongPasswordError
+from pki.errors import VaultError, WrongPasswordError
 
 FAST = KDFParams(n=2**4, r=8, p=1)  # tests only: the real cost is ~0.1 s a guess
 AAD = b"user-1|yessign|ABCDEF"
@@ -53,6 +53,15 @@ def test_ciphertext_is_bound_to_its_record():
     sealed = vault.seal(b"private key", "135790", associated=AAD)
     with pytest.raises(WrongPasswordError):
         vault.open(sealed, "135790", associated=b"user-2|yessign|ABCDEF")
+
+
+@pytest.mark.parametrize("kdf", ["scrypt:x:8:1", "scrypt:16", "pbkdf2:16:8:1",
+                                 "scrypt:1099511627776:8:1", "scrypt:24:8:1"])
+def test_unusable_stored_kdf_parameters_are_a_vault_error(kdf):
+    vault = Vault(b"s" * 32, kdf=FAST)
+    sealed = dataclasses.replace(vault.seal(b"key", "135790", associated=AAD), kdf=kdf)
+    with pytest.raises(VaultError):
+        vault.open(sealed, "135790", associated=AAD)
 
 
 _TINY = KDFParams(n=2, r=1, p=1)  # the search itself, minus the per-guess cost

@@ -178,10 +178,12 @@ def test_the_sealed_key_cannot_be_moved_to_another_device(tmp_path, private):
         first.unlock(PIN)
 
 
-def test_kdf_parameters_out_of_bounds_are_refused_not_run(keystore):
+@pytest.mark.parametrize("kdf", ["scrypt:1099511627776:8:1", "scrypt:512:8:1",
+                                 "scrypt:1025:8:1", "scrypt:x:8:1", "argon2:1024:8:1"])
+def test_kdf_parameters_out_of_bounds_are_refused_not_run(keystore, kdf):
     path = keystore.folder / FILE_NAME
     record = json.loads(path.read_text())
-    record["kdf"] = "scrypt:1099511627776:8:1"
+    record["kdf"] = kdf
     path.write_text(json.dumps(record))
     with pytest.raises(DeviceKeystoreError):
         keystore.unlock(PIN)

@@ -26,7 +26,6 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..errors import VaultError, WrongPasswordError
 from ..fsutil import atomic_write
+from ..keys.scrypt import ScryptParams
 from ..store.records import Sealed
 
 __all__ = ["KDFParams", "Sealed", "Sealer", "Vault", "VaultError", "load_vault_secret",
@@ -49,24 +49,17 @@ def secret_check(secret: bytes) -> str:
     return hmac.new(secret, b"kpki-vault-check-v1", hashlib.sha256).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class KDFParams:
-    n: int = 2**15
-    r: int = 8
-    p: int = 2
+KDFParams = ScryptParams
+"""The vault's KDF cost (the shared :class:`pki.keys.scrypt.ScryptParams`)."""
 
-    def text(self) -> str:
-        return f"scrypt:{self.n}:{self.r}:{self.p}"
 
-    @classmethod
-    def parse(cls, text: str) -> KDFParams:
-        name, n, r, p = text.split(":")
-        if name != "scrypt":
-            raise VaultError(f"unknown KDF {name}")
-        params = cls(int(n), int(r), int(p))
-        if not (2 <= params.n <= 2**20 and 1 <= params.r <= 32 and 1 <= params.p <= 16):
-            raise VaultError(f"KDF parameters out of range: {text}")
-        return params
+def _stored_kdf(text: str) -> KDFParams:
+    """The KDF cost a sealed record names; :class:`VaultError` if unreadable or out of
+    bounds (refused, never run)."""
+    params = KDFParams.read(text, min_n=2)
+    if params is None:
+        raise VaultError(f"KDF parameters unreadable or out of range: {text}")
+    return params
 
 
 def load_vault_secret(path: Path, *, create: bool = False) -> bytes:
@@ -154,7 +147,7 @@ class Vault:
         :class:`VaultError` if the record was sealed under another vault secret."""
         if sealed.secret_check is not None and sealed.secret_check != self.check:
             raise VaultError("this key was sealed under another vault secret")
-        kek = self._kek(pin, sealed.salt, KDFParams.parse(sealed.kdf))
+        kek = self._kek(pin, sealed.salt, _stored_kdf(sealed.kdf))
         try:
             return AESGCM(kek).decrypt(sealed.nonce, sealed.ciphertext, associated)
         except InvalidTag:

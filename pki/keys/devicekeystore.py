@@ -61,6 +61,7 @@ from ..errors import (
 )
 from ..faults import fault_point
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
+from .scrypt import ScryptParams
 
 __all__ = ["FILE_NAME", "MAX_ATTEMPTS", "BiometricStandIn", "DeviceKeystore",
            "KeystoreSettings", "KeystoreStatus", "ScryptParams", "UnlockedKey"]
@@ -69,32 +70,6 @@ FILE_NAME = "private-keystore.json"
 LOCK_NAME = ".private-keystore.lock"
 FORMAT = "kpki-device-keystore-v1"
 MAX_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class ScryptParams:
-    """The KDF's cost; :meth:`parse` refuses values outside sane bounds."""
-
-    n: int = 2**15
-    r: int = 8
-    p: int = 2
-
-    def text(self) -> str:
-        return f"scrypt:{self.n}:{self.r}:{self.p}"
-
-    @classmethod
-    def parse(cls, text: str, *, path: str) -> ScryptParams:
-        """The parameters in ``text``; :class:`DeviceKeystoreError` if unknown or out of
-        bounds (a file asking for a 1 TiB KDF is refused, not run)."""
-        try:
-            name, n, r, p = text.split(":")
-            params = cls(int(n), int(r), int(p))
-        except ValueError:
-            raise DeviceKeystoreError(f"unreadable KDF parameters {text!r}", path=path) from None
-        if name != "scrypt" or not (2**10 <= params.n <= 2**20 and params.n & (params.n - 1)
-                                    == 0 and 1 <= params.r <= 32 and 1 <= params.p <= 16):
-            raise DeviceKeystoreError(f"KDF parameters out of range: {text}", path=path)
-        return params
 
 
 @dataclass(frozen=True)
@@ -219,7 +194,10 @@ class DeviceKeystore:
                 raise DeviceLockedError(path=str(self.path), serial=serial)
             self._write({**record, "failures": failures + 1})  # charged first: module doc
             fault_point("device.keystore.charged")
-            kdf = ScryptParams.parse(str(record["kdf"]), path=str(self.path))
+            kdf = ScryptParams.read(str(record["kdf"]))
+            if kdf is None:  # a file asking for a 1 TiB KDF is refused, not run
+                raise DeviceKeystoreError(f"unusable KDF parameters {record['kdf']!r}",
+                                          path=str(self.path))
             kek = self._kek(pin, _unb64(record["salt"], path=str(self.path)), kdf)
             try:
                 plain = self._open(record, kek, "nonce", "sealed")

@@ -46,6 +46,7 @@ from pki.errors import (
 )
 from pki.fsutil import atomic_write
 from pki.registration import normalize_phone
+from pki.rrn import RRN
 from pki.store import (
     Account,
     BankCustomer,
@@ -269,7 +270,7 @@ def _bank_json(bank: Institution) -> dict[str, Any]:
 
 
 def _masked(rrn: str) -> str:
-    return f"{rrn[:6]}-{rrn[6]}******"
+    return str(RRN(rrn))  # RRN's str masks the last six digits
 
 
 def _customer_json(customer: BankCustomer) -> dict[str, Any]:

@@ -33,7 +33,14 @@ from pki.errors import (
 )
 from pki.store import AuditAction, Carrier, LineType
 
-from .bank_helpers import OTHER_RRN, RRN, BankWorld, in_parallel, make_world
+from .bank_helpers import (
+    OTHER_RRN,
+    RRN,
+    BankWorld,
+    in_parallel,
+    make_world,
+    watch_kdf_for_the_write_lock,
+)
 
 
 @pytest.fixture
@@ -341,33 +348,8 @@ def test_a_row_kept_before_the_kdf_is_moved_onto_it_at_its_next_right_password(
 
 def test_the_account_password_kdf_runs_outside_the_write_lock(world: BankWorld,
                                                               monkeypatch) -> None:
-    import sqlite3
-
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
     account = world.customers.open_account(world.hana, world.customer.id, password="0420")
-    others_could_write = []
-
-    def could_others_write() -> bool:
-        other = sqlite3.connect(world.path, timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            other.close()
-
-    class WatchedScrypt:
-        def __init__(self, **params):  # type: ignore[no-untyped-def]
-            self.kdf = Scrypt(**params)
-
-        def derive(self, key_material: bytes) -> bytes:
-            others_could_write.append(could_others_write())
-            return self.kdf.derive(key_material)
-
-    monkeypatch.setattr("pki.bank.passwords.Scrypt", WatchedScrypt)
+    others_could_write = watch_kdf_for_the_write_lock(monkeypatch, world.path)
     world.customers.check_password(world.hana, account.number, "0420")
     with pytest.raises(WrongAccountPasswordError):
         world.customers.check_password(world.hana, account.number, "1111")

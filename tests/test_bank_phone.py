@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import sqlite3
 
 import pytest
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from pki.bank.institutions import add_bank
 from pki.bank.phone import (
@@ -46,6 +44,7 @@ from pki.errors import (
 from pki.rrn import synthetic_rrn
 from pki.store import AuditAction, Carrier, LineState, VerificationMethod, Via
 
+from .bank_helpers import watch_kdf_for_the_write_lock
 from .phone_helpers import (
     APP_PASSWORD,
     NAME,
@@ -677,29 +676,8 @@ def test_the_di_follows_the_sites_code_not_its_name(world, site):
 
 def test_the_app_password_kdf_runs_outside_the_write_lock(world, site, monkeypatch):
     world.phone.enrol_app(PHONE, password=APP_PASSWORD)
-    path = world.url.removeprefix("sqlite://")
-    others_could_write = []
-
-    def could_others_write() -> bool:
-        other = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            other.close()
-
-    class WatchedScrypt:
-        def __init__(self, **params):
-            self.kdf = Scrypt(**params)
-
-        def derive(self, key_material):
-            others_could_write.append(could_others_write())
-            return self.kdf.derive(key_material)
-
-    monkeypatch.setattr("pki.bank.passwords.Scrypt", WatchedScrypt)
+    others_could_write = watch_kdf_for_the_write_lock(monkeypatch,
+                                                      world.url.removeprefix("sqlite://"))
     world.phone.app_history(PHONE, password=APP_PASSWORD)
     with pytest.raises(WrongAppPasswordError):
         world.phone.app_history(PHONE, password="000000")

@@ -10,10 +10,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -93,6 +95,31 @@ class Api:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
+
+
+def chunked_post(url: str, path: str, api_key: str | None, total: int) -> int:
+    """POST a chunked body of ``total`` bytes to ``path`` at the server ``url`` and never
+    end it; the status the server answers with meanwhile (the socket times out if it waits
+    for the end)."""
+    parts = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    try:
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n"
+                + (f"X-API-Key: {api_key}\r\n" if api_key is not None else "") + "\r\n")
+        sock.sendall(head.encode())
+        chunk = b"[" * 65536
+        sent = 0
+        try:
+            while sent < total:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading: it has answered
+        with sock.makefile("rb") as answer:
+            return int(answer.readline().split()[1])
+    finally:
+        sock.close()
 
 
 def _user(api: Api, phone: str = "01012345678", name: str = "홍길동") -> str:

@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import json
 import re
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -22,7 +21,7 @@ from pki.home import Home
 from pki.rrn import synthetic_rrn
 
 from .bank_api_helpers import PHONE, RRN, add_customer, last_code, serve_bank
-from .cloud_helpers import Api, _kpki, _start, _stop
+from .cloud_helpers import Api, _kpki, _start, _stop, chunked_post
 
 MIB = 1024 * 1024
 SEED = bytes(range(20))
@@ -628,36 +627,13 @@ def test_odd_paths_are_json_4xx(bank, method, path):
     assert isinstance(body["error"]["code"], str)
 
 
-def _chunked(bank, path: str, key: str | None, total: int) -> int:
-    """Send a chunked body of ``total`` bytes and never end it; the status answered."""
-    parts = urllib.parse.urlsplit(bank.url)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
-    try:
-        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Transfer-Encoding: chunked\r\n"
-                + (f"X-API-Key: {key}\r\n" if key is not None else "") + "\r\n")
-        sock.sendall(head.encode())
-        chunk = b"[" * 65536
-        sent = 0
-        try:
-            while sent < total:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading: it has answered
-        with sock.makefile("rb") as answer:
-            return int(answer.readline().split()[1])
-    finally:
-        sock.close()
-
-
 def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(bank):
-    assert _chunked(bank, "/bank/v1/customers", bank.keys["hana"], 3 * MIB) == 413
+    assert chunked_post(bank.url, "/bank/v1/customers", bank.keys["hana"], 3 * MIB) == 413
 
 
 def test_the_api_key_is_checked_before_the_body_is_read(bank):
-    assert _chunked(bank, "/bank/v1/customers", None, 64 * 1024) == 401
-    assert _chunked(bank, "/bank/v1/customers", "kpki_wrong", 64 * 1024) == 401
+    assert chunked_post(bank.url, "/bank/v1/customers", None, 64 * 1024) == 401
+    assert chunked_post(bank.url, "/bank/v1/customers", "kpki_wrong", 64 * 1024) == 401
 
 
 def test_a_declared_length_over_the_limit_is_refused_unread(bank):

@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import urllib.parse
 
 import pytest
 
 from pki.home import Home
 
-from .cloud_helpers import BIRTH, PIN, RRN, Api, _issue, _user, add_institution, serve_cloud
+from .cloud_helpers import (
+    BIRTH,
+    PIN,
+    RRN,
+    Api,
+    _issue,
+    _user,
+    add_institution,
+    chunked_post,
+    serve_cloud,
+)
 
 MIB = 1024 * 1024
 
@@ -141,37 +150,13 @@ def test_odd_paths_are_json_4xx(world, path):
     _assert_json_4xx(_raw(world, method, path, b"{}" if method == "POST" else b""))
 
 
-def _chunked_request(world, path: str, api_key: str | None, total: int) -> int:
-    """Send a chunked body of ``total`` bytes and never end it; the status the server
-    answers with meanwhile (the socket times out if it waits for the end)."""
-    parts = urllib.parse.urlsplit(world["url"])
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
-    try:
-        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                "Transfer-Encoding: chunked\r\n"
-                + (f"X-API-Key: {api_key}\r\n" if api_key is not None else "") + "\r\n")
-        sock.sendall(head.encode())
-        chunk = b"[" * 65536
-        sent = 0
-        try:
-            while sent < total:
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server stopped reading: it has answered
-        response = sock.makefile("rb").readline()
-        return int(response.split()[1])
-    finally:
-        sock.close()
-
-
 def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(world):
-    assert _chunked_request(world, "/cloud/v1/users", world["key"], 3 * MIB) == 413
+    assert chunked_post(world["url"], "/cloud/v1/users", world["key"], 3 * MIB) == 413
 
 
 def test_the_api_key_is_checked_before_the_body_is_read(world):
-    assert _chunked_request(world, "/cloud/v1/users", None, 64 * 1024) == 401
-    assert _chunked_request(world, "/cloud/v1/users", "kpki_wrong", 64 * 1024) == 401
+    assert chunked_post(world["url"], "/cloud/v1/users", None, 64 * 1024) == 401
+    assert chunked_post(world["url"], "/cloud/v1/users", "kpki_wrong", 64 * 1024) == 401
 
 
 def test_a_declared_length_over_the_limit_is_refused_unread(world):

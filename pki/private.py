@@ -15,7 +15,7 @@ from __future__ import annotations
 from .authority import CertificateAuthority, IssuedCertificate
 from .errors import ProfileError
 from .fsutil import PRIVATE_DIR_MODE, ensure_writable_dir
-from .keys.devicekeystore import BiometricStandIn, DeviceKeystore
+from .keys.devicekeystore import BiometricStandIn, DeviceKeystore, check_simple_pin
 from .lifecycle import find_certificate
 from .profiles import PRIVATE_PROFILE
 from .rrn import RRN
@@ -34,8 +34,7 @@ def enrol_device(authority: CertificateAuthority, keystore: DeviceKeystore, *, n
     folder that cannot be written (both before anything is issued),
     :class:`ProfileError` when ``replaces`` is not a private certificate, and what
     issuance and reissue raise (:class:`AlreadyRevokedError`, ...)."""
-    if not isinstance(pin, str) or len(pin) != 6 or not pin.isascii() or not pin.isdigit():
-        raise ValueError("a simple PIN is 6 digits")
+    check_simple_pin(pin)  # before anything is issued
     ensure_writable_dir(keystore.folder, mode=PRIVATE_DIR_MODE)  # before anything is issued
     if replaces is None:
         issued = authority.issue_private(name=name, rrn=rrn)

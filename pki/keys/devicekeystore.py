@@ -64,7 +64,8 @@ from ..fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
 from .scrypt import ScryptParams
 
 __all__ = ["FILE_NAME", "MAX_ATTEMPTS", "BiometricStandIn", "DeviceKeystore",
-           "KeystoreSettings", "KeystoreStatus", "ScryptParams", "UnlockedKey"]
+           "KeystoreSettings", "KeystoreStatus", "ScryptParams", "UnlockedKey",
+           "check_simple_pin"]
 
 FILE_NAME = "private-keystore.json"
 LOCK_NAME = ".private-keystore.lock"
@@ -145,7 +146,7 @@ class DeviceKeystore:
         into this folder, replacing any keystore there (a new enrolment starts with no
         failures). Raises ``ValueError`` for a PIN that is not six digits,
         :class:`pki.errors.OutputError` if the folder cannot be written."""
-        _check_pin(pin)
+        check_simple_pin(pin)
         plain = private_key.private_bytes(serialization.Encoding.DER,
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption())
@@ -183,7 +184,7 @@ class DeviceKeystore:
         :class:`DeviceWrongPinError` (``attempts_left``), or :class:`DeviceLockedError` for
         the one that reaches the limit and for every try after it;
         :class:`DeviceKeystoreError` for a missing or damaged file."""
-        _check_pin(pin)  # a malformed PIN is refused uncounted: it was never tried
+        check_simple_pin(pin)  # a malformed PIN is refused uncounted: it was never tried
         with self._locked():
             record = self._read()
             serial = _int(record, "serial")
@@ -302,6 +303,7 @@ def _int(record: dict[str, object], name: str) -> int:
     return value
 
 
-def _check_pin(pin: str) -> None:
+def check_simple_pin(pin: str) -> None:
+    """``ValueError`` unless ``pin`` is a device's simple PIN: six ASCII digits."""
     if not isinstance(pin, str) or len(pin) != 6 or not pin.isascii() or not pin.isdigit():
         raise ValueError("a simple PIN is 6 digits")

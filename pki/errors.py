@@ -1244,3 +1244,21 @@ class DeviceLockedError(DeviceKeystoreError):
 
 class BiometricDeclinedError(DeviceKeystoreError):
     """The biometric stand-in declined (tests only); nothing was counted."""
+
+
+# -- the registration authority's issuance flows (pki.ra) -----------------------------------
+
+
+class StepRefusedError(BankError):
+    """A step of an issuance flow was refused before anything of it was done: ``code``
+    says why (``session_expired``, ``step_out_of_order``, ``step_repeated``,
+    ``session_finished``, ``session_failed``); ``expected`` names the step the session
+    waits for (None once it has ended)."""
+
+    def __init__(self, message: str, *, code: str, session_id: str, step: str,
+                 expected: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.session_id = session_id
+        self.step = step
+        self.expected = expected

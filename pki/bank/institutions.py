@@ -80,13 +80,22 @@ class BankSettings:
     signature_seconds: int = 300
     """How far a transfer's signed time may be from the bank's clock, either way
     (:mod:`pki.bank.transfers`; *setting*)."""
+    ra_step_seconds: int = 600
+    """How long an issuance flow's step session waits for its next step (:mod:`pki.ra`;
+    the issue's default of 10 minutes, a *setting*)."""
+    pin_reset: bool = False
+    """A forgotten financial-certificate PIN may be reset after the full identity proofing
+    of an issuance (:mod:`pki.ra.financial`); off, the certificate is revoked and
+    reissued (the Korea Post pages)."""
 
     _BOUNDS = {"card_positions": (25, 35), "card_attempts": (1, 20),
                "challenge_seconds": (10, 3600), "enrolment_days": (1, 30),
                "account_password_attempts": (1, 20), "mobile_otp_activation_days": (1, 30),
                "max_devices": (1, 20),
                "undesignated_step_up_krw": (1, 10**12), "step_up_seconds": (30, 3600),
-               "session_seconds": (60, 86400), "signature_seconds": (10, 3600)}
+               "session_seconds": (60, 86400), "signature_seconds": (10, 3600),
+               "ra_step_seconds": (60, 3600)}
+    _FLAGS = ("digital_otp", "pin_reset")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BankSettings:
@@ -105,8 +114,9 @@ class BankSettings:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise BankSettingsError(f"{key} is a whole number from {low} to {high}",
                                         key=key)
-        if not isinstance(config.get("digital_otp", True), bool):
-            raise BankSettingsError("digital_otp is true or false", key="digital_otp")
+        for flag in cls._FLAGS:
+            if not isinstance(config.get(flag, False), bool):
+                raise BankSettingsError(f"{flag} is true or false", key=flag)
         table = config.get("limit_table", "hana")
         if table not in LIMIT_TABLES:
             raise BankSettingsError(f"limit_table is one of {', '.join(LIMIT_TABLES)}",
@@ -118,6 +128,10 @@ class BankSettings:
         default = BankSettings()
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if getattr(self, f.name) != getattr(default, f.name)}
+
+    @property
+    def ra_step_lifetime(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.ra_step_seconds)
 
     @property
     def challenge_lifetime(self) -> dt.timedelta:

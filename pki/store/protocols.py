@@ -48,10 +48,15 @@ from .records import (
     PendingCode,
     PhoneApp,
     PhoneVerificationRecord,
+    PrivateMediumRecord,
     PublishedCRL,
+    RaSessionRecord,
+    RaStepRecord,
     Sealed,
     SecurityCardRecord,
     SimpleAuthKey,
+    SimpleAuthRequestRecord,
+    SimpleAuthUser,
     SubscriberLine,
     TransferRecord,
     VaultRecord,
@@ -76,6 +81,9 @@ __all__ = [
     "PhoneLookups",
     "PhoneReads",
     "PhoneWrites",
+    "RaLookups",
+    "RaReads",
+    "RaWrites",
     "RegistrationLookups",
     "RegistrationReads",
     "RegistrationWrites",
@@ -687,16 +695,78 @@ class DeviceReads(DeviceLookups, Protocol):
     """Device reads of the store (the lookups)."""
 
 
+# -- issuance flows, private certificates as media, simple authentication ---------------------
+
+
+class RaLookups(Protocol):
+    """Reads of the flows a transaction makes under its lock, as the store does outside."""
+
+    def ra_session(self, session_id: str) -> RaSessionRecord | None: ...
+
+    def ra_steps(self, session_id: str) -> Sequence[RaStepRecord]:
+        """Every step asked for in the session, done or refused, in order."""
+        ...
+
+    def private_medium(self, customer_id: str) -> PrivateMediumRecord | None:
+        """The customer's private certificate registered as a medium, if any."""
+        ...
+
+    def private_medium_of(self, ca: str, serial: int) -> PrivateMediumRecord | None: ...
+
+    def simpleauth_user(self, provider: int, person: str) -> SimpleAuthUser | None: ...
+
+    def simpleauth_request(self, request_id: str) -> SimpleAuthRequestRecord | None: ...
+
+    def simpleauth_pending(self, provider: int, person: str
+                           ) -> Sequence[SimpleAuthRequestRecord]:
+        """The person's requests at the provider stored as pending (expired ones too),
+        oldest first."""
+        ...
+
+
+class RaWrites(RaLookups, Protocol):
+    def add_ra_session(self, record: RaSessionRecord) -> None: ...
+
+    def update_ra_session(self, record: RaSessionRecord) -> None:
+        """Store the session's customer, steps, data, state, expiry and end as given."""
+        ...
+
+    def add_ra_step(self, record: RaStepRecord) -> None: ...
+
+    def put_private_medium(self, record: PrivateMediumRecord) -> None:
+        """Register (or replace) the customer's private certificate as a medium."""
+        ...
+
+    def remove_private_medium(self, customer_id: str) -> bool: ...
+
+    def put_simpleauth_user(self, user: SimpleAuthUser) -> None:
+        """Register (or replace: one app per person at a provider) a person's app."""
+        ...
+
+    def remove_simpleauth_user(self, provider: int, person: str) -> bool: ...
+
+    def add_simpleauth_request(self, record: SimpleAuthRequestRecord) -> None: ...
+
+    def update_simpleauth_request(self, record: SimpleAuthRequestRecord) -> None:
+        """Store the request's state, answer time, result, CI and data as given."""
+        ...
+
+
+class RaReads(RaLookups, Protocol):
+    """Reads of the flows (the lookups)."""
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
-                       OtpWrites, PhoneWrites, TransferWrites, DeviceWrites, Protocol):
+                       OtpWrites, PhoneWrites, TransferWrites, DeviceWrites, RaWrites,
+                       Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
 class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
-            PhoneReads, TransferReads, DeviceReads, Protocol):
+            PhoneReads, TransferReads, DeviceReads, RaReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

@@ -469,6 +469,71 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX phone_mismatches_phone ON phone_mismatches (phone, at);
     """,
+    # 15: issuance as banks run it (pki.ra; SQL in pki.store.sqlite.ra): step sessions and
+    # every step asked for; private certificates registered as a bank's security medium;
+    # simple authentication's apps (a person's private certificate at a provider) and the
+    # relying parties' requests.
+    """
+    CREATE TABLE ra_sessions (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        flow TEXT NOT NULL,
+        customer_id TEXT REFERENCES bank_customers(id),
+        steps_done TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL CHECK (state IN ('open', 'finished', 'failed')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE ra_steps (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES ra_sessions(id),
+        step TEXT NOT NULL,
+        accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+        reason TEXT,
+        at TEXT NOT NULL,
+        CHECK ((accepted = 1) = (reason IS NULL))
+    );
+    CREATE INDEX ra_steps_session ON ra_steps (session_id, id);
+    CREATE TABLE bank_private_media (
+        customer_id TEXT PRIMARY KEY REFERENCES bank_customers(id),
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        device TEXT NOT NULL,
+        registered_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX bank_private_media_serial ON bank_private_media (ca, serial);
+    CREATE TABLE simpleauth_users (
+        provider INTEGER NOT NULL,
+        person TEXT NOT NULL,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        device TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        PRIMARY KEY (provider, person)
+    );
+    CREATE TABLE simpleauth_requests (
+        id TEXT PRIMARY KEY,
+        provider INTEGER NOT NULL,
+        institution_id INTEGER NOT NULL REFERENCES institutions(id),
+        person TEXT,
+        nonce TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'declined', 'failed',
+                                             'collected')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        answered_at TEXT,
+        result BLOB,
+        ci TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX simpleauth_requests_person ON simpleauth_requests (provider, person, state);
+    """,
 )
 
 

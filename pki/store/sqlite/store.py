@@ -24,6 +24,7 @@ from .common import BUSY_TIMEOUT_S, primary_code, store_error
 from .devices import DeviceReadsSQL, DeviceWritesSQL
 from .otp import OtpReadsSQL, OtpWritesSQL
 from .phone import PhoneReadsSQL, PhoneWritesSQL
+from .ra import RaReadsSQL, RaWritesSQL
 from .schema import SCHEMA_VERSION, migrate
 from .transfers import TransferReadsSQL, TransferWritesSQL
 
@@ -33,7 +34,7 @@ _NO_PAGE_LIMIT = 1073741823
 
 
 class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL,
-                        PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL):
+                        PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL, RaWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -89,7 +90,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
 
 
 class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL,
-                  PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL):
+                  PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL, RaReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []

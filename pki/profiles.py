@@ -33,6 +33,7 @@ __all__ = [
     "LICENSED_CA_PROFILE",
     "POLICY_CLASSES",
     "PRIVATE_PROFILE",
+    "PRIVATE_STYLE",
     "PROFILES",
     "ROOT_PROFILE",
     "STYLES",
@@ -186,8 +187,19 @@ STYLES: Mapping[str, CAStyle] = MappingProxyType({
                 "{name}({alias}){date:%y%m%d}{seq:08d}", 8),
         CAStyle("tradesign", "TradeSign", "KR", "AccreditedCA", "TradeSign Test CA 4",
                 "{name}({alias}){date:%y%m%d}{seq:08d}", 8),
+        # A bank's own CA for its private certificates, in the manner of KB's mobile
+        # certificate (korean-pki.md section 9). KB publishes neither its CA's names nor
+        # its subscribers' CN shape: these are kpki's, the bank in O, "PrivateCA" where a
+        # licensed CA writes "AccreditedCA", and the CN the holder's name, the bank's
+        # 3-digit code and a 10-digit sequence. It issues private certificates only
+        # (PRIVATE_PROFILE lists it alone; no joint or financial profile lists it).
+        CAStyle("kbprivate", "KB Kookmin Bank", "KR", "PrivateCA", "KB Private Test CA 1",
+                "{name}-{institution}{seq:010d}", 10),
     )
 })
+
+PRIVATE_STYLE = "kbprivate"
+"""The style of the CAs that issue private certificates (and nothing else)."""
 
 
 def _pm(**by_style: ObjectIdentifier) -> Mapping[str, ObjectIdentifier]:
@@ -225,10 +237,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
             # KB's mobile certificate (korean-pki.md section 9): 2 years, renewable after a
             # year of use (both *settings*), signing like a joint certificate. Private
             # providers publish neither their policy OIDs nor their OU markers: the policy
-            # is kpki's own (oids.PRIVATE_PERSONAL) and any CA style may issue it;
-            # "personalP" follows the financial certificate's "personalF".
+            # is kpki's own (oids.PRIVATE_PERSONAL), issued by a private-style CA only (a
+            # bank's own CA, not a licensed one); "personalP" follows the financial
+            # certificate's "personalF".
             "private-personal", Family.PRIVATE, 2, "personalP",
-            _pm(**dict.fromkeys(STYLES, oids.PRIVATE_PERSONAL)), renewal_after_years=1,
+            _pm(kbprivate=oids.PRIVATE_PERSONAL), renewal_after_years=1,
             description="private certificate for a person (사설인증서, KB-style mobile)",
         ),
     )

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import lifecycle
-from .authority import IssuedCertificate
+from .authority import CertificateAuthority, IssuedCertificate
 from .clock import KST, Clock, FixedClock, SystemClock, add_years
 from .entropy import SeededEntropy, SystemEntropy
 from .errors import PKIError
@@ -395,8 +395,10 @@ class TestPKI:
         self.home = Home.in_memory(base_url=base_url, clock=founded, entropy=entropy,
                                    key_generator=self.keys, time_travel=True)
         self.home.clock = self.clock
+        self._founded = founded
         self.authority = self.home.authority()
         self.authority.clock = self.clock
+        self._private_authority: CertificateAuthority | None = None
         self._rrns = 0
         self._served: Served | None = None
         self._running: ServedHome | None = None
@@ -435,10 +437,33 @@ class TestPKI:
 
     def private(self, name: str = "김사설", *, rrn: RRN | str | None = None,
                 password: str = DEFAULT_PASSWORD, ra: str = "KB") -> TestCertificate:
-        """A private certificate (사설인증서, KB-style mobile), from the licensed CA."""
+        """A private certificate (사설인증서, KB-style mobile), from
+        :attr:`private_authority`."""
         holder = self._holder(rrn)
-        issued = self.authority.issue_private(name=name, rrn=holder, ra=ra)
+        issued = self.private_authority.issue_private(name=name, rrn=holder, ra=ra)
         return TestCertificate(issued, holder, password)
+
+    @property
+    def private_authority(self) -> CertificateAuthority:
+        """The bank's own CA of private certificates (style
+        :data:`pki.profiles.PRIVATE_STYLE`, label ``kbprivate``), under the same root and
+        as old as it, made when first asked for: licensed CAs do not issue private
+        certificates."""
+        if self._private_authority is None:
+            from .hierarchy import CASettings
+            from .profiles import PRIVATE_STYLE
+
+            label = "kbprivate"
+            if not any(r.label == label for r in self.home.store.list_cas()):
+                self.home.clock = self._founded
+                try:
+                    self.home.add_ca(CASettings(label=label, style=PRIVATE_STYLE),
+                                     passphrase=None)
+                finally:
+                    self.home.clock = self.clock
+            self._private_authority = self.home.authority(label)
+            self._private_authority.clock = self.clock
+        return self._private_authority
 
     def _holder(self, rrn: RRN | str | None) -> RRN:
         if rrn is None:
@@ -467,20 +492,20 @@ class TestPKI:
                reason: x509.ReasonFlags = x509.ReasonFlags.key_compromise,
                invalidity_date: dt.datetime | None = None) -> TestCertificate:
         lifecycle.revoke(self.home.store, cert.serial, at=self.clock.now(),
-                         ca=self.authority.label, reason=reason,
+                         ca=cert.issued.ca, reason=reason,
                          invalidity_date=invalidity_date)
         self._republish()
         return cert
 
     def suspend(self, cert: TestCertificate) -> TestCertificate:
         lifecycle.suspend(self.home.store, cert.serial, at=self.clock.now(),
-                          ca=self.authority.label)
+                          ca=cert.issued.ca)
         self._republish()
         return cert
 
     def resume(self, cert: TestCertificate) -> TestCertificate:
         lifecycle.resume(self.home.store, cert.serial, at=self.clock.now(),
-                         ca=self.authority.label)
+                         ca=cert.issued.ca)
         self._republish()
         return cert
 

@@ -23,8 +23,9 @@ def issued_everywhere(home):
     """One certificate of every profile each CA style can issue, with their chains."""
     home.add_ca(CASettings(label="signkorea", style="signkorea"), passphrase=None)
     home.add_ca(CASettings(label="kica", style="kica"), passphrase=None)
+    home.add_ca(CASettings(label="kbprivate", style="kbprivate"), passphrase=None)
     out = []
-    for label in ("yessign", "signkorea", "kica"):
+    for label in ("yessign", "signkorea", "kica", "kbprivate"):
         ca = home.authority(label)
         for profile in PROFILES.values():
             if ca.style.name in profile.policy_oids:
@@ -33,8 +34,9 @@ def issued_everywhere(home):
 
 
 def test_openssl_verify_accepts_every_issued_certificate(issued_everywhere, tmp_path):
-    # 7 profiles at yessign (2 of them km), 3 each elsewhere (joint general, km, private)
-    assert len(issued_everywhere) == 13
+    # 6 profiles at yessign (2 of them km), 2 each at the other licensed CAs (joint
+    # general and its km), the private one at the private CA
+    assert len(issued_everywhere) == 11
     for n, issued in enumerate(issued_everywhere):
         ca, root = issued.chain
         (tmp_path / f"root{n}.pem").write_bytes(_pem(root))

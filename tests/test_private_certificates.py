@@ -12,11 +12,14 @@ from cryptography.x509.oid import NameOID
 
 from pki import oids
 from pki.clock import FixedClock
-from pki.errors import RenewalWindowError
+from pki.errors import ProfileError, RenewalWindowError
+from pki.hierarchy import CASettings
 from pki.profiles import (
     PRIVATE_PROFILE,
+    PRIVATE_STYLE,
     PROFILES,
     SIGNING,
+    STYLES,
     Family,
     PolicyClass,
     policy_class,
@@ -34,6 +37,14 @@ PROFILE_RRN = synthetic_rrn(dt.date(1990, 5, 17), serial=12345)
 
 def _ext(cert, cls):
     return cert.extensions.get_extension_for_class(cls).value
+
+
+@pytest.fixture
+def private_ca(home):
+    """A bank's own CA of private certificates (the kbprivate style) beside the home's
+    licensed CA."""
+    home.add_ca(CASettings(label="kbprivate", style=PRIVATE_STYLE), passphrase=None)
+    return home.authority("kbprivate")
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +66,41 @@ def test_the_private_profile_is_data_of_its_own_family():
     assert "private-personal-km" not in PROFILES
 
 
+def test_only_the_private_style_issues_private_certificates_and_nothing_else():
+    assert set(PRIVATE_PROFILE.policy_oids) == {PRIVATE_STYLE}
+    others = [p for p in PROFILES.values() if p is not PRIVATE_PROFILE]
+    assert all(PRIVATE_STYLE not in p.policy_oids for p in others)
+    assert STYLES[PRIVATE_STYLE].ca_unit == "PrivateCA"
+
+
+def test_a_licensed_ca_refuses_a_private_certificate_and_the_private_ca_a_joint_one(
+        authority, private_ca):
+    before = len(authority.store.list_certificates())
+    with pytest.raises(ProfileError) as licensed:
+        authority.issue_private(name="홍길동", rrn=PROFILE_RRN)
+    assert licensed.value.profile == "private-personal"
+    with pytest.raises(ProfileError) as private:
+        private_ca.issue_joint(name="홍길동", rrn=PROFILE_RRN)
+    assert private.value.profile == "joint-general"
+    assert len(authority.store.list_certificates()) == before
+
+
 def test_the_policy_is_kpkis_own_test_oid_and_reads_as_private():
     assert oids.PRIVATE_PERSONAL.dotted_string.startswith("2.999.")
     assert set(PRIVATE_PROFILE.policy_oids.values()) == {oids.PRIVATE_PERSONAL}
     assert policy_class(oids.PRIVATE_PERSONAL.dotted_string) is PolicyClass.PRIVATE
 
 
-def test_a_private_certificate_has_the_joint_structure_and_subject_shape(authority):
-    private = authority.issue_private(name="홍길동", rrn=PROFILE_RRN).certificate
+def test_a_private_certificate_has_the_joint_structure_and_subject_shape(authority,
+                                                                         private_ca):
+    private = private_ca.issue_private(name="홍길동", rrn=PROFILE_RRN).certificate
     joint = authority.issue_joint(name="홍길동", rrn=PROFILE_RRN).certificate
     assert_subscriber_profile(private)
     assert subject_layout(private) == subject_layout(joint)
     units = private.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     assert [u.value for u in units] == [PRIVATE_PROFILE.ou_marker, "INITECH"]
+    issuer = private.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    assert [a.value for a in issuer] == ["KB Kookmin Bank"]
     usage = _ext(private, x509.KeyUsage)
     assert (usage.digital_signature, usage.content_commitment, usage.key_encipherment,
             usage.key_cert_sign) == (True, True, False, False)
@@ -75,8 +108,8 @@ def test_a_private_certificate_has_the_joint_structure_and_subject_shape(authori
     assert policy.policy_identifier == oids.PRIVATE_PERSONAL
 
 
-def test_a_private_certificate_runs_two_years_on_kst_day_boundaries(authority):
-    cert = authority.issue_private(name="홍길동", rrn=PROFILE_RRN).certificate
+def test_a_private_certificate_runs_two_years_on_kst_day_boundaries(private_ca):
+    cert = private_ca.issue_private(name="홍길동", rrn=PROFILE_RRN).certificate
     # The clock says 2026-03-15 20:30Z, which is 16 March in Korea.
     assert cert.not_valid_before_utc == dt.datetime(2026, 3, 15, 15, 0, 0, tzinfo=dt.UTC)
     assert cert.not_valid_after_utc == dt.datetime(2028, 3, 16, 14, 59, 59, tzinfo=dt.UTC)
@@ -130,16 +163,16 @@ def test_kpkis_verifier_accepts_it_with_the_vid_and_refuses_it_revoked(pki):
 # -- renewal: after one year of use --------------------------------------------------------
 
 
-def test_renewal_opens_after_one_year_of_use_not_30_days_before_the_end(authority,
+def test_renewal_opens_after_one_year_of_use_not_30_days_before_the_end(private_ca,
                                                                         clock: FixedClock):
-    issued = authority.issue_private(name="홍길동", rrn=PROFILE_RRN)
+    issued = private_ca.issue_private(name="홍길동", rrn=PROFILE_RRN)
     not_before = issued.certificate.not_valid_before_utc
     clock.set(not_before + dt.timedelta(days=364))
     with pytest.raises(RenewalWindowError) as refused:
-        authority.renew(issued.serial, rrn=PROFILE_RRN)
+        private_ca.renew(issued.serial, rrn=PROFILE_RRN)
     assert refused.value.opens_at == dt.datetime(2027, 3, 15, 15, 0, tzinfo=dt.UTC)
     clock.set(dt.datetime(2027, 3, 15, 15, 0, tzinfo=dt.UTC))
-    renewed = authority.renew(issued.serial, rrn=PROFILE_RRN)
+    renewed = private_ca.renew(issued.serial, rrn=PROFILE_RRN)
     assert renewed.profile is PRIVATE_PROFILE
 
 

@@ -279,7 +279,7 @@ def test_a_second_device_retires_the_first(tmp_path):
     (superseded): the first phone still opens its key, but its certificate is revoked."""
     test_pki = TestPKI(seed="private-devices", clock=FixedClock(T0))
     try:
-        authority, rrn = test_pki.authority, test_pki.rrn()
+        authority, rrn = test_pki.private_authority, test_pki.rrn()
         first_phone = DeviceKeystore(tmp_path / "phone-1", settings=FAST)
         first = enrol_device(authority, first_phone, name="김사설", rrn=rrn, pin=PIN,
                              device="phone-1")
@@ -321,11 +321,12 @@ def test_a_bad_pin_or_folder_issues_nothing(tmp_path):
         store = test_pki.authority.store
         before = len(store.list_certificates())
         with pytest.raises(ValueError):
-            enrol_device(test_pki.authority, DeviceKeystore(tmp_path / "p", settings=FAST),
+            enrol_device(test_pki.private_authority,
+                         DeviceKeystore(tmp_path / "p", settings=FAST),
                          name="김사설", rrn=test_pki.rrn(), pin="12345", device="p")
         (tmp_path / "file").write_text("")
         with pytest.raises(OutputError):
-            enrol_device(test_pki.authority,
+            enrol_device(test_pki.private_authority,
                          DeviceKeystore(tmp_path / "file" / "p", settings=FAST),
                          name="김사설", rrn=test_pki.rrn(), pin=PIN, device="p")
         assert len(store.list_certificates()) == before

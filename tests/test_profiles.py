@@ -73,7 +73,10 @@ def test_joint_certificate_has_the_structure_of_a_real_yessign_certificate(autho
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_every_profile_has_the_subscriber_structure(authority, profile):
+def test_every_profile_has_the_subscriber_structure(home, authority, profile):
+    if authority.style.name not in PROFILES[profile].policy_oids:  # a bank's private CA
+        home.add_ca(CASettings(label="kbprivate", style="kbprivate"), passphrase=None)
+        authority = home.authority("kbprivate")
     issued = authority.issue(PROFILES[profile], name="홍길동", rrn=RRN)
     assert_subscriber_profile(issued.certificate)
 

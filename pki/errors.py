@@ -101,6 +101,14 @@ __all__ = [
     "SendLimitError",
     "SerialInUseError",
     "SignatureRefusedError",
+    "SimpleAuthAppError",
+    "SimpleAuthError",
+    "SimpleAuthExpiredError",
+    "SimpleAuthNotFoundError",
+    "SimpleAuthRegistrationError",
+    "SimpleAuthRequestError",
+    "SimpleAuthSignatureError",
+    "SimpleAuthStateError",
     "StepUpInvalidError",
     "StepUpRequiredError",
     "StepUpUsedError",
@@ -1262,3 +1270,109 @@ class StepRefusedError(BankError):
         self.session_id = session_id
         self.step = step
         self.expected = expected
+
+
+# -- simple authentication (pki.simpleauth) ---------------------------------------------------
+
+
+class SimpleAuthError(RequestRefusedError):
+    """Simple authentication (:mod:`pki.simpleauth`) refused a request. Nothing changed,
+    except where a subclass says what was recorded."""
+
+
+class SimpleAuthRequestError(SimpleAuthError, ValueError):
+    """A simple-authentication request's ``field`` is unusable (a provider code, a name, a
+    phone, an RRN, a birth date, a nonce ...)."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SimpleAuthNotFoundError(SimpleAuthError, NotFoundError):
+    """No such ``what`` (``request``) for the asker: it does not exist, or belongs to another
+    relying party or another person's app (the two are answered the same)."""
+
+    code = "not_found"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no such {what}")
+        self.what = what
+
+
+class SimpleAuthAppError(SimpleAuthError):
+    """No app credential, or one the provider does not know (a device token that is not
+    an app's, or an app registered again since)."""
+
+    code = "app_unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("no such app: register it at the provider first")
+
+
+class SimpleAuthStateError(SimpleAuthError):
+    """The request's ``state`` forbids this: ``request_answered`` (approved, declined or
+    failed already: one answer wins), ``not_approved`` (no result to collect: ``state``
+    says what the request is), ``result_collected`` (handed over once already)."""
+
+    def __init__(self, message: str, *, code: str, request: str, state: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request = request
+        self.state = state
+
+
+class SimpleAuthExpiredError(SimpleAuthError):
+    """The request expired before it was answered (``request_expired``)."""
+
+    code = "request_expired"
+
+    def __init__(self, *, request: str, expired_at: dt.datetime) -> None:
+        super().__init__(f"the request {request} expired unanswered")
+        self.request = request
+        self.expired_at = expired_at
+
+
+class SimpleAuthSignatureError(SimpleAuthError):
+    """An approval's signature was refused: ``reason`` (also the ``code``) says why:
+    ``signature_invalid`` (not a CMS signature over its content, or not intact),
+    ``content_mismatch`` (it does not approve this request: another id, nonce, CI or
+    decision, or a time outside the request's life), ``certificate_not_registered`` (not
+    the app's registered certificate) — nothing recorded for those —, or
+    ``certificate_revoked`` and ``certificate_invalid`` (the registered certificate is
+    revoked, expired or no longer chains to a trusted root): then the request is recorded
+    as failed with that reason."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.code = reason
+        self.reason = reason
+
+
+class SimpleAuthRegistrationError(SimpleAuthError):
+    """An app registration was refused: ``reason`` (also the ``code``) is
+    ``certificate_not_private``, ``certificate_invalid``, ``certificate_revoked``,
+    ``name_mismatch`` or ``proof_invalid`` (the registration proof is not a signature by
+    that key over that registration)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.code = reason
+        self.reason = reason
+
+
+class FlowRefusedError(BankError):
+    """A step of a joint-certificate flow (:mod:`pki.ra.joint`) or a financial one
+    (:mod:`pki.ra.financial`: its codes are in its module doc) was refused by the flow's
+    own rules; ``code`` says why (``terms_not_agreed``, ``identity_not_matched``,
+    ``phone_not_verified``, ``phone_other_person``, ``phone_verification_expired``,
+    ``phone_verification_used``, ``step_up_method``, ``medium_not_found``,
+    ``insufficient_balance``, ``certificate_not_replaceable``, ``renewal_window`` ...).
+    ``step`` names the step."""
+
+    def __init__(self, code: str, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.step = step

@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +49,14 @@ from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_t
 if TYPE_CHECKING:
     from .bank.cards import Challenge, PrintedCard
     from .bank.transfers import TransferResult
-    from .store import Account, BankCustomer, Institution
+    from .ra.joint import JointIssuance, JointIssued
+    from .store import Account, BankCustomer, Institution, RaSessionRecord
     from .usecases.banking import Banking
+    from .usecases.ra import RegistrationDesk
     from .usecases.serving import ServedHome
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "TestCustomer",
-           "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard"]
+           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard"]
 
 ACCOUNT_PASSWORD = "0420"
 """The 4-digit password of a :class:`TestCustomer`'s account."""
@@ -313,6 +315,7 @@ class TestBank:
 
     def __init__(self, pki: TestPKI, institution: Institution, api_key: str) -> None:
         self.pki = pki
+        self._desk: RegistrationDesk | None = None
         self.institution = institution
         self.api_key = api_key
         """The bank's API key (``X-API-Key`` of ``/bank/v1``)."""
@@ -342,6 +345,143 @@ class TestBank:
                                          balance=balance)
         self.banking.devices.designate(bank, record.id, DEVICE)
         return TestCustomer(self, customers.get(bank, record.id), account)
+
+    # -- joint certificates as the bank issues them (pki.ra.joint) --------------------------
+
+    @property
+    def desk(self) -> RegistrationDesk:
+        """The registration authority over this bank's services and the PKI's CA."""
+        if self._desk is None:
+            from .usecases.ra import RegistrationDesk
+
+            self._desk = RegistrationDesk(self.pki.home, self.banking)
+        return self._desk
+
+    def joint_session(self, customer: TestCustomer, operation: str = "issue", *,
+                      device: str = DEVICE, serial: int | None = None) -> TestJointSession:
+        """Start a joint-certificate session (``issue``, ``reissue`` or ``renew``: a
+        reissue or renewal names the certificate's ``serial``) for ``customer`` from
+        ``device``, to take its steps one by one (:class:`TestJointSession`)."""
+        record = self.desk.joint.start(self.institution, operation, device=device,
+                                       serial=serial)
+        return TestJointSession(self, customer, record.id)
+
+    def issue_joint_flow(self, customer: TestCustomer, *, out: Path,
+                         policy: str = "general", operation: str = "issue",
+                         serial: int | None = None,
+                         medium: TestSecurityCard | TestOtpToken | None = None,
+                         password: str = DEFAULT_PASSWORD, device: str = DEVICE
+                         ) -> JointIssued:
+        """A whole joint-certificate flow in one call: terms, identification, an SMS
+        verification, the account, ``medium`` answered right (a new security card when
+        None), and the certificate issued (reissued: ``operation="reissue"`` with the old
+        ``serial``) into an NPKI folder under ``out`` under ``password``. Returns the
+        issuance (:class:`pki.ra.joint.JointIssued`: the certificate, its folder, the
+        fee). A refusal raises the flow's typed error."""
+        session = self.joint_session(customer, operation, device=device, serial=serial)
+        session.terms(certificate=policy if operation == "issue" else None)
+        session.identify()
+        session.phone()
+        session.account()
+        session.medium(medium or customer.security_card())
+        return session.issue(out=out, password=password)
+
+
+class TestJointSession:
+    """A joint-certificate session of a :class:`TestBank`, step by step: each method takes
+    one step with the right answers unless told otherwise, and returns the session as it
+    now is (the flow's typed refusal is raised as is)."""
+
+    __test__ = False
+
+    def __init__(self, bank: TestBank, customer: TestCustomer, session_id: str) -> None:
+        self.bank = bank
+        self.customer = customer
+        self.id = session_id
+
+    @property
+    def flows(self) -> JointIssuance:
+        return self.bank.desk.joint
+
+    @property
+    def record(self) -> RaSessionRecord:
+        return self.flows.get(self.bank.institution, self.id)
+
+    def terms(self, agreed: Sequence[str] | None = None, *,
+              certificate: str | None = "general") -> RaSessionRecord:
+        from .ra.joint import REQUIRED_TERMS
+
+        return self.flows.terms(self.bank.institution, self.id,
+                                agreed=REQUIRED_TERMS if agreed is None else agreed,
+                                certificate=certificate)
+
+    def identify(self, *, rrn: str | None = None, customer_id: str | None = None
+                 ) -> RaSessionRecord:
+        return self.flows.identify(self.bank.institution, self.id,
+                                   rrn=rrn or self.customer.record.rrn,
+                                   customer_id=customer_id or self.customer.id)
+
+    def verify_phone(self, *, method: str = "sms") -> str:
+        """A phone verification of the customer by this bank (the customer's line added
+        on the carriers' side first if it is not there), confirmed with the code the phone
+        received (or keyed in on the ARS call); returns its id."""
+        from .errors import BankNotFoundError
+
+        banking, bank, record = self.bank.banking, self.bank.institution, self.customer.record
+        try:
+            banking.lines.line(record.phone)
+        except BankNotFoundError:  # the carrier's side: the customer's line
+            banking.lines.add(record.phone, name=record.name, rrn=record.rrn,
+                              carrier=record.carrier, mvno=record.mvno)
+        sent = banking.phone.request(bank, name=record.name, phone=record.phone,
+                                     rrn7=record.rrn[:7], carrier=record.carrier,
+                                     mvno=record.mvno is not None, method=method)
+        if sent.display_code is not None:
+            banking.phone.press(bank, sent.id, sent.display_code)
+        else:
+            text = banking.phone.messages(bank, record.phone)[-1].text
+            code = next(word for word in text.replace(":", " ").split()
+                        if word.isdigit() and len(word) == banking.phone.policy.code_digits)
+            banking.phone.confirm(bank, sent.id, code)
+        return sent.id
+
+    def phone(self, verification_id: str | None = None) -> RaSessionRecord:
+        return self.flows.phone(self.bank.institution, self.id,
+                                verification_id=verification_id or self.verify_phone())
+
+    def account(self, *, number: str | None = None, password: str | None = None
+                ) -> RaSessionRecord:
+        return self.flows.account(self.bank.institution, self.id,
+                                  number=number or self.customer.account.number,
+                                  password=password or self.customer.password)
+
+    def medium(self, medium: TestSecurityCard | TestOtpToken, *, response: str | None = None
+               ) -> RaSessionRecord:
+        """Answer ``medium``: a card's challenge from this session (right unless
+        ``response`` is given), or the OTP token's code now."""
+        from .bank.transfers import CardAnswer, OtpAnswer
+
+        answer: CardAnswer | OtpAnswer
+        if isinstance(medium, TestSecurityCard):
+            challenge = self.flows.card_challenge(self.bank.institution, self.id)
+            answer = CardAnswer(challenge.id, response or medium.answer(challenge))
+        else:
+            answer = OtpAnswer(medium.serial, response or medium.now())
+        return self.flows.medium(self.bank.institution, self.id, answer=answer)
+
+    def sign(self, issued: IssuedCertificate, *, account: str | None = None,
+             text: bytes | None = None) -> RaSessionRecord:
+        """A renewal's signature step: the session's text signed with ``issued``'s key."""
+        assert issued.private_key is not None
+        content = text if text is not None else str(self.record.data["challenge"]).encode()
+        signer = KeySigner(issued.certificate, issued.private_key, issued.chain)
+        signature = sign(content, signer, clock=self.bank.pki.clock).der
+        return self.flows.sign(self.bank.institution, self.id, customer_id=self.customer.id,
+                               signature=signature, r=issued.r,
+                               account=account or self.customer.account.number)
+
+    def issue(self, *, out: Path, password: str = DEFAULT_PASSWORD) -> JointIssued:
+        return self.flows.issue(self.bank.institution, self.id, password=password, out=out)
 
 
 @dataclass(frozen=True)

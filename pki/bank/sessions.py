@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -112,6 +113,8 @@ class SignedText:
     Not the signature's bytes, which a signer can re-encode (ECDSA's s and n - s)."""
     kind: str
     """``certificate`` or ``simple-auth``."""
+    signer: x509.Certificate | None = None
+    """The certificate that signed (``certificate`` signatures)."""
 
 
 def _challenge_text(institution: Institution, nonce: str) -> bytes:
@@ -151,12 +154,10 @@ def check_certificate_signature(verifier: Verifier, signature: object, r: object
     digest = hashlib.sha256(b"certificate\0" + len(issuer).to_bytes(4, "big") + issuer
                             + signer.serial_number.to_bytes(32, "big", signed=True)
                             + result.content).hexdigest()
-    return SignedText(result.content, digest, "certificate")
+    return SignedText(result.content, digest, "certificate", signer)
 
 
 def _of_an_accepted_family(signer: object) -> bool:
-    from cryptography import x509
-
     assert isinstance(signer, x509.Certificate)
     try:
         policies = signer.extensions.get_extension_for_class(x509.CertificatePolicies).value

@@ -707,6 +707,10 @@ class RaLookups(Protocol):
         """Every step asked for in the session, done or refused, in order."""
         ...
 
+    def ra_sessions_of(self, customer_id: str) -> Sequence[RaSessionRecord]:
+        """The sessions identified as the customer's, oldest first."""
+        ...
+
     def private_medium(self, customer_id: str) -> PrivateMediumRecord | None:
         """The customer's private certificate registered as a medium, if any."""
         ...
@@ -714,6 +718,12 @@ class RaLookups(Protocol):
     def private_medium_of(self, ca: str, serial: int) -> PrivateMediumRecord | None: ...
 
     def simpleauth_user(self, provider: int, person: str) -> SimpleAuthUser | None: ...
+
+    def simpleauth_users_with_phone(self, provider: int, phone: str
+                                    ) -> Sequence[SimpleAuthUser]:
+        """The apps at ``provider`` registered with ``phone`` (a request by birth date
+        finds its person among them)."""
+        ...
 
     def simpleauth_request(self, request_id: str) -> SimpleAuthRequestRecord | None: ...
 

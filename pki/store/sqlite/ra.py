@@ -92,6 +92,11 @@ class _RaLookupsSQL(SQLiteConnection):
                                        "FROM ra_steps WHERE session_id = ? ORDER BY id",
                                        (session_id,))]
 
+    def ra_sessions_of(self, customer_id: str) -> Sequence[RaSessionRecord]:
+        return [_session(row) for row in self._query(
+            f"SELECT {_SESSION_COLUMNS} FROM ra_sessions WHERE customer_id = ? "
+            "ORDER BY created_at, rowid", (customer_id,))]
+
     def private_medium(self, customer_id: str) -> PrivateMediumRecord | None:
         rows = self._query(f"SELECT {_MEDIUM_COLUMNS} FROM bank_private_media "
                            "WHERE customer_id = ?", (customer_id,))
@@ -106,6 +111,12 @@ class _RaLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_USER_COLUMNS} FROM simpleauth_users "
                            "WHERE provider = ? AND person = ?", (provider, person))
         return _user(rows[0]) if rows else None
+
+    def simpleauth_users_with_phone(self, provider: int, phone: str
+                                    ) -> Sequence[SimpleAuthUser]:
+        return [_user(row) for row in self._query(
+            f"SELECT {_USER_COLUMNS} FROM simpleauth_users WHERE provider = ? AND phone = ? "
+            "ORDER BY person", (provider, phone))]
 
     def simpleauth_request(self, request_id: str) -> SimpleAuthRequestRecord | None:
         rows = self._query(f"SELECT {_REQUEST_COLUMNS} FROM simpleauth_requests "

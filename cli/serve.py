@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import click
 
 from pki.home import Home
-from pki.usecases.serving import CloudAPI, ServeOrder, bank_api, cloud_api, serve_home
+from pki.usecases.serving import (
+    CloudAPI,
+    ServeOrder,
+    bank_api,
+    cloud_api,
+    serve_home,
+    simpleauth_api,
+)
 from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context, Stopped
@@ -59,6 +66,12 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
 @click.option("--no-bank", is_flag=True, help="Do not serve the bank API (/bank/v1).")
+@click.option("--no-simpleauth", is_flag=True,
+              help="Do not serve simple authentication (/simpleauth/v1).")
+@click.option("--simpleauth-timeout", default=300.0, show_default=True,
+              type=click.FloatRange(10, 3600),
+              help="Seconds a simple-authentication request waits for the person's answer "
+              "before it expires.")
 @click.option("--test-channel", is_flag=True,
               help="Serve the test channels: the cloud's SMS (/cloud/v1/test/messages: each "
               "institution reads the confirmation codes it caused) and the bank customer's "
@@ -83,7 +96,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
-          signing_threads: int, no_cloud: bool, no_bank: bool, test_channel: bool,
+          signing_threads: int, no_cloud: bool, no_bank: bool, no_simpleauth: bool,
+          simpleauth_timeout: float, test_channel: bool,
           cloud_ca: str | None,
           header_timeout: float, body_timeout: float, idle_timeout: float,
           max_connections: int, passphrase_file: Path | None) -> None:
@@ -120,8 +134,10 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
             cloud = None if no_cloud else _cloud(home, passphrase, cloud_ca=cloud_ca,
                                                  test_channel=test_channel)
             bank = () if no_bank else _bank(home, test_channel=test_channel)
+            simpleauth = () if no_simpleauth else _simpleauth(home, simpleauth_timeout)
             order = ServeOrder(publish=not no_publish, poll_seconds=poll,
                                signing_threads=signing_threads, cloud=cloud, bank=bank,
+                               simpleauth=simpleauth,
                                limits=ServeLimits(header_timeout=header_timeout,
                                                   body_timeout=body_timeout,
                                                   idle_timeout=idle_timeout,
@@ -150,6 +166,17 @@ def _bank(home: Home, *, test_channel: bool) -> tuple[Route, ...]:
         return bank_api(home, test_channel=test_channel)
     except VaultError as exc:
         raise click.ClickException(f"{exc} (or serve without the bank: --no-bank)") from None
+
+
+def _simpleauth(home: Home, timeout: float) -> tuple[Route, ...]:
+    """Simple authentication's routes; an unusable vault secret is refused at start-up."""
+    from pki.errors import VaultError
+
+    try:
+        return simpleauth_api(home, timeout=timeout)
+    except VaultError as exc:
+        raise click.ClickException(f"{exc} (or serve without simple authentication: "
+                                   "--no-simpleauth)") from None
 
 
 def _cloud(home: Home, passphrase: bytes | None, *, cloud_ca: str | None,

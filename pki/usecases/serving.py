@@ -25,10 +25,11 @@ from ..web.limits import ServeLimits
 if TYPE_CHECKING:
     from starlette.routing import Route
 
+    from ..simpleauth import SimpleAuth
     from ..web import WebState
 
 __all__ = ["CloudAPI", "ServeOrder", "ServedHome", "bank_api", "cloud_api", "serve_home",
-           "serve_home_in_thread"]
+           "serve_home_in_thread", "simpleauth_api"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,16 @@ def cloud_api(home: Home, *, passphrase: bytes | None, ca: str | None = None,
 
 
 def bank_api(home: Home, *, test_channel: bool = False) -> tuple[Route, ...]:
-    """The bank's API (``/bank/v1``) over ``home``: each worker thread its own
+    """The bank's API (``/bank/v1``) and its registration authority's (``/ra/v1``,
+    :mod:`pki.web.ra`: the issuance flows, which issue with ``home``'s CA keys as they were
+    given to it) over ``home``: each worker thread its own
     :class:`pki.usecases.banking.Banking` with its own store connection. ``test_channel``
     serves the customer's side (``/bank/v1/test/...``). The service secret is read (or
     made) here: :class:`pki.errors.VaultError` at start-up, not at the first bank call."""
     from ..web.bank import bank_routes
+    from ..web.ra import ra_routes
     from .banking import Banking, bank_secret
+    from .ra import RegistrationDesk
 
     bank_secret(home)  # made now if it may be, else refused now
     path, clock, entropy = home.path, home.clock, home.entropy
@@ -71,7 +76,36 @@ def bank_api(home: Home, *, test_channel: bool = False) -> tuple[Route, ...]:
         return Banking.of_home(Home.open(path, clock=clock, entropy=entropy),
                                create_secret=False)
 
-    return tuple(bank_routes(make, test_channel=test_channel))
+    def desk() -> RegistrationDesk:
+        opened = Home.open(path, clock=clock, entropy=entropy)
+        opened.unlock(None, keys_from=home)  # the CA keys as the server was given them
+        return RegistrationDesk.of_home(opened, create_secret=False)
+
+    return (*bank_routes(make, test_channel=test_channel), *ra_routes(desk))
+
+
+def simpleauth_api(home: Home, *, timeout: float | None = None) -> tuple[Route, ...]:
+    """Simple authentication's API (``/simpleauth/v1``) over ``home``: each worker thread
+    its own :class:`pki.simpleauth.SimpleAuth` with its own store connection; requests
+    expire after ``timeout`` seconds (None: the setting's default, 5 minutes). The vault
+    secret is read (or made) here: :class:`pki.errors.VaultError` at start-up."""
+    import datetime as dt
+
+    from ..simpleauth import SimpleAuthSettings
+    from ..web.simpleauth import simpleauth_routes
+    from .banking import bank_secret
+    from .simpleauth import simple_auth_of_home
+
+    bank_secret(home)  # made now if it may be, else refused now
+    settings = (SimpleAuthSettings() if timeout is None
+                else SimpleAuthSettings(timeout=dt.timedelta(seconds=timeout)))
+    path, clock, entropy = home.path, home.clock, home.entropy
+
+    def make() -> SimpleAuth:
+        return simple_auth_of_home(Home.open(path, clock=clock, entropy=entropy),
+                                   settings=settings, create_secret=False)
+
+    return tuple(simpleauth_routes(make))
 
 
 @dataclass(frozen=True)
@@ -88,6 +122,8 @@ class ServeOrder:
     cloud: CloudAPI | None = None
     bank: tuple[Route, ...] = ()
     """The bank's API routes (:func:`bank_api`), none when empty."""
+    simpleauth: tuple[Route, ...] = ()
+    """Simple authentication's API routes (:func:`simpleauth_api`), none when empty."""
     limits: ServeLimits = field(default_factory=ServeLimits)
 
 
@@ -123,7 +159,8 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             watcher.start()
         listening()
         fault_point("serve.listening")
-        routes = [*(order.cloud.routes if order.cloud is not None else ()), *order.bank]
+        routes = [*(order.cloud.routes if order.cloud is not None else ()), *order.bank,
+                  *order.simpleauth]
         server = make_server(create_app(state, extra_routes=routes), order.limits)
         if until is not None:
             threading.Thread(target=lambda: setattr(server, "should_exit", until.wait()),

@@ -55,6 +55,7 @@ from ..errors import (
     CustomerExistsError,
     DeviceNotDesignatedError,
     EnrolmentExpiredError,
+    FlowRefusedError,
     IdentityMismatchError,
     InvalidRegistrationError,
     LimitExceededError,
@@ -82,6 +83,14 @@ from ..errors import (
     SealedUnderOtherSecretError,
     SendLimitError,
     SignatureRefusedError,
+    SimpleAuthAppError,
+    SimpleAuthExpiredError,
+    SimpleAuthNotFoundError,
+    SimpleAuthRegistrationError,
+    SimpleAuthRequestError,
+    SimpleAuthSignatureError,
+    SimpleAuthStateError,
+    StepRefusedError,
     StepUpInvalidError,
     StepUpRequiredError,
     StepUpUsedError,
@@ -157,10 +166,18 @@ def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
 # The HTTP status of each refusal, most specific first; the code is the error's own.
 # 401: no or a wrong API key, or a wrong secret that counts towards a lock (PIN, account
 # password, card answer, OTP code, app password); 403: the rules refuse what was asked;
-# 409: a state that forbids it (used already, exists); 410: too late; 423: locked until a
-# branch acts; 429: too many, try later.
+# 409: a state that forbids it (used already, exists; a flow's step out of order, repeated,
+# or on a session that has ended); 410: too late (a flow's session expired too); 423:
+# locked until a branch acts; 429: too many, try later.
 _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (UnauthorizedError, 401),
+    (SimpleAuthAppError, 401),
+    (SimpleAuthRequestError, 400),
+    (SimpleAuthSignatureError, 403),
+    (SimpleAuthRegistrationError, 403),
+    (SimpleAuthNotFoundError, 404),
+    (SimpleAuthStateError, 409),
+    (SimpleAuthExpiredError, 410),
     (WrongPinError, 401),
     (WrongAccountPasswordError, 401),
     (WrongCardAnswerError, 401),
@@ -178,6 +195,7 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (StepUpRequiredError, 403),
     (StepUpInvalidError, 403),
     (SignatureRefusedError, 403),
+    (FlowRefusedError, 403),
     (LoginRefusedError, 403),
     (NotEnrolledError, 403),
     (NoMediumError, 403),
@@ -216,11 +234,12 @@ _STATUS: tuple[tuple[type[PKIError], int], ...] = (
     (SendLimitError, 429),
     (CodeTriesExhaustedError, 429),
     (SealedUnderOtherSecretError, 503),
+    (StepRefusedError, 409),
     (RequestRefusedError, 409),
 )
 # What else a client may see of an error's data, by attribute.
 _EXTRA = ("attempts_left", "tries_left", "rule", "field", "limit", "state", "used", "scope",
-          "key", "methods", "reason", "change")
+          "key", "methods", "reason", "change", "expected")
 
 
 def error_response(exc: PKIError) -> JSONResponse:
@@ -236,6 +255,8 @@ def error_response(exc: PKIError) -> JSONResponse:
     if not isinstance(exc, RequestRefusedError):
         return error("refused", str(exc), 409)
     status = next(status for kind, status in _STATUS if isinstance(exc, kind))
+    if isinstance(exc, StepRefusedError) and exc.code == "session_expired":
+        status = 410  # a flow's step came too late: start a new session
     extra = {name: getattr(exc, name) for name in _EXTRA if hasattr(exc, name)}
     return error(exc.code, str(exc), status, **extra)
 
@@ -256,8 +277,9 @@ class JsonApi(Generic[S]):
 
     def __init__(self, factory: Callable[[], S],
                  authenticate: Callable[[S, str | None], Institution], *, name: str,
-                 workers: int = 8) -> None:
+                 workers: int = 8, header: str = "x-api-key") -> None:
         self.name = name
+        self._header = header
         self._factory = factory
         self._authenticate = authenticate
         self._local = threading.local()
@@ -279,7 +301,7 @@ class JsonApi(Generic[S]):
         pool = self._pool
 
         async def run(request: Request) -> Response:
-            api_key = request.headers.get("x-api-key")
+            api_key = request.headers.get(self._header)
             loop = asyncio.get_running_loop()
             try:
                 institution = await loop.run_in_executor(

@@ -1,0 +1,183 @@
+"""Simple authentication's JSON API under ``/simpleauth/v1``, in ``kpki serve`` beside the
+cloud's and the bank's (:mod:`pki.simpleauth`, assembled by
+:func:`pki.usecases.simpleauth.simple_auth_of_home`).
+
+**The relying party** authenticates with its ``X-API-Key`` (an institution, as for the
+cloud and the bank) and sees only its own requests (another's id: 404 ``not_found``):
+
+- ``GET /simpleauth/v1/providers``: the providers, code and name;
+- ``POST /simpleauth/v1/requests`` ``{provider, name, phone, rrn | birth_date, nonce?,
+  text?}`` → 201 ``{request_id, status: "pending", expires_at, nonce}``;
+- ``GET /simpleauth/v1/requests/{id}``: ``{status, ...}`` (``pending``, ``approved``,
+  ``declined``, ``expired``, ``failed`` with ``reason``, ``collected``);
+- ``POST /simpleauth/v1/requests/{id}/result``: once approved, the result, once:
+  ``{cms (base64 DER), ci, certificate_chain (base64 DER, signer first), nonce,
+  approved_at}``.
+
+**The app** authenticates with its device token, ``Authorization: Bearer <token>``
+(given at registration; never a phone number), checked before a byte of the body:
+
+- ``GET /simpleauth/v1/app/requests``: its pending requests;
+- ``POST /simpleauth/v1/app/requests/{id}/approve`` ``{signature}`` (base64 CMS);
+- ``POST /simpleauth/v1/app/requests/{id}/decline``;
+- ``POST /simpleauth/v1/app/requests/{id}/fail`` ``{reason: "pin_locked"}``.
+
+The error contract is :mod:`pki.web.jsonapi`'s: 400 ``bad_request`` naming the field,
+401 ``unauthorized`` / ``app_unauthorized``, 403 a refused signature (``content_mismatch``,
+``certificate_revoked`` ...), 404, 409 ``request_answered`` / ``not_approved`` /
+``result_collected``, 410 ``request_expired``; never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.requests import Request
+from starlette.routing import Route
+
+from ..cloud.service import authenticate
+from ..errors import SimpleAuthAppError, SimpleAuthNotFoundError, SimpleAuthRequestError
+from ..simpleauth import PROVIDERS, PendingRequest, SimpleAuth, StatusView
+from ..store import Institution
+from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
+
+__all__ = ["PREFIX", "simpleauth_routes"]
+
+PREFIX = "/simpleauth/v1"
+
+Short = Annotated[str, msgspec.Meta(max_length=64)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+Blob = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
+
+_APP = Institution(id=0, name="app", added_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+"""What the app routes' authentication hands on: the app itself is read from its token."""
+
+
+class RequestBody(Body):
+    provider: int
+    name: Short
+    phone: Short
+    rrn: Short | None = None
+    birth_date: Short | None = None
+    nonce: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    text: Text | None = None
+
+
+class ApproveBody(Body):
+    signature: Blob
+
+
+class FailBody(Body):
+    reason: Short
+
+
+def _bearer(value: str | None) -> str | None:
+    if value is None or not value.startswith("Bearer "):
+        return None
+    return value[len("Bearer "):].strip()
+
+
+def _id(request: Request) -> str:
+    value: str = request.path_params["request"]
+    if len(value) > 64:
+        raise SimpleAuthNotFoundError("request")
+    return value
+
+
+def _status(view: StatusView) -> dict[str, Any]:
+    return {"request_id": view.id, "provider": view.provider, "status": view.status.value,
+            "created_at": utc(view.created_at), "expires_at": utc(view.expires_at),
+            "answered_at": None if view.answered_at is None else utc(view.answered_at),
+            "reason": view.reason}
+
+
+def _pending(request: PendingRequest) -> dict[str, Any]:
+    return {"request_id": request.id, "provider": request.provider,
+            "relying_party": request.relying_party, "text": request.text,
+            "nonce": request.nonce, "created_at": utc(request.created_at),
+            "expires_at": utc(request.expires_at)}
+
+
+def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) -> list[Route]:
+    """The routes over the per-thread :class:`SimpleAuth` instances ``factory`` makes."""
+    rp_api: JsonApi[SimpleAuth] = JsonApi(factory, lambda s, key: authenticate(s.store, key),
+                                          name="simpleauth", workers=workers)
+
+    def app_key(s: SimpleAuth, token: str | None) -> Institution:
+        s.app(_bearer(token))  # before a byte of the body
+        return _APP
+
+    app_api: JsonApi[SimpleAuth] = JsonApi(factory, app_key, name="simpleauth-app",
+                                           workers=workers, header="authorization")
+
+    def token(r: Request) -> str:
+        found = _bearer(r.headers.get("authorization"))
+        if found is None:
+            raise SimpleAuthAppError
+        return found
+
+    # the relying party -------------------------------------------------------------------
+
+    def providers(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
+        return {"providers": [{"code": p.code, "name": p.name, "app": p.app}
+                              for p in PROVIDERS]}
+
+    def request(s: SimpleAuth, i: Institution, body: RequestBody, r: Request) -> Any:
+        view = s.request(i, body.provider, name=body.name, phone=body.phone, rrn=body.rrn,
+                         birth_date=body.birth_date, nonce=body.nonce, text=body.text)
+        record = s.store.simpleauth_request(view.id)
+        assert record is not None
+        return {**_status(view), "nonce": record.nonce}
+
+    def status(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
+        return _status(s.status(i, _id(r)))
+
+    def result(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
+        found = s.result(i, _id(r))
+        return {"request_id": found.id, "provider": found.provider, "status": "collected",
+                "nonce": found.nonce, "ci": found.ci,
+                "cms": base64.b64encode(found.cms).decode(),
+                "certificate_chain": [base64.b64encode(c.public_bytes(Encoding.DER)).decode()
+                                      for c in found.chain],
+                "approved_at": utc(found.approved_at)}
+
+    # the app -----------------------------------------------------------------------------
+
+    def pending(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
+        return {"requests": [_pending(p) for p in s.pending(token(r))]}
+
+    def approve(s: SimpleAuth, i: Institution, body: ApproveBody, r: Request) -> Any:
+        try:
+            signature = base64.b64decode(body.signature, validate=True)
+        except (binascii.Error, ValueError):
+            raise SimpleAuthRequestError("the signature is base64", field="signature") from None
+        return _status(s.approve(token(r), _id(r), signature))
+
+    def decline(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
+        return _status(s.decline(token(r), _id(r)))
+
+    def fail(s: SimpleAuth, i: Institution, body: FailBody, r: Request) -> Any:
+        return _status(s.fail(token(r), _id(r), body.reason))
+
+    requests = f"{PREFIX}/requests/{{request}}"
+    app = f"{PREFIX}/app/requests"
+    return [
+        Route(f"{PREFIX}/providers", rp_api.endpoint(Empty, providers), methods=["GET"]),
+        Route(f"{PREFIX}/requests", rp_api.endpoint(RequestBody, request, status=201),
+              methods=["POST"]),
+        Route(requests, rp_api.endpoint(Empty, status), methods=["GET"]),
+        Route(f"{requests}/result", rp_api.endpoint(Empty, result), methods=["POST"]),
+        Route(app, app_api.endpoint(Empty, pending), methods=["GET"]),
+        Route(f"{app}/{{request}}/approve", app_api.endpoint(ApproveBody, approve),
+              methods=["POST"]),
+        Route(f"{app}/{{request}}/decline", app_api.endpoint(Empty, decline),
+              methods=["POST"]),
+        Route(f"{app}/{{request}}/fail", app_api.endpoint(FailBody, fail), methods=["POST"]),
+        rp_api.no_route(PREFIX),
+    ]

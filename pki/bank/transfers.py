@@ -41,7 +41,11 @@ instead (:class:`BankRequestError`, :class:`BankNotFoundError`) and records noth
    transaction and locks as its rules say (``wrong_card_answer`` with ``attempts_left``,
    ``card_locked``, ``challenge_used``, ``challenge_expired``, ``wrong_otp``,
    ``otp_locked``, ``otp_replayed`` ...; ``medium_not_found`` for a challenge or token
-   that is not the customer's).
+   that is not the customer's). A :class:`PrivateCertificateAnswer` has no answer of its
+   own: the transfer's signature must be by the customer's private certificate registered
+   at this bank (:mod:`pki.bank.private_media`: ``private_certificate_not_registered``,
+   ``private_certificate_mismatch``); it is checked before the precheck, which applies
+   the table's private-certificate row (``no_medium`` where the table has none, Hana's).
 5. In one transaction, under the store's write lock: the signature not used meanwhile;
    *the device rules* (:func:`pki.devices.decide` over the customer's designated devices,
    the KST day's total including this transfer, the OTP exemption; the extra step, a
@@ -92,6 +96,7 @@ from .institutions import BankSettings, settings_of
 from .limits import MediaSource, card_media, charge_in
 from .media import Medium, MediumKind
 from .otp import OtpCentre, otp_media
+from .private_media import PrivateCertificateMedium, check_signer, private_certificate_media
 from .sessions import (
     Sessions,
     SignedText,
@@ -104,6 +109,7 @@ __all__ = [
     "CertificateSignature",
     "MediumAnswer",
     "OtpAnswer",
+    "PrivateCertificateAnswer",
     "SimpleAuthSignature",
     "TransferOrder",
     "TransferResult",
@@ -205,7 +211,13 @@ class OtpAnswer:
     code: str
 
 
-MediumAnswer = CardAnswer | OtpAnswer
+@dataclass(frozen=True)
+class PrivateCertificateAnswer:
+    """The customer's private certificate registered at this bank as the medium: the
+    transfer's signature by it is the answer (:mod:`pki.bank.private_media`)."""
+
+
+MediumAnswer = CardAnswer | OtpAnswer | PrivateCertificateAnswer
 
 
 @dataclass(frozen=True)
@@ -303,9 +315,9 @@ class Transfers:
         if not isinstance(signature, CertificateSignature | SimpleAuthSignature):
             raise BankRequestError("a transfer is signed with a certificate or with simple "
                                    "authentication", field="signature")
-        if not isinstance(medium_response, CardAnswer | OtpAnswer):
-            raise BankRequestError("a transfer carries a security card answer or an OTP "
-                                   "code", field="medium_response")
+        if not isinstance(medium_response, CardAnswer | OtpAnswer | PrivateCertificateAnswer):
+            raise BankRequestError("a transfer carries a security card answer, an OTP code "
+                                   "or its private certificate", field="medium_response")
         self._check_response(medium_response)
         try:
             self._account(attempt)
@@ -377,6 +389,14 @@ class Transfers:
                 raise _Refused("medium_not_found")
             attempt.medium = MediumKind.SECURITY_CARD
             return self.cards.medium(attempt.institution, answer.challenge_id)
+        if isinstance(answer, PrivateCertificateAnswer):
+            assert attempt.signed is not None
+            code = check_signer(self.store, attempt.customer, attempt.signed.signer,
+                                at=attempt.at)
+            if code is not None:
+                raise _Refused(code)
+            attempt.medium = MediumKind.PRIVATE_CERTIFICATE
+            return PrivateCertificateMedium()
         if self.otp is None:
             raise _Refused("medium_not_found")
         medium = self.otp.medium(attempt.customer, answer.serial, device=attempt.device)
@@ -413,6 +433,8 @@ class Transfers:
     def _check_response(self, answer: MediumAnswer) -> None:
         """Refuse an answer no medium could take (:class:`BankRequestError`, ``field``
         ``answer`` or ``code``) before anything is asked or recorded."""
+        if isinstance(answer, PrivateCertificateAnswer):
+            return  # the signature is the answer
         if isinstance(answer, CardAnswer):
             text, digits, field, what = answer.answer, 4, "answer", "a security card answer"
         else:
@@ -432,6 +454,8 @@ class Transfers:
     def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
         """The media source that knows whether ``medium`` is usable (the others would
         only be read to be ignored)."""
+        if medium is MediumKind.PRIVATE_CERTIFICATE:
+            return (private_certificate_media,)
         return (otp_media,) if medium in _OTP_KINDS else (card_media,)
 
     def _commit(self, attempt: _Attempt) -> TransferResult:
@@ -536,4 +560,6 @@ def _device(device: object) -> str | None:
 
 
 def _response(answer: MediumAnswer) -> str:
+    if isinstance(answer, PrivateCertificateAnswer):
+        return ""
     return answer.answer if isinstance(answer, CardAnswer) else answer.code

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import lifecycle
 from ..authority import CertificateAuthority, IssuedCertificate
+from ..clock import KST
+from ..delivery import Delivery
 from ..devices import MAX_DEVICES, DeviceState, check_device_id, check_room
 from ..errors import (
     CertificateUnusableError,
@@ -305,11 +307,13 @@ class Cloud:
     # certificates ----------------------------------------------------------------------------
 
     def issue(self, institution: Institution, user_id: str, *, rrn: str, pin: str,
-              pin_confirm: str, kind: FinancialKind | str = FinancialKind.PERSONAL
-              ) -> IssuedCertificate:
+              pin_confirm: str, kind: FinancialKind | str = FinancialKind.PERSONAL,
+              joined: Callable[[Delivery], Delivery] | None = None) -> IssuedCertificate:
         """Issue a financial certificate into the vault under a new PIN: the certificate,
         its sealed key, its registration at ``institution`` and their audit rows are one
-        transaction."""
+        transaction. ``joined`` wraps the vault's delivery in one of the caller's that
+        writes its own rows in that transaction (an issuance flow's last step,
+        :class:`pki.ra.sessions.FinishingDelivery`) or vetoes the issuance by raising."""
         user = self._user_of(institution, user_id)
         if not user.confirmed:
             raise NotConfirmedError(user.id)
@@ -324,10 +328,11 @@ class Cloud:
                                     field="rrn")
         check_pin(pin, confirm=pin_confirm, birth_date=user.birth_date)
         sealer = self.vault.sealer(pin)  # the KDF runs before the store's write lock
+        delivery: Delivery = _IntoVault(sealer, user_id=user.id, holder=holder,
+                                        institutions=(institution.id,), step="cloud.issue")
         return self.authority.issue_financial(
             name=user.name, rrn=holder, kind=financial_kind,
-            deliver=_IntoVault(sealer, user_id=user.id, holder=holder,
-                               institutions=(institution.id,), step="cloud.issue"))
+            deliver=delivery if joined is None else joined(delivery))
 
     def _find(self, serial: int) -> tuple[CertificateRecord, VaultRecord] | None:
         records = self.store.find_certificates(serial, ca=self.authority.label)
@@ -443,22 +448,43 @@ class Cloud:
         return new_record.certificate, self._unlock(new_vault, pin)
 
     def renew_due(self) -> list[int]:
-        """Record a renewal notice for every certificate within a month of expiry; the
-        renewal itself happens at the next signature, the only moment the PIN is there."""
+        """Record a renewal notice for every certificate within a month of expiry
+        (:data:`RENEWAL_WINDOW`, 31 days) and send it to the holder's phone through the
+        registrar's channel (the test channel shows it to the institution the holder
+        registered with), once per certificate: the notice and its message are one
+        transaction. The renewal itself happens at the next signature, the only moment
+        the PIN is there. A scheduler (``kpki cloud renew-due``) or a test calls this on
+        its clock."""
         due = []
         now = self.clock.now()
         label = self.authority.label
         for profile in FINANCIAL_PROFILES.values():
             for record in self.store.list_certificates(ca=label, status=CertStatus.VALID,
                                                        profile=profile.name):
-                if (record.not_after - RENEWAL_WINDOW <= now <= record.not_after
-                        and self.store.vault_record(label, record.serial) is not None):
+                vault = self.store.vault_record(label, record.serial)
+                if record.not_after - RENEWAL_WINDOW <= now <= record.not_after and vault:
                     with self.store.transaction() as tx:
                         if tx.note_renewal(label, record.serial, at=now):
                             tx.audit(AuditAction.CLOUD_RENEWAL_NOTICED, at=now, ca=label,
                                      serial=record.serial)
+                            self._send_renewal_notice(tx, vault.user_id, record, now)
                     due.append(record.serial)
         return due
+
+    def _send_renewal_notice(self, tx: StoreTransaction, user_id: str,
+                             record: CertificateRecord, now: dt.datetime) -> None:
+        user = tx.cloud_user(user_id)
+        if user is None:
+            return
+        institution = (None if user.institution_id is None
+                       else tx.institution(user.institution_id))
+        name = institution.name if institution is not None else "kpki"
+        expires = record.not_after.astimezone(KST).date().isoformat()
+        self.registrar.channel.send(tx, Message(
+            phone=user.phone, text=f"[{self.registrar.sender}] {name}: your financial "
+                                   f"certificate {record.serial:X} expires on {expires}: "
+                                   "it renews at its next use", at=now,
+            institution_id=user.institution_id))
 
     def change_pin(self, institution: Institution, serial: int, *, old_pin: str, new_pin: str,
                    new_pin_confirm: str) -> None:
@@ -480,11 +506,15 @@ class Cloud:
                                                  "pin-changed"))
 
     def register_certificate(self, institution: Institution, serial: int, *, pin: str,
-                             user: str | None = None) -> str:
+                             user: str | None = None,
+                             within: Callable[[StoreTransaction], None] | None = None) -> str:
         """The user registers the certificate with ``institution``; returns the owner's
         user id. An institution the owner has not registered with names ``user``: its own
         confirmed registration of the same person (name, phone, birth date), which took
-        the code sent to the owner's phone. Then the PIN is checked as for a signature."""
+        the code sent to the owner's phone. Then the PIN is checked as for a signature.
+        ``within`` runs in the registration's transaction (an issuance flow's last step),
+        after it: what it writes commits with the registration, and what it raises undoes
+        it."""
         check_pin_format(pin)
         found = self._find(serial)
         if found is None:
@@ -508,6 +538,8 @@ class Cloud:
             tx.add_history(owner.id, HistoryEntry(now, institution.name, None,
                                                   Purpose.AUTH_MANAGEMENT, serial,
                                                   "registered"))
+            if within is not None:
+                within(tx)
         return owner.id
 
     def revoke(self, institution: Institution, serial: int,

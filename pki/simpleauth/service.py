@@ -27,8 +27,9 @@ that made it: to any other its id is not found.
 
 **The app** proves itself with its device token (:meth:`~SimpleAuth.app_token`, given at
 registration and kept in the device folder): an HMAC under the provider's secret of the
-provider, the person and the registered certificate, so a token names its app and stops
-working when the app is registered again; a phone number alone proves nothing. With it,
+provider, the person, the registered certificate, phone and time of registration, so a
+token names its app and stops working when the app is registered again (kept nowhere: the
+store holds no token); a phone number alone proves nothing. With it,
 the app lists its pending requests (:meth:`~SimpleAuth.pending`), declines one, reports
 one it cannot answer (a locked PIN: :meth:`~SimpleAuth.fail`), or approves one with a
 signature (:meth:`~SimpleAuth.approve`): a CMS SignedData by the registered private
@@ -319,7 +320,8 @@ class SimpleAuth:
         return user
 
     def _mac(self, user: SimpleAuthUser) -> bytes:
-        text = f"{user.provider}|{user.person}|{user.ca}|{user.serial:x}|{user.device}"
+        text = (f"{user.provider}|{user.person}|{user.ca}|{user.serial:x}|{user.device}|"
+                f"{user.phone}|{user.registered_at.isoformat()}")
         return hmac.new(self._token_key, text.encode(), hashlib.sha256).digest()
 
     # -- the relying party --------------------------------------------------------------

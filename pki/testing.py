@@ -50,13 +50,15 @@ if TYPE_CHECKING:
     from .bank.cards import Challenge, PrintedCard
     from .bank.transfers import TransferResult
     from .ra.joint import JointIssuance, JointIssued
+    from .simpleauth import DeviceApp, SimpleAuth, SimpleAuthResult, StatusView
     from .store import Account, BankCustomer, Institution, RaSessionRecord
     from .usecases.banking import Banking
     from .usecases.ra import RegistrationDesk
     from .usecases.serving import ServedHome
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "TestCustomer",
-           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard"]
+           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard",
+           "TestSimpleAuthApp"]
 
 ACCOUNT_PASSWORD = "0420"
 """The 4-digit password of a :class:`TestCustomer`'s account."""
@@ -515,6 +517,51 @@ class Served:
         return fetch(self.at(url), body)
 
 
+SIMPLE_PIN = "390417"
+"""The 6-digit PIN of a :class:`TestSimpleAuthApp`'s device."""
+
+
+class TestSimpleAuthApp:
+    """A person's simple-authentication app on a phone (:meth:`TestPKI.simple_auth_app`),
+    step by step: a relying party's request, the pending list, the approval with the PIN
+    (signed on the device), a decline."""
+
+    __test__ = False
+
+    def __init__(self, pki: TestPKI, device: DeviceApp, *, name: str, rrn: RRN, phone: str,
+                 provider: int, pin: str) -> None:
+        self.pki = pki
+        self.device = device
+        self.name = name
+        self.rrn = rrn
+        self.phone = phone
+        self.provider = provider
+        self.pin = pin
+
+    @property
+    def token(self) -> str:
+        """The app's device token (what it proves itself with)."""
+        return self.device.token(self.provider)
+
+    def request(self, *, rp: str = "정부24", nonce: str | None = None,
+                text: str | None = None) -> StatusView:
+        """Relying party ``rp`` asks for this person (name, phone, RRN)."""
+        return self.pki.simple_auth.request(self.pki.relying_party(rp), self.provider,
+                                            name=self.name, phone=self.phone, rrn=self.rrn,
+                                            nonce=nonce, text=text)
+
+    def approve(self, request_id: str, *, pin: str | None = None) -> StatusView:
+        """The person approves ``request_id`` in the app with ``pin`` (the app's own by
+        default): the device signs, the provider verifies."""
+        service = self.pki.simple_auth
+        shown = next(r for r in service.pending(self.token) if r.id == request_id)
+        signature = self.device.approval(shown, pin=pin or self.pin)
+        return service.approve(self.token, request_id, signature)
+
+    def decline(self, request_id: str) -> StatusView:
+        return self.pki.simple_auth.decline(self.token, request_id)
+
+
 class TestPKI:
     """A root and a licensed CA in memory, issuing Korean test certificates on demand."""
 
@@ -544,6 +591,7 @@ class TestPKI:
         self._running: ServedHome | None = None
         self._banking: Banking | None = None
         self._banks: dict[str, TestBank] = {}
+        self._simple_auth: SimpleAuth | None = None
 
     @property
     def root(self) -> x509.Certificate:
@@ -785,6 +833,59 @@ class TestPKI:
     def _republish(self) -> None:
         if self._running is not None:
             self._running.republish()
+
+    # -- simple authentication (pki.simpleauth) ------------------------------------------
+
+    @property
+    def simple_auth(self) -> SimpleAuth:
+        """Every provider's simple authentication over this PKI's store and clock (made
+        when first asked for): the CI is :attr:`banking`'s phone verification's."""
+        if self._simple_auth is None:
+            from .simpleauth import SimpleAuth
+
+            secret = hashlib.sha256(f"kpki-testpki-simpleauth|{self.seed}".encode()).digest()
+            self._simple_auth = SimpleAuth(
+                self.home.store, clock=self.clock, ci=self.banking.phone.ci,
+                secret=secret if self.seed is not None else os.urandom(32),
+                verifier=self.verifier, entropy=self.home.entropy)
+        return self._simple_auth
+
+    def relying_party(self, name: str = "정부24") -> Institution:
+        """The institution ``name`` (added the first time), as a relying party."""
+        from .usecases.simpleauth import institution_named
+
+        if not any(i.name == name for i in self.home.store.institutions()):
+            from .cloud.service import add_institution
+
+            add_institution(self.home.store, name, at=self.clock.now())
+        return institution_named(self.home.store, name)
+
+    def simple_auth_app(self, name: str = "김간편", *, folder: Path, provider: int = 1,
+                        rrn: RRN | str | None = None, phone: str = "01012345678",
+                        pin: str = SIMPLE_PIN) -> TestSimpleAuthApp:
+        """A person's phone in ``folder``: a private certificate from
+        :attr:`private_authority` sealed under ``pin`` (with a cheap KDF: tests only),
+        registered at ``provider``."""
+        from .keys.devicekeystore import DeviceKeystore, KeystoreSettings, ScryptParams
+        from .simpleauth import DeviceApp
+        from .usecases.simpleauth import register_app
+
+        holder = self._holder(rrn)
+        keystore = DeviceKeystore(folder, settings=KeystoreSettings(
+            kdf=ScryptParams(n=2**10, r=8, p=1)))
+        register_app(self.simple_auth, keystore, provider, name=name, rrn=holder,
+                     phone=phone, pin=pin, authority=self.private_authority)
+        app = DeviceApp(folder, keystore=keystore, clock=self.clock)
+        return TestSimpleAuthApp(self, app, name=name, rrn=holder, phone=phone,
+                                 provider=provider, pin=pin)
+
+    def simple_authenticate(self, app: TestSimpleAuthApp, *, rp: str = "정부24",
+                            nonce: str | None = None) -> SimpleAuthResult:
+        """A whole simple authentication in one call: ``rp`` asks for ``app``'s person,
+        the person approves on the phone with the PIN, ``rp`` collects the result."""
+        asked = app.request(rp=rp, nonce=nonce)
+        app.approve(asked.id)
+        return self.simple_auth.result(self.relying_party(rp), asked.id)
 
     def close(self) -> None:
         self.home.close()

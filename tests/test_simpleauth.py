@@ -243,3 +243,18 @@ def test_two_approvals_at_once_one_wins(tmp_path, key_pool):
     assert len(won) == 1
     assert all(isinstance(r, SimpleAuthStateError) and r.code == "request_answered"
                for r in results if r not in won)
+
+
+def test_testpki_runs_a_whole_simple_authentication_in_one_call_and_step_by_step(tmp_path):
+    from pki.testing import TestPKI
+
+    test_pki = TestPKI(seed="simpleauth-testpki", clock=FixedClock(T0))
+    try:
+        app = test_pki.simple_auth_app(folder=tmp_path / "phone", provider=4)
+        result = test_pki.simple_authenticate(app, nonce="testpki-nonce-1")
+        assert result.ci == test_pki.banking.phone.ci(app.rrn.digits)
+        assert result.chain[-1] == test_pki.root and result.nonce == "testpki-nonce-1"
+        asked = app.request(rp="홈택스")
+        assert app.decline(asked.id).status is SimpleAuthStatus.DECLINED
+    finally:
+        test_pki.close()

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import click
 
+from .ra_financial import financial
+from .ra_joint import joint
+
 
 @click.group("ra")
 def ra() -> None:
     """Issue as a bank's registration authority does: step by step."""
+
+
+ra.add_command(joint)
+ra.add_command(financial)

@@ -64,6 +64,9 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 NO_REPORT = {
     "kpki": "the group: its subcommands report",
     "kpki bank": "a group without a command of its own",
+    "kpki simpleauth": "a group without a command of its own",
+    "kpki ra": "a group without a command of its own",
+    "kpki ra financial": "a group without a command of its own",
     "kpki bank account": "a group without a command of its own",
     "kpki bank app": "a group without a command of its own",
     "kpki bank card": "a group without a command of its own",

@@ -201,7 +201,7 @@ _COMMANDS = {
     "npki": ("npki", "npki_group"), "crl": ("crl", "crl"), "publish": ("publish", "publish"),
     "serve": ("serve", "serve"), "sign": ("sign", "sign_command"),
     "verify": ("sign", "verify_command"), "cloud": ("cloud", "cloud"), "bank": ("bank", "bank"),
-    "ra": ("ra", "ra"),
+    "ra": ("ra", "ra"), "simpleauth": ("simpleauth", "simpleauth"),
     "tsa": ("tsa", "tsa"), "rrn": ("rrn", "rrn_command"), "audit": ("audit", "audit"),
 }
 """Each command: its module in this package and its name there. A command's module is

@@ -67,6 +67,7 @@ NO_REPORT = {
     "kpki simpleauth": "a group without a command of its own",
     "kpki ra": "a group without a command of its own",
     "kpki ra financial": "a group without a command of its own",
+    "kpki ra joint": "a group without a command of its own",
     "kpki bank account": "a group without a command of its own",
     "kpki bank app": "a group without a command of its own",
     "kpki bank card": "a group without a command of its own",
@@ -144,7 +145,7 @@ OUTPUT_FOLDERS = {
     ("kpki issue joint", "--out"), ("kpki issue financial", "--out"),
     ("kpki cert renew", "--out"), ("kpki cert reissue", "--out"),
     ("kpki cert deliver", "--out"), ("kpki key import", "--out"), ("kpki demo", "--home"),
-    ("kpki demo egov", "--home"),
+    ("kpki demo egov", "--home"), ("kpki ra joint issue", "--out"),
 }
 """Options naming a folder a command writes into: ``-`` is refused."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 import pytest
 from cryptography import x509
@@ -258,3 +259,37 @@ def test_testpki_runs_a_whole_simple_authentication_in_one_call_and_step_by_step
         assert app.decline(asked.id).status is SimpleAuthStatus.DECLINED
     finally:
         test_pki.close()
+
+
+def test_the_cli_runs_a_simple_authentication_with_the_pin_never_on_argv(tmp_path, key_pool,
+                                                                         monkeypatch):
+    from click.testing import CliRunner
+
+    from pki.cli.main import cli
+    from pki.rrn import synthetic_rrn
+
+    rrn = synthetic_rrn(dt.date(1988, 4, 17), serial=5000).digits
+    make_home(tmp_path / "home", key_pool=key_pool)
+    run = CliRunner().invoke
+    home = ["--home", str(tmp_path / "home")]
+    phone = ["--provider", "1", "--device-folder", str(tmp_path / "phone")]
+    monkeypatch.setenv("KPKI_SIMPLE_PIN", PIN)
+    listed = run(cli, [*home, "simpleauth", "providers"])
+    assert listed.exit_code == 0 and "1\tKakao" in listed.output
+    done = run(cli, [*home, "simpleauth", "register", *phone, "--name", "김간편",
+                     "--rrn", rrn, "--phone", "010-7777-0001"])
+    assert done.exit_code == 0, done.output
+    asked = run(cli, [*home, "simpleauth", "request", "--rp", "정부24", "--provider", "1",
+                      "--name", "김간편", "--phone", "01077770001", "--rrn", rrn,
+                      "--nonce", "cli-nonce-0001", "--json"])
+    request_id = json.loads(asked.output)["request_id"]
+    shown = run(cli, [*home, "simpleauth", "pending", *phone])
+    assert request_id in shown.output
+    approved = run(cli, [*home, "simpleauth", "approve", request_id, *phone, "--json"])
+    assert json.loads(approved.output)["status"] == "approved", approved.output
+    collected = run(cli, [*home, "simpleauth", "result", request_id, "--rp", "정부24", "--json"])
+    assert json.loads(collected.output)["nonce"] == "cli-nonce-0001"
+    again = run(cli, [*home, "simpleauth", "result", request_id, "--rp", "정부24", "--json"])
+    assert again.exit_code == 1 and "collected" in again.output
+    assert "--pin" not in [p.opts[0] for c in ("register", "approve")
+                           for p in cli.get_command(None, "simpleauth").commands[c].params]

@@ -44,7 +44,9 @@ from ..bank.phone import AppEntry, VerificationRequest, VerificationResult, Veri
 from ..bank.transfers import (
     CardAnswer,
     CertificateSignature,
+    MediumAnswer,
     OtpAnswer,
+    PrivateCertificateAnswer,
     SimpleAuthSignature,
     TransferOrder,
     TransferResult,
@@ -248,6 +250,9 @@ class TransferBody(Body):
     simple_auth: SimpleAuthBody | None = None
     card: CardAnswerBody | None = None
     otp: OtpAnswerBody | None = None
+    private_certificate: bool = False
+    """True: the medium is the private certificate registered at this bank, which signed
+    the order (no answer beside the signature)."""
     device: Short | None = None
     step_up: Short | None = None
     """The id of a confirmed phone verification made as the extra step."""
@@ -422,10 +427,12 @@ def _signature(body: TransferBody) -> CertificateSignature | SimpleAuthSignature
     return CertificateSignature(_b64(body.signature, "signature"), _hex(body.r, "r"))
 
 
-def _answer(body: TransferBody) -> CardAnswer | OtpAnswer:
-    if (body.card is None) == (body.otp is None):
-        raise BankRequestError("a transfer carries a security card answer or an OTP code "
-                               "(not both)", field="card")
+def _answer(body: TransferBody) -> MediumAnswer:
+    if [body.card is not None, body.otp is not None, body.private_certificate].count(True) != 1:
+        raise BankRequestError("a transfer carries a security card answer, an OTP code or "
+                               "private_certificate: true (one)", field="card")
+    if body.private_certificate:
+        return PrivateCertificateAnswer()
     if body.card is not None:
         return CardAnswer(body.card.challenge_id, body.card.answer)
     assert body.otp is not None

@@ -260,7 +260,8 @@ def ra_routes(factory: Callable[[], RegistrationDesk], *, workers: int = 8) -> l
     api: JsonApi[RegistrationDesk] = JsonApi(
         factory, lambda d, key: authenticate(d.store, key), name="ra", workers=workers)
     from .ra_financial import financial_routes
+    from .ra_private import private_routes
 
-    routes = [*joint_routes(api), *financial_routes(api)]
+    routes = [*joint_routes(api), *financial_routes(api), *private_routes(api)]
     routes.append(api.no_route(PREFIX))
     return routes

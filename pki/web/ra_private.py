@@ -1,0 +1,179 @@
+"""The private-certificate flow over HTTP (:mod:`pki.ra.private`), under
+``/ra/v1/private``, on the JSON error contract of :mod:`pki.web.jsonapi`:
+
+* ``POST /ra/v1/private/sessions`` ``{"device"}`` (201): a session opened from the device;
+* ``GET .../{session}``: the session, the step due and every step asked for with its
+  reason code when refused (the data holds the device, the account number and the phone
+  verification's id, never a secret);
+* ``POST .../{session}/account`` ``{"number", "password"}``, ``.../phone``
+  ``{"verification_id"}`` (a verification made through ``/bank/v1/verifications``);
+* ``POST .../{session}/issue`` ``{"csr"}`` (201): the device's CSR, PEM or base64 DER. The
+  key was made on the device and the simple PIN chosen there
+  (:class:`pki.private.DeviceEnrolment`): neither travels. Answered with the certificate
+  and its chain (PEM, the CA's first, then the root), its serial, the holder's R (hex:
+  the device keeps it, the store never does) and the serial it replaced (one device per
+  person);
+* ``POST /ra/v1/private/renewals`` ``{"customer_id", "signature", "r"}`` (201): a renewal
+  after a year of use, the new key's CSR (DER) signed with the registered certificate
+  (attached CMS, base64) and that certificate's R (hex); answered as an issuance, with no
+  session.
+
+Refusals: the engine's are 409 with ``expected`` (``session_expired`` 410); the flow's own
+(``phone_other_person``, ``phone_verification_used``, ``renewal_window``,
+``signer_not_certificate`` ...) 403; a wrong account password 401 with
+``attempts_left``; a lock 423; a CSR that does not parse or verify 400 ``bad_request``
+naming ``csr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+import msgspec
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.requests import Request
+from starlette.routing import Route
+
+from ..errors import BankNotFoundError, BankRequestError
+from ..ra.private import PRIVATE_ISSUE, PrivateIssued
+from ..store import Institution, RaSessionRecord, RaSessionState, RaStepRecord
+from ..usecases.ra import RegistrationDesk
+from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
+
+__all__ = ["private_routes"]
+
+PREFIX = "/ra/v1/private"
+
+Short = Annotated[str, msgspec.Meta(max_length=64)]
+Blob = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
+
+
+class StartBody(Body):
+    device: Short
+
+
+class AccountBody(Body):
+    number: Short
+    password: Short
+
+
+class PhoneBody(Body):
+    verification_id: Short
+
+
+class IssueBody(Body):
+    csr: Blob
+    """PEM, or base64 DER."""
+
+
+class RenewBody(Body):
+    customer_id: Short
+    signature: Blob
+    r: Short
+
+
+def _step(step: RaStepRecord) -> dict[str, Any]:
+    return {"step": step.step, "accepted": step.accepted, "reason": step.reason,
+            "at": utc(step.at)}
+
+
+def session_json(record: RaSessionRecord, history: tuple[RaStepRecord, ...] | None = None
+                 ) -> dict[str, Any]:
+    """A private-certificate session as the API shows it."""
+    answer: dict[str, Any] = {
+        "session_id": record.id, "flow": record.flow, "state": record.state.value,
+        "customer_id": record.customer_id, "steps_done": list(record.steps_done),
+        "next_step": PRIVATE_ISSUE.next_step(record)
+        if record.state is RaSessionState.OPEN else None,
+        "data": dict(record.data), "created_at": utc(record.created_at),
+        "expires_at": utc(record.expires_at),
+        "finished_at": None if record.finished_at is None else utc(record.finished_at)}
+    if history is not None:
+        answer["history"] = [_step(s) for s in history]
+    return answer
+
+
+def issued_json(done: PrivateIssued) -> dict[str, Any]:
+    """An issuance or renewal as the API answers it (the device keeps ``r``)."""
+    issued = done.issued
+    return {"session": None if done.session is None else session_json(done.session),
+            "ca": issued.ca, "serial": format(issued.serial, "X"),
+            "profile": issued.profile.name,
+            "certificate": issued.certificate.public_bytes(Encoding.PEM).decode(),
+            "chain": [c.public_bytes(Encoding.PEM).decode() for c in issued.chain],
+            "not_after": utc(issued.certificate.not_valid_after_utc),
+            "r": issued.r.hex(),
+            "replaced": None if done.replaced is None else format(done.replaced, "X")}
+
+
+def _id(request: Request) -> str:
+    value: str = request.path_params["session"]
+    if len(value) > 64:
+        raise BankNotFoundError("session")
+    return value
+
+
+def csr_bytes(text: str) -> bytes:
+    """A CSR as a body carries it: PEM text as is, else base64 DER (:class:`BankRequestError`
+    ``csr`` when it is neither; whether it parses is the flow's to say)."""
+    if "-----BEGIN" in text:
+        return text.encode("ascii", errors="replace")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BankRequestError("a CSR is PEM or base64 DER", field="csr") from None
+
+
+def _b64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BankRequestError(f"{field} is base64", field=field) from None
+
+
+def _hex(text: str, field: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise BankRequestError(f"{field} is hex", field=field) from None
+
+
+def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
+    """The private-certificate flow's routes (see the module doc)."""
+    endpoint = api.endpoint
+
+    def start(d: RegistrationDesk, i: Institution, body: StartBody, r: Request) -> Any:
+        return session_json(d.private.start(i, device=body.device))
+
+    def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
+        record = d.private.get(i, _id(r))
+        return session_json(record, d.private.history(i, record.id))
+
+    def account(d: RegistrationDesk, i: Institution, body: AccountBody, r: Request) -> Any:
+        return session_json(d.private.account(i, _id(r), number=body.number,
+                                              password=body.password))
+
+    def phone(d: RegistrationDesk, i: Institution, body: PhoneBody, r: Request) -> Any:
+        return session_json(d.private.phone(i, _id(r), verification_id=body.verification_id))
+
+    def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
+        return issued_json(d.private.issue(i, _id(r), csr=csr_bytes(body.csr)))
+
+    def renew(d: RegistrationDesk, i: Institution, body: RenewBody, r: Request) -> Any:
+        return issued_json(d.private.renew(i, body.customer_id,
+                                           signature=_b64(body.signature, "signature"),
+                                           r=_hex(body.r, "r")))
+
+    sessions = f"{PREFIX}/sessions"
+    one = f"{sessions}/{{session}}"
+    return [
+        Route(sessions, endpoint(StartBody, start, status=201), methods=["POST"]),
+        Route(one, endpoint(Empty, show), methods=["GET"]),
+        Route(f"{one}/account", endpoint(AccountBody, account), methods=["POST"]),
+        Route(f"{one}/phone", endpoint(PhoneBody, phone), methods=["POST"]),
+        Route(f"{one}/issue", endpoint(IssueBody, issue, status=201), methods=["POST"]),
+        Route(f"{PREFIX}/renewals", endpoint(RenewBody, renew, status=201),
+              methods=["POST"]),
+    ]

@@ -13,6 +13,7 @@ import click
 
 from .ra_financial import financial
 from .ra_joint import joint
+from .ra_private import private
 
 
 @click.group("ra")
@@ -22,3 +23,4 @@ def ra() -> None:
 
 ra.add_command(joint)
 ra.add_command(financial)
+ra.add_command(private)

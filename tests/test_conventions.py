@@ -68,6 +68,7 @@ NO_REPORT = {
     "kpki ra": "a group without a command of its own",
     "kpki ra financial": "a group without a command of its own",
     "kpki ra joint": "a group without a command of its own",
+    "kpki ra private": "a group without a command of its own",
     "kpki bank account": "a group without a command of its own",
     "kpki bank app": "a group without a command of its own",
     "kpki bank card": "a group without a command of its own",

@@ -49,7 +49,9 @@ from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_t
 if TYPE_CHECKING:
     from .bank.cards import Challenge, PrintedCard
     from .bank.transfers import TransferResult
+    from .keys.devicekeystore import DeviceKeystore
     from .ra.joint import JointIssuance, JointIssued
+    from .ra.private import PrivateIssuance, PrivateIssued
     from .simpleauth import DeviceApp, SimpleAuth, SimpleAuthResult, StatusView
     from .store import Account, BankCustomer, Institution, RaSessionRecord
     from .usecases.banking import Banking
@@ -57,13 +59,17 @@ if TYPE_CHECKING:
     from .usecases.serving import ServedHome
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "TestCustomer",
-           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestSecurityCard",
-           "TestSimpleAuthApp"]
+           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestPrivateDevice",
+           "TestPrivateSession", "TestSecurityCard", "TestSimpleAuthApp",
+           "confirmed_phone_verification"]
 
 ACCOUNT_PASSWORD = "0420"
 """The 4-digit password of a :class:`TestCustomer`'s account."""
 DEVICE = "test-phone"
 """The device a :class:`TestCustomer` designated (and banks from, unless told)."""
+SIMPLE_PIN = "390417"
+"""The 6-digit PIN of a :class:`TestSimpleAuthApp`'s device and of a
+:class:`TestPrivateDevice`."""
 
 DEFAULT_PASSWORD = "Test-pw-1234!"
 DEFAULT_TIME = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
@@ -229,31 +235,77 @@ class TestCustomer:
         """A new joint certificate of this customer (their name and RRN), to sign with."""
         return self.bank.pki.joint(self.record.name, rrn=self.rrn)
 
-    def transfer(self, to_account: str, amount: int, *, medium: TestSecurityCard | TestOtpToken,
+    def verify_phone(self, *, method: str = "sms") -> str:
+        """A confirmed phone verification of this customer by their bank
+        (:func:`confirmed_phone_verification`); its id."""
+        return confirmed_phone_verification(self.bank.banking, self.bank.institution,
+                                            self.record, method=method)
+
+    def transfer(self, to_account: str, amount: int, *,
+                 medium: TestSecurityCard | TestOtpToken | TestPrivateDevice,
                  certificate: TestCertificate | None = None, device: str = DEVICE,
                  step_up: str | None = None) -> TransferResult:
         """Authorise a transfer from this customer's account, from ``device`` (the
         designated one unless told): the order signed with ``certificate`` (a new joint
         certificate of the customer when None), ``medium`` answered right (a new card
-        challenge, or the OTP token's code now). Returns the
+        challenge, or the OTP token's code now). With a :class:`TestPrivateDevice` as the
+        medium, the device's private certificate signs the order and is the answer
+        (:class:`pki.bank.transfers.PrivateCertificateAnswer`). Returns the
         bank's recorded outcome (:class:`pki.bank.transfers.TransferResult`)."""
-        from .bank.transfers import CardAnswer, CertificateSignature, OtpAnswer, TransferOrder
+        from .bank.transfers import (
+            CardAnswer,
+            CertificateSignature,
+            MediumAnswer,
+            OtpAnswer,
+            PrivateCertificateAnswer,
+            TransferOrder,
+        )
 
         bank, pki = self.bank, self.bank.pki
-        signer = certificate or self.certificate()
         order = TransferOrder(bank.code, self.account.number, to_account, amount,
                               pki.clock.now())
-        answer: CardAnswer | OtpAnswer
-        if isinstance(medium, TestSecurityCard):
-            challenge = medium.challenge()
-            answer = CardAnswer(challenge.id, medium.answer(challenge))
+        answer: MediumAnswer
+        if isinstance(medium, TestPrivateDevice):
+            signature = CertificateSignature(medium.sign(order.text()), medium.r)
+            answer = PrivateCertificateAnswer()
         else:
-            answer = OtpAnswer(medium.serial, medium.now())
+            signer = certificate or self.certificate()
+            signature = CertificateSignature(pki.sign(signer, order.text()), signer.r)
+            if isinstance(medium, TestSecurityCard):
+                challenge = medium.challenge()
+                answer = CardAnswer(challenge.id, medium.answer(challenge))
+            else:
+                answer = OtpAnswer(medium.serial, medium.now())
         return bank.banking.transfers.authorise(
             bank.institution, self.id, from_account=self.account.number,
-            to_account=to_account, amount=amount,
-            signature=CertificateSignature(pki.sign(signer, order.text()), signer.r),
+            to_account=to_account, amount=amount, signature=signature,
             medium_response=answer, device=device, step_up=step_up)
+
+
+def confirmed_phone_verification(banking: Banking, institution: Institution,
+                                 customer: BankCustomer, *, method: str = "sms") -> str:
+    """A phone verification of ``customer`` by ``institution`` (the customer's line added
+    on the carriers' side first if it is not there), confirmed with the code the phone
+    received (or keyed in on the ARS call); returns its id. What a flow's ``phone`` step
+    takes."""
+    from .errors import BankNotFoundError
+
+    try:
+        banking.lines.line(customer.phone)
+    except BankNotFoundError:  # the carrier's side: the customer's line
+        banking.lines.add(customer.phone, name=customer.name, rrn=customer.rrn,
+                          carrier=customer.carrier, mvno=customer.mvno)
+    sent = banking.phone.request(institution, name=customer.name, phone=customer.phone,
+                                 rrn7=customer.rrn[:7], carrier=customer.carrier,
+                                 mvno=customer.mvno is not None, method=method)
+    if sent.display_code is not None:
+        banking.phone.press(institution, sent.id, sent.display_code)
+    else:
+        text = banking.phone.messages(institution, customer.phone)[-1].text
+        code = next(word for word in text.replace(":", " ").split()
+                    if word.isdigit() and len(word) == banking.phone.policy.code_digits)
+        banking.phone.confirm(institution, sent.id, code)
+    return sent.id
 
 
 @dataclass(frozen=True)
@@ -388,6 +440,29 @@ class TestBank:
         session.medium(medium or customer.security_card())
         return session.issue(out=out, password=password)
 
+    # -- private certificates as the bank issues them (pki.ra.private) ----------------------
+
+    def private_session(self, customer: TestCustomer, *, device: str = DEVICE
+                        ) -> TestPrivateSession:
+        """Start a private-certificate session for ``customer`` from ``device``, to take
+        its steps one by one (:class:`TestPrivateSession`). The PKI's private CA
+        (:attr:`TestPKI.private_authority`) is made first if it is not there."""
+        self.pki.private_authority  # noqa: B018 - the CA the flow issues from
+        record = self.desk.private.start(self.institution, device=device)
+        return TestPrivateSession(self, customer, record.id, device)
+
+    def issue_private_flow(self, customer: TestCustomer, *, folder: Path,
+                           pin: str = SIMPLE_PIN, device: str = DEVICE) -> TestPrivateDevice:
+        """A whole private-certificate flow in one call: the account and its password, an
+        SMS verification, and the key made on the device in ``folder``, its CSR issued and
+        the certificate sealed there under ``pin`` (with a cheap KDF: tests only). The
+        certificate is registered as the customer's medium at this bank; a live one before
+        it is revoked (one device per person). A refusal raises the flow's typed error."""
+        session = self.private_session(customer, device=device)
+        session.account()
+        session.phone()
+        return session.issue(folder=folder, pin=pin)
+
 
 class TestJointSession:
     """A joint-certificate session of a :class:`TestBank`, step by step: each method takes
@@ -424,28 +499,10 @@ class TestJointSession:
                                    customer_id=customer_id or self.customer.id)
 
     def verify_phone(self, *, method: str = "sms") -> str:
-        """A phone verification of the customer by this bank (the customer's line added
-        on the carriers' side first if it is not there), confirmed with the code the phone
-        received (or keyed in on the ARS call); returns its id."""
-        from .errors import BankNotFoundError
-
-        banking, bank, record = self.bank.banking, self.bank.institution, self.customer.record
-        try:
-            banking.lines.line(record.phone)
-        except BankNotFoundError:  # the carrier's side: the customer's line
-            banking.lines.add(record.phone, name=record.name, rrn=record.rrn,
-                              carrier=record.carrier, mvno=record.mvno)
-        sent = banking.phone.request(bank, name=record.name, phone=record.phone,
-                                     rrn7=record.rrn[:7], carrier=record.carrier,
-                                     mvno=record.mvno is not None, method=method)
-        if sent.display_code is not None:
-            banking.phone.press(bank, sent.id, sent.display_code)
-        else:
-            text = banking.phone.messages(bank, record.phone)[-1].text
-            code = next(word for word in text.replace(":", " ").split()
-                        if word.isdigit() and len(word) == banking.phone.policy.code_digits)
-            banking.phone.confirm(bank, sent.id, code)
-        return sent.id
+        """A confirmed phone verification of the customer by this bank
+        (:func:`confirmed_phone_verification`); its id."""
+        return confirmed_phone_verification(self.bank.banking, self.bank.institution,
+                                            self.customer.record, method=method)
 
     def phone(self, verification_id: str | None = None) -> RaSessionRecord:
         return self.flows.phone(self.bank.institution, self.id,
@@ -486,6 +543,95 @@ class TestJointSession:
         return self.flows.issue(self.bank.institution, self.id, password=password, out=out)
 
 
+class TestPrivateSession:
+    """A private-certificate session of a :class:`TestBank`, step by step: each method
+    takes one step with the right answers unless told otherwise (the flow's typed refusal
+    is raised as is)."""
+
+    __test__ = False
+
+    def __init__(self, bank: TestBank, customer: TestCustomer, session_id: str,
+                 device: str) -> None:
+        self.bank = bank
+        self.customer = customer
+        self.id = session_id
+        self.device = device
+
+    @property
+    def flows(self) -> PrivateIssuance:
+        return self.bank.desk.private
+
+    @property
+    def record(self) -> RaSessionRecord:
+        return self.flows.get(self.bank.institution, self.id)
+
+    def account(self, *, number: str | None = None, password: str | None = None
+                ) -> RaSessionRecord:
+        return self.flows.account(self.bank.institution, self.id,
+                                  number=number or self.customer.account.number,
+                                  password=password or self.customer.password)
+
+    def phone(self, verification_id: str | None = None) -> RaSessionRecord:
+        return self.flows.phone(self.bank.institution, self.id,
+                                verification_id=verification_id
+                                or self.customer.verify_phone())
+
+    def issue(self, *, folder: Path, pin: str = SIMPLE_PIN) -> TestPrivateDevice:
+        """The device's side and the last step: the PIN entered twice on the device, the
+        key made there (from the PKI's key pool), the CSR issued, the certificate sealed
+        with the key into ``folder``."""
+        from .keys.devicekeystore import DeviceKeystore, KeystoreSettings, ScryptParams
+        from .private import DeviceEnrolment
+
+        keystore = DeviceKeystore(folder, settings=KeystoreSettings(
+            kdf=ScryptParams(n=2**10, r=8, p=1)))
+        side = DeviceEnrolment.begin(keystore, device=self.device, pin=pin, pin_again=pin,
+                                     key_generator=self.bank.pki.keys)
+        done = self.flows.issue(self.bank.institution, self.id, csr=side.csr())
+        side.finish(done.certificate)
+        return TestPrivateDevice(self.customer, done, keystore, pin)
+
+
+@dataclass(frozen=True)
+class TestPrivateDevice:
+    """A customer's phone holding the private certificate a :class:`TestBank` issued onto
+    it (:meth:`TestBank.issue_private_flow`): the keystore, the PIN and R (the device keeps
+    R; the store never does). At its bank it is a transfer's medium
+    (:meth:`TestCustomer.transfer`)."""
+
+    __test__ = False
+    customer: TestCustomer = field(repr=False)
+    issued: PrivateIssued
+    keystore: DeviceKeystore = field(repr=False)
+    pin: str = field(repr=False)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.issued.certificate
+
+    @property
+    def serial(self) -> int:
+        return self.issued.serial
+
+    @property
+    def r(self) -> bytes:
+        return self.issued.issued.r
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        return self.issued.issued.chain
+
+    def sign(self, data: bytes) -> bytes:
+        """CMS SignedData over ``data`` (chain included), the key unlocked with the PIN on
+        the device."""
+        unlocked = self.keystore.unlock(self.pin)
+        if not isinstance(unlocked.private_key, rsa.RSAPrivateKey):  # pragma: no cover
+            raise TypeError("the device holds no RSA key")
+        signer = KeySigner(unlocked.certificate, unlocked.private_key, self.chain)
+        return sign(data, signer, clock=self.customer.bank.pki.clock,
+                    include_chain=True).der
+
+
 @dataclass(frozen=True)
 class Served:
     """A running ``kpki serve`` of a :class:`TestPKI`."""
@@ -517,8 +663,6 @@ class Served:
         return fetch(self.at(url), body)
 
 
-SIMPLE_PIN = "390417"
-"""The 6-digit PIN of a :class:`TestSimpleAuthApp`'s device."""
 
 
 class TestSimpleAuthApp:

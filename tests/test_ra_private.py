@@ -34,7 +34,7 @@ from pki.private import DeviceEnrolment
 from pki.profiles import PRIVATE_PROFILE
 from pki.signing import KeySigner, sign
 from pki.store import CertStatus, RaSessionState
-from pki.testing import TestPKI
+from pki.testing import TestPKI, confirmed_phone_verification
 from pki.usecases.ra import RegistrationDesk
 from tests.bank_helpers import T0
 from tests.parallel import in_parallel
@@ -64,26 +64,7 @@ def desk(pki, kb):
 
 def verify_phone(bank, customer, *, method="sms") -> str:
     """A confirmed phone verification of ``customer`` by ``bank``; its id."""
-    return _verify(bank.banking, bank.institution, customer.record, method=method)
-
-
-def _verify(banking, institution, record, *, method="sms") -> str:
-    try:
-        banking.lines.line(record.phone)
-    except Exception:  # the carrier's side: the customer's line
-        banking.lines.add(record.phone, name=record.name, rrn=record.rrn,
-                          carrier=record.carrier, mvno=record.mvno)
-    sent = banking.phone.request(institution, name=record.name, phone=record.phone,
-                                 rrn7=record.rrn[:7], carrier=record.carrier,
-                                 mvno=record.mvno is not None, method=method)
-    if sent.display_code is not None:
-        banking.phone.press(institution, sent.id, sent.display_code)
-    else:
-        text = banking.phone.messages(institution, record.phone)[-1].text
-        code = next(w for w in text.replace(":", " ").split()
-                    if w.isdigit() and len(w) == banking.phone.policy.code_digits)
-        banking.phone.confirm(institution, sent.id, code)
-    return sent.id
+    return customer.verify_phone(method=method)
 
 
 def enrol(desk, pki, bank, customer, folder, *, device="phone-1", pin=PIN):
@@ -275,7 +256,8 @@ def test_ten_parallel_enrolments_of_one_person_leave_exactly_one_live_certificat
         session = desk.private.start(bank, device=f"phone-{i}")
         desk.private.account(bank, session.id, number=account.number, password="0420")
         desk.private.phone(bank, session.id,
-                           verification_id=_verify(banking, bank, record))
+                           verification_id=confirmed_phone_verification(banking, bank,
+                                                                        record))
         side = DeviceEnrolment.begin(DeviceKeystore(tmp_path / f"p{i}", settings=FAST),
                                      device=f"phone-{i}", pin=PIN, pin_again=PIN,
                                      key_generator=key_pool)
@@ -428,3 +410,36 @@ def test_renewal_needs_the_registered_certificates_signature(desk, pki, kb, tmp_
     with pytest.raises(FlowRefusedError) as refused:
         desk.private.renew(kb.institution, customer.id, signature=signature, r=stray.r)
     assert refused.value.code == "signer_not_certificate"
+
+
+# -- TestPKI: the whole flow in one call, or step by step -----------------------------------
+
+
+def test_testpki_runs_the_private_flow_in_one_call_and_step_by_step(tmp_path):
+    pki = TestPKI(seed="private flow helpers", clock=FixedClock(T0))
+    try:
+        kb = pki.bank("004", limit_table="kb")
+        hong = kb.customer("홍길동", balance=200 * MILLION)
+        phone = kb.issue_private_flow(hong, folder=tmp_path / "phone")
+        assert phone.issued.session.state is RaSessionState.FINISHED
+        assert phone.keystore.unlock(phone.pin).certificate == phone.certificate
+        assert pki.home.store.private_medium(hong.id).serial == phone.serial
+        payee = kb.customer("이영희")
+        paid = hong.transfer(payee.account.number, 60 * MILLION, medium=phone)
+        assert (paid.accepted, paid.medium.value) == (True, "private-certificate"), paid
+
+        session = kb.private_session(hong, device="phone-2")
+        with pytest.raises(WrongAccountPasswordError):
+            session.account(password="1111")
+        session.account()
+        session.phone()
+        second = session.issue(folder=tmp_path / "phone-2")
+        assert second.issued.replaced == phone.serial
+        refused = hong.transfer(payee.account.number, 1_000, medium=phone)
+        assert refused.code == "certificate_revoked"
+        assert [(s.step, s.reason) for s in kb.desk.private.history(
+            kb.institution, session.id)] == [
+            ("account", "wrong_account_password"), ("account", None), ("phone", None),
+            ("issue", None)]
+    finally:
+        pki.close()

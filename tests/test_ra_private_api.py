@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pki.clock import FixedClock, SystemClock
@@ -218,8 +220,15 @@ def test_steps_out_of_order_and_wrong_answers_are_refused_with_their_codes(serve
     error = _error(kb("POST", f"{one}/issue", {"csr": "not base64 at all!"}), 400,
                    "bad_request")
     assert error["field"] == "csr"
+    ec_key = ec.generate_private_key(ec.SECP256R1())  # not RSA: no Korean certificate
+    ec_csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+              .sign(ec_key, hashes.SHA256()).public_bytes(Encoding.DER))
+    error = _error(kb("POST", f"{one}/issue", {"csr": base64.b64encode(ec_csr).decode()}),
+                   400, "bad_request")
+    assert error["field"] == "csr"
     shown = _ok(kb("GET", one))
     assert shown["state"] == "open" and shown["next_step"] == "issue"
+    assert [s["reason"] for s in shown["history"]][-2:] == ["bad_request"] * 2
     assert [s["reason"] for s in shown["history"]][:3] == [
         "step_out_of_order", "step_out_of_order", "not_found"]
 

@@ -62,7 +62,9 @@ from ..errors import (
     FlowRefusedError,
     RenewalWindowError,
     RequestRefusedError,
+    UnsupportedKeyError,
 )
+from ..keys.generate import check_subscriber_key
 from ..profiles import KNOWN_RAS, PRIVATE_PROFILE, RegistrationAuthority
 from ..signing.verify import Verifier
 from ..store import (
@@ -217,8 +219,8 @@ class PrivateIssuance:
     def issue(self, institution: Institution, session_id: str, *, csr: bytes
               ) -> PrivateIssued:
         """Step 3: issue from the device's CSR (see the module doc). Raises
-        :class:`BankRequestError` (``csr``) for a CSR that does not parse or verify,
-        recorded as the step's refusal."""
+        :class:`BankRequestError` (``csr``) for a CSR that does not parse or verify, or
+        whose key is not RSA of 2048 to 4096 bits, recorded as the step's refusal."""
         record = self._due(institution, session_id, "issue")
         try:
             customer = self._customer(institution, record)
@@ -229,6 +231,10 @@ class PrivateIssuance:
             if request is None:
                 raise BankRequestError("a CSR is DER or PEM whose signature verifies",
                                        field="csr")
+            try:
+                check_subscriber_key(request.public_key())
+            except UnsupportedKeyError as exc:
+                raise BankRequestError(f"the CSR's key: {exc}", field="csr") from None
             live = live_registration(self.store, customer)
             not_after = None if live is None else live[1].not_after
             registration = _Registration(institution, customer, str(record.data["device"]))

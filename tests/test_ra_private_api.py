@@ -339,3 +339,14 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
                "signer_not_certificate")
     finally:
         _stop(proc)
+
+
+@pytest.mark.parametrize("signature", ["eA==", base64.b64encode(b"0" * 3000).decode(), ""])
+def test_a_renewal_that_is_no_signature_is_4xx_never_500(served, signature):
+    status, body = served.kb("POST", "/ra/v1/private/renewals", {
+        "customer_id": served.customer, "signature": signature, "r": "00" * 20})
+    assert 400 <= status < 500 and body["error"]["code"], body
+    _error(served.kb("POST", "/ra/v1/private/renewals", {
+        "customer_id": "c_nobody", "signature": signature, "r": "00"}), 404, "not_found")
+    _error(served.hana("POST", "/ra/v1/private/renewals", {
+        "customer_id": served.customer, "signature": signature, "r": "00"}), 404, "not_found")

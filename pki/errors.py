@@ -68,6 +68,7 @@ __all__ = [
     "NoCodePendingError",
     "NoDesignatedDeviceError",
     "NoMediumError",
+    "NoRecoveryCopyError",
     "NotConfirmedError",
     "NotEnrolledError",
     "NotFoundError",
@@ -604,6 +605,18 @@ class PinLockedError(CloudError):
 
     def __init__(self, message: str, *, serial: int) -> None:
         super().__init__(message)
+        self.serial = serial
+
+
+class NoRecoveryCopyError(CloudError):
+    """A PIN reset was asked for a certificate the vault keeps no recovery copy of (it was
+    issued where PINs are not reset): revoke and reissue it."""
+
+    code = "no_recovery_copy"
+
+    def __init__(self, *, serial: int) -> None:
+        super().__init__("this certificate has no recovery copy (issued where PINs are not "
+                         "reset): revoke and reissue it (financial-reissue)")
         self.serial = serial
 
 

@@ -16,6 +16,7 @@ from pki.cloud.vault import KDFParams
 from pki.errors import (
     AccountLockedError,
     BankNotFoundError,
+    BankRequestError,
     CardLockedError,
     DeviceNotDesignatedError,
     FlowRefusedError,
@@ -511,3 +512,196 @@ def test_an_unknown_flow_is_a_request_error(desk):
     bank = bank_of(desk)
     assert refusal(BankRequestError, desk.financial.start, bank, "nope").field == "flow"
 
+
+
+# -- PIN reset after full re-proofing (the institution's pin_reset setting) -----------------
+
+NEW_PIN = "739150"
+
+
+def reset_session(desk: RegistrationDesk, who: Person) -> str:
+    session = desk.financial.start(who.bank, "financial-pin-reset").id
+    walk(desk, who, session, upto="pin")
+    return session
+
+
+def signs_with(desk: RegistrationDesk, who: Person, serial: int, pin: str) -> bool:
+    from pki.errors import WrongPinError
+
+    try:
+        desk.financial.cloud.sign(who.bank, serial, pin=pin, content=b"x", purpose="01")
+    except WrongPinError:
+        return False
+    return True
+
+
+def test_a_pin_reset_seals_the_same_certificate_under_the_new_pin(desk):
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    first = issued(desk, who)
+    session = reset_session(desk, who)
+    flows = desk.financial
+    done = flows.reset_pin(bank, session, serial=first.serial, pin=NEW_PIN,
+                           pin_confirm=NEW_PIN)
+    assert done.serial == first.serial
+    assert done.session.state is RaSessionState.FINISHED
+    assert not signs_with(desk, who, first.serial, PIN)
+    assert signs_with(desk, who, first.serial, NEW_PIN)
+    assert [r.serial for r in desk.store.list_certificates(profile="financial-personal")
+            ] == [first.serial]
+    rows = [r for r in desk.store.audit_log() if r.action == "ra.pin.reset"]
+    assert len(rows) == 1 and rows[0].serial == first.serial
+    assert PIN not in str(rows[0]) and NEW_PIN not in str(rows[0])
+    assert [step for step, ok, _ in history(desk, bank, session) if ok] == [*STEPS, "pin"]
+
+
+def test_a_pin_reset_unlocks_a_locked_pin(desk):
+    from pki.errors import PinLockedError
+
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    first = issued(desk, who)
+    cloud = desk.financial.cloud
+    for _ in range(4):
+        assert not signs_with(desk, who, first.serial, "111112")
+    refusal(PinLockedError, cloud.sign, bank, first.serial, pin="111112", content=b"x",
+            purpose="01")
+    refusal(PinLockedError, cloud.sign, bank, first.serial, pin=PIN, content=b"x",
+            purpose="01")
+    session = reset_session(desk, who)
+    desk.financial.reset_pin(bank, session, serial=first.serial, pin=NEW_PIN,
+                             pin_confirm=NEW_PIN)
+    record = desk.store.vault_record(cloud.authority.label, first.serial)
+    assert (record.failures, record.locked) == (0, False)
+    assert signs_with(desk, who, first.serial, NEW_PIN)
+
+
+def test_a_certificate_without_a_recovery_copy_is_refused_naming_the_reissue(desk):
+    kb, hana = bank_of(desk, "004"), bank_of(desk, "081", pin_reset=True)
+    at_kb = person(desk, kb)
+    at_hana = person(desk, hana, rrn=at_kb.rrn, line=False)
+    first = issued(desk, at_kb)  # KB keeps no recovery copy: its pin_reset is off
+    flows = desk.financial
+    session = flows.start(hana, "financial-register").id
+    walk(desk, at_hana, session, upto="register")
+    flows.register(hana, session, serial=first.serial, pin=PIN)
+    session = reset_session(desk, at_hana)
+    error = refusal(FlowRefusedError, flows.reset_pin, hana, session, serial=first.serial,
+                    pin=NEW_PIN, pin_confirm=NEW_PIN)
+    assert error.code == "no_recovery_copy" and "financial-reissue" in str(error)
+    assert history(desk, hana, session)[-1] == ("pin", False, "no_recovery_copy")
+    assert signs_with(desk, at_kb, first.serial, PIN)
+
+
+def test_a_pin_reset_refuses_mismatched_pins_bad_pins_and_others_certificates(desk):
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    other = person(desk, bank, name="김철수", rrn=synthetic_rrn(dt.date(1985, 1, 1)),
+                   phone="01099998888")
+    mine, theirs = issued(desk, who), issued(desk, other)
+    flows = desk.financial
+    session = reset_session(desk, who)
+    assert refusal(FlowRefusedError, flows.reset_pin, bank, session, serial=mine.serial,
+                   pin=NEW_PIN, pin_confirm="739151").code == "pin_mismatch"
+    refusal(Exception, flows.reset_pin, bank, session, serial=mine.serial, pin="123456",
+            pin_confirm="123456")
+    assert refusal(FlowRefusedError, flows.reset_pin, bank, session, serial=theirs.serial,
+                   pin=NEW_PIN, pin_confirm=NEW_PIN).code == "certificate_not_found"
+    assert refusal(FlowRefusedError, flows.reset_pin, bank, session, serial=10**30,
+                   pin=NEW_PIN, pin_confirm=NEW_PIN).code == "certificate_not_found"
+    flows.cloud.revoke(bank, mine.serial)
+    refusal(Exception, flows.reset_pin, bank, session, serial=mine.serial, pin=NEW_PIN,
+            pin_confirm=NEW_PIN)
+    assert [r for _, ok, r in history(desk, bank, session) if not ok] == [
+        "pin_mismatch", "pin_sequence", "certificate_not_found", "certificate_not_found",
+        "certificate_revoked"]
+    assert signs_with(desk, other, theirs.serial, PIN)
+    issue_session = flows.start(bank).id
+    walk(desk, who, issue_session)
+    refusal(BankRequestError, flows.reset_pin, bank, issue_session, serial=mine.serial,
+            pin=NEW_PIN, pin_confirm=NEW_PIN)
+
+
+def test_two_pin_resets_at_once_one_wins(desk, home):
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    first = issued(desk, who)
+    session = reset_session(desk, who)
+    pins = ("739150", "582931", "604817", "935172")
+
+    def reset(i: int) -> object:
+        with Home.open(home.path, clock=home.clock, key_generator=home.key_generator) as own:
+            return make_desk(own).financial.reset_pin(bank, session, serial=first.serial,
+                                                      pin=pins[i], pin_confirm=pins[i])
+
+    outcomes = in_parallel(4, reset)
+    won = [i for i, o in enumerate(outcomes) if not isinstance(o, Exception)]
+    assert len(won) == 1
+    assert {getattr(o, "code", "") for o in outcomes if isinstance(o, Exception)} <= {
+        "step_repeated", "session_finished"}
+    assert [signs_with(desk, who, first.serial, pin) for pin in pins] == [
+        i == won[0] for i in range(4)]
+    assert sum(r.action == "ra.pin.reset" for r in desk.store.audit_log()) == 1
+
+
+def test_a_crash_inside_the_pin_reset_leaves_the_old_pin_working(desk, home):
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    first = issued(desk, who)
+    session = reset_session(desk, who)
+    script = textwrap.dedent(f"""
+        import os
+        os.environ["KPKI_VAULT_SECRET"] = {SECRET_HEX!r}
+        import datetime as dt
+        from pki.clock import FixedClock
+        from pki.home import Home
+        from pki.usecases.ra import RegistrationDesk
+        from pki.cloud.vault import KDFParams
+        now = dt.datetime.fromisoformat({home.clock.now().isoformat()!r})
+        home = Home.open({str(home.path)!r}, clock=FixedClock(now))
+        desk = RegistrationDesk.of_home(home)
+        desk.cloud_kdf = KDFParams(n=2**4, r=8, p=1)
+        bank = desk.banking.bank("081")
+        desk.financial.reset_pin(bank, {session!r}, serial={first.serial},
+                                 pin={NEW_PIN!r}, pin_confirm={NEW_PIN!r})
+    """)
+    from .bank_helpers import killed_at
+
+    killed_at("cloud.pin_reset.resealed", script)
+    assert signs_with(desk, who, first.serial, PIN)
+    assert not signs_with(desk, who, first.serial, NEW_PIN)
+    assert desk.financial.session(bank, session).state is RaSessionState.OPEN
+    done = desk.financial.reset_pin(bank, session, serial=first.serial, pin=NEW_PIN,
+                                    pin_confirm=NEW_PIN)
+    assert done.session.state is RaSessionState.FINISHED
+    assert signs_with(desk, who, first.serial, NEW_PIN)
+
+
+def test_a_renewed_certificate_keeps_its_recovery_copy(desk):
+    bank = bank_of(desk, pin_reset=True)
+    who = person(desk, bank)
+    first = issued(desk, who)
+    cloud = desk.financial.cloud
+    cloud.clock.set(first.certificate.not_valid_after_utc - dt.timedelta(days=10))
+    renewed = cloud.sign(bank, first.serial, pin=PIN, content=b"x", purpose="01")
+    assert renewed.renewed_from == first.serial
+    session = reset_session(desk, who)
+    desk.financial.reset_pin(bank, session, serial=renewed.serial, pin=NEW_PIN,
+                             pin_confirm=NEW_PIN)
+    assert signs_with(desk, who, renewed.serial, NEW_PIN)
+
+
+def test_the_recovery_copy_opens_only_with_the_vault_secret(desk):
+    from pki.cloud.vault import Vault
+    from pki.errors import VaultError
+
+    bank = bank_of(desk, pin_reset=True)
+    first = issued(desk, person(desk, bank))
+    label = desk.financial.cloud.authority.label
+    copy = desk.store.recovery_copy(label, first.serial)
+    assert copy is not None
+    record = desk.store.vault_record(label, first.serial)
+    aad = f"kpki-cloud-v1|{record.user_id}|{label}|{first.serial:X}".encode()
+    assert Vault(bytes.fromhex(SECRET_HEX)).open_recovery(copy, associated=aad)
+    with pytest.raises(VaultError):
+        Vault(b"w" * 32).open_recovery(copy, associated=aad)

@@ -18,7 +18,10 @@ registration and their audit rows in one commit, or nothing. The rules:
 * **PINs** go through the gate of :mod:`pki.cloud.pin`: only a verified wrong PIN is
   charged, at most five checks of one key are in flight, the fifth failure in a row locks
   the certificate for good (revoke and reissue, as the real service works), a crash
-  charges nothing, a key sealed under another vault secret is never a wrong PIN.
+  charges nothing, a key sealed under another vault secret is never a wrong PIN. Where
+  the issuing institution resets PINs, the key also has a recovery copy, and
+  :meth:`Cloud.reset_pin` sets a new PIN (clearing a lock) once the RA has proved the
+  person again (:mod:`pki.ra.financial`).
 * **Renewal on use** records the new certificate and seals its key in one transaction.
   Signatures racing it wait for the store's write lock, then sign with the new
   certificate; the old serial goes on signing with its successor.
@@ -53,11 +56,14 @@ from ..errors import (
     ContentTooLargeError,
     DeviceNotDesignatedError,
     LifecycleError,
+    NoRecoveryCopyError,
     NotConfirmedError,
     PKIError,
     RequestRefusedError,
+    SealedUnderOtherSecretError,
     UnauthorizedError,
     UnknownUserError,
+    VaultError,
 )
 from ..faults import fault_point
 from ..keys import npki
@@ -203,7 +209,11 @@ class _IntoVault:
     Fault points (:mod:`pki.faults`), ``<step>`` being ``cloud.issue`` or ``cloud.renew``:
     ``<step>.staged`` (the certificate written in the transaction, no key yet),
     ``<step>.sealed`` (both written, not committed), ``<step>.committed`` (after the
-    commit)."""
+    commit).
+
+    ``recovery``: the vault that seals a recovery copy of the key beside it
+    (:meth:`Vault.seal_recovery`): for an issuance where the institution resets PINs, and
+    for a renewal of a key that had one."""
 
     sealer: Sealer
     _: KW_ONLY
@@ -213,6 +223,7 @@ class _IntoVault:
     institutions: Sequence[int] = ()
     private_key: rsa.RSAPrivateKey | None = None
     renews: int | None = None
+    recovery: Vault | None = None
 
     def stage(self, store: Store, tx: StoreTransaction, issued: IssuedCertificate, *,
               at: dt.datetime) -> None:
@@ -225,10 +236,17 @@ class _IntoVault:
             institutions = tx.registrations(issued.ca, self.renews)
             if tx.note_renewal(issued.ca, self.renews, at=at):
                 tx.audit(AuditAction.CLOUD_RENEWAL_NOTICED, at=at, ca=issued.ca, serial=self.renews)
-        sealed = self.sealer.seal(_payload(self.holder, key, issued.r),
-                                  associated=_aad(self.user_id, issued.ca, issued.serial))
+        payload = _payload(self.holder, key, issued.r)
+        associated = _aad(self.user_id, issued.ca, issued.serial)
         tx.put_vault_record(VaultRecord(ca=issued.ca, serial=issued.serial,
-                                        user_id=self.user_id, sealed=sealed))
+                                        user_id=self.user_id,
+                                        sealed=self.sealer.seal(payload,
+                                                                associated=associated)))
+        if self.recovery is not None and (self.renews is None or tx.recovery_copy(
+                issued.ca, self.renews) is not None):
+            tx.put_recovery_copy(issued.ca, issued.serial,
+                                 self.recovery.seal_recovery(payload, associated=associated),
+                                 at=at)
         for institution in institutions:
             tx.register_certificate(issued.ca, issued.serial, institution, at=at)
         tx.audit(AuditAction.CLOUD_KEY_SEALED, at=at, ca=issued.ca, serial=issued.serial,
@@ -308,11 +326,14 @@ class Cloud:
 
     def issue(self, institution: Institution, user_id: str, *, rrn: str, pin: str,
               pin_confirm: str, kind: FinancialKind | str = FinancialKind.PERSONAL,
-              joined: Callable[[Delivery], Delivery] | None = None) -> IssuedCertificate:
+              joined: Callable[[Delivery], Delivery] | None = None,
+              recovery: bool = False) -> IssuedCertificate:
         """Issue a financial certificate into the vault under a new PIN: the certificate,
         its sealed key, its registration at ``institution`` and their audit rows are one
-        transaction. ``joined`` wraps the vault's delivery in one of the caller's that
-        writes its own rows in that transaction (an issuance flow's last step,
+        transaction. ``recovery``: keep a recovery copy of the key too (the institution
+        resets PINs: :meth:`reset_pin`; :mod:`pki.cloud.vault` says what it costs).
+        ``joined`` wraps the vault's delivery in one of the caller's that writes its own
+        rows in that transaction (an issuance flow's last step,
         :class:`pki.ra.sessions.FinishingDelivery`) or vetoes the issuance by raising."""
         user = self._user_of(institution, user_id)
         if not user.confirmed:
@@ -329,7 +350,8 @@ class Cloud:
         check_pin(pin, confirm=pin_confirm, birth_date=user.birth_date)
         sealer = self.vault.sealer(pin)  # the KDF runs before the store's write lock
         delivery: Delivery = _IntoVault(sealer, user_id=user.id, holder=holder,
-                                        institutions=(institution.id,), step="cloud.issue")
+                                        institutions=(institution.id,), step="cloud.issue",
+                                        recovery=self.vault if recovery else None)
         return self.authority.issue_financial(
             name=user.name, rrn=holder, kind=financial_kind,
             deliver=delivery if joined is None else joined(delivery))
@@ -430,7 +452,8 @@ class Cloud:
             new_key = self.authority.key_generator.generate(2048)
             delivery = _IntoVault(self.vault.sealer(pin), user_id=vault.user_id,
                                   holder=unlocked.holder, private_key=new_key,
-                                  renews=record.serial, step="cloud.renew")
+                                  renews=record.serial, step="cloud.renew",
+                                  recovery=self.vault)
             try:
                 renewed = self.authority.renew(record.serial, rrn=unlocked.holder,
                                                public_key=new_key.public_key(),
@@ -504,6 +527,51 @@ class Cloud:
             tx.add_history(user.id, HistoryEntry(now, institution.name, None,
                                                  Purpose.AUTH_MANAGEMENT, serial,
                                                  "pin-changed"))
+
+    def reset_pin(self, institution: Institution, serial: int, *, pin: str, pin_confirm: str,
+                  within: Callable[[StoreTransaction], None] | None = None,
+                  detail: Mapping[str, Any] | None = None) -> None:
+        """Set a new PIN without the old one, from the key's recovery copy
+        (:meth:`pki.cloud.vault.Vault.open_recovery`): the key re-sealed under ``pin``
+        (the copy kept), its PIN failures and lock cleared, the same certificate kept, with
+        an ``ra.pin.reset`` audit row (``detail`` added to it) and the holder's history,
+        in one transaction; ``within`` runs in it (an issuance flow's last step, which has
+        proved the person: this method does not). Raises :class:`CloudNotFoundError` (not
+        registered at ``institution``), :class:`CertificateUnusableError`,
+        :class:`PinPolicyError`, :class:`NoRecoveryCopyError` (issued where PINs are not
+        reset: revoke and reissue) or :class:`SealedUnderOtherSecretError`.
+
+        Fault point ``cloud.pin_reset.resealed``: the new sealed key and the cleared
+        count written in the transaction, not committed."""
+        record, vault = self._certificate_of(institution, serial)
+        user = self.store.cloud_user(vault.user_id)
+        assert user is not None
+        self._check_usable(record)
+        check_pin(pin, confirm=pin_confirm, birth_date=user.birth_date)
+        copy = self.store.recovery_copy(record.ca, serial)
+        if copy is None:
+            raise NoRecoveryCopyError(serial=serial)
+        associated = _aad(vault.user_id, record.ca, serial)
+        try:
+            payload = self.vault.open_recovery(copy, associated=associated)
+        except VaultError:
+            raise SealedUnderOtherSecretError(serial=serial) from None
+        sealer = self.vault.sealer(pin)  # the KDF runs before the store's write lock
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            before = tx.vault_record(record.ca, serial)
+            assert before is not None
+            tx.reseal(record.ca, serial, sealer.seal(payload, associated=associated))
+            tx.set_pin_failures(record.ca, serial, 0, locked_at=None)
+            tx.audit(AuditAction.RA_PIN_RESET, at=now, ca=record.ca, serial=serial,
+                     detail={**(detail or {}), "institution": institution.name,
+                             "failures": before.failures, "unlocked": before.locked})
+            tx.add_history(user.id, HistoryEntry(now, institution.name, None,
+                                                 Purpose.AUTH_MANAGEMENT, serial,
+                                                 "pin-reset"))
+            if within is not None:
+                within(tx)
+            fault_point("cloud.pin_reset.resealed")
 
     def register_certificate(self, institution: Institution, serial: int, *, pin: str,
                              user: str | None = None,

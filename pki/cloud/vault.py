@@ -17,6 +17,22 @@ from a wrong PIN: :func:`vault_secret_for` refuses to start a cloud whose record
 sealed under another secret (or whose secret is missing), and :meth:`Vault.open` raises
 :class:`VaultError`, never :class:`WrongPasswordError`, for a record sealed under another
 secret, so a PIN is never charged for the operator's mistake.
+
+**Recovery copies (PIN reset).** An institution whose ``pin_reset`` setting is on lets a
+holder who forgot the PIN set a new one after the full identity proofing of an issuance
+(:mod:`pki.ra.financial`), keeping the certificate. A key sealed only under the PIN cannot
+be re-sealed without it, so for certificates issued there the vault also keeps a
+*recovery copy*: the same plaintext under AES-256-GCM with
+
+    KEK = HMAC-SHA256(vault secret, "kpki-vault-recovery-v1" || salt)
+
+the vault secret alone, as a cloud HSM holds keys and the PIN is only its access check.
+The trade-off, stated plainly: a stolen store **plus** the vault secret opens every
+recovery copy without any PIN guess, where the PIN-sealed record would still cost an
+scrypt run per guess. The store alone still opens nothing (no secret, no KEK), and a
+certificate issued where ``pin_reset`` is off never gets a copy: its key stays behind the
+PIN only, and a forgotten PIN means revoke and reissue. A copy carries the secret's check
+value as the PIN-sealed record does, and the same associated data (user, CA, serial).
 """
 
 from __future__ import annotations
@@ -37,8 +53,8 @@ from ..fsutil import atomic_write
 from ..keys.scrypt import ScryptParams
 from ..store.records import Sealed
 
-__all__ = ["KDFParams", "Sealed", "Sealer", "Vault", "VaultError", "load_vault_secret",
-           "secret_check", "vault_secret_for"]
+__all__ = ["RECOVERY_KDF", "KDFParams", "Sealed", "Sealer", "Vault", "VaultError",
+           "load_vault_secret", "secret_check", "vault_secret_for"]
 
 SECRET_ENV = "KPKI_VAULT_SECRET"
 SECRET_BYTES = 32
@@ -48,6 +64,9 @@ def secret_check(secret: bytes) -> str:
     """The check value kept beside each sealed record: it names the secret, not a PIN."""
     return hmac.new(secret, b"kpki-vault-check-v1", hashlib.sha256).hexdigest()[:32]
 
+
+RECOVERY_KDF = "recovery-v1"
+"""The ``kdf`` of a recovery copy: no PIN, the vault secret alone (see the module doc)."""
 
 KDFParams = ScryptParams
 """The vault's KDF cost (the shared :class:`pki.keys.scrypt.ScryptParams`)."""
@@ -152,3 +171,28 @@ class Vault:
             return AESGCM(kek).decrypt(sealed.nonce, sealed.ciphertext, associated)
         except InvalidTag:
             raise WrongPasswordError("wrong PIN") from None
+
+    def _recovery_kek(self, salt: bytes) -> bytes:
+        return hmac.new(self._secret, b"kpki-vault-recovery-v1" + salt, hashlib.sha256).digest()
+
+    def seal_recovery(self, plaintext: bytes, *, associated: bytes) -> Sealed:
+        """A recovery copy of ``plaintext``: sealed under the vault secret alone (the
+        module doc says what that costs), for a PIN reset."""
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        return Sealed(salt, nonce, AESGCM(self._recovery_kek(salt)).encrypt(
+            nonce, plaintext, associated), RECOVERY_KDF, self.check)
+
+    def open_recovery(self, sealed: Sealed, *, associated: bytes) -> bytes:
+        """The plaintext of a recovery copy; :class:`VaultError` if it was sealed under
+        another vault secret, is not a recovery copy, or does not open (tampered, or
+        bound to another record)."""
+        if sealed.kdf != RECOVERY_KDF:
+            raise VaultError("not a recovery copy")
+        if sealed.secret_check is not None and sealed.secret_check != self.check:
+            raise VaultError("this recovery copy was sealed under another vault secret")
+        try:
+            return AESGCM(self._recovery_kek(sealed.salt)).decrypt(
+                sealed.nonce, sealed.ciphertext, associated)
+        except InvalidTag:
+            raise VaultError("the recovery copy does not open under this vault secret"
+                             ) from None

@@ -31,7 +31,15 @@ Then the flow's last step, in ONE transaction with the session's finish:
   and the certificate it replaces, the same person's and registered here, is revoked
   (``superseded``) in the same transaction.
 * ``financial-pin-reset``, step ``pin``: only where the institution's ``pin_reset`` setting
-  is on (``pin_reset_off`` otherwise, at the start). See :meth:`FinancialFlows.reset_pin`.
+  is on (``pin_reset_off`` otherwise, at the start and at this step). The new PIN twice
+  (``pin_mismatch``; the cloud's PIN rules), for the person's certificate registered here
+  (``certificate_not_found``; a revoked, suspended or expired one ``certificate_<state>``):
+  the key is opened from its recovery copy, which the vault keeps for certificates issued
+  where ``pin_reset`` is on (:mod:`pki.cloud.vault` says what that costs; one issued
+  elsewhere has none: ``no_recovery_copy``, revoke and reissue), re-sealed under the new
+  PIN, its failure count and lock cleared, the same certificate kept, audited
+  ``ra.pin.reset``: :meth:`pki.cloud.service.Cloud.reset_pin`, in ONE transaction with the
+  session's finish (of two resets at once, one wins, the other is ``step_repeated``).
 * ``financial-register`` (타행 인증서 등록), step ``register``: a certificate issued at
   another institution, the same person's, registered here with its PIN
   (:meth:`pki.cloud.service.Cloud.register_certificate`), answered with its status as the
@@ -83,6 +91,7 @@ from ..errors import (
     CodeExhaustedError,
     CodeLimitError,
     FlowRefusedError,
+    NoRecoveryCopyError,
     OtpLockedError,
     PinLockedError,
     PinPolicyError,
@@ -239,9 +248,8 @@ class FinancialFlows:
             check_device(device)
         if customer_id is not None:
             self.customers.get(institution, customer_id)
-        if chosen is PIN_RESET and not settings_of(institution).pin_reset:
-            raise FlowRefusedError("pin_reset_off", "this institution does not reset PINs: "
-                                   "revoke and reissue (financial-reissue)", step="start")
+        if chosen is PIN_RESET:
+            _check_pin_reset(institution, step="start")
         return self.sessions.start(institution, chosen, customer_id=customer_id,
                                    data={"device": device})
 
@@ -465,11 +473,48 @@ class FinancialFlows:
                 return finishing
 
             issued = self.cloud.issue(institution, user_id, rrn=customer.rrn, pin=pin,
-                                      pin_confirm=pin_confirm, joined=joined)
+                                      pin_confirm=pin_confirm, joined=joined,
+                                      recovery=settings_of(institution).pin_reset)
             assert finishing.record is not None
             return FinancialIssued(finishing.record, user_id, issued.certificate, old)
 
         return self._run(institution, session_id, "issue", work)
+
+    def reset_pin(self, institution: Institution, session_id: str, *, serial: int,
+                  pin: str, pin_confirm: str) -> PinReset:
+        """Step ``pin`` of ``financial-pin-reset`` (see the module doc): the certificate
+        ``serial`` under the new PIN entered twice, with the session's finish in one
+        transaction; the device rules as for a reissue."""
+
+        def work(record: RaSessionRecord, flow: Flow) -> PinReset:
+            _check_pin_reset(institution, step="pin")
+            if pin != pin_confirm:
+                raise FlowRefusedError("pin_mismatch", "the two PINs differ", step="pin")
+            customer = self._customer(record)
+            user_id = str(record.data["user"])
+            check_pin(pin, birth_date=RRN(customer.rrn).birth_date)
+            own = self._own_certificate(institution, user_id, serial, registered_here=True,
+                                        step="pin")
+            finished: list[RaSessionRecord] = []
+
+            def within(tx: StoreTransaction) -> None:
+                self._device_rules(tx, institution, customer, record,
+                                   CoveredOperation.CERTIFICATE_REISSUE)
+                finished.append(self.sessions.done_in(
+                    tx, institution, flow, record.id, "pin",
+                    data={"user": user_id, "serial": _hex(own)}))
+
+            try:
+                self.cloud.reset_pin(institution, own, pin=pin, pin_confirm=pin_confirm,
+                                     within=within, detail={"session": record.id})
+            except NoRecoveryCopyError:
+                raise FlowRefusedError("no_recovery_copy", "this certificate was issued "
+                                       "where PINs are not reset, so no recovery copy of "
+                                       "its key exists: revoke and reissue it "
+                                       "(financial-reissue)", step="pin") from None
+            return PinReset(finished[0], own)
+
+        return self._run(institution, session_id, "pin", work)
 
     def register(self, institution: Institution, session_id: str, *, serial: int,
                  pin: str) -> ForeignRegistration:
@@ -513,7 +558,7 @@ class FinancialFlows:
     # -- helpers ------------------------------------------------------------------------
 
     def _own_certificate(self, institution: Institution, user_id: str, serial: object, *,
-                         registered_here: bool) -> int:
+                         registered_here: bool, step: str = "issue") -> int:
         """``serial`` if it is a cloud certificate (``registered_here``: registered at
         ``institution``) whose holder is the person of the session's registration
         ``user_id``; else ``certificate_not_found``, the same for one that does not exist."""
@@ -527,7 +572,7 @@ class FinancialFlows:
                 or (owner.name, owner.phone, owner.birth_date)
                 != (mine.name, mine.phone, mine.birth_date)):
             raise FlowRefusedError("certificate_not_found", "no such certificate of this "
-                                   "person", step="issue")
+                                   "person", step=step)
         return vault.serial
 
     def _device_rules(self, tx: StoreTransaction, institution: Institution,
@@ -545,6 +590,14 @@ class FinancialFlows:
             if not any(method in {m.value for m in _PROVES[step]}
                        for step in decision.methods):
                 raise StepUpRequiredError(methods=tuple(m.value for m in decision.methods))
+
+
+def _check_pin_reset(institution: Institution, *, step: str) -> None:
+    """``pin_reset_off`` unless the institution resets PINs (checked at the start and
+    again at the last step: the setting may change between them)."""
+    if not settings_of(institution).pin_reset:
+        raise FlowRefusedError("pin_reset_off", "this institution does not reset PINs: "
+                               "revoke and reissue (financial-reissue)", step=step)
 
 
 def _usable_verification(tx: StoreTransaction, institution: Institution,

@@ -314,6 +314,10 @@ class CloudLookups(Protocol):
 
     def vault_record(self, ca: str, serial: int) -> VaultRecord | None: ...
 
+    def recovery_copy(self, ca: str, serial: int) -> Sealed | None:
+        """The key's recovery copy (sealed under the vault secret alone), if it has one."""
+        ...
+
     def registrations(self, ca: str, serial: int) -> Sequence[int]:
         """The institutions (ids) where the certificate is registered, oldest first."""
         ...
@@ -331,6 +335,11 @@ class CloudWrites(CloudLookups, Protocol):
 
     def reseal(self, ca: str, serial: int, sealed: Sealed) -> None:
         """Replace a key's sealed record (a new PIN)."""
+        ...
+
+    def put_recovery_copy(self, ca: str, serial: int, sealed: Sealed, *,
+                          at: dt.datetime) -> None:
+        """Keep a recovery copy of a key kept in this or an earlier transaction."""
         ...
 
     def register_certificate(self, ca: str, serial: int, institution_id: int, *,

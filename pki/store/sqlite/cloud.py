@@ -1,6 +1,6 @@
-"""The cloud's part of the SQLite store (migrations 3 and 4): institutions, users,
-confirmation codes and messages (registration), sealed keys, PIN checks in flight,
-registrations of certificates at institutions, devices and history.
+"""The cloud's part of the SQLite store (migrations 3, 4 and 16): institutions, users,
+confirmation codes and messages (registration), sealed keys and their recovery copies,
+PIN checks in flight, registrations of certificates at institutions, devices and history.
 
 :class:`CloudWritesSQL` is mixed into the store's transaction, so cloud rows commit with
 the certificate rows and audit rows of the same unit of work; :class:`CloudReadsSQL` into
@@ -71,6 +71,13 @@ class _CloudLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_KEY_COLUMNS} FROM cloud_keys WHERE ca = ? AND "
                            "serial = ?", (ca, hex_serial(serial)))
         return _vault_record(rows[0]) if rows else None
+
+    def recovery_copy(self, ca: str, serial: int) -> Sealed | None:
+        rows = self._query("SELECT salt, nonce, ciphertext, kdf, secret_check FROM "
+                           "cloud_recovery_keys WHERE ca = ? AND serial = ?",
+                           (ca, hex_serial(serial)))
+        return (Sealed(bytes(rows[0][0]), bytes(rows[0][1]), bytes(rows[0][2]), rows[0][3],
+                       rows[0][4]) if rows else None)
 
     def registrations(self, ca: str, serial: int) -> list[int]:
         return [int(r[0]) for r in self._query(
@@ -160,6 +167,14 @@ class CloudWritesSQL(_CloudLookupsSQL):
                            "secret_check = ? WHERE ca = ? AND serial = ?",
                            (sealed.salt, sealed.nonce, sealed.ciphertext, sealed.kdf,
                             sealed.secret_check, ca, hex_serial(serial)))
+
+    def put_recovery_copy(self, ca: str, serial: int, sealed: Sealed, *,
+                          at: dt.datetime) -> None:
+        self._conn.execute(
+            "INSERT INTO cloud_recovery_keys (ca, serial, salt, nonce, ciphertext, kdf, "
+            "secret_check, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ca, hex_serial(serial), sealed.salt, sealed.nonce, sealed.ciphertext,
+             sealed.kdf, sealed.secret_check, ts(at)))
 
     def register_certificate(self, ca: str, serial: int, institution_id: int, *,
                              at: dt.datetime) -> bool:

@@ -534,6 +534,23 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX simpleauth_requests_person ON simpleauth_requests (provider, person, state);
     """,
+    # 16: recovery copies of cloud keys (pki.cloud.vault: sealed under the vault secret
+    # alone, kept for certificates issued where the institution resets PINs; SQL in
+    # pki.store.sqlite.cloud).
+    """
+    CREATE TABLE cloud_recovery_keys (
+        ca TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        kdf TEXT NOT NULL,
+        secret_check TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (ca, serial),
+        FOREIGN KEY (ca, serial) REFERENCES cloud_keys(ca, serial)
+    );
+    """,
 )
 
 

@@ -42,8 +42,7 @@ from .simpleauth import PIN_ENV, pin_file_option
 F = TypeVar("F", bound=Callable[..., Any])
 
 _STEP_FIELDS = {"password": "--password-file", "account": "--account", "number": "--account",
-                "device": "--device", "csr": "--device-folder", "r": "--r",
-                "signature": "--device-folder", "customer": "--customer"}
+                "device": "--device", "r": "--r", "customer": "--customer"}
 
 
 def _session_refusals(f: F) -> F:

@@ -6,7 +6,8 @@ never come from argv: the account password from ``--password-file`` or
 ``$KPKI_ACCOUNT_PASSWORD``, the card answer or OTP code from ``--answer-file`` or
 ``$KPKI_CARD_ANSWER`` / ``$KPKI_OTP_CODE``, the cloud's 2-digit code from ``--code-file``
 or ``$KPKI_CLOUD_CODE``, the PIN from a prompt asked twice, ``--pin-file`` or ``$KPKI_PIN``
-(both entries from the one source).
+(both entries from the one source): for ``issue`` and ``reset-pin`` (a forgotten PIN, where
+the bank's ``pin_reset`` setting is on).
 """
 
 from __future__ import annotations
@@ -260,6 +261,33 @@ def register(obj: Context, code: str, session: str, serial: str, pin_file: Path 
         emit_json({"status": done.status.value, "registered": done.registered})
     else:
         click.echo(done.status.value)
+
+
+@financial.command("reset-pin")
+@bank_option
+@session_option
+@click.option("--serial", required=True, help="The certificate (hex) whose PIN is reset.")
+@_secret_file("--pin-file", f"File with the new 6-digit PIN (else ${PIN_ENV}, else a "
+                            "prompt asked twice).")
+@json_option
+@click.pass_obj
+@_refusals()
+def reset_pin(obj: Context, code: str, session: str, serial: str, pin_file: Path | None,
+              as_json: bool) -> None:
+    """The last step of 'pin-reset' (where the bank resets PINs): the same certificate
+    under a new PIN, its lock cleared; prints the serial."""
+    try:
+        number = int(serial, 16)
+    except ValueError:
+        raise click.BadParameter("a serial in hex", param_hint="--serial") from None
+    pin = _pin(pin_file)
+    with _desk(obj) as desk:
+        done = desk.financial.reset_pin(desk.banking.bank(code), session, serial=number,
+                                        pin=pin, pin_confirm=pin)
+    if as_json:
+        emit_json({"session": _session_json(done.session), "serial": f"{done.serial:X}"})
+    else:
+        click.echo(f"{done.serial:X}")
 
 
 @financial.command("renewal-notices")

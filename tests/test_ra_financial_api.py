@@ -4,6 +4,7 @@ answered with the KFTC status, and refusals as 4xx JSON with their codes, never 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ def served(tmp_path_factory, key_pool):
     with Home.open(path) as home:
         banking = Banking.of_home(home)
         banking.lines.add(PHONE, name="홍길동", rrn=RRN, carrier="SKT")
-        for code in ("081", "004"):
-            bank, key = banking.add_bank(code)
+        for code in ("081", "004", "020"):
+            bank, key = banking.add_bank(code, settings={"pin_reset": code == "020"})
             customer = banking.customers.add(bank, name="홍길동", rrn=RRN, phone=PHONE,
                                              carrier="SKT")
             banking.customers.sign_up(bank, customer.id)
@@ -92,7 +93,8 @@ def _to_last_step(served: Served, code: str, flow: str = "issue") -> str:
     box = _ok(api("GET", f"/cloud/v1/test/messages?phone={PHONE}"))
     cloud_code = re.search(r"code (\d\d)", box["messages"][-1]["text"]).group(1)
     state = _ok(api("POST", f"{one}/confirm", {"code": cloud_code}))
-    assert state["next_step"] == ("register" if flow == "register" else "issue")
+    assert state["next_step"] == {"register": "register", "pin-reset": "pin"}.get(flow,
+                                                                                  "issue")
     return one
 
 
@@ -143,3 +145,69 @@ def test_refusals_are_4xx_json_with_their_codes(served):
     _error(hana("GET", "/ra/v1/financial/sessions/ra_nope"), 404, "not_found")
     _error(served.banks["004"]("GET", one), 404, "not_found")
     assert Api(served.url, None)("GET", one)[0] == 401
+
+
+def test_a_pin_reset_over_http_keeps_the_certificate_under_the_new_pin(served):
+    woori = served.banks["020"]
+    one = _to_last_step(served, "020")
+    issued = _ok(woori("POST", f"{one}/issue", {"pin": PIN, "pin_confirm": PIN}), 201)
+    serial = issued["serial"]
+    reset = _to_last_step(served, "020", flow="pin-reset")
+    new = "739150"
+    _error(woori("POST", f"{reset}/pin", {"serial": serial, "pin": new,
+                                          "pin_confirm": "739151"}), 403, "pin_mismatch")
+    _error(woori("POST", f"{reset}/pin", {"serial": "zz", "pin": new, "pin_confirm": new}),
+           400, "bad_request")
+    _error(woori("POST", f"{reset}/pin", {"serial": serial, "pin": 739150,
+                                          "pin_confirm": new}), 400, "bad_request")
+    done = _ok(woori("POST", f"{reset}/pin", {"serial": serial, "pin": new,
+                                              "pin_confirm": new}))
+    assert (done["serial"], done["session"]["state"]) == (serial, "finished")
+    sign = f"/cloud/v1/certificates/{serial}/sign"
+    body = {"content": "aGk=", "purpose": "01"}
+    _error(woori("POST", sign, {**body, "pin": PIN}), 401, "wrong_pin")
+    assert _ok(woori("POST", sign, {**body, "pin": new}))
+    shown = _ok(woori("GET", reset))
+    assert new not in str(shown) and PIN not in str(shown)
+    _error(woori("POST", f"{reset}/pin", {"serial": serial, "pin": new, "pin_confirm": new}),
+           409, "session_finished")
+
+    # Hana keeps no recovery copies: a certificate it issued is refused, naming the reissue
+    hana_one = _to_last_step(served, "081")
+    hanas = _ok(served.banks["081"]("POST", f"{hana_one}/issue",
+                                    {"pin": PIN, "pin_confirm": PIN}), 201)["serial"]
+    register = _to_last_step(served, "020", flow="register")
+    _ok(woori("POST", f"{register}/register", {"serial": hanas, "pin": PIN}))
+    refused = _to_last_step(served, "020", flow="pin-reset")
+    error = _error(woori("POST", f"{refused}/pin", {"serial": hanas, "pin": new,
+                                                    "pin_confirm": new}),
+                   403, "no_recovery_copy")
+    assert "reissue" in error["message"]
+
+
+def test_renewal_notices_are_sent_for_the_calling_institutions_certificates(served):
+    woori = served.banks["020"]
+    one = _to_last_step(served, "020")
+    issued = _ok(woori("POST", f"{one}/issue", {"pin": PIN, "pin_confirm": PIN}), 201)
+    assert issued["serial"] not in _ok(woori("POST", "/ra/v1/financial/renewal-notices"))[
+        "due"]
+    from cryptography import x509
+
+    not_after = x509.load_pem_x509_certificate(issued["certificate"].encode()
+                                               ).not_valid_after_utc
+    days = (not_after - dt.datetime.now(dt.UTC)).days - 20
+    proc, url = _start(served.home, env={"KPKI_NOW": f"+{days}d"})
+    try:
+        later = {c: Api(url, served.banks[c].key) for c in ("020", "004")}
+        due = _ok(later["020"]("POST", "/ra/v1/financial/renewal-notices"))["due"]
+        assert issued["serial"] in due
+        assert issued["serial"] not in _ok(later["004"](
+            "POST", "/ra/v1/financial/renewal-notices"))["due"]
+        again = _ok(later["020"]("POST", "/ra/v1/financial/renewal-notices"))["due"]
+        assert issued["serial"] in again
+        box = _ok(later["020"]("GET", f"/cloud/v1/test/messages?phone={PHONE}"))
+        assert sum(issued["serial"] in m["text"] and "expires on" in m["text"]
+                   for m in box["messages"]) == 1
+    finally:
+        _stop(proc)
+    assert Api(served.url, None)("POST", "/ra/v1/financial/renewal-notices")[0] == 401

@@ -20,11 +20,13 @@ SECRETS = ("KPKI_HOME", "KPKI_BANK", "KPKI_VAULT_SECRET", "KPKI_ACCOUNT_PASSWORD
            "KPKI_CARD_ANSWER", "KPKI_OTP_CODE", "KPKI_CLOUD_CODE", "KPKI_PIN")
 
 
-def run(home: Path, *args: object, env: dict[str, str] | None = None) -> Result:
+def run(home: Path, *args: object, env: dict[str, str] | None = None,
+        input: str | None = None) -> Result:
     base = {k: "" for k in SECRETS}
     return CliRunner().invoke(cli, ["--home", str(home), "ra", "financial",
                                     *[str(a) for a in args], "--bank", "081"],
-                              env={**base, **(env or {})}, catch_exceptions=False)
+                              env={**base, **(env or {})}, input=input,
+                              catch_exceptions=False)
 
 
 def ok(home: Path, *args: object, **kw: Any) -> str:
@@ -33,11 +35,11 @@ def ok(home: Path, *args: object, **kw: Any) -> str:
     return done.stdout.strip()
 
 
-def test_the_whole_flow_from_a_script(make_home, tmp_path):
+def _bank_world(make_home, **settings: object):
     home = make_home()
     path = home.path
     banking = Banking.of_home(home)
-    hana, _ = banking.add_bank("081")
+    hana, _ = banking.add_bank("081", settings=settings)
     customer = banking.customers.add(hana, name="홍길동", rrn=RRN, phone=PHONE, carrier="SKT")
     banking.customers.sign_up(hana, customer.id)
     banking.customers.activate(hana, customer.id)
@@ -45,12 +47,11 @@ def test_the_whole_flow_from_a_script(make_home, tmp_path):
     card = banking.cards.issue(hana, customer.id)
     banking.lines.add(PHONE, name="홍길동", rrn=RRN, carrier="SKT")
     home.close()
+    return path, hana, account, card
 
-    session = ok(path, "start")
-    refused = run(path, "account", "--session", session, "--number", account,
-                  env={"KPKI_ACCOUNT_PASSWORD": "9999"})
-    assert refused.exit_code == 1
-    assert "[wrong_account_password]" in refused.output and "9999" not in refused.output
+
+def _prove(path: Path, hana, session: str, account: str, card, tmp_path: Path) -> None:
+    """The five identity steps, each right, one command a step."""
     ok(path, "account", "--session", session, "--number", account,
        env={"KPKI_ACCOUNT_PASSWORD": "0420"})
     with Home.open(path) as opened:
@@ -70,7 +71,57 @@ def test_the_whole_flow_from_a_script(make_home, tmp_path):
         sent = opened.store.messages(PHONE, hana.id)[-1].text
     ok(path, "confirm", "--session", session,
        env={"KPKI_CLOUD_CODE": re.search(r"code (\d\d)", sent).group(1)})
+
+
+def test_the_whole_flow_from_a_script(make_home, tmp_path):
+    path, hana, account, card = _bank_world(make_home)
+    session = ok(path, "start")
+    refused = run(path, "account", "--session", session, "--number", account,
+                  env={"KPKI_ACCOUNT_PASSWORD": "9999"})
+    assert refused.exit_code == 1
+    assert "[wrong_account_password]" in refused.output and "9999" not in refused.output
+    _prove(path, hana, session, account, card, tmp_path)
     serial = ok(path, "issue", "--session", session, env={"KPKI_PIN": PIN})
     assert re.fullmatch(r"[0-9A-F]+", serial)
     again = run(path, "issue", "--session", session, env={"KPKI_PIN": PIN})
+    assert again.exit_code == 1 and "[session_finished]" in again.output
+
+
+def _signs(path: Path, hana, serial: str, pin: str) -> bool:
+    from pki.errors import WrongPinError
+    from pki.usecases.ra import RegistrationDesk
+
+    with Home.open(path) as opened:
+        cloud = RegistrationDesk.of_home(opened).financial.cloud
+        try:
+            cloud.sign(hana, int(serial, 16), pin=pin, content=b"x", purpose="01")
+        except WrongPinError:
+            return False
+    return True
+
+
+def test_a_forgotten_pin_is_reset_from_a_script_with_the_pin_never_on_argv(
+        make_home, tmp_path, monkeypatch):
+    monkeypatch.setattr("pki.cli.secrets._at_terminal", lambda: True)
+    path, hana, account, card = _bank_world(make_home, pin_reset=True)
+    session = ok(path, "start")
+    _prove(path, hana, session, account, card, tmp_path)
+    serial = ok(path, "issue", "--session", session, env={"KPKI_PIN": PIN})
+    reset = ok(path, "start", "--flow", "pin-reset")
+    _prove(path, hana, reset, account, card, tmp_path)
+    new = "739150"
+    differ = run(path, "reset-pin", "--session", reset, "--serial", serial,
+                 input=f"{new}\n739151\n")
+    assert differ.exit_code != 0 and new not in differ.output
+    bad = run(path, "reset-pin", "--session", reset, "--serial", "zz", env={"KPKI_PIN": new})
+    assert bad.exit_code != 0 and "--serial" in bad.output
+    done = run(path, "reset-pin", "--session", reset, "--serial", serial,
+               input=f"{new}\n{new}\n")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip().splitlines()[-1] == serial
+    assert not _signs(path, hana, serial, PIN) and _signs(path, hana, serial, new)
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("582931\n")
+    again = run(path, "reset-pin", "--session", reset, "--serial", serial, "--pin-file",
+                pin_file)
     assert again.exit_code == 1 and "[session_finished]" in again.output

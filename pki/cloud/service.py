@@ -470,20 +470,24 @@ class Cloud:
         new_record, new_vault = successor
         return new_record.certificate, self._unlock(new_vault, pin)
 
-    def renew_due(self) -> list[int]:
+    def renew_due(self, *, institution: Institution | None = None) -> list[int]:
         """Record a renewal notice for every certificate within a month of expiry
         (:data:`RENEWAL_WINDOW`, 31 days) and send it to the holder's phone through the
         registrar's channel (the test channel shows it to the institution the holder
         registered with), once per certificate: the notice and its message are one
         transaction. The renewal itself happens at the next signature, the only moment
         the PIN is there. A scheduler (``kpki cloud renew-due``) or a test calls this on
-        its clock."""
+        its clock. ``institution``: only the certificates registered there (what that
+        institution's scheduler asks for; another's certificates are not its business)."""
         due = []
         now = self.clock.now()
         label = self.authority.label
         for profile in FINANCIAL_PROFILES.values():
             for record in self.store.list_certificates(ca=label, status=CertStatus.VALID,
                                                        profile=profile.name):
+                if institution is not None and not self.store.is_registered(
+                        label, record.serial, institution.id):
+                    continue
                 vault = self.store.vault_record(label, record.serial)
                 if record.not_after - RENEWAL_WINDOW <= now <= record.not_after and vault:
                     with self.store.transaction() as tx:

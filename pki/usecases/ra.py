@@ -17,11 +17,12 @@ from ..cloud.vault import KDFParams
 from ..fsutil import PRIVATE_DIR_MODE, make_dirs
 from ..home import Home
 from ..ra.sessions import StepSessions
-from ..store import Store
+from ..store import Institution, Store
 from .banking import Banking
 
 if TYPE_CHECKING:
     from ..authority import CertificateAuthority
+    from ..cloud.service import Cloud
     from ..ra.financial import FinancialFlows
     from ..ra.joint import JointIssuance
     from ..ra.private import PrivateIssuance
@@ -84,23 +85,32 @@ class RegistrationDesk:
     """The vault's KDF cost for the cloud the financial flows issue into (None: the
     vault's own; tests make it cheap)."""
 
+    cloud: Cloud | None = None
+    """The cloud the financial flows issue into (None: the home's, made by
+    :meth:`Home.cloud_factory`; an in-memory home, as :class:`pki.testing.TestPKI`'s, gives
+    its own)."""
+
     @functools.cached_property
     def financial(self) -> FinancialFlows:
         """The financial-certificate flows (:class:`pki.ra.financial.FinancialFlows`) over
-        this desk's bank and the home's cloud (:meth:`Home.cloud_factory`, made when first
-        asked for: :class:`pki.errors.VaultError` for a missing or another vault secret,
-        :class:`pki.errors.ProfileError` for a home without a financial CA)."""
+        this desk's bank and :attr:`cloud`, or the home's cloud (:meth:`Home.cloud_factory`,
+        made when first asked for: :class:`pki.errors.VaultError` for a missing or another
+        vault secret, :class:`pki.errors.ProfileError` for a home without a financial
+        CA)."""
         from ..ra.financial import FinancialFlows
 
-        cloud = self.home.cloud_factory(passphrase=self.passphrase, kdf=self.cloud_kdf)()
+        cloud = self.cloud or self.home.cloud_factory(passphrase=self.passphrase,
+                                                      kdf=self.cloud_kdf)()
         return FinancialFlows(self.sessions, customers=self.banking.customers,
                               cards=self.banking.cards, otp=self.banking.otp, cloud=cloud)
 
-    def financial_renewal_notices(self) -> list[int]:
+    def financial_renewal_notices(self, institution: Institution | None = None
+                                  ) -> list[int]:
         """Send the renewal notices due now (:meth:`pki.cloud.service.Cloud.renew_due`:
         from a month before expiry, once per certificate, to the holder's phone); what a
-        scheduler calls. Returns the serials due."""
-        return self.financial.cloud.renew_due()
+        scheduler calls (``institution``: of the certificates registered there only).
+        Returns the serials due."""
+        return self.financial.cloud.renew_due(institution=institution)
 
     # -- private certificates (pki.private) --------------------------------------------
 

@@ -16,7 +16,15 @@
   revokes; ``designate`` restricts the certificate to that device. Answered with the
   certificate's PEM and serial, the holder's cloud user id;
 * ``POST .../{session}/register`` ``{"serial", "pin"}``: another institution's
-  certificate, answered ``{"status": "10"|"30"|"40"|"50", "registered": ...}``.
+  certificate, answered ``{"status": "10"|"30"|"40"|"50", "registered": ...}``;
+* ``POST .../{session}/pin`` ``{"serial", "pin", "pin_confirm"}``: a ``pin-reset``
+  session's last step, the certificate's new PIN (in this body only), answered with the
+  session and the serial (the same certificate); ``no_recovery_copy`` (403: issued where
+  PINs are not reset) means revoke and reissue;
+* ``POST /ra/v1/financial/renewal-notices``: what the institution's scheduler calls: the
+  renewal notices due now for the certificates registered at the calling institution
+  are sent (from a month before expiry, once each, to the holder's phone), answered
+  ``{"due": [serial, ...]}`` (hex).
 
 Refusals: the engine's are 409 (``session_expired`` 410), the flow's own
 (``phone_used``, ``cloud_identity_mismatch``, ``pin_mismatch``, ``certificate_not_found``
@@ -42,6 +50,7 @@ from .jsonapi import Body, Empty, JsonApi, utc
 __all__ = ["financial_routes"]
 
 PREFIX = "/ra/v1/financial/sessions"
+RENEWAL_NOTICES = "/ra/v1/financial/renewal-notices"
 
 Short = Annotated[str, msgspec.Meta(max_length=64)]
 
@@ -96,6 +105,12 @@ class IssueBody(Body):
 class RegisterBody(Body):
     serial: Short
     pin: Short
+
+
+class PinResetBody(Body):
+    serial: Short
+    pin: Short
+    pin_confirm: Short
 
 
 def _step(step: RaStepRecord) -> dict[str, Any]:
@@ -203,6 +218,18 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         return {"session": session_json(done.session), "serial": format(done.serial, "X"),
                 "status": done.status.value, "registered": done.registered}
 
+    def reset_pin(d: RegistrationDesk, i: Institution, body: PinResetBody, r: Request
+                  ) -> Any:
+        serial = _serial(body.serial, "serial")
+        assert serial is not None
+        done = d.financial.reset_pin(i, _id(r), serial=serial, pin=body.pin,
+                                     pin_confirm=body.pin_confirm)
+        return {"session": session_json(done.session), "serial": format(done.serial, "X")}
+
+    def renewal_notices(d: RegistrationDesk, i: Institution, body: Empty, r: Request
+                        ) -> Any:
+        return {"due": [format(s, "X") for s in d.financial_renewal_notices(i)]}
+
     one = f"{PREFIX}/{{session}}"
     return [
         Route(PREFIX, endpoint(StartBody, start, status=201), methods=["POST"]),
@@ -216,4 +243,6 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         Route(f"{one}/confirm", endpoint(ConfirmBody, confirm), methods=["POST"]),
         Route(f"{one}/issue", endpoint(IssueBody, issue, status=201), methods=["POST"]),
         Route(f"{one}/register", endpoint(RegisterBody, register), methods=["POST"]),
+        Route(f"{one}/pin", endpoint(PinResetBody, reset_pin), methods=["POST"]),
+        Route(RENEWAL_NOTICES, endpoint(Empty, renewal_notices), methods=["POST"]),
     ]

@@ -49,7 +49,9 @@ from .timestamp import TimeStampAuthority, TokenVerification, verify_timestamp_t
 if TYPE_CHECKING:
     from .bank.cards import Challenge, PrintedCard
     from .bank.transfers import TransferResult
+    from .cloud.service import Cloud
     from .keys.devicekeystore import DeviceKeystore
+    from .ra.financial import FinancialFlows, FinancialIssued, ForeignRegistration, PinReset
     from .ra.joint import JointIssuance, JointIssued
     from .ra.private import PrivateIssuance, PrivateIssued
     from .simpleauth import DeviceApp, SimpleAuth, SimpleAuthResult, StatusView
@@ -58,10 +60,10 @@ if TYPE_CHECKING:
     from .usecases.ra import RegistrationDesk
     from .usecases.serving import ServedHome
 
-__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "TestBank", "TestCertificate", "TestCustomer",
-           "TestJointSession", "TestKeyPool", "TestOtpToken", "TestPKI", "TestPrivateDevice",
-           "TestPrivateSession", "TestSecurityCard", "TestSimpleAuthApp",
-           "confirmed_phone_verification"]
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TIME", "FINANCIAL_PIN", "TestBank", "TestCertificate",
+           "TestCustomer", "TestFinancialSession", "TestJointSession", "TestKeyPool",
+           "TestOtpToken", "TestPKI", "TestPrivateDevice", "TestPrivateSession",
+           "TestSecurityCard", "TestSimpleAuthApp", "confirmed_phone_verification"]
 
 ACCOUNT_PASSWORD = "0420"
 """The 4-digit password of a :class:`TestCustomer`'s account."""
@@ -70,6 +72,9 @@ DEVICE = "test-phone"
 SIMPLE_PIN = "390417"
 """The 6-digit PIN of a :class:`TestSimpleAuthApp`'s device and of a
 :class:`TestPrivateDevice`."""
+
+FINANCIAL_PIN = "802417"
+"""The 6-digit cloud PIN of a financial certificate a :class:`TestBank` issues."""
 
 DEFAULT_PASSWORD = "Test-pw-1234!"
 DEFAULT_TIME = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
@@ -409,6 +414,7 @@ class TestBank:
             from .usecases.ra import RegistrationDesk
 
             self._desk = RegistrationDesk(self.pki.home, self.banking)
+            self._desk.cloud = self.pki.cloud  # the in-memory home has no vault secret file
         return self._desk
 
     def joint_session(self, customer: TestCustomer, operation: str = "issue", *,
@@ -462,6 +468,128 @@ class TestBank:
         session.account()
         session.phone()
         return session.issue(folder=folder, pin=pin)
+
+
+    # -- financial certificates as the bank issues them (pki.ra.financial) ------------------
+
+    def financial_session(self, customer: TestCustomer, flow: str = "issue", *,
+                          device: str = DEVICE) -> TestFinancialSession:
+        """Start a financial-certificate session (``issue``, ``reissue``, ``register`` or
+        ``pin-reset``: the bank's ``pin_reset`` setting must be on) for ``customer`` from
+        ``device``, to take its steps one by one (:class:`TestFinancialSession`), into
+        :attr:`TestPKI.cloud`."""
+        record = self.desk.financial.start(self.institution, f"financial-{flow}",
+                                           device=device)
+        return TestFinancialSession(self, customer, record.id)
+
+    def issue_financial_flow(self, customer: TestCustomer, *, pin: str = FINANCIAL_PIN,
+                             medium: TestSecurityCard | TestOtpToken | None = None,
+                             replaces: int | None = None, designate: str | None = None,
+                             device: str = DEVICE) -> FinancialIssued:
+        """A whole financial-certificate flow in one call: the account and its password,
+        an SMS verification, ``medium`` answered right (a new security card when None),
+        the cloud connection confirmed with the code sent to the phone, and the
+        certificate issued into :attr:`TestPKI.cloud` under ``pin`` (a reissue when it
+        ``replaces`` a serial). A refusal raises the flow's typed error."""
+        session = self.financial_session(customer, "reissue" if replaces else "issue",
+                                         device=device)
+        session.prove(medium)
+        return session.issue(pin=pin, replaces=replaces, designate=designate)
+
+    def reset_financial_pin(self, customer: TestCustomer, serial: int, *, pin: str,
+                            medium: TestSecurityCard | TestOtpToken | None = None,
+                            device: str = DEVICE) -> PinReset:
+        """A whole PIN reset in one call (the bank's ``pin_reset`` setting on): the five
+        identity steps as :meth:`issue_financial_flow`, then the certificate ``serial``
+        under the new ``pin``."""
+        session = self.financial_session(customer, "pin-reset", device=device)
+        session.prove(medium)
+        return session.reset_pin(serial, pin=pin)
+
+
+class TestFinancialSession:
+    """A financial-certificate session of a :class:`TestBank`, step by step: each method
+    takes one step with the right answers unless told otherwise, and returns the session
+    as it now is (the flow's typed refusal is raised as is)."""
+
+    __test__ = False
+
+    def __init__(self, bank: TestBank, customer: TestCustomer, session_id: str) -> None:
+        self.bank = bank
+        self.customer = customer
+        self.id = session_id
+
+    @property
+    def flows(self) -> FinancialFlows:
+        return self.bank.desk.financial
+
+    @property
+    def record(self) -> RaSessionRecord:
+        return self.flows.session(self.bank.institution, self.id)
+
+    def account(self, *, number: str | None = None, password: str | None = None
+                ) -> RaSessionRecord:
+        return self.flows.account(self.bank.institution, self.id,
+                                  account=number or self.customer.account.number,
+                                  password=password or self.customer.password)
+
+    def phone(self, verification_id: str | None = None) -> RaSessionRecord:
+        return self.flows.phone(self.bank.institution, self.id,
+                                verification=verification_id or self.customer.verify_phone())
+
+    def medium(self, medium: TestSecurityCard | TestOtpToken, *, response: str | None = None
+               ) -> RaSessionRecord:
+        """Answer ``medium``: a card's challenge from this session (right unless
+        ``response`` is given), or the OTP token's code now."""
+        bank = self.bank.institution
+        if isinstance(medium, TestSecurityCard):
+            challenge = self.flows.card_challenge(bank, self.id)
+            return self.flows.medium(bank, self.id, card_challenge=challenge.id,
+                                     response=response or medium.answer(challenge))
+        return self.flows.medium(bank, self.id, otp_serial=medium.serial,
+                                 response=response or medium.now())
+
+    def cloud(self, *, name: str | None = None, phone: str | None = None,
+              birth_date: dt.date | None = None) -> RaSessionRecord:
+        """The cloud connection with the customer's name, phone and birth date unless
+        told otherwise; the cloud sends its 2-digit code (:meth:`cloud_code`)."""
+        record = self.customer.record
+        return self.flows.connect_cloud(self.bank.institution, self.id,
+                                        name=name or record.name, phone=phone or record.phone,
+                                        birth_date=birth_date or self.customer.rrn.birth_date)
+
+    def cloud_code(self) -> str:
+        """The last 2-digit code the cloud sent to the customer's phone."""
+        text = self.flows.cloud.messages(self.bank.institution,
+                                         self.customer.record.phone)[-1].text
+        return next(word for word in text.replace(":", " ").split()
+                    if word.isdigit() and len(word) == 2)
+
+    def confirm(self, code: str | None = None) -> RaSessionRecord:
+        return self.flows.confirm(self.bank.institution, self.id,
+                                  code=code or self.cloud_code())
+
+    def prove(self, medium: TestSecurityCard | TestOtpToken | None = None
+              ) -> RaSessionRecord:
+        """The five identity steps, each right (``medium`` a new security card when
+        None)."""
+        self.account()
+        self.phone()
+        self.medium(medium or self.customer.security_card())
+        self.cloud()
+        return self.confirm()
+
+    def issue(self, *, pin: str = FINANCIAL_PIN, replaces: int | None = None,
+              designate: str | None = None) -> FinancialIssued:
+        return self.flows.issue(self.bank.institution, self.id, pin=pin, pin_confirm=pin,
+                                replaces=replaces, designate=designate)
+
+    def reset_pin(self, serial: int, *, pin: str) -> PinReset:
+        return self.flows.reset_pin(self.bank.institution, self.id, serial=serial, pin=pin,
+                                    pin_confirm=pin)
+
+    def register(self, serial: int, *, pin: str = FINANCIAL_PIN) -> ForeignRegistration:
+        return self.flows.register(self.bank.institution, self.id, serial=serial, pin=pin)
 
 
 class TestJointSession:
@@ -736,6 +864,7 @@ class TestPKI:
         self._banking: Banking | None = None
         self._banks: dict[str, TestBank] = {}
         self._simple_auth: SimpleAuth | None = None
+        self._cloud: Cloud | None = None
 
     @property
     def root(self) -> x509.Certificate:
@@ -977,6 +1106,28 @@ class TestPKI:
     def _republish(self) -> None:
         if self._running is not None:
             self._running.republish()
+
+    # -- the financial-certificate cloud (pki.cloud) -----------------------------------------
+
+    @property
+    def cloud(self) -> Cloud:
+        """The cloud keystore over this PKI's store and licensed CA (made when first asked
+        for: the vault secret follows the seed, and its KDF is cheap: tests only); where a
+        :class:`TestBank`'s financial flows issue."""
+        if self._cloud is None:
+            from .cloud.service import Cloud
+            from .cloud.vault import KDFParams, Vault
+            from .registration import Registrar
+
+            if self.seed is not None:
+                secret = hashlib.sha256(f"kpki-testpki-vault|{self.seed}".encode()).digest()
+            else:
+                secret = os.urandom(32)
+            store = self.home.store
+            self._cloud = Cloud(self.authority, Vault(secret, kdf=KDFParams(n=2**4, r=8, p=1)),
+                                registrar=Registrar(store, clock=self.clock,
+                                                    entropy=self.home.entropy))
+        return self._cloud
 
     # -- simple authentication (pki.simpleauth) ------------------------------------------
 

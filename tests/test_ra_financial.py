@@ -705,3 +705,47 @@ def test_the_recovery_copy_opens_only_with_the_vault_secret(desk):
     assert Vault(bytes.fromhex(SECRET_HEX)).open_recovery(copy, associated=aad)
     with pytest.raises(VaultError):
         Vault(b"w" * 32).open_recovery(copy, associated=aad)
+
+
+# -- TestPKI: the financial flows in one call and step by step -------------------------------
+
+
+def test_testpki_runs_the_financial_flows_in_one_call_and_step_by_step():
+    from pki.errors import WrongPinError
+    from pki.testing import FINANCIAL_PIN, TestPKI
+
+    pki = TestPKI(seed="financial flow helpers")
+    try:
+        post = pki.bank("071", pin_reset=True)
+        hong = post.customer("홍길동")
+        first = post.issue_financial_flow(hong)
+        assert first.session.state is RaSessionState.FINISHED
+        signed = pki.cloud.sign(post.institution, first.serial, pin=FINANCIAL_PIN,
+                                content=b"x", purpose="01", include_r=True)
+        result = pki.verifier().verify(signed.signature, rrn=hong.rrn.digits, r=signed.r)
+        assert result.ok, result.summary()
+
+        reset = post.reset_financial_pin(hong, first.serial, pin=NEW_PIN)
+        assert reset.serial == first.serial
+        with pytest.raises(WrongPinError):
+            pki.cloud.sign(post.institution, first.serial, pin=FINANCIAL_PIN, content=b"x",
+                           purpose="01")
+
+        session = post.financial_session(hong, "reissue")
+        with pytest.raises(WrongAccountPasswordError):
+            session.account(password="1111")
+        session.account()
+        session.phone()
+        session.medium(hong.otp_token())
+        with pytest.raises(FlowRefusedError):
+            session.cloud(name="김철수")
+        session.cloud()
+        session.confirm()
+        second = session.issue(replaces=first.serial)
+        assert second.replaced == first.serial
+        assert [(s.step, s.reason) for s in pki.home.store.ra_steps(session.id)] == [
+            ("account", "wrong_account_password"), ("account", None), ("phone", None),
+            ("medium", None), ("cloud", "cloud_identity_mismatch"), ("cloud", None),
+            ("confirm", None), ("issue", None)]
+    finally:
+        pki.close()

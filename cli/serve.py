@@ -60,8 +60,11 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--no-publish", is_flag=True,
               help="Only serve: answer from what another process's publisher ('kpki publish "
               "--watch') keeps in the store, publishing nothing (several such servers can "
-              "share one home; the cloud and the bank APIs still write their users' "
-              "changes: add --no-cloud --no-bank for a server that writes nothing).")
+              "share one home; the cloud, bank and simple-authentication APIs still write "
+              "their users' changes: --read-only for a server that writes nothing).")
+@click.option("--read-only", is_flag=True,
+              help="Write nothing to the home: --no-publish --no-cloud --no-bank "
+              "--no-simpleauth together (CRLs, OCSP, time stamps and CPS pages only).")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
@@ -96,19 +99,23 @@ def _bind(host: str, port: int) -> socket.socket:
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
-          signing_threads: int, no_cloud: bool, no_bank: bool, no_simpleauth: bool,
+          read_only: bool, signing_threads: int, no_cloud: bool, no_bank: bool, no_simpleauth: bool,
           simpleauth_timeout: float, test_channel: bool,
           cloud_ca: str | None,
           header_timeout: float, body_timeout: float, idle_timeout: float,
           max_connections: int, passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, time stamps at
-    <base URL>/tsa, a page about each CA at its CPS URL, the cloud API (/cloud/v1) and the
-    bank API (/bank/v1).
+    <base URL>/tsa, a page about each CA at its CPS URL, the cloud API (/cloud/v1), the
+    bank API (/bank/v1) with the registration authority's flows (/ra/v1), and simple
+    authentication (/simpleauth/v1).
 
     The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
     are published again when a status changes or half their validity has passed, OCSP
     signers and the TSA are renewed when due. With --no-publish the server publishes
-    nothing; with --no-cloud and --no-bank too it only reads."""
+    nothing; with --read-only (no publisher, no cloud, bank or simple authentication) it
+    only reads."""
+    if read_only:
+        no_publish = no_cloud = no_bank = no_simpleauth = True
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,

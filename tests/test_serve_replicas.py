@@ -157,8 +157,9 @@ def test_a_replica_writes_nothing(shared):
                           capture_output=True, text=True, timeout=DEADLINE)
     assert done.returncode == 0, done.stderr
     before = _fingerprint(path)
-    # The cloud and the bank write (their secret at start-up, then every call): not served.
-    with serving(path, "--no-publish", "--no-cloud", "--no-bank") as replica:
+    # The cloud, the bank and simple authentication write (the secret at start-up, then
+    # every call): --read-only serves none of them.
+    with serving(path, "--read-only") as replica:
         url = f"http://127.0.0.1:{replica.port}"
         assert _get(url + "/crl/yessign.crl")[0] == 200
         assert _get(url + "/crl/yessign-delta.crl")[0] == 200

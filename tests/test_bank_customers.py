@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pki.bank.customers import EnrolmentState
+from pki.bank.customers import Customers, EnrolmentState
 from pki.bank.institutions import (
     KNOWN_CODES,
     BankSettings,
@@ -29,9 +29,12 @@ from pki.errors import (
     CustomerExistsError,
     EnrolmentExpiredError,
     NotEnrolledError,
+    VaultError,
     WrongAccountPasswordError,
 )
+from pki.signing.verify import Verifier
 from pki.store import AuditAction, Carrier, LineType
+from pki.usecases.banking import Banking
 
 from .bank_helpers import (
     OTHER_RRN,
@@ -357,3 +360,61 @@ def test_the_account_password_kdf_runs_outside_the_write_lock(world: BankWorld,
                                    operator="branch-7")
     assert len(others_could_write) == 3 and all(others_could_write)
     assert world.customers.account(world.hana, account.number).failures == 0
+
+
+# -- under the bank's account key (what Banking gives its customers) ---------------------------
+
+ACCOUNT_KEY = bytes(range(32))
+
+
+def _keyed(world: BankWorld, key: bytes | None = ACCOUNT_KEY) -> Customers:
+    return Customers(world.store, clock=world.clock, secret=key)
+
+
+def test_with_the_banks_key_an_account_password_is_a_keyed_hash_and_no_kdf(
+        world: BankWorld, monkeypatch) -> None:
+    customers = _keyed(world)
+    account = customers.open_account(world.hana, world.customer.id, password="0420")
+    stored = world.store.account(world.hana.id, account.number).password_hash
+    assert stored.startswith("hmac-sha256$")
+    derived = []
+    monkeypatch.setattr("pki.bank.passwords._derive", lambda *a: derived.append(a) or b"")
+    customers.check_password(world.hana, account.number, "0420")
+    with pytest.raises(WrongAccountPasswordError):
+        customers.check_password(world.hana, account.number, "0421")
+    assert derived == []  # no KDF on the way: the key is the protection
+
+
+def test_a_keyed_account_password_is_checked_only_with_its_key(world: BankWorld) -> None:
+    account = _keyed(world).open_account(world.hana, world.customer.id, password="0420")
+    with pytest.raises(WrongAccountPasswordError):  # another key: a wrong password
+        _keyed(world, bytes(32)).check_password(world.hana, account.number, "0420")
+    with pytest.raises(VaultError):  # no key: cannot check, and nothing counted
+        _keyed(world, None).check_password(world.hana, account.number, "0420")
+    assert world.store.account(world.hana.id, account.number).failures == 1
+
+
+def test_a_scrypt_row_moves_onto_the_key_at_its_next_right_password(world: BankWorld) -> None:
+    account = world.customers.open_account(world.hana, world.customer.id, password="0420")
+    assert world.store.account(world.hana.id, account.number).password_hash.startswith(
+        "scrypt$")
+    customers = _keyed(world)
+    with pytest.raises(WrongAccountPasswordError):
+        customers.check_password(world.hana, account.number, "9999")
+    assert world.store.account(world.hana.id, account.number).password_hash.startswith(
+        "scrypt$")
+    customers.check_password(world.hana, account.number, "0420")
+    moved = world.store.account(world.hana.id, account.number)
+    assert moved.password_hash.startswith("hmac-sha256$") and moved.failures == 0
+    customers.check_password(world.hana, account.number, "0420")
+
+
+def test_the_banks_customers_keep_account_passwords_under_the_service_secret(
+        world: BankWorld) -> None:
+    banking = Banking(world.store, clock=world.clock, secret=b"s" * 32,
+                      verifier=lambda: Verifier(clock=world.clock))
+    account = banking.customers.open_account(world.hana, world.customer.id, password="0420")
+    assert world.store.account(world.hana.id, account.number).password_hash.startswith(
+        "hmac-sha256$")
+    assert banking.transfers.customers is banking.customers
+    assert banking.sessions.customers is banking.customers

@@ -18,14 +18,16 @@ not exist (:class:`BankNotFoundError`). Every change is one transaction with its
   balance in KRW. A password check is decided under the store's write lock and a wrong
   one is counted in the same transaction, so however many arrive at once exactly
   :attr:`BankSettings.account_password_attempts` wrong ones in a row are compared; then
-  the account password is locked until a branch resets it. The password is kept as an
-  scrypt hash (:mod:`pki.bank.passwords`) with a salt of its own, bound to the institution
-  and the account number; the KDF runs before the write lock is taken. Four digits stay
-  ten thousand guesses for someone holding the store, but each now costs a KDF, not a
-  SHA-256 (no service secret is needed: every caller of :class:`Customers` keeps working).
-  A row kept by an older kpki (plain SHA-256) is checked as it is and moved onto the KDF at
-  its next right password, in the transaction that decides it; nothing is rehashed
-  without the password.
+  the account password is locked until a branch resets it. The password is kept as a
+  salted hash bound to the institution and the account number (:mod:`pki.bank.passwords`):
+  HMAC-SHA256 under the bank's account key (``secret``, which :class:`Banking` derives from
+  the service secret the store never holds, as a bank checks PINs with a key in its HSM),
+  or, for a :class:`Customers` made without one, scrypt, whose derivation runs before the
+  write lock is taken. Four digits are ten thousand guesses whatever the hash: the online
+  count is what protects them, and the key keeps a copy of the store alone from testing
+  any. A row kept in another scheme (plain SHA-256 by an older kpki, scrypt before the
+  key) is checked as it is and moved onto the caller's scheme at its next right password,
+  in the transaction that decides it; nothing is rehashed without the password.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from ..store import (
     StoreTransaction,
 )
 from .institutions import settings_of
-from .passwords import hash_password, password_matches
+from .passwords import KEYED, SCRYPT, hash_password, keyed_hash, password_matches, scheme_of
 
 __all__ = [
     "MAX_KRW",
@@ -137,10 +139,11 @@ def _legacy_hash(institution_id: int, number: str, password: str) -> str:
                           ).hexdigest()
 
 
-def _matches(account: Account, password: str) -> bool:
-    """The KDF (or, for a row kept before it, SHA-256): run outside the write lock."""
-    if account.password_hash.startswith("scrypt$"):
-        return password_matches(password, account.password_hash,
+def _matches(account: Account, password: str, key: bytes | None) -> bool:
+    """The stored scheme's check (the KDF of a scrypt row runs here, outside the write
+    lock; a row kept before any scheme is plain SHA-256)."""
+    if scheme_of(account.password_hash) is not None:
+        return password_matches(password, account.password_hash, key=key,
                                 context=_context(account.institution_id, account.number))
     return hmac.compare_digest(account.password_hash,
                                _legacy_hash(account.institution_id, account.number, password))
@@ -154,12 +157,19 @@ def _check_text(value: object, field: str) -> str:
 
 class Customers:
     """The customers and accounts of one store (see the module doc). ``entropy`` draws
-    customer ids and account numbers."""
+    customer ids and account numbers; ``secret`` (at least 16 bytes) is the key account
+    passwords are kept under (none: scrypt, and a keyed row cannot be checked:
+    :class:`pki.errors.VaultError`)."""
 
-    def __init__(self, store: Store, *, clock: Clock, entropy: Entropy | None = None) -> None:
+    def __init__(self, store: Store, *, clock: Clock, entropy: Entropy | None = None,
+                 secret: bytes | None = None) -> None:
+        if secret is not None and (not isinstance(secret, bytes) or len(secret) < 16):
+            raise ValueError("the account key is at least 16 bytes")
         self.store = store
         self.clock = clock
         self.entropy: Entropy = entropy or SystemEntropy()
+        self._secret = secret
+        self._scheme = SCRYPT if secret is None else KEYED
 
     # customers ---------------------------------------------------------------------------
 
@@ -339,9 +349,10 @@ class Customers:
                 raise BankNotFoundError("account")
             if account.locked:  # only a branch reset (a new hash) ends a lock
                 raise AccountLockedError(account=chosen)
-            right = _matches(account, password)  # the KDF, before the write lock
+            right = _matches(account, password, self._secret)  # before the write lock
             upgrade = (self._hash(institution.id, chosen, password)
-                       if right and not account.password_hash.startswith("scrypt$") else None)
+                       if right and scheme_of(account.password_hash) != self._scheme
+                       else None)
             with self.store.transaction() as tx:
                 current = tx.account(institution.id, chosen)
                 if current is not None and current.password_hash == account.password_hash:
@@ -379,8 +390,11 @@ class Customers:
                                           attempts_left=limit - failures))
 
     def _hash(self, institution_id: int, number: str, password: str) -> str:
-        return hash_password(password, self.entropy.token_bytes(16),
-                             context=_context(institution_id, number))
+        context = _context(institution_id, number)
+        if self._secret is not None:
+            return keyed_hash(password, self._secret, self.entropy.token_bytes(16),
+                              context=context)
+        return hash_password(password, self.entropy.token_bytes(16), context=context)
 
     def reset_password(self, institution: Institution, number: str, *, password: str,
                        operator: str) -> Account:

@@ -205,15 +205,17 @@ def _public_key_der(public_key: object) -> bytes:
 class Sessions:
     """Logins, sessions and simple-authentication keys of one store (see the module
     doc). ``verifier`` checks certificate logins (none: they are refused as
-    ``certificate_untrusted``, nothing being trusted)."""
+    ``certificate_untrusted``, nothing being trusted); ``customers`` checks password logins
+    (give the bank's own: it holds the account key)."""
 
     def __init__(self, store: Store, *, clock: Clock, verifier: Verifier | None = None,
-                 entropy: Entropy | None = None) -> None:
+                 entropy: Entropy | None = None, customers: Customers | None = None
+                 ) -> None:
         self.store = store
         self.clock = clock
         self.verifier = verifier or Verifier(clock=clock)
         self.entropy: Entropy = entropy or SystemEntropy()
-        self.customers = Customers(store, clock=clock, entropy=self.entropy)
+        self.customers = customers or Customers(store, clock=clock, entropy=self.entropy)
 
     # -- simple-authentication keys ----------------------------------------------------------
 

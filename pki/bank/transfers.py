@@ -280,19 +280,21 @@ class Transfers:
     """Transfer authorisation for one store (see the module doc). ``verifier`` checks
     certificate signatures (for a home: :meth:`Verifier.for_home`); ``otp`` is the OTP
     centre whose tokens count as media (None: OTP answers find no medium);
-    ``sessions`` the simple-authentication sessions (by default over the same store)."""
+    ``sessions`` the simple-authentication sessions (by default over the same store);
+    ``customers`` the bank's customers (give the bank's own: it holds the account key)."""
 
     def __init__(self, store: Store, *, clock: Clock, verifier: Verifier,
                  otp: OtpCentre | None = None, sessions: Sessions | None = None,
-                 entropy: Entropy | None = None) -> None:
+                 entropy: Entropy | None = None, customers: Customers | None = None
+                 ) -> None:
         self.store = store
         self.clock = clock
         self.verifier = verifier
         self.otp = otp
         self.entropy: Entropy = entropy or SystemEntropy()
+        self.customers = customers or Customers(store, clock=clock, entropy=self.entropy)
         self.sessions = sessions or Sessions(store, clock=clock, verifier=verifier,
-                                             entropy=self.entropy)
-        self.customers = Customers(store, clock=clock, entropy=self.entropy)
+                                             entropy=self.entropy, customers=self.customers)
         self.cards = SecurityCards(store, clock=clock, entropy=self.entropy)
 
     def authorise(self, institution: Institution, customer_id: str, *, from_account: str,

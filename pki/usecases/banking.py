@@ -62,6 +62,7 @@ __all__ = ["Banking", "CardState", "CustomerOverview", "MediumLimits", "Transfer
 
 _OTP_LABEL = b"kpki-bank-otp-v1"
 _PHONE_LABEL = b"kpki-bank-phone-v1"
+_ACCOUNT_LABEL = b"kpki-bank-account-v1"
 
 
 def bank_secret(home: Home, *, create: bool = True) -> bytes:
@@ -142,7 +143,8 @@ class Banking:
         self.store = store
         self.clock = clock
         self.entropy: Entropy = entropy or SystemEntropy()
-        self.customers = Customers(store, clock=clock, entropy=self.entropy)
+        self.customers = Customers(store, clock=clock, entropy=self.entropy,
+                                   secret=_derived(secret, _ACCOUNT_LABEL))
         self.cards = SecurityCards(store, clock=clock, entropy=self.entropy)
         self.otp = OtpCentre(store, clock, secret=_derived(secret, _OTP_LABEL),
                              settings=otp_settings or OtpSettings(), entropy=self.entropy)
@@ -161,7 +163,7 @@ class Banking:
         if self._verifier is None:
             raise TypeError("this Banking was made without a verifier: give verifier=")
         return Transfers(self.store, clock=self.clock, verifier=self._verifier(),
-                         otp=self.otp, entropy=self.entropy)
+                         otp=self.otp, entropy=self.entropy, customers=self.customers)
 
     @property
     def sessions(self) -> Sessions:

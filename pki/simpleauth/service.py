@@ -308,7 +308,8 @@ class SimpleAuth:
             raise SimpleAuthAppError
         parts = token.split(".")
         try:
-            if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+            if (len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit()
+                    or len(parts[0]) > 4):  # a provider code; SQLite takes 64 bits at most
                 raise SimpleAuthAppError
             person = _unb64url(parts[1]).decode()
             mac = _unb64url(parts[2])

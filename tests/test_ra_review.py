@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from pki.clock import FixedClock
-from pki.errors import SimpleAuthAppError
+from pki.errors import RequestRefusedError, SimpleAuthAppError
 from pki.home import Home
 from pki.usecases.simpleauth import simple_auth_of_home
 
@@ -34,3 +34,40 @@ def test_a_device_token_naming_a_huge_provider_is_no_app_not_a_crash(simple_auth
         simple_auth.app(token)
     with pytest.raises(SimpleAuthAppError):
         simple_auth.pending(token)
+
+
+# -- joint certificates (pki.ra.joint) -------------------------------------------------------
+
+
+@pytest.fixture
+def test_pki():
+    from pki.testing import TestPKI
+
+    made = TestPKI(seed="ra-review", clock=FixedClock(T0))
+    yield made
+    made.close()
+
+
+def test_a_paid_renewal_signed_without_an_account_is_refused_at_the_sign_step(test_pki,
+                                                                             tmp_path):
+    # the sign step took it; the issue step then refused no_account for ever, and the sign
+    # step could not be taken again (step_repeated): a session stuck until it expired
+    from pki.signing import KeySigner, sign
+
+    bank = test_pki.bank()
+    customer = bank.customer()
+    first = bank.issue_joint_flow(customer, out=tmp_path / "first")
+    test_pki.clock.set(first.issued.certificate.not_valid_after_utc - dt.timedelta(days=10))
+    session = bank.joint_session(customer, "renew", serial=first.issued.serial)
+    session.terms(certificate=None)
+    issued = first.issued
+    assert issued.private_key is not None
+    signature = sign(str(session.record.data["challenge"]).encode(),
+                     KeySigner(issued.certificate, issued.private_key, issued.chain),
+                     clock=test_pki.clock).der
+    with pytest.raises(RequestRefusedError) as caught:
+        bank.desk.joint.sign(bank.institution, session.id, customer_id=customer.id,
+                             signature=signature, r=issued.r, account=None)
+    assert caught.value.code == "no_account"
+    session.sign(first.issued)  # with the account: the same session goes on
+    assert session.issue(out=tmp_path / "renewed").fee == 4_400

@@ -465,6 +465,11 @@ class JointIssuance:
                 if held.customer_id != found.id:
                     raise BankNotFoundError("account")
                 data["account"] = held.number
+            elif self.fees.fee(old.profile, Operation.RENEW):
+                # refused here, where it can be given again; at the issue step the
+                # session could only be dropped (the sign step is done by then)
+                raise FlowRefusedError("no_account", "a paid renewal names the customer's "
+                                       "account that pays it", step="sign")
             customer.append(found)
             return data
 

@@ -5,6 +5,8 @@ on the code before its fix. Tests of files another helper is still changing are 
 from __future__ import annotations
 
 import datetime as dt
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from pki.home import Home
 from pki.usecases.simpleauth import simple_auth_of_home
 
 from .simpleauth_helpers import make_home
+from .test_ra_joint_api import served as _joint_api_served
 
 T0 = dt.datetime(2026, 3, 16, 1, 0, tzinfo=dt.UTC)
 
@@ -71,3 +74,36 @@ def test_a_paid_renewal_signed_without_an_account_is_refused_at_the_sign_step(te
     assert caught.value.code == "no_account"
     session.sign(first.issued)  # with the account: the same session goes on
     assert session.issue(out=tmp_path / "renewed").fee == 4_400
+
+
+joint_served = pytest.fixture(scope="module")(_joint_api_served.__wrapped__)
+"""tests/test_ra_joint_api.py's real kpki serve with Hana and its customer."""
+
+
+def test_a_refused_issue_over_http_makes_no_folder(joint_served):
+    # the route made <home>/ra/joint/<session>/ before the step was checked: a folder for
+    # every refused issue call, with nothing in the store behind it
+    served = joint_served
+    status, session = served.hana("POST", "/ra/v1/joint/sessions",
+                                  {"operation": "issue", "device": "phone-1"})
+    assert status == 201, session
+    one = f"/ra/v1/joint/sessions/{session['session_id']}"
+    status, answer = served.hana("POST", f"{one}/issue", {"password": "Joint-pw-2026!"})
+    assert (status, answer["error"]["code"]) == (409, "step_out_of_order")
+    assert not (served.home / "ra" / "joint" / session["session_id"]).exists()
+
+
+def test_the_issued_folder_over_http_is_0700_from_the_home_down(joint_served):
+    from .test_ra_joint_api import _answer, _to_medium
+
+    served = joint_served
+    session = _to_medium(served)
+    one = f"/ra/v1/joint/sessions/{session}"
+    assert served.hana("POST", f"{one}/medium", _answer(served, session))[0] == 200
+    status, issued = served.hana("POST", f"{one}/issue", {"password": "Joint-pw-2026!"})
+    assert status == 201, issued
+    folder = Path(issued["folder"])
+    assert folder.is_relative_to(served.home / "ra" / "joint" / session)
+    while folder != served.home:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent

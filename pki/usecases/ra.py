@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cloud.vault import KDFParams
-from ..fsutil import PRIVATE_DIR_MODE, make_dirs
 from ..home import Home
 from ..ra.sessions import StepSessions
 from ..store import Institution, Store
@@ -73,11 +72,11 @@ class RegistrationDesk:
             verifier=functools.cache(lambda: Verifier.for_home(home)))
 
     def joint_folder(self, session_id: str) -> Path:
-        """Where a served flow delivers its NPKI folder: ``<home>/ra/joint/<session>/``
-        (0700), the base the holder's ``NPKI/...`` tree goes under."""
-        base = self.home.path / "ra" / "joint" / session_id
-        make_dirs(base, mode=PRIVATE_DIR_MODE)
-        return base
+        """Where a served flow delivers its NPKI folder: ``<home>/ra/joint/<session>/``,
+        the base the holder's ``NPKI/...`` tree goes under. Made (0700, each missing
+        folder) by the delivery when the certificate is issued, not before: a refused
+        step leaves no folder."""
+        return self.home.path / "ra" / "joint" / session_id
 
     # -- financial certificates (pki.ra.financial) -------------------------------------
 

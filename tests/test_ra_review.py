@@ -107,3 +107,33 @@ def test_the_issued_folder_over_http_is_0700_from_the_home_down(joint_served):
     while folder != served.home:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
         folder = folder.parent
+
+
+# -- private certificates (pki.ra.private) ---------------------------------------------------
+
+
+def test_a_renewal_csr_whose_key_kpki_does_not_issue_for_is_refused_as_csr_invalid(
+        test_pki, tmp_path):
+    # an EC or short RSA key in the signed CSR reached the CA: UnsupportedKeyError, which the
+    # JSON API answers 409 'refused' (the issue step says csr; the renewal's code for a CSR
+    # it cannot take is csr_invalid)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from pki.errors import FlowRefusedError
+
+    bank = test_pki.bank("004")
+    customer = bank.customer()
+    device = bank.issue_private_flow(customer, folder=tmp_path / "phone")
+    test_pki.clock.set(T0 + dt.timedelta(days=400))
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([]))
+           .sign(key, hashes.SHA256()).public_bytes(Encoding.DER))
+    with pytest.raises(FlowRefusedError) as refused:
+        bank.desk.private.renew(bank.institution, customer.id, signature=device.sign(csr),
+                                r=device.r)
+    assert refused.value.code == "csr_invalid"
+    assert test_pki.home.store.private_medium(customer.id).serial == device.issued.serial

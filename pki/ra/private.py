@@ -272,9 +272,13 @@ class PrivateIssuance:
                                    "registered private certificate", step="renew")
         try:
             request = load_csr(signed.text)
+            check_subscriber_key(request.public_key())
         except CSRError:
             raise FlowRefusedError("csr_invalid", "the signed content is not a CSR whose "
                                    "signature verifies", step="renew") from None
+        except UnsupportedKeyError as exc:
+            raise FlowRefusedError("csr_invalid", f"the CSR's key: {exc}",
+                                   step="renew") from None
         registration = _Registration(institution, customer, registered.device)
         try:
             issued = self._authority().renew(old.serial, rrn=customer.rrn, csr=request,

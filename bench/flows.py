@@ -12,13 +12,9 @@ issuances; printed as median and p95 of all, and the ratio of medians per round:
 * **B, the flow**: every request of the flow through a real ``kpki serve`` (``/ra/v1`` and
   the bank's ``/bank/v1``), one customer a flow: start, terms, identify, the phone
   verification (request, the SMS read from the test channel, confirm), phone, account
-  (the account password's scrypt check), the card challenge, medium, issue (the same
+  (the account password's check under the bank's key), the card challenge, medium, issue (the same
   issuance, with the fee charged and the session finished in its transaction). 12 HTTP
   requests.
-
-Also timed in each round, C: the account password's scrypt check alone
-(:func:`pki.bank.passwords.password_matches`, the KDF issue 14 chose for a 4-digit secret),
-which the ``account`` step cannot avoid; the overhead is printed with and without it.
 
 The steps' overhead is B - A; target: (B - A) / A <= 3 (medians), **with a pooled key**:
 the server's and this process's RSA key generation replaced by a pool of keys made
@@ -46,9 +42,9 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pki.bank.cards import PrintedCard
-from pki.bank.passwords import hash_password, password_matches
 from pki.delivery import NPKIDelivery
 from pki.home import Home
 from pki.keys.generate import RSAKeyGenerator
@@ -142,13 +138,13 @@ class Client:
     def __init__(self, url: str, key: str) -> None:
         self.url, self.key = url, key
 
-    def __call__(self, method: str, path: str, body: object = None) -> dict:
+    def __call__(self, method: str, path: str, body: object = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"X-API-Key": self.key,
                                                   "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:
-            answer: dict = json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
         return answer
 
 
@@ -177,7 +173,7 @@ def flow(api: Client, who: Customer) -> None:
 
 def measure(home_path: Path, key: str, customers: Iterator[Customer], *, pooled: bool,
             flows: int, rounds: int, out: Path
-            ) -> tuple[list[float], list[float], list[float], list[float]]:
+            ) -> tuple[list[float], list[float], list[float]]:
     generator: TestKeyPool | RSAKeyGenerator = RSAKeyGenerator()
     if pooled:
         generator = TestKeyPool()
@@ -193,8 +189,6 @@ def measure(home_path: Path, key: str, customers: Iterator[Customer], *, pooled:
         bare: list[float] = []
         full: list[float] = []
         ratios: list[float] = []
-        kdfs: list[float] = []
-        kept = hash_password("0420", b"bench-salt-0123!", context="kpki-account|1|bench")
         for r in range(rounds):
             a_times, b_times = [], []
             for i in range(flows):
@@ -207,19 +201,15 @@ def measure(home_path: Path, key: str, customers: Iterator[Customer], *, pooled:
                 start = time.perf_counter()
                 flow(api, who)
                 b_times.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                password_matches("0420", kept, context="kpki-account|1|bench")
-                kdfs.append(time.perf_counter() - start)
             bare.extend(a_times)
             full.extend(b_times)
             a, b = statistics.median(a_times), statistics.median(b_times)
             ratios.append((b - a) / a)
-    return bare, full, ratios, kdfs
+    return bare, full, ratios
 
 
-def report(title: str, bare: list[float], full: list[float], ratios: list[float],
-           kdfs: list[float]) -> None:
-    a, b, kdf = statistics.median(bare), statistics.median(full), statistics.median(kdfs)
+def report(title: str, bare: list[float], full: list[float], ratios: list[float]) -> None:
+    a, b = statistics.median(bare), statistics.median(full)
     print(title)
     print(f"  bare issue_joint into a folder:   median {a * 1e3:8.2f} ms  "
           f"p95 {p95(bare) * 1e3:8.2f} ms")
@@ -228,9 +218,6 @@ def report(title: str, bare: list[float], full: list[float], ratios: list[float]
     print(f"  the steps' overhead (B - A):      median {(b - a) * 1e3:8.2f} ms")
     print(f"  overhead / bare, per round:       median {statistics.median(ratios):8.2f}  "
           f"min {min(ratios):8.2f}  max {max(ratios):8.2f}  (target <= {TARGET})")
-    print(f"  of the overhead, the account password's scrypt check (issue 14's KDF, "
-          f"n=2^14): median {kdf * 1e3:.2f} ms;")
-    print(f"  the overhead without it / bare:   median {(b - a - kdf) / a:8.2f}")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ counted exactly under concurrency."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -33,7 +34,7 @@ from pki.errors import (
     WrongAccountPasswordError,
 )
 from pki.signing.verify import Verifier
-from pki.store import AuditAction, Carrier, LineType
+from pki.store import AuditAction, Carrier, Institution, LineType
 from pki.usecases.banking import Banking
 
 from .bank_helpers import (
@@ -94,6 +95,18 @@ def test_settings_refuse_unknown_keys_and_values_out_of_bounds(config: dict[str,
     with pytest.raises(BankSettingsError) as info:
         BankSettings.from_config(config)
     assert (info.value.key, info.value.code) == (key, "bad_settings")
+
+
+def test_settings_read_once_are_never_mistaken_for_an_equal_value_of_another_type(
+        world: BankWorld) -> None:
+    def with_settings(settings: dict[str, object]) -> Institution:
+        return dataclasses.replace(world.hana, settings=settings)
+
+    assert settings_of(with_settings({"pin_reset": True})).pin_reset is True
+    assert settings_of(with_settings({"card_attempts": 1})).card_attempts == 1
+    for refused in ({"pin_reset": 1}, {"card_attempts": True}, {"card_attempts": [1]}):
+        with pytest.raises(BankSettingsError):
+            settings_of(with_settings(refused))
 
 
 def test_settings_are_kept_with_the_institution_and_changed_with_an_audit_row(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +149,19 @@ class BankSettings:
 
 def settings_of(institution: Institution) -> BankSettings:
     """The institution's settings (the defaults for one that has none)."""
-    return BankSettings.from_config(institution.settings)
+    try:  # the type too: True == 1, and a flag given as 1 is refused, not a cached True
+        key = tuple(sorted((name, type(value), value)
+                           for name, value in institution.settings.items()))
+        hash(key)
+    except TypeError:  # unhashable or unsortable: from_config says what is wrong
+        return BankSettings.from_config(institution.settings)
+    return _settings(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _settings(items: tuple[tuple[str, type, Any], ...]) -> BankSettings:
+    """Settings read once per distinct mapping (every transfer reads them several times)."""
+    return BankSettings.from_config({name: value for name, _, value in items})
 
 
 def check_institution_code(code: object) -> str:

@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _serve import kpki_serve
 
 from pki.bank.cards import PrintedCard
 from pki.delivery import NPKIDelivery
@@ -112,26 +113,9 @@ def setup(home_path: Path, count: int) -> tuple[str, list[Customer]]:
 def serve(home: Path, *, pooled: bool) -> Iterator[str]:
     """``kpki serve --test-channel --no-publish`` on ``home``; with ``pooled`` its RSA
     keys come from the test key pool."""
-    command = ([sys.executable, "-c", _LAUNCHER] if pooled
-               else [str(Path(sys.executable).parent / "kpki")])
-    server = subprocess.Popen([*command, "--home", str(home), "serve", "--port", "0",
-                               "--test-channel", "--no-publish"],
-                              stderr=subprocess.PIPE, text=True)
-    url = None
-    while url is None:
-        line = server.stderr.readline() if server.stderr else ""
-        if not line:
-            server.kill()
-            raise SystemExit("kpki serve did not start")
-        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        url = found.group(1) if found else None
-    drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
-    try:
+    command = [sys.executable, "-c", _LAUNCHER] if pooled else None
+    with kpki_serve(home, "--test-channel", "--no-publish", command=command) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait()
-        drain.wait()
 
 
 class Client:

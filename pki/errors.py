@@ -631,6 +631,19 @@ class PinBusyError(CloudError):
         self.serial = serial
 
 
+class PinChangedError(CloudError):
+    """The key was sealed again under a new PIN (a PIN change or reset) while this check
+    ran against the old seal: nothing was counted or changed; try again with the PIN now
+    in force."""
+
+    code = "pin_changed"
+
+    def __init__(self, *, serial: int) -> None:
+        super().__init__("the PIN of this certificate was changed while it was checked: "
+                         "nothing was counted; try again")
+        self.serial = serial
+
+
 class SealedUnderOtherSecretError(CloudError):
     """The key was sealed under another vault secret (an operator's mistake, never counted
     as a wrong PIN)."""

@@ -17,6 +17,7 @@ from pki.errors import (
     CodeExhaustedError,
     CodeLimitError,
     PinBusyError,
+    PinChangedError,
     PinLockedError,
     RequestRefusedError,
     TooManyDevicesError,
@@ -260,3 +261,45 @@ def test_twenty_parallel_device_additions_stop_exactly_at_the_cap(factory):
     added = [e for e in cloud.store.audit_log()[before:]
              if e.action == AuditAction.CLOUD_DEVICE_ADDED]
     assert len(added) == 1
+
+
+# -- a PIN changed while another check of the same key runs -----------------------------------
+
+NEW = "593104"
+
+
+def _on_first(point: str, action):
+    """A fault-point hook that runs ``action`` the first time ``point`` is reached."""
+    done = []
+
+    def hook(name: str) -> None:
+        if name == point and not done:
+            done.append(name)
+            action()
+
+    return hook
+
+
+def test_a_wrong_pin_checked_against_a_seal_replaced_meanwhile_is_not_charged(
+        factory, monkeypatch):
+    cloud, bank, _, serial = _issued(factory)
+    other = factory()
+    change = _on_first("cloud.pin.reserved", lambda: other.change_pin(
+        bank, serial, old_pin=PIN, new_pin=NEW, new_pin_confirm=NEW))
+    monkeypatch.setattr("pki.cloud.pin.fault_point", change)
+    with pytest.raises(PinChangedError) as info:
+        cloud.sign(bank, serial, pin=WRONG, content=b"x", purpose="02")
+    assert info.value.code == "pin_changed"
+    assert _key_row(cloud, serial) == (0, False)  # checked against the old seal only
+    assert cloud.sign(bank, serial, pin=NEW, content=b"x", purpose="02").serial == serial
+
+
+def test_two_pin_changes_at_once_leave_the_pin_one_of_them_was_told(factory, monkeypatch):
+    cloud, bank, _, serial = _issued(factory)
+    other = factory()
+    first = _on_first("cloud.pin.verified", lambda: other.change_pin(
+        bank, serial, old_pin=PIN, new_pin=NEW, new_pin_confirm=NEW))
+    monkeypatch.setattr("pki.cloud.pin.fault_point", first)
+    with pytest.raises(PinChangedError):  # the later one is refused, nothing changed
+        cloud.change_pin(bank, serial, old_pin=PIN, new_pin="864209", new_pin_confirm="864209")
+    assert cloud.sign(bank, serial, pin=NEW, content=b"x", purpose="02").serial == serial

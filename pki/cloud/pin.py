@@ -15,7 +15,9 @@ a row are tried, however many arrive at once:
 2. the KDF runs and the vault opens the key (or does not), outside any transaction;
 3. one transaction ends the reservation and charges a verified wrong PIN (the fifth in a
    row locks the key for good: revoke and reissue), or clears the failures after a right
-   one, with its audit row.
+   one, with its audit row. A PIN found wrong against a seal that a PIN change or reset
+   replaced meanwhile is not charged (:class:`PinChangedError`): it was not checked
+   against the PIN in force.
 
 A crash between 1 and 3 leaves only the reservation, which names the process (its
 :class:`pki.cloud.boot.Boot`); a later start, or the next busy refusal, forgets the
@@ -34,6 +36,7 @@ from ..errors import (
     CloudNotFoundError,
     CloudRequestError,
     PinBusyError,
+    PinChangedError,
     PinLockedError,
     PinPolicyError,
     SealedUnderOtherSecretError,
@@ -103,8 +106,11 @@ class PinGate:
             try:
                 plaintext = check()
             except WrongPasswordError:
-                failures, locked = self._charge(reservation, ca, serial)
+                charge = self._charge(reservation, record)
                 charged = True
+                if charge is None:
+                    raise PinChangedError(serial=serial) from None
+                failures, locked = charge
                 if locked:
                     raise PinLockedError("wrong PIN; the certificate is now locked: revoke "
                                          "and reissue it", serial=serial) from None
@@ -135,15 +141,19 @@ class PinGate:
                 break
         raise PinBusyError(serial=serial)
 
-    def _charge(self, reservation: int, ca: str, serial: int) -> tuple[int, bool]:
+    def _charge(self, reservation: int, record: VaultRecord) -> tuple[int, bool] | None:
         """A verified wrong PIN: end its reservation and count it, locking at the limit;
-        one transaction. Returns (failures, locked)."""
+        one transaction. Returns (failures, locked); None, counting nothing, when the key
+        was sealed again (under a new PIN) after ``record`` was read."""
         at = self.clock.now()
+        ca, serial = record.ca, record.serial
         with self.store.transaction() as tx:
             tx.end_pin_check(reservation)
             current = tx.vault_record(ca, serial)
             if current is None or current.locked:
                 return self.limit, True
+            if current.sealed != record.sealed:
+                return None
             failures = current.failures + 1
             locked_at = at if failures >= self.limit else None
             tx.set_pin_failures(ca, serial, failures, locked_at=locked_at)

@@ -58,6 +58,7 @@ from ..errors import (
     LifecycleError,
     NoRecoveryCopyError,
     NotConfirmedError,
+    PinChangedError,
     PKIError,
     RequestRefusedError,
     SealedUnderOtherSecretError,
@@ -525,6 +526,9 @@ class Cloud:
                                  new_pin, associated=_aad(vault.user_id, record.ca, serial))
         now = self.clock.now()
         with self.store.transaction() as tx:
+            current = tx.vault_record(record.ca, serial)
+            if current is None or current.sealed != vault.sealed:  # changed meanwhile
+                raise PinChangedError(serial=serial)
             tx.reseal(record.ca, serial, sealed)
             tx.audit(AuditAction.CLOUD_PIN_CHANGED, at=now, ca=record.ca, serial=serial,
                      detail={"institution": institution.name})

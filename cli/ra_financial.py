@@ -12,8 +12,6 @@ the bank's ``pin_reset`` setting is on).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ import click
 
 from pki.bank.customers import check_account_password
 from pki.store import RaSessionRecord
-from pki.usecases.ra import RegistrationDesk
 
 from .bank import (
     ACCOUNT_PASSWORD_ENV,
@@ -35,14 +32,9 @@ from .bank import (
 from .cloud import PIN_ENV
 from .context import Context
 from .output import emit_json, iso, json_option
+from .ra_session import desk as _desk
 
 CLOUD_CODE_ENV = "KPKI_CLOUD_CODE"
-
-
-@contextlib.contextmanager
-def _desk(obj: Context) -> Iterator[RegistrationDesk]:
-    with obj.open_home() as home:
-        yield RegistrationDesk.of_home(home)
 
 
 def _session_json(record: RaSessionRecord) -> dict[str, Any]:

@@ -14,16 +14,11 @@ brackets (``[identity_not_matched]``), exit 1.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from pki.bank.transfers import CardAnswer, OtpAnswer
-from pki.errors import BankNotFoundError
 from pki.keys import npki
 from pki.ra.joint import REQUIRED_TERMS, JointIssued
 from pki.signing import KeySigner, sign
@@ -34,7 +29,6 @@ from .bank import (
     ACCOUNT_PASSWORD_ENV,
     CARD_ANSWER_ENV,
     OTP_CODE_ENV,
-    _refusals,
     _secret,
     _secret_file,
     bank_option,
@@ -42,67 +36,25 @@ from .bank import (
 from .context import Context
 from .output import emit_json, iso, json_option
 from .params import out_folder, rrn_option
-from .secrets import ca_passphrase, key_password, passphrase_file_option
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .ra_session import desk as _desk
+from .ra_session import session_option, session_refusals, show_session
+from .secrets import key_password, passphrase_file_option
 
 _STEP_FIELDS = {"password": "--password-file", "answer": "--answer-file",
                 "code": "--code-file", "agreed": "--agree", "certificate": "--certificate",
                 "serial": "SERIAL", "device": "--device", "rrn": "--rrn",
                 "account": "--account", "number": "--account", "medium": "--challenge"}
 
-
-def _session_refusals(f: F) -> F:
-    """The bank's refusal lines (:func:`cli.bank._refusals`), and an unknown session said
-    with the option that fixes it."""
-
-    @functools.wraps(f)
-    def unknown_session(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except BankNotFoundError as exc:
-            if exc.what != "session":
-                raise
-            raise click.ClickException(
-                f"{exc} [{exc.code}] (check --session: an id 'kpki ra joint start' gave at "
-                "this bank)") from None
-
-    return _refusals(**_STEP_FIELDS)(unknown_session)  # type: ignore[return-value]
-
-
-def _session_option(f: F) -> F:
-    return click.option("--session", "session_id", required=True, metavar="ID",
-                        help="The session 'kpki ra joint start' (reissue, renew) opened.")(f)
-
-
-@contextlib.contextmanager
-def _desk(obj: Context, *, passphrase_file: Path | None = None,
-          issuing: bool = False) -> Iterator[RegistrationDesk]:
-    with obj.open_home() as home:
-        passphrase = (ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-                      if issuing else None)
-        yield RegistrationDesk.of_home(home, passphrase=passphrase)
+_session_refusals = session_refusals("kpki ra joint start", **_STEP_FIELDS)
+_session_option = session_option("'kpki ra joint start' (reissue, renew)")
 
 
 def _show(record: RaSessionRecord, as_json: bool, desk: RegistrationDesk,
           bank: Institution, *, history: bool = False) -> None:
     flow = desk.joint.operation_of(record).flow
-    due = flow.next_step(record) if record.state.value == "open" else None
-    value: dict[str, Any] = {
-        "session": record.id, "flow": record.flow, "state": record.state.value,
-        "customer": record.customer_id, "steps_done": list(record.steps_done),
-        "next_step": due, "expires_at": iso(record.expires_at), "data": dict(record.data)}
-    if history:
-        value["history"] = [{"step": s.step, "accepted": s.accepted, "reason": s.reason,
-                             "at": iso(s.at)} for s in desk.joint.history(bank, record.id)]
-    if as_json:
-        emit_json(value)
-        return
-    click.echo(f"{record.id} {record.state.value}"
-               + (f", next: {due}" if due else "") + f" (expires {iso(record.expires_at)})")
-    for step in value.get("history", ()):
-        click.echo(f"  {step['at']} {step['step']}: "
-                   + ("done" if step["accepted"] else f"refused [{step['reason']}]"))
+    show_session(record, as_json,
+                 next_step=flow.next_step(record) if record.state.value == "open" else None,
+                 history=desk.joint.history(bank, record.id) if history else None)
 
 
 @click.group("joint")

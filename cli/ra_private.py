@@ -15,28 +15,26 @@ checked before the second entry). A refusal is one line with its code in bracket
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pki.errors import BankNotFoundError
 from pki.keys.devicekeystore import DeviceKeystore
 from pki.private import DeviceEnrolment
 from pki.ra.private import PRIVATE_ISSUE, PrivateIssued
 from pki.signing import KeySigner, sign
 from pki.store import RaSessionRecord, RaSessionState, RaStepRecord
-from pki.usecases.ra import RegistrationDesk
 
-from .bank import ACCOUNT_PASSWORD_ENV, _refusals, _secret, _secret_file, bank_option
+from .bank import ACCOUNT_PASSWORD_ENV, _secret, _secret_file, bank_option
 from .cloud import _new_pin_rules
 from .context import Context
 from .output import emit_json, iso, json_option
-from .secrets import ca_passphrase, passphrase_file_option, read_secret
+from .ra_session import desk as _desk
+from .ra_session import session_option, session_refusals, show_session
+from .secrets import passphrase_file_option, read_secret
 from .simpleauth import PIN_ENV, pin_file_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,42 +43,14 @@ _STEP_FIELDS = {"password": "--password-file", "account": "--account", "number":
                 "device": "--device", "r": "--r", "customer": "--customer"}
 
 
-def _session_refusals(f: F) -> F:
-    """The bank's refusal lines (:func:`cli.bank._refusals`), and an unknown session said
-    with the option that fixes it."""
-
-    @functools.wraps(f)
-    def unknown_session(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except BankNotFoundError as exc:
-            if exc.what != "session":
-                raise
-            raise click.ClickException(
-                f"{exc} [{exc.code}] (check --session: an id 'kpki ra private start' gave "
-                "at this bank)") from None
-
-    return _refusals(**_STEP_FIELDS)(unknown_session)  # type: ignore[return-value]
-
-
-def _session_option(f: F) -> F:
-    return click.option("--session", "session_id", required=True, metavar="ID",
-                        help="The session 'kpki ra private start' opened.")(f)
+_session_refusals = session_refusals("kpki ra private start", **_STEP_FIELDS)
+_session_option = session_option("'kpki ra private start'")
 
 
 def _device_folder_option(f: F) -> F:
     return click.option(
         "--device-folder", required=True, type=click.Path(file_okay=False, path_type=Path),
         help="The phone: the folder of its keystore (as 'kpki simpleauth' takes it).")(f)
-
-
-@contextlib.contextmanager
-def _desk(obj: Context, *, passphrase_file: Path | None = None,
-          issuing: bool = False) -> Iterator[RegistrationDesk]:
-    with obj.open_home() as home:
-        passphrase = (ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-                      if issuing else None)
-        yield RegistrationDesk.of_home(home, passphrase=passphrase)
 
 
 def _pin(pin_file: Path | None, *, new: bool) -> str:
@@ -91,28 +61,10 @@ def _pin(pin_file: Path | None, *, new: bool) -> str:
                        ).decode("ascii", errors="replace")
 
 
-def _step(step: RaStepRecord) -> dict[str, Any]:
-    return {"step": step.step, "accepted": step.accepted, "reason": step.reason,
-            "at": iso(step.at)}
-
-
 def _show(record: RaSessionRecord, as_json: bool,
           history: tuple[RaStepRecord, ...] | None = None) -> None:
-    due = PRIVATE_ISSUE.next_step(record) if record.state is RaSessionState.OPEN else None
-    value: dict[str, Any] = {
-        "session": record.id, "flow": record.flow, "state": record.state.value,
-        "customer": record.customer_id, "steps_done": list(record.steps_done),
-        "next_step": due, "expires_at": iso(record.expires_at), "data": dict(record.data)}
-    if history is not None:
-        value["history"] = [_step(s) for s in history]
-    if as_json:
-        emit_json(value)
-        return
-    click.echo(f"{record.id} {record.state.value}"
-               + (f", next: {due}" if due else "") + f" (expires {iso(record.expires_at)})")
-    for step in value.get("history", ()):
-        click.echo(f"  {step['at']} {step['step']}: "
-                   + ("done" if step["accepted"] else f"refused [{step['reason']}]"))
+    show_session(record, as_json, next_step=PRIVATE_ISSUE.next_step(record)
+                 if record.state is RaSessionState.OPEN else None, history=history)
 
 
 def _issued(done: PrivateIssued, folder: Path, as_json: bool) -> None:

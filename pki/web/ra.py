@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -48,6 +48,7 @@ from ..bank.transfers import CardAnswer, OtpAnswer
 from ..cloud.service import authenticate
 from ..errors import BankNotFoundError, BankRequestError
 from ..ra.joint import JOINT_FLOWS, JointIssued
+from ..ra.sessions import Flow
 from ..store import Institution, RaSessionRecord, RaSessionState, RaStepRecord
 from ..usecases.ra import RegistrationDesk
 from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
@@ -113,33 +114,34 @@ class IssueBody(Body):
     password: Secret
 
 
-def _time(value: Any) -> str | None:
-    return None if value is None else utc(value)
-
-
-def _step(step: RaStepRecord) -> dict[str, Any]:
-    return {"step": step.step, "accepted": step.accepted, "reason": step.reason,
-            "at": utc(step.at)}
+def session_answer(record: RaSessionRecord, flow: Flow,
+                   history: Iterable[RaStepRecord] | None = None, **after_flow: Any
+                   ) -> dict[str, Any]:
+    """A session of any flow as the API shows it (its data holds no secret): the step
+    ``flow`` has due, ``after_flow`` (a flow's own fields) after its name, every step of
+    ``history`` when given."""
+    answer: dict[str, Any] = {
+        "session_id": record.id, "flow": record.flow, **after_flow,
+        "state": record.state.value, "customer_id": record.customer_id,
+        "steps_done": list(record.steps_done),
+        "next_step": flow.next_step(record) if record.state is RaSessionState.OPEN else None,
+        "data": dict(record.data), "created_at": utc(record.created_at),
+        "expires_at": utc(record.expires_at),
+        "finished_at": None if record.finished_at is None else utc(record.finished_at)}
+    if history is not None:
+        answer["history"] = [{"step": s.step, "accepted": s.accepted, "reason": s.reason,
+                              "at": utc(s.at)} for s in history]
+    return answer
 
 
 def session_json(record: RaSessionRecord, history: tuple[RaStepRecord, ...] | None = None
                  ) -> dict[str, Any]:
-    """A session as the API shows it (its data holds no secret)."""
+    """A joint session as the API shows it."""
     operation = JOINT_FLOWS[record.flow]
-    answer: dict[str, Any] = {
-        "session_id": record.id, "flow": record.flow, "operation": operation.value,
-        "state": record.state.value, "customer_id": record.customer_id,
-        "steps_done": list(record.steps_done),
-        "next_step": operation.flow.next_step(record)
-        if record.state is RaSessionState.OPEN else None,
-        "data": dict(record.data), "created_at": utc(record.created_at),
-        "expires_at": utc(record.expires_at), "finished_at": _time(record.finished_at)}
-    if history is not None:
-        answer["history"] = [_step(s) for s in history]
-    return answer
+    return session_answer(record, operation.flow, history, operation=operation.value)
 
 
-def _challenge(challenge: Challenge) -> dict[str, Any]:
+def challenge_json(challenge: Challenge) -> dict[str, Any]:
     return {"challenge_id": challenge.id, "serial": challenge.serial,
             "first": challenge.first, "second": challenge.second,
             "expires_at": utc(challenge.expires_at)}
@@ -152,7 +154,9 @@ def _issued(done: JointIssued) -> dict[str, Any]:
             "folder": str(done.folder), "fee": done.fee, "account": done.account}
 
 
-def _id(request: Request, name: str) -> str:
+def path_id(request: Request, name: str = "session") -> str:
+    """The id the path names (:class:`BankNotFoundError` ``name`` when it is too long to
+    be one)."""
     value: str = request.path_params[name]
     if len(value) > 64:
         raise BankNotFoundError(name)
@@ -168,14 +172,16 @@ def _serial(text: str | None) -> int | None:
         raise BankRequestError("a serial is hex", field="serial") from None
 
 
-def _b64(text: str, field: str) -> bytes:
+def b64_field(text: str, field: str) -> bytes:
+    """A body's base64 ``field`` (:class:`BankRequestError` naming it when it is not)."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise BankRequestError(f"{field} is base64", field=field) from None
 
 
-def _hex(text: str, field: str) -> bytes:
+def hex_field(text: str, field: str) -> bytes:
+    """A body's hex ``field`` (:class:`BankRequestError` naming it when it is not)."""
     try:
         return bytes.fromhex(text)
     except ValueError:
@@ -201,39 +207,39 @@ def joint_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
                                           serial=_serial(body.serial)))
 
     def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        record = d.joint.get(i, _id(r, "session"))
+        record = d.joint.get(i, path_id(r))
         return session_json(record, d.joint.history(i, record.id))
 
     def terms(d: RegistrationDesk, i: Institution, body: TermsBody, r: Request) -> Any:
-        return session_json(d.joint.terms(i, _id(r, "session"), agreed=body.agreed,
+        return session_json(d.joint.terms(i, path_id(r), agreed=body.agreed,
                                           certificate=body.certificate))
 
     def identify(d: RegistrationDesk, i: Institution, body: IdentifyBody, r: Request) -> Any:
-        return session_json(d.joint.identify(i, _id(r, "session"), rrn=body.rrn,
+        return session_json(d.joint.identify(i, path_id(r), rrn=body.rrn,
                                              customer_id=body.customer_id))
 
     def phone(d: RegistrationDesk, i: Institution, body: PhoneBody, r: Request) -> Any:
-        return session_json(d.joint.phone(i, _id(r, "session"),
+        return session_json(d.joint.phone(i, path_id(r),
                                           verification_id=body.verification_id))
 
     def account(d: RegistrationDesk, i: Institution, body: AccountBody, r: Request) -> Any:
-        return session_json(d.joint.account(i, _id(r, "session"), number=body.number,
+        return session_json(d.joint.account(i, path_id(r), number=body.number,
                                             password=body.password))
 
     def card_challenge(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        return _challenge(d.joint.card_challenge(i, _id(r, "session")))
+        return challenge_json(d.joint.card_challenge(i, path_id(r)))
 
     def medium(d: RegistrationDesk, i: Institution, body: MediumBody, r: Request) -> Any:
-        return session_json(d.joint.medium(i, _id(r, "session"), answer=_answer(body)))
+        return session_json(d.joint.medium(i, path_id(r), answer=_answer(body)))
 
     def sign(d: RegistrationDesk, i: Institution, body: SignBody, r: Request) -> Any:
         return session_json(d.joint.sign(
-            i, _id(r, "session"), customer_id=body.customer_id,
-            signature=_b64(body.signature, "signature"), r=_hex(body.r, "r"),
+            i, path_id(r), customer_id=body.customer_id,
+            signature=b64_field(body.signature, "signature"), r=hex_field(body.r, "r"),
             account=body.account))
 
     def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
-        record = d.joint.get(i, _id(r, "session"))
+        record = d.joint.get(i, path_id(r))
         return _issued(d.joint.issue(i, record.id, password=body.password,
                                      out=d.joint_folder(record.id)))
 

@@ -33,56 +33,36 @@ Refusals: the engine's are 409 (``session_expired`` 410), the flow's own
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import msgspec
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..bank.cards import Challenge
-from ..errors import BankNotFoundError, BankRequestError
+from ..errors import BankRequestError
 from ..ra.financial import FINANCIAL_FLOWS, FinancialIssued
-from ..store import Institution, RaSessionRecord, RaSessionState, RaStepRecord
+from ..store import Institution, RaSessionRecord, RaStepRecord
 from ..usecases.ra import RegistrationDesk
-from .jsonapi import Body, Empty, JsonApi, utc
+from .jsonapi import Body, Empty, JsonApi
+from .ra import (
+    AccountBody,
+    MediumBody,
+    PhoneBody,
+    Short,
+    challenge_json,
+    path_id,
+    session_answer,
+)
 
 __all__ = ["financial_routes"]
 
 PREFIX = "/ra/v1/financial/sessions"
 RENEWAL_NOTICES = "/ra/v1/financial/renewal-notices"
 
-Short = Annotated[str, msgspec.Meta(max_length=64)]
-
-
 class StartBody(Body):
     flow: Literal["issue", "reissue", "register", "pin-reset"]
     device: Short | None = None
     customer_id: Short | None = None
-
-
-class AccountBody(Body):
-    number: Short
-    password: Short
-
-
-class PhoneBody(Body):
-    verification_id: Short
-
-
-class CardBody(Body):
-    challenge_id: Short
-    answer: Short
-
-
-class OtpBody(Body):
-    serial: Short
-    code: Short
-
-
-class MediumBody(Body):
-    card: CardBody | None = None
-    otp: OtpBody | None = None
 
 
 class CloudBody(Body):
@@ -113,31 +93,10 @@ class PinResetBody(Body):
     pin_confirm: Short
 
 
-def _step(step: RaStepRecord) -> dict[str, Any]:
-    return {"step": step.step, "accepted": step.accepted, "reason": step.reason,
-            "at": utc(step.at)}
-
-
 def session_json(record: RaSessionRecord, history: tuple[RaStepRecord, ...] | None = None
                  ) -> dict[str, Any]:
     """A financial session as the API shows it."""
-    flow = FINANCIAL_FLOWS[record.flow]
-    answer: dict[str, Any] = {
-        "session_id": record.id, "flow": record.flow, "state": record.state.value,
-        "customer_id": record.customer_id, "steps_done": list(record.steps_done),
-        "next_step": flow.next_step(record) if record.state is RaSessionState.OPEN else None,
-        "data": dict(record.data), "created_at": utc(record.created_at),
-        "expires_at": utc(record.expires_at),
-        "finished_at": None if record.finished_at is None else utc(record.finished_at)}
-    if history is not None:
-        answer["history"] = [_step(s) for s in history]
-    return answer
-
-
-def _challenge(challenge: Challenge) -> dict[str, Any]:
-    return {"challenge_id": challenge.id, "serial": challenge.serial,
-            "first": challenge.first, "second": challenge.second,
-            "expires_at": utc(challenge.expires_at)}
+    return session_answer(record, FINANCIAL_FLOWS[record.flow], history)
 
 
 def _issued(done: FinancialIssued) -> dict[str, Any]:
@@ -145,13 +104,6 @@ def _issued(done: FinancialIssued) -> dict[str, Any]:
             "user_id": done.user_id,
             "certificate": done.certificate.public_bytes(Encoding.PEM).decode(),
             "replaced": None if done.replaced is None else format(done.replaced, "X")}
-
-
-def _id(request: Request) -> str:
-    value: str = request.path_params["session"]
-    if len(value) > 64:
-        raise BankNotFoundError("session")
-    return value
 
 
 def _serial(text: str | None, field: str) -> int | None:
@@ -172,49 +124,49 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
                                               customer_id=body.customer_id))
 
     def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        record = d.financial.session(i, _id(r))
+        record = d.financial.session(i, path_id(r))
         return session_json(record, d.sessions.history(i, record.id))
 
     def account(d: RegistrationDesk, i: Institution, body: AccountBody, r: Request) -> Any:
-        return session_json(d.financial.account(i, _id(r), account=body.number,
+        return session_json(d.financial.account(i, path_id(r), account=body.number,
                                                 password=body.password))
 
     def phone(d: RegistrationDesk, i: Institution, body: PhoneBody, r: Request) -> Any:
-        return session_json(d.financial.phone(i, _id(r), verification=body.verification_id))
+        return session_json(d.financial.phone(i, path_id(r), verification=body.verification_id))
 
     def card_challenge(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        return _challenge(d.financial.card_challenge(i, _id(r)))
+        return challenge_json(d.financial.card_challenge(i, path_id(r)))
 
     def medium(d: RegistrationDesk, i: Institution, body: MediumBody, r: Request) -> Any:
         if (body.card is None) == (body.otp is None):
             raise BankRequestError("a medium's answer is a card answer or an OTP code (one)",
                                    field="card")
         if body.card is not None:
-            record = d.financial.medium(i, _id(r), card_challenge=body.card.challenge_id,
+            record = d.financial.medium(i, path_id(r), card_challenge=body.card.challenge_id,
                                         response=body.card.answer)
         else:
             assert body.otp is not None
-            record = d.financial.medium(i, _id(r), otp_serial=body.otp.serial,
+            record = d.financial.medium(i, path_id(r), otp_serial=body.otp.serial,
                                         response=body.otp.code)
         return session_json(record)
 
     def cloud(d: RegistrationDesk, i: Institution, body: CloudBody, r: Request) -> Any:
-        return session_json(d.financial.connect_cloud(i, _id(r), name=body.name,
+        return session_json(d.financial.connect_cloud(i, path_id(r), name=body.name,
                                                       phone=body.phone,
                                                       birth_date=body.birth_date))
 
     def confirm(d: RegistrationDesk, i: Institution, body: ConfirmBody, r: Request) -> Any:
-        return session_json(d.financial.confirm(i, _id(r), code=body.code))
+        return session_json(d.financial.confirm(i, path_id(r), code=body.code))
 
     def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
-        return _issued(d.financial.issue(i, _id(r), pin=body.pin, pin_confirm=body.pin_confirm,
+        return _issued(d.financial.issue(i, path_id(r), pin=body.pin, pin_confirm=body.pin_confirm,
                                          replaces=_serial(body.replaces, "replaces"),
                                          designate=body.designate))
 
     def register(d: RegistrationDesk, i: Institution, body: RegisterBody, r: Request) -> Any:
         serial = _serial(body.serial, "serial")
         assert serial is not None
-        done = d.financial.register(i, _id(r), serial=serial, pin=body.pin)
+        done = d.financial.register(i, path_id(r), serial=serial, pin=body.pin)
         return {"session": session_json(done.session), "serial": format(done.serial, "X"),
                 "status": done.status.value, "registered": done.registered}
 
@@ -222,7 +174,7 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
                   ) -> Any:
         serial = _serial(body.serial, "serial")
         assert serial is not None
-        done = d.financial.reset_pin(i, _id(r), serial=serial, pin=body.pin,
+        done = d.financial.reset_pin(i, path_id(r), serial=serial, pin=body.pin,
                                      pin_confirm=body.pin_confirm)
         return {"session": session_json(done.session), "serial": format(done.serial, "X")}
 

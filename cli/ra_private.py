@@ -4,9 +4,12 @@ authority does it (:mod:`pki.ra.private`), one command a step, on the home's sto
 
 ``start --device ID`` prints the session id; each later step names it with ``--session``.
 The bank is ``--bank CODE`` (else ``$KPKI_BANK``), as in ``kpki bank``. ``enrol`` plays the
-device: the key is made there, only its CSR goes to the RA, and the certificate that comes
-back is sealed with the key into ``--device-folder`` (the folder ``kpki simpleauth`` takes
-as the phone) under the simple PIN. Secrets never come from argv: the account password
+device: the key and R are made there and sealed into ``--device-folder`` (the folder
+``kpki simpleauth`` takes as the phone) under the simple PIN *before* the CSR and R go to
+the RA, and the certificate that comes back is attached; run again after an interruption,
+it finishes from the RA's record instead of making a new key. R stays in the keystore:
+``renew`` reads it there (it is never an option: with the certificate it lets anyone test
+RRN guesses). Secrets never come from argv: the account password
 from ``--password-file``, ``$KPKI_ACCOUNT_PASSWORD`` or a prompt; the 6-digit PIN from
 ``--pin-file``, ``$KPKI_SIMPLE_PIN`` or a prompt (asked twice for a new one, its rules
 checked before the second entry). A refusal is one line with its code in brackets
@@ -20,10 +23,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pki.keys.devicekeystore import DeviceKeystore
-from pki.private import DeviceEnrolment
+from pki.private import DeviceEnrolment, renewal_request
+from pki.profiles import PRIVATE_PROFILE
 from pki.ra.private import PRIVATE_ISSUE, PrivateIssued
 from pki.signing import KeySigner, sign
 from pki.store import RaSessionRecord, RaSessionState, RaStepRecord
@@ -40,7 +45,7 @@ from .simpleauth import PIN_ENV, pin_file_option
 F = TypeVar("F", bound=Callable[..., Any])
 
 _STEP_FIELDS = {"password": "--password-file", "account": "--account", "number": "--account",
-                "device": "--device", "r": "--r", "customer": "--customer"}
+                "device": "--device", "customer": "--customer"}
 
 
 _session_refusals = session_refusals("kpki ra private start", **_STEP_FIELDS)
@@ -67,20 +72,23 @@ def _show(record: RaSessionRecord, as_json: bool,
                  if record.state is RaSessionState.OPEN else None, history=history)
 
 
-def _issued(done: PrivateIssued, folder: Path, as_json: bool) -> None:
-    """What the device keeps besides its keystore: the serial and R (the VID's random
-    number, which a signature's verifier asks for; the store never keeps it)."""
-    value = {"session": None if done.session is None else done.session.id,
-             "serial": format(done.serial, "X"), "ca": done.issued.ca,
-             "profile": done.issued.profile.name, "r": done.issued.r.hex(),
-             "not_after": iso(done.certificate.not_valid_after_utc),
-             "device_folder": str(folder),
-             "replaced": None if done.replaced is None else format(done.replaced, "X")}
+def _issued(certificate: x509.Certificate, folder: Path, as_json: bool, *,
+            session: str | None, done: PrivateIssued | None) -> None:
+    """The certificate now in the device's keystore (with its key and R, which is never
+    printed: R with the certificate lets anyone test RRN guesses). ``done`` is None when
+    an interrupted enrolment was resumed (what it replaced was said, if at all, then)."""
+    replaced = None if done is None or done.replaced is None else format(done.replaced, "X")
+    value = {"session": session, "serial": format(certificate.serial_number, "X"),
+             "ca": None if done is None else done.issued.ca,
+             "profile": PRIVATE_PROFILE.name,
+             "not_after": iso(certificate.not_valid_after_utc),
+             "device_folder": str(folder), "replaced": replaced, "resumed": done is None}
     if as_json:
         emit_json(value)
         return
-    click.echo(f"{value['serial']} sealed into {folder} (R {value['r']})"
-               + (f"; {value['replaced']} revoked (superseded)" if done.replaced else ""))
+    click.echo(f"{value['serial']} sealed into {folder}"
+               + (" (an interrupted enrolment, finished)" if done is None else "")
+               + (f"; {replaced} revoked (superseded)" if replaced else ""))
 
 
 @click.group("private")
@@ -153,18 +161,30 @@ def phone(obj: Context, code: str, session_id: str, verification_id: str,
 @_session_refusals
 def enrol(obj: Context, code: str, session_id: str, device_folder: Path,
           pin_file: Path | None, passphrase_file: Path | None, as_json: bool) -> None:
-    """The last step, on the device: the new simple PIN, the key made there, its CSR sent,
-    and the certificate sealed with the key into --device-folder (the device is the one
-    the session started from)."""
-    pin = _pin(pin_file, new=True)
+    """The last step, on the device: the new simple PIN, the key and R made there and
+    sealed into --device-folder *before* the CSR is sent, then the certificate attached
+    (the device is the one the session started from). Run again after an interruption,
+    it finishes with the key already sealed for this session (the PIN asked once)."""
+    keystore = DeviceKeystore(device_folder)
+    pending = keystore.pending()
+    resuming = pending is not None and pending.request == session_id
+    pin = _pin(pin_file, new=not resuming)
     with _desk(obj, passphrase_file=passphrase_file, issuing=True) as desk:
         bank = desk.banking.bank(code)
         device = str(desk.private.get(bank, session_id).data["device"])
-        side = DeviceEnrolment.begin(DeviceKeystore(device_folder), device=device, pin=pin,
-                                     pin_again=pin)
-        done = desk.private.issue(bank, session_id, csr=side.csr())
-        side.finish(done.certificate)
-    _issued(done, device_folder, as_json)
+        side = (DeviceEnrolment.resume(keystore, pin=pin, request=session_id) if resuming
+                else None)
+        certificate = (None if side is None
+                       else desk.private.issued_certificate(bank, session_id))
+        done = None
+        if side is None:
+            side = DeviceEnrolment.begin(keystore, device=device, pin=pin, pin_again=pin,
+                                         request=session_id)
+        if certificate is None:
+            done = desk.private.issue(bank, session_id, csr=side.csr(), r=side.r)
+            certificate = done.certificate
+        side.finish(certificate)
+    _issued(certificate, device_folder, as_json, session=session_id, done=done)
 
 
 @private.command("show")
@@ -181,43 +201,46 @@ def show(obj: Context, code: str, session_id: str, as_json: bool) -> None:
         _show(record, as_json, desk.private.history(bank, record.id))
 
 
-def _r(ctx: click.Context, param: click.Parameter, value: str) -> bytes:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise click.BadParameter("R is hex ('kpki ra private enrol' printed it)",
-                                 ctx=ctx, param=param) from None
-
-
 @private.command("renew")
 @bank_option
 @click.option("--customer", "customer_id", required=True, metavar="ID",
               help="The customer's internet-banking ID.")
 @_device_folder_option
-@click.option("--r", "r", required=True, metavar="HEX", callback=_r,
-              help="The registered certificate's R, as 'kpki ra private enrol' printed it.")
 @pin_file_option
 @passphrase_file_option
 @json_option
 @click.pass_obj
 @_session_refusals
-def renew(obj: Context, code: str, customer_id: str, device_folder: Path, r: bytes,
+def renew(obj: Context, code: str, customer_id: str, device_folder: Path,
           pin_file: Path | None, passphrase_file: Path | None, as_json: bool) -> None:
-    """Renew the private certificate in --device-folder after a year of use: a new key made
-    on the device, its CSR signed with the registered certificate, the renewed
-    certificate sealed in its place under the same PIN."""
+    """Renew the private certificate in --device-folder after a year of use: the PIN
+    opens the key and R kept there, a new key and R are made and sealed on the device
+    before their CSR, signed with the registered certificate, is sent; the renewed
+    certificate is attached under the same PIN. Run again after an interruption, it
+    attaches the renewed certificate the bank registered instead of asking again."""
     pin = _pin(pin_file, new=False)
     keystore = DeviceKeystore(device_folder)
     unlocked = keystore.unlock(pin)
     if not isinstance(unlocked.private_key, rsa.RSAPrivateKey):
         raise click.ClickException(f"{device_folder} holds no RSA key: enrol the device "
                                    "again ('kpki ra private start')")
+    request = renewal_request(unlocked.certificate.serial_number)
     with _desk(obj, passphrase_file=passphrase_file, issuing=True) as desk:
-        side = DeviceEnrolment.begin(DeviceKeystore(device_folder),
-                                     device=keystore.status().device, pin=pin, pin_again=pin)
+        bank = desk.banking.bank(code)
+        side = DeviceEnrolment.resume(keystore, pin=pin, request=request)
+        if side is not None:
+            registered = desk.private.registered_certificate(bank, customer_id)
+            if (registered is not None
+                    and registered.public_key() == side.private_key.public_key()):
+                side.finish(registered)
+                _issued(registered, device_folder, as_json, session=None, done=None)
+                return
+        else:
+            side = DeviceEnrolment.begin(keystore, device=keystore.status().device, pin=pin,
+                                         pin_again=pin, request=request)
         signed = sign(side.csr(), KeySigner(unlocked.certificate, unlocked.private_key),
                       clock=desk.home.clock)
-        done = desk.private.renew(desk.banking.bank(code), customer_id, signature=signed.der,
-                                  r=r)
+        done = desk.private.renew(bank, customer_id, signature=signed.der, r=unlocked.r,
+                                  new_r=side.r)
         side.finish(done.certificate)
-    _issued(done, device_folder, as_json)
+    _issued(done.certificate, device_folder, as_json, session=None, done=done)

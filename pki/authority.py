@@ -72,7 +72,7 @@ from .store import (
     Store,
     StoreTransaction,
 )
-from .vid import R_LENGTH, encode_identify_data
+from .vid import R_LENGTH, VIDError, encode_identify_data
 
 __all__ = [
     "CertificateAuthority",
@@ -485,6 +485,7 @@ class CertificateAuthority:
         serial_bits: int | None = None,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        r: bytes | None = None,
     ) -> IssuedCertificate:
         """Issue a subscriber certificate of ``profile`` in one store transaction.
 
@@ -507,11 +508,15 @@ class CertificateAuthority:
         caller aligns them to KST days, :func:`pki.clock.requested_validity`); a certificate
         already expired may be issued, one outside its CA's validity may not
         (:class:`ValidityError`).
+
+        ``r`` is the holder's R when the holder chose it (a device that seals its key and
+        R before asking, :mod:`pki.private`); else the CA draws it. A value that is not
+        :data:`pki.vid.R_LENGTH` bytes is :class:`pki.vid.VIDError` (a ``ValueError``).
         """
         request = IssueRequest(profile, name=name, rrn=rrn, ra=ra, alias=alias, csr=csr,
                                public_key=public_key, with_km=with_km,
                                km_public_key=km_public_key, serial_bits=serial_bits,
-                               not_before=not_before, not_after=not_after)
+                               not_before=not_before, not_after=not_after, r=r)
         now = self.clock.now()
         prepared = self._prepare(request, now)
         return self._commit(lambda tx: self._write(tx, prepared), deliver, now)
@@ -591,6 +596,7 @@ class CertificateAuthority:
         public_key: PublicKeyTypes | None = None,
         deliver: Deliver | None = None,
         serial_bits: int | None = None,
+        r: bytes | None = None,
     ) -> IssuedCertificate:
         """Renew (갱신) a certificate of this CA: a new key and a certificate running one
         term on from the old notAfter; the old one stays valid to its end.
@@ -620,7 +626,7 @@ class CertificateAuthority:
         request = self._follow_up(old, profile, rrn=rrn, csr=csr, public_key=public_key,
                                   not_after=validity_for(kst_today(old.not_after),
                                                          profile.term_years)[1],
-                                  serial_bits=serial_bits)
+                                  serial_bits=serial_bits, r=r)
         prepared = self._prepare(request, now)
 
         def work(tx: StoreTransaction) -> IssuedCertificate:
@@ -644,6 +650,7 @@ class CertificateAuthority:
         public_key: PublicKeyTypes | None = None,
         deliver: Deliver | None = None,
         serial_bits: int | None = None,
+        r: bytes | None = None,
     ) -> IssuedCertificate:
         """Reissue (재발급) after a lost key or forgotten password: the old certificate is
         revoked (superseded) and a new one with a new key keeps the old notAfter; one
@@ -656,7 +663,7 @@ class CertificateAuthority:
                 "certificate", serial=serial)
         request = self._follow_up(old, get_profile(old.profile), rrn=rrn, csr=csr,
                                   public_key=public_key, not_after=old.not_after,
-                                  serial_bits=serial_bits)
+                                  serial_bits=serial_bits, r=r)
         prepared = self._prepare(request, now)
 
         def work(tx: StoreTransaction) -> IssuedCertificate:
@@ -674,11 +681,11 @@ class CertificateAuthority:
     def _follow_up(self, old: CertificateRecord, profile: Profile, *, rrn: RRN | str,
                    csr: bytes | x509.CertificateSigningRequest | None,
                    public_key: PublicKeyTypes | None, not_after: dt.datetime,
-                   serial_bits: int | None) -> IssueRequest:
+                   serial_bits: int | None, r: bytes | None = None) -> IssueRequest:
         ra = RegistrationAuthority.parse(old.ra) if old.ra else DEFAULT_RA
         return IssueRequest(profile, name=old.holder, rrn=rrn, ra=ra, alias=old.alias,
                             csr=csr, public_key=public_key, not_after=not_after,
-                            replaces=old.serial, serial_bits=serial_bits)
+                            replaces=old.serial, serial_bits=serial_bits, r=r)
 
     def _check_follow_up(self, tx: StoreTransaction, old: CertificateRecord, *,
                          allow_suspended: bool) -> CertificateRecord:
@@ -748,9 +755,14 @@ class CertificateAuthority:
         if wants_km:
             km = self._prepare(replace(request, profile=key_management_profile(profile),
                                        csr=None, public_key=request.km_public_key,
-                                       with_km=False, km_public_key=None), now)
+                                       with_km=False, km_public_key=None, r=None), now)
 
-        r = self.entropy.token_bytes(R_LENGTH)
+        if request.r is None:
+            r = self.entropy.token_bytes(R_LENGTH)
+        elif isinstance(request.r, bytes) and len(request.r) == R_LENGTH:
+            r = request.r
+        else:
+            raise VIDError(f"R must be {R_LENGTH} bytes")
         policies = self._policies.get(profile.name)
         if policies is None:
             policies = certificate_policies(policy_oid, notice=profile.notice,
@@ -845,6 +857,8 @@ class IssueRequest:
     replaces: int | None = None
     serial_bits: int | None = None
     """Random bits in the serial; None: the CA style's (63, a signed 64-bit integer)."""
+    r: bytes | None = field(default=None, repr=False)
+    """The holder's R, when the holder chose it; None: the CA draws it."""
 
 
 @dataclass(frozen=True)

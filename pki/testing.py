@@ -706,16 +706,17 @@ class TestPrivateSession:
 
     def issue(self, *, folder: Path, pin: str = SIMPLE_PIN) -> TestPrivateDevice:
         """The device's side and the last step: the PIN entered twice on the device, the
-        key made there (from the PKI's key pool), the CSR issued, the certificate sealed
-        with the key into ``folder``."""
+        key (from the PKI's key pool) and R made there and sealed into ``folder`` before
+        the CSR and R are sent, the certificate attached when it comes back."""
         from .keys.devicekeystore import DeviceKeystore, KeystoreSettings, ScryptParams
         from .private import DeviceEnrolment
 
         keystore = DeviceKeystore(folder, settings=KeystoreSettings(
             kdf=ScryptParams(n=2**10, r=8, p=1)))
         side = DeviceEnrolment.begin(keystore, device=self.device, pin=pin, pin_again=pin,
-                                     key_generator=self.bank.pki.keys)
-        done = self.flows.issue(self.bank.institution, self.id, csr=side.csr())
+                                     request=self.id, key_generator=self.bank.pki.keys,
+                                     entropy=self.bank.pki.authority.entropy)
+        done = self.flows.issue(self.bank.institution, self.id, csr=side.csr(), r=side.r)
         side.finish(done.certificate)
         return TestPrivateDevice(self.customer, done, keystore, pin)
 

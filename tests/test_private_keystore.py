@@ -56,7 +56,7 @@ def private():
 @pytest.fixture
 def keystore(tmp_path, private):
     store = DeviceKeystore(tmp_path / "phone", settings=FAST)
-    store.enrol(private.key, private.cert, pin=PIN, device="phone-1")
+    store.enrol(private.key, private.cert, pin=PIN, device="phone-1", r=private.r)
     return store
 
 
@@ -112,7 +112,7 @@ def test_five_wrong_pins_lock_it_and_the_right_pin_cannot_clear_it(keystore):
 def test_the_limit_is_a_setting(tmp_path, private):
     store = DeviceKeystore(tmp_path / "phone",
                            settings=KeystoreSettings(max_attempts=2, kdf=FAST.kdf))
-    store.enrol(private.key, private.cert, pin=PIN, device="phone-1")
+    store.enrol(private.key, private.cert, pin=PIN, device="phone-1", r=private.r)
     with pytest.raises(DeviceWrongPinError):
         store.unlock(WRONG)
     with pytest.raises(DeviceLockedError):
@@ -170,9 +170,9 @@ def test_the_file_is_0600_in_a_0700_folder_with_no_plain_key(keystore, private):
 
 def test_the_sealed_key_cannot_be_moved_to_another_device(tmp_path, private):
     first = DeviceKeystore(tmp_path / "a", settings=FAST)
-    first.enrol(private.key, private.cert, pin=PIN, device="phone-1")
+    first.enrol(private.key, private.cert, pin=PIN, device="phone-1", r=private.r)
     record = json.loads((first.folder / FILE_NAME).read_text())
-    record["device"] = "phone-2"
+    record["current"]["device"] = "phone-2"
     (first.folder / FILE_NAME).write_text(json.dumps(record))
     with pytest.raises(DeviceWrongPinError):
         first.unlock(PIN)
@@ -183,7 +183,7 @@ def test_the_sealed_key_cannot_be_moved_to_another_device(tmp_path, private):
 def test_kdf_parameters_out_of_bounds_are_refused_not_run(keystore, kdf):
     path = keystore.folder / FILE_NAME
     record = json.loads(path.read_text())
-    record["kdf"] = kdf
+    record["current"]["kdf"] = kdf
     path.write_text(json.dumps(record))
     with pytest.raises(DeviceKeystoreError):
         keystore.unlock(PIN)
@@ -205,7 +205,7 @@ def test_the_biometric_stand_in_unlocks_without_the_pin_and_counts_nothing(tmp_p
                                                                             private):
     finger = BiometricStandIn()
     store = DeviceKeystore(tmp_path / "phone", settings=FAST)
-    store.enrol(private.key, private.cert, pin=PIN, device="phone-1", biometric=finger)
+    store.enrol(private.key, private.cert, pin=PIN, device="phone-1", r=private.r, biometric=finger)
     assert _pkcs8(store.unlock_biometric(finger).private_key) == _pkcs8(private.key)
     with pytest.raises(BiometricDeclinedError):
         store.unlock_biometric(finger.declined())
@@ -227,7 +227,7 @@ def test_without_a_biometric_enrolment_the_stand_in_declines(keystore):
 def test_a_new_enrolment_replaces_the_keystore_and_its_failures(keystore, private):
     with pytest.raises(DeviceWrongPinError):
         keystore.unlock(WRONG)
-    keystore.enrol(private.key, private.cert, pin="771903", device="phone-1")
+    keystore.enrol(private.key, private.cert, pin="771903", device="phone-1", r=private.r)
     assert keystore.status().failures == 0
     keystore.unlock("771903")
     with pytest.raises(DeviceWrongPinError):
@@ -332,3 +332,37 @@ def test_a_bad_pin_or_folder_issues_nothing(tmp_path):
         assert len(store.list_certificates()) == before
     finally:
         test_pki.close()
+
+
+def test_a_pending_key_and_its_r_are_sealed_before_any_certificate(tmp_path, private,
+                                                                  key_pool):
+    from pki.errors import KeyMismatchError
+
+    store = DeviceKeystore(tmp_path / "phone", settings=FAST)
+    store.begin(private.key, private.r, pin=PIN, device="phone-1", request="ra_s1")
+    data = (store.folder / FILE_NAME).read_bytes()
+    assert _pkcs8(private.key) not in data and base64.b64encode(_pkcs8(private.key)) not in data
+    assert private.r not in data and private.r.hex().encode() not in data
+    assert base64.b64encode(private.r) not in data
+    pending = store.pending()
+    assert pending is not None and pending.request == "ra_s1"
+    with pytest.raises(DeviceWrongPinError):
+        store.open_pending(WRONG)  # counted like an unlock
+    opened = store.open_pending(PIN)
+    assert (_pkcs8(opened.private_key), opened.r) == (_pkcs8(private.key), private.r)
+    other = DeviceKeystore(tmp_path / "other", settings=FAST)
+    other.begin(key_pool.generate(2048), private.r, pin=PIN, device="phone-2", request="x")
+    with pytest.raises(KeyMismatchError):
+        other.attach(private.cert, request="x")  # another key's certificate
+    with pytest.raises(DeviceKeystoreError):
+        store.attach(private.cert, request="ra_other")
+    store.attach(private.cert, request="ra_s1")
+    unlocked = store.unlock(PIN)
+    assert unlocked.certificate == private.cert and unlocked.r == private.r
+    assert store.pending() is None and store.status().failures == 0
+
+
+def test_the_current_certificate_stays_usable_while_a_renewal_is_pending(keystore, private):
+    keystore.begin(private.key, b"\x01" * 20, pin=PIN, device="phone-1", request="renewal")
+    assert keystore.unlock(PIN).r == private.r
+    assert keystore.open_pending(PIN).r == b"\x01" * 20

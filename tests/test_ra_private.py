@@ -76,8 +76,8 @@ def enrol(desk, pki, bank, customer, folder, *, device="phone-1", pin=PIN):
     flows.phone(inst, session.id, verification_id=verify_phone(bank, customer))
     keystore = DeviceKeystore(folder, settings=FAST)
     device_side = DeviceEnrolment.begin(keystore, device=device, pin=pin, pin_again=pin,
-                                        key_generator=pki.keys)
-    issued = flows.issue(inst, session.id, csr=device_side.csr())
+                                        request=session.id, key_generator=pki.keys)
+    issued = flows.issue(inst, session.id, csr=device_side.csr(), r=device_side.r)
     device_side.finish(issued.certificate)
     return issued, keystore
 
@@ -194,11 +194,11 @@ def test_the_pin_is_checked_on_the_device_before_any_key_or_request(pki, tmp_pat
     keystore = DeviceKeystore(tmp_path / "phone", settings=FAST)
     with pytest.raises(PinPolicyError) as mismatch:
         DeviceEnrolment.begin(keystore, device="p", pin=PIN, pin_again="390418",
-                              key_generator=pki.keys)
+                              request="s", key_generator=pki.keys)
     assert mismatch.value.rule == "mismatch"
     with pytest.raises(PinPolicyError) as weak:
         DeviceEnrolment.begin(keystore, device="p", pin="123456", pin_again="123456",
-                              key_generator=pki.keys)
+                              request="s", key_generator=pki.keys)
     assert weak.value.rule == "sequence"
     assert not (tmp_path / "phone").exists()
 
@@ -211,7 +211,7 @@ def test_a_bad_csr_is_refused_and_issues_nothing(desk, pki, kb):
     flows.phone(inst, session.id, verification_id=verify_phone(kb, customer))
     before = len(pki.home.store.list_certificates())
     with pytest.raises(BankRequestError) as bad:
-        flows.issue(inst, session.id, csr=b"not a csr")
+        flows.issue(inst, session.id, csr=b"not a csr", r=bytes(20))
     assert bad.value.field == "csr"
     assert len(pki.home.store.list_certificates()) == before
     assert pki.home.store.private_medium(customer.id) is None
@@ -260,14 +260,14 @@ def test_ten_parallel_enrolments_of_one_person_leave_exactly_one_live_certificat
                                                                         record))
         side = DeviceEnrolment.begin(DeviceKeystore(tmp_path / f"p{i}", settings=FAST),
                                      device=f"phone-{i}", pin=PIN, pin_again=PIN,
-                                     key_generator=key_pool)
-        ready.append((session.id, side.csr()))
+                                     request=session.id, key_generator=key_pool)
+        ready.append((session.id, side.csr(), side.r))
     desks = [RegistrationDesk.of_home(Home.open(home.path, clock=clock,
                                                 key_generator=key_pool))
              for _ in range(10)]
     try:
         results = in_parallel(10, lambda i: desks[i].private.issue(
-            bank, ready[i][0], csr=ready[i][1]))
+            bank, ready[i][0], csr=ready[i][1], r=ready[i][2]))
     finally:
         for opened in desks:
             opened.home.close()
@@ -383,17 +383,18 @@ def test_renewal_opens_after_a_year_of_use_and_moves_the_registration(desk, pki,
     issued, keystore = enrol(desk, pki, kb, customer, tmp_path / "phone")
     side = DeviceEnrolment.begin(DeviceKeystore(tmp_path / "renewed", settings=FAST),
                                  device="phone-1", pin=PIN, pin_again=PIN,
-                                 key_generator=pki.keys)
+                                 request="renewal", key_generator=pki.keys)
     opens = dt.datetime(2027, 3, 15, 15, 0, tzinfo=dt.UTC)  # a year after 16 March KST
     pki.clock.set(opens - dt.timedelta(seconds=1))
     with pytest.raises(FlowRefusedError) as early:
         desk.private.renew(kb.institution, customer.id,
-                           signature=_renewal(pki, keystore, issued, side), r=issued.issued.r)
+                           signature=_renewal(pki, keystore, issued, side), r=issued.issued.r,
+                           new_r=side.r)
     assert early.value.code == "renewal_window"
     pki.clock.set(opens)
     renewed = desk.private.renew(kb.institution, customer.id,
                                  signature=_renewal(pki, keystore, issued, side),
-                                 r=issued.issued.r)
+                                 r=keystore.unlock(PIN).r, new_r=side.r)
     assert renewed.replaced == issued.serial
     assert renewed.certificate.not_valid_after_utc == dt.datetime(
         2030, 3, 16, 14, 59, 59, tzinfo=dt.UTC)
@@ -408,7 +409,8 @@ def test_renewal_needs_the_registered_certificates_signature(desk, pki, kb, tmp_
     pki.clock.set(T0 + dt.timedelta(days=400))
     signature = pki.sign(stray, b"whatever")
     with pytest.raises(FlowRefusedError) as refused:
-        desk.private.renew(kb.institution, customer.id, signature=signature, r=stray.r)
+        desk.private.renew(kb.institution, customer.id, signature=signature, r=stray.r,
+                           new_r=bytes(20))
     assert refused.value.code == "signer_not_certificate"
 
 

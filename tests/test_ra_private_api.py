@@ -30,6 +30,8 @@ from .cloud_helpers import Api, _start, _stop
 RRN = "900517-1234566"
 PHONE = "01012345678"
 PIN = "390417"
+R_HEX = "5a" * 20
+"""An R for requests whose device's R does not matter to the test."""
 FAST = KeystoreSettings(kdf=ScryptParams(n=2**10, r=8, p=1))
 
 
@@ -114,9 +116,16 @@ def _to_issue(api: Api, account: str, *, device: str = "phone-1") -> str:
     return one
 
 
-def _device(folder: Path, key_pool, device: str = "phone-1") -> DeviceEnrolment:
+def _device(folder: Path, key_pool, device: str = "phone-1", *,
+            request: str = "s") -> DeviceEnrolment:
     return DeviceEnrolment.begin(DeviceKeystore(folder, settings=FAST), device=device,
-                                 pin=PIN, pin_again=PIN, key_generator=key_pool)
+                                 pin=PIN, pin_again=PIN, request=request,
+                                 key_generator=key_pool)
+
+
+def _issue_body(side: DeviceEnrolment) -> dict:
+    """The issue step's body: the CSR and R the device sealed before sending them."""
+    return {"csr": base64.b64encode(side.csr()).decode(), "r": side.r.hex()}
 
 
 def _pem_chain(answer: dict) -> tuple[x509.Certificate, ...]:
@@ -126,8 +135,7 @@ def _pem_chain(answer: dict) -> tuple[x509.Certificate, ...]:
 def test_a_whole_private_flow_over_http_issues_onto_the_device(served, key_pool, tmp_path):
     one = _to_issue(served.kb, served.account)
     side = _device(tmp_path / "phone", key_pool)
-    issued = _ok(served.kb("POST", f"{one}/issue", {"csr": base64.b64encode(
-        side.csr()).decode()}), 201)
+    issued = _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
     assert issued["session"]["state"] == "finished"
     assert (issued["profile"], issued["ca"], issued["replaced"]) == (
         "private-personal", "kbprivate", None)
@@ -138,21 +146,20 @@ def test_a_whole_private_flow_over_http_issues_onto_the_device(served, key_pool,
     assert unlocked.certificate == certificate
     chain = _pem_chain(issued)
     assert [c.subject for c in chain][-1] == chain[-1].issuer  # the root last
-    assert len(bytes.fromhex(issued["r"])) == 20
+    assert "r" not in issued  # the device made R and keeps it: it is not echoed
 
     shown = _ok(served.kb("GET", one))
     assert [(s["step"], s["accepted"]) for s in shown["history"]] == [
         ("account", True), ("phone", True), ("issue", True)]
     assert shown["data"]["device"] == "phone-1"
     assert PIN not in str(shown) and RRN not in str(shown) and "0420" not in str(shown)
-    _error(served.kb("POST", f"{one}/issue", {"csr": base64.b64encode(side.csr()).decode()}),
-           409, "session_finished")
+    _error(served.kb("POST", f"{one}/issue", _issue_body(side)), 409, "session_finished")
 
     # the same person on a second phone: reissued there, the first revoked (one device)
     again = _to_issue(served.kb, served.account, device="phone-2")
     second = _device(tmp_path / "phone-2", key_pool, "phone-2")
     pem = x509.load_der_x509_csr(second.csr()).public_bytes(Encoding.PEM).decode()
-    moved = _ok(served.kb("POST", f"{again}/issue", {"csr": pem}), 201)
+    moved = _ok(served.kb("POST", f"{again}/issue", {"r": R_HEX, "csr": pem}), 201)
     assert moved["replaced"] == issued["serial"]
     assert moved["not_after"] == issued["not_after"]
 
@@ -171,21 +178,20 @@ def test_the_registered_private_certificate_is_the_transfers_medium(served, key_
                                                                      tmp_path):
     one = _to_issue(served.kb, served.account)
     side = _device(tmp_path / "phone", key_pool)
-    issued = _ok(served.kb("POST", f"{one}/issue", {"csr": base64.b64encode(
-        side.csr()).decode()}), 201)
+    issued = _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
     certificate = x509.load_pem_x509_certificate(issued["certificate"].encode())
     side.finish(certificate)
     key = DeviceKeystore(tmp_path / "phone", settings=FAST).unlock(PIN).private_key
-    done = _ok(_transfer(served, key, certificate, _pem_chain(issued), issued["r"],
+    done = _ok(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
                          private_certificate=True), 201)
     assert (done["accepted"], done["medium"]) == (True, "private-certificate")
     # the medium answered twice, or not at all, is a bad request and moves nothing
-    error = _error(_transfer(served, key, certificate, _pem_chain(issued), issued["r"],
+    error = _error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
                              private_certificate=True,
                              otp={"serial": "123456789012", "code": "123456"}),
                    400, "bad_request")
     assert error["field"] == "card"
-    _error(_transfer(served, key, certificate, _pem_chain(issued), issued["r"],
+    _error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
                      private_certificate="yes"), 400, "bad_request")
 
 
@@ -196,7 +202,7 @@ def test_steps_out_of_order_and_wrong_answers_are_refused_with_their_codes(serve
     error = _error(kb("POST", f"{one}/phone", {"verification_id": "pv_x"}), 409,
                    "step_out_of_order")
     assert error["expected"] == "account"
-    _error(kb("POST", f"{one}/issue", {"csr": "MII="}), 409, "step_out_of_order")
+    _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "MII="}), 409, "step_out_of_order")
     _error(kb("POST", f"{one}/account", {"number": "1234567890123", "password": "0420"}),
            404, "not_found")
     error = _error(kb("POST", f"{one}/account", {"number": served.account,
@@ -215,15 +221,17 @@ def test_steps_out_of_order_and_wrong_answers_are_refused_with_their_codes(serve
     _ok(kb("POST", f"{two}/account", {"number": served.account, "password": "0420"}))
     _error(kb("POST", f"{two}/phone", {"verification_id": used}), 403,
            "phone_verification_used")
-    error = _error(kb("POST", f"{one}/issue", {"csr": "bm90IGEgY3Ny"}), 400, "bad_request")
+    error = _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "bm90IGEgY3Ny"}), 400,
+                   "bad_request")
     assert error["field"] == "csr"
-    error = _error(kb("POST", f"{one}/issue", {"csr": "not base64 at all!"}), 400,
+    error = _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "not base64 at all!"}), 400,
                    "bad_request")
     assert error["field"] == "csr"
     ec_key = ec.generate_private_key(ec.SECP256R1())  # not RSA: no Korean certificate
     ec_csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
               .sign(ec_key, hashes.SHA256()).public_bytes(Encoding.DER))
-    error = _error(kb("POST", f"{one}/issue", {"csr": base64.b64encode(ec_csr).decode()}),
+    error = _error(kb("POST", f"{one}/issue",
+                      {"r": R_HEX, "csr": base64.b64encode(ec_csr).decode()}),
                    400, "bad_request")
     assert error["field"] == "csr"
     shown = _ok(kb("GET", one))
@@ -276,10 +284,16 @@ def test_a_session_is_its_banks_alone_and_the_key_comes_first(served):
     ("/ra/v1/private/sessions", {"device": "x" * 65}, "device"),
     ("/ra/v1/private/sessions", {"device": "phone-1", "pin": "390417"}, "pin"),
     ("/ra/v1/private/sessions", {"device": "bad device\n"}, "device"),
-    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "***", "r": "00"},
-     "signature"),
-    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA==", "r": "zz"}, "r"),
-    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA=="}, "r"),
+    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "***", "r": "00",
+                                 "new_r": "00"}, "signature"),
+    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA==", "r": "zz",
+                                 "new_r": "00"}, "r"),
+    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA==", "new_r": "00"},
+     "r"),
+    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA==", "r": "00"},
+     "new_r"),
+    ("/ra/v1/private/renewals", {"customer_id": "c", "signature": "eA==", "r": "00",
+                                 "new_r": "00"}, "new_r"),
 ])
 def test_bad_bodies_are_400_naming_the_field(served, path, body, field):
     error = _error(served.kb("POST", path, body), 400, "bad_request")
@@ -306,8 +320,7 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
         kb = Api(url, kb_key)
         one = _to_issue(kb, account)
         side = _device(tmp_path / "phone", key_pool)
-        issued = _ok(kb("POST", f"{one}/issue", {"csr": base64.b64encode(
-            side.csr()).decode()}), 201)
+        issued = _ok(kb("POST", f"{one}/issue", _issue_body(side)), 201)
         certificate = x509.load_pem_x509_certificate(issued["certificate"].encode())
         side.finish(certificate)
         unlocked = DeviceKeystore(tmp_path / "phone", settings=FAST).unlock(PIN)
@@ -318,7 +331,7 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
             cms = sign(renewal_side.csr(), signer, clock=FixedClock(at),
                        include_chain=True).der
             return {"customer_id": customer, "signature": base64.b64encode(cms).decode(),
-                    "r": issued["r"]}
+                    "r": unlocked.r.hex(), "new_r": renewal_side.r.hex()}
 
         error = _error(kb("POST", "/ra/v1/private/renewals",
                           renewal(dt.datetime.now(dt.UTC))), 403, "renewal_window")
@@ -344,9 +357,40 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
 @pytest.mark.parametrize("signature", ["eA==", base64.b64encode(b"0" * 3000).decode(), ""])
 def test_a_renewal_that_is_no_signature_is_4xx_never_500(served, signature):
     status, body = served.kb("POST", "/ra/v1/private/renewals", {
-        "customer_id": served.customer, "signature": signature, "r": "00" * 20})
+        "customer_id": served.customer, "signature": signature, "r": "00" * 20,
+        "new_r": "11" * 20})
     assert 400 <= status < 500 and body["error"]["code"], body
     _error(served.kb("POST", "/ra/v1/private/renewals", {
-        "customer_id": "c_nobody", "signature": signature, "r": "00"}), 404, "not_found")
+        "customer_id": "c_nobody", "signature": signature, "r": "00",
+        "new_r": "11" * 20}), 404, "not_found")
     _error(served.hana("POST", "/ra/v1/private/renewals", {
-        "customer_id": served.customer, "signature": signature, "r": "00"}), 404, "not_found")
+        "customer_id": served.customer, "signature": signature, "r": "00",
+        "new_r": "11" * 20}), 404, "not_found")
+
+
+def test_a_device_whose_answer_was_lost_finishes_from_the_session(served, key_pool,
+                                                                   tmp_path):
+    """The key and R are sealed on the device before the CSR is sent; the issue answer
+    never arrives (the app was killed): the session shows the certificate, and the device
+    attaches it to the key it kept, opened again with the PIN."""
+    one = _to_issue(served.kb, served.account)
+    session_id = one.rsplit("/", 1)[1]
+    side = _device(tmp_path / "phone", key_pool, request=session_id)
+    before = _ok(served.kb("GET", one))
+    assert before["certificate"] is None
+    _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)  # the answer is lost
+    del side
+
+    keystore = DeviceKeystore(tmp_path / "phone", settings=FAST)
+    resumed = DeviceEnrolment.resume(keystore, pin=PIN, request=session_id)
+    assert resumed is not None
+    shown = _ok(served.kb("GET", one))
+    certificate = x509.load_pem_x509_certificate(shown["certificate"].encode())
+    resumed.finish(certificate)
+    unlocked = keystore.unlock(PIN)
+    assert unlocked.certificate == certificate and keystore.pending() is None
+    registered = _ok(served.kb("GET", f"/ra/v1/private/customers/{served.customer}"
+                                      "/certificate"))
+    assert registered["serial"] == format(certificate.serial_number, "X")
+    _error(served.hana("GET", f"/ra/v1/private/customers/{served.customer}/certificate"),
+           404, "not_found")

@@ -169,9 +169,6 @@ def test_a_refusal_is_one_line_with_its_code(private, tmp_path):
     assert done.exit_code == 2 and "--device" in done.output
     shown = private.ok("show", "--session", session).stdout
     assert "refused [phone_not_verified]" in shown
-    done = private.run("renew", "--customer", private.customer, "--device-folder",
-                       tmp_path / "none", "--r", "zz", env={"KPKI_SIMPLE_PIN": PIN})
-    assert done.exit_code == 2 and "--r" in done.output
 
 
 def test_renewal_after_a_year_of_use_replaces_the_certificate_in_the_folder(private,
@@ -181,8 +178,8 @@ def test_renewal_after_a_year_of_use_replaces_the_certificate_in_the_folder(priv
     folder = tmp_path / "phone"
     done = json.loads(private.ok("enrol", "--session", session, "--device-folder", folder,
                                  "--json", env=env).stdout)
-    renew = ("renew", "--customer", private.customer, "--device-folder", folder,
-             "--r", done["r"], "--json")
+    assert "r" not in done  # R stays sealed on the device; renew reads it there
+    renew = ("renew", "--customer", private.customer, "--device-folder", folder, "--json")
     early = private.run(*renew, env=env, at="2026-09-16T10:00")
     assert early.exit_code == 1 and "[renewal_window]" in early.output
     renewed = json.loads(private.ok(*renew, env=env, at="2027-03-17T10:00").stdout)
@@ -196,6 +193,13 @@ def test_no_secret_option_takes_its_value_on_the_command_line(private):
     for command in ("account", "enrol", "renew"):
         help_text = private.ok(command, "--help").stdout
         assert "--password " not in help_text and "--pin " not in help_text
+        assert "--r " not in help_text  # R with the certificate tests RRN guesses
+
+
+def test_renew_takes_no_r_on_argv(private, tmp_path):
+    done = private.run("renew", "--customer", private.customer, "--device-folder",
+                       tmp_path / "none", "--r", "00" * 20, env={"KPKI_SIMPLE_PIN": PIN})
+    assert done.exit_code == 2 and "No such option" in done.output
 
 
 def test_the_real_program_runs_a_step(private):
@@ -206,3 +210,87 @@ def test_the_real_program_runs_a_step(private):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["next_step"] == "account"
+
+
+# -- crash safety: the key and R are sealed on the device before the CSR leaves it ----------
+
+def _kpki_killed_at(private: PrivateCli, fault: str, *args: object, at: str = T0) -> None:
+    """Run the real program with ``KPKI_FAULT=fault`` (:mod:`pki.faults`); it must die
+    there."""
+    kpki = str(Path(sys.executable).parent / "kpki")
+    done = subprocess.run([kpki, "--home", str(private.home), "--at", at, "ra", "private",
+                           *[str(a) for a in args]], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "KPKI_BANK": "004",
+                               "KPKI_SIMPLE_PIN": PIN, "KPKI_FAULT": fault}, timeout=120)
+    assert done.returncode == -9, (done.returncode, done.stderr)
+
+
+def _issued(private: PrivateCli) -> list[tuple[int, CertStatus]]:
+    with Home.open(private.home, clock=_clock()) as home:
+        return [(r.serial, r.status) for r in home.store.list_certificates()
+                if r.ca == "kbprivate"]
+
+
+def _registered(private: PrivateCli) -> int | None:
+    with Home.open(private.home, clock=_clock()) as home:
+        found = home.store.private_medium(private.customer)
+        return None if found is None else found.serial
+
+
+def _assert_the_device_holds_the_live_certificate(private: PrivateCli, folder: Path) -> None:
+    from pki.vid import identify_data_of, vid_matches
+
+    unlocked = DeviceKeystore(folder).unlock(PIN)
+    assert unlocked.certificate.serial_number == _registered(private)
+    assert unlocked.certificate.public_key() == unlocked.private_key.public_key()
+    data = identify_data_of(unlocked.certificate)
+    assert data is not None and vid_matches(data, RRN, unlocked.r)  # R kept with the key
+    assert DeviceKeystore(folder).pending() is None
+
+
+@pytest.mark.parametrize(("fault", "issued"), [
+    ("device.keystore.pending", False),   # sealed on the device, the CSR not sent
+    ("ra.private.received", False),       # the CSR at the RA, not committed
+    ("ra.private.committed", True),       # issued and registered, the answer lost
+    ("private.device.finish", True),      # the answer on the device, not attached yet
+])
+def test_an_enrolment_killed_anywhere_resumes_with_the_key_sealed_before_the_csr_left(
+        private, tmp_path, fault, issued):
+    session = private.to_enrol()
+    folder = tmp_path / "phone"
+    _kpki_killed_at(private, fault, "enrol", "--session", session, "--device-folder", folder)
+    pending = DeviceKeystore(folder).pending()
+    assert pending is not None and pending.request == session
+    after_crash = _issued(private)
+    assert len(after_crash) == (1 if issued else 0)
+    if issued:  # a live certificate whose key is on the device, pending
+        assert after_crash[0][1] is CertStatus.VALID
+        assert _registered(private) == after_crash[0][0]
+
+    done = json.loads(private.ok("enrol", "--session", session, "--device-folder", folder,
+                                 "--json", env={"KPKI_SIMPLE_PIN": PIN}).stdout)
+    assert done["resumed"] is issued
+    assert len(_issued(private)) == 1  # no second certificate, no new key
+    assert format(_issued(private)[0][0], "X") == done["serial"]
+    _assert_the_device_holds_the_live_certificate(private, folder)
+
+
+@pytest.mark.parametrize("fault", ["ra.private.received", "ra.private.committed",
+                                   "private.device.finish"])
+def test_a_renewal_killed_anywhere_resumes_with_the_renewed_key(private, tmp_path, fault):
+    session = private.to_enrol()
+    folder = tmp_path / "phone"
+    env = {"KPKI_SIMPLE_PIN": PIN}
+    first = json.loads(private.ok("enrol", "--session", session, "--device-folder", folder,
+                                  "--json", env=env).stdout)
+    later = "2027-03-17T10:00"
+    _kpki_killed_at(private, fault, "renew", "--customer", private.customer,
+                    "--device-folder", folder, at=later)
+    renewed = json.loads(private.ok("renew", "--customer", private.customer,
+                                    "--device-folder", folder, "--json", env=env,
+                                    at=later).stdout)
+    statuses = dict(_issued(private))
+    assert len(statuses) == 2  # one renewal, whichever run sent it
+    assert statuses[int(first["serial"], 16)] is CertStatus.REVOKED
+    assert statuses[int(renewed["serial"], 16)] is CertStatus.VALID
+    _assert_the_device_holds_the_live_certificate(private, folder)

@@ -134,6 +134,6 @@ def test_a_renewal_csr_whose_key_kpki_does_not_issue_for_is_refused_as_csr_inval
            .sign(key, hashes.SHA256()).public_bytes(Encoding.DER))
     with pytest.raises(FlowRefusedError) as refused:
         bank.desk.private.renew(bank.institution, customer.id, signature=device.sign(csr),
-                                r=device.r)
+                                r=device.r, new_r=bytes(20))
     assert refused.value.code == "csr_invalid"
     assert test_pki.home.store.private_medium(customer.id).serial == device.issued.serial

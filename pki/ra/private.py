@@ -10,13 +10,16 @@ step by step on the step engine (:mod:`pki.ra.sessions`), onto the customer's de
 2. ``phone``: a confirmed SMS or ARS phone verification of the customer at this bank,
    used once (``phone_not_verified``, ``phone_other_person``,
    ``phone_verification_expired`` after the step time, ``phone_verification_used``).
-3. ``issue``: the device's CSR. The 6-digit simple PIN is chosen and entered twice *on
-   the device* (:class:`pki.private.DeviceEnrolment`, the cloud's PIN rules): the key is
-   made there, sealed there under the PIN, and neither leaves the device; the RA sees the
-   CSR only. The certificate (:data:`pki.profiles.PRIVATE_PROFILE`, from the home's
-   private-style CA) is issued, the customer's private medium registered
-   (:func:`pki.bank.private_media.register_in`) and the step recorded done in *one*
-   transaction (:class:`pki.ra.sessions.FinishingDelivery`).
+3. ``issue``: the device's CSR and R. The 6-digit simple PIN is chosen and entered twice
+   *on the device* (:class:`pki.private.DeviceEnrolment`, the cloud's PIN rules): the key
+   and R are made there and sealed there under the PIN *before* they are sent (a pending
+   enrolment, so a crash after this step committed loses nothing: the device attaches the
+   certificate :meth:`PrivateIssuance.issued_certificate` gives from the finished session).
+   The key and the PIN never leave the device; the RA sees the CSR and R, which the CA
+   puts in the VID and the store never keeps. The certificate
+   (:data:`pki.profiles.PRIVATE_PROFILE`, from the home's private-style CA) is issued,
+   the customer's private medium registered (:func:`pki.bank.private_media.register_in`)
+   and the step recorded done in *one* transaction (:class:`pki.ra.sessions.FinishingDelivery`).
 
 **One device per person.** If the customer has a live private certificate registered at
 this bank, the new one keeps its notAfter (a reissue onto the new device) and the old one
@@ -28,9 +31,12 @@ one live certificate.
 (:attr:`pki.profiles.Profile.renewal_after_years`, a setting of the profile) the device
 signs its new CSR with the registered certificate (CMS, as a transfer); the renewed
 certificate runs a term on from the old notAfter, and the old one is revoked (superseded)
-as the registration moves, so one certificate stays live. Refusals: ``renewal_window``
-(before it opens, with the date; or after notAfter), ``private_certificate_not_registered``,
-``signer_not_certificate``, ``csr_invalid``, and the signature's own codes.
+as the registration moves, so one certificate stays live. The device seals the new key
+and its new R as pending before it asks; after a crash it finds the renewed certificate as
+the customer's registered one (:meth:`PrivateIssuance.registered_certificate`). Refusals:
+``renewal_window`` (before it opens, with the date; or after notAfter),
+``private_certificate_not_registered``, ``signer_not_certificate``, ``csr_invalid``, and
+the signature's own codes.
 
 Refusals of a step are :class:`pki.errors.FlowRefusedError` (or the bank's own errors,
 with their codes) recorded in the session's history; out of order, repeated, expired and
@@ -64,6 +70,7 @@ from ..errors import (
     RequestRefusedError,
     UnsupportedKeyError,
 )
+from ..faults import fault_point
 from ..keys.generate import check_subscriber_key
 from ..profiles import KNOWN_RAS, PRIVATE_PROFILE, RegistrationAuthority
 from ..signing.verify import Verifier
@@ -75,6 +82,7 @@ from ..store import (
     Store,
     StoreTransaction,
 )
+from ..vid import R_LENGTH
 from .sessions import FinishingDelivery, Flow, StepSessions
 
 __all__ = ["PRIVATE_ISSUE", "PrivateIssuance", "PrivateIssued", "bank_ra"]
@@ -216,14 +224,16 @@ class PrivateIssuance:
 
         return self._step(institution, session_id, "phone", work, write=write)
 
-    def issue(self, institution: Institution, session_id: str, *, csr: bytes
+    def issue(self, institution: Institution, session_id: str, *, csr: bytes, r: bytes
               ) -> PrivateIssued:
-        """Step 3: issue from the device's CSR (see the module doc). Raises
+        """Step 3: issue from the device's CSR and R (see the module doc). Raises
         :class:`BankRequestError` (``csr``) for a CSR that does not parse or verify, or
-        whose key is not RSA of 2048 to 4096 bits, recorded as the step's refusal."""
+        whose key is not RSA of 2048 to 4096 bits, (``r``) for an R that is not
+        :data:`pki.vid.R_LENGTH` bytes, recorded as the step's refusal."""
         record = self._due(institution, session_id, "issue")
         try:
             customer = self._customer(institution, record)
+            _check_r(r, "r")
             try:
                 request = load_csr(csr) if isinstance(csr, bytes) else None
             except CSRError:
@@ -240,23 +250,29 @@ class PrivateIssuance:
             registration = _Registration(institution, customer, str(record.data["device"]))
             delivery = FinishingDelivery(self.sessions, institution, PRIVATE_ISSUE, record.id,
                                          "issue", inner=registration)
+            fault_point("ra.private.received")
             issued = self._authority().issue(
                 PRIVATE_PROFILE, name=customer.name, rrn=customer.rrn,
-                ra=bank_ra(institution), csr=request, not_after=not_after, deliver=delivery)
+                ra=bank_ra(institution), csr=request, not_after=not_after, deliver=delivery,
+                r=r)
         except RequestRefusedError as exc:
             self.sessions.refused(institution, record.id, "issue", exc.code)
             raise
+        fault_point("ra.private.committed")
         assert delivery.record is not None
         return PrivateIssued(issued, delivery.record, registration.replaced)
 
     # -- renewal -----------------------------------------------------------------------------
 
     def renew(self, institution: Institution, customer_id: str, *, signature: bytes,
-              r: bytes) -> PrivateIssued:
+              r: bytes, new_r: bytes) -> PrivateIssued:
         """Renew the customer's registered private certificate: ``signature`` is an
         attached CMS signature over the new key's CSR (DER) by that certificate, ``r`` its
-        key's random number (the VID). Raises :class:`FlowRefusedError` (step ``renew``),
+        key's random number (the VID, read from the device's keystore), ``new_r`` the R
+        the device sealed with the new key. Raises :class:`FlowRefusedError` (step
+        ``renew``), :class:`BankRequestError` (``new_r``),
         :class:`pki.errors.SignatureRefusedError`, :class:`BankNotFoundError`."""
+        _check_r(new_r, "new_r")
         customer = self.customers.get(institution, customer_id)
         live = live_registration(self.store, customer)
         if live is None:
@@ -280,12 +296,34 @@ class PrivateIssuance:
             raise FlowRefusedError("csr_invalid", f"the CSR's key: {exc}",
                                    step="renew") from None
         registration = _Registration(institution, customer, registered.device)
+        fault_point("ra.private.received")
         try:
             issued = self._authority().renew(old.serial, rrn=customer.rrn, csr=request,
-                                             deliver=registration)
+                                             deliver=registration, r=new_r)
         except RenewalWindowError as exc:
             raise FlowRefusedError("renewal_window", str(exc), step="renew") from None
+        fault_point("ra.private.committed")
         return PrivateIssued(issued, None, registration.replaced)
+
+    # -- what a device fetches again after a crash ---------------------------------------------
+
+    def issued_certificate(self, institution: Institution, session_id: object
+                           ) -> x509.Certificate | None:
+        """The certificate the session's issue step issued, or None before it did: a
+        device whose answer was lost attaches it to its pending key (module doc)."""
+        record = self.get(institution, session_id)
+        serial, ca = record.data.get("serial"), record.data.get("ca")
+        if not isinstance(serial, str) or not isinstance(ca, str):
+            return None
+        found = self.store.find_certificates(int(serial, 16), ca=ca)
+        return found[0].certificate if found else None
+
+    def registered_certificate(self, institution: Institution, customer_id: str
+                               ) -> x509.Certificate | None:
+        """The customer's live registered private certificate at this bank, or None: after
+        a renewal whose answer was lost, the renewed one (module doc)."""
+        live = live_registration(self.store, self.customers.get(institution, customer_id))
+        return None if live is None else live[1].certificate
 
     # -- inside ------------------------------------------------------------------------------
 
@@ -321,3 +359,8 @@ class PrivateIssuance:
     def _step_time(institution: Institution) -> dt.timedelta:
         return settings_of(institution).ra_step_lifetime
 
+
+def _check_r(r: object, field: str) -> None:
+    if not isinstance(r, bytes) or len(r) != R_LENGTH:
+        raise BankRequestError(f"R is {R_LENGTH} bytes (the device makes it with its key)",
+                               field=field)

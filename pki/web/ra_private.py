@@ -4,19 +4,24 @@
 * ``POST /ra/v1/private/sessions`` ``{"device"}`` (201): a session opened from the device;
 * ``GET .../{session}``: the session, the step due and every step asked for with its
   reason code when refused (the data holds the device, the account number and the phone
-  verification's id, never a secret);
+  verification's id, never a secret), and ``certificate`` (PEM) once the issue step
+  issued it: a device whose answer was lost attaches it to the key it sealed before
+  sending (:mod:`pki.private`);
 * ``POST .../{session}/account`` ``{"number", "password"}``, ``.../phone``
   ``{"verification_id"}`` (a verification made through ``/bank/v1/verifications``);
-* ``POST .../{session}/issue`` ``{"csr"}`` (201): the device's CSR, PEM or base64 DER. The
-  key was made on the device and the simple PIN chosen there
-  (:class:`pki.private.DeviceEnrolment`): neither travels. Answered with the certificate
-  and its chain (PEM, the CA's first, then the root), its serial, the holder's R (hex:
-  the device keeps it, the store never does) and the serial it replaced (one device per
-  person);
-* ``POST /ra/v1/private/renewals`` ``{"customer_id", "signature", "r"}`` (201): a renewal
-  after a year of use, the new key's CSR (DER) signed with the registered certificate
-  (attached CMS, base64) and that certificate's R (hex); answered as an issuance, with no
-  session.
+* ``POST .../{session}/issue`` ``{"csr", "r"}`` (201): the device's CSR, PEM or base64
+  DER, and its R (hex). The key and R were made on the device and sealed there under the
+  simple PIN chosen there *before* this request (:class:`pki.private.DeviceEnrolment`):
+  the key and PIN never travel; R goes into the certificate's VID and the store never
+  keeps it. Answered with the certificate and its chain (PEM, the CA's first, then the
+  root), its serial and the serial it replaced (one device per person);
+* ``POST /ra/v1/private/renewals`` ``{"customer_id", "signature", "r", "new_r"}`` (201): a
+  renewal after a year of use, the new key's CSR (DER) signed with the registered
+  certificate (attached CMS, base64), that certificate's R and the new key's R (hex, both
+  from the device's keystore); answered as an issuance, with no session;
+* ``GET /ra/v1/private/customers/{customer}/certificate``: the customer's live registered
+  private certificate (``certificate`` PEM and ``serial``, or nulls): a device whose
+  renewal's answer was lost finds the renewed certificate there.
 
 Refusals: the engine's are 409 with ``expected`` (``session_expired`` 410); the flow's own
 (``phone_other_person``, ``phone_verification_used``, ``renewal_window``,
@@ -32,6 +37,7 @@ import binascii
 from typing import Annotated, Any
 
 import msgspec
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.requests import Request
 from starlette.routing import Route
@@ -66,12 +72,17 @@ class PhoneBody(Body):
 class IssueBody(Body):
     csr: Blob
     """PEM, or base64 DER."""
+    r: Short
+    """The device's R (hex), sealed there with the key before it was sent."""
 
 
 class RenewBody(Body):
     customer_id: Short
     signature: Blob
     r: Short
+    """The registered certificate's R (hex), from the device's keystore."""
+    new_r: Short
+    """The new key's R (hex), sealed on the device with the new key before it was sent."""
 
 
 def _step(step: RaStepRecord) -> dict[str, Any]:
@@ -96,7 +107,8 @@ def session_json(record: RaSessionRecord, history: tuple[RaStepRecord, ...] | No
 
 
 def issued_json(done: PrivateIssued) -> dict[str, Any]:
-    """An issuance or renewal as the API answers it (the device keeps ``r``)."""
+    """An issuance or renewal as the API answers it (R is not echoed: the device made it
+    and keeps it)."""
     issued = done.issued
     return {"session": None if done.session is None else session_json(done.session),
             "ca": issued.ca, "serial": format(issued.serial, "X"),
@@ -104,7 +116,6 @@ def issued_json(done: PrivateIssued) -> dict[str, Any]:
             "certificate": issued.certificate.public_bytes(Encoding.PEM).decode(),
             "chain": [c.public_bytes(Encoding.PEM).decode() for c in issued.chain],
             "not_after": utc(issued.certificate.not_valid_after_utc),
-            "r": issued.r.hex(),
             "replaced": None if done.replaced is None else format(done.replaced, "X")}
 
 
@@ -133,6 +144,10 @@ def _b64(text: str, field: str) -> bytes:
         raise BankRequestError(f"{field} is base64", field=field) from None
 
 
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(Encoding.PEM).decode()
+
+
 def _hex(text: str, field: str) -> bytes:
     try:
         return bytes.fromhex(text)
@@ -149,7 +164,18 @@ def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
 
     def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
         record = d.private.get(i, _id(r))
-        return session_json(record, d.private.history(i, record.id))
+        issued = d.private.issued_certificate(i, record.id)
+        return {**session_json(record, d.private.history(i, record.id)),
+                "certificate": None if issued is None else _pem(issued)}
+
+    def registered(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
+        customer_id: str = r.path_params["customer"]
+        if len(customer_id) > 64:
+            raise BankNotFoundError("customer")
+        found = d.private.registered_certificate(i, customer_id)
+        return {"customer_id": customer_id,
+                "serial": None if found is None else format(found.serial_number, "X"),
+                "certificate": None if found is None else _pem(found)}
 
     def account(d: RegistrationDesk, i: Institution, body: AccountBody, r: Request) -> Any:
         return session_json(d.private.account(i, _id(r), number=body.number,
@@ -159,12 +185,14 @@ def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         return session_json(d.private.phone(i, _id(r), verification_id=body.verification_id))
 
     def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
-        return issued_json(d.private.issue(i, _id(r), csr=csr_bytes(body.csr)))
+        return issued_json(d.private.issue(i, _id(r), csr=csr_bytes(body.csr),
+                                           r=_hex(body.r, "r")))
 
     def renew(d: RegistrationDesk, i: Institution, body: RenewBody, r: Request) -> Any:
         return issued_json(d.private.renew(i, body.customer_id,
                                            signature=_b64(body.signature, "signature"),
-                                           r=_hex(body.r, "r")))
+                                           r=_hex(body.r, "r"),
+                                           new_r=_hex(body.new_r, "new_r")))
 
     sessions = f"{PREFIX}/sessions"
     one = f"{sessions}/{{session}}"
@@ -176,4 +204,6 @@ def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         Route(f"{one}/issue", endpoint(IssueBody, issue, status=201), methods=["POST"]),
         Route(f"{PREFIX}/renewals", endpoint(RenewBody, renew, status=201),
               methods=["POST"]),
+        Route(f"{PREFIX}/customers/{{customer}}/certificate", endpoint(Empty, registered),
+              methods=["GET"]),
     ]

@@ -1380,8 +1380,9 @@ class SimpleAuthSignatureError(SimpleAuthError):
 class SimpleAuthRegistrationError(SimpleAuthError):
     """An app registration was refused: ``reason`` (also the ``code``) is
     ``certificate_not_private``, ``certificate_invalid``, ``certificate_revoked``,
-    ``name_mismatch`` or ``proof_invalid`` (the registration proof is not a signature by
-    that key over that registration)."""
+    ``name_mismatch``, ``identity_mismatch`` (the RRN given is not the certificate's: its
+    VID under the device's R) or ``proof_invalid`` (the registration proof is not a
+    signature by that key over that registration)."""
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)

@@ -192,7 +192,7 @@ def test_registering_again_replaces_the_app_and_its_token(world, tmp_path):
     # a new phone number: the proof names it
     proof = kim.app.registration_proof(1, name=kim.name, phone="01055556666", pin=PIN)
     registered = service.register(1, name=kim.name, rrn=kim.rrn, phone="01055556666",
-                                  proof=proof)
+                                  proof=proof.cms, r=proof.r)
     assert registered.token != old
     with pytest.raises(SimpleAuthAppError):
         service.pending(old)
@@ -205,11 +205,13 @@ def test_registration_needs_a_proof_for_this_name_phone_and_provider(world):
     for code, name, phone in ((2, kim.name, kim.phone), (1, "박다른", kim.phone),
                               (1, kim.name, "01000001111")):
         with pytest.raises(SimpleAuthRegistrationError) as refused:
-            service.register(code, name=name, rrn=kim.rrn, phone=phone, proof=proof)
+            service.register(code, name=name, rrn=kim.rrn, phone=phone, proof=proof.cms,
+                             r=proof.r)
         assert refused.value.code == "proof_invalid"
     clock.set(T0 + dt.timedelta(minutes=6))
     with pytest.raises(SimpleAuthRegistrationError):
-        service.register(1, name=kim.name, rrn=kim.rrn, phone=kim.phone, proof=proof)
+        service.register(1, name=kim.name, rrn=kim.rrn, phone=kim.phone, proof=proof.cms,
+                         r=proof.r)
 
 
 def test_requests_belong_to_their_relying_party(world):
@@ -293,3 +295,26 @@ def test_the_cli_runs_a_simple_authentication_with_the_pin_never_on_argv(tmp_pat
     assert again.exit_code == 1 and "collected" in again.output
     assert "--pin" not in [p.opts[0] for c in ("register", "approve")
                            for p in cli.get_command(None, "simpleauth").commands[c].params]
+
+
+def test_a_same_name_stranger_cannot_register_another_persons_rrn(world, tmp_path):
+    """The provider checks the RRN against the certificate's VID with the R the device
+    keeps: a private certificate in the same name is not enough to bind another person's
+    CI (it used to be: only the name was compared)."""
+    home, service, kim, _rp, _clock = world
+    stranger = person(home, service, tmp_path / "stranger-phone", provider=2,
+                      name=kim.name)  # the same name, their own RRN and certificate
+    assert stranger.rrn != kim.rrn
+    proof = stranger.app.registration_proof(1, name=kim.name, phone=stranger.phone, pin=PIN)
+    users_before = [service.store.simpleauth_user(1, service.ci(kim.rrn))]
+    for r in (proof.r, kim.keystore.unlock(PIN).r, b"", b"\x00" * 20):
+        with pytest.raises(SimpleAuthRegistrationError) as refused:
+            service.register(1, name=kim.name, rrn=kim.rrn, phone=stranger.phone,
+                             proof=proof.cms, r=r)
+        assert refused.value.code == "identity_mismatch"
+    assert [service.store.simpleauth_user(1, service.ci(kim.rrn))] == users_before
+    assert service.pending(kim.app.token(1)) == ()  # kim's app is untouched
+    # the stranger's own RRN with their own R registers
+    mine = service.register(1, name=kim.name, rrn=stranger.rrn, phone=stranger.phone,
+                            proof=proof.cms, r=proof.r)
+    assert mine.user.person == service.ci(stranger.rrn)

@@ -6,7 +6,7 @@ person's approval signed with their private certificate (issue 15 item 4).
 person's side: the device folder signs).
 """
 
-from .app import DeviceApp
+from .app import DeviceApp, RegistrationProof
 from .content import Approval, Registration, read_approval, read_registration
 from .providers import PROVIDERS, Provider, provider
 from .service import (
@@ -29,6 +29,7 @@ __all__ = [
     "PendingRequest",
     "Provider",
     "Registration",
+    "RegistrationProof",
     "SimpleAuth",
     "SimpleAuthResult",
     "SimpleAuthSettings",

@@ -13,6 +13,7 @@ app can only report ``pin_locked`` to the provider.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,10 +27,23 @@ from .content import Approval, Registration
 from .providers import provider
 from .service import PendingRequest
 
-__all__ = ["APPS_FILE", "DeviceApp"]
+__all__ = ["APPS_FILE", "DeviceApp", "RegistrationProof"]
 
 APPS_FILE = "simpleauth-apps.json"
 _FORMAT = "kpki-simpleauth-apps-v1"
+
+
+@dataclass(frozen=True)
+class RegistrationProof:
+    """What the app sends to register: ``cms``, the signed registration, and ``r``, the
+    certificate's R from the keystore, with which the provider checks the RRN against the
+    certificate's VID (:meth:`pki.simpleauth.SimpleAuth.register`). R travels beside the
+    CMS, in the registration request, and never inside it: the CMS carries the certificate,
+    and R with the certificate lets anyone who holds them test RRN guesses, so a CMS with R
+    in it would be that pair for as long as anyone kept it."""
+
+    cms: bytes
+    r: bytes = field(repr=False)
 
 
 class DeviceApp:
@@ -89,16 +103,18 @@ class DeviceApp:
 
     def registration_proof(self, code: int | str, *, name: str, phone: str,
                            pin: str | None = None,
-                           biometric: BiometricStandIn | None = None) -> bytes:
+                           biometric: BiometricStandIn | None = None) -> RegistrationProof:
         """The proof that registers this device's certificate at provider ``code`` for
         ``name`` at ``phone`` (the phone as the provider keeps it: digits only), signed
-        with the key ``pin`` (or ``biometric``) opens. Raises what the keystore raises
-        (:class:`pki.errors.DeviceWrongPinError`, :class:`pki.errors.DeviceLockedError`)."""
+        with the key ``pin`` (or ``biometric``) opens, and the R kept with it. Raises what
+        the keystore raises (:class:`pki.errors.DeviceWrongPinError`,
+        :class:`pki.errors.DeviceLockedError`)."""
         from ..registration import normalize_phone
 
         content = Registration(provider(code).code, name, normalize_phone(phone),
                                self.clock.now()).content()
-        return self._sign(content, pin=pin, biometric=biometric)
+        unlocked = self._unlock(pin=pin, biometric=biometric)
+        return RegistrationProof(self._sign(content, unlocked), unlocked.r)
 
     def approval(self, request: PendingRequest, *, pin: str | None = None,
                  biometric: BiometricStandIn | None = None) -> bytes:
@@ -107,10 +123,10 @@ class DeviceApp:
         content = Approval(request=request.id, provider=request.provider,
                            nonce=request.nonce, ci=self.ci(request.provider),
                            approved_at=self.clock.now()).content()
-        return self._sign(content, pin=pin, biometric=biometric)
+        return self._sign(content, self._unlock(pin=pin, biometric=biometric))
 
-    def _sign(self, content: bytes, *, pin: str | None,
-              biometric: BiometricStandIn | None) -> bytes:
+    def _unlock(self, *, pin: str | None, biometric: BiometricStandIn | None
+                ) -> UnlockedKey:
         if (pin is None) == (biometric is None):
             raise ValueError("approve with the PIN or the biometric stand-in (one of them)")
         unlocked: UnlockedKey
@@ -119,6 +135,9 @@ class DeviceApp:
         else:
             assert biometric is not None
             unlocked = self.keystore.unlock_biometric(biometric)
+        return unlocked
+
+    def _sign(self, content: bytes, unlocked: UnlockedKey) -> bytes:
         key = unlocked.private_key
         if not isinstance(key, rsa.RSAPrivateKey):
             raise DeviceKeystoreError("the keystore holds no RSA key", path=str(self.path))

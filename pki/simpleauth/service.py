@@ -9,7 +9,10 @@ by their **CI** (``person``), the keyed hash of the RRN that phone verification 
 same CI at every provider and in phone verification. One app per person at a provider:
 registering again replaces the first (its device token stops working). Registering needs
 a proof signed with the certificate's key (:class:`pki.simpleauth.content.Registration`):
-whoever registers holds the device and its PIN.
+whoever registers holds the device and its PIN. The RRN given is checked against the
+certificate's VID with the R the device keeps in its keystore (sent beside the proof, kept
+nowhere): a private certificate in the same name does not bind another person's CI
+(``identity_mismatch``).
 
 **The relying party** (an institution with an API key, as the cloud's and the bank's)
 asks :meth:`~SimpleAuth.request` with the provider, name, phone, and RRN or birth date,
@@ -96,7 +99,7 @@ from ..store import (
     Store,
     StoreTransaction,
 )
-from ..vid import identify_data_of
+from ..vid import identify_data_of, vid_matches
 from .content import read_approval, read_registration
 from .providers import provider
 
@@ -245,15 +248,19 @@ class SimpleAuth:
     # -- the provider: registering apps -------------------------------------------------
 
     def register(self, code: int | str, *, name: str, rrn: RRN | str, phone: str,
-                 proof: bytes) -> AppRegistration:
+                 proof: bytes, r: bytes) -> AppRegistration:
         """Register the app of the person ``name`` with ``rrn`` and ``phone`` at provider
         ``code``: its private certificate is the signer of ``proof``, a CMS SignedData
         over a :class:`~pki.simpleauth.content.Registration` of this provider, name and
-        phone made in the last :attr:`SimpleAuthSettings.timeout`. Replaces the person's
-        earlier app there. Raises :class:`SimpleAuthRequestError` (bad input) and
+        phone made in the last :attr:`SimpleAuthSettings.timeout`, and ``rrn`` is the
+        certificate's: its VID is ``rrn`` under ``r``, the R the device keeps with the key
+        (:class:`pki.simpleauth.app.RegistrationProof`; used for this check, kept
+        nowhere). So the CI bound is the certificate holder's own, not that of whoever
+        shares the name. Replaces the person's earlier app there. Raises
+        :class:`SimpleAuthRequestError` (bad input) and
         :class:`SimpleAuthRegistrationError` (``certificate_not_private``,
         ``certificate_revoked``, ``certificate_invalid``, ``name_mismatch``,
-        ``proof_invalid``)."""
+        ``identity_mismatch``, ``proof_invalid``); a refusal registers nothing."""
         chosen = provider(code)
         name, phone, holder = _name(name), _phone(phone), _rrn(rrn)
         now = self.clock.now()
@@ -278,6 +285,10 @@ class SimpleAuth:
         if data is None or data.real_name != name:
             raise SimpleAuthRegistrationError("the certificate is not in this name",
                                               reason="name_mismatch")
+        if not isinstance(r, bytes) or not vid_matches(data, holder, r):
+            raise SimpleAuthRegistrationError("the resident number is not the certificate's "
+                                              "(its VID under the device's R)",
+                                              reason="identity_mismatch")
         user = SimpleAuthUser(provider=chosen.code, person=self._ci(holder.digits), name=name,
                               phone=phone, birth_date=holder.birth_date, ca=record.ca,
                               serial=record.serial, device=_device_of(record.der),

@@ -64,7 +64,8 @@ def register_app(service: SimpleAuth, keystore: DeviceKeystore, code: int | str,
     app = DeviceApp(keystore.folder, keystore=keystore, clock=service.clock)
     proof = app.registration_proof(code, name=name, phone=phone, pin=pin,
                                    biometric=None if pin is not None else biometric)
-    registered = service.register(code, name=name, rrn=rrn, phone=phone, proof=proof)
+    registered = service.register(code, name=name, rrn=rrn, phone=phone, proof=proof.cms,
+                                  r=proof.r)
     app.save_token(code, registered.token)
     return registered
 

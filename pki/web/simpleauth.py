@@ -22,6 +22,23 @@ cloud and the bank) and sees only its own requests (another's id: 404 ``not_foun
 - ``POST /simpleauth/v1/app/requests/{id}/decline``;
 - ``POST /simpleauth/v1/app/requests/{id}/fail`` ``{reason: "pin_locked"}``.
 
+**The app registers itself** with no key of anyone's: the proof is the credential.
+
+- ``POST /simpleauth/v1/apps`` ``{provider, name, rrn, phone, birth_date?, proof
+  (base64 CMS: :meth:`pki.simpleauth.DeviceApp.registration_proof`), r (hex, the 20
+  bytes of R the device's keystore keeps)}`` → 201 ``{provider, device_token,
+  registered_at}``: the provider checks exactly what :meth:`SimpleAuth.register` checks
+  (the proof's signature, made in the last few minutes over this provider, name and phone;
+  a private certificate this home issued, its chain and revocation; the name; the RRN's
+  VID under R: ``identity_mismatch``) and answers the device token, once (it is kept
+  nowhere). A first registration and one that replaces the person's earlier app answer
+  alike, so the answer tells nobody whether the person had an app. There is no per-caller
+  limit: every refusal after the body's shape needs a proof signed by the device's key in
+  the last few minutes, and whoever holds one holds the certificate and R and could test
+  RRN guesses offline anyway; the server's limits on slow and greedy clients apply. The
+  RRN and R are read from the body only (never a path or header, so never in the access
+  log), kept nowhere and never echoed, not even in a refusal.
+
 The error contract is :mod:`pki.web.jsonapi`'s: 400 ``bad_request`` naming the field,
 401 ``unauthorized`` / ``app_unauthorized``, 403 a refused signature (``content_mismatch``,
 ``certificate_revoked`` ...), 404, 409 ``request_answered`` / ``not_approved`` /
@@ -42,9 +59,16 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from ..cloud.service import authenticate
-from ..errors import SimpleAuthAppError, SimpleAuthNotFoundError, SimpleAuthRequestError
+from ..errors import (
+    InvalidRRNError,
+    SimpleAuthAppError,
+    SimpleAuthNotFoundError,
+    SimpleAuthRequestError,
+)
+from ..rrn import RRN
 from ..simpleauth import PROVIDERS, PendingRequest, SimpleAuth, StatusView
 from ..store import Institution
+from ..vid import R_LENGTH
 from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
 
 __all__ = ["PREFIX", "simpleauth_routes"]
@@ -69,12 +93,50 @@ class RequestBody(Body):
     text: Text | None = None
 
 
+class RegisterBody(Body):
+    provider: int
+    name: Short
+    rrn: Short
+    phone: Short
+    proof: Blob
+    r: Short
+    birth_date: Short | None = None
+
+
 class ApproveBody(Body):
     signature: Blob
 
 
 class FailBody(Body):
     reason: Short
+
+
+def _rrn(text: str) -> RRN:
+    """The body's RRN; refused naming the rule it breaks, never echoing a digit of it."""
+    try:
+        return RRN.parse(text)
+    except InvalidRRNError as exc:
+        raise SimpleAuthRequestError(f"the RRN is not a resident registration number "
+                                     f"({exc.rule})", field="rrn") from None
+
+
+def _base64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SimpleAuthRequestError(f"the {field} is base64", field=field) from None
+
+
+def _r(text: str) -> bytes:
+    """The body's R: the hex of :data:`pki.vid.R_LENGTH` bytes (never echoed)."""
+    try:
+        r = bytes.fromhex(text)
+    except ValueError:
+        r = b""
+    if len(r) != R_LENGTH:
+        raise SimpleAuthRequestError(f"r is the hex of the {R_LENGTH} bytes of R the device "
+                                     "keeps", field="r")
+    return r
 
 
 def _bearer(value: str | None) -> str | None:
@@ -122,6 +184,23 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
             raise SimpleAuthAppError
         return found
 
+    open_api: JsonApi[SimpleAuth] = JsonApi(factory, lambda s, key: _APP,
+                                            name="simpleauth-register", workers=workers)
+
+    # the app registers: the proof is its credential --------------------------------------
+
+    def register(s: SimpleAuth, i: Institution, body: RegisterBody, r: Request) -> Any:
+        holder = _rrn(body.rrn)
+        if body.birth_date is not None and body.birth_date not in (
+                holder.birth_date.isoformat(), holder.birth_date.strftime("%Y%m%d")):
+            raise SimpleAuthRequestError("the birth date is not the RRN's (YYYY-MM-DD)",
+                                         field="birth_date")
+        proof, secret = _base64(body.proof, "proof"), _r(body.r)
+        registered = s.register(body.provider, name=body.name, rrn=holder, phone=body.phone,
+                                proof=proof, r=secret)
+        return {"provider": registered.user.provider, "device_token": registered.token,
+                "registered_at": utc(registered.user.registered_at)}
+
     # the relying party -------------------------------------------------------------------
 
     def providers(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
@@ -129,7 +208,8 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
                               for p in PROVIDERS]}
 
     def request(s: SimpleAuth, i: Institution, body: RequestBody, r: Request) -> Any:
-        view = s.request(i, body.provider, name=body.name, phone=body.phone, rrn=body.rrn,
+        view = s.request(i, body.provider, name=body.name, phone=body.phone,
+                         rrn=None if body.rrn is None else _rrn(body.rrn),
                          birth_date=body.birth_date, nonce=body.nonce, text=body.text)
         record = s.store.simpleauth_request(view.id)
         assert record is not None
@@ -168,6 +248,8 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
     requests = f"{PREFIX}/requests/{{request}}"
     app = f"{PREFIX}/app/requests"
     return [
+        Route(f"{PREFIX}/apps", open_api.endpoint(RegisterBody, register, status=201),
+              methods=["POST"]),
         Route(f"{PREFIX}/providers", rp_api.endpoint(Empty, providers), methods=["GET"]),
         Route(f"{PREFIX}/requests", rp_api.endpoint(RequestBody, request, status=201),
               methods=["POST"]),

@@ -34,39 +34,36 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..errors import BankNotFoundError, BankRequestError
+from ..errors import BankRequestError
 from ..ra.private import PRIVATE_ISSUE, PrivateIssued
-from ..store import Institution, RaSessionRecord, RaSessionState, RaStepRecord
+from ..store import Institution, RaSessionRecord, RaStepRecord
 from ..usecases.ra import RegistrationDesk
-from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
+from .jsonapi import Body, Empty, JsonApi, utc
+from .ra import (
+    AccountBody,
+    Blob,
+    PhoneBody,
+    Short,
+    b64_field,
+    hex_field,
+    path_id,
+    session_answer,
+)
 
 __all__ = ["private_routes"]
 
 PREFIX = "/ra/v1/private"
 
-Short = Annotated[str, msgspec.Meta(max_length=64)]
-Blob = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
-
 
 class StartBody(Body):
     device: Short
-
-
-class AccountBody(Body):
-    number: Short
-    password: Short
-
-
-class PhoneBody(Body):
-    verification_id: Short
 
 
 class IssueBody(Body):
@@ -85,25 +82,14 @@ class RenewBody(Body):
     """The new key's R (hex), sealed on the device with the new key before it was sent."""
 
 
-def _step(step: RaStepRecord) -> dict[str, Any]:
-    return {"step": step.step, "accepted": step.accepted, "reason": step.reason,
-            "at": utc(step.at)}
-
-
 def session_json(record: RaSessionRecord, history: tuple[RaStepRecord, ...] | None = None
                  ) -> dict[str, Any]:
     """A private-certificate session as the API shows it."""
-    answer: dict[str, Any] = {
-        "session_id": record.id, "flow": record.flow, "state": record.state.value,
-        "customer_id": record.customer_id, "steps_done": list(record.steps_done),
-        "next_step": PRIVATE_ISSUE.next_step(record)
-        if record.state is RaSessionState.OPEN else None,
-        "data": dict(record.data), "created_at": utc(record.created_at),
-        "expires_at": utc(record.expires_at),
-        "finished_at": None if record.finished_at is None else utc(record.finished_at)}
-    if history is not None:
-        answer["history"] = [_step(s) for s in history]
-    return answer
+    return session_answer(record, PRIVATE_ISSUE, history)
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(Encoding.PEM).decode()
 
 
 def issued_json(done: PrivateIssued) -> dict[str, Any]:
@@ -113,17 +99,10 @@ def issued_json(done: PrivateIssued) -> dict[str, Any]:
     return {"session": None if done.session is None else session_json(done.session),
             "ca": issued.ca, "serial": format(issued.serial, "X"),
             "profile": issued.profile.name,
-            "certificate": issued.certificate.public_bytes(Encoding.PEM).decode(),
-            "chain": [c.public_bytes(Encoding.PEM).decode() for c in issued.chain],
+            "certificate": _pem(issued.certificate),
+            "chain": [_pem(c) for c in issued.chain],
             "not_after": utc(issued.certificate.not_valid_after_utc),
             "replaced": None if done.replaced is None else format(done.replaced, "X")}
-
-
-def _id(request: Request) -> str:
-    value: str = request.path_params["session"]
-    if len(value) > 64:
-        raise BankNotFoundError("session")
-    return value
 
 
 def csr_bytes(text: str) -> bytes:
@@ -137,24 +116,6 @@ def csr_bytes(text: str) -> bytes:
         raise BankRequestError("a CSR is PEM or base64 DER", field="csr") from None
 
 
-def _b64(text: str, field: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise BankRequestError(f"{field} is base64", field=field) from None
-
-
-def _pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(Encoding.PEM).decode()
-
-
-def _hex(text: str, field: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise BankRequestError(f"{field} is hex", field=field) from None
-
-
 def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
     """The private-certificate flow's routes (see the module doc)."""
     endpoint = api.endpoint
@@ -163,36 +124,34 @@ def private_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         return session_json(d.private.start(i, device=body.device))
 
     def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        record = d.private.get(i, _id(r))
+        record = d.private.get(i, path_id(r))
         issued = d.private.issued_certificate(i, record.id)
         return {**session_json(record, d.private.history(i, record.id)),
                 "certificate": None if issued is None else _pem(issued)}
 
     def registered(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
-        customer_id: str = r.path_params["customer"]
-        if len(customer_id) > 64:
-            raise BankNotFoundError("customer")
+        customer_id = path_id(r, "customer")
         found = d.private.registered_certificate(i, customer_id)
         return {"customer_id": customer_id,
                 "serial": None if found is None else format(found.serial_number, "X"),
                 "certificate": None if found is None else _pem(found)}
 
     def account(d: RegistrationDesk, i: Institution, body: AccountBody, r: Request) -> Any:
-        return session_json(d.private.account(i, _id(r), number=body.number,
+        return session_json(d.private.account(i, path_id(r), number=body.number,
                                               password=body.password))
 
     def phone(d: RegistrationDesk, i: Institution, body: PhoneBody, r: Request) -> Any:
-        return session_json(d.private.phone(i, _id(r), verification_id=body.verification_id))
+        return session_json(d.private.phone(i, path_id(r), verification_id=body.verification_id))
 
     def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
-        return issued_json(d.private.issue(i, _id(r), csr=csr_bytes(body.csr),
-                                           r=_hex(body.r, "r")))
+        return issued_json(d.private.issue(i, path_id(r), csr=csr_bytes(body.csr),
+                                           r=hex_field(body.r, "r")))
 
     def renew(d: RegistrationDesk, i: Institution, body: RenewBody, r: Request) -> Any:
         return issued_json(d.private.renew(i, body.customer_id,
-                                           signature=_b64(body.signature, "signature"),
-                                           r=_hex(body.r, "r"),
-                                           new_r=_hex(body.new_r, "new_r")))
+                                           signature=b64_field(body.signature, "signature"),
+                                           r=hex_field(body.r, "r"),
+                                           new_r=hex_field(body.new_r, "new_r")))
 
     sessions = f"{PREFIX}/sessions"
     one = f"{sessions}/{{session}}"

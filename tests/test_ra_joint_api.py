@@ -4,7 +4,6 @@ its stable code, never a 500."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pki.usecases.banking import Banking
 from pki.web.jsonapi import error_response
 
 from .cloud_helpers import Api, _start, _stop
+from .ra_helpers import expect_error, verified
 
 PASSWORD = "Joint-pw-2026!"
 RRN = "900517-1234566"
@@ -61,24 +61,6 @@ def served(tmp_path_factory, key_pool):
         _stop(proc)
 
 
-def _error(result, status: int, code: str) -> dict:
-    got, body = result
-    assert (got, body["error"]["code"]) == (status, code), result
-    return body["error"]
-
-
-def _verified(served: Served) -> str:
-    """A phone verification of the customer by Hana, confirmed with the SMS's code."""
-    status, sent = served.hana("POST", "/bank/v1/verifications", {
-        "name": "홍길동", "phone": PHONE, "rrn7": RRN[:8], "carrier": "SKT"})
-    assert status == 201, sent
-    status, box = served.hana("GET", f"/bank/v1/test/messages?phone={PHONE}")
-    code = re.search(r"code (\d{6})", box["messages"][-1]["text"]).group(1)  # type: ignore[union-attr]
-    assert served.hana("POST", f"/bank/v1/verifications/{sent['verification_id']}/confirm",
-                       {"code": code})[0] == 200
-    return str(sent["verification_id"])
-
-
 def _to_medium(served: Served, *, certificate: str = "general") -> str:
     status, session = served.hana("POST", "/ra/v1/joint/sessions",
                                   {"operation": "issue", "device": "phone-1"})
@@ -86,7 +68,7 @@ def _to_medium(served: Served, *, certificate: str = "general") -> str:
     one = f"/ra/v1/joint/sessions/{session['session_id']}"
     for step, body in (("terms", {"agreed": list(REQUIRED_TERMS), "certificate": certificate}),
                        ("identify", {"rrn": RRN, "customer_id": served.customer}),
-                       ("phone", {"verification_id": _verified(served)}),
+                       ("phone", {"verification_id": verified(served.hana)}),
                        ("account", {"number": served.account, "password": "0420"})):
         status, answer = served.hana("POST", f"{one}/{step}", body)
         assert status == 200, answer
@@ -118,21 +100,21 @@ def test_a_whole_joint_flow_over_http_issues_into_an_npki_folder(served):
     assert [s["step"] for s in shown["history"]] == [
         "terms", "identify", "phone", "account", "medium", "issue"]
     assert PASSWORD not in str(shown) and RRN not in str(shown)
-    _error(served.hana("POST", f"{one}/issue", {"password": PASSWORD}), 409,
-           "session_finished")
+    expect_error(served.hana("POST", f"{one}/issue", {"password": PASSWORD}), 409,
+                 "session_finished")
 
 
 def test_out_of_order_and_repeated_steps_are_409_naming_the_step_due(served):
     _, session = served.hana("POST", "/ra/v1/joint/sessions",
                                   {"operation": "issue", "device": "phone-1"})
     one = f"/ra/v1/joint/sessions/{session['session_id']}"
-    error = _error(served.hana("POST", f"{one}/identify",
-                               {"rrn": RRN, "customer_id": served.customer}), 409,
-                   "step_out_of_order")
+    error = expect_error(served.hana("POST", f"{one}/identify",
+                                     {"rrn": RRN, "customer_id": served.customer}), 409,
+                         "step_out_of_order")
     assert error["expected"] == "terms"
     terms = {"agreed": list(REQUIRED_TERMS), "certificate": "banking"}
     assert served.hana("POST", f"{one}/terms", terms)[0] == 200
-    _error(served.hana("POST", f"{one}/terms", terms), 409, "step_repeated")
+    expect_error(served.hana("POST", f"{one}/terms", terms), 409, "step_repeated")
     _status, shown = served.hana("GET", one)
     assert [(s["step"], s["reason"]) for s in shown["history"]] == [
         ("identify", "step_out_of_order"), ("terms", None), ("terms", "step_repeated")]
@@ -142,48 +124,48 @@ def test_each_steps_refusal_is_4xx_json_with_its_code(served):
     _status, session = served.hana("POST", "/ra/v1/joint/sessions",
                                   {"operation": "issue", "device": "phone-1"})
     one = f"/ra/v1/joint/sessions/{session['session_id']}"
-    _error(served.hana("POST", f"{one}/terms", {"agreed": ["certificate-terms"],
-                                                "certificate": "general"}),
-           403, "terms_not_agreed")
+    expect_error(served.hana("POST", f"{one}/terms", {"agreed": ["certificate-terms"],
+                                                      "certificate": "general"}),
+                 403, "terms_not_agreed")
     served.hana("POST", f"{one}/terms", {"agreed": list(REQUIRED_TERMS),
                                          "certificate": "general"})
-    _error(served.hana("POST", f"{one}/identify", {"rrn": "850101-2345678",
-                                                   "customer_id": served.customer}),
-           403, "identity_not_matched")
-    _error(served.hana("POST", f"{one}/identify", {"rrn": RRN, "customer_id": "c_nobody"}),
-           403, "identity_not_matched")
+    expect_error(served.hana("POST", f"{one}/identify", {"rrn": "850101-2345678",
+                                                         "customer_id": served.customer}),
+                 403, "identity_not_matched")
+    expect_error(served.hana("POST", f"{one}/identify", {"rrn": RRN, "customer_id": "c_nobody"}),
+                 403, "identity_not_matched")
     served.hana("POST", f"{one}/identify", {"rrn": RRN, "customer_id": served.customer})
-    _error(served.hana("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
-           "phone_not_verified")
-    served.hana("POST", f"{one}/phone", {"verification_id": _verified(served)})
-    error = _error(served.hana("POST", f"{one}/account",
-                               {"number": served.account, "password": "9999"}),
-                   401, "wrong_account_password")
+    expect_error(served.hana("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
+                 "phone_not_verified")
+    served.hana("POST", f"{one}/phone", {"verification_id": verified(served.hana)})
+    error = expect_error(served.hana("POST", f"{one}/account",
+                                     {"number": served.account, "password": "9999"}),
+                         401, "wrong_account_password")
     assert error["attempts_left"] == 4
     served.hana("POST", f"{one}/account", {"number": served.account, "password": "0420"})
-    _error(served.hana("POST", f"{one}/medium", {}), 400, "bad_request")
+    expect_error(served.hana("POST", f"{one}/medium", {}), 400, "bad_request")
     served.hana("POST", f"{one}/medium", _answer(served, session["session_id"]))
-    error = _error(served.hana("POST", f"{one}/issue", {"password": "short"}), 400,
-                   "bad_request")
+    error = expect_error(served.hana("POST", f"{one}/issue", {"password": "short"}), 400,
+                         "bad_request")
     assert error["field"] == "password"
 
 
 def test_bad_bodies_keys_and_sessions_are_4xx_never_500(served):
-    _error(served.hana("POST", "/ra/v1/joint/sessions", {"operation": "mint",
-                                                         "device": "x"}), 400, "bad_request")
-    _error(served.hana("POST", "/ra/v1/joint/sessions", {"operation": "reissue",
-                                                         "device": "x"}), 400, "bad_request")
-    _error(served.hana("POST", "/ra/v1/joint/sessions", raw=b"{\"operation\": "), 400,
-           "bad_json")
-    _error(Api(served.url, None)("POST", "/ra/v1/joint/sessions",
-                                 {"operation": "issue", "device": "x"}), 401, "unauthorized")
-    _error(served.hana("GET", "/ra/v1/joint/sessions/ra_nope"), 404, "not_found")
-    _error(served.hana("GET", "/ra/v1/joint/sessions/" + "x" * 100), 404, "not_found")
-    _error(served.hana("GET", "/ra/v1/nothing"), 404, "no_route")
+    expect_error(served.hana("POST", "/ra/v1/joint/sessions", {"operation": "mint",
+                                                               "device": "x"}), 400, "bad_request")
+    expect_error(served.hana("POST", "/ra/v1/joint/sessions", {"operation": "reissue",
+                                                               "device": "x"}), 400, "bad_request")
+    expect_error(served.hana("POST", "/ra/v1/joint/sessions", raw=b"{\"operation\": "), 400,
+                 "bad_json")
+    expect_error(Api(served.url, None)("POST", "/ra/v1/joint/sessions",
+                                       {"operation": "issue", "device": "x"}), 401, "unauthorized")
+    expect_error(served.hana("GET", "/ra/v1/joint/sessions/ra_nope"), 404, "not_found")
+    expect_error(served.hana("GET", "/ra/v1/joint/sessions/" + "x" * 100), 404, "not_found")
+    expect_error(served.hana("GET", "/ra/v1/nothing"), 404, "no_route")
     _status, session = served.hana("POST", "/ra/v1/joint/sessions",
                                   {"operation": "issue", "device": "phone-1"})
-    _error(served.kb("GET", f"/ra/v1/joint/sessions/{session['session_id']}"), 404,
-           "not_found")
+    expect_error(served.kb("GET", f"/ra/v1/joint/sessions/{session['session_id']}"), 404,
+                 "not_found")
 
 
 def test_an_expired_session_is_410_and_the_other_step_refusals_409():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from pki.signing import KeySigner, sign
 from pki.usecases.banking import Banking
 
 from .cloud_helpers import Api, _start, _stop
+from .ra_helpers import expect_error, expect_ok, verified
 
 RRN = "900517-1234566"
 PHONE = "01012345678"
@@ -82,36 +82,13 @@ def served(tmp_path_factory, key_pool):
         _stop(proc)
 
 
-def _error(result, status: int, code: str) -> dict:
-    got, body = result
-    assert (got, body.get("error", {}).get("code")) == (status, code), result
-    return body["error"]
-
-
-def _ok(result, status: int = 200) -> dict:
-    got, body = result
-    assert got == status, body
-    return body
-
-
-def _verified(api: Api) -> str:
-    """A phone verification of the customer by the bank, confirmed with the SMS's code."""
-    sent = _ok(api("POST", "/bank/v1/verifications", {
-        "name": "홍길동", "phone": PHONE, "rrn7": RRN[:8], "carrier": "SKT"}), 201)
-    box = _ok(api("GET", f"/bank/v1/test/messages?phone={PHONE}"))
-    code = re.search(r"code (\d{6})", box["messages"][-1]["text"]).group(1)
-    _ok(api("POST", f"/bank/v1/verifications/{sent['verification_id']}/confirm",
-            {"code": code}))
-    return str(sent["verification_id"])
-
-
 def _to_issue(api: Api, account: str, *, device: str = "phone-1") -> str:
     """A session with its account and phone steps done; its path."""
-    session = _ok(api("POST", "/ra/v1/private/sessions", {"device": device}), 201)
+    session = expect_ok(api("POST", "/ra/v1/private/sessions", {"device": device}), 201)
     assert session["next_step"] == "account"
     one = f"/ra/v1/private/sessions/{session['session_id']}"
-    _ok(api("POST", f"{one}/account", {"number": account, "password": "0420"}))
-    state = _ok(api("POST", f"{one}/phone", {"verification_id": _verified(api)}))
+    expect_ok(api("POST", f"{one}/account", {"number": account, "password": "0420"}))
+    state = expect_ok(api("POST", f"{one}/phone", {"verification_id": verified(api)}))
     assert state["next_step"] == "issue"
     return one
 
@@ -135,7 +112,7 @@ def _pem_chain(answer: dict) -> tuple[x509.Certificate, ...]:
 def test_a_whole_private_flow_over_http_issues_onto_the_device(served, key_pool, tmp_path):
     one = _to_issue(served.kb, served.account)
     side = _device(tmp_path / "phone", key_pool)
-    issued = _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
+    issued = expect_ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
     assert issued["session"]["state"] == "finished"
     assert (issued["profile"], issued["ca"], issued["replaced"]) == (
         "private-personal", "kbprivate", None)
@@ -148,24 +125,24 @@ def test_a_whole_private_flow_over_http_issues_onto_the_device(served, key_pool,
     assert [c.subject for c in chain][-1] == chain[-1].issuer  # the root last
     assert "r" not in issued  # the device made R and keeps it: it is not echoed
 
-    shown = _ok(served.kb("GET", one))
+    shown = expect_ok(served.kb("GET", one))
     assert [(s["step"], s["accepted"]) for s in shown["history"]] == [
         ("account", True), ("phone", True), ("issue", True)]
     assert shown["data"]["device"] == "phone-1"
     assert PIN not in str(shown) and RRN not in str(shown) and "0420" not in str(shown)
-    _error(served.kb("POST", f"{one}/issue", _issue_body(side)), 409, "session_finished")
+    expect_error(served.kb("POST", f"{one}/issue", _issue_body(side)), 409, "session_finished")
 
     # the same person on a second phone: reissued there, the first revoked (one device)
     again = _to_issue(served.kb, served.account, device="phone-2")
     second = _device(tmp_path / "phone-2", key_pool, "phone-2")
     pem = x509.load_der_x509_csr(second.csr()).public_bytes(Encoding.PEM).decode()
-    moved = _ok(served.kb("POST", f"{again}/issue", {"r": R_HEX, "csr": pem}), 201)
+    moved = expect_ok(served.kb("POST", f"{again}/issue", {"r": R_HEX, "csr": pem}), 201)
     assert moved["replaced"] == issued["serial"]
     assert moved["not_after"] == issued["not_after"]
 
 
 def _transfer(served: Served, key, certificate, chain, r: str, **medium) -> tuple[int, dict]:
-    order = _ok(served.kb("POST", "/bank/v1/orders", {
+    order = expect_ok(served.kb("POST", "/bank/v1/orders", {
         "from_account": served.account, "to_account": served.payee, "amount": 60_000_000}))
     cms = sign(order["text"].encode(), KeySigner(certificate, key, chain),
                clock=SystemClock(), include_chain=True).der
@@ -178,63 +155,63 @@ def test_the_registered_private_certificate_is_the_transfers_medium(served, key_
                                                                      tmp_path):
     one = _to_issue(served.kb, served.account)
     side = _device(tmp_path / "phone", key_pool)
-    issued = _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
+    issued = expect_ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)
     certificate = x509.load_pem_x509_certificate(issued["certificate"].encode())
     side.finish(certificate)
     key = DeviceKeystore(tmp_path / "phone", settings=FAST).unlock(PIN).private_key
-    done = _ok(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
-                         private_certificate=True), 201)
+    done = expect_ok(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
+                               private_certificate=True), 201)
     assert (done["accepted"], done["medium"]) == (True, "private-certificate")
     # the medium answered twice, or not at all, is a bad request and moves nothing
-    error = _error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
-                             private_certificate=True,
-                             otp={"serial": "123456789012", "code": "123456"}),
-                   400, "bad_request")
+    error = expect_error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
+                                   private_certificate=True,
+                                   otp={"serial": "123456789012", "code": "123456"}),
+                         400, "bad_request")
     assert error["field"] == "card"
-    _error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
-                     private_certificate="yes"), 400, "bad_request")
+    expect_error(_transfer(served, key, certificate, _pem_chain(issued), side.r.hex(),
+                           private_certificate="yes"), 400, "bad_request")
 
 
 def test_steps_out_of_order_and_wrong_answers_are_refused_with_their_codes(served):
     kb = served.kb
-    session = _ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
+    session = expect_ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
     one = f"/ra/v1/private/sessions/{session['session_id']}"
-    error = _error(kb("POST", f"{one}/phone", {"verification_id": "pv_x"}), 409,
-                   "step_out_of_order")
+    error = expect_error(kb("POST", f"{one}/phone", {"verification_id": "pv_x"}), 409,
+                         "step_out_of_order")
     assert error["expected"] == "account"
-    _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "MII="}), 409, "step_out_of_order")
-    _error(kb("POST", f"{one}/account", {"number": "1234567890123", "password": "0420"}),
-           404, "not_found")
-    error = _error(kb("POST", f"{one}/account", {"number": served.account,
-                                                 "password": "9999"}),
-                   401, "wrong_account_password")
+    expect_error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "MII="}), 409, "step_out_of_order")
+    expect_error(kb("POST", f"{one}/account", {"number": "1234567890123", "password": "0420"}),
+                 404, "not_found")
+    error = expect_error(kb("POST", f"{one}/account", {"number": served.account,
+                                                       "password": "9999"}),
+                         401, "wrong_account_password")
     assert error["attempts_left"] == 4
-    _ok(kb("POST", f"{one}/account", {"number": served.account, "password": "0420"}))
-    _error(kb("POST", f"{one}/account", {"number": served.account, "password": "0420"}),
-           409, "step_repeated")
-    _error(kb("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
-           "phone_not_verified")
-    used = _verified(kb)
-    _ok(kb("POST", f"{one}/phone", {"verification_id": used}))
-    other = _ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
+    expect_ok(kb("POST", f"{one}/account", {"number": served.account, "password": "0420"}))
+    expect_error(kb("POST", f"{one}/account", {"number": served.account, "password": "0420"}),
+                 409, "step_repeated")
+    expect_error(kb("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
+                 "phone_not_verified")
+    used = verified(kb)
+    expect_ok(kb("POST", f"{one}/phone", {"verification_id": used}))
+    other = expect_ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
     two = f"/ra/v1/private/sessions/{other['session_id']}"
-    _ok(kb("POST", f"{two}/account", {"number": served.account, "password": "0420"}))
-    _error(kb("POST", f"{two}/phone", {"verification_id": used}), 403,
-           "phone_verification_used")
-    error = _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "bm90IGEgY3Ny"}), 400,
-                   "bad_request")
+    expect_ok(kb("POST", f"{two}/account", {"number": served.account, "password": "0420"}))
+    expect_error(kb("POST", f"{two}/phone", {"verification_id": used}), 403,
+                 "phone_verification_used")
+    error = expect_error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "bm90IGEgY3Ny"}), 400,
+                         "bad_request")
     assert error["field"] == "csr"
-    error = _error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "not base64 at all!"}), 400,
-                   "bad_request")
+    error = expect_error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "not base64 at all!"}), 400,
+                         "bad_request")
     assert error["field"] == "csr"
     ec_key = ec.generate_private_key(ec.SECP256R1())  # not RSA: no Korean certificate
     ec_csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
               .sign(ec_key, hashes.SHA256()).public_bytes(Encoding.DER))
-    error = _error(kb("POST", f"{one}/issue",
-                      {"r": R_HEX, "csr": base64.b64encode(ec_csr).decode()}),
-                   400, "bad_request")
+    error = expect_error(kb("POST", f"{one}/issue",
+                            {"r": R_HEX, "csr": base64.b64encode(ec_csr).decode()}),
+                         400, "bad_request")
     assert error["field"] == "csr"
-    shown = _ok(kb("GET", one))
+    shown = expect_ok(kb("GET", one))
     assert shown["state"] == "open" and shown["next_step"] == "issue"
     assert [s["reason"] for s in shown["history"]][-2:] == ["bad_request"] * 2
     assert [s["reason"] for s in shown["history"]][:3] == [
@@ -252,30 +229,30 @@ def test_a_locked_account_ends_the_session(served, tmp_path, key_pool):
         banking.customers.sign_up(bank, other.id)
         banking.customers.activate(bank, other.id)
         account = banking.customers.open_account(bank, other.id, password="0420").number
-    session = _ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-9"}), 201)
+    session = expect_ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-9"}), 201)
     one = f"/ra/v1/private/sessions/{session['session_id']}"
     for _ in range(4):
-        _error(kb("POST", f"{one}/account", {"number": account, "password": "1111"}), 401,
-               "wrong_account_password")
-    _error(kb("POST", f"{one}/account", {"number": account, "password": "1111"}), 423,
-           "account_locked")
-    assert _ok(kb("GET", one))["state"] == "failed"
-    _error(kb("POST", f"{one}/account", {"number": account, "password": "0420"}), 409,
-           "session_failed")
+        expect_error(kb("POST", f"{one}/account", {"number": account, "password": "1111"}), 401,
+                     "wrong_account_password")
+    expect_error(kb("POST", f"{one}/account", {"number": account, "password": "1111"}), 423,
+                 "account_locked")
+    assert expect_ok(kb("GET", one))["state"] == "failed"
+    expect_error(kb("POST", f"{one}/account", {"number": account, "password": "0420"}), 409,
+                 "session_failed")
 
 
 def test_a_session_is_its_banks_alone_and_the_key_comes_first(served):
-    session = _ok(served.kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
+    session = expect_ok(served.kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
     one = f"/ra/v1/private/sessions/{session['session_id']}"
-    _error(served.hana("GET", one), 404, "not_found")
-    _error(served.hana("POST", f"{one}/account", {"number": served.account,
-                                                  "password": "0420"}), 404, "not_found")
-    _error(served.kb("GET", "/ra/v1/private/sessions/" + "x" * 200), 404, "not_found")
-    _error(served.kb("GET", "/ra/v1/private/sessions/ra_nothing"), 404, "not_found")
+    expect_error(served.hana("GET", one), 404, "not_found")
+    expect_error(served.hana("POST", f"{one}/account", {"number": served.account,
+                                                        "password": "0420"}), 404, "not_found")
+    expect_error(served.kb("GET", "/ra/v1/private/sessions/" + "x" * 200), 404, "not_found")
+    expect_error(served.kb("GET", "/ra/v1/private/sessions/ra_nothing"), 404, "not_found")
     assert Api(served.url, None)("GET", one)[0] == 401
     assert Api(served.url, "wrong")("POST", "/ra/v1/private/sessions",
                                     {"device": "p"})[0] == 401
-    _error(served.kb("GET", "/ra/v1/private/nothing"), 404, "no_route")
+    expect_error(served.kb("GET", "/ra/v1/private/nothing"), 404, "no_route")
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
@@ -296,7 +273,7 @@ def test_a_session_is_its_banks_alone_and_the_key_comes_first(served):
                                  "new_r": "00"}, "new_r"),
 ])
 def test_bad_bodies_are_400_naming_the_field(served, path, body, field):
-    error = _error(served.kb("POST", path, body), 400, "bad_request")
+    error = expect_error(served.kb("POST", path, body), 400, "bad_request")
     assert error["field"] == field
 
 
@@ -320,7 +297,7 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
         kb = Api(url, kb_key)
         one = _to_issue(kb, account)
         side = _device(tmp_path / "phone", key_pool)
-        issued = _ok(kb("POST", f"{one}/issue", _issue_body(side)), 201)
+        issued = expect_ok(kb("POST", f"{one}/issue", _issue_body(side)), 201)
         certificate = x509.load_pem_x509_certificate(issued["certificate"].encode())
         side.finish(certificate)
         unlocked = DeviceKeystore(tmp_path / "phone", settings=FAST).unlock(PIN)
@@ -333,8 +310,8 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
             return {"customer_id": customer, "signature": base64.b64encode(cms).decode(),
                     "r": unlocked.r.hex(), "new_r": renewal_side.r.hex()}
 
-        error = _error(kb("POST", "/ra/v1/private/renewals",
-                          renewal(dt.datetime.now(dt.UTC))), 403, "renewal_window")
+        error = expect_error(kb("POST", "/ra/v1/private/renewals",
+                                renewal(dt.datetime.now(dt.UTC))), 403, "renewal_window")
         assert error["message"]
     finally:
         _stop(proc)
@@ -342,14 +319,14 @@ def test_renewal_after_a_year_of_use_over_http(tmp_path, key_pool):
     proc, url = _start(path, env={"KPKI_NOW": "+367d"})
     try:
         kb = Api(url, kb_key)
-        renewed = _ok(kb("POST", "/ra/v1/private/renewals", renewal(later)), 201)
+        renewed = expect_ok(kb("POST", "/ra/v1/private/renewals", renewal(later)), 201)
         assert renewed["session"] is None and renewed["replaced"] == issued["serial"]
         new = x509.load_pem_x509_certificate(renewed["certificate"].encode())
         assert new.not_valid_after_utc > certificate.not_valid_after_utc
         renewal_side.finish(new)
         # signed before the old one was revoked, but no longer the registered one
-        _error(kb("POST", "/ra/v1/private/renewals", renewal(later)), 403,
-               "signer_not_certificate")
+        expect_error(kb("POST", "/ra/v1/private/renewals", renewal(later)), 403,
+                     "signer_not_certificate")
     finally:
         _stop(proc)
 
@@ -360,12 +337,12 @@ def test_a_renewal_that_is_no_signature_is_4xx_never_500(served, signature):
         "customer_id": served.customer, "signature": signature, "r": "00" * 20,
         "new_r": "11" * 20})
     assert 400 <= status < 500 and body["error"]["code"], body
-    _error(served.kb("POST", "/ra/v1/private/renewals", {
-        "customer_id": "c_nobody", "signature": signature, "r": "00",
-        "new_r": "11" * 20}), 404, "not_found")
-    _error(served.hana("POST", "/ra/v1/private/renewals", {
-        "customer_id": served.customer, "signature": signature, "r": "00",
-        "new_r": "11" * 20}), 404, "not_found")
+    expect_error(served.kb("POST", "/ra/v1/private/renewals", {
+              "customer_id": "c_nobody", "signature": signature, "r": "00",
+              "new_r": "11" * 20}), 404, "not_found")
+    expect_error(served.hana("POST", "/ra/v1/private/renewals", {
+              "customer_id": served.customer, "signature": signature, "r": "00",
+              "new_r": "11" * 20}), 404, "not_found")
 
 
 def test_a_device_whose_answer_was_lost_finishes_from_the_session(served, key_pool,
@@ -376,21 +353,21 @@ def test_a_device_whose_answer_was_lost_finishes_from_the_session(served, key_po
     one = _to_issue(served.kb, served.account)
     session_id = one.rsplit("/", 1)[1]
     side = _device(tmp_path / "phone", key_pool, request=session_id)
-    before = _ok(served.kb("GET", one))
+    before = expect_ok(served.kb("GET", one))
     assert before["certificate"] is None
-    _ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)  # the answer is lost
+    expect_ok(served.kb("POST", f"{one}/issue", _issue_body(side)), 201)  # the answer is lost
     del side
 
     keystore = DeviceKeystore(tmp_path / "phone", settings=FAST)
     resumed = DeviceEnrolment.resume(keystore, pin=PIN, request=session_id)
     assert resumed is not None
-    shown = _ok(served.kb("GET", one))
+    shown = expect_ok(served.kb("GET", one))
     certificate = x509.load_pem_x509_certificate(shown["certificate"].encode())
     resumed.finish(certificate)
     unlocked = keystore.unlock(PIN)
     assert unlocked.certificate == certificate and keystore.pending() is None
-    registered = _ok(served.kb("GET", f"/ra/v1/private/customers/{served.customer}"
-                                      "/certificate"))
+    registered = expect_ok(served.kb("GET", f"/ra/v1/private/customers/{served.customer}"
+                                            "/certificate"))
     assert registered["serial"] == format(certificate.serial_number, "X")
-    _error(served.hana("GET", f"/ra/v1/private/customers/{served.customer}/certificate"),
-           404, "not_found")
+    expect_error(served.hana("GET", f"/ra/v1/private/customers/{served.customer}/certificate"),
+                 404, "not_found")

@@ -13,6 +13,8 @@ from pki.cli.main import cli
 from pki.home import Home
 from pki.usecases.banking import Banking
 
+from .ra_helpers import verified_at
+
 RRN = "900517-1234566"
 PHONE = "01012345678"
 PIN = "802417"
@@ -54,12 +56,7 @@ def _prove(path: Path, hana, session: str, account: str, card, tmp_path: Path) -
     """The five identity steps, each right, one command a step."""
     ok(path, "account", "--session", session, "--number", account,
        env={"KPKI_ACCOUNT_PASSWORD": "0420"})
-    with Home.open(path) as opened:
-        phone = Banking.of_home(opened).phone
-        request = phone.request(hana, name="홍길동", phone=PHONE, rrn7=RRN[:8], carrier="SKT")
-        text = phone.messages(hana, PHONE)[-1].text
-        phone.confirm(hana, request.id, re.search(r"code (\d{6})", text).group(1))
-    ok(path, "phone", "--session", session, "--verification", request.id)
+    ok(path, "phone", "--session", session, "--verification", verified_at(path, "081"))
     challenge, first, second = ok(path, "card-challenge", "--session", session).split()
     answer = tmp_path / "answer"
     answer.write_text(card.answer(int(first), int(second)) + "\n")

@@ -21,6 +21,8 @@ from pki.home import Home
 from pki.keys import npki
 from pki.usecases.banking import Banking
 
+from .ra_helpers import verified_at
+
 T0 = "2026-03-16T10:00"  # KST, a Monday
 RRN = "900517-1234566"
 PHONE = "01012345678"
@@ -48,14 +50,7 @@ class JointCli:
 
     def verified(self) -> str:
         """A phone verification of the customer, confirmed (the bank's side, in-process)."""
-        with Home.open(self.home, clock=_clock()) as home:
-            banking = Banking.of_home(home)
-            bank = banking.bank("081")
-            sent = banking.phone.request(bank, name="홍길동", phone=PHONE, rrn7=RRN[:8],
-                                         carrier="SKT")
-            text = banking.phone.messages(bank, PHONE)[-1].text
-            banking.phone.confirm(bank, sent.id, re.search(r"code (\d{6})", text).group(1))  # type: ignore[union-attr]
-        return sent.id
+        return verified_at(self.home, "081", clock=_clock())
 
 
 def _clock() -> FixedClock:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,8 @@ from pki.home import Home
 from pki.keys.devicekeystore import DeviceKeystore
 from pki.store import CertStatus
 from pki.usecases.banking import Banking
+
+from .ra_helpers import verified_at
 
 T0 = "2026-03-16T10:00"  # KST
 RRN = "900517-1234566"
@@ -55,14 +56,7 @@ class PrivateCli:
 
     def verified(self) -> str:
         """A phone verification of the customer, confirmed (the bank's side, in-process)."""
-        with Home.open(self.home, clock=_clock()) as home:
-            banking = Banking.of_home(home)
-            bank = banking.bank("004")
-            sent = banking.phone.request(bank, name="홍길동", phone=PHONE, rrn7=RRN[:8],
-                                         carrier="SKT")
-            text = banking.phone.messages(bank, PHONE)[-1].text
-            banking.phone.confirm(bank, sent.id, re.search(r"code (\d{6})", text).group(1))  # type: ignore[union-attr]
-        return sent.id
+        return verified_at(self.home, "004", clock=_clock())
 
     def to_enrol(self, device: str = "phone-1") -> str:
         session = self.ok("start", "--device", device).stdout.strip()

@@ -13,7 +13,7 @@ RRN guesses). Secrets never come from argv: the account password
 from ``--password-file``, ``$KPKI_ACCOUNT_PASSWORD`` or a prompt; the 6-digit PIN from
 ``--pin-file``, ``$KPKI_SIMPLE_PIN`` or a prompt (asked twice for a new one, its rules
 checked before the second entry). A refusal is one line with its code in brackets
-(``[phone_verification_used]``), exit 1.
+(``[phone_used]``), exit 1.
 """
 
 from __future__ import annotations

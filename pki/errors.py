@@ -1394,8 +1394,8 @@ class FlowRefusedError(BankError):
     """A step of a joint-certificate flow (:mod:`pki.ra.joint`) or a financial one
     (:mod:`pki.ra.financial`: its codes are in its module doc) was refused by the flow's
     own rules; ``code`` says why (``terms_not_agreed``, ``identity_not_matched``,
-    ``phone_not_verified``, ``phone_other_person``, ``phone_verification_expired``,
-    ``phone_verification_used``, ``step_up_method``, ``medium_not_found``,
+    ``phone_not_found``, ``phone_used``, ``phone_other_person``, ``phone_expired``
+    (:mod:`pki.ra.proofs` has them all), ``step_up_method``, ``medium_not_found``,
     ``insufficient_balance``, ``certificate_not_replaceable``, ``renewal_window`` ...).
     ``step`` names the step."""
 

@@ -26,7 +26,7 @@ from pki.errors import (
 from pki.keys import npki
 from pki.ra.fees import DEFAULT_FEES, FeeTable, Operation
 from pki.ra.joint import REQUIRED_TERMS
-from pki.store import CertStatus, RaSessionState
+from pki.store import AuditAction, CertStatus, RaSessionState
 from pki.testing import DEFAULT_PASSWORD, TestBank, TestCustomer, TestPKI
 
 from .bank_helpers import in_parallel, killed_at
@@ -188,7 +188,7 @@ def test_a_phone_verification_must_be_confirmed_and_the_customers(bank, customer
     session = bank.joint_session(customer)
     session.terms()
     session.identify()
-    assert refused(session.phone, "pv_nope").code == "phone_not_verified"
+    assert refused(session.phone, "pv_nope").code == "phone_not_found"
     other = bank.customer("김철수")
     theirs = bank.joint_session(other).verify_phone()
     assert refused(session.phone, theirs).code == "phone_other_person"
@@ -196,7 +196,7 @@ def test_a_phone_verification_must_be_confirmed_and_the_customers(bank, customer
     banking.lines.add(rec.phone, name=rec.name, rrn=rec.rrn, carrier=rec.carrier)
     pending = banking.phone.request(bank.institution, name=rec.name, phone=rec.phone,
                                     rrn7=rec.rrn[:7], carrier=rec.carrier)
-    assert refused(session.phone, pending.id).code == "phone_not_verified"
+    assert refused(session.phone, pending.id).code == "phone_not_confirmed"
 
 
 def test_a_phone_verification_older_than_the_step_expiry_is_refused(bank, customer, pki):
@@ -206,19 +206,23 @@ def test_a_phone_verification_older_than_the_step_expiry_is_refused(bank, custom
     pki.clock.advance(dt.timedelta(minutes=9))
     session.identify()
     pki.clock.advance(dt.timedelta(minutes=2))
-    assert refused(session.phone, verified).code == "phone_verification_expired"
+    assert refused(session.phone, verified).code == "phone_expired"
 
 
-def test_a_phone_verification_is_used_once_across_sessions(bank, customer):
+def test_a_phone_verification_is_used_once_across_sessions_and_audited(bank, customer):
     first = bank.joint_session(customer)
     first.terms()
     first.identify()
     verified = first.verify_phone()
     first.phone(verified)
+    used = [e for e in bank.pki.home.store.audit_log()
+            if e.action == AuditAction.BANK_STEP_UP_USED]
+    assert [(e.detail["verification"], e.detail["customer"]) for e in used] == [
+        (verified, customer.id)]
     second = bank.joint_session(customer)
     second.terms()
     second.identify()
-    assert refused(second.phone, verified).code == "phone_verification_used"
+    assert refused(second.phone, verified).code == "phone_used"
 
 
 def test_a_phone_verification_of_another_bank_is_not_found(pki, bank, customer):
@@ -228,7 +232,7 @@ def test_a_phone_verification_of_another_bank_is_not_found(pki, bank, customer):
     session = bank.joint_session(customer)
     session.terms()
     session.identify()
-    assert refused(session.phone, theirs).code == "phone_not_verified"
+    assert refused(session.phone, theirs).code == "phone_not_found"
 
 
 def test_the_account_must_be_the_customers_before_any_password_is_compared(bank, customer):

@@ -136,7 +136,7 @@ def test_each_steps_refusal_is_4xx_json_with_its_code(served):
                  403, "identity_not_matched")
     served.hana("POST", f"{one}/identify", {"rrn": RRN, "customer_id": served.customer})
     expect_error(served.hana("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
-                 "phone_not_verified")
+                 "phone_not_found")
     served.hana("POST", f"{one}/phone", {"verification_id": verified(served.hana)})
     error = expect_error(served.hana("POST", f"{one}/account",
                                      {"number": served.account, "password": "9999"}),

@@ -182,12 +182,12 @@ def test_a_phone_verification_counts_once_and_only_for_its_person(desk, kb):
     assert other.value.code == "phone_other_person"
     with pytest.raises(FlowRefusedError) as unknown:
         flows.phone(inst, at_phone(hong), verification_id="pv_nothing")
-    assert unknown.value.code == "phone_not_verified"
+    assert unknown.value.code == "phone_not_found"
     used = verify_phone(kb, hong, method="ars")
     flows.phone(inst, at_phone(hong), verification_id=used)
     with pytest.raises(FlowRefusedError) as twice:
         flows.phone(inst, at_phone(hong), verification_id=used)
-    assert twice.value.code == "phone_verification_used"
+    assert twice.value.code == "phone_used"
 
 
 def test_the_pin_is_checked_on_the_device_before_any_key_or_request(pki, tmp_path):

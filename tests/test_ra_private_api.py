@@ -190,14 +190,14 @@ def test_steps_out_of_order_and_wrong_answers_are_refused_with_their_codes(serve
     expect_error(kb("POST", f"{one}/account", {"number": served.account, "password": "0420"}),
                  409, "step_repeated")
     expect_error(kb("POST", f"{one}/phone", {"verification_id": "pv_nope"}), 403,
-                 "phone_not_verified")
+                 "phone_not_found")
     used = verified(kb)
     expect_ok(kb("POST", f"{one}/phone", {"verification_id": used}))
     other = expect_ok(kb("POST", "/ra/v1/private/sessions", {"device": "phone-1"}), 201)
     two = f"/ra/v1/private/sessions/{other['session_id']}"
     expect_ok(kb("POST", f"{two}/account", {"number": served.account, "password": "0420"}))
     expect_error(kb("POST", f"{two}/phone", {"verification_id": used}), 403,
-                 "phone_verification_used")
+                 "phone_used")
     error = expect_error(kb("POST", f"{one}/issue", {"r": R_HEX, "csr": "bm90IGEgY3Ny"}), 400,
                          "bad_request")
     assert error["field"] == "csr"

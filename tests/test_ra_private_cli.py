@@ -156,13 +156,13 @@ def test_a_refusal_is_one_line_with_its_code(private, tmp_path):
     private.ok("account", "--session", session, "--account", private.account,
                env={"KPKI_ACCOUNT_PASSWORD": "0420"})
     done = private.run("phone", "--session", session, "--verification", "pv_nothing")
-    assert done.exit_code == 1 and "[phone_not_verified]" in done.output
+    assert done.exit_code == 1 and "[phone_not_found]" in done.output
     done = private.run("show", "--session", "ra_nope")
     assert done.exit_code == 1 and "check --session" in done.output
     done = private.run("start", "--device", "bad device\n")
     assert done.exit_code == 2 and "--device" in done.output
     shown = private.ok("show", "--session", session).stdout
-    assert "refused [phone_not_verified]" in shown
+    assert "refused [phone_not_found]" in shown
 
 
 def test_renewal_after_a_year_of_use_replaces_the_certificate_in_the_folder(private,

@@ -70,6 +70,7 @@ __all__ = [
     "decide_in",
     "device_state_in",
     "enforce_in",
+    "use_step_up_in",
 ]
 
 _PROVES: dict[StepUpMethod, frozenset[VerificationMethod]] = {
@@ -99,11 +100,12 @@ def decide_in(lookups: StoreTransaction | Store, settings: BankSettings,
 
 def check_step_up(lookups: StoreTransaction | Store, institution: Institution,
                   customer: BankCustomer, verification_id: object, *, now: dt.datetime,
-                  methods: Collection[StepUpMethod] = (StepUpMethod.SMS, StepUpMethod.ARS)
-                  ) -> PhoneVerificationRecord:
+                  methods: Collection[StepUpMethod] = (StepUpMethod.SMS, StepUpMethod.ARS),
+                  lifetime: dt.timedelta | None = None) -> PhoneVerificationRecord:
     """Whether the phone verification ``verification_id`` can be the extra step (see the
     module doc), read only: what :func:`consume_step_up` checks before it uses it, for a
-    caller that must know before it spends anything else (a medium's answer). Returns the
+    caller that must know before it spends anything else (a medium's answer). ``lifetime``
+    replaces :attr:`BankSettings.step_up_validity` (an issuance's step expiry). Returns the
     verification; raises as :func:`consume_step_up`."""
     names = tuple(m.value for m in methods)
     if verification_id is None:
@@ -121,7 +123,7 @@ def check_step_up(lookups: StoreTransaction | Store, institution: Institution,
     if (record.phone, record.name, record.rrn7) != (customer.phone, customer.name,
                                                     customer.rrn[:7]):
         raise StepUpInvalidError(reason="other_person")
-    if now - record.verified_at > settings_of(institution).step_up_validity:
+    if now - record.verified_at > (lifetime or settings_of(institution).step_up_validity):
         raise StepUpInvalidError(reason="expired")
     return record
 
@@ -139,13 +141,24 @@ def consume_step_up(tx: StoreTransaction, institution: Institution, customer: Ba
     :class:`StepUpUsedError`; nothing is written then."""
     record = check_step_up(tx, institution, customer, verification_id, now=now,
                            methods=methods)
-    if not tx.use_step_up(record.id, customer_id=customer.id, institution_id=institution.id,
-                          operation=operation.value, at=now):
+    if not use_step_up_in(tx, institution, customer, record.id, now=now,
+                          operation=operation.value):
         raise StepUpUsedError(verification=record.id)
+    return record
+
+
+def use_step_up_in(tx: StoreTransaction, institution: Institution, customer: BankCustomer,
+                   verification_id: str, *, now: dt.datetime, operation: str) -> bool:
+    """Mark the phone verification used for ``operation`` in ``tx``, with its audit row;
+    False (nothing written) if it was used already. The once-only marker of
+    :func:`consume_step_up` and of the issuance flows' phone step (:mod:`pki.ra.proofs`)."""
+    if not tx.use_step_up(verification_id, customer_id=customer.id,
+                          institution_id=institution.id, operation=operation, at=now):
+        return False
     tx.audit(AuditAction.BANK_STEP_UP_USED, at=now,
              detail={"institution": institution.name, "customer": customer.id,
-                     "verification": record.id, "operation": operation.value})
-    return record
+                     "verification": verification_id, "operation": operation})
+    return True
 
 
 def enforce_in(tx: StoreTransaction, institution: Institution, customer: BankCustomer,

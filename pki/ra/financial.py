@@ -7,11 +7,14 @@ in this order, each within the institution's ``ra_step_seconds`` of the one befo
    counted, locks). The account names the customer, whose internet banking must be active
    at this bank. An unknown number, another bank's and (in a session started for a
    customer) another customer's are answered alike, ``not_found``, before any password is
-   compared.
+   compared (:func:`pki.ra.proofs.proven_account`, the check of every issuance flow).
 2. ``phone``: a phone verification by SMS (or push) or ARS that this bank asked for
    (:mod:`pki.bank.phone`), confirmed, for the customer's name, birth digits and phone,
    confirmed within the step expiry, used once: the used-marker (the bank's step-up
-   marker, so one verification proves one thing) commits with the step.
+   marker, so one verification proves one thing) commits with the step. Checked under
+   the lock by :func:`pki.ra.proofs.proven_phone`, the check of every issuance flow
+   (``phone_not_found``, ``phone_used``, ``phone_not_confirmed``, ``phone_wrong_method``,
+   ``phone_other_person``, ``phone_expired``).
 3. ``medium``: the customer's security card (a challenge from :meth:`FinancialFlows.card_challenge`)
    or OTP token answers; wrong answers are counted by the medium, and a locked medium
    ends the session.
@@ -73,7 +76,7 @@ from cryptography import x509
 from .. import lifecycle
 from ..authority import IssuedCertificate
 from ..bank.cards import Challenge, SecurityCards
-from ..bank.customers import Customers, check_account_number, check_account_password
+from ..bank.customers import Customers
 from ..bank.devices import check_device, decide_in
 from ..bank.institutions import settings_of
 from ..bank.otp import OtpCentre
@@ -112,6 +115,7 @@ from ..store import (
     StoreTransaction,
     VerificationMethod,
 )
+from .proofs import proven_account, proven_phone, use_phone
 from .sessions import FinishingDelivery, Flow, StepSessions
 
 __all__ = [
@@ -299,16 +303,10 @@ class FinancialFlows:
         """Step ``account`` (see the module doc)."""
 
         def work(record: RaSessionRecord, flow: Flow) -> RaSessionRecord:
-            number = check_account_number(account)
-            check_account_password(password)
-            found = self.store.account(institution.id, number)
-            if found is None or (record.customer_id is not None
-                                 and found.customer_id != record.customer_id):
-                raise BankNotFoundError("account")
-            self.customers.check_password(institution, number, password)
-            customer = self.customers.require_enrolled(institution, found.customer_id)
+            found = proven_account(self.customers, institution, account, password,
+                                   customer_id=record.customer_id)
             return self._done(institution, flow, record, "account",
-                              data={"account": number}, customer_id=customer.id)
+                              data={"account": found.number}, customer_id=found.customer_id)
 
         return self._run(institution, session_id, "account", work)
 
@@ -323,16 +321,10 @@ class FinancialFlows:
 
             def use(tx: StoreTransaction) -> None:
                 now = self.clock.now()
-                found = _usable_verification(tx, institution, customer, verification,
-                                             now=now, lifetime=lifetime)
-                if not tx.use_step_up(found, customer_id=customer.id,
-                                      institution_id=institution.id,
-                                      operation=f"ra:{flow.name}", at=now):
-                    raise FlowRefusedError("phone_used", "this phone verification was used "
-                                           "already", step="phone")
-                tx.audit(AuditAction.BANK_STEP_UP_USED, at=now,
-                         detail={"institution": institution.name, "customer": customer.id,
-                                 "verification": found, "operation": f"ra:{flow.name}"})
+                found = proven_phone(tx, institution, customer, verification, now=now,
+                                     lifetime=lifetime)
+                use_phone(tx, institution, customer, found.id, now=now,
+                          operation=f"ra:{flow.name}")
 
             method = self.store.phone_verification(verification)
             return self._done(institution, flow, record, "phone", also=use, data={
@@ -598,34 +590,6 @@ def _check_pin_reset(institution: Institution, *, step: str) -> None:
     if not settings_of(institution).pin_reset:
         raise FlowRefusedError("pin_reset_off", "this institution does not reset PINs: "
                                "revoke and reissue (financial-reissue)", step=step)
-
-
-def _usable_verification(tx: StoreTransaction, institution: Institution,
-                         customer: BankCustomer, verification_id: object, *,
-                         now: dt.datetime, lifetime: dt.timedelta) -> str:
-    """The id of a phone verification that proves the customer's phone now (see the
-    module doc, step 2); :class:`FlowRefusedError` otherwise (checked under the lock)."""
-    record = (tx.phone_verification(verification_id) if isinstance(verification_id, str)
-              else None)
-
-    def refuse(code: str, why: str) -> FlowRefusedError:
-        return FlowRefusedError(code, f"the phone verification {why}", step="phone")
-
-    if record is None or record.institution_id != institution.id:
-        raise refuse("phone_not_found", "is not one of this bank's")
-    if tx.step_up_used_at(record.id) is not None:
-        raise refuse("phone_used", "was used already")
-    if record.verified_at is None:
-        raise refuse("phone_not_confirmed", "is not confirmed")
-    if record.method not in (VerificationMethod.SMS, VerificationMethod.PUSH,
-                             VerificationMethod.ARS):
-        raise refuse("phone_wrong_method", "is not an SMS or ARS verification")
-    if (record.phone, record.name, record.rrn7) != (customer.phone, customer.name,
-                                                    customer.rrn[:7]):
-        raise refuse("phone_other_person", "is not of the customer's phone")
-    if now - record.verified_at > lifetime:
-        raise refuse("phone_expired", "is older than the step expiry")
-    return record.id
 
 
 def _hex(serial: int | None) -> str | None:

@@ -15,15 +15,17 @@ renewal also names the certificate (its serial at the issuing CA).
    ``enrolment_expired``), and the device rules decide (below). A reissue checks here that
    the certificate may be replaced (``certificate_not_replaceable``, see *Reissue*).
 3. ``phone``: a phone verification (SMS, the carrier app, or ARS: :mod:`pki.bank.phone`)
-   this bank asked for, confirmed (``phone_not_verified``), for the customer's name, phone
-   and RRN (``phone_other_person``), confirmed within the step expiry
-   (``phone_verification_expired``), and used once: it is marked used (the bank's
-   step-up ledger, :meth:`pki.store.StoreTransaction.use_step_up`) in the transaction that
-   records the step, so it serves no other step, session or transfer
-   (``phone_verification_used``).
+   this bank asked for (``phone_not_found``), not used (``phone_used``), confirmed
+   (``phone_not_confirmed``), for the customer's name, phone and RRN
+   (``phone_other_person``), confirmed within the step expiry (``phone_expired``):
+   :func:`pki.ra.proofs.proven_phone`, the check of every issuance flow. It is marked used
+   (the bank's step-up ledger, with its audit row: :func:`pki.ra.proofs.use_phone`) in
+   the transaction that records the step, so it serves no other step, session or transfer
+   (``phone_used``).
 4. ``account``: an account of the customer's (another's, or none: ``not_found``, before
    any password is compared) and its 4-digit password
-   (:meth:`pki.bank.customers.Customers.check_password`: counted, locks).
+   (:meth:`pki.bank.customers.Customers.check_password`: counted, locks), then internet
+   banking still active (:func:`pki.ra.proofs.proven_account`).
 5. ``medium``: a security-card challenge's answer (the challenge asked for with
    :meth:`JointIssuance.card_challenge`) or an OTP code, checked by the card
    (:meth:`pki.bank.cards.SecurityCards.answer`) or the OTP centre
@@ -126,6 +128,7 @@ from ..store import (
     VerificationMethod,
 )
 from .fees import DEFAULT_FEES, FeeTable, Operation
+from .proofs import proven_account, proven_phone, use_phone
 from .sessions import FinishingDelivery, Flow, StepSessions
 
 __all__ = [
@@ -354,27 +357,17 @@ class JointIssuance:
         def work(record: RaSessionRecord, operation: JointOperation) -> dict[str, Any]:
             customer = self._customer(institution, record)
             now = self.clock.now()
-            verification = (self.store.phone_verification(verification_id)
-                            if isinstance(verification_id, str) else None)
-            if (verification is None or verification.institution_id != institution.id
-                    or verification.verified_at is None):
-                raise FlowRefusedError("phone_not_verified", "no confirmed phone "
-                                       "verification of this bank has that id", step="phone")
-            if (verification.phone, verification.name, verification.rrn7) != (
-                    customer.phone, customer.name, customer.rrn[:7]):
-                raise FlowRefusedError("phone_other_person", "the phone verification is "
-                                       "not the customer's", step="phone")
-            if now - verification.verified_at > settings_of(institution).ra_step_lifetime:
-                raise FlowRefusedError("phone_verification_expired", "the phone "
-                                       "verification is too old: verify again", step="phone")
+            verification = proven_phone(self.store, institution, customer, verification_id,
+                                        now=now,
+                                        lifetime=settings_of(institution).ra_step_lifetime)
             methods = [StepUpMethod(m) for m in record.data.get("step_up") or ()]
             if methods and not any(verification.method in _PROVES[m] for m in methods):
                 raise FlowRefusedError("step_up_method", "the device rules ask for the extra "
                                        "step by " + " or ".join(m.value for m in methods),
                                        step="phone")
-            use.append(lambda tx: _use_verification(
-                tx, institution, customer, verification.id, now,
-                "certificate-reissue" if methods else f"ra-{record.flow}"))
+            use.append(lambda tx: use_phone(
+                tx, institution, customer, verification.id, now=now,
+                operation="certificate-reissue" if methods else f"ra-{record.flow}"))
             return {"phone_verification": verification.id}
 
         return self._step(institution, session_id, "phone", work,
@@ -385,11 +378,8 @@ class JointIssuance:
         """Step 4: an account of the customer's and its password (counted, locks)."""
 
         def work(record: RaSessionRecord, operation: JointOperation) -> dict[str, Any]:
-            customer = self._customer(institution, record)
-            account = self.customers.account(institution, number)
-            if account.customer_id != customer.id:
-                raise BankNotFoundError("account")
-            self.customers.check_password(institution, account.number, password)
+            account = proven_account(self.customers, institution, number, password,
+                                     customer_id=self._customer(institution, record).id)
             return {"account": account.number}
 
         return self._step(institution, session_id, "account", work)
@@ -646,11 +636,3 @@ def _terms(agreed: object) -> frozenset[str]:
         raise BankRequestError("the terms agreed are a list of term ids", field="agreed")
     return frozenset(terms)
 
-
-def _use_verification(tx: StoreTransaction, institution: Institution,
-                      customer: BankCustomer, verification_id: str, now: dt.datetime,
-                      operation: str) -> None:
-    if not tx.use_step_up(verification_id, customer_id=customer.id,
-                          institution_id=institution.id, operation=operation, at=now):
-        raise FlowRefusedError("phone_verification_used", "the phone verification was "
-                               "used already: verify again", step="phone")

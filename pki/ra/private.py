@@ -3,13 +3,16 @@ step by step on the step engine (:mod:`pki.ra.sessions`), onto the customer's de
 
 **The flow** :data:`PRIVATE_ISSUE`, opened from the device (:meth:`PrivateIssuance.start`):
 
-1. ``account``: an account number and its 4-digit password. The account names the
-   customer (internet banking active: ``not_enrolled``, ``enrolment_expired``); a wrong
+1. ``account``: an account number and its 4-digit password
+   (:func:`pki.ra.proofs.proven_account`). The account names the customer (an unknown
+   number or another bank's: ``not_found``, before any password is compared); a wrong
    password is counted (``wrong_account_password`` with ``attempts_left``) and the one
-   that locks it ends the session (``account_locked``).
+   that locks it ends the session (``account_locked``); then internet banking must be
+   active (``not_enrolled``, ``enrolment_expired``).
 2. ``phone``: a confirmed SMS or ARS phone verification of the customer at this bank,
-   used once (``phone_not_verified``, ``phone_other_person``,
-   ``phone_verification_expired`` after the step time, ``phone_verification_used``).
+   used once (:func:`pki.ra.proofs.proven_phone`: ``phone_not_found``, ``phone_used``,
+   ``phone_not_confirmed``, ``phone_wrong_method``, ``phone_other_person``,
+   ``phone_expired`` after the step time).
 3. ``issue``: the device's CSR and R. The 6-digit simple PIN is chosen and entered twice
    *on the device* (:class:`pki.private.DeviceEnrolment`, the cloud's PIN rules): the key
    and R are made there and sealed there under the PIN *before* they are sent (a pending
@@ -83,6 +86,7 @@ from ..store import (
     StoreTransaction,
 )
 from ..vid import R_LENGTH
+from .proofs import proven_account, proven_phone, use_phone
 from .sessions import FinishingDelivery, Flow, StepSessions
 
 __all__ = ["PRIVATE_ISSUE", "PrivateIssuance", "PrivateIssued", "bank_ra"]
@@ -184,9 +188,7 @@ class PrivateIssuance:
         self._due(institution, session_id, "account")
 
         def work(record: RaSessionRecord) -> tuple[dict[str, Any], str]:
-            account = self.customers.account(institution, number)
-            self.customers.require_enrolled(institution, account.customer_id)
-            self.customers.check_password(institution, account.number, password)
+            account = proven_account(self.customers, institution, number, password)
             return {"account": account.number}, account.customer_id
 
         return self._step(institution, session_id, "account", work)
@@ -195,32 +197,19 @@ class PrivateIssuance:
               ) -> RaSessionRecord:
         """Step 2: a confirmed phone verification of the customer, used once."""
         self._due(institution, session_id, "phone")
-        used: list[str] = []
+        use: list[Callable[[StoreTransaction], None]] = []
 
         def work(record: RaSessionRecord) -> tuple[dict[str, Any], str]:
             customer = self._customer(institution, record)
-            verification = (self.store.phone_verification(verification_id)
-                            if isinstance(verification_id, str) else None)
-            if (verification is None or verification.institution_id != institution.id
-                    or verification.verified_at is None):
-                raise FlowRefusedError("phone_not_verified", "no confirmed phone "
-                                       "verification of this bank has that id", step="phone")
-            if (verification.phone, verification.name, verification.rrn7) != (
-                    customer.phone, customer.name, customer.rrn[:7]):
-                raise FlowRefusedError("phone_other_person", "the phone verification is "
-                                       "not the customer's", step="phone")
-            if self.clock.now() - verification.verified_at > self._step_time(institution):
-                raise FlowRefusedError("phone_verification_expired", "the phone "
-                                       "verification is too old: verify again", step="phone")
-            used.append(verification.id)
+            now = self.clock.now()
+            verification = proven_phone(self.store, institution, customer, verification_id,
+                                        now=now, lifetime=self._step_time(institution))
+            use.append(lambda tx: use_phone(tx, institution, customer, verification.id,
+                                            now=now, operation=f"ra-{PRIVATE_ISSUE.name}"))
             return {"phone_verification": verification.id}, customer.id
 
         def write(tx: StoreTransaction, customer_id: str) -> None:
-            if not tx.use_step_up(used[0], customer_id=customer_id,
-                                  institution_id=institution.id,
-                                  operation=f"ra-{PRIVATE_ISSUE.name}", at=self.clock.now()):
-                raise FlowRefusedError("phone_verification_used", "the phone verification "
-                                       "was used already: verify again", step="phone")
+            use[0](tx)
 
         return self._step(institution, session_id, "phone", work, write=write)
 

@@ -27,7 +27,7 @@ The routes of each flow live beside it: joint certificates here, financial certi
 A step's refusal is answered with its code: the engine's ``step_out_of_order``,
 ``step_repeated``, ``session_finished`` and ``session_failed`` are 409 with ``expected``
 (the step due), ``session_expired`` 410 (too late: start again); the flow's own
-(``identity_not_matched``, ``phone_verification_used`` ...) 403; a wrong account
+(``identity_not_matched``, ``phone_used`` ...) 403; a wrong account
 password, card answer or OTP code 401 with ``attempts_left``; a lock 423.
 """
 

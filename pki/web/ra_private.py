@@ -24,7 +24,7 @@
   renewal's answer was lost finds the renewed certificate there.
 
 Refusals: the engine's are 409 with ``expected`` (``session_expired`` 410); the flow's own
-(``phone_other_person``, ``phone_verification_used``, ``renewal_window``,
+(``phone_other_person``, ``phone_used``, ``renewal_window``,
 ``signer_not_certificate`` ...) 403; a wrong account password 401 with
 ``attempts_left``; a lock 423; a CSR that does not parse or verify 400 ``bad_request``
 naming ``csr``.

@@ -19,8 +19,8 @@ Measured in interleaved rounds (A B A B ...), at least 5, each printed as median
   which every certificate-signed transfer contains. B:
   :meth:`pki.bank.transfers.Transfers.authorise` of a transfer signed with a joint
   certificate and a security-card answer from a designated device: the account, the
-  signature (that same verification and the replay check), the card's challenge (answered
-  in its own transaction), the device rules, the limits and the recorded outcome.
+  signature (that same verification), then in one write transaction the replay check, the
+  device rules, the limits, the card's challenge answered and the recorded outcome.
   Median and p95 of each; target: B / A <= 1.5 (medians).
 
     python bench/bank.py [-n 300] [--transfers 100] [--rounds 5]

@@ -580,6 +580,33 @@ def test_every_outcome_is_recorded_once_with_its_audit_row(bank, certs):
         (r.id, r.code) for r in results]
 
 
+def test_a_transfer_is_one_write_transaction_its_row_naming_the_answer_and_the_charge(
+        bank, certs):
+    """The card's answer, the limit and the transfer commit together: one audit row for
+    an accepted transfer (no card-answered or limit-charged rows of their own), while a
+    counted wrong answer is still audited by the card with the refused transfer's row."""
+    statements: list[str] = []
+    medium = bank.card_answer()
+    connection = bank.world.store._conn
+    connection.set_trace_callback(statements.append)
+    try:
+        accepted = bank.send(MILLION, cert=certs.hong, medium=medium)
+    finally:
+        connection.set_trace_callback(None)
+    assert accepted.accepted
+    assert sum(s.startswith("BEGIN") for s in statements) == 1
+    wrong = bank.send(2 * MILLION, cert=certs.hong, medium=bank.card_answer(wrong=True))
+    assert wrong.code == "wrong_card_answer"
+    actions = [e.action for e in bank.world.store.audit_log()]
+    assert AuditAction.BANK_CARD_ANSWERED not in actions
+    assert AuditAction.BANK_LIMIT_CHARGED not in actions
+    assert actions.count(AuditAction.BANK_CARD_WRONG) == 1
+    [row] = [e for e in bank.world.store.audit_log()
+             if e.action == AuditAction.BANK_TRANSFER_ACCEPTED]
+    assert (row.detail["answered"], row.detail["limit"]["used"]) == (
+        medium.challenge_id, MILLION)
+
+
 def _crash_script(bank: Bank, tmp_path: Path, signature: CertificateSignature,
                   medium: CardAnswer) -> str:
     pki = bank.pki

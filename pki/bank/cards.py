@@ -39,7 +39,14 @@ from ..errors import (
     WrongCardAnswerError,
 )
 from ..faults import fault_point
-from ..store import AuditAction, CardChallenge, Institution, SecurityCardRecord, Store
+from ..store import (
+    AuditAction,
+    CardChallenge,
+    Institution,
+    SecurityCardRecord,
+    Store,
+    StoreTransaction,
+)
 from .customers import Customers
 from .institutions import settings_of
 from .media import MediumKind, MediumOutcome, decision_time
@@ -182,42 +189,51 @@ class SecurityCards:
         one."""
         _check_answer(answer)
         now = decision_time(self.clock, at)
-        limit = settings_of(institution).card_attempts
-        refusal: BankError | None = None
         with self.store.transaction() as tx:
-            challenge = (tx.card_challenge(challenge_id) if isinstance(challenge_id, str)
-                         else None)
-            card = None if challenge is None else tx.security_card(challenge.card_id)
-            if (challenge is None or card is None or card.institution_id != institution.id
-                    or card.retired_at is not None):
-                raise BankNotFoundError("challenge")
-            if challenge.answered_at is not None:
-                raise ChallengeUsedError(challenge=challenge.id)
-            if now > challenge.expires_at:
-                raise ChallengeExpiredError(challenge=challenge.id)
-            if card.locked:
-                raise CardLockedError(card=card.serial)
-            tx.answer_card_challenge(challenge.id, at=now)
-            right = hmac.compare_digest(
-                card_answer(card.codes, challenge.first, challenge.second), answer)
-            fault_point("bank.card.compared")
-            detail = {"institution": institution.name, "card": card.serial}
-            if right:
-                if card.failures:
-                    tx.set_card_failures(card.id, 0, locked_at=None)
-                tx.audit(AuditAction.BANK_CARD_ANSWERED, at=now, detail=detail)
-            else:  # counted: this transaction commits, the refusal follows
-                failures = card.failures + 1
-                locked_at = now if failures >= limit else None
-                tx.set_card_failures(card.id, failures, locked_at=locked_at)
-                tx.audit(AuditAction.BANK_CARD_LOCKED if locked_at
-                         else AuditAction.BANK_CARD_WRONG, at=now,
-                         detail={**detail, "failures": failures})
-                refusal = (CardLockedError(card=card.serial) if locked_at
-                           else WrongCardAnswerError(card=card.serial,
-                                                     attempts_left=limit - failures))
+            refusal = self.answer_in(tx, institution, challenge_id, answer, now=now)
         if refusal is not None:
             raise refusal
+
+    def answer_in(self, tx: StoreTransaction, institution: Institution, challenge_id: str,
+                  answer: str, *, now: dt.datetime, audited: bool = True
+                  ) -> BankError | None:
+        """:meth:`answer` inside ``tx`` at ``now`` (the decision time): None when the
+        answer is right; the refusal of a counted wrong answer (written in ``tx``: the
+        caller commits, then raises or reports it). The refusals that count nothing are
+        raised at once, having written nothing. ``audited=False``: a right answer writes
+        no audit row (the caller's row in ``tx`` names it)."""
+        _check_answer(answer)
+        limit = settings_of(institution).card_attempts
+        challenge = (tx.card_challenge(challenge_id) if isinstance(challenge_id, str)
+                     else None)
+        card = None if challenge is None else tx.security_card(challenge.card_id)
+        if (challenge is None or card is None or card.institution_id != institution.id
+                or card.retired_at is not None):
+            raise BankNotFoundError("challenge")
+        if challenge.answered_at is not None:
+            raise ChallengeUsedError(challenge=challenge.id)
+        if now > challenge.expires_at:
+            raise ChallengeExpiredError(challenge=challenge.id)
+        if card.locked:
+            raise CardLockedError(card=card.serial)
+        tx.answer_card_challenge(challenge.id, at=now)
+        right = hmac.compare_digest(
+            card_answer(card.codes, challenge.first, challenge.second), answer)
+        fault_point("bank.card.compared")
+        detail = {"institution": institution.name, "card": card.serial}
+        if right:
+            if card.failures:
+                tx.set_card_failures(card.id, 0, locked_at=None)
+            if audited:
+                tx.audit(AuditAction.BANK_CARD_ANSWERED, at=now, detail=detail)
+            return None
+        failures = card.failures + 1  # counted: the transaction commits, the refusal follows
+        locked_at = now if failures >= limit else None
+        tx.set_card_failures(card.id, failures, locked_at=locked_at)
+        tx.audit(AuditAction.BANK_CARD_LOCKED if locked_at else AuditAction.BANK_CARD_WRONG,
+                 at=now, detail={**detail, "failures": failures})
+        return (CardLockedError(card=card.serial) if locked_at
+                else WrongCardAnswerError(card=card.serial, attempts_left=limit - failures))
 
     def reset(self, institution: Institution, customer_id: str, *, operator: str
               ) -> SecurityCardRecord:
@@ -271,4 +287,20 @@ class CardMedium:
         except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
                 BankRequestError) as exc:
             return MediumOutcome(self.kind, False, exc.code)
+        return MediumOutcome(self.kind, True)
+
+    def verify_in(self, tx: StoreTransaction, response: str, *,
+                  at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
+        """:meth:`verify` inside ``tx`` (:meth:`SecurityCards.answer_in`)."""
+        try:
+            refusal = self.cards.answer_in(tx, self.institution, self.challenge_id, response,
+                                           now=decision_time(self.cards.clock, at),
+                                           audited=audited)
+        except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
+                BankRequestError) as exc:
+            return MediumOutcome(self.kind, False, exc.code)
+        if isinstance(refusal, WrongCardAnswerError):
+            return MediumOutcome(self.kind, False, refusal.code, refusal.attempts_left)
+        if refusal is not None:
+            return MediumOutcome(self.kind, False, refusal.code)
         return MediumOutcome(self.kind, True)

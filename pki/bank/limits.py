@@ -165,10 +165,12 @@ def _check_amount(amount: object) -> int:
 
 def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, table: LimitTable,
               sources: Sequence[MediaSource], at: dt.datetime,
-              medium: MediumKind | None = None) -> LimitCharge:
+              medium: MediumKind | None = None, audited: bool = True) -> LimitCharge:
     """Charge ``amount`` KRW against the customer's limits inside ``tx`` (under its write
     lock), for a transfer made with ``medium`` (None: the best usable one). Raises
-    :class:`LimitExceededError` or :class:`NoMediumError`, having recorded nothing."""
+    :class:`LimitExceededError` or :class:`NoMediumError`, having recorded nothing.
+    ``audited=False``: no audit row of its own (the caller's row in ``tx`` carries the
+    charge: a transfer's)."""
     amount = _check_amount(amount)
     kinds = [kind for source in sources for kind in source(tx, customer)]
     used_medium, limits = _limits(table, kinds, customer, medium)
@@ -180,9 +182,10 @@ def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, tabl
     if used + amount > limits.per_day:
         raise LimitExceededError(amount=amount, limit=limits.per_day, used=used, per_day=True)
     tx.add_limit_use(customer.id, day, amount, at=at)
-    tx.audit(AuditAction.BANK_LIMIT_CHARGED, at=at,
-             detail={"customer": customer.id, "amount": amount, "day": day.isoformat(),
-                     "medium": used_medium.value})
+    if audited:
+        tx.audit(AuditAction.BANK_LIMIT_CHARGED, at=at,
+                 detail={"customer": customer.id, "amount": amount, "day": day.isoformat(),
+                         "medium": used_medium.value})
     fault_point("bank.limit.charged")
     return LimitCharge(customer.id, amount, used_medium, limits, day, used + amount)
 

@@ -4,8 +4,10 @@ authorisation will call whatever the kind.
 A medium answers a challenge: a security card two positions' digits, an OTP token its
 current code. :class:`Medium` is that step seen from outside: ``verify(response, *, at)``
 returns a :class:`MediumOutcome` (accepted, or refused with the refusal's stable code) and
-raises only when it cannot evaluate (an unknown challenge or token). The transfer limits
-depend on the kind of medium used (:mod:`pki.bank.limits`).
+raises only when it cannot evaluate (an unknown challenge or token); ``verify_in(tx,
+response, *, at)`` does the same inside a caller's write transaction (a transfer decides
+its medium, its limits and its record in one), its writes committing with the caller's.
+The transfer limits depend on the kind of medium used (:mod:`pki.bank.limits`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..clock import Clock
+
+if TYPE_CHECKING:
+    from ..store import StoreTransaction
 
 __all__ = ["Medium", "MediumKind", "MediumOutcome", "decision_time"]
 
@@ -58,6 +63,15 @@ class Medium(Protocol):
         """Check ``response`` now by the bank's clock (``at``: a later moment, see
         :func:`decision_time`); every verified wrong response is counted before this
         returns."""
+        ...
+
+    def verify_in(self, tx: StoreTransaction, response: str, *,
+                  at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
+        """:meth:`verify` inside ``tx`` (under its write lock): a verified wrong response
+        is counted in ``tx`` and stands if the caller commits it; the caller commits
+        after a refusal as after an acceptance. ``audited=False``: an accepted response
+        writes no audit row of its own (the caller's row in ``tx`` names it); a counted
+        wrong response and a lock are audited whatever."""
         ...
 
 

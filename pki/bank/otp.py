@@ -446,10 +446,21 @@ class OtpCentre:
         code = self._check_code(code)
         now = decision_time(self.clock, at)
         with self.store.transaction() as tx:
-            token = self._registered(tx, holder, serial)
-            self._check_usable(token, device=device, now=now, active=True)
-            verdict = self._decide(tx, token, code, now)
+            verdict = self.verify_in(tx, holder, serial, code, device=device, now=now)
         return _outcome(verdict)
+
+    def verify_in(self, tx: StoreTransaction, holder: Holder, serial: str, code: str, *,
+                  device: str | None, now: dt.datetime, audited: bool = True
+                  ) -> OtpAccepted | BankError:
+        """:meth:`verify` inside ``tx`` at ``now`` (the decision time): the acceptance, or
+        the refusal of a counted wrong code (written in ``tx``: the caller commits, then
+        raises or reports it). The refusals that count nothing are raised at once, having
+        written nothing. ``audited=False``: an accepted code writes no audit row (the
+        caller's row in ``tx`` names it)."""
+        code = self._check_code(code)
+        token = self._registered(tx, holder, serial)
+        self._check_usable(token, device=device, now=now, active=True)
+        return self._decide(tx, token, code, now, audited=audited)
 
     def activate(self, holder: Holder, serial: str, code: str, *, device: str) -> OtpAccepted:
         """Activate a mobile OTP with a right code from its device, within its activation
@@ -502,7 +513,7 @@ class OtpCentre:
         return _outcome(verdict)
 
     def _decide(self, tx: StoreTransaction, token: OtpToken, code: str, now: dt.datetime,
-                *, activate: bool = False) -> OtpAccepted | BankError:
+                *, activate: bool = False, audited: bool = True) -> OtpAccepted | BankError:
         """Compare ``code`` and write the verdict, inside ``tx``: returns the acceptance,
         or the refusal of a counted wrong code (written: the caller lets the transaction
         commit, then raises it with :func:`_outcome`). A replay is raised at once
@@ -524,8 +535,9 @@ class OtpCentre:
         tx.update_otp_token(dataclasses.replace(
             token, drift=drift, last_step=step, failures=0,
             activated_at=now if activate else token.activated_at))
-        tx.audit(AuditAction.BANK_OTP_ACCEPTED, at=now, detail={
-            "otp": token.serial, "step": step, "drift": drift})
+        if audited:
+            tx.audit(AuditAction.BANK_OTP_ACCEPTED, at=now, detail={
+                "otp": token.serial, "step": step, "drift": drift})
         return OtpAccepted(token.serial, token.kind, step, drift, now)
 
     def _charge(self, tx: StoreTransaction, token: OtpToken, now: dt.datetime) -> BankError:
@@ -733,4 +745,24 @@ class OtpMedium:
             return MediumOutcome(kind, False, exc.code, exc.attempts_left)
         except BankError as exc:
             return MediumOutcome(kind, False, exc.code)
+        return MediumOutcome(kind, True)
+
+    def verify_in(self, tx: StoreTransaction, response: str, *,
+                  at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
+        """:meth:`verify` inside ``tx`` (:meth:`OtpCentre.verify_in`)."""
+        token = self.centre._registered(tx, self.holder, self.serial)
+        kind = medium_kind(token.kind)
+        try:
+            verdict = self.centre.verify_in(tx, self.holder, self.serial, response,
+                                            device=self.device,
+                                            now=decision_time(self.centre.clock, at),
+                                            audited=audited)
+        except (BankNotFoundError, OtpSealedUnderOtherSecretError):
+            raise
+        except BankError as exc:
+            return MediumOutcome(kind, False, exc.code)
+        if isinstance(verdict, WrongOtpError):
+            return MediumOutcome(kind, False, verdict.code, verdict.attempts_left)
+        if isinstance(verdict, BankError):
+            return MediumOutcome(kind, False, verdict.code)
         return MediumOutcome(kind, True)

@@ -30,43 +30,46 @@ instead (:class:`BankRequestError`, :class:`BankNotFoundError`) and records noth
    (``signature_replayed``; the store holds a unique digest of signer and text on the
    accepted transfer). A refused transfer does not use its signature up: the customer may
    send the same signed order again with a new medium answer or the extra step.
-3. *Before the medium is asked*, what needs no lock and would refuse anyway: the limits
-   of the medium's grade, the device rules' verdict (below) and, when it asks for the
-   extra step, whether the phone verification given can be it
-   (:func:`pki.bank.devices.check_step_up`), so that a transfer bound to fail does not
-   spend a security-card challenge or an OTP code.
+3. In one transaction, under the store's write lock: the signature not used meanwhile
+   (``signature_replayed``); the medium the answer is for (``medium_not_found`` for a
+   challenge or token that is not the customer's; a :class:`PrivateCertificateAnswer`
+   has no answer of its own: the transfer's signature must be by the customer's private
+   certificate registered at this bank, :mod:`pki.bank.private_media`:
+   ``private_certificate_not_registered``, ``private_certificate_mismatch``); then what
+   would refuse anyway, before the medium is asked, so that a transfer bound to fail does
+   not spend a security-card challenge or an OTP code: *the device rules*
+   (:func:`pki.devices.decide` over the customer's designated devices, the KST day's
+   total including this transfer, the OTP exemption: ``device_not_designated``,
+   ``step_up_required``; when they ask for the extra step, whether the phone verification
+   given can be it, :func:`pki.bank.devices.check_step_up`: ``step_up_invalid``,
+   ``step_up_used``) and *the limits* of the medium's grade (``no_medium`` where the
+   table has no row, Hana's for a private certificate; ``over_transfer_limit``,
+   ``over_day_limit`` by as little as 1 KRW).
 4. *The medium's answer* (:class:`CardAnswer` to a security-card challenge of this
-   customer, :class:`OtpAnswer` with one of the customer's OTP tokens): checked by the
-   medium itself (:class:`pki.bank.media.Medium`), which counts a wrong answer in its own
-   transaction and locks as its rules say (``wrong_card_answer`` with ``attempts_left``,
+   customer, :class:`OtpAnswer` with one of the customer's OTP tokens), in that same
+   transaction (:meth:`pki.bank.media.Medium.verify_in`): the medium counts a wrong
+   answer and locks as its rules say (``wrong_card_answer`` with ``attempts_left``,
    ``card_locked``, ``challenge_used``, ``challenge_expired``, ``wrong_otp``,
-   ``otp_locked``, ``otp_replayed`` ...; ``medium_not_found`` for a challenge or token
-   that is not the customer's). A :class:`PrivateCertificateAnswer` has no answer of its
-   own: the transfer's signature must be by the customer's private certificate registered
-   at this bank (:mod:`pki.bank.private_media`: ``private_certificate_not_registered``,
-   ``private_certificate_mismatch``); it is checked before the precheck, which applies
-   the table's private-certificate row (``no_medium`` where the table has none, Hana's).
-5. In one transaction, under the store's write lock: the signature not used meanwhile;
-   *the device rules* (:func:`pki.devices.decide` over the customer's designated devices,
-   the KST day's total including this transfer, the OTP exemption; the extra step, a
-   phone verification, consumed by :func:`pki.bank.devices.enforce_in`:
-   ``device_not_designated``, ``step_up_required``, ``step_up_invalid``,
-   ``step_up_used``); *the limits* (:func:`pki.bank.limits.charge_in`, by the grade of the
-   medium answered: ``over_transfer_limit``, ``over_day_limit`` by as little as 1 KRW,
-   ``no_medium``); *the balance* (``insufficient_funds``; ``payee_balance_limit`` for a
-   credit past what the store's integers hold). Then the account is debited (and
-   credited, when the destination is an account of the same institution), the limit
-   charged, the step-up used and the transfer recorded with its audit row, all in that
-   transaction.
+   ``otp_locked``, ``otp_replayed`` ...).
+5. Still in it: *the balance* (``insufficient_funds``; ``payee_balance_limit`` for a
+   credit past what the store's integers hold). Then the limit is charged
+   (:func:`pki.bank.limits.charge_in`), the step-up used
+   (:func:`pki.bank.devices.enforce_in`), the account debited (and credited, when the
+   destination is an account of the same institution) and the transfer recorded with its
+   audit row.
 
 **Recording.** Every outcome is one row of the store's transfers (who, accounts, amount,
-medium kind, device, signature kind, outcome, reason code, time) with its audit row. A
-refusal found in step 5 rolls back whatever that transaction wrote and is recorded in a
-transaction of its own, so nothing is ever half-recorded: a process killed before the
-commit (fault point ``bank.transfer.decided``) leaves no charge, no debit, no used step-up,
-no used signature and no record; killed after it (``bank.transfer.committed``), the
-transfer stands once. The medium's own verdict (step 4) is its own unit of work: an
-answer given is used whatever becomes of the transfer, as at a bank.
+medium kind, device, signature kind, outcome, reason code, time) with its audit row, in
+the transaction that decided it: a refusal before the medium commits only its record; a
+refused answer commits its counted failure (audited by the medium as ever) with the
+record; a refusal after an accepted answer commits the answer's use with the record (an
+answer given is used, as at a bank); an accepted transfer's audit row names the answer
+(``answered``: the challenge id, the token's serial, the certificate's serial) and the
+limit charged (``limit``), which write no rows of their own then. A refusal in steps 1-2
+is recorded in a transaction of its own. Nothing is ever half-recorded: a process killed
+before the commit (fault point ``bank.transfer.decided``) leaves no charge, no debit, no
+answered challenge, no used step-up, no used signature and no record; killed after it
+(``bank.transfer.committed``), the transfer stands once.
 """
 
 from __future__ import annotations
@@ -77,7 +80,12 @@ from dataclasses import dataclass
 from ..clock import KST, Clock, kst_today
 from ..devices import CoveredOperation, DeviceDecision, Verdict
 from ..entropy import Entropy, SystemEntropy
-from ..errors import BankError, BankNotFoundError, BankRequestError
+from ..errors import (
+    BankError,
+    BankNotFoundError,
+    BankRequestError,
+    OtpSealedUnderOtherSecretError,
+)
 from ..faults import fault_point
 from ..signing.verify import Verifier
 from ..store import (
@@ -93,9 +101,9 @@ from .cards import SecurityCards
 from .customers import MAX_KRW, Customers, check_account_number
 from .devices import check_device, check_step_up, decide_in, enforce_in
 from .institutions import BankSettings, settings_of
-from .limits import MediaSource, card_media, charge_in
+from .limits import MediaLookups, MediaSource, charge_in
 from .media import Medium, MediumKind
-from .otp import OtpCentre, otp_media
+from .otp import OtpCentre
 from .private_media import PrivateCertificateMedium, check_signer, private_certificate_media
 from .sessions import (
     Sessions,
@@ -274,6 +282,9 @@ class _Attempt:
     step_up: object
     signed: SignedText | None = None
     medium: MediumKind | None = None
+    decision: DeviceDecision | None = None
+    answered: str | None = None
+    """The challenge or OTP token answered (its audit fact)."""
 
 
 class Transfers:
@@ -324,16 +335,11 @@ class Transfers:
         try:
             self._account(attempt)
             attempt.signed = self._signature(attempt, signature)
-            medium = self._medium(attempt, medium_response)
-            self._precheck(attempt)
-            outcome = medium.verify(_response(medium_response), at=attempt.at)
-            if not outcome.accepted:
-                raise _Refused(outcome.code or "medium_refused",
-                               attempts_left=outcome.attempts_left)
-            result = self._commit(attempt)
         except _Refused as refused:
             return self._refuse(attempt, refused)
-        fault_point("bank.transfer.committed")
+        result = self._commit(attempt, medium_response)
+        if result.accepted:
+            fault_point("bank.transfer.committed")
         return result
 
     def transfers(self, institution: Institution, customer_id: str
@@ -376,61 +382,38 @@ class Transfers:
         window = dt.timedelta(seconds=attempt.settings.signature_seconds)
         if abs(order.signed_at - attempt.at) > window:
             raise _Refused("signature_stale")
-        if self.store.transfer_signature_used(signed.digest):
-            raise _Refused("signature_replayed")
         return signed
 
-    def _medium(self, attempt: _Attempt, answer: MediumAnswer) -> Medium:
+    def _medium(self, tx: StoreTransaction, attempt: _Attempt, answer: MediumAnswer
+                ) -> Medium:
         """The customer's medium the answer is for; ``medium_not_found`` for any other."""
         if isinstance(answer, CardAnswer):
-            challenge = (self.store.card_challenge(answer.challenge_id)
+            challenge = (tx.card_challenge(answer.challenge_id)
                          if isinstance(answer.challenge_id, str) else None)
-            card = None if challenge is None else self.store.security_card(challenge.card_id)
+            card = None if challenge is None else tx.security_card(challenge.card_id)
             if (card is None or card.customer_id != attempt.customer.id
                     or card.institution_id != attempt.institution.id):
                 raise _Refused("medium_not_found")
-            attempt.medium = MediumKind.SECURITY_CARD
+            attempt.medium, attempt.answered = MediumKind.SECURITY_CARD, answer.challenge_id
             return self.cards.medium(attempt.institution, answer.challenge_id)
         if isinstance(answer, PrivateCertificateAnswer):
             assert attempt.signed is not None
-            code = check_signer(self.store, attempt.customer, attempt.signed.signer,
-                                at=attempt.at)
+            code = check_signer(tx, attempt.customer, attempt.signed.signer, at=attempt.at)
             if code is not None:
                 raise _Refused(code)
             attempt.medium = MediumKind.PRIVATE_CERTIFICATE
+            signer = attempt.signed.signer
+            assert signer is not None  # check_signer took it
+            attempt.answered = format(signer.serial_number, "X")
             return PrivateCertificateMedium()
         if self.otp is None:
             raise _Refused("medium_not_found")
         medium = self.otp.medium(attempt.customer, answer.serial, device=attempt.device)
         try:
-            attempt.medium = medium.kind
+            attempt.medium, attempt.answered = medium.kind, medium.serial
         except BankNotFoundError:
             raise _Refused("medium_not_found") from None
         return medium
-
-    def _precheck(self, attempt: _Attempt) -> None:
-        """What would refuse the transfer whatever the medium answers, read without the
-        lock (step 5 decides again under it)."""
-        assert attempt.medium is not None
-        used = self.store.limit_used(attempt.customer.id, kst_today(attempt.at))
-        decision = self._device_decision(self.store, attempt, used)
-        if decision.verdict is Verdict.REFUSED or (decision.verdict is Verdict.STEP_UP
-                                                   and attempt.step_up is None):
-            raise _Refused(decision.code or "device_not_designated",
-                           methods=tuple(m.value for m in decision.methods))
-        limits = attempt.settings.limits.limits_of(attempt.medium)
-        if limits is None:
-            raise _Refused("no_medium")
-        if attempt.amount > limits.per_transfer:
-            raise _Refused("over_transfer_limit")
-        if used + attempt.amount > limits.per_day:
-            raise _Refused("over_day_limit")
-        if decision.verdict is Verdict.STEP_UP:
-            try:
-                check_step_up(self.store, attempt.institution, attempt.customer,
-                              attempt.step_up, now=attempt.at, methods=decision.methods)
-            except BankError as exc:
-                raise _Refused.of(exc) from None
 
     def _check_response(self, answer: MediumAnswer) -> None:
         """Refuse an answer no medium could take (:class:`BankRequestError`, ``field``
@@ -454,60 +437,119 @@ class Transfers:
                          otp_exempt=attempt.medium in _OTP_KINDS)
 
     def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
-        """The media source that knows whether ``medium`` is usable (the others would
-        only be read to be ignored)."""
+        """The media source that knows whether ``medium`` is usable: for a card or an OTP
+        token, the answer it has just accepted in this transaction (it took it only
+        while usable: not locked, lost, retired, unactivated); a private certificate's
+        registration is read again under the lock."""
         if medium is MediumKind.PRIVATE_CERTIFICATE:
             return (private_certificate_media,)
-        return (otp_media,) if medium in _OTP_KINDS else (card_media,)
 
-    def _commit(self, attempt: _Attempt) -> TransferResult:
-        """Step 5: decide under the lock, and write everything of an accepted transfer in
-        one transaction; a refusal rolls it all back (raised as :class:`_Refused`)."""
-        signed, medium = attempt.signed, attempt.medium
-        assert signed is not None and medium is not None
-        institution, customer = attempt.institution, attempt.customer
-        try:
-            with self.store.transaction() as tx:
+        def accepted(lookups: MediaLookups, customer: BankCustomer) -> tuple[MediumKind]:
+            return (medium,)
+        return (accepted,)
+
+    def _commit(self, attempt: _Attempt, answer: MediumAnswer) -> TransferResult:
+        """Steps 3 to 5 in one transaction, under the store's write lock: the signature
+        not used meanwhile, the medium the answer is for, what would refuse the transfer
+        whatever the medium answers (nothing of the medium spent), the medium's answer,
+        then the transfer's writes. Every outcome commits with its record: a refusal
+        before the medium writes only the record; a refused answer its counted failure
+        and the record; a refusal after an accepted answer the medium's use and the
+        record (the answer given is used, as at a bank)."""
+        signed = attempt.signed
+        assert signed is not None
+        with self.store.transaction() as tx:
+            try:
                 if tx.transfer_signature_used(signed.digest):
                     raise _Refused("signature_replayed")
-                # The charge reads the day's sum once; the device rules take it from
-                # there (a refusal of either rolls the charge back with the rest).
-                charge = charge_in(tx, customer, attempt.amount,
-                                   table=attempt.settings.limits,
-                                   sources=self._sources_of(medium), at=attempt.at,
-                                   medium=medium)
-                decision = self._device_decision(tx, attempt, charge.used - attempt.amount)
-                enforce_in(tx, institution, customer, decision, attempt.step_up,
-                           now=attempt.at)
-                account = tx.account(institution.id, attempt.from_account)
-                assert account is not None
-                if account.balance < attempt.amount:
-                    raise _Refused("insufficient_funds")
-                balance = account.balance - attempt.amount
-                tx.set_balance(institution.id, account.number, balance)
-                payee = tx.account(institution.id, attempt.to_account)
-                if payee is not None and payee.balance > _STORE_MAX - attempt.amount:
-                    raise _Refused("payee_balance_limit")
-                if payee is not None:
-                    tx.set_balance(institution.id, payee.number, payee.balance + attempt.amount)
-                record = self._record(tx, attempt, None, signed.digest)
-                fault_point("bank.transfer.decided")
-        except BankError as exc:
-            raise _Refused.of(exc) from None
+                medium = self._medium(tx, attempt, answer)
+                used = self._before_medium(tx, attempt)
+                outcome = medium.verify_in(tx, _response(answer), at=attempt.at,
+                                           audited=False)
+                if not outcome.accepted:
+                    raise _Refused(outcome.code or "medium_refused",
+                                   attempts_left=outcome.attempts_left)
+                result = self._accept_in(tx, attempt, signed, used)
+            except (BankNotFoundError, OtpSealedUnderOtherSecretError):
+                raise  # the medium could not evaluate: nothing recorded, as before
+            except (BankError, _Refused) as exc:
+                refused = exc if isinstance(exc, _Refused) else _Refused.of(exc)
+                return self._refuse_in(tx, attempt, refused)
+            fault_point("bank.transfer.decided")
+        return result
+
+    def _before_medium(self, tx: StoreTransaction, attempt: _Attempt) -> int:
+        """What refuses the transfer whatever the medium answers, read under the lock:
+        the device rules (and whether the extra step given can be it), the limits of the
+        medium's grade. Returns the KST day's sum charged so far."""
+        assert attempt.medium is not None
+        used = tx.limit_used(attempt.customer.id, kst_today(attempt.at))
+        decision = self._device_decision(tx, attempt, used)
+        if decision.verdict is Verdict.REFUSED or (decision.verdict is Verdict.STEP_UP
+                                                   and attempt.step_up is None):
+            raise _Refused(decision.code or "device_not_designated",
+                           methods=tuple(m.value for m in decision.methods))
+        limits = attempt.settings.limits.limits_of(attempt.medium)
+        if limits is None:
+            raise _Refused("no_medium")
+        if attempt.amount > limits.per_transfer:
+            raise _Refused("over_transfer_limit")
+        if used + attempt.amount > limits.per_day:
+            raise _Refused("over_day_limit")
+        if decision.verdict is Verdict.STEP_UP:
+            check_step_up(tx, attempt.institution, attempt.customer, attempt.step_up,
+                          now=attempt.at, methods=decision.methods)
+        attempt.decision = decision
+        return used
+
+    def _accept_in(self, tx: StoreTransaction, attempt: _Attempt, signed: SignedText,
+                   used: int) -> TransferResult:
+        """After an accepted answer, in ``tx``: the balances read (a refusal writes
+        nothing of the transfer), then the limit charged, the extra step used, the
+        accounts moved and the transfer recorded."""
+        medium, decision = attempt.medium, attempt.decision
+        assert medium is not None and decision is not None
+        institution = attempt.institution
+        account = tx.account(institution.id, attempt.from_account)
+        assert account is not None
+        if account.balance < attempt.amount:
+            raise _Refused("insufficient_funds")
+        payee = tx.account(institution.id, attempt.to_account)
+        if payee is not None and payee.balance > _STORE_MAX - attempt.amount:
+            raise _Refused("payee_balance_limit")
+        charge = charge_in(tx, attempt.customer, attempt.amount,
+                           table=attempt.settings.limits, sources=self._sources_of(medium),
+                           at=attempt.at, medium=medium, audited=False)
+        enforce_in(tx, institution, attempt.customer, decision, attempt.step_up,
+                   now=attempt.at)
+        balance = account.balance - attempt.amount
+        tx.set_balance(institution.id, account.number, balance)
+        if payee is not None:
+            tx.set_balance(institution.id, payee.number, payee.balance + attempt.amount)
+        record = self._record(tx, attempt, None, signed.digest,
+                              charged={"day": charge.day.isoformat(), "used": charge.used})
         return TransferResult(record.id, True, None, record.from_account, record.to_account,
                               record.amount, record.at, medium, balance=balance,
                               left_today=charge.left_today)
 
     def _refuse(self, attempt: _Attempt, refused: _Refused) -> TransferResult:
         with self.store.transaction() as tx:
-            record = self._record(tx, attempt, refused.code, None)
+            return self._refuse_in(tx, attempt, refused)
+
+    def _refuse_in(self, tx: StoreTransaction, attempt: _Attempt, refused: _Refused
+                   ) -> TransferResult:
+        record = self._record(tx, attempt, refused.code, None)
         return TransferResult(record.id, False, refused.code, record.from_account,
                               record.to_account, record.amount, record.at, attempt.medium,
                               attempts_left=refused.attempts_left,
                               step_up_methods=refused.methods)
 
     def _record(self, tx: StoreTransaction, attempt: _Attempt, code: str | None,
-                digest: str | None) -> TransferRecord:
+                digest: str | None, *, charged: dict[str, object] | None = None
+                ) -> TransferRecord:
+        """The transfer's record and its audit row; an accepted one's row also names the
+        medium's answer and the limit ``charged`` in the same transaction (they write no
+        rows of their own then)."""
         record = TransferRecord(
             id="t_" + self.entropy.token_bytes(12).hex(), institution_id=attempt.institution.id,
             customer_id=attempt.customer.id, from_account=attempt.from_account,
@@ -524,7 +566,9 @@ class Transfers:
                  detail={"institution": attempt.institution.name, "customer": record.customer_id,
                          "transfer": record.id, "from": record.from_account,
                          "to": record.to_account, "amount": record.amount,
-                         "medium": record.medium, "device": record.device, "reason": code})
+                         "medium": record.medium, "device": record.device, "reason": code,
+                         **({} if charged is None else {"answered": attempt.answered,
+                                                        "limit": charged})})
         return record
 
 

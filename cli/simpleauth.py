@@ -23,7 +23,7 @@ from pki.simpleauth import PROVIDERS, DeviceApp, SimpleAuthSettings, StatusView
 from pki.usecases.simpleauth import institution_named, register_app, simple_auth_of_home
 
 from .context import Context
-from .output import emit_json, json_option
+from .output import emit_json, iso, json_option
 from .params import rrn_option
 from .secrets import read_secret
 
@@ -45,7 +45,7 @@ def _show(data: dict[str, Any], as_json: bool) -> None:
 
 
 def _utc(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else iso(value)
 
 
 def _status(view: StatusView) -> dict[str, Any]:

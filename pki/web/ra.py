@@ -163,13 +163,15 @@ def path_id(request: Request, name: str = "session") -> str:
     return value
 
 
-def _serial(text: str | None) -> int | None:
+def serial_field(text: str | None, field: str = "serial") -> int | None:
+    """A body's serial ``field`` in hex, None when absent (:class:`BankRequestError`
+    naming it when it is not hex)."""
     if text is None:
         return None
     try:
         return int(text, 16)
     except ValueError:
-        raise BankRequestError("a serial is hex", field="serial") from None
+        raise BankRequestError(f"{field} is a serial in hex", field=field) from None
 
 
 def b64_field(text: str, field: str) -> bytes:
@@ -188,7 +190,8 @@ def hex_field(text: str, field: str) -> bytes:
         raise BankRequestError(f"{field} is hex", field=field) from None
 
 
-def _answer(body: MediumBody) -> CardAnswer | OtpAnswer:
+def medium_answer(body: MediumBody) -> CardAnswer | OtpAnswer:
+    """The medium's answer a body carries: a card answer or an OTP code, exactly one."""
     if (body.card is None) == (body.otp is None):
         raise BankRequestError("a medium's answer is a card answer or an OTP code (one)",
                                field="card")
@@ -204,7 +207,7 @@ def joint_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
 
     def start(d: RegistrationDesk, i: Institution, body: StartBody, r: Request) -> Any:
         return session_json(d.joint.start(i, body.operation, device=body.device,
-                                          serial=_serial(body.serial)))
+                                          serial=serial_field(body.serial)))
 
     def show(d: RegistrationDesk, i: Institution, body: Empty, r: Request) -> Any:
         record = d.joint.get(i, path_id(r))
@@ -230,7 +233,7 @@ def joint_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         return challenge_json(d.joint.card_challenge(i, path_id(r)))
 
     def medium(d: RegistrationDesk, i: Institution, body: MediumBody, r: Request) -> Any:
-        return session_json(d.joint.medium(i, path_id(r), answer=_answer(body)))
+        return session_json(d.joint.medium(i, path_id(r), answer=medium_answer(body)))
 
     def sign(d: RegistrationDesk, i: Institution, body: SignBody, r: Request) -> Any:
         return session_json(d.joint.sign(

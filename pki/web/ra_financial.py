@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..errors import BankRequestError
+from ..bank.transfers import CardAnswer
 from ..ra.financial import FINANCIAL_FLOWS, FinancialIssued
 from ..store import Institution, RaSessionRecord, RaStepRecord
 from ..usecases.ra import RegistrationDesk
@@ -50,7 +50,9 @@ from .ra import (
     PhoneBody,
     Short,
     challenge_json,
+    medium_answer,
     path_id,
+    serial_field,
     session_answer,
 )
 
@@ -106,15 +108,6 @@ def _issued(done: FinancialIssued) -> dict[str, Any]:
             "replaced": None if done.replaced is None else format(done.replaced, "X")}
 
 
-def _serial(text: str | None, field: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise BankRequestError(f"{field} is a serial in hex", field=field) from None
-
-
 def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
     """The financial-certificate flows' routes (see the module doc)."""
     endpoint = api.endpoint
@@ -138,16 +131,13 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
         return challenge_json(d.financial.card_challenge(i, path_id(r)))
 
     def medium(d: RegistrationDesk, i: Institution, body: MediumBody, r: Request) -> Any:
-        if (body.card is None) == (body.otp is None):
-            raise BankRequestError("a medium's answer is a card answer or an OTP code (one)",
-                                   field="card")
-        if body.card is not None:
-            record = d.financial.medium(i, path_id(r), card_challenge=body.card.challenge_id,
-                                        response=body.card.answer)
+        answer = medium_answer(body)
+        if isinstance(answer, CardAnswer):
+            record = d.financial.medium(i, path_id(r), card_challenge=answer.challenge_id,
+                                        response=answer.answer)
         else:
-            assert body.otp is not None
-            record = d.financial.medium(i, path_id(r), otp_serial=body.otp.serial,
-                                        response=body.otp.code)
+            record = d.financial.medium(i, path_id(r), otp_serial=answer.serial,
+                                        response=answer.code)
         return session_json(record)
 
     def cloud(d: RegistrationDesk, i: Institution, body: CloudBody, r: Request) -> Any:
@@ -160,11 +150,11 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
 
     def issue(d: RegistrationDesk, i: Institution, body: IssueBody, r: Request) -> Any:
         return _issued(d.financial.issue(i, path_id(r), pin=body.pin, pin_confirm=body.pin_confirm,
-                                         replaces=_serial(body.replaces, "replaces"),
+                                         replaces=serial_field(body.replaces, "replaces"),
                                          designate=body.designate))
 
     def register(d: RegistrationDesk, i: Institution, body: RegisterBody, r: Request) -> Any:
-        serial = _serial(body.serial, "serial")
+        serial = serial_field(body.serial)
         assert serial is not None
         done = d.financial.register(i, path_id(r), serial=serial, pin=body.pin)
         return {"session": session_json(done.session), "serial": format(done.serial, "X"),
@@ -172,7 +162,7 @@ def financial_routes(api: JsonApi[RegistrationDesk]) -> list[Route]:
 
     def reset_pin(d: RegistrationDesk, i: Institution, body: PinResetBody, r: Request
                   ) -> Any:
-        serial = _serial(body.serial, "serial")
+        serial = serial_field(body.serial)
         assert serial is not None
         done = d.financial.reset_pin(i, path_id(r), serial=serial, pin=body.pin,
                                      pin_confirm=body.pin_confirm)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 
 from ..clock import Clock
 from ..devices import (
@@ -70,6 +70,7 @@ __all__ = [
     "decide_in",
     "device_state_in",
     "enforce_in",
+    "step_up_proven",
     "use_step_up_in",
 ]
 
@@ -79,6 +80,14 @@ _PROVES: dict[StepUpMethod, frozenset[VerificationMethod]] = {
 }
 """Which phone verifications count as which extra step: an SMS step may have reached the
 carrier's app instead (push protection, or the PUSH method)."""
+
+
+def step_up_proven(method: VerificationMethod | str | None,
+                   steps: Iterable[StepUpMethod]) -> bool:
+    """Whether a phone verification by ``method`` (the member or its value) counts as
+    one of the extra ``steps``."""
+    value = method.value if isinstance(method, VerificationMethod) else method
+    return any(value in {m.value for m in _PROVES[step]} for step in steps)
 
 
 def device_state_in(tx: StoreTransaction | Store, customer_id: str) -> DeviceState:
@@ -118,7 +127,7 @@ def check_step_up(lookups: StoreTransaction | Store, institution: Institution,
         raise StepUpUsedError(verification=record.id)
     if record.verified_at is None:
         raise StepUpInvalidError(reason="not_confirmed")
-    if not any(record.method in _PROVES[m] for m in methods):
+    if not step_up_proven(record.method, methods):
         raise StepUpInvalidError(reason="wrong_method")
     if (record.phone, record.name, record.rrn7) != (customer.phone, customer.name,
                                                     customer.rrn[:7]):

@@ -77,13 +77,13 @@ from .. import lifecycle
 from ..authority import IssuedCertificate
 from ..bank.cards import Challenge, SecurityCards
 from ..bank.customers import Customers
-from ..bank.devices import check_device, decide_in
+from ..bank.devices import check_device, decide_in, step_up_proven
 from ..bank.institutions import settings_of
 from ..bank.otp import OtpCentre
 from ..cloud.pin import check_pin
 from ..cloud.service import Cloud
 from ..delivery import Delivery
-from ..devices import CoveredOperation, StepUpMethod, Verdict, check_room
+from ..devices import CoveredOperation, Verdict, check_room
 from ..errors import (
     AccountLockedError,
     BankNotFoundError,
@@ -113,7 +113,6 @@ from ..store import (
     RevocationReason,
     Store,
     StoreTransaction,
-    VerificationMethod,
 )
 from .proofs import proven_account, proven_phone, use_phone
 from .sessions import FinishingDelivery, Flow, StepSessions
@@ -140,10 +139,6 @@ _ENDS = frozenset({AccountLockedError, CardLockedError, OtpLockedError, CodeExha
                    CodeLimitError, PinLockedError})
 """Refusals that lock something: the session ends with them."""
 
-_PROVES: Mapping[StepUpMethod, frozenset[VerificationMethod]] = {
-    StepUpMethod.SMS: frozenset({VerificationMethod.SMS, VerificationMethod.PUSH}),
-    StepUpMethod.ARS: frozenset({VerificationMethod.ARS}),
-}
 
 T = TypeVar("T")
 
@@ -579,8 +574,7 @@ class FinancialFlows:
             raise decision.refusal()
         if decision.verdict is Verdict.STEP_UP:
             method = record.data.get("method")
-            if not any(method in {m.value for m in _PROVES[step]}
-                       for step in decision.methods):
+            if not step_up_proven(method, decision.methods):
                 raise StepUpRequiredError(methods=tuple(m.value for m in decision.methods))
 
 

@@ -85,7 +85,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..authority import CertificateAuthority, IssuedCertificate
 from ..bank.cards import Challenge, SecurityCards
 from ..bank.customers import Customers
-from ..bank.devices import check_device, decide_in
+from ..bank.devices import check_device, decide_in, step_up_proven
 from ..bank.institutions import settings_of
 from ..bank.otp import OtpCentre, medium_kind
 from ..bank.sessions import check_certificate_signature
@@ -125,7 +125,6 @@ from ..store import (
     RaStepRecord,
     Store,
     StoreTransaction,
-    VerificationMethod,
 )
 from .fees import DEFAULT_FEES, FeeTable, Operation
 from .proofs import proven_account, proven_phone, use_phone
@@ -177,10 +176,6 @@ _LOCKS = frozenset({CardLockedError.code, OtpLockedError.code, AccountLockedErro
                     DeviceNotDesignatedError.code})
 """Refusals after which the session cannot go on: they end it."""
 
-_PROVES: Mapping[StepUpMethod, frozenset[VerificationMethod]] = {
-    StepUpMethod.SMS: frozenset({VerificationMethod.SMS, VerificationMethod.PUSH}),
-    StepUpMethod.ARS: frozenset({VerificationMethod.ARS}),
-}
 
 
 @dataclass(frozen=True)
@@ -361,7 +356,7 @@ class JointIssuance:
                                         now=now,
                                         lifetime=settings_of(institution).ra_step_lifetime)
             methods = [StepUpMethod(m) for m in record.data.get("step_up") or ()]
-            if methods and not any(verification.method in _PROVES[m] for m in methods):
+            if methods and not step_up_proven(verification.method, methods):
                 raise FlowRefusedError("step_up_method", "the device rules ask for the extra "
                                        "step by " + " or ".join(m.value for m in methods),
                                        step="phone")

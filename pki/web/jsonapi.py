@@ -22,6 +22,7 @@ goes through the same steps, cheapest first (:meth:`JsonApi.endpoint`):
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import re
 import threading
@@ -284,6 +285,15 @@ class JsonApi(Generic[S]):
         self._authenticate = authenticate
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"kpki-{name}")
+
+    def sharing(self, authenticate: Callable[[S, str | None], Institution], *, name: str,
+                header: str = "x-api-key") -> JsonApi[S]:
+        """Another API over this one's worker threads and their service instances (one
+        store connection per thread, not one per API), authenticating its callers with
+        ``authenticate`` from ``header``."""
+        other = copy.copy(self)
+        other.name, other._header, other._authenticate = name, header, authenticate
+        return other
 
     def service(self) -> S:
         """The calling thread's service instance (made on its first use)."""

@@ -175,8 +175,7 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
         s.app(_bearer(token))  # before a byte of the body
         return _APP
 
-    app_api: JsonApi[SimpleAuth] = JsonApi(factory, app_key, name="simpleauth-app",
-                                           workers=workers, header="authorization")
+    app_api = rp_api.sharing(app_key, name="simpleauth-app", header="authorization")
 
     def token(r: Request) -> str:
         found = _bearer(r.headers.get("authorization"))
@@ -184,8 +183,7 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
             raise SimpleAuthAppError
         return found
 
-    open_api: JsonApi[SimpleAuth] = JsonApi(factory, lambda s, key: _APP,
-                                            name="simpleauth-register", workers=workers)
+    open_api = rp_api.sharing(lambda s, key: _APP, name="simpleauth-register")
 
     # the app registers: the proof is its credential --------------------------------------
 

@@ -37,7 +37,7 @@ from .context import Context
 from .output import emit_json, iso, json_option
 from .params import out_folder, rrn_option
 from .ra_session import desk as _desk
-from .ra_session import session_option, session_refusals, show_session
+from .ra_session import hex_serial, session_option, session_refusals, show_session
 from .secrets import key_password, passphrase_file_option
 
 _STEP_FIELDS = {"password": "--password-file", "answer": "--answer-file",
@@ -81,14 +81,6 @@ _device_option = click.option("--device", required=True, metavar="ID",
                               help="The customer's device (the bank's device rules apply).")
 
 
-def _hex_serial(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise click.BadParameter("a serial is hex (as 'kpki cert list' shows it)",
-                                 ctx=ctx, param=param) from None
-
-
 @joint.command("start")
 @bank_option
 @_device_option
@@ -102,7 +94,7 @@ def start(obj: Context, code: str, device: str, as_json: bool) -> None:
 
 @joint.command("reissue")
 @bank_option
-@click.argument("serial", callback=_hex_serial)
+@click.argument("serial", callback=hex_serial)
 @_device_option
 @json_option
 @click.pass_obj
@@ -115,7 +107,7 @@ def reissue(obj: Context, code: str, serial: int, device: str, as_json: bool) ->
 
 @joint.command("renew")
 @bank_option
-@click.argument("serial", callback=_hex_serial)
+@click.argument("serial", callback=hex_serial)
 @_device_option
 @json_option
 @click.pass_obj

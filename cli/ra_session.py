@@ -46,6 +46,17 @@ def session_option(opened_by: str) -> Callable[[F], F]:
                         help=f"The session {opened_by} opened.")
 
 
+def hex_serial(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A click callback: a certificate's serial given in hex (none when not given)."""
+    if value is None:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise click.BadParameter("a serial is hex (as 'kpki cert list' shows it)",
+                                 ctx=ctx, param=param) from None
+
+
 def session_refusals(start: str, **fields: str) -> Callable[[F], F]:
     """The bank's refusal lines (:func:`cli.bank._refusals`, ``fields`` mapping a request
     field to this group's option), and an unknown session said with the option that fixes

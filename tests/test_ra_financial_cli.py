@@ -122,3 +122,11 @@ def test_a_forgotten_pin_is_reset_from_a_script_with_the_pin_never_on_argv(
     again = run(path, "reset-pin", "--session", reset, "--serial", serial, "--pin-file",
                 pin_file)
     assert again.exit_code == 1 and "[session_finished]" in again.output
+
+
+def test_an_unknown_session_is_said_with_the_option_that_fixes_it(make_home):
+    path, _, account, _ = _bank_world(make_home)
+    done = run(path, "account", "--session", "nosuch", "--number", account,
+               env={"KPKI_ACCOUNT_PASSWORD": "0420"})
+    assert done.exit_code == 1
+    assert "check --session" in done.output and "kpki ra financial start" in done.output

@@ -32,7 +32,7 @@ from pki.rrn import RRN, synthetic_rrn
 from pki.store import CertStatus, Institution, RaSessionState
 from pki.usecases.ra import RegistrationDesk
 
-from .bank_helpers import in_parallel
+from .bank_helpers import in_parallel, killed_at
 
 FAST_KDF = KDFParams(n=2**4, r=8, p=1)
 PIN = "802417"
@@ -133,6 +133,26 @@ def issued(desk: RegistrationDesk, who: Person, **start: object):
     session = desk.financial.start(who.bank, **start).id  # type: ignore[arg-type]
     walk(desk, who, session)
     return desk.financial.issue(who.bank, session, pin=PIN, pin_confirm=PIN)
+
+
+def killed_in_desk(home: Home, fault: str, call: str) -> None:
+    """Run ``call`` (indented source using ``desk`` and ``bank``, bank 081) in a fresh
+    interpreter on ``home`` at its clock's time, killed at ``fault``."""
+    script = textwrap.dedent(f"""
+        import os
+        os.environ["KPKI_VAULT_SECRET"] = {SECRET_HEX!r}
+        import datetime as dt
+        from pki.clock import FixedClock
+        from pki.home import Home
+        from pki.usecases.ra import RegistrationDesk
+        from pki.cloud.vault import KDFParams
+        now = dt.datetime.fromisoformat({home.clock.now().isoformat()!r})
+        home = Home.open({str(home.path)!r}, clock=FixedClock(now))
+        desk = RegistrationDesk.of_home(home)
+        desk.cloud_kdf = KDFParams(n=2**4, r=8, p=1)
+        bank = desk.banking.bank("081")
+    """) + textwrap.dedent(call)
+    killed_at(fault, script)
 
 
 def history(desk: RegistrationDesk, bank: Institution, session: str) -> list[tuple]:
@@ -344,24 +364,9 @@ def test_a_crash_inside_the_issuance_leaves_neither_certificate_nor_finished_ses
     who = person(desk, bank)
     session = desk.financial.start(bank).id
     walk(desk, who, session)
-    script = textwrap.dedent(f"""
-        import os
-        os.environ["KPKI_VAULT_SECRET"] = {SECRET_HEX!r}
-        import datetime as dt
-        from pki.clock import FixedClock
-        from pki.home import Home
-        from pki.usecases.ra import RegistrationDesk
-        from pki.cloud.vault import KDFParams
-        now = dt.datetime.fromisoformat({home.clock.now().isoformat()!r})
-        home = Home.open({str(home.path)!r}, clock=FixedClock(now))
-        desk = RegistrationDesk.of_home(home)
-        desk.cloud_kdf = KDFParams(n=2**4, r=8, p=1)
-        bank = desk.banking.bank("081")
+    killed_in_desk(home, "cloud.issue.sealed", f"""
         desk.financial.issue(bank, {session!r}, pin={PIN!r}, pin_confirm={PIN!r})
     """)
-    from .bank_helpers import killed_at
-
-    killed_at("cloud.issue.sealed", script)
     assert desk.store.list_certificates(profile="financial-personal") == []
     assert desk.financial.session(bank, session).state is RaSessionState.OPEN
     result = desk.financial.issue(bank, session, pin=PIN, pin_confirm=PIN)
@@ -649,25 +654,10 @@ def test_a_crash_inside_the_pin_reset_leaves_the_old_pin_working(desk, home):
     who = person(desk, bank)
     first = issued(desk, who)
     session = reset_session(desk, who)
-    script = textwrap.dedent(f"""
-        import os
-        os.environ["KPKI_VAULT_SECRET"] = {SECRET_HEX!r}
-        import datetime as dt
-        from pki.clock import FixedClock
-        from pki.home import Home
-        from pki.usecases.ra import RegistrationDesk
-        from pki.cloud.vault import KDFParams
-        now = dt.datetime.fromisoformat({home.clock.now().isoformat()!r})
-        home = Home.open({str(home.path)!r}, clock=FixedClock(now))
-        desk = RegistrationDesk.of_home(home)
-        desk.cloud_kdf = KDFParams(n=2**4, r=8, p=1)
-        bank = desk.banking.bank("081")
+    killed_in_desk(home, "cloud.pin_reset.resealed", f"""
         desk.financial.reset_pin(bank, {session!r}, serial={first.serial},
                                  pin={NEW_PIN!r}, pin_confirm={NEW_PIN!r})
     """)
-    from .bank_helpers import killed_at
-
-    killed_at("cloud.pin_reset.resealed", script)
     assert signs_with(desk, who, first.serial, PIN)
     assert not signs_with(desk, who, first.serial, NEW_PIN)
     assert desk.financial.session(bank, session).state is RaSessionState.OPEN

@@ -231,11 +231,7 @@ def simpleauth_routes(factory: Callable[[], SimpleAuth], *, workers: int = 8) ->
         return {"requests": [_pending(p) for p in s.pending(token(r))]}
 
     def approve(s: SimpleAuth, i: Institution, body: ApproveBody, r: Request) -> Any:
-        try:
-            signature = base64.b64decode(body.signature, validate=True)
-        except (binascii.Error, ValueError):
-            raise SimpleAuthRequestError("the signature is base64", field="signature") from None
-        return _status(s.approve(token(r), _id(r), signature))
+        return _status(s.approve(token(r), _id(r), _base64(body.signature, "signature")))
 
     def decline(s: SimpleAuth, i: Institution, body: Empty, r: Request) -> Any:
         return _status(s.decline(token(r), _id(r)))

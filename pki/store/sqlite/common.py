@@ -17,7 +17,7 @@ from cryptography import x509
 from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteConnection", "hex_serial", "opt_ts", "parse_ts", "primary_code",
-           "reason_of", "store_error", "ts"]
+           "reason_of", "store_error", "ts", "ts_or_none"]
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -37,6 +37,11 @@ def parse_ts(text: str) -> dt.datetime:
 
 def opt_ts(text: str | None) -> dt.datetime | None:
     return None if text is None else parse_ts(text)
+
+
+def ts_or_none(value: dt.datetime | None) -> str | None:
+    """:func:`ts` of an optional time (the inverse of :func:`opt_ts`)."""
+    return None if value is None else ts(value)
 
 
 def reason_of(text: str | None) -> x509.ReasonFlags | None:

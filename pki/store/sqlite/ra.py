@@ -25,7 +25,7 @@ from ..records import (
     SimpleAuthState,
     SimpleAuthUser,
 )
-from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["RaReadsSQL", "RaWritesSQL"]
 
@@ -40,10 +40,6 @@ _REQUEST_COLUMNS = ("id, provider, institution_id, person, nonce, state, created
 
 def _json(data: Mapping[str, Any]) -> str:
     return json.dumps(dict(data), ensure_ascii=False, sort_keys=True)
-
-
-def _opt(value: dt.datetime | None) -> str | None:
-    return None if value is None else ts(value)
 
 
 def _session(row: Sequence[Any]) -> RaSessionRecord:
@@ -138,14 +134,14 @@ class RaWritesSQL(_RaLookupsSQL):
             f"INSERT INTO ra_sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.institution_id, record.flow, record.customer_id,
              ",".join(record.steps_done), _json(record.data), record.state.value,
-             ts(record.created_at), ts(record.expires_at), _opt(record.finished_at)))
+             ts(record.created_at), ts(record.expires_at), ts_or_none(record.finished_at)))
 
     def update_ra_session(self, record: RaSessionRecord) -> None:
         self._conn.execute(
             "UPDATE ra_sessions SET customer_id = ?, steps_done = ?, data = ?, state = ?, "
             "expires_at = ?, finished_at = ? WHERE id = ?",
             (record.customer_id, ",".join(record.steps_done), _json(record.data),
-             record.state.value, ts(record.expires_at), _opt(record.finished_at), record.id))
+             record.state.value, ts(record.expires_at), ts_or_none(record.finished_at), record.id))
 
     def add_ra_step(self, record: RaStepRecord) -> None:
         self._conn.execute(
@@ -187,13 +183,13 @@ class RaWritesSQL(_RaLookupsSQL):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.provider, record.institution_id, record.person, record.nonce,
              record.state.value, ts(record.created_at), ts(record.expires_at),
-             _opt(record.answered_at), record.result, record.ci, _json(record.data)))
+             ts_or_none(record.answered_at), record.result, record.ci, _json(record.data)))
 
     def update_simpleauth_request(self, record: SimpleAuthRequestRecord) -> None:
         self._conn.execute(
             "UPDATE simpleauth_requests SET state = ?, answered_at = ?, result = ?, ci = ?, "
             "data = ? WHERE id = ?",
-            (record.state.value, _opt(record.answered_at), record.result, record.ci,
+            (record.state.value, ts_or_none(record.answered_at), record.result, record.ci,
              _json(record.data), record.id))
 
 

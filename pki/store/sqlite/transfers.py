@@ -24,7 +24,7 @@ from ..records import (
     TransferOutcome,
     TransferRecord,
 )
-from .common import SQLiteConnection, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["TransferReadsSQL", "TransferWritesSQL"]
 
@@ -63,10 +63,6 @@ def _transfer(row: Sequence[Any]) -> TransferRecord:
                           reason=row[11], at=parse_ts(row[12]))
 
 
-def _opt(value: dt.datetime | None) -> str | None:
-    return None if value is None else ts(value)
-
-
 class _TransferLookupsSQL(SQLiteConnection):
     """Reads that a transaction makes under its lock and the store makes outside."""
 
@@ -97,7 +93,7 @@ class TransferWritesSQL(_TransferLookupsSQL):
         self._conn.execute(
             f"INSERT INTO bank_simple_auth_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (key.id, key.institution_id, key.customer_id, key.device, key.public_key,
-             ts(key.registered_at), _opt(key.removed_at)))
+             ts(key.registered_at), ts_or_none(key.removed_at)))
 
     def remove_simple_auth_key(self, key_id: str, *, at: dt.datetime) -> bool:
         removed = self._conn.execute("UPDATE bank_simple_auth_keys SET removed_at = ? "
@@ -113,7 +109,7 @@ class TransferWritesSQL(_TransferLookupsSQL):
             f"INSERT INTO bank_login_challenges ({_CHALLENGE_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (challenge.id, challenge.institution_id, challenge.customer_id, challenge.nonce,
-             ts(challenge.issued_at), ts(challenge.expires_at), _opt(challenge.used_at)))
+             ts(challenge.issued_at), ts(challenge.expires_at), ts_or_none(challenge.used_at)))
 
     def use_login_challenge(self, challenge_id: str, *, at: dt.datetime) -> bool:
         return self._conn.execute("UPDATE bank_login_challenges SET used_at = ? WHERE id = ? "
@@ -124,7 +120,7 @@ class TransferWritesSQL(_TransferLookupsSQL):
             f"INSERT INTO bank_sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (session.id, session.institution_id, session.customer_id, session.method.value,
              session.key_id, ts(session.started_at), ts(session.expires_at),
-             _opt(session.ended_at)))
+             ts_or_none(session.ended_at)))
 
     def end_bank_session(self, session_id: str, *, at: dt.datetime) -> bool:
         return self._conn.execute("UPDATE bank_sessions SET ended_at = ? WHERE id = ? "

@@ -507,10 +507,9 @@ class TestBank:
         return session.reset_pin(serial, pin=pin)
 
 
-class TestFinancialSession:
-    """A financial-certificate session of a :class:`TestBank`, step by step: each method
-    takes one step with the right answers unless told otherwise, and returns the session
-    as it now is (the flow's typed refusal is raised as is)."""
+class _TestBankSession:
+    """What each step-by-step session of a :class:`TestBank` holds: the bank, the
+    customer and the session's id."""
 
     __test__ = False
 
@@ -518,6 +517,14 @@ class TestFinancialSession:
         self.bank = bank
         self.customer = customer
         self.id = session_id
+
+
+class TestFinancialSession(_TestBankSession):
+    """A financial-certificate session of a :class:`TestBank`, step by step: each method
+    takes one step with the right answers unless told otherwise, and returns the session
+    as it now is (the flow's typed refusal is raised as is)."""
+
+    __test__ = False
 
     @property
     def flows(self) -> FinancialFlows:
@@ -592,17 +599,12 @@ class TestFinancialSession:
         return self.flows.register(self.bank.institution, self.id, serial=serial, pin=pin)
 
 
-class TestJointSession:
+class TestJointSession(_TestBankSession):
     """A joint-certificate session of a :class:`TestBank`, step by step: each method takes
     one step with the right answers unless told otherwise, and returns the session as it
     now is (the flow's typed refusal is raised as is)."""
 
     __test__ = False
-
-    def __init__(self, bank: TestBank, customer: TestCustomer, session_id: str) -> None:
-        self.bank = bank
-        self.customer = customer
-        self.id = session_id
 
     @property
     def flows(self) -> JointIssuance:
@@ -671,7 +673,7 @@ class TestJointSession:
         return self.flows.issue(self.bank.institution, self.id, password=password, out=out)
 
 
-class TestPrivateSession:
+class TestPrivateSession(_TestBankSession):
     """A private-certificate session of a :class:`TestBank`, step by step: each method
     takes one step with the right answers unless told otherwise (the flow's typed refusal
     is raised as is)."""
@@ -680,9 +682,7 @@ class TestPrivateSession:
 
     def __init__(self, bank: TestBank, customer: TestCustomer, session_id: str,
                  device: str) -> None:
-        self.bank = bank
-        self.customer = customer
-        self.id = session_id
+        super().__init__(bank, customer, session_id)
         self.device = device
 
     @property

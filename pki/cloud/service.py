@@ -486,11 +486,13 @@ class Cloud:
         for profile in FINANCIAL_PROFILES.values():
             for record in self.store.list_certificates(ca=label, status=CertStatus.VALID,
                                                        profile=profile.name):
+                if not record.not_after - RENEWAL_WINDOW <= now <= record.not_after:
+                    continue
                 if institution is not None and not self.store.is_registered(
                         label, record.serial, institution.id):
                     continue
                 vault = self.store.vault_record(label, record.serial)
-                if record.not_after - RENEWAL_WINDOW <= now <= record.not_after and vault:
+                if vault is not None:
                     with self.store.transaction() as tx:
                         if tx.note_renewal(label, record.serial, at=now):
                             tx.audit(AuditAction.CLOUD_RENEWAL_NOTICED, at=now, ca=label,

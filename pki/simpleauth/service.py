@@ -79,6 +79,7 @@ from ..errors import (
     SimpleAuthSignatureError,
     SimpleAuthStateError,
 )
+from ..hierarchy import chain_of
 from ..names import check_holder_name
 from ..profiles import PRIVATE_PROFILE
 from ..registration import normalize_phone
@@ -561,22 +562,18 @@ class SimpleAuth:
         return result
 
     def _certificate_record(self, certificate: x509.Certificate) -> _CertRecord | None:
+        der = certificate.public_bytes(_DER)
         for found in self.store.find_certificates(certificate.serial_number):
-            if found.der == certificate.public_bytes(_DER):
+            if found.der == der:
                 return _CertRecord(found.ca, found.serial, found.profile, found.der)
         return None
 
     def _issuers(self, certificate: x509.Certificate) -> tuple[x509.Certificate, ...]:
         """The CA certificates above ``certificate``, nearest first, from the store."""
-        cas = {ca.certificate.subject.public_bytes(): ca for ca in self.store.list_cas()}
-        chain: list[x509.Certificate] = []
-        current = certificate
-        while (ca := cas.get(current.issuer.public_bytes())) is not None and len(chain) < 8:
-            chain.append(ca.certificate)
-            if ca.parent is None:
-                break
-            current = ca.certificate
-        return tuple(chain)
+        found = self._certificate_record(certificate)
+        if found is None:
+            return ()
+        return (self.store.get_ca(found.ca).certificate, *chain_of(self.store, found.ca))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from .entropy import Entropy
 from .errors import PKIError
 from .fsutil import atomic_write
 from .keys.castore import CAKey, CAKeyStore, KeyLabel
+from .leadership import Lease
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import ensure_signer, signer_is_current
 from .store import CARecord, CRLInfo, OCSPSignerRecord, Store
@@ -107,6 +108,7 @@ class Publisher:
         default_factory=dict, init=False, repr=False)
     _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
     _rounds: int = field(default=0, init=False, repr=False)
+    _leading: bool = field(default=False, init=False, repr=False)
 
     # -- settings -------------------------------------------------------------------------
 
@@ -238,19 +240,43 @@ class Publisher:
                      tsa=None if tsa.certificate == before_tsa
                      else tsa.certificate.serial_number)
 
+    def leads(self, lease: Lease) -> bool:
+        """Whether this publisher may publish now: ``lease.hold()``, with a log line when
+        that changes; a publisher that has just taken the lease over starts with a full
+        round (its CRLs may be older than its predecessor's)."""
+        held = lease.hold()
+        if held != self._leading:
+            log.info("publishing: %s", "this process publishes now" if held
+                     else "another process publishes")
+            self._leading = held
+            self._rounds = 0
+        return held
+
     def watch(self, stop: threading.Event, *, poll_seconds: float,
-              on_round: Callable[[Round], object] | None = None) -> None:
+              on_round: Callable[[Round], object] | None = None,
+              lease: Lease | None = None) -> None:
         """Run rounds until ``stop`` is set: one at once, then one every ``poll_seconds``.
         A round that fails is logged in one line and the next one tries again; ``on_round``
-        is called after each round that succeeded."""
-        while not stop.is_set():
-            try:
-                done = self.round()
-            except PKIError as exc:  # a clock gone back, a full disk: one line, no trace
-                log.error("publishing failed: %s", exc)
-            except Exception:  # keep serving the last CRLs; say why once per failure
-                log.exception("publishing failed")
-            else:
-                if on_round is not None:
-                    on_round(done)
-            stop.wait(poll_seconds)
+        is called after each round that succeeded. With ``lease`` (:mod:`pki.leadership`),
+        a round runs only while this process holds it (:meth:`leads`): the others ask again
+        every ``poll_seconds``; the lease is given up when ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                if lease is None or self.leads(lease):
+                    self._watched_round(on_round)
+                stop.wait(poll_seconds)
+        finally:
+            if lease is not None:
+                lease.release()
+                self._leading = False
+
+    def _watched_round(self, on_round: Callable[[Round], object] | None) -> None:
+        try:
+            done = self.round()
+        except PKIError as exc:  # a clock gone back, a full disk: one line, no trace
+            log.error("publishing failed: %s", exc)
+        except Exception:  # keep serving the last CRLs; say why once per failure
+            log.exception("publishing failed")
+        else:
+            if on_round is not None:
+                on_round(done)

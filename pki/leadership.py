@@ -1,0 +1,163 @@
+"""Who publishes: one publisher at a time among the processes serving one store.
+
+Several ``kpki serve`` processes (replicas behind a load balancer) may share one store. All of
+them answer from it; exactly one of them publishes (CRLs, OCSP signers, the TSA) at a time: the
+holder of the store's **publisher lease**. Every publisher round asks :meth:`Lease.hold` first
+and publishes only while it answers True; a process that does not hold it tries again at its
+next round, so when the holder dies another takes over within one publish interval (two at
+the most, counting the round in progress).
+
+* :class:`FileLease`, for a home whose store is an SQLite file: ``flock`` on a lock file beside
+  it. The kernel releases it when the holder's process ends, however it ends.
+* :class:`AdvisoryLease`, for a PostgreSQL store: a session advisory lock
+  (``pg_try_advisory_lock``) held by a connection that does nothing else. The server releases
+  it when the holder's session ends: at once when the process dies (its socket closes), after
+  ``idle_session_timeout`` when the process is frozen (``SIGSTOP``, a paused VM) and stops its
+  heartbeat, after the TCP keepalives when its host vanishes. The heartbeat is
+  :meth:`Lease.hold` itself, once a round.
+* :class:`SoleLease`: always held (a store in memory has one process).
+
+A lease is an optimisation of work, not the guard of correctness: a former holder that was
+paused and resumes in the middle of a round may still finish it, and that is harmless,
+because a CRL's number is taken in the store's write transaction that records the CRL (one
+sequence per CA under the store's write lock): CRL numbers strictly increase across the fleet
+whoever publishes. The lease keeps two publishers from doing the work twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import StoreError
+
+__all__ = ["PUBLISHER_LOCK", "AdvisoryLease", "FileLease", "Lease", "SoleLease"]
+
+PUBLISHER_LOCK = (0x6B706B69, 1)
+"""The advisory lock of the publisher lease: (``'kpki'``, 1), a two-key lock so it cannot
+collide with the store's one-key write lock."""
+
+
+class Lease(Protocol):
+    """The right to publish for one store; held by one process at a time."""
+
+    def hold(self) -> bool:
+        """Take the lease, or check it is still ours; True while this process holds it.
+        Never blocks, never raises for a lost connection (the answer is then False)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lease up (nothing if not held)."""
+        ...
+
+
+class SoleLease:
+    """Always held: the only process of a store (in memory)."""
+
+    def hold(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class FileLease:
+    """``flock`` on ``path`` (made 0600 when missing): the lease of an SQLite home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def hold(self) -> bool:
+        with self._lock:
+            if self._fd is not None:
+                return True
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return False  # a read-only home publishes nothing
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)  # closing the descriptor drops the flock
+                self._fd = None
+
+
+class AdvisoryLease:
+    """A session advisory lock on a PostgreSQL server: the lease of a PostgreSQL store.
+
+    ``conninfo`` is the store's URL (libpq finds the password itself); ``idle_timeout`` the
+    seconds after which the server ends the session of a holder that stopped calling
+    :meth:`hold` (set it above the publish interval)."""
+
+    def __init__(self, conninfo: str, *, idle_timeout: float = 10.0,
+                 key: tuple[int, int] = PUBLISHER_LOCK) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        self.conninfo = conninfo
+        self.idle_timeout = idle_timeout
+        self.key = key
+        self._conn: Any = None
+        self._held = False
+        self._lock = threading.Lock()
+
+    def hold(self) -> bool:
+        with self._lock:
+            try:
+                return self._hold()
+            except StoreError:
+                raise
+            except Exception:  # psycopg.Error: the connection is gone, and the lease with it
+                self._drop()
+                return False
+
+    def _hold(self) -> bool:
+        if self._conn is not None and not self._conn.closed and self._held:
+            self._conn.execute("SELECT 1")  # the heartbeat: it keeps the session alive
+            return True
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
+        self._held = bool(row[0])
+        return self._held
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError("a PostgreSQL store needs psycopg: pip install "
+                             "'kpki[postgresql]'") from None
+        ms = max(1, int(self.idle_timeout * 1000))
+        # The server ends the session of a frozen holder (no heartbeat for idle_timeout), and
+        # notices a vanished host through its keepalives.
+        options = (f"-c idle_session_timeout={ms} -c tcp_keepalives_idle=10 "
+                   "-c tcp_keepalives_interval=5 -c tcp_keepalives_count=3")
+        return psycopg.connect(self.conninfo, autocommit=True, options=options,
+                               application_name="kpki publisher lease", connect_timeout=10)
+
+    def _drop(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held and self._conn is not None and not self._conn.closed:
+                with contextlib.suppress(Exception):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
+            self._drop()

@@ -551,6 +551,28 @@ _MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (ca, serial) REFERENCES cloud_keys(ca, serial)
     );
     """,
+    # 17: partitioned CRLs (pki.revocation.shards): a CA's number of CRL shards, the shard
+    # each certificate was given (NULL: the CA's unsharded CRL, as before), the shard of
+    # each CRL issued, and the bytes of each shard's latest CRL.
+    """
+    ALTER TABLE cas ADD COLUMN crl_shards INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE certificates ADD COLUMN crl_shard INTEGER;
+    ALTER TABLE crls ADD COLUMN shard INTEGER;
+    CREATE INDEX certificates_on_shard_crl ON certificates (ca_id, crl_shard, not_after)
+        WHERE status != 'valid' AND crl_shard IS NOT NULL;
+    CREATE TABLE published_shard_crls (
+        ca_id INTEGER NOT NULL REFERENCES cas(id),
+        shard INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        der BLOB NOT NULL,
+        PRIMARY KEY (ca_id, shard)
+    );
+    """,
+    # 18: certificates listed page by page in serial order (pki.store.sqlite.listing):
+    # serials are hex text without leading zeros, so numeric order is by length, then text.
+    """
+    CREATE INDEX certificates_by_serial ON certificates (ca_id, length(serial), serial);
+    """,
 )
 
 

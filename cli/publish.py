@@ -83,6 +83,7 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
         signal.signal(signal.SIGINT, stopping)
         click.echo(f"kpki publish: watching {home.path} every {poll:g} s", err=True)
         sys.stderr.flush()
-        home.publisher(passphrase=passphrase).watch(stop, poll_seconds=poll)
+        home.publisher(passphrase=passphrase).watch(
+            stop, poll_seconds=poll, lease=home.publisher_lease(poll_seconds=poll))
         if signal.SIGINT in caught:
             raise KeyboardInterrupt

@@ -49,9 +49,11 @@ from .hierarchy import (
     create_root,
     default_ca_label,
     financial_ca_label,
+    set_crl_shards,
 )
 from .keys.castore import CAKey, CAKeyStore, FileCAKeyStore, KeyLabel, MemoryCAKeyStore
 from .keys.generate import KeyGenerator, RSAKeyGenerator
+from .leadership import FileLease, Lease, SoleLease
 from .profiles import get_style
 from .publisher import DELTA_CRLS_META, Publisher
 from .revocation.crl import IssuedCRL
@@ -69,6 +71,8 @@ __all__ = ["DEFAULT_BASE_URL", "ROOT_LABEL", "CASettings", "Home", "RootSettings
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8880"
 DB_NAME = "kpki.db"
+PUBLISHER_LOCK_FILE = "publisher.lock"
+"""The lock file of an SQLite home's publisher lease (:class:`pki.leadership.FileLease`)."""
 _ROOT = RootSettings()
 _CA = CASettings()
 MEMORY_PATH = Path("<memory>")
@@ -361,6 +365,12 @@ class Home:
         self._export_ca(record)
         return record
 
+    def set_crl_shards(self, label: str, shards: int) -> CARecord:
+        """Spread the certificates CA ``label`` issues from now on over ``shards`` CRLs
+        (:func:`pki.hierarchy.set_crl_shards`); the publisher publishes them from its next
+        round."""
+        return set_crl_shards(self.store, label, shards, at=self.clock.now())
+
     def _export_ca(self, record: CARecord) -> None:
         """A copy of the CA's certificate beside its key, for users (the store holds it)."""
         if self.on_disk:
@@ -368,6 +378,19 @@ class Home:
                          record.certificate.public_bytes(serialization.Encoding.PEM))
 
     # -- publishing -------------------------------------------------------------------
+
+    def publisher_lease(self, *, poll_seconds: float = 1.0) -> Lease:
+        """The lease a publisher of this home holds while it publishes
+        (:mod:`pki.leadership`): a home in memory has one process; an SQLite home's is a
+        lock file in the home; a store that names its own (PostgreSQL's advisory lock) gives
+        it, with the server ending a frozen holder's session after three missed rounds."""
+        if not self.on_disk:
+            return SoleLease()
+        own = getattr(self.store, "publisher_lease", None)
+        if own is not None:
+            lease: Lease = own(idle_timeout=max(10.0, 3 * poll_seconds))
+            return lease
+        return FileLease(self.path / PUBLISHER_LOCK_FILE)
 
     def publisher(self, *, passphrase: bytes | None = None) -> Publisher:
         """The :class:`pki.publisher.Publisher` of this home (one per passphrase; it follows

@@ -21,6 +21,10 @@ and delta CRLs are published again when its change counter moved since its last 
 when half of that CRL's validity has passed by the injected clock, when the announcement of
 delta CRLs was turned on or off, and in the first round of a process; a delta CRL alone
 when the last one is older than the last full CRL (another publisher made a full CRL only).
+
+A CA with CRL shards (:mod:`pki.revocation.shards`) publishes each shard's full CRL with its
+unsharded one, at each shard's URL; a shard's CRL is also due when it has none yet or its
+own is older than half its validity (the CA's shards grew, or a publisher stopped midway).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .keys.castore import CAKey, CAKeyStore, KeyLabel
 from .leadership import Lease
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import ensure_signer, signer_is_current
+from .revocation.shards import shard_url
 from .store import CARecord, CRLInfo, OCSPSignerRecord, Store
 from .timestamp.authority import TimeStampAuthority
 from .timestamp.management import TSA_ISSUER, ensure_tsa, tsa_certificate, tsa_usable
@@ -108,7 +113,8 @@ class Publisher:
         default_factory=dict, init=False, repr=False)
     _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
     _rounds: int = field(default=0, init=False, repr=False)
-    _leading: bool = field(default=False, init=False, repr=False)
+    _leading: bool | None = field(default=None, init=False, repr=False)
+    """Whether this publisher held the lease at its last :meth:`leads` (None: not asked yet)."""
 
     # -- settings -------------------------------------------------------------------------
 
@@ -130,7 +136,8 @@ class Publisher:
     def publish(self, *, delta: bool = False, labels: Sequence[str] | None = None
                 ) -> list[Publication]:
         """Issue and publish the next CRL of each CA (``labels`` only, when given), the root's
-        included. With ``delta``, CAs without a full CRL yet are skipped."""
+        included, and of each of its CRL shards. With ``delta``, CAs without a full CRL yet
+        are skipped, and shards, which have no delta CRLs."""
         done = []
         for record in self.store.list_cas():
             if labels is not None and record.label not in labels:
@@ -138,7 +145,28 @@ class Publisher:
             if delta and self.store.last_crl(record.label) is None:
                 continue
             done.append(self.publish_ca(record, delta=delta))
+            if not delta:
+                done.extend(self.publish_shards(record))
         return done
+
+    def publish_shards(self, record: CARecord) -> list[Publication]:
+        """Issue and publish the next full CRL of each of ``record``'s CRL shards (none for a
+        CA with one CRL)."""
+        if record.crl_shards == 1:
+            return []
+        return [self.publish_shard(record, shard) for shard in range(record.crl_shards)]
+
+    def publish_shard(self, record: CARecord, shard: int) -> Publication:
+        """Issue the next full CRL of ``record``'s CRL ``shard``, keep its bytes in the store
+        and write its files at the shard's URL."""
+        crl = issue_crl(record, self.ca_key(record.label), self.store, at=self.clock.now(),
+                        shard=shard)
+        with self.store.transaction() as tx:
+            tx.put_published_crl(record.label, crl.info.number, False, crl.der, shard=shard)
+        if self.publish_dir is None:
+            return Publication(crl, None)
+        paths = write_crl(crl, self.publish_dir, shard_url(record.crl_url, shard))
+        return Publication(crl, None if paths is None else paths[0])
 
     def publish_ca(self, record: CARecord, *, delta: bool = False) -> Publication:
         """Issue the next full (or delta) CRL of ``record``, keep its bytes in the store as the
@@ -166,6 +194,20 @@ class Publisher:
             return True, True
         last_delta = self.store.last_crl(label, delta=True)
         return False, last_delta is None or last_delta.number < full.number
+
+    def _shards_due(self, record: CARecord, *, full: bool) -> bool:
+        """Whether CA ``record``'s shard CRLs are to be published: with its unsharded full
+        CRL, or when one has none yet or is stale (see the module doc)."""
+        if record.crl_shards == 1:
+            return False
+        if full:
+            return True
+        change_seq = self.store.change_seq(record.label)
+        for shard in range(record.crl_shards):
+            last = self.store.last_crl(record.label, shard=shard)
+            if last is None or last.change_seq != change_seq or self._half_passed(last):
+                return True
+        return False
 
     def _half_passed(self, info: CRLInfo) -> bool:
         return self.clock.now() - info.this_update > (info.next_update - info.this_update) / 2
@@ -227,6 +269,12 @@ class Publisher:
             elif delta:
                 log.info("published delta CRL %d of %s", crls[-1].crl.info.number,
                          record.label)
+            if self._shards_due(record, full=full):
+                shards = self.publish_shards(record)
+                crls.extend(shards)
+                log.info("published CRLs %d to %d of %s's %d shards",
+                         shards[0].crl.info.number, shards[-1].crl.info.number, record.label,
+                         len(shards))
             if record.ocsp_url:
                 before = self.store.ocsp_signer(record.label)
                 signer, _ = self.ensure_ocsp_signer(record.label)
@@ -245,7 +293,7 @@ class Publisher:
         that changes; a publisher that has just taken the lease over starts with a full
         round (its CRLs may be older than its predecessor's)."""
         held = lease.hold()
-        if held != self._leading:
+        if held is not self._leading:
             log.info("publishing: %s", "this process publishes now" if held
                      else "another process publishes")
             self._leading = held

@@ -147,14 +147,16 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
         if order.publish:
             publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
             publisher = publishing.publisher()
+            lease = publishing.publisher_lease(poll_seconds=order.poll_seconds)
             fault_point("serve.publishing")
-            publisher.round()
+            if publisher.leads(lease):
+                publisher.round()
         state = WebState.of_home(home, poll_seconds=order.poll_seconds,
                                  signing_threads=order.signing_threads)
         if publishing is not None:
             watcher = threading.Thread(
                 target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
-                kwargs={"poll_seconds": order.poll_seconds,
+                kwargs={"poll_seconds": order.poll_seconds, "lease": lease,
                         "on_round": lambda done: state.reload()})
             watcher.start()
         listening()

@@ -23,6 +23,8 @@ from pki.clock import FixedClock
 from pki.home import CASettings, Home, RootSettings
 from pki.keys.generate import RSAKeyGenerator
 
+from . import postgresql
+
 # CI runs a fixed set of examples, so a landing never depends on luck; local runs explore.
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
@@ -62,9 +64,63 @@ class KeyPool:
 _POOL = KeyPool()
 
 
+_server: postgresql.ThrowawayServer | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    """Markers; in the controller, the run's PostgreSQL server (xdist workers are spawned
+    after this and inherit its URL); with ``KPKI_TEST_STORE=postgresql``, every store of
+    every process of the run on it (tests/postgresql.py)."""
+    global _server
     config.addinivalue_line(
         "markers", "real_keys: kpki generates its RSA keys afresh (not from the session's pool)")
+    config.addinivalue_line(
+        "markers", "sqlite_only(why): about SQLite itself (its file, WAL, its fault hooks); "
+                   "skipped in the run on PostgreSQL, saying why")
+    if not hasattr(config, "workerinput") and not os.environ.get(postgresql.SERVER_ENV):
+        _server = postgresql.ThrowawayServer().start()
+        os.environ[postgresql.SERVER_ENV] = _server.url()
+        postgresql.prepare_template(_server.url(), schema=postgresql.on_postgresql())
+        if postgresql.on_postgresql():
+            os.environ.update(postgresql.subprocess_environment())
+    if postgresql.on_postgresql():
+        postgresql.install_redirect()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _server
+    if _server is not None:
+        postgresql.close_databases()
+        _server.stop()
+        _server = None
+        os.environ.pop(postgresql.SERVER_ENV, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is None:
+            continue
+        if not marker.args:
+            raise pytest.UsageError(f"{item.nodeid}: sqlite_only needs its reason")
+        if postgresql.on_postgresql():
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {marker.args[0]}"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # A test file's stores go when the file ends (module fixtures are finalised by then;
+    # --dist loadfile runs a file whole on one worker).
+    done = yield
+    if nextitem is None or nextitem.path != item.path:
+        postgresql.drop_databases()
+    return done
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the run's server (in both runs)."""
+    yield postgresql.databases().url(postgresql.databases().create(empty=True))
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ rows. :func:`open_store` opens a backend by URL; the embedded default is SQLite
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
@@ -166,6 +167,13 @@ def sqlite_url(path: str | Path) -> str:
     return SQLITE_SCHEME + str(Path(path).absolute())
 
 
+on_open_url: list[Callable[[str, bool], str]] = []
+"""Test hook: each function here is given the URL of every store this process opens (and
+``create``) and returns the URL to open instead; the suite's run on PostgreSQL
+(``tests/postgresql.py``) sends every store to a database of its own. Empty outside
+tests."""
+
+
 def open_store(url: str, *, create: bool = False, time_order: bool = True) -> Store:
     """Open the store at ``url``: ``sqlite:///path/to/kpki.db`` or ``sqlite://:memory:``.
 
@@ -175,6 +183,8 @@ def open_store(url: str, *, create: bool = False, time_order: bool = True) -> St
     :meth:`StoreTransaction.event_time`). Raises :class:`StoreError` for an unknown scheme
     or a store that cannot be opened.
     """
+    for hook in on_open_url:
+        url = hook(url, create)
     if url.startswith(SQLITE_SCHEME):
         from .sqlite import SQLiteStore
 

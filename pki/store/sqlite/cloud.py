@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,17 +98,16 @@ class CloudWritesSQL(_CloudLookupsSQL):
                         code: str | None = None, settings: Mapping[str, Any] | None = None
                         ) -> Institution:
         settings = dict(settings or {})
-        try:
-            (institution_id,) = self._conn.execute(
-                "INSERT INTO institutions (name, api_key_hash, created_at, code, settings) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (name, api_key_hash, ts(at), code, json.dumps(settings, sort_keys=True))
-            ).fetchone()
-        except sqlite3.IntegrityError:
+        row = self._conn.execute(
+            "INSERT INTO institutions (name, api_key_hash, created_at, code, settings) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (name, api_key_hash, ts(at), code, json.dumps(settings, sort_keys=True))
+        ).fetchone()
+        if row is None:
             taken = f"the code {code}" if code is not None and self._query(
                 "SELECT 1 FROM institutions WHERE code = ?", (code,)) else f"the name {name!r}"
-            raise StoreError(f"an institution with {taken} exists already") from None
-        return Institution(int(institution_id), name, at, code, settings)
+            raise StoreError(f"an institution with {taken} exists already")
+        return Institution(int(row[0]), name, at, code, settings)
 
     def add_user(self, user: CloudUser) -> None:
         self._conn.execute(
@@ -120,9 +118,10 @@ class CloudWritesSQL(_CloudLookupsSQL):
              int(user.designated_only), user.institution_id))
 
     def put_code(self, user_id: str, code_hash: str, *, expires_at: dt.datetime) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO cloud_codes (user_id, code_hash, "
-                           "expires_at, attempts) VALUES (?, ?, ?, 0)",
-                           (user_id, code_hash, ts(expires_at)))
+        self._conn.execute("INSERT INTO cloud_codes (user_id, code_hash, expires_at, attempts) "
+                           "VALUES (?, ?, ?, 0) ON CONFLICT (user_id) DO UPDATE SET "
+                           "code_hash = excluded.code_hash, expires_at = excluded.expires_at, "
+                           "attempts = 0", (user_id, code_hash, ts(expires_at)))
 
     def pending_code(self, user_id: str) -> PendingCode | None:
         row = self._conn.execute(
@@ -179,9 +178,9 @@ class CloudWritesSQL(_CloudLookupsSQL):
     def register_certificate(self, ca: str, serial: int, institution_id: int, *,
                              at: dt.datetime) -> bool:
         return self._conn.execute(
-            "INSERT OR IGNORE INTO cloud_registrations (ca, serial, institution_id, at) "
-            "VALUES (?, ?, ?, ?)", (ca, hex_serial(serial), institution_id, ts(at))
-        ).rowcount == 1
+            "INSERT INTO cloud_registrations (ca, serial, institution_id, at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (ca, hex_serial(serial), institution_id, ts(at))).rowcount == 1
 
     def note_renewal(self, ca: str, serial: int, *, at: dt.datetime) -> bool:
         return self._conn.execute(
@@ -225,8 +224,8 @@ class CloudWritesSQL(_CloudLookupsSQL):
                            (int(on), user_id))
 
     def add_device(self, user_id: str, device: str, *, at: dt.datetime) -> None:
-        self._conn.execute("INSERT OR IGNORE INTO cloud_devices (user_id, device_id, added_at) "
-                           "VALUES (?, ?, ?)", (user_id, device, ts(at)))
+        self._conn.execute("INSERT INTO cloud_devices (user_id, device_id, added_at) "
+                           "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (user_id, device, ts(at)))
 
     def remove_device(self, user_id: str, device: str) -> bool:
         return self._conn.execute("DELETE FROM cloud_devices WHERE user_id = ? AND "

@@ -1,7 +1,15 @@
-"""How the SQLite store writes values down and reads them back, and its errors.
+"""How the SQL stores write values down and read them back, and SQLite's errors.
 
 Times are stored as ``YYYY-MM-DDTHH:MM:SSZ`` text (UTC, whole seconds), serials as upper-case
 hex text; nothing of this leaves the backend.
+
+The SQL of the parts (:mod:`.certificates`, :mod:`.cloud`, ...) is portable: the common
+subset of SQLite (3.35 and later) and PostgreSQL (15 and later), with ``?`` placeholders,
+``INSERT ... ON CONFLICT`` instead of ``INSERT OR IGNORE/REPLACE``, and no statement that
+is expected to fail inside a transaction (PostgreSQL aborts the whole transaction after a
+failed statement; SQLite does not). So :mod:`pki.store.postgresql` runs the same parts on
+its own :class:`Connection`. The one SQLite-only word left, ``INDEXED BY`` (a planner
+hint), is dropped by that backend.
 """
 
 from __future__ import annotations
@@ -9,15 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from cryptography import x509
 
 from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
 
-__all__ = ["BUSY_TIMEOUT_S", "SQLiteConnection", "hex_serial", "opt_ts", "parse_ts", "primary_code",
-           "reason_of", "store_error", "ts", "ts_or_none"]
+__all__ = ["BUSY_TIMEOUT_S", "Connection", "Cursor", "SQLiteConnection", "hex_serial", "opt_ts",
+           "parse_ts", "primary_code", "reason_of", "store_error", "ts", "ts_or_none"]
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -70,14 +78,40 @@ def store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
     return StoreError(f"cannot {doing} {path}: {exc}")
 
 
-class SQLiteConnection:
-    """What the parts of the SQLite store share: the connection and its path."""
+class Cursor(Protocol):
+    """What the parts read from an executed statement (an ``sqlite3.Cursor`` is one)."""
 
-    _conn: sqlite3.Connection
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the parts run their SQL on (an ``sqlite3.Connection`` or cursor is one)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class SQLiteConnection:
+    """What the parts of the store share: the connection and its path. A backend other
+    than SQLite puts its own :meth:`_query` and :meth:`_stream` before these."""
+
+    _conn: Connection
     path: str
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise store_error(exc, self.path, "read the store") from None
+
+    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from self._conn.execute(sql, params)
         except sqlite3.DatabaseError as exc:
             raise store_error(exc, self.path, "read the store") from None

@@ -41,8 +41,8 @@ class DeviceWritesSQL(_DeviceLookupsSQL):
 
     def add_bank_device(self, customer_id: str, device: str, *, at: dt.datetime) -> bool:
         return self._conn.execute(
-            "INSERT OR IGNORE INTO bank_devices (customer_id, device_id, added_at) "
-            "VALUES (?, ?, ?)", (customer_id, device, ts(at))).rowcount == 1
+            "INSERT INTO bank_devices (customer_id, device_id, added_at) "
+            "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (customer_id, device, ts(at))).rowcount == 1
 
     def remove_bank_device(self, customer_id: str, device: str) -> bool:
         return self._conn.execute("DELETE FROM bank_devices WHERE customer_id = ? AND "
@@ -59,8 +59,8 @@ class DeviceWritesSQL(_DeviceLookupsSQL):
     def use_step_up(self, verification_id: str, *, customer_id: str, institution_id: int,
                     operation: str, at: dt.datetime) -> bool:
         return self._conn.execute(
-            "INSERT OR IGNORE INTO bank_step_ups (verification_id, customer_id, "
-            "institution_id, operation, at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO bank_step_ups (verification_id, customer_id, institution_id, "
+            "operation, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (verification_id, customer_id, institution_id, operation, ts(at))).rowcount == 1
 
 

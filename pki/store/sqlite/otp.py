@@ -8,7 +8,6 @@ store. The decisions (windows, replays, the failure count, locking) are
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,17 +81,15 @@ class OtpWritesSQL(_OtpLookupsSQL):
     """OTP writes; mixed into the store's transaction."""
 
     def put_otp_token(self, token: OtpToken) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO bank_otp_tokens ({_TOKEN_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (token.serial, token.kind.value, token.person, token.issuer_id,
-                 token.sealed_seed, ts(token.issued_at), token.device,
-                 _opt(token.activated_at), token.drift, token.last_step, token.failures,
-                 _opt(token.locked_at), _opt(token.lost_at), _opt(token.disabled_at)))
-        except sqlite3.IntegrityError:
-            raise StoreError(f"an OTP token with serial {token.serial} exists already"
-                             ) from None
+        added = self._conn.execute(
+            f"INSERT INTO bank_otp_tokens ({_TOKEN_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (token.serial, token.kind.value, token.person, token.issuer_id,
+             token.sealed_seed, ts(token.issued_at), token.device,
+             _opt(token.activated_at), token.drift, token.last_step, token.failures,
+             _opt(token.locked_at), _opt(token.lost_at), _opt(token.disabled_at))).rowcount
+        if added != 1:
+            raise StoreError(f"an OTP token with serial {token.serial} exists already")
 
     def update_otp_token(self, token: OtpToken) -> None:
         self._conn.execute(
@@ -105,8 +102,8 @@ class OtpWritesSQL(_OtpLookupsSQL):
 
     def register_otp(self, registration: OtpRegistration) -> bool:
         return self._conn.execute(
-            "INSERT OR IGNORE INTO bank_otp_registrations (serial, institution_id, "
-            "customer_id, at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO bank_otp_registrations (serial, institution_id, customer_id, at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (registration.serial, registration.institution_id, registration.customer_id,
              ts(registration.at))).rowcount == 1
 

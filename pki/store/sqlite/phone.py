@@ -10,7 +10,6 @@ these are its records.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,14 +86,14 @@ class PhoneWritesSQL(_PhoneLookupsSQL):
     """Phone-verification writes, inside the store's transaction."""
 
     def add_subscriber_line(self, line: SubscriberLine) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO phone_lines ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)", (line.phone, line.carrier.value, line.mvno, line.name, line.rrn,
-                          line.line_type.value, line.state.value, int(line.other_name),
-                          int(line.ars_blocked), ts(line.added_at)))
-        except sqlite3.IntegrityError:
-            raise StoreError(f"the phone {line.phone} has a line already") from None
+        added = self._conn.execute(
+            f"INSERT INTO phone_lines ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (line.phone, line.carrier.value, line.mvno, line.name, line.rrn,
+             line.line_type.value, line.state.value, int(line.other_name),
+             int(line.ars_blocked), ts(line.added_at))).rowcount
+        if added != 1:
+            raise StoreError(f"the phone {line.phone} has a line already")
 
     def update_subscriber_line(self, line: SubscriberLine) -> None:
         self._conn.execute(
@@ -140,7 +139,10 @@ class PhoneWritesSQL(_PhoneLookupsSQL):
 
     def put_phone_app(self, app: PhoneApp) -> None:
         self._conn.execute(
-            f"INSERT OR REPLACE INTO phone_apps ({_APP_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            f"INSERT INTO phone_apps ({_APP_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (phone) DO UPDATE SET password_hash = excluded.password_hash, "
+            "enrolled_at = excluded.enrolled_at, failures = excluded.failures, "
+            "locked_at = excluded.locked_at",
             (app.phone, app.password_hash, ts(app.enrolled_at), app.failures,
              None if app.locked_at is None else ts(app.locked_at)))
 

@@ -22,6 +22,7 @@ from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
 from .common import BUSY_TIMEOUT_S, primary_code, store_error
 from .devices import DeviceReadsSQL, DeviceWritesSQL
+from .listing import CertificateListingSQL
 from .otp import OtpReadsSQL, OtpWritesSQL
 from .phone import PhoneReadsSQL, PhoneWritesSQL
 from .ra import RaReadsSQL, RaWritesSQL
@@ -37,6 +38,8 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
                         PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL, RaWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
+
+    _conn: sqlite3.Connection
 
     def __init__(self, conn: sqlite3.Connection, path: str, *, read_only: bool = False,
                  time_order: bool = True) -> None:
@@ -89,9 +92,11 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
                 self._conn.execute("ROLLBACK")
 
 
-class SQLiteStore(CertificateReadsSQL, CloudReadsSQL, BankReadsSQL, OtpReadsSQL,
-                  PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL, RaReadsSQL):
+class SQLiteStore(CertificateReadsSQL, CertificateListingSQL, CloudReadsSQL, BankReadsSQL,
+                  OtpReadsSQL, PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL, RaReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
+
+    _conn: sqlite3.Connection
 
     on_open: ClassVar[list[Callable[[SQLiteStore], None]]] = []
     """Test hook: each function here is called with every store this process opens, after

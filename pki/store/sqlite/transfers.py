@@ -11,7 +11,6 @@ index), so a signature authorises at most one transfer whatever the code above d
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,16 +126,15 @@ class TransferWritesSQL(_TransferLookupsSQL):
                                   "AND ended_at IS NULL", (ts(at), session_id)).rowcount == 1
 
     def add_transfer(self, record: TransferRecord) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO bank_transfers ({_TRANSFER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.institution_id, record.customer_id, record.from_account,
-                 record.to_account, record.amount, record.medium, record.device,
-                 record.signature, record.signature_digest, record.outcome.value,
-                 record.reason, ts(record.at)))
-        except sqlite3.IntegrityError:
-            raise StoreError("this signature authorised another transfer already") from None
+        added = self._conn.execute(
+            f"INSERT INTO bank_transfers ({_TRANSFER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (record.id, record.institution_id, record.customer_id, record.from_account,
+             record.to_account, record.amount, record.medium, record.device,
+             record.signature, record.signature_digest, record.outcome.value,
+             record.reason, ts(record.at))).rowcount
+        if added != 1:
+            raise StoreError("this signature authorised another transfer already")
 
 
 class TransferReadsSQL(_TransferLookupsSQL):

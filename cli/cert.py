@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from pki import lifecycle
 from pki.delivery import UndeliveredCertificate
 from pki.errors import CertificateNotFoundError
+from pki.home import Home
 from pki.keys.password import check_password
 from pki.profiles import PROFILES
 from pki.store import CertificateRecord, CertStatus, RevocationReason
@@ -39,9 +42,11 @@ from .output import (
     iso,
     json_option,
     list_options,
+    one_list_format,
     serial_hex,
     shown,
     shown_iso,
+    stream_table,
     table,
 )
 from .params import out_folder, rrn_option
@@ -160,46 +165,97 @@ def _list_undelivered(items: list[UndeliveredCertificate], now: dt.datetime, *,
             "staged" if i.staged else "lost", i.delivery.folder] for i in items])
 
 
+def _after_position(home: Home, text: str, ca_label: str | None) -> tuple[str, int]:
+    """Where ``--after SERIAL`` resumes a listing: (CA, serial). Without ``--ca`` the serial
+    names its CA, which must be one."""
+    serial = parse_serial(text, option="--after")
+    if ca_label is not None:
+        return ca_label, serial
+    holders = [r.ca for r in home.store.find_certificates(serial)]
+    if not holders:
+        raise click.BadParameter(f"no certificate has serial {serial_hex(serial)} (add --ca "
+                                 "to resume at a CA's serial)", param_hint="--after")
+    if len(holders) > 1:
+        raise click.BadParameter(f"serial {serial_hex(serial)} exists at several CAs "
+                                 f"({', '.join(holders)}): add --ca", param_hint="--after")
+    return holders[0], serial
+
+
+def _listed(home: Home, *, ca_label: str | None, after: tuple[str, int] | None,
+            status: str | None, profile: str | None, name: str | None,
+            now: dt.datetime) -> Iterator[tuple[CertificateRecord, dict[str, Any]]]:
+    """The certificates to list with their JSON, read a page at a time."""
+    stored = None if status in (None, "expired") else CertStatus(status)
+    pages = home.store.certificate_pages(ca=ca_label, after=after, status=stored,
+                                         profile=profile, holder=name)
+    for page in pages:
+        if status in ("expired", "valid"):
+            page = [r for r in page if display_status(r, now) == status]
+        links: dict[str, Mapping[int, Sequence[int]]] = {}
+        for label in dict.fromkeys(r.ca for r in page):
+            links[label] = home.store.replaced_by(label, [r.serial for r in page
+                                                          if r.ca == label])
+        for record in page:
+            yield record, cert_json(record, now,
+                                    replaced_by=links[record.ca].get(record.serial, ()))
+
+
+def _stream_json(infos: Iterator[dict[str, Any]]) -> None:
+    """A JSON array written as it comes, as :func:`emit_json` would write it whole."""
+    first = True
+    for info in infos:
+        item = json.dumps(info, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        click.echo(("[\n  " if first else ",\n  ") + item, nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
+
+
 @cert.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only certificates in this state.")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="Only this profile.")
 @click.option("--name", help="Only this holder's certificates.")
 @click.option("--ca", "ca_label", help="Only certificates of this CA.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="At most N certificates (a page; --after the last serial gives the next).")
+@click.option("--after", metavar="SERIAL",
+              help="Start after this serial (hex, as listed): the next page of a listing. "
+              "Certificates are listed CA by CA, by serial within a CA.")
 @click.option("--undelivered", "undelivered_only", is_flag=True,
               help="Only certificates recorded whose NPKI folder never received them "
                    "('kpki cert deliver' finishes staged ones; revoke the others).")
 @list_options
 @click.pass_obj
 def cert_list(obj: Context, status: str | None, profile: str | None, name: str | None,
-              ca_label: str | None, undelivered_only: bool, as_json: bool,
-              as_jsonl: bool) -> None:
-    """List certificates."""
+              ca_label: str | None, limit: int | None, after: str | None,
+              undelivered_only: bool, as_json: bool, as_jsonl: bool) -> None:
+    """List certificates, CA by CA and by serial, as they are read (constant memory)."""
+    one_list_format(as_json=as_json, as_jsonl=as_jsonl)
     with obj.open_home() as home:
         now = home.clock.now()
         if undelivered_only:
-            if status or profile or name:
+            if status or profile or name or limit or after:
                 raise click.UsageError("--undelivered goes only with --ca")
             _list_undelivered(undelivered_certificates(home, ca=ca_label), now,
                               as_json=as_json, as_jsonl=as_jsonl)
             return
-        stored = None if status in (None, "expired") else CertStatus(status)
-        records = home.store.list_certificates(ca=ca_label, status=stored, profile=profile,
-                                               holder=name)
-        if status == "expired":
-            records = [r for r in records if display_status(r, now) == "expired"]
-        elif status == "valid":
-            records = [r for r in records if display_status(r, now) == "valid"]
-        links = home.store.replacements(ca=ca_label)
-        infos = [cert_json(r, now, replaced_by=links.get((r.ca, r.serial), ()))
-                 for r in records]
-        if emit_list(infos, as_json=as_json, as_jsonl=as_jsonl):
-            return
-        table(["SERIAL", "CA", "PROFILE", "STATUS", "SINCE", "NOT AFTER", "COMMON NAME",
-               "CHANGES"],
-              [[serial_hex(r.serial), r.ca, r.profile, display_status(r, now),
-                shown_iso(i["revoked_at"] or i["suspended_at"] or "-"),
-                shown(r.not_after), common_name(r.certificate.subject), _changes_text(i)]
-               for r, i in zip(records, infos, strict=True)])
+        if ca_label is not None:
+            home.store.get_ca(ca_label)
+        position = None if after is None else _after_position(home, after, ca_label)
+        listed = itertools.islice(_listed(home, ca_label=ca_label, after=position,
+                                          status=status, profile=profile, name=name,
+                                          now=now), limit)
+        if as_json:
+            _stream_json(info for _, info in listed)
+        elif as_jsonl:
+            for _, info in listed:
+                click.echo(json.dumps(info, ensure_ascii=False))
+        else:
+            stream_table(
+                ["SERIAL", "CA", "PROFILE", "STATUS", "SINCE", "NOT AFTER", "COMMON NAME",
+                 "CHANGES"],
+                ([serial_hex(r.serial), r.ca, r.profile, display_status(r, now),
+                  shown_iso(i["revoked_at"] or i["suspended_at"] or "-"), shown(r.not_after),
+                  common_name(r.certificate.subject), _changes_text(i)] for r, i in listed))
 
 
 @cert.command("show")

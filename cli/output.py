@@ -5,10 +5,11 @@ JSON always ISO 8601 with an offset, :func:`iso`)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -146,6 +147,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
     click.echo(line(headers).rstrip())
     for row in rows:
+        click.echo(line(row).rstrip())
+
+
+def stream_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
+                 sample: int = 500) -> None:
+    """:func:`table` printed as the rows come (constant memory): the first ``sample`` rows
+    set the column widths; a wider cell later pushes the rest of its line along."""
+    rows = iter(rows)
+    first = list(itertools.islice(rows, sample))
+    widths = [max([_width(h)] + [_width(r[i]) for r in first]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c + " " * max(w - _width(c), 0)
+                         for c, w in zip(cells, widths, strict=True))
+
+    click.echo(line(headers).rstrip())
+    for row in itertools.chain(first, rows):
         click.echo(line(row).rstrip())
 
 

@@ -196,6 +196,23 @@ class CertificateReads(Protocol):
                           profile: str | None = None, holder: str | None = None
                           ) -> Sequence[CertificateRecord]: ...
 
+    def certificate_pages(self, *, ca: str | None = None,
+                          after: tuple[str, int] | None = None,
+                          status: CertStatus | None = None, profile: str | None = None,
+                          holder: str | None = None, page_size: int = 500
+                          ) -> Iterator[list[CertificateRecord]]:
+        """The certificates as :meth:`list_certificates` filters them, CA by CA (in the
+        order they were made) and by serial, numerically, within a CA; read ``page_size``
+        at a time (keyset paging: memory and the cost of a page do not grow with the
+        store), starting after position ``after`` = (CA label, serial) when given.
+        :class:`pki.errors.UnknownCAError` for an unknown CA."""
+        ...
+
+    def replaced_by(self, ca: str, serials: Sequence[int]) -> Mapping[int, Sequence[int]]:
+        """Of ``serials`` (certificates of ``ca``), those renewed or reissued: the serials
+        that replaced each, oldest first (:meth:`replacements` for one page)."""
+        ...
+
     def audit_log(self, *, ca: str | None = None, serial: int | None = None
                   ) -> Sequence[AuditEvent]: ...
 

@@ -238,3 +238,37 @@ def test_by_default_an_otp_token_counts_and_its_loss_falls_back_to_the_card(
     with pytest.raises(NoMediumError):
         ledger.charge(world.hana, world.customer.id, 1, medium=MediumKind.HARDWARE_OTP)
     assert ledger.limits_for(world.hana, world.customer.id)[0] is MediumKind.SECURITY_CARD
+
+
+def test_a_store_from_before_the_day_totals_keeps_its_days_charges(tmp_path: Path) -> None:
+    # Schema 18 summed the ledger's rows; 19 keeps each day's total, filled from them.
+    import sqlite3
+
+    from pki.store.sqlite import SQLiteStore, create_at_version
+
+    path = tmp_path / "v18.db"
+    create_at_version(str(path), 18)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO institutions (id, name, api_key_hash, created_at, code) "
+                 "VALUES (1, 'Hana', 'h', '2026-03-16T00:00:00Z', '081')")
+    for customer in ("c_1", "c_2"):
+        conn.execute("INSERT INTO bank_customers (id, institution_id, name, rrn, phone, "
+                     "carrier, line_type, created_at) VALUES (?, 1, 'n', ?, '01012345678', "
+                     "'SKT', 'postpaid', '2026-03-16T00:00:00Z')", (customer, customer))
+    for customer, day, amount in (("c_1", "2026-03-16", 700), ("c_1", "2026-03-16", 300),
+                                  ("c_1", "2026-03-17", 50), ("c_2", "2026-03-16", 9)):
+        conn.execute("INSERT INTO bank_limit_use (customer_id, day, amount, at) "
+                     "VALUES (?, ?, ?, '2026-03-16T00:00:00Z')", (customer, day, amount))
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        march16, march17 = dt.date(2026, 3, 16), dt.date(2026, 3, 17)
+        assert [store.limit_used("c_1", march16), store.limit_used("c_1", march17),
+                store.limit_used("c_2", march16), store.limit_used("c_2", march17)] == [
+                    1000, 50, 9, 0]
+        with store.transaction() as tx:
+            tx.add_limit_use("c_1", march16, 5, at=dt.datetime(2026, 3, 16, tzinfo=KST))
+        assert store.limit_used("c_1", march16) == 1005
+    finally:
+        store.close()

@@ -41,6 +41,7 @@ from ..errors import (
 from ..faults import fault_point
 from ..store import (
     AuditAction,
+    BankLookups,
     CardChallenge,
     Institution,
     SecurityCardRecord,
@@ -51,7 +52,8 @@ from .customers import Customers
 from .institutions import settings_of
 from .media import MediumKind, MediumOutcome, decision_time
 
-__all__ = ["CardMedium", "Challenge", "PrintedCard", "SecurityCards", "card_answer"]
+__all__ = ["CardMedium", "Challenge", "ChallengeAndCard", "PrintedCard", "SecurityCards",
+           "card_answer", "challenge_in"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,18 @@ def _check_answer(answer: object) -> str:
             and answer.isdigit()):
         raise BankRequestError("a security card answer is 4 digits", field="answer")
     return answer
+
+
+ChallengeAndCard = tuple[CardChallenge, SecurityCardRecord]
+"""A challenge and the card it is to, as one transaction read them."""
+
+
+def challenge_in(lookups: BankLookups, challenge_id: object) -> ChallengeAndCard | None:
+    """The challenge ``challenge_id`` and its card as ``lookups`` (a transaction, under
+    its lock) reads them; None when there is no such challenge or card."""
+    challenge = lookups.card_challenge(challenge_id) if isinstance(challenge_id, str) else None
+    card = None if challenge is None else lookups.security_card(challenge.card_id)
+    return None if challenge is None or card is None else (challenge, card)
 
 
 class SecurityCards:
@@ -195,21 +209,24 @@ class SecurityCards:
             raise refusal
 
     def answer_in(self, tx: StoreTransaction, institution: Institution, challenge_id: str,
-                  answer: str, *, now: dt.datetime, audited: bool = True
-                  ) -> BankError | None:
+                  answer: str, *, now: dt.datetime, audited: bool = True,
+                  read: ChallengeAndCard | None = None) -> BankError | None:
         """:meth:`answer` inside ``tx`` at ``now`` (the decision time): None when the
         answer is right; the refusal of a counted wrong answer (written in ``tx``: the
         caller commits, then raises or reports it). The refusals that count nothing are
         raised at once, having written nothing. ``audited=False``: a right answer writes
-        no audit row (the caller's row in ``tx`` names it)."""
+        no audit row (the caller's row in ``tx`` names it). ``read``: the challenge and
+        its card as ``tx`` has read them already (:func:`challenge_in`, under this same
+        lock: a transfer checks whose they are first); None reads them."""
         _check_answer(answer)
         limit = settings_of(institution).card_attempts
-        challenge = (tx.card_challenge(challenge_id) if isinstance(challenge_id, str)
-                     else None)
-        card = None if challenge is None else tx.security_card(challenge.card_id)
-        if (challenge is None or card is None or card.institution_id != institution.id
-                or card.retired_at is not None):
+        found = challenge_in(tx, challenge_id) if read is None else read
+        if found is not None and found[0].id != challenge_id:
+            raise ValueError("read is another challenge's")
+        if (found is None or found[1].institution_id != institution.id
+                or found[1].retired_at is not None):
             raise BankNotFoundError("challenge")
+        challenge, card = found
         if challenge.answered_at is not None:
             raise ChallengeUsedError(challenge=challenge.id)
         if now > challenge.expires_at:
@@ -261,9 +278,12 @@ class SecurityCards:
                 tx.audit(AuditAction.BANK_CARD_LOST, at=now,
                          detail={"institution": institution.name, "card": card.serial})
 
-    def medium(self, institution: Institution, challenge_id: str) -> CardMedium:
-        """The challenge as a :class:`pki.bank.media.Medium`."""
-        return CardMedium(self, institution, challenge_id)
+    def medium(self, institution: Institution, challenge_id: str, *,
+               read: ChallengeAndCard | None = None) -> CardMedium:
+        """The challenge as a :class:`pki.bank.media.Medium`; ``read`` as
+        :class:`CardMedium` takes it."""
+        return CardMedium(self, institution, challenge_id, read=read)
+
 
 
 class CardMedium:
@@ -272,11 +292,15 @@ class CardMedium:
 
     kind = MediumKind.SECURITY_CARD
 
-    def __init__(self, cards: SecurityCards, institution: Institution, challenge_id: str
-                 ) -> None:
+    def __init__(self, cards: SecurityCards, institution: Institution, challenge_id: str, *,
+                 read: ChallengeAndCard | None = None) -> None:
         self.cards = cards
         self.institution = institution
         self.challenge_id = challenge_id
+        self.read = read
+        """The challenge and its card as the transaction that :meth:`verify_in` will be
+        given has read them (:func:`challenge_in`); None: read them there. :meth:`verify`,
+        in a transaction of its own, always reads them."""
 
     def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
         """Raises only :class:`BankNotFoundError` (no such challenge here)."""
@@ -295,7 +319,7 @@ class CardMedium:
         try:
             refusal = self.cards.answer_in(tx, self.institution, self.challenge_id, response,
                                            now=decision_time(self.cards.clock, at),
-                                           audited=audited)
+                                           audited=audited, read=self.read)
         except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
                 BankRequestError) as exc:
             return MediumOutcome(self.kind, False, exc.code)

@@ -80,6 +80,7 @@ __all__ = [
     "LineType",
     "check_account_number",
     "check_account_password",
+    "check_enrolled",
 ]
 
 MAX_KRW = 10**15
@@ -285,13 +286,7 @@ class Customers:
         """The customer, if their internet banking is active; :class:`NotEnrolledError`
         or :class:`EnrolmentExpiredError` otherwise (what online services check)."""
         customer = self.get(institution, customer_id)
-        enrolment = _enrolment(customer, settings_of(institution).enrolment_days,
-                               self.clock.now())
-        if enrolment.state is EnrolmentState.EXPIRED:
-            assert enrolment.deadline is not None
-            raise EnrolmentExpiredError(customer_id=customer.id, deadline=enrolment.deadline)
-        if enrolment.state is not EnrolmentState.ACTIVE:
-            raise NotEnrolledError(customer_id=customer.id)
+        check_enrolled(customer, institution, now=self.clock.now())
         return customer
 
     # accounts ------------------------------------------------------------------------------
@@ -456,6 +451,19 @@ def _line(carrier: object, mvno: object, line_type: object
                                + ", ".join(t.value for t in LineType),
                                field="line_type") from None
     return chosen, mvno if isinstance(mvno, str) else None, kind
+
+
+def check_enrolled(customer: BankCustomer, institution: Institution, *, now: dt.datetime
+                   ) -> None:
+    """:meth:`Customers.require_enrolled` of a customer already read (a transfer has):
+    raises :class:`NotEnrolledError` or :class:`EnrolmentExpiredError` unless their
+    internet banking at ``institution`` is active at ``now``."""
+    enrolment = _enrolment(customer, settings_of(institution).enrolment_days, now)
+    if enrolment.state is EnrolmentState.EXPIRED:
+        assert enrolment.deadline is not None
+        raise EnrolmentExpiredError(customer_id=customer.id, deadline=enrolment.deadline)
+    if enrolment.state is not EnrolmentState.ACTIVE:
+        raise NotEnrolledError(customer_id=customer.id)
 
 
 def _enrolment(customer: BankCustomer, days: int, now: dt.datetime) -> Enrolment:

@@ -165,17 +165,20 @@ def _check_amount(amount: object) -> int:
 
 def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, table: LimitTable,
               sources: Sequence[MediaSource], at: dt.datetime,
-              medium: MediumKind | None = None, audited: bool = True) -> LimitCharge:
+              medium: MediumKind | None = None, audited: bool = True,
+              used: int | None = None) -> LimitCharge:
     """Charge ``amount`` KRW against the customer's limits inside ``tx`` (under its write
     lock), for a transfer made with ``medium`` (None: the best usable one). Raises
     :class:`LimitExceededError` or :class:`NoMediumError`, having recorded nothing.
     ``audited=False``: no audit row of its own (the caller's row in ``tx`` carries the
-    charge: a transfer's)."""
+    charge: a transfer's). ``used``: the KST day's sum as the caller has read it in
+    ``tx`` already (under the same lock, so nothing has changed it since); None reads it."""
     amount = _check_amount(amount)
     kinds = [kind for source in sources for kind in source(tx, customer)]
     used_medium, limits = _limits(table, kinds, customer, medium)
     day = kst_today(at)
-    used = tx.limit_used(customer.id, day)
+    if used is None:
+        used = tx.limit_used(customer.id, day)
     if amount > limits.per_transfer:
         raise LimitExceededError(amount=amount, limit=limits.per_transfer, used=used,
                                  per_day=False)

@@ -97,8 +97,8 @@ from ..store import (
     TransferOutcome,
     TransferRecord,
 )
-from .cards import SecurityCards
-from .customers import MAX_KRW, Customers, check_account_number
+from .cards import SecurityCards, challenge_in
+from .customers import MAX_KRW, Customers, check_account_number, check_enrolled
 from .devices import check_device, check_step_up, decide_in, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaLookups, MediaSource, charge_in
@@ -353,7 +353,7 @@ class Transfers:
         """Internet banking active (``not_enrolled``, ``enrolment_expired``), and the
         account the customer's."""
         try:
-            self.customers.require_enrolled(attempt.institution, attempt.customer.id)
+            check_enrolled(attempt.customer, attempt.institution, now=attempt.at)
         except BankError as exc:
             raise _Refused.of(exc) from None
         account = self.store.account(attempt.institution.id, attempt.from_account)
@@ -388,14 +388,13 @@ class Transfers:
                 ) -> Medium:
         """The customer's medium the answer is for; ``medium_not_found`` for any other."""
         if isinstance(answer, CardAnswer):
-            challenge = (tx.card_challenge(answer.challenge_id)
-                         if isinstance(answer.challenge_id, str) else None)
-            card = None if challenge is None else tx.security_card(challenge.card_id)
-            if (card is None or card.customer_id != attempt.customer.id
-                    or card.institution_id != attempt.institution.id):
+            read = challenge_in(tx, answer.challenge_id)
+            if (read is None or read[1].customer_id != attempt.customer.id
+                    or read[1].institution_id != attempt.institution.id):
                 raise _Refused("medium_not_found")
             attempt.medium, attempt.answered = MediumKind.SECURITY_CARD, answer.challenge_id
-            return self.cards.medium(attempt.institution, answer.challenge_id)
+            # the card answers from what this transaction has just read, under its lock
+            return self.cards.medium(attempt.institution, answer.challenge_id, read=read)
         if isinstance(answer, PrivateCertificateAnswer):
             assert attempt.signed is not None
             code = check_signer(tx, attempt.customer, attempt.signed.signer, at=attempt.at)
@@ -519,7 +518,7 @@ class Transfers:
             raise _Refused("payee_balance_limit")
         charge = charge_in(tx, attempt.customer, attempt.amount,
                            table=attempt.settings.limits, sources=self._sources_of(medium),
-                           at=attempt.at, medium=medium, audited=False)
+                           at=attempt.at, medium=medium, audited=False, used=used)
         enforce_in(tx, institution, attempt.customer, decision, attempt.step_up,
                    now=attempt.at)
         balance = account.balance - attempt.amount

@@ -1,4 +1,4 @@
-"""The bank's part of the SQLite store (migration 9): institution codes and settings,
+"""The bank's part of the SQLite store (migrations 9 and 19): institution codes and settings,
 customers, accounts, security cards and their challenges, and the daily limit ledger.
 
 :class:`BankWritesSQL` is mixed into the store's transaction, so bank rows commit with the
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -115,9 +114,11 @@ class _BankLookupsSQL(SQLiteConnection):
         return _challenge(rows[0]) if rows else None
 
     def limit_used(self, customer_id: str, day: dt.date) -> int:
-        return int(self._query("SELECT coalesce(sum(amount), 0) FROM bank_limit_use "
-                               "WHERE customer_id = ? AND day = ?",
-                               (customer_id, day.isoformat()))[0][0])
+        # the day's total, kept with every charge (add_limit_use): one row, however many
+        # charges the day has
+        rows = self._query("SELECT used FROM bank_limit_days WHERE customer_id = ? AND day = ?",
+                           (customer_id, day.isoformat()))
+        return int(rows[0][0]) if rows else 0
 
 
 class BankWritesSQL(_BankLookupsSQL):
@@ -129,17 +130,16 @@ class BankWritesSQL(_BankLookupsSQL):
                            (json.dumps(dict(settings), sort_keys=True), institution_id))
 
     def add_bank_customer(self, customer: BankCustomer) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO bank_customers ({_CUSTOMER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (customer.id, customer.institution_id, customer.name, customer.rrn,
-                 customer.phone, customer.carrier.value, customer.mvno,
-                 customer.line_type.value, ts(customer.created_at),
-                 None if customer.signed_up_at is None else ts(customer.signed_up_at),
-                 None if customer.activated_at is None else ts(customer.activated_at)))
-        except sqlite3.IntegrityError:
-            raise StoreError("the institution has a customer with this RRN already") from None
+        added = self._conn.execute(
+            f"INSERT INTO bank_customers ({_CUSTOMER_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (customer.id, customer.institution_id, customer.name, customer.rrn,
+             customer.phone, customer.carrier.value, customer.mvno,
+             customer.line_type.value, ts(customer.created_at),
+             None if customer.signed_up_at is None else ts(customer.signed_up_at),
+             None if customer.activated_at is None else ts(customer.activated_at))).rowcount
+        if added != 1:
+            raise StoreError("the institution has a customer with this RRN already")
 
     def set_customer_line(self, customer_id: str, *, phone: str, carrier: Carrier,
                           mvno: str | None, line_type: LineType) -> None:
@@ -155,16 +155,15 @@ class BankWritesSQL(_BankLookupsSQL):
                             None if activated_at is None else ts(activated_at), customer_id))
 
     def add_account(self, account: Account) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO bank_accounts ({_ACCOUNT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (account.institution_id, account.number, account.customer_id,
-                 account.password_hash, account.balance, ts(account.opened_at),
-                 account.failures,
-                 None if account.locked_at is None else ts(account.locked_at)))
-        except sqlite3.IntegrityError:
-            raise StoreError(f"the account number {account.number} is taken") from None
+        added = self._conn.execute(
+            f"INSERT INTO bank_accounts ({_ACCOUNT_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (account.institution_id, account.number, account.customer_id,
+             account.password_hash, account.balance, ts(account.opened_at),
+             account.failures,
+             None if account.locked_at is None else ts(account.locked_at))).rowcount
+        if added != 1:
+            raise StoreError(f"the account number {account.number} is taken")
 
     def set_account_failures(self, institution_id: int, number: str, failures: int, *,
                              locked_at: dt.datetime | None) -> None:
@@ -183,16 +182,15 @@ class BankWritesSQL(_BankLookupsSQL):
                            "AND number = ?", (balance, institution_id, number))
 
     def add_security_card(self, record: SecurityCardRecord) -> None:
-        try:
-            self._conn.execute(
-                f"INSERT INTO bank_cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.institution_id, record.customer_id, record.serial,
-                 "".join(record.codes), ts(record.issued_at), record.failures,
-                 None if record.locked_at is None else ts(record.locked_at),
-                 None if record.retired_at is None else ts(record.retired_at)))
-        except sqlite3.IntegrityError:
-            raise StoreError("the card serial is taken, or the customer has an active card"
-                             ) from None
+        added = self._conn.execute(
+            f"INSERT INTO bank_cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (record.id, record.institution_id, record.customer_id, record.serial,
+             "".join(record.codes), ts(record.issued_at), record.failures,
+             None if record.locked_at is None else ts(record.locked_at),
+             None if record.retired_at is None else ts(record.retired_at))).rowcount
+        if added != 1:
+            raise StoreError("the card serial is taken, or the customer has an active card")
 
     def retire_security_card(self, card_id: str, *, at: dt.datetime) -> bool:
         return self._conn.execute("UPDATE bank_cards SET retired_at = ? WHERE id = ? AND "
@@ -220,6 +218,10 @@ class BankWritesSQL(_BankLookupsSQL):
                       at: dt.datetime) -> None:
         self._conn.execute("INSERT INTO bank_limit_use (customer_id, day, amount, at) "
                            "VALUES (?, ?, ?, ?)", (customer_id, day.isoformat(), amount, ts(at)))
+        self._conn.execute("INSERT INTO bank_limit_days (customer_id, day, used) VALUES (?, ?, ?) "
+                           "ON CONFLICT (customer_id, day) "
+                           "DO UPDATE SET used = bank_limit_days.used + excluded.used",
+                           (customer_id, day.isoformat(), amount))
 
 
 class BankReadsSQL(_BankLookupsSQL):

@@ -573,6 +573,19 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX certificates_by_serial ON certificates (ca_id, length(serial), serial);
     """,
+    # 19: each customer's KST day total of the limit ledger (pki.bank.limits; SQL in
+    # pki.store.sqlite.bank), kept with every charge, so a transfer reads one row instead
+    # of summing the day's charges; filled from the ledger as it stands.
+    """
+    CREATE TABLE bank_limit_days (
+        customer_id TEXT NOT NULL REFERENCES bank_customers(id),
+        day TEXT NOT NULL,
+        used INTEGER NOT NULL CHECK (used > 0),
+        PRIMARY KEY (customer_id, day)
+    );
+    INSERT INTO bank_limit_days (customer_id, day, used)
+        SELECT customer_id, day, sum(amount) FROM bank_limit_use GROUP BY customer_id, day;
+    """,
 )
 
 

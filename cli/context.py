@@ -9,6 +9,8 @@ from pathlib import Path
 from pki.clock import Clock, SystemClock
 from pki.home import Home
 
+from .secrets import token_pin
+
 
 @dataclass
 class Context:
@@ -20,9 +22,14 @@ class Context:
     utc: bool = False
     """Show times in UTC instead of KST (``--utc``); JSON is the same either way."""
 
+    pin_file: Path | None = None
+    """Where the user PIN of the tokens holding CA keys is (``--pin-file``), else
+    ``$KPKI_CA_PIN`` or a prompt, when a token is first used."""
+
     def open_home(self, *, passphrase: bytes | None = None) -> Home:
         """The home, on this context's clock."""
-        return Home.open(self.home, clock=self.clock, passphrase=passphrase)
+        return Home.open(self.home, clock=self.clock, passphrase=passphrase,
+                         pin=token_pin(self.pin_file))
 
 
 class Stopped(SystemExit):

@@ -167,9 +167,13 @@ class KpkiGroup(click.Group):
 @click.option("--utc", is_flag=True,
               help="Show times in UTC instead of KST (JSON is ISO 8601 with the offset "
                    "either way).")
+@click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File whose first line is the user PIN of the token holding CA keys "
+                   "(kpki init --ca-keys; else $KPKI_CA_PIN, else a prompt).")
 @click.version_option(package_name="kpki", prog_name="kpki")
 @click.pass_context
-def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
+def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool,
+        pin_file: Path | None) -> None:
     """kpki: Korean joint and financial certificates for test environments.
 
     Times are read and shown in KST (+09:00) unless they carry an offset; --utc shows UTC.
@@ -183,7 +187,7 @@ def cli(ctx: click.Context, home: Path, at_text: str | None, utc: bool) -> None:
     """
     source = ctx.get_parameter_source("home")
     obj = Context(home=home, home_given=source is not None and source.name != "DEFAULT",
-                  utc=utc)
+                  utc=utc, pin_file=pin_file)
     if at_text is not None:
         try:
             obj.clock = OffsetClock(parse_time(at_text, now=SystemClock().now()))

@@ -16,6 +16,7 @@ from pki.keys.password import check_password
 F = TypeVar("F", bound=Callable[..., Any])
 
 CA_PASSPHRASE_ENV = "KPKI_CA_PASSPHRASE"
+CA_PIN_ENV = "KPKI_CA_PIN"
 KEY_PASSWORD_ENV = "KPKI_KEY_PASSWORD"
 
 
@@ -75,6 +76,29 @@ def passphrase_file_option(f: F) -> F:
         "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
         help=f"File whose first line is the CA passphrase (else ${CA_PASSPHRASE_ENV}, "
              "else a prompt).")(f)
+
+
+def pin_file_option(f: F) -> F:
+    return click.option(
+        "--pin-file", type=click.Path(dir_okay=False, path_type=Path),
+        help=f"File whose first line is the user PIN of the token holding CA keys (else "
+             f"${CA_PIN_ENV}, else a prompt).")(f)
+
+
+def token_pin(path: Path | None) -> Callable[[], bytes]:
+    """The user PIN of the tokens holding CA keys, read when a token is first used (a
+    command that signs nothing never asks): from ``path``, else ``$KPKI_CA_PIN``, else a
+    hidden prompt. Asked once: the token counts wrong PINs, so kpki never asks again."""
+
+    given: list[bytes] = []
+
+    def read() -> bytes:
+        if not given:
+            given.append(read_secret(file=path, env=CA_PIN_ENV, what="token PIN",
+                                     option="--pin-file", confirm=False))
+        return given[0]
+
+    return read
 
 
 def password_file_option(f: F) -> F:

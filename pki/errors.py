@@ -8,6 +8,7 @@ whole hierarchy to a one-line message and exit status 1 in one place.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 __all__ = [
     "AccountLockedError",
@@ -51,6 +52,8 @@ __all__ = [
     "EnrolmentExpiredError",
     "FetchError",
     "FolderExistsError",
+    "HSMError",
+    "HSMProblem",
     "HomeError",
     "HomeExistsError",
     "HomeNotFoundError",
@@ -83,6 +86,7 @@ __all__ = [
     "OtpReplayError",
     "OtpSealedUnderOtherSecretError",
     "OutputError",
+    "PKCS11URIError",
     "PKIError",
     "PasswordPolicyError",
     "PhoneCodeExpiredError",
@@ -114,6 +118,7 @@ __all__ = [
     "StepUpRequiredError",
     "StepUpUsedError",
     "StoreError",
+    "StoreURLError",
     "TimestampError",
     "TooManyDevicesError",
     "UnauthorizedError",
@@ -275,6 +280,42 @@ class CAKeyExistsError(ProfileError):
         self.label = label
 
 
+class HSMProblem(enum.Enum):
+    """What went wrong with a hardware security module (a PKCS #11 token)."""
+
+    MODULE = "module"
+    """The PKCS #11 module (its shared library) cannot be loaded."""
+    TOKEN = "token"
+    """No token matches the URI."""
+    MECHANISM = "mechanism"
+    """The token does not offer a mechanism kpki needs (RSA key generation, a signature)."""
+    PIN_LOCKED = "pin-locked"
+    """The token locked its user PIN after too many wrong entries."""
+    DEVICE = "device"
+    """The token failed, or refused an operation for another reason."""
+    URI = "uri"
+    """The PKCS #11 URI is malformed or names what kpki does not accept."""
+
+
+class HSMError(PKIError):
+    """The HSM holding the CA keys cannot do what was asked. ``uri`` is the key store's
+    PKCS #11 URI (never with a PIN), ``problem`` says what went wrong."""
+
+    def __init__(self, message: str, *, uri: str, problem: HSMProblem) -> None:
+        super().__init__(message)
+        self.uri = uri
+        self.problem = problem
+
+
+class PKCS11URIError(HSMError, ValueError):
+    """A PKCS #11 URI (RFC 7512) is malformed or holds what kpki refuses; ``attribute``
+    names the attribute at fault (or the part: ``scheme``, ``query``, ``fragment``)."""
+
+    def __init__(self, message: str, *, attribute: str) -> None:
+        super().__init__(message, uri="", problem=HSMProblem.URI)
+        self.attribute = attribute
+
+
 class CertificateNotFoundError(NotFoundError):
     """No certificate with that serial exists."""
 
@@ -327,6 +368,15 @@ class AmbiguousSerialError(PKIError):
 
 class StoreError(PKIError):
     """The store cannot be read or written (corrupted, wrong schema, I/O failure)."""
+
+
+class StoreURLError(StoreError):
+    """A store URL kpki does not take where it was given (another scheme, a password in
+    it); ``url`` is the URL with any password masked."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class DiskFullError(StoreError):

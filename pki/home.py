@@ -2,7 +2,8 @@
 
 Layout::
 
-    <home>/kpki.db                   the SQLite store (WAL), 0600
+    <home>/kpki.db                   the SQLite store (WAL), 0600, or
+    <home>/store.url                 the URL of the home's PostgreSQL store (no password), 0600
     <home>/cas/<label>/key.pem       each CA's key, PKCS #8, encrypted (0600, folder 0700)
     <home>/cas/<label>/cert.pem      a copy of its certificate (the store holds it)
     <home>/cas/<label>/ocsp-key.pem  its delegated OCSP signer's key
@@ -19,16 +20,24 @@ entropy, for the CLI, the tests and scripts.
 
 ``Home.create`` builds a KISA-style root and one yessign-style licensed CA in a temporary
 folder and renames it into place, so an interrupted ``init`` leaves no half-made home.
+
+A home's store is an SQLite file in its folder, or a PostgreSQL database (``kpki init
+--store postgresql://...``) that ``store.url`` names: the folder then keeps the CA keys, the
+publish folder and that file. The URL never holds the password (libpq takes it from
+PGPASSWORD, a password file or a service file), and a database that holds a kpki home
+already is refused: replicas sharing one store each use a copy of the first home's folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,8 +45,15 @@ from cryptography.hazmat.primitives import serialization
 from .authority import CertificateAuthority
 from .clock import Clock, SystemClock
 from .entropy import Entropy, SystemEntropy
-from .errors import HomeExistsError, HomeNotFoundError, ProfileError, StoreError
-from .fsutil import atomic_write
+from .errors import (
+    HomeExistsError,
+    HomeNotFoundError,
+    PKIError,
+    ProfileError,
+    StoreError,
+    StoreURLError,
+)
+from .fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
 from .hierarchy import (
     ROOT_LABEL,
     CASettings,
@@ -53,6 +69,7 @@ from .hierarchy import (
 )
 from .keys.castore import CAKey, CAKeyStore, FileCAKeyStore, KeyLabel, MemoryCAKeyStore
 from .keys.generate import KeyGenerator, RSAKeyGenerator
+from .keys.pkcs11 import PerCAKeyStore, PinSource, PKCS11CAKeyStore
 from .leadership import FileLease, Lease, SoleLease
 from .profiles import get_style
 from .publisher import DELTA_CRLS_META, Publisher
@@ -67,15 +84,21 @@ if TYPE_CHECKING:
     from .cloud.vault import KDFParams
 
 __all__ = ["DEFAULT_BASE_URL", "ROOT_LABEL", "CASettings", "Home", "RootSettings",
-           "check_label"]
+           "check_label", "check_store_url"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8880"
 DB_NAME = "kpki.db"
+STORE_URL_FILE = "store.url"
+"""In a home whose store is not its SQLite file: the store's URL (a line, no password)."""
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 PUBLISHER_LOCK_FILE = "publisher.lock"
 """The lock file of an SQLite home's publisher lease (:class:`pki.leadership.FileLease`)."""
 _ROOT = RootSettings()
 _CA = CASettings()
 MEMORY_PATH = Path("<memory>")
+CA_KEYS_META = "ca_keys"
+"""The PKCS #11 URI of the token holding the home's CA keys (``kpki init --ca-keys``);
+``ca_keys:<label>`` the one holding CA ``label``'s (``kpki ca add --ca-keys``). Never a PIN."""
 TIME_TRAVEL_META = "time_travel"
 
 
@@ -94,6 +117,8 @@ class Home:
         self.key_generator: KeyGenerator = key_generator or RSAKeyGenerator()
         self._publishers: dict[bytes | None, Publisher] = {}
         self._responders: dict[str, OCSPResponder] = {}
+        self.pin: PinSource = None
+        """The user PIN of the tokens holding CA keys, or what gives it when first needed."""
 
     @property
     def on_disk(self) -> bool:
@@ -117,6 +142,9 @@ class Home:
         tsa: bool = False,
         delta_crls: bool = False,
         time_travel: bool = False,
+        ca_keys: str | None = None,
+        pin: PinSource = None,
+        store_url: str | None = None,
     ) -> Home:
         """Create a home with a root and one licensed CA (and with ``tsa``, the
         time-stamping authority; otherwise :meth:`tsa` makes it when first asked).
@@ -125,6 +153,18 @@ class Home:
 
         ``passphrase=None`` stores the CA keys unencrypted (an explicit opt-out for
         throwaway homes). Raises :class:`HomeExistsError` if ``path`` holds anything.
+
+        ``store_url`` (``postgresql://user@host/db``) keeps the store in that PostgreSQL
+        database instead of ``kpki.db``; the folder names it in ``store.url``. Raises
+        :class:`StoreURLError` for a URL that is not PostgreSQL's or carries a password
+        (libpq reads it from PGPASSWORD, PGPASSFILE or a service file), and
+        :class:`HomeExistsError` when the database holds a kpki home already.
+
+        ``ca_keys``, a PKCS #11 URI (``pkcs11:token=…?module-path=…``), makes the CA keys in
+        that token instead (:mod:`pki.keys.pkcs11`), logging in with ``pin``; the token is
+        reached and the PIN checked before anything is written, and a failed creation
+        destroys the keys it made there (:class:`pki.errors.HSMError`,
+        :class:`pki.errors.WrongPasswordError`).
         """
         target = Path(path).absolute()
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -135,6 +175,14 @@ class Home:
         if ca.label == ROOT_LABEL:
             raise ProfileError(f"the label {ROOT_LABEL!r} is the root's")
         get_style(ca.style)
+        if store_url is not None:
+            check_store_url(store_url)
+        hsm = None if ca_keys is None else PKCS11CAKeyStore(ca_keys, pin=pin)
+        if hsm is not None:
+            if passphrase:
+                raise ProfileError("CA keys in a token have no passphrase: the token's PIN "
+                                   "guards them")
+            hsm.check()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.init-"))
@@ -143,15 +191,15 @@ class Home:
                                   path=str(target)) from None
         try:
             os.chmod(staging, 0o700)
-            # Made 0600 before SQLite opens it (its -wal and -shm files take the same mode),
-            # whatever the umask.
-            os.close(os.open(staging / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            os.chmod(staging / DB_NAME, 0o600)
-            store = open_store(sqlite_url(staging / DB_NAME), create=True)
-            keys = FileCAKeyStore(staging / "cas", encrypted=bool(passphrase),
-                                  passphrase=passphrase, key_generator=key_generator)
+            store = _create_store(staging, store_url)
+            keys: CAKeyStore = hsm or FileCAKeyStore(
+                staging / "cas", encrypted=bool(passphrase), passphrase=passphrase,
+                key_generator=key_generator)
             home = cls(staging, store, keys, clock=clock, entropy=entropy,
                        key_generator=key_generator)
+            if hsm is not None:
+                with store.transaction() as tx:
+                    tx.set_meta(CA_KEYS_META, str(hsm.uri))
             home._populate(root=root, ca=ca, base_url=base_url.rstrip("/"),
                            encrypted=bool(passphrase), time_travel=time_travel)
             if tsa:
@@ -162,8 +210,11 @@ class Home:
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if hsm is not None:
+                _forget_keys(hsm)
             raise
-        return cls.open(target, clock=clock, entropy=entropy, key_generator=key_generator)
+        return cls.open(target, clock=clock, entropy=entropy, key_generator=key_generator,
+                        pin=hsm.pin if hsm is not None else None)
 
     @classmethod
     def in_memory(cls, *, root: RootSettings = _ROOT, ca: CASettings = _CA,
@@ -202,30 +253,30 @@ class Home:
     @classmethod
     def open(cls, path: str | Path, *, clock: Clock | None = None,
              entropy: Entropy | None = None, key_generator: KeyGenerator | None = None,
-             passphrase: bytes | None = None) -> Home:
+             passphrase: bytes | None = None, pin: PinSource = None) -> Home:
         """Open an existing home; :class:`HomeNotFoundError` or :class:`StoreError` if
         there is none or it is damaged. ``passphrase`` opens the CA keys of an encrypted
-        home (else each method that needs a key takes it)."""
+        home (else each method that needs a key takes it); ``pin`` logs in to the tokens
+        holding CA keys (:attr:`pin`; nothing is asked of a token until a key is used)."""
         target = Path(path).absolute()
-        db = target / DB_NAME
-        if not db.is_file():
-            raise HomeNotFoundError(
-                f"no kpki home at {target} (run 'kpki init' to create one)", path=str(target))
-        store = open_store(sqlite_url(db))
+        url = _store_url_of(target)
+        store = open_store(url)
         try:
             if store.get_meta("base_url") is None:
-                raise StoreError(f"{db} is not a kpki store")
+                raise StoreError(f"{_without_password(url)} is not a kpki store")
             if store.get_meta(TIME_TRAVEL_META) == "1":
                 store.close()
-                store = open_store(sqlite_url(db), time_order=False)
-            keys = FileCAKeyStore(target / "cas",
-                                  encrypted=store.get_meta("keys_encrypted") == "1",
-                                  passphrase=passphrase, key_generator=key_generator)
+                store = open_store(url, time_order=False)
+            keys = _key_store(store, FileCAKeyStore(
+                target / "cas", encrypted=store.get_meta("keys_encrypted") == "1",
+                passphrase=passphrase, key_generator=key_generator), pin=pin)
         except BaseException:
             store.close()
             raise
-        return cls(target, store, keys, clock=clock, entropy=entropy,
+        home = cls(target, store, keys, clock=clock, entropy=entropy,
                    key_generator=key_generator)
+        home.pin = pin
+        return home
 
     def close(self) -> None:
         self.store.close()
@@ -319,6 +370,10 @@ class Home:
         """The key store opened with ``passphrase`` (None: as it is)."""
         if isinstance(self.keys, FileCAKeyStore):
             return self.keys.with_passphrase(passphrase)
+        if isinstance(self.keys, PerCAKeyStore) and isinstance(self.keys.default,
+                                                              FileCAKeyStore):
+            return PerCAKeyStore(self.keys.default.with_passphrase(passphrase),
+                                 self.keys.routes)
         return self.keys
 
     def use_passphrase(self, passphrase: bytes | None) -> None:
@@ -336,8 +391,10 @@ class Home:
             self.keys = keys_from.keys
             return
         keys = self.keys_for(passphrase)
-        if isinstance(keys, FileCAKeyStore):
-            keys.unlock([KeyLabel.of_ca(r.label) for r in self.store.list_cas()])
+        files = keys.default if isinstance(keys, PerCAKeyStore) else keys
+        if isinstance(files, FileCAKeyStore):
+            files.unlock([KeyLabel.of_ca(r.label) for r in self.store.list_cas()
+                          if not isinstance(keys, PerCAKeyStore) or r.label not in keys.routes])
         self.keys = keys
 
     def load_ca_key(self, label: str, passphrase: bytes | None) -> CAKey:
@@ -357,13 +414,48 @@ class Home:
                                     clock=self.clock, entropy=self.entropy,
                                     key_generator=self.key_generator)
 
-    def add_ca(self, settings: CASettings, *, passphrase: bytes | None) -> CARecord:
+    def add_ca(self, settings: CASettings, *, passphrase: bytes | None,
+               ca_keys: str | None = None) -> CARecord:
         """Add a licensed CA under the root, signed with the root key
-        (:func:`pki.hierarchy.add_ca`)."""
-        record = add_ca(self.store, self.keys_for(passphrase), settings,
-                        base_url=self.base_url, clock=self.clock, entropy=self.entropy)
+        (:func:`pki.hierarchy.add_ca`). ``ca_keys``, a PKCS #11 URI, puts the CA's keys in
+        that token (logging in with :attr:`pin`), recorded as the CA's ``ca_keys:<label>``
+        setting; the token is reached and the PIN checked before anything is written, and
+        a failure leaves neither the setting nor a key in the token."""
+        keys = self.keys_for(passphrase)
+        if ca_keys is not None:
+            hsm = PKCS11CAKeyStore(ca_keys, pin=self.pin)
+            label = check_label(settings.label)
+            if any(r.label == label for r in self.store.list_cas()):
+                raise ProfileError(f"a CA labelled {label!r} exists already")
+            hsm.check()
+            self.pin = hsm.pin  # asked once
+            routes = dict(keys.routes) if isinstance(keys, PerCAKeyStore) else {}
+            default = keys.default if isinstance(keys, PerCAKeyStore) else keys
+            keys = PerCAKeyStore(default, {**routes, label: hsm})
+            with self.store.transaction() as tx:  # first: a key is never unknown to the home
+                tx.set_meta(f"{CA_KEYS_META}:{label}", str(hsm.uri))
+            try:
+                record = add_ca(self.store, keys, settings, base_url=self.base_url,
+                                clock=self.clock, entropy=self.entropy)
+            except BaseException:
+                with self.store.transaction() as tx:
+                    tx.set_meta(f"{CA_KEYS_META}:{label}", "")
+                _forget_keys(hsm)
+                raise
+            self.keys = PerCAKeyStore(
+                self.keys.default if isinstance(self.keys, PerCAKeyStore) else self.keys,
+                {**routes, label: hsm})
+        else:
+            record = add_ca(self.store, keys, settings, base_url=self.base_url,
+                            clock=self.clock, entropy=self.entropy)
         self._export_ca(record)
         return record
+
+    @property
+    def ca_keys(self) -> str | None:
+        """The PKCS #11 URI of the token holding this home's CA keys (``kpki init
+        --ca-keys``), or None when they are files (or in memory)."""
+        return self.store.get_meta(CA_KEYS_META) or None
 
     def set_crl_shards(self, label: str, shards: int) -> CARecord:
         """Spread the certificates CA ``label`` issues from now on over ``shards`` CRLs
@@ -374,6 +466,7 @@ class Home:
     def _export_ca(self, record: CARecord) -> None:
         """A copy of the CA's certificate beside its key, for users (the store holds it)."""
         if self.on_disk:
+            make_dirs(self.ca_dir(record.label), mode=PRIVATE_DIR_MODE)  # keys in a token
             atomic_write(self.ca_dir(record.label) / "cert.pem",
                          record.certificate.public_bytes(serialization.Encoding.PEM))
 
@@ -478,3 +571,91 @@ class Home:
             return Cloud(authority, Vault(secret, kdf=kdf), boot=boot)
 
         return make
+
+
+def _key_store(store: Store, files: FileCAKeyStore, *, pin: PinSource) -> CAKeyStore:
+    """The CA key store a home's settings name: its key files, or the token of
+    :data:`CA_KEYS_META`; with the CAs whose keys ``kpki ca add --ca-keys`` put elsewhere."""
+    uri = store.get_meta(CA_KEYS_META)
+    default: CAKeyStore = files if not uri else PKCS11CAKeyStore(uri, pin=pin)
+    tokens: dict[str, PKCS11CAKeyStore] = {}
+    routes: dict[str, CAKeyStore] = {}
+    for record in store.list_cas():
+        own = store.get_meta(f"{CA_KEYS_META}:{record.label}")
+        if own:
+            routes[record.label] = tokens.setdefault(own, PKCS11CAKeyStore(own, pin=pin))
+    return PerCAKeyStore(default, routes) if routes else default
+
+
+def _forget_keys(hsm: PKCS11CAKeyStore) -> None:
+    """Destroy the keys ``hsm`` made (a creation that failed), as far as the token lets."""
+    for label in reversed(hsm.generated):
+        # a token gone away: the error that stopped the creation is the one to show
+        with contextlib.suppress(PKIError):
+            hsm.delete(label)
+
+
+def check_store_url(url: str) -> None:
+    """Raise :class:`StoreURLError` for a home store URL kpki does not keep: not
+    PostgreSQL's (SQLite is the home's own file, without a URL), or one carrying a password
+    (it would sit in ``store.url`` and on the command line)."""
+    if not url.startswith(POSTGRESQL_SCHEMES):
+        raise StoreURLError(
+            f"--store takes a postgresql://user@host/database URL, not {url!r} (without "
+            "--store the home keeps its store in kpki.db)", url=_without_password(url))
+    parts = urlsplit(url)
+    if parts.password or "password" in parse_qs(parts.query):
+        raise StoreURLError(
+            f"the store URL {_without_password(url)} carries a password: give it through "
+            "PGPASSWORD, a password file (PGPASSFILE, ~/.pgpass) or a service file "
+            "(PGSERVICE) instead", url=_without_password(url))
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, in the user part or the query, replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = user.partition(":")[0] + ":***@" + host
+    query = urlencode([(k, "***" if k == "password" else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _create_store(folder: Path, url: str | None) -> Store:
+    """The new home's store: ``kpki.db`` in ``folder``, or the empty PostgreSQL database
+    at ``url``, then named in ``folder/store.url``."""
+    if url is None:
+        # Made 0600 before SQLite opens it (its -wal and -shm files take the same mode),
+        # whatever the umask.
+        os.close(os.open(folder / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(folder / DB_NAME, 0o600)
+        return open_store(sqlite_url(folder / DB_NAME), create=True)
+    store = open_store(url, create=True)
+    try:
+        if store.get_meta("base_url") is not None or any(True for _ in store.list_cas()):
+            shown = _without_password(url)
+            raise HomeExistsError(
+                f"the store {shown} holds a kpki home already; a home is created on an "
+                "empty database (a replica uses a copy of that home's folder)", path=shown)
+        atomic_write(folder / STORE_URL_FILE, url.encode() + b"\n", mode=0o600)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _store_url_of(home: Path) -> str:
+    """The URL of the store of the home at ``home``: the one ``store.url`` names, else its
+    ``kpki.db``. Raises :class:`HomeNotFoundError` when there is neither."""
+    named = home / STORE_URL_FILE
+    if named.is_file():
+        try:
+            return named.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"cannot read {named}: {exc}") from None
+    if not (home / DB_NAME).is_file():
+        raise HomeNotFoundError(
+            f"no kpki home at {home} (run 'kpki init' to create one)", path=str(home))
+    return sqlite_url(home / DB_NAME)

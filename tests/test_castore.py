@@ -190,8 +190,9 @@ def test_no_module_but_the_key_stores_reads_key_material():
              if "private_bytes(" in p.read_text(encoding="utf-8")}
     # usecases/keyfiles.py: a subscriber's key exported as PEM (kpki key export --unencrypted);
     # keys/devicekeystore.py: a private certificate's key sealed under the device PIN
+    # keys/pkcs11.py: the PKCS #11 store importing a test's pooled key into the token
     assert users <= {"keys/castore.py", "keys/atrest.py", "keys/npki.py", "testing.py",
-                     "usecases/keyfiles.py", "keys/devicekeystore.py"}
+                     "usecases/keyfiles.py", "keys/devicekeystore.py", "keys/pkcs11.py"}
 
 
 # -- the key store protocol, for every implementation -----------------------------------------

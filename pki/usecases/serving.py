@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..faults import fault_point
 from ..home import Home
+from ..progress import ProgressCallback
 from ..publisher import Publisher, Round
 from ..web.limits import ServeLimits
 
@@ -125,6 +126,9 @@ class ServeOrder:
     simpleauth: tuple[Route, ...] = ()
     """Simple authentication's API routes (:func:`simpleauth_api`), none when empty."""
     limits: ServeLimits = field(default_factory=ServeLimits)
+    progress: ProgressCallback | None = None
+    """Told how far the start-up's CRLs have got, when some are due (:mod:`pki.progress`);
+    not the later rounds."""
 
 
 def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
@@ -145,12 +149,17 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
     publishing: Home | None = None
     try:
         if order.publish:
-            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock)
+            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock,
+                                   pin=home.pin)
             publisher = publishing.publisher()
             lease = publishing.publisher_lease(poll_seconds=order.poll_seconds)
             fault_point("serve.publishing")
             if publisher.leads(lease):
-                publisher.round()
+                publisher.progress = order.progress
+                try:
+                    publisher.round()
+                finally:
+                    publisher.progress = None
         state = WebState.of_home(home, poll_seconds=order.poll_seconds,
                                  signing_threads=order.signing_threads)
         if publishing is not None:

@@ -5,6 +5,9 @@ backend (PostgreSQL, say) is tested by adding one parameter there: a small harne
 how to make a fresh store, whether other processes can share it, how to make one at an
 older schema version, and how to try to change the audit log behind the store's back.
 
+Backends: SQLite in a file and in memory, and PostgreSQL (a database of its own per test
+on the run's throwaway server, ``tests/postgresql.py``).
+
 The rules: a transaction commits everything or nothing (cloud rows included) and does not
 nest; a CA never uses a serial twice, and the transaction survives the refusal; several
 processes issuing at once lose nothing and duplicate nothing; a store made by an older
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import multiprocessing
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,17 +91,19 @@ class SQLiteFile:
         create_at_version(str(path), version)
         return open_store(sqlite_url(path))
 
-    def tamper_with_audit(self, tmp_path: Path) -> list[Exception]:
-        """Change and remove audit rows with the database's own tools; the errors."""
+    def tamper_with_audit(self, tmp_path: Path) -> dict[str, Exception | None]:
+        """Change and remove audit rows with the database's own tools: each statement
+        tried, with its error (None if it went through)."""
         conn = sqlite3.connect(tmp_path / "contract.db")
-        errors: list[Exception] = []
+        errors: dict[str, Exception | None] = {}
         try:
             for sql in ("UPDATE audit SET action = 'forged'", "DELETE FROM audit"):
+                errors[sql] = None
                 try:
                     conn.execute(sql)
                     conn.commit()
                 except sqlite3.DatabaseError as exc:
-                    errors.append(exc)
+                    errors[sql] = exc
         finally:
             conn.close()
         return errors
@@ -114,13 +121,89 @@ class SQLiteMemory(SQLiteFile):
     def older_versions(self) -> range:
         return range(0)  # a memory store is always new
 
-    def tamper_with_audit(self, tmp_path: Path) -> list[Exception]:
+    def tamper_with_audit(self, tmp_path: Path) -> dict[str, Exception | None]:
         pytest.skip("nothing but the store itself reaches a memory database")
 
 
+@dataclass(frozen=True)
+class PostgreSQL(SQLiteFile):
+    """A PostgreSQL database of its own per test, copied from a template holding kpki's
+    schema (made once per process; dropped with the test file's databases)."""
+
+    def url(self, tmp_path: Path) -> str:
+        named = tmp_path / "postgresql-database"
+        if not named.exists():
+            named.write_text(_new_database(schema=True))
+        return _database_url(named.read_text())
+
+    def older_versions(self) -> range:
+        from pki.store.postgresql import BASE_VERSION, SCHEMA_VERSION
+
+        return range(BASE_VERSION, SCHEMA_VERSION)
+
+    def at_version(self, tmp_path: Path, version: int) -> Store:
+        from pki.store.postgresql import create_at_version
+
+        url = _database_url(_new_database(schema=False))
+        create_at_version(url, version)
+        return open_store(url)
+
+    def tamper_with_audit(self, tmp_path: Path) -> dict[str, Exception | None]:
+        import psycopg
+
+        errors: dict[str, Exception | None] = {}
+        with psycopg.connect(self.url(tmp_path), autocommit=True) as conn:
+            for sql in ("UPDATE audit SET action = 'forged'", "DELETE FROM audit",
+                        "TRUNCATE audit", "TRUNCATE audit CASCADE"):
+                errors[sql] = None
+                try:
+                    conn.execute(sql)
+                except psycopg.Error as exc:
+                    errors[sql] = exc
+        return errors
+
+
+_TEMPLATE: list[str] = []
+_COPIES = itertools.count()
+
+
+def _admin() -> str:
+    from tests.postgresql import SERVER_ENV
+
+    return os.environ[SERVER_ENV]
+
+
+def _database_url(name: str) -> str:
+    from tests.postgresql import database_url
+
+    return database_url(_admin(), name)
+
+
+def _new_database(*, schema: bool) -> str:
+    """The name of a new database on the run's server: empty, or with kpki's schema."""
+    import psycopg
+
+    from tests.postgresql import databases
+
+    if not schema:
+        return databases().create(empty=True)
+    with psycopg.connect(_admin(), autocommit=True) as conn:
+        if not _TEMPLATE or conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                         (_TEMPLATE[0],)).fetchone() is None:
+            template = databases().create(empty=True)
+            open_store(_database_url(template), create=True).close()
+            _TEMPLATE[:] = [template]
+        # named as the worker's, so they go with the test file's databases
+        name = f"{databases().prefix}{os.getpid()}_contract_{next(_COPIES)}"
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATE[0]}" STRATEGY FILE_COPY')
+    return name
+
+
+_SQLITE = pytest.mark.sqlite_only("the SQLite backend's own parameters")
 BACKENDS = [
-    pytest.param(SQLiteFile(), id="sqlite-file"),
-    pytest.param(SQLiteMemory(), id="sqlite-memory"),
+    pytest.param(SQLiteFile(), id="sqlite-file", marks=_SQLITE),
+    pytest.param(SQLiteMemory(), id="sqlite-memory", marks=_SQLITE),
+    pytest.param(PostgreSQL(), id="postgresql"),
 ]
 
 
@@ -429,7 +512,7 @@ def test_the_database_keeps_the_audit_log_append_only(backend: SQLiteFile, store
         tx.audit("contract.tested", at=T0)
     before = store.audit_log()
     errors = backend.tamper_with_audit(tmp_path)
-    assert len(errors) == 2 and all("append-only" in str(e) for e in errors)
+    assert errors and all("append-only" in str(e) for e in errors.values()), errors
     assert store.audit_log() == before
 
 

@@ -175,13 +175,18 @@ tests."""
 
 
 def open_store(url: str, *, create: bool = False, time_order: bool = True) -> Store:
-    """Open the store at ``url``: ``sqlite:///path/to/kpki.db`` or ``sqlite://:memory:``.
+    """Open the store at ``url``: ``sqlite:///path/to/kpki.db``, ``sqlite://:memory:``, or
+    a PostgreSQL database, ``postgresql://user@host:port/db`` (also ``postgres://``, and
+    anything else libpq takes after the scheme, ``?host=/run/postgresql`` say; a password
+    comes from ``~/.pgpass`` or ``$PGPASSWORD``, as libpq finds it).
 
-    ``create`` makes the store if there is none (a memory store is always new).
+    ``create`` makes the store if there is none (a memory store is always new; a
+    PostgreSQL database must exist, ``create`` makes kpki's tables in it).
     ``time_order=False`` records times exactly as given, even earlier than a CA's previous
     event, for test PKIs whose clock travels on purpose (see
     :meth:`StoreTransaction.event_time`). Raises :class:`StoreError` for an unknown scheme
-    or a store that cannot be opened.
+    or a store that cannot be opened (a PostgreSQL server that cannot be reached, a
+    refused login, a missing database, psycopg not installed), never showing a password.
     """
     for hook in on_open_url:
         url = hook(url, create)
@@ -192,5 +197,23 @@ def open_store(url: str, *, create: bool = False, time_order: bool = True) -> St
         if not target:
             raise StoreError(f"no path in the store URL {url!r} (sqlite:///path/to/kpki.db)")
         return SQLiteStore(target, create=create or target == MEMORY, time_order=time_order)
-    raise StoreError(f"unknown store URL {url!r}: kpki opens sqlite:///path/to/kpki.db "
-                     "and sqlite://:memory:")
+    if url.startswith(POSTGRESQL_SCHEMES):
+        return _open_postgresql(url, create=create, time_order=time_order)
+    shown = url.split("://", 1)[0] + "://..." if "@" in url else url
+    raise StoreError(f"unknown store URL {shown!r}: kpki opens sqlite:///path/to/kpki.db, "
+                     "sqlite://:memory: and postgresql://user@host/database")
+
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _open_postgresql(url: str, *, create: bool, time_order: bool) -> Store:
+    # psycopg is imported here, for a postgresql:// URL only: it costs 0.3 to 0.5 s.
+    try:
+        from .postgresql import PostgreSQLStore
+    except ImportError as exc:
+        if exc.name is None or not exc.name.startswith("psycopg"):
+            raise
+        raise StoreError("a PostgreSQL store needs psycopg: pip install "
+                         "'kpki[postgresql]'") from None
+    return PostgreSQLStore(url, create=create, time_order=time_order)

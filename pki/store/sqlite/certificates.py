@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,7 +34,7 @@ from ..records import (
     OCSPSignerRecord,
     PublishedCRL,
 )
-from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, reason_of, store_error, ts
+from .common import Connection, SQLiteConnection, hex_serial, opt_ts, parse_ts, reason_of, ts
 
 __all__ = ["CertificateReadsSQL", "CertificateWritesSQL"]
 
@@ -49,7 +48,7 @@ _PENDING_DELIVERIES = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN cas O
 _SIGNER_COLUMNS = "cas.label, s.serial, s.der, s.not_after, s.key_label, s.issued_at"
 
 
-def _cert_record(row: sqlite3.Row | tuple[Any, ...]) -> CertificateRecord:
+def _cert_record(row: Sequence[Any]) -> CertificateRecord:
     return CertificateRecord(
         ca=row[0], serial=int(row[1], 16), subject=row[2], holder=row[3], profile=row[4],
         status=CertStatus(row[5]), not_before=parse_ts(row[6]), not_after=parse_ts(row[7]),
@@ -73,7 +72,7 @@ def _crl_entry(row: tuple[Any, ...]) -> CRLEntry:
 class CertificateWritesSQL(SQLiteConnection):
     """Writes of the CA side; mixed into the store's transaction."""
 
-    _cursor: sqlite3.Cursor
+    _cursor: Connection
     _time_order: bool
     _ca_ids: dict[str, int]  # CA rows are never deleted or relabelled
 
@@ -100,15 +99,14 @@ class CertificateWritesSQL(SQLiteConnection):
 
     def put_ca(self, record: CARecord) -> None:
         parent_id = self._ca_id(record.parent) if record.parent else None
-        try:
-            self._conn.execute(
-                "INSERT INTO cas (label, parent_id, style, der, crl_url, ocsp_url, cps_url, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.label, parent_id, record.style, record.der, record.crl_url,
-                 record.ocsp_url, record.cps_url, ts(record.created_at)),
-            )
-        except sqlite3.IntegrityError:
-            raise StoreError(f"a CA labelled {record.label!r} exists already") from None
+        added = self._conn.execute(
+            "INSERT INTO cas (label, parent_id, style, der, crl_url, ocsp_url, cps_url, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (record.label, parent_id, record.style, record.der, record.crl_url,
+             record.ocsp_url, record.cps_url, ts(record.created_at)),
+        ).rowcount
+        if added != 1:
+            raise StoreError(f"a CA labelled {record.label!r} exists already")
 
     def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
         """``at``, or the latest time recorded for an event of ``ca`` if the clock has gone
@@ -120,33 +118,33 @@ class CertificateWritesSQL(SQLiteConnection):
             return at
         text = ts(at)
         (latest,) = self._conn.execute(
-            "UPDATE cas SET last_event_at = max(coalesce(last_event_at, ?1), ?1) "
-            "WHERE id = ?2 RETURNING last_event_at", (text, ca_id)).fetchone()
+            "UPDATE cas SET last_event_at = CASE WHEN last_event_at >= ? THEN last_event_at "
+            "ELSE ? END WHERE id = ? RETURNING last_event_at", (text, text, ca_id)).fetchone()
         return at if latest == text else parse_ts(latest)
 
     def put_certificate(self, record: CertificateRecord) -> None:
         ca_id = self._ca_id(record.ca)
         issued_at = self._advance(ca_id, record.issued_at)
-        try:
-            self._cursor.execute(
-                "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
-                "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces, "
-                "revoked_at, reason, invalidity_date, status_changed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ca_id, hex_serial(record.serial), record.subject, record.holder,
-                 record.profile, record.status.value, ts(record.not_before),
-                 ts(record.not_after), record.der, ts(issued_at),
-                 record.key_origin.value, record.ra, record.alias,
-                 None if record.replaces is None else hex_serial(record.replaces),
-                 None if record.revoked_at is None else ts(record.revoked_at),
-                 None if record.reason is None else record.reason.value,
-                 None if record.invalidity_date is None else ts(record.invalidity_date),
-                 None if record.status_changed_at is None else ts(record.status_changed_at)),
-            )
-        except sqlite3.IntegrityError:
-            # Only UNIQUE (ca_id, serial) can fail here; the statement alone is rolled back
-            # and the transaction stays usable.
-            raise SerialInUseError(record.serial, ca=record.ca) from None
+        added = self._cursor.execute(
+            "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
+            "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces, "
+            "revoked_at, reason, invalidity_date, status_changed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (ca_id, hex_serial(record.serial), record.subject, record.holder,
+             record.profile, record.status.value, ts(record.not_before),
+             ts(record.not_after), record.der, ts(issued_at),
+             record.key_origin.value, record.ra, record.alias,
+             None if record.replaces is None else hex_serial(record.replaces),
+             None if record.revoked_at is None else ts(record.revoked_at),
+             None if record.reason is None else record.reason.value,
+             None if record.invalidity_date is None else ts(record.invalidity_date),
+             None if record.status_changed_at is None else ts(record.status_changed_at)),
+        ).rowcount
+        if added != 1:
+            # Only UNIQUE (serial, ca_id) can refuse the row; nothing failed, so the
+            # transaction goes on (and the audit trigger did not fire).
+            raise SerialInUseError(record.serial, ca=record.ca)
 
     def audit(self, action: AuditAction, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
@@ -164,7 +162,8 @@ class CertificateWritesSQL(SQLiteConnection):
         )
 
     def set_meta(self, key: str, value: str) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+        self._conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                            (key, value))
 
     def get_certificate(self, ca: str, serial: int) -> CertificateRecord | None:
@@ -267,12 +266,6 @@ class CertificateReadsSQL(SQLiteConnection):
             raise UnknownCAError(ca)
         self._ca_id_cache[ca] = int(rows[0][0])  # CA rows are never deleted or relabelled
         return int(rows[0][0])
-
-    def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        try:
-            yield from self._conn.execute(sql, params)
-        except sqlite3.DatabaseError as exc:
-            raise store_error(exc, self.path, "read the store") from None
 
     def get_meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

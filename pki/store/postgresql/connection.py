@@ -1,0 +1,180 @@
+"""psycopg 3 under the store's SQL parts: one connection per thread, ``?`` placeholders,
+and PostgreSQL's failures as kpki's errors.
+
+The parts (:mod:`pki.store.sqlite`'s mixins) call ``execute(sql, params)`` with ``?``
+placeholders and read ``fetchone``/``fetchall``/``rowcount``/iteration, as on ``sqlite3``;
+:class:`Connections` gives them that over psycopg, translating each statement once
+(``?`` to ``%s``, a literal ``%`` to ``%%``, SQLite's ``INDEXED BY`` hint dropped).
+
+A thread has a connection of its own, in autocommit: a read runs by itself, outside any
+transaction, and never sees another thread's unfinished unit of work (one shared
+connection would: a transaction belongs to the whole connection). A connection that was
+lost (the server restarted, a network cut, ``pg_terminate_backend``) is opened again at
+the thread's next statement; one inherited through ``fork`` is left to the parent.
+
+This module imports psycopg (0.3 to 0.5 s): only :func:`pki.store.open_store` of a
+``postgresql://`` URL imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg.pq import TransactionStatus
+
+from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
+from ..sqlite.common import BUSY_TIMEOUT_S
+
+__all__ = ["KPKI_LOCK", "WRITE_LOCK", "Connections", "shown_url", "store_error", "translate"]
+
+KPKI_LOCK = 0x6B706B69
+"""``'kpki'``: the first key of every advisory lock kpki takes (two-key locks, so they
+cannot meet another application's one-key locks)."""
+WRITE_LOCK = (KPKI_LOCK, 2)
+"""The store's write lock, taken by every write transaction and by migrations (the
+publisher lease of :mod:`pki.leadership` is ``(KPKI_LOCK, 1)``)."""
+
+_INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
+_generation = 0
+"""Moves on in a child after ``fork``: connections made before belong to the parent."""
+
+
+def _forked() -> None:
+    global _generation
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """A part's statement as psycopg takes it (the parts' SQL has no ``?`` in literals)."""
+    return _INDEXED_BY.sub("", sql).replace("%", "%%").replace("?", "%s")
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password in it (``user:secret@`` or ``password=``) masked."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            if ":" in userinfo:
+                netloc = userinfo.split(":", 1)[0] + ":***@" + host
+        query = [(k, "***" if k == "password" else v)
+                 for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/:*")))
+    except ValueError:
+        return url.split("://", 1)[0] + "://..."
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def store_error(exc: psycopg.Error, shown: str, doing: str) -> StoreError:
+    """The kpki error for a PostgreSQL failure while ``doing`` (``write to``, ...): a lost
+    connection, a full disk, a read-only server and a lock held too long by name; anything
+    else with PostgreSQL's words."""
+    if isinstance(exc, pgerrors.DiskFull):
+        return DiskFullError(f"the database server's disk is full: cannot {doing} {shown} "
+                             "(nothing was changed; free some space and try again)", path=shown)
+    if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
+        return ReadOnlyStoreError(f"the store {shown} is read-only: cannot {doing} it "
+                                  "(reading commands still work)", path=shown)
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        return StoreError(f"cannot {doing} {shown}: another writer held the store's lock for "
+                          f"{BUSY_TIMEOUT_S:.0f} s (nothing was changed; try again)")
+    lost = (isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None) or \
+        isinstance(exc, pgerrors.AdminShutdown | pgerrors.CrashShutdown)
+    if lost:
+        return StoreError(f"lost the connection to the store {shown}: {_one_line(exc)}")
+    return StoreError(f"cannot {doing} {shown}: {_one_line(exc)}")
+
+
+class Connections:
+    """The :class:`pki.store.sqlite.common.Connection` of a PostgreSQL store: each call runs
+    on the calling thread's own connection to ``url``."""
+
+    def __init__(self, url: str, *, shown: str, read_only: bool = False) -> None:
+        self.url = url
+        self.shown = shown
+        self.read_only = read_only
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._generation = _generation
+        self._cursors = itertools.count()
+
+    def raw(self) -> psycopg.Connection[Any]:
+        """The calling thread's connection, opened (again) if it has none that works."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or self._generation != _generation:
+            conn = self._connect()
+        return conn
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._generation != _generation:  # in a child after fork: the parent's
+            with self._lock:
+                self._opened = []
+            self._local = threading.local()
+            self._generation = _generation
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, application_name="kpki",
+                                   connect_timeout=30)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the store {self.shown}: "
+                             f"{_one_line(exc)}") from None
+        try:
+            conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_S * 1000)}; "
+                         "SET default_transaction_isolation = 'read committed'"
+                         + ("; SET default_transaction_read_only = on" if self.read_only
+                            else ""))
+        except psycopg.Error as exc:
+            conn.close()
+            raise store_error(exc, self.shown, "open") from None
+        self._local.conn = conn
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def in_transaction(self) -> bool:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        return conn is not None and not conn.closed and \
+            conn.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        return self.raw().execute(translate(sql), parameters)
+
+    def stream(self, sql: str, parameters: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query that may be very long, a batch at a time from a server-side
+        cursor (constant memory here; other statements may run between rows)."""
+        conn = self.raw()
+        idle = conn.info.transaction_status == TransactionStatus.IDLE
+        # Outside a transaction (autocommit) only a WITH HOLD cursor outlives its statement.
+        cursor = conn.cursor(f"kpki_stream_{next(self._cursors)}", withhold=idle)
+        cursor.itersize = 2000
+        try:
+            cursor.execute(translate(sql), parameters)
+            yield from cursor
+        finally:
+            if not conn.closed:
+                cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        if self._generation == _generation:
+            for conn in opened:
+                conn.close()
+        self._local = threading.local()

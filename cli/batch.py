@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pki.usecases.batch import BatchOrder, IssuedBatch, issue_batch
 from .context import Context
 from .output import emit_json, iso, serial_hex
 from .params import check_out_file
+from .progress import ProgressLine
 from .secrets import ca_passphrase, key_password
 
 _WORDS = {IssueStep.PREPARE: "making keys", IssueStep.ISSUE: "issuing",
@@ -45,24 +45,17 @@ def manifest_lines(done: IssuedBatch) -> list[str]:
 
 
 class _Progress:
-    """``kpki: making keys 120/1000`` on stderr, rewritten in place; only on a terminal."""
+    """``kpki: making keys 120/1000 12%`` on stderr, rewritten in place; only on a terminal
+    (:class:`cli.progress.ProgressLine` for :meth:`issue_many`'s steps)."""
 
     def __init__(self) -> None:
-        self._shown: tuple[IssueStep, int] | None = None
-        self._active = sys.stderr.isatty()
+        self._line = ProgressLine()
 
     def __call__(self, step: IssueStep, done: int, total: int) -> None:
-        if not self._active:
-            return
-        percent = done * 100 // max(total, 1)
-        if self._shown == (step, percent) and done != total:
-            return
-        self._shown = (step, percent)
-        click.echo(f"\rkpki: {_WORDS[step]} {done}/{total}\x1b[K", err=True, nl=False)
+        self._line.show(_WORDS[step], done, total)
 
     def close(self) -> None:
-        if self._active and self._shown is not None:
-            click.echo("\r\x1b[K", err=True, nl=False)
+        self._line.close()
 
 
 def run_batch(obj: Context, *, path: Path, profile: JointPolicy | FinancialKind, ra: str,

@@ -10,6 +10,7 @@ from pki.usecases.publishing import publish_crls
 
 from .context import Context
 from .output import emit_json, iso, json_option, shown_iso
+from .progress import progress_line
 from .secrets import ca_passphrase, passphrase_file_option
 
 
@@ -34,7 +35,9 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
         for label in labels:
             home.store.get_ca(label)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
-        done = publish_crls(home, passphrase=passphrase, delta=delta, labels=labels)
+        with progress_line() as line:
+            done = publish_crls(home, passphrase=passphrase, delta=delta, labels=labels,
+                                progress=line)
         rows = [{"ca": c.info.ca, "number": c.info.number, "delta_base": c.info.delta_base,
                  "entries": c.info.entries, "this_update": iso(c.info.this_update),
                  "next_update": iso(c.info.next_update),

@@ -16,6 +16,7 @@ from pki.usecases.publishing import publish_round
 
 from .context import Context
 from .output import emit_json, iso, json_option
+from .progress import progress_line
 from .secrets import ca_passphrase, passphrase_file_option
 
 
@@ -46,14 +47,16 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
     and the time-stamping authority, into the store (which 'kpki serve' answers from) and
     the publish folder.
 
-    The first round publishes every CA's CRLs; later rounds (--watch) publish a CA's CRLs
-    again when a status changed or half their validity has passed, and renew the OCSP
-    signers and the TSA when due. Run one publisher per home beside any number of
+    Without --watch, one round publishes every CA's CRLs. With --watch, a round publishes
+    a CA's CRLs when a status changed, half their validity has passed or none is kept yet
+    (a start does not rebuild CRLs that are still current), and renews the OCSP signers
+    and the TSA when due. Run one publisher per home beside any number of
     'kpki serve --no-publish' servers; 'kpki serve' alone runs its own."""
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         if not watch:
-            done = publish_round(home, passphrase=passphrase)
+            with progress_line() as line:
+                done = publish_round(home, passphrase=passphrase, progress=line)
             if as_json:
                 emit_json(_rows(done))
                 return

@@ -25,6 +25,7 @@ from pki.usecases.serving import (
 from pki.web.limits import LISTEN_BACKLOG, ServeLimits
 
 from .context import Context, Stopped
+from .progress import ProgressLine
 from .secrets import ca_passphrase, passphrase_file_option
 
 if TYPE_CHECKING:
@@ -142,7 +143,8 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
                                                  test_channel=test_channel)
             bank = () if no_bank else _bank(home, test_channel=test_channel)
             simpleauth = () if no_simpleauth else _simpleauth(home, simpleauth_timeout)
-            order = ServeOrder(publish=not no_publish, poll_seconds=poll,
+            starting = ProgressLine()
+            order = ServeOrder(publish=not no_publish, poll_seconds=poll, progress=starting,
                                signing_threads=signing_threads, cloud=cloud, bank=bank,
                                simpleauth=simpleauth,
                                limits=ServeLimits(header_timeout=header_timeout,
@@ -151,6 +153,7 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
                                                   max_connections=max_connections))
 
             def listening() -> None:
+                starting.close()
                 actual = sock.getsockname()[1]
                 shown = f"[{host}]" if ":" in host else host
                 mode = "" if order.publish else ", not publishing"

@@ -19,8 +19,12 @@ in the store, so several read-only servers can share one store and answer alike:
 is one round of the long-running form (``kpki serve``, ``kpki publish --watch``): a CA's full
 and delta CRLs are published again when its change counter moved since its last full CRL,
 when half of that CRL's validity has passed by the injected clock, when the announcement of
-delta CRLs was turned on or off, and in the first round of a process; a delta CRL alone
-when the last one is older than the last full CRL (another publisher made a full CRL only).
+delta CRLs was turned on or off, when its bytes were never kept, and in the first round after
+this process took the publishing over from another (:meth:`Publisher.leads`); a delta CRL
+alone when the last one is older than the last full CRL (another publisher made a full CRL
+only). A process that starts publishing does not rebuild CRLs that are still current: on a
+home of a million revocations a full CRL takes seconds, and ``kpki serve`` answers with the
+stored bytes at once (``round(force=True)`` publishes everything, as ``kpki publish`` does).
 
 A CA with CRL shards (:mod:`pki.revocation.shards`) publishes each shard's full CRL with its
 unsharded one, at each shard's URL; a shard's CRL is also due when it has none yet or its
@@ -35,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .clock import Clock
@@ -43,6 +48,7 @@ from .errors import PKIError
 from .fsutil import atomic_write
 from .keys.castore import CAKey, CAKeyStore, KeyLabel
 from .leadership import Lease
+from .progress import Progress
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
 from .revocation.ocsp import ensure_signer, signer_is_current
 from .revocation.shards import shard_url
@@ -88,6 +94,12 @@ class Round:
         return bool(self.crls or self.signers or self.tsa is not None)
 
 
+def _announced_meta(label: str) -> str:
+    """The store setting kept with CA ``label``'s published full CRL: its number and
+    whether it announces the delta CRLs ("7 1") or not ("7 0")."""
+    return f"{DELTA_CRLS_META}.{label}"
+
+
 @dataclass
 class _Seen:
     announced: bool | None = None
@@ -113,6 +125,9 @@ class Publisher:
         default_factory=dict, init=False, repr=False)
     _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
     _rounds: int = field(default=0, init=False, repr=False)
+    _force_next: bool = field(default=False, init=False, repr=False)
+    progress: Callable[[Progress], object] | None = field(default=None, repr=False)
+    """Told how far a CRL being built has got (:mod:`pki.progress`); None: nobody asks."""
     _leading: bool | None = field(default=None, init=False, repr=False)
     """Whether this publisher held the lease at its last :meth:`leads` (None: not asked yet)."""
 
@@ -160,7 +175,7 @@ class Publisher:
         """Issue the next full CRL of ``record``'s CRL ``shard``, keep its bytes in the store
         and write its files at the shard's URL."""
         crl = issue_crl(record, self.ca_key(record.label), self.store, at=self.clock.now(),
-                        shard=shard)
+                        shard=shard, progress=self.progress)
         with self.store.transaction() as tx:
             tx.put_published_crl(record.label, crl.info.number, False, crl.der, shard=shard)
         if self.publish_dir is None:
@@ -173,9 +188,11 @@ class Publisher:
         published one and write its files."""
         announce = self.announce_deltas
         crl = issue_crl(record, self.ca_key(record.label), self.store, at=self.clock.now(),
-                        delta=delta, announce_delta=announce)
+                        delta=delta, announce_delta=announce, progress=self.progress)
         with self.store.transaction() as tx:
-            tx.put_published_crl(record.label, crl.info.number, delta, crl.der)
+            if tx.put_published_crl(record.label, crl.info.number, delta, crl.der) and not delta:
+                tx.set_meta(_announced_meta(record.label),
+                            f"{crl.info.number} {'1' if announce else '0'}")
         if not delta:
             self._seen.setdefault(record.label, _Seen()).announced = announce
         if self.publish_dir is None:
@@ -190,7 +207,7 @@ class Publisher:
         full = self.store.last_crl(label)
         if (force or full is None or self.store.change_seq(label) != full.change_seq
                 or self._half_passed(full)
-                or self._seen.get(label, _Seen()).announced != self.announce_deltas):
+                or self._announced(label, full) != self.announce_deltas):
             return True, True
         last_delta = self.store.last_crl(label, delta=True)
         return False, last_delta is None or last_delta.number < full.number
@@ -208,6 +225,26 @@ class Publisher:
             if last is None or last.change_seq != change_seq or self._half_passed(last):
                 return True
         return False
+
+    def _announced(self, label: str, full: CRLInfo) -> bool | None:
+        """Whether CA ``label``'s current full CRL announces the delta CRLs: as this
+        publisher made it, else as the store says (kept with the CRL's bytes; read from
+        the bytes themselves for a CRL published by an older kpki); None when its bytes
+        were never kept (a publisher stopped between recording the CRL and keeping it)."""
+        seen = self._seen.get(label)
+        if seen is not None:
+            return seen.announced
+        kept = (self.store.get_meta(_announced_meta(label)) or "").split()
+        if kept and kept[0] == str(full.number):  # the bytes of this CRL are kept
+            announced = kept[1] == "1"
+        else:
+            published = self.store.published_crl(label)
+            if published is None or published.number != full.number:
+                return None
+            extensions = x509.load_der_x509_crl(published.der).extensions
+            announced = any(isinstance(e.value, x509.FreshestCRL) for e in extensions)
+        self._seen[label] = _Seen(announced)
+        return announced
 
     def _half_passed(self, info: CRLInfo) -> bool:
         return self.clock.now() - info.this_update > (info.next_update - info.this_update) / 2
@@ -251,9 +288,8 @@ class Publisher:
     # -- the long-running form ----------------------------------------------------------------
 
     def round(self, *, force: bool = False) -> Round:
-        """Publish whatever is due (see the module doc); the first round of a publisher
-        publishes every CA's CRLs."""
-        force = force or self._rounds == 0
+        """Publish whatever is due (see the module doc); ``force``: every CA's CRLs."""
+        force, self._force_next = force or self._force_next, False
         crls: list[Publication] = []
         signers: list[str] = []
         for record in self.store.list_cas():
@@ -296,6 +332,7 @@ class Publisher:
         if held is not self._leading:
             log.info("publishing: %s", "this process publishes now" if held
                      else "another process publishes")
+            self._force_next = held and self._leading is False  # taken over, not started
             self._leading = held
             self._rounds = 0
         return held

@@ -52,6 +52,7 @@ from ..formats.crlder import encode_crl
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..keys.castore import CAKey
 from ..lifecycle import lapse_suspensions
+from ..progress import ProgressCallback, counted
 from ..store import AuditAction, CARecord, CertStatus, CRLEntry, CRLInfo, Store
 
 __all__ = [
@@ -108,7 +109,8 @@ def _removals(changes: Iterator[tuple[CertStatus, CRLEntry]]) -> Iterator[CRLEnt
 
 def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
               delta: bool = False, validity: dt.timedelta | None = None,
-              announce_delta: bool = False) -> IssuedCRL:
+              announce_delta: bool = False,
+              progress: ProgressCallback | None = None) -> IssuedCRL:
     """Build, sign and record the next CRL of ``ca``.
 
     A full CRL first turns suspensions older than six months into revocations; with
@@ -157,8 +159,10 @@ def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
             x509.oid.ExtensionOID.FRESHEST_CRL, False, x509.FreshestCRL([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier(delta_url(ca.crl_url))], None, None, None)])))
 
+    task = f"{'delta ' if base is not None else ''}CRL of {ca.label}"
     der, count = encode_crl(issuer=cert.subject, this_update=at, next_update=next_update,
-                            entries=entries, extensions=extensions, key=key)
+                            entries=counted(entries, progress, task), extensions=extensions,
+                            key=key)
     info = CRLInfo(ca=ca.label, number=number, delta_base=None if base is None else base.number,
                    this_update=at, next_update=next_update, change_seq=change_seq,
                    entries=count, sha256=hashlib.sha256(der).hexdigest())

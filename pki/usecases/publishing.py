@@ -10,24 +10,39 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..home import Home
+from ..progress import ProgressCallback
 from ..publisher import Round
 from ..revocation.crl import IssuedCRL
 
 __all__ = ["publish_crls", "publish_round"]
 
 
-def publish_round(home: Home, *, passphrase: bytes | None) -> Round:
-    """One publisher round: what is due (every CA's CRLs in a first round), OCSP signers
-    and the TSA renewed when due."""
+def publish_round(home: Home, *, passphrase: bytes | None,
+                  progress: ProgressCallback | None = None) -> Round:
+    """One publisher round that publishes every CA's CRLs, OCSP signers and the TSA
+    renewed when due; ``progress`` is told how far each CRL has got."""
     home.use_passphrase(passphrase)
-    return home.publisher().round()
+    publisher = home.publisher()
+    publisher.progress = progress
+    try:
+        return publisher.round(force=True)
+    finally:
+        publisher.progress = None
 
 
 def publish_crls(home: Home, *, passphrase: bytes | None, delta: bool = False,
-                 labels: Sequence[str] = ()) -> list[tuple[IssuedCRL, Path | None]]:
+                 labels: Sequence[str] = (), progress: ProgressCallback | None = None
+                 ) -> list[tuple[IssuedCRL, Path | None]]:
     """The next CRL (or delta CRL) of each CA of ``labels`` (every CA when empty), with the
-    file it was written to (``None``: a newer one was in place). Raises
-    :class:`pki.errors.NotFoundError` for an unknown label before publishing anything."""
+    file it was written to (``None``: a newer one was in place); ``progress`` is told how
+    far each CRL has got. Raises :class:`pki.errors.NotFoundError` for an unknown label
+    before publishing anything."""
     for label in labels:
         home.store.get_ca(label)
-    return home.publish_crls(passphrase=passphrase, delta=delta, labels=list(labels) or None)
+    publisher = home.publisher(passphrase=passphrase)
+    publisher.progress = progress
+    try:
+        return home.publish_crls(passphrase=passphrase, delta=delta,
+                                 labels=list(labels) or None)
+    finally:
+        publisher.progress = None

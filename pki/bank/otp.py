@@ -450,15 +450,18 @@ class OtpCentre:
         return _outcome(verdict)
 
     def verify_in(self, tx: StoreTransaction, holder: Holder, serial: str, code: str, *,
-                  device: str | None, now: dt.datetime, audited: bool = True
-                  ) -> OtpAccepted | BankError:
+                  device: str | None, now: dt.datetime, audited: bool = True,
+                  token: OtpToken | None = None) -> OtpAccepted | BankError:
         """:meth:`verify` inside ``tx`` at ``now`` (the decision time): the acceptance, or
         the refusal of a counted wrong code (written in ``tx``: the caller commits, then
         raises or reports it). The refusals that count nothing are raised at once, having
         written nothing. ``audited=False``: an accepted code writes no audit row (the
-        caller's row in ``tx`` names it)."""
+        caller's row in ``tx`` names it). ``token``: the holder's token ``serial`` as
+        ``tx`` has read it already (:meth:`registered_in`, under this same lock); None
+        reads it."""
         code = self._check_code(code)
-        token = self._registered(tx, holder, serial)
+        if token is None or token.serial != serial:
+            token = self._registered(tx, holder, serial)
         self._check_usable(token, device=device, now=now, active=True)
         return self._decide(tx, token, code, now, audited=audited)
 
@@ -613,10 +616,18 @@ class OtpCentre:
         assert token is not None
         return OtpGenerator(self._open(token), self.settings)
 
-    def medium(self, holder: Holder, serial: str, *, device: str | None = None
-               ) -> OtpMedium:
-        """The token as a security medium of ``holder`` (what a transfer checks)."""
-        return OtpMedium(self, holder, serial, device)
+    def medium(self, holder: Holder, serial: str, *, device: str | None = None,
+               token: OtpToken | None = None) -> OtpMedium:
+        """The token as a security medium of ``holder`` (what a transfer checks);
+        ``token`` as :class:`OtpMedium` takes it."""
+        return OtpMedium(self, holder, serial, device, token=token)
+
+    def registered_in(self, lookups: StoreTransaction, holder: Holder, serial: str
+                      ) -> OtpToken:
+        """The token ``serial`` as ``lookups`` (a transaction, under its lock) reads it,
+        if it is registered to ``holder`` at its institution; :class:`BankNotFoundError`
+        otherwise."""
+        return self._registered(lookups, holder, serial)
 
     # -- checks ----------------------------------------------------------------------------------
 
@@ -724,11 +735,15 @@ class OtpMedium:
     :class:`OtpSealedUnderOtherSecretError` (the centre's secret is not the seed's)."""
 
     def __init__(self, centre: OtpCentre, holder: Holder, serial: str,
-                 device: str | None) -> None:
+                 device: str | None, *, token: OtpToken | None = None) -> None:
         self.centre = centre
         self.holder = holder
         self.serial = serial
         self.device = device
+        self.token = token
+        """The token as the transaction that :meth:`verify_in` will be given has read it
+        (:meth:`OtpCentre.registered_in`); None: read it there. :meth:`verify`, in a
+        transaction of its own, always reads it."""
 
     @property
     def kind(self) -> MediumKind:
@@ -750,13 +765,13 @@ class OtpMedium:
     def verify_in(self, tx: StoreTransaction, response: str, *,
                   at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
         """:meth:`verify` inside ``tx`` (:meth:`OtpCentre.verify_in`)."""
-        token = self.centre._registered(tx, self.holder, self.serial)
+        token = self.token or self.centre._registered(tx, self.holder, self.serial)
         kind = medium_kind(token.kind)
         try:
             verdict = self.centre.verify_in(tx, self.holder, self.serial, response,
                                             device=self.device,
                                             now=decision_time(self.centre.clock, at),
-                                            audited=audited)
+                                            audited=audited, token=token)
         except (BankNotFoundError, OtpSealedUnderOtherSecretError):
             raise
         except BankError as exc:

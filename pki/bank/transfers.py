@@ -103,7 +103,7 @@ from .devices import check_device, check_step_up, decide_in, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaLookups, MediaSource, charge_in
 from .media import Medium, MediumKind
-from .otp import OtpCentre
+from .otp import OtpCentre, medium_kind
 from .private_media import PrivateCertificateMedium, check_signer, private_certificate_media
 from .sessions import (
     Sessions,
@@ -407,12 +407,14 @@ class Transfers:
             return PrivateCertificateMedium()
         if self.otp is None:
             raise _Refused("medium_not_found")
-        medium = self.otp.medium(attempt.customer, answer.serial, device=attempt.device)
         try:
-            attempt.medium, attempt.answered = medium.kind, medium.serial
+            token = self.otp.registered_in(tx, attempt.customer, answer.serial)
         except BankNotFoundError:
             raise _Refused("medium_not_found") from None
-        return medium
+        attempt.medium, attempt.answered = medium_kind(token.kind), answer.serial
+        # the token answers as this transaction has just read it, under its lock
+        return self.otp.medium(attempt.customer, answer.serial, device=attempt.device,
+                               token=token)
 
     def _check_response(self, answer: MediumAnswer) -> None:
         """Refuse an answer no medium could take (:class:`BankRequestError`, ``field``

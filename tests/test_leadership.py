@@ -105,3 +105,46 @@ def test_the_sole_lease_is_always_held() -> None:
     assert lease.hold()
     lease.release()
     assert lease.hold()
+
+
+# -- PostgreSQL: a session advisory lock --------------------------------------------------
+
+
+def test_an_advisory_lease_has_one_holder_and_is_freed_when_its_session_ends(
+        postgresql_url: str) -> None:
+    import psycopg
+
+    from pki.leadership import AdvisoryLease
+
+    first, second = AdvisoryLease(postgresql_url), AdvisoryLease(postgresql_url)
+    try:
+        assert first.hold() and first.hold()  # the second call is the heartbeat
+        assert not second.hold()
+        # the holder's session ends (its process died, or the server ended it as idle)
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'kpki publisher lease' "
+                          "AND datname = current_database() AND pid <> pg_backend_pid() "
+                          "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                          "AND granted)")
+        assert second.hold()
+        assert not first.hold()  # its heartbeat finds the session gone: the lease is lost
+        assert not first.hold()  # and it is not taken back while the new holder lives
+    finally:
+        first.release()
+        second.release()
+
+
+def test_a_frozen_holders_session_is_ended_by_the_server(postgresql_url: str) -> None:
+    from pki.leadership import AdvisoryLease
+
+    lease = AdvisoryLease(postgresql_url, idle_timeout=2.5)
+    try:
+        assert lease.hold()
+        # A holder that stops its heartbeat (SIGSTOP) is ended by the server's own timer:
+        # the lease's session carries the timeout (and TCP keepalives, which a Unix socket
+        # has no use for).
+        shown = lease._conn.execute("SHOW idle_session_timeout").fetchone()[0]
+        assert shown == "2500ms"
+    finally:
+        lease.release()

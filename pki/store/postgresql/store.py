@@ -33,6 +33,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from ...errors import ReadOnlyStoreError, StoreError
+from ...leadership import AdvisoryLease
 from ..sqlite.bank import BankReadsSQL, BankWritesSQL
 from ..sqlite.certificates import CertificateReadsSQL, CertificateWritesSQL
 from ..sqlite.cloud import CloudReadsSQL, CloudWritesSQL
@@ -246,6 +247,12 @@ class PostgreSQLStore(_OnPostgreSQL, CertificateReadsSQL, CertificateListingSQL,
         return tx
 
     # -- test hooks ---------------------------------------------------------------------
+
+    def publisher_lease(self, *, idle_timeout: float) -> AdvisoryLease:
+        """The publisher lease of this store: a session advisory lock on its server
+        (:class:`pki.leadership.AdvisoryLease`), which the server gives up when the holder
+        dies, or stays silent for ``idle_timeout`` seconds."""
+        return AdvisoryLease(self.url, idle_timeout=idle_timeout)
 
     def fail_commits(self, count: int = 1) -> None:
         """Test hook: the next ``count`` transactions that would commit roll back instead

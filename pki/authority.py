@@ -62,6 +62,7 @@ from .profiles import (
     get_style,
     key_management_profile,
 )
+from .revocation.shards import shard_of, shard_url
 from .rrn import RRN
 from .store import (
     AuditAction,
@@ -301,6 +302,7 @@ class CertificateAuthority:
             _ski(cert.public_key()).digest, [x509.DirectoryName(cert.issuer)],
             cert.serial_number)
         self._crl_dp = _crl_dp(record.crl_url)
+        self._shard_dps: dict[int, x509.CRLDistributionPoints] = {}
         self._aia = (x509.AuthorityInformationAccess([x509.AccessDescription(
             x509.oid.AuthorityInformationAccessOID.OCSP,
             x509.UniformResourceIdentifier(record.ocsp_url))]) if record.ocsp_url else None)
@@ -777,6 +779,18 @@ class CertificateAuthority:
             serial_bits=serial_bits,
         )
 
+    def _with_shard_dp(self, builder: x509.CertificateBuilder, shard: int
+                       ) -> x509.CertificateBuilder:
+        """``builder`` with the distribution point of CRL ``shard`` (and the AIA after it,
+        in the profile's order)."""
+        point = self._shard_dps.get(shard)
+        if point is None:
+            point = self._shard_dps[shard] = _crl_dp(shard_url(self.record.crl_url, shard))
+        builder = builder.add_extension(point, critical=False)
+        if self._aia is not None:
+            builder = builder.add_extension(self._aia, critical=False)
+        return builder
+
     def _write(self, tx: StoreTransaction, p: _Prepared,
                same_subject_as: tuple[x509.Name, str] | None = None) -> IssuedCertificate:
         """Name, sign and record a prepared certificate (and its KM twin) inside ``tx``."""
@@ -804,13 +818,17 @@ class CertificateAuthority:
             .add_extension(p.profile.key_usage, critical=True)
             .add_extension(p.policies, critical=True)
             .add_extension(p.san, critical=False)
-            .add_extension(self._crl_dp, critical=False)
         )
-        if self._aia is not None:
-            builder = builder.add_extension(self._aia, critical=False)
+        shards = self.record.crl_shards
+        if shards == 1:
+            builder = builder.add_extension(self._crl_dp, critical=False)
+            if self._aia is not None:
+                builder = builder.add_extension(self._aia, critical=False)
         for _attempt in range(_SERIAL_ATTEMPTS):
             serial = random_serial(self.entropy, p.serial_bits)
-            certificate = builder.serial_number(serial).sign(self._key, hashes.SHA256())
+            shard = shard_of(serial, shards)
+            signing = builder if shard is None else self._with_shard_dp(builder, shard)
+            certificate = signing.serial_number(serial).sign(self._key, hashes.SHA256())
             try:
                 tx.put_certificate(CertificateRecord(
                     ca=self.label, serial=serial, subject=subject_text, holder=p.name,
@@ -819,7 +837,7 @@ class CertificateAuthority:
                     der=certificate.public_bytes(serialization.Encoding.DER),
                     issued_at=p.now, key_origin=p.key_origin,
                     ra=f"{p.ra.unit}:{p.ra.institution}:{p.ra.branch}", alias=p.alias,
-                    replaces=p.replaces,
+                    replaces=p.replaces, crl_shard=shard,
                 ))
                 break
             except SerialInUseError:

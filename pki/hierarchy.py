@@ -26,6 +26,7 @@ from .errors import ProfileError, SerialInUseError, StoreError
 from .keys.castore import CAKey, CAKeyStore, KeyLabel
 from .names import build_name
 from .profiles import FINANCIAL_PROFILES, LICENSED_CA_PROFILE, ROOT_PROFILE, KeyType, get_style
+from .revocation.shards import check_crl_shards, check_shard_change
 from .store import AuditAction, CARecord, Store
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "create_root",
     "default_ca_label",
     "financial_ca_label",
+    "set_crl_shards",
 ]
 
 ROOT_LABEL = "root"
@@ -75,6 +77,9 @@ class CASettings:
     """Defaults to ``<base>/cps/<label>.html``."""
     serial_bits: int | None = None
     """Random bits in this CA certificate's serial; None: the style's (63)."""
+    crl_shards: int = 1
+    """How many CRLs its certificates are spread over (:mod:`pki.revocation.shards`, 1 to
+    256); 1: one CRL at ``crl_url``."""
 
 
 def check_label(label: str) -> str:
@@ -127,6 +132,7 @@ def add_ca(store: Store, keys: CAKeyStore, settings: CASettings, *, base_url: st
     """
     label = check_label(settings.label)
     style = get_style(settings.style)
+    check_crl_shards(settings.crl_shards, label=label)
     if label == ROOT_LABEL:
         raise ProfileError(f"the label {ROOT_LABEL!r} is the root's")
     if any(r.label == label for r in store.list_cas()):
@@ -169,22 +175,40 @@ def _sign_and_record(store: Store, settings: CASettings, style_name: str, root: 
             der=cert.public_bytes(serialization.Encoding.DER),
             crl_url=settings.crl_url or f"{base_url}/crl/{label}.crl",
             ocsp_url=settings.ocsp_url or f"{base_url}/ocsp/{label}",
-            cps_url=cps_url, created_at=now)
+            cps_url=cps_url, created_at=now, crl_shards=settings.crl_shards)
         try:
             with store.transaction() as tx:
                 # Under the write lock: a serial the root has given is drawn again.
                 if _serial_taken(store, root.label, cert.serial_number):
                     raise SerialInUseError(cert.serial_number, ca=root.label)
                 tx.put_ca(record)
+                detail: dict[str, object] = {
+                    "subject": cert.subject.rfc4514_string(), "parent": root.label,
+                    "style": style.name, "key": str(key_label), "key_store": key_store}
+                if settings.crl_shards > 1:
+                    detail["crl_shards"] = settings.crl_shards
                 tx.audit(AuditAction.CA_CREATED, at=now, ca=label, serial=cert.serial_number,
-                         detail={"subject": cert.subject.rfc4514_string(),
-                                 "parent": root.label, "style": style.name,
-                                 "key": str(key_label), "key_store": key_store})
+                         detail=detail)
         except SerialInUseError:
             continue
         return record
     raise StoreError(f"no unused serial for CA {label!r} after {_SERIAL_DRAWS} draws: is the "
                      "entropy source broken?")
+
+
+def set_crl_shards(store: Store, label: str, shards: int, *, at: dt.datetime) -> CARecord:
+    """Spread CA ``label``'s certificates issued from now on over ``shards`` CRLs
+    (:mod:`pki.revocation.shards`); those issued before keep the CRL they name. Audited
+    ``ca.crl-shards``. Raises :class:`ProfileError` for a number out of bounds, fewer shards
+    than before, or shards for the root."""
+    with store.transaction() as tx:
+        record = store.get_ca(label)
+        check_shard_change(label, is_root=record.is_root, old=record.crl_shards, new=shards)
+        if shards != record.crl_shards:
+            tx.set_crl_shards(label, shards)
+            tx.audit(AuditAction.CA_CRL_SHARDS, at=at, ca=label,
+                     detail={"from": record.crl_shards, "to": shards})
+    return store.get_ca(label)
 
 
 def _serial_taken(store: Store, issuer: str, serial: int) -> bool:

@@ -10,6 +10,11 @@ CRL scope"). A delta CRL lists what changed since the last full CRL (its base): 
 revocations and suspensions, and resumed certificates as ``removeFromCRL``. CRL numbers are
 shared by full and delta CRLs and strictly increase.
 
+A CA with CRL shards (:mod:`pki.revocation.shards`) has a full CRL per shard besides its
+unsharded one (``shard``): it lists the shard's certificates only, its
+issuingDistributionPoint names the shard's URL, it takes its number from the CA's one
+sequence, and it has no delta CRLs.
+
 A full CRL announces the delta CRL (freshestCRL) only when asked (``announce_delta``): strict
 clients that fetch revocation data themselves but no delta CRLs (pyhanko-certvalidator,
 Java's PKIX) fail every check whose full CRL announces a delta they cannot get.
@@ -54,6 +59,7 @@ from ..keys.castore import CAKey
 from ..lifecycle import lapse_suspensions
 from ..progress import ProgressCallback, counted
 from ..store import AuditAction, CARecord, CertStatus, CRLEntry, CRLInfo, Store
+from .shards import shard_url
 
 __all__ = [
     "DELTA_VALIDITY",
@@ -109,17 +115,26 @@ def _removals(changes: Iterator[tuple[CertStatus, CRLEntry]]) -> Iterator[CRLEnt
 
 def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
               delta: bool = False, validity: dt.timedelta | None = None,
-              announce_delta: bool = False,
+              announce_delta: bool = False, shard: int | None = None,
               progress: ProgressCallback | None = None) -> IssuedCRL:
-    """Build, sign and record the next CRL of ``ca``.
+    """Build, sign and record the next CRL of ``ca``: its unsharded CRL, or the CRL of
+    ``shard`` (:mod:`pki.revocation.shards`).
 
     A full CRL first turns suspensions older than six months into revocations; with
-    ``announce_delta`` it points at the delta CRL (freshestCRL). A delta CRL needs a full
-    CRL to be based on (:class:`PKIError` otherwise).
+    ``announce_delta`` it points at the delta CRL (freshestCRL), a shard's never. A delta
+    CRL needs a full CRL to be based on, and is refused for a shard (:class:`PKIError`
+    both). ``progress`` is told how many entries are written (:mod:`pki.progress`).
     """
     cert = ca.certificate
     if cert.public_key() != key.public_key():
         raise PKIError(f"the key does not belong to CA {ca.label!r}")
+    if shard is not None:
+        if ca.is_root or not 0 <= shard < ca.crl_shards:
+            raise PKIError(f"CA {ca.label!r} has no CRL shard {shard}")
+        if delta:
+            raise PKIError(f"CA {ca.label!r}: a CRL shard has no delta CRLs; its full CRL "
+                           "is published instead")
+        announce_delta = False
     at = at.replace(microsecond=0)
     base = None
     if delta:
@@ -145,12 +160,15 @@ def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
                                          x509.DeltaCRLIndicator(base.number)))
         entries: Iterator[CRLEntry] = _removals(
             store.changed_since(ca.label, base.change_seq, at=at))
-    else:
+    elif shard is None:
         entries = store.crl_entries(ca.label, at=at)
+    else:
+        entries = store.crl_entries(ca.label, at=at, shard=shard)
     if not ca.is_root:
         extensions.append(x509.Extension(
             x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT, True, x509.IssuingDistributionPoint(
-                full_name=[x509.UniformResourceIdentifier(ca.crl_url)], relative_name=None,
+                full_name=[x509.UniformResourceIdentifier(shard_url(ca.crl_url, shard))],
+                relative_name=None,
                 only_contains_user_certs=False, only_contains_ca_certs=False,
                 only_some_reasons=None, indirect_crl=False,
                 only_contains_attribute_certs=False)))
@@ -159,17 +177,21 @@ def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
             x509.oid.ExtensionOID.FRESHEST_CRL, False, x509.FreshestCRL([x509.DistributionPoint(
                 [x509.UniformResourceIdentifier(delta_url(ca.crl_url))], None, None, None)])))
 
-    task = f"{'delta ' if base is not None else ''}CRL of {ca.label}"
+    task = f"{'delta ' if base is not None else ''}CRL of {ca.label}" + (
+        "" if shard is None else f" shard {shard}")
     der, count = encode_crl(issuer=cert.subject, this_update=at, next_update=next_update,
                             entries=counted(entries, progress, task), extensions=extensions,
                             key=key)
     info = CRLInfo(ca=ca.label, number=number, delta_base=None if base is None else base.number,
                    this_update=at, next_update=next_update, change_seq=change_seq,
-                   entries=count, sha256=hashlib.sha256(der).hexdigest())
+                   entries=count, sha256=hashlib.sha256(der).hexdigest(), shard=shard)
+    detail: dict[str, object] = {"number": number, "delta_base": info.delta_base,
+                                 "entries": count}
+    if shard is not None:
+        detail["shard"] = shard
     with store.transaction() as tx:
         tx.record_crl(info)
-        tx.audit(AuditAction.CRL_ISSUED, at=at, ca=ca.label,
-                 detail={"number": number, "delta_base": info.delta_base, "entries": count})
+        tx.audit(AuditAction.CRL_ISSUED, at=at, ca=ca.label, detail=detail)
     fault_point("crl.recorded")
     return IssuedCRL(info, der)
 

@@ -112,6 +112,11 @@ class CertificateWrites(Protocol):
         """Record a CA; :class:`pki.errors.StoreError` if the label is taken."""
         ...
 
+    def set_crl_shards(self, ca: str, shards: int) -> None:
+        """Change how many CRL shards the CA's new certificates are spread over
+        (:mod:`pki.revocation.shards` checks the number)."""
+        ...
+
     def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
         """The time to record for an event of ``ca`` happening at ``at`` by the clock: never
         earlier than the CA's previous event, however the clock moved. Every write below
@@ -154,10 +159,12 @@ class CertificateWrites(Protocol):
 
     def record_crl(self, info: CRLInfo) -> None: ...
 
-    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes) -> bool:
+    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes, *,
+                          shard: int | None = None) -> bool:
         """Keep the bytes of CRL ``number`` as the published full (or ``delta``) CRL of
-        ``ca``; False, and nothing changed, when the published one has that number or a
-        higher one (a slower publisher never goes back)."""
+        ``ca`` (of its CRL ``shard``, which has no delta CRLs, when given); False, and
+        nothing changed, when the published one has that number or a higher one (a slower
+        publisher never goes back)."""
         ...
 
     def put_ocsp_signer(self, record: OCSPSignerRecord) -> None:
@@ -220,20 +227,29 @@ class CertificateReads(Protocol):
         """The CA's change counter: it moves whenever a certificate's status changes."""
         ...
 
-    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None: ...
-
-    def published_crl(self, ca: str, delta: bool = False) -> PublishedCRL | None:
-        """The bytes of the CA's latest published full (or delta) CRL; None before one."""
+    def last_crl(self, ca: str, *, delta: bool = False, shard: int | None = None
+                 ) -> CRLInfo | None:
+        """The CA's latest full (or delta) CRL recorded: its unsharded CRL's, or CRL
+        ``shard``'s."""
         ...
 
-    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
-        """Revoked and suspended certificates not yet expired at ``at``, streamed."""
+    def published_crl(self, ca: str, delta: bool = False, *, shard: int | None = None
+                      ) -> PublishedCRL | None:
+        """The bytes of the CA's latest published full (or delta) CRL, unsharded or of CRL
+        ``shard``; None before one."""
+        ...
+
+    def crl_entries(self, ca: str, *, at: dt.datetime, shard: int | None = None
+                    ) -> Iterator[CRLEntry]:
+        """Revoked and suspended certificates not yet expired at ``at``, streamed: those on
+        the unsharded CRL (no ``crl_shard``), or those of CRL ``shard``."""
         ...
 
     def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
                       ) -> Iterator[tuple[CertStatus, CRLEntry]]:
-        """Certificates whose status changed after ``change_seq`` (for delta CRLs); a
-        certificate valid again carries the time of its change as ``revoked_at``."""
+        """Certificates on the unsharded CRL whose status changed after ``change_seq`` (for
+        delta CRLs, which shards do not have); a certificate valid again carries the time
+        of its change as ``revoked_at``."""
         ...
 
     def status_of(self, ca: str, serial: int

@@ -137,6 +137,9 @@ class CARecord:
     ocsp_url: str | None
     cps_url: str | None
     created_at: dt.datetime
+    crl_shards: int = 1
+    """How many CRLs new certificates are spread over (:mod:`pki.revocation.shards`); 1:
+    one CRL at ``crl_url``."""
 
     @cached_property
     def certificate(self) -> x509.Certificate:
@@ -172,6 +175,9 @@ class CertificateRecord:
     alias: str = ""
     replaces: int | None = None
     """The serial of the certificate this one renewed or reissued."""
+    crl_shard: int | None = None
+    """The CRL shard its distribution point names (:mod:`pki.revocation.shards`); None: the
+    CA's unsharded CRL."""
 
     @cached_property
     def certificate(self) -> x509.Certificate:
@@ -193,6 +199,8 @@ class CRLInfo:
     change_seq: int
     entries: int
     sha256: str
+    shard: int | None = None
+    """The shard this CRL covers (:mod:`pki.revocation.shards`); None: the unsharded CRL."""
 
     @property
     def is_delta(self) -> bool:
@@ -220,6 +228,8 @@ class PublishedCRL:
     number: int
     delta: bool
     der: bytes
+    shard: int | None = None
+    """The shard's CRL (:mod:`pki.revocation.shards`); None: the unsharded one."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,8 @@ class AuditAction(enum.StrEnum):
     ``cloud.pin``)."""
 
     CA_CREATED = "ca.created"
+    CA_CRL_SHARDS = "ca.crl-shards"
+    """A CA's number of CRL shards changed (:mod:`pki.revocation.shards`)."""
     CERTIFICATE_ISSUED = "certificate.issued"
     """Written by the backend with the certificate row itself (see :meth:`put_certificate`)."""
     CERTIFICATE_DELIVERED = "certificate.delivered"

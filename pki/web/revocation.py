@@ -1,7 +1,8 @@
 """CRLs and OCSP over HTTP, read from the store.
 
 For every CA the server answers the full CRL at the path of the CA's CRL distribution point
-and the delta CRL beside it, with the bytes the publisher kept in the store
+and the delta CRL beside it, and each of its CRL shards' at the shard's path
+(:mod:`pki.revocation.shards`), with the bytes the publisher kept in the store
 (:meth:`pki.store.Store.published_crl`), never a CRL of its own; and OCSP (GET and POST,
 RFC 6960 appendix A) at the path of its AIA URL, signed by the delegated signer the publisher
 made (:func:`pki.revocation.ocsp.load_signer`) with each certificate's status read from the
@@ -32,6 +33,7 @@ from ..clock import Clock
 from ..keys.castore import CAKeyStore
 from ..revocation.crl import delta_url
 from ..revocation.ocsp import OCSPResponder, load_signer
+from ..revocation.shards import shard_url
 from ..store import CARecord, PublishedCRL, Store
 from .limits import read_capped
 
@@ -62,8 +64,8 @@ class Revocation:
         self.keys = keys
         self.clock = clock
         self.cas: list[CARecord] = list(store.list_cas())
-        self._crls: dict[tuple[str, bool], PublishedCRL] = {}
-        self._looked_for: dict[tuple[str, bool], int] = {}
+        self._crls: dict[tuple[str, bool, int | None], PublishedCRL] = {}
+        self._looked_for: dict[tuple[str, bool, int | None], int] = {}
         """The CRL number the store named when its bytes were last read."""
         self._responders: dict[str, OCSPResponder] = {}
         self._lock = threading.Lock()
@@ -75,26 +77,31 @@ class Revocation:
         for record in self.cas:
             for delta in (False, True):
                 self._refresh_crl(record.label, delta, again=True)
+            for shard in range(record.crl_shards if record.crl_shards > 1 else 0):
+                self._refresh_crl(record.label, False, again=True, shard=shard)
             if record.ocsp_url:
                 self._reload_responder(record)
 
-    def crl(self, label: str, *, delta: bool = False) -> bytes | None:
-        """The DER of the CA's published full (or delta) CRL; None before there is one."""
-        held = self._refresh_crl(label, delta, again=False)
+    def crl(self, label: str, *, delta: bool = False, shard: int | None = None
+            ) -> bytes | None:
+        """The DER of the CA's published full (or delta) CRL, or of its CRL ``shard``; None
+        before there is one."""
+        held = self._refresh_crl(label, delta, again=False, shard=shard)
         return None if held is None else held.der
 
-    def _refresh_crl(self, label: str, delta: bool, *, again: bool) -> PublishedCRL | None:
+    def _refresh_crl(self, label: str, delta: bool, *, again: bool, shard: int | None = None
+                     ) -> PublishedCRL | None:
         """The held CRL, read again when the store names a newer one: once per number it
         names, or ``again`` (a CRL recorded but not yet kept when last read)."""
-        key = (label, delta)
+        key = (label, delta, shard)
         held = self._crls.get(key)
-        last = self.store.last_crl(label, delta=delta)
+        last = self.store.last_crl(label, delta=delta, shard=shard)
         if last is None or (held is not None and last.number <= held.number):
             return held
         if not again and self._looked_for.get(key) == last.number:
             return held
         with self._lock:
-            fresh = self.store.published_crl(label, delta)
+            fresh = self.store.published_crl(label, delta, shard=shard)
             self._looked_for[key] = last.number
             held = self._crls.get(key)
             if fresh is not None and (held is None or fresh.number > held.number):
@@ -129,14 +136,17 @@ class Revocation:
                                                      Awaitable[bytes | None]]) -> list[BaseRoute]:
         """Starlette routes: each CA's CRLs and its OCSP responder. ``run`` signs OCSP
         responses; ``in_thread`` reads the store off the event loop."""
-        crl_paths: dict[str, tuple[str, bool]] = {}
+        crl_paths: dict[str, tuple[str, bool, int | None]] = {}
         for record in self.cas:
-            crl_paths[urlsplit(record.crl_url).path] = (record.label, False)
-            crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True)
+            crl_paths[urlsplit(record.crl_url).path] = (record.label, False, None)
+            crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True, None)
+            for shard in range(record.crl_shards if record.crl_shards > 1 else 0):
+                crl_paths[urlsplit(shard_url(record.crl_url, shard)).path] = (
+                    record.label, False, shard)
 
         async def crl(request: Request) -> Response:
-            label, is_delta = crl_paths[request.url.path]
-            body = await in_thread(lambda: self.crl(label, delta=is_delta))
+            label, is_delta, shard = crl_paths[request.url.path]
+            body = await in_thread(lambda: self.crl(label, delta=is_delta, shard=shard))
             if body is None:
                 return Response("not published yet\n", status_code=503,
                                 media_type="text/plain")

@@ -40,7 +40,8 @@ __all__ = ["CertificateReadsSQL", "CertificateWritesSQL"]
 
 _CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
                  "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin, c.revoked_at, "
-                 "c.reason, c.invalidity_date, c.status_changed_at, c.ra, c.alias, c.replaces")
+                 "c.reason, c.invalidity_date, c.status_changed_at, c.ra, c.alias, c.replaces, "
+                 "c.crl_shard")
 _DELIVERY_COLUMNS = ("cas.label, d.serial, d.folder, d.staging, d.recorded_at, "
                      "d.delivered_at")
 _PENDING_DELIVERIES = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN cas ON "
@@ -56,6 +57,7 @@ def _cert_record(row: Sequence[Any]) -> CertificateRecord:
         revoked_at=opt_ts(row[11]), reason=reason_of(row[12]),
         invalidity_date=opt_ts(row[13]), status_changed_at=opt_ts(row[14]), ra=row[15],
         alias=row[16], replaces=None if row[17] is None else int(row[17], 16),
+        crl_shard=row[18],
     )
 
 
@@ -101,12 +103,16 @@ class CertificateWritesSQL(SQLiteConnection):
         parent_id = self._ca_id(record.parent) if record.parent else None
         added = self._conn.execute(
             "INSERT INTO cas (label, parent_id, style, der, crl_url, ocsp_url, cps_url, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "created_at, crl_shards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (record.label, parent_id, record.style, record.der, record.crl_url,
-             record.ocsp_url, record.cps_url, ts(record.created_at)),
+             record.ocsp_url, record.cps_url, ts(record.created_at), record.crl_shards),
         ).rowcount
         if added != 1:
             raise StoreError(f"a CA labelled {record.label!r} exists already")
+
+    def set_crl_shards(self, ca: str, shards: int) -> None:
+        self._conn.execute("UPDATE cas SET crl_shards = ? WHERE id = ?",
+                           (shards, self._ca_id(ca)))
 
     def event_time(self, ca: str, at: dt.datetime) -> dt.datetime:
         """``at``, or the latest time recorded for an event of ``ca`` if the clock has gone
@@ -128,8 +134,8 @@ class CertificateWritesSQL(SQLiteConnection):
         added = self._cursor.execute(
             "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
             "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces, "
-            "revoked_at, reason, invalidity_date, status_changed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "revoked_at, reason, invalidity_date, status_changed_at, crl_shard) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             (ca_id, hex_serial(record.serial), record.subject, record.holder,
              record.profile, record.status.value, ts(record.not_before),
@@ -139,7 +145,8 @@ class CertificateWritesSQL(SQLiteConnection):
              None if record.revoked_at is None else ts(record.revoked_at),
              None if record.reason is None else record.reason.value,
              None if record.invalidity_date is None else ts(record.invalidity_date),
-             None if record.status_changed_at is None else ts(record.status_changed_at)),
+             None if record.status_changed_at is None else ts(record.status_changed_at),
+             record.crl_shard),
         ).rowcount
         if added != 1:
             # Only UNIQUE (serial, ca_id) can refuse the row; nothing failed, so the
@@ -209,11 +216,21 @@ class CertificateWritesSQL(SQLiteConnection):
     def record_crl(self, info: CRLInfo) -> None:
         self._conn.execute(
             "INSERT INTO crls (ca_id, number, delta_base, this_update, next_update, "
-            "change_seq, entries, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "change_seq, entries, sha256, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self._ca_id(info.ca), info.number, info.delta_base, ts(info.this_update),
-             ts(info.next_update), info.change_seq, info.entries, info.sha256))
+             ts(info.next_update), info.change_seq, info.entries, info.sha256, info.shard))
 
-    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes) -> bool:
+    def put_published_crl(self, ca: str, number: int, delta: bool, der: bytes, *,
+                          shard: int | None = None) -> bool:
+        if shard is not None:
+            if delta:
+                raise ValueError("a CRL shard has no delta CRLs")
+            return self._conn.execute(
+                "INSERT INTO published_shard_crls (ca_id, shard, number, der) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (ca_id, shard) DO UPDATE SET "
+                "number = excluded.number, der = excluded.der "
+                "WHERE excluded.number > published_shard_crls.number",
+                (self._ca_id(ca), shard, number, der)).rowcount == 1
         cursor = self._conn.execute(
             "INSERT INTO published_crls (ca_id, delta, number, der) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (ca_id, delta) DO UPDATE SET number = excluded.number, "
@@ -274,10 +291,11 @@ class CertificateReadsSQL(SQLiteConnection):
     def _ca_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[CARecord]:
         rows = self._query(
             "SELECT c.label, p.label, c.style, c.der, c.crl_url, c.ocsp_url, c.cps_url, "
-            "c.created_at FROM cas c LEFT JOIN cas p ON p.id = c.parent_id "
+            "c.created_at, c.crl_shards FROM cas c LEFT JOIN cas p ON p.id = c.parent_id "
             f"{where} ORDER BY c.id", params)
         return [CARecord(label=r[0], parent=r[1], style=r[2], der=bytes(r[3]), crl_url=r[4],
-                         ocsp_url=r[5], cps_url=r[6], created_at=parse_ts(r[7]))
+                         ocsp_url=r[5], cps_url=r[6], created_at=parse_ts(r[7]),
+                         crl_shards=int(r[8]))
                 for r in rows]
 
     def get_ca(self, label: str) -> CARecord:
@@ -339,29 +357,48 @@ class CertificateReadsSQL(SQLiteConnection):
             raise UnknownCAError(ca)
         return int(rows[0][0])
 
-    def last_crl(self, ca: str, *, delta: bool = False) -> CRLInfo | None:
+    def last_crl(self, ca: str, *, delta: bool = False, shard: int | None = None
+                 ) -> CRLInfo | None:
+        in_shard = "crls.shard IS NULL" if shard is None else "crls.shard = ?"
         rows = self._query(
             "SELECT crls.number, crls.delta_base, crls.this_update, crls.next_update, "
             "crls.change_seq, crls.entries, crls.sha256 FROM crls JOIN cas ON cas.id = "
             f"crls.ca_id WHERE cas.label = ? AND crls.delta_base IS {'NOT ' if delta else ''}"
-            "NULL ORDER BY crls.number DESC LIMIT 1", (ca,))
+            f"NULL AND {in_shard} ORDER BY crls.number DESC LIMIT 1",
+            (ca,) if shard is None else (ca, shard))
         if not rows:
             return None
         r = rows[0]
-        return CRLInfo(ca, r[0], r[1], parse_ts(r[2]), parse_ts(r[3]), r[4], r[5], r[6])
+        return CRLInfo(ca, r[0], r[1], parse_ts(r[2]), parse_ts(r[3]), r[4], r[5], r[6],
+                       shard)
 
-    def published_crl(self, ca: str, delta: bool = False) -> PublishedCRL | None:
+    def published_crl(self, ca: str, delta: bool = False, *, shard: int | None = None
+                      ) -> PublishedCRL | None:
+        if shard is not None:
+            found = self._query("SELECT number, der FROM published_shard_crls WHERE "
+                                "ca_id = ? AND shard = ?", (self._ca_id_of(ca), shard))
+            if not found or delta:
+                return None
+            return PublishedCRL(ca=ca, number=int(found[0][0]), delta=False,
+                                der=bytes(found[0][1]), shard=shard)
         rows = self._query("SELECT number, der FROM published_crls WHERE ca_id = ? AND "
                            "delta = ?", (self._ca_id_of(ca), int(delta)))
         if not rows:
             return None
         return PublishedCRL(ca=ca, number=int(rows[0][0]), delta=delta, der=bytes(rows[0][1]))
 
-    def crl_entries(self, ca: str, *, at: dt.datetime) -> Iterator[CRLEntry]:
+    def crl_entries(self, ca: str, *, at: dt.datetime, shard: int | None = None
+                    ) -> Iterator[CRLEntry]:
+        if shard is not None:
+            return map(_crl_entry, self._stream(
+                "SELECT serial, revoked_at, reason, invalidity_date FROM certificates "
+                "WHERE ca_id = ? AND crl_shard = ? AND status != 'valid' AND not_after >= ? "
+                "ORDER BY id", (self._ca_id_of(ca), shard, ts(at))))
         rows = self._stream(
             "SELECT serial, revoked_at, reason, invalidity_date FROM certificates "
             "INDEXED BY certificates_on_crl "
-            "WHERE ca_id = ? AND status != 'valid' AND not_after >= ? ORDER BY id",
+            "WHERE ca_id = ? AND status != 'valid' AND not_after >= ? "
+            "AND crl_shard IS NULL ORDER BY id",
             (self._ca_id_of(ca), ts(at)))
         return map(_crl_entry, rows)
 
@@ -371,7 +408,7 @@ class CertificateReadsSQL(SQLiteConnection):
             "SELECT status, serial, coalesce(revoked_at, status_changed_at), reason, "
             "invalidity_date FROM certificates INDEXED BY certificates_changes "
             "WHERE ca_id = ? AND change_seq > 0 AND change_seq > ? AND not_after >= ? "
-            "ORDER BY change_seq",
+            "AND crl_shard IS NULL ORDER BY change_seq",
             (self._ca_id_of(ca), change_seq, ts(at)))
         for row in rows:
             yield CertStatus(row[0]), _crl_entry(row[1:])

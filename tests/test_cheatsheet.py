@@ -36,6 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
+from . import postgresql
 from .serve_process import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ KNOWN_GAPS: dict[str, str] = {}
 
 PLACEHOLDERS = {"SERIAL", "RRN", "DIR", "BASE", "FILE", "SIG", "USER", "ID", "LABEL", "P",
                 "N", "OID", "TIME", "URL", "F", "K", "ROOT.pem", "CA.pem", "GOV.pem", "FULL",
-                "DELTA", "ROOT-CRL", "CUSTOMER"}
+                "DELTA", "ROOT-CRL", "CUSTOMER", "DB", "TOKEN"}
 
 
 _AFTER = {"F": {"--r-file", "--code-file", "--r-envelope"}, "K": {"--key"},
@@ -260,6 +261,11 @@ def session(tmp_path_factory: pytest.TempPathFactory, key_pool):  # type: ignore
                KPKI_CLOUD_URL=f"http://127.0.0.1:{SERVE_PORT}",
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [
                    os.environ.get("PYTHONPATH")])]))
+    softhsm = workdir / "softhsm"  # TOKEN: SoftHSM2 tokens of the run's own (docs/hsm.md)
+    (softhsm / "tokens").mkdir(parents=True)
+    (softhsm / "softhsm2.conf").write_text(f"directories.tokendir = {softhsm / 'tokens'}\n"
+                                           "objectstore.backend = file\nlog.level = ERROR\n")
+    env.update(SOFTHSM2_CONF=str(softhsm / "softhsm2.conf"), KPKI_CA_PIN=PIN)
     _SESSION = Session(workdir, env)
     with pytest.MonkeyPatch.context() as mp:
         for name in [n for n in os.environ if n.startswith("KPKI_")]:
@@ -383,6 +389,14 @@ def _value(session: Session, token: str, option: str, cloud: bool) -> str:
         return _customer(session)
     if token == "LABEL":
         return "yessign"
+    if token == "DB":  # an empty database on the run's throwaway server (tests/postgresql.py)
+        return postgresql.databases().url(postgresql.databases().create(empty=True))
+    if token == "TOKEN":  # a new SoftHSM2 token
+        label = f"cheat-{len(list((work / 'softhsm' / 'tokens').iterdir()))}"
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin",
+                        PIN, "--so-pin", "5678"], env=session.env, check=True,
+                       capture_output=True)
+        return f"pkcs11:token={label}?module-path=/usr/lib/softhsm/libsofthsm2.so"
     if token == "P":
         return "joint-general"
     if token == "N":

@@ -561,3 +561,15 @@ def test_cli_init_ca_add_issue_publish_and_serve_ocsp_with_keys_in_a_token(
     public.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(),
                   hashes.SHA256())
     assert "signkorea/ocsp" in _objects(token)
+
+
+def test_commands_that_sign_nothing_never_ask_for_the_pin(token, tmp_path, key_pool,
+                                                          monkeypatch):
+    _new_keys_imported(monkeypatch, key_pool)
+    Home.create(tmp_path / "h", passphrase=None, ca_keys=token, pin=PIN.encode()).close()
+    monkeypatch.delenv("KPKI_CA_PIN", raising=False)
+    for command in (["ca", "list"], ["cert", "list"], ["ca", "show", "yessign"]):
+        result = _run("--home", str(tmp_path / "h"), *command)
+        assert result.exit_code == 0, result.output
+    result = _run("--home", str(tmp_path / "h"), "crl", "publish")
+    assert result.exit_code == 2 and "$KPKI_CA_PIN" in result.output  # signing asks

@@ -87,6 +87,7 @@ def test_filters_apply_to_pages(filled: Home) -> None:
     assert held == [("yessign", s) for s in sorted(SERIALS) if s % 3 == 1]
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plan")
 def test_the_listing_index_exists_and_is_used(filled: Home) -> None:
     conn = filled.store._conn  # type: ignore[attr-defined]
     plan = conn.execute(

@@ -429,6 +429,7 @@ class Home:
                 raise ProfileError(f"a CA labelled {label!r} exists already")
             hsm.check()
             self.pin = hsm.pin  # asked once
+            self._forget_leftovers(label)
             routes = dict(keys.routes) if isinstance(keys, PerCAKeyStore) else {}
             default = keys.default if isinstance(keys, PerCAKeyStore) else keys
             keys = PerCAKeyStore(default, {**routes, label: hsm})
@@ -450,6 +451,16 @@ class Home:
                             clock=self.clock, entropy=self.entropy)
         self._export_ca(record)
         return record
+
+    def _forget_leftovers(self, label: str) -> None:
+        """Destroy the keys of CA ``label`` that a ``ca add --ca-keys`` killed before it
+        recorded the CA left in its token: the setting naming the token is written before
+        any key is made, so a setting without a CA marks them."""
+        previous = self.store.get_meta(f"{CA_KEYS_META}:{label}")
+        if previous:
+            leftovers = PKCS11CAKeyStore(previous, pin=self.pin)
+            for key_label in (KeyLabel.ocsp(label), KeyLabel.of_ca(label)):
+                leftovers.delete(key_label)
 
     @property
     def ca_keys(self) -> str | None:

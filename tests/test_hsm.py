@@ -21,7 +21,9 @@ import itertools
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -573,3 +575,31 @@ def test_commands_that_sign_nothing_never_ask_for_the_pin(token, tmp_path, key_p
         assert result.exit_code == 0, result.output
     result = _run("--home", str(tmp_path / "h"), "crl", "publish")
     assert result.exit_code == 2 and "$KPKI_CA_PIN" in result.output  # signing asks
+
+
+@pytest.mark.real_keys
+def test_a_ca_add_killed_after_its_key_was_made_leaves_what_a_rerun_clears(
+        token, tmp_path, key_pool):
+    """``kpki ca add --ca-keys`` SIGKILLed right after the key was generated in the token
+    (fault point ``pkcs11.generated``): no CA is recorded; the setting written first names the
+    token, so running the command again destroys the leftover key and adds the CA, with one
+    key pair under its label."""
+    home = tmp_path / "h"
+    Home.create(home, passphrase=None, key_generator=key_pool).close()  # keys in files
+    kpki = str(Path(sys.executable).parent / "kpki")
+    env = {**os.environ, "KPKI_CA_PIN": PIN}
+    argv = [kpki, "--home", str(home), "ca", "add", "signkorea", "--ca-keys", token]
+    killed = subprocess.run(argv, env={**env, "KPKI_FAULT": "pkcs11.generated"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with Home.open(home) as opened:
+        assert [r.label for r in opened.list_cas()] == ["root", "yessign"]
+        assert opened.store.get_meta("ca_keys:signkorea") == token
+    assert _objects(token) == ["signkorea", "signkorea"]  # made, not yet known as a CA
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _objects(token) == ["signkorea", "signkorea"]  # the leftover went, one pair left
+    with Home.open(home, pin=PIN.encode()) as opened:
+        ca = opened.store.get_ca("signkorea")
+        key = opened.keys.load(KeyLabel.of_ca("signkorea"))
+        assert key.public_key() == ca.certificate.public_key()

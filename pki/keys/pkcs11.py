@@ -68,6 +68,7 @@ from ..errors import (
     UnsupportedKeyError,
     WrongPasswordError,
 )
+from ..faults import fault_point
 from ..profiles import KeyType
 from .castore import CAKey, CAKeyStore, KeyLabel, check_ca_key
 from .generate import KeyGenerator
@@ -524,6 +525,7 @@ class PKCS11CAKeyStore:
             self._destroy(session, str(label))
             self._relabel(session, spare, label)
             self.generated.append(label)
+        fault_point("pkcs11.generated")
         return self.load(label)
 
     def delete(self, label: KeyLabel) -> None:

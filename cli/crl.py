@@ -42,7 +42,10 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
                  "entries": c.info.entries, "this_update": iso(c.info.this_update),
                  "next_update": iso(c.info.next_update),
                  "der": None if path is None else str(path),
-                 "pem": None if path is None else str(path) + ".pem"} for c, path in done]
+                 "pem": None if path is None else str(path) + ".pem",
+                 # A shard's CRL only (docs/lifecycle.md, "Partitioned CRLs").
+                 **({} if c.info.shard is None else {"shard": c.info.shard})}
+                for c, path in done]
         if as_json:
             emit_json(rows)
             return
@@ -50,6 +53,8 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
             click.echo("Nothing published (a delta CRL needs a full CRL first).")
         for r in rows:
             kind = f"delta CRL on {r['delta_base']}" if r["delta_base"] else "CRL"
+            if "shard" in r:
+                kind = f"CRL of shard {r['shard']}"
             where = (f"-> {r['der']}" if r["der"] else
                      "not written: another publisher has put a newer one in place")
             click.echo(f"{r['ca']}: {kind} number {r['number']}, {r['entries']} entries, "

@@ -398,6 +398,13 @@ def test_kpki_ca_add_show_and_set_crl_shards(home):
     assert changed.exit_code == 0 and json.loads(changed.stdout)["crl_shards"] == 4
     fewer = runner.invoke(cli, [*base, "ca", "set", "yessign", "--crl-shards", "2"])
     assert fewer.exit_code != 0 and "only grows" in fewer.output
+    published = runner.invoke(cli, [*base, "crl", "publish", "--ca", "yessign", "--json"],
+                              catch_exceptions=False)
+    rows = json.loads(published.stdout)
+    assert [r.get("shard") for r in rows] == [None, 0, 1, 2, 3]
+    text = runner.invoke(cli, [*base, "crl", "publish", "--ca", "yessign"],
+                         catch_exceptions=False).stdout
+    assert "yessign: CRL of shard 3 number" in text
 
 
 @pytest.mark.parametrize("value", ["0", "-3", str(MAX_CRL_SHARDS + 1), "many"])
@@ -411,6 +418,8 @@ def test_a_bad_crl_shards_is_one_line_naming_the_option(home, value):
     assert "big" not in [r.label for r in home.store.list_cas()]
 
 
+@pytest.mark.sqlite_only("takes an SQLite file back to schema 16 (PostgreSQL's migrations: "
+                         "tests/test_store_contract.py)")
 def test_a_store_from_before_migration_17_gets_one_shard_everywhere(make_home, tmp_path):
     home = make_home()
     [issued] = _issue(home, 1)

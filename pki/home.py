@@ -377,8 +377,16 @@ class Home:
         return self.keys
 
     def use_passphrase(self, passphrase: bytes | None) -> None:
-        """Give the CA passphrase once: later calls need not pass it."""
+        """Give the CA passphrase once: later calls need not pass it. Tokens holding CA
+        keys are reached and logged in to now (a long-running process fails at start-up,
+        not at its first request: :class:`pki.errors.HSMError`,
+        :class:`pki.errors.WrongPasswordError`)."""
         self.keys = self.keys_for(passphrase)
+        keys = self.keys
+        for store in (keys.default, *keys.routes.values()) if isinstance(
+                keys, PerCAKeyStore) else (keys,):
+            if isinstance(store, PKCS11CAKeyStore):
+                store.check()
 
     def unlock(self, passphrase: bytes | None, *, keys_from: Home | None = None) -> None:
         """Load every CA key now and keep it, so later work does not decrypt it again.

@@ -297,6 +297,12 @@ def test_a_padding_or_hash_kpki_does_not_offer_is_a_mechanism_error(store):
             key.sign(b"x", pad, algorithm)
         assert failed.value.problem is HSMProblem.MECHANISM
         assert "\n" not in str(failed.value)
+    # one kpki passes on and the token refuses: PSS with a salt longer than the key allows
+    with pytest.raises(HSMError) as failed:
+        key.sign(b"x", padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=300),
+                 hashes.SHA256())
+    assert failed.value.problem is HSMProblem.MECHANISM
+    assert "SHA256_RSA_PKCS_PSS" in str(failed.value)
 
 
 # -- threads and fork -----------------------------------------------------------------------
@@ -603,3 +609,12 @@ def test_a_ca_add_killed_after_its_key_was_made_leaves_what_a_rerun_clears(
         ca = opened.store.get_ca("signkorea")
         key = opened.keys.load(KeyLabel.of_ca("signkorea"))
         assert key.public_key() == ca.certificate.public_key()
+
+
+def test_serve_with_a_wrong_pin_stops_at_start_up_in_one_line(token, tmp_path, key_pool,
+                                                              monkeypatch):
+    _new_keys_imported(monkeypatch, key_pool)
+    Home.create(tmp_path / "h", passphrase=None, ca_keys=token, pin=PIN.encode()).close()
+    monkeypatch.setenv("KPKI_CA_PIN", "0000")
+    result = _run("--home", str(tmp_path / "h"), "serve", "--port", "0", "--read-only")
+    _one_line_error(result, "wrong user PIN")

@@ -39,7 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["SERVER_ENV", "SWITCH_ENV", "TestDatabases", "ThrowawayServer", "databases",
-           "drop_databases", "find_bindir", "on_postgresql", "redirect", "throwaway_server"]
+           "drop_databases", "find_bindir", "on_every_store_opened", "on_postgresql", "redirect",
+           "throwaway_server"]
 
 SWITCH_ENV = "KPKI_TEST_STORE"
 """``postgresql``: every store of the suite on PostgreSQL (default: as the test says)."""
@@ -329,6 +330,16 @@ def install_redirect() -> None:
 
     if redirect not in store.on_open_url:
         store.on_open_url.append(redirect)
+
+
+def on_every_store_opened(monkeypatch: Any, hook: Callable[[Any], None]) -> None:
+    """Call ``hook`` with every store this process opens from now on, whichever backend
+    the run uses (the backends' ``on_open`` test hooks): to make its commits fail, say."""
+    from pki.store.postgresql import PostgreSQLStore
+    from pki.store.sqlite import SQLiteStore
+
+    monkeypatch.setattr(SQLiteStore, "on_open", [hook])
+    monkeypatch.setattr(PostgreSQLStore, "on_open", [hook])
 
 
 def subprocess_environment() -> dict[str, str]:

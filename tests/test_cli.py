@@ -19,6 +19,7 @@ from pki.cli.main import cli
 from pki.home import Home
 from pki.keys import npki
 from pki.rrn import synthetic_rrn
+from tests import postgresql
 from tests.conftest import PASSPHRASE
 
 RRN = synthetic_rrn(dt.date(1990, 5, 17), serial=12345).digits
@@ -411,10 +412,8 @@ def test_failed_file_delivery_records_nothing(runner, cli_home, tmp_path, secret
 
 def test_failed_commit_removes_the_written_files(runner, cli_home, tmp_path, secrets_dir,
                                                  monkeypatch):
-    from pki.store.sqlite import SQLiteStore
-
-    # The SQLite store's test hooks: every store the command opens fails its commits.
-    monkeypatch.setattr(SQLiteStore, "on_open", [lambda store: store.fail_commits(100)])
+    # The stores' test hooks: every store the command opens fails its commits.
+    postgresql.on_every_store_opened(monkeypatch, lambda store: store.fail_commits(100))
     out = tmp_path / "out"
     result = issue(runner, cli_home, out, key=secrets_dir / "key")
     monkeypatch.undo()

@@ -618,3 +618,14 @@ def test_serve_with_a_wrong_pin_stops_at_start_up_in_one_line(token, tmp_path, k
     monkeypatch.setenv("KPKI_CA_PIN", "0000")
     result = _run("--home", str(tmp_path / "h"), "serve", "--port", "0", "--read-only")
     _one_line_error(result, "wrong user PIN")
+
+
+def test_a_session_the_token_dropped_is_opened_again_and_the_signature_made(store):
+    from pki.keys import pkcs11 as hsm
+
+    key = store.generate(KeyLabel.of_ca("yessign"), KeyType.RSA2048)
+    key.sign(b"before", padding.PKCS1v15(), hashes.SHA256())
+    with hsm._locked():
+        store._token.session.close()  # as a token restarting would: the handle is gone
+    signature = key.sign(b"after", padding.PKCS1v15(), hashes.SHA256())
+    key.public_key().verify(signature, b"after", padding.PKCS1v15(), hashes.SHA256())

@@ -220,6 +220,15 @@ class _Token:
         except pkcs11.PinIncorrect:
             self.refused.add(digest)
             raise _wrong_pin(self.uri) from None
+        except pkcs11.UserAlreadyLoggedIn:
+            # logged in already through another URI naming the same token: with this PIN?
+            if not any(other is not self and other.session is not None
+                       and hmac.compare_digest(other.login, digest)
+                       for other in _tokens.values()):
+                raise HSMError(f"token {self.uri.token!r} is logged in to with another PIN "
+                               "in this process: give each CA the same token URI",
+                               uri=self.shown, problem=HSMProblem.DEVICE) from None
+            session = token.open(rw=True)
         except pkcs11.PinLocked:
             raise HSMError(f"the user PIN of token {self.uri.token!r} is locked (too many "
                            "wrong PINs): its security officer must unlock it", uri=self.shown,
@@ -228,6 +237,11 @@ class _Token:
             raise _device(exc, self.shown, "logging in") from None
         self.session, self.generation, self.login = session, module.generation, digest
         return session
+
+    def forget(self) -> None:
+        """Drop the session the token no longer knows (it restarted, or was removed): the
+        next call opens one and logs in again (the caller holds the lock)."""
+        self.session = None
 
     def _close(self) -> None:
         session, self.session = self.session, None
@@ -287,6 +301,13 @@ def _token(uri: PKCS11URI) -> _Token:
 # -- the key ----------------------------------------------------------------------------------
 
 
+def _session_gone() -> tuple[type[Exception], ...]:
+    import pkcs11
+
+    return (pkcs11.SessionHandleInvalid, pkcs11.SessionClosed, pkcs11.DeviceRemoved,
+            pkcs11.TokenNotPresent, pkcs11.UserNotLoggedIn)
+
+
 _PKCS1 = {"sha1": "SHA1_RSA_PKCS", "sha224": "SHA224_RSA_PKCS",
           "sha256": "SHA256_RSA_PKCS", "sha384": "SHA384_RSA_PKCS",
           "sha512": "SHA512_RSA_PKCS"}
@@ -325,19 +346,28 @@ class PKCS11RSAKey(rsa.RSAPrivateKey):
 
         mechanism, param, message = self._mechanism(data, padding, algorithm)
         with _locked():
-            obj = self._object()
-            try:
-                return bytes(obj.sign(message, mechanism=mechanism, mechanism_param=param))
-            except (pkcs11.MechanismInvalid, pkcs11.MechanismParamInvalid,
-                    pkcs11.FunctionNotSupported) as exc:
-                raise HSMError(f"token {self._token.uri.token!r} does not offer "
-                               f"{mechanism.name}{' with these parameters' if param else ''} "
-                               f"({type(exc).__name__}): sign with another padding or hash, or "
-                               "use a token that offers it", uri=self._token.shown,
-                               problem=HSMProblem.MECHANISM) from None
-            except pkcs11.PKCS11Error as exc:
-                self._handle = None
-                raise _device(exc, self._token.shown, f"signing with {self._label}") from None
+            for attempt in range(2):
+                obj = self._object()
+                try:
+                    return bytes(obj.sign(message, mechanism=mechanism,
+                                          mechanism_param=param))
+                except (pkcs11.MechanismInvalid, pkcs11.MechanismParamInvalid,
+                        pkcs11.FunctionNotSupported) as exc:
+                    raise HSMError(f"token {self._token.uri.token!r} does not offer "
+                                   f"{mechanism.name}"
+                                   f"{' with these parameters' if param else ''} "
+                                   f"({type(exc).__name__}): sign with another padding or "
+                                   "hash, or use a token that offers it",
+                                   uri=self._token.shown,
+                                   problem=HSMProblem.MECHANISM) from None
+                except pkcs11.PKCS11Error as exc:
+                    self._handle = None
+                    if isinstance(exc, _session_gone()) and attempt == 0:
+                        self._token.forget()  # log in again (the PIN was right) and retry
+                        continue
+                    raise _device(exc, self._token.shown,
+                                  f"signing with {self._label}") from None
+        raise AssertionError("unreachable")
 
     def _mechanism(self, data: bytes, padding_: padding.AsymmetricPadding,
                    algorithm: hashes.HashAlgorithm | Prehashed

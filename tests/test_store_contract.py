@@ -764,6 +764,25 @@ def test_bank_counters_codes_and_answers_are_kept_once(store: Store) -> None:
     assert [c.serial for c in store.security_cards_of("c_1")] == ["00000001"]
 
 
+def test_a_challenge_with_its_card_and_accounts_by_number_are_one_read_each(
+        store: Store) -> None:
+    from pki.store import Account
+
+    _bank_rows(store)
+    bank = store.institution_by_code("081")
+    assert bank is not None
+    with store.transaction() as tx:
+        tx.add_account(Account(bank.id, "210987654321", "c_1", "hash", 5, T0))
+        assert tx.card_challenge_and_card("ch_1") == (tx.card_challenge("ch_1"),
+                                                      tx.security_card("k_1"))
+        assert tx.accounts_numbered(bank.id, ["123456789012", "210987654321", "999"]) == {
+            "123456789012": tx.account(bank.id, "123456789012"),
+            "210987654321": tx.account(bank.id, "210987654321")}
+    assert store.card_challenge_and_card("ch_none") is None
+    assert store.accounts_numbered(bank.id, []) == {}
+    assert store.accounts_numbered(bank.id + 1, ["123456789012"]) == {}
+
+
 # -- the OTP centre ------------------------------------------------------------------------------
 
 

@@ -121,9 +121,8 @@ ChallengeAndCard = tuple[CardChallenge, SecurityCardRecord]
 def challenge_in(lookups: BankLookups, challenge_id: object) -> ChallengeAndCard | None:
     """The challenge ``challenge_id`` and its card as ``lookups`` (a transaction, under
     its lock) reads them; None when there is no such challenge or card."""
-    challenge = lookups.card_challenge(challenge_id) if isinstance(challenge_id, str) else None
-    card = None if challenge is None else lookups.security_card(challenge.card_id)
-    return None if challenge is None or card is None else (challenge, card)
+    return (lookups.card_challenge_and_card(challenge_id) if isinstance(challenge_id, str)
+            else None)
 
 
 class SecurityCards:

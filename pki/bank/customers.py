@@ -458,6 +458,8 @@ def check_enrolled(customer: BankCustomer, institution: Institution, *, now: dt.
     """:meth:`Customers.require_enrolled` of a customer already read (a transfer has):
     raises :class:`NotEnrolledError` or :class:`EnrolmentExpiredError` unless their
     internet banking at ``institution`` is active at ``now``."""
+    if customer.signed_up_at is not None and customer.activated_at is not None:
+        return  # activated: active whatever the day (the deadline only bounds activating)
     enrolment = _enrolment(customer, settings_of(institution).enrolment_days, now)
     if enrolment.state is EnrolmentState.EXPIRED:
         assert enrolment.deadline is not None

@@ -511,11 +511,12 @@ class Transfers:
         medium, decision = attempt.medium, attempt.decision
         assert medium is not None and decision is not None
         institution = attempt.institution
-        account = tx.account(institution.id, attempt.from_account)
-        assert account is not None
+        accounts = tx.accounts_numbered(institution.id,
+                                        (attempt.from_account, attempt.to_account))
+        account = accounts[attempt.from_account]
         if account.balance < attempt.amount:
             raise _Refused("insufficient_funds")
-        payee = tx.account(institution.id, attempt.to_account)
+        payee = accounts.get(attempt.to_account)
         if payee is not None and payee.balance > _STORE_MAX - attempt.amount:
             raise _Refused("payee_balance_limit")
         charge = charge_in(tx, attempt.customer, attempt.amount,

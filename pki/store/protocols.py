@@ -460,6 +460,16 @@ class BankLookups(Protocol):
 
     def card_challenge(self, challenge_id: str) -> CardChallenge | None: ...
 
+    def card_challenge_and_card(self, challenge_id: str
+                                ) -> tuple[CardChallenge, SecurityCardRecord] | None:
+        """The challenge and the card it is to, in one read; None if there is none."""
+        ...
+
+    def accounts_numbered(self, institution_id: int, numbers: Sequence[str]
+                          ) -> dict[str, Account]:
+        """The institution's accounts among ``numbers``, by number, in one read."""
+        ...
+
     def limit_used(self, customer_id: str, day: dt.date) -> int:
         """KRW charged against the customer's limits on ``day`` (a KST date)."""
         ...

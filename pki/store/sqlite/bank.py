@@ -35,6 +35,8 @@ _ACCOUNT_COLUMNS = ("institution_id, number, customer_id, password_hash, balance
 _CARD_COLUMNS = ("id, institution_id, customer_id, serial, codes, issued_at, failures, "
                  "locked_at, retired_at")
 _CHALLENGE_COLUMNS = "id, card_id, first, second, issued_at, expires_at, answered_at"
+_CHALLENGE_COLUMNS_H = ", ".join("h." + c for c in _CHALLENGE_COLUMNS.split(", "))
+_CARD_COLUMNS_C = ", ".join("c." + c for c in _CARD_COLUMNS.split(", "))
 
 
 def institution_of(row: Sequence[Any]) -> Institution:
@@ -112,6 +114,26 @@ class _BankLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_CHALLENGE_COLUMNS} FROM bank_card_challenges "
                            "WHERE id = ?", (challenge_id,))
         return _challenge(rows[0]) if rows else None
+
+    def card_challenge_and_card(self, challenge_id: str
+                                ) -> tuple[CardChallenge, SecurityCardRecord] | None:
+        rows = self._query(f"SELECT {_CHALLENGE_COLUMNS_H}, {_CARD_COLUMNS_C} "
+                           "FROM bank_card_challenges h JOIN bank_cards c ON c.id = h.card_id "
+                           "WHERE h.id = ?", (challenge_id,))
+        if not rows:
+            return None
+        width = _CHALLENGE_COLUMNS.count(",") + 1
+        return _challenge(rows[0][:width]), _card(rows[0][width:])
+
+    def accounts_numbered(self, institution_id: int, numbers: Sequence[str]
+                          ) -> dict[str, Account]:
+        if not numbers:
+            return {}
+        marks = ", ".join("?" * len(numbers))
+        rows = self._query(f"SELECT {_ACCOUNT_COLUMNS} FROM bank_accounts "
+                           f"WHERE institution_id = ? AND number IN ({marks})",
+                           (institution_id, *numbers))
+        return {account.number: account for account in map(_account, rows)}
 
     def limit_used(self, customer_id: str, day: dt.date) -> int:
         # the day's total, kept with every charge (add_limit_use): one row, however many

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pki.home import Home
 
 from .serve_process import serving
@@ -21,10 +23,18 @@ RRN = "9005171234566"
 KPKI = str(Path(sys.executable).parent / "kpki")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request):  # type: ignore[no-untyped-def]
+    """Where the shared home keeps its store: its SQLite file (the lease is a lock file),
+    or a PostgreSQL database (the lease is an advisory lock)."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgresql_url")
+
+
 def test_one_of_two_servers_publishes_and_the_other_takes_over_when_it_dies(
-        tmp_path, key_pool):  # type: ignore[no-untyped-def]
+        tmp_path, key_pool, store_url):  # type: ignore[no-untyped-def]
     path = tmp_path / "home"
-    with Home.create(path, passphrase=None, key_generator=key_pool) as home:
+    with Home.create(path, passphrase=None, key_generator=key_pool,
+                     store_url=store_url) as home:
         serial = home.authority().issue_joint(name="홍길동", rrn=RRN).certificate.serial_number
     with serving(path, "--no-cloud", "--poll", "0.05") as first:
         assert any("this process publishes now" in line for line in first.log)

@@ -23,6 +23,7 @@ import itertools
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -54,6 +55,17 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+
+def _close_all(opened: list[psycopg.Connection[Any]], lock: threading.Lock,
+               generation: list[int]) -> None:
+    """Close the connections of one store (not the parent's, in a child after fork)."""
+    with lock:
+        conns = list(opened)
+        opened.clear()
+    if generation[0] == _generation:
+        for conn in conns:
+            conn.close()
 
 
 @functools.lru_cache(maxsize=2048)
@@ -102,6 +114,19 @@ def store_error(exc: psycopg.Error, shown: str, doing: str) -> StoreError:
     return StoreError(f"cannot {doing} {shown}: {_one_line(exc)}")
 
 
+class _Held:
+    """A thread's connection, closed when the thread ends (its thread-local data goes)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        weakref.finalize(self, _close_in, conn, os.getpid())
+
+
+def _close_in(conn: psycopg.Connection[Any], pid: int) -> None:
+    if os.getpid() == pid:  # never the parent's session, from a child after fork
+        conn.close()
+
+
 class Connections:
     """The :class:`pki.store.sqlite.common.Connection` of a PostgreSQL store: each call runs
     on the calling thread's own connection to ``url``."""
@@ -114,21 +139,25 @@ class Connections:
         self._opened: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._generation = _generation
+        self._born = [_generation]  # what the finaliser knows of self._generation
         self._cursors = itertools.count()
+        # A store dropped without close() closes its connections (as sqlite3's do).
+        self._finalizer = weakref.finalize(self, _close_all, self._opened, self._lock,
+                                           self._born)
 
     def raw(self) -> psycopg.Connection[Any]:
         """The calling thread's connection, opened (again) if it has none that works."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or self._generation != _generation:
-            conn = self._connect()
-        return conn
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None or held.conn.closed or self._generation != _generation:
+            return self._connect()
+        return held.conn
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._generation != _generation:  # in a child after fork: the parent's
             with self._lock:
-                self._opened = []
+                self._opened.clear()
             self._local = threading.local()
-            self._generation = _generation
+            self._generation = self._born[0] = _generation
         try:
             conn = psycopg.connect(self.url, autocommit=True, application_name="kpki",
                                    connect_timeout=30)
@@ -143,15 +172,15 @@ class Connections:
         except psycopg.Error as exc:
             conn.close()
             raise store_error(exc, self.shown, "open") from None
-        self._local.conn = conn
+        self._local.held = _Held(conn)
         with self._lock:
-            self._opened.append(conn)
+            self._opened[:] = [c for c in self._opened if not c.closed] + [conn]
         return conn
 
-    def in_transaction(self) -> bool:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        return conn is not None and not conn.closed and \
-            conn.info.transaction_status != TransactionStatus.IDLE
+    def current(self) -> psycopg.Connection[Any] | None:
+        """The calling thread's connection as it is (None before its first statement)."""
+        held: _Held | None = getattr(self._local, "held", None)
+        return None if held is None else held.conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self.raw().execute(translate(sql), parameters)
@@ -172,9 +201,5 @@ class Connections:
                 cursor.close()
 
     def close(self) -> None:
-        with self._lock:
-            opened, self._opened = self._opened, []
-        if self._generation == _generation:
-            for conn in opened:
-                conn.close()
+        _close_all(self._opened, self._lock, self._born)
         self._local = threading.local()

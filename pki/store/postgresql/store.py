@@ -134,7 +134,7 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
             raise store_error(error, self.path, "commit to") from None
 
     def _lost(self) -> bool:
-        conn = getattr(self._conn._local, "conn", None)
+        conn = self._conn.current()
         return conn is None or conn.closed
 
     @staticmethod

@@ -299,7 +299,10 @@ def test_cert_list_and_show(runner, cli_home, tmp_path, secrets_dir):
     issue(runner, cli_home, tmp_path / "o", kind="financial", name="김철수",
           key=secrets_dir / "key")
     listed = json.loads(run(runner, "--home", cli_home, "cert", "list", "--json").stdout)
-    assert [c["holder"] for c in listed] == ["홍길동", "김철수"]
+    # listed CA by CA and by serial within a CA (issue 16), not in the order of issuance
+    assert {c["holder"] for c in listed} == {"홍길동", "김철수"}
+    assert [(c["ca"], int(c["serial"], 16)) for c in listed] == sorted(
+        (c["ca"], int(c["serial"], 16)) for c in listed)
     only = json.loads(run(runner, "--home", cli_home, "cert", "list", "--profile",
                           "financial-personal", "--json").stdout)
     assert [c["holder"] for c in only] == ["김철수"]

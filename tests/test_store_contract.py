@@ -544,6 +544,21 @@ def test_time_never_goes_backwards_per_ca(store: Store) -> None:
     assert store.find_certificates(1)[0].revoked_at == later
 
 
+def test_a_rolled_back_event_does_not_move_a_cas_time(store: Store) -> None:
+    with_cas(store)
+    later = T0 + dt.timedelta(hours=2)
+    with store.transaction() as tx:
+        tx.audit("contract.tested", at=T0, ca="yessign")
+    with pytest.raises(Boom), store.transaction() as tx:
+        assert tx.event_time("yessign", later) == later
+        raise Boom("rolled back")
+    with store.transaction() as tx:  # the CA's latest time is T0 again, in every backend
+        assert tx.event_time("yessign", T0 + dt.timedelta(hours=1)) == T0 + dt.timedelta(
+            hours=1)
+        for _ in range(3):  # many events at one time (issue_many) keep it
+            assert tx.event_time("yessign", T0) == T0 + dt.timedelta(hours=1)
+
+
 def test_a_crl_is_never_dated_before_a_change_it_lists_nor_before_the_last(
         store: Store) -> None:
     with_cas(store)

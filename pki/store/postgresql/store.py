@@ -84,6 +84,7 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
         self.path = store.path
         self._time_order = store.time_order
         self._ca_ids: dict[str, int] = {}
+        self._latest: dict[int, str] = {}
         self._active = False
 
     def __enter__(self) -> PostgreSQLTransaction:
@@ -98,6 +99,7 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
         except psycopg.Error as exc:
             self._rollback(conn)
             raise store_error(exc, self.path, "write to") from None
+        self._latest.clear()
         self._active = True
         return self
 

@@ -77,6 +77,9 @@ class CertificateWritesSQL(SQLiteConnection):
     _cursor: Connection
     _time_order: bool
     _ca_ids: dict[str, int]  # CA rows are never deleted or relabelled
+    _latest: dict[int, str]
+    """Each CA's latest event time as this transaction left it (emptied as each begins:
+    under the write lock no one else moves it)."""
 
     def _ca_id(self, label: str) -> int:
         cached = self._ca_ids.get(label)
@@ -123,9 +126,13 @@ class CertificateWritesSQL(SQLiteConnection):
         if not self._time_order:
             return at
         text = ts(at)
-        (latest,) = self._conn.execute(
-            "UPDATE cas SET last_event_at = CASE WHEN last_event_at >= ? THEN last_event_at "
-            "ELSE ? END WHERE id = ? RETURNING last_event_at", (text, text, ca_id)).fetchone()
+        latest = self._latest.get(ca_id)
+        if latest is None or latest < text:  # else nothing to write (issue_many's rows)
+            (latest,) = self._conn.execute(
+                "UPDATE cas SET last_event_at = CASE WHEN last_event_at >= ? THEN "
+                "last_event_at ELSE ? END WHERE id = ? RETURNING last_event_at",
+                (text, text, ca_id)).fetchone()
+            self._latest[ca_id] = latest
         return at if latest == text else parse_ts(latest)
 
     def put_certificate(self, record: CertificateRecord) -> None:

@@ -49,6 +49,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
         self._read_only = read_only
         self._time_order = time_order
         self._ca_ids: dict[str, int] = {}
+        self._latest: dict[int, str] = {}
         self._active = False
         self._failing_commits = 0
 
@@ -62,6 +63,7 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "write to") from None
+        self._latest.clear()
         self._active = True
         return self
 

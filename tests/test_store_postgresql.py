@@ -216,6 +216,16 @@ def test_the_schema_is_sqlites_version_for_version() -> None:
     assert POSTGRESQL == SQLITE, "mirror SQLite's new migration in pki/store/postgresql/schema.py"
 
 
+def test_a_postgres_url_opens_the_same_store(store: PostgreSQLStore, url: str) -> None:
+    with store.transaction() as tx:
+        tx.set_meta("seen", "yes")
+    other = open_store("postgres://" + url.split("://", 1)[1])
+    try:
+        assert other.get_meta("seen") == "yes"
+    finally:
+        other.close()
+
+
 def test_a_database_without_a_store_is_refused_unless_asked_to_create(
         postgresql_url: str) -> None:
     with pytest.raises(StoreError, match="no kpki store in the database"):

@@ -5,7 +5,8 @@ The rest of the library talks to the :class:`Store` protocol (:mod:`pki.store.pr
 and its typed records (:mod:`pki.store.records`); only a backend knows its query language.
 Every state change happens inside one :meth:`Store.transaction` together with its audit
 rows. :func:`open_store` opens a backend by URL; the embedded default is SQLite
-(:mod:`pki.store.sqlite`).
+(:mod:`pki.store.sqlite`), and a store shared by several machines is PostgreSQL
+(:mod:`pki.store.postgresql`, running the same SQL).
 """
 
 from __future__ import annotations

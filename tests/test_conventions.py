@@ -355,7 +355,7 @@ def test_commands_print_through_click_only() -> None:
             if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") \
                     and isinstance(node.value, ast.Name) and node.value.id == "sys" \
                     and path.name not in ("main.py", "params.py", "serve.py", "publish.py",
-                                          "batch.py"):
+                                          "progress.py"):
                 found.append(f"{path.name}:{node.lineno} sys.{node.attr}")
     assert found == []
 

@@ -132,10 +132,12 @@ def timed(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def cert_list(home: Path) -> dict[str, float]:
-    """``kpki cert list --jsonl``: seconds to the first row and to the end, max RSS (MiB)."""
+def cert_list(home: Path, limit: int | None) -> dict[str, float]:
+    """``kpki cert list --jsonl [--limit N]``: seconds to the first row and to the end, max
+    RSS (MiB)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([KPKI, "--home", str(home), "cert", "list", "--jsonl"],
+    proc = subprocess.Popen([KPKI, "--home", str(home), "cert", "list", "--jsonl",
+                             *(["--limit", str(limit)] if limit else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     first = proc.stdout.readline()
@@ -165,7 +167,8 @@ def serve_start(home: Path, crl_path: str) -> float:
                 time.sleep(0.01)
 
 
-def measure(size: int, tmp: Path, rounds: int, batch: int) -> dict[str, object]:
+def measure(size: int, tmp: Path, rounds: int, batch: int, list_limit: int | None
+            ) -> dict[str, object]:
     home = tmp / f"home-{size}"
     empty = tmp / f"empty-{size}"
     start = time.perf_counter()
@@ -180,7 +183,7 @@ def measure(size: int, tmp: Path, rounds: int, batch: int) -> dict[str, object]:
     crl_path = "/" + info["crl_url"].split("://", 1)[1].split("/", 1)[1]
     publish_s = timed([KPKI, "--home", str(home), "crl", "publish"])
     serve_s = serve_start(home, crl_path)
-    listing = cert_list(home)
+    listing = cert_list(home, list_limit)
     rates = json.loads(child("issue", str(home), str(empty), str(rounds), str(batch)))
     ratios = [f / e for f, e in zip(rates["full"], rates["empty"], strict=True)]
     return {"size": size, "fill_s": fill_s, "crl_publish_s": publish_s,
@@ -197,6 +200,9 @@ def main() -> None:
                         help="comma-separated numbers of stored certificates")
     parser.add_argument("--rounds", type=int, default=5, help="issuance rounds (>= 5)")
     parser.add_argument("--batch", type=int, default=200, help="certificates a round")
+    parser.add_argument("--list-limit", type=int, metavar="N",
+                        help="list only the first N certificates of each home (the whole "
+                        "listing of a million takes long on a busy machine) [all]")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="build the homes in DIR and keep them; a later run reuses them "
                         "(no fill time then) [a temporary folder]")
@@ -213,23 +219,23 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"bench/millions.py --sizes {args.sizes} --rounds {args.rounds} --batch "
-          f"{args.batch}  ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-          f"load {os.getloadavg()[0]:.2f})")
+          f"{args.batch}{f' --list-limit {args.list_limit}' if args.list_limit else ''}  "
+          f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f})")
     print("filler: one real joint certificate's DER under N random serials, all revoked "
           "(bench-only; see the module doc)")
     print(f"{'N':>9} {'fill s':>7} {'publish s':>9} {'serve s':>7} {'list 1st s':>10} "
-          f"{'list s':>7} {'list MiB':>8} {'issue/s empty':>13} {'issue/s full':>12} "
-          f"{'ratio med [min-max]':>20}")
+          f"{'list s':>7} {'rows':>9} {'list MiB':>8} {'issue/s empty':>13} "
+          f"{'issue/s full':>12} {'ratio med [min-max]':>20}")
     for size in sizes:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
-            r = measure(size, args.keep, args.rounds, args.batch)
+            r = measure(size, args.keep, args.rounds, args.batch, args.list_limit)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                r = measure(size, Path(tmp), args.rounds, args.batch)
+                r = measure(size, Path(tmp), args.rounds, args.batch, args.list_limit)
         print(f"{size:>9,} {r['fill_s']:>7.1f} {r['crl_publish_s']:>9.2f} "
               f"{r['serve_start_s']:>7.2f} {r['first_row_s']:>10.3f} {r['total_s']:>7.1f} "
-              f"{r['max_rss_mib']:>8.1f} {r['issue_rate_empty']:>13.1f} "
+              f"{r['rows']:>9,} {r['max_rss_mib']:>8.1f} {r['issue_rate_empty']:>13.1f} "
               f"{r['issue_rate_full']:>12.1f} {r['issue_ratio_median']:>8.2f} "
               f"[{r['issue_ratio_min']:.2f}-{r['issue_ratio_max']:.2f}]", flush=True)
     print("targets: list first row < 1 s and max RSS < 200 MB at 1,000,000; serve start "

@@ -23,6 +23,7 @@ from pki.keys.devicekeystore import DeviceKeystore
 from pki.store import CertStatus
 from pki.usecases.banking import Banking
 
+from . import postgresql
 from .ra_helpers import verified_at
 
 T0 = "2026-03-16T10:00"  # KST
@@ -200,8 +201,8 @@ def test_the_real_program_runs_a_step(private):
     kpki = str(Path(sys.executable).parent / "kpki")
     done = subprocess.run([kpki, "--home", str(private.home), "--at", T0, "ra", "private",
                            "start", "--bank", "004", "--device", "phone-1", "--json"],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
-                          timeout=60)
+                          capture_output=True, text=True,
+                          env=postgresql.minimal_environment(PATH="/usr/bin:/bin"), timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["next_step"] == "account"
 
@@ -214,8 +215,9 @@ def _kpki_killed_at(private: PrivateCli, fault: str, *args: object, at: str = T0
     kpki = str(Path(sys.executable).parent / "kpki")
     done = subprocess.run([kpki, "--home", str(private.home), "--at", at, "ra", "private",
                            *[str(a) for a in args]], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "KPKI_BANK": "004",
-                               "KPKI_SIMPLE_PIN": PIN, "KPKI_FAULT": fault}, timeout=120)
+                          env=postgresql.minimal_environment(
+                              PATH="/usr/bin:/bin", KPKI_BANK="004", KPKI_SIMPLE_PIN=PIN,
+                              KPKI_FAULT=fault), timeout=120)
     assert done.returncode == -9, (done.returncode, done.stderr)
 
 

@@ -17,11 +17,13 @@ from pki.store.sqlite import SCHEMA_VERSION, SQLiteStore
 RRN = synthetic_rrn(dt.date(1990, 5, 17), serial=12345)
 
 
+@pytest.mark.sqlite_only("SQLite's user_version and WAL journal")
 def test_store_is_versioned_and_in_wal_mode(home):
     assert home.store.schema_version == SCHEMA_VERSION
     assert home.store.journal_mode == "wal"
 
 
+@pytest.mark.sqlite_only("SQLite's user_version; PostgreSQL's: test_store_contract.py")
 def test_store_from_a_newer_kpki_is_refused(home):
     path = home.store.path
     home.close()
@@ -72,6 +74,7 @@ def test_store_never_holds_r_or_the_private_key(authority, home):
     assert key_der[-64:] not in raw
 
 
+@pytest.mark.sqlite_only("SQLite's triggers through sqlite3; PostgreSQL's: test_store_contract.py")
 def test_audit_log_is_append_only(home):
     conn = sqlite3.connect(home.store.path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):

@@ -30,6 +30,11 @@ from pki.store import CertStatus
 from pki.store.sqlite import SQLiteStore
 from tests.test_cli import assert_one_line_error
 
+# A full disk (SQLite's max_page_count), a read-only home (file modes of kpki.db and its WAL):
+# SQLite's own failure modes, in its own file. A PostgreSQL store's disk and permissions are
+# the server's.
+pytestmark = pytest.mark.sqlite_only("a full SQLite file and a read-only kpki.db")
+
 RRN = "9005171234566"
 KPKI = str(Path(sys.executable).parent / "kpki")
 

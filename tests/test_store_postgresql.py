@@ -27,6 +27,7 @@ from psycopg import errors as pgerrors
 from pki.errors import ReadOnlyStoreError, SerialInUseError, StoreError
 from pki.store import CertStatus, open_store
 from pki.store.postgresql import PostgreSQLStore
+from tests import postgresql
 from tests.test_store_contract import T0, certificate, with_cas
 
 
@@ -271,7 +272,8 @@ def test_psycopg_is_imported_for_a_postgresql_url_only(url: str) -> None:
             "open_store('sqlite://:memory:').close(); "
             "assert 'psycopg' not in sys.modules, 'sqlite imported psycopg'; "
             f"open_store({url!r}).close(); assert 'psycopg' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env=postgresql.unredirected_environment())
 
 
 def test_without_psycopg_a_postgresql_url_says_what_to_install(

@@ -362,6 +362,7 @@ def test_a_row_kept_before_the_kdf_is_moved_onto_it_at_its_next_right_password(
         world.customers.check_password(world.hana, account.number, "9999")
 
 
+@pytest.mark.sqlite_only("holds the write lock from a second sqlite3 connection")
 def test_the_account_password_kdf_runs_outside_the_write_lock(world: BankWorld,
                                                               monkeypatch) -> None:
     account = world.customers.open_account(world.hana, world.customer.id, password="0420")

@@ -467,6 +467,7 @@ def test_settings_out_of_range_are_refused_by_name(key, value):
     assert info.value.key == key
 
 
+@pytest.mark.sqlite_only("reads the stored rows through sqlite3")
 def test_seeds_are_stored_sealed_and_never_shown(world):
     kb = world.customer("KB")
     seed = bytes(range(100, 120))

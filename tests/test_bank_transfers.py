@@ -580,6 +580,7 @@ def test_every_outcome_is_recorded_once_with_its_audit_row(bank, certs):
         (r.id, r.code) for r in results]
 
 
+@pytest.mark.sqlite_only("counts statements with sqlite3's trace callback")
 def test_a_transfer_is_one_write_transaction_its_row_naming_the_answer_and_the_charge(
         bank, certs):
     """The card's answer, the limit and the transfer commit together: one audit row for

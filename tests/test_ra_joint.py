@@ -102,6 +102,7 @@ def test_a_banking_only_certificate_is_free(bank, customer, tmp_path):
     assert account.balance == customer.account.balance
 
 
+@pytest.mark.sqlite_only("searches sqlite3's dump of the store")
 def test_the_certificate_password_is_never_in_the_store(bank, customer, tmp_path):
     bank.issue_joint_flow(customer, out=tmp_path, password="Unique-pw-9876!")
     dumped = "\n".join(bank.pki.home.store._conn.iterdump())  # type: ignore[attr-defined]

@@ -79,14 +79,21 @@ def pbes2_encrypt(plain: bytes, passphrase: bytes, *, iterations: int, salt: byt
                                          "encrypted_data": ciphertext})
 
 
-def decrypt_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
+def decrypt_private_key(data: bytes, passphrase: bytes | None, *,
+                        own: bool = False) -> PrivateKeyTypes:
     """Load a PEM private key, encrypted or not.
+
+    ``own``: a key kpki generated and wrote itself (a home's CA keys, 0600 in 0700
+    folders), whose RSA parameters OpenSSL need not check again: that check costs ~0.1 s a
+    key, most of ``kpki serve``'s start-up, and protects against malformed keys from
+    elsewhere (whose signatures could leak them), which a home's own files are not.
 
     Raises :class:`WrongPasswordError` when the passphrase does not open it (or one is
     needed and none was given) and :class:`PKIError` when the data is not a key at all.
     """
     try:
-        return serialization.load_pem_private_key(data, passphrase)
+        return serialization.load_pem_private_key(data, passphrase,
+                                                  unsafe_skip_rsa_key_validation=own)
     except TypeError as exc:
         if passphrase is None:
             raise WrongPasswordError("this key is encrypted: a passphrase is needed") from None

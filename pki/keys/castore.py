@@ -260,7 +260,7 @@ class FileCAKeyStore:
             raise WrongPasswordError(
                 "the CA keys of this home are encrypted: give the passphrase")
         return check_ca_key(decrypt_private_key(
-            data, self._passphrase if self.encrypted else None))
+            data, self._passphrase if self.encrypted else None, own=True))
 
     def generate(self, label: KeyLabel, key_type: KeyType, *,
                  replace: bool = False) -> CAKey:

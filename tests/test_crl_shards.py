@@ -211,6 +211,28 @@ def test_the_publisher_republishes_shards_when_revocations_change(sharded):
     assert _serials(on_it.crl.der) == {issued.certificate.serial_number}
 
 
+def test_a_round_that_stopped_midway_publishes_the_missing_shards_next(sharded, monkeypatch):
+    from pki import publisher as publishing
+
+    publisher = sharded.publisher()
+    real = publishing.issue_crl
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("shard") == 2:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "issue_crl", failing)
+    with pytest.raises(OSError):
+        publisher.round(force=True)
+    assert sharded.store.published_crl("yessign", shard=2) is None
+    monkeypatch.setattr(publishing, "issue_crl", real)
+    done = publisher.round()
+    assert {p.crl.info.shard for p in done.crls if p.crl.info.ca == "yessign"} >= {2, 3}
+    assert all(sharded.store.published_crl("yessign", shard=k) is not None
+               for k in range(SHARDS))
+
+
 def test_new_shards_are_published_in_the_next_round(sharded):
     publisher = sharded.publisher()
     publisher.round()

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from pki import lifecycle
 from pki.delivery import UndeliveredCertificate
 from pki.errors import CertificateNotFoundError
+from pki.faults import fault_point
 from pki.home import Home
 from pki.keys.password import check_password
 from pki.profiles import PROFILES
@@ -29,7 +30,7 @@ from pki.usecases.issuing import (
 )
 from pki.vid import identify_data_of
 
-from .context import Context
+from .context import STDOUT_GONE, Context
 from .issue import force_option
 from .output import (
     TimeType,
@@ -189,6 +190,9 @@ def _listed(home: Home, *, ca_label: str | None, after: tuple[str, int] | None,
     pages = home.store.certificate_pages(ca=ca_label, after=after, status=stored,
                                          profile=profile, holder=name)
     for page in pages:
+        if STDOUT_GONE.is_set():  # | head has what it wanted: reading on is for nobody
+            return
+        fault_point("cert.list.page")
         if status in ("expired", "valid"):
             page = [r for r in page if display_status(r, now) == status]
         links: dict[str, Mapping[int, Sequence[int]]] = {}

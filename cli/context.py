@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,12 @@ class Context:
         """The home, on this context's clock."""
         return Home.open(self.home, clock=self.clock, passphrase=passphrase,
                          pin=token_pin(self.pin_file))
+
+
+STDOUT_GONE = threading.Event()
+"""Set once stdout's reader has gone (``kpki cert list | head``): output from then on is
+dropped, and a command that only reads (a listing) may stop early instead of running to
+its end for nobody."""
 
 
 class Stopped(SystemExit):

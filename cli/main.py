@@ -30,7 +30,7 @@ import click
 from pki.clock import OffsetClock, SystemClock, parse_time
 from pki.errors import ClockBehindError, PKIError
 
-from .context import Context, Stopped
+from .context import STDOUT_GONE, Context, Stopped
 
 DEFAULT_HOME = ".kpki"
 NOW_ENV = "KPKI_NOW"
@@ -100,6 +100,7 @@ class _QuietPipe:
         self.buffer = None if inner is None else _QuietPipe(inner)
 
     def _drop(self) -> None:
+        STDOUT_GONE.set()
         null = os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(null, self._stream.fileno())

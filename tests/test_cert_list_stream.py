@@ -203,3 +203,27 @@ def test_after_a_serial_of_no_or_several_cas_is_one_line(filled: Home,
         assert_one_line_error(result, status=2)
         assert "--after" in result.stderr and words in result.stderr
     assert _jsonl(_run(runner, filled, "--jsonl", "--ca", "root", "--after", "2000")) == []
+
+
+def test_a_reader_that_leaves_stops_the_listing(home: Home) -> None:
+    """``kpki cert list --jsonl | head -1`` over three pages: once head has gone, the
+    listing stops at the next page instead of reading the home to its end for nobody (the
+    process is killed if it reaches a third page: it must not)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with home.store.transaction() as tx:
+        for serial in range(1, 1201):  # 500 a page: three pages
+            tx.put_certificate(_record(home, "yessign", 0x100000 + serial))
+    home.store.close()
+    kpki = str(Path(sys.executable).parent / "kpki")
+    env = {**os.environ, "KPKI_FAULT": "cert.list.page@3"}
+    child = subprocess.Popen([kpki, "--home", str(home.path), "cert", "list", "--ca",
+                              "yessign", "--jsonl"], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    first = json.loads(child.stdout.readline())
+    child.stdout.close()  # head -1 has its line and goes
+    assert child.wait(timeout=60) == 0
+    assert first["serial"] == "100001"

@@ -10,7 +10,7 @@ import click
 from cryptography.hazmat.primitives import serialization
 
 from pki.entropy import DEFAULT_SERIAL_BITS
-from pki.errors import PKCS11URIError
+from pki.errors import PKCS11URIError, ProfileError
 from pki.home import CASettings, Home, RootSettings, check_store_url
 from pki.keys.pkcs11 import check_store_uri
 from pki.keys.pkcs11uri import parse_uri
@@ -258,7 +258,10 @@ def ca_set(obj: Context, label: str, crl_shards: int | None, as_json: bool) -> N
     if crl_shards is None:
         raise click.UsageError("nothing to change: give --crl-shards")
     with obj.open_home() as home:
-        record = home.set_crl_shards(label, crl_shards)
+        try:
+            record = home.set_crl_shards(label, crl_shards)
+        except ProfileError as exc:  # the root's, or fewer than before: kpki's rules
+            raise click.BadParameter(str(exc), param_hint="--crl-shards") from None
         if as_json:
             emit_json(ca_json(record, home))
         else:

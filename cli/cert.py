@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,17 +57,20 @@ from .reasons import reason_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 STATUSES = [s.value for s in CertStatus] + ["expired"]
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def parse_serial(text: str, *, option: str = "SERIAL") -> int:
     """A serial as kpki prints it: hex, optionally with ``0x`` or colons; a usage error
     naming ``option`` otherwise."""
     cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
-    try:
-        value = int(cleaned, 16)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a hex serial number",
-                                 param_hint=option) from None
+    if cleaned.startswith("-") and _HEX.fullmatch(cleaned[1:]):
+        raise click.BadParameter("serial numbers are positive", param_hint=option)
+    if not _HEX.fullmatch(cleaned):  # int() would take "1_0", "+10", full-width digits
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise click.BadParameter(f"{shown!r} is not a hex serial number",
+                                 param_hint=option)
+    value = int(cleaned, 16)
     if value <= 0:
         raise click.BadParameter("serial numbers are positive", param_hint=option)
     return value
@@ -219,7 +224,7 @@ def _stream_json(infos: Iterator[dict[str, Any]]) -> None:
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="Only this profile.")
 @click.option("--name", help="Only this holder's certificates.")
 @click.option("--ca", "ca_label", help="Only certificates of this CA.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+@click.option("--limit", type=click.IntRange(min=1, max=sys.maxsize), metavar="N",
               help="At most N certificates (a page; --after the last serial gives the next).")
 @click.option("--after", metavar="SERIAL",
               help="Start after this serial (hex, as listed): the next page of a listing. "

@@ -20,13 +20,22 @@ CA_PIN_ENV = "KPKI_CA_PIN"
 KEY_PASSWORD_ENV = "KPKI_KEY_PASSWORD"
 
 
+MAX_SECRET_LINE = 65536
+"""The longest first line a secret file may have: kpki reads no further (``/dev/zero``, a
+log given by mistake, a huge file: never read whole)."""
+
+
 def read_secret_file(path: Path) -> bytes:
-    """The first line of ``path``, without its line ending."""
+    """The first line of ``path``, without its line ending; the rest is never read."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.readline(MAX_SECRET_LINE + 1)
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
     line = data.splitlines()[0] if data else b""
+    if len(line) > MAX_SECRET_LINE:
+        raise click.ClickException(f"{path}: its first line is longer than "
+                                   f"{MAX_SECRET_LINE} bytes, no secret is")
     if not line:
         raise click.ClickException(f"{path} is empty")
     return line

@@ -190,6 +190,7 @@ def _value(name: str, raw: str) -> object:
 
 
 def _shown(text: str) -> str:
-    """``text`` for a message: short, and never a PIN that follows ``pin-value=``."""
-    text = re.sub(r"(pin-value=)[^&;]*", r"\1***", text)
+    """``text`` for a message: short, and never a PIN that follows ``pin-value=`` (in any
+    case, its ``-`` maybe %-escaped: a URI refused for its scheme was not parsed)."""
+    text = re.sub(r"(pin(?:-|%2d)value=)[^&;]*", r"\1***", text, flags=re.IGNORECASE)
     return repr(text if len(text) <= 80 else text[:77] + "...")

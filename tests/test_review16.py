@@ -106,3 +106,35 @@ def test_a_serial_is_plain_hex_digits_only(home, text):
                                     "--ca", "yessign"])
     assert done.exit_code == 2
     _one_line(done.stderr, "--after", "not a hex serial")
+
+
+# -- serving the shards' CRLs ------------------------------------------------------------------
+
+
+def test_a_running_server_serves_the_crls_of_shards_added_after_it_started(home):
+    import urllib.error
+    import urllib.request
+
+    from pki.revocation.shards import shard_url
+    from pki.web import WebState, create_app, serve_in_thread
+
+    def get(url: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    state = WebState.of_home(home, poll_seconds=3600)  # started with one CRL for yessign
+    with serve_in_thread(create_app(state)) as base:
+        home.set_crl_shards("yessign", 4)  # another process, a replica's operator
+        issued = home.authority("yessign").issue_joint(name="홍길동", rrn="9005171234566")
+        shard = issued.certificate.serial_number % 4
+        path = shard_url(home.store.get_ca("yessign").crl_url, shard).split("/", 3)[3]
+        assert get(f"{base}/{path}")[0] == 503  # named in a certificate, not yet published
+        home.publisher().round()
+        status, body = get(f"{base}/{path}")
+        assert status == 200 and body == home.store.published_crl("yessign", shard=shard).der
+        folder = path.rsplit("/", 1)[0]
+        for absent in ("4.crl", "03.crl", "x.crl", "-1.crl", "1.crl.crl"):
+            assert get(f"{base}/{folder}/{absent}")[0] == 404, absent

@@ -2,7 +2,8 @@
 
 For every CA the server answers the full CRL at the path of the CA's CRL distribution point
 and the delta CRL beside it, and each of its CRL shards' at the shard's path
-(:mod:`pki.revocation.shards`), with the bytes the publisher kept in the store
+(:mod:`pki.revocation.shards`; also shards the CA gained after the server started, since
+certificates already name them), with the bytes the publisher kept in the store
 (:meth:`pki.store.Store.published_crl`), never a CRL of its own; and OCSP (GET and POST,
 RFC 6960 appendix A) at the path of its AIA URL, signed by the delegated signer the publisher
 made (:func:`pki.revocation.ocsp.load_signer`) with each certificate's status read from the
@@ -30,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..clock import Clock
+from ..errors import NotFoundError
 from ..keys.castore import CAKeyStore
 from ..revocation.crl import delta_url
 from ..revocation.ocsp import OCSPResponder, load_signer
@@ -88,6 +90,16 @@ class Revocation:
         before there is one."""
         held = self._refresh_crl(label, delta, again=False, shard=shard)
         return None if held is None else held.der
+
+    def shard_crl(self, label: str, shard: int) -> bytes | None:
+        """The DER of CA ``label``'s CRL ``shard``, None before there is one; raises
+        :class:`NotFoundError` for a shard the CA does not have. The CA's number of shards
+        is read from the store: it may have grown since this server started, and its
+        certificates already name the new shards' CRLs."""
+        shards = self.store.get_ca(label).crl_shards
+        if shards <= 1 or shard >= shards:
+            raise NotFoundError(f"CA {label!r} has no CRL shard {shard}")
+        return self.crl(label, shard=shard)
 
     def _refresh_crl(self, label: str, delta: bool, *, again: bool, shard: int | None = None
                      ) -> PublishedCRL | None:
@@ -182,6 +194,22 @@ class Revocation:
 
             return ocsp_get
 
+        def shard_handler(label: str) -> Callable[[Request], Awaitable[Response]]:
+            async def shard_crl(request: Request) -> Response:  # a shard added since start
+                text = request.path_params["shard"]
+                if not (text.isascii() and text.isdigit() and str(int(text)) == text):
+                    return Response("not found\n", status_code=404, media_type="text/plain")
+                try:
+                    body = await in_thread(lambda: self.shard_crl(label, int(text)))
+                except NotFoundError:
+                    return Response("not found\n", status_code=404, media_type="text/plain")
+                if body is None:
+                    return Response("not published yet\n", status_code=503,
+                                    media_type="text/plain")
+                return Response(body, media_type=CRL_TYPE)
+
+            return shard_crl
+
         routes: list[BaseRoute] = []
         for record in self.cas:
             if record.ocsp_url:
@@ -191,4 +219,9 @@ class Revocation:
                                     methods=["GET", "HEAD"]))
         for path in crl_paths:
             routes.append(Route(path, crl, methods=["GET", "HEAD"]))
+        for record in self.cas:  # after the known paths: shards the CA has gained since
+            if not record.is_root:
+                folder, _, first = urlsplit(shard_url(record.crl_url, 0)).path.rpartition("/")
+                routes.append(Route(f"{folder}/{{shard}}{first[1:]}", shard_handler(record.label),
+                                    methods=["GET", "HEAD"]))
         return routes

@@ -401,6 +401,40 @@ def test_a_ca_never_uses_a_serial_twice_and_the_transaction_survives(store: Stor
     assert [r.ca for r in store.find_certificates(5, ca="other")] == ["other"]
 
 
+def test_put_certificates_records_all_but_serials_in_use_and_names_those(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(5))
+        assert tx.put_certificates([]) == []
+        refused = tx.put_certificates([certificate(s) for s in (4, 5, 6, 7)]
+                                      + [certificate(5, label="other")])
+        assert refused == [certificate(5)]
+        tx.put_certificate(certificate(8))  # the transaction goes on
+        assert tx.put_certificates([certificate(4), certificate(9)]) == [certificate(4)]
+    assert sorted((r.ca, r.serial) for r in store.list_certificates()) == [
+        ("other", 5), *(("yessign", s) for s in (4, 5, 6, 7, 8, 9))]
+    assert store.list_certificates(ca="yessign")[1] == certificate(4)  # every field
+    issued = [(e.ca, e.serial) for e in store.audit_log() if e.action == "certificate.issued"]
+    assert issued == [("yessign", 5), ("yessign", 4), ("yessign", 6), ("yessign", 7),
+                      ("other", 5), ("yessign", 8), ("yessign", 9)]
+
+
+def test_put_certificates_refuses_one_serial_twice_in_a_batch(store: Store) -> None:
+    with_cas(store)
+    with pytest.raises(ValueError), store.transaction() as tx:
+        tx.put_certificates([certificate(1), certificate(2), certificate(1)])
+    assert store.list_certificates() == []
+
+
+def test_put_certificates_takes_more_rows_than_one_statement_holds(store: Store) -> None:
+    with_cas(store)
+    with store.transaction() as tx:
+        tx.put_certificate(certificate(1500))
+        refused = tx.put_certificates([certificate(s) for s in range(1, 2501)])
+    assert [r.serial for r in refused] == [1500]
+    assert store.count_certificates() == 2500
+
+
 def test_replacements_name_what_renewed_or_reissued_each_certificate(store: Store) -> None:
     with_cas(store)
     with store.transaction() as tx:

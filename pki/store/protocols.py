@@ -131,6 +131,16 @@ class CertificateWrites(Protocol):
         transaction stays usable)."""
         ...
 
+    def put_certificates(self, records: Sequence[CertificateRecord]
+                         ) -> list[CertificateRecord]:
+        """Record several certificates as :meth:`put_certificate` does each, in a few
+        statements whatever their number (bulk issuance: a round trip per certificate is
+        most of its cost on a database server); return the records refused because their
+        CA has used the serial before, in order, having recorded all the others (the
+        transaction stays usable). Two records of one CA with one serial are a
+        ``ValueError`` (nothing recorded)."""
+        ...
+
     def audit(self, action: AuditAction, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         """Append an audit row; a row about a CA is dated as :meth:`event_time` says. The

@@ -47,6 +47,13 @@ _DELIVERY_COLUMNS = ("cas.label, d.serial, d.folder, d.staging, d.recorded_at, "
 _PENDING_DELIVERIES = (f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN cas ON "
                        "cas.id = d.ca_id WHERE d.delivered_at IS NULL")
 _SIGNER_COLUMNS = "cas.label, s.serial, s.der, s.not_after, s.key_label, s.issued_at"
+_INSERT_CERTIFICATE = (
+    "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, not_before, "
+    "not_after, der, issued_at, key_origin, ra, alias, replaces, revoked_at, reason, "
+    "invalidity_date, status_changed_at, crl_shard) VALUES ")
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROWS_PER_INSERT = 1000
+"""19,000 parameters a statement: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
 
 
 def _cert_record(row: Sequence[Any]) -> CertificateRecord:
@@ -135,30 +142,48 @@ class CertificateWritesSQL(SQLiteConnection):
             self._latest[ca_id] = latest
         return at if latest == text else parse_ts(latest)
 
-    def put_certificate(self, record: CertificateRecord) -> None:
+    def _certificate_row(self, record: CertificateRecord) -> tuple[Any, ...]:
+        """``record`` as the values of :data:`_INSERT_CERTIFICATE` (its time as
+        :meth:`event_time` gives it)."""
         ca_id = self._ca_id(record.ca)
         issued_at = self._advance(ca_id, record.issued_at)
-        added = self._cursor.execute(
-            "INSERT INTO certificates (ca_id, serial, subject, holder, profile, status, "
-            "not_before, not_after, der, issued_at, key_origin, ra, alias, replaces, "
-            "revoked_at, reason, invalidity_date, status_changed_at, crl_shard) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (ca_id, hex_serial(record.serial), record.subject, record.holder,
-             record.profile, record.status.value, ts(record.not_before),
-             ts(record.not_after), record.der, ts(issued_at),
-             record.key_origin.value, record.ra, record.alias,
-             None if record.replaces is None else hex_serial(record.replaces),
-             None if record.revoked_at is None else ts(record.revoked_at),
-             None if record.reason is None else record.reason.value,
-             None if record.invalidity_date is None else ts(record.invalidity_date),
-             None if record.status_changed_at is None else ts(record.status_changed_at),
-             record.crl_shard),
-        ).rowcount
+        return (ca_id, hex_serial(record.serial), record.subject, record.holder,
+                record.profile, record.status.value, ts(record.not_before),
+                ts(record.not_after), record.der, ts(issued_at),
+                record.key_origin.value, record.ra, record.alias,
+                None if record.replaces is None else hex_serial(record.replaces),
+                None if record.revoked_at is None else ts(record.revoked_at),
+                None if record.reason is None else record.reason.value,
+                None if record.invalidity_date is None else ts(record.invalidity_date),
+                None if record.status_changed_at is None else ts(record.status_changed_at),
+                record.crl_shard)
+
+    def put_certificate(self, record: CertificateRecord) -> None:
+        added = self._cursor.execute(_INSERT_CERTIFICATE + _ROW + " ON CONFLICT DO NOTHING",
+                                     self._certificate_row(record)).rowcount
         if added != 1:
             # Only UNIQUE (serial, ca_id) can refuse the row; nothing failed, so the
             # transaction goes on (and the audit trigger did not fire).
             raise SerialInUseError(record.serial, ca=record.ca)
+
+    def put_certificates(self, records: Sequence[CertificateRecord]
+                         ) -> list[CertificateRecord]:
+        # One multi-row INSERT per _ROWS_PER_INSERT records; the rows ON CONFLICT skips
+        # are the serials in use (RETURNING names the others). A serial twice in one
+        # statement would be skipped the second time on both backends, and indistinct
+        # in what RETURNING gives, hence the ValueError.
+        if len({(r.ca, r.serial) for r in records}) != len(records):
+            raise ValueError("a batch of certificates names one serial of a CA twice")
+        rows = [self._certificate_row(r) for r in records]
+        added: set[tuple[int, str]] = set()
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start:start + _ROWS_PER_INSERT]
+            added.update((int(ca_id), serial) for ca_id, serial in self._conn.execute(
+                _INSERT_CERTIFICATE + ", ".join([_ROW] * len(chunk))
+                + " ON CONFLICT DO NOTHING RETURNING ca_id, serial",
+                [value for row in chunk for value in row]).fetchall())
+        return [record for record, row in zip(records, rows, strict=True)
+                if (row[0], row[1]) not in added]
 
     def audit(self, action: AuditAction, *, at: dt.datetime, ca: str | None = None,
               serial: int | None = None, detail: Mapping[str, Any] | None = None) -> None:

@@ -14,15 +14,21 @@ At each size N (``--sizes``), in a fresh home holding N revoked certificates of 
   (target >= 0.9: the cost of issuing must not grow with the store).
 
 **The filler is bench-only.** Signing a million real certificates takes hours, so the N
-rows are written through the store's interface (``put_certificate``, one transaction per
-50,000, each row with its audit row as any issuance has) reusing the DER of one real joint
+rows are written through the store's interface (``put_certificates``, multi-row INSERTs in
+one transaction per 50,000, each row with its audit row as any issuance has) reusing the DER
+of one real joint
 certificate issued first, under N distinct random 128-bit serials (what kpki draws). Every
 row is what an issuance records, except that the DER's own serial is the same in all of them;
 nothing measured here reads it (the listing parses the DER for policy, VID and fingerprint,
 which costs the same whatever its serial).
 
     python bench/millions.py --sizes 10000,100000,1000000 [--rounds 5] [--batch 200]
-                             [--keep DIR]
+                             [--keep DIR | --store postgresql]
+
+``--store postgresql`` keeps every home's store in a database of its own on a throwaway
+PostgreSQL server listening on a loopback TCP port (the tests' server, as in
+``bench/issue.py``: fsync off), started for the run and gone at its end; the CLI commands
+measured reach it through each home's ``store.url``.
 
 Run it when the machine is quiet (``uptime``); the 1,000,000 home takes a few minutes to
 fill and about 1 GB of disk.
@@ -31,10 +37,12 @@ fill and about 1 GB of disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +62,7 @@ FILL_BATCH = 50_000
 
 # -- children (they import kpki; the parent stays small) ------------------------------------
 
-def fill(home_path: Path, n: int) -> None:
+def fill(home_path: Path, n: int, store_url: str | None) -> None:
     """A new home with N revoked certificates at yessign (see the module doc)."""
     from cryptography import x509
 
@@ -64,22 +72,25 @@ def fill(home_path: Path, n: int) -> None:
 
     made = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
     at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    with Home.create(home_path, passphrase=None, clock=FixedClock(made)) as home:
+    with Home.create(home_path, passphrase=None, clock=FixedClock(made),
+                     store_url=store_url) as home:
         real = home.authority().issue_joint(name="홍길동", rrn=RRN)
         sample = home.store.find_certificates(real.serial)[0]
         done = 0
         while done < n:
+            records = {}
+            for i in range(done, min(n, done + FILL_BATCH)):
+                serial = int.from_bytes(secrets.token_bytes(16)) | 1
+                records[serial] = CertificateRecord(
+                    ca="yessign", serial=serial, subject=sample.subject,
+                    holder=sample.holder, profile=sample.profile, status=CertStatus.REVOKED,
+                    not_before=sample.not_before, not_after=sample.not_after, der=sample.der,
+                    issued_at=at, key_origin=KeyOrigin.PUBLIC_KEY, revoked_at=at,
+                    reason=x509.ReasonFlags.superseded if i % 2 else
+                    x509.ReasonFlags.key_compromise)
             with home.store.transaction() as tx:
-                for i in range(done, min(n, done + FILL_BATCH)):
-                    tx.put_certificate(CertificateRecord(
-                        ca="yessign", serial=int.from_bytes(secrets.token_bytes(16)) | 1,
-                        subject=sample.subject, holder=sample.holder, profile=sample.profile,
-                        status=CertStatus.REVOKED, not_before=sample.not_before,
-                        not_after=sample.not_after, der=sample.der, issued_at=at,
-                        key_origin=KeyOrigin.PUBLIC_KEY, revoked_at=at,
-                        reason=x509.ReasonFlags.superseded if i % 2 else
-                        x509.ReasonFlags.key_compromise))
-            done = min(n, done + FILL_BATCH)
+                refused = tx.put_certificates(list(records.values()))
+            done += len(records) - len(refused)  # (a 128-bit serial drawn twice: never)
         print(json.dumps({"crl_url": home.store.get_ca("yessign").crl_url}))
 
 
@@ -110,12 +121,40 @@ def issuance(full_path: Path, empty_path: Path, rounds: int, batch: int) -> None
         print(json.dumps(rates))
 
 
-def make_empty(home_path: Path) -> None:
+def make_empty(home_path: Path, store_url: str | None) -> None:
     from pki.clock import FixedClock
     from pki.home import Home
 
-    Home.create(home_path, passphrase=None,
+    Home.create(home_path, passphrase=None, store_url=store_url,
                 clock=FixedClock(dt.datetime(2026, 2, 28, tzinfo=dt.UTC))).close()
+
+
+class Stores:
+    """Where each home's store goes: SQLite in the home (no URL), or a new database on the
+    run's throwaway PostgreSQL server."""
+
+    def __init__(self, kind: str, stack: contextlib.ExitStack) -> None:
+        self._admin: str | None = None  # the server's URL
+        if kind == "postgresql":
+            sys.path.insert(0, str(HERE.parent))
+            from tests.postgresql import throwaway_server
+
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            self._admin = stack.enter_context(throwaway_server(tcp_port=port)).url()
+
+    def new(self, name: str) -> list[str]:
+        """The child's arguments naming the store of home ``name`` (made empty here)."""
+        if self._admin is None:
+            return ["-"]
+        import psycopg
+
+        from tests.postgresql import database_url
+
+        with psycopg.connect(self._admin, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return [database_url(self._admin, name)]
 
 
 # -- the parent --------------------------------------------------------------------------
@@ -167,19 +206,19 @@ def serve_start(home: Path, crl_path: str) -> float:
                 time.sleep(0.01)
 
 
-def measure(size: int, tmp: Path, rounds: int, batch: int, list_limit: int | None
-            ) -> dict[str, object]:
+def measure(size: int, tmp: Path, rounds: int, batch: int, list_limit: int | None,
+            stores: Stores) -> dict[str, object]:
     home = tmp / f"home-{size}"
     empty = tmp / f"empty-{size}"
     start = time.perf_counter()
     if (home / "filled.json").is_file():  # --keep: filled by an earlier run
         info, fill_s = json.loads((home / "filled.json").read_text()), float("nan")
     else:
-        info = json.loads(child("fill", str(home), str(size)))
+        info = json.loads(child("fill", str(home), str(size), *stores.new(f"home_{size}")))
         fill_s = time.perf_counter() - start
         (home / "filled.json").write_text(json.dumps(info))
     if not empty.is_dir():
-        child("empty", str(empty))
+        child("empty", str(empty), *stores.new(f"empty_{size}"))
     crl_path = "/" + info["crl_url"].split("://", 1)[1].split("/", 1)[1]
     publish_s = timed([KPKI, "--home", str(home), "crl", "publish"])
     serve_s = serve_start(home, crl_path)
@@ -206,20 +245,32 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="build the homes in DIR and keep them; a later run reuses them "
                         "(no fill time then) [a temporary folder]")
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="the homes' store (postgresql: a throwaway server on a "
+                        "loopback port, a database per home) [sqlite]")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         if kind == "fill":
-            fill(Path(rest[0]), int(rest[1]))
+            fill(Path(rest[0]), int(rest[1]), None if rest[2] == "-" else rest[2])
         elif kind == "empty":
-            make_empty(Path(rest[0]))
+            make_empty(Path(rest[0]), None if rest[1] == "-" else rest[1])
         else:
             issuance(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
         return
+    if args.keep is not None and args.store == "postgresql":
+        parser.error("--keep keeps SQLite homes only (the PostgreSQL server is a "
+                     "throwaway one)")
     sizes = [int(s) for s in args.sizes.split(",")]
+    with contextlib.ExitStack() as stack:
+        run(args, sizes, Stores(args.store, stack))
+
+
+def run(args: argparse.Namespace, sizes: list[int], stores: Stores) -> None:
     print(f"bench/millions.py --sizes {args.sizes} --rounds {args.rounds} --batch "
-          f"{args.batch}{f' --list-limit {args.list_limit}' if args.list_limit else ''}  "
+          f"{args.batch}{f' --list-limit {args.list_limit}' if args.list_limit else ''} "
+          f"--store {args.store}  "
           f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.2f})")
     print("filler: one real joint certificate's DER under N random serials, all revoked "
           "(bench-only; see the module doc)")
@@ -229,10 +280,11 @@ def main() -> None:
     for size in sizes:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
-            r = measure(size, args.keep, args.rounds, args.batch, args.list_limit)
+            r = measure(size, args.keep, args.rounds, args.batch, args.list_limit, stores)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                r = measure(size, Path(tmp), args.rounds, args.batch, args.list_limit)
+                r = measure(size, Path(tmp), args.rounds, args.batch, args.list_limit,
+                            stores)
         print(f"{size:>9,} {r['fill_s']:>7.1f} {r['crl_publish_s']:>9.2f} "
               f"{r['serve_start_s']:>7.2f} {r['first_row_s']:>10.3f} {r['total_s']:>7.1f} "
               f"{r['rows']:>9,} {r['max_rss_mib']:>8.1f} {r['issue_rate_empty']:>13.1f} "

@@ -14,7 +14,12 @@ the most, counting the round in progress).
   it when the holder's session ends: at once when the process dies (its socket closes), after
   ``idle_session_timeout`` when the process is frozen (``SIGSTOP``, a paused VM) and stops its
   heartbeat, after the TCP keepalives when its host vanishes. The heartbeat is
-  :meth:`Lease.hold` itself, once a round.
+  :meth:`Lease.hold` itself, once a round, and a thread of the lease beating every third of
+  the idle timeout while it is held: a round may take longer than the timeout (a full round
+  on a home of millions: tens of seconds), and the server must not end the holder's session
+  in its middle, or another replica would take over and start a full round of its own. The
+  thread stops (and the server ends the session) when :meth:`Lease.hold` has not been called
+  for ``max_round`` seconds, so a holder stuck in a round gives the lease up.
 * :class:`SoleLease`: always held (a store in memory has one process).
 
 A lease is an optimisation of work, not the guard of correctness: a former holder that was
@@ -30,6 +35,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,22 +106,28 @@ class AdvisoryLease:
     """A session advisory lock on a PostgreSQL server: the lease of a PostgreSQL store.
 
     ``conninfo`` is the store's URL (libpq finds the password itself); ``idle_timeout`` the
-    seconds after which the server ends the session of a holder that stopped calling
-    :meth:`hold` (set it above the publish interval)."""
+    seconds after which the server ends the session of a frozen holder (its heartbeat
+    stopped); ``max_round`` the seconds a holder may go without calling :meth:`hold` (the
+    longest round) before its heartbeat stops too (see the module doc)."""
 
     def __init__(self, conninfo: str, *, idle_timeout: float = 10.0,
-                 key: tuple[int, int] = PUBLISHER_LOCK) -> None:
-        if idle_timeout <= 0:
-            raise ValueError("idle_timeout must be positive")
+                 max_round: float = 600.0, key: tuple[int, int] = PUBLISHER_LOCK) -> None:
+        if idle_timeout <= 0 or max_round <= 0:
+            raise ValueError("idle_timeout and max_round must be positive")
         self.conninfo = conninfo
         self.idle_timeout = idle_timeout
+        self.max_round = max_round
         self.key = key
         self._conn: Any = None
         self._held = False
         self._lock = threading.Lock()
+        self._last_hold = 0.0
+        self._beating: threading.Event | None = None
+        """Set to stop the heartbeat thread of the current holding (None: no thread)."""
 
     def hold(self) -> bool:
         with self._lock:
+            self._last_hold = time.monotonic()
             try:
                 return self._hold()
             except StoreError:
@@ -127,12 +139,32 @@ class AdvisoryLease:
     def _hold(self) -> bool:
         if self._conn is not None and not self._conn.closed and self._held:
             self._conn.execute("SELECT 1")  # the heartbeat: it keeps the session alive
-            return True
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key).fetchone()
-        self._held = bool(row[0])
+        else:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                     self.key).fetchone()
+            self._held = bool(row[0])
+        if self._held and self._beating is None:
+            self._beating = threading.Event()
+            threading.Thread(target=self._heartbeat, args=(self._beating,), daemon=True,
+                             name="kpki-lease-heartbeat").start()
         return self._held
+
+    def _heartbeat(self, stopped: threading.Event) -> None:
+        """Keep the holder's session busy while a round runs (see the module doc)."""
+        while not stopped.wait(self.idle_timeout / 3):
+            with self._lock:
+                if stopped.is_set():
+                    return  # given up or lost
+                if time.monotonic() - self._last_hold > self.max_round:
+                    self._beating = None  # a round stuck: the server ends the session,
+                    return  # unless hold() comes first, which beats again
+                try:
+                    self._conn.execute("SELECT 1")
+                except Exception:  # psycopg.Error: the session is gone, and the lease with it
+                    self._drop()
+                    return
 
     def _connect(self) -> Any:
         try:
@@ -150,6 +182,9 @@ class AdvisoryLease:
 
     def _drop(self) -> None:
         self._held = False
+        if self._beating is not None:
+            self._beating.set()
+            self._beating = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()

@@ -138,3 +138,69 @@ def test_a_running_server_serves_the_crls_of_shards_added_after_it_started(home)
         folder = path.rsplit("/", 1)[0]
         for absent in ("4.crl", "03.crl", "x.crl", "-1.crl", "1.crl.crl"):
             assert get(f"{base}/{folder}/{absent}")[0] == 404, absent
+
+
+# -- publisher leadership ----------------------------------------------------------------------
+
+
+def test_an_advisory_lease_outlives_a_round_longer_than_its_idle_timeout(postgresql_url):
+    """A full round on a home of millions takes longer than the lease's idle timeout (28.8 s
+    for kpki crl publish at 1,000,000, against 10 s): the holder calls hold() only between
+    rounds, so the server must not end its session meanwhile, or another replica takes
+    the lease over mid-round (and starts a full round of its own)."""
+    import threading
+    import time
+
+    import psycopg
+
+    from pki.leadership import AdvisoryLease
+
+    idle = 1.0
+    lease, other = AdvisoryLease(postgresql_url, idle_timeout=idle), AdvisoryLease(postgresql_url)
+    try:
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            start = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+            assert lease.hold()  # then a long round, without calling hold()
+            deadline = time.monotonic() + 60
+            while True:  # until the server's clock shows 3 idle timeouts passed, or the end
+                row = admin.execute(
+                    "SELECT state_change FROM pg_stat_activity WHERE application_name = "
+                    "'kpki publisher lease' AND datname = current_database()").fetchone()
+                if row is None or (row[0] - start).total_seconds() > 3 * idle:
+                    break
+                assert time.monotonic() < deadline, "the lease's session did nothing"
+                threading.Event().wait(0.05)
+        assert row is not None, "the server ended the holder's session in the middle of a round"
+        assert not other.hold()
+        assert lease.hold()
+    finally:
+        lease.release()
+        other.release()
+
+
+def test_a_holder_stuck_in_a_round_gives_the_advisory_lease_up(postgresql_url):
+    """The heartbeat that keeps a long round's lease stops after ``max_round`` without a
+    call of hold(): a publisher hung in a round does not keep the fleet from publishing."""
+    import threading
+    import time
+
+    import psycopg
+
+    from pki.leadership import AdvisoryLease
+
+    lease = AdvisoryLease(postgresql_url, idle_timeout=1.0, max_round=1.5)
+    other = AdvisoryLease(postgresql_url)
+    try:
+        assert lease.hold()  # and never again
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            deadline = time.monotonic() + 60
+            while admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                    "'kpki publisher lease' AND datname = current_database()").fetchone():
+                assert time.monotonic() < deadline, "the stuck holder's session lives on"
+                threading.Event().wait(0.05)
+        assert other.hold()
+        assert not lease.hold()
+    finally:
+        lease.release()
+        other.release()

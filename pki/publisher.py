@@ -27,8 +27,10 @@ home of a million revocations a full CRL takes seconds, and ``kpki serve`` answe
 stored bytes at once (``round(force=True)`` publishes everything, as ``kpki publish`` does).
 
 A CA with CRL shards (:mod:`pki.revocation.shards`) publishes each shard's full CRL with its
-unsharded one, at each shard's URL; a shard's CRL is also due when it has none yet or its
-own is older than half its validity (the CA's shards grew, or a publisher stopped midway).
+unsharded one, at each shard's URL; a shard's CRL is also due when it has none yet, its
+own is older than half its validity (the CA's shards grew, or a publisher stopped midway),
+or its bytes were never kept (a publisher stopped between recording it and keeping it: the
+shard's CRL served would otherwise stay the one before, missing the latest revocations).
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class Publisher:
     """Where a new TSA certificate is written as PEM, for users (``kpki tsa show``)."""
     _ca_keys: dict[str, CAKey] = field(default_factory=dict, init=False, repr=False)
     _seen: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False)
+    _kept_shards: dict[tuple[str, int], int] = field(default_factory=dict, init=False,
+                                                     repr=False)
+    """The number of each shard's CRL whose bytes the store keeps, as last seen."""
     _signers: dict[str, tuple[OCSPSignerRecord, CAKey]] = field(
         default_factory=dict, init=False, repr=False)
     _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
@@ -178,6 +183,7 @@ class Publisher:
                         shard=shard, progress=self.progress)
         with self.store.transaction() as tx:
             tx.put_published_crl(record.label, crl.info.number, False, crl.der, shard=shard)
+        self._kept_shards[record.label, shard] = crl.info.number
         if self.publish_dir is None:
             return Publication(crl, None)
         paths = write_crl(crl, self.publish_dir, shard_url(record.crl_url, shard))
@@ -222,9 +228,21 @@ class Publisher:
         change_seq = self.store.change_seq(record.label)
         for shard in range(record.crl_shards):
             last = self.store.last_crl(record.label, shard=shard)
-            if last is None or last.change_seq != change_seq or self._half_passed(last):
+            if last is None or last.change_seq != change_seq or self._half_passed(last) \
+                    or not self._shard_kept(record.label, shard, last.number):
                 return True
         return False
+
+    def _shard_kept(self, label: str, shard: int, number: int) -> bool:
+        """Whether the store keeps the bytes of CRL ``number`` of ``label``'s ``shard``
+        (read from the store only when this publisher has not seen them kept)."""
+        if self._kept_shards.get((label, shard)) == number:
+            return True
+        kept = self.store.published_crl(label, shard=shard)
+        if kept is None:
+            return False
+        self._kept_shards[label, shard] = kept.number
+        return kept.number == number
 
     def _announced(self, label: str, full: CRLInfo) -> bool | None:
         """Whether CA ``label``'s current full CRL announces the delta CRLs: as this

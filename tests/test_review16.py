@@ -204,3 +204,46 @@ def test_a_holder_stuck_in_a_round_gives_the_advisory_lease_up(postgresql_url):
     finally:
         lease.release()
         other.release()
+
+
+# -- a publisher stopped between recording a shard's CRL and keeping its bytes ---------------
+
+
+class _Killed(BaseException):
+    """Stands for a kill (KPKI_FAULT=crl.recorded): nothing after it runs."""
+
+
+def test_a_shard_crl_recorded_but_never_kept_is_made_again_by_the_next_publisher(
+        make_home, monkeypatch):
+    from cryptography import x509
+
+    from pki import lifecycle
+    from pki import publisher as publishing
+    from pki.home import CASettings
+
+    home = make_home(ca=CASettings(crl_shards=4))
+    issued = home.authority().issue_joint(name="홍길동", rrn="9005171234566")
+    serial = issued.certificate.serial_number
+    shard = serial % 4
+    home.publisher().round()  # every CRL published, the certificate good
+    lifecycle.revoke(home.store, serial, at=home.clock.now())
+
+    real = publishing.issue_crl
+
+    def killed_after_recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        crl = real(*args, **kwargs)
+        if kwargs.get("shard") == shard:
+            raise _Killed  # recorded (crl.recorded), its bytes never kept nor written
+        return crl
+
+    monkeypatch.setattr(publishing, "issue_crl", killed_after_recording)
+    with pytest.raises(_Killed):
+        home.publisher().round()
+    monkeypatch.setattr(publishing, "issue_crl", real)
+
+    home.publisher().round()  # the restarted process's publisher
+    served = home.store.published_crl("yessign", shard=shard)
+    assert served is not None
+    assert serial in {r.serial_number for r in x509.load_der_x509_crl(served.der)}, \
+        "the shard's CRL served still shows a revoked certificate as good"
+    assert served.number == home.store.last_crl("yessign", shard=shard).number

@@ -247,3 +247,18 @@ def test_a_shard_crl_recorded_but_never_kept_is_made_again_by_the_next_publisher
     assert serial in {r.serial_number for r in x509.load_der_x509_crl(served.der)}, \
         "the shard's CRL served still shows a revoked certificate as good"
     assert served.number == home.store.last_crl("yessign", shard=shard).number
+
+
+# -- PKCS #11 module paths ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "/tmp"])
+def test_a_module_path_that_exists_but_is_no_file_is_not_said_to_be_missing(path):
+    from pki.errors import HSMError, HSMProblem
+    from pki.keys.pkcs11 import PKCS11CAKeyStore
+
+    with pytest.raises(HSMError) as failed:
+        PKCS11CAKeyStore(f"pkcs11:token=kpki?module-path={path}", pin=b"1234").check()
+    assert failed.value.problem is HSMProblem.MODULE
+    assert "does not exist" not in str(failed.value)
+    assert f"{path} is not a file" in str(failed.value) and "--ca-keys" in str(failed.value)

@@ -138,7 +138,8 @@ def _module(path: str, uri: str) -> _Module:
     module = _modules.get(path)
     if module is None:
         if not os.path.isfile(path):
-            raise HSMError(f"the PKCS #11 module {path} does not exist (fix module-path in "
+            why = "is not a file" if os.path.exists(path) else "does not exist"
+            raise HSMError(f"the PKCS #11 module {path} {why} (fix module-path in "
                            "the --ca-keys URI)", uri=uri, problem=HSMProblem.MODULE)
         import pkcs11
 

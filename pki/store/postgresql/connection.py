@@ -4,7 +4,9 @@ and PostgreSQL's failures as kpki's errors.
 The parts (:mod:`pki.store.sqlite`'s mixins) call ``execute(sql, params)`` with ``?``
 placeholders and read ``fetchone``/``fetchall``/``rowcount``/iteration, as on ``sqlite3``;
 :class:`Connections` gives them that over psycopg, translating each statement once
-(``?`` to ``%s``, a literal ``%`` to ``%%``, SQLite's ``INDEXED BY`` hint dropped).
+(``?`` to PostgreSQL's ``$1``, ``$2``, ... for a :class:`psycopg.RawCursor`, which sends
+it as it is; SQLite's ``INDEXED BY`` hint dropped). Streams go through server-side cursors
+with ``?`` as ``%s`` (and a literal ``%`` as ``%%``).
 
 A thread has a connection of its own, in autocommit: a read runs by itself, outside any
 transaction, and never sees another thread's unfinished unit of work (one shared

@@ -124,6 +124,7 @@ __all__ = [
     "UnauthorizedError",
     "UnknownCAError",
     "UnknownUserError",
+    "UnstorableValueError",
     "UnsupportedKeyError",
     "ValidityError",
     "VaultError",
@@ -402,6 +403,17 @@ class SerialInUseError(StoreError):
         super().__init__(f"serial {serial:X} is already used at CA {ca!r}")
         self.serial = serial
         self.ca = ca
+
+
+class UnstorableValueError(PKIError, ValueError):
+    """The store at ``path`` cannot hold a value it was given to keep or to look up (text
+    holding a NUL character, which PostgreSQL's text cannot hold; a number beyond its
+    columns); nothing was changed. Bad input, not an unavailable store: the faces refuse
+    such input first, so that a user sees the same answer on every backend."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ClockBehindError(PKIError):

@@ -627,6 +627,23 @@ def test_odd_paths_are_json_4xx(bank, method, path):
     assert isinstance(body["error"]["code"], str)
 
 
+def test_text_with_a_nul_is_refused_alike_on_every_store_backend(bank):
+    """PostgreSQL's text cannot hold a NUL (SQLite's can): the API refuses it before the
+    store, 400 naming the field in a body or a query, 404 as an unknown id in a path, so a
+    caller gets one answer whatever the backend (on PostgreSQL it was 503 "the store is
+    busy or unavailable", or a 500)."""
+    customer, _ = _customer(bank)
+    error = _error(bank.hana("POST", "/bank/v1/sessions/password", {
+        "customer_id": customer + "\u0000", "account": "123456789012", "password": "0420"}),
+        400, "bad_request")
+    assert error["field"] == "customer_id"
+    for path in (f"/bank/v1/customers/{customer}%00", "/bank/v1/verifications/%00"):
+        status, body = bank.raw("GET", path, b"")
+        assert (status, body["error"]["code"]) == (404, "not_found"), body
+    status, body = bank.raw("GET", "/bank/v1/test/messages?phone=0101%00", b"")
+    assert (status, body["error"]["field"]) == (400, "phone"), body
+
+
 def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(bank):
     assert chunked_post(bank.url, "/bank/v1/customers", bank.keys["hana"], 3 * MIB) == 413
 

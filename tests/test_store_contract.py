@@ -593,6 +593,26 @@ def test_a_rolled_back_event_does_not_move_a_cas_time(store: Store) -> None:
             assert tx.event_time("yessign", T0) == T0 + dt.timedelta(hours=1)
 
 
+def test_a_ca_added_in_a_rolled_back_change_is_forgotten_by_the_caches(store: Store) -> None:
+    """A CA row's id learnt in a change that rolled back is dropped from every cache:
+    PostgreSQL never gives that id again (its sequence does not roll back), SQLite gives it
+    to the next CA added, whatever its label."""
+    with_cas(store)
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.put_ca(ca("signkorea", parent="root"))
+        tx.put_certificate(certificate(7, label="signkorea"))
+        assert store.status_of("signkorea", 7) is not None  # the store's reads saw it
+        raise Boom("rolled back")
+    with store.transaction() as tx:
+        tx.put_ca(ca("kica", parent="root"))
+    with store.transaction() as tx:
+        tx.put_ca(ca("signkorea", parent="root"))
+        tx.put_certificate(certificate(7, label="signkorea"))
+    assert [(c.ca, c.serial) for c in store.find_certificates(7)] == [("signkorea", 7)]
+    assert store.status_of("signkorea", 7) == (CertStatus.VALID, None, None)
+    assert store.status_of("kica", 7) is None
+
+
 def test_a_crl_is_never_dated_before_a_change_it_lists_nor_before_the_last(
         store: Store) -> None:
     with_cas(store)

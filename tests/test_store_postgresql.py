@@ -24,7 +24,12 @@ import pytest
 from cryptography import x509
 from psycopg import errors as pgerrors
 
-from pki.errors import ReadOnlyStoreError, SerialInUseError, StoreError
+from pki.errors import (
+    ReadOnlyStoreError,
+    SerialInUseError,
+    StoreError,
+    UnstorableValueError,
+)
 from pki.store import CertStatus, open_store
 from pki.store.postgresql import PostgreSQLStore
 from tests import postgresql
@@ -163,6 +168,24 @@ def test_a_statement_that_failed_inside_a_unit_of_work_rolls_all_of_it_back(
         with pytest.raises(psycopg.Error):
             tx._conn.execute("SELECT no_such_column FROM certificates")
     assert store.list_certificates() == []
+
+
+def test_text_with_a_nul_is_bad_input_not_an_unavailable_store(
+        store: PostgreSQLStore) -> None:
+    """PostgreSQL's text cannot hold a NUL: a read or a change given one raises
+    UnstorableValueError (the web APIs answer 400, not 503 "store unavailable") and the
+    change leaves nothing written."""
+    with_cas(store)
+    with pytest.raises(UnstorableValueError) as read:
+        store.find_certificates(1, ca="yes\x00sign")
+    assert not isinstance(read.value, StoreError) and read.value.path == store.path
+    with pytest.raises(UnstorableValueError), store.transaction() as tx:
+        tx.put_certificate(certificate(1))
+        tx.put_certificate(certificate(2, subject="CN=\x00"))
+    assert store.list_certificates() == []
+    with store.transaction() as tx:  # the store works on
+        tx.put_certificate(certificate(1))
+    assert [r.serial for r in store.list_certificates()] == [1]
 
 
 def test_a_stream_lets_other_reads_run_between_its_rows(store: PostgreSQLStore) -> None:

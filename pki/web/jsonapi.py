@@ -14,7 +14,10 @@ goes through the same steps, cheapest first (:meth:`JsonApi.endpoint`):
 3. the body is decoded straight into the route's schema (a :class:`Body`: exact types, no
    unknown fields, bounded strings), so nesting, wrong types and huge numbers are refused
    (400) before any work, without building a Python object for them; msgspec's messages
-   are said in kpki's words, naming the field;
+   are said in kpki's words, naming the field; text holding a NUL character (which
+   PostgreSQL's text cannot hold) is refused there too, in the body or the query (400,
+   naming the field) or in the path (404, as an id that is no record's), the same on every
+   store backend;
 4. only then does the operation run, in a worker thread (a PIN KDF, signing, the store's
    write lock), each thread with its own service instance and store connection.
 """
@@ -98,6 +101,7 @@ from ..errors import (
     StoreError,
     TooManyDevicesError,
     UnauthorizedError,
+    UnstorableValueError,
     VerificationUsedError,
     WrongAccountPasswordError,
     WrongAppPasswordError,
@@ -156,6 +160,35 @@ def in_words(text: str) -> tuple[str, str | None]:
         if shape := pattern.fullmatch(what):
             return f"{subject} {say(shape)}", name
     return f"{subject} does not fit this request", name
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether ``value`` (a decoded body's field) holds text with a NUL character, at any
+    depth (bytes fields may hold anything)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, msgspec.Struct):
+        return any(_holds_nul(getattr(value, name)) for name in value.__struct_fields__)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _nul_refusal(request: Request, body: Any) -> JSONResponse | None:
+    """The answer to a request holding text with a NUL character, None for any other:
+    a path naming a record by such an id is 404 (no record has one), a body or query
+    field 400 naming it."""
+    for name, value in request.path_params.items():
+        if _holds_nul(value):
+            return error("not_found", f"no such {name}", 404)
+    fields = [(name, getattr(body, name)) for name in body.__struct_fields__]
+    for name, value in [*request.query_params.multi_items(), *fields]:
+        if _holds_nul(value):
+            return error("bad_request", f"the field '{name}' holds a NUL character", 400,
+                         field=name)
+    return None
 
 
 def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
@@ -246,7 +279,10 @@ _EXTRA = ("attempts_left", "tries_left", "rule", "field", "limit", "state", "use
 def error_response(exc: PKIError) -> JSONResponse:
     """The JSON answer to a refusal: its stable code and message, its status, and the
     data a client can act on (wrong guesses left, the PIN rule broken, the limit). A store
-    that cannot be reached is 503; any other error of the library is 409 ``refused``."""
+    that cannot be reached is 503, a value it cannot hold 400; any other error of the
+    library is 409 ``refused``."""
+    if isinstance(exc, UnstorableValueError):
+        return error("bad_request", str(exc), 400)
     if isinstance(exc, StoreError):
         return error("unavailable", "the store is busy or unavailable: try again", 503)
     if isinstance(exc, AlreadyRevokedError):
@@ -323,6 +359,8 @@ class JsonApi(Generic[S]):
                         return error("too_large", "the request body is larger than "
                                      f"{MAX_BODY_BYTES} bytes", 413)
                     body = decoder.decode(raw.strip() or b"{}")
+                if refusal := _nul_refusal(request, body):
+                    return refusal
                 result = await loop.run_in_executor(
                     pool, lambda: handler(self.service(), institution, body, request))
             except ClientDisconnect:

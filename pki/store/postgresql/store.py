@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from ...errors import ReadOnlyStoreError, StoreError
+from ...errors import PKIError, ReadOnlyStoreError, StoreError, UnstorableValueError
 from ...leadership import AdvisoryLease
 from ..sqlite.bank import BankReadsSQL, BankWritesSQL
 from ..sqlite.certificates import CertificateReadsSQL, CertificateWritesSQL
@@ -53,6 +53,17 @@ _BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK[0]}, {WRITE_LOCK[1]})
 """One round trip: the transaction and its write lock."""
 
 
+def _error(exc: psycopg.Error, shown: str, doing: str) -> PKIError:
+    """:func:`.connection.store_error`, but a value PostgreSQL cannot hold (a data
+    exception, SQLSTATE class 22, or one psycopg refuses to send: text with a NUL) is
+    :class:`UnstorableValueError`, bad input rather than an unavailable store."""
+    if isinstance(exc, psycopg.DataError):
+        return UnstorableValueError(
+            f"the store {shown} cannot hold a value it was given: "
+            f"{' '.join(str(exc).split())} (nothing was changed)", path=shown)
+    return store_error(exc, shown, doing)
+
+
 class _OnPostgreSQL(SQLiteConnection):
     """The parts' reads on :class:`Connections`, with PostgreSQL's errors as kpki's."""
 
@@ -62,13 +73,13 @@ class _OnPostgreSQL(SQLiteConnection):
         try:
             return self._conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
-            raise store_error(exc, self.path, "read") from None
+            raise _error(exc, self.path, "read") from None
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         try:
             yield from self._conn.stream(sql, params)
         except psycopg.Error as exc:
-            raise store_error(exc, self.path, "read") from None
+            raise _error(exc, self.path, "read") from None
 
 
 class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
@@ -106,6 +117,25 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
         self._active = False
+        committed = False
+        try:
+            self._end(exc_type, exc)
+            committed = exc_type is None
+        finally:
+            if not committed:
+                self._forget()
+
+    def _forget(self) -> None:
+        """Drop what the caches learnt in a change that was not committed: the id of a CA
+        row it added (a sequence does not roll back: the next try gets another id) and the
+        CA times it moved. The store's cache too: its reads on this thread's connection
+        saw the change."""
+        self._ca_ids.clear()
+        self._latest.clear()
+        self._store._ca_id_cache.clear()
+
+    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
+        """ROLLBACK (after an exception, a failed statement) or COMMIT."""
         conn = self._conn.raw() if not self._lost() else None
         if conn is None:
             raise StoreError(f"lost the connection to the store {self.path} in the middle of "
@@ -114,7 +144,7 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
         if exc_type is not None:
             self._rollback(conn)
             if isinstance(exc, psycopg.Error):
-                raise store_error(exc, self.path, "write to") from None
+                raise _error(exc, self.path, "write to") from None
             return
         if conn.info.transaction_status == TransactionStatus.INERROR:
             self._rollback(conn)

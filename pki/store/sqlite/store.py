@@ -42,13 +42,15 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
     _conn: sqlite3.Connection
 
     def __init__(self, conn: sqlite3.Connection, path: str, *, read_only: bool = False,
-                 time_order: bool = True) -> None:
+                 time_order: bool = True, store_ca_ids: dict[str, int] | None = None
+                 ) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self.path = path
         self._read_only = read_only
         self._time_order = time_order
         self._ca_ids: dict[str, int] = {}
+        self._store_ca_ids = {} if store_ca_ids is None else store_ca_ids
         self._latest: dict[int, str] = {}
         self._active = False
         self._failing_commits = 0
@@ -70,6 +72,25 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
         self._active = False
+        committed = False
+        try:
+            self._end(exc_type, exc)
+            committed = exc_type is None
+        finally:
+            if not committed:
+                self._forget()
+
+    def _forget(self) -> None:
+        """Drop what the caches learnt in a change that was not committed: the id of a CA
+        row it added (SQLite gives that number to the next CA added, whatever its label)
+        and the CA times it moved; the store's cache too (its reads share the
+        connection, so they saw the change)."""
+        self._ca_ids.clear()
+        self._latest.clear()
+        self._store_ca_ids.clear()
+
+    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
+        """ROLLBACK (after an exception) or COMMIT."""
         if exc_type is not None:
             self._rollback()
             if isinstance(exc, sqlite3.Error):
@@ -149,7 +170,8 @@ class SQLiteStore(CertificateReadsSQL, CertificateListingSQL, CloudReadsSQL, Ban
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
         self._tx = SQLiteTransaction(self._conn, self.path, read_only=self.read_only,
-                                     time_order=self._time_order)
+                                     time_order=self._time_order,
+                                     store_ca_ids=self._ca_id_cache)
         for hook in self.on_open:
             hook(self)
 

@@ -34,6 +34,7 @@ from .cloud_helpers import (
     _user,
     vault_records,
 )
+from .postgresql import on_postgresql
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +237,10 @@ def test_sigkill_during_a_signing_burst_loses_nothing(cloud, tmp_path):
         concurrent.futures.wait(futures[:6])
         _stop(proc, signal.SIGKILL)
         concurrent.futures.wait(futures)
-    db = sqlite3.connect(home_path / "kpki.db")
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    db.close()
+    if not on_postgresql():  # a server's own files are its business
+        db = sqlite3.connect(home_path / "kpki.db")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
     proc, url = _start(home_path)
     try:
         api = Api(url, key)

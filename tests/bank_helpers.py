@@ -87,33 +87,22 @@ def killed_at(fault: str, script: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def watch_kdf_for_the_write_lock(monkeypatch: Any, path: Path) -> list[bool]:
+def watch_kdf_for_the_write_lock(monkeypatch: Any, store: Store) -> list[bool]:
     """Wrap the bank's password KDF (:mod:`pki.bank.passwords`) so each run records whether
-    another connection to the store file at ``path`` could take the write lock meanwhile;
-    the list it returns fills as the KDF runs."""
-    import sqlite3
-
+    another connection to ``store``'s database could take the write lock meanwhile (on
+    either backend); the list it returns fills as the KDF runs."""
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-    others_could_write: list[bool] = []
+    from .store_probe import could_others_write
 
-    def could_others_write() -> bool:
-        other = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            other.close()
+    others_could_write: list[bool] = []
 
     class WatchedScrypt:
         def __init__(self, **params: Any) -> None:
             self.kdf = Scrypt(**params)
 
         def derive(self, key_material: bytes) -> bytes:
-            others_could_write.append(could_others_write())
+            others_could_write.append(could_others_write(store))
             return self.kdf.derive(key_material)
 
     monkeypatch.setattr("pki.bank.passwords.Scrypt", WatchedScrypt)

@@ -362,11 +362,10 @@ def test_a_row_kept_before_the_kdf_is_moved_onto_it_at_its_next_right_password(
         world.customers.check_password(world.hana, account.number, "9999")
 
 
-@pytest.mark.sqlite_only("holds the write lock from a second sqlite3 connection")
 def test_the_account_password_kdf_runs_outside_the_write_lock(world: BankWorld,
                                                               monkeypatch) -> None:
     account = world.customers.open_account(world.hana, world.customer.id, password="0420")
-    others_could_write = watch_kdf_for_the_write_lock(monkeypatch, world.path)
+    others_could_write = watch_kdf_for_the_write_lock(monkeypatch, world.store)
     world.customers.check_password(world.hana, account.number, "0420")
     with pytest.raises(WrongAccountPasswordError):
         world.customers.check_password(world.hana, account.number, "1111")

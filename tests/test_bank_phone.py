@@ -674,11 +674,9 @@ def test_the_di_follows_the_sites_code_not_its_name(world, site):
 # -- the app password's KDF runs outside the store's write lock ------------------------------------
 
 
-@pytest.mark.sqlite_only("holds the write lock from a second sqlite3 connection")
 def test_the_app_password_kdf_runs_outside_the_write_lock(world, site, monkeypatch):
     world.phone.enrol_app(PHONE, password=APP_PASSWORD)
-    others_could_write = watch_kdf_for_the_write_lock(monkeypatch,
-                                                      world.url.removeprefix("sqlite://"))
+    others_could_write = watch_kdf_for_the_write_lock(monkeypatch, world.store)
     world.phone.app_history(PHONE, password=APP_PASSWORD)
     with pytest.raises(WrongAppPasswordError):
         world.phone.app_history(PHONE, password="000000")

@@ -580,22 +580,25 @@ def test_every_outcome_is_recorded_once_with_its_audit_row(bank, certs):
         (r.id, r.code) for r in results]
 
 
-@pytest.mark.sqlite_only("counts statements with sqlite3's trace callback")
 def test_a_transfer_is_one_write_transaction_its_row_naming_the_answer_and_the_charge(
-        bank, certs):
+        bank, certs, monkeypatch):
     """The card's answer, the limit and the transfer commit together: one audit row for
     an accepted transfer (no card-answered or limit-charged rows of their own), while a
     counted wrong answer is still audited by the card with the refused transfer's row."""
-    statements: list[str] = []
     medium = bank.card_answer()
-    connection = bank.world.store._conn
-    connection.set_trace_callback(statements.append)
-    try:
+    kind = type(bank.world.store.transaction())  # the backend's unit of work
+    entered = []
+
+    def enter(tx):
+        entered.append(tx)
+        return real_enter(tx)
+
+    real_enter = kind.__enter__
+    with monkeypatch.context() as patch:
+        patch.setattr(kind, "__enter__", enter)
         accepted = bank.send(MILLION, cert=certs.hong, medium=medium)
-    finally:
-        connection.set_trace_callback(None)
     assert accepted.accepted
-    assert sum(s.startswith("BEGIN") for s in statements) == 1
+    assert len(entered) == 1
     wrong = bank.send(2 * MILLION, cert=certs.hong, medium=bank.card_answer(wrong=True))
     assert wrong.code == "wrong_card_answer"
     actions = [e.action for e in bank.world.store.audit_log()]

@@ -708,6 +708,31 @@ def test_two_parallel_copies_of_one_signature_move_the_money_once(bank, certs):
     assert (bank.used_today(), bank.balance()) == (MILLION, 49 * MILLION)
 
 
+def test_twenty_identical_parallel_transfers_fill_the_day_limit_exactly(bank, certs):
+    # 20 orders of 1M KRW, each signed and answered on its own, at once on 20 connections:
+    # the card's 10M a day takes exactly ten, the day's total is exactly 10M.
+    world = bank.world
+    requests = [(bank.sign(certs.hong, bank.order(MILLION, at=T0 - dt.timedelta(
+        seconds=i))), bank.card_answer()) for i in range(20)]
+    connections = [world.reopen()[0] for _ in requests]
+    callers = [Transfers(store, clock=world.clock, verifier=bank.pki.verifier())
+               for store in connections]
+
+    def call(i: int) -> TransferResult:
+        signature, medium = requests[i]
+        return bank.send(MILLION, signature=signature, medium=medium, transfers=callers[i])
+
+    results = in_parallel(20, call)
+    for store in connections:
+        store.close()
+    assert sorted((r.accepted, r.code) for r in results) == (
+        [(False, "over_day_limit")] * 10 + [(True, None)] * 10)
+    assert (bank.used_today(), bank.balance()) == (10 * MILLION, 40 * MILLION)
+    assert sorted(r.left_today for r in results if r.accepted) == [
+        k * MILLION for k in range(10)]
+    assert len(bank.records()) == 20
+
+
 # -- an OTP as the transfer's medium ---------------------------------------------------------
 
 

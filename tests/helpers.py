@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+from pathlib import Path
 
 from asn1crypto import x509 as ax509
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from pki.clock import KST
+from pki.vid import register_with_asn1crypto
 
 SUBSCRIBER_EXTENSIONS = [
     ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
@@ -76,3 +80,29 @@ def assert_subscriber_profile(cert: x509.Certificate) -> None:
     assert policy_notice_type(cert) == "bmp_string"
     assert_kst_day_aligned(cert)
     assert cert.serial_number > 0
+
+
+def pyhanko_validate(folder: Path, name: str) -> str:
+    """pyhanko-certvalidator's answer ("valid" or "revoked") for ``<folder>/<name>.der``,
+    trusting ``root.der`` with ``ca.der`` as intermediate, fetching revocation information
+    from the URLs in the certificates (hard-fail)."""
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.errors import RevokedError
+
+    register_with_asn1crypto()  # identifyData: see docs/lifecycle.md
+
+    def load(label: str) -> ax509.Certificate:
+        return ax509.Certificate.load((folder / f"{label}.der").read_bytes())
+
+    async def validate() -> str:
+        context = ValidationContext(trust_roots=[load("root")], other_certs=[load("ca")],
+                                    allow_fetching=True, revocation_mode="hard-fail")
+        async with contextlib.aclosing(context) as ctx:
+            validator = CertificateValidator(load(name), validation_context=ctx)
+            try:
+                await validator.async_validate_usage(set())
+            except RevokedError:
+                return "revoked"
+            return "valid"
+
+    return asyncio.run(validate())

@@ -9,8 +9,6 @@ pyhanko-certvalidator accept the shards' CRLs for their own certificates only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -31,7 +29,7 @@ from pki.revocation.crl import issue_crl, publish_path
 from pki.revocation.shards import MAX_CRL_SHARDS, shard_of, shard_url
 from pki.signing import KeySigner, Verifier, sign
 from pki.signing.status import CRLIndex, RevocationUnavailable, crl_status
-from pki.vid import register_with_asn1crypto
+from tests.helpers import pyhanko_validate
 
 from .serve_process import serving
 from .test_clock_backwards import _back_to_version
@@ -376,29 +374,8 @@ def test_openssl_crl_check_all_with_the_shard_crls(served, tmp_path):
 
 
 def test_pyhanko_certvalidator_fetches_the_shards(served):
-    from asn1crypto import x509 as asn1_x509
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.errors import RevokedError
-
-    register_with_asn1crypto()
-    d = served["dir"]
-
-    def load(label: str) -> asn1_x509.Certificate:
-        return asn1_x509.Certificate.load((d / f"{label}.der").read_bytes())
-
-    async def validate(name: str) -> str:
-        context = ValidationContext(trust_roots=[load("root")], other_certs=[load("ca")],
-                                    allow_fetching=True, revocation_mode="hard-fail")
-        async with contextlib.aclosing(context) as ctx:
-            validator = CertificateValidator(load(name), validation_context=ctx)
-            try:
-                await validator.async_validate_usage(set())
-            except RevokedError:
-                return "revoked"
-            return "valid"
-
-    assert asyncio.run(validate("good")) == "valid"
-    assert asyncio.run(validate("revoked")) == "revoked"
+    assert pyhanko_validate(served["dir"], "good") == "valid"
+    assert pyhanko_validate(served["dir"], "revoked") == "revoked"
 
 
 # -- the command line ----------------------------------------------------------------------

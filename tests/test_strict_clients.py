@@ -17,8 +17,6 @@ certificate and refuse a revoked one:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -39,7 +37,7 @@ from pki.cli.main import cli
 from pki.home import Home
 from pki.revocation.crl import delta_url, publish_path
 from pki.store import OCSPSignerRecord
-from pki.vid import register_with_asn1crypto
+from tests.helpers import pyhanko_validate
 
 RRN = "9005171234566"
 KPKI = str(Path(sys.executable).parent / "kpki")
@@ -155,33 +153,9 @@ def test_full_crls_fit_strict_clients(served):
 # -- pyhanko-certvalidator ---------------------------------------------------------------
 
 
-def _pyhanko(served, name: str) -> str:
-    from asn1crypto import x509 as asn1_x509
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.errors import RevokedError
-
-    register_with_asn1crypto()  # identifyData: see docs/lifecycle.md
-
-    def load(label: str) -> asn1_x509.Certificate:
-        return asn1_x509.Certificate.load((served["dir"] / f"{label}.der").read_bytes())
-
-    async def validate() -> str:
-        context = ValidationContext(trust_roots=[load("root")], other_certs=[load("ca")],
-                                    allow_fetching=True, revocation_mode="hard-fail")
-        async with contextlib.aclosing(context) as ctx:
-            validator = CertificateValidator(load(name), validation_context=ctx)
-            try:
-                await validator.async_validate_usage(set())
-            except RevokedError:
-                return "revoked"
-            return "valid"
-
-    return asyncio.run(validate())
-
-
 def test_pyhanko_certvalidator_hard_fail_accepts_good_and_refuses_revoked(served):
-    assert _pyhanko(served, "good") == "valid"
-    assert _pyhanko(served, "revoked") == "revoked"
+    assert pyhanko_validate(served["dir"], "good") == "valid"
+    assert pyhanko_validate(served["dir"], "revoked") == "revoked"
 
 
 # -- openssl ------------------------------------------------------------------------------

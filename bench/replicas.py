@@ -14,7 +14,9 @@ One run, two parts:
    lost), no serial twice (0 duplicates), no "could not serialize" or "locked" error reached a
    writer, the CA's CRL numbers strictly increase in the order they were made, another
    replica published within two publish intervals of the kill, and a revocation made after
-   the run is in every surviving replica's OCSP answer at once.
+   the run is in every surviving replica's OCSP answer at once. A check that does not hold
+   is printed as FAILED and the run exits 1. An OCSP answer counts only when successful
+   (``tryLater`` and the other error statuses come with HTTP 200 too).
 2. **SQLite.** The same writers and OCSP clients against one SQLite home and one ``kpki
    serve``: the reference for issuance and OCSP throughput on this machine.
 
@@ -58,6 +60,14 @@ from pki.testing import TestKeyPool
 from tests.postgresql import throwaway_server
 
 KPKI = str(Path(sys.executable).parent / "kpki")
+FAILED: list[str] = []
+"""The checks that did not hold (the run exits 1 when there is any)."""
+
+
+def check(holds: bool, what: str) -> None:
+    if not holds:
+        FAILED.append(what)
+        print(f"  FAILED: {what}")
 RRN = "9005171234566"
 WRITERS = 4
 OCSP_CLIENTS = 2
@@ -173,7 +183,7 @@ def ocsp_client(ports: list[int], bodies: list[bytes], seconds: float,
             conn.request("POST", "/ocsp/yessign", body=body,
                          headers={"Content-Type": "application/ocsp-request"})
             response = conn.getresponse()
-            response.read()
+            der = response.read()
         except (OSError, http.client.HTTPException):
             conns[port].close()
             try:  # a dropped keep-alive connection, or a replica gone?
@@ -184,7 +194,8 @@ def ocsp_client(ports: list[int], bodies: list[bytes], seconds: float,
                 live.remove(port)
                 dropped += 1
             continue
-        if response.status == 200:
+        if response.status == 200 and ocsp.load_der_ocsp_response(der).response_status is (
+                ocsp.OCSPResponseStatus.SUCCESSFUL):
             answered += 1
         else:
             failed += 1
@@ -203,7 +214,7 @@ class Load:
     errors: list[str]
     answered: int
     failed: int
-    """OCSP requests a live replica did not answer with 200."""
+    """OCSP requests a live replica did not answer with a successful response."""
     dropped: int
     """Replicas a client took out of its rotation (the killed one)."""
     seconds: float
@@ -238,8 +249,8 @@ def load(home: Path, ports: list[int], seconds: float,
 
 def prepare(home: Path, *, store: str | None) -> list[bytes]:
     """Create the home (on ``store``, else SQLite) with 20 certificates to ask OCSP about."""
-    extra = {} if store is None else {"store_url": store}
-    with Home.create(home, passphrase=None, key_generator=TestKeyPool(), **extra) as made:
+    with Home.create(home, passphrase=None, key_generator=TestKeyPool(),
+                     store_url=store) as made:
         authority = made.authority()
         issued = [authority.issue_joint(name="홍길동", rrn=RRN) for _ in range(20)]
     return [ocsp_request(i.certificate, i.chain[0]) for i in issued]
@@ -277,19 +288,22 @@ def run_postgresql(folder: Path, seconds: float, poll: float) -> Load:
             result = load(home, [r.port for r in fleet], seconds, bodies)
             killer.join()
             others = [r for r in fleet if r is not leader]
-            print(f"  the publisher killed; {took_over(others, killer_at[0])}")
+            print(f"  the publisher killed; {took_over(others, killer_at[0], poll)}")
             check_store(home, result)
             check_revocation_seen(home, others)
         return result
 
 
-def took_over(others: list[Replica], killed: float) -> str:
-    """When another replica took the lease over and when it published, after the kill."""
+def took_over(others: list[Replica], killed: float, poll: float) -> str:
+    """When another replica took the lease over and when it published, after the kill
+    (checked: within two publish intervals)."""
     def first(text: str) -> float:
         return min((at for replica in others for at, line in replica.lines
                     if at >= killed and text in line), default=float("inf"))
 
     lease, published = first("this process publishes now"), first("published CRL")
+    check(published - killed <= 2 * poll,
+          f"another replica published within 2 publish intervals ({2 * poll:g} s) of the kill")
     if published == float("inf"):
         return "no other replica published"
     return (f"another replica took the lease {lease - killed:.2f} s later and published "
@@ -313,6 +327,10 @@ def check_store(home: Path, result: Load) -> None:
           f"numbers strictly increasing in the order made: {increasing}")
     for error in result.errors[:5]:
         print(f"    {error}")
+    check(not lost, "no certificate lost")
+    check(not duplicates, "no serial twice")
+    check(not refused, "no 'could not serialize'/'locked' error reached a writer")
+    check(len(numbers) >= 2 and increasing, "CRL numbers strictly increasing (two or more)")
 
 
 def check_revocation_seen(home: Path, fleet: list[Replica]) -> None:
@@ -323,6 +341,7 @@ def check_revocation_seen(home: Path, fleet: list[Replica]) -> None:
     body = ocsp_request(issued.certificate, issued.chain[0])
     statuses = {r.port: ocsp_status(r.port, body).name for r in fleet}
     print(f"  a revocation, then at once every surviving replica's OCSP answer: {statuses}")
+    check(set(statuses.values()) == {"REVOKED"}, "every surviving replica answers revoked")
 
 
 def run_sqlite(folder: Path, seconds: float, poll: float) -> Load:
@@ -353,6 +372,8 @@ def main() -> None:
     print(f"PostgreSQL / SQLite: issuance "
           f"{len(pg.issued) / max(1, len(lite.issued)):.2f}, OCSP "
           f"{pg.answered / max(1, lite.answered):.2f}")
+    if FAILED:
+        raise SystemExit(f"{len(FAILED)} checks failed: " + "; ".join(FAILED))
 
 
 if __name__ == "__main__":

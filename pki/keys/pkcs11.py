@@ -74,8 +74,7 @@ from .castore import CAKey, CAKeyStore, KeyLabel, check_ca_key
 from .generate import KeyGenerator
 from .pkcs11uri import PKCS11URI, parse_uri
 
-__all__ = ["PKCS11CAKeyStore", "PKCS11RSAKey", "PerCAKeyStore", "PinSource", "key_id",
-           "open_key_store"]
+__all__ = ["PKCS11CAKeyStore", "PKCS11RSAKey", "PerCAKeyStore", "PinSource", "key_id"]
 
 PinSource: TypeAlias = "bytes | Callable[[], bytes] | None"
 """A token's user PIN, or a function that gives it when the token is first used (the CLI's
@@ -497,16 +496,6 @@ class PKCS11CAKeyStore:
     def description(self) -> str:
         return f"PKCS #11 token {self.uri.token!r} ({self.uri.module_path})"
 
-    def with_pin(self, pin: PinSource) -> PKCS11CAKeyStore:
-        """This store opened with ``pin`` (None: this store's own)."""
-        if pin is None or pin is self._pin_source:
-            return self
-        return PKCS11CAKeyStore(self.uri, pin=pin, key_generator=self.key_generator)
-
-    def key_uri(self, label: KeyLabel) -> str:
-        """The PKCS #11 URI of the private key labelled ``label`` (never with the PIN)."""
-        return str(self.uri.with_object(str(label), id=key_id(label)))
-
     def check(self) -> None:
         """Load the module, find the token and log in, or raise what that raises
         (:class:`HSMError`, :class:`WrongPasswordError`)."""
@@ -688,9 +677,3 @@ class PerCAKeyStore:
 
     def delete(self, label: KeyLabel) -> None:
         self.store_of(label).delete(label)
-
-
-def open_key_store(uri: str, *, pin: PinSource,
-                   key_generator: KeyGenerator | None = None) -> PKCS11CAKeyStore:
-    """The key store a home records as ``uri`` (only PKCS #11 URIs so far)."""
-    return PKCS11CAKeyStore(uri, pin=pin, key_generator=key_generator)

@@ -37,7 +37,7 @@ from ...leadership import AdvisoryLease
 from ..sqlite.bank import BankReadsSQL, BankWritesSQL
 from ..sqlite.certificates import CertificateReadsSQL, CertificateWritesSQL
 from ..sqlite.cloud import CloudReadsSQL, CloudWritesSQL
-from ..sqlite.common import SQLiteConnection
+from ..sqlite.common import SQLiteConnection, UnitOfWork
 from ..sqlite.devices import DeviceReadsSQL, DeviceWritesSQL
 from ..sqlite.listing import CertificateListingSQL
 from ..sqlite.otp import OtpReadsSQL, OtpWritesSQL
@@ -82,7 +82,7 @@ class _OnPostgreSQL(SQLiteConnection):
             raise _error(exc, self.path, "read") from None
 
 
-class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
+class PostgreSQLTransaction(UnitOfWork, _OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
                             BankWritesSQL, OtpWritesSQL, PhoneWritesSQL, TransferWritesSQL,
                             DeviceWritesSQL, RaWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one per thread,
@@ -95,44 +95,20 @@ class PostgreSQLTransaction(_OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
         self.path = store.path
         self._time_order = store.time_order
         self._ca_ids: dict[str, int] = {}
+        self._store_ca_ids = store._ca_id_cache
         self._latest: dict[int, str] = {}
         self._active = False
 
-    def __enter__(self) -> PostgreSQLTransaction:
-        if self._active:
-            raise StoreError("transactions on one store do not nest")
-        if self._store.read_only:
-            raise ReadOnlyStoreError(f"the store {self.path} is read-only: cannot write to "
-                                     "it (reading commands still work)", path=self.path)
+    def _writes_refused(self) -> bool:
+        return self._store.read_only  # a standby found at any read of the schema
+
+    def _begin(self) -> None:
         conn = self._conn.raw()
         try:
             conn.execute(_BEGIN)
         except psycopg.Error as exc:
             self._rollback(conn)
             raise store_error(exc, self.path, "write to") from None
-        self._latest.clear()
-        self._active = True
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        self._active = False
-        committed = False
-        try:
-            self._end(exc_type, exc)
-            committed = exc_type is None
-        finally:
-            if not committed:
-                self._forget()
-
-    def _forget(self) -> None:
-        """Drop what the caches learnt in a change that was not committed: the id of a CA
-        row it added (a sequence does not roll back: the next try gets another id) and the
-        CA times it moved. The store's cache too: its reads on this thread's connection
-        saw the change."""
-        self._ca_ids.clear()
-        self._latest.clear()
-        self._store._ca_id_cache.clear()
 
     def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         """ROLLBACK (after an exception, a failed statement) or COMMIT."""

@@ -18,14 +18,14 @@ import datetime as dt
 import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from cryptography import x509
 
 from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
 
-__all__ = ["BUSY_TIMEOUT_S", "Connection", "Cursor", "SQLiteConnection", "hex_serial", "opt_ts",
-           "parse_ts", "primary_code", "reason_of", "store_error", "ts", "ts_or_none"]
+__all__ = ["BUSY_TIMEOUT_S", "Connection", "Cursor", "SQLiteConnection", "UnitOfWork", "hex_serial",
+           "opt_ts", "parse_ts", "primary_code", "reason_of", "store_error", "ts", "ts_or_none"]
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -115,3 +115,60 @@ class SQLiteConnection:
             yield from self._conn.execute(sql, params)
         except sqlite3.DatabaseError as exc:
             raise store_error(exc, self.path, "read the store") from None
+
+
+class UnitOfWork:
+    """What the backends' transactions share: entered once at a time, refused on a
+    read-only store, and on leaving, ROLLBACK or COMMIT (:meth:`_end`, the backend's), then
+    what the caches learnt in a change that was not committed forgotten."""
+
+    path: str
+    _active: bool
+    _ca_ids: dict[str, int]
+    _latest: dict[int, str]
+    _store_ca_ids: dict[str, int]
+    """The store's cache of CA ids (its reads on the transaction's connection see the
+    change)."""
+
+    def _writes_refused(self) -> bool:
+        """Whether the store is read-only."""
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        """BEGIN, with the store's write lock; :class:`StoreError` if that fails."""
+        raise NotImplementedError
+
+    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
+        """ROLLBACK (after an exception) or COMMIT; raises if the change was not written."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self._active:
+            raise StoreError("transactions on one store do not nest")
+        if self._writes_refused():
+            raise ReadOnlyStoreError(f"the store {self.path} is read-only: cannot write to "
+                                     "it (reading commands still work)", path=self.path)
+        self._begin()
+        self._latest.clear()
+        self._active = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self._active = False
+        committed = False
+        try:
+            self._end(exc_type, exc)
+            committed = exc_type is None
+        finally:
+            if not committed:
+                self._forget()
+
+    def _forget(self) -> None:
+        """Drop what the caches learnt in a change that was not committed: the id of a CA
+        row it added (SQLite gives that number to the next CA added, whatever its label;
+        a PostgreSQL sequence does not roll back, so the next try gets another id) and the
+        CA times it moved; the store's cache too."""
+        self._ca_ids.clear()
+        self._latest.clear()
+        self._store_ca_ids.clear()

@@ -20,7 +20,7 @@ from ...errors import ReadOnlyStoreError, StoreError
 from .bank import BankReadsSQL, BankWritesSQL
 from .certificates import CertificateReadsSQL, CertificateWritesSQL
 from .cloud import CloudReadsSQL, CloudWritesSQL
-from .common import BUSY_TIMEOUT_S, primary_code, store_error
+from .common import BUSY_TIMEOUT_S, UnitOfWork, primary_code, store_error
 from .devices import DeviceReadsSQL, DeviceWritesSQL
 from .listing import CertificateListingSQL
 from .otp import OtpReadsSQL, OtpWritesSQL
@@ -34,8 +34,9 @@ __all__ = ["SQLiteStore", "SQLiteTransaction"]
 _NO_PAGE_LIMIT = 1073741823
 
 
-class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, OtpWritesSQL,
-                        PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL, RaWritesSQL):
+class SQLiteTransaction(UnitOfWork, CertificateWritesSQL, CloudWritesSQL, BankWritesSQL,
+                        OtpWritesSQL, PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL,
+                        RaWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -55,39 +56,14 @@ class SQLiteTransaction(CertificateWritesSQL, CloudWritesSQL, BankWritesSQL, Otp
         self._active = False
         self._failing_commits = 0
 
-    def __enter__(self) -> SQLiteTransaction:
-        if self._active:
-            raise StoreError("transactions on one store do not nest")
-        if self._read_only:
-            raise ReadOnlyStoreError(f"the store {self.path} is read-only: cannot write to "
-                                     "it (reading commands still work)", path=self.path)
+    def _writes_refused(self) -> bool:
+        return self._read_only
+
+    def _begin(self) -> None:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "write to") from None
-        self._latest.clear()
-        self._active = True
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        self._active = False
-        committed = False
-        try:
-            self._end(exc_type, exc)
-            committed = exc_type is None
-        finally:
-            if not committed:
-                self._forget()
-
-    def _forget(self) -> None:
-        """Drop what the caches learnt in a change that was not committed: the id of a CA
-        row it added (SQLite gives that number to the next CA added, whatever its label)
-        and the CA times it moved; the store's cache too (its reads share the
-        connection, so they saw the change)."""
-        self._ca_ids.clear()
-        self._latest.clear()
-        self._store_ca_ids.clear()
 
     def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         """ROLLBACK (after an exception) or COMMIT."""

@@ -108,21 +108,9 @@ def store_of(kind: str, stack: contextlib.ExitStack) -> str | None:
     listening on a free loopback port (stopped when ``stack`` closes)."""
     if kind == "sqlite":
         return None
-    import socket
-    import sys
+    from _postgresql import loopback_server, new_database
 
-    import psycopg
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.postgresql import throwaway_server
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = stack.enter_context(throwaway_server(tcp_port=port))
-    with psycopg.connect(server.url(), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE kpki")
-    return server.url("kpki")
+    return new_database(stack.enter_context(loopback_server()), "kpki")
 
 
 def main() -> None:

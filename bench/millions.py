@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,10 +49,14 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _serve import kpki_serve  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.postgresql import ThrowawayServer
 
 KPKI = str(Path(sys.executable).parent / "kpki")
 RRN = "9005171234566"
@@ -134,27 +137,19 @@ class Stores:
     run's throwaway PostgreSQL server."""
 
     def __init__(self, kind: str, stack: contextlib.ExitStack) -> None:
-        self._admin: str | None = None  # the server's URL
+        self._server: ThrowawayServer | None = None
         if kind == "postgresql":
-            sys.path.insert(0, str(HERE.parent))
-            from tests.postgresql import throwaway_server
+            from _postgresql import loopback_server
 
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            self._admin = stack.enter_context(throwaway_server(tcp_port=port)).url()
+            self._server = stack.enter_context(loopback_server())
 
     def new(self, name: str) -> list[str]:
         """The child's arguments naming the store of home ``name`` (made empty here)."""
-        if self._admin is None:
+        if self._server is None:
             return ["-"]
-        import psycopg
+        from _postgresql import new_database
 
-        from tests.postgresql import database_url
-
-        with psycopg.connect(self._admin, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        return [database_url(self._admin, name)]
+        return [new_database(self._server, name)]
 
 
 # -- the parent --------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _postgresql import loopback_server, new_database
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -57,7 +58,6 @@ from cryptography.x509 import ocsp
 from pki import lifecycle
 from pki.home import Home
 from pki.testing import TestKeyPool
-from tests.postgresql import throwaway_server
 
 KPKI = str(Path(sys.executable).parent / "kpki")
 FAILED: list[str] = []
@@ -72,12 +72,6 @@ RRN = "9005171234566"
 WRITERS = 4
 OCSP_CLIENTS = 2
 REPLICAS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the replicas ---------------------------------------------------------------------------
@@ -267,12 +261,8 @@ def ocsp_status(port: int, body: bytes) -> ocsp.OCSPCertStatus:
 
 
 def run_postgresql(folder: Path, seconds: float, poll: float) -> Load:
-    with throwaway_server(tcp_port=free_port()) as pg:
-        import psycopg
-
-        with psycopg.connect(pg.url(), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE kpki")
-        url = pg.url("kpki")
+    with loopback_server() as pg:
+        url = new_database(pg, "kpki")
         home = folder / "pg-home"
         bodies = prepare(home, store=url)
         with replicas(home, REPLICAS, poll) as fleet:

@@ -93,7 +93,7 @@ _DIGEST_INFO = {
 }
 
 
-def key_id(label: KeyLabel) -> bytes:
+def key_id(label: KeyLabel | str) -> bytes:
     """The ``CKA_ID`` of the objects of the key labelled ``label``."""
     return hashlib.sha256(str(label).encode()).digest()[:16]
 
@@ -560,7 +560,7 @@ class PKCS11CAKeyStore:
         import pkcs11
         from pkcs11 import Attribute, KeyType, Mechanism
 
-        ident = hashlib.sha256(label.encode()).digest()[:16]
+        ident = key_id(label)
         private = {Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
                    Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
                    Attribute.DECRYPT: False, Attribute.UNWRAP: False,

@@ -45,7 +45,8 @@ __all__ = ["PUBLISHER_LOCK", "AdvisoryLease", "FileLease", "Lease", "SoleLease"]
 
 PUBLISHER_LOCK = (0x6B706B69, 1)
 """The advisory lock of the publisher lease: (``'kpki'``, 1), a two-key lock so it cannot
-collide with the store's one-key write lock."""
+collide with another application's one-key locks; the store's write lock is (``'kpki'``, 2)
+(:data:`pki.store.postgresql.connection.WRITE_LOCK`, which takes ``'kpki'`` from here)."""
 
 
 class Lease(Protocol):

@@ -35,17 +35,18 @@ from psycopg import errors as pgerrors
 from psycopg.pq import TransactionStatus
 
 from ...errors import DiskFullError, ReadOnlyStoreError, StoreError
+from ...leadership import PUBLISHER_LOCK
 from ..sqlite.common import BUSY_TIMEOUT_S
 
 __all__ = ["KPKI_LOCK", "WRITE_LOCK", "Connections", "numbered", "shown_url",
            "store_error", "translate"]
 
-KPKI_LOCK = 0x6B706B69
+KPKI_LOCK = PUBLISHER_LOCK[0]
 """``'kpki'``: the first key of every advisory lock kpki takes (two-key locks, so they
-cannot meet another application's one-key locks)."""
+cannot meet another application's one-key locks); the publisher lease of
+:mod:`pki.leadership` is ``(KPKI_LOCK, 1)``."""
 WRITE_LOCK = (KPKI_LOCK, 2)
-"""The store's write lock, taken by every write transaction and by migrations (the
-publisher lease of :mod:`pki.leadership` is ``(KPKI_LOCK, 1)``)."""
+"""The store's write lock, taken by every write transaction and by migrations."""
 
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _QUESTION = re.compile(r"\?")

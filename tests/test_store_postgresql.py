@@ -290,6 +290,26 @@ def test_a_read_only_store_refuses_every_transaction(url: str) -> None:
         store.close()
 
 
+def test_a_server_that_refuses_writes_is_a_read_only_store_and_nothing_is_written(
+        url: str) -> None:
+    """A server refusing writes (a database set read-only, as a standby's sessions are)
+    is :class:`ReadOnlyStoreError` at the write, not a store that is unavailable."""
+    database = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    store = open_store(url)
+    try:
+        assert store.list_cas() == []
+        with pytest.raises(ReadOnlyStoreError), store.transaction() as tx:
+            tx.set_meta("x", "y")
+        assert store.get_meta("x") is None
+    finally:
+        store.close()
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SET default_transaction_read_only = off")
+            admin.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+
+
 def test_psycopg_is_imported_for_a_postgresql_url_only(url: str) -> None:
     code = ("import sys; from pki.store import open_store; "
             "open_store('sqlite://:memory:').close(); "

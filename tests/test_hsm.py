@@ -385,6 +385,42 @@ def test_a_wrong_pin_is_refused_once_and_never_tried_again(store, token, monkeyp
         b"x", padding.PKCS1v15(), hashes.SHA256())
 
 
+def test_twenty_threads_with_a_wrong_pin_at_once_try_it_on_the_token_once(store, token,
+                                                                            monkeypatch):
+    store.generate(KeyLabel.of_ca("yessign"), KeyType.RSA2048)
+    from pki.keys import pkcs11 as hsm
+
+    logins = Counter[str]()
+    find = hsm._Token._find
+
+    def counted(self, module):  # type: ignore[no-untyped-def]
+        logins["login"] += 1
+        return find(self, module)
+
+    monkeypatch.setattr(hsm._Token, "_find", counted)
+    start = threading.Barrier(20)
+    refused: list[BaseException] = []
+
+    def load() -> None:
+        wrong = PKCS11CAKeyStore(token, pin=b"0000")
+        start.wait()
+        try:
+            wrong.load(KeyLabel.of_ca("yessign"))
+        except BaseException as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(refused) == 20
+    assert all(isinstance(e, WrongPasswordError) for e in refused), refused
+    assert logins["login"] == 1  # the token judged the PIN once, not twenty times
+    assert store.load(KeyLabel.of_ca("yessign")).sign(  # the right PIN still works
+        b"x", padding.PKCS1v15(), hashes.SHA256())
+
+
 def test_no_pin_is_a_wrong_password_naming_where_to_give_it(token):
     with pytest.raises(WrongPasswordError, match="--pin-file"):
         PKCS11CAKeyStore(token).load(KeyLabel.of_ca("yessign"))

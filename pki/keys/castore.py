@@ -19,12 +19,12 @@ implements :class:`CAKeyStore`:
   home's keys are. The passphrase is given once, when the store is made.
 * :class:`MemoryCAKeyStore`: keys held in memory only (test PKIs, memory homes).
 
-A PKCS #11 store (a later issue) fits the same protocol: a label becomes the objects'
-``CKA_LABEL`` (with a ``CKA_ID`` derived from it), :meth:`CAKeyStore.generate` calls
-``C_GenerateKeyPair`` with ``CKA_SENSITIVE`` set and ``CKA_EXTRACTABLE`` cleared,
-:meth:`CAKeyStore.load` returns an :class:`RSAPrivateKey` subclass holding the object's
-handle whose ``sign`` calls ``C_Sign`` (and whose ``private_bytes`` refuses),
-:meth:`CAKeyStore.delete` destroys the objects. Nothing outside the store changes.
+* :class:`pki.keys.pkcs11.PKCS11CAKeyStore`: keys in a token over PKCS #11 (``kpki init
+  --ca-keys``): a label becomes the objects' ``CKA_LABEL`` (with a ``CKA_ID`` derived from
+  it), :meth:`CAKeyStore.generate` calls ``C_GenerateKeyPair`` with ``CKA_SENSITIVE`` set
+  and ``CKA_EXTRACTABLE`` cleared, :meth:`CAKeyStore.load` returns an :class:`RSAPrivateKey`
+  subclass whose ``sign`` calls ``C_Sign`` (and whose ``private_bytes`` refuses),
+  :meth:`CAKeyStore.delete` destroys the objects. Nothing outside the store changed for it.
 """
 
 from __future__ import annotations

@@ -284,7 +284,6 @@ class SecurityCards:
         return CardMedium(self, institution, challenge_id, read=read)
 
 
-
 class CardMedium:
     """A security-card challenge seen as a :class:`pki.bank.media.Medium`: ``verify``
     answers it, and returns the refusals as outcomes instead of raising."""
@@ -303,22 +302,20 @@ class CardMedium:
 
     def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
         """Raises only :class:`BankNotFoundError` (no such challenge here)."""
-        try:
-            self.cards.answer(self.institution, self.challenge_id, response, at=at)
-        except WrongCardAnswerError as exc:
-            return MediumOutcome(self.kind, False, exc.code, exc.attempts_left)
-        except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
-                BankRequestError) as exc:
-            return MediumOutcome(self.kind, False, exc.code)
-        return MediumOutcome(self.kind, True)
+        with self.cards.store.transaction() as tx:
+            return self._verify_in(tx, response, at=at, audited=True, read=None)
 
     def verify_in(self, tx: StoreTransaction, response: str, *,
                   at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
         """:meth:`verify` inside ``tx`` (:meth:`SecurityCards.answer_in`)."""
+        return self._verify_in(tx, response, at=at, audited=audited, read=self.read)
+
+    def _verify_in(self, tx: StoreTransaction, response: str, *, at: dt.datetime | None,
+                   audited: bool, read: ChallengeAndCard | None) -> MediumOutcome:
         try:
             refusal = self.cards.answer_in(tx, self.institution, self.challenge_id, response,
                                            now=decision_time(self.cards.clock, at),
-                                           audited=audited, read=self.read)
+                                           audited=audited, read=read)
         except (CardLockedError, ChallengeUsedError, ChallengeExpiredError,
                 BankRequestError) as exc:
             return MediumOutcome(self.kind, False, exc.code)

@@ -751,21 +751,17 @@ class OtpMedium:
 
     def verify(self, response: str, *, at: dt.datetime | None = None) -> MediumOutcome:
         """:meth:`OtpCentre.verify` of this token, as an outcome."""
-        kind = self.kind
-        try:
-            self.centre.verify(self.holder, self.serial, response, device=self.device, at=at)
-        except (BankNotFoundError, OtpSealedUnderOtherSecretError):
-            raise
-        except WrongOtpError as exc:
-            return MediumOutcome(kind, False, exc.code, exc.attempts_left)
-        except BankError as exc:
-            return MediumOutcome(kind, False, exc.code)
-        return MediumOutcome(kind, True)
+        with self.centre.store.transaction() as tx:
+            return self._verify_in(tx, response, at=at, audited=True, token=None)
 
     def verify_in(self, tx: StoreTransaction, response: str, *,
                   at: dt.datetime | None = None, audited: bool = True) -> MediumOutcome:
         """:meth:`verify` inside ``tx`` (:meth:`OtpCentre.verify_in`)."""
-        token = self.token or self.centre._registered(tx, self.holder, self.serial)
+        return self._verify_in(tx, response, at=at, audited=audited, token=self.token)
+
+    def _verify_in(self, tx: StoreTransaction, response: str, *, at: dt.datetime | None,
+                   audited: bool, token: OtpToken | None) -> MediumOutcome:
+        token = token or self.centre.registered_in(tx, self.holder, self.serial)
         kind = medium_kind(token.kind)
         try:
             verdict = self.centre.verify_in(tx, self.holder, self.serial, response,

@@ -438,9 +438,7 @@ class Home:
             hsm.check()
             self.pin = hsm.pin  # asked once
             self._forget_leftovers(label)
-            routes = dict(keys.routes) if isinstance(keys, PerCAKeyStore) else {}
-            default = keys.default if isinstance(keys, PerCAKeyStore) else keys
-            keys = PerCAKeyStore(default, {**routes, label: hsm})
+            keys = _routed(keys, label, hsm)
             with self.store.transaction() as tx:  # first: a key is never unknown to the home
                 tx.set_meta(f"{CA_KEYS_META}:{label}", str(hsm.uri))
             try:
@@ -451,9 +449,7 @@ class Home:
                     tx.set_meta(f"{CA_KEYS_META}:{label}", "")
                 _forget_keys(hsm)
                 raise
-            self.keys = PerCAKeyStore(
-                self.keys.default if isinstance(self.keys, PerCAKeyStore) else self.keys,
-                {**routes, label: hsm})
+            self.keys = _routed(self.keys, label, hsm)
         else:
             record = add_ca(self.store, keys, settings, base_url=self.base_url,
                             clock=self.clock, entropy=self.entropy)
@@ -604,6 +600,13 @@ def _key_store(store: Store, files: FileCAKeyStore, *, pin: PinSource) -> CAKeyS
         if own:
             routes[record.label] = tokens.setdefault(own, PKCS11CAKeyStore(own, pin=pin))
     return PerCAKeyStore(default, routes) if routes else default
+
+
+def _routed(keys: CAKeyStore, label: str, store: CAKeyStore) -> PerCAKeyStore:
+    """``keys`` with CA ``label``'s keys in ``store``."""
+    if isinstance(keys, PerCAKeyStore):
+        return PerCAKeyStore(keys.default, {**keys.routes, label: store})
+    return PerCAKeyStore(keys, {label: store})
 
 
 def _forget_keys(hsm: PKCS11CAKeyStore) -> None:

@@ -159,6 +159,24 @@ def test_a_connection_killed_in_a_unit_of_work_leaves_nothing_and_says_so(
     assert [r.serial for r in store.list_certificates()] == [1]
 
 
+def test_a_statement_after_the_connection_was_lost_in_a_unit_of_work_is_not_written(
+        store: PostgreSQLStore, url: str) -> None:
+    """The loss swallowed by the caller: the next statement of the unit of work must not
+    open a new connection and run there by itself (in autocommit, outside the unit and
+    its write lock)."""
+    with_cas(store)
+    with pytest.raises(StoreError, match="lost the connection"), \
+            store.transaction() as tx:
+        tx.put_certificate(certificate(1))
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.backend_pid(),))
+        with pytest.raises(psycopg.OperationalError):
+            tx.put_certificate(certificate(2))
+        with pytest.raises(psycopg.OperationalError):
+            tx.put_certificate(certificate(3))
+    assert store.list_certificates() == []
+
+
 def test_a_statement_that_failed_inside_a_unit_of_work_rolls_all_of_it_back(
         store: PostgreSQLStore) -> None:
     with_cas(store)

@@ -170,8 +170,24 @@ class Connections:
         """The calling thread's connection, opened (again) if it has none that works."""
         held: _Held | None = getattr(self._local, "held", None)
         if held is None or held.conn.closed or self._generation != _generation:
+            if getattr(self._local, "pinned", False):
+                raise psycopg.OperationalError("the connection was lost in the middle of "
+                                               "a change")
             return self._connect()
         return held.conn
+
+    def pin(self) -> None:
+        """Keep the calling thread on its connection until :meth:`unpin`: one lost in the
+        meantime is not opened again (a unit of work's statements after the loss would
+        each run by themselves, outside it and its write lock), each statement raises
+        :class:`psycopg.OperationalError` instead."""
+        self._local.pinned = True
+
+    def unpin(self) -> psycopg.Connection[Any] | None:
+        """End :meth:`pin`: the calling thread's connection, None if it was lost."""
+        self._local.pinned = False
+        held: _Held | None = getattr(self._local, "held", None)
+        return None if held is None or held.conn.closed else held.conn
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._generation != _generation:  # in a child after fork: the parent's
@@ -197,11 +213,6 @@ class Connections:
         with self._lock:
             self._opened[:] = [c for c in self._opened if not c.closed] + [conn]
         return conn
-
-    def current(self) -> psycopg.Connection[Any] | None:
-        """The calling thread's connection as it is (None before its first statement)."""
-        held: _Held | None = getattr(self._local, "held", None)
-        return None if held is None else held.conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return psycopg.RawCursor(self.raw()).execute(numbered(sql), parameters)

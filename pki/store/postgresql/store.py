@@ -109,10 +109,11 @@ class PostgreSQLTransaction(UnitOfWork, _OnPostgreSQL, CertificateWritesSQL, Clo
         except psycopg.Error as exc:
             self._rollback(conn)
             raise store_error(exc, self.path, "write to") from None
+        self._conn.pin()
 
     def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         """ROLLBACK (after an exception, a failed statement) or COMMIT."""
-        conn = self._conn.raw() if not self._lost() else None
+        conn = self._conn.unpin()
         if conn is None:
             raise StoreError(f"lost the connection to the store {self.path} in the middle of "
                              "a change: nothing of it was written (PostgreSQL rolled it "
@@ -140,10 +141,6 @@ class PostgreSQLTransaction(UnitOfWork, _OnPostgreSQL, CertificateWritesSQL, Clo
                                  "written") from None
             self._rollback(conn)
             raise store_error(error, self.path, "commit to") from None
-
-    def _lost(self) -> bool:
-        conn = self._conn.current()
-        return conn is None or conn.closed
 
     @staticmethod
     def _rollback(conn: psycopg.Connection[Any]) -> None:

@@ -12,7 +12,8 @@ A thread has a connection of its own, in autocommit: a read runs by itself, outs
 transaction, and never sees another thread's unfinished unit of work (one shared
 connection would: a transaction belongs to the whole connection). A connection that was
 lost (the server restarted, a network cut, ``pg_terminate_backend``) is opened again at
-the thread's next statement; one inherited through ``fork`` is left to the parent.
+the thread's next statement, unless that statement belongs to the unit of work it was
+lost in (:meth:`Connections.pin`); one inherited through ``fork`` is left to the parent.
 
 This module imports psycopg (0.3 to 0.5 s): only :func:`pki.store.open_store` of a
 ``postgresql://`` URL imports it.

@@ -103,12 +103,6 @@ def _announced_meta(label: str) -> str:
 
 
 @dataclass
-class _Seen:
-    announced: bool | None = None
-    """Whether the last full CRL this publisher made announced the delta CRLs."""
-
-
-@dataclass
 class Publisher:
     """Publishes the CRLs, OCSP signers and TSA of the CAs in ``store``, signing with the keys
     of ``keys``; see the module doc."""
@@ -122,14 +116,14 @@ class Publisher:
     tsa_certificate_file: Path | None = None
     """Where a new TSA certificate is written as PEM, for users (``kpki tsa show``)."""
     _ca_keys: dict[str, CAKey] = field(default_factory=dict, init=False, repr=False)
-    _seen: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False)
+    _announced_by: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    """Whether each CA's current full CRL announces the delta CRLs, as last seen."""
     _kept_shards: dict[tuple[str, int], int] = field(default_factory=dict, init=False,
                                                      repr=False)
     """The number of each shard's CRL whose bytes the store keeps, as last seen."""
     _signers: dict[str, tuple[OCSPSignerRecord, CAKey]] = field(
         default_factory=dict, init=False, repr=False)
     _tsa: TimeStampAuthority | None = field(default=None, init=False, repr=False)
-    _rounds: int = field(default=0, init=False, repr=False)
     _force_next: bool = field(default=False, init=False, repr=False)
     progress: Callable[[Progress], object] | None = field(default=None, repr=False)
     """Told how far a CRL being built has got (:mod:`pki.progress`); None: nobody asks."""
@@ -200,7 +194,7 @@ class Publisher:
                 tx.set_meta(_announced_meta(record.label),
                             f"{crl.info.number} {'1' if announce else '0'}")
         if not delta:
-            self._seen.setdefault(record.label, _Seen()).announced = announce
+            self._announced_by[record.label] = announce
         if self.publish_dir is None:
             return Publication(crl, None)
         url = delta_url(record.crl_url) if delta else record.crl_url
@@ -249,9 +243,9 @@ class Publisher:
         publisher made it, else as the store says (kept with the CRL's bytes; read from
         the bytes themselves for a CRL published by an older kpki); None when its bytes
         were never kept (a publisher stopped between recording the CRL and keeping it)."""
-        seen = self._seen.get(label)
+        seen = self._announced_by.get(label)
         if seen is not None:
-            return seen.announced
+            return seen
         kept = (self.store.get_meta(_announced_meta(label)) or "").split()
         if kept and kept[0] == str(full.number):  # the bytes of this CRL are kept
             announced = kept[1] == "1"
@@ -261,7 +255,7 @@ class Publisher:
                 return None
             extensions = x509.load_der_x509_crl(published.der).extensions
             announced = any(isinstance(e.value, x509.FreshestCRL) for e in extensions)
-        self._seen[label] = _Seen(announced)
+        self._announced_by[label] = announced
         return announced
 
     def _half_passed(self, info: CRLInfo) -> bool:
@@ -337,7 +331,6 @@ class Publisher:
                     log.info("new OCSP signer %X of %s", signer.serial, record.label)
         before_tsa = tsa_certificate(self.store)
         tsa = self.ensure_tsa()
-        self._rounds += 1
         return Round(crls=tuple(crls), signers=tuple(signers),
                      tsa=None if tsa.certificate == before_tsa
                      else tsa.certificate.serial_number)
@@ -352,7 +345,6 @@ class Publisher:
                      else "another process publishes")
             self._force_next = held and self._leading is False  # taken over, not started
             self._leading = held
-            self._rounds = 0
         return held
 
     def watch(self, stop: threading.Event, *, poll_seconds: float,

@@ -647,6 +647,35 @@ def test_a_ca_add_killed_after_its_key_was_made_leaves_what_a_rerun_clears(
         assert key.public_key() == ca.certificate.public_key()
 
 
+def test_the_pin_prompt_is_shown_once_per_command_however_many_stores_use_it(
+        token, tmp_path, key_pool, monkeypatch):
+    """``kpki serve`` opens the home twice (its publisher has a handle of its own), each
+    with a key store of its own over the token: the user types the PIN once."""
+    import click
+
+    from cli import secrets
+
+    _new_keys_imported(monkeypatch, key_pool)
+    Home.create(tmp_path / "h", passphrase=None, ca_keys=token, pin=PIN.encode()).close()
+    monkeypatch.delenv("KPKI_CA_PIN", raising=False)
+    monkeypatch.setattr(secrets, "_at_terminal", lambda: True)
+    prompts = Counter[str]()
+
+    def prompt(label: str, **kwargs: object) -> str:
+        prompts[label] += 1
+        return PIN
+
+    monkeypatch.setattr(click, "prompt", prompt)
+    home = Home.open(tmp_path / "h", pin=secrets.token_pin(None))
+    home.use_passphrase(None)
+    publishing = Home.open(tmp_path / "h", pin=home.pin)
+    for opened in (home, publishing):
+        opened.keys.load(KeyLabel.of_ca("yessign")).sign(b"x", padding.PKCS1v15(),
+                                                         hashes.SHA256())
+        opened.close()
+    assert prompts == Counter({"Token PIN": 1})
+
+
 def test_serve_with_a_wrong_pin_stops_at_start_up_in_one_line(token, tmp_path, key_pool,
                                                               monkeypatch):
     _new_keys_imported(monkeypatch, key_pool)

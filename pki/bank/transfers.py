@@ -104,7 +104,7 @@ from .institutions import BankSettings, settings_of
 from .limits import MediaLookups, MediaSource, charge_in
 from .media import Medium, MediumKind
 from .otp import OtpCentre, medium_kind
-from .private_media import PrivateCertificateMedium, check_signer, private_certificate_media
+from .private_media import PrivateCertificateMedium, check_signer
 from .sessions import (
     Sessions,
     SignedText,
@@ -438,12 +438,10 @@ class Transfers:
                          otp_exempt=attempt.medium in _OTP_KINDS)
 
     def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
-        """The media source that knows whether ``medium`` is usable: for a card or an OTP
-        token, the answer it has just accepted in this transaction (it took it only
-        while usable: not locked, lost, retired, unactivated); a private certificate's
-        registration is read again under the lock."""
-        if medium is MediumKind.PRIVATE_CERTIFICATE:
-            return (private_certificate_media,)
+        """The media source that knows whether ``medium`` is usable: the answer it has
+        just accepted in this transaction (a card or an OTP token took it only while
+        usable: not locked, lost, retired, unactivated; a private certificate was found
+        live and registered, :func:`check_signer`, under this same lock)."""
 
         def accepted(lookups: MediaLookups, customer: BankCustomer) -> tuple[MediumKind]:
             return (medium,)

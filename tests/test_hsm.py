@@ -421,6 +421,23 @@ def test_twenty_threads_with_a_wrong_pin_at_once_try_it_on_the_token_once(store,
         b"x", padding.PKCS1v15(), hashes.SHA256())
 
 
+def test_a_token_logged_in_to_through_another_uri_is_used_only_with_the_same_pin(store,
+                                                                                   token):
+    """Two URIs naming one token (the second adds its manufacturer): the token's login
+    covers the process, so the second store does not log in again; it uses the session
+    only with the PIN the token accepted, and a wrong PIN is refused, not let through."""
+    key = store.generate(KeyLabel.of_ca("yessign"), KeyType.RSA2048)
+    key.sign(b"logged in", padding.PKCS1v15(), hashes.SHA256())
+    label, _, query = token.removeprefix("pkcs11:").partition("?")
+    other = f"pkcs11:{label};manufacturer=SoftHSM%20project?{query}"
+    with pytest.raises(HSMError, match="another PIN") as refused:
+        PKCS11CAKeyStore(other, pin=b"0000").load(KeyLabel.of_ca("yessign"))
+    assert refused.value.problem is HSMProblem.DEVICE and "0000" not in str(refused.value)
+    same = PKCS11CAKeyStore(other, pin=PIN.encode()).load(KeyLabel.of_ca("yessign"))
+    signature = same.sign(b"second uri", padding.PKCS1v15(), hashes.SHA256())
+    key.public_key().verify(signature, b"second uri", padding.PKCS1v15(), hashes.SHA256())
+
+
 def test_no_pin_is_a_wrong_password_naming_where_to_give_it(token):
     with pytest.raises(WrongPasswordError, match="--pin-file"):
         PKCS11CAKeyStore(token).load(KeyLabel.of_ca("yessign"))

@@ -54,6 +54,7 @@ __all__ = [
     "MediaSource",
     "card_media",
     "charge_in",
+    "check_within",
 ]
 
 MILLION = 1_000_000
@@ -163,6 +164,16 @@ def _check_amount(amount: object) -> int:
     return amount
 
 
+def check_within(limits: Limits, amount: int, used: int) -> None:
+    """Raise :class:`LimitExceededError` unless ``amount`` KRW fits ``limits`` per transfer
+    and, with the ``used`` KRW of its KST day, per day."""
+    if amount > limits.per_transfer:
+        raise LimitExceededError(amount=amount, limit=limits.per_transfer, used=used,
+                                 per_day=False)
+    if used + amount > limits.per_day:
+        raise LimitExceededError(amount=amount, limit=limits.per_day, used=used, per_day=True)
+
+
 def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, table: LimitTable,
               sources: Sequence[MediaSource], at: dt.datetime,
               medium: MediumKind | None = None, audited: bool = True,
@@ -179,11 +190,7 @@ def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, tabl
     day = kst_today(at)
     if used is None:
         used = tx.limit_used(customer.id, day)
-    if amount > limits.per_transfer:
-        raise LimitExceededError(amount=amount, limit=limits.per_transfer, used=used,
-                                 per_day=False)
-    if used + amount > limits.per_day:
-        raise LimitExceededError(amount=amount, limit=limits.per_day, used=used, per_day=True)
+    check_within(limits, amount, used)
     tx.add_limit_use(customer.id, day, amount, at=at)
     if audited:
         tx.audit(AuditAction.BANK_LIMIT_CHARGED, at=at,

@@ -101,7 +101,7 @@ from .cards import SecurityCards, challenge_in
 from .customers import MAX_KRW, Customers, check_account_number, check_enrolled
 from .devices import check_device, check_step_up, decide_in, enforce_in
 from .institutions import BankSettings, settings_of
-from .limits import MediaLookups, MediaSource, charge_in
+from .limits import MediaLookups, MediaSource, charge_in, check_within
 from .media import Medium, MediumKind
 from .otp import OtpCentre, medium_kind
 from .private_media import PrivateCertificateMedium, check_signer
@@ -491,10 +491,7 @@ class Transfers:
         limits = attempt.settings.limits.limits_of(attempt.medium)
         if limits is None:
             raise _Refused("no_medium")
-        if attempt.amount > limits.per_transfer:
-            raise _Refused("over_transfer_limit")
-        if used + attempt.amount > limits.per_day:
-            raise _Refused("over_day_limit")
+        check_within(limits, attempt.amount, used)  # over_transfer_limit, over_day_limit
         if decision.verdict is Verdict.STEP_UP:
             check_step_up(tx, attempt.institution, attempt.customer, attempt.step_up,
                           now=attempt.at, methods=decision.methods)

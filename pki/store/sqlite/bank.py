@@ -23,7 +23,7 @@ from ..records import (
     LineType,
     SecurityCardRecord,
 )
-from .common import SQLiteConnection, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["INSTITUTION_COLUMNS", "BankReadsSQL", "BankWritesSQL", "institution_of"]
 
@@ -158,8 +158,8 @@ class BankWritesSQL(_BankLookupsSQL):
             (customer.id, customer.institution_id, customer.name, customer.rrn,
              customer.phone, customer.carrier.value, customer.mvno,
              customer.line_type.value, ts(customer.created_at),
-             None if customer.signed_up_at is None else ts(customer.signed_up_at),
-             None if customer.activated_at is None else ts(customer.activated_at))).rowcount
+             ts_or_none(customer.signed_up_at),
+             ts_or_none(customer.activated_at))).rowcount
         if added != 1:
             raise StoreError("the institution has a customer with this RRN already")
 
@@ -173,8 +173,8 @@ class BankWritesSQL(_BankLookupsSQL):
                       activated_at: dt.datetime | None) -> None:
         self._conn.execute("UPDATE bank_customers SET signed_up_at = ?, activated_at = ? "
                            "WHERE id = ?",
-                           (None if signed_up_at is None else ts(signed_up_at),
-                            None if activated_at is None else ts(activated_at), customer_id))
+                           (ts_or_none(signed_up_at),
+                            ts_or_none(activated_at), customer_id))
 
     def add_account(self, account: Account) -> None:
         added = self._conn.execute(
@@ -183,7 +183,7 @@ class BankWritesSQL(_BankLookupsSQL):
             (account.institution_id, account.number, account.customer_id,
              account.password_hash, account.balance, ts(account.opened_at),
              account.failures,
-             None if account.locked_at is None else ts(account.locked_at))).rowcount
+             ts_or_none(account.locked_at))).rowcount
         if added != 1:
             raise StoreError(f"the account number {account.number} is taken")
 
@@ -191,7 +191,7 @@ class BankWritesSQL(_BankLookupsSQL):
                              locked_at: dt.datetime | None) -> None:
         self._conn.execute("UPDATE bank_accounts SET failures = ?, locked_at = ? "
                            "WHERE institution_id = ? AND number = ?",
-                           (failures, None if locked_at is None else ts(locked_at),
+                           (failures, ts_or_none(locked_at),
                             institution_id, number))
 
     def set_account_password(self, institution_id: int, number: str, password_hash: str
@@ -209,8 +209,8 @@ class BankWritesSQL(_BankLookupsSQL):
             "ON CONFLICT DO NOTHING",
             (record.id, record.institution_id, record.customer_id, record.serial,
              "".join(record.codes), ts(record.issued_at), record.failures,
-             None if record.locked_at is None else ts(record.locked_at),
-             None if record.retired_at is None else ts(record.retired_at))).rowcount
+             ts_or_none(record.locked_at),
+             ts_or_none(record.retired_at))).rowcount
         if added != 1:
             raise StoreError("the card serial is taken, or the customer has an active card")
 
@@ -221,7 +221,7 @@ class BankWritesSQL(_BankLookupsSQL):
     def set_card_failures(self, card_id: str, failures: int, *,
                           locked_at: dt.datetime | None) -> None:
         self._conn.execute("UPDATE bank_cards SET failures = ?, locked_at = ? WHERE id = ?",
-                           (failures, None if locked_at is None else ts(locked_at), card_id))
+                           (failures, ts_or_none(locked_at), card_id))
 
     def add_card_challenge(self, challenge: CardChallenge) -> None:
         self._conn.execute(
@@ -229,7 +229,7 @@ class BankWritesSQL(_BankLookupsSQL):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (challenge.id, challenge.card_id, challenge.first, challenge.second,
              ts(challenge.issued_at), ts(challenge.expires_at),
-             None if challenge.answered_at is None else ts(challenge.answered_at)))
+             ts_or_none(challenge.answered_at)))
 
     def answer_card_challenge(self, challenge_id: str, *, at: dt.datetime) -> bool:
         return self._conn.execute("UPDATE bank_card_challenges SET answered_at = ? WHERE id = ? "

@@ -34,7 +34,16 @@ from ..records import (
     OCSPSignerRecord,
     PublishedCRL,
 )
-from .common import Connection, SQLiteConnection, hex_serial, opt_ts, parse_ts, reason_of, ts
+from .common import (
+    Connection,
+    SQLiteConnection,
+    hex_serial,
+    opt_ts,
+    parse_ts,
+    reason_of,
+    ts,
+    ts_or_none,
+)
 
 __all__ = ["CertificateReadsSQL", "CertificateWritesSQL"]
 
@@ -152,10 +161,10 @@ class CertificateWritesSQL(SQLiteConnection):
                 ts(record.not_after), record.der, ts(issued_at),
                 record.key_origin.value, record.ra, record.alias,
                 None if record.replaces is None else hex_serial(record.replaces),
-                None if record.revoked_at is None else ts(record.revoked_at),
+                ts_or_none(record.revoked_at),
                 None if record.reason is None else record.reason.value,
-                None if record.invalidity_date is None else ts(record.invalidity_date),
-                None if record.status_changed_at is None else ts(record.status_changed_at),
+                ts_or_none(record.invalidity_date),
+                ts_or_none(record.status_changed_at),
                 record.crl_shard)
 
     def put_certificate(self, record: CertificateRecord) -> None:
@@ -226,9 +235,9 @@ class CertificateWritesSQL(SQLiteConnection):
             "UPDATE certificates SET status = ?, revoked_at = ?, reason = ?, "
             "invalidity_date = ?, status_changed_at = ?, change_seq = ? "
             "WHERE serial = ? AND ca_id = ?",
-            (status.value, None if revoked_at is None else ts(revoked_at),
+            (status.value, ts_or_none(revoked_at),
              None if reason is None else reason.value,
-             None if invalidity_date is None else ts(invalidity_date), ts(event_at), seq,
+             ts_or_none(invalidity_date), ts(event_at), seq,
              hex_serial(serial), ca_id))
         if cursor.rowcount != 1:
             raise CertificateNotFoundError(serial, ca=ca)

@@ -28,7 +28,7 @@ from ..records import (
     Via,
 )
 from .bank import INSTITUTION_COLUMNS, institution_of
-from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["CloudReadsSQL", "CloudWritesSQL"]
 
@@ -114,7 +114,7 @@ class CloudWritesSQL(_CloudLookupsSQL):
             "INSERT INTO cloud_users (id, name, phone, birth_date, created_at, confirmed_at, "
             "designated_only, institution_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (user.id, user.name, user.phone, user.birth_date.isoformat(), ts(user.created_at),
-             None if user.confirmed_at is None else ts(user.confirmed_at),
+             ts_or_none(user.confirmed_at),
              int(user.designated_only), user.institution_id))
 
     def put_code(self, user_id: str, code_hash: str, *, expires_at: dt.datetime) -> None:
@@ -158,8 +158,8 @@ class CloudWritesSQL(_CloudLookupsSQL):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.ca, hex_serial(record.serial), record.user_id, sealed.salt, sealed.nonce,
              sealed.ciphertext, sealed.kdf, sealed.secret_check, record.failures,
-             None if record.locked_at is None else ts(record.locked_at),
-             None if record.renewal_noticed_at is None else ts(record.renewal_noticed_at)))
+             ts_or_none(record.locked_at),
+             ts_or_none(record.renewal_noticed_at)))
 
     def reseal(self, ca: str, serial: int, sealed: Sealed) -> None:
         self._conn.execute("UPDATE cloud_keys SET salt = ?, nonce = ?, ciphertext = ?, kdf = ?, "
@@ -214,7 +214,7 @@ class CloudWritesSQL(_CloudLookupsSQL):
     def set_pin_failures(self, ca: str, serial: int, failures: int, *,
                          locked_at: dt.datetime | None) -> None:
         self._conn.execute("UPDATE cloud_keys SET failures = ?, locked_at = ? WHERE ca = ? AND "
-                           "serial = ?", (failures, None if locked_at is None else ts(locked_at),
+                           "serial = ?", (failures, ts_or_none(locked_at),
                                           ca, hex_serial(serial)))
 
     # devices and history -----------------------------------------------------------------

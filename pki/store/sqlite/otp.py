@@ -13,7 +13,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ..records import OtpKind, OtpRegistration, OtpToken
-from .common import SQLiteConnection, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["OtpReadsSQL", "OtpWritesSQL"]
 
@@ -34,10 +34,6 @@ def _token(row: Sequence[Any]) -> OtpToken:
 def _registration(row: Sequence[Any]) -> OtpRegistration:
     return OtpRegistration(serial=row[0], institution_id=int(row[1]), customer_id=row[2],
                            at=parse_ts(row[3]))
-
-
-def _opt(value: Any) -> Any:
-    return None if value is None else ts(value)
 
 
 class _OtpLookupsSQL(SQLiteConnection):
@@ -86,8 +82,9 @@ class OtpWritesSQL(_OtpLookupsSQL):
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (token.serial, token.kind.value, token.person, token.issuer_id,
              token.sealed_seed, ts(token.issued_at), token.device,
-             _opt(token.activated_at), token.drift, token.last_step, token.failures,
-             _opt(token.locked_at), _opt(token.lost_at), _opt(token.disabled_at))).rowcount
+             ts_or_none(token.activated_at), token.drift, token.last_step, token.failures,
+             ts_or_none(token.locked_at), ts_or_none(token.lost_at),
+             ts_or_none(token.disabled_at))).rowcount
         if added != 1:
             raise StoreError(f"an OTP token with serial {token.serial} exists already")
 
@@ -96,9 +93,9 @@ class OtpWritesSQL(_OtpLookupsSQL):
             "UPDATE bank_otp_tokens SET device = ?, activated_at = ?, drift = ?, "
             "last_step = ?, failures = ?, locked_at = ?, lost_at = ?, disabled_at = ? "
             "WHERE serial = ?",
-            (token.device, _opt(token.activated_at), token.drift, token.last_step,
-             token.failures, _opt(token.locked_at), _opt(token.lost_at),
-             _opt(token.disabled_at), token.serial))
+            (token.device, ts_or_none(token.activated_at), token.drift, token.last_step,
+             token.failures, ts_or_none(token.locked_at), ts_or_none(token.lost_at),
+             ts_or_none(token.disabled_at), token.serial))
 
     def register_otp(self, registration: OtpRegistration) -> bool:
         return self._conn.execute(

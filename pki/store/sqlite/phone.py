@@ -24,7 +24,7 @@ from ..records import (
     VerificationMethod,
     Via,
 )
-from .common import SQLiteConnection, opt_ts, parse_ts, ts
+from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 
 __all__ = ["PhoneReadsSQL", "PhoneWritesSQL"]
 
@@ -109,7 +109,7 @@ class PhoneWritesSQL(_PhoneLookupsSQL):
             (record.id, record.institution_id, record.phone, record.method.value,
              record.via.value, record.name, record.rrn7, record.code_hash,
              ts(record.expires_at), ts(record.created_at), record.tries, record.sends,
-             None if record.verified_at is None else ts(record.verified_at), record.ci,
+             ts_or_none(record.verified_at), record.ci,
              record.di))
         self._conn.execute("INSERT INTO phone_sends (phone, verification_id, at) VALUES "
                            "(?, ?, ?)", (record.phone, record.id, ts(record.created_at)))
@@ -144,12 +144,12 @@ class PhoneWritesSQL(_PhoneLookupsSQL):
             "enrolled_at = excluded.enrolled_at, failures = excluded.failures, "
             "locked_at = excluded.locked_at",
             (app.phone, app.password_hash, ts(app.enrolled_at), app.failures,
-             None if app.locked_at is None else ts(app.locked_at)))
+             ts_or_none(app.locked_at)))
 
     def set_phone_app_failures(self, phone: str, failures: int, *,
                                locked_at: dt.datetime | None) -> None:
         self._conn.execute("UPDATE phone_apps SET failures = ?, locked_at = ? WHERE phone = ?",
-                           (failures, None if locked_at is None else ts(locked_at), phone))
+                           (failures, ts_or_none(locked_at), phone))
 
     def remove_phone_app(self, phone: str) -> bool:
         return self._conn.execute("DELETE FROM phone_apps WHERE phone = ?",

@@ -431,11 +431,29 @@ def test_a_token_logged_in_to_through_another_uri_is_used_only_with_the_same_pin
     label, _, query = token.removeprefix("pkcs11:").partition("?")
     other = f"pkcs11:{label};manufacturer=SoftHSM%20project?{query}"
     with pytest.raises(HSMError, match="another PIN") as refused:
-        PKCS11CAKeyStore(other, pin=b"0000").load(KeyLabel.of_ca("yessign"))
-    assert refused.value.problem is HSMProblem.DEVICE and "0000" not in str(refused.value)
+        PKCS11CAKeyStore(other, pin=b"x9y8z7").load(KeyLabel.of_ca("yessign"))
+    assert refused.value.problem is HSMProblem.DEVICE and "x9y8z7" not in str(refused.value)
     same = PKCS11CAKeyStore(other, pin=PIN.encode()).load(KeyLabel.of_ca("yessign"))
     signature = same.sign(b"second uri", padding.PKCS1v15(), hashes.SHA256())
     key.public_key().verify(signature, b"second uri", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_a_pin_the_token_locked_is_a_one_line_error_for_its_security_officer(token,
+                                                                                monkeypatch):
+    """SoftHSM2 never locks a PIN, so the token's answer (CKR_PIN_LOCKED) is staged."""
+    import pkcs11
+
+    from pki.keys import pkcs11 as hsm
+
+    class Locked:
+        def open(self, **kwargs: object) -> None:
+            raise pkcs11.PinLocked()
+
+    monkeypatch.setattr(hsm._Token, "_find", lambda self, module: Locked())
+    with pytest.raises(HSMError) as failed:
+        PKCS11CAKeyStore(token, pin=PIN.encode()).check()
+    assert failed.value.problem is HSMProblem.PIN_LOCKED
+    assert "security officer" in str(failed.value) and "\n" not in str(failed.value)
 
 
 def test_no_pin_is_a_wrong_password_naming_where_to_give_it(token):

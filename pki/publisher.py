@@ -201,25 +201,25 @@ class Publisher:
         paths = write_crl(crl, self.publish_dir, url)
         return Publication(crl, None if paths is None else paths[0])
 
-    def _crls_due(self, record: CARecord, *, force: bool) -> tuple[bool, bool]:
-        """Whether CA ``record`` needs a full CRL (and a delta with it), or a delta alone."""
+    def _crls_due(self, record: CARecord, change_seq: int, *, announce: bool, force: bool
+                  ) -> tuple[bool, bool]:
+        """Whether CA ``record`` (at ``change_seq``) needs a full CRL (and a delta with it),
+        or a delta alone; ``announce``: whether full CRLs are to announce the delta CRLs."""
         label = record.label
         full = self.store.last_crl(label)
-        if (force or full is None or self.store.change_seq(label) != full.change_seq
-                or self._half_passed(full)
-                or self._announced(label, full) != self.announce_deltas):
+        if (force or full is None or change_seq != full.change_seq
+                or self._half_passed(full) or self._announced(label, full) != announce):
             return True, True
         last_delta = self.store.last_crl(label, delta=True)
         return False, last_delta is None or last_delta.number < full.number
 
-    def _shards_due(self, record: CARecord, *, full: bool) -> bool:
-        """Whether CA ``record``'s shard CRLs are to be published: with its unsharded full
-        CRL, or when one has none yet or is stale (see the module doc)."""
+    def _shards_due(self, record: CARecord, change_seq: int, *, full: bool) -> bool:
+        """Whether CA ``record``'s (at ``change_seq``) shard CRLs are to be published: with
+        its unsharded full CRL, or when one has none yet or is stale (see the module doc)."""
         if record.crl_shards == 1:
             return False
         if full:
             return True
-        change_seq = self.store.change_seq(record.label)
         for shard in range(record.crl_shards):
             last = self.store.last_crl(record.label, shard=shard)
             if last is None or last.change_seq != change_seq or self._half_passed(last) \
@@ -266,8 +266,12 @@ class Publisher:
     def ensure_ocsp_signer(self, label: str) -> tuple[OCSPSignerRecord, CAKey]:
         """CA ``label``'s OCSP signer and its key, made anew when due
         (:func:`pki.revocation.ocsp.ensure_signer`)."""
+        return self._ocsp_signer(label, self.store.ocsp_signer(label))
+
+    def _ocsp_signer(self, label: str, current: OCSPSignerRecord | None
+                     ) -> tuple[OCSPSignerRecord, CAKey]:
+        """:meth:`ensure_ocsp_signer`, ``current`` being the store's signer of ``label``."""
         held = self._signers.get(label)
-        current = self.store.ocsp_signer(label)
         if (held is not None and current is not None and current.serial == held[0].serial
                 and signer_is_current(current.certificate, at=self.clock.now())):
             return held
@@ -280,8 +284,12 @@ class Publisher:
     def ensure_tsa(self) -> TimeStampAuthority:
         """The home's TSA, made or renewed when due
         (:func:`pki.timestamp.management.ensure_tsa`)."""
+        return self._ensure_tsa(tsa_certificate(self.store))
+
+    def _ensure_tsa(self, latest: x509.Certificate | None) -> TimeStampAuthority:
+        """:meth:`ensure_tsa`, ``latest`` being the store's latest TSA certificate."""
         held = self._tsa
-        if held is not None and tsa_certificate(self.store) == held.certificate and \
+        if held is not None and latest == held.certificate and \
                 tsa_usable(self.store, held.certificate, self.clock.now()):
             return held
         tsa = ensure_tsa(self.store, self.keys, clock=self.clock, entropy=self.entropy,
@@ -304,8 +312,10 @@ class Publisher:
         force, self._force_next = force or self._force_next, False
         crls: list[Publication] = []
         signers: list[str] = []
+        announce = self.announce_deltas
         for record in self.store.list_cas():
-            full, delta = self._crls_due(record, force=force)
+            change_seq = self.store.change_seq(record.label)
+            full, delta = self._crls_due(record, change_seq, announce=announce, force=force)
             if full:
                 crls.append(self.publish_ca(record))
             if delta:
@@ -317,7 +327,7 @@ class Publisher:
             elif delta:
                 log.info("published delta CRL %d of %s", crls[-1].crl.info.number,
                          record.label)
-            if self._shards_due(record, full=full):
+            if self._shards_due(record, change_seq, full=full):
                 shards = self.publish_shards(record)
                 crls.extend(shards)
                 log.info("published CRLs %d to %d of %s's %d shards",
@@ -325,12 +335,12 @@ class Publisher:
                          len(shards))
             if record.ocsp_url:
                 before = self.store.ocsp_signer(record.label)
-                signer, _ = self.ensure_ocsp_signer(record.label)
+                signer, _ = self._ocsp_signer(record.label, before)
                 if before is None or before.serial != signer.serial:
                     signers.append(record.label)
                     log.info("new OCSP signer %X of %s", signer.serial, record.label)
         before_tsa = tsa_certificate(self.store)
-        tsa = self.ensure_tsa()
+        tsa = self._ensure_tsa(before_tsa)
         return Round(crls=tuple(crls), signers=tuple(signers),
                      tsa=None if tsa.certificate == before_tsa
                      else tsa.certificate.serial_number)

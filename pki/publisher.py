@@ -35,9 +35,10 @@ shard's CRL served would otherwise stay the one before, missing the latest revoc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +145,16 @@ class Publisher:
             self.store.get_ca(label)  # UnknownCAError before a key store error
             key = self._ca_keys[label] = self.keys.load(KeyLabel.of_ca(label))
         return key
+
+    @contextlib.contextmanager
+    def reporting(self, progress: Callable[[Progress], object] | None) -> Iterator[Publisher]:
+        """``with publisher.reporting(progress):`` the CRLs built in the block tell
+        ``progress`` how far they have got; nobody is told after it."""
+        self.progress = progress
+        try:
+            yield self
+        finally:
+            self.progress = None
 
     # -- CRLs -------------------------------------------------------------------------------
 

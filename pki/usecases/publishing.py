@@ -22,12 +22,8 @@ def publish_round(home: Home, *, passphrase: bytes | None,
     """One publisher round that publishes every CA's CRLs, OCSP signers and the TSA
     renewed when due; ``progress`` is told how far each CRL has got."""
     home.use_passphrase(passphrase)
-    publisher = home.publisher()
-    publisher.progress = progress
-    try:
+    with home.publisher().reporting(progress) as publisher:
         return publisher.round(force=True)
-    finally:
-        publisher.progress = None
 
 
 def publish_crls(home: Home, *, passphrase: bytes | None, delta: bool = False,
@@ -39,10 +35,6 @@ def publish_crls(home: Home, *, passphrase: bytes | None, delta: bool = False,
     before publishing anything."""
     for label in labels:
         home.store.get_ca(label)
-    publisher = home.publisher(passphrase=passphrase)
-    publisher.progress = progress
-    try:
-        return home.publish_crls(passphrase=passphrase, delta=delta,
-                                 labels=list(labels) or None)
-    finally:
-        publisher.progress = None
+    with home.publisher(passphrase=passphrase).reporting(progress) as publisher:
+        done = publisher.publish(delta=delta, labels=list(labels) or None)
+    return [(p.crl, p.path) for p in done]

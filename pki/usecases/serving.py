@@ -155,11 +155,8 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             lease = publishing.publisher_lease(poll_seconds=order.poll_seconds)
             fault_point("serve.publishing")
             if publisher.leads(lease):
-                publisher.progress = order.progress
-                try:
+                with publisher.reporting(order.progress):
                     publisher.round()
-                finally:
-                    publisher.progress = None
         state = WebState.of_home(home, poll_seconds=order.poll_seconds,
                                  signing_threads=order.signing_threads)
         if publishing is not None:

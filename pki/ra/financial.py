@@ -75,7 +75,7 @@ from cryptography import x509
 
 from .. import lifecycle
 from ..authority import IssuedCertificate
-from ..bank.cards import Challenge, SecurityCards
+from ..bank.cards import Challenge, SecurityCards, challenge_in
 from ..bank.customers import Customers
 from ..bank.devices import check_device, decide_in, step_up_proven
 from ..bank.institutions import settings_of
@@ -351,10 +351,8 @@ class FinancialFlows:
                 raise BankRequestError("answer a card challenge or give an OTP code (one)",
                                        field="card_challenge")
             if card_challenge is not None:
-                challenge = self.store.card_challenge(card_challenge)
-                card = (None if challenge is None
-                        else self.store.security_card(challenge.card_id))
-                if card is None or card.customer_id != customer.id:
+                found = challenge_in(self.store, card_challenge)
+                if found is None or found[1].customer_id != customer.id:
                     raise BankNotFoundError("challenge")
                 self.cards.answer(institution, card_challenge, response)
                 kind = "security-card"

@@ -83,7 +83,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..authority import CertificateAuthority, IssuedCertificate
-from ..bank.cards import Challenge, SecurityCards
+from ..bank.cards import Challenge, SecurityCards, challenge_in
 from ..bank.customers import Customers
 from ..bank.devices import check_device, decide_in, step_up_proven
 from ..bank.institutions import settings_of
@@ -395,11 +395,8 @@ class JointIssuance:
         def work(record: RaSessionRecord, operation: JointOperation) -> dict[str, Any]:
             customer = self._customer(institution, record)
             if isinstance(answer, CardAnswer):
-                challenge = (self.store.card_challenge(answer.challenge_id)
-                             if isinstance(answer.challenge_id, str) else None)
-                card = (None if challenge is None
-                        else self.store.security_card(challenge.card_id))
-                if card is None or card.customer_id != customer.id:
+                found = challenge_in(self.store, answer.challenge_id)
+                if found is None or found[1].customer_id != customer.id:
                     raise FlowRefusedError("medium_not_found", "no challenge to the "
                                            "customer's card has that id", step="medium")
                 self.cards.answer(institution, answer.challenge_id, answer.answer)

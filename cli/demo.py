@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +17,9 @@ from .context import Context
 from .issue import issued_json
 from .output import emit_json, json_option, shown_day
 from .params import out_folder
+
+if TYPE_CHECKING:
+    from pki.portal.demo import RunningDemo
 
 
 @click.group(invoke_without_command=True)
@@ -25,7 +32,7 @@ def demo(ctx: click.Context, demo_home: Path | None, as_json: bool) -> None:
     """A tour: init, issue, sign, verify, revoke, publish the CRL, verify again.
 
     It leaves a home to explore with the other commands. `kpki demo egov` shows a signed
-    e-government petition checked end to end.
+    e-government petition checked end to end; `kpki demo web` the same in a browser.
     """
     ctx.ensure_object(Context)
     obj: Context = ctx.obj
@@ -87,3 +94,81 @@ def egov(ctx: click.Context, egov_home: Path | None, as_json: bool) -> None:
     obj: Context = ctx.obj
     run(egov_home or ctx.meta.get("demo_home"), start=obj.clock.now(),
         as_json=as_json or bool(ctx.meta.get("demo_json")))
+
+
+@demo.command()
+@click.option("--home", "web_home", type=click.Path(file_okay=False, path_type=Path),
+              callback=out_folder,
+              help="The demo home: made when it does not exist, started again when it is "
+              "one [a new temporary folder].")
+@click.option("--port", default=8800, show_default=True, type=click.IntRange(0, 65535),
+              help="The portal's port on 127.0.0.1 (0 picks a free one).")
+@click.option("--no-open", is_flag=True,
+              help="Print the portal's address instead of opening it in a browser.")
+@click.pass_obj
+def web(obj: Context, web_home: Path | None, port: int, no_open: bool) -> None:
+    """The e-government portal in the browser: sign a petition, see each check, revoke.
+
+    Starts kpki serve (cloud, SDK, bank, simple authentication, test channels), the
+    signing agent and the portal on 127.0.0.1, opens the portal (or prints its address)
+    and prints the demo's passwords and PINs. Ctrl-C stops everything.
+    """
+    from pki.portal.demo import DemoWebError, run_demo_web
+
+    target = web_home or Path(tempfile.mkdtemp(prefix="kpki-demo-web-")) / "home"
+    if not target.exists():
+        click.echo(f"kpki demo web: making a demo home at {target} ...", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda number, frame: stop.set())
+    try:
+        with run_demo_web(target, port=port, clock=obj.clock) as running:
+            opened = not no_open and _open(running.portal_url)
+            _tell_web(running, opened=opened)
+            while not stop.wait(3600):
+                pass
+    except DemoWebError as exc:
+        if exc.port is None:
+            raise
+        fix = ("kpki serve's port, which this demo home keeps: stop what uses it, or make "
+               "a new demo home (another --home)" if exc.kpki else "choose another --port")
+        raise click.ClickException(f"{exc} ({fix})") from None
+    except KeyboardInterrupt:
+        pass
+    click.echo("kpki demo web: stopped", err=True)
+
+
+def _open(url: str) -> bool:
+    """Open ``url`` in a graphical browser; False when there is none to open."""
+    import os
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return False  # a console browser would take over this terminal
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
+def _tell_web(running: RunningDemo, *, opened: bool) -> None:
+    say = click.echo
+    secrets = running.secrets
+    say(click.style("kpki demo web: the e-government portal demo", bold=True))
+    say(f"  portal        {running.portal_url}/" + ("   (opened in your browser)" if opened
+                                                     else "   (open it in a browser)"))
+    say(f"  kpki serve    {running.kpki_url}   (CRLs, OCSP, TSA, cloud, bank, simple "
+        "authentication" + (", SDK" if running.sdk else "") + ")")
+    say("  signing agent " + (running.agent_url or "(not in this kpki)"))
+    say(f"  demo home     {running.home}")
+    say("")
+    say(f"  citizen       {secrets.name}, RRN {secrets.rrn[:6]}-{secrets.rrn[6:]}, phone "
+        f"{secrets.phone}")
+    say(f"  joint certificate password     {secrets.joint_password}   (NPKI files in "
+        f"{running.npki_base})")
+    say(f"  financial certificate PIN      {secrets.cloud_pin}   (in the cloud)")
+    say(f"  simple authentication PIN      {secrets.simple_pin}   (the demo phone: "
+        f"{running.portal_url}/phone.html)")
+    say("")
+    say("Ctrl-C stops everything.")
+    sys.stdout.flush()

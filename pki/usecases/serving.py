@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -204,17 +204,20 @@ class ServedHome:
 
 @contextlib.contextmanager
 def serve_home_in_thread(home: Home, *, sock: socket.socket | None = None,
-                         force: bool = False, limits: ServeLimits | None = None
-                         ) -> Iterator[ServedHome]:
+                         force: bool = False, limits: ServeLimits | None = None,
+                         routes: Sequence[Route] = ()) -> Iterator[ServedHome]:
     """Publish (a first round), then serve ``home``'s web app (CRLs, OCSP, time stamps) in
     a daemon thread until the block ends. ``sock``: a socket bound already (to know the
     port before the home is made); without it, a free port on 127.0.0.1. ``force``: every
-    round publishes every CA's CRLs again. The app answers from the store and does not poll
-    it (call :meth:`ServedHome.republish`)."""
+    round publishes every CA's CRLs again. ``routes``: route groups served beside (the
+    cloud's, the bank's, simple authentication's: :func:`cloud_api`, :func:`bank_api`,
+    :func:`simpleauth_api`). The app answers from the store and does not poll it (call
+    :meth:`ServedHome.republish`)."""
     from ..web import WebState, create_app, serve_in_thread
 
     publisher = home.publisher()
     publisher.round(force=force)
     state = WebState.of_home(home, poll_seconds=3600)
-    with serve_in_thread(create_app(state), sock=sock, limits=limits) as url:
+    with serve_in_thread(create_app(state, extra_routes=routes), sock=sock,
+                         limits=limits) as url:
         yield ServedHome(url, publisher, state, force)

@@ -1,0 +1,303 @@
+"""``kpki demo web``: the whole e-government demo started in threads of this process.
+
+:func:`run_demo_web` makes (or reuses) a demo home, then runs, each on 127.0.0.1: ``kpki
+serve`` over it (CRLs, OCSP, the TSA, the cloud, the financial-certificate SDK when this
+kpki has it, the bank with its registration authority, simple authentication, and the
+test channels, so the demo's phone codes are readable), the local signing agent when this
+kpki has it (allowing only the portal's origin), and the portal (:mod:`pki.portal.app`).
+The block's end stops them all. The CLI (``cli/demo.py``) only prints and waits.
+
+**The demo home** (:func:`prepare_demo_home`) is a kpki home (CA keys unencrypted: for
+trying kpki out, nothing else) whose base URL is kpki serve's address, with a bank's own
+CA of private certificates beside the licensed CA, and one citizen, 홍길동, holding:
+
+* a joint certificate in an NPKI base folder (``demo-web/npki``, where the agent looks),
+  under a known demo password;
+* a financial certificate in the cloud under a known demo PIN, registered at the
+  portal's institution (the SDK's organisation);
+* a private certificate on a demo phone (``demo-web/phone``, a device keystore under a
+  known 6-digit PIN) registered for simple authentication.
+
+What the demo needs to start again is in ``demo-web/demo.json`` (0600): the demo
+passwords and PINs, and the portal's API key at kpki serve. They protect test keys only.
+A home made again reuses kpki serve's port, since every certificate names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..clock import Clock, SystemClock
+from ..errors import PKIError
+from ..fsutil import atomic_write
+from ..hierarchy import CASettings
+from ..home import Home
+from ..keys.folder import write_npki_folder
+from ..profiles import PRIVATE_STYLE
+from ..rrn import synthetic_rrn
+from ..web.limits import LISTEN_BACKLOG
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
+
+    from ..keys.generate import KeyGenerator
+
+__all__ = ["DemoSecrets", "DemoWebError", "RunningDemo", "prepare_demo_home", "run_demo_web"]
+
+DEMO_FOLDER = "demo-web"
+DEMO_FILE = "demo.json"
+_FORMAT = "kpki-demo-web-v1"
+PRIVATE_CA = "kbprivate"
+PORTAL_NAME = "정부24 데모 포털"
+PROVIDER = 1
+"""The simple-authentication provider the demo's phone and portal use (Kakao)."""
+ORG_CODE = "D000000001"
+"""The portal's test organisation code at the SDK."""
+
+
+class DemoWebError(PKIError):
+    """The demo cannot start: ``path`` is not a demo home, or ``port`` is taken (``kpki``:
+    kpki serve's, which a demo home keeps; else the portal's)."""
+
+    def __init__(self, message: str, *, path: str | None = None, port: int | None = None,
+                 kpki: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.port = port
+        self.kpki = kpki
+
+
+@dataclass(frozen=True)
+class DemoSecrets:
+    """What the demo's user is told, and what the demo needs to start again."""
+
+    name: str
+    rrn: str = field(repr=False)
+    phone: str
+    joint_password: str = field(repr=False)
+    cloud_pin: str = field(repr=False)
+    simple_pin: str = field(repr=False)
+    portal_api_key: str = field(repr=False)
+    sdk_key: str | None = field(repr=False, default=None)
+    """The portal's SDK key (public: it is in the page), when this kpki has the SDK."""
+
+    def to_file(self) -> bytes:
+        data = {"format": _FORMAT, "name": self.name, "rrn": self.rrn, "phone": self.phone,
+                "joint_password": self.joint_password, "cloud_pin": self.cloud_pin,
+                "simple_pin": self.simple_pin, "portal_api_key": self.portal_api_key,
+                "sdk_key": self.sdk_key}
+        return json.dumps(data, ensure_ascii=False, indent=1).encode() + b"\n"
+
+    @classmethod
+    def read(cls, path: Path) -> DemoSecrets:
+        try:
+            data: dict[str, Any] = json.loads(path.read_bytes())
+            if data.get("format") != _FORMAT:
+                raise ValueError
+            return cls(**{k: v for k, v in data.items() if k != "format"})
+        except FileNotFoundError:
+            raise DemoWebError(f"{path.parent.parent} is not a demo home made by 'kpki demo "
+                               "web' (choose another --home)", path=str(path)) from None
+        except (OSError, ValueError, TypeError):
+            raise DemoWebError(f"{path} is damaged: make a new demo home (another --home)",
+                               path=str(path)) from None
+
+
+@dataclass(frozen=True)
+class RunningDemo:
+    """The demo while it runs."""
+
+    home: Path
+    portal_url: str
+    kpki_url: str
+    agent_url: str | None
+    """None when this kpki has no signing agent."""
+    sdk: bool
+    """Whether kpki serve serves the financial-certificate SDK."""
+    secrets: DemoSecrets
+    npki_base: Path
+    device_folder: Path
+    republish: Any = field(repr=False, default=None)
+    """Publishes at once (after a revocation): what the operator page calls."""
+
+
+def _bind(port: int, *, host: str = "127.0.0.1", kpki: bool = False) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoWebError(f"cannot listen on {host}:{port}: {exc.strerror}", port=port,
+                           kpki=kpki) from None
+    sock.listen(LISTEN_BACKLOG)
+    return sock
+
+
+def _folder(home: Path) -> Path:
+    return home / DEMO_FOLDER
+
+
+def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None,
+                      key_generator: KeyGenerator | None = None) -> DemoSecrets:
+    """Make the demo home of the module doc at ``target`` (which must not exist), served
+    at ``base_url``; its secrets."""
+    from ..cloud.service import add_institution
+    from ..keys.devicekeystore import DeviceKeystore
+    from ..usecases.simpleauth import register_app, simple_auth_of_home
+
+    time = clock or SystemClock()
+    with Home.create(target, passphrase=None, base_url=base_url, clock=time,
+                     key_generator=key_generator) as home:
+        home.add_ca(CASettings(label=PRIVATE_CA, style=PRIVATE_STYLE), passphrase=None)
+        folder = _folder(home.path)
+        folder.mkdir(mode=0o700)
+        name, phone = "홍길동", "01012345678"
+        rrn = synthetic_rrn(dt.date(1990, 3, 1), serial=12345)
+        secrets = DemoSecrets(name=name, rrn=rrn.digits, phone=phone,
+                              joint_password="Demo-pass-1!", cloud_pin="802417",
+                              simple_pin="135790",
+                              portal_api_key=add_institution(home.store, PORTAL_NAME,
+                                                             at=time.now()))
+        joint = home.authority().issue_joint(name=name, rrn=rrn)
+        write_npki_folder(joint, folder / "npki", password=secrets.joint_password)
+
+        cloud = home.cloud_factory(passphrase=None)()
+        portal = cloud.authenticate(secrets.portal_api_key)
+        user = cloud.register_user(portal, name=name, phone=phone,
+                                   birth_date=rrn.birth_date.isoformat())
+        cloud.confirm(portal, user, _sent_code(cloud.messages(portal, phone)[-1].text))
+        cloud.issue(portal, user, rrn=rrn.digits, pin=secrets.cloud_pin,
+                    pin_confirm=secrets.cloud_pin)
+        sdk_key = _set_up_sdk(home, portal, time)
+
+        register_app(simple_auth_of_home(home), DeviceKeystore(folder / "phone"), PROVIDER,
+                     name=name, rrn=rrn, phone=phone, pin=secrets.simple_pin,
+                     authority=home.authority(PRIVATE_CA), device="demo-phone")
+        if sdk_key is not None:
+            secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key})
+        atomic_write(folder / DEMO_FILE, secrets.to_file(), mode=0o600)
+        return secrets
+
+
+def _sent_code(text: str) -> str:
+    """The 2-digit confirmation code in a test-channel message."""
+    import re
+
+    found = re.search(r"\b(\d{2})\b", text)
+    if found is None:
+        raise DemoWebError("the cloud's confirmation message has no code")
+    return found.group(1)
+
+
+def _set_up_sdk(home: Home, portal: Any, clock: Clock) -> str | None:
+    """The portal as an organisation of the financial-certificate SDK (when this kpki has
+    it); its SDK key. The portal's origin is allowed when the demo starts."""
+    return None
+
+
+def _routes(home: Home) -> tuple[list[Route], bool]:
+    """kpki serve's API route groups for the demo, and whether the SDK is among them."""
+    from ..usecases.serving import bank_api, cloud_api, simpleauth_api
+
+    cloud = cloud_api(home, passphrase=None, test_channel=True)
+    routes: list[Route] = [*(cloud.routes if cloud is not None else ()),
+                           *bank_api(home, test_channel=True), *simpleauth_api(home)]
+    return routes, False
+
+
+@contextlib.contextmanager
+def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
+                 key_generator: KeyGenerator | None = None,
+                 publish_every: float | None = 60.0) -> Iterator[RunningDemo]:
+    """Run the demo of the module doc over the home at ``target`` (made first when it does
+    not exist), the portal on ``port`` of 127.0.0.1 (0: a free one), until the block ends.
+    ``publish_every``: seconds between publisher rounds (None: only after a revocation).
+    Raises :class:`DemoWebError` for a folder that is not a demo home, or a port taken."""
+    from ..usecases.serving import serve_home_in_thread
+    from ..web import serve_in_thread
+    from .app import DemoPerson, PortalSettings, SdkSettings, portal_app
+
+    time = clock or SystemClock()
+    target = Path(target)
+    portal_sock = _bind(port)
+    with contextlib.ExitStack() as stack:
+        stack.callback(portal_sock.close)
+        if not target.exists():
+            kpki_sock = _bind(0)
+            stack.callback(kpki_sock.close)
+            prepare_demo_home(target, base_url=_url(kpki_sock), clock=time,
+                              key_generator=key_generator)
+            secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
+            home = stack.enter_context(Home.open(target, clock=time,
+                                                 key_generator=key_generator))
+        else:
+            secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
+            home = stack.enter_context(Home.open(target, clock=time,
+                                                 key_generator=key_generator))
+            kpki_sock = _bind(urlsplit(home.base_url).port or 80, kpki=True)
+            stack.callback(kpki_sock.close)
+        home_path = home.path
+        routes, has_sdk = _routes(home)
+        served = stack.enter_context(serve_home_in_thread(home, sock=kpki_sock,
+                                                          routes=routes))
+        publishing = threading.Lock()
+
+        def republish() -> None:
+            with publishing:
+                served.republish()
+
+        stop = threading.Event()
+        if publish_every is not None:
+            watcher = threading.Thread(target=_watch, args=(stop, republish, publish_every),
+                                       daemon=True, name="kpki-demo-publisher")
+            watcher.start()
+            stack.callback(watcher.join, 10)
+        stack.callback(stop.set)
+        portal_url = _url(portal_sock)
+        folder = _folder(home_path)
+        agent_url = None
+        settings = PortalSettings(
+            kpki_url=served.url, api_key=secrets.portal_api_key,
+            petitions=folder / "petitions", provider=PROVIDER,
+            device_folder=folder / "phone", agent_url=agent_url,
+            sdk=SdkSettings(ORG_CODE, secrets.sdk_key) if has_sdk and secrets.sdk_key
+            else None,
+            person=DemoPerson(secrets.name, _shown_rrn(secrets.rrn), secrets.phone),
+            credentials=(("공동인증서 암호", secrets.joint_password),
+                         ("금융인증서 PIN", secrets.cloud_pin),
+                         ("간편인증 PIN", secrets.simple_pin)))
+
+        def open_home() -> Home:
+            return Home.open(home_path, clock=time, key_generator=key_generator)
+
+        app = portal_app(settings, home=open_home, republish=republish, clock=time)
+        stack.enter_context(serve_in_thread(app, sock=portal_sock))
+        yield RunningDemo(home_path, portal_url, served.url, agent_url, has_sdk, secrets,
+                          folder / "npki", folder / "phone", republish)
+
+
+def _watch(stop: threading.Event, republish: Any, every: float) -> None:
+    while not stop.wait(every):
+        try:
+            republish()
+        except PKIError:
+            continue  # the next round tries again
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def _shown_rrn(digits: str) -> str:
+    return f"{digits[:6]}-{digits[6:]}"

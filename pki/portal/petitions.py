@@ -1,0 +1,434 @@
+"""The portal's petitions: received, time-stamped, kept, and judged check by check.
+
+A citizen's petition arrives with a CMS SignedData made in the browser: by a joint
+certificate through the local agent, by a financial certificate through the SDK (both
+over the petition's bytes, in the encoding the citizen chose: UTF-8 or EUC-KR), or by
+simple authentication, where the person's app signs an *approval* of the portal's request
+(:class:`pki.simpleauth.Approval`) whose nonce is the digest of the petition's bytes
+(:func:`petition_nonce`), so the approval binds the petition.
+
+**On receipt** (:meth:`Petitions.receive`) the portal validates what came (the text, the
+encoding, the RRN, that the signature is CMS SignedData at all), has kpki's TSA stamp the
+signature when it carries no time stamp yet (an unsigned attribute, RFC 3161: the
+signature itself is unchanged) and keeps the petition as one file (0600, temp file +
+rename) in a folder of its own (0700). The RRN and R are kept with the petition: the VID
+is checked again at every look, as the verdict is.
+
+**Judging** (:meth:`Petitions.assess`) runs the verifier afresh each time (revocation
+data is fetched from kpki serve at the CRL distribution points): the signature over
+the petition's bytes, the chain to the root, validity, revocation, the VID against the
+RRN entered with R (agent, SDK) and the time stamp. What the portal adds is listed apart
+(:class:`PortalCheck`) and can only make the verdict worse: the verdict is never kinder
+than the verifier's.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asn1crypto import cms, core
+
+from ..clock import Clock, SystemClock
+from ..errors import InvalidRRNError, NotFoundError, PKIError, RequestRefusedError
+from ..fsutil import atomic_write
+from ..rrn import RRN
+from ..signing.status import PARSE_ERRORS
+from ..signing.verify import (
+    CannotEvaluateError,
+    Outcome,
+    VerificationResult,
+    Verifier,
+)
+from ..simpleauth.content import read_approval
+
+__all__ = ["MAX_TEXT", "Assessment", "Petition", "PetitionNotFoundError", "Petitions",
+           "PortalCheck", "PortalRequestError", "SignMethod", "SimpleAuthEvidence",
+           "TextEncoding", "Verdict", "petition_nonce", "with_time_stamp"]
+
+MAX_TEXT = 2000
+"""The longest petition the portal takes, in characters."""
+MAX_SIGNATURE = 256 * 1024
+"""The largest signature the portal takes, in bytes (a CMS with its chain is a few KB)."""
+
+
+class PortalRequestError(RequestRefusedError, ValueError):
+    """What a citizen sent cannot be a petition: ``field`` names what to fix."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PetitionNotFoundError(NotFoundError):
+    """No petition has this id."""
+
+    def __init__(self, petition: str) -> None:
+        super().__init__("no such petition")
+        self.petition = petition
+
+
+class SignMethod(enum.StrEnum):
+    """How the citizen signed."""
+
+    AGENT = "agent"
+    """A joint certificate (공동인증서) on the PC, through the local signing agent."""
+    SDK = "sdk"
+    """A financial certificate (금융인증서) in the cloud, through the SDK."""
+    SIMPLEAUTH = "simpleauth"
+    """Simple authentication (간편인증): a private certificate on the phone."""
+
+
+class TextEncoding(enum.StrEnum):
+    """The bytes a petition's text is signed as."""
+
+    UTF8 = "UTF-8"
+    EUC_KR = "EUC-KR"
+
+    def bytes_of(self, text: str) -> bytes:
+        """``text`` in this encoding; :class:`PortalRequestError` when it cannot be."""
+        try:
+            return text.encode("utf-8" if self is TextEncoding.UTF8 else "euc_kr")
+        except UnicodeEncodeError as exc:
+            raise PortalRequestError(
+                f"the text cannot be written in {self.value} (character "
+                f"{text[exc.start]!r}): choose UTF-8", field="encoding") from None
+
+    @classmethod
+    def named(cls, name: str) -> TextEncoding:
+        try:
+            return cls(name.upper())
+        except ValueError:
+            raise PortalRequestError(f"unknown encoding {name[:20]!r}: UTF-8 or EUC-KR",
+                                     field="encoding") from None
+
+
+def petition_nonce(content: bytes) -> str:
+    """The simple-authentication nonce that binds a petition: base64url of SHA-256 over
+    its bytes (no padding)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SimpleAuthEvidence:
+    """What the provider handed the portal for a simple authentication."""
+
+    request_id: str
+    provider: int
+    ci: str
+    """The person's CI, as the provider gave it with the result."""
+
+
+@dataclass(frozen=True)
+class Petition:
+    """One petition as received (the signature with the portal's time stamp added)."""
+
+    id: str
+    text: str
+    encoding: TextEncoding
+    method: SignMethod
+    rrn: RRN = field(repr=False)
+    cms: bytes = field(repr=False)
+    received_at: dt.datetime
+    r: bytes | None = field(repr=False, default=None)
+    simpleauth: SimpleAuthEvidence | None = None
+
+    @property
+    def content(self) -> bytes:
+        """The petition's bytes, as signed."""
+        return self.encoding.bytes_of(self.text)
+
+    def to_file(self) -> bytes:
+        data = {"format": _FORMAT, "id": self.id, "text": self.text,
+                "encoding": self.encoding.value, "method": self.method.value,
+                "rrn": self.rrn.digits, "cms": base64.b64encode(self.cms).decode(),
+                "received_at": self.received_at.astimezone(dt.UTC).isoformat(),
+                "r": None if self.r is None else self.r.hex(),
+                "simpleauth": None if self.simpleauth is None else {
+                    "request_id": self.simpleauth.request_id,
+                    "provider": self.simpleauth.provider, "ci": self.simpleauth.ci}}
+        return json.dumps(data, ensure_ascii=False, indent=1).encode() + b"\n"
+
+    @classmethod
+    def from_file(cls, raw: bytes) -> Petition:
+        """A petition file read back; ``ValueError`` when it is not one."""
+        try:
+            data = json.loads(raw)
+            if data.get("format") != _FORMAT:
+                raise ValueError("not a petition file")
+            evidence = data["simpleauth"]
+            return cls(
+                id=str(data["id"]), text=str(data["text"]),
+                encoding=TextEncoding(data["encoding"]), method=SignMethod(data["method"]),
+                rrn=RRN.parse(data["rrn"]), cms=base64.b64decode(data["cms"]),
+                received_at=dt.datetime.fromisoformat(data["received_at"]),
+                r=None if data["r"] is None else bytes.fromhex(data["r"]),
+                simpleauth=None if evidence is None else SimpleAuthEvidence(
+                    str(evidence["request_id"]), int(evidence["provider"]),
+                    str(evidence["ci"])))
+        except (KeyError, TypeError, AttributeError, PKIError) as exc:
+            raise ValueError(f"not a petition file: {exc}") from None
+
+
+_FORMAT = "kpki-portal-petition-v1"
+
+
+class Verdict(enum.Enum):
+    """The headline of a petition's result page."""
+
+    VALID = "valid"
+    VALID_BEFORE_REVOCATION = "valid-before-revocation"
+    """Valid: signed (by a trusted time stamp, or a reason that cannot mean misuse) before
+    the certificate was revoked."""
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class PortalCheck:
+    """A check the portal makes besides the verifier's (simple authentication's binding
+    of the approval to the petition, and the provider's word on the person)."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A petition judged now: the verifier's result as it is, and the portal's checks."""
+
+    petition: Petition
+    result: VerificationResult | None
+    """None when the signature could not be evaluated at all (see ``unreadable``)."""
+    portal_checks: tuple[PortalCheck, ...]
+    signer_revoked: bool
+    """The signer's certificate is revoked in the CA's records (the operator's view)."""
+    unreadable: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        if (self.result is None or not self.result.ok
+                or any(c.outcome is Outcome.FAILED for c in self.portal_checks)):
+            return Verdict.INVALID
+        return Verdict.VALID_BEFORE_REVOCATION if self.signer_revoked else Verdict.VALID
+
+    @property
+    def signer_serial(self) -> int | None:
+        signer = None if self.result is None else self.result.signer
+        return None if signer is None else signer.serial_number
+
+
+def _load_signed(der: bytes) -> tuple[cms.ContentInfo | None, cms.SignedData]:
+    """The ContentInfo (None for a bare SignedData) and its SignedData, read strictly."""
+    try:
+        info = cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise PortalRequestError("the signature is not CMS SignedData",
+                                     field="signature")
+        return info, info["content"]
+    except PortalRequestError:
+        raise
+    except PARSE_ERRORS:
+        pass
+    try:
+        signed = cms.SignedData.load(der, strict=True)
+        signed["version"].native  # noqa: B018 - parses the start of the structure
+        return None, signed
+    except PARSE_ERRORS:
+        raise PortalRequestError("the signature is not CMS SignedData (the DER does not "
+                                 "parse)", field="signature") from None
+
+
+def _present(value: core.Sequence, names: tuple[str, ...]) -> dict[str, object]:
+    """The fields of ``value`` named in ``names`` that are there (not absent optionals)."""
+    return {name: value[name] for name in names if not isinstance(value[name], core.Void)}
+
+
+def with_time_stamp(der: bytes, timestamper: Callable[[bytes], bytes]) -> bytes:
+    """``der`` (CMS SignedData, in a ContentInfo or bare) with a signature time-stamp
+    token from ``timestamper`` over its first signer's signature value, added as an
+    unsigned attribute; unchanged when that signer carries one already. The signed parts
+    are copied as they came (the signature stays valid). Raises
+    :class:`PortalRequestError` for what is not SignedData with a signer, and what the
+    timestamper raises (:class:`pki.errors.TimestampError`)."""
+    outer, signed = _load_signed(der)
+    try:
+        infos = signed["signer_infos"]
+        if not len(infos):
+            raise PortalRequestError("the signature has no signer", field="signature")
+        first = infos[0]
+        unsigned = first["unsigned_attrs"]
+        present = [] if unsigned.native is None else list(unsigned)
+        if any(a["type"].native == "signature_time_stamp_token" for a in present):
+            return der
+        token = timestamper(bytes(first["signature"].native))
+        stamped = cms.SignerInfo({
+            **_present(first, ("version", "sid", "digest_algorithm", "signed_attrs",
+                               "signature_algorithm", "signature")),
+            "unsigned_attrs": cms.CMSAttributes([
+                *present, {"type": "signature_time_stamp_token",
+                           "values": [cms.ContentInfo.load(token)]}])})
+        rebuilt = cms.SignedData({
+            **_present(signed, ("version", "digest_algorithms", "encap_content_info",
+                                "certificates", "crls")),
+            "signer_infos": cms.SignerInfos([stamped, *list(infos)[1:]])})
+        if outer is None:
+            return bytes(rebuilt.dump())
+        return bytes(cms.ContentInfo({"content_type": "signed_data",
+                                      "content": rebuilt}).dump())
+    except PARSE_ERRORS:
+        raise PortalRequestError("the signature is damaged: a part of the SignedData does "
+                                 "not parse", field="signature") from None
+
+
+class PetitionBox:
+    """The petitions kept in ``folder`` (0700), one file each (0600)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def put(self, petition: Petition) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write(self.folder / f"{petition.id}.json", petition.to_file(), mode=0o600)
+
+    def get(self, petition_id: str) -> Petition:
+        if not (0 < len(petition_id) <= 64 and petition_id.isalnum()):
+            raise PetitionNotFoundError(petition_id[:64])
+        try:
+            return Petition.from_file((self.folder / f"{petition_id}.json").read_bytes())
+        except (OSError, ValueError):
+            raise PetitionNotFoundError(petition_id) from None
+
+    def all(self) -> list[Petition]:
+        """Every readable petition, the newest first."""
+        found = []
+        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else ():
+            try:
+                found.append(Petition.from_file(path.read_bytes()))
+            except (OSError, ValueError):
+                continue
+        return sorted(found, key=lambda p: p.received_at, reverse=True)
+
+
+class Petitions:
+    """Receiving and judging petitions (see the module doc).
+
+    ``timestamper`` stamps a signature value (an HTTP client of kpki serve's TSA, say);
+    ``verifier`` makes a fresh :class:`Verifier` for each look (trusting the root,
+    fetching revocation data); ``revoked`` says whether a certificate (by serial and
+    issuer name, DER) is revoked in the CA's records."""
+
+    def __init__(self, box: PetitionBox, *, timestamper: Callable[[bytes], bytes],
+                 verifier: Callable[[], Verifier],
+                 revoked: Callable[[int, bytes], bool] = lambda serial, issuer: False,
+                 clock: Clock | None = None,
+                 new_id: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
+        self.box = box
+        self.timestamper = timestamper
+        self.verifier = verifier
+        self.revoked = revoked
+        self.clock: Clock = clock or SystemClock()
+        self.new_id = new_id
+
+    def receive(self, *, text: str, encoding: str, rrn: str, method: str, signature: bytes,
+                r: bytes | None = None,
+                simpleauth: SimpleAuthEvidence | None = None) -> Petition:
+        """Check what came, stamp the signature, keep the petition; raises
+        :class:`PortalRequestError` naming the field to fix."""
+        if not text.strip():
+            raise PortalRequestError("the petition is empty", field="text")
+        if len(text) > MAX_TEXT:
+            raise PortalRequestError(f"the petition is longer than {MAX_TEXT} characters",
+                                     field="text")
+        chosen = TextEncoding.named(encoding)
+        chosen.bytes_of(text)
+        holder = parse_rrn(rrn)
+        try:
+            how = SignMethod(method)
+        except ValueError:
+            raise PortalRequestError("the method is agent, sdk or simpleauth",
+                                     field="method") from None
+        if not signature:
+            raise PortalRequestError("the signature is missing", field="signature")
+        if len(signature) > MAX_SIGNATURE:
+            raise PortalRequestError(f"the signature is larger than {MAX_SIGNATURE} bytes",
+                                     field="signature")
+        if (how is SignMethod.SIMPLEAUTH) != (simpleauth is not None):
+            raise PortalRequestError("simple authentication's petitions come with the "
+                                     "provider's result", field="method")
+        stamped = with_time_stamp(signature, self.timestamper)
+        petition = Petition(self.new_id(), text, chosen, how, holder, stamped,
+                            self.clock.now(), r, simpleauth)
+        self.box.put(petition)
+        return petition
+
+    def assess(self, petition: Petition, *, verifier: Verifier | None = None) -> Assessment:
+        """The petition judged now (see the module doc); ``verifier``: one to reuse (by
+        default a fresh one)."""
+        verifier = verifier or self.verifier()
+        try:
+            if petition.method is SignMethod.SIMPLEAUTH:
+                result = verifier.verify(petition.cms)
+            else:
+                result = verifier.verify(petition.cms, content=petition.content,
+                                         rrn=petition.rrn, r=petition.r)
+        except CannotEvaluateError as exc:
+            return Assessment(petition, None, (), False, unreadable=str(exc))
+        checks = (self._simpleauth_checks(petition, result)
+                  if petition.method is SignMethod.SIMPLEAUTH else ())
+        signer = result.signer
+        revoked = signer is not None and self.revoked(signer.serial_number,
+                                                      signer.issuer.public_bytes())
+        return Assessment(petition, result, checks, revoked)
+
+    @staticmethod
+    def _simpleauth_checks(petition: Petition, result: VerificationResult
+                           ) -> tuple[PortalCheck, ...]:
+        evidence = petition.simpleauth
+        assert evidence is not None
+        approval = None if result.content is None else read_approval(result.content)
+        if approval is None:
+            return (PortalCheck("approval", Outcome.FAILED,
+                                "the signed content is not a simple-authentication approval"),)
+        wanted = petition_nonce(petition.content)
+        if approval.decision != "approve":
+            binding = PortalCheck("approval", Outcome.FAILED,
+                                  f"the person answered {approval.decision!r}, not approve")
+        elif approval.request != evidence.request_id or approval.nonce != wanted:
+            binding = PortalCheck("approval", Outcome.FAILED,
+                                  "the approval is not for this petition (its request or "
+                                  "nonce differs)")
+        else:
+            binding = PortalCheck("approval", Outcome.PASSED,
+                                  f"the person approved request {evidence.request_id}, whose "
+                                  f"nonce is SHA-256 of the petition's {petition.encoding} "
+                                  "bytes")
+        if approval.ci != evidence.ci:
+            person = PortalCheck("identity", Outcome.FAILED,
+                                 "the approval's CI is not the one the provider answered")
+        else:
+            person = PortalCheck("identity", Outcome.PASSED,
+                                 f"provider {evidence.provider} matched the request (name, "
+                                 "phone and the RRN entered) to the person whose app "
+                                 "approved (the same CI); simple authentication gives the "
+                                 "portal no R, so the verifier makes no VID check")
+        return (binding, person)
+
+
+def parse_rrn(text: str) -> RRN:
+    """The RRN entered; :class:`PortalRequestError` naming the rule it breaks (never
+    echoing a digit)."""
+    try:
+        return RRN.parse(text)
+    except InvalidRRNError as exc:
+        raise PortalRequestError(f"not a resident registration number ({exc.rule})",
+                                 field="rrn") from None

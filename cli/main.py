@@ -208,6 +208,7 @@ _COMMANDS = {
     "verify": ("sign", "verify_command"), "cloud": ("cloud", "cloud"), "bank": ("bank", "bank"),
     "ra": ("ra", "ra"), "simpleauth": ("simpleauth", "simpleauth"),
     "tsa": ("tsa", "tsa"), "rrn": ("rrn", "rrn_command"), "audit": ("audit", "audit"),
+    "agent": ("agent", "agent"),
 }
 """Each command: its module in this package and its name there. A command's module is
 imported when the command is looked up, so ``kpki serve`` does not import the bank's or the

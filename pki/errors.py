@@ -12,6 +12,16 @@ import enum
 
 __all__ = [
     "AccountLockedError",
+    "AgentBusyError",
+    "AgentError",
+    "AgentExpiredError",
+    "AgentKeyError",
+    "AgentNotFoundError",
+    "AgentOriginError",
+    "AgentPasswordError",
+    "AgentRequestError",
+    "AgentSettingsError",
+    "AgentStateError",
     "AlreadyRevokedError",
     "AmbiguousSerialError",
     "AppLockedError",
@@ -73,9 +83,11 @@ __all__ = [
     "NoMediumError",
     "NoRecoveryCopyError",
     "NotConfirmedError",
+    "NotConnectedError",
     "NotEnrolledError",
     "NotFoundError",
     "NotSuspendedError",
+    "OriginNotAllowedError",
     "OtpActivationExpiredError",
     "OtpDeviceError",
     "OtpDisabledError",
@@ -88,6 +100,7 @@ __all__ = [
     "OutputError",
     "PKCS11URIError",
     "PKIError",
+    "PadError",
     "PasswordPolicyError",
     "PhoneCodeExpiredError",
     "PhoneVerificationError",
@@ -99,9 +112,12 @@ __all__ = [
     "PushNotEnrolledError",
     "ReadOnlyStoreError",
     "RegistrationError",
+    "RenewalNotDueError",
     "RenewalWindowError",
     "RequestRefusedError",
     "RevocationDataError",
+    "SdkError",
+    "SdkSessionError",
     "SealedUnderOtherSecretError",
     "SendLimitError",
     "SerialInUseError",
@@ -114,6 +130,7 @@ __all__ = [
     "SimpleAuthRequestError",
     "SimpleAuthSignatureError",
     "SimpleAuthStateError",
+    "SsnMismatchError",
     "StepUpInvalidError",
     "StepUpRequiredError",
     "StepUpUsedError",
@@ -122,7 +139,9 @@ __all__ = [
     "TimestampError",
     "TooManyDevicesError",
     "UnauthorizedError",
+    "UnencodableContentError",
     "UnknownCAError",
+    "UnknownEncodingError",
     "UnknownUserError",
     "UnstorableValueError",
     "UnsupportedKeyError",
@@ -1465,3 +1484,196 @@ class FlowRefusedError(BankError):
         super().__init__(message)
         self.code = code
         self.step = step
+
+
+class AgentError(RequestRefusedError):
+    """The local signing agent (:mod:`pki.agent`) refused a request; ``code`` says why, and
+    a page's ``KpkiAgent.sign()`` rejects with the same code (docs/agent.md lists them).
+    Nothing was signed."""
+
+
+class AgentRequestError(AgentError, ValueError):
+    """A sign request's ``field`` is unusable: ``code`` is ``bad_request``,
+    ``unsupported_encoding`` (a text encoding the agent does not know) or ``too_large``
+    (content over ``limit`` bytes)."""
+
+    def __init__(self, message: str, *, field: str, code: str = "bad_request",
+                 limit: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.limit = limit
+
+
+class AgentOriginError(AgentError):
+    """A request came from an origin not on the agent's allow-list (or with none where one
+    is needed): ``origin_not_allowed``."""
+
+    code = "origin_not_allowed"
+
+    def __init__(self, origin: str | None) -> None:
+        super().__init__("this page's origin may not use the signing agent")
+        self.origin = origin
+
+
+class AgentBusyError(AgentError):
+    """A sign request is open already (the agent shows one dialog at a time): ``busy``."""
+
+    code = "busy"
+
+    def __init__(self) -> None:
+        super().__init__("a signature request is already open: finish or cancel it first")
+
+
+class AgentNotFoundError(AgentError, NotFoundError):
+    """No such request, or a token that is not its own (answered alike):
+    ``unknown_request``."""
+
+    code = "unknown_request"
+
+    def __init__(self) -> None:
+        super().__init__("no such signature request")
+
+
+class AgentStateError(AgentError):
+    """The request's ``state`` forbids this: ``already_answered`` (signed, cancelled or
+    expired already: one answer wins) or ``in_progress`` (its signature is being made)."""
+
+    def __init__(self, message: str, *, code: str, state: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.state = state
+
+
+class AgentExpiredError(AgentError):
+    """The request expired before the user answered it: ``expired``."""
+
+    code = "expired"
+
+    def __init__(self, *, expired_at: dt.datetime) -> None:
+        super().__init__("the signature request expired unanswered")
+        self.expired_at = expired_at
+
+
+class AgentPasswordError(AgentError):
+    """The password does not open the chosen key file: ``wrong_password``. ``attempts`` is
+    the number of wrong passwords for this certificate in this request. ``counted_by_file``
+    says whether the key file itself counts them (an NPKI ``signPri.key`` does not: it
+    holds no counter, so nothing locks it)."""
+
+    code = "wrong_password"
+
+    def __init__(self, *, attempts: int, counted_by_file: bool) -> None:
+        super().__init__("the certificate password is wrong")
+        self.attempts = attempts
+        self.counted_by_file = counted_by_file
+
+
+class AgentKeyError(AgentError):
+    """The chosen certificate cannot sign this request: ``code`` is ``key_unreadable`` (its
+    files are missing, damaged or do not belong together), ``no_r`` (R was asked for and
+    the key file holds none) or ``certificate_unusable`` (expired, not yet valid, or not
+    one the dialog offered)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AgentSettingsError(PKIError, ValueError):
+    """The agent's settings are unusable: ``field`` names the one (``allowed_origins``: an
+    origin that is none, a wildcard or ``null``; ``request_ttl``, ``max_content_bytes``)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# -- the browser SDK (pki.cloud.sdk, pki.web.sdk) ----------------------------------------------
+
+
+class SdkError(CloudError):
+    """The browser SDK's server side refused a request (:mod:`pki.cloud.sdk`)."""
+
+
+class OriginNotAllowedError(UnauthorizedError):
+    """The page's ``origin`` is not on the institution's list (or a request to the SDK's
+    routes came from a page of another origin than kpki's own)."""
+
+    code = "origin_not_allowed"
+
+    def __init__(self, message: str, *, origin: str) -> None:
+        super().__init__(message)
+        self.origin = origin
+
+
+class SdkSessionError(UnauthorizedError):
+    """No such iframe session, or one that has ended or expired, or one bound to another
+    origin or device than the request says (answered the same)."""
+
+    code = "session_invalid"
+
+    def __init__(self) -> None:
+        super().__init__("no such SDK session (or it has ended): initialise the SDK again")
+
+
+class UnknownEncodingError(CloudRequestError):
+    """``content.plainText.encoding`` is not one the SDK knows (UTF-8, EUC-KR)."""
+
+    code = "unknown_encoding"
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(f"unknown encoding {encoding[:32]!r}: UTF-8 or EUC-KR",
+                         field="encoding")
+        self.encoding = encoding
+
+
+class UnencodableContentError(CloudRequestError):
+    """A plain text holds a character its ``encoding`` cannot write (EUC-KR has no
+    emoji)."""
+
+    code = "unencodable"
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(f"a plain text holds a character {encoding} cannot write",
+                         field="plainTexts")
+
+
+class PadError(SdkError):
+    """A PIN pad answer was refused before any PIN was tried (nothing charged):
+    ``reason`` (also the ``code``) is ``pad_used`` (answered already: a replay),
+    ``pad_expired`` or ``pad_unknown`` (no such pad for this session)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.code = reason
+        self.reason = reason
+
+
+class NotConnectedError(SdkError):
+    """The iframe session has no cloud user connected (the connection flow first)."""
+
+    code = "not_connected"
+
+    def __init__(self) -> None:
+        super().__init__("this browser is not connected to the cloud: connect first")
+
+
+class RenewalNotDueError(SdkError):
+    """The certificate is not within its renewal window yet."""
+
+    code = "renewal_not_due"
+
+    def __init__(self, *, serial: int) -> None:
+        super().__init__("this certificate cannot be renewed yet (a month before expiry)")
+        self.serial = serial
+
+
+class SsnMismatchError(SdkError):
+    """The ``ssn`` a page gave is not the certificate holder's (its VID under R); the
+    signature made is withheld."""
+
+    code = "ssn_mismatch"
+
+    def __init__(self) -> None:
+        super().__init__("the resident number given is not this certificate's holder's")

@@ -1,0 +1,470 @@
+"""The signing agent's rules, without HTTP: requests, their tokens, the dialog, signing.
+
+A request goes through these steps (:class:`SigningAgent`):
+
+1. A page on an allowed origin **opens** it (:meth:`~SigningAgent.open`) with what to sign
+   (:class:`SignOrder`, checked first: the content's encoding and size, the site's
+   certificate to envelope to). The agent shows one dialog at a time: while another
+   request is open the answer is ``busy``. Two unguessable tokens come back: the
+   *caller's*, with which the page (and only from its origin) learns the outcome or
+   cancels, and the *dialog's*, which the agent's own dialog page uses.
+2. The dialog **views** it (:meth:`~SigningAgent.view`): the storage locations and the
+   certificates found there (:func:`pki.keys.discovery.scan`), kept with the request, so
+   the user can only choose among what was shown.
+3. The user **confirms** with a certificate and its password (:meth:`~SigningAgent.confirm`)
+   or **cancels** (:meth:`~SigningAgent.dismiss`). Only a confirmation signs, once per
+   request: a request answered (signed, cancelled, expired) answers nothing more. A wrong
+   password leaves the request open and is counted for that certificate in that request;
+   an NPKI ``signPri.key`` keeps no counter of its own, so nothing beyond the request
+   counts it and nothing locks the file (:attr:`NPKI_KEYS_COUNT_WRONG_PASSWORDS`).
+4. The page **collects** the outcome (:meth:`~SigningAgent.outcome`, which may wait for
+   it): signed (the signature, the certificate, R when asked for), cancelled or expired.
+
+A request expires ``request_ttl`` after it was opened, on the injected clock. Tokens are
+drawn from the injected entropy and compared in constant time; a token that is not the
+request's is answered like an unknown request. The password is an argument of
+:meth:`~SigningAgent.confirm` and nothing else: it is not kept, logged or returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..clock import Clock
+from ..entropy import Entropy, SystemEntropy
+from ..errors import (
+    AgentBusyError,
+    AgentExpiredError,
+    AgentKeyError,
+    AgentNotFoundError,
+    AgentOriginError,
+    AgentPasswordError,
+    AgentRequestError,
+    AgentStateError,
+    KeyFileError,
+    KeyMismatchError,
+    WrongPasswordError,
+)
+from ..keys import npki
+from ..keys.discovery import CertificateStatus, NPKIEntry, scan
+from ..parsing import load_certificate
+from ..signing import KeySigner, seal_r, sign
+from .settings import AgentSettings, Location
+
+__all__ = [
+    "ENCODINGS",
+    "MAX_PURPOSE_LENGTH",
+    "NPKI_KEYS_COUNT_WRONG_PASSWORDS",
+    "Offered",
+    "Opened",
+    "Outcome",
+    "SignOrder",
+    "SignResult",
+    "SigningAgent",
+    "State",
+    "content_of",
+    "envelope_recipient",
+]
+
+ENCODINGS = {"UTF-8": "utf-8", "EUC-KR": "cp949"}
+"""The text encodings a page may ask for, and Python's codec for each. ``EUC-KR`` is
+encoded as browsers encode it (the WHATWG Encoding Standard's ``EUC-KR`` is Windows code
+page 949, the superset Korean government sites actually send)."""
+
+MAX_PURPOSE_LENGTH = 200
+NPKI_KEYS_COUNT_WRONG_PASSWORDS = False
+"""An NPKI ``signPri.key`` is only encrypted under the password: it holds no counter, so a
+wrong password is counted in the request (shown in the dialog) and locks nothing."""
+_TOKEN_BYTES = 32
+_ID_BYTES = 12
+_USABLE = (CertificateStatus.VALID, CertificateStatus.EXPIRING)
+
+
+class State(enum.Enum):
+    PENDING = "pending"
+    """Waiting for the user's answer in the dialog."""
+    SIGNING = "signing"
+    """Confirmed: the key is being opened and the signature made."""
+    SIGNED = "signed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self in (State.SIGNED, State.CANCELLED, State.EXPIRED)
+
+
+def content_of(*, text: str | None, encoding: str | None, b64: str | None,
+               limit: int) -> bytes:
+    """The bytes to sign: ``text`` in ``encoding`` (``UTF-8`` or ``EUC-KR``, any case), or
+    ``b64`` decoded; exactly one of the two. Raises :class:`AgentRequestError`
+    (``bad_request``, ``unsupported_encoding``, ``too_large``) naming the field."""
+    if (text is None) == (b64 is None):
+        raise AgentRequestError("give the content as text (with its encoding) or as base64",
+                                field="content")
+    if b64 is not None:
+        if len(b64) > (limit + 2) // 3 * 4 + 4:
+            raise _too_large(limit, "content.base64")
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise AgentRequestError("the content is not base64", field="content.base64"
+                                    ) from None
+        if len(data) > limit:
+            raise _too_large(limit, "content.base64")
+        return data
+    assert text is not None
+    codec = ENCODINGS.get((encoding or "UTF-8").upper())
+    if codec is None:
+        raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, not "
+                                f"{encoding!r}", field="content.encoding",
+                                code="unsupported_encoding")
+    if len(text) > limit:
+        raise _too_large(limit, "content.text")
+    try:
+        data = text.encode(codec)
+    except UnicodeEncodeError as exc:
+        raise AgentRequestError(f"the text holds {exc.object[exc.start:exc.end]!r}, which "
+                                f"{encoding} cannot encode", field="content.text") from None
+    if len(data) > limit:
+        raise _too_large(limit, "content.text")
+    return data
+
+
+def _too_large(limit: int, field: str) -> AgentRequestError:
+    return AgentRequestError(f"the content is larger than {limit} bytes", field=field,
+                             code="too_large", limit=limit)
+
+
+def envelope_recipient(pem: str) -> x509.Certificate:
+    """The site's certificate to envelope the signature to, from its PEM; it must hold an
+    RSA key. Raises :class:`AgentRequestError` (field ``envelopeTo``)."""
+    try:
+        cert = load_certificate(pem.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError):
+        raise AgentRequestError("envelopeTo is not a PEM certificate", field="envelopeTo"
+                                ) from None
+    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        raise AgentRequestError("envelopeTo's certificate has no RSA key", field="envelopeTo")
+    return cert
+
+
+@dataclass(frozen=True)
+class SignOrder:
+    """What a page asks to have signed, checked."""
+
+    content: bytes = field(repr=False)
+    attached: bool = True
+    """The content inside the SignedData (false: detached)."""
+    include_r: bool = False
+    """Return R, the VID's random number, with the signature."""
+    pss: bool = False
+    """RSASSA-PSS (SHA-256, MGF1-SHA-256) instead of PKCS #1 v1.5."""
+    envelope_to: x509.Certificate | None = None
+    """Envelope the signature (and R) to this site's certificate."""
+    purpose: str = ""
+    """Shown in the dialog: what the user signs for."""
+
+    def __post_init__(self) -> None:
+        if len(self.purpose) > MAX_PURPOSE_LENGTH:
+            raise AgentRequestError(f"the purpose is longer than {MAX_PURPOSE_LENGTH} "
+                                    "characters", field="purpose")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A request just opened: its id, the two tokens and when it expires."""
+
+    request_id: str
+    caller_token: str = field(repr=False)
+    dialog_token: str = field(repr=False)
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Offered:
+    """A certificate the dialog shows: its place in the list, the location it was found in
+    and what discovery read."""
+
+    index: int
+    location: int
+    entry: NPKIEntry
+
+    @property
+    def usable(self) -> bool:
+        return self.entry.has_key and self.entry.status in _USABLE
+
+
+@dataclass(frozen=True)
+class SignResult:
+    signature: bytes = field(repr=False)
+    """DER CMS SignedData (ContentInfo), or ContentInfo(EnvelopedData) of it."""
+    certificate: x509.Certificate
+    r: bytes | None = field(repr=False)
+    """R (20 bytes), or R enveloped to the site when the signature is."""
+    enveloped: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: State
+    result: SignResult | None = None
+
+
+@dataclass(frozen=True)
+class DialogView:
+    """What the dialog shows for a request."""
+
+    request_id: str
+    origin: str
+    purpose: str
+    content_bytes: int
+    include_r: bool
+    enveloped: bool
+    expires_at: dt.datetime
+    locations: tuple[Location, ...]
+    offered: tuple[Offered, ...]
+    attempts: dict[int, int]
+    """Wrong passwords so far in this request, by offered index."""
+    counted_by_file: bool = NPKI_KEYS_COUNT_WRONG_PASSWORDS
+
+
+@dataclass
+class _Request:
+    request_id: str
+    origin: str
+    caller_token: str = field(repr=False)
+    dialog_token: str = field(repr=False)
+    order: SignOrder
+    expires_at: dt.datetime
+    state: State = State.PENDING
+    offered: tuple[Offered, ...] = ()
+    attempts: dict[int, int] = field(default_factory=dict)
+    result: SignResult | None = None
+
+
+class SigningAgent:
+    """The agent's requests, in memory (they live minutes; nothing is written)."""
+
+    def __init__(self, settings: AgentSettings, *, clock: Clock,
+                 entropy: Entropy | None = None,
+                 scanner: Callable[[Path, dt.datetime], list[NPKIEntry]] = scan) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._entropy = entropy or SystemEntropy()
+        self._scan = scanner
+        self._requests: dict[str, _Request] = {}
+        self._changed = threading.Condition()
+        self._closed = False
+
+    # -- the calling page ------------------------------------------------------------------
+
+    def check_origin(self, origin: str | None) -> str:
+        """``origin`` when it is on the allow-list; :class:`AgentOriginError` otherwise."""
+        if origin is None or origin not in self.settings.allowed_origins:
+            raise AgentOriginError(origin)
+        return origin
+
+    def open(self, origin: str | None, order: SignOrder) -> Opened:
+        """Open a request for ``order`` from a page on ``origin``. Raises
+        :class:`AgentOriginError`, :class:`AgentBusyError` while another is open."""
+        origin = self.check_origin(origin)
+        now = self._clock.now()
+        with self._changed:
+            self._settle(now)
+            if any(not r.state.final for r in self._requests.values()):
+                raise AgentBusyError
+            request = _Request(self._token(_ID_BYTES), origin, self._token(_TOKEN_BYTES),
+                               self._token(_TOKEN_BYTES), order,
+                               now + self.settings.request_ttl)
+            self._requests[request.request_id] = request
+        return Opened(request.request_id, request.caller_token, request.dialog_token,
+                      request.expires_at)
+
+    def outcome(self, request_id: str, *, origin: str | None, token: str,
+                wait: float = 0.0) -> Outcome:
+        """The request's outcome for the page that opened it; while pending, waits up to
+        ``wait`` seconds for the answer (then answers pending). Raises
+        :class:`AgentOriginError`, :class:`AgentNotFoundError`."""
+        deadline = time.monotonic() + max(0.0, wait)
+        with self._changed:
+            request = self._caller_request(request_id, origin, token)
+            while True:
+                self._settle(self._clock.now())
+                remaining = deadline - time.monotonic()
+                if request.state.final or remaining <= 0 or self._closed:
+                    break
+                self._changed.wait(remaining)
+            if request.state.final:
+                return Outcome(request.state, request.result)
+            return Outcome(State.PENDING)
+
+    def cancel(self, request_id: str, *, origin: str | None, token: str) -> Outcome:
+        """The page withdraws its request (its dialog was closed). Raises
+        :class:`AgentStateError` ``already_answered`` if the user answered first."""
+        with self._changed:
+            request = self._caller_request(request_id, origin, token)
+            return self._cancel(request)
+
+    # -- the dialog ------------------------------------------------------------------------
+
+    def view(self, request_id: str, *, token: str) -> DialogView:
+        """What the dialog shows: the certificates found in every location, now. Raises
+        :class:`AgentNotFoundError`, :class:`AgentExpiredError`,
+        :class:`AgentStateError`."""
+        now = self._clock.now()
+        with self._changed:
+            request = self._dialog_request(request_id, token)
+            self._check_open(request, now)
+        offered: list[Offered] = []
+        for n, location in enumerate(self.settings.locations):
+            for entry in self._scan(location.path, now):
+                offered.append(Offered(len(offered), n, entry))
+        with self._changed:
+            self._check_open(request, self._clock.now())
+            request.offered = tuple(offered)
+            order = request.order
+            return DialogView(request.request_id, request.origin, order.purpose,
+                              len(order.content), order.include_r,
+                              order.envelope_to is not None, request.expires_at,
+                              self.settings.locations, request.offered,
+                              dict(request.attempts))
+
+    def confirm(self, request_id: str, *, token: str, certificate: int,
+                password: str) -> SignResult:
+        """The user's OK: sign with the offered ``certificate`` opened by ``password``.
+
+        Raises :class:`AgentPasswordError` (the request stays open, the wrong password
+        counted), :class:`AgentKeyError` (the request stays open), or
+        :class:`AgentNotFoundError`, :class:`AgentExpiredError`, :class:`AgentStateError`.
+        """
+        with self._changed:
+            request = self._dialog_request(request_id, token)
+            self._check_open(request, self._clock.now())
+            if not 0 <= certificate < len(request.offered) \
+                    or not request.offered[certificate].usable:
+                raise AgentKeyError("choose one of the valid certificates the dialog shows",
+                                    code="certificate_unusable")
+            offered = request.offered[certificate]
+            request.state = State.SIGNING
+            order = request.order
+        try:
+            result = self._sign(order, offered, password)
+        except WrongPasswordError:
+            with self._changed:
+                request.attempts[certificate] = request.attempts.get(certificate, 0) + 1
+                request.state = State.PENDING
+                attempts = request.attempts[certificate]
+            raise AgentPasswordError(attempts=attempts,
+                                     counted_by_file=NPKI_KEYS_COUNT_WRONG_PASSWORDS
+                                     ) from None
+        except BaseException:
+            with self._changed:
+                request.state = State.PENDING
+            raise
+        with self._changed:
+            request.state, request.result = State.SIGNED, result
+            self._changed.notify_all()
+        return result
+
+    def dismiss(self, request_id: str, *, token: str) -> Outcome:
+        """The user's Cancel (or the dialog closed). Raises :class:`AgentStateError`
+        ``already_answered`` once answered."""
+        with self._changed:
+            request = self._dialog_request(request_id, token)
+            return self._cancel(request)
+
+    def close(self) -> None:
+        """Wake every page waiting for an outcome (the agent is stopping)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _token(self, n: int) -> str:
+        return base64.urlsafe_b64encode(self._entropy.token_bytes(n)).decode().rstrip("=")
+
+    def _find(self, request_id: str, token: str, kind: str) -> _Request:
+        request = self._requests.get(request_id)
+        if request is None:
+            hmac.compare_digest(token.encode(), token.encode())  # the same work either way
+            raise AgentNotFoundError
+        expected = request.caller_token if kind == "caller" else request.dialog_token
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AgentNotFoundError
+        return request
+
+    def _caller_request(self, request_id: str, origin: str | None, token: str) -> _Request:
+        origin = self.check_origin(origin)
+        request = self._find(request_id, token, "caller")
+        if request.origin != origin:
+            raise AgentNotFoundError
+        return request
+
+    def _dialog_request(self, request_id: str, token: str) -> _Request:
+        return self._find(request_id, token, "dialog")
+
+    def _check_open(self, request: _Request, now: dt.datetime) -> None:
+        self._settle(now)
+        if request.state is State.EXPIRED:
+            raise AgentExpiredError(expired_at=request.expires_at)
+        if request.state.final:
+            raise AgentStateError("this request has been answered already",
+                                  code="already_answered", state=request.state.value)
+        if request.state is State.SIGNING:
+            raise AgentStateError("this request is being signed", code="in_progress",
+                                  state=request.state.value)
+
+    def _cancel(self, request: _Request) -> Outcome:
+        self._check_open(request, self._clock.now())
+        request.state = State.CANCELLED
+        self._changed.notify_all()
+        return Outcome(State.CANCELLED)
+
+    def _settle(self, now: dt.datetime) -> None:
+        """Expire what is due; forget what ended a lifetime ago."""
+        changed = False
+        for key, request in list(self._requests.items()):
+            if request.state is State.PENDING and now >= request.expires_at:
+                request.state = State.EXPIRED
+                changed = True
+            if request.state.final and now >= request.expires_at + self.settings.request_ttl:
+                del self._requests[key]
+        if changed:
+            self._changed.notify_all()
+
+    def _sign(self, order: SignOrder, offered: Offered, password: str) -> SignResult:
+        try:
+            credential = npki.load(offered.entry.folder, password)
+        except (KeyFileError, KeyMismatchError) as exc:
+            raise AgentKeyError(f"the certificate's files cannot be used: {exc}",
+                                code="key_unreadable") from None
+        if credential.certificate != offered.entry.certificate:
+            raise AgentKeyError("the certificate's folder changed since the dialog showed it",
+                                code="key_unreadable")
+        if order.include_r and credential.r is None:
+            raise AgentKeyError("this key file holds no R for the identity check",
+                                code="no_r")
+        signer = KeySigner(credential.certificate, credential.private_key)
+        signed = sign(order.content, signer, detached=not order.attached, pss=order.pss,
+                      clock=self._clock)
+        r = credential.r if order.include_r else None
+        signature = signed.der
+        if order.envelope_to is not None:
+            signature = seal_r(signature, order.envelope_to)
+            r = None if r is None else seal_r(r, order.envelope_to)
+        return SignResult(signature, credential.certificate, r, order.envelope_to is not None)
+

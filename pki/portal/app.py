@@ -52,6 +52,7 @@ from ..errors import (
     NotFoundError,
     PKIError,
     SimpleAuthAppError,
+    TimestampError,
 )
 from ..home import Home
 from ..signing.verify import Verifier
@@ -301,6 +302,8 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
                 return error(exc.code, str(exc), status)
             except UpstreamError as exc:
                 return error("upstream", str(exc), 502)
+            except TimestampError as exc:
+                return error("tsa_unavailable", f"the petition was not filed: {exc}", 503)
             except DeviceWrongPinError as exc:
                 return error("wrong_pin", str(exc), 401, attempts_left=exc.attempts_left)
             except DeviceLockedError as exc:

@@ -185,6 +185,9 @@ def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None
                      authority=home.authority(PRIVATE_CA), device="demo-phone")
         if sdk_key is not None:
             secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key})
+        # The TSA, OCSP signers and first CRLs now, with the keys this home was made with.
+        home.tsa(passphrase=None)
+        home.publisher().round()
         atomic_write(folder / DEMO_FILE, secrets.to_file(), mode=0o600)
         return secrets
 

@@ -95,9 +95,13 @@ class TextEncoding(enum.StrEnum):
     EUC_KR = "EUC-KR"
 
     def bytes_of(self, text: str) -> bytes:
-        """``text`` in this encoding; :class:`PortalRequestError` when it cannot be."""
+        """``text`` in this encoding; :class:`PortalRequestError` when it cannot be.
+        EUC-KR is written as browsers and Korean software write it: the WHATWG Encoding
+        Standard maps the label ``euc-kr`` to windows-949 (CP949, EUC-KR's superset that
+        has every Hangul syllable), so ``똠`` is two bytes, not KS X 1001's 8-byte
+        make-up sequence."""
         try:
-            return text.encode("utf-8" if self is TextEncoding.UTF8 else "euc_kr")
+            return text.encode("utf-8" if self is TextEncoding.UTF8 else "cp949")
         except UnicodeEncodeError as exc:
             raise PortalRequestError(
                 f"the text cannot be written in {self.value} (character "

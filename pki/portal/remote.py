@@ -64,7 +64,10 @@ class KpkiClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 return _json(answer.read(MAX_ANSWER + 1), url)
         except urllib.error.HTTPError as exc:
-            found = _json(exc.read(MAX_ANSWER + 1), url)
+            try:
+                found = _json(exc.read(MAX_ANSWER + 1), url)
+            finally:
+                exc.close()
             error = found.get("error")
             if not isinstance(error, dict):
                 raise UpstreamError(f"kpki serve answered {exc.code} without an error",

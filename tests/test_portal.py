@@ -1,0 +1,524 @@
+"""The e-government portal demo without a browser (issue 17 item 3): what the portal
+accepts, how it time-stamps and judges a petition (never kinder than the verifier), the
+operator's revocation, simple authentication through the demo phone, bad input as 4xx,
+and ``kpki demo web`` as a real process."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from pki.clock import FixedClock
+from pki.home import Home
+from pki.keys import npki
+from pki.keys.generate import RSAKeyGenerator
+from pki.portal.demo import RunningDemo, prepare_demo_home, run_demo_web
+from pki.portal.petitions import (
+    PortalRequestError,
+    TextEncoding,
+    petition_nonce,
+    with_time_stamp,
+)
+from pki.signing import KeySigner, sign
+from pki.signing.verify import Verifier
+from pki.testing import TestPKI
+
+from .conftest import FROZEN, KeyPool
+
+PETITION = "청원서: 우리 동네 놀이터에 그늘막을 설치해 주십시오. 신청인 홍길동"
+
+
+def call(url: str, body: Any = None, *, method: str | None = None,
+         raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method or (
+        "GET" if data is None else "POST"), headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def pooled(key_pool: KeyPool) -> Iterator[None]:
+    """The session's RSA keys for a module-scoped demo (the autouse fixture is per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RSAKeyGenerator, "generate", lambda self, bits: key_pool.generate(bits))
+        yield
+
+
+def _running(target: Path, clock: FixedClock) -> Any:
+    return run_demo_web(target, clock=clock, publish_every=None)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, pooled: None
+           ) -> Iterator[tuple[RunningDemo, FixedClock]]:
+    """One demo for the tests that change nothing anyone else reads."""
+    clock = FixedClock(FROZEN)
+    with _running(tmp_path_factory.mktemp("portal") / "home", clock) as demo:
+        yield demo, clock
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[RunningDemo, FixedClock]]:
+    """A demo of its own, for a test that revokes."""
+    clock = FixedClock(FROZEN)
+    with _running(tmp_path / "home", clock) as demo:
+        yield demo, clock
+
+
+def joint_signed(demo: RunningDemo, content: bytes, clock: FixedClock) -> tuple[str, str]:
+    """The demo citizen's joint certificate signs ``content`` as the agent does (attached,
+    no chain): the CMS and R, base64."""
+    folder = next(demo.npki_base.rglob("signCert.der")).parent
+    credential = npki.load(folder, demo.secrets.joint_password)
+    signer = KeySigner(credential.certificate, credential.private_key)
+    assert credential.r is not None
+    signed = sign(content, signer, clock=clock).der
+    return base64.b64encode(signed).decode(), base64.b64encode(credential.r).decode()
+
+
+def submit(demo: RunningDemo, signature: str, r: str | None, *, text: str = PETITION,
+           encoding: str = "UTF-8", rrn: str | None = None, method: str = "agent"
+           ) -> tuple[int, dict[str, Any]]:
+    return call(demo.portal_url + "/api/petitions", {
+        "text": text, "encoding": encoding, "rrn": rrn or demo.secrets.rrn,
+        "method": method, "signature": signature, "r": r})
+
+
+def judged(demo: RunningDemo, petition: str) -> dict[str, Any]:
+    status, found = call(f"{demo.portal_url}/api/petitions/{petition}")
+    assert status == 200, found
+    return found
+
+
+def outcomes(found: dict[str, Any]) -> dict[str, str]:
+    checks = found["verification"]["checks"] + found["portal_checks"]
+    return {c["check"]: c["outcome"] for c in checks}
+
+
+def simple_authenticated(demo: RunningDemo, *, text: str = PETITION,
+                         encoding: str = "UTF-8") -> str:
+    """A petition signed by simple authentication through the portal's API and the demo
+    phone; its id."""
+    status, asked = call(demo.portal_url + "/api/simpleauth", {
+        "text": text, "encoding": encoding, "rrn": demo.secrets.rrn,
+        "name": demo.secrets.name, "phone": demo.secrets.phone})
+    assert status == 201, asked
+    request = asked["request_id"]
+    assert call(f"{demo.portal_url}/api/simpleauth/{request}")[1]["status"] == "pending"
+    status, approved = call(f"{demo.portal_url}/api/phone/requests/{request}/approve",
+                            {"pin": demo.secrets.simple_pin})
+    assert status == 200 and approved["status"] == "approved", approved
+    status, filed = call(f"{demo.portal_url}/api/simpleauth/{request}")
+    assert status == 200 and filed["status"] == "filed", filed
+    return str(filed["petition"])
+
+
+# -- the verdicts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "EUC-KR"])
+def test_a_petition_signed_with_the_joint_certificate_and_r_passes_every_check(
+        shared: tuple[RunningDemo, FixedClock], encoding: str) -> None:
+    demo, clock = shared
+    content = PETITION.encode("utf-8" if encoding == "UTF-8" else "cp949")
+    signature, r = joint_signed(demo, content, clock)
+    status, filed = submit(demo, signature, r, encoding=encoding)
+    assert status == 201, filed
+    found = judged(demo, filed["id"])
+    assert found["verdict"] == "valid"
+    assert outcomes(found) == {
+        "signer-certificate": "passed", "signature": "passed", "time-stamp": "passed",
+        "chain": "passed", "validity": "passed", "key-usage": "passed",
+        "revocation": "passed", "vid": "passed"}
+    # the portal's time stamp (the agent sent none) is the signing time the verifier used
+    assert found["verification"]["signing_time_source"] == "trusted"
+    assert "fetched from " + demo.kpki_url in next(
+        c["detail"] for c in found["verification"]["checks"] if c["check"] == "revocation")
+
+
+def test_a_wrong_rrn_fails_the_vid_check_and_the_petition(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    other = TestPKI(seed="portal").rrn()
+    status, filed = submit(demo, signature, r, rrn=other.digits)
+    assert status == 201
+    found = judged(demo, filed["id"])
+    assert found["verdict"] == "invalid"
+    assert outcomes(found)["vid"] == "failed"
+    assert outcomes(found)["signature"] == "passed"
+
+
+def test_without_r_the_vid_check_fails_rather_than_being_left_out(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = shared
+    signature, _ = joint_signed(demo, PETITION.encode(), clock)
+    found = judged(demo, submit(demo, signature, None)[1]["id"])
+    assert found["verdict"] == "invalid"
+    assert outcomes(found)["vid"] == "failed"
+
+
+def test_the_bytes_signed_are_the_petition_in_the_encoding_given(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Signed as EUC-KR but filed as UTF-8: not the petition's bytes, so invalid."""
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode("cp949"), clock)
+    found = judged(demo, submit(demo, signature, r, encoding="UTF-8")[1]["id"])
+    assert found["verdict"] == "invalid"
+    assert outcomes(found)["content"] == "failed"
+
+
+def test_a_tampered_signature_is_invalid_whatever_else_passes(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    der = bytearray(base64.b64decode(signature))
+    der[-5] ^= 0x01  # inside the signature value, the last field of the SignerInfo
+    found = judged(demo, submit(demo, base64.b64encode(bytes(der)).decode(), r)[1]["id"])
+    assert found["verdict"] == "invalid"
+    assert outcomes(found)["signature"] == "failed"
+    assert found["summary"].startswith("invalid: signature")
+
+
+def test_a_petition_signed_by_simple_authentication_passes_every_check(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = shared
+    found = judged(demo, simple_authenticated(demo, encoding="EUC-KR"))
+    assert found["verdict"] == "valid", found["summary"]
+    assert found["method"] == "simpleauth"
+    assert outcomes(found) == {
+        "signer-certificate": "passed", "signature": "passed", "time-stamp": "passed",
+        "chain": "passed", "validity": "passed", "key-usage": "passed",
+        "revocation": "passed", "approval": "passed", "identity": "passed"}
+
+
+def test_revoked_after_a_time_stamped_signature_it_is_signed_before_revocation(
+        fresh: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = fresh
+    petition = simple_authenticated(demo)
+    clock.advance(dt.timedelta(minutes=10))
+    status, revoked = call(demo.portal_url + "/api/operator/revoke", {"petition": petition})
+    assert status == 200, revoked
+    found = judged(demo, petition)
+    assert found["verdict"] == "valid-before-revocation"
+    assert found["signer_revoked"] is True
+    assert outcomes(found)["revocation"] == "passed"
+    assert any(n.startswith("signed before revocation") for n in
+               found["verification"]["notes"])
+    # revoking twice is refused, not a 500
+    assert call(demo.portal_url + "/api/operator/revoke", {"petition": petition})[0] == 409
+
+
+def test_a_signature_made_after_the_revocation_is_invalid(
+        fresh: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = fresh
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    before = submit(demo, signature, r)[1]["id"]
+    clock.advance(dt.timedelta(minutes=10))
+    assert call(demo.portal_url + "/api/operator/revoke", {"petition": before})[0] == 200
+    clock.advance(dt.timedelta(minutes=10))
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    after = judged(demo, submit(demo, signature, r)[1]["id"])
+    assert after["verdict"] == "invalid"
+    assert outcomes(after)["revocation"] == "failed"
+    assert judged(demo, before)["verdict"] == "valid-before-revocation"
+    status, listed = call(demo.portal_url + "/api/petitions")
+    assert status == 200
+    assert {p["verdict"] for p in listed["petitions"]} == {"invalid",
+                                                           "valid-before-revocation"}
+
+
+def test_without_a_trusted_time_it_is_invalid_after_the_revocation(tmp_path: Path) -> None:
+    """The portal's verdict is the verifier's: a signature whose time stamp does not verify
+    has only the signer's claimed time, and keyCompromise voids it."""
+    from pki.portal.petitions import PetitionBox, Petitions
+
+    pki = TestPKI(seed="portal-untrusted")
+    cert = pki.joint()
+    petitions = Petitions(PetitionBox(tmp_path / "box"), timestamper=pki.tsa.timestamp,
+                          verifier=lambda: pki.verifier(), clock=pki.clock)
+    filed = petitions.receive(text=PETITION, encoding="UTF-8", rrn=cert.rrn.digits,
+                              method="agent", signature=pki.sign(cert, PETITION.encode()),
+                              r=cert.r)
+    assert petitions.assess(filed).verdict.value == "valid"
+    petitions.verifier = lambda: pki.verifier(time_stamps=False)
+    pki.clock.advance(dt.timedelta(minutes=5))  # type: ignore[attr-defined]
+    pki.revoke(cert)
+    judged_now = petitions.assess(filed)
+    assert judged_now.verdict.value == "invalid"
+    assert judged_now.result is not None and not judged_now.result.ok
+
+
+# -- receiving ------------------------------------------------------------------------------
+
+
+def test_the_time_stamp_is_added_once_and_the_signature_still_verifies() -> None:
+    pki = TestPKI(seed="portal-stamp")
+    cert = pki.joint()
+    der = pki.sign(cert, PETITION.encode())
+    stamped = with_time_stamp(der, pki.tsa.timestamp)
+    assert stamped != der
+    assert with_time_stamp(stamped, pki.tsa.timestamp) == stamped
+    result = pki.verifier().verify(stamped, rrn=cert.rrn, r=cert.r)
+    assert result.ok and result.signing_time_source is not None
+    assert result.signing_time_source.value == "trusted"
+
+
+def test_petitions_are_kept_private(shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    petition = submit(demo, signature, r)[1]["id"]
+    folder = demo.home / "demo-web" / "petitions"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / f"{petition}.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_simple_authentication_nonce_is_the_petitions_digest() -> None:
+    content = TextEncoding.EUC_KR.bytes_of(PETITION)
+    assert petition_nonce(content) == base64.urlsafe_b64encode(
+        __import__("hashlib").sha256(content).digest()).rstrip(b"=").decode()
+    assert petition_nonce(content) != petition_nonce(PETITION.encode())
+
+
+def test_a_wrong_pin_on_the_phone_is_counted_and_nothing_is_approved(
+        fresh: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = fresh
+    status, asked = call(demo.portal_url + "/api/simpleauth", {
+        "text": PETITION, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
+        "name": demo.secrets.name, "phone": demo.secrets.phone})
+    request = asked["request_id"]
+    status, refused = call(f"{demo.portal_url}/api/phone/requests/{request}/approve",
+                           {"pin": "000000" if demo.secrets.simple_pin != "000000" else "111111"})
+    assert status == 401 and refused["error"]["code"] == "wrong_pin"
+    assert refused["error"]["attempts_left"] == 4
+    assert call(f"{demo.portal_url}/api/simpleauth/{request}")[1]["status"] == "pending"
+
+
+def test_a_wrong_rrn_for_simple_authentication_is_never_approved(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """The provider matches the RRN to the person's app: a request for another RRN never
+    reaches the phone, and stays pending until it expires."""
+    demo, _ = shared
+    other = TestPKI(seed="portal-other").rrn(dt.date(1990, 3, 1))
+    status, asked = call(demo.portal_url + "/api/simpleauth", {
+        "text": PETITION, "encoding": "UTF-8", "rrn": other.digits,
+        "name": demo.secrets.name, "phone": demo.secrets.phone})
+    assert status == 201
+    listed = call(demo.portal_url + "/api/phone/requests")[1]["requests"]
+    assert asked["request_id"] not in {q["request_id"] for q in listed}
+    assert call(f"{demo.portal_url}/api/simpleauth/{asked['request_id']}")[1][
+        "status"] == "pending"
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def _valid_body(demo: RunningDemo) -> dict[str, Any]:
+    return {"text": PETITION, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
+            "method": "agent", "signature": base64.b64encode(b"\x30\x03\x02\x01\x01").decode(),
+            "r": None}
+
+
+@pytest.mark.parametrize(("change", "status", "field"), [
+    ({"encoding": "ISO-2022-KR"}, 400, "encoding"),
+    ({"text": "청원 😀", "encoding": "EUC-KR"}, 400, "encoding"),  # no emoji in CP949
+    ({"text": "   "}, 400, "text"),
+    ({"text": "가" * 2001}, 400, "text"),
+    ({"rrn": "900301-1234567"}, 400, "rrn"),  # its check digit is 9
+    ({"rrn": "not a number"}, 400, "rrn"),
+    ({"method": "fax"}, 400, "method"),
+    ({"method": "simpleauth"}, 400, "method"),
+    ({"signature": ""}, 400, "signature"),
+    ({"signature": "%%% not base64 %%%"}, 400, "signature"),
+    ({"signature": base64.b64encode(b"garbage, not DER").decode()}, 400, "signature"),
+    ({"signature": base64.b64encode(b"\x30\x03\x02\x01\x01").decode()}, 400, "signature"),
+    ({"r": "@@@"}, 400, "r"),
+    ({"extra": 1}, 400, "extra"),
+    ({"text": 5}, 400, "text"),
+])
+def test_a_bad_petition_is_a_4xx_naming_the_field(
+        shared: tuple[RunningDemo, FixedClock], change: dict[str, Any], status: int,
+        field: str) -> None:
+    demo, _ = shared
+    body = {**_valid_body(demo), **change}
+    got, answer = call(demo.portal_url + "/api/petitions", body)
+    assert (got, answer["error"].get("field")) == (status, field), answer
+
+
+def test_a_missing_signature_field_is_400(shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = shared
+    body = _valid_body(demo)
+    del body["signature"]
+    got, answer = call(demo.portal_url + "/api/petitions", body)
+    assert got == 400 and answer["error"]["field"] == "signature"
+
+
+@pytest.mark.parametrize(("method", "path", "raw", "status"), [
+    ("POST", "/api/petitions", b"not json", 400),
+    ("POST", "/api/petitions", b"[1, 2]", 400),
+    ("GET", "/api/petitions/doesnotexist", None, 404),
+    ("GET", "/api/petitions/..%2F..%2Fdemo.json", None, 404),
+    ("GET", "/api/simpleauth/sar_unknown", None, 404),
+    ("POST", "/api/operator/revoke", b'{"petition": "nope"}', 404),
+    ("POST", "/api/simpleauth", b'{"text": "x", "encoding": "UTF-8", "rrn": "1", '
+     b'"name": "a", "phone": "1"}', 400),
+    ("POST", "/api/phone/requests/sar_unknown/approve", b'{"pin": "123456"}', 404),
+    ("GET", "/api/nothing", None, 404),
+    ("GET", "/nothing.html", None, 404),
+])
+def test_bad_requests_are_answered_4xx_never_500(
+        shared: tuple[RunningDemo, FixedClock], method: str, path: str, raw: bytes | None,
+        status: int) -> None:
+    demo, _ = shared
+    request = urllib.request.Request(demo.portal_url + path, data=raw, method=method,
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    with refused.value:
+        assert refused.value.code == status
+
+
+def test_a_body_larger_than_the_limit_is_413_before_it_is_read(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    demo, _ = shared
+    where = urlsplit(demo.portal_url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/api/petitions")
+        connection.putheader("content-type", "application/json")
+        connection.putheader("content-length", str(3 * 1024 * 1024))
+        connection.endheaders()  # no body sent: the declared length is refused at once
+        answer = connection.getresponse()
+        assert answer.status == 413
+        assert json.loads(answer.read())["error"]["code"] == "too_large"
+    finally:
+        connection.close()
+
+
+def test_the_pages_are_served_in_korean_with_the_demo_config(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = shared
+    with urllib.request.urlopen(demo.portal_url + "/", timeout=30) as answer:
+        page = answer.read().decode()
+    assert "정부24 데모 포털" in page and 'lang="ko"' in page
+    with urllib.request.urlopen(demo.portal_url + "/config.js", timeout=30) as answer:
+        config = answer.read().decode()
+    assert demo.kpki_url in config and demo.secrets.name in config
+    assert demo.secrets.portal_api_key not in config  # the relying party's key stays home
+
+
+def test_a_signature_the_verifier_cannot_read_is_refused_on_receipt(tmp_path: Path) -> None:
+    from pki.portal.petitions import PetitionBox, Petitions
+
+    pki = TestPKI(seed="portal-unreadable")
+    petitions = Petitions(PetitionBox(tmp_path / "box"), timestamper=pki.tsa.timestamp,
+                          verifier=lambda: Verifier(trust=[pki.root]))
+    with pytest.raises(PortalRequestError) as refused:
+        petitions.receive(text=PETITION, encoding="UTF-8", rrn=pki.rrn().digits,
+                          method="agent", signature=b"\x30\x80junk")
+    assert refused.value.field == "signature"
+    assert not (tmp_path / "box").exists()  # nothing kept
+
+
+# -- kpki demo web ----------------------------------------------------------------------------
+
+
+def test_kpki_demo_web_refuses_a_folder_that_is_not_a_demo_home(tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    result = CliRunner().invoke(cli, ["demo", "web", "--home", str(tmp_path / "other"),
+                                      "--port", "0", "--no-open"])
+    assert result.exit_code == 1
+    assert "not a demo home" in result.output and "--home" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_kpki_demo_web_refuses_a_taken_port_naming_the_option(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "web", "--home", str(tmp_path / "h"),
+                                          "--port", str(taken.getsockname()[1]),
+                                          "--no-open"])
+    finally:
+        taken.close()
+    assert result.exit_code == 1
+    assert "--port" in result.output
+    assert not (tmp_path / "h").exists()  # the port first: nothing made
+
+
+def test_kpki_demo_web_runs_prints_and_stops_as_a_real_process(tmp_path: Path) -> None:
+    """Started again over a demo home (made here, with the session's keys), ``kpki demo
+    web --no-open`` prints the portal's address and the demo credentials, serves the portal
+    and kpki serve, and stops cleanly on Ctrl-C (SIGINT)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    kpki_port = probe.getsockname()[1]
+    probe.close()
+    home = tmp_path / "home"
+    secrets = prepare_demo_home(home, base_url=f"http://127.0.0.1:{kpki_port}")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "cli", "demo", "web", "--home",
+                                str(home), "--port", "0", "--no-open"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        shown = "".join(lines)
+        portal = next(w for w in shown.split() if w.startswith("http://127.0.0.1:")
+                      and not w.endswith(str(kpki_port)))
+        assert f"http://127.0.0.1:{kpki_port}" in shown
+        assert secrets.joint_password in shown and secrets.cloud_pin in shown
+        assert secrets.simple_pin in shown
+        with urllib.request.urlopen(portal.rstrip("/") + "/index.html", timeout=30) as page:
+            assert "정부24 데모 포털" in page.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{kpki_port}/crl/yessign.crl",
+                                    timeout=30) as crl:
+            assert crl.status == 200
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
+    assert "kpki demo web: stopped" in errors
+    assert "Traceback" not in errors
+
+
+def test_a_demo_home_starts_again_with_its_people(tmp_path: Path) -> None:
+    clock = FixedClock(FROZEN)
+    with run_demo_web(tmp_path / "home", clock=clock, publish_every=None) as first:
+        secrets, kpki = first.secrets, first.kpki_url
+    with run_demo_web(tmp_path / "home", clock=clock, publish_every=None) as again:
+        assert again.secrets == secrets and again.kpki_url == kpki
+        with Home.open(again.home) as home:
+            assert {r.label for r in home.list_cas()} >= {"root", "yessign", "kbprivate"}

@@ -1,0 +1,101 @@
+"""The e-government portal demo in a real browser (issue 17 items 3 and 4): headless
+Chromium signs a petition, the portal shows each check, the operator revokes, the same
+petition shows as signed before revocation; a screenshot of each page is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from pki.clock import FixedClock
+from pki.keys.generate import RSAKeyGenerator
+from pki.portal.demo import RunningDemo, run_demo_web
+
+from .browser import browser, keep_screenshot, page  # noqa: F401  (fixtures)
+from .conftest import FROZEN, KeyPool
+
+PASSED_BY_SIMPLE_AUTHENTICATION = {
+    "signer-certificate", "signature", "time-stamp", "chain", "validity", "key-usage",
+    "revocation", "approval", "identity"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, key_pool: KeyPool
+         ) -> Iterator[tuple[RunningDemo, FixedClock]]:
+    clock = FixedClock(FROZEN)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RSAKeyGenerator, "generate", lambda self, bits: key_pool.generate(bits))
+        with run_demo_web(tmp_path_factory.mktemp("portal-browser") / "home", clock=clock,
+                          publish_every=None) as running:
+            yield running, clock
+
+
+def outcomes(page) -> dict[str, str]:  # noqa: F811
+    rows = page.locator("tr[data-check]")
+    return {rows.nth(i).get_attribute("data-check"): rows.nth(i).get_attribute("data-outcome")
+            for i in range(rows.count())}
+
+
+def test_the_start_page_links_every_part_of_the_demo(demo, page) -> None:  # noqa: F811
+    running, _ = demo
+    page.goto(running.portal_url + "/")
+    assert page.title() == "정부24 데모 포털"
+    for link in ("#go-petition", "#go-operator", "#go-phone", "#go-bank-joint",
+                 "#go-bank-financial"):
+        assert page.locator(link).is_visible()
+    assert running.secrets.simple_pin in page.inner_text("#person")
+
+
+def test_a_petition_signed_by_simple_authentication_then_revoked(
+        demo, page) -> None:  # noqa: F811
+    running, clock = demo
+    page.goto(running.portal_url + "/petition.html")
+    page.select_option("#encoding", "EUC-KR")
+    keep_screenshot(page, "portal-petition-form")
+    page.click("#sign-simpleauth")
+    with page.expect_popup() as opened:
+        page.click("#open-phone")
+    phone = opened.value
+    phone.wait_for_selector(".request .pin")
+    phone.fill(".request .pin", running.secrets.simple_pin)
+    keep_screenshot(phone, "portal-phone-request")
+    phone.click(".request .approve")
+    phone.wait_for_selector("#no-requests")
+    keep_screenshot(phone, "portal-phone-approved")
+
+    page.wait_for_url("**/result.html?id=*")
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid"
+    assert outcomes(page) == dict.fromkeys(PASSED_BY_SIMPLE_AUTHENTICATION, "passed")
+    assert "유효한 서명" in page.inner_text("#verdict")
+    keep_screenshot(page, "portal-result-valid")
+    result_url = page.url
+    petition = page.inner_text("#petition-id")
+
+    clock.advance(dt.timedelta(minutes=10))
+    page.goto(running.portal_url + "/operator.html")
+    row = page.locator(f'tr[data-petition="{petition}"]')
+    row.wait_for()
+    assert row.get_attribute("data-verdict") == "valid"
+    keep_screenshot(page, "portal-operator-before")
+    row.locator("button.revoke").click()
+    page.wait_for_selector(f'tr[data-petition="{petition}"][data-verdict='
+                           '"valid-before-revocation"]')
+    assert "폐지하고 CRL을 발행했습니다" in page.inner_text("#status")
+    keep_screenshot(page, "portal-operator-revoked")
+
+    page.goto(result_url)
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
+    assert outcomes(page)["revocation"] == "passed"
+    assert "signed before revocation" in page.inner_text("#notes")
+    keep_screenshot(page, "portal-result-signed-before-revocation")
+
+
+def test_an_unknown_petition_says_so(demo, page) -> None:  # noqa: F811
+    running, _ = demo
+    page.goto(running.portal_url + "/result.html?id=nothing")
+    page.wait_for_function("document.querySelector('#verdict').textContent.includes('찾을 수')")
+    assert "not_found" in page.inner_text("#verdict")

@@ -283,31 +283,106 @@ def institution() -> None:
     """Institutions allowed to call the cloud."""
 
 
+def _org_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from pki.cloud.sdk import check_org_code
+    from pki.errors import CloudRequestError
+
+    if value is None:
+        return None
+    try:
+        return check_org_code(value)
+    except CloudRequestError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _origins(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+             ) -> tuple[str, ...]:
+    from pki.cloud.sdk import normalize_origin
+    from pki.errors import CloudRequestError
+
+    try:
+        return tuple(normalize_origin(v) for v in value)
+    except CloudRequestError as exc:
+        raise click.BadParameter(f"{exc} (e.g. http://localhost:8000)") from None
+
+
 @institution.command("add")
 @click.argument("name")
+@click.option("--org-code", default=None, callback=_org_code,
+              help="Also set it up for the browser SDK (/sdk/v1/fincert.js) under this "
+              "organisation code: D (test) or R (production) and digits, e.g. D0000001.")
+@click.option("--origin", "origins", multiple=True, callback=_origins,
+              help="A page origin allowed to use the SDK as this institution "
+              "(http://localhost:8000; repeat for more; 'kpki cloud institution origin' "
+              "changes the list later). Needs --org-code.")
 @out_file_option("Write the API key to this file (0600) instead of printing it")
 @force_file_option
 @json_option
 @click.pass_obj
-def institution_add(obj: Context, name: str, out: Path | None, force: bool,
-                    as_json: bool) -> None:
-    """Register institution NAME and give out its API key (shown once)."""
-    from pki.cloud.service import add_institution
+def institution_add(obj: Context, name: str, org_code: str | None, origins: tuple[str, ...],
+                    out: Path | None, force: bool, as_json: bool) -> None:
+    """Register institution NAME and give out its API key (shown once). With --org-code,
+    also its SDK key for the browser SDK: public (it goes in the page's source), bound to
+    the --origin list; printed on a second line."""
+    from pki.cloud.sdk import add_sdk_institution
+    from pki.cloud.service import add_institution, authenticate
     from pki.cloud.vault import vault_secret_for
 
+    if origins and org_code is None:
+        raise click.UsageError("--origin needs --org-code (the SDK's organisation code)")
     if is_stdout(out):
         out = None  # printing it is what '-' asks for
     check_out_file(out, force=force)
+    sdk_key = None
     with obj.open_home() as home:
+        if org_code is not None and home.store.sdk_institution_by_org_code(org_code):
+            raise click.BadParameter(f"the organisation code {org_code} is taken",
+                                     param_hint="--org-code")
         # The cloud's first use makes the vault secret; never over sealed keys.
         vault_secret_for(home.vault_secret_path, home.store.secret_checks(), create=True)
         api_key = add_institution(home.store, name, at=home.clock.now())
+        if org_code is not None:
+            sdk_key = add_sdk_institution(home.store, authenticate(home.store, api_key),
+                                          org_code, origins=origins, at=home.clock.now(),
+                                          entropy=home.entropy)
+    sdk: dict[str, Any] = ({} if sdk_key is None else
+                           {"org_code": org_code, "sdk_key": sdk_key, "origins": list(origins)})
+    sdk_line = "" if sdk_key is None else f"\nSDK key ({org_code}): {sdk_key}"
     if out:
         atomic_write(out, api_key.encode() + b"\n", mode=0o600)
-        _report({"institution": name, "api_key_file": str(out)}, as_json,
-                f"Institution {name} added; API key in {out}")
+        _report({"institution": name, "api_key_file": str(out), **sdk}, as_json,
+                f"Institution {name} added; API key in {out}{sdk_line}")
     else:
-        _report({"institution": name, "api_key": api_key}, as_json, api_key)
+        _report({"institution": name, "api_key": api_key, **sdk}, as_json, api_key + sdk_line)
+
+
+@institution.command("origin")
+@click.argument("org_code", callback=_org_code)
+@click.option("--add", "add", multiple=True, callback=_origins,
+              help="Allow this page origin (repeat for more).")
+@click.option("--remove", "remove", multiple=True, callback=_origins,
+              help="Take this page origin off the list (repeat for more).")
+@json_option
+@click.pass_obj
+def institution_origin(obj: Context, org_code: str, add: tuple[str, ...],
+                       remove: tuple[str, ...], as_json: bool) -> None:
+    """Show, add to or take from the page origins allowed to use the browser SDK under
+    ORG_CODE."""
+    from pki.cloud.sdk import allow_origin, disallow_origin
+
+    with obj.open_home() as home:
+        if home.store.sdk_institution_by_org_code(org_code) is None:
+            raise click.BadParameter(f"no institution has the organisation code {org_code} "
+                                     "('kpki cloud institution add NAME --org-code CODE' "
+                                     "sets one up)", param_hint="ORG_CODE")
+        for origin in add:
+            allow_origin(home.store, org_code, origin, at=home.clock.now())
+        for origin in remove:
+            disallow_origin(home.store, org_code, origin, at=home.clock.now())
+        found = home.store.sdk_institution_by_org_code(org_code)
+    origins = list(found.origins) if found is not None else []
+    _report({"org_code": org_code, "origins": origins}, as_json,
+            "\n".join(origins) if origins else f"no origins may use {org_code} yet (--add)")
 
 
 @institution.command("list")

@@ -62,6 +62,7 @@ from .records import (
     VaultRecord,
     Via,
 )
+from .sdkrecords import SdkInstitution, SdkPad, SdkSession
 
 __all__ = [
     "BankLookups",
@@ -87,6 +88,9 @@ __all__ = [
     "RegistrationLookups",
     "RegistrationReads",
     "RegistrationWrites",
+    "SdkLookups",
+    "SdkReads",
+    "SdkWrites",
     "Store",
     "StoreTransaction",
     "TransferLookups",
@@ -828,17 +832,69 @@ class RaReads(RaLookups, Protocol):
     """Reads of the flows (the lookups)."""
 
 
+# -- the browser SDK: organisation codes, origins, iframe sessions, PIN pads ------------------
+
+
+class SdkLookups(Protocol):
+    """SDK reads a transaction makes under its lock, as the store does outside."""
+
+    def sdk_institution(self, institution_id: int) -> SdkInstitution | None: ...
+
+    def sdk_institution_by_org_code(self, org_code: str) -> SdkInstitution | None: ...
+
+    def sdk_session(self, session_id: str) -> SdkSession | None: ...
+
+    def sdk_pad(self, pad_id: str) -> SdkPad | None: ...
+
+
+class SdkWrites(SdkLookups, Protocol):
+    def add_sdk_institution(self, institution_id: int, org_code: str, key_hash: str, *,
+                            at: dt.datetime) -> None:
+        """Give an institution its organisation code and SDK key (hashed);
+        :class:`pki.errors.StoreError` if either is another's or it has them already."""
+        ...
+
+    def add_sdk_origin(self, institution_id: int, origin: str, *, at: dt.datetime) -> bool:
+        """Allow a page origin; False if it was already."""
+        ...
+
+    def remove_sdk_origin(self, institution_id: int, origin: str) -> bool: ...
+
+    def add_sdk_session(self, record: SdkSession) -> None: ...
+
+    def set_sdk_session_user(self, session_id: str, *, user_id: str | None,
+                             pending_user: str | None) -> None: ...
+
+    def end_sdk_session(self, session_id: str, *, at: dt.datetime) -> bool:
+        """End a session; False if it had ended."""
+        ...
+
+    def add_sdk_pad(self, record: SdkPad) -> None: ...
+
+    def use_sdk_pad(self, pad_id: str, *, at: dt.datetime) -> bool:
+        """Mark the pad answered; False (nothing changed) if it was already."""
+        ...
+
+
+class SdkReads(SdkLookups, Protocol):
+    def sdk_person_certificates(self, institution_id: int, *, name: str, phone: str,
+                                birth_date: dt.date) -> Sequence[tuple[str, int]]:
+        """(CA, serial) of the cloud keys of every user with this name, phone and birth
+        date that are registered at the institution, oldest registration first."""
+        ...
+
+
 # -- the whole ---------------------------------------------------------------------------------
 
 
 class StoreTransaction(CertificateWrites, RegistrationWrites, CloudWrites, BankWrites,
                        OtpWrites, PhoneWrites, TransferWrites, DeviceWrites, RaWrites,
-                       Protocol):
+                       SdkWrites, Protocol):
     """Writes that commit together or not at all (with the reads they need)."""
 
 
 class Store(CertificateReads, RegistrationReads, CloudReads, BankReads, OtpReads,
-            PhoneReads, TransferReads, DeviceReads, RaReads, Protocol):
+            PhoneReads, TransferReads, DeviceReads, RaReads, SdkReads, Protocol):
     """Reads, and the one way to write: :meth:`transaction`."""
 
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

@@ -43,19 +43,23 @@ class CloudAPI:
 
 def cloud_api(home: Home, *, passphrase: bytes | None, ca: str | None = None,
               test_channel: bool = False) -> CloudAPI | None:
-    """The cloud API of ``home`` over the CA ``ca`` (``None``: the home's first CA that
+    """The cloud API of ``home`` over the CA ``ca``, with the browser SDK over it
+    (``/sdk/v1``, :mod:`pki.web.sdk`) (``None``: the home's first CA that
     issues financial certificates; without one, no cloud: ``None``). ``test_channel``
     serves the test SMS channel. Raises :class:`pki.errors.VaultError` when the vault
     secret is unusable, :class:`pki.errors.NotFoundError` or :class:`ProfileError` for a
     CA that is not there or cannot issue financial certificates: at start-up, not at the
     first cloud call."""
+    from ..cloud.sdk import FinCertSdk
     from ..web.cloud import cloud_routes
+    from ..web.sdk import sdk_routes
 
     label = ca or home.cloud_ca_label()
     if label is None:
         return None
     factory = home.cloud_factory(passphrase=passphrase, ca=label)
-    return CloudAPI(label, tuple(cloud_routes(factory, test_channel=test_channel)))
+    return CloudAPI(label, (*cloud_routes(factory, test_channel=test_channel),
+                            *sdk_routes(lambda: FinCertSdk(factory()))))
 
 
 def bank_api(home: Home, *, test_channel: bool = False) -> tuple[Route, ...]:

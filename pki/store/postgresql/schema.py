@@ -553,6 +553,41 @@ LATER: tuple[str, ...] = (
     INSERT INTO bank_limit_days (customer_id, day, used)
         SELECT customer_id, day, sum(amount) FROM bank_limit_use GROUP BY customer_id, day;
     """,
+    # 20: the browser SDK's institutions, origins, sessions and PIN pads (SQLite's 20).
+    f"""
+    CREATE TABLE sdk_institutions (
+        institution_id BIGINT PRIMARY KEY REFERENCES institutions(id),
+        org_code {_T} NOT NULL UNIQUE,
+        key_hash {_T} NOT NULL UNIQUE,
+        added_at {_T} NOT NULL
+    );
+    CREATE TABLE sdk_origins (
+        institution_id BIGINT NOT NULL REFERENCES sdk_institutions(institution_id),
+        origin {_T} NOT NULL,
+        added_at {_T} NOT NULL,
+        PRIMARY KEY (institution_id, origin)
+    );
+    CREATE TABLE sdk_sessions (
+        id {_T} PRIMARY KEY,
+        institution_id BIGINT NOT NULL REFERENCES sdk_institutions(institution_id),
+        origin {_T} NOT NULL,
+        device {_T} NOT NULL,
+        user_id {_T} REFERENCES cloud_users(id),
+        pending_user {_T} REFERENCES cloud_users(id),
+        created_at {_T} NOT NULL,
+        expires_at {_T} NOT NULL,
+        ended_at {_T}
+    );
+    CREATE TABLE sdk_pads (
+        id {_T} PRIMARY KEY,
+        session_id {_T} NOT NULL REFERENCES sdk_sessions(id),
+        layout {_T} NOT NULL,
+        created_at {_T} NOT NULL,
+        expires_at {_T} NOT NULL,
+        used_at {_T}
+    );
+    CREATE INDEX sdk_pads_session ON sdk_pads (session_id);
+    """,
 )
 """SQLite's migrations after :data:`BASE_VERSION`, written for PostgreSQL, in order."""
 

@@ -43,6 +43,7 @@ from ..sqlite.listing import CertificateListingSQL
 from ..sqlite.otp import OtpReadsSQL, OtpWritesSQL
 from ..sqlite.phone import PhoneReadsSQL, PhoneWritesSQL
 from ..sqlite.ra import RaReadsSQL, RaWritesSQL
+from ..sqlite.sdk import SdkReadsSQL, SdkWritesSQL
 from ..sqlite.transfers import TransferReadsSQL, TransferWritesSQL
 from .connection import WRITE_LOCK, Connections, shown_url, store_error
 from .schema import SCHEMA_VERSION, statements
@@ -84,7 +85,7 @@ class _OnPostgreSQL(SQLiteConnection):
 
 class PostgreSQLTransaction(UnitOfWork, _OnPostgreSQL, CertificateWritesSQL, CloudWritesSQL,
                             BankWritesSQL, OtpWritesSQL, PhoneWritesSQL, TransferWritesSQL,
-                            DeviceWritesSQL, RaWritesSQL):
+                            DeviceWritesSQL, RaWritesSQL, SdkWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one per thread,
     entered once at a time."""
 
@@ -151,7 +152,7 @@ class PostgreSQLTransaction(UnitOfWork, _OnPostgreSQL, CertificateWritesSQL, Clo
 
 class PostgreSQLStore(_OnPostgreSQL, CertificateReadsSQL, CertificateListingSQL,
                       CloudReadsSQL, BankReadsSQL, OtpReadsSQL, PhoneReadsSQL,
-                      TransferReadsSQL, DeviceReadsSQL, RaReadsSQL):
+                      TransferReadsSQL, DeviceReadsSQL, RaReadsSQL, SdkReadsSQL):
     """A :class:`pki.store.Store` in a PostgreSQL database (15 or later)."""
 
     on_open: ClassVar[list[Callable[[PostgreSQLStore], None]]] = []

@@ -586,6 +586,44 @@ _MIGRATIONS: tuple[str, ...] = (
     INSERT INTO bank_limit_days (customer_id, day, used)
         SELECT customer_id, day, sum(amount) FROM bank_limit_use GROUP BY customer_id, day;
     """,
+    # 20: the browser SDK (pki.cloud.sdk; SQL in pki.store.sqlite.sdk): an institution's
+    # organisation code, public SDK key (hashed) and allowed page origins; the iframe's
+    # sessions (token hashed) bound to institution, origin and device, with the cloud user
+    # connected; the one-use shuffled PIN pads issued to a session.
+    """
+    CREATE TABLE sdk_institutions (
+        institution_id INTEGER PRIMARY KEY REFERENCES institutions(id),
+        org_code TEXT NOT NULL UNIQUE,
+        key_hash TEXT NOT NULL UNIQUE,
+        added_at TEXT NOT NULL
+    );
+    CREATE TABLE sdk_origins (
+        institution_id INTEGER NOT NULL REFERENCES sdk_institutions(institution_id),
+        origin TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (institution_id, origin)
+    );
+    CREATE TABLE sdk_sessions (
+        id TEXT PRIMARY KEY,
+        institution_id INTEGER NOT NULL REFERENCES sdk_institutions(institution_id),
+        origin TEXT NOT NULL,
+        device TEXT NOT NULL,
+        user_id TEXT REFERENCES cloud_users(id),
+        pending_user TEXT REFERENCES cloud_users(id),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ended_at TEXT
+    );
+    CREATE TABLE sdk_pads (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sdk_sessions(id),
+        layout TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE INDEX sdk_pads_session ON sdk_pads (session_id);
+    """,
 )
 
 

@@ -27,6 +27,7 @@ from .otp import OtpReadsSQL, OtpWritesSQL
 from .phone import PhoneReadsSQL, PhoneWritesSQL
 from .ra import RaReadsSQL, RaWritesSQL
 from .schema import SCHEMA_VERSION, migrate
+from .sdk import SdkReadsSQL, SdkWritesSQL
 from .transfers import TransferReadsSQL, TransferWritesSQL
 
 __all__ = ["SQLiteStore", "SQLiteTransaction"]
@@ -36,7 +37,7 @@ _NO_PAGE_LIMIT = 1073741823
 
 class SQLiteTransaction(UnitOfWork, CertificateWritesSQL, CloudWritesSQL, BankWritesSQL,
                         OtpWritesSQL, PhoneWritesSQL, TransferWritesSQL, DeviceWritesSQL,
-                        RaWritesSQL):
+                        RaWritesSQL, SdkWritesSQL):
     """The write half of the store (:class:`pki.store.StoreTransaction`); one instance per
     connection, entered once at a time."""
 
@@ -92,7 +93,8 @@ class SQLiteTransaction(UnitOfWork, CertificateWritesSQL, CloudWritesSQL, BankWr
 
 
 class SQLiteStore(CertificateReadsSQL, CertificateListingSQL, CloudReadsSQL, BankReadsSQL,
-                  OtpReadsSQL, PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL, RaReadsSQL):
+                  OtpReadsSQL, PhoneReadsSQL, TransferReadsSQL, DeviceReadsSQL, RaReadsSQL,
+                  SdkReadsSQL):
     """A :class:`pki.store.Store` in one SQLite file (or ``":memory:"``)."""
 
     _conn: sqlite3.Connection

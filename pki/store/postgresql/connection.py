@@ -216,7 +216,11 @@ class Connections:
         return conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
-        return psycopg.RawCursor(self.raw()).execute(numbered(sql), parameters)
+        # Results in PostgreSQL's binary format: a bytea comes as its bytes, where the text
+        # format sends it hex-encoded (twice the bytes, then decoded here): reading a
+        # 36 MB stored CRL takes 0.3 s instead of 0.7-1.0 s. Every other type kpki stores
+        # (integers, text, booleans) loads to the same Python value either way.
+        return psycopg.RawCursor(self.raw()).execute(numbered(sql), parameters, binary=True)
 
     def stream(self, sql: str, parameters: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         """The rows of a query that may be very long, a batch at a time from a server-side
@@ -224,7 +228,7 @@ class Connections:
         conn = self.raw()
         idle = conn.info.transaction_status == TransactionStatus.IDLE
         # Outside a transaction (autocommit) only a WITH HOLD cursor outlives its statement.
-        cursor = conn.cursor(f"kpki_stream_{next(self._cursors)}", withhold=idle)
+        cursor = conn.cursor(f"kpki_stream_{next(self._cursors)}", withhold=idle, binary=True)
         cursor.itersize = 2000
         try:
             cursor.execute(translate(sql), parameters)

@@ -99,3 +99,41 @@ def test_an_unknown_petition_says_so(demo, page) -> None:  # noqa: F811
     page.goto(running.portal_url + "/result.html?id=nothing")
     page.wait_for_function("document.querySelector('#verdict').textContent.includes('찾을 수')")
     assert "not_found" in page.inner_text("#verdict")
+
+
+PASSED_BY_THE_AGENT = {"signer-certificate", "signature", "time-stamp", "chain", "validity",
+                       "key-usage", "revocation", "vid"}
+
+
+def test_a_petition_signed_with_the_joint_certificate_through_the_agent_then_revoked(
+        demo, page) -> None:  # noqa: F811
+    running, clock = demo
+    assert running.agent_url is not None
+    page.goto(running.portal_url + "/petition.html")
+    page.wait_for_selector("#sign-agent:not([disabled])")
+    with page.expect_popup() as opened:
+        page.click("#sign-agent")
+    dialog = opened.value
+    dialog.wait_for_selector("body[data-ready='true']")
+    dialog.locator("#certificates tbody tr", has_text="홍길동").click()
+    dialog.fill("#password", running.secrets.joint_password)
+    keep_screenshot(dialog, "portal-agent-dialog")
+    dialog.click("#ok")
+
+    page.wait_for_url("**/result.html?id=*")
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid"
+    assert outcomes(page) == dict.fromkeys(PASSED_BY_THE_AGENT, "passed")
+    keep_screenshot(page, "portal-result-agent-valid")
+    result_url, petition = page.url, page.inner_text("#petition-id")
+
+    clock.advance(dt.timedelta(minutes=10))
+    page.goto(running.portal_url + "/operator.html")
+    row = page.locator(f'tr[data-petition="{petition}"]')
+    row.locator("button.revoke").click()
+    page.wait_for_selector(f'tr[data-petition="{petition}"][data-verdict='
+                           '"valid-before-revocation"]')
+    page.goto(result_url)
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
+    keep_screenshot(page, "portal-result-agent-signed-before-revocation")

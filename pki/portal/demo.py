@@ -3,8 +3,9 @@
 :func:`run_demo_web` makes (or reuses) a demo home, then runs, each on 127.0.0.1: ``kpki
 serve`` over it (CRLs, OCSP, the TSA, the cloud, the financial-certificate SDK when this
 kpki has it, the bank with its registration authority, simple authentication, and the
-test channels, so the demo's phone codes are readable), the local signing agent when this
-kpki has it (allowing only the portal's origin), and the portal (:mod:`pki.portal.app`).
+test channels, so the demo's phone codes are readable), the local signing agent
+(:mod:`pki.agent`, allowing only the portal's origin, its hard disk the demo's NPKI base)
+and the portal (:mod:`pki.portal.app`).
 The block's end stops them all. The CLI (``cli/demo.py``) only prints and waits.
 
 **The demo home** (:func:`prepare_demo_home`) is a kpki home (CA keys unencrypted: for
@@ -268,7 +269,8 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
         stack.callback(stop.set)
         portal_url = _url(portal_sock)
         folder = _folder(home_path)
-        agent_url = None
+        agent_url = _start_agent(stack, origin=portal_url, npki_base=folder / "npki",
+                                 clock=time)
         settings = PortalSettings(
             kpki_url=served.url, api_key=secrets.portal_api_key,
             petitions=folder / "petitions", provider=PROVIDER,
@@ -287,6 +289,26 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
         stack.enter_context(serve_in_thread(app, sock=portal_sock))
         yield RunningDemo(home_path, portal_url, served.url, agent_url, has_sdk, secrets,
                           folder / "npki", folder / "phone", republish)
+
+
+def _start_agent(stack: contextlib.ExitStack, *, origin: str, npki_base: Path,
+                 clock: Clock) -> str | None:
+    """The local signing agent in a thread until ``stack`` closes, allowing ``origin`` only,
+    its hard disk the demo's NPKI base; its base URL (None when this kpki has no agent)."""
+    try:
+        from ..agent import AgentSettings, Location, LocationKind, SigningAgent, create_app
+    except ImportError:
+        return None
+    from ..web import serve_in_thread
+
+    sock = _bind(0)
+    stack.callback(sock.close)
+    agent = SigningAgent(AgentSettings.of(
+        [origin], locations=(Location(LocationKind.HARD_DISK, npki_base),)), clock=clock)
+    port = sock.getsockname()[1]
+    stack.enter_context(serve_in_thread(create_app(agent, port=port), sock=sock))
+    stack.callback(agent.close)  # first: a request waiting for the dialog ends at once
+    return _url(sock)
 
 
 def _watch(stop: threading.Event, republish: Any, every: float) -> None:

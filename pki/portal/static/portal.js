@@ -123,7 +123,7 @@ function signWithAgent() {
   // Called straight from the click: the agent opens its dialog as a popup.
   window.KpkiAgent.sign({
     content: { text: fields.text, encoding: fields.encoding },
-    attached: true, includeR: true, purpose: "petition",
+    attached: true, includeR: true, purpose: "민원 신청서 서명 (정부24 데모 포털)",
   }).then((signed) => file("agent", signed.signature, signed.r)).catch(failed);
 }
 

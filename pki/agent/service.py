@@ -400,7 +400,6 @@ class SigningAgent:
     def _find(self, request_id: str, token: str, kind: str) -> _Request:
         request = self._requests.get(request_id)
         if request is None:
-            hmac.compare_digest(token.encode(), token.encode())  # the same work either way
             raise AgentNotFoundError
         expected = request.caller_token if kind == "caller" else request.dialog_token
         if not hmac.compare_digest(token.encode(), expected.encode()):

@@ -1,0 +1,277 @@
+"""The signing agent in a real browser (issue 17 items 2 and 4): a page on an allowed
+origin loads agent.js from the agent, KpkiAgent.sign() opens the agent's dialog as a
+popup, the test types the password and clicks OK as a user would, and the signature
+verifies with ``openssl cms -verify`` and kpki's verifier, R matching the VID; a wrong
+password, Cancel and a closed dialog; a page on a foreign origin gets nothing.
+Screenshots of the dialog are kept (.artifacts/screenshots/)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from pki.agent import AgentSettings, SigningAgent, SignOrder, create_app
+from pki.clock import KST, FixedClock
+from pki.home import Home
+from pki.vid import identify_data_of, vid_matches
+from pki.web.thread import serve_in_thread
+
+from .browser import browser, keep_screenshot, page  # noqa: F401  (fixtures)
+from .test_agent import PASSWORD, PETITION, RRN, WRONG, Material, npki_material
+
+_PAGE = """<!DOCTYPE html>
+<html lang="ko"><head><meta charset="utf-8"><title>전자민원</title>
+<script src="{agent}/agent/v1/agent.js"></script></head>
+<body><h1>전자민원 신청</h1><button id="sign">전자서명</button><button id="ping">확인</button>
+<script>
+document.getElementById('sign').addEventListener('click', () => {{
+  window.outcome = undefined;
+  KpkiAgent.sign(window.options).then(
+    (result) => {{ window.outcome = {{ok: true, result}}; }},
+    (error) => {{ window.outcome = {{ok: false, error}}; }});
+}});
+document.getElementById('ping').addEventListener('click', () => {{
+  window.pinged = undefined;
+  KpkiAgent.ping().then((r) => {{ window.pinged = {{ok: true, r}}; }},
+                        (e) => {{ window.pinged = {{ok: false, e}}; }});
+}});
+</script></body></html>"""
+
+
+def _bound() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _site(agent_url: str) -> Starlette:
+    async def home(request: Request) -> HTMLResponse:
+        return HTMLResponse(_PAGE.format(agent=agent_url))
+
+    return Starlette(routes=[Route("/", home)])
+
+
+@dataclass
+class Setup:
+    material: Material
+    agent: SigningAgent
+    agent_url: str
+    allowed_url: str
+    foreign_url: str
+
+
+@pytest.fixture
+def setup(home: Home, tmp_path: Path, clock: FixedClock) -> Iterator[Setup]:
+    material = npki_material(home, tmp_path)
+    socks = [_bound() for _ in range(3)]
+    agent_port, allowed_port, foreign_port = (s.getsockname()[1] for s in socks)
+    allowed = f"http://127.0.0.1:{allowed_port}"
+    agent = SigningAgent(AgentSettings.of([allowed], locations=material.locations()),
+                         clock=clock)
+    agent_url = f"http://127.0.0.1:{agent_port}"
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(serve_in_thread(create_app(agent, port=agent_port),
+                                                sock=socks[0]))
+            stack.enter_context(serve_in_thread(_site(agent_url), sock=socks[1]))
+            stack.enter_context(serve_in_thread(_site(agent_url), sock=socks[2]))
+            yield Setup(material, agent, agent_url, allowed,
+                        f"http://127.0.0.1:{foreign_port}")
+    finally:
+        agent.close()
+        for sock in socks:
+            sock.close()
+
+
+def _ask(tab, setup: Setup, **options: object):  # type: ignore[no-untyped-def]
+    """Open the allowed page in ``tab`` (a Playwright page), click 전자서명 with
+    ``options``; the dialog popup, loaded."""
+    tab.goto(setup.allowed_url)
+    tab.wait_for_function("window.KpkiAgent !== undefined")
+    tab.evaluate("(options) => { window.options = options; }",
+                 {"content": {"text": PETITION, "encoding": "UTF-8"}, **options})
+    with tab.expect_popup() as opened:
+        tab.click("#sign")
+    popup = opened.value
+    popup.wait_for_selector("body[data-ready='true']")
+    return popup
+
+
+def _outcome(tab) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """What the page's sign() settled with: {ok, result} or {ok: false, error}."""
+    tab.wait_for_function("window.outcome !== undefined")
+    return tab.evaluate("window.outcome")  # type: ignore[no-any-return]
+
+
+def _choose_general(popup) -> None:  # type: ignore[no-untyped-def]
+    popup.locator("#certificates tbody tr", has_text="홍길동").click()
+
+
+def test_a_page_signs_with_the_users_ok_and_openssl_verifies(page, setup: Setup,  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    popup = _ask(page, setup, includeR=True, purpose="주민등록등본 발급 신청")
+    rows = popup.locator("#certificates tbody tr")
+    assert rows.count() == 2
+    general = rows.filter(has_text="홍길동")
+    cells = general.locator("td").all_inner_texts()
+    issued = setup.material.general.certificate  # type: ignore[attr-defined]
+    assert cells[0] == "범용" and cells[3] == "yessign"
+    assert cells[2] == issued.not_valid_after_utc.astimezone(
+        KST).strftime("%Y-%m-%d")
+    assert "은행·보험용" in rows.filter(has_text="김철수").inner_text()
+    assert popup.locator("#origin").inner_text() == setup.allowed_url
+    assert popup.locator("#purpose").inner_text() == "주민등록등본 발급 신청"
+    assert popup.locator("#locations button").all_inner_texts() == ["하드디스크 (2)",
+                                                                    "이동식디스크 (0)"]
+    _choose_general(popup)
+    popup.click("#view")
+    assert str(issued.serial_number) in popup.locator("#d-serial").inner_text()
+    assert "yessign" in popup.locator("#d-issuer").inner_text()
+    keep_screenshot(popup, "agent-dialog-certificate-details")
+    popup.click("#details-close")
+    popup.fill("#password", PASSWORD)
+    keep_screenshot(popup, "agent-dialog-password")
+    popup.click("#ok")
+    outcome = _outcome(page)
+    assert outcome["ok"], outcome
+    result = outcome["result"]
+    assert result["enveloped"] is False
+    assert PASSWORD not in json.dumps(outcome)
+    signature = base64.b64decode(result["signature"])
+
+    root = setup.material.root
+    (tmp_path / "sig.der").write_bytes(signature)
+    # the signature carries the signer's certificate only (an NPKI folder holds no chain)
+    (tmp_path / "chain.pem").write_bytes(
+        root.public_bytes(Encoding.PEM)
+        + setup.material.general.chain[0].public_bytes(Encoding.PEM))  # type: ignore[attr-defined]
+    at = int(setup.material.home.clock.now().timestamp())
+    done = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in",
+                           tmp_path / "sig.der", "-binary", "-CAfile", tmp_path / "chain.pem",
+                           "-out", tmp_path / "out",
+                           "-attime", str(at)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out").read_bytes() == PETITION.encode()
+
+    r = base64.b64decode(result["r"])
+    checked = setup.material.verify(signature, rrn=RRN, r=r)
+    assert checked.ok, checked.summary()  # type: ignore[attr-defined]
+    identity = identify_data_of(issued)
+    assert identity is not None and vid_matches(identity, RRN, r)
+    assert result["certificate"] == issued.public_bytes(Encoding.PEM).decode()
+
+
+def test_euc_kr_text_is_signed_as_those_bytes(page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup, content={"text": PETITION, "encoding": "EUC-KR"},
+                 attached=False, algorithm="pss")
+    _choose_general(popup)
+    popup.fill("#password", PASSWORD)
+    popup.click("#ok")
+    outcome = _outcome(page)
+    assert outcome["ok"], outcome
+    signature = base64.b64decode(outcome["result"]["signature"])
+    assert setup.material.verify(signature, content=PETITION.encode("cp949")).ok  # type: ignore[attr-defined]
+    assert not setup.material.verify(signature, content=PETITION.encode()).ok  # type: ignore[attr-defined]
+
+
+def test_a_wrong_password_is_refused_in_the_dialog_then_the_right_one_signs(
+        page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup)
+    _choose_general(popup)
+    popup.fill("#password", WRONG)
+    popup.click("#ok")
+    popup.wait_for_selector("#message.error")
+    message = popup.locator("#message").inner_text()
+    assert "올바르지 않습니다" in message and "1회 오류" in message and "잠기지 않습니다" in message
+    keep_screenshot(popup, "agent-dialog-wrong-password")
+    assert page.evaluate("window.outcome") is None  # the page learns nothing of it
+    popup.fill("#password", WRONG)
+    popup.click("#ok")
+    from playwright.sync_api import expect
+
+    expect(popup.locator("#message")).to_contain_text("2회 오류")  # the dialog's CSP: no eval
+    popup.fill("#password", PASSWORD)
+    popup.click("#ok")
+    outcome = _outcome(page)
+    assert outcome["ok"], outcome
+    assert setup.material.verify(base64.b64decode(outcome["result"]["signature"])).ok  # type: ignore[attr-defined]
+
+
+def test_cancel_rejects_with_cancelled(page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup)
+    popup.click("#cancel")
+    outcome = _outcome(page)
+    assert not outcome["ok"]
+    assert outcome["error"]["code"] == "cancelled"
+
+
+def test_closing_the_dialog_rejects_with_cancelled(page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup)
+    popup.close()
+    outcome = _outcome(page)
+    assert outcome["error"]["code"] == "cancelled"
+    # nothing stays open: the page can ask again at once
+    again = _ask(page, setup)
+    again.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
+def test_a_second_sign_while_one_is_open_is_busy(page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup)
+    second = page.evaluate("""() => KpkiAgent.sign({content: {text: 'x'}}).then(
+        () => null, (error) => error)""")
+    assert second["code"] == "busy"
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
+def test_an_unknown_encoding_is_refused_and_nothing_opens(page, setup: Setup) -> None:  # noqa: F811
+    page.goto(setup.allowed_url)
+    page.wait_for_function("window.KpkiAgent !== undefined")
+    page.evaluate("() => { window.options = {content: {text: 'x', encoding: 'UTF-7'}}; }")
+    page.click("#sign")
+    outcome = _outcome(page)
+    assert outcome["error"]["code"] == "unsupported_encoding"
+    assert len(page.context.pages) == 1  # the dialog window was closed again
+
+
+def test_a_page_on_a_foreign_origin_gets_nothing(page, setup: Setup) -> None:  # noqa: F811
+    page.goto(setup.foreign_url)
+    page.wait_for_function("window.KpkiAgent !== undefined")
+    page.click("#ping")
+    page.wait_for_function("window.pinged !== undefined")
+    assert page.evaluate("window.pinged")["e"]["code"] == "origin_not_allowed"
+    page.evaluate("(options) => { window.options = options; }",
+                  {"content": {"text": PETITION, "encoding": "UTF-8"}})
+    page.click("#sign")
+    outcome = _outcome(page)
+    assert outcome["error"]["code"] == "origin_not_allowed"
+    # a plain fetch fails too: no CORS header, so the page reads nothing at all
+    failed = page.evaluate(f"""() => fetch('{setup.agent_url}/agent/v1/requests', {{
+        method: 'POST', headers: {{'Content-Type': 'application/json'}},
+        body: JSON.stringify({{content: {{text: 'x'}}}})}}).then(() => 'read', () => 'failed')""")
+    assert failed == "failed"
+    # and nothing was opened for it: the allowed page's request is not busy
+    setup.agent.open(setup.allowed_url, SignOrder(b"x"))
+
+
+def test_an_allowed_page_pings_the_agent(page, setup: Setup) -> None:  # noqa: F811
+    page.goto(setup.allowed_url)
+    page.wait_for_function("window.KpkiAgent !== undefined")
+    page.click("#ping")
+    page.wait_for_function("window.pinged !== undefined")
+    pinged = page.evaluate("window.pinged")
+    assert pinged["ok"] and pinged["r"]["version"]

@@ -140,6 +140,50 @@ def test_a_running_server_serves_the_crls_of_shards_added_after_it_started(home)
             assert get(f"{base}/{folder}/{absent}")[0] == 404, absent
 
 
+def test_a_running_server_serves_the_crls_and_ocsp_of_a_ca_added_after_it_started(home):
+    """kpki ca add on a running fleet: the new CA's certificates name its CRL and OCSP URLs,
+    and every replica answered them 404 until restarted."""
+    import urllib.error
+    import urllib.request
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from pki.hierarchy import CASettings
+    from pki.web import WebState, create_app, serve_in_thread
+
+    def fetch(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/ocsp-request"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    state = WebState.of_home(home, poll_seconds=3600)
+    with serve_in_thread(create_app(state)) as base:
+        record = home.add_ca(CASettings(label="signkorea", style="signkorea"), passphrase=None)
+        issued = home.authority("signkorea").issue_joint(name="홍길동", rrn="9005171234566")
+        crl_path = record.crl_url.split("/", 3)[3]
+        ocsp_path = record.ocsp_url.split("/", 3)[3]
+        assert fetch(f"{base}/{crl_path}")[0] == 404  # not looked for yet
+        home.publisher().round()
+        state.reload()  # what the poll (or the publisher in the same process) does
+        status, body = fetch(f"{base}/{crl_path}")
+        assert status == 200 and body == home.store.published_crl("signkorea").der
+        ca_cert = x509.load_der_x509_certificate(record.der)
+        request = ocsp.OCSPRequestBuilder().add_certificate(
+            issued.certificate, ca_cert, hashes.SHA1()).build()
+        status, body = fetch(f"{base}/{ocsp_path}",
+                             request.public_bytes(serialization.Encoding.DER))
+        answer = ocsp.load_der_ocsp_response(body)
+        assert status == 200 and answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert answer.certificate_status == ocsp.OCSPCertStatus.GOOD
+        assert fetch(f"{base}/no/such/path")[0] == 404
+
+
 # -- publisher leadership ----------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 Routes: each CA's CRLs and OCSP responder (:mod:`pki.web.revocation`), the home's
 time-stamping authority at ``<base URL>/tsa`` (:mod:`pki.web.timestamp`), a page at each
 CA's CPS URL (:mod:`pki.web.cps`), and whatever routes are mounted beside them (the cloud
-API, :func:`pki.web.cloud.cloud_routes`), before a catch-all 404.
+API, :func:`pki.web.cloud.cloud_routes`), before the CRLs and OCSP of CAs added since the
+start and a catch-all 404.
 
 The app only reads: CRLs, OCSP signers and the TSA are made by the publisher
 (:mod:`pki.publisher`), which ``kpki serve`` runs beside the app unless ``--no-publish``
@@ -28,7 +29,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..clock import Clock
@@ -143,15 +144,18 @@ def create_app(state: WebState, *, extra_routes: Sequence[BaseRoute] = ()) -> AS
     async def cps(request: Request) -> Response:
         return Response(state.cps_pages[request.url.path], media_type="text/html")
 
-    async def not_found(request: Request) -> Response:
-        return Response("not found\n", status_code=404, media_type="text/plain")
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("not found\n", status_code=404, media_type="text/plain")(
+            scope, receive, send)
 
     routes: list[BaseRoute] = [*state.revocation.routes(run, in_thread=in_thread)]
     for path in state.cps_pages:
         routes.append(Route(path, cps, methods=["GET", "HEAD"]))
     routes.extend(state.timestamping.routes(run))
     routes.extend(extra_routes)
-    routes.append(Route("/{anything:path}", not_found, methods=["GET", "HEAD", "POST"]))
+    # Last: the CRLs and OCSP of CAs added since the start (kpki ca add on a running fleet),
+    # then 404 for anything else.
+    routes.append(Mount("", app=state.revocation.late_routes(not_found)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

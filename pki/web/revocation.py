@@ -3,12 +3,14 @@
 For every CA the server answers the full CRL at the path of the CA's CRL distribution point
 and the delta CRL beside it, and each of its CRL shards' at the shard's path
 (:mod:`pki.revocation.shards`; also shards the CA gained after the server started, since
-certificates already name them), with the bytes the publisher kept in the store
-(:meth:`pki.store.Store.published_crl`), never a CRL of its own; and OCSP (GET and POST,
-RFC 6960 appendix A) at the path of its AIA URL, signed by the delegated signer the publisher
-made (:func:`pki.revocation.ocsp.load_signer`) with each certificate's status read from the
-store when asked. Nothing here writes to the store: several servers can share one store and
-answer the same.
+certificates already name them), and likewise for CAs added after it started (``kpki ca
+add`` on a running fleet: each :meth:`Revocation.reload` looks for them, and their paths are
+answered from then on, through :meth:`Revocation.late_routes`), with the bytes the
+publisher kept in the store (:meth:`pki.store.Store.published_crl`), never a CRL of its
+own; and OCSP (GET and POST, RFC 6960 appendix A) at the path of its AIA URL, signed by the
+delegated signer the publisher made (:func:`pki.revocation.ocsp.load_signer`) with each
+certificate's status read from the store when asked. Nothing here writes to the store:
+several servers can share one store and answer the same.
 
 A CRL request costs one look at the number of the CA's last CRL; the bytes are read again
 only when that number moved. Signers are looked at by :meth:`Revocation.reload` (at start,
@@ -28,7 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import ASGIApp
 
 from ..clock import Clock
 from ..errors import NotFoundError
@@ -47,6 +50,8 @@ OCSP_RESPONSE_TYPE = "application/ocsp-response"
 
 Run = Callable[[Callable[[bytes], bytes], bytes], Awaitable[bytes]]
 """Runs a signing call (in a worker thread, or on the event loop)."""
+InThread = Callable[[Callable[[], bytes | None]], Awaitable[bytes | None]]
+"""Runs a store read off the event loop."""
 
 
 def _too_large() -> Response:
@@ -71,11 +76,16 @@ class Revocation:
         """The CRL number the store named when its bytes were last read."""
         self._responders: dict[str, OCSPResponder] = {}
         self._lock = threading.Lock()
+        self._handlers: tuple[Run, InThread] | None = None
+        """How routes sign and read (set by :meth:`routes`), for the CAs added later."""
+        self._late: Router | None = None
 
     # -- reading the store ----------------------------------------------------------------
 
     def reload(self) -> None:
-        """Look at the store for CRLs and OCSP signers newer than those held."""
+        """Look at the store for CAs added since, and CRLs and OCSP signers newer than those
+        held."""
+        self._catch_up_cas()
         for record in self.cas:
             for delta in (False, True):
                 self._refresh_crl(record.label, delta, again=True)
@@ -83,6 +93,18 @@ class Revocation:
                 self._refresh_crl(record.label, False, again=True, shard=shard)
             if record.ocsp_url:
                 self._reload_responder(record)
+
+    def _catch_up_cas(self) -> None:
+        """Take in the CAs the store gained since this server started; their routes join
+        :meth:`late_routes`."""
+        known = {record.label for record in self.cas}
+        added = [record for record in self.store.list_cas() if record.label not in known]
+        if not added:
+            return
+        self.cas = [*self.cas, *added]
+        if self._late is not None and self._handlers is not None:
+            # One assignment: a request being routed sees the old list or the new one.
+            self._late.routes = [*self._late.routes, *self._routes_of(added, *self._handlers)]
 
     def crl(self, label: str, *, delta: bool = False, shard: int | None = None
             ) -> bytes | None:
@@ -144,12 +166,22 @@ class Revocation:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def routes(self, run: Run, *, in_thread: Callable[[Callable[[], bytes | None]],
-                                                     Awaitable[bytes | None]]) -> list[BaseRoute]:
+    def routes(self, run: Run, *, in_thread: InThread) -> list[BaseRoute]:
         """Starlette routes: each CA's CRLs and its OCSP responder. ``run`` signs OCSP
         responses; ``in_thread`` reads the store off the event loop."""
+        self._handlers = (run, in_thread)
+        return self._routes_of(self.cas, run, in_thread)
+
+    def late_routes(self, default: ASGIApp) -> ASGIApp:
+        """An ASGI app answering the CRLs and OCSP of the CAs added after :meth:`routes`
+        (found by :meth:`reload`), and anything else with ``default``; mount it last."""
+        self._late = Router(routes=[], default=default)
+        return self._late
+
+    def _routes_of(self, cas: list[CARecord], run: Run, in_thread: InThread
+                   ) -> list[BaseRoute]:
         crl_paths: dict[str, tuple[str, bool, int | None]] = {}
-        for record in self.cas:
+        for record in cas:
             crl_paths[urlsplit(record.crl_url).path] = (record.label, False, None)
             crl_paths[urlsplit(delta_url(record.crl_url)).path] = (record.label, True, None)
             for shard in range(record.crl_shards if record.crl_shards > 1 else 0):
@@ -211,7 +243,7 @@ class Revocation:
             return shard_crl
 
         routes: list[BaseRoute] = []
-        for record in self.cas:
+        for record in cas:
             if record.ocsp_url:
                 path = urlsplit(record.ocsp_url).path.rstrip("/")
                 routes.append(Route(path, post_handler(record.label), methods=["POST"]))
@@ -219,7 +251,7 @@ class Revocation:
                                     methods=["GET", "HEAD"]))
         for path in crl_paths:
             routes.append(Route(path, crl, methods=["GET", "HEAD"]))
-        for record in self.cas:  # after the known paths: shards the CA has gained since
+        for record in cas:  # after the known paths: shards the CA has gained since
             if not record.is_root:
                 folder, _, first = urlsplit(shard_url(record.crl_url, 0)).path.rpartition("/")
                 routes.append(Route(f"{folder}/{{shard}}{first[1:]}", shard_handler(record.label),

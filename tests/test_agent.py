@@ -24,6 +24,8 @@ from asn1crypto import cms
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pki.agent import (
     AgentSettings,
@@ -168,6 +170,20 @@ def test_a_base_under_a_mount_root_is_a_removable_drive(tmp_path: Path) -> None:
                                                        LocationKind.FOLDER]
 
 
+@given(st.one_of(st.text(max_size=60),
+                 st.builds(lambda scheme, host, rest: f"{scheme}://{host}{rest}",
+                           st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+                           st.text(max_size=20), st.text(max_size=20))))
+def test_an_origin_is_normalised_or_refused_never_crashes(text: str) -> None:
+    try:
+        origin = normalise_origin(text)
+    except AgentSettingsError as exc:
+        assert exc.field == "allowed_origins"
+        return
+    assert normalise_origin(origin) == origin
+    assert "*" not in origin and origin.startswith(("http://", "https://"))
+
+
 # -- the content ------------------------------------------------------------------------
 
 def test_text_is_signed_in_the_encoding_asked_for() -> None:
@@ -197,6 +213,23 @@ def test_unusable_content_is_refused_naming_the_field(kw: dict, code: str, field
     with pytest.raises(AgentRequestError) as refused:
         content_of(**kw, limit=10)
     assert (refused.value.code, refused.value.field) == (code, field)
+
+
+@given(st.one_of(st.none(), st.text(max_size=40)),
+       st.one_of(st.none(), st.sampled_from(["UTF-8", "utf-8", "EUC-KR", "euc-kr", "latin-1"]),
+                 st.text(max_size=10)),
+       st.one_of(st.none(), st.text(max_size=40),
+                 st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())))
+def test_content_is_bytes_or_a_refusal_naming_its_field(text: str | None,
+                                                        encoding: str | None,
+                                                        b64: str | None) -> None:
+    try:
+        data = content_of(text=text, encoding=encoding, b64=b64, limit=30)
+    except AgentRequestError as exc:
+        assert exc.field.startswith("content")
+        assert exc.code in ("bad_request", "unsupported_encoding", "too_large")
+        return
+    assert isinstance(data, bytes) and len(data) <= 30
 
 
 def test_envelope_to_must_be_an_rsa_certificate(material: Material) -> None:
@@ -314,6 +347,46 @@ def test_a_wrong_password_is_counted_in_the_request_and_locks_nothing(
     agent.confirm(opened.request_id, token=opened.dialog_token, certificate=index,
                   password=PASSWORD)
     assert key_file.read_bytes() == before  # the file holds no counter to charge
+
+
+def test_a_second_confirmation_while_one_is_signing_is_refused(
+        agent: SigningAgent, material: Material, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = agent.open(ORIGIN, order())
+    index = general_index(agent, opened, material)
+    inside, release = threading.Event(), threading.Event()
+    real_load = npki.load
+
+    def held_load(folder: Path, password: str) -> object:
+        inside.set()
+        release.wait(60)
+        return real_load(folder, password)
+
+    monkeypatch.setattr("pki.agent.service.npki.load", held_load)
+    raised: list[BaseException] = []
+
+    def confirm_wrong() -> None:
+        try:
+            agent.confirm(opened.request_id, token=opened.dialog_token, certificate=index,
+                          password=WRONG)
+        except AgentPasswordError as exc:
+            raised.append(exc)
+
+    first = threading.Thread(target=confirm_wrong)
+    first.start()
+    try:
+        assert inside.wait(60)
+        for second in (lambda: agent.confirm(opened.request_id, token=opened.dialog_token,
+                                             certificate=index, password=PASSWORD),
+                       lambda: agent.dismiss(opened.request_id, token=opened.dialog_token)):
+            with pytest.raises(AgentStateError) as refused:
+                second()
+            assert refused.value.code == "in_progress"
+    finally:
+        release.set()
+        first.join(60)
+    # the first one's wrong password was counted once, and the request is open again
+    assert len(raised) == 1
+    assert agent.view(opened.request_id, token=opened.dialog_token).attempts == {index: 1}
 
 
 @pytest.mark.parametrize("who", ["forged caller token", "the dialog's token as caller's",
@@ -829,6 +902,17 @@ def test_the_command_refuses_an_origin_that_is_none(origin: str) -> None:
     assert result.exit_code == 2
     assert "--allow-origin" in result.output
     assert result.output.startswith("kpki: error:") and result.output.count("\n") == 1
+
+
+def test_a_port_in_use_is_a_usage_error_naming_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["agent", "--port", str(port), "--allow-origin",
+                                          ORIGIN])
+    assert result.exit_code == 2
+    assert "--port" in result.output and result.output.count("\n") == 1
 
 
 def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, object]]:

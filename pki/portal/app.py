@@ -415,6 +415,17 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
     def phone_list(s: _Service, body: Empty, r: Request) -> Any:
         return {"requests": phone_requests(s, device(s))}
 
+    def phone_messages(s: _Service, body: Empty, r: Request) -> Any:
+        """The demo person's text messages from the cloud (the SDK's connection code),
+        through kpki serve's test channel."""
+        if settings.person is None:
+            raise PetitionNotFoundError("phone")
+        phone = settings.person.phone
+        answer = s.kpki.call("GET", f"/cloud/v1/test/messages?phone={phone}",
+                             api_key=settings.api_key)
+        messages = answer.get("messages")
+        return {"phone": phone, "messages": messages if isinstance(messages, list) else []}
+
     def phone_answer(s: _Service, body: PinBody | Empty, r: Request) -> Any:
         app = device(s)
         request_id = r.path_params["request"]
@@ -467,6 +478,7 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         Route("/api/simpleauth/{request}", endpoint(Empty, follow), methods=["GET"]),
         Route("/api/operator/revoke", endpoint(RevokeBody, revoke), methods=["POST"]),
         Route("/api/phone/requests", endpoint(Empty, phone_list), methods=["GET"]),
+        Route("/api/phone/messages", endpoint(Empty, phone_messages), methods=["GET"]),
         Route("/api/phone/requests/{request}/approve", endpoint(PinBody, phone_answer),
               methods=["POST"]),
         Route("/api/phone/requests/{request}/decline", endpoint(Empty, phone_answer),

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
     from ..keys.generate import KeyGenerator
+    from ..store import Institution
 
 __all__ = ["DemoSecrets", "DemoWebError", "RunningDemo", "prepare_demo_home", "run_demo_web"]
 
@@ -89,7 +90,8 @@ class DemoSecrets:
     simple_pin: str = field(repr=False)
     portal_api_key: str = field(repr=False)
     sdk_key: str | None = field(repr=False, default=None)
-    """The portal's SDK key (public: it is in the page), when this kpki has the SDK."""
+    """The portal's SDK key (public: it is in the page); None in a demo home made before
+    kpki had the SDK."""
 
     def to_file(self) -> bytes:
         data = {"format": _FORMAT, "name": self.name, "rrn": self.rrn, "phone": self.phone,
@@ -123,7 +125,7 @@ class RunningDemo:
     agent_url: str | None
     """None when this kpki has no signing agent."""
     sdk: bool
-    """Whether kpki serve serves the financial-certificate SDK."""
+    """Whether the portal signs through the financial-certificate SDK."""
     secrets: DemoSecrets
     npki_base: Path
     device_folder: Path
@@ -184,8 +186,7 @@ def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None
         register_app(simple_auth_of_home(home), DeviceKeystore(folder / "phone"), PROVIDER,
                      name=name, rrn=rrn, phone=phone, pin=secrets.simple_pin,
                      authority=home.authority(PRIVATE_CA), device="demo-phone")
-        if sdk_key is not None:
-            secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key})
+        secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key})
         # The TSA, OCSP signers and first CRLs now, with the keys this home was made with.
         home.tsa(passphrase=None)
         home.publisher().round()
@@ -203,20 +204,22 @@ def _sent_code(text: str) -> str:
     return found.group(1)
 
 
-def _set_up_sdk(home: Home, portal: Any, clock: Clock) -> str | None:
-    """The portal as an organisation of the financial-certificate SDK (when this kpki has
-    it); its SDK key. The portal's origin is allowed when the demo starts."""
-    return None
+def _set_up_sdk(home: Home, portal: Institution, clock: Clock) -> str:
+    """The portal as an organisation of the financial-certificate SDK; its SDK key. The
+    portal's origin is allowed when the demo starts (its port may change)."""
+    from ..cloud.sdk import add_sdk_institution
+
+    return add_sdk_institution(home.store, portal, ORG_CODE, origins=(), at=clock.now())
 
 
-def _routes(home: Home) -> tuple[list[Route], bool]:
-    """kpki serve's API route groups for the demo, and whether the SDK is among them."""
+def _routes(home: Home) -> list[Route]:
+    """kpki serve's API route groups for the demo: the cloud with the SDK, the bank with
+    its registration authority, simple authentication, with the test channels."""
     from ..usecases.serving import bank_api, cloud_api, simpleauth_api
 
     cloud = cloud_api(home, passphrase=None, test_channel=True)
-    routes: list[Route] = [*(cloud.routes if cloud is not None else ()),
-                           *bank_api(home, test_channel=True), *simpleauth_api(home)]
-    return routes, False
+    return [*(cloud.routes if cloud is not None else ()), *bank_api(home, test_channel=True),
+            *simpleauth_api(home)]
 
 
 @contextlib.contextmanager
@@ -251,9 +254,14 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             kpki_sock = _bind(urlsplit(home.base_url).port or 80, kpki=True)
             stack.callback(kpki_sock.close)
         home_path = home.path
-        routes, has_sdk = _routes(home)
         served = stack.enter_context(serve_home_in_thread(home, sock=kpki_sock,
-                                                          routes=routes))
+                                                          routes=_routes(home)))
+        portal_url = _url(portal_sock)
+        has_sdk = secrets.sdk_key is not None
+        if has_sdk:
+            from ..cloud.sdk import allow_origin
+
+            allow_origin(home.store, ORG_CODE, portal_url, at=time.now())
         publishing = threading.Lock()
 
         def republish() -> None:
@@ -267,7 +275,6 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             watcher.start()
             stack.callback(watcher.join, 10)
         stack.callback(stop.set)
-        portal_url = _url(portal_sock)
         folder = _folder(home_path)
         agent_url = _start_agent(stack, origin=portal_url, npki_base=folder / "npki",
                                  clock=time)
@@ -275,8 +282,7 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             kpki_url=served.url, api_key=secrets.portal_api_key,
             petitions=folder / "petitions", provider=PROVIDER,
             device_folder=folder / "phone", agent_url=agent_url,
-            sdk=SdkSettings(ORG_CODE, secrets.sdk_key) if has_sdk and secrets.sdk_key
-            else None,
+            sdk=None if secrets.sdk_key is None else SdkSettings(ORG_CODE, secrets.sdk_key),
             person=DemoPerson(secrets.name, _shown_rrn(secrets.rrn), secrets.phone),
             credentials=(("공동인증서 암호", secrets.joint_password),
                          ("금융인증서 PIN", secrets.cloud_pin),

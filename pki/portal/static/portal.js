@@ -302,8 +302,18 @@ async function phonePage() {
         el("p", { class: "detail" }, `만료: ${shownTime(q.expires_at)}`), pin, el("br"), approve, decline);
     }));
   };
-  $("#refresh").addEventListener("click", show);
+  const inbox = async () => {
+    try {
+      const got = await api("GET", "/api/phone/messages");
+      $("#messages").replaceChildren(...got.messages.slice().reverse().map((m) =>
+        el("li", { class: "sms" }, el("span", { class: "detail" }, shownTime(m.at) + " "), m.text)));
+    } catch (error) { /* the inbox is a convenience: the requests still work */ }
+  };
+  $("#refresh").addEventListener("click", () => { show(); inbox(); });
   await show();
+  await inbox();
+  // New requests and messages appear by themselves; a PIN being typed is left alone.
+  setInterval(() => { if (!document.querySelector(".request")) show(); inbox(); }, 2000);
 }
 
 const PAGES = {

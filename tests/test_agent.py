@@ -791,6 +791,7 @@ def test_a_bad_request_is_refused_before_the_dialog(material: Material, clock: F
         assert answer.status_code == status, answer.text
         assert answer.json()["error"]["code"] == code
         assert answer.json()["error"].get("field") == field
+        assert "`" not in answer.json()["error"]["message"]  # kpki's words, not msgspec's
         assert page_post(client, "/requests", {"content": {"text": "x"}}).status_code == 201
 
 

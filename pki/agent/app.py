@@ -156,12 +156,33 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+_KINDS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+          "object": "an object", "array": "a list", "null": "null"}
+_SHAPES: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
+    (r"Expected `(\w+)`, got `(\w+)`",
+     lambda m: f"should be {_KINDS.get(m[1], m[1])}, not {_KINDS.get(m[2], m[2])}"),
+    (r"Expected `str` of length <= (\d+)", lambda m: f"is longer than {m[1]} characters"),
+    (r"Expected `(?:int|float)` <= (\S+)", lambda m: f"is larger than {m[1]}"),
+    (r"Expected `(?:int|float)` >= (\S+)", lambda m: f"is smaller than {m[1]}"),
+    (r"Invalid enum value '(.*)'", lambda m: f"has no value '{m[1]}'"),
+)
+
+
 def _validation(exc: msgspec.ValidationError) -> JSONResponse:
-    """msgspec's message, with the field it names (``$.content.encoding`` → that)."""
+    """msgspec's message in kpki's words, naming the field (``content.encoding``)."""
     what, _, where = str(exc).partition(" - at `$")
-    found = re.fullmatch(r"Object (?:missing required|contains unknown) field `(\w+)`.*", what)
-    field = found[1] if found else where.rstrip("`").lstrip(".") or None
-    return _error("bad_request", f"the request does not fit: {what}",
+    if found := re.fullmatch(r"Object missing required field `(\w+)`", what):
+        return _error("bad_request", f"the field '{found[1]}' is missing", field=found[1])
+    if found := re.fullmatch(r"Object contains unknown field `(\w+)`", what):
+        return _error("bad_request", f"this request has no field '{found[1]}'",
+                      field=found[1])
+    field = where.rstrip("`").lstrip(".") or None
+    subject = f"the field '{field}'" if field else "the body"
+    for pattern, say in _SHAPES:
+        if shape := re.fullmatch(pattern, what):
+            return _error("bad_request", f"{subject} {say(shape)}",
+                          **({"field": field} if field else {}))
+    return _error("bad_request", f"{subject} does not fit this request",
                   **({"field": field} if field else {}))
 
 

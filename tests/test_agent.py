@@ -165,9 +165,9 @@ def test_an_agent_without_an_allowed_origin_is_refused() -> None:
 def test_a_base_under_a_mount_root_is_a_removable_drive(tmp_path: Path) -> None:
     assert location_of(Path("/media/user/USB")).kind is LocationKind.REMOVABLE
     assert location_of(tmp_path).kind is LocationKind.FOLDER
-    settings = AgentSettings.of([ORIGIN], bases=[tmp_path])
-    assert [loc.kind for loc in settings.locations] == [LocationKind.HARD_DISK,
-                                                       LocationKind.FOLDER]
+    settings = AgentSettings.of([ORIGIN], bases=[tmp_path, tmp_path, Path.home()])
+    assert [(loc.kind, loc.path) for loc in settings.locations] == [
+        (LocationKind.HARD_DISK, Path.home()), (LocationKind.FOLDER, tmp_path)]
 
 
 @given(st.one_of(st.text(max_size=60),

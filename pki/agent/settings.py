@@ -119,15 +119,17 @@ class AgentSettings:
            request_ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
            max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES) -> AgentSettings:
         """Settings from what a user gives: ``origins`` (at least one), ``bases`` (each a
-        removable drive or a folder, after this system's hard-disk base) or ``locations``
-        exactly. Raises :class:`AgentSettingsError` naming the field."""
+        removable drive or a folder, after this system's hard-disk base, each once) or
+        ``locations`` exactly. Raises :class:`AgentSettingsError` naming the field."""
         if not origins:
             raise AgentSettingsError("no page may use an agent without an allowed origin",
                                      field="allowed_origins")
         normalised = tuple(dict.fromkeys(normalise_origin(o) for o in origins))
         if locations is None:
-            locations = (Location(LocationKind.HARD_DISK, default_base()),
-                         *(location_of(base) for base in bases))
+            hard_disk = default_base()
+            given = dict.fromkeys(Path(base) for base in bases if Path(base) != hard_disk)
+            locations = (Location(LocationKind.HARD_DISK, hard_disk),
+                         *(location_of(base) for base in given))
         if request_ttl <= dt.timedelta(0):
             raise AgentSettingsError("a request must live a while", field="request_ttl")
         if max_content_bytes < 1:

@@ -137,3 +137,41 @@ def test_a_petition_signed_with_the_joint_certificate_through_the_agent_then_rev
     page.wait_for_selector("body[data-loaded]")
     assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
     keep_screenshot(page, "portal-result-agent-signed-before-revocation")
+
+
+@pytest.mark.parametrize(("kind", "steps"), [("joint", 7), ("financial", 7)])
+def test_the_bank_pages_walk_an_issuance_with_identity_proofing(
+        demo, page, kind: str, steps: int) -> None:  # noqa: F811
+    running, _ = demo
+    page.goto(running.portal_url + "/")
+    page.click(f"#go-bank-{kind}")
+    page.wait_for_selector("li[data-step='1'] button.step")
+    for step in range(1, steps + 1):
+        page.click(f"li[data-step='{step}'] button.step")
+        page.wait_for_selector(f"li[data-step='{step}'][data-done], "
+                               f"li[data-step='{step}'][data-refused]")
+        assert page.get_attribute(f"li[data-step='{step}']", "data-refused") is None, (
+            page.inner_text(f"li[data-step='{step}'] pre"))
+    page.wait_for_selector("body[data-issued]")
+    assert "발급되었습니다" in page.inner_text("#status")
+    keep_screenshot(page, f"portal-bank-{kind}-issued")
+
+
+def test_the_bank_pages_call_only_the_flows_through_the_portal(demo) -> None:
+    """The portal holds the bank's API key: what the pages may ask is the issuance flows,
+    phone verification and the test channels, nothing else of the bank's."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    running, _ = demo
+    for path in ("/bank/v1/customers", "/cloud/v1/users", "/ra/v1/joint/../../bank/v1/x",
+                 "/bank/v1/test/lines"):
+        request = urllib.request.Request(
+            running.portal_url + "/api/bank/call",
+            data=json.dumps({"method": "POST", "path": path, "body": {}}).encode(),
+            headers={"content-type": "application/json"}, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        with refused.value:
+            assert refused.value.code == 400

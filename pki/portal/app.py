@@ -31,11 +31,12 @@ import binascii
 import datetime as dt
 import importlib.resources
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from cryptography import x509
@@ -124,8 +125,9 @@ class PortalSettings:
     sdk: SdkSettings | None = None
     person: DemoPerson | None = None
     bank: dict[str, str] = field(default_factory=dict)
-    """What the bank pages need (the bank's API key, its code, the demo customer's id),
-    empty: no bank pages."""
+    """What the bank pages need (:class:`pki.portal.demo.DemoSecrets`' ``bank``: the
+    bank's API key, kept in the portal, and the demo customer's account); empty: no bank
+    pages."""
     credentials: tuple[tuple[str, str], ...] = ()
     """What the start page shows the demo's user: (label, value), the demo passwords and
     PINs included (they protect nothing but test keys)."""
@@ -156,6 +158,21 @@ class RevokeBody(Body):
 
 class PinBody(Body):
     pin: Short
+
+
+class BankCallBody(Body):
+    method: Literal["GET", "POST"]
+    path: Annotated[str, msgspec.Meta(max_length=300)]
+    body: dict[str, Any] | None = None
+
+
+BANK_PATHS = re.compile(
+    r"/(ra/v1/joint/sessions|ra/v1/financial/sessions|bank/v1/verifications|"
+    r"bank/v1/test/(messages|customers/[A-Za-z0-9_-]+/card)|cloud/v1/test/messages)"
+    r"(/[A-Za-z0-9_-]+)*(\?phone=[0-9]+)?")
+"""What the bank pages may ask kpki serve through the portal: the issuance flows, phone
+verification, and the customer's side of the test channels (text messages, the printed
+security card)."""
 
 
 _PUBLIC = Institution(id=0, name="portal", added_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
@@ -265,11 +282,18 @@ def _config_js(settings: PortalSettings) -> bytes:
         "person": None if person is None else {"name": person.name, "rrn": person.rrn,
                                                "phone": person.phone},
         "phone": settings.device_folder is not None,
-        "bank": settings.bank or None,
+        "bank": {k: v for k, v in settings.bank.items() if k != "api_key"} or None,
+        "terms": list(_joint_terms()),
         "credentials": [list(pair) for pair in settings.credentials],
     }
     text = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     return f"window.PORTAL = {text};\n".encode()
+
+
+def _joint_terms() -> tuple[str, ...]:
+    from ..ra.joint import REQUIRED_TERMS
+
+    return REQUIRED_TERMS
 
 
 def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
@@ -447,6 +471,20 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         return s.kpki.call("POST", f"/simpleauth/v1/app/requests/{request_id}/approve",
                            {"signature": base64.b64encode(signature).decode()}, bearer=token)
 
+    # the bank pages: the bank's calls, with its API key kept here ------------------------
+
+    def bank_call(s: _Service, body: BankCallBody, r: Request) -> Any:
+        key = settings.bank.get("api_key")
+        if not key:
+            return error("no_bank", "this portal has no demo bank", 404)
+        if not BANK_PATHS.fullmatch(body.path):
+            raise PortalRequestError("the bank pages call the issuance flows, phone "
+                                     "verification and the test channels only", field="path")
+        status, answer = s.kpki.answer(body.method, body.path,
+                                       body.body if body.method == "POST" else None,
+                                       api_key=key)
+        return {"status": status, "answer": answer}
+
     # pages ------------------------------------------------------------------------------
 
     async def page(request: Request) -> Response:
@@ -483,6 +521,7 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
               methods=["POST"]),
         Route("/api/phone/requests/{request}/decline", endpoint(Empty, phone_answer),
               methods=["POST"]),
+        Route("/api/bank/call", endpoint(BankCallBody, bank_call), methods=["POST"]),
         Route("/api/{rest:path}", no_route, methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/{page}", page, methods=["GET"]),
     ]

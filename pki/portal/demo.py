@@ -64,6 +64,10 @@ PROVIDER = 1
 """The simple-authentication provider the demo's phone and portal use (Kakao)."""
 ORG_CODE = "D000000001"
 """The portal's test organisation code at the SDK."""
+BANK_CODE = "081"
+ACCOUNT_PASSWORD = "0420"
+DEVICE = "demo-pc"
+CARRIER = "SKT"
 
 
 class DemoWebError(PKIError):
@@ -89,6 +93,10 @@ class DemoSecrets:
     cloud_pin: str = field(repr=False)
     simple_pin: str = field(repr=False)
     portal_api_key: str = field(repr=False)
+    bank: dict[str, str] = field(repr=False, default_factory=dict)
+    """The demo bank: its code and API key (the portal calls the bank and its
+    registration authority with it), the citizen's customer id, account and its
+    password, the device the flows name, the carrier."""
     sdk_key: str | None = field(repr=False, default=None)
     """The portal's SDK key (public: it is in the page); None in a demo home made before
     kpki had the SDK."""
@@ -97,7 +105,7 @@ class DemoSecrets:
         data = {"format": _FORMAT, "name": self.name, "rrn": self.rrn, "phone": self.phone,
                 "joint_password": self.joint_password, "cloud_pin": self.cloud_pin,
                 "simple_pin": self.simple_pin, "portal_api_key": self.portal_api_key,
-                "sdk_key": self.sdk_key}
+                "bank": self.bank, "sdk_key": self.sdk_key}
         return json.dumps(data, ensure_ascii=False, indent=1).encode() + b"\n"
 
     @classmethod
@@ -186,7 +194,9 @@ def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None
         register_app(simple_auth_of_home(home), DeviceKeystore(folder / "phone"), PROVIDER,
                      name=name, rrn=rrn, phone=phone, pin=secrets.simple_pin,
                      authority=home.authority(PRIVATE_CA), device="demo-phone")
-        secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key})
+        secrets = DemoSecrets(**{**secrets.__dict__, "sdk_key": sdk_key,
+                                 "bank": _set_up_bank(home, name=name, rrn=rrn.digits,
+                                                      phone=phone)})
         # The TSA, OCSP signers and first CRLs now, with the keys this home was made with.
         home.tsa(passphrase=None)
         home.publisher().round()
@@ -210,6 +220,27 @@ def _set_up_sdk(home: Home, portal: Institution, clock: Clock) -> str:
     from ..cloud.sdk import add_sdk_institution
 
     return add_sdk_institution(home.store, portal, ORG_CODE, origins=(), at=clock.now())
+
+
+def _set_up_bank(home: Home, *, name: str, rrn: str, phone: str) -> dict[str, str]:
+    """The demo bank (Hana, 081) with the citizen as its internet-banking customer: an
+    account, a security card, the demo PC designated, the phone line known to the
+    carrier (for the flows' phone verification)."""
+    from ..usecases.banking import Banking
+
+    banking = Banking.of_home(home)
+    bank, api_key = banking.add_bank(BANK_CODE)
+    customer = banking.customers.add(bank, name=name, rrn=rrn, phone=phone, carrier=CARRIER)
+    banking.customers.sign_up(bank, customer.id)
+    banking.customers.activate(bank, customer.id)
+    account = banking.customers.open_account(bank, customer.id, password=ACCOUNT_PASSWORD,
+                                             balance=1_000_000)
+    banking.devices.designate(bank, customer.id, DEVICE)
+    banking.cards.issue(bank, customer.id)
+    banking.lines.add(phone, name=name, rrn=rrn, carrier=CARRIER)
+    return {"code": BANK_CODE, "api_key": api_key, "customer_id": customer.id,
+            "account": account.number, "account_password": ACCOUNT_PASSWORD,
+            "device": DEVICE, "carrier": CARRIER}
 
 
 def _routes(home: Home) -> list[Route]:
@@ -284,6 +315,7 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             device_folder=folder / "phone", agent_url=agent_url,
             sdk=None if secrets.sdk_key is None else SdkSettings(ORG_CODE, secrets.sdk_key),
             person=DemoPerson(secrets.name, _shown_rrn(secrets.rrn), secrets.phone),
+            bank=secrets.bank,
             credentials=(("공동인증서 암호", secrets.joint_password),
                          ("금융인증서 PIN", secrets.cloud_pin),
                          ("간편인증 PIN", secrets.simple_pin)))

@@ -33,10 +33,13 @@ class UpstreamError(PKIError):
 class UpstreamRefusal(PKIError):
     """kpki serve refused: ``status`` (HTTP) and ``code`` as its API stated them."""
 
-    def __init__(self, message: str, *, status: int, code: str) -> None:
+    def __init__(self, message: str, *, status: int, code: str,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.extra = extra or {}
+        """The refusal's other fields (``attempts_left``, ``field`` ...)."""
 
 
 class KpkiClient:
@@ -72,10 +75,24 @@ class KpkiClient:
             if not isinstance(error, dict):
                 raise UpstreamError(f"kpki serve answered {exc.code} without an error",
                                     url=url) from None
-            raise UpstreamRefusal(str(error.get("message", "")), status=exc.code,
-                                  code=str(error.get("code", "refused"))) from None
+            raise UpstreamRefusal(
+                str(error.get("message", "")), status=exc.code,
+                code=str(error.get("code", "refused")),
+                extra={k: v for k, v in error.items() if k not in ("code", "message")}
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             raise UpstreamError(f"cannot reach kpki serve: {exc}", url=url) from None
+
+
+    def answer(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+               api_key: str | None = None) -> tuple[int, dict[str, Any]]:
+        """The HTTP status and the JSON object answered, a refusal included (what the
+        bank pages show step by step); :class:`UpstreamError` as :meth:`call`."""
+        try:
+            return 200, self.call(method, path, body, api_key=api_key)
+        except UpstreamRefusal as exc:
+            return exc.status, {"error": {"code": exc.code, "message": str(exc),
+                                          **exc.extra}}
 
 
 def _json(raw: bytes, url: str) -> dict[str, Any]:

@@ -268,7 +268,7 @@ def test_a_store_from_before_the_day_totals_keeps_its_days_charges(tmp_path: Pat
                 store.limit_used("c_2", march16), store.limit_used("c_2", march17)] == [
                     1000, 50, 9, 0]
         with store.transaction() as tx:
-            tx.add_limit_use("c_1", march16, 5, at=dt.datetime(2026, 3, 16, tzinfo=KST))
+            tx.add_limit_use("c_1", march16, 5)
         assert store.limit_used("c_1", march16) == 1005
     finally:
         store.close()

@@ -790,7 +790,7 @@ def _bank_rows(store: Store, *, then_fail: bool = False) -> None:
         tx.add_account(Account(bank.id, "123456789012", "c_1", "hash", 1000, T0))
         tx.add_security_card(Card("k_1", bank.id, "c_1", "00000001", ("2442", "8808"), T0))
         tx.add_card_challenge(CardChallenge("ch_1", "k_1", 1, 2, T0, T0 + YEAR))
-        tx.add_limit_use("c_1", dt.date(2026, 3, 16), 700, at=T0)
+        tx.add_limit_use("c_1", dt.date(2026, 3, 16), 700)
         if then_fail:
             raise Boom("a failure before the commit")
 

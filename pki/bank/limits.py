@@ -191,7 +191,7 @@ def charge_in(tx: StoreTransaction, customer: BankCustomer, amount: int, *, tabl
     if used is None:
         used = tx.limit_used(customer.id, day)
     check_within(limits, amount, used)
-    tx.add_limit_use(customer.id, day, amount, at=at)
+    tx.add_limit_use(customer.id, day, amount)
     if audited:
         tx.audit(AuditAction.BANK_LIMIT_CHARGED, at=at,
                  detail={"customer": customer.id, "amount": amount, "day": day.isoformat(),

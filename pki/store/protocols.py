@@ -532,9 +532,9 @@ class BankWrites(BankLookups, Protocol):
         """Mark the challenge answered; False (and nothing changed) if it was already."""
         ...
 
-    def add_limit_use(self, customer_id: str, day: dt.date, amount: int, *,
-                      at: dt.datetime) -> None:
-        """Charge ``amount`` KRW against the customer's limits on ``day`` (KST)."""
+    def add_limit_use(self, customer_id: str, day: dt.date, amount: int) -> None:
+        """Charge ``amount`` KRW against the customer's limits on ``day`` (KST): the
+        day's total grows by it (the charge itself is told by the caller's audit row)."""
         ...
 
 

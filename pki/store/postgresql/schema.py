@@ -588,6 +588,10 @@ LATER: tuple[str, ...] = (
     );
     CREATE INDEX sdk_pads_session ON sdk_pads (session_id);
     """,
+    # 21: the per-charge rows of the limit ledger go (SQLite's 21).
+    """
+    DROP TABLE bank_limit_use;
+    """,
 )
 """SQLite's migrations after :data:`BASE_VERSION`, written for PostgreSQL, in order."""
 

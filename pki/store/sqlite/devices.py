@@ -21,14 +21,19 @@ class _DeviceLookupsSQL(SQLiteConnection):
     """Reads that a transaction makes under its lock and the store makes outside."""
 
     def bank_devices(self, customer_id: str) -> DesignatedDevices:
-        devices = tuple(r[0] for r in self._query(
-            "SELECT device_id FROM bank_devices WHERE customer_id = ? "
-            "ORDER BY added_at, rowid", (customer_id,)))
-        options = self._query("SELECT designated_only, step_up FROM bank_device_options "
-                              "WHERE customer_id = ?", (customer_id,))
-        if not options:
+        # one statement (a transfer reads this under its write lock): the options repeated
+        # on each device's row, one row of NULL devices when there is none
+        rows = self._query(
+            "SELECT o.designated_only, o.step_up, d.device_id FROM bank_customers c "
+            "LEFT JOIN bank_device_options o ON o.customer_id = c.id "
+            "LEFT JOIN bank_devices d ON d.customer_id = c.id "
+            "WHERE c.id = ? ORDER BY d.added_at, d.rowid", (customer_id,))
+        if not rows:
+            return DesignatedDevices()
+        devices = tuple(r[2] for r in rows if r[2] is not None)
+        if rows[0][0] is None:
             return DesignatedDevices(devices)
-        return DesignatedDevices(devices, bool(options[0][0]), options[0][1])
+        return DesignatedDevices(devices, bool(rows[0][0]), rows[0][1])
 
     def step_up_used_at(self, verification_id: str) -> dt.datetime | None:
         rows = self._query("SELECT at FROM bank_step_ups WHERE verification_id = ?",

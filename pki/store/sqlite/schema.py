@@ -624,6 +624,12 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sdk_pads_session ON sdk_pads (session_id);
     """,
+    # 21: the per-charge rows of the limit ledger go: bank_limit_days holds each KST day's
+    # total (19), and every charge is told by its audit row (a transfer's names the limit
+    # charged), so a transfer writes one row and two pages fewer.
+    """
+    DROP TABLE bank_limit_use;
+    """,
 )
 
 

@@ -19,7 +19,7 @@ from .output import emit_json, json_option, shown_day
 from .params import out_folder
 
 if TYPE_CHECKING:
-    from pki.portal.demo import RunningDemo
+    from pki.usecases.webdemo import RunningDemo
 
 
 @click.group(invoke_without_command=True)
@@ -113,7 +113,7 @@ def web(obj: Context, web_home: Path | None, port: int, no_open: bool) -> None:
     signing agent and the portal on 127.0.0.1, opens the portal (or prints its address)
     and prints the demo's passwords and PINs. Ctrl-C stops everything.
     """
-    from pki.portal.demo import DemoWebError, run_demo_web
+    from pki.usecases.webdemo import DemoWebError, run_demo_web
 
     target = web_home or Path(tempfile.mkdtemp(prefix="kpki-demo-web-")) / "home"
     if not target.exists():

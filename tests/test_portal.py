@@ -27,7 +27,6 @@ from pki.clock import FixedClock
 from pki.home import Home
 from pki.keys import npki
 from pki.keys.generate import RSAKeyGenerator
-from pki.portal.demo import RunningDemo, prepare_demo_home, run_demo_web
 from pki.portal.petitions import (
     PortalRequestError,
     TextEncoding,
@@ -37,6 +36,7 @@ from pki.portal.petitions import (
 from pki.signing import KeySigner, sign
 from pki.signing.verify import Verifier
 from pki.testing import TestPKI
+from pki.usecases.webdemo import RunningDemo, prepare_demo_home, run_demo_web
 
 from .conftest import FROZEN, KeyPool
 

@@ -11,7 +11,7 @@ import pytest
 
 from pki.clock import FixedClock
 from pki.keys.generate import RSAKeyGenerator
-from pki.portal.demo import RunningDemo, run_demo_web
+from pki.usecases.webdemo import RunningDemo, run_demo_web
 
 from .browser import browser, keep_screenshot, page  # noqa: F401  (fixtures)
 from .conftest import FROZEN, KeyPool

@@ -125,7 +125,7 @@ class PortalSettings:
     sdk: SdkSettings | None = None
     person: DemoPerson | None = None
     bank: dict[str, str] = field(default_factory=dict)
-    """What the bank pages need (:class:`pki.portal.demo.DemoSecrets`' ``bank``: the
+    """What the bank pages need (:class:`pki.usecases.webdemo.DemoSecrets`' ``bank``: the
     bank's API key, kept in the portal, and the demo customer's account); empty: no bank
     pages."""
     credentials: tuple[tuple[str, str], ...] = ()

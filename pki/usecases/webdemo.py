@@ -1,4 +1,5 @@
-"""``kpki demo web``: the whole e-government demo started in threads of this process.
+"""``kpki demo web``: the whole e-government demo started in threads of this process
+(the portal itself, a face, is :mod:`pki.portal`).
 
 :func:`run_demo_web` makes (or reuses) a demo home, then runs, each on 127.0.0.1: ``kpki
 serve`` over it (CRLs, OCSP, the TSA, the cloud, the financial-certificate SDK when this
@@ -130,8 +131,7 @@ class RunningDemo:
     home: Path
     portal_url: str
     kpki_url: str
-    agent_url: str | None
-    """None when this kpki has no signing agent."""
+    agent_url: str
     sdk: bool
     """Whether the portal signs through the financial-certificate SDK."""
     secrets: DemoSecrets
@@ -164,7 +164,7 @@ def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None
     at ``base_url``; its secrets."""
     from ..cloud.service import add_institution
     from ..keys.devicekeystore import DeviceKeystore
-    from ..usecases.simpleauth import register_app, simple_auth_of_home
+    from .simpleauth import register_app, simple_auth_of_home
 
     time = clock or SystemClock()
     with Home.create(target, passphrase=None, base_url=base_url, clock=time,
@@ -226,7 +226,7 @@ def _set_up_bank(home: Home, *, name: str, rrn: str, phone: str) -> dict[str, st
     """The demo bank (Hana, 081) with the citizen as its internet-banking customer: an
     account, a security card, the demo PC designated, the phone line known to the
     carrier (for the flows' phone verification)."""
-    from ..usecases.banking import Banking
+    from .banking import Banking
 
     banking = Banking.of_home(home)
     bank, api_key = banking.add_bank(BANK_CODE)
@@ -246,7 +246,7 @@ def _set_up_bank(home: Home, *, name: str, rrn: str, phone: str) -> dict[str, st
 def _routes(home: Home) -> list[Route]:
     """kpki serve's API route groups for the demo: the cloud with the SDK, the bank with
     its registration authority, simple authentication, with the test channels."""
-    from ..usecases.serving import bank_api, cloud_api, simpleauth_api
+    from .serving import bank_api, cloud_api, simpleauth_api
 
     cloud = cloud_api(home, passphrase=None, test_channel=True)
     return [*(cloud.routes if cloud is not None else ()), *bank_api(home, test_channel=True),
@@ -261,9 +261,9 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
     not exist), the portal on ``port`` of 127.0.0.1 (0: a free one), until the block ends.
     ``publish_every``: seconds between publisher rounds (None: only after a revocation).
     Raises :class:`DemoWebError` for a folder that is not a demo home, or a port taken."""
-    from ..usecases.serving import serve_home_in_thread
+    from ..portal.app import DemoPerson, PortalSettings, SdkSettings, portal_app
     from ..web import serve_in_thread
-    from .app import DemoPerson, PortalSettings, SdkSettings, portal_app
+    from .serving import serve_home_in_thread
 
     time = clock or SystemClock()
     target = Path(target)
@@ -330,13 +330,10 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
 
 
 def _start_agent(stack: contextlib.ExitStack, *, origin: str, npki_base: Path,
-                 clock: Clock) -> str | None:
+                 clock: Clock) -> str:
     """The local signing agent in a thread until ``stack`` closes, allowing ``origin`` only,
-    its hard disk the demo's NPKI base; its base URL (None when this kpki has no agent)."""
-    try:
-        from ..agent import AgentSettings, Location, LocationKind, SigningAgent, create_app
-    except ImportError:
-        return None
+    its hard disk the demo's NPKI base; its base URL."""
+    from ..agent import AgentSettings, Location, LocationKind, SigningAgent, create_app
     from ..web import serve_in_thread
 
     sock = _bind(0)

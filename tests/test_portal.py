@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli.main import cli
 from pki.clock import FixedClock
@@ -522,3 +524,53 @@ def test_a_demo_home_starts_again_with_its_people(tmp_path: Path) -> None:
         assert again.secrets == secrets and again.kpki_url == kpki
         with Home.open(again.home) as home:
             assert {r.label for r in home.list_cas()} >= {"root", "yessign", "kbprivate"}
+
+
+# -- the parsers of what a page sends -------------------------------------------------------
+
+
+def _damaged(changes: list[tuple[int, int]]) -> bytes:
+    """A real signature with bytes changed (position modulo its length, new value)."""
+    der = bytearray(_SIGNATURE)
+    for where, value in changes:
+        der[where % len(der)] = value
+    return bytes(der)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=512),
+                 st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
+                          min_size=1, max_size=4).map(_damaged)))
+def test_any_bytes_as_a_signature_are_refused_or_stamped_never_a_crash(data: bytes) -> None:
+    try:
+        stamped = with_time_stamp(data, lambda value: _TOKEN)
+    except PortalRequestError as exc:
+        assert exc.field == "signature"
+    else:
+        assert isinstance(stamped, bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_as_a_signature_or_r_field_is_bytes_or_a_400(text: str) -> None:
+    from pki.portal.app import _decode_r, _decode_signature
+
+    for decode, field in ((_decode_signature, "signature"), (_decode_r, "r")):
+        try:
+            assert isinstance(decode(text), bytes | None)
+        except PortalRequestError as exc:
+            assert exc.field == field
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_any_encoding_name_is_one_of_two_or_refused(name: str) -> None:
+    try:
+        assert TextEncoding.named(name) in (TextEncoding.UTF8, TextEncoding.EUC_KR)
+    except PortalRequestError as exc:
+        assert exc.field == "encoding"
+
+
+_PKI = TestPKI(seed="portal-token")
+_TOKEN = _PKI.timestamp(b"any signature value")
+_SIGNATURE = _PKI.sign(_PKI.joint(), PETITION.encode())

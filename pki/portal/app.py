@@ -82,6 +82,9 @@ PAGES = ("index.html", "petition.html", "result.html", "operator.html", "phone.h
 _TYPES = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
           "css": "text/css; charset=utf-8"}
 
+MAX_PENDING = 1000
+"""Simple authentications the portal remembers at once (each waits minutes at most)."""
+
 Short = Annotated[str, msgspec.Meta(max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Blob = Annotated[str, msgspec.Meta(max_length=MAX_BODY_BYTES)]
@@ -380,6 +383,8 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         request_id = str(answer["request_id"])
         with pending_lock:
             pending[request_id] = _Pending(body.text, chosen, holder.digits)
+            while len(pending) > MAX_PENDING:  # the oldest first: they expire first
+                del pending[next(iter(pending))]
         return {"request_id": request_id, "status": answer.get("status"),
                 "expires_at": answer.get("expires_at")}
 

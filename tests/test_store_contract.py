@@ -815,6 +815,17 @@ def test_bank_rows_commit_with_the_transaction_or_not_at_all(store: Store) -> No
     assert store.limit_used("c_1", dt.date(2026, 3, 17)) == 0
 
 
+def test_bank_customer_is_read_with_the_holder_of_an_account(store: Store) -> None:
+    _bank_rows(store)
+    customer = store.bank_customer("c_1")
+    assert store.bank_customer_and_holder("c_1", 1, "123456789012") == (customer, "c_1")
+    assert store.bank_customer_and_holder("c_1", 1, "999999999999") == (customer, None)
+    assert store.bank_customer_and_holder("c_1", 2, "123456789012") == (customer, None)
+    assert store.bank_customer_and_holder("c_9", 1, "123456789012") is None
+    with store.transaction() as tx:
+        assert tx.bank_customer_and_holder("c_1", 1, "123456789012") == (customer, "c_1")
+
+
 def test_bank_counters_codes_and_answers_are_kept_once(store: Store) -> None:
     _bank_rows(store)
     with store.transaction() as tx:

@@ -211,6 +211,18 @@ class Customers:
             raise BankNotFoundError("customer")
         return customer
 
+    def get_holding(self, institution: Institution, customer_id: object, number: str | None
+                    ) -> tuple[BankCustomer, bool]:
+        """:meth:`get`, and whether the customer holds the account ``number`` (checked:
+        :func:`check_account_number`; None holds nothing) at the institution, in one
+        read of the store."""
+        found = (self.store.bank_customer_and_holder(customer_id, institution.id, number or "")
+                 if isinstance(customer_id, str) else None)
+        if found is None or found[0].institution_id != institution.id:
+            raise BankNotFoundError("customer")
+        customer, holder = found
+        return customer, number is not None and holder == customer.id
+
     def by_rrn(self, institution: Institution, rrn: str | RRN) -> BankCustomer:
         found = self.store.bank_customer_by_rrn(institution.id, _rrn(rrn).digits)
         if found is None:

@@ -318,7 +318,10 @@ class Transfers:
         or :class:`BankRequestError` (``field``: ``amount``, ``account``,
         ``to_account``, ``device``, ``signature``, ``medium_response``), recording
         nothing."""
-        customer = self.customers.get(institution, customer_id)
+        # the customer and whether they hold from_account, in one read (a malformed
+        # account number is refused below, after an unknown customer, as ever)
+        customer, holds = self.customers.get_holding(institution, customer_id,
+                                                     _account_or_none(from_account))
         attempt = _Attempt(institution, customer, settings_of(institution),
                            check_account_number(from_account),
                            _to_account(to_account), _amount(amount),
@@ -333,7 +336,7 @@ class Transfers:
                                    "or its private certificate", field="medium_response")
         self._check_response(medium_response)
         try:
-            self._account(attempt)
+            self._account(attempt, holds)
             attempt.signed = self._signature(attempt, signature)
         except _Refused as refused:
             return self._refuse(attempt, refused)
@@ -349,15 +352,14 @@ class Transfers:
 
     # -- the checks ------------------------------------------------------------------------
 
-    def _account(self, attempt: _Attempt) -> None:
+    def _account(self, attempt: _Attempt, holds: bool) -> None:
         """Internet banking active (``not_enrolled``, ``enrolment_expired``), and the
-        account the customer's."""
+        account the customer's (``holds``, as read with the customer)."""
         try:
             check_enrolled(attempt.customer, attempt.institution, now=attempt.at)
         except BankError as exc:
             raise _Refused.of(exc) from None
-        account = self.store.account(attempt.institution.id, attempt.from_account)
-        if account is None or account.customer_id != attempt.customer.id:
+        if not holds:
             raise _Refused("account_not_owned")
 
     def _signature(self, attempt: _Attempt, signature: TransferSignature) -> SignedText:
@@ -589,6 +591,13 @@ def _amount(amount: object) -> int:
         raise BankRequestError(f"an amount is a whole number of KRW, 1 to {MAX_KRW:,}",
                                field="amount")
     return amount
+
+
+def _account_or_none(number: object) -> str | None:
+    try:
+        return check_account_number(number)
+    except BankRequestError:
+        return None
 
 
 def _to_account(number: object) -> str:

@@ -462,6 +462,13 @@ class BankLookups(Protocol):
 
     def bank_customer(self, customer_id: str) -> BankCustomer | None: ...
 
+    def bank_customer_and_holder(self, customer_id: str, institution_id: int, number: str
+                                 ) -> tuple[BankCustomer, str | None] | None:
+        """The customer, with the id of the customer who holds account ``number`` at
+        ``institution_id`` (None: no such account), in one read; None if no such
+        customer."""
+        ...
+
     def bank_customer_by_rrn(self, institution_id: int, rrn: str) -> BankCustomer | None: ...
 
     def account(self, institution_id: int, number: str) -> Account | None: ...

@@ -37,6 +37,7 @@ _CARD_COLUMNS = ("id, institution_id, customer_id, serial, codes, issued_at, fai
 _CHALLENGE_COLUMNS = "id, card_id, first, second, issued_at, expires_at, answered_at"
 _CHALLENGE_COLUMNS_H = ", ".join("h." + c for c in _CHALLENGE_COLUMNS.split(", "))
 _CARD_COLUMNS_C = ", ".join("c." + c for c in _CARD_COLUMNS.split(", "))
+_CUSTOMER_COLUMNS_C = ", ".join("c." + c for c in _CUSTOMER_COLUMNS.split(", "))
 
 
 def institution_of(row: Sequence[Any]) -> Institution:
@@ -90,6 +91,13 @@ class _BankLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_CUSTOMER_COLUMNS} FROM bank_customers WHERE id = ?",
                            (customer_id,))
         return _customer(rows[0]) if rows else None
+
+    def bank_customer_and_holder(self, customer_id: str, institution_id: int, number: str
+                                 ) -> tuple[BankCustomer, str | None] | None:
+        rows = self._query(f"SELECT {_CUSTOMER_COLUMNS_C}, a.customer_id FROM bank_customers c "
+                           "LEFT JOIN bank_accounts a ON a.institution_id = ? AND a.number = ? "
+                           "WHERE c.id = ?", (institution_id, number, customer_id))
+        return (_customer(rows[0]), rows[0][-1]) if rows else None
 
     def bank_customer_by_rrn(self, institution_id: int, rrn: str) -> BankCustomer | None:
         rows = self._query(f"SELECT {_CUSTOMER_COLUMNS} FROM bank_customers "

@@ -105,13 +105,17 @@ def egov(ctx: click.Context, egov_home: Path | None, as_json: bool) -> None:
               help="The portal's port on 127.0.0.1 (0 picks a free one).")
 @click.option("--no-open", is_flag=True,
               help="Print the portal's address instead of opening it in a browser.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Say where everything listens, and the demo's secrets, as one JSON line "
+              "instead of text (for a script that drives the demo).")
 @click.pass_obj
-def web(obj: Context, web_home: Path | None, port: int, no_open: bool) -> None:
+def web(obj: Context, web_home: Path | None, port: int, no_open: bool, as_json: bool) -> None:
     """The e-government portal in the browser: sign a petition, see each check, revoke.
 
     Starts kpki serve (cloud, SDK, bank, simple authentication, test channels), the
     signing agent and the portal on 127.0.0.1, opens the portal (or prints its address)
-    and prints the demo's passwords and PINs. Ctrl-C stops everything.
+    and prints the demo's passwords and PINs. Ctrl-C (status 130) or SIGTERM (status 0)
+    stops everything.
     """
     from pki.usecases.webdemo import DemoWebError, run_demo_web
 
@@ -123,7 +127,10 @@ def web(obj: Context, web_home: Path | None, port: int, no_open: bool) -> None:
     try:
         with run_demo_web(target, port=port, clock=obj.clock) as running:
             opened = not no_open and _open(running.portal_url)
-            _tell_web(running, opened=opened)
+            if as_json:
+                _web_json(running, opened=opened)
+            else:
+                _tell_web(running, opened=opened)
             while not stop.wait(3600):
                 pass
     except DemoWebError as exc:
@@ -133,7 +140,9 @@ def web(obj: Context, web_home: Path | None, port: int, no_open: bool) -> None:
                "a new demo home (another --home)" if exc.kpki else "choose another --port")
         raise click.ClickException(f"{exc} ({fix})") from None
     except KeyboardInterrupt:
-        pass
+        # Everything has stopped by now (the block's end); Ctrl-C is then status 130.
+        click.echo("kpki demo web: stopped", err=True)
+        raise
     click.echo("kpki demo web: stopped", err=True)
 
 
@@ -149,6 +158,20 @@ def _open(url: str) -> bool:
         return webbrowser.open(url)
     except webbrowser.Error:
         return False
+
+
+def _web_json(running: RunningDemo, *, opened: bool) -> None:
+    import json
+
+    secrets = running.secrets
+    click.echo(json.dumps({
+        "portal": running.portal_url, "opened": opened, "kpki": running.kpki_url,
+        "agent": running.agent_url, "agent_script": f"{running.agent_url}/agent/v1/agent.js",
+        "sdk_script": f"{running.kpki_url}/sdk/v1/fincert.js" if running.sdk else None,
+        "home": str(running.home), "npki_base": str(running.npki_base),
+        "citizen": {"name": secrets.name, "rrn": secrets.rrn, "phone": secrets.phone},
+        "joint_password": secrets.joint_password, "cloud_pin": secrets.cloud_pin,
+        "simple_pin": secrets.simple_pin}, ensure_ascii=False))
 
 
 def _tell_web(running: RunningDemo, *, opened: bool) -> None:
@@ -171,4 +194,3 @@ def _tell_web(running: RunningDemo, *, opened: bool) -> None:
         f"{running.portal_url}/phone.html)")
     say("")
     say("Ctrl-C stops everything.")
-    sys.stdout.flush()

@@ -475,14 +475,14 @@ def test_kpki_demo_web_refuses_a_taken_port_naming_the_option(tmp_path: Path) ->
 def test_kpki_demo_web_runs_prints_and_stops_as_a_real_process(tmp_path: Path) -> None:
     """Started again over a demo home (made here, with the session's keys), ``kpki demo
     web --no-open`` prints the portal's address and the demo credentials, serves the portal
-    and kpki serve, and stops cleanly on Ctrl-C (SIGINT)."""
+    and kpki serve, and stops cleanly on Ctrl-C (SIGINT, then status 130)."""
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     kpki_port = probe.getsockname()[1]
     probe.close()
     home = tmp_path / "home"
     secrets = prepare_demo_home(home, base_url=f"http://127.0.0.1:{kpki_port}")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = dict(os.environ)  # click.echo flushes: no PYTHONUNBUFFERED needed
     process = subprocess.Popen([sys.executable, "-m", "cli", "demo", "web", "--home",
                                 str(home), "--port", "0", "--no-open"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
@@ -511,9 +511,40 @@ def test_kpki_demo_web_runs_prints_and_stops_as_a_real_process(tmp_path: Path) -
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 0, errors
+    assert process.returncode == 130, errors  # Ctrl-C, as every long-running command
     assert "kpki demo web: stopped" in errors
     assert "Traceback" not in errors
+
+
+def test_kpki_demo_web_json_says_where_everything_listens(tmp_path: Path) -> None:
+    """``--json``: one line a script reads (the portal, kpki serve, the agent's and the
+    SDK's scripts, the secrets), then it serves until SIGTERM, which stops it with 0."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    kpki_port = probe.getsockname()[1]
+    probe.close()
+    home = tmp_path / "home"
+    secrets = prepare_demo_home(home, base_url=f"http://127.0.0.1:{kpki_port}")
+    process = subprocess.Popen([sys.executable, "-m", "cli", "demo", "web", "--home",
+                                str(home), "--port", "0", "--no-open", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        said = json.loads(process.stdout.readline())
+        assert said["kpki"] == f"http://127.0.0.1:{kpki_port}"
+        assert said["sdk_script"] == said["kpki"] + "/sdk/v1/fincert.js"
+        assert said["simple_pin"] == secrets.simple_pin and said["opened"] is False
+        with urllib.request.urlopen(said["agent_script"], timeout=30) as script:
+            assert script.status == 200
+        with urllib.request.urlopen(said["portal"] + "/config.js", timeout=30) as config:
+            assert said["agent"] in config.read().decode()
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
 
 
 def test_a_demo_home_starts_again_with_its_people(tmp_path: Path) -> None:

@@ -826,6 +826,22 @@ def test_bank_customer_is_read_with_the_holder_of_an_account(store: Store) -> No
         assert tx.bank_customer_and_holder("c_1", 1, "123456789012") == (customer, "c_1")
 
 
+def test_bank_balances_are_set_together(store: Store) -> None:
+    from pki.store import Account
+
+    _bank_rows(store)
+    bank = store.institution_by_code("081")
+    assert bank is not None
+    with store.transaction() as tx:
+        tx.add_account(Account(bank.id, "210987654321", "c_1", "hash", 5, T0))
+        tx.set_balances(bank.id, {"123456789012": 2**63 - 1, "210987654321": 0})
+        tx.set_balances(bank.id, {})
+    assert [a.balance for a in store.accounts_of("c_1")] == [2**63 - 1, 0]
+    with store.transaction() as tx:
+        tx.set_balances(bank.id, {"210987654321": 7})
+    assert [a.balance for a in store.accounts_of("c_1")] == [2**63 - 1, 7]
+
+
 def test_bank_counters_codes_and_answers_are_kept_once(store: Store) -> None:
     _bank_rows(store)
     with store.transaction() as tx:

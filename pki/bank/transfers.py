@@ -522,9 +522,10 @@ class Transfers:
         enforce_in(tx, institution, attempt.customer, decision, attempt.step_up,
                    now=attempt.at)
         balance = account.balance - attempt.amount
-        tx.set_balance(institution.id, account.number, balance)
+        balances = {account.number: balance}
         if payee is not None:
-            tx.set_balance(institution.id, payee.number, payee.balance + attempt.amount)
+            balances[payee.number] = payee.balance + attempt.amount
+        tx.set_balances(institution.id, balances)
         record = self._record(tx, attempt, None, signed.digest,
                               charged={"day": charge.day.isoformat(), "used": charge.used})
         return TransferResult(record.id, True, None, record.from_account, record.to_account,

@@ -524,6 +524,10 @@ class BankWrites(BankLookups, Protocol):
 
     def set_balance(self, institution_id: int, number: str, balance: int) -> None: ...
 
+    def set_balances(self, institution_id: int, balances: Mapping[str, int]) -> None:
+        """:meth:`set_balance` of each account number in ``balances``, in one statement."""
+        ...
+
     def add_security_card(self, record: SecurityCardRecord) -> None: ...
 
     def retire_security_card(self, card_id: str, *, at: dt.datetime) -> bool:

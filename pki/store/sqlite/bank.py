@@ -211,6 +211,17 @@ class BankWritesSQL(_BankLookupsSQL):
         self._conn.execute("UPDATE bank_accounts SET balance = ? WHERE institution_id = ? "
                            "AND number = ?", (balance, institution_id, number))
 
+    def set_balances(self, institution_id: int, balances: Mapping[str, int]) -> None:
+        # one statement for a transfer's two accounts
+        if not balances:
+            return
+        cases = " ".join("WHEN ? THEN CAST(? AS BIGINT)" for _ in balances)
+        marks = ", ".join("?" * len(balances))
+        self._conn.execute(f"UPDATE bank_accounts SET balance = CASE number {cases} END "
+                           f"WHERE institution_id = ? AND number IN ({marks})",
+                           (*(v for item in balances.items() for v in item), institution_id,
+                            *balances))
+
     def add_security_card(self, record: SecurityCardRecord) -> None:
         added = self._conn.execute(
             f"INSERT INTO bank_cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -210,7 +210,7 @@
       else if (k === 'text') { node.textContent = v; }
       else if (v !== false && v !== null && v !== undefined) { node.setAttribute(k, v); }
     });
-    children.flat().forEach((c) => node.append(c));
+    children.flat(Infinity).forEach((c) => node.append(c));
     return node;
   }
 
@@ -532,6 +532,16 @@
       }
     },
   };
+
+  // The frame is shown (and focused by fincert.js) after its first view is drawn, when
+  // nothing in it could take the focus yet: give it to the view's first control then.
+  window.addEventListener('focus', () => {
+    const view = document.getElementById('view');
+    if (!view.contains(document.activeElement)) {
+      const first = view.querySelector('[data-first]') || view.querySelector('input, button');
+      if (first) { first.focus(); }
+    }
+  });
 
   document.getElementById('lang').addEventListener('click', () => {
     lang = lang === 'ko' ? 'en' : 'ko';

@@ -1,0 +1,291 @@
+"""The browser SDK in a real browser (issue 17 items 1 and 4): a bank's test page served
+from a second origin (another server, another port) loads kpki's fincert.js, whose iframe
+from kpki's origin shows the cloud connection, the certificate list and the PIN pad.
+Signatures are verified by ``openssl cms -verify`` and kpki's verifier; the PIN pad works
+by clicks and by keyboard only; five wrong PINs lock; cancel is 800000, a second call at
+once 100008; a message from any window but the iframe is never acted on. Screenshots of
+each step are kept (.artifacts/screenshots/)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from pki.home import Home
+from pki.signing.verify import CRLIndex, Verifier
+from pki.web import serve_in_thread
+
+from .browser import browser, keep_screenshot, page  # noqa: F401  (fixtures)
+from .cloud_helpers import BIRTH, PIN, Api, _issue, _user
+from .test_sdk import ORG, serve_sdk, set_up_institution
+
+PAGE_HTML = """<!DOCTYPE html>
+<html lang="ko"><head><meta charset="utf-8"><title>테스트 은행</title></head>
+<body><h1>테스트 은행 인터넷뱅킹</h1><p>금융인증서로 이체를 승인합니다.</p>
+<script src="{kpki}/sdk/v1/fincert.js"></script>
+<script>
+window.settle = (promise) => promise.then((value) => ({{ok: value}}),
+                                          (error) => ({{error: error}}));
+window.started = (name, promise) => {{ window[name] = window.settle(promise); }};
+window.initialise = (lang) => FinCert.Sdk.init({{orgCode: '{org}', apiKey: '{key}',
+  clientOrigin: window.location.origin, deviceId: 'browser-test', lang: lang || 'ko'}});
+</script></body></html>
+"""
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, key_pool: Any) -> Iterator[dict[str, Any]]:
+    """kpki (the cloud and the SDK) on one port and the bank's test page on another, at
+    ``localhost``: another origin."""
+    path = tmp_path_factory.mktemp("sdkb") / "home"
+    Home.create(path, passphrase=None, key_generator=key_pool).close()
+    page_sock = _free_socket()
+    page_origin = f"http://localhost:{page_sock.getsockname()[1]}"
+    api_key, sdk_key = set_up_institution(path, "test-bank", ORG, [page_origin])
+    with serve_sdk(path, key_pool=key_pool) as kpki:
+        html = PAGE_HTML.format(kpki=kpki, org=ORG, key=sdk_key)
+
+        async def bank_page(request: Any) -> HTMLResponse:
+            return HTMLResponse(html)
+
+        app = Starlette(routes=[Route("/", bank_page)])
+        with serve_in_thread(app, sock=page_sock):
+            yield {"kpki": kpki, "page": page_origin + "/", "api": Api(kpki, api_key),
+                   "path": path}
+    page_sock.close()
+
+
+def _person(site: dict[str, Any], phone: str, name: str = "홍길동") -> str:
+    """A person with a financial certificate at the bank; its serial."""
+    return _issue(site["api"], _user(site["api"], phone, name))
+
+
+def _open(page: Any, site: dict[str, Any], lang: str = "ko") -> Any:  # noqa: F811
+    page.goto(site["page"])
+    assert page.evaluate("(lang) => initialise(lang)", lang) == {"connected": False}
+    return page.frame_locator("iframe[data-kpki=fincert]")
+
+
+def _code(site: dict[str, Any], phone: str) -> str:
+    _, messages = site["api"]("GET", f"/cloud/v1/test/messages?phone={phone}")
+    return re.search(r"code (\d\d)", messages["messages"][-1]["text"]).group(1)
+
+
+def _connect_by_clicks(frame: Any, page: Any, site: dict[str, Any], phone: str,  # noqa: F811
+                       name: str = "홍길동", shots: str | None = None) -> None:
+    frame.locator("#f-name").fill(name)
+    frame.locator("#f-phone").fill(phone)
+    frame.locator("#f-birth_date").fill(BIRTH)
+    if shots:
+        keep_screenshot(page, f"{shots}-1-connect")
+    frame.locator("button[type=submit]").click()
+    frame.locator("#f-code").fill(_code(site, phone))
+    if shots:
+        keep_screenshot(page, f"{shots}-2-code")
+    frame.locator("button[type=submit]").click()
+
+
+def _press_pin(frame: Any, pin: str) -> None:
+    for digit in pin:
+        frame.get_by_role("button", name=digit, exact=True).click()
+    frame.locator("[data-action=ok]").click()
+
+
+def _sign(page: Any, name: str, encoding: str = "UTF-8", texts: list[str] | None = None,  # noqa: F811
+          **cms: Any) -> None:
+    options = {"signFormat": {"type": "CMS", "CMSInfo": {"time": True, **cms}},
+               "content": {"plainText": {"plainTexts": texts or ["이체 100,000원 승인"],
+                                         "encoding": encoding}},
+               "algorithms": "RSASSA-PKCS1-v1_5_SHA256", "info": {"signType": "02"}}
+    page.evaluate("([name, options]) => started(name, FinCert.Sdk.sign(options))",
+                  [name, options])
+
+
+def _result(page: Any, name: str) -> dict[str, Any]:  # noqa: F811
+    return page.evaluate("(name) => window[name]", name)
+
+
+def _verify_with_openssl(site: dict[str, Any], der: bytes, tmp_path: Any) -> bytes:
+    with Home.open(site["path"]) as home:
+        root = home.store.get_ca("root").certificate
+        ca = home.store.get_ca(home.cloud_ca_label() or "").certificate
+        crls = [CRLIndex.load(crl.der) for crl, _ in home.publish_crls(passphrase=None)]
+    verdict = Verifier(trust=[root], intermediates=[ca], crls=crls).verify(der)
+    assert verdict.ok, verdict.summary()
+    (tmp_path / "sig.der").write_bytes(der)
+    (tmp_path / "trust.pem").write_bytes(root.public_bytes(Encoding.PEM)
+                                         + ca.public_bytes(Encoding.PEM))
+    done = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in",
+                           tmp_path / "sig.der", "-CAfile", tmp_path / "trust.pem",
+                           "-purpose", "any", "-out", tmp_path / "content.bin"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert verdict.content == (tmp_path / "content.bin").read_bytes()
+    return verdict.content
+
+
+def test_sign_by_clicks_utf8_and_euckr_verified_by_openssl(site, page, tmp_path):  # noqa: F811
+    serial = _person(site, "01011110001")
+    frame = _open(page, site)
+    _sign(page, "first")
+    _connect_by_clicks(frame, page, site, "01011110001", shots="sdk-sign")
+    frame.locator("input[type=radio]").first.wait_for()
+    keep_screenshot(page, "sdk-sign-3-certificates")
+    frame.locator("button[type=submit]").click()
+    frame.locator(".pad").wait_for()
+    keep_screenshot(page, "sdk-sign-4-pin-pad")
+    _press_pin(frame, PIN)
+    result = _result(page, "first")
+    assert "ok" in result, result
+    assert result["ok"]["certSeqNum"] == serial and len(result["ok"]["signedVals"]) == 1
+    content = _verify_with_openssl(site, base64.urlsafe_b64decode(result["ok"]["signedVals"][0]),
+                                   tmp_path)
+    assert content == "이체 100,000원 승인".encode()
+    # EUC-KR, the browser still connected: straight to the certificate list
+    _sign(page, "second", encoding="EUC-KR", texts=["민원 신청서"], includeR=True)
+    frame.locator("button[type=submit]").click()
+    _press_pin(frame, PIN)
+    result = _result(page, "second")
+    assert "ok" in result, result
+    assert len(base64.urlsafe_b64decode(result["ok"]["rValue"])) == 20
+    content = _verify_with_openssl(site, base64.urlsafe_b64decode(result["ok"]["signedVals"][0]),
+                                   tmp_path)
+    assert content == "민원 신청서".encode("euc_kr")
+
+
+def test_keyboard_only_connects_chooses_and_signs(site, page):  # noqa: F811
+    _person(site, "01011110002")
+    frame = _open(page, site)
+    _sign(page, "signed")
+    frame.locator("#f-name").wait_for()
+    keyboard = page.keyboard
+    keyboard.type("홍길동")
+    keyboard.press("Tab")
+    keyboard.type("01011110002")
+    keyboard.press("Tab")
+    keyboard.type(BIRTH)
+    keyboard.press("Enter")
+    frame.locator("#f-code").wait_for()
+    keyboard.type(_code(site, "01011110002"))
+    keyboard.press("Enter")
+    frame.locator("input[type=radio]").first.wait_for()
+    keyboard.press("Enter")
+    frame.locator(".pad").wait_for()
+    keyboard.type("999")
+    keyboard.press("Backspace")
+    keyboard.press("Backspace")
+    keyboard.press("Backspace")
+    keyboard.type(PIN)
+    assert frame.locator(".dots span.on").count() == 6
+    keep_screenshot(page, "sdk-keyboard-pin-entered")
+    # the focus is visible, and Tab moves it along the pad's buttons
+    keyboard.press("Tab")
+    assert frame.locator("button:focus-visible").count() == 1
+    keyboard.press("Enter")  # Enter confirms the PIN wherever the focus is
+    result = _result(page, "signed")
+    assert "ok" in result, result
+
+
+def test_five_wrong_pins_lock_the_certificate(site, page):  # noqa: F811
+    _person(site, "01011110003", "김철수")
+    frame = _open(page, site)
+    _sign(page, "locked")
+    _connect_by_clicks(frame, page, site, "01011110003", name="김철수")
+    frame.locator("button[type=submit]").click()
+    for left in (4, 3, 2, 1):
+        _press_pin(frame, "999999")
+        frame.locator("#notice", has_text=f"남은 횟수 {left}회").wait_for()
+    keep_screenshot(page, "sdk-lock-1-wrong-pin")
+    _press_pin(frame, "999999")
+    result = _result(page, "locked")
+    assert result["error"]["code"] == 700006, result
+    _sign(page, "again")
+    frame.locator("input[type=radio]").first.wait_for()
+    assert "잠김" in frame.locator(".certs").inner_text()
+    keep_screenshot(page, "sdk-lock-2-locked-in-list")
+    frame.locator("[data-action=cancel]").click()
+    assert _result(page, "again")["error"]["code"] == 800000
+
+
+def test_cancel_is_800000_and_a_second_call_at_once_is_100008(site, page):  # noqa: F811
+    frame = _open(page, site, lang="en")
+    _sign(page, "first")
+    _sign(page, "second")
+    assert _result(page, "second")["error"]["code"] == 100008
+    frame.locator("#f-name").wait_for()
+    assert frame.locator("#title").inner_text() == "Connect to the certificate cloud"
+    keep_screenshot(page, "sdk-english-connect")
+    frame.locator("#lang").click()
+    assert frame.locator("#title").inner_text() == "금융인증서 클라우드 연결"
+    frame.locator("[data-action=cancel]").click()
+    assert _result(page, "first")["error"]["code"] == 800000
+    assert page.locator("iframe[data-kpki=fincert]").is_hidden()
+    # Escape cancels too
+    _sign(page, "third")
+    frame.locator("#f-name").wait_for()
+    page.keyboard.press("Escape")
+    assert _result(page, "third")["error"]["code"] == 800000
+
+
+def test_bad_options_are_refused_before_any_dialog(site, page):  # noqa: F811
+    _open(page, site)
+    _sign(page, "encoding", encoding="Shift_JIS")
+    assert _result(page, "encoding")["error"]["code"] == 700005
+    refused = page.evaluate("""() => settle(FinCert.Sdk.init({orgCode: 'D0000001',
+        apiKey: 'x', clientOrigin: 'http://evil.test'}))""")
+    assert refused["error"]["code"] == 700002
+    wrong_key = page.evaluate("""() => settle(FinCert.Sdk.init({orgCode: 'D0000001',
+        apiKey: 'sdk_wrong', clientOrigin: window.location.origin}))""")
+    assert wrong_key["error"]["code"] == 700003
+    assert page.locator("iframe[data-kpki=fincert]").is_hidden()
+
+
+def test_messages_from_other_windows_are_never_acted_on(site, page):  # noqa: F811
+    """A forged result posted to the page by another window, and a call posted to kpki's
+    iframe by a window other than its parent, are ignored."""
+    frame = _open(page, site)
+    _sign(page, "open")
+    frame.locator("#f-name").wait_for()
+    forged = page.evaluate("""async () => {
+        const nonce = 'a'.repeat(32);
+        window.postMessage({kpki: 'fincert', v: 1, type: 'result', nonce: nonce, ok: true,
+                            value: {signedVals: ['forged']}}, '*');
+        const evil = document.createElement('iframe');
+        evil.srcdoc = '<script>parent.frames[0].postMessage({kpki: "fincert", v: 1, ' +
+          'type: "call", nonce: "b".repeat(32), method: "disconnectCloudConn", params: {}}, "*")' +
+          '</' + 'script>';
+        document.body.appendChild(evil);
+        await new Promise((resolve) => evil.addEventListener('load', resolve));
+        return 'posted';
+    }""")
+    assert forged == "posted"
+    frame.locator("[data-action=cancel]").click()
+    assert _result(page, "open")["error"]["code"] == 800000  # not the forged success
+    # the foreign call ran nothing: the SDK is free and the session still there
+    assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": False}
+
+
+def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # noqa: F811
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    _open(page, site)
+    allowed = (site["kpki"], site["page"].rstrip("/"))
+    assert seen and all(url.startswith(allowed) for url in seen), json.dumps(seen)
+

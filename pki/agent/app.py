@@ -334,7 +334,6 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
                  dialog: bool = False, status: int = 200, body_limit: int = 16 * 1024
                  ) -> Callable[[Request], Awaitable[Response]]:
         decoder = None if schema is None else msgspec.json.Decoder(schema)
-        loop_pool = pool
 
         async def run(request: Request) -> Response:
             origin = request.headers.get("origin")
@@ -352,8 +351,7 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
                                       f"{body_limit} bytes", limit=body_limit)
                     body = decoder.decode(raw)
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(loop_pool,
-                                                    lambda: handler(request, body))
+                result = await loop.run_in_executor(pool, lambda: handler(request, body))
             except ClientDisconnect:
                 return Response(status_code=400)
             except msgspec.ValidationError as exc:

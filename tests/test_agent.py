@@ -538,6 +538,10 @@ def test_envelope_to_seals_the_signature_and_r_to_the_site(agent: SigningAgent,
     assert material.verify(inner).ok  # type: ignore[attr-defined]
     assert result.r is not None
     assert open_r_envelope(result.r, site.private_key) == material.general.r  # type: ignore[attr-defined]
+    # the site checks the VID from the envelope it received, as kpki verify --r-envelope does
+    checked = material.verify(inner, rrn=RRN, r_envelope=result.r,
+                              recipient_key=site.private_key)  # type: ignore[attr-defined]
+    assert checked.ok, checked.summary()  # type: ignore[attr-defined]
 
 
 def test_a_waiting_page_is_woken_by_the_answer(agent: SigningAgent,

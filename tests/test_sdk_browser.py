@@ -289,3 +289,4 @@ def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # no
     allowed = (site["kpki"], site["page"].rstrip("/"))
     assert seen and all(url.startswith(allowed) for url in seen), json.dumps(seen)
 
+

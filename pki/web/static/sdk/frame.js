@@ -323,8 +323,8 @@
   }
 
   // The PIN pad: resolves with {pad, positions} once six keys are entered and confirmed.
-  async function askPin(call, title, content) {
-    const pad = await api('pad', {}, call);
+  async function askPin(call, title, content, dealt) {
+    const pad = await (dealt || api('pad', {}, call));
     return new Promise((resolve) => {
       const positions = [];
       const press = (i) => {
@@ -389,9 +389,11 @@
   });
 
   // Ask for a PIN and run `request(pin)` until it is not a wrong PIN.
-  async function withPin(call, title, content, request) {
+  async function withPin(call, title, content, request, dealt) {
+    let first = dealt;
     for (;;) {
-      const pin = await askPin(call, title, content);
+      const pin = await askPin(call, title, content, first);
+      first = null;
       try {
         const value = await request(pin);
         notice('');
@@ -460,10 +462,13 @@
 
     async sign(p, call) {
       await ensureConnected(call);
+      // the pad is dealt while the user chooses the certificate
+      const dealt = api('pad', {}, call);
+      dealt.catch(() => null);
       const cert = await chooseCertificate(call, 'chooseCert');
       const shown = p.plainTexts ? p.plainTexts.join('\n') : `${p.binaries.length} binary`;
       return withPin(call, 'pinTitle', shown, (pin) => api('sign', {
-        serial: cert.certSeqNum, pin: pin, request: p }, call));
+        serial: cert.certSeqNum, pin: pin, request: p }, call), dealt);
     },
 
     async issue(p, call) {

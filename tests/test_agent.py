@@ -327,6 +327,27 @@ def test_a_second_request_while_one_is_open_is_busy(agent: SigningAgent) -> None
     agent.open(OTHER_ORIGIN, order())
 
 
+def test_answered_requests_are_kept_for_a_while_not_for_ever(agent: SigningAgent,
+                                                             clock: FixedClock) -> None:
+    from pki.agent.service import KEPT_ANSWERED
+
+    opened = [agent.open(ORIGIN, order())]
+    agent.cancel(opened[0].request_id, origin=ORIGIN, token=opened[0].caller_token)
+    for _ in range(KEPT_ANSWERED):
+        o = agent.open(ORIGIN, order())
+        agent.cancel(o.request_id, origin=ORIGIN, token=o.caller_token)
+        opened.append(o)
+    agent.open(ORIGIN, order())  # settles: the first answered request is forgotten
+    with pytest.raises(AgentNotFoundError):
+        agent.outcome(opened[0].request_id, origin=ORIGIN, token=opened[0].caller_token)
+    last = opened[-1]
+    assert agent.outcome(last.request_id, origin=ORIGIN,
+                         token=last.caller_token).state is State.CANCELLED
+    clock.advance(2 * agent.settings.request_ttl)
+    with pytest.raises(AgentNotFoundError):  # a lifetime after it expired
+        agent.outcome(last.request_id, origin=ORIGIN, token=last.caller_token)
+
+
 def test_a_wrong_password_is_counted_in_the_request_and_locks_nothing(
         agent: SigningAgent, material: Material) -> None:
     key_file = material.general_folder / npki.KEY_FILE

@@ -65,6 +65,7 @@ from .settings import AgentSettings, Location
 
 __all__ = [
     "ENCODINGS",
+    "KEPT_ANSWERED",
     "MAX_PURPOSE_LENGTH",
     "NPKI_KEYS_COUNT_WRONG_PASSWORDS",
     "Offered",
@@ -90,6 +91,10 @@ wrong password is counted in the request (shown in the dialog) and locks nothing
 _TOKEN_BYTES = 32
 _ID_BYTES = 12
 _USABLE = (CertificateStatus.VALID, CertificateStatus.EXPIRING)
+KEPT_ANSWERED = 32
+"""Answered requests kept for their pages to collect (the oldest go first beyond it, and
+each goes a lifetime after it expired): a page opening and cancelling in a loop cannot
+fill the agent's memory."""
 
 
 class State(enum.Enum):
@@ -398,6 +403,7 @@ class SigningAgent:
         return base64.urlsafe_b64encode(self._entropy.token_bytes(n)).decode().rstrip("=")
 
     def _find(self, request_id: str, token: str, kind: str) -> _Request:
+        self._settle(self._clock.now())
         request = self._requests.get(request_id)
         if request is None:
             raise AgentNotFoundError
@@ -434,7 +440,8 @@ class SigningAgent:
         return Outcome(State.CANCELLED)
 
     def _settle(self, now: dt.datetime) -> None:
-        """Expire what is due; forget what ended a lifetime ago."""
+        """Expire what is due; forget what ended a lifetime ago, and the oldest answered
+        requests beyond :data:`KEPT_ANSWERED`."""
         changed = False
         for key, request in list(self._requests.items()):
             if request.state is State.PENDING and now >= request.expires_at:
@@ -442,6 +449,9 @@ class SigningAgent:
                 changed = True
             if request.state.final and now >= request.expires_at + self.settings.request_ttl:
                 del self._requests[key]
+        answered = [key for key, r in self._requests.items() if r.state.final]
+        for key in answered[:max(0, len(answered) - KEPT_ANSWERED)]:
+            del self._requests[key]
         if changed:
             self._changed.notify_all()
 

@@ -5,6 +5,7 @@ petition shows as signed before revocation; a screenshot of each page is kept.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -137,6 +138,63 @@ def test_a_petition_signed_with_the_joint_certificate_through_the_agent_then_rev
     page.wait_for_selector("body[data-loaded]")
     assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
     keep_screenshot(page, "portal-result-agent-signed-before-revocation")
+
+
+def test_a_petition_signed_with_the_financial_certificate_through_the_sdk(
+        demo, page) -> None:  # noqa: F811
+    """The SDK's iframe from kpki's origin: the cloud connection with the code the demo
+    phone's inbox shows, the certificate list, the shuffled PIN pad; the portal then shows
+    every check passed, the VID with the R the SDK handed back included."""
+    running, clock = demo
+    assert running.sdk
+    secrets = running.secrets
+    page.goto(running.portal_url + "/petition.html")
+    page.select_option("#encoding", "EUC-KR")
+    page.wait_for_selector("#sign-sdk:not([disabled])")
+    page.click("#sign-sdk")
+    frame = page.frame_locator("iframe[data-kpki=fincert]")
+    frame.locator("#f-name").fill(secrets.name)
+    frame.locator("#f-phone").fill(secrets.phone)
+    birth = f"19{secrets.rrn[:2]}-{secrets.rrn[2:4]}-{secrets.rrn[4:6]}"
+    frame.locator("#f-birth_date").fill(birth)
+    keep_screenshot(page, "portal-sdk-connect")
+    frame.locator("button[type=submit]").click()
+    frame.locator("#f-code").wait_for()
+
+    phone = page.context.new_page()
+    phone.goto(running.portal_url + "/phone.html")
+    phone.wait_for_selector("li.sms")
+    keep_screenshot(phone, "portal-phone-sms")
+    code = re.search(r"code (\d\d)", phone.locator("li.sms").first.inner_text()).group(1)
+    phone.close()
+
+    frame.locator("#f-code").fill(code)
+    frame.locator("button[type=submit]").click()
+    frame.locator("input[type=radio]").first.wait_for()
+    keep_screenshot(page, "portal-sdk-certificates")
+    frame.locator("button[type=submit]").click()
+    frame.locator(".pad").wait_for()
+    for digit in secrets.cloud_pin:
+        frame.get_by_role("button", name=digit, exact=True).click()
+    keep_screenshot(page, "portal-sdk-pin-pad")
+    frame.locator("[data-action=ok]").click()
+
+    page.wait_for_url("**/result.html?id=*")
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid", page.inner_text("#summary")
+    assert outcomes(page) == dict.fromkeys(PASSED_BY_THE_AGENT, "passed")
+    assert "EUC-KR" in page.inner_text("#petition")
+    keep_screenshot(page, "portal-result-sdk-valid")
+    result_url, petition = page.url, page.inner_text("#petition-id")
+
+    clock.advance(dt.timedelta(minutes=10))
+    page.goto(running.portal_url + "/operator.html")
+    page.locator(f'tr[data-petition="{petition}"] button.revoke').click()
+    page.wait_for_selector(f'tr[data-petition="{petition}"][data-verdict='
+                           '"valid-before-revocation"]')
+    page.goto(result_url)
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
 
 
 @pytest.mark.parametrize(("kind", "steps"), [("joint", 7), ("financial", 7)])

@@ -68,7 +68,8 @@ def _bind(host: str, port: int) -> socket.socket:
               "--no-simpleauth together (CRLs, OCSP, time stamps and CPS pages only).")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
-@click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1).")
+@click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1) nor "
+              "the browser SDK over it (/sdk/v1).")
 @click.option("--no-bank", is_flag=True, help="Do not serve the bank API (/bank/v1).")
 @click.option("--no-simpleauth", is_flag=True,
               help="Do not serve simple authentication (/simpleauth/v1).")
@@ -106,9 +107,10 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
           header_timeout: float, body_timeout: float, idle_timeout: float,
           max_connections: int, passphrase_file: Path | None) -> None:
     """Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, time stamps at
-    <base URL>/tsa, a page about each CA at its CPS URL, the cloud API (/cloud/v1), the
-    bank API (/bank/v1) with the registration authority's flows (/ra/v1), and simple
-    authentication (/simpleauth/v1).
+    <base URL>/tsa, a page about each CA at its CPS URL, the cloud API (/cloud/v1) and the
+    financial-certificate SDK for the browser (/sdk/v1/fincert.js), the bank API
+    (/bank/v1) with the registration authority's flows (/ra/v1), and simple authentication
+    (/simpleauth/v1).
 
     The publisher runs beside the server (as 'kpki publish --watch' would): each CA's CRLs
     are published again when a status changes or half their validity has passed, OCSP

@@ -551,3 +551,20 @@ def test_openssl_cms_verifies_an_sdk_signature(world, frame, tmp_path):
                            "-out", tmp_path / "out.bin"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.bin").read_bytes() == "가나다".encode("euc_kr")
+
+
+def test_kpki_serve_serves_the_sdk(tmp_path, key_pool):
+    """A real `kpki serve` process: the script, and a session for an allowed origin."""
+    from .cloud_helpers import _start, _stop
+
+    home = tmp_path / "home"
+    Home.create(home, passphrase=None, key_generator=key_pool).close()
+    _, sdk_key = set_up_institution(home, "bank", ORG, [PAGE])
+    proc, url = _start(home)
+    try:
+        with urllib.request.urlopen(url + "/sdk/v1/fincert.js", timeout=30) as response:
+            assert b"FinCert" in response.read()
+        status, body = Frame(url, sdk_key=sdk_key).open()
+        assert status == 200 and body["origin"] == PAGE
+    finally:
+        _stop(proc)

@@ -1,0 +1,190 @@
+"""The browser SDK's operations on a frozen clock, in process (pki.cloud.sdk): sessions
+expire, pads expire and are answered once even at the same moment, issue / renew / change
+PIN / revoke through pads, and the audit rows of a connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from pki.cloud.sdk import (
+    PAD_LIFETIME,
+    SESSION_LIFETIME,
+    FinCertSdk,
+    PadAnswer,
+    SignRequest,
+    add_sdk_institution,
+    normalize_origin,
+)
+from pki.cloud.vault import KDFParams
+from pki.errors import (
+    CloudNotFoundError,
+    CloudRequestError,
+    NotConnectedError,
+    PadError,
+    PinPolicyError,
+    RenewalNotDueError,
+    SdkSessionError,
+)
+from pki.store import AuditAction, CertStatus
+
+from .cloud_helpers import BIRTH, PIN, RRN, sent_code
+
+PAGE = "http://page.test:8000"
+DEVICE = "device-1"
+
+
+@pytest.fixture
+def sdk(home, monkeypatch):
+    monkeypatch.setenv("KPKI_VAULT_SECRET", "ab" * 32)
+    return FinCertSdk(home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))())
+
+
+@pytest.fixture
+def bank(sdk):
+    institution = sdk.cloud.authenticate(sdk.cloud.add_institution("bank"))
+    key = add_sdk_institution(sdk.store, institution, "D0000001", origins=[PAGE],
+                              at=sdk.clock.now())
+    return institution, key
+
+
+def _connected(sdk, bank, phone="01012345678"):
+    institution, key = bank
+    token, session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                      device=DEVICE)
+    sdk.connect(session, institution, name="홍길동", phone=phone, birth_date=BIRTH)
+    session, _ = sdk.session(token, origin=PAGE, device=DEVICE)
+    sdk.confirm(session, institution, sent_code(sdk.cloud, institution, phone))
+    return token, sdk.session(token, origin=PAGE, device=DEVICE)[0]
+
+
+def _pin(sdk, session, pin=PIN):
+    pad = sdk.new_pad(session)
+    return PadAnswer(pad.id, tuple(pad.layout.index(d) for d in pin))
+
+
+def _issued(sdk, bank, session):
+    return sdk.issue(session, bank[0], ssn=RRN, kind="personal", pin=_pin(sdk, session),
+                     pin_confirm=_pin(sdk, session))
+
+
+def test_a_session_expires_after_its_lifetime(sdk, bank):
+    token, _ = _connected(sdk, bank)
+    sdk.clock.advance(SESSION_LIFETIME - dt.timedelta(seconds=1))
+    sdk.session(token, origin=PAGE, device=DEVICE)
+    sdk.clock.advance(dt.timedelta(seconds=1))
+    with pytest.raises(SdkSessionError):
+        sdk.session(token, origin=PAGE, device=DEVICE)
+
+
+def test_a_pad_expires_and_is_spent_all_the_same(sdk, bank):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    answer = _pin(sdk, session)
+    sdk.clock.advance(PAD_LIFETIME)
+    request = SignRequest((b"x",))
+    with pytest.raises(PadError) as info:
+        sdk.sign(session, bank[0], issued.serial, answer, request)
+    assert info.value.code == "pad_expired"
+    with pytest.raises(PadError) as info:
+        sdk.sign(session, bank[0], issued.serial, answer, request)
+    assert info.value.code == "pad_used"
+
+
+def test_one_pad_answered_twice_at_once_is_used_once(sdk, bank, home):
+    _, session = _connected(sdk, bank)
+    answer = _pin(sdk, session)
+    results: list[object] = []
+
+    def use() -> None:
+        mine = FinCertSdk(home.cloud_factory(passphrase=None,
+                                             kdf=KDFParams(n=2**4, r=8, p=1))())
+        try:
+            results.append(mine.pin_of(session, answer))
+        except PadError as exc:
+            results.append(exc.code)
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == sorted([PIN, "pad_used", "pad_used", "pad_used"])
+
+
+def test_issue_through_two_pads_then_sign_and_list(sdk, bank):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    (listed,) = sdk.certificates(session)
+    assert listed.record.serial == issued.serial and not listed.locked
+    signed = sdk.sign(session, bank[0], issued.serial, _pin(sdk, session),
+                      SignRequest((b"a", b"b"), include_r=True))
+    assert len(signed.values) == 2 and signed.r is not None
+
+
+def test_a_new_pin_entered_differently_twice_is_refused(sdk, bank):
+    _, session = _connected(sdk, bank)
+    with pytest.raises(PinPolicyError) as info:
+        sdk.issue(session, bank[0], ssn=RRN, kind="personal", pin=_pin(sdk, session),
+                  pin_confirm=_pin(sdk, session, "246802"))
+    assert info.value.rule == "mismatch"
+    assert sdk.certificates(session) == []
+
+
+def test_renew_only_within_the_window_then_the_successor_is_listed(sdk, bank):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    with pytest.raises(RenewalNotDueError):
+        sdk.renew(session, bank[0], issued.serial, _pin(sdk, session))
+    sdk.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=20))
+    assert sdk.certificates(session)[0].renewable
+    renewed = sdk.renew(session, bank[0], issued.serial, _pin(sdk, session))
+    assert renewed.serial != issued.serial
+    assert [c.record.serial for c in sdk.certificates(session)] == [renewed.serial]
+
+
+def test_change_pin_then_revoke(sdk, bank):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    sdk.change_pin(session, bank[0], issued.serial, old=_pin(sdk, session),
+                   new=_pin(sdk, session, "246813"), confirm=_pin(sdk, session, "246813"))
+    sdk.sign(session, bank[0], issued.serial, _pin(sdk, session, "246813"),
+             SignRequest((b"x",)))
+    sdk.revoke(session, bank[0], issued.serial, _pin(sdk, session, "246813"))
+    assert sdk.certificates(session)[0].record.status is CertStatus.REVOKED
+    with pytest.raises(CloudNotFoundError):
+        sdk.revoke(session, bank[0], issued.serial, _pin(sdk, session, "246813"))
+
+
+def test_connect_and_disconnect_are_audited_and_end_the_connection(sdk, bank):
+    token, session = _connected(sdk, bank)
+    sdk.disconnect(session, bank[0])
+    actions = [e.action for e in sdk.store.audit_log()]
+    assert AuditAction.SDK_CONNECTED in actions and AuditAction.SDK_DISCONNECTED in actions
+    with pytest.raises(SdkSessionError):
+        sdk.session(token, origin=PAGE, device=DEVICE)
+
+
+def test_nothing_of_a_person_before_the_connection(sdk, bank):
+    _, key = bank
+    _, session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                  device=DEVICE)
+    with pytest.raises(NotConnectedError):
+        sdk.certificates(session)
+
+
+@pytest.mark.parametrize("given, written", [
+    ("http://LocalHost:8000", "http://localhost:8000"), ("https://bank.test:443", "https://bank.test"),
+    ("http://bank.test:80", "http://bank.test"), ("http://[::1]:3000", "http://[::1]:3000")])
+def test_origins_are_written_as_browsers_send_them(given, written):
+    assert normalize_origin(given) == written
+
+
+@pytest.mark.parametrize("given", ["http://bank.test/", "ftp://bank.test", "bank.test",
+                                   "http://user@bank.test", "http://bank.test?x", "null", "*",
+                                   "http://bank.test:99999"])
+def test_anything_else_is_not_an_origin(given):
+    with pytest.raises(CloudRequestError):
+        normalize_origin(given)

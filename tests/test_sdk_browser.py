@@ -290,3 +290,48 @@ def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # no
     assert seen and all(url.startswith(allowed) for url in seen), json.dumps(seen)
 
 
+
+
+def test_issue_list_manage_and_disconnect(site, page):  # noqa: F811
+    """A person without a certificate connects, is issued one under a new PIN (twice on
+    the pad), lists it, changes its PIN in the management dialog, and disconnects."""
+    frame = _open(page, site)
+    page.evaluate("() => started('issued', FinCert.Sdk.issue({ssn: '9005171234566'}))")
+    _connect_by_clicks(frame, page, site, "01011110005")
+    for _ in range(2):  # the new PIN, then again
+        frame.locator(".pad").wait_for()
+        _press_pin(frame, PIN)
+    issued = _result(page, "issued")
+    assert "ok" in issued, issued
+    listed = page.evaluate("() => FinCert.Sdk.getCertInfoList()")
+    assert [c["certSeqNum"] for c in listed["certInfoList"]] == [issued["ok"]["certSeqNum"]]
+    page.evaluate("() => started('managed', FinCert.Sdk.manage())")
+    frame.locator("button[type=submit]").click()
+    frame.locator("[data-action=pin]").wait_for()
+    keep_screenshot(page, "sdk-manage-details")
+    frame.locator("[data-action=pin]").click()
+    for pin in (PIN, "246813", "246813"):  # old, new, new again
+        frame.locator(".pad").wait_for()
+        _press_pin(frame, pin)
+    assert _result(page, "managed")["ok"] == {"action": "pinChanged",
+                                             "certSeqNum": issued["ok"]["certSeqNum"]}
+    assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": True}
+    assert page.evaluate("() => FinCert.Sdk.disconnectCloudConn()") == {"connected": False}
+    assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": False}
+
+
+def test_abort_closes_the_dialog_and_fails_the_call(site, page):  # noqa: F811
+    frame = _open(page, site)
+    _sign(page, "aborted")
+    frame.locator("#f-name").wait_for()
+    assert page.evaluate("() => FinCert.Sdk.abort()") == {"aborted": True}
+    assert _result(page, "aborted")["error"]["code"] == 700011
+    assert page.locator("iframe[data-kpki=fincert]").is_hidden()
+    assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": False}
+
+
+def test_an_unsupported_browser_is_900001(site, page):  # noqa: F811
+    page.add_init_script("Object.defineProperty(window, 'fetch', {value: undefined})")
+    page.goto(site["page"])
+    refused = page.evaluate("() => settle(initialise('ko'))")
+    assert refused["error"]["code"] == 900001

@@ -233,3 +233,13 @@ def test_the_bank_pages_call_only_the_flows_through_the_portal(demo) -> None:
             urllib.request.urlopen(request, timeout=30)
         with refused.value:
             assert refused.value.code == 400
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_agent_answers_the_portal_whichever_address_was_typed(
+        demo, page, host: str) -> None:  # noqa: F811
+    running, _ = demo
+    page.goto(running.portal_url.replace("127.0.0.1", host) + "/petition.html")
+    page.wait_for_selector("#sign-agent:not([disabled])")
+    pinged = page.evaluate("KpkiAgent.ping().then((r) => ({ok: r}), (e) => ({error: e}))")
+    assert "ok" in pinged, pinged

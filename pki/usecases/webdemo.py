@@ -292,7 +292,8 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
         if has_sdk:
             from ..cloud.sdk import allow_origin
 
-            allow_origin(home.store, ORG_CODE, portal_url, at=time.now())
+            for origin in _origins(portal_url):
+                allow_origin(home.store, ORG_CODE, origin, at=time.now())
         publishing = threading.Lock()
 
         def republish() -> None:
@@ -307,7 +308,8 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             stack.callback(watcher.join, 10)
         stack.callback(stop.set)
         folder = _folder(home_path)
-        agent_url = _start_agent(stack, origin=portal_url, npki_base=folder / "npki",
+        agent_url = _start_agent(stack, origins=_origins(portal_url),
+                                 npki_base=folder / "npki",
                                  clock=time)
         settings = PortalSettings(
             kpki_url=served.url, api_key=secrets.portal_api_key,
@@ -329,17 +331,24 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
                           folder / "npki", folder / "phone", republish)
 
 
-def _start_agent(stack: contextlib.ExitStack, *, origin: str, npki_base: Path,
+def _origins(portal_url: str) -> tuple[str, str]:
+    """The portal's origin as the browser sends it, whether the address typed was
+    127.0.0.1 or localhost."""
+    return portal_url, portal_url.replace("://127.0.0.1:", "://localhost:")
+
+
+def _start_agent(stack: contextlib.ExitStack, *, origins: tuple[str, ...], npki_base: Path,
                  clock: Clock) -> str:
-    """The local signing agent in a thread until ``stack`` closes, allowing ``origin`` only,
-    its hard disk the demo's NPKI base; its base URL."""
+    """The local signing agent in a thread until ``stack`` closes, allowing the portal's
+    ``origins`` only, its hard disk the demo's NPKI base; its base URL."""
     from ..agent import AgentSettings, Location, LocationKind, SigningAgent, create_app
     from ..web import serve_in_thread
 
     sock = _bind(0)
     stack.callback(sock.close)
     agent = SigningAgent(AgentSettings.of(
-        [origin], locations=(Location(LocationKind.HARD_DISK, npki_base),)), clock=clock)
+        list(origins), locations=(Location(LocationKind.HARD_DISK, npki_base),)),
+        clock=clock)
     port = sock.getsockname()[1]
     stack.enter_context(serve_in_thread(create_app(agent, port=port), sock=sock))
     stack.callback(agent.close)  # first: a request waiting for the dialog ends at once

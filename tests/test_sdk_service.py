@@ -16,6 +16,7 @@ from pki.cloud.sdk import (
     PadAnswer,
     SignRequest,
     add_sdk_institution,
+    disallow_origin,
     normalize_origin,
 )
 from pki.cloud.vault import KDFParams
@@ -79,6 +80,13 @@ def test_a_session_expires_after_its_lifetime(sdk, bank):
         sdk.session(token, origin=PAGE, device=DEVICE)
 
 
+def test_an_origin_taken_off_the_list_ends_its_sessions(sdk, bank):
+    token, _ = _connected(sdk, bank)
+    assert disallow_origin(sdk.store, "D0000001", PAGE, at=sdk.clock.now())
+    with pytest.raises(SdkSessionError):
+        sdk.session(token, origin=PAGE, device=DEVICE)
+
+
 def test_a_pad_expires_and_is_spent_all_the_same(sdk, bank):
     _, session = _connected(sdk, bank)
     issued = _issued(sdk, bank, session)
@@ -97,10 +105,10 @@ def test_one_pad_answered_twice_at_once_is_used_once(sdk, bank, home):
     _, session = _connected(sdk, bank)
     answer = _pin(sdk, session)
     results: list[object] = []
+    make = home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))
 
     def use() -> None:
-        mine = FinCertSdk(home.cloud_factory(passphrase=None,
-                                             kdf=KDFParams(n=2**4, r=8, p=1))())
+        mine = FinCertSdk(make())  # its own store connection
         try:
             results.append(mine.pin_of(session, answer))
         except PadError as exc:

@@ -12,8 +12,8 @@ kpki's origin over the page; the iframe, and only it, talks to these operations.
   gives it) against the institution's list, and returns a session token bound to that
   institution, origin and device (kept only hashed). Every later call names its origin
   and device, and a session answers only to the same three; an unknown, ended or expired
-  session, or one asked for from another origin or device, is one answer
-  (:class:`SdkSessionError`).
+  session, one asked for from another origin or device, or one whose origin has been taken
+  off the list since, is one answer (:class:`SdkSessionError`).
 * **Connection.** A session is connected to the cloud by the registration of
   :mod:`pki.registration` (name, phone, birth date, then the 2-digit code sent to the
   phone), as the institution's own registration: the person's certificates are then
@@ -374,7 +374,9 @@ class FinCertSdk:
         if not token or origin is None or device is None:
             raise SdkSessionError()
         found = self._live(token, origin=origin, device=device, now=self.clock.now())
-        institution = (None if found is None
+        set_up = None if found is None else self.store.sdk_institution(found.institution_id)
+        institution = (None if found is None or set_up is None
+                       or found.origin not in set_up.origins  # taken off the list since
                        else self.store.institution(found.institution_id))
         if found is None or institution is None:
             raise SdkSessionError()

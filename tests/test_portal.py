@@ -286,6 +286,22 @@ def test_the_time_stamp_is_added_once_and_the_signature_still_verifies() -> None
     assert result.signing_time_source.value == "trusted"
 
 
+def test_a_tsa_answering_garbage_is_the_tsas_fault_and_nothing_is_kept(tmp_path: Path
+                                                                       ) -> None:
+    from pki.errors import TimestampError
+    from pki.portal.petitions import PetitionBox, Petitions
+
+    pki = TestPKI(seed="portal-tsa")
+    cert = pki.joint()
+    petitions = Petitions(PetitionBox(tmp_path / "box"), timestamper=lambda value: b"\x30\x00",
+                          verifier=lambda: pki.verifier(), clock=pki.clock)
+    with pytest.raises(TimestampError):
+        petitions.receive(text=PETITION, encoding="UTF-8", rrn=cert.rrn.digits,
+                          method="agent", signature=pki.sign(cert, PETITION.encode()),
+                          r=cert.r)
+    assert not (tmp_path / "box").exists()
+
+
 def test_petitions_are_kept_private(shared: tuple[RunningDemo, FixedClock]) -> None:
     demo, clock = shared
     signature, r = joint_signed(demo, PETITION.encode(), clock)

@@ -37,7 +37,13 @@ from pathlib import Path
 from asn1crypto import cms, core
 
 from ..clock import Clock, SystemClock
-from ..errors import InvalidRRNError, NotFoundError, PKIError, RequestRefusedError
+from ..errors import (
+    InvalidRRNError,
+    NotFoundError,
+    PKIError,
+    RequestRefusedError,
+    TimestampError,
+)
 from ..fsutil import atomic_write
 from ..rrn import RRN
 from ..signing.status import PARSE_ERRORS
@@ -274,13 +280,17 @@ def with_time_stamp(der: bytes, timestamper: Callable[[bytes], bytes]) -> bytes:
         present = [] if unsigned.native is None else list(unsigned)
         if any(a["type"].native == "signature_time_stamp_token" for a in present):
             return der
-        token = timestamper(bytes(first["signature"].native))
+        value = bytes(first["signature"].native)
+    except PARSE_ERRORS:
+        raise PortalRequestError("the signature is damaged: a part of the SignedData does "
+                                 "not parse", field="signature") from None
+    token = _token(timestamper(value))
+    try:
         stamped = cms.SignerInfo({
             **_present(first, ("version", "sid", "digest_algorithm", "signed_attrs",
                                "signature_algorithm", "signature")),
             "unsigned_attrs": cms.CMSAttributes([
-                *present, {"type": "signature_time_stamp_token",
-                           "values": [cms.ContentInfo.load(token)]}])})
+                *present, {"type": "signature_time_stamp_token", "values": [token]}])})
         rebuilt = cms.SignedData({
             **_present(signed, ("version", "digest_algorithms", "encap_content_info",
                                 "certificates", "crls")),
@@ -292,6 +302,17 @@ def with_time_stamp(der: bytes, timestamper: Callable[[bytes], bytes]) -> bytes:
     except PARSE_ERRORS:
         raise PortalRequestError("the signature is damaged: a part of the SignedData does "
                                  "not parse", field="signature") from None
+
+
+def _token(der: bytes) -> cms.ContentInfo:
+    """The TSA's token, read; a token that does not parse is the TSA's fault, not the
+    citizen's: :class:`pki.errors.TimestampError`."""
+    try:
+        token = cms.ContentInfo.load(der, strict=True)
+        token["content_type"].native  # noqa: B018 - parses the start of the structure
+        return token
+    except PARSE_ERRORS:
+        raise TimestampError("the TSA's answer is not a time-stamp token") from None
 
 
 class PetitionBox:

@@ -303,7 +303,7 @@ def _verify(world: dict[str, Any], der: bytes, content: bytes | None = None):
     return Verifier(trust=[root], intermediates=[ca], crls=crls).verify(der, content=content)
 
 
-@pytest.mark.parametrize("encoding, codec", [("UTF-8", "utf-8"), ("EUC-KR", "euc_kr")])
+@pytest.mark.parametrize("encoding, codec", [("UTF-8", "utf-8"), ("EUC-KR", "cp949")])
 def test_a_cms_signature_covers_the_text_in_its_encoding(world, frame, encoding, codec):
     texts = ["민원 신청: 주민등록등본 발급", "두 번째 문서"]
     status, body = frame.sign(world["serial"], plainTexts=texts, encoding=encoding)
@@ -368,6 +368,15 @@ def test_an_unknown_encoding_is_refused_and_nothing_signed(world, frame):
         400, "unknown_encoding", "encoding")
     assert _signed_count(world) == before
     assert frame.sign(world["serial"], pin)[0] == 200  # the pad was not spent on it
+
+
+def test_euc_kr_is_the_mapping_browsers_use_under_that_label(world, frame):
+    """WHATWG's EUC-KR (what a browser sends under that label) is CP949: a syllable
+    outside KS X 1001's 2,350 is two bytes, not Python's 8-byte euc_kr composition."""
+    status, body = frame.sign(world["serial"], plainTexts=["똠방각하"], encoding="EUC-KR")
+    assert status == 200, body
+    content = _verify(world, base64.urlsafe_b64decode(body["signedVals"][0])).content
+    assert content == "똠방각하".encode("cp949") != "똠방각하".encode("euc_kr")
 
 
 def test_a_text_euc_kr_cannot_write_is_refused(world, frame):
@@ -567,7 +576,7 @@ def test_openssl_cms_verifies_an_sdk_signature(world, frame, tmp_path):
                            "-purpose", "any",
                            "-out", tmp_path / "out.bin"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "out.bin").read_bytes() == "가나다".encode("euc_kr")
+    assert (tmp_path / "out.bin").read_bytes() == "가나다".encode("cp949")
 
 
 def test_kpki_serve_serves_the_sdk(tmp_path, key_pool):

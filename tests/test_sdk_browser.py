@@ -167,7 +167,7 @@ def test_sign_by_clicks_utf8_and_euckr_verified_by_openssl(site, page, tmp_path)
     assert len(base64.urlsafe_b64decode(result["ok"]["rValue"])) == 20
     content = _verify_with_openssl(site, base64.urlsafe_b64decode(result["ok"]["signedVals"][0]),
                                    tmp_path)
-    assert content == "민원 신청서".encode("euc_kr")
+    assert content == "민원 신청서".encode("cp949")
 
 
 def test_keyboard_only_connects_chooses_and_signs(site, page):  # noqa: F811

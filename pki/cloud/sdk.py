@@ -83,8 +83,11 @@ SESSION_LIFETIME = dt.timedelta(days=30)
 PAD_LIFETIME = dt.timedelta(minutes=5)
 PAD_KEYS = 12
 """Keys of a pad: the ten digits and two blanks, shuffled."""
-ENCODINGS = {"UTF-8": "utf-8", "EUC-KR": "euc_kr"}
-"""The SDK's names of text encodings -> Python's codecs."""
+ENCODINGS = {"UTF-8": "utf-8", "EUC-KR": "cp949"}
+"""The SDK's names of text encodings -> Python's codecs. EUC-KR is what browsers mean by
+that label (WHATWG's EUC-KR is Windows code page 949): KS X 1001's syllables as EUC-KR has
+them, the other 8,822 as CP949's two bytes, never Python's 8-byte ``euc_kr``
+compositions."""
 
 _ORG_CODE = re.compile(r"[DR][0-9]{4,15}")
 

@@ -621,3 +621,22 @@ def test_any_encoding_name_is_one_of_two_or_refused(name: str) -> None:
 _PKI = TestPKI(seed="portal-token")
 _TOKEN = _PKI.timestamp(b"any signature value")
 _SIGNATURE = _PKI.sign(_PKI.joint(), PETITION.encode())
+
+
+def test_a_revocation_not_yet_published_leaves_the_verdict_as_the_verifier_sees_it(
+        tmp_path: Path) -> None:
+    """The records say revoked, the CRL the verifier reads does not list it yet: valid, not
+    "signed before revocation" (the verifier said no such thing)."""
+    from pki.portal.petitions import PetitionBox, Petitions
+
+    pki = TestPKI(seed="portal-unpublished")
+    cert = pki.joint()
+    crls = pki.verifier(crl=True).crls  # the CRLs of now, before the revocation
+    petitions = Petitions(PetitionBox(tmp_path / "box"), timestamper=pki.tsa.timestamp,
+                          verifier=lambda: pki.verifier(crls=crls),
+                          revoked=lambda serial, issuer: True, clock=pki.clock)
+    filed = petitions.receive(text=PETITION, encoding="UTF-8", rrn=cert.rrn.digits,
+                              method="agent", signature=pki.sign(cert, PETITION.encode()),
+                              r=cert.r)
+    judged_now = petitions.assess(filed)
+    assert judged_now.signer_revoked and judged_now.verdict.value == "valid"

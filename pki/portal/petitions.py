@@ -226,10 +226,18 @@ class Assessment:
 
     @property
     def verdict(self) -> Verdict:
+        """INVALID when the verifier (or a check of the portal's) failed; else VALID, or
+        VALID_BEFORE_REVOCATION when the certificate is revoked and the verifier's valid
+        verdict carries its note (the revocation data it read lists the certificate: the
+        portal verifies with revocation on and stale data refused, so its only notes are
+        those of a signature made before a revocation). A revocation not yet published
+        stays VALID, as the verifier sees it."""
         if (self.result is None or not self.result.ok
                 or any(c.outcome is Outcome.FAILED for c in self.portal_checks)):
             return Verdict.INVALID
-        return Verdict.VALID_BEFORE_REVOCATION if self.signer_revoked else Verdict.VALID
+        if self.signer_revoked and self.result.notes:
+            return Verdict.VALID_BEFORE_REVOCATION
+        return Verdict.VALID
 
     @property
     def signer_serial(self) -> int | None:

@@ -139,6 +139,24 @@ def test_a_petition_signed_with_the_joint_certificate_through_the_agent_then_rev
     assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
     keep_screenshot(page, "portal-result-agent-signed-before-revocation")
 
+    # the revoked key signs again: invalid, the revocation check failed
+    clock.advance(dt.timedelta(minutes=10))
+    page.goto(running.portal_url + "/petition.html")
+    page.wait_for_selector("#sign-agent:not([disabled])")
+    with page.expect_popup() as opened:
+        page.click("#sign-agent")
+    dialog = opened.value
+    dialog.wait_for_selector("body[data-ready='true']")
+    dialog.locator("#certificates tbody tr", has_text="홍길동").click()
+    dialog.fill("#password", running.secrets.joint_password)
+    dialog.click("#ok")
+    page.wait_for_url("**/result.html?id=*")
+    page.wait_for_selector("body[data-loaded]")
+    assert page.get_attribute("#verdict", "data-verdict") == "invalid"
+    assert outcomes(page)["revocation"] == "failed"
+    assert "무효한 서명" in page.inner_text("#verdict")
+    keep_screenshot(page, "portal-result-agent-signed-after-revocation")
+
 
 def test_a_petition_signed_with_the_financial_certificate_through_the_sdk(
         demo, page) -> None:  # noqa: F811

@@ -158,6 +158,11 @@ def _back_to_version(path, version, tmp_path):
             conn.execute(f"DROP INDEX main.{index}")
         for table in tables("main") - tables("old"):
             conn.execute(f"DROP TABLE main.{table}")
+        for table in tables("old") - tables("main"):  # a later migration dropped it
+            for (sql,) in conn.execute("SELECT sql FROM old.sqlite_master WHERE tbl_name = ? "
+                                       "AND sql IS NOT NULL ORDER BY type DESC",
+                                       (table,)).fetchall():
+                conn.execute(sql)  # the table, then its indexes
         for table in tables("old"):
             kept = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
             for row in conn.execute(f"PRAGMA main.table_info({table})").fetchall():

@@ -515,6 +515,18 @@ def test_the_frame_may_be_shown_only_by_the_organisations_origins(world):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
+@pytest.mark.parametrize("org, origin, answer", [
+    (ORG, PAGE, {"known": True, "allowed": True}),
+    (ORG, "http://evil.test", {"known": True, "allowed": False}),
+    ("D0000099", PAGE, {"known": False, "allowed": False})])
+def test_a_page_may_ask_whether_its_origin_may_use_a_code(world, org, origin, answer):
+    request = urllib.request.Request(world["url"] + f"/sdk/v1/origin?org={org}",
+                                     headers={"Origin": origin})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert json.loads(response.read()) == answer
+
+
 def test_the_script_is_served_for_pages_of_other_origins(world):
     with urllib.request.urlopen(world["url"] + "/sdk/v1/fincert.js", timeout=30) as response:
         assert response.headers.get_content_type() == "text/javascript"

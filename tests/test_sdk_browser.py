@@ -257,6 +257,15 @@ def test_bad_options_are_refused_before_any_dialog(site, page):  # noqa: F811
     assert page.locator("iframe[data-kpki=fincert]").is_hidden()
 
 
+def test_a_page_on_an_origin_not_on_the_list_is_told_so_at_once(site, page):  # noqa: F811
+    """The same page at 127.0.0.1 instead of localhost: another origin, not on the list;
+    the frame is not even loaded."""
+    page.goto(site["page"].replace("localhost", "127.0.0.1"))
+    refused = page.evaluate("() => settle(initialise('ko'))")
+    assert refused["error"]["code"] == 700002
+    assert page.locator("iframe[data-kpki=fincert]").count() == 0
+
+
 def test_messages_from_other_windows_are_never_acted_on(site, page):  # noqa: F811
     """A forged result posted to the page by another window, and a call posted to kpki's
     iframe by a window other than its parent, are ignored."""

@@ -2,6 +2,9 @@
 
 * ``GET /sdk/v1/fincert.js``: the script a page loads (``FinCert.Sdk``); it puts the
   iframe below over the page and talks to it with ``postMessage`` only.
+* ``GET /sdk/v1/origin?org=<code>``: whether the asking page's origin (the browser's
+  ``Origin`` header) may use the organisation code, asked by ``fincert.js`` before it loads
+  the iframe (CORS, ``{"known", "allowed"}``).
 * ``GET /sdk/v1/frame?org=<code>``: the iframe's page (with ``frame.js`` and
   ``frame.css``), sent with a ``Content-Security-Policy`` whose ``frame-ancestors`` are
   the organisation's allowed origins, so no other site can even show it.
@@ -33,7 +36,7 @@ import msgspec
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..cloud.sdk import CertificateInfo, FinCertSdk, PadAnswer, SdkSignature, SignRequest
@@ -287,6 +290,19 @@ def sdk_routes(factory: Callable[[], FinCertSdk], *, workers: int = 8) -> list[R
             "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
             "X-Content-Type-Options": "nosniff"})
 
+    def origin_check(sdk: FinCertSdk, i: Institution, b: Empty, r: Request) -> Any:
+        code = r.query_params.get("org", "")
+        found = (sdk.store.sdk_institution_by_org_code(code)
+                 if 1 <= len(code) <= 20 and code.isalnum() else None)
+        page = r.headers.get("origin", "")
+        allowed = found is not None and page in found.origins
+        # asked by fincert.js from the page (CORS), before it loads the frame: a page whose
+        # origin may not show the frame hears so at once instead of waiting for a frame the
+        # browser will not show; it learns nothing but its own origin's answer
+        return JSONResponse({"known": found is not None, "allowed": allowed},
+                            headers={"Access-Control-Allow-Origin": "*",
+                                     "Cache-Control": "no-store", "Vary": "Origin"})
+
     def asset(name: str) -> Callable[[Request], Any]:
         async def answer(request: Request) -> Response:
             headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
@@ -302,6 +318,7 @@ def sdk_routes(factory: Callable[[], FinCertSdk], *, workers: int = 8) -> list[R
         Route("/sdk/v1/frame.js", asset("frame.js"), methods=["GET", "HEAD"]),
         Route("/sdk/v1/frame.css", asset("frame.css"), methods=["GET", "HEAD"]),
         Route("/sdk/v1/frame", public.endpoint(Empty, frame), methods=["GET"]),
+        Route("/sdk/v1/origin", public.endpoint(Empty, origin_check), methods=["GET"]),
         Route("/sdk/v1/session", public.endpoint(SessionBody, open_session), methods=["POST"]),
         Route("/sdk/v1/status", endpoint(Empty, status), methods=["POST"]),
         Route("/sdk/v1/connect", endpoint(ConnectBody, connect), methods=["POST"]),

@@ -43,6 +43,7 @@
     frame: null,
     frameReady: null, // a Promise resolved when the iframe says it is ready
     running: null, // {nonce, resolve, reject} of the open call
+    initialising: false, // init is asking kpki whether this origin may use the code
   };
 
   function error(code, message, extra) {
@@ -154,6 +155,19 @@
     return state.frameReady;
   }
 
+  // Ask kpki whether this page's origin may use the organisation code (the browser names
+  // the origin): the frame is not even shown to other origins, so say why at once.
+  function checkOrigin(config) {
+    const url = new URL('origin', BASE);
+    url.searchParams.set('org', config.orgCode);
+    return fetch(url.href, { mode: 'cors', credentials: 'omit', cache: 'no-store' })
+      .then((response) => response.json(), () => { throw error(700015); })
+      .then((answer) => {
+        if (!answer || !answer.known) { throw error(700003); }
+        if (!answer.allowed) { throw error(700002); }
+      }, (e) => { throw (e && e.code ? e : error(700015)); });
+  }
+
   // One call to the iframe; 100008 while another is open.
   function call(method, params, needsInit) {
     if (!supported()) { return Promise.reject(error(900001)); }
@@ -225,7 +239,7 @@
       let refusal = null;
       if (!supported() || !KPKI) {
         refusal = error(900001);
-      } else if (state.running) {
+      } else if (state.running || state.initialising) {
         refusal = error(100008);
       } else if (typeof o.orgCode !== 'string' || !/^[DR][0-9]{4,15}$/.test(o.orgCode)) {
         refusal = error(700003, 'orgCode is D (test) or R (production) and digits');
@@ -246,11 +260,18 @@
         lang: o.lang || 'ko',
       };
       state.config = null;
-      loadFrame(config);
-      const done = call('init', {
-        orgCode: config.orgCode, apiKey: config.apiKey, deviceId: config.deviceId,
-        lang: config.lang,
-      }, false).then((value) => {
+      state.initialising = true;
+      const done = checkOrigin(config).then(() => {
+        loadFrame(config);
+        state.initialising = false;
+        return call('init', {
+          orgCode: config.orgCode, apiKey: config.apiKey, deviceId: config.deviceId,
+          lang: config.lang,
+        }, false);
+      }, (e) => {
+        state.initialising = false;
+        throw e;
+      }).then((value) => {
         state.config = config;
         return value;
       });

@@ -640,3 +640,21 @@ def test_a_revocation_not_yet_published_leaves_the_verdict_as_the_verifier_sees_
                               r=cert.r)
     judged_now = petitions.assess(filed)
     assert judged_now.signer_revoked and judged_now.verdict.value == "valid"
+
+
+def test_without_a_display_the_portal_is_printed_not_opened(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console browser would take over the terminal the demo prints to: on Linux
+    without a display nothing is opened, with one the system's browser is asked."""
+    import webbrowser
+
+    from cli.demo import _open
+
+    asked: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: asked.append(url) or True)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert _open("http://127.0.0.1:8800") is False and asked == []
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert _open("http://127.0.0.1:8800") is True and asked == ["http://127.0.0.1:8800"]

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..clock import Clock
@@ -161,7 +162,11 @@ def envelope_recipient(pem: str) -> x509.Certificate:
     except (ValueError, UnicodeEncodeError):
         raise AgentRequestError("envelopeTo is not a PEM certificate", field="envelopeTo"
                                 ) from None
-    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):  # a key pyca cannot read (KCDSA, say)
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):
         raise AgentRequestError("envelopeTo's certificate has no RSA key", field="envelopeTo")
     return cert
 

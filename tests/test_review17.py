@@ -101,3 +101,19 @@ def test_envelope_to_a_key_of_an_unknown_algorithm_is_a_bad_request(material: Ma
         assert answer.json()["error"] | {"message": ""} == {  # type: ignore[operator]
             "code": "bad_request", "message": "", "field": "envelopeTo"}
         assert page_post(client, "/requests", {"content": {"text": "x"}}).status_code == 201
+
+
+def test_envelope_to_a_key_too_small_to_carry_the_content_key_is_refused_at_once(
+        material: Material, clock: FixedClock) -> None:
+    """A 256-bit RSA key cannot carry the 32-byte AES key: it was accepted, and the user's
+    OK then failed with a 500 (the request left open, nothing the page could act on)."""
+    pem = _pem(_certificate(material, _tiny_rsa_spki()))
+    with pytest.raises(AgentRequestError) as refused:
+        envelope_recipient(pem)
+    assert refused.value.field == "envelopeTo"
+    with served(make_agent(material, clock)) as client:
+        answer = page_post(client, "/requests", {"content": {"text": "x"}, "envelopeTo": pem})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["field"] == "envelopeTo"  # type: ignore[index]
+    # the smallest key the agent takes still carries it
+    assert envelope_recipient(material.root.public_bytes(Encoding.PEM).decode())

@@ -68,6 +68,7 @@ __all__ = [
     "ENCODINGS",
     "KEPT_ANSWERED",
     "MAX_PURPOSE_LENGTH",
+    "MIN_ENVELOPE_KEY_BITS",
     "NPKI_KEYS_COUNT_WRONG_PASSWORDS",
     "Offered",
     "Opened",
@@ -86,6 +87,9 @@ encoded as browsers encode it (the WHATWG Encoding Standard's ``EUC-KR`` is Wind
 page 949, the superset Korean government sites actually send)."""
 
 MAX_PURPOSE_LENGTH = 200
+MIN_ENVELOPE_KEY_BITS = 1024
+"""The smallest RSA key of a site's certificate the agent envelopes to (a key too small
+to carry the content key would fail only at the user's OK)."""
 NPKI_KEYS_COUNT_WRONG_PASSWORDS = False
 """An NPKI ``signPri.key`` is only encrypted under the password: it holds no counter, so a
 wrong password is counted in the request (shown in the dialog) and locks nothing."""
@@ -156,7 +160,8 @@ def _too_large(limit: int, field: str) -> AgentRequestError:
 
 def envelope_recipient(pem: str) -> x509.Certificate:
     """The site's certificate to envelope the signature to, from its PEM; it must hold an
-    RSA key. Raises :class:`AgentRequestError` (field ``envelopeTo``)."""
+    RSA key of :data:`MIN_ENVELOPE_KEY_BITS` bits or more. Raises
+    :class:`AgentRequestError` (field ``envelopeTo``)."""
     try:
         cert = load_certificate(pem.encode("utf-8"))
     except (ValueError, UnicodeEncodeError):
@@ -168,6 +173,10 @@ def envelope_recipient(pem: str) -> x509.Certificate:
         key = None
     if not isinstance(key, rsa.RSAPublicKey):
         raise AgentRequestError("envelopeTo's certificate has no RSA key", field="envelopeTo")
+    if key.key_size < MIN_ENVELOPE_KEY_BITS:
+        raise AgentRequestError(f"envelopeTo's RSA key has {key.key_size} bits; the agent "
+                                f"envelopes to keys of {MIN_ENVELOPE_KEY_BITS} bits or more",
+                                field="envelopeTo")
     return cert
 
 

@@ -4,6 +4,7 @@ the agent as it was before the fix committed with it (pki/agent/)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,19 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from pki.agent import SigningAgent
+from pki.agent import AgentSettings, Location, LocationKind, SigningAgent
 from pki.agent.service import envelope_recipient
 from pki.clock import FixedClock
 from pki.errors import AgentRequestError
 
 from .test_agent import (
+    ORIGIN,
+    PASSWORD,
     Material,
+    dialog_post,
     make_agent,
     npki_material,
+    open_http,
     page_post,
     served,
 )
@@ -117,3 +122,50 @@ def test_envelope_to_a_key_too_small_to_carry_the_content_key_is_refused_at_once
         assert answer.json()["error"]["field"] == "envelopeTo"  # type: ignore[index]
     # the smallest key the agent takes still carries it
     assert envelope_recipient(material.root.public_bytes(Encoding.PEM).decode())
+
+
+# -- what the disk holds ---------------------------------------------------------------------
+
+HONG_CP949 = "홍길동".encode("cp949")
+
+
+def _cp949_folder(parent: Path, name: bytes) -> Path:
+    """A folder whose name is CP949 bytes, as an NPKI folder copied from Windows is."""
+    folder = Path(os.fsdecode(os.fsencode(parent) + b"/" + name))
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_folder_names_in_cp949_are_shown_not_a_500(material: Material,
+                                                   clock: FixedClock) -> None:
+    """A USER/cn= folder or a base whose name is not UTF-8 (copied from Windows, CP949)
+    made the dialog's list a 500 (the JSON could not be encoded); the dialog then showed
+    nothing at all. A key file there that is not the certificate's made the user's OK a
+    500 too (the refusal names the file)."""
+    user = material.base / "NPKI" / "yessign" / "USER"
+    broken = _cp949_folder(user, b"cn=" + HONG_CP949 + b"()0091")
+    (broken / "signCert.der").write_bytes(b"not a certificate")
+    copied = _cp949_folder(user, b"cn=" + HONG_CP949 + b"()0092")
+    (copied / "signCert.der").write_bytes((material.general_folder / "signCert.der")
+                                          .read_bytes())
+    (copied / "signPri.key").write_bytes((material.banking_folder / "signPri.key")
+                                         .read_bytes())  # swapped: another's key
+    usb = _cp949_folder(material.usb.parent, b"USB-" + HONG_CP949)
+    locations = (*material.locations(), Location(LocationKind.REMOVABLE, usb))
+    agent = SigningAgent(AgentSettings.of([ORIGIN], locations=locations), clock=clock)
+    with served(agent) as client:
+        request_id, _, dialog_token = open_http(client)
+        view = dialog_post(client, f"/{request_id}/view", {"token": dialog_token})
+        assert view.status_code == 200, view.text
+        shown = view.json()
+        assert shown["locations"][2]["path"].endswith("USB-홍길동")  # type: ignore[index]
+        holders = {c["holder"]: c for c in shown["certificates"]}  # type: ignore[index]
+        assert holders["cn=홍길동()0091"]["usable"] is False
+        offered = agent.view(request_id, token=dialog_token).offered
+        index = next(o.index for o in offered if o.entry.folder == copied)
+        answer = dialog_post(client, f"/{request_id}/confirm",
+                             {"token": dialog_token, "certificate": index,
+                              "password": PASSWORD})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]  # type: ignore[index]
+        assert error["code"] == "key_unreadable" and "홍길동" in error["message"]

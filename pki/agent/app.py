@@ -139,8 +139,24 @@ B = TypeVar("B", bound=_Body)
 
 
 def _error(code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}},
+    return JSONResponse({"error": {"code": code, "message": _shown(message), **extra}},
                         status_code=_STATUS.get(code, 409))
+
+
+def _shown(text: str) -> str:
+    """``text`` fit for JSON: a file name that is not UTF-8 comes from the file system as
+    lone surrogates (Python's ``surrogateescape``), which no JSON can carry. Its bytes are
+    read as CP949, as NPKI folders copied from Windows are named, or else as UTF-8 with
+    replacement characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("cp949")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace")
+    return text
 
 
 def _refusal(exc: PKIError) -> JSONResponse:
@@ -232,7 +248,7 @@ def _offered(offered: Offered, attempts: int) -> dict[str, Any]:
     cert = entry.certificate
     row: dict[str, Any] = {
         "index": offered.index, "location": offered.location,
-        "kind": _POLICY_LABELS[entry.policy_class], "holder": entry.common_name,
+        "kind": _POLICY_LABELS[entry.policy_class], "holder": _shown(entry.common_name),
         "status": entry.status.value, "statusLabel": _STATUS_LABELS[entry.status.value],
         "usable": offered.usable, "hasKey": entry.has_key, "attempts": attempts,
     }
@@ -263,7 +279,7 @@ def _view(view: DialogView) -> dict[str, Any]:
         "enveloped": view.enveloped, "expiresAt": _utc(view.expires_at),
         "countedByFile": view.counted_by_file,
         "locations": [{"index": n, "kind": loc.kind.value, "label": loc.kind.label,
-                       "path": str(loc.path), "count": counts[n]}
+                       "path": _shown(str(loc.path)), "count": counts[n]}
                       for n, loc in enumerate(view.locations)],
         "certificates": [_offered(o, view.attempts.get(o.index, 0)) for o in view.offered],
     }

@@ -169,3 +169,27 @@ def test_folder_names_in_cp949_are_shown_not_a_500(material: Material,
         assert answer.status_code == 422, answer.text
         error = answer.json()["error"]  # type: ignore[index]
         assert error["code"] == "key_unreadable" and "홍길동" in error["message"]
+
+
+def test_a_certificate_whose_key_pyca_cannot_read_is_refused_at_ok(material: Material,
+                                                                    clock: FixedClock) -> None:
+    """A signCert.der with a KCDSA key (old NPKI certificates) beside an RSA signPri.key:
+    the right password made the user's OK a 500; it is key_unreadable, the request open."""
+    folder = material.base / "NPKI" / "yessign" / "USER" / "cn=KCDSA()0093"
+    folder.mkdir()
+    (folder / "signCert.der").write_bytes(_certificate(material, _unknown_algorithm_spki()))
+    (folder / "signPri.key").write_bytes((material.general_folder / "signPri.key")
+                                         .read_bytes())
+    agent = make_agent(material, clock)
+    with served(agent) as client:
+        request_id, token, dialog_token = open_http(client)
+        view = dialog_post(client, f"/{request_id}/view", {"token": dialog_token})
+        row = next(c for c in view.json()["certificates"]  # type: ignore[index]
+                   if c["holder"] == "site.example")
+        answer = dialog_post(client, f"/{request_id}/confirm",
+                             {"token": dialog_token, "certificate": row["index"],
+                              "password": PASSWORD})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "key_unreadable"  # type: ignore[index]
+        assert page_post(client, f"/requests/{request_id}/outcome",
+                         {"token": token}).json() == {"state": "pending"}

@@ -475,6 +475,11 @@ class SigningAgent:
         except (KeyFileError, KeyMismatchError) as exc:
             raise AgentKeyError(f"the certificate's files cannot be used: {exc}",
                                 code="key_unreadable") from None
+        except (UnsupportedAlgorithm, ValueError):
+            # pyca cannot read the certificate's key (KCDSA, say) to compare it with the
+            # key file's
+            raise AgentKeyError("the certificate's key is of an algorithm kpki cannot use",
+                                code="key_unreadable") from None
         if credential.certificate != offered.entry.certificate:
             raise AgentKeyError("the certificate's folder changed since the dialog showed it",
                                 code="key_unreadable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,19 +17,24 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from pki.agent import AgentSettings, Location, LocationKind, SigningAgent
+from pki.agent import AgentSettings, Location, LocationKind, SigningAgent, State
 from pki.agent.service import envelope_recipient
 from pki.clock import FixedClock
-from pki.errors import AgentRequestError
+from pki.errors import AgentPasswordError, AgentRequestError, AgentStateError
+from pki.keys import npki
 
 from .test_agent import (
     ORIGIN,
+    OTHER_ORIGIN,
     PASSWORD,
+    WRONG,
     Material,
     dialog_post,
+    general_index,
     make_agent,
     npki_material,
     open_http,
+    order,
     page_post,
     served,
 )
@@ -193,3 +199,86 @@ def test_a_certificate_whose_key_pyca_cannot_read_is_refused_at_ok(material: Mat
         assert answer.json()["error"]["code"] == "key_unreadable"  # type: ignore[index]
         assert page_post(client, f"/requests/{request_id}/outcome",
                          {"token": token}).json() == {"state": "pending"}
+
+
+# -- answers that cross --------------------------------------------------------------------
+
+@pytest.mark.parametrize("who", ["page", "dialog"])
+def test_a_window_closed_while_a_wrong_password_is_checked_ends_the_request(
+        agent: SigningAgent, material: Material, monkeypatch: pytest.MonkeyPatch,
+        who: str) -> None:
+    """The user presses OK with a wrong password and closes the dialog before the answer:
+    the page's withdrawal (and the dialog's pagehide cancel) came while the key was being
+    opened and were refused (in_progress); the wrong password then put the request back
+    to pending with no window left to answer it. The page waited for the whole lifetime
+    and every other page was busy. Now the withdrawal holds: the request ends cancelled."""
+    opened = agent.open(ORIGIN, order())
+    index = general_index(agent, opened, material)
+    inside, release = threading.Event(), threading.Event()
+    real_load = npki.load
+
+    def held_load(folder: Path, password: str) -> object:
+        inside.set()
+        release.wait(60)
+        return real_load(folder, password)
+
+    monkeypatch.setattr("pki.agent.service.npki.load", held_load)
+    raised: list[BaseException] = []
+
+    def confirm(password: str) -> None:
+        try:
+            agent.confirm(opened.request_id, token=opened.dialog_token, certificate=index,
+                          password=password)
+        except AgentPasswordError as exc:
+            raised.append(exc)
+
+    first = threading.Thread(target=confirm, args=(WRONG,))
+    first.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(AgentStateError) as refused:
+            if who == "page":
+                agent.cancel(opened.request_id, origin=ORIGIN, token=opened.caller_token)
+            else:
+                agent.dismiss(opened.request_id, token=opened.dialog_token)
+        assert refused.value.code == "in_progress"
+    finally:
+        release.set()
+        first.join(60)
+    assert len(raised) == 1  # the dialog, if still there, learns the password was wrong
+    assert agent.outcome(opened.request_id, origin=ORIGIN,
+                         token=opened.caller_token).state is State.CANCELLED
+    with pytest.raises(AgentStateError) as answered:
+        agent.confirm(opened.request_id, token=opened.dialog_token, certificate=index,
+                      password=PASSWORD)
+    assert answered.value.code == "already_answered"
+    agent.open(OTHER_ORIGIN, order())  # nothing holds the agent busy
+
+
+def test_a_window_closed_while_the_right_password_signs_still_signs(
+        agent: SigningAgent, material: Material, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's OK with the right password wins over a withdrawal that came while the
+    signature was being made: the user did confirm."""
+    opened = agent.open(ORIGIN, order())
+    index = general_index(agent, opened, material)
+    inside, release = threading.Event(), threading.Event()
+    real_load = npki.load
+
+    def held_load(folder: Path, password: str) -> object:
+        inside.set()
+        release.wait(60)
+        return real_load(folder, password)
+
+    monkeypatch.setattr("pki.agent.service.npki.load", held_load)
+    first = threading.Thread(target=lambda: agent.confirm(
+        opened.request_id, token=opened.dialog_token, certificate=index, password=PASSWORD))
+    first.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(AgentStateError):
+            agent.cancel(opened.request_id, origin=ORIGIN, token=opened.caller_token)
+    finally:
+        release.set()
+        first.join(60)
+    assert agent.outcome(opened.request_id, origin=ORIGIN,
+                         token=opened.caller_token).state is State.SIGNED

@@ -272,6 +272,9 @@ class _Request:
     offered: tuple[Offered, ...] = ()
     attempts: dict[int, int] = field(default_factory=dict)
     result: SignResult | None = None
+    withdrawn: bool = False
+    """A cancel came while the signature was being made: if it is not made, the request
+    ends cancelled (its window is gone; nothing would answer it)."""
 
 
 class SigningAgent:
@@ -332,7 +335,9 @@ class SigningAgent:
 
     def cancel(self, request_id: str, *, origin: str | None, token: str) -> Outcome:
         """The page withdraws its request (its dialog was closed). Raises
-        :class:`AgentStateError` ``already_answered`` if the user answered first."""
+        :class:`AgentStateError` ``already_answered`` if the user answered first, or
+        ``in_progress`` while the user's OK is being signed: then the request ends
+        cancelled if that signs nothing (a wrong password, a key that cannot be used)."""
         with self._changed:
             request = self._caller_request(request_id, origin, token)
             return self._cancel(request)
@@ -384,14 +389,14 @@ class SigningAgent:
         except WrongPasswordError:
             with self._changed:
                 request.attempts[certificate] = request.attempts.get(certificate, 0) + 1
-                request.state = State.PENDING
+                self._reopen(request)
                 attempts = request.attempts[certificate]
             raise AgentPasswordError(attempts=attempts,
                                      counted_by_file=NPKI_KEYS_COUNT_WRONG_PASSWORDS
                                      ) from None
         except BaseException:
             with self._changed:
-                request.state = State.PENDING
+                self._reopen(request)
             raise
         with self._changed:
             request.state, request.result = State.SIGNED, result
@@ -400,7 +405,7 @@ class SigningAgent:
 
     def dismiss(self, request_id: str, *, token: str) -> Outcome:
         """The user's Cancel (or the dialog closed). Raises :class:`AgentStateError`
-        ``already_answered`` once answered."""
+        ``already_answered`` once answered, ``in_progress`` as :meth:`cancel` does."""
         with self._changed:
             request = self._dialog_request(request_id, token)
             return self._cancel(request)
@@ -447,7 +452,15 @@ class SigningAgent:
             raise AgentStateError("this request is being signed", code="in_progress",
                                   state=request.state.value)
 
+    def _reopen(self, request: _Request) -> None:
+        """After a confirmation that signed nothing: open again, or cancelled when a cancel
+        came meanwhile."""
+        request.state = State.CANCELLED if request.withdrawn else State.PENDING
+        self._changed.notify_all()
+
     def _cancel(self, request: _Request) -> Outcome:
+        if request.state is State.SIGNING:
+            request.withdrawn = True
         self._check_open(request, self._clock.now())
         request.state = State.CANCELLED
         self._changed.notify_all()

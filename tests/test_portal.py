@@ -658,3 +658,19 @@ def test_without_a_display_the_portal_is_printed_not_opened(
     assert _open("http://127.0.0.1:8800") is False and asked == []
     monkeypatch.setenv("DISPLAY", ":0")
     assert _open("http://127.0.0.1:8800") is True and asked == ["http://127.0.0.1:8800"]
+
+
+def test_a_demo_home_that_fails_to_be_made_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made beside and renamed into place: a failure at the last step (the phone's app)
+    leaves neither the home nor the folder it was made in."""
+    import pki.usecases.simpleauth as simpleauth
+    from pki.errors import PKIError
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PKIError("the provider is down")
+
+    monkeypatch.setattr(simpleauth, "register_app", refused)
+    with pytest.raises(PKIError, match="provider is down"):
+        prepare_demo_home(tmp_path / "home", base_url="http://127.0.0.1:1")
+    assert list(tmp_path.iterdir()) == []

@@ -30,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ from urllib.parse import urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import PKIError
+from ..faults import fault_point
 from ..fsutil import atomic_write
 from ..hierarchy import CASettings
 from ..home import Home
@@ -161,7 +164,28 @@ def _folder(home: Path) -> Path:
 def prepare_demo_home(target: Path, *, base_url: str, clock: Clock | None = None,
                       key_generator: KeyGenerator | None = None) -> DemoSecrets:
     """Make the demo home of the module doc at ``target`` (which must not exist), served
-    at ``base_url``; its secrets."""
+    at ``base_url``; its secrets. It is made in a hidden folder beside ``target`` and
+    renamed into place once whole, so that ``target`` is a whole demo home or nothing:
+    a failure removes what was made; a process killed meanwhile leaves only the hidden
+    ``.<name>.making-<pid>`` folder, never a half-made home where ``target`` is."""
+    target = Path(target)
+    if target.exists():
+        raise DemoWebError(f"{target} exists already", path=str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    making = target.parent / f".{target.name}.making-{os.getpid()}"
+    shutil.rmtree(making, ignore_errors=True)  # left by an earlier process of this pid
+    try:
+        made = _prepare(making, base_url=base_url, clock=clock, key_generator=key_generator)
+        fault_point("demo-web.made")
+        making.rename(target)
+    except BaseException:
+        shutil.rmtree(making, ignore_errors=True)
+        raise
+    return made
+
+
+def _prepare(target: Path, *, base_url: str, clock: Clock | None,
+             key_generator: KeyGenerator | None) -> DemoSecrets:
     from ..cloud.service import add_institution
     from ..keys.devicekeystore import DeviceKeystore
     from .simpleauth import register_app, simple_auth_of_home

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -19,8 +20,15 @@ from cryptography.x509.oid import NameOID
 
 from pki.agent import AgentSettings, Location, LocationKind, SigningAgent, State
 from pki.agent.service import envelope_recipient
+from pki.agent.settings import normalise_origin
+from pki.cli.main import cli
 from pki.clock import FixedClock
-from pki.errors import AgentPasswordError, AgentRequestError, AgentStateError
+from pki.errors import (
+    AgentPasswordError,
+    AgentRequestError,
+    AgentSettingsError,
+    AgentStateError,
+)
 from pki.keys import npki
 
 from .test_agent import (
@@ -282,3 +290,36 @@ def test_a_window_closed_while_the_right_password_signs_still_signs(
         first.join(60)
     assert agent.outcome(opened.request_id, origin=ORIGIN,
                          token=opened.caller_token).state is State.SIGNED
+
+
+# -- the allow-list --------------------------------------------------------------------------
+
+def test_a_korean_domain_is_refused_with_the_form_browsers_send() -> None:
+    """https://민원.kr was allowed as written: a browser sends its page's origin as
+    https://xn--lg3b21r.kr, so the page was refused with no word why. The user is told the
+    form to give."""
+    with pytest.raises(AgentSettingsError) as refused:
+        normalise_origin("https://민원.kr")
+    assert refused.value.field == "allowed_origins"
+    assert "https://xn--lg3b21r.kr" in str(refused.value)
+    assert normalise_origin("https://XN--LG3B21R.kr") == "https://xn--lg3b21r.kr"
+    result = CliRunner().invoke(cli, ["agent", "--port", "0", "--allow-origin",
+                                      "https://민원.kr:8443"])
+    assert result.exit_code == 2 and "https://xn--lg3b21r.kr:8443" in result.output
+
+
+@pytest.mark.parametrize("given", ["https://www gov.kr", "https://www%2egov.kr",
+                                   "https://www.gov.kr\\@evil.example",
+                                   "http://[fe80::1%25eth0]:8000"])
+def test_a_host_no_browser_sends_is_refused(given: str) -> None:
+    """Hosts a browser never puts in an Origin header were allowed (and never matched)."""
+    with pytest.raises(AgentSettingsError):
+        normalise_origin(given)
+
+
+@pytest.mark.parametrize(("given", "origin"), [("http://[::1]:8000", "http://[::1]:8000"),
+                                               ("https://my_site.gov.kr",
+                                                "https://my_site.gov.kr"),
+                                               ("https://www.gov.kr.", "https://www.gov.kr.")])
+def test_hosts_browsers_send_are_still_allowed(given: str, origin: str) -> None:
+    assert normalise_origin(given) == origin

@@ -3,15 +3,18 @@ NPKI certificates, how long a request lives and how much it may sign.
 
 An origin on the allow-list is written the way a browser sends it in the ``Origin``
 header: ``scheme://host[:port]``, lower case, no path, the default port left out
-(``https://www.gov.kr``, ``http://127.0.0.1:8000``). A wildcard or ``null`` (the origin of
-sandboxed frames and local files, which any page can take on) is refused: every page
-allowed is named.
+(``https://www.gov.kr``, ``http://127.0.0.1:8000``), a Korean domain in its ASCII form
+(browsers send ``https://민원.kr`` as ``https://xn--lg3b21r.kr``). A wildcard or ``null``
+(the origin of sandboxed frames and local files, which any page can take on) is refused:
+every page allowed is named.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -33,6 +36,7 @@ DEFAULT_REQUEST_TTL = dt.timedelta(minutes=5)
 DEFAULT_MAX_CONTENT_BYTES = 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REMOVABLE_ROOTS = ("/media", "/run/media", "/mnt", "/Volumes")
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 
 
 class LocationKind(enum.Enum):
@@ -92,11 +96,30 @@ def normalise_origin(text: str) -> str:
             or parts.password:
         raise refuse("an origin is scheme://host[:port] only, no path, query or user")
     host = parts.hostname
+    if not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise refuse("its host is no domain name") from None
+        raise refuse("browsers send a domain name in its ASCII form: allow "
+                     + _joined(parts.scheme, ascii_host, port))
     if ":" in host:
-        host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            address = None
+        if address is None or address.scope_id:
+            raise refuse("its host is no IPv6 address a browser sends")
+        host = f"[{address.compressed}]"
+    elif not _HOST.fullmatch(host):
+        raise refuse("its host is no name a browser sends (letters, digits, '.', '-', '_')")
+    return _joined(parts.scheme, host, port)
+
+
+def _joined(scheme: str, host: str, port: int | None) -> str:
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 @dataclass(frozen=True)

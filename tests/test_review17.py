@@ -4,7 +4,9 @@ the agent as it was before the fix committed with it (pki/agent/)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -323,3 +325,36 @@ def test_a_host_no_browser_sends_is_refused(given: str) -> None:
                                                ("https://www.gov.kr.", "https://www.gov.kr.")])
 def test_hosts_browsers_send_are_still_allowed(given: str, origin: str) -> None:
     assert normalise_origin(given) == origin
+
+
+# -- HTTP as no browser sends it ---------------------------------------------------------------
+
+def _raw(port: int, head: str) -> tuple[int, dict[str, str], bytes]:
+    """``head`` (CRLF lines, no body) sent as is; the status, headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    top, _, body = received.partition(b"\r\n\r\n")
+    status, *lines = top.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status.split()[1]), headers, body
+
+
+@pytest.mark.parametrize("twice", ["Host: evil.example", "Origin: https://evil.example"])
+def test_a_second_host_or_origin_header_is_refused(agent: SigningAgent, twice: str) -> None:
+    """Two Host lines (RFC 9112: a 400) or two Origin lines were answered after the first:
+    the agent now reads nothing it cannot read one way."""
+    with served(agent) as client:
+        head = (f"GET /agent/v1/ping HTTP/1.1\nHost: 127.0.0.1:{client.port}\n"
+                f"Origin: {ORIGIN}\n{twice}\nConnection: close\n")
+        status, headers, body = _raw(client.port, head)
+        assert status == 400, body
+        assert not any(h.startswith("access-control-") for h in headers)
+        assert json.loads(body)["error"]["code"] == "bad_request"
+        status, _, _ = _raw(client.port, head.replace(twice + "\n", ""))
+        assert status == 200

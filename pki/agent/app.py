@@ -299,6 +299,10 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if any(len(headers.getlist(name)) > 1 for name in ("host", "origin")):
+            await _error("bad_request", "a request has one Host and at most one Origin"
+                         )(scope, receive, send)
+            return
         if headers.get("host", "").lower() not in self.hosts:
             await _error("host_not_allowed", "the agent answers at 127.0.0.1 only"
                          )(scope, receive, send)

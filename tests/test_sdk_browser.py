@@ -267,27 +267,40 @@ def test_a_page_on_an_origin_not_on_the_list_is_told_so_at_once(site, page):  # 
 
 
 def test_messages_from_other_windows_are_never_acted_on(site, page):  # noqa: F811
-    """A forged result posted to the page by another window, and a call posted to kpki's
-    iframe by a window other than its parent, are ignored."""
+    """A forged result posted to the page by another window is ignored by the SDK; a call
+    posted to kpki's iframe by a window other than its parent is ignored by the iframe (no
+    dialog, no answer), while a malformed call from the parent is answered 700009."""
     frame = _open(page, site)
     _sign(page, "open")
     frame.locator("#f-name").wait_for()
-    forged = page.evaluate("""async () => {
-        const nonce = 'a'.repeat(32);
-        window.postMessage({kpki: 'fincert', v: 1, type: 'result', nonce: nonce, ok: true,
-                            value: {signedVals: ['forged']}}, '*');
-        const evil = document.createElement('iframe');
-        evil.srcdoc = '<script>parent.frames[0].postMessage({kpki: "fincert", v: 1, ' +
-          'type: "call", nonce: "b".repeat(32), method: "disconnectCloudConn", params: {}}, "*")' +
-          '</' + 'script>';
-        document.body.appendChild(evil);
-        await new Promise((resolve) => evil.addEventListener('load', resolve));
-        return 'posted';
-    }""")
-    assert forged == "posted"
+    page.evaluate("""() => window.postMessage({kpki: 'fincert', v: 1, type: 'result',
+        nonce: 'a'.repeat(32), ok: true, value: {signedVals: ['forged']}}, '*')""")
     frame.locator("[data-action=cancel]").click()
     assert _result(page, "open")["error"]["code"] == 800000  # not the forged success
-    # the foreign call ran nothing: the SDK is free and the session still there
+    answers = page.evaluate("""async () => {
+        const answers = [];
+        const kpki = document.querySelector('iframe[data-kpki=fincert]');
+        let answered;
+        const lastAnswer = new Promise((resolve) => { answered = resolve; });
+        window.addEventListener('message', (e) => {
+          if (e.source !== kpki.contentWindow) { return; }
+          answers.push(e.data);
+          if (e.data.nonce === 'c'.repeat(32)) { answered(); }
+        });
+        const evil = document.createElement('iframe');
+        evil.srcdoc = '<script>parent.frames[0].postMessage({kpki: "fincert", v: 1, ' +
+          'type: "call", nonce: "b".repeat(32), method: "sign", params: {plainTexts: ' +
+          '["x"], type: "CMS"}}, "*")</' + 'script>';
+        document.body.appendChild(evil);
+        await new Promise((resolve) => evil.addEventListener('load', resolve));
+        // then the parent's own malformed call: its answer comes after the foreign one
+        kpki.contentWindow.postMessage({kpki: 'fincert', v: 1, type: 'call',
+          nonce: 'c'.repeat(32), method: 'nope', params: {}}, new URL(kpki.src).origin);
+        await lastAnswer;
+        return answers;
+    }""")
+    assert [(m["nonce"][0], m["error"]["code"]) for m in answers] == [("c", 700009)]
+    assert frame.locator("#backdrop").is_hidden()
     assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": False}
 
 

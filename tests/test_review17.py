@@ -358,3 +358,15 @@ def test_a_second_host_or_origin_header_is_refused(agent: SigningAgent, twice: s
         assert json.loads(body)["error"]["code"] == "bad_request"
         status, _, _ = _raw(client.port, head.replace(twice + "\n", ""))
         assert status == 200
+
+
+@pytest.mark.parametrize("method", ["PATCH", "TRACE", "PUT"])
+def test_a_method_the_api_has_not_is_a_json_refusal(agent: SigningAgent, method: str) -> None:
+    """PATCH or TRACE on a route was Starlette's plain-text 405."""
+    with served(agent) as client:
+        status, headers, body = _raw(client.port, (
+            f"{method} /agent/v1/ping HTTP/1.1\nHost: 127.0.0.1:{client.port}\n"
+            f"Origin: {ORIGIN}\nContent-Length: 0\nConnection: close\n"))
+        assert status in (404, 405), body
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body)["error"]["code"] in ("no_route", "method_not_allowed")

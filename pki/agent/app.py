@@ -76,7 +76,8 @@ _STATUS = {"bad_request": 400, "bad_json": 400, "unsupported_encoding": 400,
            "wrong_password": 401, "origin_not_allowed": 403, "unknown_request": 404,
            "busy": 409, "already_answered": 409, "in_progress": 409, "expired": 410,
            "too_large": 413, "key_unreadable": 422, "no_r": 422,
-           "certificate_unusable": 422, "no_route": 404, "host_not_allowed": 421}
+           "certificate_unusable": 422, "no_route": 404, "host_not_allowed": 421,
+           "method_not_allowed": 405}
 _EXTRA = ("field", "limit", "attempts", "counted_by_file", "state")
 _POLICY_LABELS = {PolicyClass.GENERAL: "범용", PolicyClass.RESTRICTED: "은행·보험용",
                   PolicyClass.FINANCIAL: "금융인증서", PolicyClass.PRIVATE: "사설",
@@ -433,6 +434,13 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
     async def no_route(request: Request) -> Response:
         return _error("no_route", "no such request in the agent's API")
 
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        allow = getattr(exc, "headers", None) or {}
+        answer = _error("method_not_allowed", f"the agent's API has no {request.method} "
+                        "on this path")
+        answer.headers.update(allow)
+        return answer
+
     routes = [
         Route(f"{PREFIX}/agent.js", page("agent.js"), methods=["GET"]),
         Route(f"{PREFIX}/dialog", page("dialog.html", _PAGE_HEADERS), methods=["GET"]),
@@ -453,4 +461,5 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
               methods=["POST"]),
         Route("/{rest:path}", no_route, methods=["GET", "HEAD", "POST", "PUT", "DELETE"]),
     ]
-    return _Guard(Starlette(routes=routes), agent, port)
+    return _Guard(Starlette(routes=routes, exception_handlers={405: not_allowed}), agent,
+                  port)

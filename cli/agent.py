@@ -8,8 +8,10 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from types import FrameType
 
 import click
+import uvicorn
 
 from pki.agent import AgentSettings, SigningAgent, create_app
 from pki.errors import AgentSettingsError
@@ -36,6 +38,24 @@ def _bind(port: int) -> socket.socket:
     sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
+
+
+def _server(service: SigningAgent, port: int, stopping: threading.Event) -> uvicorn.Server:
+    """The server of the agent's app on ``port``. While it serves, uvicorn takes SIGINT and
+    SIGTERM over and waits :data:`GRACE_SECONDS` for the requests in flight before it
+    cancels them; its handler sets ``stopping`` first, so the pages waiting for an
+    outcome are answered (pending) at once instead of cancelled with a 500."""
+    server = make_server(create_app(service, port=port), ServeLimits())
+    server.config.timeout_graceful_shutdown = GRACE_SECONDS
+    handle_exit = server.handle_exit
+
+    def stop(number: int, frame: FrameType | None) -> None:
+        stopping.set()
+        service.close()
+        handle_exit(number, frame)
+
+    setattr(server, "handle_exit", stop)  # noqa: B010  (uvicorn looks it up when it serves)
+    return server
 
 
 @click.command()
@@ -85,8 +105,7 @@ def agent(obj: Context, port: int, origins: tuple[str, ...], bases: tuple[Path, 
     try:
         actual = sock.getsockname()[1]
         url = f"http://{HOST}:{actual}"
-        server = make_server(create_app(service, port=actual), ServeLimits())
-        server.config.timeout_graceful_shutdown = GRACE_SECONDS
+        server = _server(service, actual, stopping)
 
         def until() -> None:
             stopping.wait()

@@ -4,10 +4,14 @@ the agent as it was before the fix committed with it (pki/agent/)."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
+import signal
 import socket
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from pki.agent import AgentSettings, Location, LocationKind, SigningAgent, State
 from pki.agent.service import envelope_recipient
 from pki.agent.settings import normalise_origin
+from pki.cli import agent as agent_command
 from pki.cli.main import cli
 from pki.clock import FixedClock
 from pki.errors import (
@@ -39,6 +44,7 @@ from .test_agent import (
     PASSWORD,
     WRONG,
     Material,
+    _start,
     dialog_post,
     general_index,
     make_agent,
@@ -370,3 +376,70 @@ def test_a_method_the_api_has_not_is_a_json_refusal(agent: SigningAgent, method:
         assert status in (404, 405), body
         assert headers["content-type"] == "application/json"
         assert json.loads(body)["error"]["code"] in ("no_route", "method_not_allowed")
+
+
+# -- the process -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_answers_the_pages_waiting_for_an_outcome_first(
+        agent: SigningAgent, sent: signal.Signals) -> None:
+    """uvicorn takes SIGTERM and SIGINT over while it serves, so the agent's own handler
+    (which answers the waiting pages) ran only after uvicorn had waited its grace for
+    them and cancelled them: each waiting page got a 500, and the agent printed a
+    traceback. The server's signal handler now answers them first."""
+    stopping = threading.Event()
+    server = agent_command._server(agent, 0, stopping)
+    opened = agent.open(ORIGIN, order())
+    answered: list[State] = []
+    waiting = threading.Thread(target=lambda: answered.append(agent.outcome(
+        opened.request_id, origin=ORIGIN, token=opened.caller_token, wait=25).state))
+    waiting.start()
+    server.handle_exit(sent, None)
+    waiting.join(60)
+    assert answered == [State.PENDING]
+    assert stopping.is_set() and server.should_exit
+
+
+def test_a_stopped_agent_answers_a_waiting_page_without_a_500(tmp_path: Path) -> None:
+    """End to end: a page waiting for its outcome when the agent gets SIGTERM is answered
+    (pending, or its connection closed: agent.js then says agent_unavailable), never a
+    500, and the agent stops with status 0 and no traceback."""
+    proc, said = _start(tmp_path)
+    base = f"{said['url']}/agent/v1"
+
+    def post(path: str, body: object) -> tuple[int, bytes]:
+        request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                         headers={"Origin": ORIGIN,
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+            return 0, b""
+
+    try:
+        status, body = post("/requests", {"content": {"text": "x"}})
+        assert status == 201, body
+        created = json.loads(body)
+        got: list[tuple[int, bytes]] = []
+        waiting = threading.Thread(target=lambda: got.append(post(
+            f"/requests/{created['request']}/outcome", {"token": created["token"],
+                                                       "wait": 25})))
+        waiting.start()
+        proc.send_signal(signal.SIGTERM)
+        ended = proc.wait(timeout=60)
+        waiting.join(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.stderr is not None and proc.stdout is not None
+    rest = proc.stderr.read()
+    proc.stderr.close()
+    proc.stdout.close()
+    assert ended == 0, rest
+    assert "Traceback" not in rest and "ERROR" not in rest, rest
+    assert got and got[0][0] in (0, 200), got
+    if got[0][0] == 200:
+        assert json.loads(got[0][1]) == {"state": "pending"}

@@ -96,7 +96,9 @@ def _connect_by_clicks(frame: Any, page: Any, site: dict[str, Any], phone: str, 
     if shots:
         keep_screenshot(page, f"{shots}-1-connect")
     frame.locator("button[type=submit]").click()
-    frame.locator("#f-code").fill(_code(site, phone))
+    code = frame.locator("#f-code")
+    code.wait_for()  # the code is sent by then; reading it first raced the registration
+    code.fill(_code(site, phone))
     if shots:
         keep_screenshot(page, f"{shots}-2-code")
     frame.locator("button[type=submit]").click()

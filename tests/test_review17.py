@@ -443,3 +443,44 @@ def test_a_stopped_agent_answers_a_waiting_page_without_a_500(tmp_path: Path) ->
     assert got and got[0][0] in (0, 200), got
     if got[0][0] == 200:
         assert json.loads(got[0][1]) == {"state": "pending"}
+
+
+def test_a_fifo_under_a_key_files_name_is_refused_not_waited_on(tmp_path):
+    """A FIFO named signCert.der in an NPKI folder (discovery walks folders anyone can
+    write) blocked the reader for ever, and with it the agent's certificate list."""
+    import threading
+
+    from pki.errors import KeyFileError
+    from pki.keys.npki import read_certificate
+
+    fifo = tmp_path / "signCert.der"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def read() -> None:
+        try:
+            read_certificate(fifo)
+        except KeyFileError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)  # a hang detector, not a timing: the read must end at all
+    assert not reader.is_alive(), "reading a FIFO blocked"
+    assert len(outcome) == 1 and "not a file" in str(outcome[0])
+
+
+def test_loading_a_kcdsa_certificate_beside_its_key_file_is_a_key_file_error(
+        material: Material, tmp_path: Path) -> None:
+    """npki.load let pyca's UnsupportedAlgorithm escape for a certificate whose key pyca
+    cannot read (KCDSA), a traceback for kpki sign and every other caller but the agent."""
+    from pki.errors import KeyFileError
+    from pki.keys import npki
+
+    folder = tmp_path / "cn=KCDSA()0093"
+    folder.mkdir()
+    (folder / "signCert.der").write_bytes(_certificate(material, _unknown_algorithm_spki()))
+    (folder / "signPri.key").write_bytes((material.general_folder / "signPri.key")
+                                         .read_bytes())
+    with pytest.raises(KeyFileError, match="algorithm kpki cannot use"):
+        npki.load(folder, PASSWORD)

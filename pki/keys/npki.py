@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -436,7 +437,12 @@ class NPKICredential:
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        with path.open("rb") as fh:
+        # Without blocking, then only a regular file: a FIFO or device under a key file's
+        # name (a folder found by discovery is anyone's) would block the reader for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise KeyFileError(f"{path} is not a file that can hold a {what}")
             data = fh.read(_MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise KeyFileError(f"no {what} at {path}") from None
@@ -464,7 +470,12 @@ def load_files(certificate: Path, key: Path, password: str | bytes, *,
     """Load a certificate file and its ``signPri.key``; the key must match the certificate."""
     cert = _load_certificate(_read(Path(certificate), "certificate"), Path(certificate))
     opened = decrypt(_read(Path(key), "key file"), password, max_iterations=max_iterations)
-    if cert.public_key() != opened.private_key.public_key():
+    try:
+        public_key = cert.public_key()
+    except UnsupportedAlgorithm:  # a KCDSA certificate, say, beside an RSA key
+        raise KeyFileError(f"the certificate {certificate} has a key of an algorithm kpki "
+                           "cannot use") from None
+    if public_key != opened.private_key.public_key():
         raise KeyMismatchError(f"the key in {key} does not belong to the certificate "
                                f"{certificate}")
     return NPKICredential(cert, opened.private_key, opened.r, Path(certificate).parent)

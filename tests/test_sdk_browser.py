@@ -102,6 +102,9 @@ def _connect_by_clicks(frame: Any, page: Any, site: dict[str, Any], phone: str, 
     if shots:
         keep_screenshot(page, f"{shots}-2-code")
     frame.locator("button[type=submit]").click()
+    # Connected once the code's view has gone: a caller's next click on a submit button
+    # must not land on this view's, still shown while the code is checked.
+    code.wait_for(state="detached")
 
 
 def _press_pin(frame: Any, pin: str) -> None:

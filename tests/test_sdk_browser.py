@@ -108,8 +108,14 @@ def _connect_by_clicks(frame: Any, page: Any, site: dict[str, Any], phone: str, 
 
 
 def _press_pin(frame: Any, pin: str) -> None:
+    """Enter ``pin`` on a pad not used yet and confirm. After a wrong PIN the frame shows
+    the notice first and the next pad once it is dealt: keys pressed meanwhile would land
+    on the answered pad, so each pad used is marked and the next press waits for a new one."""
+    pad = frame.locator(".pad:not([data-test-used])")
+    pad.wait_for()
     for digit in pin:
-        frame.get_by_role("button", name=digit, exact=True).click()
+        pad.get_by_role("button", name=digit, exact=True).click()
+    pad.evaluate("node => { node.dataset.testUsed = '1'; }")
     frame.locator("[data-action=ok]").click()
 
 

@@ -122,7 +122,10 @@ def test_an_advisory_lease_has_one_holder_and_is_freed_when_its_session_ends(
         assert not second.hold()
         # the holder's session ends (its process died, or the server ended it as idle)
         with psycopg.connect(postgresql_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            # with a timeout, the call waits until the backend has exited (and so freed
+            # the lock); without it, it returns once the signal is sent, and the next
+            # hold() could still find the lock held
+            admin.execute("SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity "
                           "WHERE application_name = 'kpki publisher lease' "
                           "AND datname = current_database() AND pid <> pg_backend_pid() "
                           "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "

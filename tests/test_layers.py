@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FACES = ("pki.cli", "pki.web", "pki.testing", "pki.pytest_plugin", "pki.portal")
+FACES = ("pki.cli", "pki.web", "pki.testing", "pki.pytest_plugin", "pki.portal", "pki.agent")
 USE_CASES = ("pki.usecases",)
 LOWEST = ("pki.store", "pki.keys", "pki.formats")
 """The store, the CA key store and the key formats, and the encoders: below the domain."""
@@ -107,12 +107,12 @@ def test_the_domain_and_below_import_no_face() -> None:
 
 
 def test_the_use_cases_import_no_face_but_the_web_app_they_serve() -> None:
-    """Serving in a thread runs the web apps (kpki's, and the portal's that ``kpki demo
-    web`` serves): those faces, and no other, are theirs to use."""
+    """Serving in a thread runs the web apps (kpki's, and the portal's and the agent's that
+    ``kpki demo web`` serves): those faces, and no other, are theirs to use."""
     cases = {n: p for n, p in MODULES.items() if _under(n, USE_CASES)}
     assert cases
     assert _violations(cases, tuple(f for f in FACES
-                                    if f not in ("pki.web", "pki.portal"))) == {}
+                                    if f not in ("pki.web", "pki.portal", "pki.agent"))) == {}
 
 
 def test_store_keys_and_formats_do_not_depend_on_the_domain() -> None:

@@ -55,6 +55,7 @@ from .. import __version__
 from ..clock import KST
 from ..errors import AgentError, AgentOriginError, PKIError
 from ..profiles import PolicyClass
+from ..web.limits import read_capped
 from .service import (
     DialogView,
     Offered,
@@ -201,19 +202,6 @@ def _validation(exc: msgspec.ValidationError) -> JSONResponse:
                           **({"field": field} if field else {}))
     return _error("bad_request", f"{subject} does not fit this request",
                   **({"field": field} if field else {}))
-
-
-async def _read(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is (or says it is) longer than ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            return None
-    return bytes(chunks)
 
 
 def _utc(value: dt.datetime) -> str:
@@ -366,7 +354,7 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
                     agent.check_origin(origin)
                 body = None
                 if decoder is not None:
-                    raw = await _read(request, body_limit)
+                    raw = await read_capped(request, body_limit)
                     if raw is None:
                         return _error("too_large", "the request body is larger than "
                                       f"{body_limit} bytes", limit=body_limit)

@@ -674,3 +674,52 @@ def test_a_demo_home_that_fails_to_be_made_leaves_nothing(
     with pytest.raises(PKIError, match="provider is down"):
         prepare_demo_home(tmp_path / "home", base_url="http://127.0.0.1:1")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- twenty at once, and callers the portal does not serve ------------------------------------
+
+
+def _asked(demo: RunningDemo) -> str:
+    status, asked = call(demo.portal_url + "/api/simpleauth", {
+        "text": PETITION, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
+        "name": demo.secrets.name, "phone": demo.secrets.phone})
+    assert status == 201, asked
+    return str(asked["request_id"])
+
+
+def test_twenty_wrong_pins_at_once_on_the_phone_are_counted_exactly(
+        fresh: tuple[RunningDemo, FixedClock]) -> None:
+    """Five wrong PINs lock the demo phone's keystore, however many arrive together: four
+    answers count down 4..1, the other sixteen are locked, and the right PIN then opens
+    nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    demo, _ = fresh
+    request = _asked(demo)
+    wrong = "000000" if demo.secrets.simple_pin != "000000" else "111111"
+    url = f"{demo.portal_url}/api/phone/requests/{request}/approve"
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: call(url, {"pin": wrong}), range(20)))
+    left = sorted(a["error"]["attempts_left"] for s, a in answers if s == 401)
+    assert left == [1, 2, 3, 4], answers
+    assert [a["error"]["code"] for s, a in answers if s != 401] == ["pin_locked"] * 16
+    status, refused = call(url, {"pin": demo.secrets.simple_pin})
+    assert status == 423 and refused["error"]["code"] == "pin_locked"
+    assert call(f"{demo.portal_url}/api/simpleauth/{request}")[1]["status"] == "pending"
+
+
+def test_twenty_looks_at_once_at_an_approved_request_file_one_petition(
+        fresh: tuple[RunningDemo, FixedClock]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    demo, _ = fresh
+    request = _asked(demo)
+    status, approved = call(f"{demo.portal_url}/api/phone/requests/{request}/approve",
+                            {"pin": demo.secrets.simple_pin})
+    assert status == 200, approved
+    url = f"{demo.portal_url}/api/simpleauth/{request}"
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: call(url), range(20)))
+    assert {(s, a["status"]) for s, a in answers} == {(200, "filed")}
+    assert len({a["petition"] for _, a in answers}) == 1
+    assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == 1

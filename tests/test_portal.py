@@ -723,3 +723,64 @@ def test_twenty_looks_at_once_at_an_approved_request_file_one_petition(
     assert {(s, a["status"]) for s, a in answers} == {(200, "filed")}
     assert len({a["petition"] for _, a in answers}) == 1
     assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == 1
+
+
+def _sent(url: str, headers: dict[str, str], body: Any = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers,
+                                     method="GET" if data is None else "POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read()
+
+
+def test_a_page_of_another_origin_files_nothing(shared: tuple[RunningDemo, FixedClock]
+                                                ) -> None:
+    """A form or fetch of a foreign page (a simple request needs no preflight: text/plain)
+    is refused before anything is done; the portal's own page is answered."""
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    body = {"text": PETITION, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
+            "method": "agent", "signature": signature, "r": r}
+    before = len(call(demo.portal_url + "/api/petitions")[1]["petitions"])
+    for headers in ({"origin": "http://evil.example", "content-type": "text/plain"},
+                    {"origin": "null", "content-type": "text/plain"},
+                    {"sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors",
+                     "content-type": "text/plain"}):
+        status, answer = _sent(demo.portal_url + "/api/petitions", headers, body)
+        assert status == 403 and json.loads(answer)["error"]["code"] == "foreign_origin"
+    assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == before
+    own = {"origin": demo.portal_url, "sec-fetch-site": "same-origin",
+           "sec-fetch-mode": "cors", "content-type": "application/json"}
+    assert _sent(demo.portal_url + "/api/petitions", own, body)[0] == 201
+
+
+def test_a_page_of_another_origin_cannot_read_the_demo_config(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """``config.js`` holds the demo's passwords and PINs: a foreign page's <script> gets a
+    refusal; following a link to the portal from anywhere still opens it."""
+    demo, _ = shared
+    script = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors",
+              "sec-fetch-dest": "script"}
+    status, answer = _sent(demo.portal_url + "/config.js", script)
+    assert status == 403 and demo.secrets.simple_pin.encode() not in answer
+    link = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate",
+            "sec-fetch-dest": "document"}
+    assert _sent(demo.portal_url + "/index.html", link)[0] == 200
+    same = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "no-cors",
+            "sec-fetch-dest": "script"}
+    assert _sent(demo.portal_url + "/config.js", same)[0] == 200
+
+
+def test_a_name_rebound_to_the_portal_is_refused(shared: tuple[RunningDemo, FixedClock]
+                                                 ) -> None:
+    """A foreign name resolving to 127.0.0.1 (DNS rebinding) makes its page same-origin
+    with the portal: its Host is not one the portal answers at."""
+    demo, _ = shared
+    port = demo.portal_url.rsplit(":", 1)[1]
+    status, answer = _sent(demo.portal_url + "/config.js", {"host": f"evil.example:{port}"})
+    assert status == 421 and demo.secrets.simple_pin.encode() not in answer
+    assert _sent(demo.portal_url + "/config.js", {"host": f"localhost:{port}"})[0] == 200

@@ -22,6 +22,15 @@ keystore counts wrong PINs).
 The API's error contract is :mod:`pki.web.jsonapi`'s: bodies validated and size-limited
 before any work, a refusal as 4xx JSON ``{"error": {"code", "message", "field"?}}``,
 never a 500 for anything a caller sends.
+
+**Only its own pages** are answered (:class:`_OwnPagesOnly`, before any route): the portal
+files petitions, revokes, answers the phone with its PIN, calls the bank with the bank's
+key and serves the demo's passwords (``config.js``), so a page of another origin gets
+nothing. A ``Host`` other than 127.0.0.1 or localhost (a foreign name rebound to the
+loopback address) is refused 421 ``host_not_allowed``; an ``Origin`` that is not the
+portal's own, or a request the browser marks as sent by another site
+(``Sec-Fetch-Site``), is refused 403 ``foreign_origin``, except a link followed to one
+of its pages (a GET navigation).
 """
 
 from __future__ import annotations
@@ -41,9 +50,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from cryptography import x509
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import lifecycle
 from ..clock import Clock, SystemClock
@@ -276,6 +287,36 @@ def _listed(found: Assessment) -> dict[str, Any]:
             "signer_revoked": found.signer_revoked}
 
 
+class _OwnPagesOnly:
+    """The check of the module doc ("only its own pages") around the whole app."""
+
+    HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self.refusal(Headers(scope=scope), scope["method"])
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, headers: Headers, method: str) -> Response | None:
+        host = headers.get("host", "").lower()
+        if host.rsplit(":", 1)[0] not in self.HOSTS:
+            return error("host_not_allowed", "the portal answers at 127.0.0.1 or "
+                         "localhost only", 421)
+        origin = headers.get("origin")
+        site = headers.get("sec-fetch-site", "same-origin")
+        followed = method == "GET" and headers.get("sec-fetch-mode") == "navigate"
+        if ((origin is not None and origin != f"http://{host}")
+                or (site not in ("same-origin", "none") and not followed)):
+            return error("foreign_origin", "the portal answers its own pages only", 403)
+        return None
+
+
 def _config_js(settings: PortalSettings) -> bytes:
     person = settings.person
     config = {
@@ -301,7 +342,7 @@ def _joint_terms() -> tuple[str, ...]:
 
 def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
                republish: Callable[[], object] = lambda: None,
-               clock: Clock | None = None) -> Starlette:
+               clock: Clock | None = None) -> ASGIApp:
     """The portal over ``settings``; ``home`` opens a handle on the CA's home for a worker
     thread (the operator revokes there; the portal reads the CA certificates it trusts);
     ``republish`` publishes at once after a revocation (kpki serve's publisher)."""
@@ -530,4 +571,4 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         Route("/api/{rest:path}", no_route, methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/{page}", page, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return _OwnPagesOnly(Starlette(routes=routes))

@@ -25,9 +25,12 @@ from pki.errors import (
     CloudRequestError,
     NotConnectedError,
     PadError,
+    PinBusyError,
     PinPolicyError,
+    PKIError,
     RenewalNotDueError,
     SdkSessionError,
+    WrongPinError,
 )
 from pki.store import AuditAction, CertStatus
 
@@ -101,25 +104,84 @@ def test_a_pad_expires_and_is_spent_all_the_same(sdk, bank):
     assert info.value.code == "pad_used"
 
 
-def test_one_pad_answered_twice_at_once_is_used_once(sdk, bank, home):
-    _, session = _connected(sdk, bank)
-    answer = _pin(sdk, session)
-    results: list[object] = []
+def _at_once(home, call, times=20):
+    """``call(sdk)`` from ``times`` threads released together, each with its own store
+    connection; the answers (a result or the error's class name)."""
     make = home.cloud_factory(passphrase=None, kdf=KDFParams(n=2**4, r=8, p=1))
+    sdks = [FinCertSdk(make()) for _ in range(times)]
+    start = threading.Barrier(times)
+    results: list[object] = []
 
-    def use() -> None:
-        mine = FinCertSdk(make())  # its own store connection
+    def run(mine: FinCertSdk) -> None:
+        start.wait()
         try:
-            results.append(mine.pin_of(session, answer))
-        except PadError as exc:
-            results.append(exc.code)
+            results.append(call(mine))
+        except PKIError as exc:
+            results.append(type(exc).__name__)
 
-    threads = [threading.Thread(target=use) for _ in range(4)]
+    threads = [threading.Thread(target=run, args=(mine,)) for mine in sdks]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == sorted([PIN, "pad_used", "pad_used", "pad_used"])
+    return results
+
+
+def test_one_pad_answered_twenty_times_at_once_is_used_once(sdk, bank, home):
+    _, session = _connected(sdk, bank)
+    answer = _pin(sdk, session)
+    results = _at_once(home, lambda mine: mine.pin_of(session, answer))
+    assert sorted(results) == sorted([PIN] + ["PadError"] * 19)
+
+
+def test_twenty_wrong_pins_at_once_charge_five_then_lock(sdk, bank, home):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+
+    def sign(mine: FinCertSdk) -> object:
+        while True:  # a PIN the gate is busy with is not tried: enter it again
+            try:
+                return mine.sign(session, bank[0], issued.serial,
+                                 _pin(mine, session, "000000"), SignRequest((b"x",)))
+            except WrongPinError as exc:
+                return exc.attempts_left
+            except PinBusyError:
+                continue
+
+    results = _at_once(home, sign)
+    # four counted wrong (each its own count), the fifth locks the key; none tried after
+    assert sorted(map(str, results)) == sorted(["1", "2", "3", "4"] + ["PinLockedError"] * 16)
+    vault = sdk.store.vault_record(sdk.cloud.authority.label, issued.serial)
+    assert vault is not None and vault.locked and vault.failures == 5
+
+
+def test_twenty_wrong_codes_at_once_count_five(sdk, bank, home):
+    institution, key = bank
+    _, session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                  device=DEVICE)
+    sdk.connect(session, institution, name="홍길동", phone="01012345678", birth_date=BIRTH)
+    session = sdk.store.sdk_session(session.id)  # its registration pending
+    wrong = "00" if sent_code(sdk.cloud, institution, "01012345678") != "00" else "11"
+    results = _at_once(home, lambda mine: mine.confirm(session, institution, wrong))
+    assert sorted(map(str, results)) == sorted(["WrongCodeError"] * 5
+                                               + ["CodeExhaustedError"] * 15)
+    wrongs = [e for e in sdk.store.audit_log() if e.action == AuditAction.CLOUD_CODE_WRONG]
+    assert len(wrongs) == 5
+
+
+def test_a_connection_confirmed_twenty_times_at_once_is_audited_once(sdk, bank, home):
+    institution, key = bank
+    token, session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                      device=DEVICE)
+    sdk.connect(session, institution, name="홍길동", phone="01012345678", birth_date=BIRTH)
+    session, _ = sdk.session(token, origin=PAGE, device=DEVICE)
+    code = sent_code(sdk.cloud, institution, "01012345678")
+    results = _at_once(home, lambda mine: mine.confirm(session, institution, code))
+    # each confirms, or finds the code spent by one that did (the registrar's answer)
+    assert None in results and set(results) <= {None, "NoCodePendingError"}
+    assert sdk.session(token, origin=PAGE, device=DEVICE)[0].user_id is not None
+    connected = [e for e in sdk.store.audit_log() if e.action == AuditAction.SDK_CONNECTED]
+    assert len(connected) == 1
 
 
 def test_issue_through_two_pads_then_sign_and_list(sdk, bank):

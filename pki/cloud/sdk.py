@@ -405,17 +405,18 @@ class FinCertSdk:
         user = self.cloud.register_user(institution, name=name, phone=phone,
                                         birth_date=birth_date)
         with self.store.transaction() as tx:
-            tx.set_sdk_session_user(session.id, user_id=session.user_id, pending_user=user)
+            tx.set_sdk_pending_user(session.id, user)
 
     def confirm(self, session: SdkSession, institution: Institution, code: str) -> None:
-        """Finish connecting with the code (the registrar's limits apply)."""
+        """Finish connecting with the code (the registrar's limits apply); one audit row
+        however many calls confirm it at once."""
         if session.pending_user is None:
             raise NotConnectedError()
         self.cloud.confirm(institution, session.pending_user, code)
         now = self.clock.now()
         with self.store.transaction() as tx:
-            tx.set_sdk_session_user(session.id, user_id=session.pending_user,
-                                    pending_user=None)
+            if not tx.connect_sdk_session(session.id, session.pending_user):
+                return  # a call at the same moment connected it (and audited that)
             tx.audit(AuditAction.SDK_CONNECTED, at=now,
                      detail={"institution": institution.name, "user": session.pending_user,
                              "origin": session.origin})

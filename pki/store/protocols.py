@@ -873,8 +873,14 @@ class SdkWrites(SdkLookups, Protocol):
 
     def add_sdk_session(self, record: SdkSession) -> None: ...
 
-    def set_sdk_session_user(self, session_id: str, *, user_id: str | None,
-                             pending_user: str | None) -> None: ...
+    def set_sdk_pending_user(self, session_id: str, user_id: str) -> None:
+        """The registration a session's connection flow started (waiting for its code)."""
+        ...
+
+    def connect_sdk_session(self, session_id: str, user_id: str) -> bool:
+        """Make ``user_id``, the session's pending registration, its connected user; False
+        if it was not pending (another call connected it)."""
+        ...
 
     def end_sdk_session(self, session_id: str, *, at: dt.datetime) -> bool:
         """End a session; False if it had ended."""

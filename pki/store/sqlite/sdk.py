@@ -88,10 +88,14 @@ class SdkWritesSQL(_SdkLookupsSQL):
              ts(record.created_at), ts(record.expires_at), record.user_id,
              record.pending_user, ts_or_none(record.ended_at)))
 
-    def set_sdk_session_user(self, session_id: str, *, user_id: str | None,
-                             pending_user: str | None) -> None:
-        self._conn.execute("UPDATE sdk_sessions SET user_id = ?, pending_user = ? WHERE id = ?",
-                           (user_id, pending_user, session_id))
+    def set_sdk_pending_user(self, session_id: str, user_id: str) -> None:
+        self._conn.execute("UPDATE sdk_sessions SET pending_user = ? WHERE id = ?",
+                           (user_id, session_id))
+
+    def connect_sdk_session(self, session_id: str, user_id: str) -> bool:
+        return self._conn.execute(
+            "UPDATE sdk_sessions SET user_id = pending_user, pending_user = NULL "
+            "WHERE id = ? AND pending_user = ?", (session_id, user_id)).rowcount == 1
 
     def end_sdk_session(self, session_id: str, *, at: dt.datetime) -> bool:
         return self._conn.execute("UPDATE sdk_sessions SET ended_at = ? WHERE id = ? AND "

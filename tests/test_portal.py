@@ -371,6 +371,7 @@ def _valid_body(demo: RunningDemo) -> dict[str, Any]:
     ({"signature": base64.b64encode(b"garbage, not DER").decode()}, 400, "signature"),
     ({"signature": base64.b64encode(b"\x30\x03\x02\x01\x01").decode()}, 400, "signature"),
     ({"r": "@@@"}, 400, "r"),
+    ({"r": "AQ-_@@"}, 400, "r"),  # base64url with junk: was decoded, the junk dropped
     ({"extra": 1}, 400, "extra"),
     ({"text": 5}, 400, "text"),
 ])

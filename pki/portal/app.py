@@ -239,25 +239,25 @@ def _decode_signature(text: str) -> bytes:
     value = text.strip()
     if value.startswith("-----BEGIN"):
         return value.encode()
-    compact = "".join(value.split())
-    try:
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
-        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise PortalRequestError("the signature is not base64", field="signature") from None
+    return _base64(value, field="signature")
 
 
 def _decode_r(text: str | None) -> bytes | None:
-    if text is None or not text:
-        return None
+    """R as the page sent it, base64 or base64url; None when it sent none."""
+    return _base64(text, field="r") if text else None
+
+
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def _base64(text: str, *, field: str) -> bytes:
+    """``text`` as base64 or base64url, padded or not, whitespace ignored; a character of
+    neither alphabet is :class:`PortalRequestError` naming ``field``."""
+    compact = "".join(text.split()).translate(_URLSAFE)
     try:
-        compact = text.strip()
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
         return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise PortalRequestError("r is base64", field="r") from None
+        raise PortalRequestError(f"the {field} is not base64", field=field) from None
 
 
 def assessment_json(found: Assessment) -> dict[str, Any]:

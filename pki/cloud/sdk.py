@@ -348,11 +348,12 @@ class FinCertSdk:
             check_device_id(device)
         except ValueError as exc:
             raise CloudRequestError(str(exc), field="device") from None
-        now = self.clock.now()
         if resume:
-            with_resumed = self._live(resume, origin=page, device=device, now=now)
-            if with_resumed is not None and with_resumed.institution_id == set_up.institution_id:
+            with_resumed = self._live(resume)
+            if (with_resumed is not None and _bound(with_resumed, page, device)
+                    and with_resumed.institution_id == set_up.institution_id):
                 return resume, with_resumed
+        now = self.clock.now()
         token = "sdks_" + self.entropy.token_bytes(32).hex()
         session = SdkSession(id=_hash(token), institution_id=set_up.institution_id,
                              origin=page, device=device, created_at=now,
@@ -361,12 +362,10 @@ class FinCertSdk:
             tx.add_sdk_session(session)
         return token, session
 
-    def _live(self, token: str, *, origin: str, device: str, now: dt.datetime
-              ) -> SdkSession | None:
+    def _live(self, token: str | None) -> SdkSession | None:
+        """The session of ``token`` if it has neither ended nor expired."""
         found = self.store.sdk_session(_hash(token)) if isinstance(token, str) else None
-        if (found is None or found.ended_at is not None or now >= found.expires_at
-                or not hmac.compare_digest(found.origin, origin)
-                or not hmac.compare_digest(found.device, device)):
+        if found is None or found.ended_at is not None or self.clock.now() >= found.expires_at:
             return None
         return found
 
@@ -374,24 +373,23 @@ class FinCertSdk:
                 ) -> tuple[SdkSession, Institution]:
         """The live session of ``token`` asked for from ``origin`` and ``device``, and its
         institution; :class:`SdkSessionError` for anything else."""
-        if not token or origin is None or device is None:
+        found = self._live(token)
+        if (found is None or origin is None or device is None
+                or not _bound(found, origin, device)):
             raise SdkSessionError()
-        found = self._live(token, origin=origin, device=device, now=self.clock.now())
-        set_up = None if found is None else self.store.sdk_institution(found.institution_id)
-        institution = (None if found is None or set_up is None
+        set_up = self.store.sdk_institution(found.institution_id)
+        institution = (None if set_up is None
                        or found.origin not in set_up.origins  # taken off the list since
                        else self.store.institution(found.institution_id))
-        if found is None or institution is None:
+        if institution is None:
             raise SdkSessionError()
         return found, institution
 
     def institution_of_token(self, token: str | None) -> Institution:
         """The institution of a live session (the cheap check made before a request's
         body is read; :meth:`session` checks origin and device)."""
-        found = self.store.sdk_session(_hash(token)) if token else None
-        if found is None or found.ended_at is not None or self.clock.now() >= found.expires_at:
-            raise SdkSessionError()
-        institution = self.store.institution(found.institution_id)
+        found = self._live(token)
+        institution = None if found is None else self.store.institution(found.institution_id)
         if institution is None:
             raise SdkSessionError()
         return institution
@@ -576,6 +574,12 @@ class FinCertSdk:
         self.sign(session, institution, serial, pin, SignRequest(
             (f"revoke {serial:X}".encode(),), purpose=Purpose.AUTH_MANAGEMENT))
         self.cloud.revoke(institution, serial)
+
+
+def _bound(session: SdkSession, origin: str, device: str) -> bool:
+    """Whether ``session`` is the one of the page at ``origin`` on ``device``."""
+    return (hmac.compare_digest(session.origin, origin)
+            and hmac.compare_digest(session.device, device))
 
 
 def _signature_value(der: bytes) -> bytes:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import hmac
 import re
 from collections.abc import Sequence
@@ -71,7 +70,7 @@ from ..rrn import RRN
 from ..store import AuditAction, CertificateRecord, CertStatus, Institution, Store
 from ..store.sdkrecords import SdkInstitution, SdkPad, SdkSession
 from ..vid import identify_data_of, vid_matches
-from .service import RENEWAL_WINDOW, Cloud
+from .service import RENEWAL_WINDOW, Cloud, _hash
 
 __all__ = ["ENCODINGS", "PAD_KEYS", "PAD_LIFETIME", "SESSION_LIFETIME", "Algorithm",
            "CertificateInfo", "FinCertSdk", "PadAnswer", "SdkSignature", "SignFormat",
@@ -90,10 +89,6 @@ them, the other 8,822 as CP949's two bytes, never Python's 8-byte ``euc_kr``
 compositions."""
 
 _ORG_CODE = re.compile(r"[DR][0-9]{4,15}")
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def check_org_code(code: object) -> str:

@@ -294,18 +294,15 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
     portal_sock = _bind(port)
     with contextlib.ExitStack() as stack:
         stack.callback(portal_sock.close)
-        if not target.exists():
+        made = not target.exists()
+        if made:
             kpki_sock = _bind(0)
             stack.callback(kpki_sock.close)
             prepare_demo_home(target, base_url=_url(kpki_sock), clock=time,
                               key_generator=key_generator)
-            secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
-            home = stack.enter_context(Home.open(target, clock=time,
-                                                 key_generator=key_generator))
-        else:
-            secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
-            home = stack.enter_context(Home.open(target, clock=time,
-                                                 key_generator=key_generator))
+        secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
+        home = stack.enter_context(Home.open(target, clock=time, key_generator=key_generator))
+        if not made:  # the port every certificate of this home names
             kpki_sock = _bind(urlsplit(home.base_url).port or 80, kpki=True)
             stack.callback(kpki_sock.close)
         home_path = home.path

@@ -506,7 +506,11 @@ class FinCertSdk:
         """Sign each content with the certificate (:meth:`Cloud.sign`, the session's
         device named). Raises what the cloud raises, :class:`PadError`, or
         :class:`SsnMismatchError` (the signatures are withheld)."""
-        self._mine(session, serial)
+        return self._sign(session, institution, self._mine(session, serial), pin, request)
+
+    def _sign(self, session: SdkSession, institution: Institution, serial: int,
+              pin: PadAnswer, request: SignRequest) -> SdkSignature:
+        """:meth:`sign` of a certificate known to be the person's."""
         secret = self.pin_of(session, pin)
         pkcs1 = request.format is SignFormat.PKCS1
         values, certificate, r = [], None, None
@@ -548,7 +552,7 @@ class FinCertSdk:
             raise CloudNotFoundError()
         if self.clock.now() < record.not_after - RENEWAL_WINDOW:
             raise RenewalNotDueError(serial=serial)
-        return self.sign(session, institution, serial, pin, SignRequest(
+        return self._sign(session, institution, serial, pin, SignRequest(
             (f"renew {serial:X}".encode(),), purpose=Purpose.AUTH_MANAGEMENT))
 
     def change_pin(self, session: SdkSession, institution: Institution, serial: int, *,
@@ -566,7 +570,7 @@ class FinCertSdk:
         record = self._record(serial)
         if record is None or record.status is CertStatus.REVOKED:
             raise CloudNotFoundError()
-        self.sign(session, institution, serial, pin, SignRequest(
+        self._sign(session, institution, serial, pin, SignRequest(
             (f"revoke {serial:X}".encode(),), purpose=Purpose.AUTH_MANAGEMENT))
         self.cloud.revoke(institution, serial)
 

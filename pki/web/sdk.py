@@ -42,7 +42,7 @@ from starlette.routing import Route
 from ..cloud.sdk import CertificateInfo, FinCertSdk, PadAnswer, SdkSignature, SignRequest
 from ..errors import CloudRequestError, OriginNotAllowedError
 from ..store import Institution
-from ..store.sdkrecords import SdkSession
+from ..store.sdkrecords import SdkInstitution, SdkSession
 from .jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, utc
 
 __all__ = ["sdk_routes"]
@@ -171,6 +171,13 @@ def _signed(result: SdkSignature) -> dict[str, Any]:
     return out
 
 
+def _set_up_named(sdk: FinCertSdk, request: Request) -> SdkInstitution | None:
+    """The SDK set-up of the organisation code in the query (``?org=``), if any."""
+    code = request.query_params.get("org", "")
+    return (sdk.store.sdk_institution_by_org_code(code)
+            if 1 <= len(code) <= 20 and code.isalnum() else None)
+
+
 def _own_origin(request: Request) -> None:
     """Refuse a call that a browser says came from a page of another origin (only kpki's
     own iframe calls these routes)."""
@@ -279,9 +286,7 @@ def sdk_routes(factory: Callable[[], FinCertSdk], *, workers: int = 8) -> list[R
         return {"revoked": True}
 
     def frame(sdk: FinCertSdk, i: Institution, b: Empty, r: Request) -> Any:
-        code = r.query_params.get("org", "")
-        found = (sdk.store.sdk_institution_by_org_code(code)
-                 if 1 <= len(code) <= 20 and code.isalnum() else None)
+        found = _set_up_named(sdk, r)
         ancestors = " ".join(found.origins) if found is not None and found.origins else "'none'"
         return Response(static["frame.html"], media_type=_STATIC["frame.html"], headers={
             "Content-Security-Policy": (
@@ -291,9 +296,7 @@ def sdk_routes(factory: Callable[[], FinCertSdk], *, workers: int = 8) -> list[R
             "X-Content-Type-Options": "nosniff"})
 
     def origin_check(sdk: FinCertSdk, i: Institution, b: Empty, r: Request) -> Any:
-        code = r.query_params.get("org", "")
-        found = (sdk.store.sdk_institution_by_org_code(code)
-                 if 1 <= len(code) <= 20 and code.isalnum() else None)
+        found = _set_up_named(sdk, r)
         page = r.headers.get("origin", "")
         allowed = found is not None and page in found.origins
         # asked by fincert.js from the page (CORS), before it loads the frame: a page whose

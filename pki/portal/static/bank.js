@@ -1,7 +1,8 @@
 // The demo bank's issuance pages: a joint or a financial certificate issued with identity
 // proofing, one step of kpki serve's registration authority (/ra/v1) at a time. The bank's
 // calls go through the portal (/api/bank/call), which holds the bank's API key; each step
-// shows what the bank sent and what kpki answered.
+// shows what the bank sent and what kpki answered. Uses portal.js's el() and api(), which
+// the page loads after this script (bankPage runs once both have).
 "use strict";
 
 window.bankPage = function bankPage(kind) {
@@ -19,22 +20,8 @@ window.bankPage = function bankPage(kind) {
   const birth = `19${rrn.slice(0, 2)}-${rrn.slice(2, 4)}-${rrn.slice(4, 6)}`;
   const state = {};
 
-  function node(tag, attrs = {}, ...children) {
-    const made = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (key.startsWith("data-")) made.setAttribute(key, value); else made[key] = value;
-    }
-    for (const child of children) made.append(child instanceof Node ? child : String(child));
-    return made;
-  }
-
   async function call(method, path, body) {
-    const answer = await fetch("/api/bank/call", {
-      method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ method, path, body: body || null }),
-    });
-    const data = await answer.json();
-    if (!answer.ok) throw Object.assign(new Error(data.error.message), data.error);
+    const data = await api("POST", "/api/bank/call", { method, path, body: body || null });
     if (data.status >= 400) {
       const error = data.answer.error || {};
       throw Object.assign(new Error(error.message || "refused"), error, { status: data.status });
@@ -43,7 +30,7 @@ window.bankPage = function bankPage(kind) {
   }
 
   function field(id, label, value, type = "text") {
-    return node("label", {}, label, " ", node("input", { id, value, type, autocomplete: "off" }));
+    return el("label", {}, label, " ", el("input", { id, value, type, autocomplete: "off" }));
   }
 
   const value = (id) => document.getElementById(id).value;
@@ -124,10 +111,10 @@ window.bankPage = function bankPage(kind) {
 
   const buttons = [];
   flows.forEach(([title, lead, inputs, run], index) => {
-    const outcome = node("pre", { className: "detail", hidden: true });
-    const button = node("button", { type: "button", disabled: index > 0, className: "step" }, "진행");
-    const item = node("li", { "data-step": String(index + 1) }, node("strong", {}, title), " ",
-      node("span", { className: "detail" }, lead), ...inputs.map((i) => node("div", {}, i)), node("div", {}, button), outcome);
+    const outcome = el("pre", { className: "detail", hidden: true });
+    const button = el("button", { type: "button", disabled: index > 0, className: "step" }, "진행");
+    const item = el("li", { "data-step": String(index + 1) }, el("strong", {}, title), " ",
+      el("span", { className: "detail" }, lead), ...inputs.map((i) => el("div", {}, i)), el("div", {}, button), outcome);
     button.addEventListener("click", async () => {
       button.disabled = true;
       state.card = null;

@@ -785,3 +785,16 @@ def test_a_name_rebound_to_the_portal_is_refused(shared: tuple[RunningDemo, Fixe
     status, answer = _sent(demo.portal_url + "/config.js", {"host": f"evil.example:{port}"})
     assert status == 421 and demo.secrets.simple_pin.encode() not in answer
     assert _sent(demo.portal_url + "/config.js", {"host": f"localhost:{port}"})[0] == 200
+
+
+def test_a_petition_too_long_is_refused_before_the_phone_is_asked(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Simple authentication checks the petition as filing will: one the portal could not
+    file is refused before the person is asked to approve it."""
+    demo, _ = shared
+    before = call(demo.portal_url + "/api/phone/requests")[1]["requests"]
+    status, refused = call(demo.portal_url + "/api/simpleauth", {
+        "text": "가" * 2001, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
+        "name": demo.secrets.name, "phone": demo.secrets.phone})
+    assert (status, refused["error"]["field"]) == (400, "text"), refused
+    assert call(demo.portal_url + "/api/phone/requests")[1]["requests"] == before

@@ -82,6 +82,7 @@ from .petitions import (
     SimpleAuthEvidence,
     TextEncoding,
     parse_rrn,
+    petition_bytes,
     petition_nonce,
 )
 from .remote import KpkiClient, UpstreamError, UpstreamRefusal
@@ -411,10 +412,7 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
     # simple authentication: the portal as the relying party -----------------------------
 
     def ask(s: _Service, body: SimpleAuthBody, r: Request) -> Any:
-        chosen = TextEncoding.named(body.encoding)
-        if not body.text.strip():
-            raise PortalRequestError("the petition is empty", field="text")
-        content = chosen.bytes_of(body.text)
+        chosen, content = petition_bytes(body.text, body.encoding)
         holder = parse_rrn(body.rrn)
         answer = s.kpki.call("POST", "/simpleauth/v1/requests", {
             "provider": settings.provider, "name": body.name, "phone": body.phone,

@@ -57,7 +57,7 @@ from ..simpleauth.content import read_approval
 
 __all__ = ["MAX_TEXT", "Assessment", "Petition", "PetitionNotFoundError", "Petitions",
            "PortalCheck", "PortalRequestError", "SignMethod", "SimpleAuthEvidence",
-           "TextEncoding", "Verdict", "petition_nonce", "with_time_stamp"]
+           "TextEncoding", "Verdict", "petition_bytes", "petition_nonce", "with_time_stamp"]
 
 MAX_TEXT = 2000
 """The longest petition the portal takes, in characters."""
@@ -377,13 +377,7 @@ class Petitions:
                 simpleauth: SimpleAuthEvidence | None = None) -> Petition:
         """Check what came, stamp the signature, keep the petition; raises
         :class:`PortalRequestError` naming the field to fix."""
-        if not text.strip():
-            raise PortalRequestError("the petition is empty", field="text")
-        if len(text) > MAX_TEXT:
-            raise PortalRequestError(f"the petition is longer than {MAX_TEXT} characters",
-                                     field="text")
-        chosen = TextEncoding.named(encoding)
-        chosen.bytes_of(text)
+        chosen, _ = petition_bytes(text, encoding)
         holder = parse_rrn(rrn)
         try:
             how = SignMethod(method)
@@ -455,6 +449,19 @@ class Petitions:
                                  "approved (the same CI); simple authentication gives the "
                                  "portal no R, so the verifier makes no VID check")
         return (binding, person)
+
+
+def petition_bytes(text: str, encoding: str) -> tuple[TextEncoding, bytes]:
+    """The encoding named and the petition's bytes in it, as the portal files them;
+    :class:`PortalRequestError` for an empty or too long text, or an encoding it cannot
+    be written in (what simple authentication checks before the person is asked)."""
+    if not text.strip():
+        raise PortalRequestError("the petition is empty", field="text")
+    if len(text) > MAX_TEXT:
+        raise PortalRequestError(f"the petition is longer than {MAX_TEXT} characters",
+                                 field="text")
+    chosen = TextEncoding.named(encoding)
+    return chosen, chosen.bytes_of(text)
 
 
 def parse_rrn(text: str) -> RRN:

@@ -251,6 +251,51 @@ def test_two_processes_creating_the_store_in_one_new_database_make_one_schema(
     assert len({r[2] for r in results}) == 1  # one store, one id
 
 
+def test_a_store_opened_while_another_process_creates_it_reads_the_schema_made_meanwhile(
+        postgresql_url: str) -> None:
+    """The opener checks the version again once it holds the write lock; the tables the
+    holder made meanwhile must count. Before, that check (``to_regclass``) answered from
+    the opener's catalog cache, filled before the lock was granted: it said "no store",
+    and the opener's own CREATE TABLE meta failed ("relation already exists"). The race
+    of the two-process test above, made deterministic: the test holds the lock itself."""
+    from pki.store.postgresql import SCHEMA_VERSION
+    from pki.store.postgresql.connection import WRITE_LOCK
+
+    holder = psycopg.connect(postgresql_url, autocommit=True)
+    holder.execute("BEGIN")
+    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", WRITE_LOCK)
+    opened: list[object] = []
+    opener = threading.Thread(target=lambda: opened.append(_open_or_error(postgresql_url)))
+    opener.start()
+    watcher = psycopg.connect(postgresql_url, autocommit=True)
+    while opener.is_alive() and not watcher.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()[0]:
+        opener.join(timeout=0.05)  # until the opener waits for the lock
+    # A store as far as opening reads one (a whole schema's catalog changes would
+    # overflow the opener's invalidation queue and reset its cache, hiding the defect).
+    holder.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    holder.execute("CREATE TABLE kpki_schema (version BIGINT NOT NULL)")
+    holder.execute("INSERT INTO kpki_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+    holder.execute("INSERT INTO meta (key, value) VALUES ('store_id', 'made-by-holder')")
+    holder.execute("COMMIT")
+    opener.join(timeout=60)
+    holder.close()
+    watcher.close()
+    assert opened == [("ok", SCHEMA_VERSION, "made-by-holder")]
+
+
+def _open_or_error(url: str) -> tuple[str, object, object]:
+    try:
+        store = open_store(url, create=True)
+    except StoreError as exc:
+        return ("error", str(exc), None)
+    try:
+        return ("ok", store.schema_version, store.get_meta("store_id"))
+    finally:
+        store.close()
+
+
 def test_the_schema_is_sqlites_version_for_version() -> None:
     from pki.store.postgresql import SCHEMA_VERSION as POSTGRESQL
     from pki.store.sqlite import SCHEMA_VERSION as SQLITE

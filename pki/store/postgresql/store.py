@@ -191,8 +191,14 @@ class PostgreSQLStore(_OnPostgreSQL, CertificateReadsSQL, CertificateListingSQL,
     # -- schema -----------------------------------------------------------------------
 
     def _version(self) -> int:
+        # pg_class read as a table, not to_regclass(): to_regclass answers from the
+        # session's catalog cache, which a transaction does not refresh while it runs, so
+        # inside _upgrade, once the write lock was granted, it could still say "no store"
+        # about the one the lock's previous holder had just committed.
         ((found, standby),) = self._query(
-            "SELECT to_regclass('kpki_schema') IS NOT NULL, pg_is_in_recovery()")
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE c.relname = 'kpki_schema'"
+            " AND n.nspname = current_schema()), pg_is_in_recovery()")
         if standby:
             self.read_only = True
         if not found:

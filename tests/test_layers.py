@@ -165,3 +165,18 @@ def test_the_readme_picture_names_every_use_case_module() -> None:
                    if p.stem != "__init__")
     assert [c for c in cases if f"usecases/{c}" not in picture
             and f"usecases.{c}" not in picture] == []
+
+
+def test_importing_the_package_imports_no_module_of_it_until_a_name_is_used() -> None:
+    """``import pki.clock`` (every ``kpki`` command's first import) costs the clock alone;
+    the package's names (``pki.Home``, ``pki.CertificateAuthority``...) still resolve."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pki.clock; before = sorted(m for m in sys.modules "
+            "if m.startswith('pki.') and m != 'pki.clock'); import pki; "
+            "names = [getattr(pki, n) for n in pki.__all__]; "
+            "print(before, 'pki.authority' in sys.modules, len(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "True", str(len(__import__("pki").__all__))]

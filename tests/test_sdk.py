@@ -14,10 +14,12 @@ import json
 import re
 import socket
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -417,6 +419,47 @@ def test_a_pad_of_another_session_is_unknown(world, frame):
         409, "pad_unknown")
 
 
+def _twenty_at_once(send):
+    """``send()`` from twenty threads released together; their (status, error code)."""
+    start = threading.Barrier(20)
+
+    def one(_: int) -> tuple[int, str | None]:
+        start.wait()
+        status, body = send()
+        return status, body.get("error", {}).get("code")
+
+    with ThreadPoolExecutor(20) as pool:
+        return list(pool.map(one, range(20)))
+
+
+def test_one_pad_answer_sent_twenty_times_at_once_signs_once(world, frame):
+    """A hostile page replays the iframe's request twenty times at once: one signature."""
+    before = _signed_count(world)
+    answer = frame.pad()
+    results = _twenty_at_once(lambda: frame.sign(world["serial"], answer))
+    assert sorted(results) == sorted([(200, None)] + [(409, "pad_used")] * 19)
+    assert _signed_count(world) == before + 1
+
+
+def test_one_wrong_pin_answer_sent_twenty_times_at_once_is_charged_once(world, frame):
+    wrong = frame.pad("000000")
+    results = _twenty_at_once(lambda: frame.sign(world["serial"], wrong))
+    assert sorted(results) == sorted([(401, "wrong_pin")] + [(409, "pad_used")] * 19)
+    assert _failures(world, world["serial"]) == 1
+    assert frame.sign(world["serial"])[0] == 200  # the right PIN clears the count
+    assert _failures(world, world["serial"]) == 0
+
+
+def test_a_session_cannot_sign_with_another_persons_certificate(world, frame):
+    """Another person's certificate at the same institution: the serial of a certificate
+    that does not exist for this session, whatever PIN; nothing signed, nothing charged."""
+    serial = _issue(world["api"], _user(world["api"], "01077770000", "이영희"))
+    before = _signed_count(world)
+    for pin in (PIN, "000000"):
+        assert _code(frame.sign(serial, frame.pad(pin))) == (404, "not_found")
+    assert _failures(world, serial) == 0 and _signed_count(world) == before
+
+
 @pytest.mark.parametrize("positions", [[0, 1, 2], [0] * 7, [12, 0, 0, 0, 0, 0], [-1] * 6])
 def test_a_pad_answer_is_six_positions(world, frame, positions):
     status, body = frame.sign(world["serial"], {"pad": frame.pad()["pad"],
@@ -466,20 +509,34 @@ def test_five_wrong_pins_lock_the_certificate(world, tmp_path_factory, key_pool)
     assert locked("certificates")[1]["certificates"][0]["locked"] is True
 
 
-@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"serial": ' + b'{"a": ' * 5000 + b"1",
-                                 b"\xff\xfe", b'{"serial": 1}', b'{"serial": "1", "x": 1}'])
-def test_hostile_bodies_are_4xx_json_never_500(world, frame, raw):
-    status, body = call(world["url"], "/sdk/v1/sign", raw=raw, headers=frame.headers())
+HOSTILE = [b"[" * 100_000, b'{"serial": ' + b'{"a": ' * 5000 + b"1", b"\xff\xfe",
+           b'{"serial": 1}', b'{"serial": "1", "x": 1}', b"", b"null", b'"text"',
+           b'{"org_code": "D0000001", "origin": "' + b"a" * 300 + b'", "device": "d"}',
+           b'{"pin": {"pad": "p", "positions": [' + b"0," * 1000 + b'0]}}',
+           b'{"code": 12}', b"1e999999", b'{"\\ud800": 1}']
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+@pytest.mark.parametrize("route", ["session", "sign", "connect/confirm", "pad", "pin"])
+def test_hostile_bodies_are_4xx_json_never_500(world, frame, route, raw):
+    """On every kind of route, the one before a session (/session) included."""
+    headers = {**frame.headers(), "X-Sdk-Key": world["sdk_key"]}
+    status, body = call(world["url"], "/sdk/v1/" + route, raw=raw, headers=headers)
+    if route == "pad" and raw == b"":  # a pad takes no body: an empty one is a request
+        assert status == 200 and body["pad"].startswith("pad_")
+        return
     assert 400 <= status < 500 and isinstance(body["error"]["code"], str)
 
 
-def test_a_body_larger_than_the_limit_is_413_while_it_streams_in(world, frame):
-    """A chunked body that never ends is refused once it passes the limit."""
+@pytest.mark.parametrize("route", ["sign", "session"])
+def test_a_body_larger_than_the_limit_is_413_while_it_streams_in(world, frame, route):
+    """A chunked body that never ends is refused once it passes the limit, before a
+    session too."""
     parts = urllib.parse.urlsplit(world["url"])
     sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
     try:
         head = "".join(f"{k}: {v}\r\n" for k, v in frame.headers().items())
-        sock.sendall(("POST /sdk/v1/sign HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        sock.sendall((f"POST /sdk/v1/{route} HTTP/1.1\r\nHost: x\r\nContent-Type: "
                       "application/json\r\nTransfer-Encoding: chunked\r\n" + head
                       + "\r\n").encode())
         chunk = b"a" * 65536

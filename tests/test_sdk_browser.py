@@ -315,6 +315,70 @@ def test_messages_from_other_windows_are_never_acted_on(site, page):  # noqa: F8
     assert page.evaluate("() => FinCert.Sdk.checkCloudConn()") == {"connected": False}
 
 
+def test_a_forged_result_with_the_open_calls_nonce_is_not_taken(site, page):  # noqa: F811
+    """Any script of the page can read the open call's nonce (the iframe's ``show`` message
+    goes to the page's window): a result carrying it, posted by the page itself or by a
+    frame of another origin, is still not the iframe's and is ignored."""
+    frame = _open(page, site)
+    page.evaluate("""() => { window.shown = new Promise((resolve) => {
+        window.addEventListener('message', (e) => {
+          if (e.data && e.data.type === 'show') { resolve(e.data.nonce); }
+        });
+    }); }""")
+    _sign(page, "open")
+    frame.locator("#f-name").wait_for()
+    forged = page.evaluate("""async () => {
+        const nonce = await window.shown;
+        const result = {kpki: 'fincert', v: 1, type: 'result', nonce: nonce, ok: true,
+                        value: {signedVals: ['forged']}};
+        // each forged message is seen by this listener after the SDK's own (added first)
+        const seen = (from) => new Promise((resolve) => window.addEventListener('message',
+            (e) => { if (e.data && e.data.value && from(e.source)) { resolve(); } }));
+        const own = seen((source) => source === window);
+        window.postMessage(result, '*');
+        await own;
+        const evil = document.createElement('iframe');
+        evil.setAttribute('sandbox', 'allow-scripts');  // an opaque origin of its own
+        evil.srcdoc = '<script>parent.postMessage(' + JSON.stringify(result) + ', "*")</'
+          + 'script>';
+        const other = seen((source) => source === evil.contentWindow);
+        document.body.appendChild(evil);
+        await other;
+        return nonce;
+    }""")
+    assert len(forged) == 32
+    frame.locator("[data-action=cancel]").click()
+    assert _result(page, "open")["error"]["code"] == 800000  # not the forged success
+
+
+def test_a_frame_opened_for_another_origin_ignores_the_page(site, page):  # noqa: F811
+    """kpki's frame acts only on messages from the page origin it was opened for: one
+    opened (by a hostile page) for another origin ignores the page that embeds it, even
+    a well-formed init from its parent window."""
+    _open(page, site)
+    page.evaluate("""([kpki, org]) => new Promise((resolve) => {
+        const forged = document.createElement('iframe');
+        forged.id = 'forged';
+        forged.src = kpki + '/sdk/v1/frame?org=' + org + '&origin='
+          + encodeURIComponent('http://127.0.0.1:1');
+        forged.addEventListener('load', resolve);
+        document.body.appendChild(forged);
+    })""", [site["kpki"], ORG])
+    forged = next(f for f in page.frames if "127.0.0.1%3A1" in f.url)
+    # the frame calls kpki with fetch when it acts on an init: count those calls, and the
+    # messages it received (this listener runs after the frame's own)
+    forged.evaluate("""() => { window.fetched = 0; window.received = 0;
+        window.fetch = () => { window.fetched += 1; return new Promise(() => {}); };
+        window.addEventListener('message', () => { window.received += 1; }); }""")
+    page.evaluate("""([org]) => document.getElementById('forged').contentWindow.postMessage(
+        {kpki: 'fincert', v: 1, type: 'call', nonce: 'd'.repeat(32), method: 'init',
+         params: {orgCode: org, apiKey: 'sdk_x', deviceId: 'browser-test', lang: 'ko'}},
+        '*')""", [ORG])
+    forged.wait_for_function("() => window.received === 1")
+    assert forged.evaluate("() => window.fetched") == 0
+    assert forged.locator("#backdrop").is_hidden()
+
+
 def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # noqa: F811
     seen: list[str] = []
     page.on("request", lambda request: seen.append(request.url))

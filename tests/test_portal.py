@@ -6,9 +6,12 @@ and ``kpki demo web`` as a real process."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,14 +91,18 @@ def fresh(tmp_path: Path) -> Iterator[tuple[RunningDemo, FixedClock]]:
         yield demo, clock
 
 
-def joint_signed(demo: RunningDemo, content: bytes, clock: FixedClock) -> tuple[str, str]:
+def joint_signed(demo: RunningDemo, content: bytes, clock: FixedClock, *,
+                 detached: bool = False) -> tuple[str, str]:
     """The demo citizen's joint certificate signs ``content`` as the agent does (attached,
-    no chain): the CMS and R, base64."""
+    no chain): the CMS and R, base64. The clock moves a second first, so that each
+    signature is another (signingTime differs; PKCS #1 v1.5 is deterministic, and the
+    portal files a signature once)."""
     folder = next(demo.npki_base.rglob("signCert.der")).parent
     credential = npki.load(folder, demo.secrets.joint_password)
     signer = KeySigner(credential.certificate, credential.private_key)
     assert credential.r is not None
-    signed = sign(content, signer, clock=clock).der
+    clock.advance(dt.timedelta(seconds=1))
+    signed = sign(content, signer, clock=clock, detached=detached).der
     return base64.b64encode(signed).decode(), base64.b64encode(credential.r).decode()
 
 
@@ -726,8 +734,9 @@ def test_twenty_looks_at_once_at_an_approved_request_file_one_petition(
     assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == 1
 
 
-def _sent(url: str, headers: dict[str, str], body: Any = None) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
+def _sent(url: str, headers: dict[str, str], body: Any = None, *,
+          raw: bytes | None = None) -> tuple[int, bytes]:
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=headers,
                                      method="GET" if data is None else "POST")
     try:
@@ -798,3 +807,143 @@ def test_a_petition_too_long_is_refused_before_the_phone_is_asked(
         "name": demo.secrets.name, "phone": demo.secrets.phone})
     assert (status, refused["error"]["field"]) == (400, "text"), refused
     assert call(demo.portal_url + "/api/phone/requests")[1]["requests"] == before
+
+
+# -- a hostile caller (issue 17's review of the portal) ---------------------------------------
+
+
+def test_the_same_signature_sent_twenty_times_at_once_is_filed_once(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """A double click, a retry or a replay: twenty posts of one signature at once file one
+    petition, and each is answered with it; the same signature under another text or RRN
+    is refused (one signature, one filing) without naming the petition filed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    demo, clock = shared
+    folder = demo.home / "demo-web" / "petitions"
+    before = set(folder.glob("*.json")) if folder.exists() else set()
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: submit(demo, signature, r), range(20)))
+    assert {status for status, _ in answers} == {201}, answers
+    filed = {answer["id"] for _, answer in answers}
+    assert len(filed) == 1
+    assert len(set(folder.glob("*.json")) - before) == 1
+    for change in ({"text": PETITION + " (고침)"}, {"rrn": TestPKI(seed="other").rrn().digits},
+                   {"encoding": "EUC-KR"}):
+        status, refused = submit(demo, signature, r, **change)
+        assert (status, refused["error"]["code"]) == (409, "already_filed"), refused
+        assert filed.pop() not in json.dumps(refused)
+        filed = {answers[0][1]["id"]}
+    assert len(set(folder.glob("*.json")) - before) == 1
+
+
+def test_a_petition_id_cannot_be_guessed(shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Whoever has a petition's id reads it (the result page is a link): the id is 128
+    bits no one can derive, not even from the signature."""
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    petition = submit(demo, signature, r)[1]["id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", petition), petition
+    value = bytes(cms.ContentInfo.load(base64.b64decode(signature))["content"][
+        "signer_infos"][0]["signature"].native)
+    assert petition not in hashlib.sha256(value).hexdigest()
+    assert call(f"{demo.portal_url}/api/petitions/{petition[:-1]}0")[0] in (404, 200)
+    assert call(f"{demo.portal_url}/api/petitions/{'0' * 32}")[0] == 404
+
+
+def test_a_signature_over_other_bytes_than_the_petition_is_invalid(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Detached, over another text: filed as sent, judged invalid (the signature does not
+    verify over the petition's bytes), whatever the VID says."""
+    demo, clock = shared
+    signature, r = joint_signed(demo, "다른 문서".encode(), clock, detached=True)
+    status, filed = submit(demo, signature, r)
+    assert status == 201, filed
+    found = judged(demo, filed["id"])
+    assert found["verdict"] == "invalid"
+    assert outcomes(found)["signature"] == "failed"
+    assert outcomes(found)["vid"] == "passed"
+
+
+@pytest.mark.parametrize(("path", "raw"), [
+    ("/api/bank/call", b'{"method": "POST", "path": "/bank/v1/verifications", "body": '
+     + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001),
+    ("/api/bank/call", b'{"method": "POST", "path": "/bank/v1/verifications", "body": '
+     b'{"a": [[[[1]]]]}}'),
+    ("/api/petitions", b"[" * 100_000 + b"]" * 100_000),
+    ("/api/petitions", b'{"text": "\\ud800"}'),
+    ("/api/petitions", b'{"text": "\xff\xfe"}'),
+    ("/api/petitions", b'{"text": 1e999999}'),
+    ("/api/simpleauth", b'{"text": "a", "text": "b"}'),
+    ("/api/phone/requests/x/approve", b'{"pin": ' + b"9" * 100_000 + b"}"),
+])
+def test_malformed_json_is_a_4xx_json_answer_never_a_500(
+        shared: tuple[RunningDemo, FixedClock], path: str, raw: bytes) -> None:
+    demo, _ = shared
+    status, answer = _sent(demo.portal_url + path, {"content-type": "application/json"},
+                           raw=raw)
+    assert 400 <= status < 500, answer[:300]
+    assert json.loads(answer)["error"]["code"]
+
+
+def test_a_body_streamed_past_the_limit_is_413_without_a_length(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Chunked, no Content-Length: the body is counted as it comes and refused once past
+    the limit."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    demo, _ = shared
+    where = urlsplit(demo.portal_url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/api/petitions")
+        connection.putheader("content-type", "application/json")
+        connection.putheader("transfer-encoding", "chunked")
+        connection.endheaders()
+        chunk = b"x" * 65536
+        with contextlib.suppress(OSError):  # the portal may stop reading once it answers
+            for _ in range(3 * 1024 * 1024 // len(chunk)):
+                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            connection.send(b"0\r\n\r\n")
+        answer = connection.getresponse()
+        assert answer.status == 413
+        assert json.loads(answer.read())["error"]["code"] == "too_large"
+    finally:
+        connection.close()
+
+
+def test_euc_kr_text_it_cannot_hold_is_refused_before_anything_is_asked(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = shared
+    before = call(demo.portal_url + "/api/phone/requests")[1]["requests"]
+    for text in ("청원 😀", "Ω≠ﬀ 청원", "청원 \u0301"):
+        status, refused = call(demo.portal_url + "/api/simpleauth", {
+            "text": text, "encoding": "EUC-KR", "rrn": demo.secrets.rrn,
+            "name": demo.secrets.name, "phone": demo.secrets.phone})
+        assert (status, refused["error"]["field"]) == (400, "encoding"), refused
+    assert call(demo.portal_url + "/api/phone/requests")[1]["requests"] == before
+
+
+STATE_CHANGING = ["/api/petitions", "/api/simpleauth", "/api/operator/revoke",
+                  "/api/phone/requests/sar_x/approve", "/api/phone/requests/sar_x/decline",
+                  "/api/bank/call"]
+
+
+@pytest.mark.parametrize("path", STATE_CHANGING)
+def test_a_foreign_origin_is_refused_on_every_state_changing_endpoint(
+        shared: tuple[RunningDemo, FixedClock], path: str) -> None:
+    """Another site, a sandboxed frame (null) and kpki's other local services (kpki
+    serve, the agent: same site, other origins) are all refused before any work."""
+    demo, _ = shared
+    port = demo.portal_url.rsplit(":", 1)[1]
+    for origin in ("http://evil.example", "null", demo.kpki_url, demo.agent_url,
+                   f"http://127.0.0.1.evil.example:{port}", f"https://127.0.0.1:{port}"):
+        status, answer = _sent(demo.portal_url + path,
+                               {"origin": origin, "content-type": "text/plain"}, {})
+        assert status == 403, (origin, answer)
+        assert json.loads(answer)["error"]["code"] == "foreign_origin"
+    status, answer = _sent(demo.portal_url + path, {"sec-fetch-site": "same-site",
+                                                    "sec-fetch-mode": "cors"}, {})
+    assert status == 403, answer

@@ -175,10 +175,17 @@ class PinBody(Body):
     pin: Short
 
 
+Scalar = Annotated[str, msgspec.Meta(max_length=1000)] | int | bool | None
+Shallow = dict[Short, Scalar | Annotated[list[Scalar], msgspec.Meta(max_length=32)]
+               | dict[Short, Scalar]]
+"""A bank page's body: fields of text, numbers, lists of them or one level of object
+(the security card's answer), so that no nesting reaches the decoder's recursion."""
+
+
 class BankCallBody(Body):
     method: Literal["GET", "POST"]
     path: Annotated[str, msgspec.Meta(max_length=300)]
-    body: dict[str, Any] | None = None
+    body: Shallow | None = None
 
 
 BANK_PATHS = re.compile(

@@ -10,9 +10,17 @@ simple authentication, where the person's app signs an *approval* of the portal'
 **On receipt** (:meth:`Petitions.receive`) the portal validates what came (the text, the
 encoding, the RRN, that the signature is CMS SignedData at all), has kpki's TSA stamp the
 signature when it carries no time stamp yet (an unsigned attribute, RFC 3161: the
-signature itself is unchanged) and keeps the petition as one file (0600, temp file +
-rename) in a folder of its own (0700). The RRN and R are kept with the petition: the VID
-is checked again at every look, as the verdict is.
+signature itself is unchanged) and keeps the petition as one file (0600, written whole,
+then linked into place) in a folder of its own (0700). The RRN and R are kept with the
+petition: the VID is checked again at every look, as the verdict is.
+
+**One signature, one filing.** A petition's id is an HMAC of its signature value under a
+key kept in the folder (0600): 128 bits that no one without the key can derive (the id
+is all it takes to read a petition), and the same for the same signature, so the file's
+name is the claim. The same signature posted twenty times at once (a double click, a
+retry, a replay) files one petition: each post is answered with it when it sent the same
+petition, and a post of that signature under another text, encoding, RRN or R is
+:class:`PetitionFiledError` (without the id: it is not that sender's petition).
 
 **Judging** (:meth:`Petitions.assess`) runs the verifier afresh each time (revocation
 data is fetched from kpki serve at the CRL distribution points): the signature over
@@ -25,11 +33,15 @@ than the verifier's.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import enum
 import hashlib
+import hmac
 import json
+import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +52,11 @@ from ..clock import Clock, SystemClock
 from ..errors import (
     InvalidRRNError,
     NotFoundError,
+    OutputError,
     PKIError,
     RequestRefusedError,
     TimestampError,
 )
-from ..fsutil import atomic_write
 from ..rrn import RRN
 from ..signing.status import PARSE_ERRORS
 from ..signing.verify import (
@@ -55,8 +67,8 @@ from ..signing.verify import (
 )
 from ..simpleauth.content import read_approval
 
-__all__ = ["MAX_TEXT", "Assessment", "Petition", "PetitionNotFoundError", "Petitions",
-           "PortalCheck", "PortalRequestError", "SignMethod", "SimpleAuthEvidence",
+__all__ = ["MAX_TEXT", "Assessment", "Petition", "PetitionFiledError", "PetitionNotFoundError",
+           "Petitions", "PortalCheck", "PortalRequestError", "SignMethod", "SimpleAuthEvidence",
            "TextEncoding", "Verdict", "petition_bytes", "petition_nonce", "with_time_stamp"]
 
 MAX_TEXT = 2000
@@ -81,6 +93,16 @@ class PetitionNotFoundError(NotFoundError):
     def __init__(self, petition: str) -> None:
         super().__init__("no such petition")
         self.petition = petition
+
+
+class PetitionFiledError(RequestRefusedError):
+    """This signature was filed already, as another petition (another text, encoding,
+    RRN or R): one signature is one filing."""
+
+    code = "already_filed"
+
+    def __init__(self) -> None:
+        super().__init__("this signature has been filed already, with another petition")
 
 
 class SignMethod(enum.StrEnum):
@@ -279,16 +301,13 @@ def with_time_stamp(der: bytes, timestamper: Callable[[bytes], bytes]) -> bytes:
     :class:`PortalRequestError` for what is not SignedData with a signer, and what the
     timestamper raises (:class:`pki.errors.TimestampError`)."""
     outer, signed = _load_signed(der)
+    infos, value = _first_signer(signed)
+    first = infos[0]
     try:
-        infos = signed["signer_infos"]
-        if not len(infos):
-            raise PortalRequestError("the signature has no signer", field="signature")
-        first = infos[0]
         unsigned = first["unsigned_attrs"]
         present = [] if unsigned.native is None else list(unsigned)
         if any(a["type"].native == "signature_time_stamp_token" for a in present):
             return der
-        value = bytes(first["signature"].native)
     except PARSE_ERRORS:
         raise PortalRequestError("the signature is damaged: a part of the SignedData does "
                                  "not parse", field="signature") from None
@@ -312,6 +331,25 @@ def with_time_stamp(der: bytes, timestamper: Callable[[bytes], bytes]) -> bytes:
                                  "not parse", field="signature") from None
 
 
+def _first_signer(signed: cms.SignedData) -> tuple[cms.SignerInfos, bytes]:
+    """The SignerInfos and the first signer's signature value; :class:`PortalRequestError`
+    when there is no signer or it does not parse."""
+    try:
+        infos = signed["signer_infos"]
+        if not len(infos):
+            raise PortalRequestError("the signature has no signer", field="signature")
+        return infos, bytes(infos[0]["signature"].native)
+    except PARSE_ERRORS:
+        raise PortalRequestError("the signature is damaged: a part of the SignedData does "
+                                 "not parse", field="signature") from None
+
+
+def signature_value(der: bytes) -> bytes:
+    """The first signer's signature value in ``der`` (CMS SignedData, in a ContentInfo or
+    bare): what a time stamp covers, and what a petition is filed under."""
+    return _first_signer(_load_signed(der)[1])[1]
+
+
 def _token(der: bytes) -> cms.ContentInfo:
     """The TSA's token, read; a token that does not parse is the TSA's fault, not the
     citizen's: :class:`pki.errors.TimestampError`."""
@@ -324,14 +362,43 @@ def _token(der: bytes) -> cms.ContentInfo:
 
 
 class PetitionBox:
-    """The petitions kept in ``folder`` (0700), one file each (0600)."""
+    """The petitions kept in ``folder`` (0700), one file each (0600), named by
+    :meth:`id_of` their signature value; ``entropy`` makes the key of those names."""
 
-    def __init__(self, folder: Path) -> None:
+    KEY = "petition-ids.key"
+
+    def __init__(self, folder: Path, *,
+                 entropy: Callable[[int], bytes] = secrets.token_bytes) -> None:
         self.folder = Path(folder)
+        self.entropy = entropy
 
-    def put(self, petition: Petition) -> None:
+    def id_of(self, value: bytes, *, create: bool = True) -> str | None:
+        """The id of the petition signed with ``value``: HMAC-SHA256 under the folder's
+        key, 128 bits in hex. The key is made on first use (``create``; else None when
+        there is none yet: no petition has been kept)."""
+        path = self.folder / self.KEY
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            if not create:
+                return None
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_new(path, self.entropy(32))  # the first writer's key, whoever that is
+            key = path.read_bytes()
+        return hmac.new(key, value, hashlib.sha256).hexdigest()[:32]
+
+    def add(self, petition: Petition) -> Petition:
+        """Keep ``petition`` unless one of its id is kept already; the one kept."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(self.folder / f"{petition.id}.json", petition.to_file(), mode=0o600)
+        if _write_new(self.folder / f"{petition.id}.json", petition.to_file()):
+            return petition
+        return self.get(petition.id)
+
+    def find(self, petition_id: str) -> Petition | None:
+        try:
+            return self.get(petition_id)
+        except PetitionNotFoundError:
+            return None
 
     def get(self, petition_id: str) -> Petition:
         if not (0 < len(petition_id) <= 64 and petition_id.isalnum()):
@@ -352,6 +419,32 @@ class PetitionBox:
         return sorted(found, key=lambda p: p.received_at, reverse=True)
 
 
+def _write_new(path: Path, data: bytes) -> bool:
+    """Write ``data`` at ``path`` (0600) unless ``path`` exists; whether it was written.
+    Written whole in a temporary file first, then linked to ``path`` (a link never
+    replaces a file), so a reader sees the whole file or none."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}",
+                          path=str(path.parent)) from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}", path=str(path)) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
 class Petitions:
     """Receiving and judging petitions (see the module doc).
 
@@ -363,20 +456,20 @@ class Petitions:
     def __init__(self, box: PetitionBox, *, timestamper: Callable[[bytes], bytes],
                  verifier: Callable[[], Verifier],
                  revoked: Callable[[int, bytes], bool] = lambda serial, issuer: False,
-                 clock: Clock | None = None,
-                 new_id: Callable[[], str] = lambda: secrets.token_hex(8)) -> None:
+                 clock: Clock | None = None) -> None:
         self.box = box
         self.timestamper = timestamper
         self.verifier = verifier
         self.revoked = revoked
         self.clock: Clock = clock or SystemClock()
-        self.new_id = new_id
 
     def receive(self, *, text: str, encoding: str, rrn: str, method: str, signature: bytes,
                 r: bytes | None = None,
                 simpleauth: SimpleAuthEvidence | None = None) -> Petition:
         """Check what came, stamp the signature, keep the petition; raises
-        :class:`PortalRequestError` naming the field to fix."""
+        :class:`PortalRequestError` naming the field to fix. A signature filed already
+        (see the module doc) is that petition when the rest is the same too, else
+        :class:`PetitionFiledError`."""
         chosen, _ = petition_bytes(text, encoding)
         holder = parse_rrn(rrn)
         try:
@@ -392,11 +485,20 @@ class Petitions:
         if (how is SignMethod.SIMPLEAUTH) != (simpleauth is not None):
             raise PortalRequestError("simple authentication's petitions come with the "
                                      "provider's result", field="method")
-        stamped = with_time_stamp(signature, self.timestamper)
-        petition = Petition(self.new_id(), text, chosen, how, holder, stamped,
+        value = signature_value(signature)
+        known = self.box.id_of(value, create=False)
+        filed = None if known is None else self.box.find(known)
+        if filed is None:
+            stamped = with_time_stamp(signature, self.timestamper)
+            sent = Petition(str(self.box.id_of(value)), text, chosen, how, holder, stamped,
                             self.clock.now(), r, simpleauth)
-        self.box.put(petition)
-        return petition
+            filed = self.box.add(sent)
+            if filed is sent:
+                return sent
+        if ((filed.text, filed.encoding, filed.rrn, filed.method, filed.r, filed.simpleauth)
+                != (text, chosen, holder, how, r, simpleauth)):
+            raise PetitionFiledError
+        return filed
 
     def assess(self, petition: Petition, *, verifier: Verifier | None = None) -> Assessment:
         """The petition judged now (see the module doc); ``verifier``: one to reuse (by

@@ -1670,8 +1670,8 @@ class RenewalNotDueError(SdkError):
 
 
 class SsnMismatchError(SdkError):
-    """The ``ssn`` a page gave is not the certificate holder's (its VID under R); the
-    signature made is withheld."""
+    """The ``ssn`` a page gave is not the certificate holder's (its VID under R): refused
+    once the key is open, before anything is signed (the refusal is in the history)."""
 
     code = "ssn_mismatch"
 

@@ -30,8 +30,10 @@ from pki.errors import (
     PKIError,
     RenewalNotDueError,
     SdkSessionError,
+    SsnMismatchError,
     WrongPinError,
 )
+from pki.rrn import synthetic_rrn
 from pki.store import AuditAction, CertStatus
 
 from .cloud_helpers import BIRTH, PIN, RRN, sent_code
@@ -192,6 +194,22 @@ def test_issue_through_two_pads_then_sign_and_list(sdk, bank):
     signed = sdk.sign(session, bank[0], issued.serial, _pin(sdk, session),
                       SignRequest((b"a", b"b"), include_r=True))
     assert len(signed.values) == 2 and signed.r is not None
+
+
+def test_an_ssn_mismatch_records_the_refusal_and_signs_nothing(sdk, bank):
+    """The page's ``ssn`` is not the holder's: refused before anything is signed, and the
+    person's history says so (it said ``signed``, once per content, before)."""
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    other = str(synthetic_rrn(dt.date(1990, 5, 17), serial=999).digits)
+    with pytest.raises(SsnMismatchError):
+        sdk.sign(session, bank[0], issued.serial, _pin(sdk, session),
+                 SignRequest.of(texts=["a", "b"], format="CMS",
+                                algorithm="RSASSA-PKCS1-v1_5_SHA256", purpose="02", ssn=other))
+    outcomes = [e.outcome for e in sdk.store.history(session.user_id, 100)]
+    assert "signed" not in outcomes and outcomes[0] == "ssn_mismatch"
+    vault = sdk.store.vault_record(sdk.cloud.authority.label, issued.serial)
+    assert vault is not None and vault.failures == 0  # the PIN was right: nothing charged
 
 
 def test_a_new_pin_entered_differently_twice_is_refused(sdk, bank):

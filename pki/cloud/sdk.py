@@ -60,7 +60,6 @@ from ..errors import (
     PKIError,
     RenewalNotDueError,
     SdkSessionError,
-    SsnMismatchError,
     UnauthorizedError,
     UnencodableContentError,
     UnknownEncodingError,
@@ -69,7 +68,6 @@ from ..purposes import Purpose
 from ..rrn import RRN
 from ..store import AuditAction, CertificateRecord, CertStatus, Institution, Store
 from ..store.sdkrecords import SdkInstitution, SdkPad, SdkSession
-from ..vid import identify_data_of, vid_matches
 from .service import RENEWAL_WINDOW, Cloud, _hash
 
 __all__ = ["ENCODINGS", "PAD_KEYS", "PAD_LIFETIME", "SESSION_LIFETIME", "Algorithm",
@@ -505,12 +503,13 @@ class FinCertSdk:
              pin: PadAnswer, request: SignRequest) -> SdkSignature:
         """Sign each content with the certificate (:meth:`Cloud.sign`, the session's
         device named). Raises what the cloud raises, :class:`PadError`, or
-        :class:`SsnMismatchError` (the signatures are withheld)."""
+        :class:`SsnMismatchError` (nothing signed)."""
         return self._sign(session, institution, self._mine(session, serial), pin, request)
 
     def _sign(self, session: SdkSession, institution: Institution, serial: int,
               pin: PadAnswer, request: SignRequest) -> SdkSignature:
-        """:meth:`sign` of a certificate known to be the person's."""
+        """:meth:`sign` of a certificate known to be the person's, the ``ssn`` checked
+        by the cloud before anything is signed."""
         secret = self.pin_of(session, pin)
         pkcs1 = request.format is SignFormat.PKCS1
         values, certificate, r = [], None, None
@@ -519,17 +518,12 @@ class FinCertSdk:
                 institution, serial, pin=secret, content=content, purpose=request.purpose,
                 device=session.device, detached=pkcs1 or request.detached,
                 bare=pkcs1 or not request.content_info,
-                pss=request.algorithm is Algorithm.PSS_SHA256,
-                include_r=request.include_r or request.ssn is not None,
-                signed_attributes=not pkcs1 and request.signing_time)
+                pss=request.algorithm is Algorithm.PSS_SHA256, include_r=request.include_r,
+                signed_attributes=not pkcs1 and request.signing_time, holder=request.ssn)
             values.append(_signature_value(made.signature) if pkcs1 else made.signature)
             certificate, r = made.certificate, made.r
         assert certificate is not None
-        if request.ssn is not None:
-            data = identify_data_of(certificate)
-            if data is None or r is None or not vid_matches(data, request.ssn, r):
-                raise SsnMismatchError()
-        return SdkSignature(tuple(values), certificate, r if request.include_r else None)
+        return SdkSignature(tuple(values), certificate, r)
 
     def issue(self, session: SdkSession, institution: Institution, *, ssn: str,
               kind: str, pin: PadAnswer, pin_confirm: PadAnswer) -> IssuedCertificate:

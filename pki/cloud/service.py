@@ -62,6 +62,7 @@ from ..errors import (
     PKIError,
     RequestRefusedError,
     SealedUnderOtherSecretError,
+    SsnMismatchError,
     UnauthorizedError,
     UnknownUserError,
     VaultError,
@@ -86,6 +87,7 @@ from ..store import (
     StoreTransaction,
     VaultRecord,
 )
+from ..vid import identify_data_of, vid_matches
 from .boot import Boot
 from .pin import MAX_ATTEMPTS, PinGate, check_pin, check_pin_format, sweep_pin_checks
 from .vault import Sealer, Vault, secret_check, vault_secret_for
@@ -401,10 +403,14 @@ class Cloud:
     def sign(self, institution: Institution, serial: int, *, pin: str, content: bytes,
              purpose: Purpose | str, device: str | None = None, detached: bool = False,
              bare: bool = False, pss: bool = False, include_r: bool = False,
-             signed_attributes: bool = True) -> CloudSignature:
+             signed_attributes: bool = True, holder: RRN | None = None) -> CloudSignature:
         """Sign ``content`` with the certificate's key, which never leaves the vault. A
         renewed certificate signs with its successor (``renewed_from`` in the result); one
-        due for renewal is renewed first, the moment the PIN is there."""
+        due for renewal is renewed first, the moment the PIN is there. ``holder``, when
+        given, is the RRN a caller says is the holder's (the SDK's ``ssn``): checked
+        against the certificate's VID under its R once the key is open and before anything
+        is signed or renewed; a mismatch is :class:`SsnMismatchError`, recorded as that
+        refusal."""
         purpose = _purpose(purpose)
         if len(content) > MAX_CONTENT_BYTES:
             raise ContentTooLargeError(limit=MAX_CONTENT_BYTES)
@@ -428,6 +434,11 @@ class Cloud:
         try:
             unlocked = self._unlock(vault, pin)
             certificate = record.certificate
+            if holder is not None:
+                data = identify_data_of(certificate)
+                if data is None or unlocked.r is None or not vid_matches(data, holder,
+                                                                          unlocked.r):
+                    raise SsnMismatchError()
             if renewed_from is None and self.clock.now() >= record.not_after - RENEWAL_WINDOW:
                 certificate, unlocked = self._renew(record, vault, unlocked, pin)
                 renewed_from = serial

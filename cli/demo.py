@@ -114,8 +114,8 @@ def web(obj: Context, web_home: Path | None, port: int, no_open: bool, as_json: 
 
     Starts kpki serve (cloud, SDK, bank, simple authentication, test channels), the
     signing agent and the portal on 127.0.0.1, opens the portal (or prints its address)
-    and prints the demo's passwords and PINs. Ctrl-C (status 130) or SIGTERM (status 0)
-    stops everything.
+    and prints the demo's passwords and PINs, and the operator page's secret. Ctrl-C
+    (status 130) or SIGTERM (status 0) stops everything.
     """
     from pki.usecases.webdemo import DemoWebError, run_demo_web
 
@@ -171,7 +171,8 @@ def _web_json(running: RunningDemo, *, opened: bool) -> None:
         "home": str(running.home), "npki_base": str(running.npki_base),
         "citizen": {"name": secrets.name, "rrn": secrets.rrn, "phone": secrets.phone},
         "joint_password": secrets.joint_password, "cloud_pin": secrets.cloud_pin,
-        "simple_pin": secrets.simple_pin}, ensure_ascii=False))
+        "simple_pin": secrets.simple_pin, "operator_secret": running.operator_secret},
+        ensure_ascii=False))
 
 
 def _tell_web(running: RunningDemo, *, opened: bool) -> None:
@@ -192,5 +193,8 @@ def _tell_web(running: RunningDemo, *, opened: bool) -> None:
     say(f"  financial certificate PIN      {secrets.cloud_pin}   (in the cloud)")
     say(f"  simple authentication PIN      {secrets.simple_pin}   (the demo phone: "
         f"{running.portal_url}/phone.html)")
+    say(f"  operator secret                {running.operator_secret}   (the operator page: "
+        f"{running.portal_url}/operator.html; kept in {running.home}/demo-web/"
+        "operator.secret)")
     say("")
     say("Ctrl-C stops everything.")

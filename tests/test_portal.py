@@ -50,10 +50,13 @@ PETITION = "청원서: 우리 동네 놀이터에 그늘막을 설치해 주십�
 
 
 def call(url: str, body: Any = None, *, method: str | None = None,
-         raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+         raw: bytes | None = None, cookie: str | None = None) -> tuple[int, dict[str, Any]]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    headers = {"content-type": "application/json"}
+    if cookie is not None:
+        headers["cookie"] = cookie
     request = urllib.request.Request(url, data=data, method=method or (
-        "GET" if data is None else "POST"), headers={"content-type": "application/json"})
+        "GET" if data is None else "POST"), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read())
@@ -112,6 +115,28 @@ def submit(demo: RunningDemo, signature: str, r: str | None, *, text: str = PETI
     return call(demo.portal_url + "/api/petitions", {
         "text": text, "encoding": encoding, "rrn": rrn or demo.secrets.rrn,
         "method": method, "signature": signature, "r": r})
+
+
+def operator(demo: RunningDemo) -> str:
+    """The operator's session cookie (``name=value``), after logging in with the demo's
+    operator secret."""
+    request = urllib.request.Request(
+        demo.portal_url + "/api/operator/login",
+        data=json.dumps({"secret": demo.operator_secret}).encode(),
+        headers={"content-type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(answer.headers["set-cookie"]).split(";", 1)[0]
+
+
+def revoke(demo: RunningDemo, petition: str) -> tuple[int, dict[str, Any]]:
+    return call(demo.portal_url + "/api/operator/revoke", {"petition": petition},
+                cookie=operator(demo))
+
+
+def listed(demo: RunningDemo) -> list[dict[str, Any]]:
+    status, found = call(demo.portal_url + "/api/operator/petitions", cookie=operator(demo))
+    assert status == 200, found
+    return list(found["petitions"])
 
 
 def judged(demo: RunningDemo, petition: str) -> dict[str, Any]:
@@ -227,7 +252,7 @@ def test_revoked_after_a_time_stamped_signature_it_is_signed_before_revocation(
     demo, clock = fresh
     petition = simple_authenticated(demo)
     clock.advance(dt.timedelta(minutes=10))
-    status, revoked = call(demo.portal_url + "/api/operator/revoke", {"petition": petition})
+    status, revoked = revoke(demo, petition)
     assert status == 200, revoked
     found = judged(demo, petition)
     assert found["verdict"] == "valid-before-revocation"
@@ -236,7 +261,7 @@ def test_revoked_after_a_time_stamped_signature_it_is_signed_before_revocation(
     assert any(n.startswith("signed before revocation") for n in
                found["verification"]["notes"])
     # revoking twice is refused, not a 500
-    assert call(demo.portal_url + "/api/operator/revoke", {"petition": petition})[0] == 409
+    assert revoke(demo, petition)[0] == 409
 
 
 def test_a_signature_made_after_the_revocation_is_invalid(
@@ -245,17 +270,14 @@ def test_a_signature_made_after_the_revocation_is_invalid(
     signature, r = joint_signed(demo, PETITION.encode(), clock)
     before = submit(demo, signature, r)[1]["id"]
     clock.advance(dt.timedelta(minutes=10))
-    assert call(demo.portal_url + "/api/operator/revoke", {"petition": before})[0] == 200
+    assert revoke(demo, before)[0] == 200
     clock.advance(dt.timedelta(minutes=10))
     signature, r = joint_signed(demo, PETITION.encode(), clock)
     after = judged(demo, submit(demo, signature, r)[1]["id"])
     assert after["verdict"] == "invalid"
     assert outcomes(after)["revocation"] == "failed"
     assert judged(demo, before)["verdict"] == "valid-before-revocation"
-    status, listed = call(demo.portal_url + "/api/petitions")
-    assert status == 200
-    assert {p["verdict"] for p in listed["petitions"]} == {"invalid",
-                                                           "valid-before-revocation"}
+    assert {p["verdict"] for p in listed(demo)} == {"invalid", "valid-before-revocation"}
 
 
 def test_without_a_trusted_time_it_is_invalid_after_the_revocation(tmp_path: Path) -> None:
@@ -406,7 +428,9 @@ def test_a_missing_signature_field_is_400(shared: tuple[RunningDemo, FixedClock]
     ("GET", "/api/petitions/doesnotexist", None, 404),
     ("GET", "/api/petitions/..%2F..%2Fdemo.json", None, 404),
     ("GET", "/api/simpleauth/sar_unknown", None, 404),
-    ("POST", "/api/operator/revoke", b'{"petition": "nope"}', 404),
+    ("POST", "/api/operator/revoke", b'{"petition": "nope"}', 401),
+    ("GET", "/api/operator/petitions", None, 401),
+    ("POST", "/api/operator/login", b'{"secret": 1}', 400),
     ("POST", "/api/simpleauth", b'{"text": "x", "encoding": "UTF-8", "rrn": "1", '
      b'"name": "a", "phone": "1"}', 400),
     ("POST", "/api/phone/requests/sar_unknown/approve", b'{"pin": "123456"}', 404),
@@ -525,6 +549,8 @@ def test_kpki_demo_web_runs_prints_and_stops_as_a_real_process(tmp_path: Path) -
         assert f"http://127.0.0.1:{kpki_port}" in shown
         assert secrets.joint_password in shown and secrets.cloud_pin in shown
         assert secrets.simple_pin in shown
+        operator_secret = (home / "demo-web" / "operator.secret").read_text().strip()
+        assert operator_secret in shown
         with urllib.request.urlopen(portal.rstrip("/") + "/index.html", timeout=30) as page:
             assert "정부24 데모 포털" in page.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{kpki_port}/crl/yessign.crl",
@@ -559,6 +585,8 @@ def test_kpki_demo_web_json_says_where_everything_listens(tmp_path: Path) -> Non
         assert said["kpki"] == f"http://127.0.0.1:{kpki_port}"
         assert said["sdk_script"] == said["kpki"] + "/sdk/v1/fincert.js"
         assert said["simple_pin"] == secrets.simple_pin and said["opened"] is False
+        assert said["operator_secret"] == (home / "demo-web" /
+                                           "operator.secret").read_text().strip()
         with urllib.request.urlopen(said["agent_script"], timeout=30) as script:
             assert script.status == 200
         with urllib.request.urlopen(said["portal"] + "/config.js", timeout=30) as config:
@@ -731,7 +759,7 @@ def test_twenty_looks_at_once_at_an_approved_request_file_one_petition(
         answers = list(pool.map(lambda _: call(url), range(20)))
     assert {(s, a["status"]) for s, a in answers} == {(200, "filed")}
     assert len({a["petition"] for _, a in answers}) == 1
-    assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == 1
+    assert len(listed(demo)) == 1
 
 
 def _sent(url: str, headers: dict[str, str], body: Any = None, *,
@@ -755,14 +783,14 @@ def test_a_page_of_another_origin_files_nothing(shared: tuple[RunningDemo, Fixed
     signature, r = joint_signed(demo, PETITION.encode(), clock)
     body = {"text": PETITION, "encoding": "UTF-8", "rrn": demo.secrets.rrn,
             "method": "agent", "signature": signature, "r": r}
-    before = len(call(demo.portal_url + "/api/petitions")[1]["petitions"])
+    before = len(listed(demo))
     for headers in ({"origin": "http://evil.example", "content-type": "text/plain"},
                     {"origin": "null", "content-type": "text/plain"},
                     {"sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors",
                      "content-type": "text/plain"}):
         status, answer = _sent(demo.portal_url + "/api/petitions", headers, body)
         assert status == 403 and json.loads(answer)["error"]["code"] == "foreign_origin"
-    assert len(call(demo.portal_url + "/api/petitions")[1]["petitions"]) == before
+    assert len(listed(demo)) == before
     own = {"origin": demo.portal_url, "sec-fetch-site": "same-origin",
            "sec-fetch-mode": "cors", "content-type": "application/json"}
     assert _sent(demo.portal_url + "/api/petitions", own, body)[0] == 201
@@ -927,6 +955,7 @@ def test_euc_kr_text_it_cannot_hold_is_refused_before_anything_is_asked(
 
 
 STATE_CHANGING = ["/api/petitions", "/api/simpleauth", "/api/operator/revoke",
+                  "/api/operator/login", "/api/operator/logout",
                   "/api/phone/requests/sar_x/approve", "/api/phone/requests/sar_x/decline",
                   "/api/bank/call"]
 
@@ -947,3 +976,92 @@ def test_a_foreign_origin_is_refused_on_every_state_changing_endpoint(
     status, answer = _sent(demo.portal_url + path, {"sec-fetch-site": "same-site",
                                                     "sec-fetch-mode": "cors"}, {})
     assert status == 403, answer
+
+
+# -- the operator's login ----------------------------------------------------------------------
+
+
+def _login(demo: RunningDemo, secret: str) -> tuple[int, dict[str, Any], str | None]:
+    request = urllib.request.Request(
+        demo.portal_url + "/api/operator/login", data=json.dumps({"secret": secret}).encode(),
+        headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read()), answer.headers["set-cookie"]
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read()), exc.headers["set-cookie"]
+
+
+def test_the_operator_endpoints_refuse_a_citizens_page(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """Same origin, no operator session: the listing and revoking are 401 JSON and nothing
+    is revoked; the citizen's own requests go on without any login."""
+    demo, clock = shared
+    signature, r = joint_signed(demo, PETITION.encode(), clock)
+    status, filed = submit(demo, signature, r)
+    assert status == 201, filed
+    own = {"origin": demo.portal_url, "sec-fetch-site": "same-origin",
+           "sec-fetch-mode": "cors", "content-type": "application/json"}
+    for cookie in (None, "kpki_operator=made-up", "kpki_operator="):
+        headers = own if cookie is None else {**own, "cookie": cookie}
+        status, answer = _sent(demo.portal_url + "/api/operator/revoke", headers,
+                               {"petition": filed["id"]})
+        assert status == 401, answer
+        assert json.loads(answer)["error"]["code"] == "operator_login_required"
+        status, answer = _sent(demo.portal_url + "/api/operator/petitions", headers)
+        assert status == 401, answer
+    assert judged(demo, filed["id"])["verdict"] == "valid"
+    assert judged(demo, filed["id"])["signer_revoked"] is False
+
+
+def test_the_operator_logs_in_with_the_secret_and_gets_a_strict_cookie(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    demo, _ = shared
+    secret = demo.operator_secret
+    assert secret and len(secret) >= 20
+    for wrong in ("", secret[:-1], secret + "x", "x" * len(secret)):
+        status, refused, cookie = _login(demo, wrong)
+        assert (status, refused["error"]["code"], cookie) == (401, "wrong_secret", None)
+    status, answer, cookie = _login(demo, secret)
+    assert status == 200 and cookie is not None, answer
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in
+                  cookie.split(";")[1:]}
+    assert "httponly" in attributes
+    assert attributes["samesite"].lower() == "samesite=strict"
+    assert attributes["path"].lower() == "path=/"
+    value = cookie.split(";", 1)[0]
+    assert secret not in value
+    status, found = call(demo.portal_url + "/api/operator/petitions", cookie=value)
+    assert status == 200 and isinstance(found["petitions"], list)
+    # a petition that is no one's: 404 once logged in
+    status, refused = call(demo.portal_url + "/api/operator/revoke", {"petition": "nope"},
+                           cookie=value)
+    assert (status, refused["error"]["code"]) == (404, "not_found")
+    status, _ = call(demo.portal_url + "/api/operator/logout", {}, cookie=value)
+    assert status == 200
+    status, refused = call(demo.portal_url + "/api/operator/petitions", cookie=value)
+    assert (status, refused["error"]["code"]) == (401, "operator_login_required")
+
+
+def test_an_operator_session_ends_after_its_hours(fresh: tuple[RunningDemo, FixedClock]
+                                                  ) -> None:
+    from pki.portal.app import OPERATOR_SESSION
+
+    demo, clock = fresh
+    cookie = operator(demo)
+    clock.advance(OPERATOR_SESSION - dt.timedelta(seconds=1))
+    assert call(demo.portal_url + "/api/operator/petitions", cookie=cookie)[0] == 200
+    clock.advance(dt.timedelta(seconds=1))
+    status, refused = call(demo.portal_url + "/api/operator/petitions", cookie=cookie)
+    assert (status, refused["error"]["code"]) == (401, "operator_login_required")
+
+
+def test_the_operator_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    clock = FixedClock(FROZEN)
+    with run_demo_web(tmp_path / "home", clock=clock, publish_every=None) as first:
+        kept = first.home / "demo-web" / "operator.secret"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert kept.read_text().strip() == first.operator_secret
+    with run_demo_web(tmp_path / "home", clock=clock, publish_every=None) as again:
+        assert again.operator_secret == first.operator_secret

@@ -33,6 +33,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory, key_pool: KeyPool
             yield running, clock
 
 
+def open_operator_page(page, running: RunningDemo) -> None:  # noqa: F811
+    """The operator page, logged in with the secret kpki demo web printed (once per
+    browser context: the session cookie stays)."""
+    page.goto(running.portal_url + "/operator.html")
+    page.wait_for_selector("body[data-operator]")
+    if page.get_attribute("body", "data-operator") == "out":
+        page.fill("#operator-secret", running.operator_secret)
+        page.click("#log-in")
+        page.wait_for_selector("body[data-operator='in']")
+
+
 def outcomes(page) -> dict[str, str]:  # noqa: F811
     rows = page.locator("tr[data-check]")
     return {rows.nth(i).get_attribute("data-check"): rows.nth(i).get_attribute("data-outcome")
@@ -76,7 +87,7 @@ def test_a_petition_signed_by_simple_authentication_then_revoked(
     petition = page.inner_text("#petition-id")
 
     clock.advance(dt.timedelta(minutes=10))
-    page.goto(running.portal_url + "/operator.html")
+    open_operator_page(page, running)
     row = page.locator(f'tr[data-petition="{petition}"]')
     row.wait_for()
     assert row.get_attribute("data-verdict") == "valid"
@@ -93,6 +104,31 @@ def test_a_petition_signed_by_simple_authentication_then_revoked(
     assert outcomes(page)["revocation"] == "passed"
     assert "signed before revocation" in page.inner_text("#notes")
     keep_screenshot(page, "portal-result-signed-before-revocation")
+
+
+def test_the_operator_page_asks_for_the_operator_secret(demo, page) -> None:  # noqa: F811
+    """No petition is listed and no button shown before the login; a wrong secret is
+    said so; the right one lists them; the session is an HttpOnly cookie the page's
+    script cannot read."""
+    running, _ = demo
+    page.goto(running.portal_url + "/operator.html")
+    page.wait_for_selector("body[data-operator='out']")
+    assert page.locator("#login").is_visible()
+    assert not page.locator("#petitions").is_visible()
+    keep_screenshot(page, "portal-operator-login")
+    page.fill("#operator-secret", running.operator_secret + "x")
+    page.click("#log-in")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('틀렸')")
+    assert page.get_attribute("body", "data-operator") == "out"
+    page.fill("#operator-secret", running.operator_secret)
+    page.click("#log-in")
+    page.wait_for_selector("body[data-operator='in']")
+    assert page.locator("#petitions").is_visible()
+    assert page.evaluate("document.cookie") == ""
+    cookie = next(c for c in page.context.cookies() if c["name"] == "kpki_operator")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.click("#log-out")
+    page.wait_for_selector("body[data-operator='out']")
 
 
 def test_an_unknown_petition_says_so(demo, page) -> None:  # noqa: F811
@@ -129,7 +165,7 @@ def test_a_petition_signed_with_the_joint_certificate_through_the_agent_then_rev
     result_url, petition = page.url, page.inner_text("#petition-id")
 
     clock.advance(dt.timedelta(minutes=10))
-    page.goto(running.portal_url + "/operator.html")
+    open_operator_page(page, running)
     row = page.locator(f'tr[data-petition="{petition}"]')
     row.locator("button.revoke").click()
     page.wait_for_selector(f'tr[data-petition="{petition}"][data-verdict='
@@ -206,7 +242,7 @@ def test_a_petition_signed_with_the_financial_certificate_through_the_sdk(
     result_url, petition = page.url, page.inner_text("#petition-id")
 
     clock.advance(dt.timedelta(minutes=10))
-    page.goto(running.portal_url + "/operator.html")
+    open_operator_page(page, running)
     page.locator(f'tr[data-petition="{petition}"] button.revoke').click()
     page.wait_for_selector(f'tr[data-petition="{petition}"][data-verdict='
                            '"valid-before-revocation"]')

@@ -14,6 +14,12 @@ judges it, afresh at every look.
 **The operator** (``operator.html``) lists the petitions and revokes a signer's
 certificate (keyCompromise), then publishes at once: the same petition then shows as
 invalid, or as signed before revocation when its time stamp predates the revocation.
+Those are an operator's actions, so ``/api/operator/*`` needs the operator's session:
+``POST /api/operator/login`` with the operator's secret (``kpki demo web`` makes it and
+prints it; compared in constant time) sets a session cookie (random, HttpOnly,
+SameSite=Strict, :data:`OPERATOR_SESSION` long, kept in this process only); without a
+live one the listing and revoking are 401 ``operator_login_required``, a wrong secret 401
+``wrong_secret``. The citizen's pages need no login.
 
 **The phone** (``phone.html``) is the demo person's simple-authentication app: its
 pending requests, approved or declined with the 6-digit PIN (the device folder's
@@ -38,9 +44,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hmac
 import importlib.resources
 import json
 import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +82,7 @@ from ..timestamp.protocol import HTTPTimestamper
 from ..web.jsonapi import MAX_BODY_BYTES, Body, Empty, JsonApi, error, error_response, utc
 from .petitions import (
     Assessment,
+    OperatorLoginError,
     PetitionBox,
     PetitionNotFoundError,
     Petitions,
@@ -96,6 +105,11 @@ _TYPES = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=ut
 
 MAX_PENDING = 1000
 """Simple authentications the portal remembers at once (each waits minutes at most)."""
+OPERATOR_SESSION = dt.timedelta(hours=8)
+"""How long an operator's login lasts."""
+MAX_OPERATOR_SESSIONS = 100
+"""Operator sessions kept at once (the oldest goes first)."""
+OPERATOR_COOKIE = "kpki_operator"
 
 Short = Annotated[str, msgspec.Meta(max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -146,6 +160,9 @@ class PortalSettings:
     credentials: tuple[tuple[str, str], ...] = ()
     """What the start page shows the demo's user: (label, value), the demo passwords and
     PINs included (they protect nothing but test keys)."""
+    operator_secret: str | None = field(repr=False, default=None)
+    """What the operator logs in with (never shown in a page); None: no operator can log
+    in."""
 
 
 class PetitionBody(Body):
@@ -169,6 +186,10 @@ class SimpleAuthBody(Body):
 
 class RevokeBody(Body):
     petition: Short
+
+
+class LoginBody(Body):
+    secret: Annotated[str, msgspec.Meta(max_length=200)]
 
 
 class PinBody(Body):
@@ -325,6 +346,41 @@ class _OwnPagesOnly:
         return None
 
 
+class _OperatorSessions:
+    """The operators logged in: session token -> when it ends (see the module doc)."""
+
+    def __init__(self, secret: str | None, clock: Clock) -> None:
+        self._secret = None if not secret else secret.encode()
+        self._clock = clock
+        self._ends: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def log_in(self, secret: str) -> str:
+        """A new session's token; :class:`OperatorLoginError` for a wrong secret."""
+        if self._secret is None or not hmac.compare_digest(secret.encode(), self._secret):
+            raise OperatorLoginError(wrong_secret=True)
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._ends[token] = self._clock.now() + OPERATOR_SESSION
+            while len(self._ends) > MAX_OPERATOR_SESSIONS:
+                del self._ends[next(iter(self._ends))]
+        return token
+
+    def check(self, token: str | None) -> None:
+        """:class:`OperatorLoginError` unless ``token`` is a live session's."""
+        with self._lock:
+            ends = None if not token else self._ends.get(token)
+            if ends is not None and self._clock.now() >= ends:
+                del self._ends[str(token)]
+                ends = None
+        if ends is None:
+            raise OperatorLoginError(wrong_secret=False)
+
+    def log_out(self, token: str | None) -> None:
+        with self._lock:
+            self._ends.pop(token or "", None)
+
+
 def _config_js(settings: PortalSettings) -> bytes:
     person = settings.person
     config = {
@@ -360,6 +416,7 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
     config = _config_js(settings)
     pending: dict[str, _Pending] = {}
     pending_lock = threading.Lock()
+    operators = _OperatorSessions(settings.operator_secret, time)
 
     api: JsonApi[_Service] = JsonApi(lambda: _Service(home(), settings, time),
                                      lambda s, key: _PUBLIC, name="portal")
@@ -371,6 +428,8 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
                 return handler(s, body, r)
             except PortalRequestError as exc:
                 return error(exc.code, str(exc), 400, field=exc.field)
+            except OperatorLoginError as exc:
+                return error(exc.code, str(exc), 401)
             except (PetitionNotFoundError, NotFoundError) as exc:
                 return error("not_found", str(exc), 404)
             except UpstreamRefusal as exc:
@@ -407,6 +466,7 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         return {"id": petition.id, "received_at": utc(petition.received_at)}
 
     def listing(s: _Service, body: Empty, r: Request) -> Any:
+        operators.check(r.cookies.get(OPERATOR_COOKIE))
         petitions = s.petitions.box.all()[:200]
         verifier = s.petitions.verifier()
         return {"petitions": [_listed(s.petitions.assess(p, verifier=verifier))
@@ -460,7 +520,22 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
 
     # the operator -----------------------------------------------------------------------
 
+    def log_in(s: _Service, body: LoginBody, r: Request) -> Any:
+        answer = JSONResponse({"operator": True, "ends_in": int(
+            OPERATOR_SESSION.total_seconds())})
+        answer.set_cookie(OPERATOR_COOKIE, operators.log_in(body.secret), path="/",
+                          max_age=int(OPERATOR_SESSION.total_seconds()), httponly=True,
+                          samesite="strict")
+        return answer
+
+    def log_out(s: _Service, body: Empty, r: Request) -> Any:
+        operators.log_out(r.cookies.get(OPERATOR_COOKIE))
+        answer = JSONResponse({"operator": False})
+        answer.delete_cookie(OPERATOR_COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
+
     def revoke(s: _Service, body: RevokeBody, r: Request) -> Any:
+        operators.check(r.cookies.get(OPERATOR_COOKIE))
         found = s.petitions.assess(s.petitions.box.get(body.petition))
         signer = None if found.result is None else found.result.signer
         record = None if signer is None else s.record_of(signer.serial_number,
@@ -561,10 +636,12 @@ def portal_app(settings: PortalSettings, *, home: Callable[[], Home],
         Route("/", start, methods=["GET"]),
         Route("/config.js", config_js, methods=["GET"]),
         Route("/api/petitions", endpoint(PetitionBody, submit, status=201), methods=["POST"]),
-        Route("/api/petitions", endpoint(Empty, listing), methods=["GET"]),
         Route("/api/petitions/{petition}", endpoint(Empty, one), methods=["GET"]),
         Route("/api/simpleauth", endpoint(SimpleAuthBody, ask, status=201), methods=["POST"]),
         Route("/api/simpleauth/{request}", endpoint(Empty, follow), methods=["GET"]),
+        Route("/api/operator/login", endpoint(LoginBody, log_in), methods=["POST"]),
+        Route("/api/operator/logout", endpoint(Empty, log_out), methods=["POST"]),
+        Route("/api/operator/petitions", endpoint(Empty, listing), methods=["GET"]),
         Route("/api/operator/revoke", endpoint(RevokeBody, revoke), methods=["POST"]),
         Route("/api/phone/requests", endpoint(Empty, phone_list), methods=["GET"]),
         Route("/api/phone/messages", endpoint(Empty, phone_messages), methods=["GET"]),

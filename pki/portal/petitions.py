@@ -67,9 +67,10 @@ from ..signing.verify import (
 )
 from ..simpleauth.content import read_approval
 
-__all__ = ["MAX_TEXT", "Assessment", "Petition", "PetitionFiledError", "PetitionNotFoundError",
-           "Petitions", "PortalCheck", "PortalRequestError", "SignMethod", "SimpleAuthEvidence",
-           "TextEncoding", "Verdict", "petition_bytes", "petition_nonce", "with_time_stamp"]
+__all__ = ["MAX_TEXT", "Assessment", "OperatorLoginError", "Petition", "PetitionFiledError",
+           "PetitionNotFoundError", "Petitions", "PortalCheck", "PortalRequestError",
+           "SignMethod", "SimpleAuthEvidence", "TextEncoding", "Verdict", "petition_bytes",
+           "petition_nonce", "with_time_stamp"]
 
 MAX_TEXT = 2000
 """The longest petition the portal takes, in characters."""
@@ -103,6 +104,17 @@ class PetitionFiledError(RequestRefusedError):
 
     def __init__(self) -> None:
         super().__init__("this signature has been filed already, with another petition")
+
+
+class OperatorLoginError(RequestRefusedError):
+    """The portal's operator actions need the operator's login: ``wrong_secret`` when
+    the secret given was wrong, else no live operator session came with the request."""
+
+    def __init__(self, *, wrong_secret: bool) -> None:
+        super().__init__("the operator's secret is wrong" if wrong_secret else
+                         "log in as the operator first (the secret kpki demo web printed)")
+        self.wrong_secret = wrong_secret
+        self.code = "wrong_secret" if wrong_secret else "operator_login_required"
 
 
 class SignMethod(enum.StrEnum):

@@ -23,6 +23,11 @@ CA of private certificates beside the licensed CA, and one citizen, 홍길동, h
 What the demo needs to start again is in ``demo-web/demo.json`` (0600): the demo
 passwords and PINs, and the portal's API key at kpki serve. They protect test keys only.
 A home made again reuses kpki serve's port, since every certificate names it.
+
+**The operator's secret** (``demo-web/operator.secret``, 0600) is what the portal's
+operator page asks before it lists petitions or revokes a certificate: made at the first
+start (a home made before it had one gets one then), kept, and given to the CLI to print
+(:attr:`RunningDemo.operator_secret`); never an option, so never on argv.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -61,6 +67,7 @@ __all__ = ["DemoSecrets", "DemoWebError", "RunningDemo", "prepare_demo_home", "r
 
 DEMO_FOLDER = "demo-web"
 DEMO_FILE = "demo.json"
+OPERATOR_FILE = "operator.secret"
 _FORMAT = "kpki-demo-web-v1"
 PRIVATE_CA = "kbprivate"
 PORTAL_NAME = "정부24 데모 포털"
@@ -142,6 +149,8 @@ class RunningDemo:
     device_folder: Path
     republish: Any = field(repr=False, default=None)
     """Publishes at once (after a revocation): what the operator page calls."""
+    operator_secret: str = field(repr=False, default="")
+    """What the operator page asks (kept in ``demo-web/operator.secret``)."""
 
 
 def _bind(port: int, *, host: str = "127.0.0.1", kpki: bool = False) -> socket.socket:
@@ -228,6 +237,19 @@ def _prepare(target: Path, *, base_url: str, clock: Clock | None,
         return secrets
 
 
+def _operator_secret(folder: Path, *, entropy: Callable[[int], str]) -> str:
+    """The operator's secret kept in ``folder`` (0600), made now when there is none."""
+    path = folder / OPERATOR_FILE
+    try:
+        kept = path.read_text().strip()
+    except FileNotFoundError:
+        kept = ""
+    if not kept:
+        kept = entropy(24)
+        atomic_write(path, kept.encode() + b"\n", mode=0o600)
+    return kept
+
+
 def _sent_code(text: str) -> str:
     """The 2-digit confirmation code in a test-channel message."""
     import re
@@ -280,11 +302,15 @@ def _routes(home: Home) -> list[Route]:
 @contextlib.contextmanager
 def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
                  key_generator: KeyGenerator | None = None,
-                 publish_every: float | None = 60.0) -> Iterator[RunningDemo]:
+                 publish_every: float | None = 60.0,
+                 entropy: Callable[[int], str] = token_urlsafe
+                 ) -> Iterator[RunningDemo]:
     """Run the demo of the module doc over the home at ``target`` (made first when it does
     not exist), the portal on ``port`` of 127.0.0.1 (0: a free one), until the block ends.
     ``publish_every``: seconds between publisher rounds (None: only after a revocation).
-    Raises :class:`DemoWebError` for a folder that is not a demo home, or a port taken."""
+    ``entropy`` makes the operator's secret when the home has none (``n`` random bytes as
+    text). Raises :class:`DemoWebError` for a folder that is not a demo home, or a port
+    taken."""
     from ..portal.app import DemoPerson, PortalSettings, SdkSettings, portal_app
     from ..web import serve_in_thread
     from .serving import serve_home_in_thread
@@ -301,6 +327,7 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             prepare_demo_home(target, base_url=_url(kpki_sock), clock=time,
                               key_generator=key_generator)
         secrets = DemoSecrets.read(_folder(target) / DEMO_FILE)
+        operator_secret = _operator_secret(_folder(target), entropy=entropy)
         home = stack.enter_context(Home.open(target, clock=time, key_generator=key_generator))
         if not made:  # the port every certificate of this home names
             kpki_sock = _bind(urlsplit(home.base_url).port or 80, kpki=True)
@@ -338,7 +365,7 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
             device_folder=folder / "phone", agent_url=agent_url,
             sdk=None if secrets.sdk_key is None else SdkSettings(ORG_CODE, secrets.sdk_key),
             person=DemoPerson(secrets.name, _shown_rrn(secrets.rrn), secrets.phone),
-            bank=secrets.bank,
+            bank=secrets.bank, operator_secret=operator_secret,
             credentials=(("공동인증서 암호", secrets.joint_password),
                          ("금융인증서 PIN", secrets.cloud_pin),
                          ("간편인증 PIN", secrets.simple_pin)))
@@ -349,7 +376,7 @@ def run_demo_web(target: Path, *, port: int = 0, clock: Clock | None = None,
         app = portal_app(settings, home=open_home, republish=republish, clock=time)
         stack.enter_context(serve_in_thread(app, sock=portal_sock))
         yield RunningDemo(home_path, portal_url, served.url, agent_url, has_sdk, secrets,
-                          folder / "npki", folder / "phone", republish)
+                          folder / "npki", folder / "phone", republish, operator_secret)
 
 
 def _origins(portal_url: str) -> tuple[str, str]:

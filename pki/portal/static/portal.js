@@ -238,9 +238,20 @@ async function resultPage() {
 // -- the operator ---------------------------------------------------------------------------
 
 async function operatorPage() {
+  // Listing and revoking need the operator's session (an HttpOnly cookie the login sets):
+  // without one the page asks for the secret kpki demo web printed.
+  const loggedIn = (yes) => {
+    $("#login").hidden = yes;
+    $("#operator").hidden = !yes;
+    document.body.dataset.operator = yes ? "in" : "out";
+  };
   const show = async () => {
     let listed;
-    try { listed = await api("GET", "/api/petitions"); } catch (error) { say(error.message, true); return; }
+    try { listed = await api("GET", "/api/operator/petitions"); } catch (error) {
+      if (error.status === 401) { loggedIn(false); $("#operator-secret").focus(); return; }
+      say(error.message, true); return;
+    }
+    loggedIn(true);
     const rows = listed.petitions.map((p) => {
       const revoke = el("button", { type: "button", class: "revoke", disabled: p.signer_revoked || !p.signer_serial },
         p.signer_revoked ? "폐지됨" : "인증서 폐지");
@@ -262,6 +273,22 @@ async function operatorPage() {
     document.body.dataset.loaded = String(rows.length);
   };
   $("#refresh").addEventListener("click", show);
+  $("#login").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/api/operator/login", { secret: $("#operator-secret").value });
+    } catch (error) {
+      say(error.status === 401 ? "운영자 비밀값이 틀렸습니다." : error.message, true); return;
+    }
+    $("#operator-secret").value = "";
+    say("운영자로 로그인했습니다.");
+    await show();
+  });
+  $("#log-out").addEventListener("click", async () => {
+    try { await api("POST", "/api/operator/logout", {}); } catch (error) { say(error.message, true); return; }
+    say("로그아웃했습니다.");
+    await show();
+  });
   await show();
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import http.client
 import json
 import logging
@@ -36,7 +37,7 @@ from pki.agent import (
     State,
     create_app,
 )
-from pki.agent.service import content_of, envelope_recipient
+from pki.agent.service import ENCODINGS, content_of, envelope_recipient
 from pki.agent.settings import location_of, normalise_origin
 from pki.cli.main import cli
 from pki.clock import FixedClock
@@ -262,6 +263,48 @@ def test_the_dialog_lists_kind_holder_expiry_and_issuer(agent: SigningAgent,
     assert rows["김철수"].entry.policy_class.value == "restricted"
     assert all(o.location == 0 and o.usable for o in view.offered)
     assert view.counted_by_file is False
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "EUC-KR"])
+def test_the_dialog_shows_the_text_to_be_signed_decoded_as_its_encoding(
+        agent: SigningAgent, encoding: str) -> None:
+    signed = PETITION.encode(ENCODINGS[encoding])
+    opened = agent.open(ORIGIN, SignOrder(signed, encoding=encoding))
+    view = agent.view(opened.request_id, token=opened.dialog_token)
+    assert (view.content_text, view.encoding) == (PETITION, encoding)
+    assert view.content_bytes == len(signed)
+    assert view.content_sha256 == hashlib.sha256(signed).hexdigest()
+
+
+def test_binary_content_is_shown_as_its_size_and_sha256(agent: SigningAgent) -> None:
+    data = bytes(range(256)) * 3
+    opened = agent.open(ORIGIN, SignOrder(data))
+    view = agent.view(opened.request_id, token=opened.dialog_token)
+    assert (view.content_text, view.encoding) == (None, None)
+    assert view.content_bytes == 768
+    assert view.content_sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(("content", "encoding"), [(b"\xff\xfe", "UTF-8"),
+                                                   (b"\xff", "EUC-KR"),
+                                                   (b"x", "UTF-7")])
+def test_text_that_its_encoding_cannot_read_is_refused(content: bytes, encoding: str) -> None:
+    with pytest.raises(AgentRequestError) as refused:
+        SignOrder(content, encoding=encoding)
+    assert refused.value.field.startswith("content")
+
+
+@pytest.mark.parametrize("purpose", ["주민등록등본\n발급", "\x1b[31m발급", "\x00", "확인\u202e급발",
+                                     "zero\u200bwidth", "line\u2028break", "\x7f", "\ud800"])
+def test_a_purpose_with_control_characters_is_refused(purpose: str) -> None:
+    with pytest.raises(AgentRequestError) as refused:
+        SignOrder(b"x", purpose=purpose)
+    assert (refused.value.code, refused.value.field) == ("bad_request", "purpose")
+
+
+def test_a_purpose_in_plain_words_is_kept_as_given() -> None:
+    assert SignOrder(b"x", purpose="주민등록등본 발급 (수수료 0원) - 1/2").purpose \
+        == "주민등록등본 발급 (수수료 0원) - 1/2"
 
 
 def test_nothing_is_signed_without_the_users_ok(agent: SigningAgent,
@@ -761,6 +804,9 @@ def test_signing_over_http_end_to_end(client: Client, material: Material) -> Non
     assert view.status_code == 200
     shown = view.json()
     assert shown["purpose"] == "전입신고" and shown["origin"] == ORIGIN
+    assert shown["content"] == {"text": PETITION, "encoding": "UTF-8",
+                                "bytes": len(PETITION.encode()),
+                                "sha256": hashlib.sha256(PETITION.encode()).hexdigest()}
     assert [p["label"] for p in shown["locations"]] == ["하드디스크", "이동식디스크"]
     row = next(c for c in shown["certificates"] if c["holder"].startswith("홍길동"))
     assert row["kind"] == "범용" and row["issuer"] == "yessign"
@@ -803,6 +849,8 @@ def test_signing_over_http_end_to_end(client: Client, material: Material) -> Non
     ({"content": {"text": "x"}, "envelopeTo": "not a certificate"}, 400, "bad_request",
      "envelopeTo"),
     ({"content": {"text": "x"}, "purpose": "가" * 201}, 400, "bad_request", "purpose"),
+    ({"content": {"text": "x"}, "purpose": "등본\u202e급발"}, 400, "bad_request", "purpose"),
+    ({"content": {"text": "x"}, "purpose": "등본\r\n발급"}, 400, "bad_request", "purpose"),
     ({"content": {"base64": base64.b64encode(b"x" * 1025).decode()}}, 413, "too_large",
      "content.base64"),
 ])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import socket
 import subprocess
@@ -172,6 +173,76 @@ def test_a_page_signs_with_the_users_ok_and_openssl_verifies(page, setup: Setup,
     identity = identify_data_of(issued)
     assert identity is not None and vid_matches(identity, RRN, r)
     assert result["certificate"] == issued.public_bytes(Encoding.PEM).decode()
+
+
+def test_the_dialog_shows_the_petition_the_origin_and_the_sites_words(
+        page, setup: Setup) -> None:  # noqa: F811
+    popup = _ask(page, setup, content={"text": PETITION, "encoding": "EUC-KR"},
+                 purpose="주민등록등본 발급 신청")
+    assert popup.locator("#content").text_content() == PETITION
+    signed = PETITION.encode("cp949")
+    meta = popup.locator("#content-meta").inner_text()
+    assert "EUC-KR" in meta and f"{len(signed)}바이트" in meta
+    assert popup.locator("#content-sha256").inner_text() == hashlib.sha256(signed).hexdigest()
+    assert popup.locator("#origin").inner_text() == setup.allowed_url
+    assert popup.locator("#purpose").inner_text() == "주민등록등본 발급 신청"
+    # the purpose is labelled as the site's words, not the agent's
+    assert "사이트" in popup.locator("#purpose-label").inner_text()
+    keep_screenshot(popup, "agent-dialog-content-to-sign")
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
+def test_content_and_purpose_that_look_like_html_are_shown_as_text(
+        page, setup: Setup) -> None:  # noqa: F811
+    hostile = '<img src=x onerror="document.title=\'pwned\'"><script>document.title=1</script>'
+    popup = _ask(page, setup, content={"text": hostile, "encoding": "UTF-8"},
+                 purpose='<b id="bold">발급</b><img src=y onerror="document.title=2">')
+    assert popup.locator("#content").text_content() == hostile
+    assert popup.locator("#purpose").text_content() \
+        == '<b id="bold">발급</b><img src=y onerror="document.title=2">'
+    assert popup.evaluate("document.querySelectorAll('img, #bold, #content script').length") \
+        == 0
+    assert popup.title() == "인증서 선택 - kpki 서명 에이전트"
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
+def test_long_content_scrolls_in_full_and_binary_content_shows_its_hash(
+        page, setup: Setup) -> None:  # noqa: F811
+    long_text = "\n".join(f"{n}번째 줄: 민원 내용" for n in range(1, 401))
+    popup = _ask(page, setup, content={"text": long_text, "encoding": "UTF-8"})
+    content = popup.locator("#content")
+    assert content.text_content() == long_text  # nothing cut
+    assert content.evaluate("e => e.scrollHeight > e.clientHeight")
+    assert content.evaluate("e => getComputedStyle(e).overflowY") in ("auto", "scroll")
+    content.evaluate("e => { e.scrollTop = e.scrollHeight; }")
+    assert content.evaluate("e => e.scrollTop > 0")  # the user can scroll to the end
+    keep_screenshot(popup, "agent-dialog-long-content")
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+    data = bytes(range(256)) * 4
+    popup = _ask(page, setup, content={"base64": base64.b64encode(data).decode()})
+    assert popup.locator("#content").is_hidden()
+    assert "1024바이트" in popup.locator("#content-meta").inner_text()
+    assert popup.locator("#content-sha256").inner_text() == hashlib.sha256(data).hexdigest()
+    keep_screenshot(popup, "agent-dialog-binary-content")
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
+def test_a_purpose_with_control_characters_is_refused_and_nothing_opens(
+        page, setup: Setup) -> None:  # noqa: F811
+    page.goto(setup.allowed_url)
+    page.wait_for_function("window.KpkiAgent !== undefined")
+    page.evaluate("(options) => { window.options = options; }",
+                  {"content": {"text": PETITION}, "purpose": "송금\u202e원0001"})
+    page.click("#sign")
+    outcome = _outcome(page)
+    assert outcome["error"]["code"] == "bad_request"
+    assert len(page.context.pages) == 1
+    setup.agent.open(setup.allowed_url, SignOrder(b"x"))  # nothing was left open
 
 
 def test_euc_kr_text_is_signed_as_those_bytes(page, setup: Setup) -> None:  # noqa: F811

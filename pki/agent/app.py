@@ -64,6 +64,7 @@ from .service import (
     SignOrder,
     State,
     content_of,
+    encoding_of,
     envelope_recipient,
 )
 
@@ -264,7 +265,9 @@ def _view(view: DialogView) -> dict[str, Any]:
               for n in range(len(view.locations))]
     return {
         "request": view.request_id, "origin": view.origin, "purpose": view.purpose,
-        "contentBytes": view.content_bytes, "includeR": view.include_r,
+        "content": {"text": view.content_text, "encoding": view.encoding,
+                    "bytes": view.content_bytes, "sha256": view.content_sha256},
+        "includeR": view.include_r,
         "enveloped": view.enveloped, "expiresAt": _utc(view.expires_at),
         "countedByFile": view.counted_by_file,
         "locations": [{"index": n, "kind": loc.kind.value, "label": loc.kind.label,
@@ -380,7 +383,10 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
         content = content_of(text=body.content.text, encoding=body.content.encoding,
                              b64=body.content.base64,
                              limit=agent.settings.max_content_bytes)
-        order = SignOrder(content, attached=body.attached, include_r=body.include_r,
+        order = SignOrder(content,
+                          encoding=encoding_of(text=body.content.text,
+                                               encoding=body.content.encoding),
+                          attached=body.attached, include_r=body.include_r,
                           pss=body.algorithm == "pss",
                           envelope_to=None if body.envelope_to is None
                           else envelope_recipient(body.envelope_to),

@@ -32,9 +32,11 @@ import base64
 import binascii
 import datetime as dt
 import enum
+import hashlib
 import hmac
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,7 @@ __all__ = [
     "SigningAgent",
     "State",
     "content_of",
+    "encoding_of",
     "envelope_recipient",
 ]
 
@@ -87,6 +90,12 @@ encoded as browsers encode it (the WHATWG Encoding Standard's ``EUC-KR`` is Wind
 page 949, the superset Korean government sites actually send)."""
 
 MAX_PURPOSE_LENGTH = 200
+"""The longest ``purpose`` a page may give (characters)."""
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories a purpose may not hold: control and format characters (line breaks,
+escapes, the bidirectional overrides that show text in another order than it is, the
+zero-width ones), surrogates, private-use and unassigned code points. The dialog shows the
+purpose on one line as the site's words; none of these shows as what it is."""
 MIN_ENVELOPE_KEY_BITS = 1024
 """The smallest RSA key of a site's certificate the agent envelopes to (a key too small
 to carry the content key would fail only at the user's OK)."""
@@ -119,7 +128,8 @@ class State(enum.Enum):
 def content_of(*, text: str | None, encoding: str | None, b64: str | None,
                limit: int) -> bytes:
     """The bytes to sign: ``text`` in ``encoding`` (``UTF-8`` or ``EUC-KR``, any case), or
-    ``b64`` decoded; exactly one of the two. Raises :class:`AgentRequestError`
+    ``b64`` decoded; exactly one of the two (:func:`encoding_of` names the text's encoding
+    for :class:`SignOrder`). Raises :class:`AgentRequestError`
     (``bad_request``, ``unsupported_encoding``, ``too_large``) naming the field."""
     if (text is None) == (b64 is None):
         raise AgentRequestError("give the content as text (with its encoding) or as base64",
@@ -151,6 +161,14 @@ def content_of(*, text: str | None, encoding: str | None, b64: str | None,
     if len(data) > limit:
         raise _too_large(limit, "content.text")
     return data
+
+
+def encoding_of(*, text: str | None, encoding: str | None) -> str | None:
+    """The name in :data:`ENCODINGS` of a text content's encoding (``UTF-8`` when none is
+    given); None for binary content (no ``text``)."""
+    if text is None:
+        return None
+    return (encoding or "UTF-8").upper()
 
 
 def _too_large(limit: int, field: str) -> AgentRequestError:
@@ -185,6 +203,9 @@ class SignOrder:
     """What a page asks to have signed, checked."""
 
     content: bytes = field(repr=False)
+    encoding: str | None = None
+    """The content is text in this encoding (a name in :data:`ENCODINGS`): the dialog shows
+    it decoded. None: binary content, shown as its size and SHA-256."""
     attached: bool = True
     """The content inside the SignedData (false: detached)."""
     include_r: bool = False
@@ -194,12 +215,39 @@ class SignOrder:
     envelope_to: x509.Certificate | None = None
     """Envelope the signature (and R) to this site's certificate."""
     purpose: str = ""
-    """Shown in the dialog: what the user signs for."""
+    """What the site says the user signs for, shown in the dialog as the site's words: at
+    most :data:`MAX_PURPOSE_LENGTH` characters, none of them a control or format
+    character."""
 
     def __post_init__(self) -> None:
         if len(self.purpose) > MAX_PURPOSE_LENGTH:
             raise AgentRequestError(f"the purpose is longer than {MAX_PURPOSE_LENGTH} "
                                     "characters", field="purpose")
+        unshown = next((c for c in self.purpose if unicodedata.category(c) in _UNSHOWN),
+                       None)
+        if unshown is not None:
+            raise AgentRequestError(f"the purpose holds U+{ord(unshown):04X}, a control or "
+                                    "format character the dialog cannot show as it is",
+                                    field="purpose")
+        if self.encoding is not None:
+            self.text()
+
+    def text(self) -> str | None:
+        """The content decoded as its encoding; None for binary content. Raises
+        :class:`AgentRequestError` when the encoding is none the agent knows or cannot
+        read the content."""
+        if self.encoding is None:
+            return None
+        codec = ENCODINGS.get(self.encoding)
+        if codec is None:
+            raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, "
+                                    f"not {self.encoding!r}", field="content.encoding",
+                                    code="unsupported_encoding")
+        try:
+            return self.content.decode(codec)
+        except UnicodeDecodeError:
+            raise AgentRequestError(f"the content is not {self.encoding} text",
+                                    field="content.text") from None
 
 
 @dataclass(frozen=True)
@@ -249,7 +297,13 @@ class DialogView:
     request_id: str
     origin: str
     purpose: str
+    """The site's words, checked to hold no control or format character."""
+    content_text: str | None
+    """The content decoded as its encoding (all of it); None for binary content."""
+    encoding: str | None
     content_bytes: int
+    content_sha256: str
+    """The SHA-256 of the bytes to be signed, in hex."""
     include_r: bool
     enveloped: bool
     expires_at: dt.datetime
@@ -361,7 +415,8 @@ class SigningAgent:
             request.offered = tuple(offered)
             order = request.order
             return DialogView(request.request_id, request.origin, order.purpose,
-                              len(order.content), order.include_r,
+                              order.text(), order.encoding, len(order.content),
+                              hashlib.sha256(order.content).hexdigest(), order.include_r,
                               order.envelope_to is not None, request.expires_at,
                               self.settings.locations, request.offered,
                               dict(request.attempts))

@@ -138,7 +138,7 @@
     // Opened now, inside the click, or the browser blocks it; the dialog loads once the
     // agent has the request.
     const name = 'kpki-agent-' + Date.now() + '-' + Math.floor(Math.random() * 1e9);
-    const popup = window.open('', name, 'popup,width=560,height=660');
+    const popup = window.open('', name, 'popup,width=560,height=760');
     return run(body, popup).finally(() => { open = false; });
   }
 

@@ -191,6 +191,27 @@
     window.close();
   }
 
+  // Everything the site sent is shown as text (textContent), never read as HTML.
+  function showRequest() {
+    $('origin').textContent = view.origin;
+    if (view.purpose) {
+      $('purpose').textContent = view.purpose;
+    } else {
+      $('purpose').replaceWith(document.createTextNode('(밝히지 않음)'));
+    }
+    const content = view.content;
+    const size = content.bytes + '바이트';
+    if (content.text === null) {
+      $('content-meta').textContent = '이진 데이터 · ' + size +
+        ' · 내용 대신 크기와 SHA-256 해시를 보여 줍니다.';
+    } else {
+      $('content-meta').textContent = content.encoding + ' 텍스트 · ' + size;
+      $('content').textContent = content.text;
+      $('content').hidden = false;
+    }
+    $('content-sha256').textContent = content.sha256;
+  }
+
   async function load() {
     try {
       view = await post('view', {});
@@ -199,8 +220,7 @@
       end(REFUSALS[error.code] || error.message);
       return;
     }
-    $('origin').textContent = view.origin;
-    $('purpose').textContent = view.purpose || '전자서명';
+    showRequest();
     const withCertificates = view.locations.find((p) => p.count > 0);
     location_ = withCertificates ? withCertificates.index : 0;
     renderLocations();

@@ -212,6 +212,22 @@ def test_an_ssn_mismatch_records_the_refusal_and_signs_nothing(sdk, bank):
     assert vault is not None and vault.failures == 0  # the PIN was right: nothing charged
 
 
+def test_n_contents_unlock_the_key_once(sdk, bank, monkeypatch):
+    """plainTexts[] of five items: one KDF run (one PIN check), five signatures."""
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    opened = []
+    real = sdk.cloud.vault.open
+    monkeypatch.setattr(sdk.cloud.vault, "open",
+                        lambda *a, **k: opened.append(1) or real(*a, **k))
+    signed = sdk.sign(session, bank[0], issued.serial, _pin(sdk, session),
+                      SignRequest(tuple(b"text %d" % n for n in range(5))))
+    assert len(signed.values) == 5 and len(set(signed.values)) == 5
+    assert len(opened) == 1
+    outcomes = [e.outcome for e in sdk.store.history(session.user_id, 100)]
+    assert outcomes.count("signed") == 5
+
+
 def test_a_new_pin_entered_differently_twice_is_refused(sdk, bank):
     _, session = _connected(sdk, bank)
     with pytest.raises(PinPolicyError) as info:

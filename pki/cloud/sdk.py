@@ -508,22 +508,19 @@ class FinCertSdk:
 
     def _sign(self, session: SdkSession, institution: Institution, serial: int,
               pin: PadAnswer, request: SignRequest) -> SdkSignature:
-        """:meth:`sign` of a certificate known to be the person's, the ``ssn`` checked
-        by the cloud before anything is signed."""
+        """:meth:`sign` of a certificate known to be the person's: the key opened once
+        for all the contents (:meth:`Cloud.sign_all`), the ``ssn`` checked before any is
+        signed."""
         secret = self.pin_of(session, pin)
         pkcs1 = request.format is SignFormat.PKCS1
-        values, certificate, r = [], None, None
-        for content in request.contents:
-            made = self.cloud.sign(
-                institution, serial, pin=secret, content=content, purpose=request.purpose,
-                device=session.device, detached=pkcs1 or request.detached,
-                bare=pkcs1 or not request.content_info,
-                pss=request.algorithm is Algorithm.PSS_SHA256, include_r=request.include_r,
-                signed_attributes=not pkcs1 and request.signing_time, holder=request.ssn)
-            values.append(_signature_value(made.signature) if pkcs1 else made.signature)
-            certificate, r = made.certificate, made.r
-        assert certificate is not None
-        return SdkSignature(tuple(values), certificate, r)
+        made = self.cloud.sign_all(
+            institution, serial, pin=secret, contents=request.contents,
+            purpose=request.purpose, device=session.device,
+            detached=pkcs1 or request.detached, bare=pkcs1 or not request.content_info,
+            pss=request.algorithm is Algorithm.PSS_SHA256, include_r=request.include_r,
+            signed_attributes=not pkcs1 and request.signing_time, holder=request.ssn)
+        values = tuple(_signature_value(m.signature) if pkcs1 else m.signature for m in made)
+        return SdkSignature(values, made[-1].certificate, made[-1].r)
 
     def issue(self, session: SdkSession, institution: Institution, *, ssn: str,
               kind: str, pin: PadAnswer, pin_confirm: PadAnswer) -> IssuedCertificate:

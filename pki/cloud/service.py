@@ -403,16 +403,32 @@ class Cloud:
     def sign(self, institution: Institution, serial: int, *, pin: str, content: bytes,
              purpose: Purpose | str, device: str | None = None, detached: bool = False,
              bare: bool = False, pss: bool = False, include_r: bool = False,
-             signed_attributes: bool = True, holder: RRN | None = None) -> CloudSignature:
+             signed_attributes: bool = True) -> CloudSignature:
         """Sign ``content`` with the certificate's key, which never leaves the vault. A
         renewed certificate signs with its successor (``renewed_from`` in the result); one
-        due for renewal is renewed first, the moment the PIN is there. ``holder``, when
-        given, is the RRN a caller says is the holder's (the SDK's ``ssn``): checked
-        against the certificate's VID under its R once the key is open and before anything
-        is signed or renewed; a mismatch is :class:`SsnMismatchError`, recorded as that
-        refusal."""
+        due for renewal is renewed first, the moment the PIN is there."""
+        (made,) = self.sign_all(institution, serial, pin=pin, contents=(content,),
+                                purpose=purpose, device=device, detached=detached, bare=bare,
+                                pss=pss, include_r=include_r,
+                                signed_attributes=signed_attributes)
+        return made
+
+    def sign_all(self, institution: Institution, serial: int, *, pin: str,
+                 contents: Sequence[bytes], purpose: Purpose | str,
+                 device: str | None = None, detached: bool = False, bare: bool = False,
+                 pss: bool = False, include_r: bool = False,
+                 signed_attributes: bool = True,
+                 holder: RRN | None = None) -> tuple[CloudSignature, ...]:
+        """:meth:`sign` each of ``contents`` (one or more) with the key opened once: one
+        PIN check, one KDF run, whatever their number. ``holder``, when given, is the RRN
+        a caller says is the holder's (the SDK's ``ssn``): checked against the
+        certificate's VID under its R once the key is open and before anything is signed
+        or renewed; a mismatch is :class:`SsnMismatchError`, recorded as that refusal."""
         purpose = _purpose(purpose)
-        if len(content) > MAX_CONTENT_BYTES:
+        if not contents:
+            raise CloudRequestError("nothing to sign: give at least one content",
+                                    field="content")
+        if any(len(content) > MAX_CONTENT_BYTES for content in contents):
             raise ContentTooLargeError(limit=MAX_CONTENT_BYTES)
         check_pin_format(pin)
         record, vault = self._certificate_of(institution, serial)
@@ -447,12 +463,15 @@ class Cloud:
             self._history(user.id, institution, device, purpose, record.serial, outcome)
             raise
         signer = KeySigner(certificate, unlocked.private_key, self.authority.chain)
-        document = sign(content, signer, detached=detached, content_info=not bare, pss=pss,
-                        signed_attributes=signed_attributes, clock=self.clock)
-        self._history(user.id, institution, device, purpose, certificate.serial_number,
-                      "signed")
-        return CloudSignature(document.der, certificate, unlocked.r if include_r else None,
-                              renewed_from)
+        made = []
+        for content in contents:
+            document = sign(content, signer, detached=detached, content_info=not bare,
+                            pss=pss, signed_attributes=signed_attributes, clock=self.clock)
+            self._history(user.id, institution, device, purpose,
+                          certificate.serial_number, "signed")
+            made.append(CloudSignature(document.der, certificate,
+                                       unlocked.r if include_r else None, renewed_from))
+        return tuple(made)
 
     def _renew(self, record: CertificateRecord, vault: VaultRecord, unlocked: _Unlocked,
                pin: str) -> tuple[x509.Certificate, _Unlocked]:

@@ -62,15 +62,19 @@ def _need_browser() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """A headless Chromium for this module (a ``playwright.sync_api.Browser``)."""
+def browser(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A headless Chromium for this module (a ``playwright.sync_api.Browser``). Playwright
+    turns Chromium's pop-up blocker off; a module that sets ``POPUP_BLOCKER = True`` gets
+    it on, as users have it (a window opened without a click is then refused)."""
     path = _need_browser()
     from playwright.sync_api import sync_playwright
 
     # Chromium's sandbox needs user namespaces a root CI container may not have.
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    blocker = getattr(request.module, "POPUP_BLOCKER", False)
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=path, args=args)
+        chromium = p.chromium.launch(executable_path=path, args=args, ignore_default_args=(
+            ["--disable-popup-blocking"] if blocker else None))
         try:
             yield chromium
         finally:

@@ -2,7 +2,8 @@
 origin loads agent.js from the agent, KpkiAgent.sign() opens the agent's dialog as a
 popup, the test types the password and clicks OK as a user would, and the signature
 verifies with ``openssl cms -verify`` and kpki's verifier, R matching the VID; a wrong
-password, Cancel and a closed dialog; a page on a foreign origin gets nothing.
+password, Cancel and a closed dialog; a page on a foreign origin gets nothing; a sign()
+without a click is popup_blocked and an agent not running is agent_unavailable.
 Screenshots of the dialog are kept (.artifacts/screenshots/)."""
 
 from __future__ import annotations
@@ -33,17 +34,26 @@ from pki.web.thread import serve_in_thread
 from .browser import browser, keep_screenshot, page  # noqa: F401  (fixtures)
 from .test_agent import PASSWORD, PETITION, RRN, WRONG, Material, npki_material
 
+POPUP_BLOCKER = True
+"""Chromium's pop-up blocker is on (tests/browser.py), as users have it: the dialog opens
+from a click, and a sign() called without one is popup_blocked."""
+
 _PAGE = """<!DOCTYPE html>
 <html lang="ko"><head><meta charset="utf-8"><title>전자민원</title>
 <script src="{agent}/agent/v1/agent.js"></script></head>
 <body><h1>전자민원 신청</h1><button id="sign">전자서명</button><button id="ping">확인</button>
 <script>
-document.getElementById('sign').addEventListener('click', () => {{
+function sign() {{
   window.outcome = undefined;
   KpkiAgent.sign(window.options).then(
     (result) => {{ window.outcome = {{ok: true, result}}; }},
     (error) => {{ window.outcome = {{ok: false, error}}; }});
-}});
+}}
+document.getElementById('sign').addEventListener('click', sign);
+if (location.hash === '#sign-at-load') {{  // no click: no user gesture for window.open
+  window.options = {{content: {{text: '민원 신청서', encoding: 'UTF-8'}}}};
+  window.addEventListener('load', sign);
+}}
 document.getElementById('ping').addEventListener('click', () => {{
   window.pinged = undefined;
   KpkiAgent.ping().then((r) => {{ window.pinged = {{ok: true, r}}; }},
@@ -337,6 +347,45 @@ def test_a_page_on_a_foreign_origin_gets_nothing(page, setup: Setup) -> None:  #
     assert failed == "failed"
     # and nothing was opened for it: the allowed page's request is not busy
     setup.agent.open(setup.allowed_url, SignOrder(b"x"))
+
+
+def test_sign_without_a_click_is_popup_blocked_and_opens_nothing(
+        page, setup: Setup) -> None:  # noqa: F811
+    """The page calls sign() as it loads, with no user gesture: Chromium's pop-up blocker
+    (on in this module, as users have it) refuses the dialog window."""
+    page.goto(setup.allowed_url + "#sign-at-load")
+    outcome = _outcome(page)
+    assert outcome["error"]["code"] == "popup_blocked"
+    assert len(page.context.pages) == 1
+    # nothing was asked of the agent: it holds no open request
+    setup.agent.open(setup.allowed_url, SignOrder(b"x"))
+
+
+def test_an_agent_not_listening_is_agent_unavailable_and_opens_nothing(
+        page, setup: Setup) -> None:  # noqa: F811
+    """The page loaded agent.js (served here by the test) from a port nobody listens on:
+    the agent is not running."""
+    with contextlib.closing(_bound()) as nobody:  # bound, never listening: refused at once
+        dead = f"http://127.0.0.1:{nobody.getsockname()[1]}"
+        script = Path(__file__).resolve().parents[1] / "pki/agent/static/agent.js"
+        page.route(f"{dead}/agent/v1/agent.js",
+                   lambda route: route.fulfill(body=script.read_text(),
+                                               content_type="text/javascript"))
+        page.route(f"{setup.allowed_url}/",
+                   lambda route: route.fulfill(body=_PAGE.format(agent=dead),
+                                               content_type="text/html"))
+        page.goto(setup.allowed_url + "/")
+        page.wait_for_function("window.KpkiAgent !== undefined")
+        page.click("#ping")
+        page.wait_for_function("window.pinged !== undefined")
+        assert page.evaluate("window.pinged")["e"]["code"] == "agent_unavailable"
+        page.evaluate("(options) => { window.options = options; }",
+                      {"content": {"text": PETITION, "encoding": "UTF-8"}})
+        page.click("#sign")
+        outcome = _outcome(page)
+        assert outcome["error"]["code"] == "agent_unavailable"
+        assert len(page.context.pages) == 1  # the dialog window was closed again
+    setup.agent.open(setup.allowed_url, SignOrder(b"x"))  # the running agent saw nothing
 
 
 def test_an_allowed_page_pings_the_agent(page, setup: Setup) -> None:  # noqa: F811

@@ -33,6 +33,7 @@ from pki.clock import FixedClock
 from pki.home import Home
 from pki.keys import npki
 from pki.keys.generate import RSAKeyGenerator
+from pki.portal.app import assessment_json
 from pki.portal.petitions import (
     PortalRequestError,
     TextEncoding,
@@ -1065,3 +1066,32 @@ def test_the_operator_secret_is_made_once_and_kept_private(tmp_path: Path) -> No
         assert kept.read_text().strip() == first.operator_secret
     with run_demo_web(tmp_path / "home", clock=clock, publish_every=None) as again:
         assert again.operator_secret == first.operator_secret
+
+
+def test_the_verdict_reads_the_verifiers_field_never_its_notes(tmp_path: Path) -> None:
+    """"Signed before revocation" is the verifier's structured field; its notes are for
+    people (a note in other words, or none, changes no verdict)."""
+    import dataclasses
+
+    from pki.portal.petitions import Assessment, PetitionBox, Petitions, Verdict
+
+    pki = TestPKI(seed="portal-field")
+    cert = pki.joint()
+    petitions = Petitions(PetitionBox(tmp_path / "box"), timestamper=pki.tsa.timestamp,
+                          verifier=lambda: pki.verifier(),
+                          revoked=lambda serial, issuer: True, clock=pki.clock)
+    filed = petitions.receive(text=PETITION, encoding="UTF-8", rrn=cert.rrn.digits,
+                              method="agent", signature=pki.sign(cert, PETITION.encode()),
+                              r=cert.r)
+    pki.clock.advance(dt.timedelta(hours=1))  # type: ignore[attr-defined]
+    pki.revoke(cert)
+    pki.clock.advance(dt.timedelta(hours=1))  # type: ignore[attr-defined]
+    found = petitions.assess(filed)
+    assert found.verdict is Verdict.VALID_BEFORE_REVOCATION
+    assert found.result is not None and found.result.signed_before_revocation is not None
+    words_only = dataclasses.replace(found.result, signed_before_revocation=None)
+    assert Assessment(filed, words_only, (), True).verdict is Verdict.VALID
+    field_only = dataclasses.replace(found.result, notes=())
+    assert Assessment(filed, field_only, (), True).verdict is Verdict.VALID_BEFORE_REVOCATION
+    assert assessment_json(found)["signed_before_revocation"] == (
+        found.result.signed_before_revocation.to_json())

@@ -589,3 +589,70 @@ def test_the_ca_certificate_needs_revocation_data_too(pki):
 def test_the_root_cannot_be_revoked(pki):
     with pytest.raises(LifecycleError):
         lifecycle.revoke_ca(pki.home.store, "root", at=pki.clock.now())
+
+
+# -- "signed before revocation" as data (issue 17's review) ------------------------------------
+
+
+def test_signed_before_a_revocation_is_a_field_with_its_time_and_reason(pki):
+    """A reader (the portal) branches on the field, never on the note's words."""
+    from pki.signing.verify import SignedBeforeRevocation
+
+    cert = pki.joint()
+    stamped = pki.sign(cert, DOC, timestamp=True)
+    assert pki.verifier().verify(stamped).signed_before_revocation is None
+    pki.clock.advance(HOUR)
+    revoked_at = pki.clock.now().replace(microsecond=0)
+    pki.revoke(cert, reason=x509.ReasonFlags.key_compromise)
+    pki.clock.advance(HOUR)
+    result = pki.verifier().verify(stamped)
+    assert result.ok, result.summary()
+    assert result.signed_before_revocation == SignedBeforeRevocation(
+        revoked_at=revoked_at, reason=x509.ReasonFlags.key_compromise, serial=cert.serial,
+        ca=False, signing_time_source=TimeSource.TRUSTED)
+    assert result.to_json()["signed_before_revocation"] == {
+        "revoked_at": revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "reason": "keyCompromise",
+        "serial": format(cert.serial, "X"), "ca": False, "signing_time_source": "trusted"}
+    assert any(n.startswith("signed before revocation") for n in result.notes)  # kept
+    # a signature made after the revocation: invalid, and no such field
+    stolen = pki.sign(cert, DOC, timestamp=True)
+    refused = pki.verifier().verify(stolen)
+    assert not refused.ok and refused.signed_before_revocation is None
+    assert refused.to_json()["signed_before_revocation"] is None
+
+
+def test_signed_before_a_harmless_revocation_on_the_signers_claim_is_the_field_too(pki):
+    cert = pki.joint()
+    document = pki.sign(cert, DOC)
+    pki.clock.advance(HOUR)
+    pki.revoke(cert, reason=x509.ReasonFlags.superseded)
+    pki.clock.advance(HOUR)
+    found = pki.verifier(crls=[_crl(pki)]).verify(document).signed_before_revocation
+    assert found is not None
+    assert (found.reason, found.serial, found.ca, found.signing_time_source) == (
+        x509.ReasonFlags.superseded, cert.serial, False, TimeSource.ASSERTED)
+
+
+def test_signed_before_a_suspension_is_the_field_with_certificate_hold(pki):
+    cert = pki.joint()
+    stamped = pki.sign(cert, DOC, timestamp=True)
+    pki.clock.advance(HOUR)
+    pki.suspend(cert)
+    pki.clock.advance(HOUR)
+    found = pki.verifier().verify(stamped).signed_before_revocation
+    assert found is not None and found.reason is x509.ReasonFlags.certificate_hold
+
+
+def test_a_ca_certificate_revoked_after_the_signature_is_the_field_naming_the_ca(pki):
+    cert = pki.joint()
+    document = pki.sign(cert, DOC)
+    pki.clock.advance(HOUR)
+    lifecycle.revoke_ca(pki.home.store, pki.authority.label, at=pki.clock.now(),
+                        reason=x509.ReasonFlags.cessation_of_operation)
+    pki.clock.advance(HOUR)
+    result = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
+    assert result.ok, result.summary()
+    found = result.signed_before_revocation
+    assert found is not None and found.ca is True
+    assert found.serial == pki.authority.certificate.serial_number
+    assert found.reason is x509.ReasonFlags.cessation_of_operation

@@ -299,6 +299,8 @@ def assessment_json(found: Assessment) -> dict[str, Any]:
         "verdict": found.verdict.value,
         "summary": found.unreadable if result is None else result.summary(),
         "signer_revoked": found.signer_revoked,
+        "signed_before_revocation": None if result is None or
+        result.signed_before_revocation is None else result.signed_before_revocation.to_json(),
         "verification": None if result is None else result.to_json(),
         "portal_checks": [{"check": c.name, "outcome": c.outcome.value, "detail": c.detail}
                           for c in found.portal_checks],

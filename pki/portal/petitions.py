@@ -261,15 +261,16 @@ class Assessment:
     @property
     def verdict(self) -> Verdict:
         """INVALID when the verifier (or a check of the portal's) failed; else VALID, or
-        VALID_BEFORE_REVOCATION when the certificate is revoked and the verifier's valid
-        verdict carries its note (the revocation data it read lists the certificate: the
-        portal verifies with revocation on and stale data refused, so its only notes are
-        those of a signature made before a revocation). A revocation not yet published
-        stays VALID, as the verifier sees it."""
+        VALID_BEFORE_REVOCATION when the verifier's valid verdict rests on the signature
+        predating a revocation (its :attr:`VerificationResult.signed_before_revocation`:
+        the revocation data it read lists a certificate of the path, revoked after the
+        trusted, or harmlessly asserted, signing time). A revocation not yet published
+        stays VALID, as the verifier sees it. The verifier's ``notes`` are for people:
+        no verdict reads them."""
         if (self.result is None or not self.result.ok
                 or any(c.outcome is Outcome.FAILED for c in self.portal_checks)):
             return Verdict.INVALID
-        if self.signer_revoked and self.result.notes:
+        if self.result.signed_before_revocation is not None:
             return Verdict.VALID_BEFORE_REVOCATION
         return Verdict.VALID
 

@@ -85,6 +85,7 @@ __all__ = [
     "CheckName",
     "CheckTime",
     "Outcome",
+    "SignedBeforeRevocation",
     "TimeSource",
     "TimeStampChecker",
     "TimeStampVerdict",
@@ -189,6 +190,31 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SignedBeforeRevocation:
+    """A certificate of the signature's path revoked (or suspended) after the signing
+    time, by the rules that keep the signature valid: a trusted time before any
+    revocation, or the signer's claimed time before a revocation whose reason cannot mean
+    the key was misused. The data of the "signed before revocation" note."""
+
+    revoked_at: dt.datetime
+    reason: x509.ReasonFlags | None
+    """As the revocation data gave it (``certificate_hold``: suspended); None: none given."""
+    serial: int
+    """The revoked certificate's serial number."""
+    ca: bool
+    """True when it is a CA certificate of the path, not the signer's."""
+    signing_time_source: TimeSource
+    """What showed the signature older: TRUSTED (a time stamp) or ASSERTED (signingTime,
+    with a harmless reason)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revoked_at": self.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reason": None if self.reason is None else self.reason.value,
+                "serial": format(self.serial, "X"), "ca": self.ca,
+                "signing_time_source": self.signing_time_source.value}
+
+
+@dataclass(frozen=True)
 class VerificationResult:
     """Every check made, in order, and what the signature says about itself."""
 
@@ -209,6 +235,10 @@ class VerificationResult:
     """False when revocation was turned off explicitly."""
     allow_stale: bool = False
     """True when revocation data outside its validity window was accepted."""
+    signed_before_revocation: SignedBeforeRevocation | None = None
+    """Set by the revocation check when the revocation check passed because the signature
+    predates a certificate's revocation (the signer's own first, else the first CA
+    certificate of the path); None otherwise. ``notes`` says the same in words."""
 
     @property
     def ok(self) -> bool:
@@ -268,6 +298,8 @@ class VerificationResult:
             "revocation_checked": self.revocation_checked,
             "allow_stale": self.allow_stale,
             "notes": list(self.notes),
+            "signed_before_revocation": None if self.signed_before_revocation is None
+            else self.signed_before_revocation.to_json(),
             "checks": [{"check": c.name, "outcome": c.outcome.value, "detail": c.detail,
                         "time": None if c.time is None else stamp(c.time.at),
                         "time_source": None if c.time is None else c.time.source.value}
@@ -556,10 +588,11 @@ class Verifier:
                 self._usages.clear()
             self._usages[signer_der] = usage
         checks.append(usage)
-        revocation, notes = self._revocation(signer, path, chain_check.passed,
-                                             signing or validation, validation)
+        revocation, notes, before = self._revocation(signer, path, chain_check.passed,
+                                                     signing or validation, validation)
         checks.append(revocation)
         result.notes.extend(notes)
+        result.before = before
         if self.policy is not None:
             checks.append(_guard(CheckName.POLICY, lambda: self._policy(signer)))
         if rrn is not None or r is not None or r_envelope is not None:
@@ -834,44 +867,48 @@ class Verifier:
 
     def _revocation(self, cert: x509.Certificate, path: list[x509.Certificate],
                     chain_ok: bool, when: CheckTime, validation: CheckTime
-                    ) -> tuple[Check, list[str]]:
+                    ) -> tuple[Check, list[str], SignedBeforeRevocation | None]:
         """The revocation check of ``cert`` and of every CA certificate of its path below
         the trust anchor, each against its issuer's data by the same rules (a strict
-        relying party checks them all: ``openssl verify -crl_check_all``, PKIX); and the
-        notes a "valid" verdict must carry."""
+        relying party checks them all: ``openssl verify -crl_check_all``, PKIX); the
+        notes a "valid" verdict must carry; and, when it passed, the first certificate
+        of the path the signature predates the revocation of."""
         if not self.revocation:
-            return Check(CheckName.REVOCATION, Outcome.SKIPPED, "not checked: turned off"), []
+            return (Check(CheckName.REVOCATION, Outcome.SKIPPED, "not checked: turned off"),
+                    [], None)
         if not self.sources and not self.ca_sources:
             return Check(CheckName.REVOCATION, Outcome.FAILED,
                          "no revocation data: no CRL, OCSP responder or CA records to ask "
-                         "(give some, or turn the check off explicitly)", validation), []
+                         "(give some, or turn the check off explicitly)", validation), [], None
         if len(path) < 2:
             if chain_ok:
                 return Check(CheckName.REVOCATION, Outcome.PASSED,
-                             "a trust anchor: not subject to revocation", validation), []
+                             "a trust anchor: not subject to revocation", validation), [], None
             return Check(CheckName.REVOCATION, Outcome.FAILED,
                          "cannot check revocation without the issuer's certificate",
-                         validation), []
+                         validation), [], None
         details: list[str] = []
         notes: list[str] = []
+        first: SignedBeforeRevocation | None = None
         # The last certificate of the path is the trust anchor (or, on a chain that does
         # not validate, the one whose issuer is missing: the chain check fails for it).
         for depth, subject in enumerate(path[:-1]):
             what = "" if depth == 0 else f"the CA certificate {_name(subject)}: "
-            check, found = self._status_check(subject, path[depth + 1], chain_ok, when,
-                                              validation, ca=depth > 0)
+            check, found, before = self._status_check(subject, path[depth + 1], chain_ok,
+                                                      when, validation, ca=depth > 0)
             if check.outcome is Outcome.FAILED:
                 return Check(CheckName.REVOCATION, Outcome.FAILED, what + check.detail,
-                             check.time), []
+                             check.time), [], None
             details.append(what + check.detail)
             notes.extend(note if not what or note.startswith("stale") else what + note
                          for note in found if note)
+            first = first or before
         return (Check(CheckName.REVOCATION, Outcome.PASSED, "; ".join(details), when),
-                list(dict.fromkeys(notes)))
+                list(dict.fromkeys(notes)), first)
 
     def _status_check(self, cert: x509.Certificate, issuer: x509.Certificate,
                       chain_ok: bool, when: CheckTime, validation: CheckTime, *, ca: bool
-                      ) -> tuple[Check, list[str]]:
+                      ) -> tuple[Check, list[str], SignedBeforeRevocation | None]:
         """The revocation verdict on one certificate from the first source that answers
         (for a CA certificate, :attr:`ca_sources` after the others)."""
         reasons: list[str] = []
@@ -894,11 +931,12 @@ class Verifier:
             except PARSE_ERRORS as exc:
                 reasons.append(f"malformed revocation data ({type(exc).__name__}: {exc})")
                 continue
-            return _judge(status, when)
+            return _judge(status, when, serial=cert.serial_number, ca=ca)
         if not reasons:
             reasons.append("no revocation source answers for this certificate")
         unique = list(dict.fromkeys(reasons))
-        return Check(CheckName.REVOCATION, Outcome.FAILED, "; ".join(unique), validation), []
+        return (Check(CheckName.REVOCATION, Outcome.FAILED, "; ".join(unique), validation),
+                [], None)
 
     def _policy(self, signer: x509.Certificate) -> Check:
         try:
@@ -947,6 +985,7 @@ class _Result:
         self.validation = validation
         self.verifier = verifier
         self.notes: list[str] = []
+        self.before: SignedBeforeRevocation | None = None
 
     def build(self, checks: list[Check], signer: x509.Certificate | None,
               signing: CheckTime | None, content: bytes | None) -> VerificationResult:
@@ -959,33 +998,41 @@ class _Result:
             self.validation.at, content,
             signing_time_source=None if signing is None else signing.source,
             checked_at_source=self.validation.source, notes=tuple(notes),
-            revocation_checked=verifier.revocation, allow_stale=verifier.allow_stale)
+            revocation_checked=verifier.revocation, allow_stale=verifier.allow_stale,
+            signed_before_revocation=self.before)
 
 
 _BEFORE = "signed before revocation"
 
 
-def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
-    """The revocation verdict from a source's status, by the rules of the module
-    documentation, and the notes a "valid" verdict must carry."""
+def _judge(status: Status, when: CheckTime, *, serial: int, ca: bool
+           ) -> tuple[Check, list[str], SignedBeforeRevocation | None]:
+    """The revocation verdict from a source's status on the certificate ``serial`` (``ca``:
+    a CA certificate of the path), by the rules of the module documentation, the notes a
+    "valid" verdict must carry, and the signature's precedence over the revocation when
+    that is what let it pass."""
     source = status.source + (f"; stale data allowed: {status.stale}" if status.stale else "")
     notes = [] if status.stale is None else ["stale revocation data allowed"]
     if status.revoked_at is None:
-        return Check(CheckName.REVOCATION, Outcome.PASSED, f"not revoked ({source})", when), notes
+        return (Check(CheckName.REVOCATION, Outcome.PASSED, f"not revoked ({source})", when),
+                notes, None)
+    revoked_at = status.revoked_at
     hold = status.reason is x509.ReasonFlags.certificate_hold
     what = "suspended" if hold else "revoked"
     reason = ("certificateHold" if hold else
               status.reason.value if status.reason is not None else "no reason given")
     event = f"{what} on {_kst(status.revoked_at)} ({reason})"
 
-    def failed(detail: str) -> tuple[Check, list[str]]:
-        return Check(CheckName.REVOCATION, Outcome.FAILED, f"{detail} ({source})", when), notes
+    def failed(detail: str) -> tuple[Check, list[str], None]:
+        return (Check(CheckName.REVOCATION, Outcome.FAILED, f"{detail} ({source})", when),
+                notes, None)
 
-    def before(detail: str) -> tuple[Check, list[str]]:
-        note = f"{_BEFORE}: {what} on {_kst(status.revoked_at)}" if status.revoked_at else ""
+    def before(detail: str) -> tuple[Check, list[str], SignedBeforeRevocation]:
+        note = f"{_BEFORE}: {what} on {_kst(revoked_at)}"
         return (Check(CheckName.REVOCATION, Outcome.PASSED, f"{_BEFORE}: {detail} ({source})",
                       when),
-                [note, *notes])
+                [note, *notes],
+                SignedBeforeRevocation(revoked_at, status.reason, serial, ca, when.source))
 
     if status.invalidity_date is not None and status.invalidity_date <= when.at:
         return failed(f"{event}, invalid since {_kst(status.invalidity_date)} (its "
@@ -1002,7 +1049,7 @@ def _judge(status: Status, when: CheckTime) -> tuple[Check, list[str]]:
                       f"signer's claim: {reason} may mean someone else used the key, and "
                       "only a time-stamp can show the signature is older")
     return (Check(CheckName.REVOCATION, Outcome.PASSED,
-                  f"not {what} at {when}: {event} later ({source})", when), notes)
+                  f"not {what} at {when}: {event} later ({source})", when), notes, None)
 
 
 def _guard(name: CheckName, make: Callable[[], Check]) -> Check:

@@ -11,6 +11,7 @@ import pytest
 
 from pki.cloud.sdk import (
     PAD_LIFETIME,
+    PURGE_BATCH,
     SESSION_LIFETIME,
     FinCertSdk,
     PadAnswer,
@@ -104,6 +105,62 @@ def test_a_pad_expires_and_is_spent_all_the_same(sdk, bank):
     with pytest.raises(PadError) as info:
         sdk.sign(session, bank[0], issued.serial, answer, request)
     assert info.value.code == "pad_used"
+
+
+def test_expired_sessions_and_pads_are_purged_as_new_ones_are_written(sdk, bank):
+    """Sessions and pads do not pile up: a write of a new one purges what has expired (a
+    bounded batch), an ended session too; live ones stay."""
+    institution, key = bank
+    _, old_session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                      device=DEVICE)
+    _, ended = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                device="device-2")
+    sdk.disconnect(ended, institution)
+    old_pads = [sdk.new_pad(old_session) for _ in range(3)]
+    sdk.clock.advance(PAD_LIFETIME)
+    fresh = sdk.new_pad(old_session)  # purges the three expired pads and the ended session
+    assert [sdk.store.sdk_pad(p.id) for p in old_pads] == [None] * 3
+    assert sdk.store.sdk_session(ended.id) is None
+    assert sdk.store.sdk_pad(fresh.id) is not None
+    assert sdk.store.sdk_session(old_session.id) is not None
+    sdk.clock.advance(SESSION_LIFETIME - PAD_LIFETIME)
+    _, new_session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                      device=DEVICE)  # purges the expired session, its pad
+    assert sdk.store.sdk_session(old_session.id) is None and sdk.store.sdk_pad(fresh.id) is None
+    assert sdk.store.sdk_session(new_session.id) is not None
+
+
+def test_a_purged_pad_answered_is_unknown_and_nothing_signed(sdk, bank):
+    _, session = _connected(sdk, bank)
+    issued = _issued(sdk, bank, session)
+    answer = _pin(sdk, session)
+    sdk.clock.advance(PAD_LIFETIME)
+    sdk.new_pad(session)  # purges the answer's pad
+    with pytest.raises(PadError) as info:
+        sdk.sign(session, bank[0], issued.serial, answer, SignRequest((b"x",)))
+    assert info.value.code == "pad_unknown"
+    assert "signed" not in [e.outcome for e in sdk.store.history(session.user_id, 100)]
+
+
+def test_no_pad_is_dealt_to_a_session_ended_meanwhile(sdk, bank):
+    """A disconnection between the session check and the pad (a purge may take the ended
+    session at once): the session's error, not the store's."""
+    _, session = _connected(sdk, bank)
+    sdk.disconnect(session, bank[0])
+    with pytest.raises(SdkSessionError):
+        sdk.new_pad(session)
+
+
+def test_the_purge_of_one_write_is_bounded(sdk, bank):
+    _, key = bank
+    _, session = sdk.open_session(org_code="D0000001", sdk_key=key, origin=PAGE,
+                                  device=DEVICE)
+    pads = [sdk.new_pad(session) for _ in range(PURGE_BATCH + 5)]
+    sdk.clock.advance(PAD_LIFETIME)
+    sdk.new_pad(session)
+    assert sum(sdk.store.sdk_pad(p.id) is not None for p in pads) == 5
+    sdk.new_pad(session)
+    assert all(sdk.store.sdk_pad(p.id) is None for p in pads)
 
 
 def _at_once(home, call, times=20):
@@ -243,6 +300,9 @@ def test_renew_only_within_the_window_then_the_successor_is_listed(sdk, bank):
     with pytest.raises(RenewalNotDueError):
         sdk.renew(session, bank[0], issued.serial, _pin(sdk, session))
     sdk.clock.set(issued.certificate.not_valid_after_utc - dt.timedelta(days=20))
+    with pytest.raises(SdkSessionError):  # that session has expired long since
+        _pin(sdk, session)
+    _, session = _connected(sdk, bank)
     assert sdk.certificates(session)[0].renewable
     renewed = sdk.renew(session, bank[0], issued.serial, _pin(sdk, session))
     assert renewed.serial != issued.serial

@@ -32,7 +32,10 @@ kpki's origin over the page; the iframe, and only it, talks to these operations.
   attributes (the RSA signature over the content itself, PKCS #1 v1.5 or PSS).
 
 Sessions and pads are short-lived state, not audited; a connection and a disconnection
-are (``sdk.connected``, ``sdk.disconnected``), as is an institution's set-up.
+are (``sdk.connected``, ``sdk.disconnected``), as is an institution's set-up. They do not
+pile up: each new session or pad purges, in its transaction, up to :data:`PURGE_BATCH`
+expired pads (answered or not) and expired or ended sessions with no pad left (a purged
+pad answered is ``pad_unknown``, a purged session ``session_invalid``).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from ..store import AuditAction, CertificateRecord, CertStatus, Institution, Sto
 from ..store.sdkrecords import SdkInstitution, SdkPad, SdkSession
 from .service import RENEWAL_WINDOW, Cloud, _hash
 
-__all__ = ["ENCODINGS", "PAD_KEYS", "PAD_LIFETIME", "SESSION_LIFETIME", "Algorithm",
+__all__ = ["ENCODINGS", "PAD_KEYS", "PAD_LIFETIME", "PURGE_BATCH", "SESSION_LIFETIME", "Algorithm",
            "CertificateInfo", "FinCertSdk", "PadAnswer", "SdkSignature", "SignFormat",
            "SignRequest", "add_sdk_institution", "allow_origin", "check_org_code",
            "disallow_origin", "normalize_origin"]
@@ -78,6 +81,9 @@ __all__ = ["ENCODINGS", "PAD_KEYS", "PAD_LIFETIME", "SESSION_LIFETIME", "Algorit
 SESSION_LIFETIME = dt.timedelta(days=30)
 """How long a connected browser stays connected (``checkCloudConn``)."""
 PAD_LIFETIME = dt.timedelta(minutes=5)
+PURGE_BATCH = 64
+"""Expired pads (and expired or ended sessions) a write of a new session or pad deletes at
+most: the tables hold what is live plus a little, at a bounded cost per write."""
 PAD_KEYS = 12
 """Keys of a pad: the ten digits and two blanks, shuffled."""
 ENCODINGS = {"UTF-8": "utf-8", "EUC-KR": "cp949"}
@@ -352,6 +358,7 @@ class FinCertSdk:
                              origin=page, device=device, created_at=now,
                              expires_at=now + SESSION_LIFETIME)
         with self.store.transaction() as tx:
+            tx.purge_sdk(now=now, limit=PURGE_BATCH)
             tx.add_sdk_session(session)
         return token, session
 
@@ -464,12 +471,17 @@ class FinCertSdk:
     # PIN pads --------------------------------------------------------------------------
 
     def new_pad(self, session: SdkSession) -> SdkPad:
-        """Deal a shuffled pad for this session (one answer, :data:`PAD_LIFETIME`)."""
+        """Deal a shuffled pad for this session (one answer, :data:`PAD_LIFETIME`);
+        :class:`SdkSessionError` if the session is no longer live."""
         now = self.clock.now()
         pad = SdkPad(id="pad_" + self.entropy.token_bytes(16).hex(), session_id=session.id,
                      layout=shuffled_layout(self.entropy), created_at=now,
                      expires_at=now + PAD_LIFETIME)
         with self.store.transaction() as tx:
+            tx.purge_sdk(now=now, limit=PURGE_BATCH)
+            current = tx.sdk_session(session.id)  # ended, expired or purged meanwhile?
+            if current is None or current.ended_at is not None or now >= current.expires_at:
+                raise SdkSessionError()
             tx.add_sdk_pad(pad)
         return pad
 

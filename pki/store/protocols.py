@@ -892,6 +892,11 @@ class SdkWrites(SdkLookups, Protocol):
         """Mark the pad answered; False (nothing changed) if it was already."""
         ...
 
+    def purge_sdk(self, *, now: dt.datetime, limit: int) -> int:
+        """Delete up to ``limit`` pads expired at ``now`` (answered or not), then up to
+        ``limit`` sessions expired or ended that have no pad left; how many rows went."""
+        ...
+
 
 class SdkReads(SdkLookups, Protocol):
     def sdk_person_certificates(self, institution_id: int, *, name: str, phone: str,

@@ -592,6 +592,12 @@ LATER: tuple[str, ...] = (
     """
     DROP TABLE bank_limit_use;
     """,
+    # 22: the SDK's purge finds expired sessions and pads by these indexes (SQLite's 22).
+    """
+    CREATE INDEX sdk_sessions_expiry ON sdk_sessions (expires_at);
+    CREATE INDEX sdk_sessions_ended ON sdk_sessions (ended_at);
+    CREATE INDEX sdk_pads_expiry ON sdk_pads (expires_at);
+    """,
 )
 """SQLite's migrations after :data:`BASE_VERSION`, written for PostgreSQL, in order."""
 

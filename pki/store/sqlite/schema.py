@@ -630,6 +630,13 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     DROP TABLE bank_limit_use;
     """,
+    # 22: expired SDK sessions and pads are purged as new ones are written, a bounded
+    # batch a write (pki.cloud.sdk), ended sessions too: found by these indexes.
+    """
+    CREATE INDEX sdk_sessions_expiry ON sdk_sessions (expires_at);
+    CREATE INDEX sdk_sessions_ended ON sdk_sessions (ended_at);
+    CREATE INDEX sdk_pads_expiry ON sdk_pads (expires_at);
+    """,
 )
 
 

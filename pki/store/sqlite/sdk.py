@@ -111,6 +111,18 @@ class SdkWritesSQL(_SdkLookupsSQL):
         return self._conn.execute("UPDATE sdk_pads SET used_at = ? WHERE id = ? AND "
                                   "used_at IS NULL", (ts(at), pad_id)).rowcount == 1
 
+    def purge_sdk(self, *, now: dt.datetime, limit: int) -> int:
+        # pads first: a session goes once none of its pads is left (a pad lives minutes)
+        at = ts(now)
+        pads = self._conn.execute(
+            "DELETE FROM sdk_pads WHERE id IN (SELECT id FROM sdk_pads WHERE expires_at <= ? "
+            "LIMIT ?)", (at, limit)).rowcount
+        sessions = self._conn.execute(
+            "DELETE FROM sdk_sessions WHERE id IN (SELECT s.id FROM sdk_sessions s WHERE "
+            "(s.expires_at <= ? OR s.ended_at IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM "
+            "sdk_pads p WHERE p.session_id = s.id) LIMIT ?)", (at, limit)).rowcount
+        return int(pads) + int(sessions)
+
 
 class SdkReadsSQL(_SdkLookupsSQL):
     """SDK reads of the store."""

@@ -20,6 +20,7 @@ __all__ = [
     "Entropy",
     "SeededEntropy",
     "SystemEntropy",
+    "below",
     "check_serial_bits",
     "random_serial",
 ]
@@ -58,6 +59,19 @@ class SeededEntropy:
         ).digest(n)
         self._counter += 1
         return out
+
+
+def below(n: int, entropy: Entropy) -> int:
+    """A uniform integer in ``[0, n)``, ``n`` from 1 to 2**32: four bytes of ``entropy``
+    a draw, drawn again when past the last whole multiple of ``n`` (rejection sampling: no
+    modulo bias). :class:`ValueError` for another ``n``."""
+    if not 1 <= n <= 2**32:
+        raise ValueError(f"below() draws in [0, n) for n from 1 to 2**32, not {n}")
+    limit = 2**32 - 2**32 % n
+    while True:
+        value = int.from_bytes(entropy.token_bytes(4), "big")
+        if value < limit:
+            return value % n
 
 
 DEFAULT_SERIAL_BITS = 63

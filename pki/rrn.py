@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .entropy import Entropy
+from .entropy import Entropy, below
 from .errors import InvalidRRNError
 
 __all__ = [
@@ -195,17 +195,8 @@ def random_rrns(birth: dt.date, *, count: int, entropy: Entropy, female: bool = 
     moved: dict[int, int] = {}
     serials = []
     for i in range(count):
-        j = i + _below(_SERIALS - i, entropy)
+        j = i + below(_SERIALS - i, entropy)
         serials.append(moved.get(j, j))
         moved[j] = moved.get(i, i)
     return [synthetic_rrn(birth, female=female, foreigner=foreigner, serial=s)
             for s in serials]
-
-
-def _below(n: int, entropy: Entropy) -> int:
-    """A uniform integer in ``[0, n)`` (rejection sampling: no modulo bias)."""
-    limit = 2**32 - 2**32 % n
-    while True:
-        value = int.from_bytes(entropy.token_bytes(4), "big")
-        if value < limit:
-            return value % n

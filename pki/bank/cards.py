@@ -28,7 +28,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..entropy import Entropy, SeededEntropy, SystemEntropy
+from ..entropy import Entropy, SeededEntropy, SystemEntropy, below
 from ..errors import (
     BankError,
     BankNotFoundError,
@@ -98,15 +98,6 @@ def card_answer(codes: tuple[str, ...], first: int, second: int) -> str:
     return codes[first - 1][:2] + codes[second - 1][2:]
 
 
-def _below(n: int, entropy: Entropy) -> int:
-    """A uniform draw in ``range(n)`` (rejection sampling: no modulo bias)."""
-    bound = (2**32 // n) * n
-    while True:
-        value = int.from_bytes(entropy.token_bytes(4), "big")
-        if value < bound:
-            return value % n
-
-
 def _check_answer(answer: object) -> str:
     if not (isinstance(answer, str) and len(answer) == 4 and answer.isascii()
             and answer.isdigit()):
@@ -142,8 +133,8 @@ class SecurityCards:
         transaction."""
         customer = self.customers.get(institution, customer_id)
         source: Entropy = SeededEntropy(seed) if seed is not None else self.entropy
-        serial = f"{_below(10**8, source):08d}"
-        codes = tuple(f"{_below(10**4, source):04d}"
+        serial = f"{below(10**8, source):08d}"
+        codes = tuple(f"{below(10**4, source):04d}"
                       for _ in range(settings_of(institution).card_positions))
         now = self.clock.now()
         record = SecurityCardRecord(id="k_" + self.entropy.token_bytes(8).hex(),
@@ -174,8 +165,8 @@ class SecurityCards:
         if card.locked:
             raise CardLockedError(card=card.serial)
         count = len(card.codes)
-        first = _below(count, self.entropy) + 1
-        second = _below(count - 1, self.entropy) + 1
+        first = below(count, self.entropy) + 1
+        second = below(count - 1, self.entropy) + 1
         second += second >= first  # two different positions, each pair equally likely
         now = self.clock.now()
         challenge = CardChallenge(id="ch_" + self.entropy.token_bytes(12).hex(),

@@ -53,7 +53,7 @@ from cryptography import x509
 
 from ..authority import IssuedCertificate
 from ..devices import check_device_id
-from ..entropy import Entropy, SystemEntropy
+from ..entropy import Entropy, SystemEntropy, below
 from ..errors import (
     CloudNotFoundError,
     CloudRequestError,
@@ -299,20 +299,11 @@ class CertificateInfo:
     """Within its renewal window (``renew`` renews it)."""
 
 
-def _below(entropy: Entropy, bound: int) -> int:
-    """A uniform integer in [0, bound) (rejection sampling, no modulo bias)."""
-    limit = 256 - 256 % bound
-    while True:
-        value = entropy.token_bytes(1)[0]
-        if value < limit:
-            return value % bound
-
-
 def shuffled_layout(entropy: Entropy) -> str:
     """Twelve keys, the ten digits and two blanks (``-``), in a uniform random order."""
     keys = list("0123456789--")
     for i in range(len(keys) - 1, 0, -1):  # Fisher-Yates
-        j = _below(entropy, i + 1)
+        j = below(i + 1, entropy)
         keys[i], keys[j] = keys[j], keys[i]
     return "".join(keys)
 

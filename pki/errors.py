@@ -36,6 +36,7 @@ __all__ = [
     "CAKeyExistsError",
     "CAKeyNotFoundError",
     "CSRError",
+    "CannotEvaluateError",
     "CardLockedError",
     "CertificateExpiredError",
     "CertificateNotFoundError",
@@ -53,6 +54,7 @@ __all__ = [
     "ContentTooLargeError",
     "CustomerExistsError",
     "DeliveryError",
+    "DemoWebError",
     "DeviceError",
     "DeviceKeystoreError",
     "DeviceLockedError",
@@ -87,6 +89,7 @@ __all__ = [
     "NotEnrolledError",
     "NotFoundError",
     "NotSuspendedError",
+    "OperatorLoginError",
     "OriginNotAllowedError",
     "OtpActivationExpiredError",
     "OtpDeviceError",
@@ -102,11 +105,14 @@ __all__ = [
     "PKIError",
     "PadError",
     "PasswordPolicyError",
+    "PetitionFiledError",
+    "PetitionNotFoundError",
     "PhoneCodeExpiredError",
     "PhoneVerificationError",
     "PinBusyError",
     "PinLockedError",
     "PinPolicyError",
+    "PortalRequestError",
     "ProfileError",
     "PushIneligibleError",
     "PushNotEnrolledError",
@@ -145,6 +151,8 @@ __all__ = [
     "UnknownUserError",
     "UnstorableValueError",
     "UnsupportedKeyError",
+    "UpstreamError",
+    "UpstreamRefusal",
     "ValidityError",
     "VaultError",
     "VerificationUsedError",
@@ -1677,3 +1685,92 @@ class SsnMismatchError(SdkError):
 
     def __init__(self) -> None:
         super().__init__("the resident number given is not this certificate's holder's")
+
+
+# -- verification (pki.signing.verify) ---------------------------------------------------------
+
+
+class CannotEvaluateError(PKIError):
+    """There is nothing to verify: not SignedData, no signer, detached without content, or
+    too damaged to read. ``needs`` is ``"content"`` when the signature is detached and no
+    content was given; ``None`` when the signature itself is the problem."""
+
+    def __init__(self, message: str, *, needs: str | None = None) -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
+# -- the e-government portal demo (pki.portal, pki.usecases.webdemo) --------------------------
+
+
+class PortalRequestError(RequestRefusedError, ValueError):
+    """What a citizen sent cannot be a petition: ``field`` names what to fix."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PetitionNotFoundError(NotFoundError):
+    """No petition has this id."""
+
+    def __init__(self, petition: str) -> None:
+        super().__init__("no such petition")
+        self.petition = petition
+
+
+class PetitionFiledError(RequestRefusedError):
+    """This signature was filed already, as another petition (another text, encoding,
+    RRN or R): one signature is one filing."""
+
+    code = "already_filed"
+
+    def __init__(self) -> None:
+        super().__init__("this signature has been filed already, with another petition")
+
+
+class OperatorLoginError(RequestRefusedError):
+    """The portal's operator actions need the operator's login: ``wrong_secret`` when
+    the secret given was wrong, else no live operator session came with the request."""
+
+    def __init__(self, *, wrong_secret: bool) -> None:
+        super().__init__("the operator's secret is wrong" if wrong_secret else
+                         "log in as the operator first (the secret kpki demo web printed)")
+        self.wrong_secret = wrong_secret
+        self.code = "wrong_secret" if wrong_secret else "operator_login_required"
+
+
+class UpstreamError(PKIError):
+    """The portal's call of kpki serve: it could not be asked, or answered with something
+    that is not its API's."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class UpstreamRefusal(PKIError):
+    """The portal's call of kpki serve was refused: ``status`` (HTTP) and ``code`` as its
+    API stated them."""
+
+    def __init__(self, message: str, *, status: int, code: str,
+                 extra: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.extra = extra or {}
+        """The refusal's other fields (``attempts_left``, ``field`` ...)."""
+
+
+class DemoWebError(PKIError):
+    """The demo cannot start: ``path`` is not a demo home, or ``port`` is taken (``kpki``:
+    kpki serve's, which a demo home keeps; else the portal's)."""
+
+    def __init__(self, message: str, *, path: str | None = None, port: int | None = None,
+                 kpki: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.port = port
+        self.kpki = kpki

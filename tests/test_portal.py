@@ -1095,3 +1095,34 @@ def test_the_verdict_reads_the_verifiers_field_never_its_notes(tmp_path: Path) -
     assert Assessment(filed, field_only, (), True).verdict is Verdict.VALID_BEFORE_REVOCATION
     assert assessment_json(found)["signed_before_revocation"] == (
         found.result.signed_before_revocation.to_json())
+
+
+def test_the_portals_errors_are_in_kpkis_one_hierarchy() -> None:
+    """Every error the portal and the demo raise is a class of pki.errors (re-exported
+    where the portal imported it), carrying its data; none is defined beside them."""
+    import inspect
+
+    import pki.errors
+    import pki.portal.app
+    import pki.portal.petitions
+    import pki.portal.remote
+    import pki.usecases.webdemo
+
+    modules = (pki.portal.app, pki.portal.petitions, pki.portal.remote,
+               pki.usecases.webdemo)
+    for module in modules:
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, BaseException):
+                assert value.__module__ == "pki.errors", (module.__name__, name)
+    for name in ("PortalRequestError", "PetitionNotFoundError", "PetitionFiledError",
+                 "OperatorLoginError", "UpstreamError", "UpstreamRefusal", "DemoWebError"):
+        assert issubclass(getattr(pki.errors, name), pki.errors.PKIError)
+        assert name in pki.errors.__all__
+    assert pki.portal.petitions.PortalRequestError is pki.errors.PortalRequestError
+    assert pki.portal.remote.UpstreamRefusal is pki.errors.UpstreamRefusal
+    refused = pki.errors.UpstreamRefusal("no", status=404, code="not_found",
+                                         extra={"field": "x"})
+    assert (refused.status, refused.code, refused.extra) == (404, "not_found", {"field": "x"})
+    assert pki.errors.PortalRequestError("bad", field="rrn").field == "rrn"
+    assert pki.errors.PetitionNotFoundError("abc").petition == "abc"
+    assert pki.errors.UpstreamError("down", url="http://x").url == "http://x"

@@ -51,10 +51,12 @@ from asn1crypto import cms, core
 from ..clock import Clock, SystemClock
 from ..errors import (
     InvalidRRNError,
-    NotFoundError,
+    OperatorLoginError,
     OutputError,
+    PetitionFiledError,
+    PetitionNotFoundError,
     PKIError,
-    RequestRefusedError,
+    PortalRequestError,
     TimestampError,
 )
 from ..rrn import RRN
@@ -76,45 +78,6 @@ MAX_TEXT = 2000
 """The longest petition the portal takes, in characters."""
 MAX_SIGNATURE = 256 * 1024
 """The largest signature the portal takes, in bytes (a CMS with its chain is a few KB)."""
-
-
-class PortalRequestError(RequestRefusedError, ValueError):
-    """What a citizen sent cannot be a petition: ``field`` names what to fix."""
-
-    code = "bad_request"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class PetitionNotFoundError(NotFoundError):
-    """No petition has this id."""
-
-    def __init__(self, petition: str) -> None:
-        super().__init__("no such petition")
-        self.petition = petition
-
-
-class PetitionFiledError(RequestRefusedError):
-    """This signature was filed already, as another petition (another text, encoding,
-    RRN or R): one signature is one filing."""
-
-    code = "already_filed"
-
-    def __init__(self) -> None:
-        super().__init__("this signature has been filed already, with another petition")
-
-
-class OperatorLoginError(RequestRefusedError):
-    """The portal's operator actions need the operator's login: ``wrong_secret`` when
-    the secret given was wrong, else no live operator session came with the request."""
-
-    def __init__(self, *, wrong_secret: bool) -> None:
-        super().__init__("the operator's secret is wrong" if wrong_secret else
-                         "log in as the operator first (the secret kpki demo web printed)")
-        self.wrong_secret = wrong_secret
-        self.code = "wrong_secret" if wrong_secret else "operator_login_required"
 
 
 class SignMethod(enum.StrEnum):

@@ -14,32 +14,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ..errors import PKIError
+from ..errors import UpstreamError, UpstreamRefusal
 
 __all__ = ["KpkiClient", "UpstreamError", "UpstreamRefusal"]
 
 MAX_ANSWER = 1024 * 1024
 TIMEOUT = 10.0
-
-
-class UpstreamError(PKIError):
-    """kpki serve could not be asked, or answered with something that is not its API's."""
-
-    def __init__(self, message: str, *, url: str) -> None:
-        super().__init__(message)
-        self.url = url
-
-
-class UpstreamRefusal(PKIError):
-    """kpki serve refused: ``status`` (HTTP) and ``code`` as its API stated them."""
-
-    def __init__(self, message: str, *, status: int, code: str,
-                 extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.extra = extra or {}
-        """The refusal's other fields (``attempts_left``, ``field`` ...)."""
 
 
 class KpkiClient:

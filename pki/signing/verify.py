@@ -55,7 +55,7 @@ from cryptography.x509.oid import NameOID
 
 from .. import oids
 from ..clock import KST, Clock, SystemClock
-from ..errors import PKIError
+from ..errors import CannotEvaluateError, PKIError
 from ..parsing import load_certificate
 from ..rrn import RRN
 from ..vid import VIDError, identify_data_of, vid_matches
@@ -113,16 +113,6 @@ asserted signing time is before such a revocation stays valid."""
 
 _EXTENSION_ERRORS: tuple[type[BaseException], ...] = (x509.ExtensionNotFound, *PARSE_ERRORS)
 _NAME_ERRORS: tuple[type[BaseException], ...] = (VIDError, *_EXTENSION_ERRORS)
-
-
-class CannotEvaluateError(PKIError):
-    """There is nothing to verify: not SignedData, no signer, detached without content, or
-    too damaged to read. ``needs`` is ``"content"`` when the signature is detached and no
-    content was given; ``None`` when the signature itself is the problem."""
-
-    def __init__(self, message: str, *, needs: str | None = None) -> None:
-        super().__init__(message)
-        self.needs = needs
 
 
 class Outcome(enum.Enum):

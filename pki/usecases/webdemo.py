@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..clock import Clock, SystemClock
-from ..errors import PKIError
+from ..errors import DemoWebError, PKIError
 from ..faults import fault_point
 from ..fsutil import atomic_write
 from ..hierarchy import CASettings
@@ -79,18 +79,6 @@ BANK_CODE = "081"
 ACCOUNT_PASSWORD = "0420"
 DEVICE = "demo-pc"
 CARRIER = "SKT"
-
-
-class DemoWebError(PKIError):
-    """The demo cannot start: ``path`` is not a demo home, or ``port`` is taken (``kpki``:
-    kpki serve's, which a demo home keeps; else the portal's)."""
-
-    def __init__(self, message: str, *, path: str | None = None, port: int | None = None,
-                 kpki: bool = False) -> None:
-        super().__init__(message)
-        self.path = path
-        self.port = port
-        self.kpki = kpki
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,34 @@ def test_the_cps_url_answers_with_a_page_about_the_test_ca(tmp_path, key_pool):
         x509.CRLDistributionPoints).value[0].full_name[0].value in page
     assert "test CA" in pages["root"] and "Kisa Test RootCA 7" in pages["root"]
     assert oids.YESSIGN_GENERAL.dotted_string not in pages["root"]
+
+
+def test_a_ca_added_after_the_start_gets_its_cps_page(home):
+    """kpki ca add into a running home: the new CA's certificates name its CPS URL, which
+    answered 404 until the server was restarted; it is served from the next reload (a
+    poll, or the publisher's round in the same process), GET and HEAD."""
+    from pki.web import WebState, create_app, serve_in_thread
+
+    def fetch(url: str, method: str = "GET") -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method=method),
+                                        timeout=DEADLINE) as response:
+                return response.status, html.unescape(response.read().decode())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, ""
+
+    state = WebState.of_home(home, poll_seconds=3600)
+    with serve_in_thread(create_app(state)) as base:
+        record = home.add_ca(CASettings(label="signkorea", style="signkorea"), passphrase=None)
+        path = urllib.parse.urlsplit(record.cps_url).path
+        assert fetch(base + path)[0] == 404  # not looked for yet
+        state.reload()  # what the poll (or the publisher in the same process) does
+        status, page = fetch(base + path)
+        assert status == 200 and "test CA" in page and "시험용" in page
+        assert record.certificate.subject.rfc4514_string().split("CN=")[1].split(",")[0] \
+            in page
+        assert fetch(base + path, "HEAD")[0] == 200
+        assert fetch(base + urllib.parse.urlsplit(home.store.get_ca("yessign").cps_url
+                                                  ).path)[0] == 200
+        assert fetch(base + "/cps/nothing.html")[0] == 404

@@ -4,7 +4,7 @@ Routes: each CA's CRLs and OCSP responder (:mod:`pki.web.revocation`), the home'
 time-stamping authority at ``<base URL>/tsa`` (:mod:`pki.web.timestamp`), a page at each
 CA's CPS URL (:mod:`pki.web.cps`), and whatever routes are mounted beside them (the cloud
 API, :func:`pki.web.cloud.cloud_routes`), before the CRLs and OCSP of CAs added since the
-start and a catch-all 404.
+start, then the CPS pages (of the CAs added since too) and a catch-all 404.
 
 The app only reads: CRLs, OCSP signers and the TSA are made by the publisher
 (:mod:`pki.publisher`), which ``kpki serve`` runs beside the app unless ``--no-publish``
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..clock import Clock
@@ -68,18 +68,16 @@ class WebState:
     """Threads that sign OCSP responses and time stamps (0: on the event loop)."""
     revocation: Revocation = field(init=False)
     timestamping: TimeStamping = field(init=False)
-    cps_pages: dict[str, bytes] = field(init=False)
-    """URL path of a CPS -> its page (HTML)."""
+    cps_pages: dict[str, bytes] = field(init=False, default_factory=dict)
+    """URL path of a CPS -> its page (HTML), for every CA :attr:`revocation` knows: made
+    again when a reload finds CAs added since (``kpki ca add`` into a running home)."""
+    _cps_of: int = field(init=False, default=0)
+    """How many of the revocation's CAs :attr:`cps_pages` was made from."""
 
     def __post_init__(self) -> None:
         self.revocation = Revocation(self.store, self.keys, clock=self.clock)
         self.timestamping = TimeStamping(self.store, self.keys, clock=self.clock,
                                          entropy=self.entropy, path=self.tsa_path)
-        cps: dict[str, list[CARecord]] = {}
-        for record in self.revocation.cas:
-            if record.cps_url:
-                cps.setdefault(urlsplit(record.cps_url).path, []).append(record)
-        self.cps_pages = {path: cps_page(records).encode() for path, records in cps.items()}
         self.reload()
 
     @classmethod
@@ -91,9 +89,19 @@ class WebState:
                    signing_threads=signing_threads)
 
     def reload(self) -> None:
-        """Look at the store again: new CRLs, OCSP signers, a new TSA certificate."""
+        """Look at the store again: new CRLs, OCSP signers, a new TSA certificate, new CAs
+        (their CPS pages)."""
         self.revocation.reload()
         self.timestamping.reload()
+        cas = self.revocation.cas  # only grows: a CA is never removed from the store
+        if len(cas) != self._cps_of:
+            cps: dict[str, list[CARecord]] = {}
+            for record in cas:
+                if record.cps_url:
+                    cps.setdefault(urlsplit(record.cps_url).path, []).append(record)
+            # One assignment: a request sees the old pages or the new ones.
+            self.cps_pages = {path: cps_page(found).encode() for path, found in cps.items()}
+            self._cps_of = len(cas)
 
 
 class _AccessLog:
@@ -141,20 +149,21 @@ def create_app(state: WebState, *, extra_routes: Sequence[BaseRoute] = ()) -> AS
     async def in_thread(call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
-    async def cps(request: Request) -> Response:
-        return Response(state.cps_pages[request.url.path], media_type="text/html")
-
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        # The CPS pages are looked up here, after every route, so that the page of a CA
+        # added since the start is found as soon as a reload has made it.
+        page = state.cps_pages.get(scope["path"])
+        if page is not None and scope["method"] in ("GET", "HEAD"):
+            await Response(page, media_type="text/html")(scope, receive, send)
+            return
         await Response("not found\n", status_code=404, media_type="text/plain")(
             scope, receive, send)
 
     routes: list[BaseRoute] = [*state.revocation.routes(run, in_thread=in_thread)]
-    for path in state.cps_pages:
-        routes.append(Route(path, cps, methods=["GET", "HEAD"]))
     routes.extend(state.timestamping.routes(run))
     routes.extend(extra_routes)
     # Last: the CRLs and OCSP of CAs added since the start (kpki ca add on a running fleet),
-    # then 404 for anything else.
+    # then the CPS pages and 404 for anything else.
     routes.append(Mount("", app=state.revocation.late_routes(not_found)))
 
     @contextlib.asynccontextmanager

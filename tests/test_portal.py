@@ -18,7 +18,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -450,24 +450,34 @@ def test_bad_requests_are_answered_4xx_never_500(
         assert refused.value.code == status
 
 
-def test_a_body_larger_than_the_limit_is_413_before_it_is_read(
-        shared: tuple[RunningDemo, FixedClock]) -> None:
+def _posted_too_large(demo: RunningDemo, header: tuple[str, str],
+                      send: Callable[[Any], None]) -> None:
+    """A POST of a petition with ``header`` (how its length is told), its body sent by
+    ``send(connection)``, is 413 too_large."""
     import http.client
     from urllib.parse import urlsplit
 
-    demo, _ = shared
     where = urlsplit(demo.portal_url)
     connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
     try:
         connection.putrequest("POST", "/api/petitions")
         connection.putheader("content-type", "application/json")
-        connection.putheader("content-length", str(3 * 1024 * 1024))
-        connection.endheaders()  # no body sent: the declared length is refused at once
+        connection.putheader(*header)
+        connection.endheaders()
+        with contextlib.suppress(OSError):  # the portal may stop reading once it answers
+            send(connection)
         answer = connection.getresponse()
         assert answer.status == 413
         assert json.loads(answer.read())["error"]["code"] == "too_large"
     finally:
         connection.close()
+
+
+def test_a_body_larger_than_the_limit_is_413_before_it_is_read(
+        shared: tuple[RunningDemo, FixedClock]) -> None:
+    """No body sent: the declared length is refused at once."""
+    demo, _ = shared
+    _posted_too_large(demo, ("content-length", str(3 * 1024 * 1024)), lambda c: None)
 
 
 def test_the_pages_are_served_in_korean_with_the_demo_config(
@@ -920,27 +930,15 @@ def test_a_body_streamed_past_the_limit_is_413_without_a_length(
         shared: tuple[RunningDemo, FixedClock]) -> None:
     """Chunked, no Content-Length: the body is counted as it comes and refused once past
     the limit."""
-    import http.client
-    from urllib.parse import urlsplit
-
     demo, _ = shared
-    where = urlsplit(demo.portal_url)
-    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
-    try:
-        connection.putrequest("POST", "/api/petitions")
-        connection.putheader("content-type", "application/json")
-        connection.putheader("transfer-encoding", "chunked")
-        connection.endheaders()
-        chunk = b"x" * 65536
-        with contextlib.suppress(OSError):  # the portal may stop reading once it answers
-            for _ in range(3 * 1024 * 1024 // len(chunk)):
-                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            connection.send(b"0\r\n\r\n")
-        answer = connection.getresponse()
-        assert answer.status == 413
-        assert json.loads(answer.read())["error"]["code"] == "too_large"
-    finally:
-        connection.close()
+    chunk = b"x" * 65536
+
+    def send(connection: Any) -> None:
+        for _ in range(3 * 1024 * 1024 // len(chunk)):
+            connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        connection.send(b"0\r\n\r\n")
+
+    _posted_too_large(demo, ("transfer-encoding", "chunked"), send)
 
 
 def test_euc_kr_text_it_cannot_hold_is_refused_before_anything_is_asked(

@@ -567,6 +567,10 @@ def test_a_ca_certificate_revoked_for_a_harmless_reason_keeps_older_signatures(p
     result = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
     assert result.ok, result.summary()
     assert "signed before revocation" in result.summary() and "CA certificate" in result.summary()
+    found = result.signed_before_revocation  # the same as data, naming the CA certificate
+    assert found is not None and found.ca is True
+    assert found.serial == pki.authority.certificate.serial_number
+    assert found.reason is x509.ReasonFlags.cessation_of_operation
 
 
 def test_the_ca_certificate_needs_revocation_data_too(pki):
@@ -641,18 +645,3 @@ def test_signed_before_a_suspension_is_the_field_with_certificate_hold(pki):
     pki.clock.advance(HOUR)
     found = pki.verifier().verify(stamped).signed_before_revocation
     assert found is not None and found.reason is x509.ReasonFlags.certificate_hold
-
-
-def test_a_ca_certificate_revoked_after_the_signature_is_the_field_naming_the_ca(pki):
-    cert = pki.joint()
-    document = pki.sign(cert, DOC)
-    pki.clock.advance(HOUR)
-    lifecycle.revoke_ca(pki.home.store, pki.authority.label, at=pki.clock.now(),
-                        reason=x509.ReasonFlags.cessation_of_operation)
-    pki.clock.advance(HOUR)
-    result = Verifier(trust=[pki.root], crls=_crls(pki), clock=pki.clock).verify(document)
-    assert result.ok, result.summary()
-    found = result.signed_before_revocation
-    assert found is not None and found.ca is True
-    assert found.serial == pki.authority.certificate.serial_number
-    assert found.reason is x509.ReasonFlags.cessation_of_operation

@@ -71,6 +71,7 @@ __all__ = [
     "HomeNotFoundError",
     "IdentityMismatchError",
     "InvalidNameError",
+    "InvalidOriginError",
     "InvalidRRNError",
     "InvalidRegistrationError",
     "KeyFileError",
@@ -169,6 +170,18 @@ __all__ = [
 
 class PKIError(Exception):
     """Root of every error kpki raises on purpose."""
+
+
+class InvalidOriginError(PKIError, ValueError):
+    """Text that is no web origin a browser sends (:func:`pki.origins.normalise_origin`):
+    ``origin`` as given, ``reason`` why, and ``ascii_form`` the origin to give instead when
+    only the host's letters were the matter (a Korean domain name), else None."""
+
+    def __init__(self, origin: str, reason: str, *, ascii_form: str | None = None) -> None:
+        super().__init__(f"{origin!r} is not a web origin: {reason}")
+        self.origin = origin
+        self.reason = reason
+        self.ascii_form = ascii_form
 
 
 class InvalidRRNError(PKIError, ValueError):

@@ -18,12 +18,10 @@ from pki.cloud.sdk import (
     SignRequest,
     add_sdk_institution,
     disallow_origin,
-    normalize_origin,
 )
 from pki.cloud.vault import KDFParams
 from pki.errors import (
     CloudNotFoundError,
-    CloudRequestError,
     NotConnectedError,
     PadError,
     PinBusyError,
@@ -337,18 +335,3 @@ def test_nothing_of_a_person_before_the_connection(sdk, bank):
                                   device=DEVICE)
     with pytest.raises(NotConnectedError):
         sdk.certificates(session)
-
-
-@pytest.mark.parametrize("given, written", [
-    ("http://LocalHost:8000", "http://localhost:8000"), ("https://bank.test:443", "https://bank.test"),
-    ("http://bank.test:80", "http://bank.test"), ("http://[::1]:3000", "http://[::1]:3000")])
-def test_origins_are_written_as_browsers_send_them(given, written):
-    assert normalize_origin(given) == written
-
-
-@pytest.mark.parametrize("given", ["http://bank.test/", "ftp://bank.test", "bank.test",
-                                   "http://user@bank.test", "http://bank.test?x", "null", "*",
-                                   "http://bank.test:99999"])
-def test_anything_else_is_not_an_origin(given):
-    with pytest.raises(CloudRequestError):
-        normalize_origin(given)

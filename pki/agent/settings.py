@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
-from ..errors import AgentSettingsError
+from .. import origins
+from ..errors import AgentSettingsError, InvalidOriginError
 from ..keys.discovery import default_base
 
 __all__ = [
@@ -34,9 +32,7 @@ __all__ = [
 
 DEFAULT_REQUEST_TTL = dt.timedelta(minutes=5)
 DEFAULT_MAX_CONTENT_BYTES = 1024 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _REMOVABLE_ROOTS = ("/media", "/run/media", "/mnt", "/Volumes")
-_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
 
 
 class LocationKind(enum.Enum):
@@ -76,50 +72,14 @@ def location_of(path: Path) -> Location:
 
 
 def normalise_origin(text: str) -> str:
-    """``text`` as a browser's ``Origin`` header gives it; :class:`AgentSettingsError`
-    (field ``allowed_origins``) when it is no http(s) origin, a wildcard or ``null``."""
-
-    def refuse(why: str) -> AgentSettingsError:
-        return AgentSettingsError(f"{text!r} is not an origin the agent can allow: {why}",
-                                  field="allowed_origins")
-
-    if "*" in text or text.strip().lower() == "null":
-        raise refuse("name each page's origin (scheme://host[:port]), no wildcard or null")
+    """``text`` as a browser's ``Origin`` header gives it (:func:`pki.origins.normalise_origin`);
+    :class:`AgentSettingsError` (field ``allowed_origins``) when it is no http(s) origin, a
+    wildcard or ``null``."""
     try:
-        parts = urlsplit(text.strip())
-        port = parts.port
-    except ValueError:
-        raise refuse("its port is not a number") from None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise refuse("it needs http:// or https:// and a host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username \
-            or parts.password:
-        raise refuse("an origin is scheme://host[:port] only, no path, query or user")
-    host = parts.hostname
-    if not host.isascii():
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise refuse("its host is no domain name") from None
-        raise refuse("browsers send a domain name in its ASCII form: allow "
-                     + _joined(parts.scheme, ascii_host, port))
-    if ":" in host:
-        try:
-            address = ipaddress.IPv6Address(host)
-        except ValueError:
-            address = None
-        if address is None or address.scope_id:
-            raise refuse("its host is no IPv6 address a browser sends")
-        host = f"[{address.compressed}]"
-    elif not _HOST.fullmatch(host):
-        raise refuse("its host is no name a browser sends (letters, digits, '.', '-', '_')")
-    return _joined(parts.scheme, host, port)
-
-
-def _joined(scheme: str, host: str, port: int | None) -> str:
-    if port is None or port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
+        return origins.normalise_origin(text)
+    except InvalidOriginError as exc:
+        raise AgentSettingsError(f"{text!r} is not an origin the agent can allow: "
+                                 f"{exc.reason}", field="allowed_origins") from None
 
 
 @dataclass(frozen=True)

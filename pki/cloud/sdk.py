@@ -46,7 +46,6 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from asn1crypto import cms
 from cryptography import x509
@@ -57,6 +56,7 @@ from ..entropy import Entropy, SystemEntropy, below
 from ..errors import (
     CloudNotFoundError,
     CloudRequestError,
+    InvalidOriginError,
     NotConnectedError,
     OriginNotAllowedError,
     PadError,
@@ -67,6 +67,7 @@ from ..errors import (
     UnencodableContentError,
     UnknownEncodingError,
 )
+from ..origins import normalise_origin
 from ..purposes import Purpose
 from ..rrn import RRN
 from ..store import AuditAction, CertificateRecord, CertStatus, Institution, Store
@@ -105,26 +106,14 @@ def check_org_code(code: object) -> str:
 
 
 def normalize_origin(origin: object) -> str:
-    """A web origin as browsers write it (``http://localhost:8000``: scheme, host, port
-    when not the scheme's default; no path); :class:`CloudRequestError`
-    (``field="origin"``) for anything else."""
-    refusal = CloudRequestError("an origin is http(s)://host[:port], without a path",
-                                field="origin")
-    if not isinstance(origin, str) or len(origin) > 200 or not origin.isascii():
-        raise refusal
+    """A web origin as browsers write it (:func:`pki.origins.normalise_origin`:
+    ``http://localhost:8000``); :class:`CloudRequestError` (``field="origin"``) for anything
+    else."""
     try:
-        parts = urlsplit(origin)
-        port = parts.port
-    except ValueError:
-        raise refusal from None
-    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path
-            or parts.query or parts.fragment or parts.username or parts.password):
-        raise refusal
-    default = 80 if parts.scheme == "http" else 443
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
+        return normalise_origin(origin)
+    except InvalidOriginError as exc:
+        raise CloudRequestError(f"an origin is http(s)://host[:port] as a browser sends it: "
+                                f"{exc.reason}", field="origin") from None
 
 
 def add_sdk_institution(store: Store, institution: Institution, org_code: str, *,

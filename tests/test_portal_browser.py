@@ -103,6 +103,9 @@ def test_a_petition_signed_by_simple_authentication_then_revoked(
     assert page.get_attribute("#verdict", "data-verdict") == "valid-before-revocation"
     assert outcomes(page)["revocation"] == "passed"
     assert "signed before revocation" in page.inner_text("#notes")
+    assert page.get_attribute("#revoked-after-signing", "data-revoked-at") == (
+        clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert "시점확인" in page.inner_text("#revoked-after-signing")
     keep_screenshot(page, "portal-result-signed-before-revocation")
 
 

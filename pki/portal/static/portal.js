@@ -223,6 +223,14 @@ async function resultPage() {
       el("tr", {}, el("th", {}, "서명 방법"), el("td", {}, METHODS[found.method] || found.method)),
       el("tr", {}, el("th", {}, "인코딩"), el("td", {}, found.encoding)),
       el("tr", {}, el("th", {}, "내용"), el("td", {}, found.text)));
+    const before = found.signed_before_revocation;  // the verifier's field, not its notes
+    if (before) {
+      petition.append(el("tr", {}, el("th", {}, "인증서 폐지"),
+        el("td", { id: "revoked-after-signing", "data-revoked-at": before.revoked_at },
+          `${shownTime(before.revoked_at)} (${before.reason || "사유 없음"}, 일련번호 ${before.serial}` +
+          `${before.ca ? ", CA 인증서" : ""}): 서명은 그 전에 ` +
+          (before.signing_time_source === "trusted" ? "시점확인으로 확인됨" : "서명자가 밝힌 시각에") + " 이루어졌습니다")));
+    }
     const checks = found.verification ? found.verification.checks : [];
     $("#checks tbody").replaceChildren(...checks.map(checkRow));
     $("#portal-checks-box").hidden = found.portal_checks.length === 0;

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import json
 import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -69,10 +71,18 @@ def _bound() -> socket.socket:
 
 
 def _site(agent_url: str) -> Starlette:
+    """A site on 127.0.0.1 (a real server: Chromium checks where a page was served from
+    before it lets the page reach 127.0.0.1): ``/`` uses the agent at ``agent_url``,
+    ``/frame?src=URL`` frames ``URL``."""
     async def home(request: Request) -> HTMLResponse:
         return HTMLResponse(_PAGE.format(agent=agent_url))
 
-    return Starlette(routes=[Route("/", home)])
+    async def frame(request: Request) -> HTMLResponse:
+        src = html.escape(request.query_params["src"])
+        return HTMLResponse(f'<!DOCTYPE html><meta charset="utf-8"><h1>경품 당첨</h1>'
+                            f'<iframe id="f" src="{src}" width="600" height="700"></iframe>')
+
+    return Starlette(routes=[Route("/", home), Route("/frame", frame)])
 
 
 @dataclass
@@ -365,16 +375,15 @@ def test_an_agent_not_listening_is_agent_unavailable_and_opens_nothing(
         page, setup: Setup) -> None:  # noqa: F811
     """The page loaded agent.js (served here by the test) from a port nobody listens on:
     the agent is not running."""
-    with contextlib.closing(_bound()) as nobody:  # bound, never listening: refused at once
+    with contextlib.ExitStack() as stack:
+        nobody = stack.enter_context(contextlib.closing(_bound()))  # never listening
         dead = f"http://127.0.0.1:{nobody.getsockname()[1]}"
+        site = stack.enter_context(serve_in_thread(_site(dead)))
         script = Path(__file__).resolve().parents[1] / "pki/agent/static/agent.js"
         page.route(f"{dead}/agent/v1/agent.js",
                    lambda route: route.fulfill(body=script.read_text(),
                                                content_type="text/javascript"))
-        page.route(f"{setup.allowed_url}/",
-                   lambda route: route.fulfill(body=_PAGE.format(agent=dead),
-                                               content_type="text/html"))
-        page.goto(setup.allowed_url + "/")
+        page.goto(site)
         page.wait_for_function("window.KpkiAgent !== undefined")
         page.click("#ping")
         page.wait_for_function("window.pinged !== undefined")
@@ -386,6 +395,33 @@ def test_an_agent_not_listening_is_agent_unavailable_and_opens_nothing(
         assert outcome["error"]["code"] == "agent_unavailable"
         assert len(page.context.pages) == 1  # the dialog window was closed again
     setup.agent.open(setup.allowed_url, SignOrder(b"x"))  # the running agent saw nothing
+
+
+def test_the_dialog_cannot_be_framed_by_a_foreign_page(page, setup: Setup) -> None:  # noqa: F811
+    """A foreign page frames the dialog of an open request (even knowing its token, which
+    it cannot): Chromium refuses to show it (frame-ancestors 'none', X-Frame-Options), so
+    no click of the user's on that page can land on the agent's OK."""
+    opened = setup.agent.open(setup.allowed_url, SignOrder(PETITION.encode(),
+                                                           encoding="UTF-8"))
+    dialog = (f"{setup.agent_url}/agent/v1/dialog"
+              f"#{opened.request_id}.{opened.dialog_token}")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    with page.expect_response(lambda response: response.url.startswith(setup.agent_url)
+                              ) as framed:
+        page.goto(f"{setup.foreign_url}/frame?{urlencode({'src': dialog})}")
+    # the agent served the page, with the headers that forbid framing it ...
+    assert framed.value.status == 200
+    assert "frame-ancestors 'none'" in framed.value.headers["content-security-policy"]
+    assert framed.value.headers["x-frame-options"] == "DENY"
+    # ... and Chromium did not show it: no dialog, no script of it run, no call made
+    page.wait_for_function("document.readyState === 'complete'")
+    assert page.frame_locator("#f").locator("#dialog").count() == 0
+    assert [f.url for f in page.frames][1:] == ["chrome-error://chromewebdata/"]
+    assert not any("dialog.js" in url or "/view" in url for url in asked), asked
+    keep_screenshot(page, "agent-dialog-framed-by-a-foreign-page")
+    # the request is untouched: its own dialog still opens it
+    assert setup.agent.view(opened.request_id, token=opened.dialog_token).offered
 
 
 def test_an_allowed_page_pings_the_agent(page, setup: Setup) -> None:  # noqa: F811

@@ -228,6 +228,22 @@ def test_content_and_purpose_that_look_like_html_are_shown_as_text(
     assert _outcome(page)["error"]["code"] == "cancelled"
 
 
+def test_characters_that_would_hide_or_reorder_the_content_are_shown_as_codes(
+        page, setup: Setup) -> None:  # noqa: F811
+    """A right-to-left override makes '송금액: \u202e00001원' look like '송금액: 원10000', a
+    zero-width space hides itself, an escape is invisible: the dialog shows each as its
+    code point (and warns), so what the user reads is the order of what is signed."""
+    text = "송금액: \u202e00001원\n받는 분:\u200b 홍길동\x1b[8m\t끝\r\n"
+    popup = _ask(page, setup, content={"text": text, "encoding": "UTF-8"})
+    shown = popup.locator("#content").text_content()
+    assert shown == ("송금액: ⟨U+202E⟩00001원\n받는 분:⟨U+200B⟩ 홍길동⟨U+001B⟩[8m\t끝\r\n")
+    assert "3" in popup.locator("#content-warning").inner_text()
+    assert popup.locator("#content-warning").is_visible()
+    keep_screenshot(popup, "agent-dialog-hidden-characters")
+    popup.click("#cancel")
+    assert _outcome(page)["error"]["code"] == "cancelled"
+
+
 def test_long_content_scrolls_in_full_and_binary_content_shows_its_hash(
         page, setup: Setup) -> None:  # noqa: F811
     long_text = "\n".join(f"{n}번째 줄: 민원 내용" for n in range(1, 401))

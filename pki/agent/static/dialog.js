@@ -191,6 +191,38 @@
     window.close();
   }
 
+  // Characters that show as nothing or reorder what follows (controls but tab and line
+  // breaks, format characters such as the bidirectional overrides and zero-width ones,
+  // separators, surrogates, private use): shown as their code point instead.
+  const UNSHOWN = /[^\P{Cc}\t\n\r]|[\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}]/u;
+
+  function codePoint(char) {
+    return '⟨U+' + char.codePointAt(0).toString(16).toUpperCase().padStart(4, '0') + '⟩';
+  }
+
+  // ``text`` into ``box`` as text nodes, each unshown character as a marked code point;
+  // how many there were.
+  function showText(box, text) {
+    box.textContent = '';
+    let run = '';
+    let hidden = 0;
+    for (const char of text) {
+      if (!UNSHOWN.test(char)) {
+        run += char;
+        continue;
+      }
+      hidden += 1;
+      box.append(run);
+      run = '';
+      const mark = document.createElement('span');
+      mark.className = 'unshown';
+      mark.textContent = codePoint(char);
+      box.append(mark);
+    }
+    box.append(run);
+    return hidden;
+  }
+
   // Everything the site sent is shown as text (textContent), never read as HTML.
   function showRequest() {
     $('origin').textContent = view.origin;
@@ -206,7 +238,12 @@
         ' · 내용 대신 크기와 SHA-256 해시를 보여 줍니다.';
     } else {
       $('content-meta').textContent = content.encoding + ' 텍스트 · ' + size;
-      $('content').textContent = content.text;
+      const hidden = showText($('content'), content.text);
+      if (hidden > 0) {
+        $('content-warning').textContent = '화면에 보이지 않거나 글자 순서를 바꾸는 문자 ' +
+          hidden + '개가 있어 ⟨U+코드⟩로 표시했습니다. 서명되는 것은 원래 문자입니다.';
+        $('content-warning').hidden = false;
+      }
       $('content').hidden = false;
     }
     $('content-sha256').textContent = content.sha256;

@@ -379,6 +379,29 @@ def test_a_frame_opened_for_another_origin_ignores_the_page(site, page):  # noqa
     assert forged.locator("#backdrop").is_hidden()
 
 
+@pytest.mark.parametrize("params", [
+    {"plainTexts": "not a list", "type": "CMS"}, {"plainTexts": [], "type": "CMS"},
+    {"plainTexts": [1], "type": "CMS"}, {"type": "CMS"}, {"binaries": "x", "type": "CMS"},
+    {"plainTexts": ["x"], "type": "CMS", "includeR": "yes"},
+    {"plainTexts": ["x"], "type": "CMS", "extra": 1}, {"plainTexts": ["x"], "ssn": 1}])
+def test_a_tampered_sign_call_is_700009_before_any_dialog(site, page, params):  # noqa: F811
+    """The page posts a sign call to kpki's frame itself, not through fincert.js, with
+    parameters fincert.js never sends: answered 700009 at once, no dialog shown (it was
+    run: the connection dialog came up, and the content was read only after the PIN)."""
+    _open(page, site)
+    first = page.evaluate("""(params) => new Promise((resolve) => {
+        const kpki = document.querySelector('iframe[data-kpki=fincert]');
+        window.addEventListener('message', (e) => {
+          if (e.source === kpki.contentWindow && e.data.nonce === 'e'.repeat(32)) {
+            resolve(e.data);
+          }
+        });
+        kpki.contentWindow.postMessage({kpki: 'fincert', v: 1, type: 'call',
+          nonce: 'e'.repeat(32), method: 'sign', params: params}, new URL(kpki.src).origin);
+    })""", params)
+    assert (first["type"], first.get("error", {}).get("code")) == ("result", 700009), first
+
+
 def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # noqa: F811
     seen: list[str] = []
     page.on("request", lambda request: seen.append(request.url))

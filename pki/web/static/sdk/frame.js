@@ -144,6 +144,10 @@
       reply(700009, 'A message to the SDK frame was not understood.');
       return;
     }
+    if (CHECKS[m.method] && !CHECKS[m.method](m.params)) {
+      reply(700009, 'A message to the SDK frame was not understood.');
+      return;
+    }
     if (m.method !== 'init' && !state.session) {
       reply(700001, 'The SDK is not initialised.');
       return;
@@ -427,6 +431,26 @@
   }
 
   // -- the SDK's calls -----------------------------------------------------------------
+
+  // The shape of a call's parameters as fincert.js sends them (it checks the SDK's
+  // options and kpki refuses bad values); anything else was not sent by it: 700009 before
+  // any dialog, so a page posting to this frame itself cannot have content shown or a PIN
+  // asked for under a request that cannot be signed.
+  const isText = (v) => typeof v === 'string';
+  const isTexts = (v) => Array.isArray(v) && v.length > 0 && v.every(isText);
+  const SIGN_PARAMS = {
+    plainTexts: isTexts, encoding: isText, binaries: isTexts, type: isText,
+    algorithms: isText, signType: isText, withoutContent: (v) => typeof v === 'boolean',
+    generalSyntax: (v) => typeof v === 'boolean', time: (v) => typeof v === 'boolean',
+    includeR: (v) => typeof v === 'boolean', ssn: (v) => v === null || isText(v),
+  };
+  const CHECKS = {
+    sign(p) {
+      return (p.plainTexts === undefined) !== (p.binaries === undefined)
+        && Object.keys(p).every((k) => Object.prototype.hasOwnProperty.call(SIGN_PARAMS, k)
+          && SIGN_PARAMS[k](p[k]));
+    },
+  };
 
   const METHODS = {
     async init(p, call) {

@@ -37,7 +37,7 @@ from pki.agent import (
     State,
     create_app,
 )
-from pki.agent.service import ENCODINGS, content_of, envelope_recipient
+from pki.agent.service import ENCODINGS, Shown, content_of, contents_of, envelope_recipient
 from pki.agent.settings import location_of, normalise_origin
 from pki.cli.main import cli
 from pki.clock import FixedClock
@@ -196,6 +196,32 @@ def test_text_is_signed_in_the_encoding_asked_for() -> None:
                       limit=10) == b"\x00\xff"
 
 
+def test_several_texts_are_encoded_each_within_one_limit() -> None:
+    assert contents_of(text=None, texts=["가", "나"], encoding="EUC-KR", b64=None,
+                       limit=10) == ("가".encode("cp949"), "나".encode("cp949"))
+    assert contents_of(text="가", texts=None, encoding=None, b64=None, limit=10) \
+        == ("가".encode(),)
+
+
+@pytest.mark.parametrize(("kw", "code", "field"), [
+    ({"text": None, "texts": [], "encoding": None, "b64": None}, "bad_request",
+     "content.texts"),
+    ({"text": "x", "texts": ["y"], "encoding": None, "b64": None}, "bad_request", "content"),
+    ({"text": None, "texts": ["y"], "encoding": None, "b64": "eA=="}, "bad_request",
+     "content"),
+    ({"text": None, "texts": ["가나다", "가나다", "가나다"], "encoding": "UTF-8", "b64": None},
+     "too_large", "content.texts"),
+    ({"text": None, "texts": ["x", "😀"], "encoding": "EUC-KR", "b64": None}, "bad_request",
+     "content.texts[1]"),
+    ({"text": None, "texts": ["x"] * 101, "encoding": None, "b64": None}, "bad_request",
+     "content.texts"),
+])
+def test_unusable_texts_are_refused_naming_the_field(kw: dict, code: str, field: str) -> None:
+    with pytest.raises(AgentRequestError) as refused:
+        contents_of(**kw, limit=20)
+    assert (refused.value.code, refused.value.field) == (code, field)
+
+
 @pytest.mark.parametrize(("kw", "code", "field"), [
     ({"text": "x", "encoding": "UTF-16", "b64": None}, "unsupported_encoding",
      "content.encoding"),
@@ -231,6 +257,23 @@ def test_content_is_bytes_or_a_refusal_naming_its_field(text: str | None,
         assert exc.code in ("bad_request", "unsupported_encoding", "too_large")
         return
     assert isinstance(data, bytes) and len(data) <= 30
+
+
+@given(st.one_of(st.none(), st.lists(st.text(max_size=12), max_size=5)),
+       st.one_of(st.none(), st.sampled_from(["UTF-8", "EUC-KR", "latin-1"])),
+       st.one_of(st.none(), st.text(max_size=5)))
+def test_texts_are_bytes_each_or_a_refusal_naming_the_field(texts: list[str] | None,
+                                                            encoding: str | None,
+                                                            text: str | None) -> None:
+    try:
+        contents = contents_of(text=text, texts=texts, encoding=encoding, b64=None,
+                               limit=30)
+    except AgentRequestError as exc:
+        assert exc.field.startswith("content")
+        return
+    assert sum(map(len, contents)) <= 30
+    order = SignOrder(contents[0], more=contents[1:], encoding=encoding or "UTF-8")
+    assert [c.text for c in order.shown()] == (texts if texts is not None else [text])
 
 
 def test_envelope_to_must_be_an_rsa_certificate(material: Material) -> None:
@@ -271,18 +314,34 @@ def test_the_dialog_shows_the_text_to_be_signed_decoded_as_its_encoding(
     signed = PETITION.encode(ENCODINGS[encoding])
     opened = agent.open(ORIGIN, SignOrder(signed, encoding=encoding))
     view = agent.view(opened.request_id, token=opened.dialog_token)
-    assert (view.content_text, view.encoding) == (PETITION, encoding)
-    assert view.content_bytes == len(signed)
-    assert view.content_sha256 == hashlib.sha256(signed).hexdigest()
+    assert view.contents == (Shown(PETITION, encoding, len(signed),
+                                   hashlib.sha256(signed).hexdigest()),)
 
 
 def test_binary_content_is_shown_as_its_size_and_sha256(agent: SigningAgent) -> None:
     data = bytes(range(256)) * 3
     opened = agent.open(ORIGIN, SignOrder(data))
     view = agent.view(opened.request_id, token=opened.dialog_token)
-    assert (view.content_text, view.encoding) == (None, None)
-    assert view.content_bytes == 768
-    assert view.content_sha256 == hashlib.sha256(data).hexdigest()
+    assert view.contents == (Shown(None, None, 768, hashlib.sha256(data).hexdigest()),)
+
+
+def test_several_texts_are_each_shown_and_each_signed(agent: SigningAgent,
+                                                      material: Material) -> None:
+    texts = (PETITION, "첨부 1: 가족관계증명서", "첨부 2: 위임장")
+    signed = tuple(t.encode("cp949") for t in texts)
+    opened = agent.open(ORIGIN, SignOrder(signed[0], more=signed[1:], encoding="EUC-KR",
+                                          attached=False))
+    index = general_index(agent, opened, material)
+    view = agent.view(opened.request_id, token=opened.dialog_token)
+    assert [c.text for c in view.contents] == list(texts)
+    assert [c.sha256 for c in view.contents] == [hashlib.sha256(b).hexdigest()
+                                                 for b in signed]
+    result = agent.confirm(opened.request_id, token=opened.dialog_token, certificate=index,
+                           password=PASSWORD)  # one confirmation, one password
+    assert len(result.signatures) == 3 and result.signature == result.signatures[0]
+    for content, signature in zip(signed, result.signatures, strict=True):
+        assert material.verify(signature, content=content).ok  # type: ignore[attr-defined]
+    assert not material.verify(result.signatures[1], content=signed[0]).ok  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("content", "encoding"), [(b"\xff\xfe", "UTF-8"),
@@ -292,6 +351,8 @@ def test_text_that_its_encoding_cannot_read_is_refused(content: bytes, encoding:
     with pytest.raises(AgentRequestError) as refused:
         SignOrder(content, encoding=encoding)
     assert refused.value.field.startswith("content")
+    with pytest.raises(AgentRequestError):
+        SignOrder("가".encode(), more=(content,), encoding=encoding)
 
 
 @pytest.mark.parametrize("purpose", ["주민등록등본\n발급", "\x1b[31m발급", "\x00", "확인\u202e급발",
@@ -804,9 +865,9 @@ def test_signing_over_http_end_to_end(client: Client, material: Material) -> Non
     assert view.status_code == 200
     shown = view.json()
     assert shown["purpose"] == "전입신고" and shown["origin"] == ORIGIN
-    assert shown["content"] == {"text": PETITION, "encoding": "UTF-8",
-                                "bytes": len(PETITION.encode()),
-                                "sha256": hashlib.sha256(PETITION.encode()).hexdigest()}
+    assert shown["contents"] == [{"text": PETITION, "encoding": "UTF-8",
+                                  "bytes": len(PETITION.encode()),
+                                  "sha256": hashlib.sha256(PETITION.encode()).hexdigest()}]
     assert [p["label"] for p in shown["locations"]] == ["하드디스크", "이동식디스크"]
     row = next(c for c in shown["certificates"] if c["holder"].startswith("홍길동"))
     assert row["kind"] == "범용" and row["issuer"] == "yessign"
@@ -827,6 +888,7 @@ def test_signing_over_http_end_to_end(client: Client, material: Material) -> Non
     assert right.json() == {"state": "signed"} and PASSWORD not in right.text
     outcome = page_post(client, f"/requests/{request_id}/outcome", {"token": token}).json()
     assert outcome["state"] == "signed" and outcome["enveloped"] is False
+    assert outcome["signatures"] == [outcome["signature"]]
     signature = base64.b64decode(outcome["signature"])
     r = base64.b64decode(outcome["r"])
     assert material.verify(signature, rrn=RRN, r=r).ok  # type: ignore[attr-defined]
@@ -865,6 +927,25 @@ def test_a_bad_request_is_refused_before_the_dialog(material: Material, clock: F
         assert answer.json()["error"].get("field") == field
         assert "`" not in answer.json()["error"]["message"]  # kpki's words, not msgspec's
         assert page_post(client, "/requests", {"content": {"text": "x"}}).status_code == 201
+
+
+def test_several_texts_over_http_are_shown_and_signed_each(client: Client,
+                                                          material: Material) -> None:
+    texts = [PETITION, "첨부: 위임장"]
+    request_id, token, dialog_token = open_http(client, content={"texts": texts,
+                                                                 "encoding": "EUC-KR"})
+    view = dialog_post(client, f"/{request_id}/view", {"token": dialog_token}).json()
+    assert [c["text"] for c in view["contents"]] == texts
+    assert {c["encoding"] for c in view["contents"]} == {"EUC-KR"}
+    index = next(c["index"] for c in view["certificates"] if c["holder"].startswith("홍길동"))
+    dialog_post(client, f"/{request_id}/confirm",
+                {"token": dialog_token, "certificate": index, "password": PASSWORD})
+    outcome = page_post(client, f"/requests/{request_id}/outcome", {"token": token}).json()
+    signatures = [base64.b64decode(s) for s in outcome["signatures"]]
+    assert outcome["signature"] == outcome["signatures"][0] and len(signatures) == 2
+    for text, signature in zip(texts, signatures, strict=True):
+        verified = material.verify(signature)
+        assert verified.ok and verified.content == text.encode("cp949")  # type: ignore[attr-defined]
 
 
 def test_a_body_over_the_limit_is_refused_while_it_streams(material: Material,

@@ -199,11 +199,11 @@ def test_the_dialog_shows_the_petition_the_origin_and_the_sites_words(
         page, setup: Setup) -> None:  # noqa: F811
     popup = _ask(page, setup, content={"text": PETITION, "encoding": "EUC-KR"},
                  purpose="주민등록등본 발급 신청")
-    assert popup.locator("#content").text_content() == PETITION
+    assert popup.locator(".content-text").all_text_contents() == [PETITION]
     signed = PETITION.encode("cp949")
-    meta = popup.locator("#content-meta").inner_text()
+    meta = popup.locator(".content-meta").inner_text()
     assert "EUC-KR" in meta and f"{len(signed)}바이트" in meta
-    assert popup.locator("#content-sha256").inner_text() == hashlib.sha256(signed).hexdigest()
+    assert popup.locator(".content-sha256").inner_text() == hashlib.sha256(signed).hexdigest()
     assert popup.locator("#origin").inner_text() == setup.allowed_url
     assert popup.locator("#purpose").inner_text() == "주민등록등본 발급 신청"
     # the purpose is labelled as the site's words, not the agent's
@@ -218,11 +218,11 @@ def test_content_and_purpose_that_look_like_html_are_shown_as_text(
     hostile = '<img src=x onerror="document.title=\'pwned\'"><script>document.title=1</script>'
     popup = _ask(page, setup, content={"text": hostile, "encoding": "UTF-8"},
                  purpose='<b id="bold">발급</b><img src=y onerror="document.title=2">')
-    assert popup.locator("#content").text_content() == hostile
+    assert popup.locator(".content-text").text_content() == hostile
     assert popup.locator("#purpose").text_content() \
         == '<b id="bold">발급</b><img src=y onerror="document.title=2">'
-    assert popup.evaluate("document.querySelectorAll('img, #bold, #content script').length") \
-        == 0
+    assert popup.evaluate("document.querySelectorAll('img, #bold, #contents script').length"
+                          ) == 0
     assert popup.title() == "인증서 선택 - kpki 서명 에이전트"
     popup.click("#cancel")
     assert _outcome(page)["error"]["code"] == "cancelled"
@@ -235,7 +235,7 @@ def test_characters_that_would_hide_or_reorder_the_content_are_shown_as_codes(
     code point (and warns), so what the user reads is the order of what is signed."""
     text = "송금액: \u202e00001원\n받는 분:\u200b 홍길동\x1b[8m\t끝\r\n"
     popup = _ask(page, setup, content={"text": text, "encoding": "UTF-8"})
-    shown = popup.locator("#content").text_content()
+    shown = popup.locator(".content-text").text_content()
     assert shown == ("송금액: ⟨U+202E⟩00001원\n받는 분:⟨U+200B⟩ 홍길동⟨U+001B⟩[8m\t끝\r\n")
     assert "3" in popup.locator("#content-warning").inner_text()
     assert popup.locator("#content-warning").is_visible()
@@ -248,7 +248,7 @@ def test_long_content_scrolls_in_full_and_binary_content_shows_its_hash(
         page, setup: Setup) -> None:  # noqa: F811
     long_text = "\n".join(f"{n}번째 줄: 민원 내용" for n in range(1, 401))
     popup = _ask(page, setup, content={"text": long_text, "encoding": "UTF-8"})
-    content = popup.locator("#content")
+    content = popup.locator(".content-text")
     assert content.text_content() == long_text  # nothing cut
     assert content.evaluate("e => e.scrollHeight > e.clientHeight")
     assert content.evaluate("e => getComputedStyle(e).overflowY") in ("auto", "scroll")
@@ -260,9 +260,9 @@ def test_long_content_scrolls_in_full_and_binary_content_shows_its_hash(
 
     data = bytes(range(256)) * 4
     popup = _ask(page, setup, content={"base64": base64.b64encode(data).decode()})
-    assert popup.locator("#content").is_hidden()
-    assert "1024바이트" in popup.locator("#content-meta").inner_text()
-    assert popup.locator("#content-sha256").inner_text() == hashlib.sha256(data).hexdigest()
+    assert popup.locator(".content-text").count() == 0  # no text shown for bytes
+    assert "1024바이트" in popup.locator(".content-meta").inner_text()
+    assert popup.locator(".content-sha256").inner_text() == hashlib.sha256(data).hexdigest()
     keep_screenshot(popup, "agent-dialog-binary-content")
     popup.click("#cancel")
     assert _outcome(page)["error"]["code"] == "cancelled"
@@ -279,6 +279,27 @@ def test_a_purpose_with_control_characters_is_refused_and_nothing_opens(
     assert outcome["error"]["code"] == "bad_request"
     assert len(page.context.pages) == 1
     setup.agent.open(setup.allowed_url, SignOrder(b"x"))  # nothing was left open
+
+
+def test_several_texts_are_each_shown_and_each_signed_with_one_ok(
+        page, setup: Setup) -> None:  # noqa: F811
+    texts = [PETITION, "첨부 1: 가족관계증명서 발급 신청", "첨부 2: 위임장 (대리인 김철수)"]
+    popup = _ask(page, setup, content={"texts": texts, "encoding": "EUC-KR"})
+    assert popup.locator(".content-text").all_text_contents() == texts
+    assert popup.locator(".content-sha256").all_inner_texts() == [
+        hashlib.sha256(t.encode("cp949")).hexdigest() for t in texts]
+    assert "3건" in popup.locator("#content-title").inner_text()
+    keep_screenshot(popup, "agent-dialog-several-texts")
+    _choose_general(popup)
+    popup.fill("#password", PASSWORD)
+    popup.click("#ok")
+    outcome = _outcome(page)
+    assert outcome["ok"], outcome
+    signatures = [base64.b64decode(s) for s in outcome["result"]["signatures"]]
+    assert len(signatures) == 3
+    for text, signature in zip(texts, signatures, strict=True):
+        verified = setup.material.verify(signature)
+        assert verified.ok and verified.content == text.encode("cp949")  # type: ignore[attr-defined]
 
 
 def test_euc_kr_text_is_signed_as_those_bytes(page, setup: Setup) -> None:  # noqa: F811

@@ -11,12 +11,14 @@ for an allowed origin. An allowed origin's responses carry
 is refused the same way):
 
 - ``GET /agent/v1/ping`` → ``{version}``;
-- ``POST /agent/v1/requests`` ``{content: {text, encoding} | {base64}, attached?,
-  includeR?, algorithm?, envelopeTo?, purpose?}`` → 201 ``{request, token, dialog,
-  expiresAt}`` (``dialog``: the dialog page's path, its token in the fragment);
+- ``POST /agent/v1/requests`` ``{content: {text, encoding} | {texts, encoding} |
+  {base64}, attached?, includeR?, algorithm?, envelopeTo?, purpose?}`` → 201 ``{request,
+  token, dialog, expiresAt}`` (``dialog``: the dialog page's path, its token in the
+  fragment);
 - ``POST /agent/v1/requests/{id}/outcome`` ``{token, wait?}`` → ``{state}``, ``pending``
-  after up to ``wait`` seconds (at most :data:`MAX_WAIT`), ``signed`` with ``signature``
-  (base64 DER), ``certificate`` (PEM), ``r`` (base64, when asked for), ``enveloped``;
+  after up to ``wait`` seconds (at most :data:`MAX_WAIT`), ``signed`` with ``signatures``
+  (base64 DER, one per text) and ``signature`` (the first), ``certificate`` (PEM), ``r``
+  (base64, when asked for), ``enveloped``;
   ``cancelled``; ``expired``;
 - ``POST /agent/v1/requests/{id}/cancel`` ``{token}``: the dialog window was closed.
 
@@ -63,7 +65,7 @@ from .service import (
     SigningAgent,
     SignOrder,
     State,
-    content_of,
+    contents_of,
     encoding_of,
     envelope_recipient,
 )
@@ -110,6 +112,7 @@ class _Body(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 class ContentBody(_Body):
     text: str | None = None
+    texts: list[str] | None = None
     encoding: Short | None = None
     base64: str | None = None
 
@@ -220,6 +223,7 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "state": State.SIGNED.value,
         "signature": base64.b64encode(result.signature).decode(),
+        "signatures": [base64.b64encode(s).decode() for s in result.signatures],
         "certificate": result.certificate.public_bytes(Encoding.PEM).decode(),
         "enveloped": result.enveloped,
     }
@@ -265,8 +269,8 @@ def _view(view: DialogView) -> dict[str, Any]:
               for n in range(len(view.locations))]
     return {
         "request": view.request_id, "origin": view.origin, "purpose": view.purpose,
-        "content": {"text": view.content_text, "encoding": view.encoding,
-                    "bytes": view.content_bytes, "sha256": view.content_sha256},
+        "contents": [{"text": c.text, "encoding": c.encoding, "bytes": c.size,
+                      "sha256": c.sha256} for c in view.contents],
         "includeR": view.include_r,
         "enveloped": view.enveloped, "expiresAt": _utc(view.expires_at),
         "countedByFile": view.counted_by_file,
@@ -380,12 +384,12 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
         return {"version": __version__}
 
     def open_request(request: Request, body: SignBody) -> dict[str, Any]:
-        content = content_of(text=body.content.text, encoding=body.content.encoding,
-                             b64=body.content.base64,
-                             limit=agent.settings.max_content_bytes)
-        order = SignOrder(content,
-                          encoding=encoding_of(text=body.content.text,
-                                               encoding=body.content.encoding),
+        given = body.content
+        first, *more = contents_of(text=given.text, texts=given.texts,
+                                   encoding=given.encoding, b64=given.base64,
+                                   limit=agent.settings.max_content_bytes)
+        order = SignOrder(first, more=tuple(more),
+                          encoding=encoding_of(b64=given.base64, encoding=given.encoding),
                           attached=body.attached, include_r=body.include_r,
                           pss=body.algorithm == "pss",
                           envelope_to=None if body.envelope_to is None

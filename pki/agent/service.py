@@ -70,16 +70,19 @@ __all__ = [
     "ENCODINGS",
     "KEPT_ANSWERED",
     "MAX_PURPOSE_LENGTH",
+    "MAX_TEXTS",
     "MIN_ENVELOPE_KEY_BITS",
     "NPKI_KEYS_COUNT_WRONG_PASSWORDS",
     "Offered",
     "Opened",
     "Outcome",
+    "Shown",
     "SignOrder",
     "SignResult",
     "SigningAgent",
     "State",
     "content_of",
+    "contents_of",
     "encoding_of",
     "envelope_recipient",
 ]
@@ -89,6 +92,8 @@ ENCODINGS = {"UTF-8": "utf-8", "EUC-KR": "cp949"}
 encoded as browsers encode it (the WHATWG Encoding Standard's ``EUC-KR`` is Windows code
 page 949, the superset Korean government sites actually send)."""
 
+MAX_TEXTS = 100
+"""The most texts one request signs (one confirmation, a signature each)."""
 MAX_PURPOSE_LENGTH = 200
 """The longest ``purpose`` a page may give (characters)."""
 _UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -125,6 +130,26 @@ class State(enum.Enum):
         return self in (State.SIGNED, State.CANCELLED, State.EXPIRED)
 
 
+def contents_of(*, text: str | None, texts: list[str] | None, encoding: str | None,
+                b64: str | None, limit: int) -> tuple[bytes, ...]:
+    """The bytes to sign, one content or several: ``texts`` (each in ``encoding``, at most
+    :data:`MAX_TEXTS`, ``limit`` bytes in all), or one content as :func:`content_of` reads
+    it. Raises :class:`AgentRequestError` naming the field (``content.texts[1]``)."""
+    if texts is None:
+        return (content_of(text=text, encoding=encoding, b64=b64, limit=limit),)
+    if text is not None or b64 is not None:
+        raise AgentRequestError("give the content as text, texts or base64: one of them",
+                                field="content")
+    if not 1 <= len(texts) <= MAX_TEXTS:
+        raise AgentRequestError(f"give from 1 to {MAX_TEXTS} texts", field="content.texts")
+    encoded: list[bytes] = []
+    for n, one in enumerate(texts):
+        encoded.append(_encoded(one, encoding, limit - sum(map(len, encoded)),
+                                field=f"content.texts[{n}]", size_field="content.texts",
+                                limit=limit))
+    return tuple(encoded)
+
+
 def content_of(*, text: str | None, encoding: str | None, b64: str | None,
                limit: int) -> bytes:
     """The bytes to sign: ``text`` in ``encoding`` (``UTF-8`` or ``EUC-KR``, any case), or
@@ -146,27 +171,34 @@ def content_of(*, text: str | None, encoding: str | None, b64: str | None,
             raise _too_large(limit, "content.base64")
         return data
     assert text is not None
+    return _encoded(text, encoding, limit, field="content.text", size_field="content.text",
+                    limit=limit)
+
+
+def _encoded(text: str, encoding: str | None, room: int, *, field: str, size_field: str,
+             limit: int) -> bytes:
+    """``text`` in ``encoding`` if it fits in ``room`` bytes (of ``limit`` in all)."""
     codec = ENCODINGS.get((encoding or "UTF-8").upper())
     if codec is None:
         raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, not "
                                 f"{encoding!r}", field="content.encoding",
                                 code="unsupported_encoding")
-    if len(text) > limit:
-        raise _too_large(limit, "content.text")
+    if len(text) > room:
+        raise _too_large(limit, size_field)
     try:
         data = text.encode(codec)
     except UnicodeEncodeError as exc:
         raise AgentRequestError(f"the text holds {exc.object[exc.start:exc.end]!r}, which "
-                                f"{encoding} cannot encode", field="content.text") from None
-    if len(data) > limit:
-        raise _too_large(limit, "content.text")
+                                f"{encoding} cannot encode", field=field) from None
+    if len(data) > room:
+        raise _too_large(limit, size_field)
     return data
 
 
-def encoding_of(*, text: str | None, encoding: str | None) -> str | None:
+def encoding_of(*, b64: str | None, encoding: str | None) -> str | None:
     """The name in :data:`ENCODINGS` of a text content's encoding (``UTF-8`` when none is
-    given); None for binary content (no ``text``)."""
-    if text is None:
+    given); None for binary content (given as ``b64``)."""
+    if b64 is not None:
         return None
     return (encoding or "UTF-8").upper()
 
@@ -206,6 +238,9 @@ class SignOrder:
     encoding: str | None = None
     """The content is text in this encoding (a name in :data:`ENCODINGS`): the dialog shows
     it decoded. None: binary content, shown as its size and SHA-256."""
+    more: tuple[bytes, ...] = field(default=(), repr=False)
+    """Further contents (in the same encoding) signed with the same confirmation: one
+    signature each, after the first, in this order."""
     attached: bool = True
     """The content inside the SignedData (false: detached)."""
     include_r: bool = False
@@ -229,25 +264,48 @@ class SignOrder:
             raise AgentRequestError(f"the purpose holds U+{ord(unshown):04X}, a control or "
                                     "format character the dialog cannot show as it is",
                                     field="purpose")
-        if self.encoding is not None:
-            self.text()
+        if len(self.more) >= MAX_TEXTS:
+            raise AgentRequestError(f"one request signs at most {MAX_TEXTS} contents",
+                                    field="content.texts")
+        self.shown()
 
-    def text(self) -> str | None:
-        """The content decoded as its encoding; None for binary content. Raises
-        :class:`AgentRequestError` when the encoding is none the agent knows or cannot
-        read the content."""
-        if self.encoding is None:
-            return None
-        codec = ENCODINGS.get(self.encoding)
-        if codec is None:
+    @property
+    def contents(self) -> tuple[bytes, ...]:
+        """Every content, in the order their signatures come."""
+        return (self.content, *self.more)
+
+    def shown(self) -> tuple[Shown, ...]:
+        """Each content as the dialog shows it. Raises :class:`AgentRequestError` when the
+        encoding is none the agent knows or cannot read a content."""
+        codec = None if self.encoding is None else ENCODINGS.get(self.encoding)
+        if self.encoding is not None and codec is None:
             raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, "
                                     f"not {self.encoding!r}", field="content.encoding",
                                     code="unsupported_encoding")
-        try:
-            return self.content.decode(codec)
-        except UnicodeDecodeError:
-            raise AgentRequestError(f"the content is not {self.encoding} text",
-                                    field="content.text") from None
+        shown = []
+        for n, content in enumerate(self.contents):
+            try:
+                text = None if codec is None else content.decode(codec)
+            except UnicodeDecodeError:
+                raise AgentRequestError(f"the content is not {self.encoding} text",
+                                        field=f"content.texts[{n}]" if self.more
+                                        else "content.text") from None
+            shown.append(Shown(text, self.encoding, len(content),
+                               hashlib.sha256(content).hexdigest()))
+        return tuple(shown)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One content as the dialog shows it."""
+
+    text: str | None
+    """The content decoded as its encoding (all of it); None for binary content."""
+    encoding: str | None
+    size: int
+    """Its length in bytes."""
+    sha256: str
+    """The SHA-256 of the bytes to be signed, in hex."""
 
 
 @dataclass(frozen=True)
@@ -276,12 +334,18 @@ class Offered:
 
 @dataclass(frozen=True)
 class SignResult:
-    signature: bytes = field(repr=False)
-    """DER CMS SignedData (ContentInfo), or ContentInfo(EnvelopedData) of it."""
+    signatures: tuple[bytes, ...] = field(repr=False)
+    """One per content, in the order of :attr:`SignOrder.contents`: DER CMS SignedData
+    (ContentInfo), or ContentInfo(EnvelopedData) of it."""
     certificate: x509.Certificate
     r: bytes | None = field(repr=False)
     """R (20 bytes), or R enveloped to the site when the signature is."""
     enveloped: bool
+
+    @property
+    def signature(self) -> bytes:
+        """The first content's signature (the only one of a request with one content)."""
+        return self.signatures[0]
 
 
 @dataclass(frozen=True)
@@ -298,12 +362,8 @@ class DialogView:
     origin: str
     purpose: str
     """The site's words, checked to hold no control or format character."""
-    content_text: str | None
-    """The content decoded as its encoding (all of it); None for binary content."""
-    encoding: str | None
-    content_bytes: int
-    content_sha256: str
-    """The SHA-256 of the bytes to be signed, in hex."""
+    contents: tuple[Shown, ...]
+    """What will be signed, each content as it is shown."""
     include_r: bool
     enveloped: bool
     expires_at: dt.datetime
@@ -415,8 +475,7 @@ class SigningAgent:
             request.offered = tuple(offered)
             order = request.order
             return DialogView(request.request_id, request.origin, order.purpose,
-                              order.text(), order.encoding, len(order.content),
-                              hashlib.sha256(order.content).hexdigest(), order.include_r,
+                              order.shown(), order.include_r,
                               order.envelope_to is not None, request.expires_at,
                               self.settings.locations, request.offered,
                               dict(request.attempts))
@@ -555,12 +614,12 @@ class SigningAgent:
             raise AgentKeyError("this key file holds no R for the identity check",
                                 code="no_r")
         signer = KeySigner(credential.certificate, credential.private_key)
-        signed = sign(order.content, signer, detached=not order.attached, pss=order.pss,
-                      clock=self._clock)
+        signatures = tuple(sign(content, signer, detached=not order.attached, pss=order.pss,
+                                clock=self._clock).der for content in order.contents)
         r = credential.r if order.include_r else None
-        signature = signed.der
         if order.envelope_to is not None:
-            signature = seal_r(signature, order.envelope_to)
+            signatures = tuple(seal_r(s, order.envelope_to) for s in signatures)
             r = None if r is None else seal_r(r, order.envelope_to)
-        return SignResult(signature, credential.certificate, r, order.envelope_to is not None)
+        return SignResult(signatures, credential.certificate, r,
+                          order.envelope_to is not None)
 

@@ -3,8 +3,8 @@
    <script src="http://127.0.0.1:PORT/agent/v1/agent.js"></script>
 
    KpkiAgent.ping()          -> Promise<{version}>
-   KpkiAgent.sign(options)   -> Promise<{signature, certificate, r?, enveloped}>
-     options: {content: {text, encoding: 'UTF-8' | 'EUC-KR'} | {base64},
+   KpkiAgent.sign(options)   -> Promise<{signature, signatures, certificate, r?, enveloped}>
+     options: {content: {text | texts: [...], encoding: 'UTF-8' | 'EUC-KR'} | {base64},
                attached?: bool (true), includeR?: bool, algorithm?: 'pkcs1' | 'pss',
                envelopeTo?: PEM, purpose?: string}
    Call sign() from a click handler: it opens the agent's certificate dialog as a popup.
@@ -77,8 +77,8 @@
   }
 
   function resultOf(outcome) {
-    const result = {signature: outcome.signature, certificate: outcome.certificate,
-                    enveloped: outcome.enveloped};
+    const result = {signature: outcome.signature, signatures: outcome.signatures,
+                    certificate: outcome.certificate, enveloped: outcome.enveloped};
     if (outcome.r !== undefined) result.r = outcome.r;
     return result;
   }

@@ -231,22 +231,48 @@
     } else {
       $('purpose').replaceWith(document.createTextNode('(밝히지 않음)'));
     }
-    const content = view.content;
-    const size = content.bytes + '바이트';
-    if (content.text === null) {
-      $('content-meta').textContent = '이진 데이터 · ' + size +
-        ' · 내용 대신 크기와 SHA-256 해시를 보여 줍니다.';
-    } else {
-      $('content-meta').textContent = content.encoding + ' 텍스트 · ' + size;
-      const hidden = showText($('content'), content.text);
-      if (hidden > 0) {
-        $('content-warning').textContent = '화면에 보이지 않거나 글자 순서를 바꾸는 문자 ' +
-          hidden + '개가 있어 ⟨U+코드⟩로 표시했습니다. 서명되는 것은 원래 문자입니다.';
-        $('content-warning').hidden = false;
-      }
-      $('content').hidden = false;
+    const several = view.contents.length > 1;
+    if (several) {
+      $('content-title').textContent = '서명할 내용 (' + view.contents.length +
+        '건, 한 번의 확인으로 각각 서명)';
     }
-    $('content-sha256').textContent = content.sha256;
+    let hidden = 0;
+    const box = $('contents');
+    box.textContent = '';
+    view.contents.forEach((content, n) => {
+      const item = document.createElement('div');
+      item.className = 'content-item';
+      const meta = document.createElement('p');
+      meta.className = 'content-meta note';
+      const size = content.bytes + '바이트';
+      meta.textContent = (several ? '[' + (n + 1) + '/' + view.contents.length + '] ' : '') +
+        (content.text === null
+          ? '이진 데이터 · ' + size + ' · 내용 대신 크기와 SHA-256 해시를 보여 줍니다.'
+          : content.encoding + ' 텍스트 · ' + size);
+      item.append(meta);
+      if (content.text !== null) {
+        const text = document.createElement('pre');
+        text.className = 'content-text';
+        text.tabIndex = 0;
+        hidden += showText(text, content.text);
+        item.append(text);
+      }
+      const hash = document.createElement('p');
+      hash.className = 'content-hash';
+      const label = document.createElement('span');
+      label.textContent = 'SHA-256 ';
+      const digest = document.createElement('code');
+      digest.className = 'content-sha256';
+      digest.textContent = content.sha256;
+      hash.append(label, digest);
+      item.append(hash);
+      box.append(item);
+    });
+    if (hidden > 0) {
+      $('content-warning').textContent = '화면에 보이지 않거나 글자 순서를 바꾸는 문자 ' +
+        hidden + '개가 있어 ⟨U+코드⟩로 표시했습니다. 서명되는 것은 원래 문자입니다.';
+      $('content-warning').hidden = false;
+    }
   }
 
   async function load() {

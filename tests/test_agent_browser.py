@@ -376,17 +376,23 @@ def test_an_unknown_encoding_is_refused_and_nothing_opens(page, setup: Setup) ->
     assert len(page.context.pages) == 1  # the dialog window was closed again
 
 
+def _refused_ping_and_sign(tab, url: str, code: str) -> None:  # type: ignore[no-untyped-def]
+    """Open ``url`` in ``tab``: its ping() and a sign() from a click both reject with
+    ``code``, and the dialog window that sign() opened is closed again."""
+    tab.goto(url)
+    tab.wait_for_function("window.KpkiAgent !== undefined")
+    tab.click("#ping")
+    tab.wait_for_function("window.pinged !== undefined")
+    assert tab.evaluate("window.pinged")["e"]["code"] == code
+    tab.evaluate("(options) => { window.options = options; }",
+                 {"content": {"text": PETITION, "encoding": "UTF-8"}})
+    tab.click("#sign")
+    assert _outcome(tab)["error"]["code"] == code
+    assert len(tab.context.pages) == 1
+
+
 def test_a_page_on_a_foreign_origin_gets_nothing(page, setup: Setup) -> None:  # noqa: F811
-    page.goto(setup.foreign_url)
-    page.wait_for_function("window.KpkiAgent !== undefined")
-    page.click("#ping")
-    page.wait_for_function("window.pinged !== undefined")
-    assert page.evaluate("window.pinged")["e"]["code"] == "origin_not_allowed"
-    page.evaluate("(options) => { window.options = options; }",
-                  {"content": {"text": PETITION, "encoding": "UTF-8"}})
-    page.click("#sign")
-    outcome = _outcome(page)
-    assert outcome["error"]["code"] == "origin_not_allowed"
+    _refused_ping_and_sign(page, setup.foreign_url, "origin_not_allowed")
     # a plain fetch fails too: no CORS header, so the page reads nothing at all
     failed = page.evaluate(f"""() => fetch('{setup.agent_url}/agent/v1/requests', {{
         method: 'POST', headers: {{'Content-Type': 'application/json'}},
@@ -420,17 +426,7 @@ def test_an_agent_not_listening_is_agent_unavailable_and_opens_nothing(
         page.route(f"{dead}/agent/v1/agent.js",
                    lambda route: route.fulfill(body=script.read_text(),
                                                content_type="text/javascript"))
-        page.goto(site)
-        page.wait_for_function("window.KpkiAgent !== undefined")
-        page.click("#ping")
-        page.wait_for_function("window.pinged !== undefined")
-        assert page.evaluate("window.pinged")["e"]["code"] == "agent_unavailable"
-        page.evaluate("(options) => { window.options = options; }",
-                      {"content": {"text": PETITION, "encoding": "UTF-8"}})
-        page.click("#sign")
-        outcome = _outcome(page)
-        assert outcome["error"]["code"] == "agent_unavailable"
-        assert len(page.context.pages) == 1  # the dialog window was closed again
+        _refused_ping_and_sign(page, site, "agent_unavailable")
     setup.agent.open(setup.allowed_url, SignOrder(b"x"))  # the running agent saw nothing
 
 

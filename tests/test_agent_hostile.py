@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from pki.agent import SigningAgent, State, service
-from pki.clock import FixedClock
 from pki.errors import WrongPasswordError
 from pki.keys import npki
 
+from . import test_agent
 from .test_agent import (
     FOREIGN,
     ORIGIN,
@@ -31,30 +31,15 @@ from .test_agent import (
     Client,
     Material,
     dialog_post,
-    make_agent,
-    npki_material,
     open_http,
     page_post,
-    served,
 )
 
 AT_ONCE = 20
 
-
-@pytest.fixture
-def material(home, tmp_path: Path) -> Material:  # type: ignore[no-untyped-def]
-    return npki_material(home, tmp_path)
-
-
-@pytest.fixture
-def agent(material: Material, clock: FixedClock) -> SigningAgent:
-    return make_agent(material, clock)
-
-
-@pytest.fixture
-def client(agent: SigningAgent) -> object:
-    with served(agent) as c:
-        yield c
+# tests/test_agent.py's fixtures: an NPKI base with two certificates, the agent and its
+# HTTP client
+material, agent, client = test_agent.material, test_agent.agent, test_agent.client
 
 
 def _at_once(call: Callable[[], Answer], n: int = AT_ONCE) -> list[Answer]:

@@ -402,6 +402,34 @@ def test_a_tampered_sign_call_is_700009_before_any_dialog(site, page, params):  
     assert (first["type"], first.get("error", {}).get("code")) == ("result", 700009), first
 
 
+def test_a_second_call_posted_to_the_frame_itself_is_100008(site, page):  # noqa: F811
+    """A page that bypasses fincert.js's own 100008 and posts a second call to kpki's
+    frame while one is open: the frame answers 100008 and runs only the first."""
+    frame = _open(page, site)
+    answers = page.evaluate("""() => new Promise((resolve) => {
+        const kpki = document.querySelector('iframe[data-kpki=fincert]');
+        const post = (nonce, method) => kpki.contentWindow.postMessage({kpki: 'fincert',
+          v: 1, type: 'call', nonce: nonce, method: method || 'sign',
+          params: {plainTexts: ['x'], type: 'CMS'}}, new URL(kpki.src).origin);
+        const seen = [];
+        window.addEventListener('message', (e) => {
+          if (e.source !== kpki.contentWindow || !e.data.nonce) { return; }
+          seen.push([e.data.nonce[0], e.data.type, e.data.error ? e.data.error.code : null]);
+          if (e.data.type === 'show') {
+            post('2'.repeat(32));
+            post('3'.repeat(32), 'nope');  // answered after the second, whatever it did
+          }
+          if (e.data.nonce[0] === '3') { resolve(seen); }
+        });
+        post('1'.repeat(32));
+    })""")
+    assert answers == [["1", "show", None], ["2", "result", 100008],
+                       ["3", "result", 100008]]
+    # the first call's dialog is drawn, still open (the page, not fincert.js, called: the
+    # iframe element is not shown)
+    frame.locator("#f-name").wait_for(state="attached")
+
+
 def test_the_page_weight_stays_at_kpkis_and_the_pages_origins(site, page):  # noqa: F811
     seen: list[str] = []
     page.on("request", lambda request: seen.append(request.url))

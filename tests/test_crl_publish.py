@@ -162,18 +162,19 @@ def _publisher(home_path: str, barrier, queue) -> None:  # type: ignore[no-untyp
 
 
 def _revoke_many(home: Home, count: int) -> None:
-    """``count`` revoked certificates straight into the store (a CRL needs only the rows)."""
+    """``count`` revoked certificates straight into the store (a CRL needs only the rows),
+    in bulk: a statement or two per certificate is 40,000 round trips on PostgreSQL, which
+    took over 600 s on a loaded CI machine."""
     cert = home.store.get_ca("yessign").certificate
     now = home.clock.now()
     with home.store.transaction() as tx:
-        for serial in range(1, count + 1):
-            tx.put_certificate(CertificateRecord(
-                ca="yessign", serial=serial, subject="CN=x", holder="x", profile="joint",
-                status=CertStatus.VALID, not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc, der=b"", issued_at=now,
-                key_origin=KeyOrigin.PUBLIC_KEY))
-            tx.set_status("yessign", serial, status=CertStatus.REVOKED, at=now, revoked_at=now,
-                          reason=x509.ReasonFlags.key_compromise, invalidity_date=None)
+        refused = tx.put_certificates([CertificateRecord(
+            ca="yessign", serial=serial, subject="CN=x", holder="x", profile="joint",
+            status=CertStatus.REVOKED, not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, der=b"", issued_at=now,
+            key_origin=KeyOrigin.PUBLIC_KEY, revoked_at=now,
+            reason=x509.ReasonFlags.key_compromise) for serial in range(1, count + 1)])
+    assert refused == []
 
 
 def test_parallel_publishers_never_publish_an_older_crl(home):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pki.clock import Clock, SystemClock
-from pki.home import Home
 
 from .secrets import token_pin
+
+if TYPE_CHECKING:
+    from pki.home import Home
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Context:
 
     def open_home(self, *, passphrase: bytes | None = None) -> Home:
         """The home, on this context's clock."""
+        from pki.home import Home  # on first use: kpki --help and friends never pay for it
+
         return Home.open(self.home, clock=self.clock, passphrase=passphrase,
                          pin=token_pin(self.pin_file))
 

@@ -345,9 +345,7 @@ class FinCertSdk:
     def _live(self, token: str | None) -> SdkSession | None:
         """The session of ``token`` if it has neither ended nor expired."""
         found = self.store.sdk_session(_hash(token)) if isinstance(token, str) else None
-        if found is None or found.ended_at is not None or self.clock.now() >= found.expires_at:
-            return None
-        return found
+        return found if _ongoing(found, self.clock.now()) else None
 
     def session(self, token: str | None, *, origin: str | None, device: str | None
                 ) -> tuple[SdkSession, Institution]:
@@ -459,8 +457,7 @@ class FinCertSdk:
                      expires_at=now + PAD_LIFETIME)
         with self.store.transaction() as tx:
             tx.purge_sdk(now=now, limit=PURGE_BATCH)
-            current = tx.sdk_session(session.id)  # ended, expired or purged meanwhile?
-            if current is None or current.ended_at is not None or now >= current.expires_at:
+            if not _ongoing(tx.sdk_session(session.id), now):  # ended or purged meanwhile
                 raise SdkSessionError()
             tx.add_sdk_pad(pad)
         return pad
@@ -556,6 +553,11 @@ class FinCertSdk:
         self._sign(session, institution, serial, pin, SignRequest(
             (f"revoke {serial:X}".encode(),), purpose=Purpose.AUTH_MANAGEMENT))
         self.cloud.revoke(institution, serial)
+
+
+def _ongoing(session: SdkSession | None, now: dt.datetime) -> bool:
+    """Whether ``session`` exists and has neither ended nor expired at ``now``."""
+    return session is not None and session.ended_at is None and now < session.expires_at
 
 
 def _bound(session: SdkSession, origin: str, device: str) -> bool:

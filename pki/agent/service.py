@@ -8,9 +8,11 @@ A request goes through these steps (:class:`SigningAgent`):
    request is open the answer is ``busy``. Two unguessable tokens come back: the
    *caller's*, with which the page (and only from its origin) learns the outcome or
    cancels, and the *dialog's*, which the agent's own dialog page uses.
-2. The dialog **views** it (:meth:`~SigningAgent.view`): the storage locations and the
-   certificates found there (:func:`pki.keys.discovery.scan`), kept with the request, so
-   the user can only choose among what was shown.
+2. The dialog **views** it (:meth:`~SigningAgent.view`): what will be signed (each
+   content decoded as its encoding, or its size and SHA-256), the site's origin and its
+   stated purpose, the storage locations and the certificates found there
+   (:func:`pki.keys.discovery.scan`), kept with the request, so the user can only choose
+   among what was shown.
 3. The user **confirms** with a certificate and its password (:meth:`~SigningAgent.confirm`)
    or **cancels** (:meth:`~SigningAgent.dismiss`). Only a confirmation signs, once per
    request: a request answered (signed, cancelled, expired) answers nothing more. A wrong
@@ -178,11 +180,7 @@ def content_of(*, text: str | None, encoding: str | None, b64: str | None,
 def _encoded(text: str, encoding: str | None, room: int, *, field: str, size_field: str,
              limit: int) -> bytes:
     """``text`` in ``encoding`` if it fits in ``room`` bytes (of ``limit`` in all)."""
-    codec = ENCODINGS.get((encoding or "UTF-8").upper())
-    if codec is None:
-        raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, not "
-                                f"{encoding!r}", field="content.encoding",
-                                code="unsupported_encoding")
+    codec = _codec(encoding)
     if len(text) > room:
         raise _too_large(limit, size_field)
     try:
@@ -193,6 +191,17 @@ def _encoded(text: str, encoding: str | None, room: int, *, field: str, size_fie
     if len(data) > room:
         raise _too_large(limit, size_field)
     return data
+
+
+def _codec(encoding: str | None) -> str:
+    """Python's codec for ``encoding`` (a name in :data:`ENCODINGS`, any case; None is
+    ``UTF-8``); :class:`AgentRequestError` ``unsupported_encoding`` for another."""
+    codec = ENCODINGS.get((encoding or "UTF-8").upper())
+    if codec is None:
+        raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, not "
+                                f"{encoding!r}", field="content.encoding",
+                                code="unsupported_encoding")
+    return codec
 
 
 def encoding_of(*, b64: str | None, encoding: str | None) -> str | None:
@@ -277,11 +286,7 @@ class SignOrder:
     def shown(self) -> tuple[Shown, ...]:
         """Each content as the dialog shows it. Raises :class:`AgentRequestError` when the
         encoding is none the agent knows or cannot read a content."""
-        codec = None if self.encoding is None else ENCODINGS.get(self.encoding)
-        if self.encoding is not None and codec is None:
-            raise AgentRequestError(f"the agent encodes text as {' or '.join(ENCODINGS)}, "
-                                    f"not {self.encoding!r}", field="content.encoding",
-                                    code="unsupported_encoding")
+        codec = None if self.encoding is None else _codec(self.encoding)
         shown = []
         for n, content in enumerate(self.contents):
             try:

@@ -887,7 +887,6 @@ def test_a_petition_id_cannot_be_guessed(shared: tuple[RunningDemo, FixedClock])
     value = bytes(cms.ContentInfo.load(base64.b64decode(signature))["content"][
         "signer_infos"][0]["signature"].native)
     assert petition not in hashlib.sha256(value).hexdigest()
-    assert call(f"{demo.portal_url}/api/petitions/{petition[:-1]}0")[0] in (404, 200)
     assert call(f"{demo.portal_url}/api/petitions/{'0' * 32}")[0] == 404
 
 

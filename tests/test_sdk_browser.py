@@ -212,6 +212,11 @@ def test_keyboard_only_connects_chooses_and_signs(site, page):  # noqa: F811
     keyboard.press("Enter")  # Enter confirms the PIN wherever the focus is
     result = _result(page, "signed")
     assert "ok" in result, result
+    # the user's time is told apart from the SDK's (User Timing, in the frame): the
+    # connection form and the code, the list, the pad; once each, however often answered
+    sdk_frame = next(f for f in page.frames if "/sdk/v1/frame" in f.url)
+    waits = sdk_frame.evaluate("performance.getEntriesByName('kpki-user').map((m) => m.duration)")
+    assert len(waits) == 4 and all(w > 0 for w in waits), waits
 
 
 def test_five_wrong_pins_lock_the_certificate(site, page):  # noqa: F811

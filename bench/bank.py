@@ -68,13 +68,20 @@ def rate(function: Callable[[int], object], n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def latencies(function: Callable[[Item], object], items: list[Item]) -> list[float]:
-    times = []
-    for item in items:
-        start = time.perf_counter()
-        function(item)
-        times.append(time.perf_counter() - start)
-    return times
+def paired_latencies(a: Callable[[Item], object], b: Callable[[Item], object],
+                     items: list[Item]) -> tuple[list[float], list[float]]:
+    """A and B timed on each item in turn, the first side alternating (A B, B A, ...):
+    interleaved item by item, so neither side runs in a stretch of its own. Timed in
+    batches (all A, then all B) the verifications ran back to back with each other's
+    data still in the CPU's caches, and ran 15-30% faster than the same verification
+    inside a transfer, between its reads and writes."""
+    a_times, b_times = [], []
+    for index, item in enumerate(items):
+        for function, times in ((a, a_times), (b, b_times))[::1 if index % 2 == 0 else -1]:
+            start = time.perf_counter()
+            function(item)
+            times.append(time.perf_counter() - start)
+    return a_times, b_times
 
 
 def p95(values: list[float]) -> float:
@@ -216,8 +223,7 @@ def run(world: World, n: int, transfers: int, rounds: int) -> None:
         otp_ratios.append(b / a)
         floors.append(rate(bare_transaction, n))
         batch = prepared(transfers)
-        a_times = latencies(verify_signature, batch)
-        b_times = latencies(authorise, batch)
+        a_times, b_times = paired_latencies(verify_signature, authorise, batch)
         verifies.extend(a_times)
         authorisations.extend(b_times)
         medians.append(statistics.median(b_times) / statistics.median(a_times))

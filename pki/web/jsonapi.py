@@ -361,8 +361,8 @@ class JsonApi(Generic[S]):
                     body = decoder.decode(raw.strip() or b"{}")
                 if refusal := _nul_refusal(request, body):
                     return refusal
-                result = await loop.run_in_executor(
-                    pool, lambda: handler(self.service(), institution, body, request))
+            except RecursionError:  # an untyped field nested past Python's recursion limit
+                return error("bad_json", "the body nests arrays or objects too deeply", 400)
             except ClientDisconnect:
                 return Response(status_code=400)
             except msgspec.ValidationError as exc:
@@ -371,6 +371,11 @@ class JsonApi(Generic[S]):
                              **({"field": field} if field else {}))
             except (msgspec.DecodeError, UnicodeDecodeError):
                 return error("bad_json", "the body is not a JSON object in UTF-8", 400)
+            except PKIError as exc:
+                return error_response(exc)
+            try:
+                result = await loop.run_in_executor(
+                    pool, lambda: handler(self.service(), institution, body, request))
             except PKIError as exc:
                 return error_response(exc)
             if isinstance(result, Response):  # a handler that chose its own status

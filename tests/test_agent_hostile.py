@@ -365,3 +365,50 @@ def test_an_absolute_target_does_not_pass_for_the_host(client: Client) -> None:
                       "Connection: close\r\n\r\n").encode())
         status, body = _answer_of(sock)
     assert status == 421 and body["error"]["code"] == "host_not_allowed"  # type: ignore[index]
+
+
+def test_long_polls_never_take_the_threads_the_dialog_needs(agent: SigningAgent) -> None:
+    """A page's outcome calls wait for the user (a long poll, up to MAX_WAIT seconds) on
+    the agent's worker threads. Before, enough of them (from one allowed page, or spread
+    over several) held every thread, and the dialog's OK queued behind them: nobody could
+    sign until the waits ran out. Now at most half the threads wait; an outcome call past
+    that answers at once (``pending``: agent.js asks again) and the dialog's calls run."""
+    from pki.agent.app import create_app
+    from pki.web.thread import serve_in_thread
+
+    workers, waiting = 4, threading.Semaphore(0)
+    outcome = agent.outcome
+
+    def counted(*args: object, **kwargs: object) -> object:
+        waiting.release()  # this call holds a worker thread now
+        return outcome(*args, **kwargs)  # type: ignore[arg-type]
+
+    agent.outcome = counted  # type: ignore[method-assign]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        with serve_in_thread(create_app(agent, port=sock.getsockname()[1], workers=workers),
+                             sock=sock):
+            client = Client(sock.getsockname()[1])
+            request_id, token, dialog_token = open_http(client)
+            polls: list[str] = []
+            threads = [threading.Thread(target=lambda: polls.append(page_post(
+                client, f"/requests/{request_id}/outcome",
+                {"token": token, "wait": 25}).json()["state"])) for _ in range(2 * workers)]
+            for thread in threads:
+                thread.start()
+            for _ in range(workers):  # every thread taken, as far as the old agent goes
+                assert waiting.acquire(timeout=60)
+            row = _general_row(client, request_id, dialog_token)
+            right = dialog_post(client, f"/{request_id}/confirm",
+                                {"token": dialog_token, "certificate": row,
+                                 "password": PASSWORD})
+            assert right.json() == {"state": "signed"}
+            for thread in threads:
+                thread.join(60)
+    finally:
+        agent.close()
+        sock.close()
+    # those that waited saw the signature come; the others were told pending at once
+    assert sorted(polls) == ["pending"] * (2 * workers - workers // 2) + \
+        ["signed"] * (workers // 2), polls

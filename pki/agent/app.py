@@ -38,6 +38,7 @@ import asyncio
 import base64
 import datetime as dt
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -400,10 +401,20 @@ def create_app(agent: SigningAgent, *, port: int, workers: int = 16) -> ASGIApp:
                 "dialog": f"{PREFIX}/dialog#{opened.request_id}.{opened.dialog_token}",
                 "expiresAt": _utc(opened.expires_at)}
 
+    # A long poll holds a worker thread while it waits for the user; at most half the
+    # threads may, so the dialog's calls always find one (pages past that are answered at
+    # once, pending, and agent.js asks again).
+    waiters = threading.BoundedSemaphore(max(1, workers // 2))
+
     def outcome(request: Request, body: OutcomeBody) -> dict[str, Any]:
-        return _outcome(agent.outcome(request.path_params["id"],
-                                      origin=request.headers.get("origin"),
-                                      token=body.token, wait=body.wait))
+        waits = body.wait > 0 and waiters.acquire(blocking=False)
+        try:
+            return _outcome(agent.outcome(request.path_params["id"],
+                                          origin=request.headers.get("origin"),
+                                          token=body.token, wait=body.wait if waits else 0.0))
+        finally:
+            if waits:
+                waiters.release()
 
     def cancel(request: Request, body: TokenBody) -> dict[str, Any]:
         return _outcome(agent.cancel(request.path_params["id"],

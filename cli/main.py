@@ -136,6 +136,16 @@ class KpkiGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *_COMMANDS})
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own would import every command's module for its one line of help: half
+        # a second of `kpki --help`. The lines are _SUMMARIES' (tests/test_cli_help.py
+        # holds them to the commands' docstrings).
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, click.Command(name, help=_SUMMARIES[name])
+                                 .get_short_help_str(limit)) for name in names])
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -213,6 +223,42 @@ _COMMANDS = {
 """Each command: its module in this package and its name there. A command's module is
 imported when the command is looked up, so ``kpki serve`` does not import the bank's or the
 cloud's CLI (nor what they import) before it starts."""
+
+_SUMMARIES = {
+    "agent": "Run the local signing agent on 127.0.0.1 until stopped (Ctrl-C, SIGTERM).",
+    "audit": "Show the audit log: every change to the home, oldest first.",
+    "bank": "The bank around the certificates: customers, accounts, security cards, OTP, "
+            "phone verification and limits (docs/bank.md).",
+    "ca": "Manage the CAs of the home.",
+    "cert": "Look at issued certificates.",
+    "cloud": "The financial-certificate cloud (PIN-guarded keystore).",
+    "crl": "Certificate revocation lists.",
+    "demo": "A tour: init, issue, sign, verify, revoke, publish the CRL, verify again.",
+    "init": "Create a home with a KISA-style root and one licensed CA.",
+    "issue": "Issue subscriber certificates.",
+    "key": "Key files: change their password, export and import PKCS #12.",
+    "npki": "Find and check NPKI certificate folders.",
+    "publish": "Publish what relying parties fetch: every CA's full and delta CRLs, its OCSP "
+               "signer and the time-stamping authority, into the store (which 'kpki serve' "
+               "answers from) and the publish folder.",
+    "ra": "Issue as a bank's registration authority does: step by step.",
+    "rrn": "Print synthetic resident registration numbers (13 digits, one a line).",
+    "serve": "Serve CRLs at the URLs the certificates carry, OCSP at their AIA URL, time "
+             "stamps at <base URL>/tsa, a page about each CA at its CPS URL, the cloud API "
+             "(/cloud/v1) and the financial-certificate SDK for the browser "
+             "(/sdk/v1/fincert.js), the bank API (/bank/v1) with the registration "
+             "authority's flows (/ra/v1), and simple authentication (/simpleauth/v1).",
+    "sign": "Sign FILE (its exact bytes, any encoding) with the certificate of an NPKI "
+            "folder.",
+    "simpleauth": "Simple authentication (간편인증): providers, apps, requests, approvals, "
+                  "results.",
+    "tsa": "The time-stamping authority (RFC 3161) that 'kpki serve' answers at <base "
+           "URL>/tsa.",
+    "verify": "Verify SIGNATURE: signature, time stamp, chain, validity, revocation, policy, "
+              "VID.",
+}
+"""Each command's first paragraph of help, for ``kpki --help`` without importing the
+commands (tests/test_cli_help.py checks each against the command's own)."""
 
 
 def load_commands() -> click.Group:

@@ -7,7 +7,9 @@ Rounds alternate (ABAB): in A nothing else talks to the server; in B a second pr
 ``--slow`` connections that never finish their headers (a slowloris: once a second, a header
 line on each and a new connection for each the server has closed). Each round measures the
 p99 of ``--requests`` latencies; the figure is B's p99 over A's, per pair of rounds, as
-median, min and max over ``--rounds`` pairs. Everything is on loopback and bounded.
+median, min and max over ``--rounds`` pairs (at least 5). The reference is the idle p99:
+the server's own latency with nothing else talking to it, the limit a loaded server can
+only approach. Everything is on loopback and bounded.
 
     python bench/slow_clients.py [--slow 200] [--rounds 5] [--requests 400] [--nofile 256]
 
@@ -115,13 +117,15 @@ def p99(samples: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slow", type=int, default=200, help="slow connections in B rounds")
-    parser.add_argument("--rounds", type=int, default=5, help="pairs of rounds (A then B)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="pairs of rounds (A then B; >= 5)")
     parser.add_argument("--requests", type=int, default=400, help="good requests per round")
     parser.add_argument("--nofile", type=int, default=None,
                         help="file descriptor limit of the server process")
     parser.add_argument("serve_options", nargs="*",
                         help="more kpki serve options (after --), e.g. --max-connections 100")
     args = parser.parse_args()
+    rounds = max(5, args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
         home_path = Path(tmp) / "home"
@@ -142,7 +146,7 @@ def main() -> None:
             try:
                 good_client(port, body, 50)  # warm up
                 idle, loaded, held_counts = [], [], []
-                for _ in range(args.rounds):
+                for _ in range(rounds):
                     idle.append(p99(good_client(port, body, args.requests)))
                     active.set()
                     deadline = time.monotonic() + 30
@@ -165,7 +169,7 @@ def main() -> None:
                 f"min {min(values) * scale:7.2f}  max {max(values) * scale:7.2f}")
 
     limit = f", server file descriptor limit {args.nofile}" if args.nofile else ""
-    print(f"{args.rounds} pairs of rounds (ABAB), {args.requests} good OCSP POSTs per round, "
+    print(f"{rounds} pairs of rounds (ABAB), {args.requests} good OCSP POSTs per round, "
           f"each over a new connection{limit}")
     print(f"slow connections open (client side) at the start of B rounds: "
           f"{min(held_counts)}-{max(held_counts)} of {args.slow}")

@@ -21,24 +21,29 @@ One run, two parts:
    serve``: the reference for issuance and OCSP throughput on this machine.
 
 Subject keys come from a pool made beforehand (``pki.testing.TestKeyPool``): the figures are
-issuance (signing and storing), not RSA key generation. One run is one sample of each (not
-a ratio of interleaved rounds: a fleet with a kill in the middle is one experiment); run it
-several times to see the spread.
+issuance (signing and storing), not RSA key generation. The reference is part 2, one SQLite
+home on the same two cores (what a single instance reaches: the limit replicas on one
+machine are compared with). The two parts run ``--rounds`` times (at least 5), the first
+part alternating (ABAB); the ratios PostgreSQL / SQLite are taken per round and printed as
+median, min and max, and every round's checks must hold.
 
-    python bench/replicas.py [--seconds 20] [--poll 0.5]
+    python bench/replicas.py [--seconds 20] [--poll 0.5] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import http.client
 import itertools
 import multiprocessing
+import os
 import queue
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -345,26 +350,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="of load, per part")
     parser.add_argument("--poll", type=float, default=0.5, help="publish interval (s)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of both parts, the first part alternating (>= 5)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        print(f"PostgreSQL, {REPLICAS} replicas, {WRITERS} writers, {OCSP_CLIENTS} OCSP "
-              f"clients, {args.seconds:g} s:")
-        pg = run_postgresql(folder, args.seconds, args.poll)
-        print(f"SQLite, 1 server, {WRITERS} writers, {OCSP_CLIENTS} OCSP clients, "
-              f"{args.seconds:g} s:")
-        lite = run_sqlite(folder, args.seconds, args.poll)
-        check_store(folder / "sqlite-home", lite)
-    for name, result in (("PostgreSQL", pg), ("SQLite", lite)):
-        print(f"{name:10}: issuance {len(result.issued) / result.seconds:7.1f}/s   OCSP "
-              f"{result.answered / result.seconds:7.1f}/s ({result.failed} failed; "
-              f"{result.dropped} clients dropped a dead replica)")
-    print(f"PostgreSQL / SQLite: issuance "
-          f"{len(pg.issued) / max(1, len(lite.issued)):.2f}, OCSP "
-          f"{pg.answered / max(1, lite.answered):.2f}")
-    if FAILED:
-        raise SystemExit(f"{len(FAILED)} checks failed: " + "; ".join(FAILED))
+    rounds = max(5, args.rounds)
+    results: dict[str, list[Load]] = {"PostgreSQL": [], "SQLite": []}
+    for round_ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            parts = ["PostgreSQL", "SQLite"] if round_ % 2 == 0 else ["SQLite", "PostgreSQL"]
+            for part in parts:
+                if part == "PostgreSQL":
+                    print(f"round {round_ + 1}: PostgreSQL, {REPLICAS} replicas, {WRITERS} "
+                          f"writers, {OCSP_CLIENTS} OCSP clients, {args.seconds:g} s:",
+                          flush=True)
+                    results[part].append(run_postgresql(folder, args.seconds, args.poll))
+                else:
+                    print(f"round {round_ + 1}: SQLite, 1 server, {WRITERS} writers, "
+                          f"{OCSP_CLIENTS} OCSP clients, {args.seconds:g} s:", flush=True)
+                    lite = run_sqlite(folder, args.seconds, args.poll)
+                    check_store(folder / "sqlite-home", lite)
+                    results[part].append(lite)
 
+    def spread(values: list[float], fmt: str) -> str:
+        return (f"median {statistics.median(values):{fmt}}  min {min(values):{fmt}}  "
+                f"max {max(values):{fmt}}")
+
+    print(f"bench/replicas.py --seconds {args.seconds:g} --poll {args.poll:g} --rounds "
+          f"{rounds} ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load "
+          f"{os.getloadavg()[0]:.2f})")
+    for name, loads in results.items():
+        print(f"{name:10}: issuance/s {spread([len(r.issued) / r.seconds for r in loads], '7.1f')}"
+              f"   OCSP/s {spread([r.answered / r.seconds for r in loads], '7.1f')} "
+              f"({sum(r.failed for r in loads)} failed; "
+              f"{sum(r.dropped for r in loads)} clients dropped a dead replica)")
+    pairs = list(zip(results["PostgreSQL"], results["SQLite"], strict=True))
+    print("PostgreSQL / SQLite per round: issuance "
+          f"{spread([len(p.issued) / max(1, len(q.issued)) for p, q in pairs], '.2f')}, OCSP "
+          f"{spread([p.answered / max(1, q.answered) for p, q in pairs], '.2f')}")
+    if FAILED:
+        raise SystemExit(f"{len(FAILED)} checks failed: "
+                         + "; ".join(f"{what} (x{FAILED.count(what)})"
+                                     for what in dict.fromkeys(FAILED)))
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,10 @@ is revoked with reason certificateHold), ``unknown`` for serials the CA never is
 request about another issuer gets ``unauthorized``; anything unparseable gets
 ``malformedRequest``, never an exception.
 
+Requests without a nonce are answered with responses produced ahead of time (RFC 5019),
+reused until :data:`REFRESH_FRACTION` of their validity has passed or the certificate's
+status in the store changes; see :class:`OCSPResponder`.
+
 The signer is kept in the store (:class:`pki.store.OCSPSignerRecord`) and its key in the CA
 key store under ``<ca>/ocsp`` (:mod:`pki.keys.castore`). Only the publisher makes and
 rotates signers (:func:`ensure_signer`, from :mod:`pki.publisher`); a server only reads them
@@ -17,11 +21,16 @@ rotates signers (:func:`ensure_signer`, from :mod:`pki.publisher`); a server onl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -30,14 +39,26 @@ from ..clock import Clock, kst_day_end, kst_day_start, kst_today
 from ..entropy import Entropy, SystemEntropy, random_serial
 from ..errors import NotFoundError
 from ..extensions import certificate_policies
+from ..formats import ocspder
 from ..keys.castore import CAKey, CAKeyStore, KeyLabel
 from ..profiles import TEST_NOTICE, KeyType
 from ..store import AuditAction, CARecord, CertStatus, OCSPSignerRecord, Store
 
-__all__ = ["RESPONSE_VALIDITY", "SIGNER_DAYS", "OCSPResponder", "ensure_signer",
-           "issue_signer", "load_signer", "signer_is_current"]
+__all__ = ["CACHE_SIZE", "REFRESH_FRACTION", "RESPONSE_VALIDITY", "SIGNER_DAYS", "Answer",
+           "OCSPResponder", "ensure_signer", "issue_signer", "load_signer",
+           "signer_is_current"]
 
 RESPONSE_VALIDITY = dt.timedelta(hours=1)
+"""How long a response is valid: its nextUpdate is its thisUpdate plus this."""
+REFRESH_FRACTION = 0.25
+"""A pre-produced response (a request without a nonce) is served again until this fraction
+of its validity has passed, then signed anew: with an hour's validity, a response served
+is at most 15 minutes old and has at least 45 minutes left. A change of the certificate's
+status in the store is answered at once, whatever this says."""
+CACHE_SIZE = 16_384
+"""Pre-produced responses a responder keeps (per CA); past it the oldest signed goes."""
+_MALFORMED = ocspder.unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+_UNAUTHORIZED = ocspder.unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 SIGNER_DAYS = 90
 _HASHES: tuple[type[hashes.HashAlgorithm], ...] = (hashes.SHA1, hashes.SHA256, hashes.SHA384,
                                                    hashes.SHA512)
@@ -141,18 +162,58 @@ class _IssuerHashes:
     key: bytes
 
 
+_Status: TypeAlias = tuple[CertStatus, dt.datetime | None, x509.ReasonFlags | None] | None
+"""What :meth:`pki.store.Store.status_of` says of a serial."""
+
+
+@dataclass(frozen=True)
+class _Produced:
+    """A response signed ahead of time for one (CertID hash, serial)."""
+
+    status: _Status
+    """What the store said when it was signed (status, time, reason): any change of
+    status gives another value, and the response is not served again."""
+    this_update: dt.datetime
+    der: bytes
+
+
+Answer: TypeAlias = bytes | Callable[[], bytes]
+"""What :meth:`OCSPResponder.answer` gives: the response, or a call that signs it."""
+
+
 class OCSPResponder:
-    """Answers OCSP requests about the certificates of one CA."""
+    """Answers OCSP requests about the certificates of one CA.
+
+    Requests without a nonce get a response produced ahead of time (RFC 5019): the first
+    such request about a serial signs it, and later ones get the same bytes until
+    ``refresh`` of its validity has passed (:data:`REFRESH_FRACTION`) or the certificate's
+    status changes. The status is read from the store for every request (one indexed
+    lookup) and a response is only reused while the status it was signed for is still the
+    store's, so the first request after a revocation, suspension or resumption, in this
+    process or any other sharing the store, is answered with the new status: a
+    pre-produced response is never staler than the store. A request with a nonce is
+    signed for that request and never reused. Responses are encoded by
+    :mod:`pki.formats.ocspder` and signed with ``key.sign`` (which releases the GIL).
+    """
 
     def __init__(self, ca: CARecord, signer: x509.Certificate, signer_key: CAKey,
                  store: Store, clock: Clock, *,
-                 validity: dt.timedelta = RESPONSE_VALIDITY) -> None:
+                 validity: dt.timedelta = RESPONSE_VALIDITY,
+                 refresh: float = REFRESH_FRACTION,
+                 cache_size: int = CACHE_SIZE) -> None:
+        if not 0 <= refresh <= 1:
+            raise ValueError("refresh is a fraction of the validity, between 0 and 1")
         self.ca = ca
         self.signer = signer
         self._signer_key = signer_key
         self._store = store
         self._clock = clock
         self._validity = validity
+        self._fresh_for = validity * refresh
+        self._cache_size = cache_size
+        self._produced: dict[tuple[str, int], _Produced] = {}
+        self._key_hash = x509.SubjectKeyIdentifier.from_public_key(signer.public_key()).digest
+        self._certificates = signer.public_bytes(serialization.Encoding.DER)
         cert = ca.certificate
         name_der = cert.subject.public_bytes()
         key_bits = cert.public_key().public_bytes(serialization.Encoding.DER,
@@ -169,14 +230,21 @@ class OCSPResponder:
 
     @staticmethod
     def malformed() -> bytes:
-        return ocsp.OCSPResponseBuilder.build_unsuccessful(
-            ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
+        return _MALFORMED
 
     def respond(self, request_der: bytes) -> bytes:
         """The DER OCSP response to a DER request; never raises for bad input."""
+        answer = self.answer(request_der)
+        return answer if isinstance(answer, bytes) else answer()
+
+    def answer(self, request_der: bytes) -> Answer:
+        """The response to a DER request when no signature is needed (a pre-produced one
+        still fresh, or an error status), else a call that signs it (to run where signing
+        may block: it releases the GIL). Reads the certificate's status from the store;
+        never raises for bad input."""
         try:
             request = ocsp.load_der_ocsp_request(request_der)
-            algorithm = request.hash_algorithm
+            algorithm = request.hash_algorithm.name
             serial = request.serial_number
             name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
             nonce = None
@@ -184,18 +252,26 @@ class OCSPResponder:
                 if isinstance(ext.value, x509.OCSPNonce):
                     nonce = ext.value.nonce
         except (ValueError, TypeError, x509.UnsupportedGeneralNameType):
-            return self.malformed()
+            return _MALFORMED
         except Exception:  # pyca raises UnsupportedAlgorithm and friends for odd requests
-            return self.malformed()
+            return _MALFORMED
         if serial < 0:  # not a serial any CA issues, and not one a response can carry
-            return self.malformed()
-        expected = self._issuer.get(algorithm.name)
+            return _MALFORMED
+        expected = self._issuer.get(algorithm)
         if expected is None or (name_hash, key_hash) != (expected.name, expected.key):
-            return ocsp.OCSPResponseBuilder.build_unsuccessful(
-                ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
+            return _UNAUTHORIZED
 
-        now = self._clock.now().replace(microsecond=0)
         found = self._store.status_of(self.ca.label, serial)
+        now = self._clock.now().replace(microsecond=0)
+        if nonce is None:
+            held = self._produced.get((algorithm, serial))
+            if (held is not None and held.status == found
+                    and held.this_update <= now < held.this_update + self._fresh_for):
+                return held.der
+        return functools.partial(self._sign, algorithm, serial, found, now, nonce)
+
+    def _sign(self, algorithm: str, serial: int, found: _Status, now: dt.datetime,
+              nonce: bytes | None) -> bytes:
         revocation_time = None
         reason = None
         if found is None:
@@ -206,17 +282,19 @@ class OCSPResponder:
             status = ocsp.OCSPCertStatus.REVOKED
             revocation_time = found[1] or now
             reason = None if found[2] is x509.ReasonFlags.unspecified else found[2]
-        builder = (
-            ocsp.OCSPResponseBuilder()
-            .add_response_by_hash(
-                issuer_name_hash=name_hash, issuer_key_hash=key_hash, serial_number=serial,
-                algorithm=algorithm, cert_status=status, this_update=now,
-                next_update=now + self._validity, revocation_time=revocation_time,
-                revocation_reason=reason)
-            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.signer)
-            .certificates([self.signer])
-        )
-        if nonce is not None:
-            builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        response = builder.sign(self._signer_key, hashes.SHA256())
-        return response.public_bytes(serialization.Encoding.DER)
+        issuer = self._issuer[algorithm]
+        single = ocspder.single_response(
+            ocspder.cert_id(algorithm, issuer.name, issuer.key, serial), status,
+            this_update=now, next_update=now + self._validity,
+            revocation_time=revocation_time, reason=reason)
+        tbs = ocspder.response_data(self._key_hash, now, single, nonce=nonce)
+        signature = self._signer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+        der = ocspder.basic_response(tbs, signature, self._certificates)
+        if nonce is None:
+            produced = self._produced
+            if len(produced) >= self._cache_size:
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    del produced[next(iter(produced))]  # the oldest signed
+            produced.pop((algorithm, serial), None)
+            produced[(algorithm, serial)] = _Produced(found, now, der)
+        return der

@@ -9,7 +9,10 @@ answered from then on, through :meth:`Revocation.late_routes`), with the bytes t
 publisher kept in the store (:meth:`pki.store.Store.published_crl`), never a CRL of its
 own; and OCSP (GET and POST, RFC 6960 appendix A) at the path of its AIA URL, signed by the
 delegated signer the publisher made (:func:`pki.revocation.ocsp.load_signer`) with each
-certificate's status read from the store when asked. Nothing here writes to the store:
+certificate's status read from the store when asked. A request without a nonce is answered
+on the event loop with a response produced ahead of time while it is fresh and the status
+it was signed for is still the store's; only a signature goes to a signing thread
+(:meth:`pki.revocation.ocsp.OCSPResponder.answer`). Nothing here writes to the store:
 several servers can share one store and answer the same.
 
 A CRL request costs one look at the number of the CA's last CRL; the bytes are read again
@@ -26,7 +29,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote, urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +37,7 @@ from starlette.types import ASGIApp
 
 from ..clock import Clock
 from ..errors import NotFoundError
+from ..formats.ocspder import unsuccessful
 from ..keys.castore import CAKeyStore
 from ..revocation.crl import delta_url
 from ..revocation.ocsp import OCSPResponder, load_signer
@@ -58,9 +61,7 @@ def _too_large() -> Response:
     return Response("request too large\n", status_code=413, media_type="text/plain")
 
 
-def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
-    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
-        serialization.Encoding.DER)
+_TRY_LATER = unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
 
 
 class Revocation:
@@ -199,9 +200,16 @@ class Revocation:
         async def answer(label: str, der: bytes) -> Response:
             responder = self.responder(label)
             if responder is None:
-                body = _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
+                body = _TRY_LATER
             else:
-                body = await run(responder.respond, der)
+                # A pre-produced response (or an error) is answered here, on the event
+                # loop; only a signature goes to a signing thread.
+                answered = responder.answer(der)
+                if isinstance(answered, bytes):
+                    body = answered
+                else:
+                    sign = answered
+                    body = await run(lambda _: sign(), der)
             return Response(body, media_type=OCSP_RESPONSE_TYPE)
 
         def post_handler(label: str) -> Callable[[Request], Awaitable[Response]]:

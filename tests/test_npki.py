@@ -311,3 +311,17 @@ def test_a_subject_no_folder_can_hold_is_a_key_file_error(key):
     with pytest.raises(KeyFileError, match="folder name"):
         npki.folder_for(".", cert_named(x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME,
                                                            "..")))
+
+
+@settings(max_examples=50)
+@given(password=st.binary(max_size=40), salt=st.binary(min_size=8, max_size=8),
+       iterations=st.integers(min_value=1, max_value=300))
+def test_pbkdf1_is_iterated_sha1_from_hashlib(password, salt, iterations):
+    """PBKDF1 (RFC 8018 5.1): T1 = SHA1(P || S), Ti = SHA1(Ti-1); whichever SHA-1 kpki
+    uses underneath, the result is hashlib's."""
+    import hashlib
+
+    expected = hashlib.sha1(password + salt).digest()
+    for _ in range(iterations - 1):
+        expected = hashlib.sha1(expected).digest()
+    assert npki.pbkdf1_sha1(password, salt, iterations) == expected

@@ -167,10 +167,19 @@ def _password_bytes(password: str | bytes) -> bytes:
     return password.encode("utf-8") if isinstance(password, str) else bytes(password)
 
 
+try:
+    # CPython's own SHA-1: each of PBKDF1's 2,048 hashes of 20 bytes is a new hash object,
+    # and hashlib's OpenSSL one sets up an EVP context for each; this one does not, and the
+    # KDF runs 1.5 times as fast (bench/keyfile.py). Same function, same digests.
+    from _sha1 import sha1 as _sha1  # type: ignore[import-not-found]
+except ImportError:  # a Python built without it (FIPS builds, say)
+    _sha1 = hashlib.sha1
+
+
 def pbkdf1_sha1(password: bytes, salt: bytes, iterations: int) -> bytes:
     """PBKDF1 with SHA-1 and a 20-byte output (RFC 8018 section 5.1)."""
-    sha1 = hashlib.sha1
-    digest = sha1(password + salt).digest()
+    sha1 = _sha1
+    digest: bytes = sha1(password + salt).digest()
     for _ in range(iterations - 1):
         digest = sha1(digest).digest()
     return digest

@@ -68,6 +68,10 @@ def _bind(host: str, port: int) -> socket.socket:
               "--no-simpleauth together (CRLs, OCSP, time stamps and CPS pages only).")
 @click.option("--signing-threads", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Threads that sign OCSP responses (0: sign on the event loop).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes answering on the port (one per core: OCSP, CRLs, time stamps "
+              "and CPS pages only, so with --read-only or --no-cloud --no-bank "
+              "--no-simpleauth; the publisher runs in the process that starts them).")
 @click.option("--no-cloud", is_flag=True, help="Do not serve the cloud API (/cloud/v1) nor "
               "the browser SDK over it (/sdk/v1).")
 @click.option("--no-bank", is_flag=True, help="Do not serve the bank API (/bank/v1).")
@@ -101,7 +105,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @passphrase_file_option
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
-          read_only: bool, signing_threads: int, no_cloud: bool, no_bank: bool, no_simpleauth: bool,
+          read_only: bool, signing_threads: int, workers: int, no_cloud: bool, no_bank: bool,
+          no_simpleauth: bool,
           simpleauth_timeout: float, test_channel: bool,
           cloud_ca: str | None,
           header_timeout: float, body_timeout: float, idle_timeout: float,
@@ -119,6 +124,9 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
     only reads."""
     if read_only:
         no_publish = no_cloud = no_bank = no_simpleauth = True
+    if workers > 1 and not (no_cloud and no_bank and no_simpleauth):
+        raise click.UsageError("--workers serves CRLs, OCSP, time stamps and CPS pages only: "
+                               "add --no-cloud --no-bank --no-simpleauth (or --read-only)")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     # SIGTERM stops the server cleanly with status 0: uvicorn, once it has shut down,
@@ -147,7 +155,8 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
             simpleauth = () if no_simpleauth else _simpleauth(home, simpleauth_timeout)
             starting = ProgressLine()
             order = ServeOrder(publish=not no_publish, poll_seconds=poll, progress=starting,
-                               signing_threads=signing_threads, cloud=cloud, bank=bank,
+                               signing_threads=signing_threads, workers=workers,
+                               cloud=cloud, bank=bank,
                                simpleauth=simpleauth,
                                limits=ServeLimits(header_timeout=header_timeout,
                                                   body_timeout=body_timeout,
@@ -159,6 +168,8 @@ def serve(obj: Context, host: str, port: int, poll: float, no_publish: bool,
                 actual = sock.getsockname()[1]
                 shown = f"[{host}]" if ":" in host else host
                 mode = "" if order.publish else ", not publishing"
+                if workers > 1:
+                    mode += f", {workers} workers"
                 click.echo(f"kpki serve: listening on http://{shown}:{actual} (home "
                            f"{home.path}{mode})", err=True)
                 sys.stderr.flush()

@@ -133,6 +133,10 @@ class ServeOrder:
     progress: ProgressCallback | None = None
     """Told how far the start-up's CRLs have got, when some are due (:mod:`pki.progress`);
     not the later rounds."""
+    workers: int = 1
+    """Processes answering on the socket; above 1 (:mod:`pki.web.workers`) the read-only
+    app only (no cloud, bank or simple authentication), the publisher in the process that
+    forked them."""
 
 
 def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
@@ -148,6 +152,10 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
     from ..web.guarded_http import make_server
 
     home.use_passphrase(passphrase)
+    if order.workers > 1:
+        _serve_workers(home, order, sock=sock, passphrase=passphrase, listening=listening,
+                       until=until)
+        return
     stop = threading.Event()
     watcher: threading.Thread | None = None
     publishing: Home | None = None
@@ -178,6 +186,61 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             threading.Thread(target=lambda: setattr(server, "should_exit", until.wait()),
                              daemon=True, name="kpki-serve-until").start()
         server.run(sockets=[sock])
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
+        if publishing is not None:
+            publishing.close()
+
+
+def _serve_workers(home: Home, order: ServeOrder, *, sock: socket.socket,
+                   passphrase: bytes | None, listening: Callable[[], object],
+                   until: threading.Event | None) -> None:
+    """:func:`serve_home` with ``order.workers`` processes (:func:`pki.web.workers.run_workers`):
+    each its own home and read-only app; this process publishes (when asked) and stops
+    them. Raises :class:`pki.errors.PKIError` when a worker ended on its own."""
+    from ..errors import PKIError
+    from ..web import WebState, create_app
+    from ..web.guarded_http import make_server
+    from ..web.workers import run_workers
+
+    if order.cloud is not None or order.bank or order.simpleauth:
+        raise ValueError("several workers serve the read-only app only")
+    stop = threading.Event()
+    watcher: threading.Thread | None = None
+    publishing: Home | None = None
+
+    def serve(number: int) -> None:
+        with Home.open(home.path, passphrase=passphrase, clock=home.clock,
+                       entropy=home.entropy, pin=home.pin) as mine:
+            state = WebState.of_home(mine, poll_seconds=order.poll_seconds,
+                                     signing_threads=order.signing_threads)
+            make_server(create_app(state), order.limits).run(sockets=[sock])
+
+    def started(pids: list[int]) -> None:
+        nonlocal watcher
+        if publishing is not None:
+            watcher = threading.Thread(
+                target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
+                kwargs={"poll_seconds": order.poll_seconds, "lease": lease})
+            watcher.start()
+        listening()
+
+    try:
+        if order.publish:
+            publishing = Home.open(home.path, passphrase=passphrase, clock=home.clock,
+                                   pin=home.pin)
+            publisher = publishing.publisher()
+            lease = publishing.publisher_lease(poll_seconds=order.poll_seconds)
+            if publisher.leads(lease):
+                with publisher.reporting(order.progress):
+                    publisher.round()
+        ended = run_workers(serve, workers=order.workers, sock=sock,
+                            until=until or threading.Event(), started=started)
+        if ended:
+            raise PKIError(f"{ended} of {order.workers} workers ended on their own "
+                           "(their errors are logged above)")
     finally:
         stop.set()
         if watcher is not None:

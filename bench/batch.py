@@ -10,8 +10,10 @@ from the same home:
   one NPKI delivery a row and writes the manifest. In-process, so the interpreter start-up
   and imports (0.5-0.9 s on the 2-core development machine, paid once per call whatever N
   is) are not in the figure.
-- **Python**: ``authority.issue_many(requests, deliver=[NPKIDelivery(...), ...])`` with the
-  authority built beforehand, the requests and deliveries built inside the timing.
+- **Python**, the reference: ``authority.issue_many(requests, deliver=[NPKIDelivery(...),
+  ...])`` with the authority built beforehand, the requests and deliveries built inside the
+  timing. It is the call the CLI ends in, so it is the CLI's limit: the ratio says what the
+  CLI's home, key, CSV and manifest handling cost on top of it.
 
 Both write the folders (signCert.der, signPri.key encrypted under the password), and both
 draw subscriber keys from the same small pool of pre-generated RSA-2048 keys: key

@@ -87,7 +87,8 @@ def main() -> None:
     request = build_request(b"signature value", nonce=12345)
     [stamp] = signature_timestamps(signatures[0])
     root_crl = pki.root_crl()
-    assert len(verifier._links) == 3, verifier._links  # the three links, verified once
+    links = getattr(verifier, "_links", None)  # the three links, verified once (a private
+    assert links is None or len(links) == 3, links  # cache: checked while it has this name)
 
     # R's inputs: the signatures and the signed attributes they cover, the TBS bytes.
     def signed_part(info: cms.SignerInfo) -> tuple[bytes, bytes]:

@@ -14,9 +14,9 @@ The plaintext is a PKCS #8 ``PrivateKeyInfo`` (RSA) followed by ``[0]`` attribut
 
 SEED comes from pyca/cryptography's ``decrepit`` module and PBKDF2 from pyca; PBKDF1 is not
 offered by pyca, so its iteration (T1 = SHA1(P || S), Ti = SHA1(Ti-1)) is composed here
-from :func:`hashlib.sha1`. Wrong passwords are told apart from damaged files only by the
-padding and the PKCS #8 structure of the plaintext, and both give the same
-:class:`WrongPasswordError`.
+from CPython's SHA-1 (``hashlib``'s own implementation, without OpenSSL's per-call
+set-up). Wrong passwords are told apart from damaged files only by the padding and the
+PKCS #8 structure of the plaintext, and both give the same :class:`WrongPasswordError`.
 """
 
 from __future__ import annotations

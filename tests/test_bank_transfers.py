@@ -200,6 +200,24 @@ def test_the_canonical_text_reads_back_and_nothing_else_does():
         assert TransferOrder.parse(text) is None
 
 
+def test_the_transfer_reads_the_signing_time_of_the_same_texts_as_parse():
+    order = TransferOrder("081", "1002123456789", "1002987654321", 5, T0)
+    fields = ("081", "1002123456789", "1002987654321", 5)
+    assert TransferOrder.signing_time(order.text(), *fields) == T0
+    text = order.text()
+    for changed in (text + b"x", text[:-1], text.replace(b"amount: 5", b"amount: 05"),
+                    text.replace(b"from", b"From"), text.replace(b"+09:00", b"+00:00"),
+                    text.replace(b"+09:00", b""), text.replace(b"05:30:00", b"05:30"),
+                    text.replace(b"T05", b"T\xff5"), b"\xff", b"",
+                    TransferOrder("081", "1002123456789", "1002987654321", 6, T0).text(),
+                    TransferOrder("004", "1002123456789", "1002987654321", 5, T0).text()):
+        parsed = TransferOrder.parse(changed)
+        same = parsed is not None and (parsed.institution, parsed.from_account,
+                                       parsed.to_account, parsed.amount) == fields
+        assert TransferOrder.signing_time(changed, *fields) == (
+            parsed.signed_at if same and parsed is not None else None), changed
+
+
 # -- each check's refusal ------------------------------------------------------------------
 
 

@@ -879,6 +879,40 @@ def test_a_challenge_with_its_card_and_accounts_by_number_are_one_read_each(
     assert store.accounts_numbered(bank.id + 1, ["123456789012"]) == {}
 
 
+def test_a_transfer_reads_what_it_decides_on_in_one_read(store: Store) -> None:
+    from pki.store import Account, DesignatedDevices, TransferOutcome, TransferRecord
+    from pki.store.records import TransferState
+
+    _bank_rows(store)
+    march16, march17 = dt.date(2026, 3, 16), dt.date(2026, 3, 17)
+
+    def state(digest: str = "d_1", day: dt.date = march16, customer: str = "c_1",
+              institution: int = 1, to: str = "210987654321") -> object:
+        return store.transfer_state(customer, digest=digest, day=day,
+                                    institution_id=institution,
+                                    from_account="123456789012", to_account=to)
+
+    assert state() == TransferState(False, 700, DesignatedDevices(), 1000, None)
+    assert state(customer="c_9") is None
+    with store.transaction() as tx:
+        tx.add_account(Account(1, "210987654321", "c_1", "hash", 2**63 - 1, T0))
+        tx.add_bank_device("c_1", "phone", at=T0)
+        tx.add_bank_device("c_1", "pc", at=T0 + YEAR)
+        tx.set_bank_device_options("c_1", designated_only=True, step_up="sms")
+        tx.add_transfer(TransferRecord("t_1", 1, "c_1", "123456789012", "210987654321", 5,
+                                       "security-card", "pc", "certificate", "d_1",
+                                       TransferOutcome.ACCEPTED, None, T0))
+        assert tx.transfer_state("c_1", digest="d_1", day=march16, institution_id=1,
+                                 from_account="123456789012", to_account="210987654321"
+                                 ) == state()
+    devices = DesignatedDevices(("phone", "pc"), True, "sms")
+    assert state() == TransferState(True, 700, devices, 1000, 2**63 - 1)
+    assert state(digest="d_2", day=march17) == TransferState(False, 0, devices, 1000,
+                                                             2**63 - 1)
+    assert state(institution=2) == TransferState(True, 700, devices, None, None)
+    assert state(to="999999999999") == TransferState(True, 700, devices, 1000, None)
+
+
 # -- the OTP centre ------------------------------------------------------------------------------
 
 

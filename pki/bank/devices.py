@@ -54,6 +54,7 @@ from ..errors import (
 from ..store import (
     AuditAction,
     BankCustomer,
+    DesignatedDevices,
     Institution,
     PhoneVerificationRecord,
     Store,
@@ -68,7 +69,9 @@ __all__ = [
     "check_step_up",
     "consume_step_up",
     "decide_in",
+    "decide_over",
     "device_state_in",
+    "device_state_of",
     "enforce_in",
     "step_up_proven",
     "use_step_up_in",
@@ -92,7 +95,11 @@ def step_up_proven(method: VerificationMethod | str | None,
 
 def device_state_in(tx: StoreTransaction | Store, customer_id: str) -> DeviceState:
     """The customer's devices and choices as :func:`pki.devices.decide` reads them."""
-    kept = tx.bank_devices(customer_id)
+    return device_state_of(tx.bank_devices(customer_id))
+
+
+def device_state_of(kept: DesignatedDevices) -> DeviceState:
+    """The devices and choices the store keeps, as :func:`pki.devices.decide` reads them."""
     return DeviceState(kept.devices, kept.designated_only,
                        None if kept.step_up is None else StepUpMethod(kept.step_up))
 
@@ -102,9 +109,17 @@ def decide_in(lookups: StoreTransaction | Store, settings: BankSettings,
               day_total: int = 0, otp_exempt: bool = False) -> DeviceDecision:
     """:func:`pki.devices.decide` over the customer's devices as ``lookups`` reads them,
     with the step-up threshold of ``settings`` (the institution's)."""
-    return decide(device_state_in(lookups, customer.id), device, operation,
-                  day_total=day_total, otp_exempt=otp_exempt,
-                  step_up_krw=settings.undesignated_step_up_krw)
+    return decide_over(lookups.bank_devices(customer.id), settings, device, operation,
+                       day_total=day_total, otp_exempt=otp_exempt)
+
+
+def decide_over(kept: DesignatedDevices, settings: BankSettings, device: str | None,
+                operation: CoveredOperation, *, day_total: int = 0, otp_exempt: bool = False
+                ) -> DeviceDecision:
+    """:func:`decide_in` over devices already read (a transfer reads them with the rest
+    of what it decides on, :meth:`pki.store.protocols.TransferLookups.transfer_state`)."""
+    return decide(device_state_of(kept), device, operation, day_total=day_total,
+                  otp_exempt=otp_exempt, step_up_krw=settings.undesignated_step_up_krw)
 
 
 def check_step_up(lookups: StoreTransaction | Store, institution: Institution,

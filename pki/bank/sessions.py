@@ -147,14 +147,34 @@ def check_certificate_signature(verifier: Verifier, signature: object, r: object
                                     f"{failed.detail}")
     signer = result.signer
     assert signer is not None and result.content is not None
-    if not _of_an_accepted_family(signer):
+    accepted, names = _signer_facts(signer)
+    if not accepted:
         raise SignatureRefusedError("certificate_not_accepted", "the signer's certificate "
                                     "is not a joint, financial or private certificate")
-    issuer = signer.issuer.public_bytes()
-    digest = hashlib.sha256(b"certificate\0" + len(issuer).to_bytes(4, "big") + issuer
-                            + signer.serial_number.to_bytes(32, "big", signed=True)
-                            + result.content).hexdigest()
+    digest = hashlib.sha256(names + result.content).hexdigest()
     return SignedText(result.content, digest, "certificate", signer)
+
+
+_SIGNERS: dict[int, tuple[x509.Certificate, bool, bytes]] = {}
+"""What :func:`_signer_facts` read of each signer, by the certificate object's id (a
+verifier gives the same object for the same certificate, so a customer's transfers read
+it once; hashing a certificate would cost more than reading it). The entry holds the
+object, so no other object takes its id while it is there."""
+
+
+def _signer_facts(signer: x509.Certificate) -> tuple[bool, bytes]:
+    """Whether ``signer`` is of a family a bank accepts, and what names it in a
+    signature's digest: its issuer (length first) and serial number."""
+    known = _SIGNERS.get(id(signer))
+    if known is None or known[0] is not signer:
+        if len(_SIGNERS) >= 4096:
+            _SIGNERS.clear()
+        issuer = signer.issuer.public_bytes()
+        known = _SIGNERS[id(signer)] = (
+            signer, _of_an_accepted_family(signer),
+            b"certificate\0" + len(issuer).to_bytes(4, "big") + issuer
+            + signer.serial_number.to_bytes(32, "big", signed=True))
+    return known[1], known[2]
 
 
 def _of_an_accepted_family(signer: object) -> bool:

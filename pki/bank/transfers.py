@@ -97,9 +97,10 @@ from ..store import (
     TransferOutcome,
     TransferRecord,
 )
+from ..store.records import TransferState
 from .cards import SecurityCards, challenge_in
 from .customers import MAX_KRW, Customers, check_account_number, check_enrolled
-from .devices import check_device, check_step_up, decide_in, enforce_in
+from .devices import check_device, check_step_up, decide_over, enforce_in
 from .institutions import BankSettings, settings_of
 from .limits import MediaLookups, MediaSource, charge_in, check_within
 from .media import Medium, MediumKind
@@ -178,6 +179,27 @@ class TransferOrder:
         except (UnicodeDecodeError, ValueError):
             return None
         return order if order.signed_at.tzinfo is not None and order.text() == text else None
+
+    @staticmethod
+    def signing_time(text: bytes, institution: str, from_account: str, to_account: str,
+                     amount: int) -> dt.datetime | None:
+        """The ``signed_at`` of the order with these fields whose canonical text is
+        ``text``; None when ``text`` is no such order's (:meth:`parse`, then the fields
+        compared, read the same texts; this is the transfer's check, without building the
+        order and its text again)."""
+        head = (f"{_HEADER}\ninstitution: {institution}\nfrom: {from_account}\n"
+                f"to: {to_account}\namount: {amount}\ntime: ").encode()
+        if not (isinstance(text, bytes) and text.startswith(head) and text.endswith(b"\n")):
+            return None
+        try:
+            when = text[len(head):-1].decode("ascii")
+            signed_at = dt.datetime.fromisoformat(when)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if (signed_at.tzinfo is None
+                or signed_at.astimezone(KST).isoformat(timespec="seconds") != when):
+            return None
+        return signed_at
 
 
 @dataclass(frozen=True)
@@ -375,14 +397,13 @@ class Transfers:
                 signed = verify_simple_auth(key, signature.text, signature.signature)
         except BankError as exc:
             raise _Refused.of(exc) from None
-        order = TransferOrder.parse(signed.text)
-        asked = (_institution_name(attempt.institution), attempt.from_account,
-                 attempt.to_account, attempt.amount)
-        if order is None or (order.institution, order.from_account, order.to_account,
-                             order.amount) != asked:
+        signed_at = TransferOrder.signing_time(
+            signed.text, _institution_name(attempt.institution), attempt.from_account,
+            attempt.to_account, attempt.amount)
+        if signed_at is None:
             raise _Refused("signed_text_mismatch")
         window = dt.timedelta(seconds=attempt.settings.signature_seconds)
-        if abs(order.signed_at - attempt.at) > window:
+        if abs(signed_at - attempt.at) > window:
             raise _Refused("signature_stale")
         return signed
 
@@ -432,13 +453,6 @@ class Transfers:
                 and text.isdigit()):
             raise BankRequestError(f"{what} is {digits} digits", field=field)
 
-    def _device_decision(self, lookups: Store | StoreTransaction, attempt: _Attempt,
-                         used: int) -> DeviceDecision:
-        assert attempt.medium is not None
-        return decide_in(lookups, attempt.settings, attempt.customer, attempt.device,
-                         CoveredOperation.TRANSFER, day_total=used + attempt.amount,
-                         otp_exempt=attempt.medium in _OTP_KINDS)
-
     def _sources_of(self, medium: MediumKind) -> tuple[MediaSource, ...]:
         """The media source that knows whether ``medium`` is usable: the answer it has
         just accepted in this transaction (a card or an OTP token took it only while
@@ -461,16 +475,23 @@ class Transfers:
         assert signed is not None
         with self.store.transaction() as tx:
             try:
-                if tx.transfer_signature_used(signed.digest):
+                # the replay, the day's sum, the devices and both balances in one read
+                state = tx.transfer_state(
+                    attempt.customer.id, digest=signed.digest, day=kst_today(attempt.at),
+                    institution_id=attempt.institution.id,
+                    from_account=attempt.from_account, to_account=attempt.to_account)
+                if state is None:
+                    raise BankNotFoundError("customer")
+                if state.signature_used:
                     raise _Refused("signature_replayed")
                 medium = self._medium(tx, attempt, answer)
-                used = self._before_medium(tx, attempt)
+                self._before_medium(tx, attempt, state)
                 outcome = medium.verify_in(tx, _response(answer), at=attempt.at,
                                            audited=False)
                 if not outcome.accepted:
                     raise _Refused(outcome.code or "medium_refused",
                                    attempts_left=outcome.attempts_left)
-                result = self._accept_in(tx, attempt, signed, used)
+                result = self._accept_in(tx, attempt, signed, state)
             except (BankNotFoundError, OtpSealedUnderOtherSecretError):
                 raise  # the medium could not evaluate: nothing recorded, as before
             except (BankError, _Refused) as exc:
@@ -479,13 +500,16 @@ class Transfers:
             fault_point("bank.transfer.decided")
         return result
 
-    def _before_medium(self, tx: StoreTransaction, attempt: _Attempt) -> int:
-        """What refuses the transfer whatever the medium answers, read under the lock:
-        the device rules (and whether the extra step given can be it), the limits of the
-        medium's grade. Returns the KST day's sum charged so far."""
+    def _before_medium(self, tx: StoreTransaction, attempt: _Attempt, state: TransferState
+                       ) -> None:
+        """What refuses the transfer whatever the medium answers, as read under the lock
+        (``state``): the device rules (and whether the extra step given can be it), the
+        limits of the medium's grade."""
         assert attempt.medium is not None
-        used = tx.limit_used(attempt.customer.id, kst_today(attempt.at))
-        decision = self._device_decision(tx, attempt, used)
+        used = state.limit_used
+        decision = decide_over(state.devices, attempt.settings, attempt.device,
+                               CoveredOperation.TRANSFER, day_total=used + attempt.amount,
+                               otp_exempt=attempt.medium in _OTP_KINDS)
         if decision.verdict is Verdict.REFUSED or (decision.verdict is Verdict.STEP_UP
                                                    and attempt.step_up is None):
             raise _Refused(decision.code or "device_not_designated",
@@ -498,33 +522,32 @@ class Transfers:
             check_step_up(tx, attempt.institution, attempt.customer, attempt.step_up,
                           now=attempt.at, methods=decision.methods)
         attempt.decision = decision
-        return used
 
     def _accept_in(self, tx: StoreTransaction, attempt: _Attempt, signed: SignedText,
-                   used: int) -> TransferResult:
-        """After an accepted answer, in ``tx``: the balances read (a refusal writes
-        nothing of the transfer), then the limit charged, the extra step used, the
-        accounts moved and the transfer recorded."""
+                   state: TransferState) -> TransferResult:
+        """After an accepted answer, in ``tx``: the balances as read under the lock
+        (``state``; a refusal writes nothing of the transfer), then the limit charged,
+        the extra step used, the accounts moved and the transfer recorded."""
         medium, decision = attempt.medium, attempt.decision
         assert medium is not None and decision is not None
         institution = attempt.institution
-        accounts = tx.accounts_numbered(institution.id,
-                                        (attempt.from_account, attempt.to_account))
-        account = accounts[attempt.from_account]
-        if account.balance < attempt.amount:
+        if state.balance is None:  # read as the customer's before the lock; never closed
+            raise _Refused("account_not_owned")
+        if state.balance < attempt.amount:
             raise _Refused("insufficient_funds")
-        payee = accounts.get(attempt.to_account)
-        if payee is not None and payee.balance > _STORE_MAX - attempt.amount:
+        payee = state.payee_balance
+        if payee is not None and payee > _STORE_MAX - attempt.amount:
             raise _Refused("payee_balance_limit")
         charge = charge_in(tx, attempt.customer, attempt.amount,
                            table=attempt.settings.limits, sources=self._sources_of(medium),
-                           at=attempt.at, medium=medium, audited=False, used=used)
+                           at=attempt.at, medium=medium, audited=False,
+                           used=state.limit_used)
         enforce_in(tx, institution, attempt.customer, decision, attempt.step_up,
                    now=attempt.at)
-        balance = account.balance - attempt.amount
-        balances = {account.number: balance}
+        balance = state.balance - attempt.amount
+        balances = {attempt.from_account: balance}
         if payee is not None:
-            balances[payee.number] = payee.balance + attempt.amount
+            balances[attempt.to_account] = payee + attempt.amount
         tx.set_balances(institution.id, balances)
         record = self._record(tx, attempt, None, signed.digest,
                               charged={"day": charge.day.isoformat(), "used": charge.used})

@@ -59,6 +59,7 @@ from .records import (
     SimpleAuthUser,
     SubscriberLine,
     TransferRecord,
+    TransferState,
     VaultRecord,
     Via,
 )
@@ -257,6 +258,13 @@ class CertificateReads(Protocol):
                     ) -> Iterator[CRLEntry]:
         """Revoked and suspended certificates not yet expired at ``at``, streamed: those on
         the unsharded CRL (no ``crl_shard``), or those of CRL ``shard``."""
+        ...
+
+    def crl_entries_der(self, ca: str, *, at: dt.datetime, shard: int | None = None
+                        ) -> Iterator[bytes]:
+        """The entries of :meth:`crl_entries`, in the same order, each as the DER of its
+        revokedCertificates line (:func:`pki.formats.crlder.stored_entries_der`): what a
+        full CRL is made of, without a :class:`CRLEntry` per line."""
         ...
 
     def changed_since(self, ca: str, change_seq: int, *, at: dt.datetime
@@ -694,6 +702,15 @@ class TransferLookups(Protocol):
 
     def transfer_signature_used(self, digest: str) -> bool:
         """Whether a transfer was recorded with this signature digest."""
+        ...
+
+    def transfer_state(self, customer_id: str, *, digest: str, day: dt.date,
+                       institution_id: int, from_account: str, to_account: str
+                       ) -> TransferState | None:
+        """In one read: whether the signature ``digest`` is on a transfer, the KRW
+        charged on the customer's limits on ``day`` (a KST date), their designated
+        devices, and the balances of accounts ``from_account`` and ``to_account`` at
+        ``institution_id``; None if there is no such customer."""
         ...
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "SubscriberLine",
     "TransferOutcome",
     "TransferRecord",
+    "TransferState",
     "VaultRecord",
     "VerificationMethod",
     "Via",
@@ -873,6 +874,22 @@ class TransferRecord:
     reason: str | None
     """The refusal's stable code; None when accepted."""
     at: dt.datetime
+
+
+@dataclass(frozen=True)
+class TransferState:
+    """What a transfer reads under its write lock before it decides, in one read
+    (:meth:`pki.store.protocols.TransferLookups.transfer_state`)."""
+
+    signature_used: bool
+    """Whether a transfer was recorded with the signature's digest already."""
+    limit_used: int
+    """KRW charged against the customer's limits on the KST day."""
+    devices: DesignatedDevices
+    balance: int | None
+    """The balance of the account to debit; None if the institution has no such account."""
+    payee_balance: int | None
+    """The balance of the account to credit; None if it is not at the institution."""
 
 
 # -- registration-authority flows, private certificates as media, simple authentication -------

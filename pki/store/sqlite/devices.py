@@ -10,30 +10,43 @@ users keep their devices where they always were (``cloud_devices``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
 from ..records import DesignatedDevices
 from .common import SQLiteConnection, opt_ts, ts
 
-__all__ = ["DeviceReadsSQL", "DeviceWritesSQL"]
+__all__ = ["DEVICE_COLUMNS", "DEVICE_JOINS", "DEVICE_ORDER", "DeviceReadsSQL", "DeviceWritesSQL",
+           "designated_devices"]
+
+
+DEVICE_COLUMNS = "o.designated_only, o.step_up, d.device_id"
+DEVICE_JOINS = ("FROM bank_customers c LEFT JOIN bank_device_options o ON o.customer_id = c.id "
+                "LEFT JOIN bank_devices d ON d.customer_id = c.id")
+"""A customer's devices and options in one statement (``WHERE c.id = ?``, then
+:data:`DEVICE_ORDER`): the options repeated on each device's row, one row of NULL devices
+when there is none; :func:`designated_devices` reads the rows."""
+DEVICE_ORDER = "ORDER BY d.added_at, d.rowid"
+
+
+def designated_devices(rows: Sequence[Sequence[Any]]) -> DesignatedDevices:
+    """The devices and options of rows whose last three columns are
+    :data:`DEVICE_COLUMNS`."""
+    if not rows:
+        return DesignatedDevices()
+    devices = tuple(r[-1] for r in rows if r[-1] is not None)
+    if rows[0][-3] is None:
+        return DesignatedDevices(devices)
+    return DesignatedDevices(devices, bool(rows[0][-3]), rows[0][-2])
 
 
 class _DeviceLookupsSQL(SQLiteConnection):
     """Reads that a transaction makes under its lock and the store makes outside."""
 
     def bank_devices(self, customer_id: str) -> DesignatedDevices:
-        # one statement (a transfer reads this under its write lock): the options repeated
-        # on each device's row, one row of NULL devices when there is none
-        rows = self._query(
-            "SELECT o.designated_only, o.step_up, d.device_id FROM bank_customers c "
-            "LEFT JOIN bank_device_options o ON o.customer_id = c.id "
-            "LEFT JOIN bank_devices d ON d.customer_id = c.id "
-            "WHERE c.id = ? ORDER BY d.added_at, d.rowid", (customer_id,))
-        if not rows:
-            return DesignatedDevices()
-        devices = tuple(r[2] for r in rows if r[2] is not None)
-        if rows[0][0] is None:
-            return DesignatedDevices(devices)
-        return DesignatedDevices(devices, bool(rows[0][0]), rows[0][1])
+        return designated_devices(self._query(
+            f"SELECT {DEVICE_COLUMNS} {DEVICE_JOINS} WHERE c.id = ? {DEVICE_ORDER}",
+            (customer_id,)))
 
     def step_up_used_at(self, verification_id: str) -> dt.datetime | None:
         rows = self._query("SELECT at FROM bank_step_ups WHERE verification_id = ?",

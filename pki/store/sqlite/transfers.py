@@ -22,8 +22,10 @@ from ..records import (
     SimpleAuthKey,
     TransferOutcome,
     TransferRecord,
+    TransferState,
 )
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
+from .devices import DEVICE_COLUMNS, DEVICE_JOINS, DEVICE_ORDER, designated_devices
 
 __all__ = ["TransferReadsSQL", "TransferWritesSQL"]
 
@@ -83,6 +85,27 @@ class _TransferLookupsSQL(SQLiteConnection):
     def transfer_signature_used(self, digest: str) -> bool:
         return bool(self._query("SELECT 1 FROM bank_transfers WHERE signature_digest = ?",
                                 (digest,)))
+
+    def transfer_state(self, customer_id: str, *, digest: str, day: dt.date,
+                       institution_id: int, from_account: str, to_account: str
+                       ) -> TransferState | None:
+        # one statement where there were four (the replay, the day's sum, the devices,
+        # the two accounts): the scalar reads repeated on each device's row
+        rows = self._query(
+            "SELECT (SELECT 1 FROM bank_transfers WHERE signature_digest = ?), "
+            "(SELECT used FROM bank_limit_days WHERE customer_id = c.id AND day = ?), "
+            "(SELECT balance FROM bank_accounts WHERE institution_id = ? AND number = ?), "
+            "(SELECT balance FROM bank_accounts WHERE institution_id = ? AND number = ?), "
+            f"{DEVICE_COLUMNS} {DEVICE_JOINS} WHERE c.id = ? {DEVICE_ORDER}",
+            (digest, day.isoformat(), institution_id, from_account, institution_id,
+             to_account, customer_id))
+        if not rows:
+            return None
+        used, balance, payee = rows[0][1:4]
+        return TransferState(rows[0][0] is not None, 0 if used is None else int(used),
+                             designated_devices(rows),
+                             None if balance is None else int(balance),
+                             None if payee is None else int(payee))
 
 
 class TransferWritesSQL(_TransferLookupsSQL):

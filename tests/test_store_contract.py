@@ -887,10 +887,12 @@ def test_a_transfer_reads_what_it_decides_on_in_one_read(store: Store) -> None:
     march16, march17 = dt.date(2026, 3, 16), dt.date(2026, 3, 17)
 
     def state(digest: str = "d_1", day: dt.date = march16, customer: str = "c_1",
-              institution: int = 1, to: str = "210987654321") -> object:
+              institution: int = 1, to: str = "210987654321",
+              challenge: str | None = None) -> object:
         return store.transfer_state(customer, digest=digest, day=day,
                                     institution_id=institution,
-                                    from_account="123456789012", to_account=to)
+                                    from_account="123456789012", to_account=to,
+                                    challenge_id=challenge)
 
     assert state() == TransferState(False, 700, DesignatedDevices(), 1000, None)
     assert state(customer="c_9") is None
@@ -911,6 +913,18 @@ def test_a_transfer_reads_what_it_decides_on_in_one_read(store: Store) -> None:
                                                              2**63 - 1)
     assert state(institution=2) == TransferState(True, 700, devices, None, None)
     assert state(to="999999999999") == TransferState(True, 700, devices, 1000, None)
+    challenged = store.card_challenge_and_card("ch_1")
+    assert challenged is not None and challenged[0].id == "ch_1"
+    assert state(challenge="ch_1") == TransferState(True, 700, devices, 1000, 2**63 - 1,
+                                                    challenged)
+    assert state(challenge="ch_none") == state()
+    with store.transaction() as tx:
+        tx.remove_bank_device("c_1", "phone")
+        tx.remove_bank_device("c_1", "pc")
+        assert tx.transfer_state("c_1", digest="d_1", day=march16, institution_id=1,
+                                 from_account="123456789012", to_account="210987654321",
+                                 challenge_id="ch_1") == TransferState(
+            True, 700, DesignatedDevices((), True, "sms"), 1000, 2**63 - 1, challenged)
 
 
 # -- the OTP centre ------------------------------------------------------------------------------

@@ -147,15 +147,28 @@ class BankSettings:
         return LIMIT_TABLES[self.limit_table]
 
 
+_READ: dict[int, tuple[Institution, BankSettings]] = {}
+"""The settings :func:`settings_of` read last of each institution record, by the record's
+id (a record is frozen, and a transfer asks several times with the same one). The entry
+holds the record, so no other object takes its id while it is there."""
+
+
 def settings_of(institution: Institution) -> BankSettings:
     """The institution's settings (the defaults for one that has none)."""
+    known = _READ.get(id(institution))
+    if known is not None and known[0] is institution:
+        return known[1]
     try:  # the type too: True == 1, and a flag given as 1 is refused, not a cached True
         key = tuple(sorted((name, type(value), value)
                            for name, value in institution.settings.items()))
         hash(key)
     except TypeError:  # unhashable or unsortable: from_config says what is wrong
         return BankSettings.from_config(institution.settings)
-    return _settings(key)
+    settings = _settings(key)
+    if len(_READ) >= 256:
+        _READ.clear()
+    _READ[id(institution)] = (institution, settings)
+    return settings
 
 
 @functools.lru_cache(maxsize=256)

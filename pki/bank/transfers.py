@@ -98,7 +98,7 @@ from ..store import (
     TransferRecord,
 )
 from ..store.records import TransferState
-from .cards import SecurityCards, challenge_in
+from .cards import SecurityCards
 from .customers import MAX_KRW, Customers, check_account_number, check_enrolled
 from .devices import check_device, check_step_up, decide_over, enforce_in
 from .institutions import BankSettings, settings_of
@@ -407,11 +407,12 @@ class Transfers:
             raise _Refused("signature_stale")
         return signed
 
-    def _medium(self, tx: StoreTransaction, attempt: _Attempt, answer: MediumAnswer
-                ) -> Medium:
-        """The customer's medium the answer is for; ``medium_not_found`` for any other."""
+    def _medium(self, tx: StoreTransaction, attempt: _Attempt, answer: MediumAnswer,
+                state: TransferState) -> Medium:
+        """The customer's medium the answer is for (a card's challenge as read in
+        ``state``); ``medium_not_found`` for any other."""
         if isinstance(answer, CardAnswer):
-            read = challenge_in(tx, answer.challenge_id)
+            read = state.challenge
             if (read is None or read[1].customer_id != attempt.customer.id
                     or read[1].institution_id != attempt.institution.id):
                 raise _Refused("medium_not_found")
@@ -475,16 +476,19 @@ class Transfers:
         assert signed is not None
         with self.store.transaction() as tx:
             try:
-                # the replay, the day's sum, the devices and both balances in one read
+                # the replay, the day's sum, the devices, both balances and the card's
+                # challenge in one read
                 state = tx.transfer_state(
                     attempt.customer.id, digest=signed.digest, day=kst_today(attempt.at),
                     institution_id=attempt.institution.id,
-                    from_account=attempt.from_account, to_account=attempt.to_account)
+                    from_account=attempt.from_account, to_account=attempt.to_account,
+                    challenge_id=(answer.challenge_id if isinstance(answer, CardAnswer)
+                                  and isinstance(answer.challenge_id, str) else None))
                 if state is None:
                     raise BankNotFoundError("customer")
                 if state.signature_used:
                     raise _Refused("signature_replayed")
-                medium = self._medium(tx, attempt, answer)
+                medium = self._medium(tx, attempt, answer, state)
                 self._before_medium(tx, attempt, state)
                 outcome = medium.verify_in(tx, _response(answer), at=attempt.at,
                                            audited=False)

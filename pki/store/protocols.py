@@ -533,7 +533,7 @@ class BankWrites(BankLookups, Protocol):
     def set_balance(self, institution_id: int, number: str, balance: int) -> None: ...
 
     def set_balances(self, institution_id: int, balances: Mapping[str, int]) -> None:
-        """:meth:`set_balance` of each account number in ``balances``, in one statement."""
+        """:meth:`set_balance` of each account number in ``balances``."""
         ...
 
     def add_security_card(self, record: SecurityCardRecord) -> None: ...
@@ -705,12 +705,14 @@ class TransferLookups(Protocol):
         ...
 
     def transfer_state(self, customer_id: str, *, digest: str, day: dt.date,
-                       institution_id: int, from_account: str, to_account: str
-                       ) -> TransferState | None:
+                       institution_id: int, from_account: str, to_account: str,
+                       challenge_id: str | None = None) -> TransferState | None:
         """In one read: whether the signature ``digest`` is on a transfer, the KRW
         charged on the customer's limits on ``day`` (a KST date), their designated
-        devices, and the balances of accounts ``from_account`` and ``to_account`` at
-        ``institution_id``; None if there is no such customer."""
+        devices, the balances of accounts ``from_account`` and ``to_account`` at
+        ``institution_id``, and the card challenge ``challenge_id`` with its card (as
+        :meth:`BankLookups.card_challenge_and_card`); None if there is no such
+        customer."""
         ...
 
 

@@ -890,6 +890,9 @@ class TransferState:
     """The balance of the account to debit; None if the institution has no such account."""
     payee_balance: int | None
     """The balance of the account to credit; None if it is not at the institution."""
+    challenge: tuple[CardChallenge, SecurityCardRecord] | None = None
+    """The security-card challenge asked for, with its card (None: none asked, or no
+    such challenge)."""
 
 
 # -- registration-authority flows, private certificates as media, simple authentication -------

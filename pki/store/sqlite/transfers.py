@@ -24,6 +24,7 @@ from ..records import (
     TransferRecord,
     TransferState,
 )
+from .bank import CHALLENGE_AND_CARD_COLUMNS, challenge_and_card_of
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 from .devices import DEVICE_COLUMNS, DEVICE_JOINS, DEVICE_ORDER, designated_devices
 
@@ -87,25 +88,31 @@ class _TransferLookupsSQL(SQLiteConnection):
                                 (digest,)))
 
     def transfer_state(self, customer_id: str, *, digest: str, day: dt.date,
-                       institution_id: int, from_account: str, to_account: str
-                       ) -> TransferState | None:
-        # one statement where there were four (the replay, the day's sum, the devices,
-        # the two accounts): the scalar reads repeated on each device's row
+                       institution_id: int, from_account: str, to_account: str,
+                       challenge_id: str | None = None) -> TransferState | None:
+        # one statement where there were five (the replay, the day's sum, the two
+        # accounts, the challenge with its card, the devices): what is one row each
+        # repeated on each device's row
         rows = self._query(
             "SELECT (SELECT 1 FROM bank_transfers WHERE signature_digest = ?), "
             "(SELECT used FROM bank_limit_days WHERE customer_id = c.id AND day = ?), "
             "(SELECT balance FROM bank_accounts WHERE institution_id = ? AND number = ?), "
             "(SELECT balance FROM bank_accounts WHERE institution_id = ? AND number = ?), "
-            f"{DEVICE_COLUMNS} {DEVICE_JOINS} WHERE c.id = ? {DEVICE_ORDER}",
+            f"{CHALLENGE_AND_CARD_COLUMNS}, {DEVICE_COLUMNS} {DEVICE_JOINS} "
+            "LEFT JOIN bank_card_challenges h ON h.id = ? "
+            "LEFT JOIN bank_cards k ON k.id = h.card_id "
+            f"WHERE c.id = ? {DEVICE_ORDER}",
             (digest, day.isoformat(), institution_id, from_account, institution_id,
-             to_account, customer_id))
+             to_account, challenge_id, customer_id))
         if not rows:
             return None
-        used, balance, payee = rows[0][1:4]
-        return TransferState(rows[0][0] is not None, 0 if used is None else int(used),
+        first = rows[0]
+        used, balance, payee = first[1:4]
+        return TransferState(first[0] is not None, 0 if used is None else int(used),
                              designated_devices(rows),
                              None if balance is None else int(balance),
-                             None if payee is None else int(payee))
+                             None if payee is None else int(payee),
+                             challenge_and_card_of(first[4:]))
 
 
 class TransferWritesSQL(_TransferLookupsSQL):

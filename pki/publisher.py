@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -53,11 +54,14 @@ from .keys.castore import CAKey, CAKeyStore, KeyLabel
 from .leadership import Lease
 from .progress import Progress
 from .revocation.crl import IssuedCRL, delta_url, issue_crl, write_crl
-from .revocation.ocsp import ensure_signer, signer_is_current
 from .revocation.shards import shard_url
 from .store import CARecord, CRLInfo, OCSPSignerRecord, Store
-from .timestamp.authority import TimeStampAuthority
-from .timestamp.management import TSA_ISSUER, ensure_tsa, tsa_certificate, tsa_usable
+
+if TYPE_CHECKING:
+    from .timestamp.authority import TimeStampAuthority
+
+# OCSP signers and the TSA (pki.revocation.ocsp, pki.timestamp) are imported where they are
+# made: `kpki crl publish` publishes CRLs only, and its start-up is a user's wait (issue 18).
 
 __all__ = ["DELTA_CRLS_META", "Publication", "Publisher", "Round"]
 
@@ -282,6 +286,8 @@ class Publisher:
     def _ocsp_signer(self, label: str, current: OCSPSignerRecord | None
                      ) -> tuple[OCSPSignerRecord, CAKey]:
         """:meth:`ensure_ocsp_signer`, ``current`` being the store's signer of ``label``."""
+        from .revocation.ocsp import ensure_signer, signer_is_current
+
         held = self._signers.get(label)
         if (held is not None and current is not None and current.serial == held[0].serial
                 and signer_is_current(current.certificate, at=self.clock.now())):
@@ -295,10 +301,14 @@ class Publisher:
     def ensure_tsa(self) -> TimeStampAuthority:
         """The home's TSA, made or renewed when due
         (:func:`pki.timestamp.management.ensure_tsa`)."""
+        from .timestamp.management import tsa_certificate
+
         return self._ensure_tsa(tsa_certificate(self.store))
 
     def _ensure_tsa(self, latest: x509.Certificate | None) -> TimeStampAuthority:
         """:meth:`ensure_tsa`, ``latest`` being the store's latest TSA certificate."""
+        from .timestamp.management import TSA_ISSUER, ensure_tsa, tsa_usable
+
         held = self._tsa
         if held is not None and latest == held.certificate and \
                 tsa_usable(self.store, held.certificate, self.clock.now()):
@@ -350,6 +360,8 @@ class Publisher:
                 if before is None or before.serial != signer.serial:
                     signers.append(record.label)
                     log.info("new OCSP signer %X of %s", signer.serial, record.label)
+        from .timestamp.management import tsa_certificate
+
         before_tsa = tsa_certificate(self.store)
         tsa = self._ensure_tsa(before_tsa)
         return Round(crls=tuple(crls), signers=tuple(signers),

@@ -163,6 +163,9 @@ def _back_to_version(path, version, tmp_path):
                                        "AND sql IS NOT NULL ORDER BY type DESC",
                                        (table,)).fetchall():
                 conn.execute(sql)  # the table, then its indexes
+        for index in indexes("old") - indexes("main"):  # a later migration dropped it
+            conn.execute(conn.execute("SELECT sql FROM old.sqlite_master WHERE name = ?",
+                                      (index,)).fetchone()[0])
         for table in tables("old"):
             kept = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
             for row in conn.execute(f"PRAGMA main.table_info({table})").fetchall():

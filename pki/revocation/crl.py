@@ -44,7 +44,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,7 +53,7 @@ from cryptography import x509
 
 from ..errors import OutputError, PKIError
 from ..faults import fault_point
-from ..formats.crlder import encode_crl
+from ..formats.crlder import encode_crl, encode_entry, read_crl_number
 from ..fsutil import atomic_write, ensure_writable_dir
 from ..keys.castore import CAKey
 from ..lifecycle import lapse_suspensions
@@ -88,14 +88,22 @@ class IssuedCRL:
 
 
 def _pem(der: bytes) -> bytes:
-    # One buffer, not a million line objects: a full CRL can be tens of megabytes.
-    body = base64.b64encode(der)
-    out = bytearray(b"-----BEGIN X509 CRL-----\n")
-    for start in range(0, len(body), 64):
-        out += body[start:start + 64]
-        out += b"\n"
-    out += b"-----END X509 CRL-----\n"
-    return bytes(out)
+    return b"".join(_pem_chunks(der))
+
+
+_PEM_CHUNK = 48 * 1024
+"""DER bytes a chunk of PEM is made of: 1,024 lines of 64 characters."""
+
+
+def _pem_chunks(der: bytes) -> Iterator[bytes]:
+    """The PEM of ``der`` in pieces of about 64 KiB: a full CRL can be tens of megabytes,
+    written out without its PEM ever whole in memory."""
+    yield b"-----BEGIN X509 CRL-----\n"
+    with memoryview(der) as view:
+        for offset in range(0, len(der), _PEM_CHUNK):
+            body = base64.b64encode(view[offset:offset + _PEM_CHUNK])
+            yield b"\n".join([body[i:i + 64] for i in range(0, len(body), 64)]) + b"\n"
+    yield b"-----END X509 CRL-----\n"
 
 
 def delta_url(crl_url: str) -> str:
@@ -158,12 +166,10 @@ def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
     if base is not None:
         extensions.append(x509.Extension(x509.oid.ExtensionOID.DELTA_CRL_INDICATOR, True,
                                          x509.DeltaCRLIndicator(base.number)))
-        entries: Iterator[CRLEntry] = _removals(
-            store.changed_since(ca.label, base.change_seq, at=at))
-    elif shard is None:
-        entries = store.crl_entries(ca.label, at=at)
+        entries: Iterator[bytes] = map(encode_entry, _removals(
+            store.changed_since(ca.label, base.change_seq, at=at)))
     else:
-        entries = store.crl_entries(ca.label, at=at, shard=shard)
+        entries = store.crl_entries_der(ca.label, at=at, shard=shard)
     if not ca.is_root:
         extensions.append(x509.Extension(
             x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT, True, x509.IssuingDistributionPoint(
@@ -180,8 +186,8 @@ def issue_crl(ca: CARecord, key: CAKey, store: Store, *, at: dt.datetime,
     task = f"{'delta ' if base is not None else ''}CRL of {ca.label}" + (
         "" if shard is None else f" shard {shard}")
     der, count = encode_crl(issuer=cert.subject, this_update=at, next_update=next_update,
-                            entries=counted(entries, progress, task), extensions=extensions,
-                            key=key)
+                            encoded_entries=counted(entries, progress, task),
+                            extensions=extensions, key=key)
     info = CRLInfo(ca=ca.label, number=number, delta_base=None if base is None else base.number,
                    this_update=at, next_update=next_update, change_seq=change_seq,
                    entries=count, sha256=hashlib.sha256(der).hexdigest(), shard=shard)
@@ -223,8 +229,8 @@ def write_crl(crl: IssuedCRL, folder: Path, url: str) -> tuple[Path, Path] | Non
             return None
         temps: list[Path] = []
         try:
-            temps.append(_write_temp(der_path, crl.der))
-            temps.append(_write_temp(pem_path, crl.pem))
+            temps.append(_write_temp(der_path, (crl.der,)))
+            temps.append(_write_temp(pem_path, _pem_chunks(crl.der)))
             fault_point("crl.written")
             atomic_write(folder / _JOURNAL_NAME,
                          der_path.relative_to(folder).as_posix().encode() + b"\n")
@@ -283,28 +289,27 @@ def _publish_lock(folder: Path) -> Iterator[None]:
 
 
 def _published_number(path: Path) -> int | None:
-    """The CRL number in the file at ``path``; None if there is none or it is unreadable."""
+    """The CRL number in the file at ``path``; None if there is none or it is unreadable.
+    Read from the CRL's head and extensions only (:func:`pki.formats.crlder.read_crl_number`):
+    a published CRL can be tens of megabytes."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            return read_crl_number(fh)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
-    try:
-        crl = x509.load_der_x509_crl(data)
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except (ValueError, x509.ExtensionNotFound):
-        return None
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    """``data`` in a new file beside ``path`` (a name :func:`recover_publish_folder` knows),
-    flushed to disk."""
+def _write_temp(path: Path, chunks: Iterable[bytes]) -> Path:
+    """``chunks`` in a new file beside ``path`` (a name :func:`recover_publish_folder`
+    knows), flushed to disk."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:

@@ -598,6 +598,13 @@ LATER: tuple[str, ...] = (
     CREATE INDEX sdk_sessions_ended ON sdk_sessions (ended_at);
     CREATE INDEX sdk_pads_expiry ON sdk_pads (expires_at);
     """,
+    # 23: a full CRL's lines from one covering index, in the order of issuance (SQLite's 23).
+    """
+    CREATE INDEX certificates_crl_lines ON certificates (ca_id, crl_shard, id, not_after,
+        serial, revoked_at, reason, invalidity_date, status) WHERE status != 'valid';
+    DROP INDEX certificates_on_crl;
+    DROP INDEX certificates_on_shard_crl;
+    """,
 )
 """SQLite's migrations after :data:`BASE_VERSION`, written for PostgreSQL, in order."""
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from pki.usecases.publishing import publish_crls
-
 from .context import Context
 from .output import emit_json, iso, json_option, shown_iso
 from .progress import progress_line
@@ -31,13 +29,16 @@ def publish(obj: Context, delta: bool, labels: tuple[str, ...], passphrase_file:
 
     A CRL is never written over a newer one another publisher put in place meanwhile.
     """
+    from pki.usecases.publishing import publish_crls  # imported by the command that uses it
+
     with obj.open_home() as home:
         for label in labels:
             home.store.get_ca(label)
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         with progress_line() as line:
+            # Nobody to tell off a terminal: the entries of a full CRL are then not counted.
             done = publish_crls(home, passphrase=passphrase, delta=delta, labels=labels,
-                                progress=line)
+                                progress=line if line.active else None)
         rows = [{"ca": c.info.ca, "number": c.info.number, "delta_base": c.info.delta_base,
                  "entries": c.info.entries, "this_update": iso(c.info.this_update),
                  "next_update": iso(c.info.next_update),

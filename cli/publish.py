@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-
-from pki.publisher import Round
-from pki.usecases.publishing import publish_round
 
 from .context import Context
 from .output import emit_json, iso, json_option
 from .progress import progress_line
 from .secrets import ca_passphrase, passphrase_file_option
+
+if TYPE_CHECKING:
+    from pki.publisher import Round
 
 
 def _rows(done: Round) -> dict[str, Any]:
@@ -52,11 +49,14 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
     (a start does not rebuild CRLs that are still current), and renews the OCSP signers
     and the TSA when due. Run one publisher per home beside any number of
     'kpki serve --no-publish' servers; 'kpki serve' alone runs its own."""
+    from pki.usecases.publishing import publish_round  # imported by the command that uses it
+
     with obj.open_home() as home:
         passphrase = ca_passphrase(passphrase_file, encrypted=home.keys_encrypted)
         if not watch:
             with progress_line() as line:
-                done = publish_round(home, passphrase=passphrase, progress=line)
+                done = publish_round(home, passphrase=passphrase,
+                                     progress=line if line.active else None)
             if as_json:
                 emit_json(_rows(done))
                 return
@@ -71,6 +71,10 @@ def publish(obj: Context, watch: bool, poll: float, passphrase_file: Path | None
             if done.tsa is not None:
                 click.echo(f"new TSA certificate {done.tsa:X}")
             return
+        import logging
+        import signal
+        import threading
+
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s %(message)s")
         # SIGTERM and SIGINT end the watch between rounds; then SIGTERM exits 0 and

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -148,7 +149,29 @@ transaction, before it commits (if it raises, nothing is recorded)."""
 def _common_name(style: CAStyle, *, name: str, alias: str, ra: RegistrationAuthority,
                  day: dt.date, seq: int) -> str:
     return style.cn_template.format(name=name, alias=alias, institution=ra.institution,
-                                    branch=ra.branch, date=day, seq=seq)
+                                    branch=ra.branch, date=_template_day(day), seq=seq)
+
+
+class _TemplateDay:
+    """A day as CN templates format it (``{date:%y%m%d}``): the same text as the ``date``,
+    each format made once (``strftime`` took half the time of naming a certificate)."""
+
+    __slots__ = ("_day", "_texts")
+
+    def __init__(self, day: dt.date) -> None:
+        self._day = day
+        self._texts: dict[str, str] = {}
+
+    def __format__(self, spec: str) -> str:
+        text = self._texts.get(spec)
+        if text is None:
+            text = self._texts[spec] = format(self._day, spec)
+        return text
+
+
+@functools.lru_cache(maxsize=64)
+def _template_day(day: dt.date) -> _TemplateDay:
+    return _TemplateDay(day)
 
 
 def check_subscriber_names(style: CAStyle | str, *, name: str, alias: str = "",

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 
-from pki.authority import IssueRequest
-from pki.profiles import PROFILES
+from pki.authority import IssueRequest, _common_name
+from pki.profiles import DEFAULT_RA, PROFILES, STYLES, RegistrationAuthority
 
 RRN = "9005171234566"
 
@@ -122,3 +122,16 @@ def test_a_sharded_cas_certificates_are_what_pycas_chained_builder_makes(home, a
     again = _pyca_chain(issued, sharded).sign(home.load_ca_key(sharded.label, None),
                                               hashes.SHA256())
     assert again.public_bytes(Encoding.DER) == issued.certificate.public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("day", [dt.date(2026, 3, 16), dt.date(1999, 12, 31),
+                                 dt.date(2050, 1, 2)])
+def test_the_cn_is_the_template_formatted_with_the_day(style, day):
+    ra = RegistrationAuthority.parse(DEFAULT_RA) if isinstance(DEFAULT_RA, str) else DEFAULT_RA
+    template = STYLES[style].cn_template
+    for _ in range(2):  # the day's formats are kept after the first
+        assert _common_name(STYLES[style], name="홍길동", alias="HONG", ra=ra, day=day,
+                            seq=42) == template.format(
+            name="홍길동", alias="HONG", institution=ra.institution, branch=ra.branch,
+            date=day, seq=42)

@@ -17,8 +17,11 @@ process after each round). Times come from the injected clock.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["MAX_OCSP_REQUEST_BYTES", "WebState", "create_app"]
 
 log = logging.getLogger("kpki.serve")
+
+_LOG_EVERY_S = 0.1
+"""How often the access log's thread writes the lines of the requests answered since."""
 
 T = TypeVar("T")
 
@@ -105,13 +111,32 @@ class WebState:
 
 
 class _AccessLog:
-    """One log line per request: method, path, status, bytes, milliseconds."""
+    """One log line per request: method, path, status, bytes, milliseconds.
+
+    Off the hot path: a request only appends a tuple; a thread (``kpki-access-log``) turns
+    them into log records every :data:`_LOG_EVERY_S` seconds (with the request's own time),
+    so the event loop never formats a record nor waits on the log's stream. Lines left
+    are written when the app shuts down; a worker process forked from this one starts its
+    own thread at its first request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._pending: collections.deque[tuple[float, str, str, int, int, float]] = (
+            collections.deque())
+        self._writer: tuple[int, threading.Thread] | None = None
+        self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    self._write()
+                return
+            await self.app(scope, receive, send)
+            return
+        if not log.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -129,8 +154,37 @@ class _AccessLog:
             await self.app(scope, receive, logged_send)
         finally:
             path = scope["path"] if len(scope["path"]) < 200 else scope["path"][:200] + "..."
-            log.info("%s %s %d %d %.1fms", scope["method"], path, status, size,
-                     (time.perf_counter() - start) * 1000)
+            self._pending.append((time.time(), scope["method"], path, status, size,
+                                  (time.perf_counter() - start) * 1000))
+            writer = self._writer
+            if writer is None or writer[0] != os.getpid():
+                self._start_writer()
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if self._writer is not None and self._writer[0] == os.getpid():
+                return
+            thread = threading.Thread(target=self._run, daemon=True, name="kpki-access-log")
+            self._writer = (os.getpid(), thread)
+            thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(_LOG_EVERY_S)
+            self._write()
+
+    def _write(self) -> None:
+        pending = self._pending
+        while pending:
+            try:
+                at, method, path, status, size, ms = pending.popleft()
+            except IndexError:  # another writer took the last one
+                return
+            record = log.makeRecord(log.name, logging.INFO, __file__, 0,
+                                    "%s %s %d %d %.1fms", (method, path, status, size, ms),
+                                    None)
+            record.created, record.msecs = at, (at - int(at)) * 1000
+            log.handle(record)
 
 
 def create_app(state: WebState, *, extra_routes: Sequence[BaseRoute] = ()) -> ASGIApp:

@@ -1,4 +1,9 @@
-"""``kpki cert list|show``."""
+"""``kpki cert list|show`` and the lifecycle commands.
+
+A command imports what it uses when it runs (issue 18): ``kpki cert show`` reads the store
+and prints, without importing the lifecycle, the delivery or issuance machinery, nor the
+profiles (``--profile``'s choices are read when shown or checked).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +14,17 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pki import lifecycle
-from pki.delivery import UndeliveredCertificate
 from pki.errors import CertificateNotFoundError
 from pki.faults import fault_point
-from pki.home import Home
-from pki.keys.password import check_password
-from pki.profiles import PROFILES
 from pki.store import CertificateRecord, CertStatus, RevocationReason
-from pki.usecases.issuing import (
-    FollowUpOrder,
-    finish_deliveries,
-    reissue_into_folder,
-    renew_into_folder,
-    undelivered_certificates,
-)
-from pki.vid import identify_data_of
 
 from .context import STDOUT_GONE, Context
-from .issue import force_option
 from .output import (
     TimeType,
     common_name,
@@ -52,12 +43,34 @@ from .output import (
     stream_table,
     table,
 )
-from .params import out_folder, rrn_option
+from .params import force_option, out_folder, rrn_option
 from .reasons import reason_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
+if TYPE_CHECKING:
+    from pki.delivery import UndeliveredCertificate
+    from pki.home import Home
+
 STATUSES = [s.value for s in CertStatus] + ["expired"]
 _HEX = re.compile(r"[0-9a-f]+")
+
+
+class _ProfileChoice(click.Choice[str]):
+    """``--profile``'s choices, the profiles' names: read from :mod:`pki.profiles` when
+    click shows or checks them, not when the command group is imported."""
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from pki.profiles import PROFILES
+
+        return tuple(sorted(PROFILES))
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        pass  # click's __init__ sets them; they are the profiles'
 
 
 def parse_serial(text: str, *, option: str = "SERIAL") -> int:
@@ -85,6 +98,8 @@ def _policy(cert: x509.Certificate) -> str:
 
 
 def _vid(cert: x509.Certificate) -> dict[str, Any]:
+    from pki.vid import identify_data_of
+
     data = identify_data_of(cert)
     if data is None:
         return {}
@@ -99,13 +114,17 @@ def _changes(record: CertificateRecord, replaced_by: Sequence[int]) -> dict[str,
     reissue) and which replaced it."""
     revoked = record.status is CertStatus.REVOKED
     suspended = record.status is CertStatus.SUSPENDED and record.revoked_at is not None
+    lapses = None
+    if suspended and record.revoked_at:
+        from pki.lifecycle import suspension_lapses_at
+
+        lapses = iso(suspension_lapses_at(record.revoked_at))
     return {
         "revoked_at": iso(record.revoked_at) if revoked and record.revoked_at else None,
         "reason": record.reason.value if revoked and record.reason else None,
         "invalidity_date": iso(record.invalidity_date) if record.invalidity_date else None,
         "suspended_at": iso(record.revoked_at) if suspended and record.revoked_at else None,
-        "suspension_lapses_at": (iso(lifecycle.suspension_lapses_at(record.revoked_at))
-                                 if suspended and record.revoked_at else None),
+        "suspension_lapses_at": lapses,
         "replaces": None if record.replaces is None else serial_hex(record.replaces),
         "replaced_by": [serial_hex(s) for s in replaced_by],
     }
@@ -221,7 +240,7 @@ def _stream_json(infos: Iterator[dict[str, Any]]) -> None:
 
 @cert.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only certificates in this state.")
-@click.option("--profile", type=click.Choice(sorted(PROFILES)), help="Only this profile.")
+@click.option("--profile", type=_ProfileChoice(), help="Only this profile.")
 @click.option("--name", help="Only this holder's certificates.")
 @click.option("--ca", "ca_label", help="Only certificates of this CA.")
 @click.option("--limit", type=click.IntRange(min=1, max=sys.maxsize), metavar="N",
@@ -244,6 +263,8 @@ def cert_list(obj: Context, status: str | None, profile: str | None, name: str |
         if undelivered_only:
             if status or profile or name or limit or after:
                 raise click.UsageError("--undelivered goes only with --ca")
+            from pki.usecases.issuing import undelivered_certificates
+
             _list_undelivered(undelivered_certificates(home, ca=ca_label), now,
                               as_json=as_json, as_jsonl=as_jsonl)
             return
@@ -328,6 +349,8 @@ def _ca_option(f: Any) -> Any:
 def revoke(obj: Context, serial: str, reason: RevocationReason, invalidity_date: dt.datetime | None,
            ca_label: str | None, as_json: bool) -> None:
     """Revoke the certificate SERIAL."""
+    from pki import lifecycle
+
     number = parse_serial(serial)
     with obj.open_home() as home:
         at = home.clock.now()
@@ -347,6 +370,8 @@ def revoke(obj: Context, serial: str, reason: RevocationReason, invalidity_date:
 @click.pass_obj
 def suspend(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> None:
     """Suspend (hold) the certificate SERIAL; resume within 6 months or it is revoked."""
+    from pki import lifecycle
+
     with obj.open_home() as home:
         at = home.clock.now()
         record = lifecycle.suspend(home.store, parse_serial(serial), at=at, ca=ca_label)
@@ -360,6 +385,8 @@ def suspend(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> N
 @click.pass_obj
 def resume(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> None:
     """Resume the suspended certificate SERIAL."""
+    from pki import lifecycle
+
     with obj.open_home() as home:
         at = home.clock.now()
         record = lifecycle.resume(home.store, parse_serial(serial), at=at, ca=ca_label)
@@ -369,6 +396,9 @@ def resume(obj: Context, serial: str, ca_label: str | None, as_json: bool) -> No
 def _follow_up(obj: Context, serial: str, *, rrn: str, out: Path, ca_label: str | None,
                force: bool, password_file: Path | None, passphrase_file: Path | None,
                as_json: bool, renew: bool) -> None:
+    from pki.keys.password import check_password
+    from pki.usecases.issuing import FollowUpOrder, reissue_into_folder, renew_into_folder
+
     from .issue import delivery_errors, report
 
     order = FollowUpOrder(serial=parse_serial(serial), rrn=rrn, out=out, ca=ca_label,
@@ -398,6 +428,8 @@ def deliver(obj: Context, bases: tuple[Path, ...], as_json: bool) -> None:
     issuances that were never recorded are removed. Certificates whose files are lost
     are listed: revoke them.
     """
+    from pki.usecases.issuing import finish_deliveries
+
     with obj.open_home() as home:
         now = home.clock.now()
         done = finish_deliveries(home, bases=bases)

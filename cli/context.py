@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 
 from pki.clock import Clock, SystemClock
 
-from .secrets import token_pin
-
 if TYPE_CHECKING:
     from pki.home import Home
 
@@ -33,6 +31,8 @@ class Context:
     def open_home(self, *, passphrase: bytes | None = None) -> Home:
         """The home, on this context's clock."""
         from pki.home import Home  # on first use: kpki --help and friends never pay for it
+
+        from .secrets import token_pin
 
         return Home.open(self.home, clock=self.clock, passphrase=passphrase,
                          pin=token_pin(self.pin_file))

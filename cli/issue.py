@@ -22,7 +22,7 @@ from pki.usecases.issuing import IssuedIntoFolder, IssueOrder, issue_into_folder
 from .batch import run_batch
 from .context import Context
 from .output import TimeType, emit_json, iso, json_option, serial_hex, shown_iso
-from .params import given, out_folder, read_from, rrn_option
+from .params import force_option, given, out_folder, read_from, rrn_option
 from .secrets import ca_passphrase, key_password, passphrase_file_option, password_file_option
 
 
@@ -108,12 +108,6 @@ def serial_bits_option(of: str) -> Callable[[Any], Any]:
         "--serial-bits", type=click.IntRange(MIN_SERIAL_BITS, MAX_SERIAL_BITS),
         help=f"Random bits in {of} [{DEFAULT_SERIAL_BITS}: a serial fits in a signed "
              "64-bit integer, as real Korean CAs' serials do].")
-
-
-def force_option(f: Any) -> Any:
-    return click.option("--force", is_flag=True,
-                        help="Replace the NPKI folder if one of that name exists already "
-                             "(its certificate and key are deleted).")(f)
 
 
 @contextlib.contextmanager

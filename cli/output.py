@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from pki.clock import KST, parse_time
-from pki.store import CertificateRecord, CertStatus
 
 from .context import Context
+
+if TYPE_CHECKING:
+    from pki.store import CertificateRecord
 
 
 def json_option(f: Any) -> Any:
@@ -130,6 +132,8 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def display_status(record: CertificateRecord, now: dt.datetime) -> str:
+    from pki.store import CertStatus  # on use: kpki verify reads no store records
+
     if record.status is CertStatus.VALID and record.is_expired(now):
         return "expired"
     return record.status.value

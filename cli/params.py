@@ -144,6 +144,12 @@ def write_out(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         atomic_write(path, data, mode=mode)
 
 
+def force_option(f: Any) -> Any:
+    return click.option("--force", is_flag=True,
+                        help="Replace the NPKI folder if one of that name exists already "
+                             "(its certificate and key are deleted).")(f)
+
+
 def out_folder(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Callback of an option that names a folder: ``-`` (standard output) is refused."""
     values = value if isinstance(value, tuple) else (value,)

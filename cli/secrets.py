@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import click
 
 from pki.errors import PasswordPolicyError
-from pki.keys.password import check_password
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,6 +141,8 @@ def key_password(path: Path | None, *, confirm: bool = True, env: str = KEY_PASS
     checked = confirm if rules is None else rules
 
     def check(secret: bytes) -> None:
+        from pki.keys.password import check_password  # pki.keys costs start-up elsewhere
+
         try:
             check_password(_text(secret, what))
         except PasswordPolicyError as exc:

@@ -1,10 +1,16 @@
-"""``kpki sign`` and ``kpki verify``."""
+"""``kpki sign`` and ``kpki verify``.
+
+Each command imports its machinery when it runs (issue 18): ``kpki verify`` does not pay
+for the signing side (NPKI key files, time-stamp requests), nor ``kpki sign`` for the
+verifier.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from cryptography import x509
@@ -12,12 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pki.errors import HomeNotFoundError, KeyFileError, TimestampError, WrongPasswordError
-from pki.keys import npki
 from pki.rrn import RRN
-from pki.signing import Outcome
-from pki.signing.verify import CannotEvaluateError, CRLIndex
-from pki.usecases.signing import SignOrder, sign_with_folder
-from pki.usecases.verifying import VerifyOrder, verify_signature
 
 from .context import Context
 from .output import TimeType, emit_json, json_option, shown
@@ -33,6 +34,9 @@ from .params import (
     write_out,
 )
 from .secrets import KEY_PASSWORD_ENV, key_password, read_secret_file
+
+if TYPE_CHECKING:
+    from pki.signing.verify import CRLIndex
 
 R_ENV = "KPKI_VID_R"
 
@@ -56,6 +60,8 @@ def _certificates(path: Path, option: str) -> list[x509.Certificate]:
 
 
 def _crl(path: Path) -> CRLIndex:
+    from pki.signing.verify import CRLIndex
+
     with read_from("--crl", path):
         return CRLIndex.load(_read(path, "CRL"))
 
@@ -93,6 +99,8 @@ def sign_command(obj: Context, file: Path, folder: Path, detached: bool, no_attr
                  seed: bool, out: Path | None, force: bool, password_file: Path | None,
                  pem: bool, timestamp_url: str | None, as_json: bool) -> None:
     """Sign FILE (its exact bytes, any encoding) with the certificate of an NPKI folder."""
+    from pki.usecases.signing import SignOrder, sign_with_folder
+
     out = out or file.with_name(file.name + ".p7s")
     if r_for is not None and is_stdout(out):
         raise click.UsageError("--r-for writes R beside the signature (OUT.r.p7m): give "
@@ -156,6 +164,8 @@ def _tsa_url(obj: Context, given: str) -> str:
 
 
 def _recipient_key(path: Path, password_file: Path | None) -> rsa.RSAPrivateKey:
+    from pki.keys import npki
+
     with opened_with("--password-file", KEY_PASSWORD_ENV), read_from("--key", path):
         if path.is_dir():
             return npki.load(path, key_password(password_file, confirm=False)).private_key
@@ -235,6 +245,9 @@ def verify_command(ctx: click.Context, signature: Path, content: Path | None,
 
     Exit status 0 when every check passes, 1 when one fails, 2 for usage errors.
     """
+    from pki.signing.verify import CannotEvaluateError, Outcome
+    from pki.usecases.verifying import VerifyOrder, verify_signature
+
     if no_revocation and (crl_files or online or fetch_crl):
         raise click.UsageError("--no-revocation turns the revocation check off: drop it, or "
                                "drop --crl, --online and --fetch-crl")

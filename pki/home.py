@@ -32,17 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from .authority import CertificateAuthority
 from .clock import Clock, SystemClock
 from .entropy import Entropy, SystemEntropy
 from .errors import (
@@ -53,35 +47,36 @@ from .errors import (
     StoreError,
     StoreURLError,
 )
-from .fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
-from .hierarchy import (
-    ROOT_LABEL,
-    CASettings,
-    RootSettings,
-    add_ca,
-    chain_of,
-    check_financial_ca,
-    check_label,
-    create_root,
-    default_ca_label,
-    financial_ca_label,
-    set_crl_shards,
-)
-from .keys.castore import CAKey, CAKeyStore, FileCAKeyStore, KeyLabel, MemoryCAKeyStore
-from .keys.generate import KeyGenerator, RSAKeyGenerator
-from .keys.pkcs11 import PerCAKeyStore, PinSource, PKCS11CAKeyStore
-from .leadership import FileLease, Lease, SoleLease
-from .profiles import get_style
-from .publisher import DELTA_CRLS_META, Publisher
-from .revocation.crl import IssuedCRL
-from .revocation.ocsp import OCSPResponder
-from .store import AuditAction, CARecord, Store, open_store, sqlite_url
-from .timestamp.authority import TimeStampAuthority
-from .timestamp.management import tsa_certificate
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
+    from .authority import CertificateAuthority
     from .cloud.service import Cloud
     from .cloud.vault import KDFParams
+    from .hierarchy import ROOT_LABEL, CASettings, RootSettings, check_label
+    from .keys.castore import CAKey, CAKeyStore, FileCAKeyStore
+    from .keys.generate import KeyGenerator
+    from .keys.pkcs11 import PerCAKeyStore, PinSource, PKCS11CAKeyStore
+    from .leadership import Lease
+    from .publisher import Publisher
+    from .revocation.crl import IssuedCRL
+    from .revocation.ocsp import OCSPResponder
+    from .store import CARecord, Store
+    from .timestamp.authority import TimeStampAuthority
+
+_FROM_HIERARCHY = ("ROOT_LABEL", "CASettings", "RootSettings", "check_label")
+
+
+def __getattr__(name: str) -> Any:
+    # What the home re-exports from pki.hierarchy, imported on first use: opening a home
+    # to read it (``kpki cert show``) does not pay for the CA machinery (issue 18).
+    if name in _FROM_HIERARCHY:
+        from . import hierarchy
+
+        return getattr(hierarchy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_BASE_URL", "ROOT_LABEL", "CASettings", "Home", "RootSettings",
            "check_label", "check_store_url"]
@@ -93,8 +88,6 @@ STORE_URL_FILE = "store.url"
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 PUBLISHER_LOCK_FILE = "publisher.lock"
 """The lock file of an SQLite home's publisher lease (:class:`pki.leadership.FileLease`)."""
-_ROOT = RootSettings()
-_CA = CASettings()
 MEMORY_PATH = Path("<memory>")
 CA_KEYS_META = "ca_keys"
 """The PKCS #11 URI of the token holding the home's CA keys (``kpki init --ca-keys``);
@@ -106,19 +99,47 @@ class Home:
     """An opened kpki home: :attr:`store`, :attr:`keys` (the CA key store), the folder
     layout and the base URL, with the injected clock, entropy and key generator."""
 
-    def __init__(self, path: Path, store: Store, keys: CAKeyStore, *,
+    def __init__(self, path: Path, store: Store, keys: CAKeyStore | None, *,
                  clock: Clock | None = None, entropy: Entropy | None = None,
                  key_generator: KeyGenerator | None = None) -> None:
         self.path = path
         self.store: Store = store
-        self.keys: CAKeyStore = keys
+        self._keys = keys
+        self._passphrase: bytes | None = None
         self.clock: Clock = clock or SystemClock()
         self.entropy: Entropy = entropy or SystemEntropy()
-        self.key_generator: KeyGenerator = key_generator or RSAKeyGenerator()
+        self._key_generator = key_generator
         self._publishers: dict[bytes | None, Publisher] = {}
         self._responders: dict[str, OCSPResponder] = {}
         self.pin: PinSource = None
         """The user PIN of the tokens holding CA keys, or what gives it when first needed."""
+
+    @property
+    def keys(self) -> CAKeyStore:
+        """The CA key store: the home's key files, or the tokens its settings name. A home
+        opened with :meth:`open` opens it when first asked, so a command that reads the
+        store only (``kpki cert show``) neither reads key settings nor imports the key
+        machinery."""
+        if self._keys is None:
+            from .keys.castore import FileCAKeyStore
+
+            self._keys = _key_store(self.store, FileCAKeyStore(
+                self.path / "cas", encrypted=self.keys_encrypted, passphrase=self._passphrase,
+                key_generator=self._key_generator), pin=self.pin)
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys: CAKeyStore) -> None:
+        self._keys = keys
+
+    @property
+    def key_generator(self) -> KeyGenerator:
+        """What makes new keys (RSA by default)."""
+        if self._key_generator is None:
+            from .keys.generate import RSAKeyGenerator
+
+            self._key_generator = RSAKeyGenerator()
+        return self._key_generator
 
     @property
     def on_disk(self) -> bool:
@@ -133,8 +154,8 @@ class Home:
         path: str | Path,
         *,
         passphrase: bytes | None,
-        root: RootSettings = _ROOT,
-        ca: CASettings = _CA,
+        root: RootSettings | None = None,
+        ca: CASettings | None = None,
         base_url: str = DEFAULT_BASE_URL,
         clock: Clock | None = None,
         entropy: Entropy | None = None,
@@ -166,6 +187,16 @@ class Home:
         destroys the keys it made there (:class:`pki.errors.HSMError`,
         :class:`pki.errors.WrongPasswordError`).
         """
+        import shutil
+        import tempfile
+
+        from .hierarchy import ROOT_LABEL, CASettings, RootSettings, check_label
+        from .keys.castore import FileCAKeyStore
+        from .keys.pkcs11 import PKCS11CAKeyStore
+        from .profiles import get_style
+
+        root = root or RootSettings()
+        ca = ca or CASettings()
         target = Path(path).absolute()
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise HomeExistsError(
@@ -217,7 +248,7 @@ class Home:
                         pin=hsm.pin if hsm is not None else None)
 
     @classmethod
-    def in_memory(cls, *, root: RootSettings = _ROOT, ca: CASettings = _CA,
+    def in_memory(cls, *, root: RootSettings | None = None, ca: CASettings | None = None,
                   base_url: str = DEFAULT_BASE_URL, clock: Clock | None = None,
                   entropy: Entropy | None = None,
                   key_generator: KeyGenerator | None = None,
@@ -228,15 +259,21 @@ class Home:
         ``time_travel`` lets the clock go back on purpose: times are recorded as the clock
         gives them, and CRLs may be older than the last one (see
         :meth:`pki.store.StoreTransaction.event_time`)."""
+        from .hierarchy import CASettings, RootSettings
+        from .keys.castore import MemoryCAKeyStore
+        from .store import open_store
+
         store = open_store("sqlite://:memory:", time_order=not time_travel)
         home = cls(MEMORY_PATH, store, keys or MemoryCAKeyStore(key_generator=key_generator),
                    clock=clock, entropy=entropy, key_generator=key_generator)
-        home._populate(root=root, ca=ca, base_url=base_url.rstrip("/"), encrypted=False,
-                       time_travel=time_travel)
+        home._populate(root=root or RootSettings(), ca=ca or CASettings(),
+                       base_url=base_url.rstrip("/"), encrypted=False, time_travel=time_travel)
         return home
 
     def _populate(self, *, root: RootSettings, ca: CASettings, base_url: str,
                   encrypted: bool, time_travel: bool = False) -> None:
+        from .hierarchy import add_ca, create_root
+
         with self.store.transaction() as tx:
             tx.set_meta("keys_encrypted", "1" if encrypted else "0")
             tx.set_meta("base_url", base_url)
@@ -260,6 +297,8 @@ class Home:
         holding CA keys (:attr:`pin`; nothing is asked of a token until a key is used)."""
         target = Path(path).absolute()
         url = _store_url_of(target)
+        from .store import open_store  # once there is a home: see _store_url_of
+
         store = open_store(url)
         try:
             if store.get_meta("base_url") is None:
@@ -267,14 +306,12 @@ class Home:
             if store.get_meta(TIME_TRAVEL_META) == "1":
                 store.close()
                 store = open_store(url, time_order=False)
-            keys = _key_store(store, FileCAKeyStore(
-                target / "cas", encrypted=store.get_meta("keys_encrypted") == "1",
-                passphrase=passphrase, key_generator=key_generator), pin=pin)
         except BaseException:
             store.close()
             raise
-        home = cls(target, store, keys, clock=clock, entropy=entropy,
+        home = cls(target, store, None, clock=clock, entropy=entropy,
                    key_generator=key_generator)
+        home._passphrase = passphrase
         home.pin = pin
         return home
 
@@ -312,10 +349,15 @@ class Home:
         and served either way; announcing them is off by default because strict clients
         that fetch revocation data themselves but no deltas (pyhanko-certvalidator, Java)
         fail every check whose full CRL announces one (docs/lifecycle.md)."""
+        from .publisher import DELTA_CRLS_META
+
         return self.store.get_meta(DELTA_CRLS_META) == "1"
 
     def set_delta_crls(self, announce: bool) -> None:
         """Turn the announcement of delta CRLs on or off, from the next full CRL on."""
+        from .publisher import DELTA_CRLS_META
+        from .store import AuditAction
+
         with self.store.transaction() as tx:
             tx.set_meta(DELTA_CRLS_META, "1" if announce else "0")
             tx.audit(AuditAction.CRL_DELTAS, at=self.clock.now(), detail={"announced": announce})
@@ -349,25 +391,36 @@ class Home:
         Raises :class:`UnknownCAError` when there is no such CA, :class:`ProfileError` for
         a root (it issues CA certificates only) or a CA whose style has no financial policy
         (only yessign issues them)."""
+        from .hierarchy import check_financial_ca
+
         return check_financial_ca(self.store.get_ca(label))
 
     def cloud_ca_label(self) -> str | None:
         """The first CA that can issue financial certificates (the cloud's default CA), or
         None when no CA of this home can."""
+        from .hierarchy import financial_ca_label
+
         return financial_ca_label(self.store.list_cas())
 
     def default_ca_label(self) -> str:
         """The first licensed CA (the one ``init`` made)."""
+        from .hierarchy import default_ca_label
+
         return default_ca_label(self.store.list_cas())
 
     def chain_of(self, label: str) -> tuple[x509.Certificate, ...]:
         """The certificates above ``label``, nearest first, ending at the root."""
+        from .hierarchy import chain_of
+
         return chain_of(self.store, label)
 
     # -- CA keys ----------------------------------------------------------------------
 
     def keys_for(self, passphrase: bytes | None) -> CAKeyStore:
         """The key store opened with ``passphrase`` (None: as it is)."""
+        from .keys.castore import FileCAKeyStore
+        from .keys.pkcs11 import PerCAKeyStore
+
         if isinstance(self.keys, FileCAKeyStore):
             return self.keys.with_passphrase(passphrase)
         if isinstance(self.keys, PerCAKeyStore) and isinstance(self.keys.default,
@@ -381,6 +434,8 @@ class Home:
         keys are reached and logged in to now (a long-running process fails at start-up,
         not at its first request: :class:`pki.errors.HSMError`,
         :class:`pki.errors.WrongPasswordError`)."""
+        from .keys.pkcs11 import PerCAKeyStore, PKCS11CAKeyStore
+
         self.keys = self.keys_for(passphrase)
         keys = self.keys
         for store in (keys.default, *keys.routes.values()) if isinstance(
@@ -395,6 +450,9 @@ class Home:
         open. ``keys_from`` shares the key store of another unlocked handle on the same
         home instead of opening the files again.
         """
+        from .keys.castore import FileCAKeyStore, KeyLabel
+        from .keys.pkcs11 import PerCAKeyStore
+
         if keys_from is not None:
             self.keys = keys_from.keys
             return
@@ -407,12 +465,16 @@ class Home:
 
     def load_ca_key(self, label: str, passphrase: bytes | None) -> CAKey:
         """The CA's private key; :class:`WrongPasswordError` if the passphrase fails."""
+        from .keys.castore import KeyLabel
+
         self.store.get_ca(label)
         return self.keys_for(passphrase).load(KeyLabel.of_ca(label))
 
     def authority(self, label: str | None = None, *, passphrase: bytes | None = None
                   ) -> CertificateAuthority:
         """A :class:`CertificateAuthority` ready to issue from the licensed CA ``label``."""
+        from .authority import CertificateAuthority
+
         label = label or self.default_ca_label()
         record = self.store.get_ca(label)
         if record.is_root:
@@ -429,6 +491,9 @@ class Home:
         that token (logging in with :attr:`pin`), recorded as the CA's ``ca_keys:<label>``
         setting; the token is reached and the PIN checked before anything is written, and
         a failure leaves neither the setting nor a key in the token."""
+        from .hierarchy import add_ca, check_label
+        from .keys.pkcs11 import PKCS11CAKeyStore
+
         keys = self.keys_for(passphrase)
         if ca_keys is not None:
             hsm = PKCS11CAKeyStore(ca_keys, pin=self.pin)
@@ -460,6 +525,9 @@ class Home:
         """Destroy the keys of CA ``label`` that a ``ca add --ca-keys`` killed before it
         recorded the CA left in its token: the setting naming the token is written before
         any key is made, so a setting without a CA marks them."""
+        from .keys.castore import KeyLabel
+        from .keys.pkcs11 import PKCS11CAKeyStore
+
         previous = self.store.get_meta(f"{CA_KEYS_META}:{label}")
         if previous:
             leftovers = PKCS11CAKeyStore(previous, pin=self.pin)
@@ -476,10 +544,16 @@ class Home:
         """Spread the certificates CA ``label`` issues from now on over ``shards`` CRLs
         (:func:`pki.hierarchy.set_crl_shards`); the publisher publishes them from its next
         round."""
+        from .hierarchy import set_crl_shards
+
         return set_crl_shards(self.store, label, shards, at=self.clock.now())
 
     def _export_ca(self, record: CARecord) -> None:
         """A copy of the CA's certificate beside its key, for users (the store holds it)."""
+        from cryptography.hazmat.primitives import serialization
+
+        from .fsutil import PRIVATE_DIR_MODE, atomic_write, make_dirs
+
         if self.on_disk:
             make_dirs(self.ca_dir(record.label), mode=PRIVATE_DIR_MODE)  # keys in a token
             atomic_write(self.ca_dir(record.label) / "cert.pem",
@@ -492,6 +566,8 @@ class Home:
         (:mod:`pki.leadership`): a home in memory has one process; an SQLite home's is a
         lock file in the home; a store that names its own (PostgreSQL's advisory lock) gives
         it, with the server ending a frozen holder's session after three missed rounds."""
+        from .leadership import FileLease, SoleLease
+
         if not self.on_disk:
             return SoleLease()
         own = getattr(self.store, "publisher_lease", None)
@@ -505,6 +581,9 @@ class Home:
         this home's clock and entropy)."""
         publisher = self._publishers.get(passphrase)
         if publisher is None:
+            from .hierarchy import ROOT_LABEL
+            from .publisher import Publisher
+
             publisher = self._publishers[passphrase] = Publisher(
                 self.store, self.keys_for(passphrase), clock=self.clock,
                 entropy=self.entropy, publish_dir=self.publish_dir if self.on_disk else None,
@@ -533,6 +612,8 @@ class Home:
         signer, key = self.publisher(passphrase=passphrase).ensure_ocsp_signer(label)
         responder = self._responders.get(label)
         if responder is None or responder.signer.serial_number != signer.serial:
+            from .revocation.ocsp import OCSPResponder
+
             responder = self._responders[label] = OCSPResponder(
                 record, signer.certificate, key, self.store, self.clock)
         return responder
@@ -541,6 +622,8 @@ class Home:
 
     def tsa_certificate(self) -> x509.Certificate | None:
         """The TSA's current certificate without opening its key; None before there is one."""
+        from .timestamp.management import tsa_certificate
+
         return tsa_certificate(self.store)
 
     def tsa(self, *, passphrase: bytes | None) -> TimeStampAuthority:
@@ -562,6 +645,7 @@ class Home:
         is missing or is not the one they were sealed under (a new secret is made only
         for an empty vault). PIN checks left in flight by processes that died are
         forgotten here (they were never charged)."""
+        from .authority import CertificateAuthority
         from .cloud.boot import Boot
         from .cloud.service import Cloud, start_cloud
         from .cloud.vault import Vault
@@ -591,6 +675,8 @@ class Home:
 def _key_store(store: Store, files: FileCAKeyStore, *, pin: PinSource) -> CAKeyStore:
     """The CA key store a home's settings name: its key files, or the token of
     :data:`CA_KEYS_META`; with the CAs whose keys ``kpki ca add --ca-keys`` put elsewhere."""
+    from .keys.pkcs11 import PerCAKeyStore, PKCS11CAKeyStore
+
     uri = store.get_meta(CA_KEYS_META)
     default: CAKeyStore = files if not uri else PKCS11CAKeyStore(uri, pin=pin)
     tokens: dict[str, PKCS11CAKeyStore] = {}
@@ -604,6 +690,8 @@ def _key_store(store: Store, files: FileCAKeyStore, *, pin: PinSource) -> CAKeyS
 
 def _routed(keys: CAKeyStore, label: str, store: CAKeyStore) -> PerCAKeyStore:
     """``keys`` with CA ``label``'s keys in ``store``."""
+    from .keys.pkcs11 import PerCAKeyStore
+
     if isinstance(keys, PerCAKeyStore):
         return PerCAKeyStore(keys.default, {**keys.routes, label: store})
     return PerCAKeyStore(keys, {label: store})
@@ -648,6 +736,9 @@ def _without_password(url: str) -> str:
 def _create_store(folder: Path, url: str | None) -> Store:
     """The new home's store: ``kpki.db`` in ``folder``, or the empty PostgreSQL database
     at ``url``, then named in ``folder/store.url``."""
+    from .fsutil import atomic_write
+    from .store import open_store, sqlite_url
+
     if url is None:
         # Made 0600 before SQLite opens it (its -wal and -shm files take the same mode),
         # whatever the umask.
@@ -670,7 +761,8 @@ def _create_store(folder: Path, url: str | None) -> Store:
 
 def _store_url_of(home: Path) -> str:
     """The URL of the store of the home at ``home``: the one ``store.url`` names, else its
-    ``kpki.db``. Raises :class:`HomeNotFoundError` when there is neither."""
+    ``kpki.db``. Raises :class:`HomeNotFoundError` when there is neither (before the store
+    is imported: ``kpki verify`` outside a home never pays for it)."""
     named = home / STORE_URL_FILE
     if named.is_file():
         try:
@@ -680,4 +772,6 @@ def _store_url_of(home: Path) -> str:
     if not (home / DB_NAME).is_file():
         raise HomeNotFoundError(
             f"no kpki home at {home} (run 'kpki init' to create one)", path=str(home))
+    from .store import sqlite_url
+
     return sqlite_url(home / DB_NAME)

@@ -1,7 +1,14 @@
-"""Signing and verifying documents as CMS SignedData (korean-pki.md section 8)."""
+"""Signing and verifying documents as CMS SignedData (korean-pki.md section 8).
 
-from .cms import PURPOSES, KeySigner, SignedDocument, Signer, sign
-from .envelope import open_r_envelope, seal_r
+The signing side is imported on first use (PEP 562): ``kpki verify`` imports the verifier
+without it (its DER encoders, the R envelope's ciphers), issue 18.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .verify import (
     CannotEvaluateError,
     Check,
@@ -13,6 +20,16 @@ from .verify import (
     Verifier,
     verify,
 )
+
+if TYPE_CHECKING:
+    from .cms import PURPOSES, KeySigner, SignedDocument, Signer, sign
+    from .envelope import open_r_envelope, seal_r
+
+_WHERE = {
+    "PURPOSES": "cms", "KeySigner": "cms", "SignedDocument": "cms", "Signer": "cms",
+    "sign": "cms",
+    "open_r_envelope": "envelope", "seal_r": "envelope",
+}
 
 __all__ = [
     "PURPOSES",
@@ -32,3 +49,10 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

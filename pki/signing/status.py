@@ -33,19 +33,22 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from asn1crypto import crl as asn1_crl
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from ..clock import KST
 from ..errors import FetchError, PKIError, RevocationDataError
 from ..parsing import PARSE_WARNINGS, strict_parsing
-from ..store import CertStatus, Store
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = [
     "PARSE_ERRORS",
@@ -171,15 +174,30 @@ class _Entry:
 
 
 class CRLIndex:
-    """A CRL loaded once, with O(1) look-ups by serial however long it is.
+    """A CRL loaded once, whatever its length, with look-ups by serial.
 
     Construction reads the CRL's own fields and extensions (raising
-    :class:`RevocationDataError` for a malformed one); entries are read when looked up.
+    :class:`RevocationDataError` for a malformed one); pyca checks the shape of every
+    entry as it loads the DER. Entries are read when looked up: the first look-up scans
+    the entries inside pyca (no Python object per entry), later ones use a table of the
+    entries built once. A one-shot ``kpki verify`` asks a CRL about one serial: building
+    the table of a 1,000,000-entry CRL would take seconds of its time (issue 18).
+
+    The answer is the same either way: the first entry listing a serial is the one that
+    counts (a CRL listing a serial twice is malformed; both ways read the first).
+    ``tests/test_crl_lookup.py`` compares them. The signature is checked over the CRL's
+    exact to-be-signed bytes (:meth:`signed_by`).
     """
 
-    def __init__(self, crl: x509.CertificateRevocationList) -> None:
+    def __init__(self, crl: x509.CertificateRevocationList, der: bytes | None = None) -> None:
         self.crl = crl
+        self._der = der
+        """The DER ``crl`` was loaded from, when the caller has it (:meth:`load` of DER;
+        a CRL given as PEM is checked by pyca, slower for a long one)."""
         self._signers: dict[x509.Certificate, bool] = {}
+        self._entries: dict[int, x509.RevokedCertificate] | None = None
+        self._scanned = False
+        self._tbs: bytes | None = None
         with strict_parsing():
             try:
                 self.issuer: x509.Name = crl.issuer
@@ -187,8 +205,6 @@ class CRLIndex:
                 self.this_update: dt.datetime = crl.last_update_utc
                 self.next_update: dt.datetime | None = crl.next_update_utc
                 extensions = crl.extensions
-                self._entries: dict[int, x509.RevokedCertificate] = {
-                    r.serial_number: r for r in crl}
             except PARSE_ERRORS as exc:
                 raise RevocationDataError(f"the CRL is malformed: {exc}") from None
         self.number: int | None = None
@@ -212,15 +228,13 @@ class CRLIndex:
         """A CRL from DER or PEM bytes; :class:`RevocationDataError` if it is not one."""
         try:
             if data.lstrip().startswith(b"-----BEGIN"):
-                crl = x509.load_pem_x509_crl(data)
-            else:
-                crl = x509.load_der_x509_crl(data)
+                return cls(x509.load_pem_x509_crl(data))
+            return cls(x509.load_der_x509_crl(data), data)
         except PARSE_ERRORS:
             raise RevocationDataError("not a CRL: the DER or PEM does not parse") from None
-        return cls(crl)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.crl)
 
     @property
     def is_delta(self) -> bool:
@@ -234,15 +248,51 @@ class CRLIndex:
 
     def signed_by(self, issuer: x509.Certificate) -> bool:
         """Whether ``issuer`` signed this CRL; checked once per issuer, the CRL may be
-        tens of megabytes."""
+        tens of megabytes.
+
+        As pyca's ``is_signature_valid`` decides, without its cost: that encodes the
+        to-be-signed part again before checking the signature over it (1.6 s of a
+        1,000,000-entry CRL), where the bytes read are at hand. So the signature is
+        checked here over the to-be-signed bytes exactly as they were read, with the
+        algorithm both copies of it in the CRL name (they must be equal, as pyca requires);
+        a key type other than RSA or EC is left to pyca."""
         known = self._signers.get(issuer)
         if known is None:
             try:
-                known = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+                known = self._signature_valid(issuer.public_key())
             except SIGNATURE_ERRORS:
                 known = False
             self._signers[issuer] = known
         return known
+
+    def _signed_bytes(self) -> bytes | None:
+        """The to-be-signed part of the DER as read, or None without the DER (or when the
+        algorithm inside it is not the one outside: pyca's check then says no)."""
+        if self._der is None:
+            return None
+        if self._tbs is None:
+            whole = asn1_crl.CertificateList.load(self._der, strict=True)
+            tbs = whole["tbs_cert_list"]
+            same = tbs["signature"].dump() == whole["signature_algorithm"].dump()
+            self._tbs = tbs.dump() if same else b""
+        return self._tbs or None
+
+    def _signature_valid(self, key: object) -> bool:
+        """Raises what :data:`SIGNATURE_ERRORS` lists for a bad signature or CRL."""
+        crl = self.crl
+        params = crl.signature_algorithm_parameters
+        signed = self._signed_bytes()
+        if signed is None:
+            return crl.is_signature_valid(key)  # type: ignore[arg-type]
+        hash_algorithm = crl.signature_hash_algorithm
+        if (isinstance(key, rsa.RSAPublicKey) and hash_algorithm is not None
+                and isinstance(params, padding.PKCS1v15 | padding.PSS)):
+            key.verify(crl.signature, signed, params, hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            key.verify(crl.signature, signed, params)
+        else:
+            return crl.is_signature_valid(key)  # type: ignore[arg-type]
+        return True
 
     def not_current(self, at: dt.datetime) -> str | None:
         """Why this CRL is not current at ``at`` (None when it is)."""
@@ -283,11 +333,25 @@ class CRLIndex:
                         "not the certificate's CRL distribution point")
         return None
 
+    def _entry(self, serial: int) -> x509.RevokedCertificate | None:
+        """The first entry listing ``serial``: scanned for inside pyca the first time, from
+        the table of all entries after."""
+        if not self._scanned:
+            self._scanned = True
+            return self.crl.get_revoked_certificate_by_serial_number(serial)
+        if self._entries is None:
+            with strict_parsing():
+                try:
+                    self._entries = _first_entries(self.crl)
+                except PARSE_ERRORS as exc:
+                    raise RevocationDataError(f"the CRL is malformed: {exc}") from None
+        return self._entries.get(serial)
+
     def lookup(self, serial: int) -> _Entry | None:
         """The entry for ``serial``: None when it is not listed. A ``removeFromCRL`` entry
         (in a delta CRL) comes back with reason ``remove_from_crl``. Raises
         :class:`RevocationDataError` for an entry that cannot be read."""
-        entry = self._entries.get(serial)
+        entry = self._entry(serial)
         if entry is None:
             return None
         try:
@@ -308,6 +372,15 @@ class CRLIndex:
             raise RevocationDataError(
                 f"the {self.label} has a malformed entry for serial {serial:X}: {exc}"
             ) from None
+
+
+def _first_entries(crl: x509.CertificateRevocationList) -> dict[int, x509.RevokedCertificate]:
+    """Each serial's first entry in ``crl``: every entry read (the table of
+    :meth:`CRLIndex.lookup` from its second look-up on)."""
+    entries: dict[int, x509.RevokedCertificate] = {}
+    for revoked in crl:
+        entries.setdefault(revoked.serial_number, revoked)
+    return entries
 
 
 def _status_from(entry: _Entry | None, source: str, stale: str | None) -> Status:
@@ -676,6 +749,8 @@ class RecordsSource:
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, *, at: dt.datetime,
                allow_stale: bool) -> Status:
+        from ..store import CertStatus
+
         issuer_der = issuer.public_bytes(serialization.Encoding.DER)
         cert_der = cert.public_bytes(serialization.Encoding.DER)
         cas = self.store.list_cas()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import importlib.util
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -59,8 +60,6 @@ from ..errors import CannotEvaluateError, PKIError
 from ..parsing import load_certificate
 from ..rrn import RRN
 from ..vid import VIDError, identify_data_of, vid_matches
-from .envelope import open_r_envelope
-from .fetch import fetch
 from .status import (
     PARSE_ERRORS,
     SIGNATURE_ERRORS,
@@ -318,12 +317,20 @@ class TimeStampChecker(Protocol):
 
 
 def _default_time_stamps() -> TimeStampChecker | None:
-    """The checker built on :mod:`pki.timestamp`, when this kpki has it."""
-    try:
-        from ..timestamp import verify_timestamp_token  # noqa: F401
-    except ImportError:
+    """The checker built on :mod:`pki.timestamp`, when this kpki has it (looked for, not
+    imported: a signature without a time stamp never pays for it)."""
+    if importlib.util.find_spec(f"{__package__.rpartition('.')[0]}.timestamp") is None:
         return None
     return check_time_stamp
+
+
+def _fetch(url: str, body: bytes | None) -> bytes:
+    """:func:`pki.signing.fetch.fetch`, imported when a verification first goes to the
+    network (its HTTP and TLS modules are a good part of a one-shot verification's
+    start-up)."""
+    from .fetch import fetch
+
+    return fetch(url, body)
 
 
 def check_time_stamp(token: bytes, signature: bytes, verifier: Verifier, at: CheckTime
@@ -413,7 +420,7 @@ class Verifier:
         self.allow_stale = allow_stale
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
-        self.http: Callable[[str, bytes | None], bytes] = http or fetch
+        self.http: Callable[[str, bytes | None], bytes] = http or _fetch
         if time_stamps is True:
             self.time_stamps: TimeStampChecker | None = _default_time_stamps()
         elif time_stamps is False or time_stamps is None:
@@ -950,6 +957,8 @@ class Verifier:
                 return Check(CheckName.VID, Outcome.FAILED, "the R envelope needs the relying "
                              "party's private key")
             try:
+                from .envelope import open_r_envelope
+
                 r = open_r_envelope(r_envelope, recipient_key)
             except PKIError as exc:
                 return Check(CheckName.VID, Outcome.FAILED, f"cannot open the R envelope: {exc}")

@@ -13,29 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .protocols import (
-    BankLookups,
-    BankReads,
-    BankWrites,
-    CertificateReads,
-    CertificateWrites,
-    CloudReads,
-    CloudWrites,
-    OtpReads,
-    OtpWrites,
-    PhoneReads,
-    PhoneWrites,
-    RaReads,
-    RaWrites,
-    RegistrationReads,
-    RegistrationWrites,
-    Store,
-    StoreTransaction,
-    TransferReads,
-    TransferWrites,
-)
 from .records import (
     Account,
     AuditAction,
@@ -86,6 +66,29 @@ from .records import (
     VerificationMethod,
     Via,
 )
+
+if TYPE_CHECKING:
+    from .protocols import (
+        BankLookups,
+        BankReads,
+        BankWrites,
+        CertificateReads,
+        CertificateWrites,
+        CloudReads,
+        CloudWrites,
+        OtpReads,
+        OtpWrites,
+        PhoneReads,
+        PhoneWrites,
+        RaReads,
+        RaWrites,
+        RegistrationReads,
+        RegistrationWrites,
+        Store,
+        StoreTransaction,
+        TransferReads,
+        TransferWrites,
+    )
 
 __all__ = [
     "Account",
@@ -158,6 +161,40 @@ __all__ = [
     "open_store",
     "sqlite_url",
 ]
+
+_PROTOCOLS = frozenset({
+    "BankLookups",
+    "BankReads",
+    "BankWrites",
+    "CertificateReads",
+    "CertificateWrites",
+    "CloudReads",
+    "CloudWrites",
+    "OtpReads",
+    "OtpWrites",
+    "PhoneReads",
+    "PhoneWrites",
+    "RaReads",
+    "RaWrites",
+    "RegistrationReads",
+    "RegistrationWrites",
+    "Store",
+    "StoreTransaction",
+    "TransferReads",
+    "TransferWrites",
+})
+
+
+def __getattr__(name: str) -> Any:
+    # The protocols are for type checking and for the backends' tests: imported when first
+    # asked for, so that opening a store to read it does not build two hundred protocol
+    # methods (issue 18's start-up).
+    if name in _PROTOCOLS:
+        from . import protocols
+
+        return getattr(protocols, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SQLITE_SCHEME = "sqlite://"
 MEMORY = ":memory:"

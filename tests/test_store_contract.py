@@ -966,10 +966,28 @@ def test_otp_tokens_and_registrations(store: Store) -> None:
     assert [t.serial for t in store.otp_tokens(institution_id=banks[1], customer_id="c_1",
                                                person="p2")] == ["000000000002"]
     assert store.otp_tokens(institution_id=banks[0]) == []
+    assert store.otp_token_of(token.serial, institution_id=banks[1], customer_id="c_1"
+                              ) == (changed, True)
+    assert store.otp_token_of(token.serial, institution_id=banks[0], customer_id="c_0"
+                              ) == (changed, False)  # unregistered there
+    assert store.otp_token_of(token.serial, institution_id=banks[1], customer_id="c_0"
+                              ) == (changed, False)  # another customer's registration
+    assert store.otp_token_of("nope", institution_id=banks[1], customer_id="c_1") is None
+    with store.transaction() as tx:
+        assert tx.otp_token_of("000000000002", institution_id=banks[1], customer_id="c_1"
+                               ) == (store.otp_token("000000000002"), True)
     with pytest.raises(RuntimeError), store.transaction() as tx:  # all or nothing
         tx.update_otp_token(dataclasses.replace(changed, failures=0))
         raise RuntimeError
     assert store.otp_token(token.serial) == changed
+    with store.transaction() as tx:  # a code accepted: only its step, drift, count, activation
+        tx.use_otp_step(token.serial, step=124, drift=1, activated_at=None)
+    assert store.otp_token(token.serial) == dataclasses.replace(
+        changed, last_step=124, drift=1, failures=0, activated_at=None)
+    with store.transaction() as tx:
+        tx.use_otp_step(token.serial, step=125, drift=0, activated_at=T0 + YEAR)
+    assert store.otp_token(token.serial) == dataclasses.replace(
+        changed, last_step=125, drift=0, failures=0, activated_at=T0 + YEAR)
 
 
 # -- phone verification ------------------------------------------------------------------------

@@ -535,9 +535,8 @@ class OtpCentre:
             return self._charge(tx, token, now)
         step = fresh[0]
         drift = step - clock_step
-        tx.update_otp_token(dataclasses.replace(
-            token, drift=drift, last_step=step, failures=0,
-            activated_at=now if activate else token.activated_at))
+        tx.use_otp_step(token.serial, step=step, drift=drift,
+                        activated_at=now if activate else token.activated_at)
         if audited:
             tx.audit(AuditAction.BANK_OTP_ACCEPTED, at=now, detail={
                 "otp": token.serial, "step": step, "drift": drift})
@@ -632,12 +631,11 @@ class OtpCentre:
     # -- checks ----------------------------------------------------------------------------------
 
     def _registered(self, tx: StoreTransaction, holder: Holder, serial: str) -> OtpToken:
-        token = tx.otp_token(_serial_text(serial))
-        if token is None or not any(
-                r.institution_id == holder.institution_id and r.customer_id == holder.id
-                for r in tx.otp_registrations(token.serial)):
+        found = tx.otp_token_of(_serial_text(serial), institution_id=holder.institution_id,
+                                customer_id=holder.id)
+        if found is None or not found[1]:
             raise BankNotFoundError("OTP token")
-        return token
+        return found[0]
 
     def _check_usable(self, token: OtpToken, *, device: str | None, now: dt.datetime,
                       active: bool = False) -> None:

@@ -577,6 +577,12 @@ class OtpLookups(Protocol):
 
     def otp_token(self, serial: str) -> OtpToken | None: ...
 
+    def otp_token_of(self, serial: str, *, institution_id: int, customer_id: str
+                     ) -> tuple[OtpToken, bool] | None:
+        """The token, and whether it is registered at ``institution_id`` for
+        ``customer_id``, in one read; None if there is no such token."""
+        ...
+
     def otp_registrations(self, serial: str) -> Sequence[OtpRegistration]:
         """Where the token is registered, oldest first."""
         ...
@@ -596,6 +602,12 @@ class OtpWrites(OtpLookups, Protocol):
     def update_otp_token(self, token: OtpToken) -> None:
         """Write a token's state (everything but its serial, kind, holder, issuer, seed and
         issue time)."""
+        ...
+
+    def use_otp_step(self, serial: str, *, step: int, drift: int,
+                     activated_at: dt.datetime | None) -> None:
+        """A code of ``step`` accepted: the token's last step and drift set, its count of
+        wrong codes cleared, its activation time set (the rest of its state as it was)."""
         ...
 
     def register_otp(self, registration: OtpRegistration) -> bool:

@@ -8,6 +8,7 @@ store. The decisions (windows, replays, the failure count, locking) are
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,15 @@ class _OtpLookupsSQL(SQLiteConnection):
         rows = self._query(f"SELECT {_TOKEN_COLUMNS} FROM bank_otp_tokens WHERE serial = ?",
                            (serial,))
         return _token(rows[0]) if rows else None
+
+    def otp_token_of(self, serial: str, *, institution_id: int, customer_id: str
+                     ) -> tuple[OtpToken, bool] | None:
+        # one statement where a verification read the token, then its registrations
+        rows = self._query(
+            f"SELECT {_TOKEN_COLUMNS_T}, EXISTS (SELECT 1 FROM bank_otp_registrations r "
+            "WHERE r.serial = t.serial AND r.institution_id = ? AND r.customer_id = ?) "
+            "FROM bank_otp_tokens t WHERE t.serial = ?", (institution_id, customer_id, serial))
+        return (_token(rows[0]), bool(rows[0][-1])) if rows else None
 
     def otp_registrations(self, serial: str) -> list[OtpRegistration]:
         return [_registration(r) for r in self._query(
@@ -96,6 +106,13 @@ class OtpWritesSQL(_OtpLookupsSQL):
             (token.device, ts_or_none(token.activated_at), token.drift, token.last_step,
              token.failures, ts_or_none(token.locked_at), ts_or_none(token.lost_at),
              ts_or_none(token.disabled_at), token.serial))
+
+    def use_otp_step(self, serial: str, *, step: int, drift: int,
+                     activated_at: dt.datetime | None) -> None:
+        self._conn.execute(
+            "UPDATE bank_otp_tokens SET last_step = ?, drift = ?, failures = 0, "
+            "activated_at = ? WHERE serial = ?",
+            (step, drift, ts_or_none(activated_at), serial))
 
     def register_otp(self, registration: OtpRegistration) -> bool:
         return self._conn.execute(

@@ -277,3 +277,31 @@ def test_pyhanko_certvalidator_accepts_pre_produced_responses(pki, clock):
     clock.advance(dt.timedelta(seconds=1))
     revoked = responder.respond(_request(certs["b"]))
     assert _pyhanko(home, certs["b"], [revoked], clock.now()) == "revoked"
+
+
+def test_over_http_post_and_get_get_the_same_pre_produced_response(pki, clock):
+    """POSTs are answered straight from the ASGI messages (``Revocation.ocsp_posts``), GETs
+    through the routes: one responder, one kept response."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    from pki.usecases.serving import serve_home_in_thread
+
+    home, certs, _responder = pki
+    aia = certs["a"].certificate.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+    path = urllib.parse.urlsplit(aia[0].access_location.value).path
+    request = _request(certs["a"])
+    with serve_home_in_thread(home) as served:
+        posted = urllib.request.Request(served.url + path, data=request,
+                                        headers={"Content-Type": "application/ocsp-request"})
+        with urllib.request.urlopen(posted, timeout=30) as answer:
+            assert answer.headers["content-type"] == "application/ocsp-response"
+            by_post = answer.read()
+        clock.advance(dt.timedelta(seconds=30))
+        encoded = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
+        with urllib.request.urlopen(f"{served.url}{path}/{encoded}", timeout=30) as answer:
+            by_get = answer.read()
+    assert by_post == by_get
+    assert _read(by_post).certificate_status is ocsp.OCSPCertStatus.GOOD

@@ -247,4 +247,4 @@ def create_app(state: WebState, *, extra_routes: Sequence[BaseRoute] = ()) -> AS
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={ClientDisconnect: gone})
-    return _AccessLog(app)
+    return _AccessLog(state.revocation.ocsp_posts(run, app))

@@ -47,6 +47,10 @@ from .common import (
 
 __all__ = ["CertificateReadsSQL", "CertificateWritesSQL"]
 
+_AUDIT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+"""How an audit row's detail is written: json.dumps with these options, without building
+an encoder for each row (a third of its cost for a transfer's detail)."""
+
 _CERT_COLUMNS = ("cas.label, c.serial, c.subject, c.holder, c.profile, c.status, "
                  "c.not_before, c.not_after, c.der, c.issued_at, c.key_origin, c.revoked_at, "
                  "c.reason, c.invalidity_date, c.status_changed_at, c.ra, c.alias, c.replaces, "
@@ -213,7 +217,7 @@ class CertificateWritesSQL(SQLiteConnection):
         self._conn.execute(
             "INSERT INTO audit (at, action, ca, serial, detail) VALUES (?, ?, ?, ?, ?)",
             (ts(at), str(action), ca, None if serial is None else hex_serial(serial),
-             json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True)),
+             _AUDIT_JSON.encode(dict(detail or {}))),
         )
 
     def set_meta(self, key: str, value: str) -> None:

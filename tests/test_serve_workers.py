@@ -1,6 +1,7 @@
 """``kpki serve --workers N``: several processes answer on one port, each reading the store.
 
-A real ``kpki serve --read-only --workers 2``. To show that each worker answers, one is
+A real ``kpki serve --no-cloud --no-bank --no-simpleauth --workers 2`` (its publisher in
+the process that forks the workers). To show that each worker answers, one is
 stopped (SIGSTOP) while the other is asked, then the other way round: a stopped process
 cannot accept, so the answer came from the one that runs. No sleeping: the test waits for
 the line saying the server listens, and every request has a timeout.
@@ -27,6 +28,7 @@ from cryptography.x509 import ocsp
 from pki import lifecycle
 from pki.cli.main import cli
 from pki.home import Home
+from pki.usecases.serving import PUBLISHER_NICENESS
 
 KPKI = str(Path(sys.executable).parent / "kpki")
 DEADLINE = 60.0
@@ -56,7 +58,8 @@ def served(tmp_path, key_pool):
     path = urllib.parse.urlsplit(aia[0].access_location.value).path
     home.close()
     proc = subprocess.Popen([KPKI, "--home", str(tmp_path / "home"), "serve", "--port", "0",
-                             "--read-only", "--workers", "2", "--poll", "0.05"],
+                             "--no-cloud", "--no-bank", "--no-simpleauth", "--workers", "2",
+                             "--poll", "0.05"],
                             stderr=subprocess.PIPE, text=True)
     port, pids, lines = None, None, []
     start = time.monotonic()
@@ -114,6 +117,13 @@ def test_two_workers_both_answer_and_both_see_a_revocation(served):
 
 def _assert_status(served, status: ocsp.OCSPCertStatus) -> None:
     assert _ask(served["url"], served["issued"]) is status
+
+
+def test_the_publisher_runs_at_a_lower_priority_than_the_workers(served):
+    workers = {os.getpriority(os.PRIO_PROCESS, pid) for pid in served["pids"]}
+    assert len(workers) == 1
+    assert os.getpriority(os.PRIO_PROCESS, served["proc"].pid) == min(
+        19, workers.pop() + PUBLISHER_NICENESS)
 
 
 def test_stopping_the_server_stops_its_workers(served):

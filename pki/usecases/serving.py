@@ -11,6 +11,7 @@ status, instead of waiting for ``kpki serve``'s polling.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from ..simpleauth import SimpleAuth
     from ..web import WebState
 
-__all__ = ["CloudAPI", "ServeOrder", "ServedHome", "bank_api", "cloud_api", "serve_home",
-           "serve_home_in_thread", "simpleauth_api"]
+__all__ = ["PUBLISHER_NICENESS", "CloudAPI", "ServeOrder", "ServedHome", "bank_api",
+           "cloud_api", "serve_home", "serve_home_in_thread", "simpleauth_api"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,12 @@ def serve_home(home: Home, order: ServeOrder, *, sock: socket.socket,
             publishing.close()
 
 
+PUBLISHER_NICENESS = 10
+"""How much lower the CPU priority of ``kpki serve --workers``'s publisher (the process that
+forked the workers) is than theirs: a republish of a large CRL takes only the CPU the
+answers leave."""
+
+
 def _serve_workers(home: Home, order: ServeOrder, *, sock: socket.socket,
                    passphrase: bytes | None, listening: Callable[[], object],
                    until: threading.Event | None) -> None:
@@ -221,6 +228,8 @@ def _serve_workers(home: Home, order: ServeOrder, *, sock: socket.socket,
     def started(pids: list[int]) -> None:
         nonlocal watcher
         if publishing is not None:
+            # The workers keep their priority; a republish here yields the cores to them.
+            os.nice(PUBLISHER_NICENESS)
             watcher = threading.Thread(
                 target=publisher.watch, args=(stop,), daemon=True, name="kpki-publisher",
                 kwargs={"poll_seconds": order.poll_seconds, "lease": lease})

@@ -224,3 +224,28 @@ def test_the_crl_is_read_from_a_covering_index_without_a_sort(home, authority, c
     plan = _plan(home, sql, params)
     assert "COVERING INDEX certificates_crl_lines" in plan
     assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.parametrize("shard", [None, 1])
+def test_a_large_crl_is_kept_whole_and_never_over_a_newer_one(home, authority, monkeypatch,
+                                                              shard):
+    # Pieces of 64 bytes: SQLite's blob path runs on CRLs a test can make (PostgreSQL
+    # binds the bytes as before).
+    monkeypatch.setattr("pki.store.sqlite.certificates._BLOB_PIECE", 64)
+    if shard is not None:
+        home.set_crl_shards(authority.label, 2)
+    store = home.store
+    older, newer = bytes(range(256)) * 7 + b"x", b"\x30" + bytes(1000)
+    for number, der, written in ((5, older, True), (7, newer, True), (6, older, False),
+                                 (7, older, False)):
+        with store.transaction() as tx:
+            assert tx.put_published_crl(authority.label, number, False, der,
+                                        shard=shard) is written
+        kept = store.published_crl(authority.label, shard=shard)
+        assert kept is not None
+        assert (kept.number, kept.der) == ((5, older) if number == 5 else (7, newer))
+    if shard is None:  # the delta CRL's row beside the full one's
+        with store.transaction() as tx:
+            assert tx.put_published_crl(authority.label, 8, True, older)
+        assert store.published_crl(authority.label, True).der == older
+        assert store.published_crl(authority.label).der == newer

@@ -66,6 +66,8 @@ _INSERT_CERTIFICATE = (
     "invalidity_date, status_changed_at, crl_shard) VALUES ")
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _ROWS_PER_INSERT = 1000
+_BLOB_PIECE = 1 << 20
+"""Bytes of a large CRL written into its row at a time (SQLite)."""
 """19,000 parameters a statement: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
 
 
@@ -277,18 +279,38 @@ class CertificateWritesSQL(SQLiteConnection):
         if shard is not None:
             if delta:
                 raise ValueError("a CRL shard has no delta CRLs")
-            return self._conn.execute(
+            return self._upsert_crl(
                 "INSERT INTO published_shard_crls (ca_id, shard, number, der) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (ca_id, shard) DO UPDATE SET "
+                "VALUES (?, ?, ?, {der}) ON CONFLICT (ca_id, shard) DO UPDATE SET "
                 "number = excluded.number, der = excluded.der "
                 "WHERE excluded.number > published_shard_crls.number",
-                (self._ca_id(ca), shard, number, der)).rowcount == 1
-        cursor = self._conn.execute(
-            "INSERT INTO published_crls (ca_id, delta, number, der) VALUES (?, ?, ?, ?) "
+                "published_shard_crls", (self._ca_id(ca), shard, number), der)
+        return self._upsert_crl(
+            "INSERT INTO published_crls (ca_id, delta, number, der) VALUES (?, ?, ?, {der}) "
             "ON CONFLICT (ca_id, delta) DO UPDATE SET number = excluded.number, "
             "der = excluded.der WHERE excluded.number > published_crls.number",
-            (self._ca_id(ca), int(delta), number, der))
-        return cursor.rowcount == 1
+            "published_crls", (self._ca_id(ca), int(delta), number), der)
+
+    def _upsert_crl(self, sql: str, table: str, params: tuple[Any, ...], der: bytes) -> bool:
+        """Run ``sql`` (an upsert whose ``{der}`` stands for the CRL's bytes); whether it
+        wrote the row.
+
+        On SQLite a large CRL goes in as a zeroblob of its size, then is written into it in
+        pieces through SQLite's blob I/O (this part's one SQLite-only statement, ``RETURNING
+        rowid``): bound as a parameter, SQLite copies the bytes and builds the row around
+        them again, two more copies of a 50 MB CRL at the peak memory of ``kpki crl
+        publish`` (issue 18)."""
+        blobopen = getattr(self._conn, "blobopen", None)
+        if blobopen is None or len(der) < _BLOB_PIECE:
+            return self._conn.execute(sql.format(der="?"), (*params, der)).rowcount == 1
+        row = self._conn.execute(sql.format(der="zeroblob(?)") + " RETURNING rowid",
+                                 (*params, len(der))).fetchone()
+        if row is None:  # a newer CRL is kept already
+            return False
+        with blobopen(table, "der", row[0]) as blob, memoryview(der) as view:
+            for start in range(0, len(der), _BLOB_PIECE):
+                blob.write(view[start:start + _BLOB_PIECE])
+        return True
 
     def put_ocsp_signer(self, record: OCSPSignerRecord) -> None:
         self._conn.execute(

@@ -31,6 +31,13 @@ against the library encoder, which stays in the tree as the reference:
   ``test_empty_crl_matches_pyca`` and ``tests/test_crl_speed.py`` (the stored-text path
   against the typed one). Signing still goes through pyca.
 
+- :mod:`.ocspder`: kpki's OCSP response (one SingleResponse, the responder by key hash,
+  SHA-256 with RSA, the responder certificate, an optional nonce), on the responder's hot
+  path. pyca's ``OCSPResponseBuilder.sign`` holds the GIL for the whole build and signature
+  (two signing threads gain 1.23x where bare ``key.sign`` gains 2.0x); with this encoder a
+  response is signed with ``key.sign``. Reference: pyca's builder, checked byte for byte,
+  signature included, by ``tests/test_ocspder.py``.
+
 :mod:`.asn1specs` holds the asn1crypto specs shared by several modules (an
 ``AlgorithmIdentifier`` that keeps absent parameters absent). Specs used by one module only
 stay beside the code that reads them (:mod:`pki.vid`, :mod:`pki.keys.npki`).

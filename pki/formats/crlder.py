@@ -123,15 +123,14 @@ _LENGTHS = [bytes((n,)) for n in range(0x80)]
 def _stored_time(text: str, *, generalized: bool = False) -> bytes:
     """RFC 5280 Time of a stored time (``YYYY-MM-DDTHH:MM:SSZ``); GeneralizedTime always
     with ``generalized`` (an invalidity date)."""
-    if len(text) != 20 or text[4] != "-" or text[10] != "T" or text[19] != "Z":
+    raw = text.encode().translate(None, b"-T:")  # YYYYMMDDHHMMSSZ
+    if len(raw) != 15 or len(text) != 20 or not raw[:14].isdigit() or raw[14] != 0x5A:
         value = dt.datetime.fromisoformat(text)  # not as the store writes: the slow way
         return (b"\x18\x0f" + _digits(value).encode() + b"Z" if generalized
                 else encode_time(value))
-    digits = (text[2:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-              + "Z").encode()
-    if not generalized and "1950" <= text[:4] < "2050":
-        return b"\x17\x0d" + digits
-    return b"\x18\x0f" + text[:2].encode() + digits
+    if not generalized and b"1950" <= raw[:4] < b"2050":
+        return b"\x17\x0d" + raw[2:]
+    return b"\x18\x0f" + raw
 
 
 def stored_entries_der(rows: Iterable[StoredEntry]) -> Iterator[bytes]:
@@ -139,18 +138,22 @@ def stored_entries_der(rows: Iterable[StoredEntry]) -> Iterator[bytes]:
     writes the same entries.
 
     The reason (and invalidity date) are written as the entry's extensions from a table
-    made once; the time is written again only when it differs from the line before."""
-    lengths = _LENGTHS
+    made once; a time's tag, length and date from a table of the days met, so a line's own
+    work is its serial's bytes and its time of day."""
     reasons = _STORED_REASON_TAILS
-    last_text = ""
-    time = b""
+    days: dict[str, bytes] = {}
     for serial_hex, revoked_at, reason, invalid_since in rows:
         serial = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
         if serial[0] & 0x80:
             serial = b"\x00" + serial
-        if revoked_at != last_text:
+        day = days.get(revoked_at[:11])
+        if day is None:
+            day = days[revoked_at[:11]] = _stored_day(revoked_at[:11])
+        clock = revoked_at[11:]  # HH:MM:SSZ
+        if day and len(clock) == 9 and clock[2] == clock[5] == ":" and clock[8] == "Z":
+            time = day + clock.encode().translate(None, b":")
+        else:
             time = _stored_time(revoked_at)
-            last_text = revoked_at
         if invalid_since is None:
             tail = time + reasons[reason]
         else:
@@ -159,9 +162,19 @@ def stored_entries_der(rows: Iterable[StoredEntry]) -> Iterator[bytes]:
                     0x04, _stored_time(invalid_since, generalized=True))))
         size = 2 + len(serial) + len(tail)
         if size < 0x80:
-            yield b"\x30" + lengths[size] + b"\x02" + lengths[len(serial)] + serial + tail
+            yield b"\x30%c\x02%c%b%b" % (size, len(serial), serial, tail)
         else:
             yield tlv(0x30, tlv(0x02, serial) + tail)
+
+
+def _stored_day(text: str) -> bytes:
+    """The start of the Time of a stored time whose first 11 characters are ``text``
+    (``YYYY-MM-DDT``): tag, length and date; empty if ``text`` is not such a day."""
+    raw = text.encode().translate(None, b"-T")
+    if len(text) != 11 or text[4] != "-" or text[7] != "-" or text[10] != "T" \
+            or len(raw) != 8 or not raw.isdigit():
+        return b""
+    return b"\x17\x0d" + raw[2:] if b"1950" <= raw[:4] < b"2050" else b"\x18\x0f" + raw
 
 
 def _extension(ext: x509.Extension[x509.ExtensionType]) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import OutputError
@@ -37,6 +36,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     The file is created with ``mode`` from the start (key files: 0600), never wider,
     whatever the umask.
     """
+    import tempfile  # here: it imports shutil and its compressors, costly at start-up
+
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -93,6 +94,8 @@ def make_dirs(path: Path, *, mode: int) -> Path:
 def ensure_writable_dir(path: Path, *, mode: int = PUBLIC_DIR_MODE) -> Path:
     """Create ``path`` (and parents, each new one with ``mode``) if needed and check that
     files can be made in it."""
+    import tempfile
+
     path = make_dirs(Path(path), mode=mode)
     try:
         with tempfile.TemporaryFile(dir=path):

@@ -598,8 +598,28 @@ def _hints(obj: object) -> dict[str, object]:
 
     try:
         return typing.get_type_hints(obj)
+    except NameError:  # a name the module imports for type checking only (pki.home)
+        try:
+            return typing.get_type_hints(obj, localns=_type_checking_names(obj))
+        except Exception:
+            return {}
     except Exception:
         return {}
+
+
+def _type_checking_names(obj: object) -> dict[str, object]:
+    """What the module of ``obj`` imports under ``if TYPE_CHECKING:``, imported here."""
+    import inspect
+    import sys
+
+    module = sys.modules[getattr(obj, "__module__", "")]
+    names: dict[str, object] = {}
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            code = compile(ast.Module(body=node.body, type_ignores=[]), module.__file__ or "",
+                           "exec")
+            exec(code, {"__name__": module.__name__, "__package__": module.__package__}, names)
+    return names
 
 
 def _as_type(hint: object) -> object:

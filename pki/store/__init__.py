@@ -16,58 +16,56 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from . import records
 from .records import (
-    Account,
     AuditAction,
     AuditEvent,
-    BankCustomer,
-    BankSession,
-    CardChallenge,
     CARecord,
-    Carrier,
     CertificateRecord,
     CertStatus,
-    CloudUser,
     CRLEntry,
     CRLInfo,
     DeliveryRecord,
-    DesignatedDevices,
-    HistoryEntry,
-    Institution,
     KeyOrigin,
-    LineState,
-    LineType,
-    LoginChallengeRecord,
-    Message,
     OCSPSignerRecord,
-    OtpKind,
-    OtpRegistration,
-    OtpToken,
-    PendingCode,
-    PhoneApp,
-    PhoneVerificationRecord,
-    PrivateMediumRecord,
     PublishedCRL,
-    RaSessionRecord,
-    RaSessionState,
-    RaStepRecord,
     RevocationReason,
-    Sealed,
-    SecurityCardRecord,
-    SessionMethod,
-    SimpleAuthKey,
-    SimpleAuthRequestRecord,
-    SimpleAuthState,
-    SimpleAuthUser,
-    SubscriberLine,
-    TransferOutcome,
-    TransferRecord,
-    VaultRecord,
-    VerificationMethod,
-    Via,
 )
 
 if TYPE_CHECKING:
+    from .bankrecords import (
+        Account,
+        BankCustomer,
+        BankSession,
+        CardChallenge,
+        Carrier,
+        DesignatedDevices,
+        LineState,
+        LineType,
+        LoginChallengeRecord,
+        OtpKind,
+        OtpRegistration,
+        OtpToken,
+        PhoneApp,
+        PhoneVerificationRecord,
+        SecurityCardRecord,
+        SessionMethod,
+        SimpleAuthKey,
+        SubscriberLine,
+        TransferOutcome,
+        TransferRecord,
+        VerificationMethod,
+    )
+    from .cloudrecords import (
+        CloudUser,
+        HistoryEntry,
+        Institution,
+        Message,
+        PendingCode,
+        Sealed,
+        VaultRecord,
+        Via,
+    )
     from .protocols import (
         BankLookups,
         BankReads,
@@ -88,6 +86,15 @@ if TYPE_CHECKING:
         StoreTransaction,
         TransferReads,
         TransferWrites,
+    )
+    from .rarecords import (
+        PrivateMediumRecord,
+        RaSessionRecord,
+        RaSessionState,
+        RaStepRecord,
+        SimpleAuthRequestRecord,
+        SimpleAuthState,
+        SimpleAuthUser,
     )
 
 __all__ = [
@@ -186,13 +193,17 @@ _PROTOCOLS = frozenset({
 
 
 def __getattr__(name: str) -> Any:
-    # The protocols are for type checking and for the backends' tests: imported when first
-    # asked for, so that opening a store to read it does not build two hundred protocol
-    # methods (issue 18's start-up).
+    # Imported when first asked for (issue 18's start-up): the protocols, for type checking
+    # and the backends' tests, so that opening a store to read it does not build two
+    # hundred protocol methods; the records of the cloud, the bank and the RA flows
+    # (pki.store.records names their modules), so that reading a certificate does not
+    # build their thirty dataclasses.
     if name in _PROTOCOLS:
         from . import protocols
 
         return getattr(protocols, name)
+    if name in records.ELSEWHERE:
+        return getattr(records, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

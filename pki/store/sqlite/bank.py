@@ -11,19 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
-from ..records import (
-    Account,
-    BankCustomer,
-    CardChallenge,
-    Carrier,
-    Institution,
-    LineType,
-    SecurityCardRecord,
-)
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..bankrecords import (
+        Account,
+        BankCustomer,
+        CardChallenge,
+        Carrier,
+        LineType,
+        SecurityCardRecord,
+    )
+    from ..cloudrecords import Institution
 
 __all__ = ["CHALLENGE_AND_CARD_COLUMNS", "INSTITUTION_COLUMNS", "BankReadsSQL", "BankWritesSQL",
            "challenge_and_card_of", "institution_of"]
@@ -47,11 +49,15 @@ _CUSTOMER_COLUMNS_C = ", ".join("c." + c for c in _CUSTOMER_COLUMNS.split(", "))
 
 def institution_of(row: Sequence[Any]) -> Institution:
     """An institution from a row of :data:`INSTITUTION_COLUMNS`."""
+    from ..cloudrecords import Institution
+
     return Institution(int(row[0]), str(row[1]), parse_ts(row[2]), row[3],
                        json.loads(row[4]) if row[4] else {})
 
 
 def _customer(row: Sequence[Any]) -> BankCustomer:
+    from ..bankrecords import BankCustomer, Carrier, LineType
+
     return BankCustomer(id=row[0], institution_id=int(row[1]), name=row[2], rrn=row[3],
                         phone=row[4], carrier=Carrier(row[5]), mvno=row[6],
                         line_type=LineType(row[7]), created_at=parse_ts(row[8]),
@@ -59,12 +65,16 @@ def _customer(row: Sequence[Any]) -> BankCustomer:
 
 
 def _account(row: Sequence[Any]) -> Account:
+    from ..bankrecords import Account
+
     return Account(institution_id=int(row[0]), number=row[1], customer_id=row[2],
                    password_hash=row[3], balance=int(row[4]), opened_at=parse_ts(row[5]),
                    failures=int(row[6]), locked_at=opt_ts(row[7]))
 
 
 def _card(row: Sequence[Any]) -> SecurityCardRecord:
+    from ..bankrecords import SecurityCardRecord
+
     codes = row[4]
     return SecurityCardRecord(id=row[0], institution_id=int(row[1]), customer_id=row[2],
                               serial=row[3],
@@ -74,6 +84,8 @@ def _card(row: Sequence[Any]) -> SecurityCardRecord:
 
 
 def _challenge(row: Sequence[Any]) -> CardChallenge:
+    from ..bankrecords import CardChallenge
+
     return CardChallenge(id=row[0], card_id=row[1], first=int(row[2]), second=int(row[3]),
                          issued_at=parse_ts(row[4]), expires_at=parse_ts(row[5]),
                          answered_at=opt_ts(row[6]))

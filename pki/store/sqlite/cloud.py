@@ -13,22 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
 from ...purposes import Purpose
-from ..records import (
-    CloudUser,
-    HistoryEntry,
-    Institution,
-    Message,
-    PendingCode,
-    Sealed,
-    VaultRecord,
-    Via,
-)
 from .bank import INSTITUTION_COLUMNS, institution_of
 from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..cloudrecords import (
+        CloudUser,
+        HistoryEntry,
+        Institution,
+        Message,
+        PendingCode,
+        Sealed,
+        VaultRecord,
+    )
 
 __all__ = ["CloudReadsSQL", "CloudWritesSQL"]
 
@@ -42,6 +43,8 @@ _WRONG_CODES = ("SELECT coalesce(sum(c.attempts), 0) FROM cloud_codes c JOIN clo
 
 
 def _user(row: Sequence[Any]) -> CloudUser:
+    from ..cloudrecords import CloudUser
+
     return CloudUser(id=row[0], name=row[1], phone=row[2],
                      birth_date=dt.date.fromisoformat(row[3]), institution_id=row[4],
                      created_at=parse_ts(row[5]), confirmed_at=opt_ts(row[6]),
@@ -49,6 +52,8 @@ def _user(row: Sequence[Any]) -> CloudUser:
 
 
 def _vault_record(row: Sequence[Any]) -> VaultRecord:
+    from ..cloudrecords import Sealed, VaultRecord
+
     return VaultRecord(ca=row[0], serial=int(row[1], 16), user_id=row[2],
                        sealed=Sealed(bytes(row[3]), bytes(row[4]), bytes(row[5]), row[6],
                                      row[7]),
@@ -72,6 +77,8 @@ class _CloudLookupsSQL(SQLiteConnection):
         return _vault_record(rows[0]) if rows else None
 
     def recovery_copy(self, ca: str, serial: int) -> Sealed | None:
+        from ..cloudrecords import Sealed
+
         rows = self._query("SELECT salt, nonce, ciphertext, kdf, secret_check FROM "
                            "cloud_recovery_keys WHERE ca = ? AND serial = ?",
                            (ca, hex_serial(serial)))
@@ -97,6 +104,8 @@ class CloudWritesSQL(_CloudLookupsSQL):
     def add_institution(self, name: str, api_key_hash: str, *, at: dt.datetime,
                         code: str | None = None, settings: Mapping[str, Any] | None = None
                         ) -> Institution:
+        from ..cloudrecords import Institution
+
         settings = dict(settings or {})
         row = self._conn.execute(
             "INSERT INTO institutions (name, api_key_hash, created_at, code, settings) "
@@ -124,6 +133,8 @@ class CloudWritesSQL(_CloudLookupsSQL):
                            "attempts = 0", (user_id, code_hash, ts(expires_at)))
 
     def pending_code(self, user_id: str) -> PendingCode | None:
+        from ..cloudrecords import PendingCode
+
         row = self._conn.execute(
             "SELECT c.code_hash, c.expires_at, c.attempts, u.phone, u.institution_id "
             "FROM cloud_codes c JOIN cloud_users u ON u.id = c.user_id WHERE c.user_id = ?",
@@ -264,6 +275,8 @@ class CloudReadsSQL(_CloudLookupsSQL):
             f"SELECT {_USER_COLUMNS} FROM cloud_users {where} ORDER BY rowid", params)]
 
     def messages(self, phone: str, institution_id: int) -> list[Message]:
+        from ..cloudrecords import Message, Via
+
         return [Message(phone=phone, text=r[0], at=parse_ts(r[1]), institution_id=r[2],
                         via=Via(r[3]))
                 for r in self._query(
@@ -301,6 +314,8 @@ class CloudReadsSQL(_CloudLookupsSQL):
             f"SELECT DISTINCT boot FROM cloud_pin_reservations {where}", params)]
 
     def history(self, user_id: str, limit: int = 20) -> list[HistoryEntry]:
+        from ..cloudrecords import HistoryEntry
+
         rows = self._query(
             "SELECT at, institution, device, purpose, serial, outcome FROM cloud_history "
             "WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..records import DesignatedDevices
 from .common import SQLiteConnection, opt_ts, ts
+
+if TYPE_CHECKING:
+    from ..bankrecords import DesignatedDevices
 
 __all__ = ["DEVICE_COLUMNS", "DEVICE_JOINS", "DEVICE_ORDER", "DeviceReadsSQL", "DeviceWritesSQL",
            "designated_devices"]
@@ -32,6 +34,8 @@ DEVICE_ORDER = "ORDER BY d.added_at, d.rowid"
 def designated_devices(rows: Sequence[Sequence[Any]]) -> DesignatedDevices:
     """The devices and options of rows whose last three columns are
     :data:`DEVICE_COLUMNS`."""
+    from ..bankrecords import DesignatedDevices
+
     if not rows:
         return DesignatedDevices()
     devices = tuple(r[-1] for r in rows if r[-1] is not None)

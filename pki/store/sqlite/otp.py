@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
-from ..records import OtpKind, OtpRegistration, OtpToken
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..bankrecords import OtpRegistration, OtpToken
 
 __all__ = ["OtpReadsSQL", "OtpWritesSQL"]
 
@@ -24,6 +26,8 @@ _TOKEN_COLUMNS_T = ", ".join("t." + c.strip() for c in _TOKEN_COLUMNS.split(",")
 
 
 def _token(row: Sequence[Any]) -> OtpToken:
+    from ..bankrecords import OtpKind, OtpToken
+
     return OtpToken(serial=row[0], kind=OtpKind(row[1]), person=row[2],
                     issuer_id=int(row[3]), sealed_seed=bytes(row[4]),
                     issued_at=parse_ts(row[5]), device=row[6], activated_at=opt_ts(row[7]),
@@ -33,6 +37,8 @@ def _token(row: Sequence[Any]) -> OtpToken:
 
 
 def _registration(row: Sequence[Any]) -> OtpRegistration:
+    from ..bankrecords import OtpRegistration
+
     return OtpRegistration(serial=row[0], institution_id=int(row[1]), customer_id=row[2],
                            at=parse_ts(row[3]))
 

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
-from ..records import (
-    Carrier,
-    LineState,
-    LineType,
-    PhoneApp,
-    PhoneVerificationRecord,
-    SubscriberLine,
-    VerificationMethod,
-    Via,
-)
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..bankrecords import (
+        PhoneApp,
+        PhoneVerificationRecord,
+        SubscriberLine,
+    )
+    from ..cloudrecords import Via
 
 __all__ = ["PhoneReadsSQL", "PhoneWritesSQL"]
 
@@ -36,6 +34,8 @@ _APP_COLUMNS = "phone, password_hash, enrolled_at, failures, locked_at"
 
 
 def _line(row: Sequence[Any]) -> SubscriberLine:
+    from ..bankrecords import Carrier, LineState, LineType, SubscriberLine
+
     return SubscriberLine(phone=row[0], carrier=Carrier(row[1]), mvno=row[2], name=row[3],
                           rrn=row[4], line_type=LineType(row[5]), state=LineState(row[6]),
                           other_name=bool(row[7]), ars_blocked=bool(row[8]),
@@ -43,6 +43,9 @@ def _line(row: Sequence[Any]) -> SubscriberLine:
 
 
 def _verification(row: Sequence[Any]) -> PhoneVerificationRecord:
+    from ..bankrecords import PhoneVerificationRecord, VerificationMethod
+    from ..cloudrecords import Via
+
     return PhoneVerificationRecord(
         id=row[0], institution_id=int(row[1]), phone=row[2],
         method=VerificationMethod(row[3]), via=Via(row[4]), name=row[5], rrn7=row[6],
@@ -52,6 +55,8 @@ def _verification(row: Sequence[Any]) -> PhoneVerificationRecord:
 
 
 def _app(row: Sequence[Any]) -> PhoneApp:
+    from ..bankrecords import PhoneApp
+
     return PhoneApp(phone=row[0], password_hash=row[1], enrolled_at=parse_ts(row[2]),
                     failures=int(row[3]), locked_at=opt_ts(row[4]))
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..records import (
-    PrivateMediumRecord,
-    RaSessionRecord,
-    RaSessionState,
-    RaStepRecord,
-    SimpleAuthRequestRecord,
-    SimpleAuthState,
-    SimpleAuthUser,
-)
 from .common import SQLiteConnection, hex_serial, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..rarecords import (
+        PrivateMediumRecord,
+        RaSessionRecord,
+        RaStepRecord,
+        SimpleAuthRequestRecord,
+        SimpleAuthUser,
+    )
 
 __all__ = ["RaReadsSQL", "RaWritesSQL"]
 
@@ -43,6 +43,8 @@ def _json(data: Mapping[str, Any]) -> str:
 
 
 def _session(row: Sequence[Any]) -> RaSessionRecord:
+    from ..rarecords import RaSessionRecord, RaSessionState
+
     return RaSessionRecord(id=row[0], institution_id=int(row[1]), flow=row[2],
                            customer_id=row[3],
                            steps_done=tuple(step for step in row[4].split(",") if step),
@@ -52,12 +54,16 @@ def _session(row: Sequence[Any]) -> RaSessionRecord:
 
 
 def _medium(row: Sequence[Any]) -> PrivateMediumRecord:
+    from ..rarecords import PrivateMediumRecord
+
     return PrivateMediumRecord(customer_id=row[0], institution_id=int(row[1]), ca=row[2],
                                serial=int(row[3], 16), device=row[4],
                                registered_at=parse_ts(row[5]))
 
 
 def _user(row: Sequence[Any]) -> SimpleAuthUser:
+    from ..rarecords import SimpleAuthUser
+
     return SimpleAuthUser(provider=int(row[0]), person=row[1], name=row[2], phone=row[3],
                           birth_date=dt.date.fromisoformat(row[4]), ca=row[5],
                           serial=int(row[6], 16), device=row[7],
@@ -65,6 +71,8 @@ def _user(row: Sequence[Any]) -> SimpleAuthUser:
 
 
 def _request(row: Sequence[Any]) -> SimpleAuthRequestRecord:
+    from ..rarecords import SimpleAuthRequestRecord, SimpleAuthState
+
     return SimpleAuthRequestRecord(
         id=row[0], provider=int(row[1]), institution_id=int(row[2]), person=row[3],
         nonce=row[4], state=SimpleAuthState(row[5]), created_at=parse_ts(row[6]),
@@ -82,6 +90,8 @@ class _RaLookupsSQL(SQLiteConnection):
         return _session(rows[0]) if rows else None
 
     def ra_steps(self, session_id: str) -> Sequence[RaStepRecord]:
+        from ..rarecords import RaStepRecord
+
         return [RaStepRecord(session_id=row[0], step=row[1], accepted=bool(row[2]),
                              reason=row[3], at=parse_ts(row[4]))
                 for row in self._query("SELECT session_id, step, accepted, reason, at "

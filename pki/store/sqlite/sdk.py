@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..sdkrecords import SdkInstitution, SdkPad, SdkSession
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
+
+if TYPE_CHECKING:
+    from ..sdkrecords import SdkInstitution, SdkPad, SdkSession
 
 __all__ = ["SdkReadsSQL", "SdkWritesSQL"]
 
@@ -22,12 +24,16 @@ _PAD_COLUMNS = "id, session_id, layout, created_at, expires_at, used_at"
 
 
 def _session(row: Sequence[Any]) -> SdkSession:
+    from ..sdkrecords import SdkSession
+
     return SdkSession(id=row[0], institution_id=int(row[1]), origin=row[2], device=row[3],
                       created_at=parse_ts(row[4]), expires_at=parse_ts(row[5]),
                       user_id=row[6], pending_user=row[7], ended_at=opt_ts(row[8]))
 
 
 def _pad(row: Sequence[Any]) -> SdkPad:
+    from ..sdkrecords import SdkPad
+
     return SdkPad(id=row[0], session_id=row[1], layout=row[2], created_at=parse_ts(row[3]),
                   expires_at=parse_ts(row[4]), used_at=opt_ts(row[5]))
 
@@ -36,6 +42,8 @@ class _SdkLookupsSQL(SQLiteConnection):
     """Reads that a transaction makes under its lock and the store makes outside."""
 
     def _sdk_institution(self, where: str, value: Any) -> SdkInstitution | None:
+        from ..sdkrecords import SdkInstitution
+
         rows = self._query("SELECT institution_id, org_code, key_hash, added_at FROM "
                            f"sdk_institutions WHERE {where} = ?", (value,))
         if not rows:

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
-from ..records import (
-    BankSession,
-    LoginChallengeRecord,
-    SessionMethod,
-    SimpleAuthKey,
-    TransferOutcome,
-    TransferRecord,
-    TransferState,
-)
 from .bank import CHALLENGE_AND_CARD_COLUMNS, challenge_and_card_of
 from .common import SQLiteConnection, opt_ts, parse_ts, ts, ts_or_none
 from .devices import DEVICE_COLUMNS, DEVICE_JOINS, DEVICE_ORDER, designated_devices
+
+if TYPE_CHECKING:
+    from ..bankrecords import (
+        BankSession,
+        LoginChallengeRecord,
+        SimpleAuthKey,
+        TransferRecord,
+        TransferState,
+    )
 
 __all__ = ["TransferReadsSQL", "TransferWritesSQL"]
 
@@ -39,18 +39,24 @@ _TRANSFER_COLUMNS = ("id, institution_id, customer_id, from_account, to_account,
 
 
 def _key(row: Sequence[Any]) -> SimpleAuthKey:
+    from ..bankrecords import SimpleAuthKey
+
     return SimpleAuthKey(id=row[0], institution_id=int(row[1]), customer_id=row[2],
                          device=row[3], public_key=bytes(row[4]),
                          registered_at=parse_ts(row[5]), removed_at=opt_ts(row[6]))
 
 
 def _challenge(row: Sequence[Any]) -> LoginChallengeRecord:
+    from ..bankrecords import LoginChallengeRecord
+
     return LoginChallengeRecord(id=row[0], institution_id=int(row[1]), customer_id=row[2],
                                 nonce=row[3], issued_at=parse_ts(row[4]),
                                 expires_at=parse_ts(row[5]), used_at=opt_ts(row[6]))
 
 
 def _session(row: Sequence[Any]) -> BankSession:
+    from ..bankrecords import BankSession, SessionMethod
+
     return BankSession(id=row[0], institution_id=int(row[1]), customer_id=row[2],
                        method=SessionMethod(row[3]), key_id=row[4],
                        started_at=parse_ts(row[5]), expires_at=parse_ts(row[6]),
@@ -58,6 +64,8 @@ def _session(row: Sequence[Any]) -> BankSession:
 
 
 def _transfer(row: Sequence[Any]) -> TransferRecord:
+    from ..bankrecords import TransferOutcome, TransferRecord
+
     return TransferRecord(id=row[0], institution_id=int(row[1]), customer_id=row[2],
                           from_account=row[3], to_account=row[4], amount=int(row[5]),
                           medium=row[6], device=row[7], signature=row[8],
@@ -93,6 +101,8 @@ class _TransferLookupsSQL(SQLiteConnection):
         # one statement where there were five (the replay, the day's sum, the two
         # accounts, the challenge with its card, the devices): what is one row each
         # repeated on each device's row
+        from ..bankrecords import TransferState
+
         rows = self._query(
             "SELECT (SELECT 1 FROM bank_transfers WHERE signature_digest = ?), "
             "(SELECT used FROM bank_limit_days WHERE customer_id = c.id AND day = ?), "

@@ -215,6 +215,14 @@ def load_csr(data: bytes | x509.CertificateSigningRequest) -> x509.CertificateSi
     return csr
 
 
+@functools.lru_cache(maxsize=64)
+def _day_start(day: dt.date) -> dt.datetime:
+    """:func:`pki.clock.kst_day_start`, made once a day (every certificate of a day starts
+    then)."""
+    return kst_day_start(day)
+
+
+@functools.lru_cache(maxsize=64)
 def _term_end(day: dt.date, years: int) -> dt.datetime:
     """notAfter of a ``years`` term from ``day``; past year 9999 (where :mod:`datetime`
     ends) the last second it has, which is past every CA's notAfter as well."""
@@ -286,8 +294,10 @@ def _extension(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x
     return x509.Extension(value.oid, critical, value)
 
 
+@functools.lru_cache(maxsize=256)
 def _naive_utc(value: dt.datetime) -> dt.datetime:
-    """``value`` as the naive UTC time pyca's builder keeps."""
+    """``value`` as the naive UTC time pyca's builder keeps (kept: a day's certificates
+    share their times, and the two conversions cost a tenth of preparing one)."""
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -770,9 +780,12 @@ class CertificateAuthority:
         if not ca_not_before <= now <= ca_not_after:
             raise ProfileError(f"CA {self.label!r} is not valid now")
         day = kst_today(now)
-        not_before = (kst_day_start(day) if request.not_before is None
-                      else request.not_before.astimezone(dt.UTC))
-        not_after = (_term_end(kst_today(not_before), profile.term_years)
+        if request.not_before is None:
+            not_before, start_day = _day_start(day), day
+        else:
+            not_before = request.not_before.astimezone(dt.UTC)
+            start_day = kst_today(not_before)
+        not_after = (_term_end(start_day, profile.term_years)
                      if request.not_after is None else request.not_after.astimezone(dt.UTC))
         if not_after <= not_before:
             raise ProfileError("the certificate would end before it begins",

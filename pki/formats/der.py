@@ -10,6 +10,8 @@ specs in :mod:`pki.vid` (which remain the only *decoders*).
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["hash_content", "header", "identify_data_with_vid", "tlv"]
 
 
@@ -22,7 +24,10 @@ def _length(n: int) -> bytes:
 
 def tlv(tag: int, content: bytes) -> bytes:
     """One DER element with a single-byte tag."""
-    return bytes((tag,)) + _length(len(content)) + content
+    n = len(content)
+    if n < 0x80:  # the short form, most elements here
+        return bytes((tag, n)) + content
+    return bytes((tag,)) + _length(n) + content
 
 
 def header(tag: int, length: int) -> bytes:
@@ -53,7 +58,18 @@ def identify_data_with_vid(real_name: str, hash_algorithm_der: bytes, virtual_id
     ``hash_algorithm_der`` is the complete AlgorithmIdentifier (SHA-256 without parameters in
     today's certificates).
     """
-    vid = tlv(_SEQUENCE, hash_algorithm_der + tlv(_CONTEXT_0, tlv(_OCTET_STRING, virtual_id)))
-    user_info = tlv(_SEQUENCE, _VID_OID + vid)
     return tlv(_SEQUENCE, tlv(_UTF8_STRING, real_name.encode("utf-8"))
-               + tlv(_SEQUENCE, user_info))
+               + _user_infos_head(hash_algorithm_der, len(virtual_id)) + virtual_id)
+
+
+def _user_infos(hash_algorithm_der: bytes, virtual_id: bytes) -> bytes:
+    """``SEQUENCE OF UserInfo`` with one UserInfo carrying ``virtual_id``."""
+    vid = tlv(_SEQUENCE, hash_algorithm_der + tlv(_CONTEXT_0, tlv(_OCTET_STRING, virtual_id)))
+    return tlv(_SEQUENCE, tlv(_SEQUENCE, _VID_OID + vid))
+
+
+@functools.lru_cache(maxsize=16)
+def _user_infos_head(hash_algorithm_der: bytes, vid_length: int) -> bytes:
+    """:func:`_user_infos` up to its VID, which it ends with: its tags and lengths depend
+    only on the algorithm and the VID's length, so they are made once for each."""
+    return _user_infos(hash_algorithm_der, bytes(vid_length))[:-vid_length]

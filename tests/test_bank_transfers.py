@@ -209,6 +209,12 @@ def test_the_transfer_reads_the_signing_time_of_the_same_texts_as_parse():
                     text.replace(b"from", b"From"), text.replace(b"+09:00", b"+00:00"),
                     text.replace(b"+09:00", b""), text.replace(b"05:30:00", b"05:30"),
                     text.replace(b"T05", b"T\xff5"), b"\xff", b"",
+                    # other spellings of a time that fromisoformat reads
+                    text.replace(b"+09:00", b"+09:00:00"), text.replace(b"+09:00", b"+0900"),
+                    text.replace(b":00+09:00", b":00.5+09:00"),
+                    text.replace(b"05:30:00+09:00", b"14:30:00+18:00"),
+                    text.replace(b"2026-03-16T", b"2026-03-16 "),
+                    text.replace(b"2026-03-16T", b"2026-W12-1T"),
                     TransferOrder("081", "1002123456789", "1002987654321", 6, T0).text(),
                     TransferOrder("004", "1002123456789", "1002987654321", 5, T0).text()):
         parsed = TransferOrder.parse(changed)

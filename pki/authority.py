@@ -290,7 +290,10 @@ def build_ca_certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _extension(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x509.ExtensionType]:
+_AnyExtension = x509.Extension[x509.ExtensionType]
+
+
+def _extension(value: x509.ExtensionType, *, critical: bool) -> _AnyExtension:
     return x509.Extension(value.oid, critical, value)
 
 
@@ -356,7 +359,9 @@ class CertificateAuthority:
             self._unsharded_tail.append(_extension(self._aia, critical=False))
         self._issuer_name = cert.subject
         self._chain_out = (cert, *chain)
-        self._policies: dict[str, x509.UnrecognizedExtension] = {}
+        self._profile_extensions: dict[str, tuple[_AnyExtension, _AnyExtension]] = {}
+        """Each profile's keyUsage and certificatePolicies, as the Extension objects the
+        builder takes (made once: pyca checks each Extension it is given)."""
         self._subject_prefixes: dict[tuple[str, str], tuple[list[x509.RelativeDistinguishedName],
                                                             str]] = {}
         self._ca_validity = (cert.not_valid_before_utc, cert.not_valid_after_utc)
@@ -828,18 +833,19 @@ class CertificateAuthority:
             r = request.r
         else:
             raise VIDError(f"R must be {R_LENGTH} bytes")
-        policies = self._policies.get(profile.name)
-        if policies is None:
-            policies = certificate_policies(policy_oid, notice=profile.notice,
-                                            cps_url=self.record.cps_url)
-            self._policies[profile.name] = policies
+        profile_extensions = self._profile_extensions.get(profile.name)
+        if profile_extensions is None:
+            profile_extensions = self._profile_extensions[profile.name] = (
+                _extension(profile.key_usage, critical=True),
+                _extension(certificate_policies(policy_oid, notice=profile.notice,
+                                                cps_url=self.record.cps_url), critical=True))
         return _Prepared(
             profile=profile, name=name, alias=alias, ra=ra, day=day, now=now,
             not_before=not_before, not_after=not_after, subject_key=subject_key,
             private_key=private_key, key_origin=key_origin, r=r,
             san=identify_data_san(encode_identify_data(name, rrn=rrn, r=r)),
-            ski=_ski(subject_key), policies=policies, km=km, replaces=request.replaces,
-            serial_bits=serial_bits,
+            ski=_ski(subject_key), profile_extensions=profile_extensions, km=km,
+            replaces=request.replaces, serial_bits=serial_bits,
         )
 
     def _with_shard_dp(self, builder: x509.CertificateBuilder, shard: int
@@ -878,8 +884,7 @@ class CertificateAuthority:
         extensions = [
             self._aki_extension,
             _extension(p.ski, critical=False),
-            _extension(p.profile.key_usage, critical=True),
-            _extension(p.policies, critical=True),
+            *p.profile_extensions,
             _extension(p.san, critical=False),
         ]
         if self.record.crl_shards == 1:
@@ -1058,7 +1063,8 @@ class _Prepared:
     r: bytes
     san: x509.SubjectAlternativeName
     ski: x509.SubjectKeyIdentifier
-    policies: x509.UnrecognizedExtension
+    profile_extensions: tuple[_AnyExtension, _AnyExtension]
+    """keyUsage and certificatePolicies (the same for every certificate of the profile)."""
     km: _Prepared | None
     replaces: int | None
     serial_bits: int

@@ -105,12 +105,18 @@ def _codes(text: str) -> tuple[str, ...]:
     return tuple(text[i:i + 4] for i in range(0, len(text), 4))
 
 
+_fromisoformat = dt.datetime.fromisoformat
+"""A stored time (:func:`pki.store.sqlite.common.ts`; its Z read since Python 3.11)."""
+
+
 def _challenge(row: Sequence[Any]) -> CardChallenge:
     from ..bankrecords import CardChallenge
 
+    # a challenge's times are its own (no other row repeats them): read without
+    # parse_ts's cache, whose miss cost 1.9 us where the parse alone costs 0.8
     return CardChallenge(id=row[0], card_id=row[1], first=int(row[2]), second=int(row[3]),
-                         issued_at=parse_ts(row[4]), expires_at=parse_ts(row[5]),
-                         answered_at=opt_ts(row[6]))
+                         issued_at=_fromisoformat(row[4]), expires_at=_fromisoformat(row[5]),
+                         answered_at=None if row[6] is None else _fromisoformat(row[6]))
 
 
 def challenge_and_card_of(row: Sequence[Any]) -> tuple[CardChallenge, SecurityCardRecord] | None:

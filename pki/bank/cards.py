@@ -227,13 +227,14 @@ class SecurityCards:
         right = hmac.compare_digest(
             card_answer(card.codes, challenge.first, challenge.second), answer)
         fault_point("bank.card.compared")
-        detail = {"institution": institution.name, "card": card.serial}
         if right:
             if card.failures:
                 tx.set_card_failures(card.id, 0, locked_at=None)
             if audited:
-                tx.audit(AuditAction.BANK_CARD_ANSWERED, at=now, detail=detail)
+                tx.audit(AuditAction.BANK_CARD_ANSWERED, at=now,
+                         detail={"institution": institution.name, "card": card.serial})
             return None
+        detail = {"institution": institution.name, "card": card.serial}
         failures = card.failures + 1  # counted: the transaction commits, the refusal follows
         locked_at = now if failures >= limit else None
         tx.set_card_failures(card.id, failures, locked_at=locked_at)

@@ -36,17 +36,21 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import trustme
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from pki.testing import TestKeyPool, TestPKI
 
+if TYPE_CHECKING:
+    import trustme
+
 TARGET = 1.5
 
 
-def pooled_trustme_keys(pool: TestKeyPool) -> None:
+def pooled_trustme_keys(trustme: ModuleType, pool: TestKeyPool) -> None:
     """trustme's RSA keys (CA and leaves) drawn from ``pool``; ECDSA keys as trustme makes
     them."""
     def generate(self: trustme.KeyType) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
@@ -68,10 +72,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (>= 5)")
     args = parser.parse_args()
     rounds = max(5, args.rounds)
+    import trustme  # the bench extra; imported after the options, which parse without it
 
     pool = TestKeyPool()
     pool.warm()
-    pooled_trustme_keys(pool)
+    pooled_trustme_keys(trustme, pool)
     leaf = trustme.CA(key_type=trustme.KeyType.RSA).issue_cert(
         "check.example", key_type=trustme.KeyType.RSA)
     leaf_key = load_pem_private_key(leaf.private_key_pem.bytes(), None)

@@ -178,6 +178,38 @@ def test_a_clock_set_back_gets_a_new_response(pki, clock):
     assert first != responder.respond(_request(certs["a"]))
 
 
+def test_a_burst_of_the_same_request_is_signed_once(pki, clock):
+    # twenty nonce-less requests that all missed the cache before the first was signed
+    # (answer() runs on the event loop, the signing in a thread): one signature
+    _, certs, responder = pki
+    calls = [responder.answer(_request(certs["a"])) for _ in range(20)]
+    assert all(callable(call) for call in calls)
+    signatures = []
+    sign = responder._signer_key.sign
+
+    def counted(*args):
+        signatures.append(args)
+        return sign(*args)
+
+    responder._signer_key = type("Counted", (), {"sign": staticmethod(counted)})()
+    answers = {call() for call in calls}
+    assert len(answers) == 1 and len(signatures) == 1
+
+
+def test_a_re_signed_response_evicts_no_other(home, clock):
+    authority = home.authority()
+    certs = [authority.issue_joint(name="홍길동", rrn=RRN) for _ in range(2)]
+    home.ocsp_responder(authority.label, passphrase=None)
+    signer, key = home.publisher().ensure_ocsp_signer(authority.label)
+    responder = OCSPResponder(home.store.get_ca(authority.label), signer.certificate, key,
+                              home.store, clock, cache_size=2)
+    responder.respond(_request(certs[0]))
+    responder.respond(_request(certs[1]))
+    clock.advance(FRESH)  # both stale: certs[1] re-signed at a full cache
+    responder.respond(_request(certs[1]))
+    assert len(responder._produced) == 2  # certs[0]'s response was not evicted for it
+
+
 def test_the_kept_responses_are_bounded(home, clock):
     authority = home.authority()
     certs = [authority.issue_joint(name="홍길동", rrn=RRN) for _ in range(3)]

@@ -264,14 +264,29 @@ class OCSPResponder:
         found = self._store.status_of(self.ca.label, serial)
         now = self._clock.now().replace(microsecond=0)
         if nonce is None:
-            held = self._produced.get((algorithm, serial))
-            if (held is not None and held.status == found
-                    and held.this_update <= now < held.this_update + self._fresh_for):
-                return held.der
+            held = self._held(algorithm, serial, found, now)
+            if held is not None:
+                return held
         return functools.partial(self._sign, algorithm, serial, found, now, nonce)
+
+    def _held(self, algorithm: str, serial: int, found: _Status, now: dt.datetime
+              ) -> bytes | None:
+        """The kept response for (``algorithm``, ``serial``) if it was signed for status
+        ``found`` and is still fresh at ``now``."""
+        held = self._produced.get((algorithm, serial))
+        if (held is not None and held.status == found
+                and held.this_update <= now < held.this_update + self._fresh_for):
+            return held.der
+        return None
 
     def _sign(self, algorithm: str, serial: int, found: _Status, now: dt.datetime,
               nonce: bytes | None) -> bytes:
+        if nonce is None:
+            # a burst of the same request all missed the cache before the first was signed:
+            # the first signs, the rest (queued behind it) take what it kept
+            held = self._held(algorithm, serial, found, now)
+            if held is not None:
+                return held
         revocation_time = None
         reason = None
         if found is None:
@@ -292,9 +307,9 @@ class OCSPResponder:
         der = ocspder.basic_response(tbs, signature, self._certificates)
         if nonce is None:
             produced = self._produced
+            produced.pop((algorithm, serial), None)  # re-signed: no other entry goes for it
             if len(produced) >= self._cache_size:
                 with contextlib.suppress(KeyError, StopIteration, RuntimeError):
                     del produced[next(iter(produced))]  # the oldest signed
-            produced.pop((algorithm, serial), None)
             produced[(algorithm, serial)] = _Produced(found, now, der)
         return der

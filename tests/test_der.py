@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,3 +50,11 @@ def test_long_lengths(n):
 def test_identify_data_decoder_only_raises_its_own_error(data):
     with contextlib.suppress(VIDError):
         decode_identify_data(data)
+
+
+@pytest.mark.parametrize("length", [0, 1, 20, 32, 64, 200])
+def test_identify_data_is_its_fixed_head_then_the_vid_for_every_vid_length(length):
+    # the head is made once per algorithm and VID length; an empty VID kept no head at all
+    algorithm = bytes.fromhex("300d06096086480165030402010500")  # sha256, NULL params
+    vid = bytes(range(length % 256))[:length] if length <= 256 else bytes(length)
+    assert der._user_infos_head(algorithm, length) + vid == der._user_infos(algorithm, vid)

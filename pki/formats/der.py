@@ -72,4 +72,5 @@ def _user_infos(hash_algorithm_der: bytes, virtual_id: bytes) -> bytes:
 def _user_infos_head(hash_algorithm_der: bytes, vid_length: int) -> bytes:
     """:func:`_user_infos` up to its VID, which it ends with: its tags and lengths depend
     only on the algorithm and the VID's length, so they are made once for each."""
-    return _user_infos(hash_algorithm_der, bytes(vid_length))[:-vid_length]
+    whole = _user_infos(hash_algorithm_der, bytes(vid_length))
+    return whole[:len(whole) - vid_length]

@@ -161,6 +161,7 @@ __all__ = [
     "TransferOutcome",
     "TransferReads",
     "TransferRecord",
+    "TransferState",
     "TransferWrites",
     "VaultRecord",
     "VerificationMethod",

@@ -66,9 +66,9 @@ _INSERT_CERTIFICATE = (
     "invalidity_date, status_changed_at, crl_shard) VALUES ")
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _ROWS_PER_INSERT = 1000
+"""19,000 parameters a statement: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
 _BLOB_PIECE = 1 << 20
 """Bytes of a large CRL written into its row at a time (SQLite)."""
-"""19,000 parameters a statement: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
 
 
 def _cert_record(row: Sequence[Any]) -> CertificateRecord:
